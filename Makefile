@@ -1,0 +1,34 @@
+# SIMASN Jatim — the two commands a new user needs: `make up` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint up down status logs migrate bench bench-eventstore
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: venv
+	scripts/infra.sh ensure
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+migrate: venv
+	scripts/infra.sh ensure
+	$(BIN)/simasn migrate
+
+bench-eventstore: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/eventstore.py
+
+bench: bench-eventstore

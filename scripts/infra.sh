@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Make sure PostgreSQL and RabbitMQ answer on 127.0.0.1 (or on the SIMASN_* URLs given).
+#   scripts/infra.sh ensure   use running servers; else start the machine's own clusters;
+#                             else start private instances under .run/ from local binaries;
+#                             else say exactly what to install.
+#   scripts/infra.sh stop     stop private instances started under .run/ (never system ones)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN_DIR="$PWD/.run"
+PG_HOST=127.0.0.1; PG_PORT=${SIMASN_PG_PORT:-5432}
+RABBIT_PORT=${SIMASN_RABBIT_PORT:-5672}; RABBIT_MGMT_PORT=${SIMASN_RABBIT_MGMT_PORT:-15672}
+
+say() { printf '[infra] %s\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_port() {  # host port seconds
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do port_open "$1" "$2" && return 0; sleep 0.1; done
+  return 1
+}
+
+pg_bin() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do [ -x "$d/pg_ctl" ] && { echo "$d"; return 0; }; done
+  command -v pg_ctl >/dev/null && { dirname "$(command -v pg_ctl)"; return 0; }
+  return 1
+}
+
+ensure_postgres() {
+  if port_open $PG_HOST "$PG_PORT"; then say "PostgreSQL answers on $PG_HOST:$PG_PORT"; return; fi
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ] && [ -n "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    local v; v=$(ls /etc/postgresql | sort -V | tail -1)
+    say "starting the machine's PostgreSQL $v cluster"
+    pg_ctlcluster --skip-systemctl-redirect "$v" main start || true
+    wait_port $PG_HOST "$PG_PORT" 30 && return
+  fi
+  local bin; bin=$(pg_bin) || {
+    say "PostgreSQL is not running and no server is installed."
+    say "Install it: apt-get install postgresql-15   (or brew install postgresql@15), then re-run."
+    exit 1; }
+  local data="$RUN_DIR/pg/data"; mkdir -p "$RUN_DIR/pg"
+  local as=(); if [ "$(id -u)" = 0 ]; then chown -R postgres "$RUN_DIR/pg"; as=(runuser -u postgres --); fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    say "initialising a private PostgreSQL in $data"
+    "${as[@]}" "$bin/initdb" -D "$data" -U postgres --auth=trust >/dev/null
+  fi
+  say "starting a private PostgreSQL on $PG_HOST:$PG_PORT"
+  "${as[@]}" "$bin/pg_ctl" -D "$data" -l "$RUN_DIR/pg/server.log" -w \
+    -o "-p $PG_PORT -k $RUN_DIR/pg -c listen_addresses=$PG_HOST" start >/dev/null
+  wait_port $PG_HOST "$PG_PORT" 30 || { say "PostgreSQL did not start; see $RUN_DIR/pg/server.log"; exit 1; }
+}
+
+ensure_rabbit() {
+  if ! port_open 127.0.0.1 "$RABBIT_PORT"; then
+    command -v rabbitmq-server >/dev/null || {
+      say "RabbitMQ is not running and not installed."
+      say "Install it: apt-get install rabbitmq-server   (or brew install rabbitmq), then re-run."
+      exit 1; }
+    if [ "$(id -u)" = 0 ] && [ -d /var/lib/rabbitmq ]; then
+      say "starting the machine's RabbitMQ"
+      rabbitmq-server -detached || true
+    else
+      say "starting a private RabbitMQ under $RUN_DIR/rabbit"
+      mkdir -p "$RUN_DIR/rabbit"
+      RABBITMQ_MNESIA_BASE="$RUN_DIR/rabbit/mnesia" RABBITMQ_LOG_BASE="$RUN_DIR/rabbit/log" \
+        RABBITMQ_ENABLED_PLUGINS_FILE="$RUN_DIR/rabbit/enabled_plugins" \
+        RABBITMQ_NODENAME="simasn@localhost" rabbitmq-server -detached
+    fi
+    wait_port 127.0.0.1 "$RABBIT_PORT" 60 || { say "RabbitMQ did not start"; exit 1; }
+  fi
+  say "RabbitMQ answers on 127.0.0.1:$RABBIT_PORT"
+  if ! port_open 127.0.0.1 "$RABBIT_MGMT_PORT"; then
+    say "enabling the RabbitMQ management plugin (test vhosts are made through it)"
+    rabbitmq-plugins enable rabbitmq_management >/dev/null
+    wait_port 127.0.0.1 "$RABBIT_MGMT_PORT" 60 || { say "management API did not come up"; exit 1; }
+  fi
+}
+
+stop_private() {
+  local bin
+  if [ -f "$RUN_DIR/pg/data/postmaster.pid" ] && bin=$(pg_bin); then
+    local as=(); [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+    "${as[@]}" "$bin/pg_ctl" -D "$RUN_DIR/pg/data" -m fast stop || true
+  fi
+  if [ -d "$RUN_DIR/rabbit" ]; then
+    RABBITMQ_NODENAME="simasn@localhost" rabbitmqctl -n simasn@localhost stop 2>/dev/null || true
+  fi
+}
+
+case "${1:-ensure}" in
+  ensure) ensure_postgres; ensure_rabbit ;;
+  stop) stop_private ;;
+  *) echo "usage: $0 ensure|stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,1 @@
+"""SIMASN Jatim services: one bounded context and one Nameko service per package."""

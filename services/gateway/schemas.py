@@ -1,0 +1,24 @@
+"""Marshmallow schemas for the gateway's HTTP bodies."""
+
+from marshmallow import Schema, fields
+
+from shared.schemas import HealthSchema
+
+
+class ProblemSchema(Schema):
+    """RFC 7807 problem details, plus our stable `code` and the offending `field`."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    code = fields.String(required=True)
+    field = fields.String(allow_none=True)
+    instance = fields.String()
+    request_id = fields.String()
+    errors = fields.Raw()
+
+
+class ReadinessSchema(Schema):
+    status = fields.String(required=True)
+    services = fields.Dict(keys=fields.String(), values=fields.Nested(HealthSchema))

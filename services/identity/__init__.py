@@ -1,0 +1,1 @@
+"""The identity service: accounts, roles, OPD assignments, sessions and the access lifecycle."""

@@ -1,0 +1,5 @@
+"""Event types the identity service records in its log (past tense, versioned schemas)."""
+
+from shared.eventtypes import EventRegistry
+
+REGISTRY = EventRegistry("identity")

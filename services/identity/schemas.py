@@ -1,0 +1,1 @@
+"""Marshmallow schemas for the identity service's RPC payloads."""

@@ -1,0 +1,1 @@
+"""Domain rules of the records service: plain Python, no Nameko, SQLAlchemy or marshmallow."""

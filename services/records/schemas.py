@@ -1,0 +1,1 @@
+"""Marshmallow schemas for the records service's RPC payloads."""

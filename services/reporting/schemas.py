@@ -1,0 +1,1 @@
+"""Marshmallow schemas for the reporting service's RPC payloads."""

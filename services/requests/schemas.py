@@ -1,0 +1,1 @@
+"""Marshmallow schemas for the requests service's RPC payloads."""

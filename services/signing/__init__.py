@@ -1,0 +1,3 @@
+"""The signing service: rendering and electronically signing output documents, public
+verification.
+"""

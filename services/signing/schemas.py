@@ -1,0 +1,1 @@
+"""Marshmallow schemas for the signing service's RPC payloads."""

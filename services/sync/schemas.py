@@ -1,0 +1,1 @@
+"""Marshmallow schemas for the sync service's RPC payloads."""

@@ -1,0 +1,3 @@
+"""The verification service: verification queues for fasilitator and administrator, document
+checks.
+"""

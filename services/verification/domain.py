@@ -1,0 +1,1 @@
+"""Domain rules of the verification service: plain Python, no Nameko, SQLAlchemy or marshmallow."""

@@ -1,0 +1,1 @@
+"""Marshmallow schemas for the verification service's RPC payloads."""

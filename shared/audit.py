@@ -1,0 +1,159 @@
+"""Auditor tooling over the service logs: verify the hash chains, replay a stream as of a moment,
+and show who did what, when and why."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from shared import SERVICES
+from shared.canonical import GENESIS_HASH, SQL_TIMESTAMP_TEXT, event_hash
+from shared.errors import NotFound
+from shared.eventstore import EventStore, RecordedEvent
+from shared.progress import Progress
+from shared.relay import service_registry
+
+Fold = Callable[[dict, RecordedEvent], dict]
+_FOLDS: dict[str, Fold] = {}
+
+
+def register_fold(stream_type: str):
+    """Register how a stream type's state is rebuilt from its events (in a service's domain)."""
+
+    def register(fn: Fold) -> Fold:
+        _FOLDS[stream_type] = fn
+        return fn
+
+    return register
+
+
+def merge_fold(state: dict, event: RecordedEvent) -> dict:
+    """Default rebuild for stream types without their own fold: later payload fields win."""
+    return {**state, **event.payload}
+
+
+@dataclass
+class VerifyResult:
+    schema: str
+    checked: int
+    ok: bool
+    position: int | None = None
+    problem: str | None = None
+
+
+def verify_log(conn, schema: str, progress: bool | None = None,
+               batch: int = 20000) -> VerifyResult:
+    """Recompute one log's chain from genesis; stop at the first position that does not hold."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT last_position, last_hash FROM {schema}.event_log_head WHERE id = 1")
+        head_position, head_hash = cur.fetchone()
+    bar = Progress(f"verify {schema}", head_position, progress)
+    prev = GENESIS_HASH
+    expected = 1
+    loads = orjson.loads
+    with conn.cursor(name=f"verify_{schema}") as cur:
+        cur.itersize = batch
+        cur.execute(
+            "SELECT position, event_id::text, stream_id, stream_type, version, event_type, "
+            f"schema_version, payload::text, metadata::text, {SQL_TIMESTAMP_TEXT}, prev_hash, hash "
+            f"FROM {schema}.events ORDER BY position"
+        )
+        for (position, event_id, stream_id, stream_type, version, event_type, schema_version,
+             payload, metadata, recorded_at, prev_hash, digest) in cur:
+            if position != expected:
+                bar.close()
+                return VerifyResult(schema, expected - 1, False, expected,
+                                    f"position {expected} is missing (next stored is {position})")
+            if prev_hash != prev:
+                bar.close()
+                return VerifyResult(schema, expected - 1, False, position,
+                                    "prev_hash does not match the hash of the event before it")
+            computed = event_hash(position, event_id, stream_id, stream_type, version,
+                                  event_type, schema_version, loads(payload), loads(metadata),
+                                  recorded_at, prev_hash)
+            if computed != digest:
+                bar.close()
+                return VerifyResult(schema, expected - 1, False, position,
+                                    "the stored event does not match its hash (altered row)")
+            prev = digest
+            expected += 1
+            if expected % 1000 == 0:
+                bar.advance(1000)
+    bar.close()
+    checked = expected - 1
+    if checked != head_position or prev != head_hash:
+        return VerifyResult(schema, checked, False, checked + 1,
+                            f"the log head says position {head_position} but the chain ends at "
+                            f"{checked} (events removed from the end?)")
+    return VerifyResult(schema, checked, True)
+
+
+def existing_schemas(conn, candidates=SERVICES) -> list[str]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT table_schema FROM information_schema.tables "
+            "WHERE table_name = 'events' AND table_schema = ANY(%s)",
+            (list(candidates),),
+        )
+        found = {row[0] for row in cur.fetchall()}
+    return [s for s in candidates if s in found]
+
+
+def find_stream(conn, stream_id: str, schemas) -> str:
+    for schema in schemas:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT 1 FROM {schema}.events WHERE stream_id = %s LIMIT 1",
+                        (stream_id,))
+            if cur.fetchone():
+                return schema
+    raise NotFound(f"no service log holds stream {stream_id!r}", field="stream")
+
+
+def _load_folds(service: str) -> None:
+    try:
+        importlib.import_module(f"services.{service}.domain")
+    except ModuleNotFoundError:
+        pass
+
+
+def replay(conn, schema: str, stream_id: str, as_of=None) -> dict:
+    """The state of a stream rebuilt from its events recorded up to `as_of`."""
+    _load_folds(schema)
+    store = EventStore(schema, service_registry(schema))
+    events = store.read_stream(conn, stream_id, as_of=as_of)
+    if not events:
+        raise NotFound(f"stream {stream_id!r} has no events recorded by {as_of}", field="as_of")
+    fold = _FOLDS.get(events[0].stream_type, merge_fold)
+    state: dict = {}
+    for event in events:
+        state = fold(state, event)
+    return {
+        "service": schema,
+        "stream_id": stream_id,
+        "stream_type": events[0].stream_type,
+        "as_of": str(as_of) if as_of else None,
+        "version": events[-1].version,
+        "last_event_at": events[-1].recorded_at,
+        "state": state,
+    }
+
+
+def timeline(conn, schema: str, stream_id: str) -> list[dict]:
+    store = EventStore(schema, service_registry(schema))
+    return [
+        {
+            "version": e.version,
+            "recorded_at": e.recorded_at,
+            "event_type": e.event_type,
+            "actor_id": e.metadata.get("actor_id"),
+            "actor_role": e.metadata.get("actor_role"),
+            "opd_id": e.metadata.get("opd_id"),
+            "reason": e.metadata.get("reason"),
+            "correlation_id": e.metadata.get("correlation_id"),
+            "position": e.position,
+        }
+        for e in store.read_stream(conn, stream_id)
+    ]

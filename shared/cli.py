@@ -1,0 +1,248 @@
+"""`simasn`: the operator's and auditor's command line.
+
+  simasn migrate                          schemas, roles and broker topology, once per deploy
+  simasn relay [--service S ...]          run the outbox relays (one per service log)
+  simasn health [--wait SECONDS]          ask every service's health RPC
+  simasn audit verify [--service S]       recompute the hash chains; non-zero exit on a break
+  simasn audit replay --stream ID --as-of TIMESTAMP [--service S]
+  simasn audit timeline --stream ID [--service S]
+  simasn deadletters list [--service S] [--all]
+  simasn deadletters retry SERVICE:ID
+  simasn deadletters discard SERVICE:ID --reason TEXT
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from datetime import datetime
+
+import psycopg2
+
+from shared import SERVICES
+from shared.config import ServiceConfig, from_environment, with_user
+from shared.errors import SimasnError, ValidationFailed
+from shared.logging import configure_logging
+
+
+def _connect(url: str):
+    return psycopg2.connect(url, application_name="simasn-cli")
+
+
+def _auditor_url(config: ServiceConfig) -> str:
+    if not config.db_role_per_service:
+        return config.database_url
+    return with_user(config.database_url, config.db_role_prefix + "auditor")
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _parse_letter(ref: str) -> tuple[str, int]:
+    service, _, number = ref.partition(":")
+    if service not in SERVICES or not number.isdigit():
+        raise ValidationFailed("give a dead letter as SERVICE:ID, e.g. records:12", field="id")
+    return service, int(number)
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed(
+            f"{text!r} is not an ISO 8601 time, e.g. 2026-11-30T10:00:00+07:00", field="as_of"
+        ) from None
+    if value.tzinfo is None:
+        raise ValidationFailed("give the time zone too, e.g. +07:00 for WIB", field="as_of")
+    return value
+
+
+def cmd_migrate(args, config: ServiceConfig) -> int:
+    from shared.migrations import migrate
+    from shared.topology import declare
+
+    applied = migrate(config.database_url, config.db_role_prefix)
+    for name in applied:
+        print(f"applied {name}")
+    print(f"database up to date ({len(applied)} migrations applied)")
+    if not args.skip_broker:
+        declared = declare(config.amqp_uri)
+        print(f"broker topology declared ({len(declared)} exchanges and queues)")
+    return 0
+
+
+def cmd_relay(args, config: ServiceConfig) -> int:
+    from shared.relay import run_relays
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_relays(config.service_database_url, args.service or list(SERVICES), config.amqp_uri,
+               stop=stop, batch_size=args.batch_size)
+    return 0
+
+
+def cmd_health(args, config: ServiceConfig) -> int:
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    deadline = time.monotonic() + args.wait
+    pending = list(args.service or SERVICES)
+    answers: dict = {}
+    with ClusterRpcProxy({"AMQP_URI": config.amqp_uri}, timeout=5) as cluster:
+        while True:
+            for service in list(pending):
+                try:
+                    answers[service] = getattr(cluster, service).health()
+                    pending.remove(service)
+                except Exception as exc:  # noqa: BLE001 - report, keep asking
+                    answers[service] = {"status": "down", "error": type(exc).__name__}
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    _print_json(answers)
+    return 1 if pending else 0
+
+
+def cmd_audit(args, config: ServiceConfig) -> int:
+    from shared import audit
+
+    conn = _connect(_auditor_url(config))
+    try:
+        schemas = audit.existing_schemas(conn, args.service or SERVICES)
+        if args.audit_command == "verify":
+            failed = False
+            for schema in schemas:
+                started = time.monotonic()
+                result = audit.verify_log(conn, schema, progress=args.progress)
+                took = time.monotonic() - started
+                if result.ok:
+                    print(f"{schema}: OK, {result.checked} events verified in {took:.2f}s")
+                else:
+                    failed = True
+                    print(f"{schema}: BROKEN at position {result.position}: {result.problem}")
+            return 2 if failed else 0
+        schema = audit.find_stream(conn, args.stream, schemas)
+        if args.audit_command == "replay":
+            _print_json(audit.replay(conn, schema, args.stream, _parse_time(args.as_of)))
+            return 0
+        rows = audit.timeline(conn, schema, args.stream)
+        if args.json:
+            _print_json(rows)
+        else:
+            print(f"{'when (UTC)':27} {'v':>4}  {'event':28} {'actor':24} {'role':13} reason")
+            for r in rows:
+                actor = r["actor_id"] or "-"
+                print(f"{r['recorded_at']:27} {r['version']:>4}  {r['event_type']:28} "
+                      f"{actor:24} {r['actor_role'] or '-':13} {r['reason'] or ''}")
+        return 0
+    finally:
+        conn.close()
+
+
+def cmd_deadletters(args, config: ServiceConfig) -> int:
+    from shared import audit, deadletters
+
+    actor = os.environ.get("SIMASN_OPERATOR") or getpass.getuser()
+    conn = _connect(config.database_url)
+    try:
+        if args.dl_command == "list":
+            rows = []
+            for schema in audit.existing_schemas(conn, args.service or SERVICES):
+                rows += deadletters.list_dead_letters(conn, schema, None if args.all else "parked")
+            if args.json:
+                _print_json(rows)
+            else:
+                for r in rows:
+                    print(f"{r['service']}:{r['id']}  {r['status']:9} {r['consumer']}  "
+                          f"{r['source']}#{r['position']} {r['event_type']}  "
+                          f"attempts={r['attempts']}  {r['error_type']}: {r['error'][:120]}")
+                print(f"{len(rows)} dead letter(s)")
+            return 0
+        schema, letter_id = _parse_letter(args.id)
+        if args.dl_command == "retry":
+            queue = deadletters.retry_dead_letter(conn, schema, letter_id, config.amqp_uri, actor)
+            print(f"{schema}:{letter_id} republished to {queue}")
+        else:
+            deadletters.discard_dead_letter(conn, schema, letter_id, actor, args.reason)
+            print(f"{schema}:{letter_id} discarded")
+        return 0
+    finally:
+        conn.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="simasn", description="SIMASN Jatim operations")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="create/upgrade schemas, roles and broker topology")
+    p.add_argument("--skip-broker", action="store_true")
+
+    p = sub.add_parser("relay", help="run outbox relays")
+    p.add_argument("--service", action="append", choices=SERVICES)
+    p.add_argument("--batch-size", type=int, default=500)
+
+    p = sub.add_parser("health", help="health of every service")
+    p.add_argument("--service", action="append", choices=SERVICES)
+    p.add_argument("--wait", type=float, default=0)
+
+    audit = sub.add_parser("audit", help="verify, replay and inspect the event logs")
+    asub = audit.add_subparsers(dest="audit_command", required=True)
+    p = asub.add_parser("verify")
+    p.add_argument("--service", action="append", choices=SERVICES)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p = asub.add_parser("replay")
+    p.add_argument("--stream", required=True)
+    p.add_argument("--as-of", required=True)
+    p.add_argument("--service", action="append", choices=SERVICES)
+    p = asub.add_parser("timeline")
+    p.add_argument("--stream", required=True)
+    p.add_argument("--service", action="append", choices=SERVICES)
+    p.add_argument("--json", action="store_true")
+
+    dl = sub.add_parser("deadletters", help="events their consumers could not handle")
+    dsub = dl.add_subparsers(dest="dl_command", required=True)
+    p = dsub.add_parser("list")
+    p.add_argument("--service", action="append", choices=SERVICES)
+    p.add_argument("--all", action="store_true", help="include retried and discarded")
+    p.add_argument("--json", action="store_true")
+    p = dsub.add_parser("retry")
+    p.add_argument("id", help="SERVICE:ID as listed")
+    p = dsub.add_parser("discard")
+    p.add_argument("id", help="SERVICE:ID as listed")
+    p.add_argument("--reason", required=True)
+    return parser
+
+
+COMMANDS = {
+    "migrate": cmd_migrate,
+    "relay": cmd_relay,
+    "health": cmd_health,
+    "audit": cmd_audit,
+    "deadletters": cmd_deadletters,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = from_environment()
+        configure_logging("cli", config.log_level)
+        return COMMANDS[args.command](args, config)
+    except SimasnError as exc:
+        print(f"error: {exc.message}" + (f" (field: {exc.field})" if exc.field else ""),
+              file=sys.stderr)
+        return 1
+    except psycopg2.OperationalError as exc:
+        print(f"error: cannot reach the database: {str(exc).strip()}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Configuration from the environment and `config.yaml` (`${VAR:default}`), validated at start-up.
+
+A missing or bad value fails fast with a ConfigError naming the key, before a service touches
+the database or the broker."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from shared.errors import ConfigError
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
+
+
+def expand_env(text: str, environ: dict | None = None) -> str:
+    env = os.environ if environ is None else environ
+
+    def sub(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is None:
+            raise ConfigError(f"environment variable {name} is not set", field=name)
+        return default
+
+    return _ENV.sub(sub, text)
+
+
+def load_yaml(path: str, environ: dict | None = None) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(expand_env(fh.read(), environ)) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of keys", field=path)
+    return data
+
+
+class _Url(fields.String):
+    def __init__(self, schemes: tuple[str, ...], **kwargs):
+        super().__init__(**kwargs)
+        self.schemes = schemes
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        parts = urlsplit(text)
+        if parts.scheme not in self.schemes or not parts.hostname:
+            raise ValidationError(
+                f"must be a URL starting with one of {', '.join(s + '://' for s in self.schemes)}"
+            )
+        return text
+
+
+class ServiceConfigSchema(Schema):
+    """The keys every SIMASN service reads. Nameko's own keys pass through untouched."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    AMQP_URI = _Url(("amqp", "pyamqp", "amqps"), required=True)
+    DATABASE_URL = _Url(("postgresql", "postgres", "postgresql+psycopg2"), required=True)
+    DB_ROLE_PER_SERVICE = fields.Boolean(load_default=True)
+    DB_ROLE_PREFIX = fields.String(load_default="simasn_", validate=validate.Regexp(r"^[a-z_]+$"))
+    DB_POOL_SIZE = fields.Integer(load_default=5, validate=validate.Range(min=1, max=200))
+    LOG_LEVEL = fields.String(
+        load_default="INFO",
+        validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    )
+    CONSUMER_RETRY_ATTEMPTS = fields.Integer(load_default=5, validate=validate.Range(min=1, max=50))
+    CONSUMER_RETRY_BASE_DELAY = fields.Float(
+        load_default=0.1, validate=validate.Range(min=0, max=60)
+    )
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    amqp_uri: str
+    database_url: str
+    db_role_per_service: bool
+    db_role_prefix: str
+    db_pool_size: int
+    log_level: str
+    consumer_retry_attempts: int
+    consumer_retry_base_delay: float
+
+    def service_database_url(self, service: str) -> str:
+        """The DSN a service connects with: its own least-privilege role unless turned off."""
+        if not self.db_role_per_service:
+            return self.database_url
+        return with_user(self.database_url, self.db_role_prefix + service)
+
+
+def with_user(url: str, user: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def validate_config(raw: dict) -> ServiceConfig:
+    """Validate a config mapping; the first bad key is named in the error."""
+    if isinstance(raw.get("LOG_LEVEL"), str):
+        raw = {**raw, "LOG_LEVEL": raw["LOG_LEVEL"].upper()}
+    try:
+        data = ServiceConfigSchema().load(raw)
+    except ValidationError as exc:
+        key = sorted(exc.messages)[0]
+        reason = exc.messages[key]
+        reason = reason[0] if isinstance(reason, list) else reason
+        raise ConfigError(f"config key {key}: {reason}", field=key) from None
+    return ServiceConfig(**{k.lower(): v for k, v in data.items()})
+
+
+def from_environment(environ: dict | None = None) -> ServiceConfig:
+    """Config for CLI tools: `SIMASN_CONFIG` names a yaml file, else the SIMASN_* variables."""
+    env = os.environ if environ is None else environ
+    path = env.get("SIMASN_CONFIG")
+    if path:
+        return validate_config(load_yaml(path, env))
+    raw = {
+        "AMQP_URI": env.get("SIMASN_AMQP_URI", "pyamqp://guest:guest@127.0.0.1:5672/"),
+        "DATABASE_URL": env.get(
+            "SIMASN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/simasn"
+        ),
+    }
+    for key in ("DB_ROLE_PER_SERVICE", "DB_ROLE_PREFIX", "DB_POOL_SIZE", "LOG_LEVEL"):
+        if f"SIMASN_{key}" in env:
+            raw[key] = env[f"SIMASN_{key}"]
+    return validate_config(raw)

@@ -1,0 +1,168 @@
+"""Idempotent, retrying event consumers on top of plain Nameko `@event_handler`.
+
+Nameko acks a message even when its handler raised. `idempotent_handler` closes that hole:
+- the handler runs in one transaction with a row in `consumed` keyed (consumer, source,
+  position), so a redelivered or republished event is a no-op;
+- a failing handler is retried with exponential backoff, then parked in `dead_letters` with the
+  error and traceback (`simasn deadletters list|retry|discard`);
+- only if the event can be neither handled nor parked (database down) does the wrapper raise,
+  and the entrypoint is declared `requeue_on_error`, so the broker keeps the message.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+
+import orjson
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from nameko.events import SERVICE_POOL, event_handler
+
+from shared.errors import SimasnError
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class EnvelopeSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    source = fields.String(required=True)
+    position = fields.Integer(required=True, strict=True)
+    event_id = fields.UUID(required=True)
+    stream_id = fields.String(required=True)
+    stream_type = fields.String(required=True)
+    version = fields.Integer(required=True, strict=True)
+    event_type = fields.String(required=True)
+    schema_version = fields.Integer(required=True, strict=True)
+    payload = fields.Dict(required=True)
+    metadata = fields.Dict(required=True)
+    recorded_at = fields.String(required=True)
+    hash = fields.String(required=True)
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    source: str
+    position: int
+    event_id: str
+    stream_id: str
+    stream_type: str
+    version: int
+    event_type: str
+    schema_version: int
+    payload: dict
+    metadata: dict
+    recorded_at: str
+    hash: str
+
+    @classmethod
+    def from_envelope(cls, envelope: dict) -> ReceivedEvent:
+        data = EnvelopeSchema().load(envelope)
+        data["event_id"] = str(data["event_id"])
+        return cls(**data)
+
+
+def queue_name(source: str, event_type: str, service: str, method: str) -> str:
+    """The durable queue Nameko declares for a SERVICE_POOL event handler."""
+    return f"evt-{source}-{event_type}--{service}.{method}"
+
+
+def idempotent_handler(source_service: str, event_type: str, db_attr: str = "db"):
+    """Decorate `def handler(self, uow, event: ReceivedEvent)` on a service with a Database."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def entry(self, envelope):
+            return _consume(self, fn, source_service, event_type, envelope, db_attr)
+
+        return event_handler(
+            source_service,
+            event_type,
+            handler_type=SERVICE_POOL,
+            reliable_delivery=True,
+            requeue_on_error=True,
+        )(entry)
+
+    return decorate
+
+
+def _consume(service, fn, source: str, event_type: str, envelope, db_attr: str):
+    db = getattr(service, db_attr)
+    consumer = f"{service.name}.{fn.__name__}"
+    queue = queue_name(source, event_type, service.name, fn.__name__)
+    try:
+        event = ReceivedEvent.from_envelope(envelope)
+    except (ValidationError, TypeError) as exc:
+        _park(db, consumer, queue, source, event_type, envelope, exc, attempts=1)
+        return None
+    attempts = db.config.consumer_retry_attempts if db.config else 5
+    delay = db.config.consumer_retry_base_delay if db.config else 0.1
+    for attempt in range(1, attempts + 1):
+        try:
+            with db.transaction(
+                causation_id=event.event_id,
+                actor_id=f"service:{service.name}",
+                actor_role="system",
+            ) as uow:
+                fresh = uow.execute(
+                    "INSERT INTO consumed (consumer, source, position, event_id) "
+                    "VALUES (:consumer, :source, :position, :event_id) "
+                    "ON CONFLICT DO NOTHING RETURNING 1",
+                    {"consumer": consumer, "source": source, "position": event.position,
+                     "event_id": event.event_id},
+                ).first()
+                if fresh is None:
+                    log.info("event_already_consumed", consumer=consumer,
+                             position=event.position)
+                    return None
+                return fn(service, uow, event)
+        except Exception as exc:  # noqa: BLE001 - every failure is retried or parked
+            permanent = isinstance(exc, SimasnError) and not exc.transient
+            if permanent or attempt == attempts:
+                log.warning("event_handler_failed", consumer=consumer, position=event.position,
+                            attempts=attempt, error=str(exc))
+                _park(db, consumer, queue, source, event_type, envelope, exc, attempt)
+                return None
+            time.sleep(delay * (4 ** (attempt - 1)))
+    return None
+
+
+def _park(db, consumer, queue, source, event_type, envelope, exc, attempts: int) -> None:
+    """Store the event and its error; raising here makes Nameko requeue the message."""
+    body = envelope if isinstance(envelope, dict) else {"raw": repr(envelope)[:10000]}
+    position = body.get("position") if isinstance(body.get("position"), int) else None
+    event_id = body.get("event_id")
+    try:
+        event_id = str(uuid.UUID(str(event_id))) if event_id is not None else None
+    except ValueError:
+        event_id = None
+    trace = "".join(traceback.format_exception(exc))[-20000:]
+    try:
+        with db.transaction() as uow:
+            uow.execute(
+                "INSERT INTO dead_letters (consumer, queue, source, position, event_id, "
+                "event_type, envelope, error_type, error, traceback, attempts) "
+                "VALUES (:consumer, :queue, :source, :position, CAST(:event_id AS uuid), "
+                ":event_type, CAST(:envelope AS jsonb), :error_type, :error, :traceback, "
+                ":attempts) "
+                "ON CONFLICT (consumer, source, position) DO UPDATE SET status = 'parked', "
+                "attempts = dead_letters.attempts + EXCLUDED.attempts, "
+                "error_type = EXCLUDED.error_type, error = EXCLUDED.error, "
+                "traceback = EXCLUDED.traceback, last_failed_at = now(), resolved_at = NULL",
+                {
+                    "consumer": consumer, "queue": queue, "source": source,
+                    "position": position, "event_id": event_id, "event_type": event_type,
+                    "envelope": orjson.dumps(body, default=str).decode(),
+                    "error_type": type(exc).__name__, "error": str(exc)[:4000],
+                    "traceback": trace, "attempts": attempts,
+                },
+            )
+    except Exception:
+        log.error("dead_letter_park_failed", consumer=consumer, position=position)
+        time.sleep(1.0)
+        raise

@@ -1,0 +1,58 @@
+"""Who is acting and on whose behalf, carried across RPC calls and events.
+
+Nameko copies a worker's context data into the headers of every RPC call and event it makes,
+so the gateway sets these keys once per request and every service downstream sees them."""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from nameko.extensions import DependencyProvider
+
+CORRELATION_ID = "correlation_id"
+CAUSATION_ID = "causation_id"
+ACTOR_ID = "actor_id"
+ACTOR_ROLE = "actor_role"
+ACTOR_OPD = "opd_id"
+CLIENT_ADDRESS = "client_address"
+REQUEST_ID = "request_id"
+
+_BOUND = (CORRELATION_ID, ACTOR_ID, ACTOR_ROLE, ACTOR_OPD, REQUEST_ID)
+
+
+def event_metadata(data: dict, reason: str | None = None) -> dict:
+    """Event-log metadata taken from a worker's context data."""
+    meta = {
+        "actor_id": data.get(ACTOR_ID),
+        "actor_role": data.get(ACTOR_ROLE),
+        "opd_id": data.get(ACTOR_OPD),
+        "correlation_id": data.get(CORRELATION_ID),
+        "causation_id": data.get(CAUSATION_ID),
+        "client_address": data.get(CLIENT_ADDRESS),
+        "reason": reason,
+    }
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+class RequestContext(DependencyProvider):
+    """Makes sure every worker has a correlation id and binds it, with the actor, to the logs.
+
+    Injected as the worker's context data, read-only by convention."""
+
+    def worker_setup(self, worker_ctx):
+        data = worker_ctx.data
+        if not data.get(CORRELATION_ID):
+            data[CORRELATION_ID] = str(uuid.uuid4())
+        structlog.contextvars.bind_contextvars(
+            service=self.container.service_name,
+            entrypoint=worker_ctx.entrypoint.method_name,
+            **{key: data[key] for key in _BOUND if data.get(key) is not None},
+        )
+
+    def worker_teardown(self, worker_ctx):
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(service=self.container.service_name)
+
+    def get_dependency(self, worker_ctx):
+        return worker_ctx.data

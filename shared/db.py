@@ -1,0 +1,120 @@
+"""Database access for services: one engine per service container, built in `setup()` after
+eventlet has patched the process (an engine made at import time breaks every query), and a
+unit of work that writes a change and its events in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import sqlalchemy
+from nameko.extensions import DependencyProvider
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from shared.config import validate_config
+from shared.context import event_metadata
+from shared.errors import StoreUnavailable
+from shared.eventstore import EventStore, NewEvent, RecordedEvent
+from shared.eventtypes import EventRegistry
+
+
+def make_engine(url: str, schema: str | None = None, pool_size: int = 5) -> Engine:
+    connect_args = {"application_name": f"simasn-{schema or 'tool'}"}
+    if schema:
+        connect_args["options"] = f"-c search_path={schema},public"
+    return sqlalchemy.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+class UnitOfWork:
+    """One transaction: the service's own tables plus its event log."""
+
+    def __init__(self, conn: Connection, store: EventStore, metadata: dict):
+        self.conn = conn
+        self.store = store
+        self.metadata = metadata
+
+    @property
+    def dbapi(self):
+        return self.conn.connection
+
+    def execute(self, statement: str, params: dict | None = None):
+        return self.conn.execute(text(statement), params or {})
+
+    def append(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int | None,
+        events: Sequence[NewEvent],
+        reason: str | None = None,
+    ) -> list[int]:
+        meta = dict(self.metadata)
+        if reason is not None:
+            meta["reason"] = reason
+        return self.store.append(self.dbapi, stream_id, stream_type, expected_version, events,
+                                 meta)
+
+    def read_stream(self, stream_id: str, from_version: int = 1, as_of=None) -> list[RecordedEvent]:
+        return self.store.read_stream(self.dbapi, stream_id, from_version, as_of)
+
+
+class ServiceDatabase:
+    """What a worker gets: transactions stamped with the worker's actor and correlation id."""
+
+    def __init__(self, engine: Engine, store: EventStore, context: dict, config=None):
+        self.engine = engine
+        self.store = store
+        self.context = context
+        self.config = config
+
+    @contextmanager
+    def transaction(self, reason: str | None = None, **metadata) -> Iterator[UnitOfWork]:
+        """Commit on success, roll back on any error; `metadata` overrides the worker's
+        (e.g. causation_id for a change caused by a consumed event)."""
+        meta = event_metadata(self.context, reason)
+        meta.update({k: v for k, v in metadata.items() if v is not None})
+        try:
+            with self.engine.begin() as conn:
+                yield UnitOfWork(conn, self.store, meta)
+        except sqlalchemy.exc.OperationalError as exc:
+            raise StoreUnavailable("the database did not answer; try again shortly") from exc
+
+    def ping(self) -> int:
+        """Current head position of this service's log; raises StoreUnavailable if down."""
+        try:
+            with self.engine.connect() as conn:
+                return self.store.head(conn.connection)[0]
+        except sqlalchemy.exc.OperationalError as exc:
+            raise StoreUnavailable("the database did not answer") from exc
+
+
+class Database(DependencyProvider):
+    """Nameko dependency: `db = Database(REGISTRY)` on a service class."""
+
+    def __init__(self, registry: EventRegistry | None = None):
+        self.registry = registry
+
+    def setup(self):
+        config = validate_config(self.container.config)
+        service = self.container.service_name
+        self.config = config
+        self.engine = make_engine(
+            config.service_database_url(service), schema=service, pool_size=config.db_pool_size
+        )
+        self.store = EventStore(service, self.registry)
+
+    def stop(self):
+        self.engine.dispose()
+
+    def kill(self):
+        self.engine.dispose()
+
+    def get_dependency(self, worker_ctx):
+        return ServiceDatabase(self.engine, self.store, worker_ctx.data, self.config)

@@ -1,0 +1,323 @@
+"""The append-only, hash-chained event log each service keeps in its own PostgreSQL schema.
+
+Ordering and "no late commits" — why `read_all` never skips an event:
+every append first locks the log's single head row (`event_log_head`, SELECT ... FOR UPDATE)
+and holds that lock until its transaction ends. Positions are taken as head + 1, + 2, ... under
+the lock, so they are dense (a rolled-back append frees its numbers for the next writer) and a
+transaction can only obtain position N+1 after the one holding N has committed (or rolled back).
+PostgreSQL makes a commit visible before it releases the transaction's locks, so the events a
+reader can see are always a prefix of the log: no event can appear later *below* a position the
+reader has already passed. `read_all` still checks that what it returns is contiguous and stops
+at a hole, so a broken invariant would show up as a stalled reader, never as a skipped event.
+
+The same lock orders the hash chain: each event's hash covers its fields and the previous
+event's hash (see `shared.canonical`). The price is that appends to one service log are
+serialised; keep the append the last statement of a transaction so the lock is held briefly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from psycopg2.extras import execute_values
+
+from shared.canonical import (
+    GENESIS_HASH,
+    SQL_TIMESTAMP_TEXT,
+    dumps,
+    event_hash,
+    find_non_json_native,
+    format_timestamp,
+)
+from shared.errors import (
+    ConcurrencyError,
+    DuplicateEventId,
+    EventPayloadInvalid,
+    ValidationFailed,
+)
+from shared.eventtypes import EventRegistry
+
+METADATA_KEYS = (
+    "actor_id",
+    "actor_role",
+    "opd_id",
+    "correlation_id",
+    "causation_id",
+    "client_address",
+    "reason",
+)
+
+#: expected_version that skips the optimistic check (use for logs of independent facts only)
+ANY_VERSION = None
+#: expected_version for a stream that must not exist yet
+NO_STREAM = 0
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    event_type: str
+    payload: dict
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    position: int
+    event_id: str
+    stream_id: str
+    stream_type: str
+    version: int
+    event_type: str
+    schema_version: int
+    payload: dict
+    metadata: dict
+    recorded_at: str
+    prev_hash: str
+    hash: str
+    stored_schema_version: int | None = None
+
+    def envelope(self, service: str) -> dict[str, Any]:
+        """The message the outbox relay publishes and consumers receive."""
+        return {
+            "source": service,
+            "position": self.position,
+            "event_id": self.event_id,
+            "stream_id": self.stream_id,
+            "stream_type": self.stream_type,
+            "version": self.version,
+            "event_type": self.event_type,
+            "schema_version": self.schema_version,
+            "payload": self.payload,
+            "metadata": self.metadata,
+            "recorded_at": self.recorded_at,
+            "hash": self.hash,
+        }
+
+
+_COLUMNS = (
+    "position, event_id::text, stream_id, stream_type, version, event_type, schema_version, "
+    f"payload, metadata, {SQL_TIMESTAMP_TEXT}, prev_hash, hash"
+)
+
+
+def clean_metadata(metadata: dict | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (metadata or {}).items():
+        if key not in METADATA_KEYS:
+            raise ValidationFailed(f"unknown metadata key {key!r}", field=f"metadata.{key}")
+        if value is None:
+            continue
+        out[key] = str(value)
+    return out
+
+
+class EventStore:
+    """One service's log. Methods take a psycopg2 connection or cursor owner and never commit:
+    the caller's transaction decides, so an event and its effect are written together."""
+
+    def __init__(self, schema: str, registry: EventRegistry | None = None):
+        if not schema.replace("_", "").isalnum():
+            raise ValueError(f"bad schema name {schema!r}")
+        self.schema = schema
+        self.registry = registry
+        s = schema
+        self._sql_lock = (
+            "SELECT h.last_position, h.last_hash, h.last_recorded_at, clock_timestamp(), "
+            f"(SELECT max(position) FROM {s}.events), "
+            f"(SELECT max(version) FROM {s}.events WHERE stream_id = %(stream)s), "
+            "(SELECT json_agg(json_build_array(e.event_id, e.position, e.stream_id)) "
+            f"FROM {s}.events e WHERE e.event_id = ANY(%(ids)s::uuid[])) "
+            f"FROM {s}.event_log_head h WHERE h.id = 1 FOR UPDATE OF h"
+        )
+        self._sql_recheck = (
+            f"SELECT (SELECT max(version) FROM {s}.events WHERE stream_id = %(stream)s), "
+            "(SELECT json_agg(json_build_array(e.event_id, e.position, e.stream_id)) "
+            f"FROM {s}.events e WHERE e.event_id = ANY(%(ids)s::uuid[]))"
+        )
+        self._sql_head_update = (
+            f"WITH head AS (UPDATE {s}.event_log_head SET last_position = %s, last_hash = %s, "
+            "last_recorded_at = %s WHERE id = 1) "
+        )
+        self._sql_insert = (
+            f"INSERT INTO {s}.events (position, event_id, stream_id, stream_type, version, "
+            "event_type, schema_version, payload, metadata, recorded_at, prev_hash, hash) "
+            "VALUES %s"
+        )
+        self._insert_template = (
+            "(%s, %s::uuid, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::timestamptz, %s, %s)"
+        )
+
+    # -- writing -------------------------------------------------------------------------
+
+    def append(
+        self,
+        conn,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int | None,
+        events: Sequence[NewEvent],
+        metadata: dict | None = None,
+    ) -> list[int]:
+        """Append `events` to `stream_id` atomically, in the caller's transaction.
+
+        Raises ConcurrencyError (nothing written) when the stream is not at `expected_version`.
+        Re-sending events whose ids are already stored writes nothing and returns their
+        original positions, so a retried command is harmless."""
+        if not events:
+            return []
+        if not stream_id or not isinstance(stream_id, str) or len(stream_id) > 200:
+            raise ValidationFailed("stream id must be a non-empty string", field="stream_id")
+        meta = clean_metadata(metadata)
+        prepared = [self._prepare(event) for event in events]
+        ids = [event_id for event_id, _, _, _ in prepared]
+        if len(set(ids)) != len(ids):
+            raise DuplicateEventId("the same event id appears twice in one append",
+                                   field="event_id")
+
+        with conn.cursor() as cur:
+            params = {"stream": stream_id, "ids": ids}
+            cur.execute(self._sql_lock, params)
+            last_pos, last_hash, last_ts, now, seen, stream_version, existing = cur.fetchone()
+            if (seen or 0) != last_pos:
+                # We waited for the head lock while another append committed: this statement's
+                # snapshot predates it, so look again with a fresh one.
+                cur.execute(self._sql_recheck, params)
+                stream_version, existing = cur.fetchone()
+
+            if existing:
+                return self._replayed(stream_id, ids, existing)
+            current = stream_version or 0
+            if expected_version is not None and current != expected_version:
+                raise ConcurrencyError(
+                    stream_id=stream_id,
+                    expected_version=expected_version,
+                    current_version=current,
+                )
+
+            recorded_at = format_timestamp(max(now, last_ts) if last_ts else now)
+            meta_json = dumps(meta)
+            rows, positions = [], []
+            prev = last_hash
+            for offset, (event_id, event_type, version_no, payload) in enumerate(prepared, 1):
+                position = last_pos + offset
+                version = current + offset
+                digest = event_hash(position, event_id, stream_id, stream_type, version,
+                                    event_type, version_no, payload, meta, recorded_at, prev)
+                rows.append((position, event_id, stream_id, stream_type, version, event_type,
+                             version_no, dumps(payload), meta_json, recorded_at, prev, digest))
+                positions.append(position)
+                prev = digest
+
+            head = cur.mogrify(self._sql_head_update, (positions[-1], prev, recorded_at))
+            sql = head.decode().replace("%", "%%") + self._sql_insert
+            execute_values(cur, sql, rows, template=self._insert_template, page_size=len(rows))
+        return positions
+
+    def _prepare(self, event: NewEvent) -> tuple[str, str, int, dict]:
+        try:
+            event_id = str(uuid.UUID(str(event.event_id)))
+        except ValueError:
+            raise ValidationFailed("event id must be a UUID", field="event_id") from None
+        version_no = 1
+        if self.registry is not None:
+            event_type = self.registry.get(event.event_type)
+            event_type.validate(event.payload)
+            version_no = event_type.version
+        elif not isinstance(event.payload, dict):
+            raise EventPayloadInvalid("payload must be an object", field="payload")
+        bad = find_non_json_native(event.payload)
+        if bad:
+            raise EventPayloadInvalid(
+                f"{event.event_type}: payload value at {bad} is not an integer, string, boolean, "
+                "null, list or object (floats are not allowed in the audit log)",
+                field=f"payload.{bad}",
+            )
+        return event_id, event.event_type, version_no, event.payload
+
+    @staticmethod
+    def _replayed(stream_id: str, ids: list[str], existing: list) -> list[int]:
+        found = {str(eid): (pos, sid) for eid, pos, sid in existing}
+        if len(found) != len(ids) or any(sid != stream_id for _, sid in found.values()):
+            raise DuplicateEventId(
+                "some of these event ids are already stored, but not as this same append",
+                field="event_id",
+                details={"existing": sorted(found)},
+            )
+        return [found[event_id][0] for event_id in ids]
+
+    # -- reading -------------------------------------------------------------------------
+
+    def read_stream(
+        self,
+        conn,
+        stream_id: str,
+        from_version: int = 1,
+        as_of: datetime | str | None = None,
+    ) -> list[RecordedEvent]:
+        """A stream's events in version order; with `as_of`, only those recorded by then."""
+        sql = (
+            f"SELECT {_COLUMNS} FROM {self.schema}.events "
+            "WHERE stream_id = %s AND version >= %s"
+        )
+        params: list[Any] = [stream_id, from_version]
+        if as_of is not None:
+            sql += " AND recorded_at <= %s"
+            params.append(as_of)
+        sql += " ORDER BY version"
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return [self._record(row) for row in cur.fetchall()]
+
+    def read_all(self, conn, from_position: int = 1, limit: int = 1000) -> list[RecordedEvent]:
+        """Events from `from_position` on, in position order, never with a hole: see the
+        module docstring for why a late commit cannot be skipped."""
+        start = max(from_position, 1)
+        with conn.cursor() as cur:
+            cur.execute(
+                f"SELECT {_COLUMNS} FROM {self.schema}.events "
+                "WHERE position >= %s ORDER BY position LIMIT %s",
+                (start, limit),
+            )
+            rows = cur.fetchall()
+        out = []
+        expected = start
+        for row in rows:
+            if row[0] != expected:
+                break
+            out.append(self._record(row))
+            expected += 1
+        return out
+
+    def stream_version(self, conn, stream_id: str) -> int:
+        with conn.cursor() as cur:
+            cur.execute(
+                f"SELECT coalesce(max(version), 0) FROM {self.schema}.events "
+                "WHERE stream_id = %s",
+                (stream_id,),
+            )
+            return cur.fetchone()[0]
+
+    def head(self, conn) -> tuple[int, str]:
+        with conn.cursor() as cur:
+            cur.execute(
+                f"SELECT last_position, last_hash FROM {self.schema}.event_log_head WHERE id = 1"
+            )
+            row = cur.fetchone()
+        return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+    def _record(self, row: Iterable) -> RecordedEvent:
+        (position, event_id, stream_id, stream_type, version, event_type, schema_version,
+         payload, metadata, recorded_at, prev_hash, digest) = row
+        stored = schema_version
+        if self.registry is not None and event_type in self.registry:
+            current = self.registry.get(event_type)
+            if schema_version < current.version:
+                payload = current.upcast(payload, schema_version)
+                schema_version = current.version
+        return RecordedEvent(position, event_id, stream_id, stream_type, version, event_type,
+                             schema_version, payload, metadata, recorded_at, prev_hash, digest,
+                             stored)

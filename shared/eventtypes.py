@@ -1,0 +1,91 @@
+"""Versioned event types. Each service's `events.py` registers its event types here: a marshmallow
+schema per type and version, and upcasters that lift an old stored payload to the current shape.
+Stored events are never rewritten; old shapes are upcast on read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from marshmallow import Schema, ValidationError
+
+from shared.errors import EventPayloadInvalid, UnknownEventType
+
+Upcaster = Callable[[dict], dict]
+
+
+@dataclass
+class EventType:
+    name: str
+    version: int
+    schema: type[Schema]
+    upcasters: dict[int, Upcaster] = field(default_factory=dict)
+
+    def validate(self, payload: dict) -> None:
+        if not isinstance(payload, dict):
+            raise EventPayloadInvalid(
+                f"{self.name}: payload must be an object", field="payload"
+            )
+        try:
+            self.schema().load(payload)
+        except ValidationError as exc:
+            err = EventPayloadInvalid.from_marshmallow(exc.messages, prefix="payload")
+            err.message = f"{self.name} v{self.version}: {err.message}"
+            raise err from None
+
+    def upcast(self, payload: dict, from_version: int) -> dict:
+        """Lift a payload stored at `from_version` to the current version, one step at a time."""
+        version = from_version
+        while version < self.version:
+            step = self.upcasters.get(version)
+            if step is None:
+                raise UnknownEventType(
+                    f"{self.name}: no upcaster from v{version} to v{version + 1}",
+                    field="schema_version",
+                )
+            payload = step(payload)
+            version += 1
+        return payload
+
+
+class EventRegistry:
+    """The event types one service log may hold."""
+
+    def __init__(self, service: str):
+        self.service = service
+        self._types: dict[str, EventType] = {}
+
+    def event(self, name: str, version: int = 1):
+        """Class decorator registering a marshmallow schema as event type `name`, version N."""
+
+        def register(schema_cls: type[Schema]) -> type[Schema]:
+            existing = self._types.get(name)
+            upcasters = existing.upcasters if existing else {}
+            if existing and existing.version >= version:
+                return schema_cls
+            self._types[name] = EventType(name, version, schema_cls, upcasters)
+            return schema_cls
+
+        return register
+
+    def upcaster(self, name: str, from_version: int):
+        def register(fn: Upcaster) -> Upcaster:
+            self.get(name).upcasters[from_version] = fn
+            return fn
+
+        return register
+
+    def get(self, name: str) -> EventType:
+        try:
+            return self._types[name]
+        except KeyError:
+            raise UnknownEventType(
+                f"event type {name!r} is not registered for the {self.service} log",
+                field="event_type",
+            ) from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._types
+
+    def names(self) -> list[str]:
+        return sorted(self._types)

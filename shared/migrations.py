@@ -1,0 +1,215 @@
+"""Schema migrations, run once per deployment (`simasn migrate`, a make target or a k8s Job) —
+never by every replica at start.
+
+Each service owns one PostgreSQL schema named after it and a login role that may only INSERT and
+SELECT its event log (UPDATE/DELETE/TRUNCATE are refused by triggers even for the owner).
+Service-specific migrations live in `services/<name>/migrations/NNN_name.sql`; `{schema}` and
+`{role}` in them are replaced before they run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+from psycopg2 import sql
+
+from shared import SERVICES
+from shared.canonical import GENESIS_HASH
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CORE_LOG_DDL = """
+CREATE TABLE {schema}.events (
+    position        bigint PRIMARY KEY,
+    event_id        uuid NOT NULL UNIQUE,
+    stream_id       text NOT NULL,
+    stream_type     text NOT NULL,
+    version         integer NOT NULL CHECK (version > 0),
+    event_type      text NOT NULL,
+    schema_version  integer NOT NULL,
+    payload         jsonb NOT NULL,
+    metadata        jsonb NOT NULL,
+    recorded_at     timestamptz NOT NULL,
+    prev_hash       text NOT NULL,
+    hash            text NOT NULL,
+    UNIQUE (stream_id, version)
+);
+CREATE TABLE {schema}.event_log_head (
+    id               smallint PRIMARY KEY CHECK (id = 1),
+    last_position    bigint NOT NULL,
+    last_hash        text NOT NULL,
+    last_recorded_at timestamptz
+);
+INSERT INTO {schema}.event_log_head VALUES (1, 0, '{genesis}', NULL);
+
+CREATE FUNCTION {schema}.refuse_event_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the event log %.% is append-only: % refused', TG_TABLE_SCHEMA,
+        TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON {schema}.events
+    FOR EACH STATEMENT EXECUTE FUNCTION {schema}.refuse_event_change();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON {schema}.events
+    FOR EACH STATEMENT EXECUTE FUNCTION {schema}.refuse_event_change();
+
+CREATE TABLE {schema}.relay_checkpoint (
+    relay       text PRIMARY KEY,
+    position    bigint NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE {schema}.relay_unrouted (
+    position    bigint PRIMARY KEY,
+    event_type  text NOT NULL,
+    reason      text NOT NULL,
+    noted_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE {schema}.consumed (
+    consumer    text NOT NULL,
+    source      text NOT NULL,
+    position    bigint NOT NULL,
+    event_id    uuid NOT NULL,
+    consumed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, source, position)
+);
+CREATE TABLE {schema}.dead_letters (
+    id              bigserial PRIMARY KEY,
+    consumer        text NOT NULL,
+    queue           text NOT NULL,
+    source          text NOT NULL,
+    position        bigint,
+    event_id        uuid,
+    event_type      text NOT NULL,
+    envelope        jsonb NOT NULL,
+    headers         jsonb NOT NULL DEFAULT '{{}}',
+    error_type      text NOT NULL,
+    error           text NOT NULL,
+    traceback       text NOT NULL,
+    attempts        integer NOT NULL,
+    status          text NOT NULL DEFAULT 'parked'
+                    CHECK (status IN ('parked', 'retried', 'discarded')),
+    first_failed_at timestamptz NOT NULL DEFAULT now(),
+    last_failed_at  timestamptz NOT NULL DEFAULT now(),
+    resolved_at     timestamptz,
+    resolved_by     text,
+    resolution_note text,
+    UNIQUE (consumer, source, position)
+);
+
+GRANT USAGE ON SCHEMA {schema} TO {role};
+GRANT SELECT, INSERT ON {schema}.events TO {role};
+GRANT SELECT, UPDATE ON {schema}.event_log_head TO {role};
+GRANT SELECT, INSERT, UPDATE ON {schema}.relay_checkpoint, {schema}.relay_unrouted TO {role};
+GRANT SELECT, INSERT ON {schema}.consumed TO {role};
+GRANT SELECT, INSERT, UPDATE ON {schema}.dead_letters TO {role};
+GRANT USAGE ON SEQUENCE {schema}.dead_letters_id_seq TO {role};
+GRANT USAGE ON SCHEMA {schema} TO {auditor};
+GRANT SELECT ON {schema}.events, {schema}.event_log_head TO {auditor};
+"""
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/") or "postgres"
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def ensure_database(admin_url: str) -> None:
+    name = database_name(admin_url)
+    conn = psycopg2.connect(with_database(admin_url, "postgres"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                try:
+                    cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                except psycopg2.errors.DuplicateDatabase:
+                    pass
+    finally:
+        conn.close()
+
+
+def ensure_role(cur, role: str, login: bool = True) -> None:
+    """Roles are cluster-wide; several databases (and test runs) share them."""
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+    if cur.fetchone():
+        return
+    cur.execute("SAVEPOINT create_role")
+    try:
+        cur.execute(
+            sql.SQL("CREATE ROLE {} " + ("LOGIN" if login else "NOLOGIN")).format(
+                sql.Identifier(role)
+            )
+        )
+    except (psycopg2.errors.DuplicateObject, psycopg2.errors.UniqueViolation):
+        cur.execute("ROLLBACK TO SAVEPOINT create_role")
+    else:
+        cur.execute("RELEASE SAVEPOINT create_role")
+
+
+def service_migrations(service: str) -> list[tuple[str, str]]:
+    folder = ROOT / "services" / service / "migrations"
+    if not folder.is_dir():
+        return []
+    return [(path.stem, path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.sql"))]
+
+
+def create_log_schema(cur, schema: str, role: str, auditor: str, extra: Iterable = ()) -> list[str]:
+    """Create (or bring up to date) one service schema; returns the migrations it applied."""
+    ensure_role(cur, role)
+    ensure_role(cur, auditor)
+    cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    cur.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {}.schema_migrations "
+            "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        ).format(sql.Identifier(schema))
+    )
+    cur.execute(sql.SQL("SELECT name FROM {}.schema_migrations").format(sql.Identifier(schema)))
+    done = {row[0] for row in cur.fetchall()}
+    applied = []
+    steps = [("000_event_log", CORE_LOG_DDL), *extra]
+    for name, text in steps:
+        if name in done:
+            continue
+        ddl = (
+            text.replace("{schema}", schema)
+            .replace("{role}", f'"{role}"')
+            .replace("{auditor}", f'"{auditor}"')
+            .replace("{genesis}", GENESIS_HASH)
+            .replace("{{", "{")
+            .replace("}}", "}")
+        )
+        cur.execute(ddl)
+        cur.execute(
+            sql.SQL("INSERT INTO {}.schema_migrations (name) VALUES (%s)").format(
+                sql.Identifier(schema)
+            ),
+            (name,),
+        )
+        applied.append(f"{schema}/{name}")
+    return applied
+
+
+def migrate(admin_url: str, role_prefix: str = "simasn_",
+            services: Iterable[str] = SERVICES) -> list[str]:
+    """Create the database if needed, then every service's schema, roles and tables."""
+    ensure_database(admin_url)
+    conn = psycopg2.connect(admin_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('simasn.migrate'))")
+            applied = []
+            for service in services:
+                applied += create_log_schema(
+                    cur, service, role_prefix + service, role_prefix + "auditor",
+                    service_migrations(service),
+                )
+        return applied
+    finally:
+        conn.close()

@@ -1,0 +1,55 @@
+"""Helpers for the test suite: throwaway databases and log schemas, and waiting on conditions
+with a deadline instead of sleeping."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import psycopg2
+from psycopg2 import sql
+
+from shared.migrations import create_log_schema, database_name, with_database
+
+
+def create_test_database(admin_url: str, prefix: str = "simasn_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(with_database(admin_url, "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    conn.close()
+    return with_database(admin_url, name)
+
+
+def drop_test_database(url: str) -> None:
+    conn = psycopg2.connect(with_database(url, "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(database_name(url))))
+    conn.close()
+
+
+def create_scratch_log(admin_url: str, role: str = "simasn_scratch") -> str:
+    """A new, empty log schema in the test database; returns its name."""
+    schema = f"log_{uuid.uuid4().hex[:12]}"
+    conn = psycopg2.connect(admin_url)
+    with conn, conn.cursor() as cur:
+        create_log_schema(cur, schema, role, "simasn_auditor")
+    conn.close()
+    return schema
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.05,
+             message: str = "condition") -> object:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)

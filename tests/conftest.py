@@ -1,0 +1,61 @@
+"""Root fixtures. Eventlet must patch before anything imports sockets or threads, or container
+tests hang (see STACK.md)."""
+
+import eventlet
+
+eventlet.monkey_patch()
+
+import os  # noqa: E402
+
+import psycopg2  # noqa: E402
+import pytest  # noqa: E402
+
+from shared.config import with_user  # noqa: E402
+from shared.migrations import migrate  # noqa: E402
+from shared.testing import (  # noqa: E402
+    create_scratch_log,
+    create_test_database,
+    drop_test_database,
+)
+
+ADMIN_URL = os.environ.get("SIMASN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    """A database of its own for this test run, migrated once, dropped at the end."""
+    url = create_test_database(ADMIN_URL)
+    migrate(url)
+    yield url
+    drop_test_database(url)
+
+
+@pytest.fixture
+def admin_conn(database_url):
+    conn = psycopg2.connect(database_url)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def scratch_schema(database_url):
+    """An empty event log schema of its own (tests that count or tamper use this)."""
+    return create_scratch_log(database_url)
+
+
+@pytest.fixture
+def scratch_url(database_url):
+    """Connect as the scratch logs' least-privilege role, as a service would."""
+    return with_user(database_url, "simasn_scratch")
+
+
+@pytest.fixture
+def service_config(database_url, rabbit_config):
+    """Nameko config for a container under test: this run's database, this test's vhost."""
+    return {
+        "AMQP_URI": rabbit_config["AMQP_URI"],
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "WARNING",
+        "CONSUMER_RETRY_ATTEMPTS": 3,
+        "CONSUMER_RETRY_BASE_DELAY": 0.01,
+    }
