@@ -32,3 +32,17 @@ bench-eventstore: venv
 	$(BIN)/python bench/eventstore.py
 
 bench: bench-eventstore
+
+# The whole stack on this machine (scripts/stack.sh): `make up`, `make status`, `make logs`
+# (`make logs S=records` for one process), `make down`.
+up: venv
+	scripts/stack.sh up
+
+down:
+	scripts/stack.sh down
+
+status:
+	scripts/stack.sh status
+
+logs:
+	scripts/stack.sh logs $(S)

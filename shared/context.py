@@ -10,6 +10,9 @@ import uuid
 import structlog
 from nameko.extensions import DependencyProvider
 
+from shared.config import validate_config
+from shared.logging import configure_logging
+
 CORRELATION_ID = "correlation_id"
 CAUSATION_ID = "causation_id"
 ACTOR_ID = "actor_id"
@@ -38,7 +41,12 @@ def event_metadata(data: dict, reason: str | None = None) -> dict:
 class RequestContext(DependencyProvider):
     """Makes sure every worker has a correlation id and binds it, with the actor, to the logs.
 
-    Injected as the worker's context data, read-only by convention."""
+    Injected as the worker's context data, read-only by convention. Its `setup()` also
+    validates the service config and switches the process to JSON logs."""
+
+    def setup(self):
+        config = validate_config(self.container.config)
+        configure_logging(self.container.service_name, config.log_level)
 
     def worker_setup(self, worker_ctx):
         data = worker_ctx.data

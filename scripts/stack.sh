@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# The whole SIMASN stack on one machine, without containers.
+#   scripts/stack.sh up             PostgreSQL/RabbitMQ reachable, migrations once, every service
+#                                   + the outbox relay in the background, wait until healthy
+#   scripts/stack.sh down           stop what `up` started (SIGTERM, then SIGKILL after a grace
+#                                   period), then the private PostgreSQL/RabbitMQ under .run/
+#   scripts/stack.sh status         each process running/stopped and its health
+#   scripts/stack.sh logs [NAME]    follow the logs (all, or one process)
+#
+# State lives under .run/: pids/<name>.pid and logs/<name>.log. Running `up` twice starts no
+# duplicates. Knobs: SIMASN_DATABASE_URL, SIMASN_AMQP_URI, SIMASN_GATEWAY_ADDRESS (read by
+# config.yaml), SIMASN_CONFIG (default: config.yaml), SIMASN_UP_WAIT (seconds to wait for health,
+# default 60), SIMASN_STOP_GRACE (seconds between SIGTERM and SIGKILL, default 20).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+BIN="$ROOT/.venv/bin"
+RUN_DIR="$ROOT/.run"
+PID_DIR="$RUN_DIR/pids"
+LOG_DIR="$RUN_DIR/logs"
+export SIMASN_CONFIG="${SIMASN_CONFIG:-$ROOT/config.yaml}"
+UP_WAIT="${SIMASN_UP_WAIT:-60}"
+STOP_GRACE="${SIMASN_STOP_GRACE:-20}"
+GATEWAY_ADDRESS="${SIMASN_GATEWAY_ADDRESS:-0.0.0.0:8000}"
+GATEWAY_PORT="${GATEWAY_ADDRESS##*:}"
+GATEWAY_HOST="${GATEWAY_ADDRESS%:*}"
+case "$GATEWAY_HOST" in "" | 0.0.0.0 | "*") GATEWAY_HOST=127.0.0.1 ;; esac
+GATEWAY_URL="http://$GATEWAY_HOST:$GATEWAY_PORT"
+
+say() { printf '[stack] %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+need_venv() {
+  [ -x "$BIN/nameko" ] && [ -x "$BIN/simasn" ] || die "no virtualenv in .venv: run 'make venv' first"
+}
+
+# The services come from shared.SERVICES (one source of truth); the relay is one more process.
+services() {
+  "$BIN/python" -c 'from shared import SERVICES; print(*SERVICES)'
+}
+
+all_names() {
+  local list; list=$(services)
+  echo "$list relay"
+}
+
+# Sets CMD to the command line of NAME. services/<name>/service.py defines <Name>Service
+# (records -> RecordsService).
+command_for() {
+  local name=$1 first
+  if [ "$name" = relay ]; then
+    CMD=("$BIN/simasn" relay)
+  else
+    first=$(printf '%s' "${name:0:1}" | tr '[:lower:]' '[:upper:]')
+    CMD=("$BIN/nameko" run --config "$SIMASN_CONFIG" "services.$name.service:$first${name:1}Service")
+  fi
+}
+
+# What the command line of a live process must contain, so that a pid reused by another
+# program after a crash is never taken for ours.
+signature_for() {
+  if [ "$1" = relay ]; then echo "simasn relay"; else echo "services.$1.service:"; fi
+}
+
+pid_of() {  # prints the pid if NAME runs (as started by us); fails otherwise
+  local file="$PID_DIR/$1.pid" pid
+  [ -f "$file" ] || return 1
+  pid=$(<"$file")
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  ps -p "$pid" -o command= 2>/dev/null | grep -qF -- "$(signature_for "$1")" || return 1
+  echo "$pid"
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+url_part() {  # url host|port default_port
+  "$BIN/python" - "$@" <<'PY'
+import sys
+from urllib.parse import urlsplit
+url, part, default = sys.argv[1:]
+parts = urlsplit(url)
+print(parts.hostname or "127.0.0.1" if part == "host" else parts.port or default)
+PY
+}
+
+# PostgreSQL and RabbitMQ: local ones through scripts/infra.sh (which starts them if it can);
+# remote ones given by SIMASN_DATABASE_URL / SIMASN_AMQP_URI only have to answer.
+ensure_infra() {
+  local db_url amqp_url db_host db_port mq_host mq_port
+  db_url="${SIMASN_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/simasn}"
+  amqp_url="${SIMASN_AMQP_URI:-pyamqp://guest:guest@127.0.0.1:5672/}"
+  db_host=$(url_part "$db_url" host 5432); db_port=$(url_part "$db_url" port 5432)
+  mq_host=$(url_part "$amqp_url" host 5672); mq_port=$(url_part "$amqp_url" port 5672)
+  local is_local='^(127\.0\.0\.1|localhost|::1)$'
+  if [[ "$db_host" =~ $is_local ]] && [[ "$mq_host" =~ $is_local ]]; then
+    SIMASN_PG_PORT="$db_port" SIMASN_RABBIT_PORT="$mq_port" scripts/infra.sh ensure
+    return
+  fi
+  local host port
+  for host_port in "$db_host:$db_port" "$mq_host:$mq_port"; do
+    host=${host_port%:*}; port=${host_port##*:}
+    if [[ "$host" =~ $is_local ]]; then
+      port_open 127.0.0.1 "$port" || die "nothing answers on 127.0.0.1:$port; run scripts/infra.sh ensure"
+    else
+      port_open "$host" "$port" || die "nothing answers on $host:$port (from SIMASN_DATABASE_URL/SIMASN_AMQP_URI)"
+    fi
+    say "$host:$port answers"
+  done
+}
+
+start_one() {
+  local name=$1 pid log
+  if pid=$(pid_of "$name"); then
+    say "$name already running (pid $pid)"
+    return
+  fi
+  rm -f "$PID_DIR/$name.pid"
+  if [ "$name" = gateway ] && port_open "$GATEWAY_HOST" "$GATEWAY_PORT"; then
+    die "port $GATEWAY_PORT is taken by another program; stop it or set SIMASN_GATEWAY_ADDRESS"
+  fi
+  log="$LOG_DIR/$name.log"
+  command_for "$name"
+  # setsid: each process leads its own group, so `down` can signal it and any children at once;
+  # exec keeps the pid we record equal to the process's pid.
+  if command -v setsid >/dev/null; then
+    (exec setsid "${CMD[@]}" >>"$log" 2>&1 </dev/null) &
+  else
+    (exec "${CMD[@]}" >>"$log" 2>&1 </dev/null) &
+  fi
+  pid=$!
+  echo "$pid" >"$PID_DIR/$name.pid"
+  say "started $name (pid $pid, log .run/logs/$name.log)"
+}
+
+show_log_tail() {
+  say "last lines of .run/logs/$1.log:"
+  tail -n 20 "$LOG_DIR/$1.log" >&2 || true
+}
+
+# Ask every service's health RPC (simasn health --wait) while watching that no process died:
+# a service that crashes at start is reported at once with its log, not after the full wait.
+wait_healthy() {
+  local names=("$@") out rc=0 health_pid name
+  out=$(mktemp)
+  "$BIN/simasn" health --wait "$UP_WAIT" >"$out" 2>>"$LOG_DIR/health.log" &
+  health_pid=$!
+  while kill -0 "$health_pid" 2>/dev/null; do
+    for name in "${names[@]}"; do
+      if ! pid_of "$name" >/dev/null; then
+        kill "$health_pid" 2>/dev/null || true
+        wait "$health_pid" 2>/dev/null || true
+        rm -f "$out"
+        say "$name stopped while starting"
+        show_log_tail "$name"
+        return 1
+      fi
+    done
+    sleep 0.5
+  done
+  wait "$health_pid" || rc=$?
+  if [ "$rc" != 0 ]; then
+    say "not every service answered its health check within ${UP_WAIT}s:"
+    cat "$out" >&2
+    rm -f "$out"
+    return 1
+  fi
+  rm -f "$out"
+  say "every service answers its health RPC"
+  local deadline=$((SECONDS + UP_WAIT))
+  until curl -fsS --max-time 3 "$GATEWAY_URL/health" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      say "the gateway does not answer $GATEWAY_URL/health"
+      show_log_tail gateway
+      return 1
+    fi
+    sleep 0.5
+  done
+  say "gateway answers $GATEWAY_URL/health"
+}
+
+cmd_up() {
+  need_venv
+  mkdir -p "$PID_DIR" "$LOG_DIR"
+  ensure_infra
+  say "applying migrations and declaring the broker topology (simasn migrate)"
+  "$BIN/simasn" migrate
+  local names name
+  read -r -a names <<<"$(all_names)"
+  for name in "${names[@]}"; do start_one "$name"; done
+  if ! wait_healthy "${names[@]}"; then
+    say "the stack is not healthy; see 'make status' and 'make logs', stop it with 'make down'"
+    exit 1
+  fi
+  cat <<EOF
+
+SIMASN Jatim is up.
+  Gateway (HTTP API)   $GATEWAY_URL       readiness: $GATEWAY_URL/health/ready
+  Status               make status
+  Logs                 make logs            (one process: make logs S=records)
+  Stop                 make down
+EOF
+}
+
+stop_pids() {  # signal name... ; prints nothing, returns after signalling
+  local sig=$1; shift
+  local name pid
+  for name in "$@"; do
+    pid=$(pid_of "$name") || continue
+    # The process leads its own group (setsid) when its pgid equals its pid.
+    if [ "$(ps -p "$pid" -o pgid= | tr -d ' ')" = "$pid" ]; then
+      kill "-$sig" -- "-$pid" 2>/dev/null || true
+    else
+      kill "-$sig" "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
+cmd_down() {
+  local names=() name running=()
+  if [ -x "$BIN/python" ]; then
+    read -r -a names <<<"$(all_names)"
+  fi
+  # Names of pid files too, so a process of a service since removed is still stopped.
+  if [ -d "$PID_DIR" ]; then
+    for file in "$PID_DIR"/*.pid; do
+      [ -e "$file" ] || continue
+      name=$(basename "$file" .pid)
+      [[ " ${names[*]} " == *" $name "* ]] || names+=("$name")
+    done
+  fi
+  # The gateway first (no new requests), the relay and the services after it.
+  local ordered=()
+  [[ " ${names[*]} " == *" gateway "* ]] && ordered+=(gateway)
+  for name in "${names[@]}"; do [ "$name" = gateway ] || ordered+=("$name"); done
+  for name in "${ordered[@]}"; do pid_of "$name" >/dev/null && running+=("$name"); done
+  if [ ${#running[@]} -gt 0 ]; then
+    say "stopping ${running[*]} (SIGTERM, SIGKILL after ${STOP_GRACE}s)"
+    stop_pids TERM "${running[@]}"
+    local deadline=$((SECONDS + STOP_GRACE)) left
+    while :; do
+      left=()
+      for name in "${running[@]}"; do pid_of "$name" >/dev/null && left+=("$name"); done
+      [ ${#left[@]} -eq 0 ] && break
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        say "still running after ${STOP_GRACE}s, killing: ${left[*]}"
+        stop_pids KILL "${left[@]}"
+        sleep 0.5
+        break
+      fi
+      sleep 0.2
+    done
+    for name in "${running[@]}"; do
+      if pid_of "$name" >/dev/null; then say "$name did NOT stop"; else say "stopped $name"; fi
+    done
+  else
+    say "no SIMASN process is running"
+  fi
+  for name in "${names[@]}"; do pid_of "$name" >/dev/null || rm -f "$PID_DIR/$name.pid"; done
+  scripts/infra.sh stop
+}
+
+cmd_status() {
+  need_venv
+  local names name pid running=() rc=0
+  read -r -a names <<<"$(all_names)"
+  for name in "${names[@]}"; do
+    if [ "$name" != relay ] && pid_of "$name" >/dev/null; then running+=("$name"); fi
+  done
+  local health="{}"
+  if [ ${#running[@]} -gt 0 ]; then
+    local args=(); for name in "${running[@]}"; do args+=(--service "$name"); done
+    health=$("$BIN/simasn" health "${args[@]}" 2>/dev/null) || true
+  fi
+  printf '%-13s %-8s %-8s %s\n' PROCESS STATE PID HEALTH
+  for name in "${names[@]}"; do
+    local state=stopped shown=- verdict=-
+    if pid=$(pid_of "$name"); then
+      state=running; shown=$pid
+      if [ "$name" != relay ]; then
+        verdict=$(HEALTH="$health" "$BIN/python" - "$name" <<'PY'
+import json, os, sys
+try:
+    answer = json.loads(os.environ["HEALTH"] or "{}").get(sys.argv[1], {})
+except ValueError:
+    answer = {}
+status = answer.get("status", "no answer")
+detail = f"database={answer['database']}" if "database" in answer else answer.get("error", "")
+print(f"{status} {detail}".strip())
+PY
+)
+        [[ "$verdict" == ok* ]] || rc=3
+      fi
+    else
+      rc=3
+    fi
+    if [ "$name" = gateway ] && [ "$state" = running ]; then
+      if curl -fsS --max-time 3 "$GATEWAY_URL/health/ready" >/dev/null 2>&1; then
+        verdict="$verdict; $GATEWAY_URL/health/ready ok"
+      else
+        verdict="$verdict; $GATEWAY_URL/health/ready NOT ready"; rc=3
+      fi
+    fi
+    printf '%-13s %-8s %-8s %s\n' "$name" "$state" "$shown" "$verdict"
+  done
+  return $rc
+}
+
+cmd_logs() {
+  local name=${1:-} files=()
+  if [ -n "$name" ]; then
+    [ -f "$LOG_DIR/$name.log" ] || die "no log .run/logs/$name.log (names: $(all_names))"
+    files=("$LOG_DIR/$name.log")
+  else
+    for f in "$LOG_DIR"/*.log; do [ -e "$f" ] && files+=("$f"); done
+    [ ${#files[@]} -gt 0 ] || die "no logs under .run/logs yet: run 'make up'"
+  fi
+  exec tail -n "${SIMASN_LOG_LINES:-50}" -F "${files[@]}"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  logs) cmd_logs "${2:-}" ;;
+  *) echo "usage: $0 up|down|status|logs [NAME]" >&2; exit 2 ;;
+esac

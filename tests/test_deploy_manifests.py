@@ -1,0 +1,202 @@
+"""The deployment files stay deployable: every Kubernetes manifest validates strictly against the
+offline schemas, every service has its Deployment and container, and the pieces refer to each
+other correctly (selectors, Secrets, ConfigMaps, the migrate Job). No cluster or Docker needed."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from shared import SERVICES
+
+ROOT = Path(__file__).resolve().parent.parent
+K8S = ROOT / "deploy" / "k8s"
+# The oldest Kubernetes we support and the newest the validator knows.
+K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
+BACKENDS = [s for s in SERVICES if s != "gateway"]
+
+
+def _class_name(service: str) -> str:
+    return service[0].upper() + service[1:] + "Service"
+
+
+def _entrypoint(service: str) -> str:
+    return f"services.{service}.service:{_class_name(service)}"
+
+
+def _documents(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+
+
+MANIFEST_FILES = sorted(K8S.rglob("*.yaml"))
+RESOURCES = [
+    (path, doc)
+    for path in MANIFEST_FILES
+    for doc in _documents(path)
+    if doc.get("kind") != "Kustomization"
+]
+
+
+def _of_kind(kind: str) -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc for _, doc in RESOURCES if doc["kind"] == kind}
+
+
+def _deployment_for(service: str) -> dict:
+    deployments = _of_kind("Deployment")
+    assert f"simasn-{service}" in deployments, f"no Deployment simasn-{service} in deploy/k8s"
+    return deployments[f"simasn-{service}"]
+
+
+def _pod_specs():
+    for _, doc in RESOURCES:
+        if doc["kind"] in ("Deployment", "Job"):
+            yield doc["metadata"]["name"], doc["spec"]["template"]["spec"]
+
+
+def test_manifests_exist():
+    assert MANIFEST_FILES, "deploy/k8s holds no YAML"
+    assert len(RESOURCES) >= len(SERVICES) + 1
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+@pytest.mark.parametrize(
+    "path, doc",
+    RESOURCES,
+    ids=[f"{p.relative_to(K8S)}:{d['kind']}/{d['metadata']['name']}" for p, d in RESOURCES],
+)
+def test_manifest_validates_strictly(path, doc, version):
+    """Strict: an unknown or misspelt field fails; an unknown kind fails too (the command line
+    tool only warns about those)."""
+    try:
+        kubernetes_validate.validate(doc, version, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.path)
+        pytest.fail(f"{path.relative_to(ROOT)} {doc['kind']}: {where}: {exc.message}")
+    except kubernetes_validate.SchemaNotFoundError as exc:
+        pytest.fail(f"{path.relative_to(ROOT)}: {exc.message}")
+
+
+def test_every_resource_is_namespaced_in_simasn():
+    for path, doc in RESOURCES:
+        if doc["kind"] == "Namespace":
+            assert doc["metadata"]["name"] == "simasn"
+        else:
+            assert doc["metadata"].get("namespace") == "simasn", f"{path.name}: {doc['kind']}"
+
+
+def test_kustomizations_list_every_manifest():
+    """Each manifest is applied by exactly one kustomization, except the Secret example."""
+    listed: list[Path] = []
+    for path in K8S.rglob("kustomization.yaml"):
+        kustomization = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for resource in kustomization["resources"]:
+            target = (path.parent / resource).resolve()
+            assert target.is_file(), f"{path.relative_to(ROOT)} lists missing {resource}"
+            listed.append(target)
+    assert len(listed) == len(set(listed)), "a manifest is listed twice"
+    expected = {p.resolve() for p in MANIFEST_FILES
+                if p.name not in ("kustomization.yaml", "secret.example.yaml")}
+    assert set(listed) == expected
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_has_a_deployment(service):
+    deployment = _deployment_for(service)
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+    (container,) = pod["containers"]
+    assert container["command"][:2] == ["nameko", "run"]
+    assert container["command"][-1] == _entrypoint(service)
+    module = importlib.import_module(f"services.{service}.service")
+    assert getattr(module, _class_name(service)).name == service
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        if service == "gateway":
+            assert container[probe]["httpGet"]["path"] == "/health"
+        else:
+            assert container[probe]["exec"]["command"] == [
+                "simasn", "health", "--service", service]
+
+
+def test_relay_runs_once_and_migrations_run_in_a_job():
+    relay = _deployment_for("relay")
+    assert relay["spec"]["replicas"] == 1
+    assert relay["spec"]["template"]["spec"]["containers"][0]["command"] == ["simasn", "relay"]
+    jobs = _of_kind("Job")
+    assert [j["spec"]["template"]["spec"]["containers"][0]["command"] for j in jobs.values()] == [
+        ["simasn", "migrate"]]
+    for name, pod in _pod_specs():
+        if name not in jobs:
+            for container in pod["containers"] + pod.get("initContainers", []):
+                assert "migrate" not in container["command"], f"{name} migrates at start"
+
+
+def test_selectors_reach_their_pods():
+    labels = {name: d["spec"]["template"]["metadata"]["labels"]
+              for name, d in _of_kind("Deployment").items()}
+
+    def matches(selector: dict) -> list[str]:
+        return [n for n, lab in labels.items() if selector.items() <= lab.items()]
+
+    for kind in ("PodDisruptionBudget",):
+        for name, doc in _of_kind(kind).items():
+            assert matches(doc["spec"]["selector"]["matchLabels"]) == [name], f"{kind} {name}"
+    service = _of_kind("Service")["simasn-gateway"]
+    assert matches(service["spec"]["selector"]) == ["simasn-gateway"]
+    hpas = {doc["spec"]["scaleTargetRef"]["name"] for doc in _of_kind("HorizontalPodAutoscaler").values()}
+    assert hpas == {"simasn-gateway", "simasn-records", "simasn-requests"}
+    assert hpas <= labels.keys()
+    for name, policy in _of_kind("NetworkPolicy").items():
+        selector = policy["spec"]["podSelector"].get("matchLabels", {})
+        assert matches(selector), f"NetworkPolicy {name} selects no pod"
+
+
+def test_secrets_and_config_are_referenced_not_inlined():
+    secret = _of_kind("Secret")["simasn-secrets"]
+    assert all("REPLACE" in value for value in secret["stringData"].values()), (
+        "secret.example.yaml must hold placeholders only")
+    config_maps = _of_kind("ConfigMap")
+    for name, pod in _pod_specs():
+        for container in pod["containers"]:
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ref["name"] == "simasn-secrets"
+                    assert ref["key"] in secret["stringData"], f"{name}: {ref['key']}"
+                else:
+                    assert not any(word in env["name"] for word in ("URL", "URI", "SECRET")) or (
+                        env["name"].startswith("AWS_ENDPOINT")), f"{name}: {env['name']} inline"
+            for source in container.get("envFrom", []):
+                assert source["configMapRef"]["name"] in config_maps
+        for volume in pod.get("volumes", []):
+            if "configMap" in volume:
+                assert volume["configMap"]["name"] in config_maps
+
+
+def test_configmap_config_yaml_matches_the_repository():
+    shipped = _of_kind("ConfigMap")["simasn-config"]["data"]["config.yaml"]
+    assert shipped == (ROOT / "config.yaml").read_text(encoding="utf-8")
+
+
+COMPOSE = ROOT / "docker-compose.yml"
+
+
+def test_docker_compose_has_every_container():
+    compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    services = compose["services"]
+    for name in (*SERVICES, "postgres", "rabbitmq", "minio", "migrate", "relay"):
+        assert name in services, f"docker-compose.yml has no service {name}"
+    for name in SERVICES:
+        service = services[name]
+        assert service["command"][-1] == _entrypoint(name)
+        assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert service["healthcheck"]["test"]
+    assert services["migrate"]["command"] == ["simasn", "migrate"]
+    assert services["relay"]["command"] == ["simasn", "relay"]
+    assert "8000:8000" in services["gateway"]["ports"]
+    assert (ROOT / "Dockerfile").is_file()
