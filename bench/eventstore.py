@@ -136,13 +136,15 @@ class Params:
     batch_size: int
     fill_events: int  # events written before timing read_all and verify
     page: int  # read_all page size
-    warmup: int  # untimed operations per writer before the clock starts
+    warmup: int  # untimed operations per writer before each round's clock starts
+    rounds: int  # each measurement is split into rounds, systems in rotating order
     writers: tuple[int, ...] = (1, 4)
 
 
-DEFAULT = Params(single_ops=1500, batches=60, batch_size=100, fill_events=100_000, page=1000,
-                 warmup=20)
-QUICK = Params(single_ops=100, batches=5, batch_size=100, fill_events=5_000, page=1000, warmup=3)
+DEFAULT = Params(single_ops=2000, batches=90, batch_size=100, fill_events=100_000, page=1000,
+                 warmup=20, rounds=3)
+QUICK = Params(single_ops=100, batches=6, batch_size=100, fill_events=5_000, page=1000, warmup=3,
+               rounds=2)
 
 
 # -- the three systems ----------------------------------------------------------------------
@@ -320,6 +322,23 @@ class Run:
         return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
+def combined(runs: list[Run]) -> Run:
+    """All rounds as one run: total events over total timed seconds, latencies pooled."""
+    return Run(sum(r.events for r in runs), sum(r.seconds for r in runs),
+               [lat for r in runs for lat in r.latencies])
+
+
+def median(runs: list[Run]) -> Run:
+    return sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
+
+
+def rotated(items: list, turn: int) -> list:
+    """Each round starts with a different system, so drifting background load (this machine is
+    shared) does not always favour the same one."""
+    turn %= len(items)
+    return items[turn:] + items[:turn]
+
+
 def run_writers(system, operation, writers: int, ops: int, size: int, warmup: int,
                 payloads: list[dict]) -> Run:
     """`writers` threads, each on its own connection, each doing `ops` appends of `size` events
@@ -363,8 +382,8 @@ def run_writers(system, operation, writers: int, ops: int, size: int, warmup: in
         thread.start()
     for thread in threads:
         thread.join()
-    real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
-    if real or errors:
+    if errors:
+        real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
         raise (real or errors)[0]
     return Run(writers * ops * size, max(ends) - min(starts), latencies)
 
@@ -376,6 +395,38 @@ def count_rows(admin_url: str, table: str) -> int:
         n = cur.fetchone()[0]
     conn.close()
     return n
+
+
+def write_scenario(label: str, kind: str, writers: int, params: Params, url: str,
+                   admin_url: str, payloads: list[dict]) -> dict[str, list[Run]]:
+    """One write scenario for every system, in fresh schemas, as `params.rounds` rounds."""
+    per_round = max(1, (params.single_ops if kind == "single" else params.batches)
+                    // params.rounds)
+    size = 1 if kind == "single" else params.batch_size
+    limit, ours, peer = Limit(url, admin_url), Ours(url, admin_url), Peer(url, admin_url, writers)
+    contenders = [("limit", limit, limit.single if kind == "single" else limit.batch),
+                  ("ours", ours, ours.single if kind == "single" else ours.batch),
+                  ("peer", peer, peer.single)]
+    if kind == "batch":
+        plain = Limit(url, admin_url)
+        contenders.append(("executemany", plain, plain.batch_executemany))
+    runs: dict[str, list[Run]] = {name: [] for name, _, _ in contenders}
+    try:
+        for turn in range(params.rounds):
+            for name, system, operation in rotated(contenders, turn):
+                runs[name].append(run_writers(system, operation, writers, per_round, size,
+                                              params.warmup, payloads))
+    finally:
+        peer.shutdown()
+    expected = params.rounds * writers * (per_round + params.warmup) * size
+    for name, system, _ in contenders:
+        stored = count_rows(admin_url, system.table())
+        if stored != expected:
+            raise RuntimeError(f"{label} {name}: {stored} rows stored, expected {expected}")
+        run = combined(runs[name])
+        log(f"{label:<28} {name:<11} {run.rate:>9,.0f} ev/s  "
+            f"p50 {fmt_ms(run.percentile(0.5))} ms  p99 {fmt_ms(run.percentile(0.99))} ms")
+    return runs
 
 
 def fill(system, events: int, payloads: list[dict], size: int = 100) -> None:
@@ -465,37 +516,38 @@ def time_verify(url: str, schema: str) -> tuple[Run, bool]:
         conn.close()
 
 
-def verify_breakdown(url: str, schema: str) -> dict[str, Run]:
-    """verify_log's query streamed three ways, to show where its time goes: rows only; rows plus
-    JSON decoding of payload and metadata; rows, decoding and the SHA-256 of each event."""
+VERIFY_STAGES = ("fetch", "fetch+decode", "fetch+decode+hash")
+
+
+def time_verify_stage(url: str, schema: str, stage: str) -> Run:
+    """verify_log's query streamed the same way, doing only part of its work: rows only; rows
+    and JSON decoding of payload and metadata; rows, decoding and each event's SHA-256."""
     query = (
         "SELECT position, event_id::text, stream_id, stream_type, version, event_type, "
         f"schema_version, payload::text, metadata::text, {SQL_TIMESTAMP_TEXT}, prev_hash, hash "
         f"FROM {schema}.events ORDER BY position"
     )
     loads = orjson.loads
-    out = {}
-    for stage in ("fetch", "fetch+decode", "fetch+decode+hash"):
-        conn = psycopg2.connect(url)
-        try:
-            count = 0
-            t0 = time.perf_counter()
-            with conn.cursor(name="breakdown") as cur:
-                cur.itersize = 20000
-                cur.execute(query)
-                for row in cur:
-                    count += 1
-                    if stage == "fetch":
-                        continue
-                    payload, metadata = loads(row[7]), loads(row[8])
-                    if stage == "fetch+decode+hash":
-                        event_hash(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
-                                   payload, metadata, row[9], row[10])
-            out[stage] = Run(count, time.perf_counter() - t0)
-            conn.rollback()
-        finally:
-            conn.close()
-    return out
+    conn = psycopg2.connect(url)
+    try:
+        count = 0
+        t0 = time.perf_counter()
+        with conn.cursor(name="breakdown") as cur:
+            cur.itersize = 20000
+            cur.execute(query)
+            for row in cur:
+                count += 1
+                if stage == "fetch":
+                    continue
+                payload, metadata = loads(row[7]), loads(row[8])
+                if stage == "fetch+decode+hash":
+                    event_hash(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
+                               payload, metadata, row[9], row[10])
+        run = Run(count, time.perf_counter() - t0)
+        conn.rollback()
+        return run
+    finally:
+        conn.close()
 
 
 # -- reporting ------------------------------------------------------------------------------
@@ -542,73 +594,141 @@ def machine(admin_url: str) -> dict[str, str]:
     }
 
 
-def report(info: dict, params: Params, payload_bytes: float, rows: list[dict],
-           extras: list[str], quick: bool) -> str:
+def loadavg() -> str:
+    try:
+        return "/".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def verdict(ok: bool) -> str:
+    return "pass" if ok else "**miss**"
+
+
+def main_rows(writes: dict, reads: dict, verify: dict, verified_ok: bool,
+              params: Params) -> list[str]:
+    lines = [
+        "| scenario | limit ev/s | ours ev/s | peer ev/s | ours ÷ limit | ours ÷ peer "
+        "| ours p50 ms | ours p99 ms | target | result |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|---|---|",
+    ]
+    for label, runs in writes.items():
+        limit, ours, peer = (combined(runs[n]) for n in ("limit", "ours", "peer"))
+        if label.startswith("100-event"):
+            target, ok = "≥ 0.5× limit", ours.rate >= 0.5 * limit.rate
+        else:
+            target, ok = "≥ 1× peer", ours.rate >= peer.rate
+        lines.append(
+            f"| {label} | {fmt_rate(limit.rate)} | {fmt_rate(ours.rate)} | {fmt_rate(peer.rate)} "
+            f"| {fmt_ratio(ours.rate, limit.rate)} | {fmt_ratio(ours.rate, peer.rate)} "
+            f"| {fmt_ms(ours.percentile(0.5))} | {fmt_ms(ours.percentile(0.99))} "
+            f"| {target} | {verdict(ok)} |"
+        )
+    limit, ours, peer = (median(reads[n]).rate for n in ("limit", "ours", "peer"))
+    lines.append(f"| read_all, pages of {params.page} | {fmt_rate(limit)} | {fmt_rate(ours)} "
+                 f"| {fmt_rate(peer)} | {fmt_ratio(ours, limit)} | {fmt_ratio(ours, peer)} "
+                 "| | | | |")
+    limit, ours = median(verify["fetch"]).rate, median(verify["verify_log"]).rate
+    result = verdict(ours >= 100_000) + ("" if verified_ok else " (chain did NOT verify)")
+    lines.append(f"| audit verify | {fmt_rate(limit)} | {fmt_rate(ours)} | n/a "
+                 f"| {fmt_ratio(ours, limit)} | n/a | | | ≥ 100,000 ev/s | {result} |")
+    return lines
+
+
+def report(info: dict, params: Params, payload_bytes: float, writes: dict, reads: dict,
+           verify: dict, verified_ok: bool, elapsed: float, quick: bool) -> str:
     lines = [
         "# Event store benchmark",
         "",
         f"Run {info['date']} by `make bench-eventstore` (bench/eventstore.py"
-        f"{' --quick' if quick else ''}). Client and server share the machine.",
+        f"{' --quick' if quick else ''}); took {elapsed:.0f} s. Client and server share the "
+        "machine, and so may anything else running on it (load average 1/5/15 min: "
+        f"{info['load_start']} at start, {info['load_end']} at end).",
         "",
         f"- machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}",
         f"- PostgreSQL {info['postgresql']}",
         f"- {info['drivers']}",
         f"- every system connects as the least-privilege role `{ROLE}` (trust auth, TCP "
-        "127.0.0.1); each scenario writes into fresh schemas of a throwaway database",
-        f"- parameters: single appends {params.single_ops}/writer; batches "
-        f"{params.batches}×{params.batch_size} events/writer; writers {params.writers}; "
-        f"{params.warmup} untimed warm-up appends per writer; read_all and verify over "
-        f"{params.fill_events:,} events, read in pages of {params.page}",
-        f"- event: `{EVENT_TYPE}` payload {payload_bytes:.0f} bytes of JSON on average "
-        f"(17 fields, marshmallow-validated by ours) + {len(orjson.dumps(METADATA))} bytes of "
-        "metadata; each single append goes to a new stream, each batch to a new stream "
-        "(versions 1..100)",
+        "127.0.0.1) to a throwaway database; each write scenario uses fresh schemas",
+        f"- writes: single appends {params.single_ops}/writer, 100-event batches "
+        f"{params.batches}/writer, writers {' and '.join(map(str, params.writers))} (threads, "
+        f"one connection each); split into {params.rounds} rounds with the systems in rotating "
+        f"order, {params.warmup} untimed warm-up appends per writer per round; ev/s = events "
+        "over timed seconds summed across rounds",
+        f"- reads: read_all and audit verify over {params.fill_events:,} events (filled with "
+        f"100-event appends, then VACUUM ANALYZE), pages of {params.page}; median of "
+        f"{params.rounds} rounds",
+        f"- event: `{EVENT_TYPE}` with a {payload_bytes:.0f}-byte JSON payload on average (17 "
+        f"fields, marshmallow-validated by ours) and {len(orjson.dumps(METADATA))} bytes of "
+        "metadata; every single append and every batch starts a new stream",
         "",
-        "| scenario | limit ev/s | ours ev/s | peer ev/s | ours ÷ limit | ours ÷ peer "
-        "| ours p50 ms | ours p99 ms | target | result |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|---|---|",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row['scenario']} | {fmt_rate(row['limit'])} | {fmt_rate(row['ours'])} "
-            f"| {fmt_rate(row['peer'])} | {fmt_ratio(row['ours'], row['limit'])} "
-            f"| {fmt_ratio(row['ours'], row['peer'])} | {row.get('p50', '')} "
-            f"| {row.get('p99', '')} | {row.get('target', '')} | {row.get('result', '')} |"
-        )
-    lines += [
+        *main_rows(writes, reads, verify, verified_ok, params),
         "",
         "- limit: single = one INSERT per transaction; batch = one psycopg2 `execute_values` "
-        "per transaction; read = the SELECT `read_all` sends, rows kept as tuples; verify = the "
-        "same rows streamed by `verify_log`'s query with no decoding or hashing.",
+        "per transaction; read = the SELECT `read_all` sends, rows kept as tuples; verify = "
+        "`verify_log`'s query streamed with no decoding or hashing.",
         "- peer: `eventsourcing.postgres.PostgresApplicationRecorder.insert_events` "
-        "(pipelined BEGIN, LOCK TABLE … EXCLUSIVE, NOTIFY, INSERT … unnest, COMMIT over a "
+        "(pipelined BEGIN, LOCK TABLE … EXCLUSIVE, NOTIFY, INSERT … unnest, COMMIT, over a "
         "psycopg 3 pool of one connection per writer), `state` = JSON of payload and metadata; "
-        "read = `select_notifications` (state left as bytes, not decoded). It keeps no hash "
-        "chain, so it has no verify figure.",
-        "- ours: `EventStore.append` then `commit()`; `read_all` decodes payload and metadata and "
-        "builds `RecordedEvent`s; `verify_log(progress=False)`.",
+        "read = `select_notifications` (state left as bytes). It keeps no hash chain, so it "
+        "has no verify figure.",
+        "- ours: `EventStore.append` then `commit()`; `read_all` decodes payload and metadata "
+        "and builds `RecordedEvent`s; `verify_log(progress=False)`.",
         "- p50/p99 are per append call (one event, or one batch of "
-        f"{params.batch_size}). Targets are reported, never asserted.",
+        f"{params.batch_size}). Targets are reported here, never asserted.",
+        "",
+        "## Ratios round by round",
+        "",
+        "| scenario | ours ÷ limit | ours ÷ peer |",
+        "|---|---|---|",
     ]
-    lines += ["", *extras, ""]
-    return "\n".join(lines)
-
-
-def latency_table(results: dict) -> list[str]:
-    lines = [
+    for label, runs in writes.items():
+        by_limit = ", ".join(f"{o.rate / m.rate:.2f}" for o, m in zip(runs["ours"], runs["limit"]))
+        by_peer = ", ".join(f"{o.rate / p.rate:.2f}" for o, p in zip(runs["ours"], runs["peer"]))
+        lines.append(f"| {label} | {by_limit} | {by_peer} |")
+    by_limit = ", ".join(f"{o.rate / m.rate:.2f}" for o, m in zip(reads["ours"], reads["limit"]))
+    by_peer = ", ".join(f"{o.rate / p.rate:.2f}" for o, p in zip(reads["ours"], reads["peer"]))
+    lines.append(f"| read_all | {by_limit} | {by_peer} |")
+    lines.append("| audit verify (ev/s) | "
+                 + ", ".join(fmt_rate(r.rate) for r in verify["verify_log"]) + " | n/a |")
+    lines += [
+        "",
+        "## Extra limit: plain `executemany` for 100-event batches",
+        "",
+        "| scenario | executemany ev/s | execute_values ev/s | ours ÷ executemany |",
+        "|---|--:|--:|--:|",
+    ]
+    for label, runs in writes.items():
+        if "executemany" in runs:
+            plain, values = combined(runs["executemany"]), combined(runs["limit"])
+            ours = combined(runs["ours"])
+            lines.append(f"| {label} | {fmt_rate(plain.rate)} | {fmt_rate(values.rate)} "
+                         f"| {fmt_ratio(ours.rate, plain.rate)} |")
+    lines += [
+        "",
         "## Latency per append, all systems (ms)",
         "",
         "| scenario | limit p50 | limit p99 | ours p50 | ours p99 | peer p50 | peer p99 |",
         "|---|--:|--:|--:|--:|--:|--:|",
     ]
-    for scenario, runs in results.items():
+    for label, runs in writes.items():
         cells = []
         for name in ("limit", "ours", "peer"):
-            run = runs.get(name)
-            cells += ([fmt_ms(run.percentile(0.5)), fmt_ms(run.percentile(0.99))]
-                      if run else ["n/a", "n/a"])
-        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
-    return lines
+            run = combined(runs[name])
+            cells += [fmt_ms(run.percentile(0.5)), fmt_ms(run.percentile(0.99))]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Where `audit verify` spends its time (same rows, same query; median of rounds)",
+        "",
+        "| stage | ev/s | µs/event |",
+        "|---|--:|--:|",
+    ]
+    for stage in (*VERIFY_STAGES, "verify_log"):
+        run = median(verify[stage])
+        lines.append(f"| {stage} | {fmt_rate(run.rate)} | "
+                     f"{run.seconds / max(run.events, 1) * 1e6:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 # -- main -----------------------------------------------------------------------------------
@@ -618,32 +738,42 @@ def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def write_scenario(label: str, kind: str, writers: int, params: Params, url: str, admin_url: str,
-                   payloads: list[dict], results: dict, extra_limit: dict) -> None:
-    ops = params.single_ops if kind == "single" else params.batches
-    size = 1 if kind == "single" else params.batch_size
-    runs = results.setdefault(label, {})
-    systems = [Limit(url, admin_url), Ours(url, admin_url), Peer(url, admin_url, writers)]
+def measure_reads(url: str, admin_url: str, params: Params, payloads: list[dict]):
+    """Fill one log per system, then time reading it all back and verifying ours, in rounds."""
+    log(f"filling {params.fill_events:,} events per system for read_all and verify")
+    limit, ours, peer = Limit(url, admin_url), Ours(url, admin_url), Peer(url, admin_url, 1)
     try:
-        for system in systems:
-            operation = system.single if kind == "single" else system.batch
-            run = run_writers(system, operation, writers, ops, size, params.warmup, payloads)
-            expected = writers * (ops + params.warmup) * size
-            stored = count_rows(admin_url, system.table())
-            if stored != expected:
-                raise RuntimeError(f"{label} {system.name}: {stored} rows, expected {expected}")
-            runs[system.name] = run
-            log(f"{label:<28} {system.name:<6} {run.rate:>10,.0f} ev/s  "
-                f"p50 {fmt_ms(run.percentile(0.5))} ms  p99 {fmt_ms(run.percentile(0.99))} ms")
-        if kind == "batch":
-            plain = Limit(url, admin_url)
-            run = run_writers(plain, plain.batch_executemany, writers, ops, size,
-                              params.warmup, payloads)
-            extra_limit[label] = run
-            log(f"{label:<28} {'executemany':<6} {run.rate:>10,.0f} ev/s")
+        for system in (limit, ours, peer):
+            fill(system, params.fill_events, payloads)
+        vacuum(admin_url, [limit.table(), ours.table(), peer.table()])
+        readers = [("limit", lambda: time_read_limit(url, limit, params.page)),
+                   ("ours", lambda: time_read_ours(url, ours, params.page)),
+                   ("peer", lambda: time_read_peer(peer, params.page))]
+        reads: dict[str, list[Run]] = {name: [] for name, _ in readers}
+        for turn in range(params.rounds):
+            for name, read in rotated(readers, turn):
+                run = read()
+                if run.events != params.fill_events:
+                    raise RuntimeError(f"read_all {name}: read {run.events} events")
+                reads[name].append(run)
     finally:
-        for system in systems:
-            system.shutdown()
+        peer.shutdown()
+    for name, runs in reads.items():
+        log(f"{'read_all':<28} {name:<11} {median(runs).rate:>9,.0f} ev/s (median)")
+
+    verify: dict[str, list[Run]] = {stage: [] for stage in ("verify_log", *VERIFY_STAGES)}
+    verified_ok = True
+    for turn in range(params.rounds):
+        for stage in rotated(list(verify), turn):
+            if stage == "verify_log":
+                run, ok = time_verify(url, ours.schema)
+                verified_ok = verified_ok and ok and run.events == params.fill_events
+            else:
+                run = time_verify_stage(url, ours.schema, stage)
+            verify[stage].append(run)
+    for stage, runs in verify.items():
+        log(f"{'audit verify':<28} {stage:<18} {median(runs).rate:>9,.0f} ev/s (median)")
+    return reads, verify, verified_ok, ours.schema
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -660,95 +790,36 @@ def main(argv: list[str] | None = None) -> int:
 
     payloads = make_payloads(2000)
     payload_bytes = sum(len(orjson.dumps(p)) for p in payloads) / len(payloads)
-    info = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), **machine(ADMIN_URL)}
+    info = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "load_start": loadavg(),
+            **machine(ADMIN_URL)}
 
     admin_url = create_test_database(ADMIN_URL, prefix="simasn_bench")
     url = with_user(admin_url, ROLE)
-    results: dict[str, dict[str, Run]] = {}
-    extra_limit: dict[str, Run] = {}
     began = time.perf_counter()
     try:
         create_scratch_log(admin_url, ROLE)  # makes sure the role exists before anything else
-        for kind, size_label in (("single", "single append"), ("batch", "100-event batch")):
+        writes: dict[str, dict[str, list[Run]]] = {}
+        for kind, what in (("single", "single append"), ("batch", "100-event batch")):
             for writers in params.writers:
-                label = f"{size_label}, {writers} writer{'s' if writers > 1 else ''}"
-                write_scenario(label, kind, writers, params, url, admin_url, payloads, results,
-                               extra_limit)
-
-        log(f"filling {params.fill_events:,} events per system for read_all and verify")
-        limit, ours, peer = Limit(url, admin_url), Ours(url, admin_url), Peer(url, admin_url, 1)
-        try:
-            for system in (limit, ours, peer):
-                fill(system, params.fill_events, payloads)
-            vacuum(admin_url, [limit.table(), ours.table(), peer.table()])
-            reads = {
-                "limit": time_read_limit(url, limit, params.page),
-                "ours": time_read_ours(url, ours, params.page),
-                "peer": time_read_peer(peer, params.page),
-            }
-        finally:
-            peer.shutdown()
-        for name, run in reads.items():
-            if run.events != params.fill_events:
-                raise RuntimeError(f"read_all {name}: read {run.events} events")
-            log(f"{'read_all':<28} {name:<6} {run.rate:>10,.0f} ev/s")
-        verify, verified_ok = time_verify(url, ours.schema)
-        log(f"{'audit verify':<28} {'ours':<6} {verify.rate:>10,.0f} ev/s  ok={verified_ok}")
-        stages = verify_breakdown(url, ours.schema)
-        for stage, run in stages.items():
-            log(f"{'verify breakdown':<28} {stage:<18} {run.rate:>10,.0f} ev/s")
+                label = f"{what}, {writers} writer{'s' if writers > 1 else ''}"
+                writes[label] = write_scenario(label, kind, writers, params, url, admin_url,
+                                               payloads)
+        reads, verify, verified_ok, schema = measure_reads(url, admin_url, params, payloads)
         if args.profile_verify:
             conn = psycopg2.connect(url)
             profiler = cProfile.Profile()
             profiler.enable()
-            verify_log(conn, ours.schema, progress=False)
+            verify_log(conn, schema, progress=False)
             profiler.disable()
             conn.close()
             pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(15)
     finally:
         drop_test_database(admin_url)
-    elapsed = time.perf_counter() - began
+    info["load_end"] = loadavg()
 
-    rows = []
-    for label, runs in results.items():
-        row = {"scenario": label, "limit": runs["limit"].rate, "ours": runs["ours"].rate,
-               "peer": runs["peer"].rate, "p50": fmt_ms(runs["ours"].percentile(0.5)),
-               "p99": fmt_ms(runs["ours"].percentile(0.99))}
-        if label.startswith("100-event"):
-            ratio = row["ours"] / row["limit"]
-            row["target"] = "≥ 0.5× limit"
-            row["result"] = "pass" if ratio >= 0.5 else "**miss**"
-        else:
-            ratio = row["ours"] / row["peer"]
-            row["target"] = "≥ 1× peer"
-            row["result"] = "pass" if ratio >= 1.0 else "**miss**"
-        rows.append(row)
-    rows.append({"scenario": f"read_all, pages of {params.page}", "limit": reads["limit"].rate,
-                 "ours": reads["ours"].rate, "peer": reads["peer"].rate})
-    rows.append({"scenario": "audit verify", "limit": stages["fetch"].rate, "ours": verify.rate,
-                 "peer": None, "target": "≥ 100,000 ev/s",
-                 "result": ("pass" if verify.rate >= 100_000 else "**miss**")
-                 + ("" if verified_ok else " (chain did NOT verify)")})
-
-    extras = [
-        "## Extra limit: plain `executemany` for 100-event batches",
-        "",
-        "| scenario | executemany ev/s | execute_values ev/s | ours ÷ executemany |",
-        "|---|--:|--:|--:|",
-    ]
-    for label, run in extra_limit.items():
-        extras.append(f"| {label} | {fmt_rate(run.rate)} | {fmt_rate(results[label]['limit'].rate)}"
-                      f" | {fmt_ratio(results[label]['ours'].rate, run.rate)} |")
-    extras += ["", *latency_table(results), "",
-               "## Where `audit verify` spends its time (same rows, same query, same run)", "",
-               "| stage | ev/s | µs/event |", "|---|--:|--:|"]
-    for stage, run in {**stages, "verify_log": verify}.items():
-        extras.append(f"| {stage} | {fmt_rate(run.rate)} | "
-                      f"{run.seconds / max(run.events, 1) * 1e6:.2f} |")
-    extras += ["", f"Whole run took {elapsed:.0f} s."]
-
-    text = report(info, params, payload_bytes, rows, extras, args.quick)
-    print(text)
+    text = report(info, params, payload_bytes, writes, reads, verify, verified_ok,
+                  time.perf_counter() - began, args.quick)
+    print(text, end="")
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")

@@ -108,4 +108,4 @@ def test_sigkilled_relay_and_consumer_lose_nothing_and_apply_each_event_once(
     assert len(letters) == POISON
     assert all(t == "RuntimeError" and "cannot digest" in e and s == "parked"
                for t, e, s in letters)
-    assert relay.kills == service.kills == 4
+    assert relay.kills >= 4 and service.kills >= 4
