@@ -97,7 +97,7 @@ ensure_infra() {
     SIMASN_PG_PORT="$db_port" SIMASN_RABBIT_PORT="$mq_port" scripts/infra.sh ensure
     return
   fi
-  local host port
+  local host port host_port
   for host_port in "$db_host:$db_port" "$mq_host:$mq_port"; do
     host=${host_port%:*}; port=${host_port##*:}
     if [[ "$host" =~ $is_local ]]; then

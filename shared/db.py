@@ -19,12 +19,21 @@ from shared.eventstore import EventStore, NewEvent, RecordedEvent
 from shared.eventtypes import EventRegistry
 
 
+def sqlalchemy_url(url: str) -> str:
+    """Pin the psycopg2 driver: SQLAlchemy 2.1 defaults to psycopg 3, which blocks the eventlet
+    hub unless specially configured (STACK.md); eventlet greens psycopg2 itself."""
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg2{sep}{rest}"
+    return url
+
+
 def make_engine(url: str, schema: str | None = None, pool_size: int = 5) -> Engine:
     connect_args = {"application_name": f"simasn-{schema or 'tool'}"}
     if schema:
         connect_args["options"] = f"-c search_path={schema},public"
     return sqlalchemy.create_engine(
-        url,
+        sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

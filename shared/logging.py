@@ -38,6 +38,21 @@ def _redact_processor(_logger, _name, event_dict):
 _configured = False
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Route structlog and the standard library (Nameko, kombu) to one JSON stream.
     Idempotent: later calls in the same process only bind the service name and level."""
@@ -66,7 +81,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
