@@ -63,6 +63,8 @@ class ServiceConfigSchema(Schema):
 
     AMQP_URI = _Url(("amqp", "pyamqp", "amqps"), required=True)
     DATABASE_URL = _Url(("postgresql", "postgres", "postgresql+psycopg2"), required=True)
+    SERVICE_DATABASE_URL = _Url(("postgresql", "postgres", "postgresql+psycopg2"),
+                                load_default=None, allow_none=True)
     DB_ROLE_PER_SERVICE = fields.Boolean(load_default=True)
     DB_ROLE_PREFIX = fields.String(load_default="simasn_", validate=validate.Regexp(r"^[a-z_]+$"))
     DB_POOL_SIZE = fields.Integer(load_default=5, validate=validate.Range(min=1, max=200))
@@ -80,6 +82,7 @@ class ServiceConfigSchema(Schema):
 class ServiceConfig:
     amqp_uri: str
     database_url: str
+    service_database_url_override: str | None
     db_role_per_service: bool
     db_role_prefix: str
     db_pool_size: int
@@ -88,7 +91,11 @@ class ServiceConfig:
     consumer_retry_base_delay: float
 
     def service_database_url(self, service: str) -> str:
-        """The DSN a service connects with: its own least-privilege role unless turned off."""
+        """The DSN a service connects with: SERVICE_DATABASE_URL when given (production: from
+        the service's own secret, with its own password), else the shared URL with the
+        service's least-privilege role as user (trusted local networks), unless turned off."""
+        if self.service_database_url_override:
+            return self.service_database_url_override
         if not self.db_role_per_service:
             return self.database_url
         return with_user(self.database_url, self.db_role_prefix + service)
@@ -105,6 +112,8 @@ def with_user(url: str, user: str) -> str:
 
 def validate_config(raw: dict) -> ServiceConfig:
     """Validate a config mapping; the first bad key is named in the error."""
+    if raw.get("SERVICE_DATABASE_URL") in ("", None):
+        raw = {**raw, "SERVICE_DATABASE_URL": None}
     if isinstance(raw.get("LOG_LEVEL"), str):
         raw = {**raw, "LOG_LEVEL": raw["LOG_LEVEL"].upper()}
     try:
@@ -114,6 +123,7 @@ def validate_config(raw: dict) -> ServiceConfig:
         reason = exc.messages[key]
         reason = reason[0] if isinstance(reason, list) else reason
         raise ConfigError(f"config key {key}: {reason}", field=key) from None
+    data["SERVICE_DATABASE_URL_OVERRIDE"] = data.pop("SERVICE_DATABASE_URL")
     return ServiceConfig(**{k.lower(): v for k, v in data.items()})
 
 

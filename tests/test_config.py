@@ -17,6 +17,11 @@ def test_defaults_fill_in_and_roles_are_per_service():
         "postgresql://simasn_records@127.0.0.1:5432/simasn"
 
 
+def test_a_service_specific_url_wins():
+    config = validate_config({**GOOD, "SERVICE_DATABASE_URL": "postgresql://rec:pw@db/simasn"})
+    assert config.service_database_url("records") == "postgresql://rec:pw@db/simasn"
+
+
 @pytest.mark.parametrize("key,value,fragment", [
     ("DATABASE_URL", "mysql://x/y", "must be a URL"),
     ("AMQP_URI", 5672, "Not a valid string"),

@@ -37,8 +37,13 @@ class GatewayService(ServiceBase):
     @http("GET", "/health/ready")
     @api
     def http_ready(self, request):
-        pending = {s: getattr(self, f"rpc_{s}").health.call_async() for s in BACKENDS}
         answers, down = {}, []
+        pending = {}
+        for service in BACKENDS:
+            try:
+                pending[service] = getattr(self, f"rpc_{service}").health.call_async()
+            except Exception:  # noqa: BLE001 - e.g. UnknownService: no instance is running
+                down.append(service)
         for service, reply in pending.items():
             try:
                 with eventlet.Timeout(READY_TIMEOUT):

@@ -1,0 +1,69 @@
+"""The gateway's HTTP plumbing: JSON everywhere, RFC 7807 problems, a request id on every
+response, readiness that tells which service is not answering."""
+
+import json
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+
+from shared.topology import service_class
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def gateway(container_factory, service_config):
+    port = free_port()
+    config = {**service_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}
+    container_factory(service_class("gateway"), config).start()
+    return f"http://127.0.0.1:{port}", config
+
+
+def call(url, method="GET", headers=None, data=None):
+    request = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), json.loads(exc.read())
+
+
+def test_health_is_json_with_a_request_id(gateway):
+    base, _ = gateway
+    status, headers, body = call(base + "/health")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert body["service"] == "gateway" and body["status"] == "ok"
+    assert len(headers["X-Request-Id"]) >= 8
+
+
+def test_a_sane_request_id_is_kept_and_a_bad_one_replaced(gateway):
+    base, _ = gateway
+    _, headers, _ = call(base + "/health", headers={"X-Request-Id": "client-req-0001"})
+    assert headers["X-Request-Id"] == "client-req-0001"
+    _, headers, _ = call(base + "/health", headers={"X-Request-Id": "<script>alert(1)</script>"})
+    assert headers["X-Request-Id"] != "<script>alert(1)</script>"
+
+
+def test_unknown_route_is_a_problem_not_html(gateway):
+    base, _ = gateway
+    status, headers, body = call(base + "/api/nothing-here", method="POST", data=b"{}")
+    assert status == 404
+    assert headers["Content-Type"] == "application/problem+json"
+    assert body["code"] == "route_not_found" and body["status"] == 404
+    assert body["type"].endswith("/route_not_found")
+    assert body["request_id"] == headers["X-Request-Id"]
+
+
+def test_readiness_names_the_services_that_do_not_answer(gateway, container_factory):
+    base, config = gateway
+    container_factory(service_class("records"), config).start()
+    status, headers, body = call(base + "/health/ready")
+    assert status == 503 and headers["Content-Type"] == "application/problem+json"
+    assert body["code"] == "service_unavailable"
+    assert "identity" in body["detail"] and "records" not in body["detail"]
