@@ -46,7 +46,12 @@ from eventsourcing.persistence import StoredEvent  # noqa: E402
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore  # noqa: E402
 
 from shared.audit import verify_log  # noqa: E402
-from shared.canonical import SQL_TIMESTAMP_TEXT, event_hash, format_timestamp  # noqa: E402
+from shared.canonical import (  # noqa: E402
+    SQL_TIMESTAMP_TEXT,
+    chain_hash,
+    content_hash,
+    format_timestamp,
+)
 from shared.config import with_user  # noqa: E402
 from shared.eventstore import NO_STREAM, EventStore, NewEvent  # noqa: E402
 from shared.eventtypes import EventRegistry  # noqa: E402
@@ -206,9 +211,10 @@ class Limit:
     name = "limit"
     insert = (
         "INSERT INTO {s}.events (position, event_id, stream_id, stream_type, version, event_type, "
-        "schema_version, payload, metadata, recorded_at, prev_hash, hash) VALUES "
+        "schema_version, payload, metadata, recorded_at, content_hash, prev_hash, hash) VALUES "
     )
-    template = "(%s, %s::uuid, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::timestamptz, %s, %s)"
+    template = ("(%s, %s::uuid, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::timestamptz, %s, "
+                "%s, %s)")
 
     def __init__(self, url: str, admin_url: str):
         self.url = url
@@ -230,7 +236,8 @@ class Limit:
         meta = orjson.dumps(METADATA).decode()
         return [
             (next(self.positions), str(uuid.uuid4()), stream_id, STREAM_TYPE, version, EVENT_TYPE,
-             1, orjson.dumps(payload).decode(), meta, recorded_at, FAKE_HASH, FAKE_HASH)
+             1, orjson.dumps(payload).decode(), meta, recorded_at, FAKE_HASH, FAKE_HASH,
+             FAKE_HASH)
             for version, payload in enumerate(payloads, 1)
         ]
 
@@ -471,7 +478,7 @@ def time_read_limit(url: str, limit: Limit, page: int) -> Run:
     """The same SELECT read_all sends (same columns, keyset pages), rows left as tuples."""
     columns = (
         "position, event_id::text, stream_id, stream_type, version, event_type, schema_version, "
-        f"payload, metadata, {SQL_TIMESTAMP_TEXT}, prev_hash, hash"
+        f"payload::text, metadata::text, {SQL_TIMESTAMP_TEXT}, prev_hash, hash"
     )
     sql = (f"SELECT {columns} FROM {limit.schema}.events WHERE position >= %s "
            "ORDER BY position LIMIT %s")
@@ -525,8 +532,8 @@ def time_verify_stage(url: str, schema: str, stage: str) -> Run:
     and JSON decoding of payload and metadata; rows, decoding and each event's SHA-256."""
     query = (
         "SELECT position, event_id::text, stream_id, stream_type, version, event_type, "
-        f"schema_version, payload::text, metadata::text, {SQL_TIMESTAMP_TEXT}, prev_hash, hash "
-        f"FROM {schema}.events ORDER BY position"
+        f"schema_version, payload::text, metadata::text, {SQL_TIMESTAMP_TEXT}, content_hash, "
+        f"prev_hash, hash FROM {schema}.events ORDER BY position"
     )
     loads = orjson.loads
     conn = psycopg2.connect(url)
@@ -542,8 +549,9 @@ def time_verify_stage(url: str, schema: str, stage: str) -> Run:
                     continue
                 payload, metadata = loads(row[7]), loads(row[8])
                 if stage == "fetch+decode+hash":
-                    event_hash(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
-                               payload, metadata, row[9], row[10])
+                    content = content_hash(row[1], row[2], row[3], row[5], row[6], payload,
+                                           metadata)
+                    chain_hash(row[11], row[0], row[4], row[9], content)
         run = Run(count, time.perf_counter() - t0,
                   cpu_seconds=time.process_time() - cpu0)
         conn.rollback()

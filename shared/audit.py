@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import orjson
 
 from shared import SERVICES
-from shared.canonical import GENESIS_HASH, SQL_TIMESTAMP_TEXT, event_hash
+from shared.canonical import GENESIS_HASH, SQL_TIMESTAMP_TEXT, chain_hash, content_hash
 from shared.errors import NotFound
 from shared.eventstore import EventStore, RecordedEvent
 from shared.progress import Progress
@@ -58,11 +58,12 @@ def verify_log(conn, schema: str, progress: bool | None = None,
         cur.itersize = batch
         cur.execute(
             "SELECT position, event_id::text, stream_id, stream_type, version, event_type, "
-            f"schema_version, payload::text, metadata::text, {SQL_TIMESTAMP_TEXT}, prev_hash, hash "
+            f"schema_version, payload::text, metadata::text, {SQL_TIMESTAMP_TEXT}, content_hash, "
+            "prev_hash, hash "
             f"FROM {schema}.events ORDER BY position"
         )
         for (position, event_id, stream_id, stream_type, version, event_type, schema_version,
-             payload, metadata, recorded_at, prev_hash, digest) in cur:
+             payload, metadata, recorded_at, stored_content, prev_hash, digest) in cur:
             if position != expected:
                 bar.close()
                 return VerifyResult(schema, expected - 1, False, expected,
@@ -71,13 +72,16 @@ def verify_log(conn, schema: str, progress: bool | None = None,
                 bar.close()
                 return VerifyResult(schema, expected - 1, False, position,
                                     "prev_hash does not match the hash of the event before it")
-            computed = event_hash(position, event_id, stream_id, stream_type, version,
-                                  event_type, schema_version, loads(payload), loads(metadata),
-                                  recorded_at, prev_hash)
-            if computed != digest:
+            content = content_hash(event_id, stream_id, stream_type, event_type, schema_version,
+                                   loads(payload), loads(metadata))
+            if content != stored_content:
                 bar.close()
                 return VerifyResult(schema, expected - 1, False, position,
                                     "the stored event does not match its hash (altered row)")
+            if chain_hash(prev_hash, position, version, recorded_at, content) != digest:
+                bar.close()
+                return VerifyResult(schema, expected - 1, False, position,
+                                    "the event's position, version, time or hash was altered")
             prev = digest
             expected += 1
             if expected % 1000 == 0:

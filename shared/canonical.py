@@ -1,9 +1,15 @@
 """The canonical encoding the audit chain hashes. Append and `audit verify` share it.
 
-Every field of an event goes into one JSON array with sorted object keys and no insignificant
-whitespace (orjson), then SHA-256 over those bytes. Floats are refused in payloads: PostgreSQL's
-jsonb normalises numbers (1e16 comes back as 10000000000000000), which would break the hash on
-read-back — use integers or decimal strings."""
+Two levels, both SHA-256:
+- the *content hash* covers what the writer decided: event id, stream id and type, event type,
+  schema version, payload and metadata, as one JSON array with sorted object keys and no
+  insignificant whitespace (orjson). The writer computes it before taking the log's lock.
+- the *chain hash* covers what the log decided plus the content hash and the previous event's
+  chain hash: `prev_hash|position|version|recorded_at|content_hash`. PostgreSQL computes it
+  inside `append_events` while it holds the lock (one round trip), and `audit verify`
+  recomputes both levels here.
+Floats are refused in payloads: jsonb normalises numbers (1e16 comes back as
+10000000000000000), which would break the content hash on read-back — use integers or strings."""
 
 from __future__ import annotations
 
@@ -17,45 +23,28 @@ _SORTED = orjson.OPT_SORT_KEYS
 
 
 def format_timestamp(ts: datetime) -> str:
-    """Microsecond UTC text; identical to the SQL `to_char` used when verifying."""
+    """Microsecond UTC text; identical to the SQL `to_char` the log uses."""
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-SQL_TIMESTAMP_TEXT = (
-    "to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-)
+SQL_TIMESTAMP_FORMAT = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
+SQL_TIMESTAMP_TEXT = f"to_char(recorded_at AT TIME ZONE 'UTC', {SQL_TIMESTAMP_FORMAT})"
 
 
-def event_hash(
-    position: int,
-    event_id: str,
-    stream_id: str,
-    stream_type: str,
-    version: int,
-    event_type: str,
-    schema_version: int,
-    payload: dict,
-    metadata: dict,
-    recorded_at: str,
-    prev_hash: str,
-) -> str:
+def content_hash(event_id: str, stream_id: str, stream_type: str, event_type: str,
+                 schema_version: int, payload: dict, metadata: dict) -> str:
     body = orjson.dumps(
-        [
-            position,
-            event_id,
-            stream_id,
-            stream_type,
-            version,
-            event_type,
-            schema_version,
-            payload,
-            metadata,
-            recorded_at,
-            prev_hash,
-        ],
+        [event_id, stream_id, stream_type, event_type, schema_version, payload, metadata],
         option=_SORTED,
     )
     return hashlib.sha256(body).hexdigest()
+
+
+def chain_hash(prev_hash: str, position: int, version: int, recorded_at: str,
+               content: str) -> str:
+    return hashlib.sha256(
+        f"{prev_hash}|{position}|{version}|{recorded_at}|{content}".encode()
+    ).hexdigest()
 
 
 def dumps(value) -> str:

@@ -10,9 +10,12 @@ reader can see are always a prefix of the log: no event can appear later *below*
 reader has already passed. `read_all` still checks that what it returns is contiguous and stops
 at a hole, so a broken invariant would show up as a stalled reader, never as a skipped event.
 
-The same lock orders the hash chain: each event's hash covers its fields and the previous
-event's hash (see `shared.canonical`). The price is that appends to one service log are
-serialised; keep the append the last statement of a transaction so the lock is held briefly.
+The same lock orders the hash chain: each event's hash covers its content hash, its position,
+version and time, and the previous event's hash (see `shared.canonical`). The writer hashes the
+content before it asks; the lock, the checks, the chain and the inserts happen in one call of the
+schema's `append_events` function, so the lock is held for one round trip plus the commit. The
+price is still that appends to one service log are serialised; keep the append the last
+statement of a transaction so the lock is released at commit soon after.
 """
 
 from __future__ import annotations
@@ -23,15 +26,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from psycopg2.extras import execute_values
+import orjson
 
 from shared.canonical import (
     GENESIS_HASH,
     SQL_TIMESTAMP_TEXT,
+    content_hash,
     dumps,
-    event_hash,
     find_non_json_native,
-    format_timestamp,
 )
 from shared.errors import (
     ConcurrencyError,
@@ -100,7 +102,7 @@ class RecordedEvent:
 
 _COLUMNS = (
     "position, event_id::text, stream_id, stream_type, version, event_type, schema_version, "
-    f"payload, metadata, {SQL_TIMESTAMP_TEXT}, prev_hash, hash"
+    f"payload::text, metadata::text, {SQL_TIMESTAMP_TEXT}, prev_hash, hash"
 )
 
 
@@ -124,32 +126,7 @@ class EventStore:
             raise ValueError(f"bad schema name {schema!r}")
         self.schema = schema
         self.registry = registry
-        s = schema
-        self._sql_lock = (
-            "SELECT h.last_position, h.last_hash, h.last_recorded_at, clock_timestamp(), "
-            f"(SELECT max(position) FROM {s}.events), "
-            f"(SELECT max(version) FROM {s}.events WHERE stream_id = %(stream)s), "
-            "(SELECT json_agg(json_build_array(e.event_id, e.position, e.stream_id)) "
-            f"FROM {s}.events e WHERE e.event_id = ANY(%(ids)s::uuid[])) "
-            f"FROM {s}.event_log_head h WHERE h.id = 1 FOR UPDATE OF h"
-        )
-        self._sql_recheck = (
-            f"SELECT (SELECT max(version) FROM {s}.events WHERE stream_id = %(stream)s), "
-            "(SELECT json_agg(json_build_array(e.event_id, e.position, e.stream_id)) "
-            f"FROM {s}.events e WHERE e.event_id = ANY(%(ids)s::uuid[]))"
-        )
-        self._sql_head_update = (
-            f"WITH head AS (UPDATE {s}.event_log_head SET last_position = %s, last_hash = %s, "
-            "last_recorded_at = %s WHERE id = 1) "
-        )
-        self._sql_insert = (
-            f"INSERT INTO {s}.events (position, event_id, stream_id, stream_type, version, "
-            "event_type, schema_version, payload, metadata, recorded_at, prev_hash, hash) "
-            "VALUES %s"
-        )
-        self._insert_template = (
-            "(%s, %s::uuid, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::timestamptz, %s, %s)"
-        )
+        self._sql_append = f"SELECT {schema}.append_events(%s, %s, %s, %s::jsonb, %s::jsonb)"
 
     # -- writing -------------------------------------------------------------------------
 
@@ -178,44 +155,27 @@ class EventStore:
             raise DuplicateEventId("the same event id appears twice in one append",
                                    field="event_id")
 
+        rows = [
+            {"event_id": event_id, "event_type": event_type, "schema_version": version_no,
+             "payload": payload,
+             "content_hash": content_hash(event_id, stream_id, stream_type, event_type,
+                                          version_no, payload, meta)}
+            for event_id, event_type, version_no, payload in prepared
+        ]
         with conn.cursor() as cur:
-            params = {"stream": stream_id, "ids": ids}
-            cur.execute(self._sql_lock, params)
-            last_pos, last_hash, last_ts, now, seen, stream_version, existing = cur.fetchone()
-            if (seen or 0) != last_pos:
-                # We waited for the head lock while another append committed: this statement's
-                # snapshot predates it, so look again with a fresh one.
-                cur.execute(self._sql_recheck, params)
-                stream_version, existing = cur.fetchone()
-
-            if existing:
-                return self._replayed(stream_id, ids, existing)
-            current = stream_version or 0
-            if expected_version is not None and current != expected_version:
-                raise ConcurrencyError(
-                    stream_id=stream_id,
-                    expected_version=expected_version,
-                    current_version=current,
-                )
-
-            recorded_at = format_timestamp(max(now, last_ts) if last_ts else now)
-            meta_json = dumps(meta)
-            rows, positions = [], []
-            prev = last_hash
-            for offset, (event_id, event_type, version_no, payload) in enumerate(prepared, 1):
-                position = last_pos + offset
-                version = current + offset
-                digest = event_hash(position, event_id, stream_id, stream_type, version,
-                                    event_type, version_no, payload, meta, recorded_at, prev)
-                rows.append((position, event_id, stream_id, stream_type, version, event_type,
-                             version_no, dumps(payload), meta_json, recorded_at, prev, digest))
-                positions.append(position)
-                prev = digest
-
-            head = cur.mogrify(self._sql_head_update, (positions[-1], prev, recorded_at))
-            sql = head.decode().replace("%", "%%") + self._sql_insert
-            execute_values(cur, sql, rows, template=self._insert_template, page_size=len(rows))
-        return positions
+            cur.execute(self._sql_append,
+                        (stream_id, stream_type, expected_version, dumps(meta), dumps(rows)))
+            (outcome,) = cur.fetchone()
+        if "first" in outcome:
+            return list(range(outcome["first"], outcome["last"] + 1))
+        if "replayed" in outcome:
+            return outcome["replayed"]
+        if "conflict" in outcome:
+            raise ConcurrencyError(stream_id=stream_id, expected_version=expected_version,
+                                   current_version=outcome["conflict"])
+        raise DuplicateEventId(
+            "some of these event ids are already stored, but not as this same append",
+            field="event_id", details={"already_stored": outcome["duplicate"]})
 
     def _prepare(self, event: NewEvent) -> tuple[str, str, int, dict]:
         try:
@@ -237,17 +197,6 @@ class EventStore:
                 field=f"payload.{bad}",
             )
         return event_id, event.event_type, version_no, event.payload
-
-    @staticmethod
-    def _replayed(stream_id: str, ids: list[str], existing: list) -> list[int]:
-        found = {str(eid): (pos, sid) for eid, pos, sid in existing}
-        if len(found) != len(ids) or any(sid != stream_id for _, sid in found.values()):
-            raise DuplicateEventId(
-                "some of these event ids are already stored, but not as this same append",
-                field="event_id",
-                details={"existing": sorted(found)},
-            )
-        return [found[event_id][0] for event_id in ids]
 
     # -- reading -------------------------------------------------------------------------
 
@@ -312,6 +261,8 @@ class EventStore:
     def _record(self, row: Iterable) -> RecordedEvent:
         (position, event_id, stream_id, stream_type, version, event_type, schema_version,
          payload, metadata, recorded_at, prev_hash, digest) = row
+        # jsonb comes as text and is decoded with orjson: psycopg2's json.loads dominated reads
+        payload, metadata = orjson.loads(payload), orjson.loads(metadata)
         stored = schema_version
         if self.registry is not None and event_type in self.registry:
             current = self.registry.get(event_type)

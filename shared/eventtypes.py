@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from marshmallow import Schema, ValidationError
 
@@ -21,13 +22,18 @@ class EventType:
     schema: type[Schema]
     upcasters: dict[int, Upcaster] = field(default_factory=dict)
 
+    @cached_property
+    def _validator(self) -> Schema:
+        # building a marshmallow schema costs far more than loading with one: build it once
+        return self.schema()
+
     def validate(self, payload: dict) -> None:
         if not isinstance(payload, dict):
             raise EventPayloadInvalid(
                 f"{self.name}: payload must be an object", field="payload"
             )
         try:
-            self.schema().load(payload)
+            self._validator.load(payload)
         except ValidationError as exc:
             err = EventPayloadInvalid.from_marshmallow(exc.messages, prefix="payload")
             err.message = f"{self.name} v{self.version}: {err.message}"

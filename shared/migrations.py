@@ -32,6 +32,7 @@ CREATE TABLE {schema}.events (
     payload         jsonb NOT NULL,
     metadata        jsonb NOT NULL,
     recorded_at     timestamptz NOT NULL,
+    content_hash    text NOT NULL,
     prev_hash       text NOT NULL,
     hash            text NOT NULL,
     UNIQUE (stream_id, version)
@@ -43,6 +44,70 @@ CREATE TABLE {schema}.event_log_head (
     last_recorded_at timestamptz
 );
 INSERT INTO {schema}.event_log_head VALUES (1, 0, '{genesis}', NULL);
+
+-- The only way events get in: one call, one round trip, the head row locked for as short a
+-- time as possible. See shared/eventstore.py for why positions never show a late commit and
+-- shared/canonical.py for the two hash levels. Outcomes come back as jsonb, not exceptions,
+-- so a conflict leaves the caller's transaction usable.
+CREATE FUNCTION {schema}.append_events(p_stream text, p_stream_type text, p_expected integer,
+                                       p_metadata jsonb, p_events jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    head        record;
+    n           integer := jsonb_array_length(p_events);
+    found       integer;
+    same_stream boolean;
+    existing    jsonb;
+    current_v   integer;
+    ts          timestamptz;
+    ts_text     text;
+    pos         bigint;
+    ver         integer;
+    prev        text;
+    link        text;
+    e           jsonb;
+BEGIN
+    SELECT last_position, last_hash, last_recorded_at INTO head
+      FROM {schema}.event_log_head WHERE id = 1 FOR UPDATE;
+    -- every statement below runs with a snapshot taken after the lock was granted
+    SELECT count(ev.position), bool_and(ev.stream_id = p_stream),
+           jsonb_agg(ev.position ORDER BY x.ord)
+      INTO found, same_stream, existing
+      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, ord)
+      JOIN {schema}.events ev ON ev.event_id = (x.e->>'event_id')::uuid;
+    IF found = n AND same_stream THEN
+        RETURN jsonb_build_object('replayed', existing);
+    ELSIF found > 0 THEN
+        RETURN jsonb_build_object('duplicate', found);
+    END IF;
+    SELECT coalesce(max(version), 0) INTO current_v FROM {schema}.events
+     WHERE stream_id = p_stream;
+    IF p_expected IS NOT NULL AND p_expected <> current_v THEN
+        RETURN jsonb_build_object('conflict', current_v);
+    END IF;
+    ts := greatest(clock_timestamp(), coalesce(head.last_recorded_at, '-infinity'));
+    ts_text := to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+    pos := head.last_position;
+    ver := current_v;
+    prev := head.last_hash;
+    FOR e IN SELECT value FROM jsonb_array_elements(p_events) LOOP
+        pos := pos + 1;
+        ver := ver + 1;
+        link := encode(sha256(convert_to(
+            prev || '|' || pos || '|' || ver || '|' || ts_text || '|' || (e->>'content_hash'),
+            'UTF8')), 'hex');
+        INSERT INTO {schema}.events (position, event_id, stream_id, stream_type, version,
+                event_type, schema_version, payload, metadata, recorded_at, content_hash,
+                prev_hash, hash)
+        VALUES (pos, (e->>'event_id')::uuid, p_stream, p_stream_type, ver, e->>'event_type',
+                (e->>'schema_version')::integer, e->'payload', p_metadata, ts,
+                e->>'content_hash', prev, link);
+        prev := link;
+    END LOOP;
+    UPDATE {schema}.event_log_head
+       SET last_position = pos, last_hash = prev, last_recorded_at = ts WHERE id = 1;
+    RETURN jsonb_build_object('first', head.last_position + 1, 'last', pos);
+END $$;
 
 CREATE FUNCTION {schema}.refuse_event_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -99,6 +164,7 @@ CREATE TABLE {schema}.dead_letters (
 
 GRANT USAGE ON SCHEMA {schema} TO {role};
 GRANT SELECT, INSERT ON {schema}.events TO {role};
+GRANT EXECUTE ON FUNCTION {schema}.append_events(text, text, integer, jsonb, jsonb) TO {role};
 GRANT SELECT, UPDATE ON {schema}.event_log_head TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.relay_checkpoint, {schema}.relay_unrouted TO {role};
 GRANT SELECT, INSERT ON {schema}.consumed TO {role};

@@ -5,7 +5,7 @@ import json
 import psycopg2
 import pytest
 
-from shared.canonical import event_hash
+from shared.canonical import chain_hash, content_hash
 from shared.cli import main
 from shared.eventstore import EventStore, NewEvent
 from shared.migrations import migrate
@@ -66,6 +66,8 @@ def test_verify_passes_on_an_untouched_log(own_database, capsys):
     "metadata = metadata - 'reason'",
     "recorded_at = recorded_at - interval '1 day'",
     "event_type = 'Forged'",
+    "version = version + 100",
+    "content_hash = repeat('b', 64)",
 ])
 def test_verify_names_the_exact_position_of_an_altered_row(own_database, capsys, change):
     append_history(own_database)
@@ -81,12 +83,14 @@ def test_verify_detects_a_rewritten_and_rehashed_row_at_the_next_link(own_databa
     conn = psycopg2.connect(own_database)
     (row,) = [e for e in store.read_all(conn, 5, 1)]
     forged = {"field": "alamat", "value": "Jalan Palsu"}
-    forged_hash = event_hash(row.position, row.event_id, row.stream_id, row.stream_type,
-                             row.version, row.event_type, row.schema_version, forged,
-                             row.metadata, row.recorded_at, row.prev_hash)
+    forged_content = content_hash(row.event_id, row.stream_id, row.stream_type, row.event_type,
+                                  row.schema_version, forged, row.metadata)
+    forged_hash = chain_hash(row.prev_hash, row.position, row.version, row.recorded_at,
+                             forged_content)
     conn.close()
     tamper(own_database, "records", 5,
-           f"payload = '{json.dumps(forged)}'::jsonb, hash = '{forged_hash}'")
+           f"payload = '{json.dumps(forged)}'::jsonb, content_hash = '{forged_content}', "
+           f"hash = '{forged_hash}'")
     assert main(["audit", "verify", "--service", "records"]) == 2
     out = capsys.readouterr().out
     assert "BROKEN at position 6: prev_hash does not match" in out

@@ -1,0 +1,144 @@
+"""Contract of the identity service (RPC) and its gateway routes (HTTP)."""
+
+from marshmallow import Schema, fields, validate
+
+ROLES = ["pegawai", "fasilitator", "administrator", "auditor"]
+STAFF_ROLES = ["fasilitator", "administrator", "auditor"]
+
+_login = fields.String(required=True, validate=validate.Length(1, 64),
+                       metadata={"description": "NIP (18 digit) untuk pegawai, nama pengguna "
+                                                "untuk staf"})
+_password = fields.String(required=True, load_only=True, validate=validate.Length(1, 256))
+_otp = fields.String(validate=validate.Regexp(r"^\d{6}$", error="kode OTP 6 digit"))
+_device = fields.String(validate=validate.Length(1, 100), load_default=None)
+_reason = fields.String(required=True, validate=validate.Length(3, 500))
+_opd = fields.String(validate=validate.Regexp(r"^[a-z0-9-]{2,40}$"))
+_phone = fields.String(validate=validate.Regexp(r"^(\+62|0)\d{8,13}$",
+                                                error="nomor telepon Indonesia, mis. 0812..."))
+
+
+class LoginRequest(Schema):
+    login = _login
+    password = _password
+    otp = _otp
+    device = _device
+
+
+class TokenResponse(Schema):
+    status = fields.String(required=True)
+    access_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+    refresh_token = fields.String()
+    session_id = fields.String()
+    account_id = fields.String()
+    enrollment_token = fields.String()
+    totp_uri = fields.String()
+    totp_secret = fields.String()
+
+
+class RefreshRequest(Schema):
+    refresh_token = fields.String(required=True, validate=validate.Length(1, 200))
+
+
+class TotpConfirmRequest(Schema):
+    enrollment_token = fields.String(required=True, validate=validate.Length(1, 200))
+    otp = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"))
+    device = _device
+
+
+class PasswordChangeRequest(Schema):
+    current_password = _password
+    new_password = fields.String(required=True, load_only=True,
+                                 validate=validate.Length(1, 256))
+
+
+class ContactChangeRequest(Schema):
+    current_password = _password
+    email = fields.Email(validate=validate.Length(max=200))
+    phone = _phone
+
+
+class PasswordResetComplete(Schema):
+    token = fields.String(required=True, validate=validate.Length(1, 200))
+    new_password = fields.String(required=True, load_only=True,
+                                 validate=validate.Length(1, 256))
+
+
+class AccountCreate(Schema):
+    login = _login
+    display_name = fields.String(required=True, validate=validate.Length(1, 150))
+    email = fields.Email(required=True, validate=validate.Length(max=200))
+    phone = _phone
+    home_opd = _opd
+    roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True,
+                        validate=validate.Length(1, 3))
+    opd_scope = fields.List(_opd, load_default=list, validate=validate.Length(max=50))
+    reason = _reason
+
+
+class Account(Schema):
+    account_id = fields.String(required=True)
+    kind = fields.String(required=True)
+    display_name = fields.String(required=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    home_opd = fields.String(allow_none=True)
+    roles = fields.List(fields.String())
+    opd_scope = fields.List(fields.String())
+    status = fields.String()
+    totp_enrolled = fields.Boolean()
+    last_login_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    version = fields.Integer()
+
+
+class AccountList(Schema):
+    items = fields.List(fields.Nested(Account))
+    total = fields.Integer()
+    limit = fields.Integer()
+    offset = fields.Integer()
+
+
+class AccountQuery(Schema):
+    opd_id = _opd
+    role = fields.String(validate=validate.OneOf(ROLES))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
+
+
+class ReasonRequest(Schema):
+    reason = _reason
+
+
+class RoleChange(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
+    opd_scope = fields.List(_opd, load_default=list, validate=validate.Length(max=50))
+    reason = _reason
+
+
+class ResetTriggered(Schema):
+    account_id = fields.String()
+    delivered_to = fields.String()
+    expires_at = fields.DateTime()
+
+
+class Session(Schema):
+    session_id = fields.String()
+    device = fields.String()
+    user_agent = fields.String(allow_none=True)
+    client_address = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    refreshed_at = fields.DateTime(allow_none=True)
+    expires_at = fields.DateTime()
+    current = fields.Boolean()
+
+
+class Principal(Schema):
+    account_id = fields.String(required=True)
+    kind = fields.String()
+    display_name = fields.String()
+    roles = fields.List(fields.String())
+    opd_scope = fields.List(fields.String())
+    home_opd = fields.String(allow_none=True)
+    session_id = fields.String()

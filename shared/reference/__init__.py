@@ -1,0 +1,31 @@
+"""Reference data loaded from versioned data files (never hard-coded in rules).
+
+`opd.json` and `reference-data.json` (golongan, kab/kota, layanan, ...; a copy of the domain
+research file, versioned with the code) live here; SIMASN_REFERENCE_DATA may point elsewhere."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+@cache
+def opds() -> dict[str, str]:
+    """OPD code -> name."""
+    data = json.loads((HERE / "opd.json").read_text(encoding="utf-8"))
+    return {row["code"]: row["name"] for row in data["opd"]}
+
+
+def opd_version() -> str:
+    return json.loads((HERE / "opd.json").read_text(encoding="utf-8"))["_meta"]["version"]
+
+
+@cache
+def domain_data() -> dict:
+    """The provincial reference data (golongan, kab/kota, layanan, ...)."""
+    path = Path(os.environ.get("SIMASN_REFERENCE_DATA") or HERE / "reference-data.json")
+    return json.loads(path.read_text(encoding="utf-8"))
