@@ -179,10 +179,25 @@ wait_healthy() {
   say "gateway answers $GATEWAY_URL/health"
 }
 
+# Development keys for identity (token signing, TOTP secret encryption): made once, kept in
+# .run/secrets.env (mode 600), exported to every process. Production takes them from a Secret.
+load_secrets() {
+  local file="$RUN_DIR/secrets.env"
+  if [ ! -s "$file" ]; then
+    say "generating development keys in $file"
+    (umask 077 && "$BIN/simasn" keys >"$file")
+  fi
+  set -a
+  # shellcheck disable=SC1090
+  . "$file"
+  set +a
+}
+
 cmd_up() {
   need_venv
   mkdir -p "$PID_DIR" "$LOG_DIR"
   ensure_infra
+  load_secrets
   say "applying migrations and declaring the broker topology (simasn migrate)"
   "$BIN/simasn" migrate
   local names name

@@ -46,8 +46,20 @@ class VerifyResult:
 
 def verify_log(conn, schema: str, progress: bool | None = None,
                batch: int = 20000) -> VerifyResult:
-    """Recompute one log's chain from genesis; stop at the first position that does not hold."""
+    """Recompute one log's chain from genesis; stop at the first position that does not hold.
+
+    The head and the events are read in one REPEATABLE READ snapshot, so appends committing
+    meanwhile are simply not seen (rather than looking like a head/chain mismatch)."""
+    conn.rollback()
+    try:
+        return _verify_in_snapshot(conn, schema, progress, batch)
+    finally:
+        conn.rollback()
+
+
+def _verify_in_snapshot(conn, schema: str, progress: bool | None, batch: int) -> VerifyResult:
     with conn.cursor() as cur:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cur.execute(f"SELECT last_position, last_hash FROM {schema}.event_log_head WHERE id = 1")
         head_position, head_hash = cur.fetchone()
     bar = Progress(f"verify {schema}", head_position, progress)
@@ -86,8 +98,9 @@ def verify_log(conn, schema: str, progress: bool | None = None,
             expected += 1
             if expected % 1000 == 0:
                 bar.advance(1000)
-    bar.close()
     checked = expected - 1
+    bar.advance(checked - bar.done)
+    bar.close()
     if checked != head_position or prev != head_hash:
         return VerifyResult(schema, checked, False, checked + 1,
                             f"the log head says position {head_position} but the chain ends at "

@@ -9,7 +9,8 @@ Two levels, both SHA-256:
   inside `append_events` while it holds the lock (one round trip), and `audit verify`
   recomputes both levels here.
 Floats are refused in payloads: jsonb normalises numbers (1e16 comes back as
-10000000000000000), which would break the content hash on read-back — use integers or strings."""
+10000000000000000), which would break the content hash on read-back — use integers or strings.
+Integers must fit in 64 bits, and strings may not hold NUL (jsonb refuses it)."""
 
 from __future__ import annotations
 
@@ -53,10 +54,13 @@ def dumps(value) -> str:
 
 def find_non_json_native(value, path: str = "") -> str | None:
     """Path of the first value the hash chain cannot carry faithfully, else None."""
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool | str):
         if isinstance(value, str) and "\x00" in value:
             return path or "$"
         return None
+    if isinstance(value, int):
+        # beyond 64 bits neither orjson nor every jsonb reader keeps it exact
+        return None if -(2**63) <= value < 2**63 else (path or "$")
     if isinstance(value, float):
         return path or "$"
     if isinstance(value, dict):

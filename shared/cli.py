@@ -3,6 +3,7 @@
   simasn migrate                          schemas, roles and broker topology, once per deploy
   simasn relay [--service S ...]          run the outbox relays (one per service log)
   simasn health [--wait SECONDS]          ask every service's health RPC
+  simasn keys                             fresh identity keys as environment lines
   simasn audit verify [--service S]       recompute the hash chains; non-zero exit on a break
   simasn audit replay --stream ID --as-of TIMESTAMP [--service S]
   simasn audit timeline --stream ID [--service S]
@@ -86,6 +87,17 @@ def cmd_relay(args, config: ServiceConfig) -> int:
         signal.signal(sig, lambda *_: stop.set())
     run_relays(config.service_database_url, args.service or list(SERVICES), config.amqp_uri,
                stop=stop, batch_size=args.batch_size)
+    return 0
+
+
+def cmd_keys(args, config: ServiceConfig | None) -> int:
+    """Fresh identity keys, as environment lines (for .run/secrets.env or a Secret)."""
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    print(f"SIMASN_TOKEN_SIGNING_KEY={secrets.token_urlsafe(48)}")
+    print(f"SIMASN_SECRET_ENCRYPTION_KEY={Fernet.generate_key().decode()}")
     return 0
 
 
@@ -188,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service", action="append", choices=SERVICES)
     p.add_argument("--batch-size", type=int, default=500)
 
+    sub.add_parser("keys", help="print fresh identity keys as environment lines")
+
     p = sub.add_parser("health", help="health of every service")
     p.add_argument("--service", action="append", choices=SERVICES)
     p.add_argument("--wait", type=float, default=0)
@@ -224,6 +238,7 @@ COMMANDS = {
     "migrate": cmd_migrate,
     "relay": cmd_relay,
     "health": cmd_health,
+    "keys": cmd_keys,
     "audit": cmd_audit,
     "deadletters": cmd_deadletters,
 }
@@ -231,6 +246,8 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "keys":
+        return cmd_keys(args, None)
     try:
         config = from_environment()
         configure_logging("cli", config.log_level)

@@ -59,3 +59,19 @@ def service_config(database_url, rabbit_config):
         "CONSUMER_RETRY_ATTEMPTS": 3,
         "CONSUMER_RETRY_BASE_DELAY": 0.01,
     }
+
+
+@pytest.fixture
+def identity_config(service_config, tmp_path):
+    """Identity keys for tests; Argon2 made cheap so the suite stays fast."""
+    from cryptography.fernet import Fernet
+
+    return {
+        **service_config,
+        "TOKEN_SIGNING_KEY": "test-signing-key-" + "x" * 32,
+        "SECRET_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_KIB": 1024,
+        "NOTIFICATION_OUTBOX": str(tmp_path / "outbox.jsonl"),
+        "LOCKOUT_THRESHOLD": 5,
+    }

@@ -124,11 +124,16 @@ def test_payload_failing_its_schema_is_refused_and_nothing_written(store, conn):
     assert count_events(conn, store.schema) == 0
 
 
-def test_floats_are_refused_because_jsonb_would_change_them():
+@pytest.mark.parametrize("payload,field", [
+    ({"gaji": {"pokok": 1e16}}, "payload.gaji.pokok"),
+    ({"nomor": 2**70}, "payload.nomor"),
+    ({"catatan": ["ok", "nul\x00byte"]}, "payload.catatan[1]"),
+])
+def test_values_the_hash_chain_cannot_carry_exactly_are_refused(payload, field):
     store = EventStore("unused")
     with pytest.raises(EventPayloadInvalid) as caught:
-        store._prepare(NewEvent("Anything", {"gaji": {"pokok": 1e16}}))
-    assert caught.value.field == "payload.gaji.pokok"
+        store._prepare(NewEvent("Anything", payload))
+    assert caught.value.field == field
 
 
 def test_update_delete_truncate_are_refused_even_for_the_owner(store, conn, admin_conn):
@@ -257,3 +262,32 @@ def test_concurrent_writers_and_a_tailing_reader_see_every_event_once_in_order(
     assert [e.position for e in seen] == list(range(1, total + 1))
     assert len({e.event_id for e in seen}) == total
     assert {e.event_id for e in seen} == written
+
+
+def test_verify_while_a_writer_appends_never_reports_a_false_break(store, scratch_url):
+    stop = threading.Event()
+
+    def writer():
+        conn = psycopg2.connect(scratch_url)
+        n = 0
+        while not stop.is_set():
+            with conn:
+                store.append(conn, f"busy-{n}", "Thing", NO_STREAM, [thing(), thing()])
+            n += 1
+            eventlet.sleep(0)
+        conn.close()
+
+    busy = threading.Thread(target=writer)
+    busy.start()
+    conn = psycopg2.connect(scratch_url)
+    try:
+        results = []
+        for _ in range(40):
+            results.append(verify_log(conn, store.schema, progress=False))
+            eventlet.sleep(0.002)
+    finally:
+        stop.set()
+        busy.join(timeout=30)
+        conn.close()
+    assert all(r.ok for r in results), [r.problem for r in results if not r.ok]
+    assert results[-1].checked > results[0].checked, "the writer really was appending"

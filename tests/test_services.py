@@ -24,13 +24,15 @@ log = get_logger(__name__)
 
 @pytest.mark.parametrize("service", ALL)
 def test_each_service_answers_health_from_its_own_schema(service, container_factory,
-                                                         service_config):
-    config = {**service_config, "WEB_SERVER_ADDRESS": "127.0.0.1:0"}
+                                                         identity_config):
+    config = {**identity_config, "WEB_SERVER_ADDRESS": "127.0.0.1:0"}
     container = container_factory(service_class(service), config)
     container.start()
     with ServiceRpcProxy(service, config) as proxy:
         answer = proxy.health()
-    assert answer == {"service": service, "status": "ok", "database": "ok", "log_position": 0}
+    position = answer.pop("log_position")
+    assert answer == {"service": service, "status": "ok", "database": "ok"}
+    assert isinstance(position, int) and position >= 0
 
 
 def test_each_service_connects_as_its_own_least_privilege_role(admin_conn):

@@ -1,9 +1,42 @@
-"""Errors of the identity service; all carry a code, an HTTP status and the field concerned."""
+"""Errors of the identity service; all carry a code, an HTTP status and the field concerned.
+Login failures never say whether the account exists."""
 
-from shared.errors import SimasnError
+from shared.errors import Conflict, SimasnError, Unauthorized, ValidationFailed
 
 
 class IdentityError(SimasnError):
     code = "identity_error"
     http_status = 400
     transient = False
+
+
+class LoginFailed(Unauthorized):
+    code = "login_failed"
+    title = "NIP/nama pengguna atau kata sandi salah"
+
+
+class AccountLocked(SimasnError):
+    code = "account_locked"
+    http_status = 423
+    title = "Akun dikunci sementara karena terlalu banyak percobaan gagal"
+    transient = False
+
+
+class TotpRequired(Unauthorized):
+    code = "totp_required"
+    title = "Masukkan kode OTP dari aplikasi autentikator"
+
+
+class PasswordRejected(ValidationFailed):
+    code = "password_policy"
+    title = "Kata sandi tidak memenuhi ketentuan"
+
+
+class AccountExists(Conflict):
+    code = "account_exists"
+    title = "Akun sudah terdaftar"
+
+
+class TokenUsed(Unauthorized):
+    code = "token_used"
+    title = "Tautan atau token sudah tidak berlaku"

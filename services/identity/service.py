@@ -1,7 +1,15 @@
-"""Nameko entrypoints of the identity service."""
+"""Nameko entrypoints of the identity service. Each validates its payload against the shared
+contract, runs one use case in one unit of work, and returns a dumped schema."""
 
+from nameko.rpc import rpc
+
+from services.identity import accounts
+from services.identity import schemas as s
+from services.identity.dependencies import Identity
 from services.identity.events import REGISTRY
+from shared.auth import Principal
 from shared.db import Database
+from shared.schemas import load
 from shared.service import ServiceBase
 
 
@@ -10,3 +18,114 @@ class IdentityService(ServiceBase):
 
     name = "identity"
     db = Database(REGISTRY)
+    kit = Identity()
+
+    def _actor(self) -> Principal:
+        return Principal.from_context(self.context)
+
+    @rpc
+    def login(self, payload, user_agent=None):
+        data = load(s.LoginRequest(), payload)
+        data["user_agent"] = user_agent
+        with self.db.transaction(actor_id=data["login"]) as uow:
+            outcome = accounts.login(uow, self.kit, data, self.context.get("client_address"))
+        if outcome.error:
+            raise outcome.error
+        return s.TokenResponse().dump(outcome.result)
+
+    @rpc
+    def confirm_totp(self, payload, user_agent=None):
+        data = {**load(s.TotpConfirmRequest(), payload), "user_agent": user_agent}
+        with self.db.transaction() as uow:
+            result = accounts.confirm_totp(uow, self.kit, data, self.context.get("client_address"))
+        return s.TokenResponse().dump(result)
+
+    @rpc
+    def refresh(self, payload):
+        data = load(s.RefreshRequest(), payload)
+        with self.db.transaction() as uow:
+            result = accounts.refresh(uow, self.kit, data["refresh_token"])
+        if "error" in result:
+            raise result["error"]
+        return s.TokenResponse().dump(result)
+
+    @rpc
+    def authenticate(self, access_token):
+        with self.db.transaction() as uow:
+            return s.Principal().dump(accounts.authenticate(uow, self.kit, access_token or ""))
+
+    @rpc
+    def logout(self):
+        with self.db.transaction(reason="keluar") as uow:
+            accounts.logout(uow, self._actor())
+
+    @rpc
+    def list_sessions(self):
+        with self.db.transaction() as uow:
+            return s.Session(many=True).dump(accounts.list_sessions(uow, self._actor()))
+
+    @rpc
+    def revoke_session(self, session_id):
+        with self.db.transaction(reason="sesi diakhiri") as uow:
+            accounts.revoke_session(uow, self._actor(), session_id)
+
+    @rpc
+    def change_password(self, payload):
+        data = load(s.PasswordChangeRequest(), payload)
+        with self.db.transaction(reason="diubah oleh pemilik akun") as uow:
+            accounts.change_password(uow, self.kit, self._actor(), data["current_password"],
+                                     data["new_password"])
+
+    @rpc
+    def change_contact(self, payload):
+        data = load(s.ContactChangeRequest(), payload)
+        with self.db.transaction() as uow:
+            return s.Account().dump(accounts.change_contact(uow, self.kit, self._actor(), data))
+
+    @rpc
+    def complete_password_reset(self, payload):
+        data = load(s.PasswordResetComplete(), payload)
+        with self.db.transaction(reason="reset oleh pemilik akun") as uow:
+            account_id = accounts.complete_password_reset(uow, self.kit, data["token"],
+                                                          data["new_password"])
+        return {"account_id": account_id}
+
+    @rpc
+    def register_account(self, payload):
+        data = load(s.AccountCreate(), payload)
+        with self.db.transaction() as uow:
+            return s.Account().dump(accounts.register(uow, self.kit, self._actor(), data))
+
+    @rpc
+    def get_account(self, account_id):
+        with self.db.transaction() as uow:
+            return s.Account().dump(accounts.get_account(uow, self._actor(), str(account_id)))
+
+    @rpc
+    def list_accounts(self, query):
+        q = load(s.AccountQuery(), query)
+        with self.db.transaction() as uow:
+            return s.AccountList().dump(accounts.list_accounts(
+                uow, self._actor(), q.get("opd_id"), q.get("role"), q["limit"], q["offset"]))
+
+    @rpc
+    def set_account_status(self, account_id, enabled, payload):
+        data = load(s.ReasonRequest(), payload)
+        with self.db.transaction() as uow:
+            return s.Account().dump(accounts.set_status(uow, self._actor(), str(account_id),
+                                                        bool(enabled), data["reason"]))
+
+    @rpc
+    def change_role(self, account_id, grant, payload):
+        data = load(s.RoleChange(), payload)
+        with self.db.transaction() as uow:
+            return s.Account().dump(accounts.change_role(
+                uow, self._actor(), str(account_id), data["role"], bool(grant),
+                data["opd_scope"], data["reason"]))
+
+    @rpc
+    def trigger_password_reset(self, account_id, payload):
+        data = load(s.ReasonRequest(), payload)
+        with self.db.transaction() as uow:
+            return s.ResetTriggered().dump(accounts.trigger_password_reset(
+                uow, self.kit, self._actor(), str(account_id), data["reason"]))

@@ -1,0 +1,507 @@
+"""Identity use cases: each function is one command or query, run in one unit of work.
+
+Account state is rebuilt from the account's event stream; the `accounts` table is a projection
+written in the same transaction, used for lookups (login, lists). Login bookkeeping (failures,
+lockout, sessions) is serialised per account by a row lock on that projection."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.identity import domain
+from services.identity.dependencies import IdentityKit
+from services.identity.domain import ADMINISTRATOR, AUDITOR, FASILITATOR, Account
+from services.identity.exceptions import (
+    AccountExists,
+    AccountLocked,
+    IdentityError,
+    LoginFailed,
+    PasswordRejected,
+    TokenUsed,
+    TotpRequired,
+)
+from services.identity.security import (
+    TokenInvalid,
+    digest,
+    new_token,
+    new_totp_secret,
+    totp_step,
+    totp_uri,
+)
+from shared.auth import Principal
+from shared.errors import Forbidden, NotFound, ValidationFailed
+from shared.eventstore import ANY_VERSION, NO_STREAM, NewEvent
+from shared.reference import opds
+
+PUBLIC_COLUMNS = ("account_id, kind, display_name, email, phone, home_opd, roles, opd_scope, "
+                  "status, totp_enrolled, last_login_at, created_at, version")
+
+
+# -- loading and saving ------------------------------------------------------------------
+
+def load(uow, account_id: str) -> Account:
+    events = uow.read_stream(domain.stream_for(account_id))
+    if not events:
+        raise NotFound(f"akun {account_id} tidak ditemukan", field="account_id")
+    return domain.replay(events)
+
+
+def save(uow, account: Account, changes: list[tuple[str, dict]], reason: str | None = None
+         ) -> Account:
+    """Append `changes` at the version the account was loaded at, then refresh the projection."""
+    expected = account.version if account.version else NO_STREAM
+    uow.append(domain.stream_for(account.account_id or changes[0][1]["account_id"]), "Account",
+               expected, [NewEvent(t, p) for t, p in changes], reason=reason)
+    for event_type, payload in changes:
+        account.apply(event_type, payload)
+    s = account.snapshot()
+    uow.execute(
+        "INSERT INTO accounts (account_id, kind, display_name, email, phone, home_opd, roles, "
+        "opd_scope, status, totp_enrolled, version) VALUES (:account_id, :kind, :display_name, "
+        ":email, :phone, :home_opd, :roles, :opd_scope, :status, :totp_enrolled, :version) "
+        "ON CONFLICT (account_id) DO UPDATE SET display_name = EXCLUDED.display_name, "
+        "email = EXCLUDED.email, phone = EXCLUDED.phone, home_opd = EXCLUDED.home_opd, "
+        "roles = EXCLUDED.roles, opd_scope = EXCLUDED.opd_scope, status = EXCLUDED.status, "
+        "totp_enrolled = EXCLUDED.totp_enrolled, version = EXCLUDED.version",
+        {k: s[k] for k in ("account_id", "kind", "display_name", "email", "phone", "home_opd",
+                           "roles", "opd_scope", "status", "totp_enrolled", "version")},
+    )
+    return account
+
+
+def _login_event(uow, account_id: str, event_type: str, payload: dict) -> None:
+    uow.append(f"login:{account_id}", "Login", ANY_VERSION, [NewEvent(event_type, payload)])
+
+
+def _now(uow) -> datetime:
+    return uow.execute("SELECT now()").scalar_one()
+
+
+def _check_opds(codes, field_name: str) -> None:
+    known = opds()
+    for code in codes:
+        if code not in known:
+            raise ValidationFailed(f"OPD {code!r} tidak dikenal", field=field_name)
+
+
+def _check_password(kit: IdentityKit, password: str, account: Account) -> None:
+    problems = kit.password_policy.problems(password, account.account_id, account.display_name)
+    if problems:
+        raise PasswordRejected("Kata sandi: " + "; ".join(problems), field="new_password",
+                               details={"problems": problems})
+
+
+def _mask(email: str) -> str:
+    name, _, host = email.partition("@")
+    return f"{name[:2]}***@{host}"
+
+
+# -- registration and administration -----------------------------------------------------
+
+def register(uow, kit: IdentityKit, actor: Principal, data: dict) -> dict:
+    actor.require(ADMINISTRATOR)
+    login = data["login"]
+    kind = domain.kind_of_login(login)
+    if kind is None:
+        raise ValidationFailed("login harus NIP 18 digit (pegawai) atau nama pengguna huruf kecil",
+                               field="login")
+    roles = data["roles"]
+    if kind == domain.KIND_PEGAWAI and roles != [domain.PEGAWAI]:
+        raise ValidationFailed("akun NIP hanya untuk peran pegawai; fasilitator, administrator "
+                               "dan auditor memakai nama pengguna", field="roles")
+    if kind == domain.KIND_STAFF and not set(roles) <= set(domain.STAFF_ROLES):
+        raise ValidationFailed("akun nama pengguna untuk fasilitator, administrator, auditor",
+                               field="roles")
+    if kind == domain.KIND_PEGAWAI and not data.get("home_opd"):
+        raise ValidationFailed("pegawai harus memiliki OPD", field="home_opd")
+    _check_opds([data["home_opd"]] if data.get("home_opd") else [], "home_opd")
+    scope = sorted(set(data.get("opd_scope") or []))
+    if FASILITATOR in roles and not scope:
+        raise ValidationFailed("fasilitator harus ditugaskan ke minimal satu OPD",
+                               field="opd_scope")
+    _check_opds(scope, "opd_scope")
+    if uow.execute("SELECT 1 FROM accounts WHERE account_id = :a", {"a": login}).first():
+        raise AccountExists(f"akun {login} sudah terdaftar", field="login")
+    account = Account()
+    registered = {"account_id": login, "kind": kind, "display_name": data["display_name"],
+                  "email": data["email"], "phone": data.get("phone"),
+                  "home_opd": data.get("home_opd"), "roles": sorted(roles),
+                  "opd_scope": scope if FASILITATOR in roles else []}
+    save(uow, account, [("AccountRegistered", registered)], reason=data["reason"])
+    uow.execute("INSERT INTO credentials (account_id) VALUES (:a)", {"a": login})
+    token, expires_at = _one_time_token(uow, kit, login, "password_reset", kit.reset_ttl)
+    save(uow, account, [("PasswordResetRequested", {"expires_at": expires_at.isoformat(),
+                                                    "delivered_to": _mask(data["email"])})],
+         reason="aktivasi akun baru")
+    kit.outbox.send(data["email"], "Aktivasi akun SIMASN Jatim",
+                    f"Buat kata sandi Anda dengan token aktivasi berikut: {token}", "activation")
+    return account.snapshot()
+
+
+def _one_time_token(uow, kit, account_id, purpose, ttl, sealed_secret=None):
+    token = new_token()
+    expires_at = _now(uow) + ttl
+    uow.execute("INSERT INTO one_time_tokens (token_hash, purpose, account_id, sealed_secret, "
+                "expires_at) VALUES (:h, :p, :a, :s, :e)",
+                {"h": digest(token), "p": purpose, "a": account_id, "s": sealed_secret,
+                 "e": expires_at})
+    return token, expires_at
+
+
+def _take_one_time_token(uow, token: str, purpose: str) -> dict:
+    row = uow.execute(
+        "SELECT account_id, sealed_secret, expires_at < now() AS expired, used_at "
+        "FROM one_time_tokens WHERE token_hash = :h AND purpose = :p FOR UPDATE",
+        {"h": digest(token or ""), "p": purpose}).mappings().first()
+    if row is None or row["used_at"] is not None or row["expired"]:
+        raise TokenUsed("token tidak berlaku atau sudah digunakan", field="token")
+    uow.execute("UPDATE one_time_tokens SET used_at = now() WHERE token_hash = :h",
+                {"h": digest(token)})
+    return dict(row)
+
+
+def set_status(uow, actor: Principal, account_id: str, enabled: bool, reason: str) -> dict:
+    actor.require(ADMINISTRATOR)
+    if account_id == actor.account_id:
+        raise Forbidden("administrator tidak dapat mengubah status akunnya sendiri",
+                        field="account_id")
+    account = load(uow, account_id)
+    wanted = "active" if enabled else "disabled"
+    if account.status == wanted:
+        return account.snapshot()
+    save(uow, account, [("AccountEnabled" if enabled else "AccountDisabled", {})], reason)
+    if not enabled:
+        _revoke_sessions(uow, account_id, "account_disabled")
+    return account.snapshot()
+
+
+def change_role(uow, actor: Principal, account_id: str, role: str, grant: bool,
+                opd_scope: list[str], reason: str) -> dict:
+    actor.require(ADMINISTRATOR)
+    if account_id == actor.account_id:
+        raise Forbidden("administrator tidak dapat mengubah perannya sendiri", field="account_id")
+    account = load(uow, account_id)
+    if role not in domain.STAFF_ROLES or account.kind != domain.KIND_STAFF:
+        raise ValidationFailed("peran staf hanya untuk akun nama pengguna", field="role")
+    if grant:
+        if role == FASILITATOR and not opd_scope:
+            raise ValidationFailed("fasilitator harus ditugaskan ke minimal satu OPD",
+                                   field="opd_scope")
+        _check_opds(opd_scope, "opd_scope")
+        change = ("RoleGranted", {"role": role, "opd_scope": sorted(set(opd_scope))
+                                  if role == FASILITATOR else []})
+    else:
+        if role not in account.roles:
+            raise NotFound(f"akun tidak memiliki peran {role}", field="role")
+        change = ("RoleRevoked", {"role": role})
+    save(uow, account, [change], reason)
+    return account.snapshot()
+
+
+def trigger_password_reset(uow, kit: IdentityKit, actor: Principal, account_id: str,
+                           reason: str) -> dict:
+    """An administrator may start a reset; only the account holder can finish it."""
+    actor.require(ADMINISTRATOR)
+    account = load(uow, account_id)
+    if not account.email:
+        raise IdentityError("akun tidak memiliki email untuk mengirim tautan reset",
+                            field="account_id")
+    token, expires_at = _one_time_token(uow, kit, account_id, "password_reset", kit.reset_ttl)
+    save(uow, account, [("PasswordResetRequested", {"expires_at": expires_at.isoformat(),
+                                                    "delivered_to": _mask(account.email)})],
+         reason)
+    kit.outbox.send(account.email, "Reset kata sandi SIMASN Jatim",
+                    f"Gunakan token berikut untuk membuat kata sandi baru: {token}", "reset")
+    return {"account_id": account_id, "delivered_to": _mask(account.email),
+            "expires_at": expires_at}
+
+
+# -- reading -----------------------------------------------------------------------------
+
+def get_account(uow, actor: Principal, account_id: str) -> dict:
+    row = uow.execute(f"SELECT {PUBLIC_COLUMNS} FROM accounts WHERE account_id = :a",
+                      {"a": account_id}).mappings().first()
+    if row is None or not _may_view(actor, row):
+        # the same answer for "absent" and "not yours": no probing of other OPDs
+        raise NotFound(f"akun {account_id} tidak ditemukan", field="account_id")
+    return dict(row)
+
+
+def _may_view(actor: Principal, row) -> bool:
+    target = Account(account_id=row["account_id"], kind=row["kind"], home_opd=row["home_opd"])
+    return domain.can_view_account(actor.account_id, set(actor.roles), set(actor.opd_scope),
+                                   target)
+
+
+def list_accounts(uow, actor: Principal, opd_id: str | None, role: str | None,
+                  limit: int, offset: int) -> dict:
+    actor.require(ADMINISTRATOR, AUDITOR, FASILITATOR)
+    where, params = [], {"limit": limit, "offset": offset}
+    if not actor.has(ADMINISTRATOR, AUDITOR):
+        if opd_id is not None and opd_id not in actor.opd_scope:
+            raise Forbidden("OPD ini di luar penugasan Anda", field="opd_id")
+        where.append("kind = 'pegawai' AND home_opd = ANY(:scope)")
+        params["scope"] = sorted(actor.opd_scope)
+    if opd_id is not None:
+        where.append("home_opd = :opd")
+        params["opd"] = opd_id
+    if role is not None:
+        where.append(":role = ANY(roles)")
+        params["role"] = role
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = uow.execute(f"SELECT {PUBLIC_COLUMNS} FROM accounts{clause} ORDER BY account_id "
+                       "LIMIT :limit OFFSET :offset", params).mappings().all()
+    total = uow.execute(f"SELECT count(*) FROM accounts{clause}", params).scalar_one()
+    return {"items": [dict(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+
+
+# -- logging in ---------------------------------------------------------------------------
+
+@dataclass
+class LoginOutcome:
+    """What a login attempt produced; failures are raised only after their events commit."""
+
+    result: dict | None = None
+    error: Exception | None = None
+    events: list = field(default_factory=list)
+
+
+def login(uow, kit: IdentityKit, data: dict, client_address: str | None) -> LoginOutcome:
+    out = LoginOutcome()
+    account_id = data["login"]
+    row = None
+    if domain.kind_of_login(account_id):
+        row = uow.execute(
+            "SELECT a.account_id, a.display_name, a.roles, a.status, a.totp_enrolled, "
+            "a.failed_attempts, a.locked_until, now() AS now, c.password_hash, "
+            "c.totp_secret_sealed, c.totp_last_step FROM accounts a "
+            "LEFT JOIN credentials c USING (account_id) WHERE a.account_id = :a "
+            "FOR UPDATE OF a", {"a": account_id}).mappings().first()
+    if row is None:
+        kit.passwords.verify(None, data["password"])
+        out.error = LoginFailed("NIP/nama pengguna atau kata sandi salah", field="password")
+        return out
+    now = row["now"]
+    if row["locked_until"] and row["locked_until"] > now:
+        _login_event(uow, account_id, "LoginFailed", {"reason": "locked",
+                                                      "failures": row["failed_attempts"]})
+        out.error = AccountLocked(_locked_message(row["locked_until"]), field="login")
+        return out
+    if not kit.passwords.verify(row["password_hash"], data["password"]):
+        reason = "bad_password" if row["password_hash"] else "no_password"
+        out.error = _count_failure(uow, kit, row, reason)
+        return out
+    if row["status"] != "active":
+        _login_event(uow, account_id, "LoginFailed", {"reason": "disabled",
+                                                      "failures": row["failed_attempts"]})
+        out.error = Forbidden("akun dinonaktifkan; hubungi administrator BKD", field="login")
+        return out
+    needs_totp = bool(set(row["roles"]) & domain.TOTP_ROLES)
+    if needs_totp and not row["totp_enrolled"]:
+        _reset_failures(uow, account_id)
+        secret = new_totp_secret()
+        token, _ = _one_time_token(uow, kit, account_id, "totp_enrollment", kit.reset_ttl,
+                                   kit.box.seal(secret))
+        out.result = {"status": "totp_enrollment_required", "enrollment_token": token,
+                      "totp_uri": totp_uri(secret, account_id), "totp_secret": secret}
+        return out
+    if needs_totp:
+        if not data.get("otp"):
+            out.error = TotpRequired("masukkan kode OTP", field="otp")
+            return out
+        step = totp_step(kit.box.open(row["totp_secret_sealed"]), data["otp"],
+                         row["totp_last_step"])
+        if step is None:
+            out.error = _count_failure(uow, kit, row, "bad_otp")
+            return out
+        uow.execute("UPDATE credentials SET totp_last_step = :s WHERE account_id = :a",
+                    {"s": step, "a": account_id})
+    out.result = _start_session(uow, kit, account_id, data, client_address)
+    return out
+
+
+def _locked_message(until: datetime) -> str:
+    return f"akun dikunci sampai {until.astimezone().strftime('%H:%M:%S %Z')}; coba lagi nanti"
+
+
+def _count_failure(uow, kit: IdentityKit, row, reason: str) -> Exception:
+    failures, locked_until = kit.lockout.after_failure(row["failed_attempts"], row["now"])
+    uow.execute("UPDATE accounts SET failed_attempts = :f, locked_until = :l "
+                "WHERE account_id = :a",
+                {"f": failures, "l": locked_until, "a": row["account_id"]})
+    _login_event(uow, row["account_id"], "LoginFailed", {"reason": reason, "failures": failures})
+    if locked_until:
+        _login_event(uow, row["account_id"], "AccountLocked",
+                     {"until": locked_until.isoformat(), "failures": failures})
+        return AccountLocked(_locked_message(locked_until), field="login")
+    if reason == "bad_otp":
+        return TotpRequired("kode OTP salah atau sudah dipakai", field="otp")
+    return LoginFailed("NIP/nama pengguna atau kata sandi salah", field="password")
+
+
+def _reset_failures(uow, account_id: str) -> None:
+    uow.execute("UPDATE accounts SET failed_attempts = 0, locked_until = NULL "
+                "WHERE account_id = :a", {"a": account_id})
+
+
+def _start_session(uow, kit: IdentityKit, account_id: str, data: dict,
+                   client_address: str | None) -> dict:
+    _reset_failures(uow, account_id)
+    session_id = str(uuid.uuid4())
+    secret = new_token()
+    now = _now(uow)
+    uow.execute(
+        "INSERT INTO sessions (session_id, account_id, device, user_agent, client_address, "
+        "refresh_hash, expires_at) VALUES (:s, :a, :d, :u, :c, :h, :e)",
+        {"s": session_id, "a": account_id, "d": data.get("device") or "tidak disebutkan",
+         "u": (data.get("user_agent") or "")[:300], "c": client_address,
+         "h": digest(secret), "e": now + kit.refresh_ttl})
+    uow.execute("UPDATE accounts SET last_login_at = :n WHERE account_id = :a",
+                {"n": now, "a": account_id})
+    _login_event(uow, account_id, "LoginSucceeded",
+                 {"session_id": session_id, "device": data.get("device") or "tidak disebutkan"})
+    return _tokens(kit, account_id, session_id, secret)
+
+
+def _tokens(kit: IdentityKit, account_id: str, session_id: str, secret: str) -> dict:
+    access, ttl = kit.tokens.issue(account_id, session_id)
+    return {"status": "ok", "access_token": access, "token_type": "Bearer", "expires_in": ttl,
+            "refresh_token": f"{session_id}.{secret}", "session_id": session_id,
+            "account_id": account_id}
+
+
+def confirm_totp(uow, kit: IdentityKit, data: dict, client_address: str | None) -> dict:
+    row = _take_one_time_token(uow, data["enrollment_token"], "totp_enrollment")
+    secret = kit.box.open(row["sealed_secret"])
+    step = totp_step(secret, data["otp"], None)
+    if step is None:
+        raise TotpRequired("kode OTP salah; periksa jam perangkat Anda", field="otp")
+    account = load(uow, row["account_id"])
+    uow.execute("UPDATE credentials SET totp_secret_sealed = :s, totp_last_step = :t "
+                "WHERE account_id = :a", {"s": row["sealed_secret"], "t": step,
+                                          "a": account.account_id})
+    save(uow, account, [("TotpEnrolled", {})], "pendaftaran OTP oleh pemilik akun")
+    return _start_session(uow, kit, account.account_id, data, client_address)
+
+
+def refresh(uow, kit: IdentityKit, refresh_token: str) -> dict:
+    session_id, _, secret = (refresh_token or "").partition(".")
+    try:
+        uuid.UUID(session_id)
+    except ValueError:
+        raise TokenInvalid("refresh token tidak sah", field="refresh_token") from None
+    row = uow.execute(
+        "SELECT s.account_id, s.refresh_hash, s.revoked_at, s.expires_at < now() AS expired, "
+        "a.status FROM sessions s JOIN accounts a USING (account_id) "
+        "WHERE s.session_id = :s FOR UPDATE OF s", {"s": session_id}).mappings().first()
+    if row is None or row["revoked_at"] or row["expired"] or row["status"] != "active":
+        raise TokenInvalid("sesi sudah berakhir; silakan masuk kembali", field="refresh_token")
+    if digest(secret) != row["refresh_hash"]:
+        # an old refresh token came back: someone else holds this session's tokens
+        _revoke(uow, row["account_id"], session_id, "refresh_reuse")
+        return {"error": TokenInvalid("refresh token sudah dipakai; sesi diakhiri demi keamanan",
+                                      field="refresh_token")}
+    new_secret = new_token()
+    uow.execute("UPDATE sessions SET refresh_hash = :h, refreshed_at = now(), "
+                "expires_at = now() + :ttl WHERE session_id = :s",
+                {"h": digest(new_secret), "ttl": kit.refresh_ttl, "s": session_id})
+    return _tokens(kit, row["account_id"], session_id, new_secret)
+
+
+def authenticate(uow, kit: IdentityKit, access_token: str) -> dict:
+    claims = kit.tokens.decode(access_token)
+    row = uow.execute(
+        "SELECT a.account_id, a.kind, a.display_name, a.roles, a.opd_scope, a.home_opd "
+        "FROM sessions s JOIN accounts a USING (account_id) WHERE s.session_id = :s "
+        "AND s.account_id = :a AND s.revoked_at IS NULL AND s.expires_at > now() "
+        "AND a.status = 'active'", {"s": claims["sid"], "a": claims["sub"]}).mappings().first()
+    if row is None:
+        raise TokenInvalid("sesi sudah diakhiri; silakan masuk kembali", field="Authorization")
+    return {**row, "session_id": claims["sid"]}
+
+
+# -- sessions and self-service -------------------------------------------------------------
+
+def _revoke(uow, account_id: str, session_id: str, cause: str) -> None:
+    uow.execute("UPDATE sessions SET revoked_at = now(), revoke_cause = :c "
+                "WHERE session_id = :s AND revoked_at IS NULL", {"c": cause, "s": session_id})
+    _login_event(uow, account_id, "SessionRevoked", {"session_id": session_id, "cause": cause})
+
+
+def _revoke_sessions(uow, account_id: str, cause: str, keep: str | None = None) -> int:
+    rows = uow.execute("SELECT session_id::text FROM sessions WHERE account_id = :a "
+                       "AND revoked_at IS NULL AND (CAST(:k AS uuid) IS NULL OR session_id <> "
+                       "CAST(:k AS uuid))", {"a": account_id, "k": keep}).scalars().all()
+    for session_id in rows:
+        _revoke(uow, account_id, session_id, cause)
+    return len(rows)
+
+
+def list_sessions(uow, actor: Principal) -> list[dict]:
+    rows = uow.execute(
+        "SELECT session_id::text, device, user_agent, client_address, created_at, refreshed_at, "
+        "expires_at FROM sessions WHERE account_id = :a AND revoked_at IS NULL "
+        "AND expires_at > now() ORDER BY created_at", {"a": actor.account_id}).mappings().all()
+    return [{**r, "current": r["session_id"] == actor.session_id} for r in rows]
+
+
+def revoke_session(uow, actor: Principal, session_id: str) -> None:
+    row = uow.execute("SELECT account_id FROM sessions WHERE session_id = CAST(:s AS uuid) "
+                      "AND revoked_at IS NULL", {"s": session_id}).first()
+    owner = row[0] if row else None
+    if owner is None or (owner != actor.account_id and not actor.has(ADMINISTRATOR)):
+        raise NotFound("sesi tidak ditemukan", field="session_id")
+    _revoke(uow, owner, session_id, "owner" if owner == actor.account_id else "administrator")
+
+
+def logout(uow, actor: Principal) -> None:
+    if actor.session_id:
+        _revoke(uow, actor.account_id, actor.session_id, "logout")
+
+
+def _verify_current_password(uow, kit: IdentityKit, account_id: str, password: str) -> None:
+    stored = uow.execute("SELECT password_hash FROM credentials WHERE account_id = :a",
+                         {"a": account_id}).scalar()
+    if not kit.passwords.verify(stored, password):
+        raise Forbidden("kata sandi saat ini salah", field="current_password")
+
+
+def change_password(uow, kit: IdentityKit, actor: Principal, current: str, new: str) -> None:
+    """Only the account holder, after re-entering their password; no one else, ever."""
+    account = load(uow, actor.account_id)
+    _verify_current_password(uow, kit, account.account_id, current)
+    if current == new:
+        raise PasswordRejected("kata sandi baru harus berbeda", field="new_password")
+    _check_password(kit, new, account)
+    _store_password(uow, kit, account, new, "self")
+    _revoke_sessions(uow, account.account_id, "password_changed", keep=actor.session_id)
+
+
+def _store_password(uow, kit: IdentityKit, account: Account, password: str, method: str):
+    uow.execute("UPDATE credentials SET password_hash = :h, password_changed_at = now() "
+                "WHERE account_id = :a",
+                {"h": kit.passwords.hash(password), "a": account.account_id})
+    save(uow, account, [("PasswordChanged", {"method": method})])
+
+
+def complete_password_reset(uow, kit: IdentityKit, token: str, new: str) -> str:
+    row = _take_one_time_token(uow, token, "password_reset")
+    account = load(uow, row["account_id"])
+    _check_password(kit, new, account)
+    _store_password(uow, kit, account, new, "reset")
+    _revoke_sessions(uow, account.account_id, "password_changed")
+    return account.account_id
+
+
+def change_contact(uow, kit: IdentityKit, actor: Principal, data: dict) -> dict:
+    """Only the account holder changes their own email or phone, after re-entering the
+    password — a fasilitator or administrator never can (Pergub 73/2020)."""
+    account = load(uow, actor.account_id)
+    _verify_current_password(uow, kit, account.account_id, data["current_password"])
+    change = {k: data[k] for k in ("email", "phone") if k in data}
+    if not change:
+        raise ValidationFailed("isi email atau nomor telepon baru", field="email")
+    save(uow, account, [("ContactChanged", change)], "diubah oleh pemilik akun")
+    return account.snapshot()

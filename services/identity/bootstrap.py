@@ -1,0 +1,47 @@
+"""Creating accounts outside the request path: the first administrator of a new installation
+and the demo province. Runs the same use cases as the service, as the `system` actor, in the
+operator's shell (its events say so)."""
+
+from __future__ import annotations
+
+from services.identity import accounts
+from services.identity.dependencies import IdentityKit, build_kit
+from services.identity.events import REGISTRY
+from shared.auth import Principal
+from shared.config import ServiceConfig
+from shared.db import ServiceDatabase, make_engine
+from shared.eventstore import EventStore
+
+SYSTEM = Principal("system:bootstrap", frozenset({"administrator"}), frozenset())
+
+
+class Bootstrap:
+    def __init__(self, config: ServiceConfig, raw_config: dict, actor: str = "system:bootstrap"):
+        self.engine = make_engine(config.service_database_url("identity"), schema="identity")
+        self.kit: IdentityKit = build_kit(raw_config)
+        self.db = ServiceDatabase(self.engine, EventStore("identity", REGISTRY),
+                                  {"actor_id": actor, "actor_role": "system"}, config)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def create(self, data: dict, password: str, totp_secret: str | None = None) -> dict:
+        """Register an account and give it a password (and an enrolled TOTP secret)."""
+        with self.db.transaction(reason=data.get("reason", "bootstrap")) as uow:
+            account = accounts.register(uow, self.kit, SYSTEM, {**data, "reason":
+                                        data.get("reason", "bootstrap")})
+            loaded = accounts.load(uow, account["account_id"])
+            accounts._check_password(self.kit, password, loaded)
+            accounts._store_password(uow, self.kit, loaded, password, "initial")
+            if totp_secret:
+                uow.execute("UPDATE credentials SET totp_secret_sealed = :s WHERE "
+                            "account_id = :a", {"s": self.kit.box.seal(totp_secret),
+                                                "a": account["account_id"]})
+                accounts.save(uow, loaded, [("TotpEnrolled", {})], "bootstrap")
+        return loaded.snapshot()
+
+    def exists(self, account_id: str) -> bool:
+        with self.db.transaction() as uow:
+            return uow.execute("SELECT 1 FROM accounts WHERE account_id = :a",
+                               {"a": account_id}).first() is not None
+
