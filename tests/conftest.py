@@ -75,3 +75,23 @@ def identity_config(service_config, tmp_path):
         "NOTIFICATION_OUTBOX": str(tmp_path / "outbox.jsonl"),
         "LOCKOUT_THRESHOLD": 5,
     }
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Show what the gateway fuzzing generated and how the gateway answered."""
+    import sys
+
+    stats = next((m.FUZZ_STATS for name, m in list(sys.modules.items())
+                  if name.endswith("test_gateway_fuzz") and hasattr(m, "FUZZ_STATS")), None)
+    if not stats:
+        return
+    terminalreporter.section("gateway fuzzing (schemathesis): cases and statuses per operation")
+    total = 0
+    for operation, statuses in sorted(stats.items()):
+        count = sum(statuses.values())
+        total += count
+        shown = ", ".join(f"{code}x{n}" for code, n in sorted(statuses.items()))
+        terminalreporter.write_line(f"{operation:55} {count:4} cases  {shown}")
+    server_errors = sum(n for s in stats.values() for code, n in s.items() if code >= 500)
+    terminalreporter.write_line(f"total {total} generated requests, {server_errors} answered 5xx "
+                                "(only /health/ready may, when a backend is down)")

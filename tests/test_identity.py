@@ -230,19 +230,21 @@ def test_only_the_pegawai_changes_their_contact_and_only_with_their_password(
 
 
 def test_fasilitator_sees_only_pegawai_of_their_own_opds(identity, identity_config):
-    mine, theirs = identity.pegawai("dinkes"), identity.pegawai("dindik")
-    fasilitator = identity.login(identity.staff(["fasilitator"], ["dinkes", "dinsos"]))
+    # OPDs no other test uses, so the lists below hold only this test's people
+    mine, theirs = identity.pegawai("dkp"), identity.pegawai("desdm")
+    fasilitator = identity.login(identity.staff(["fasilitator"], ["dkp", "dishut"]))
     with rpc(identity_config, context_of(fasilitator["principal"], "fasilitator")) as svc:
         assert svc.get_account(mine)["account_id"] == mine
         with pytest.raises(NotFound):
             svc.get_account(theirs)
-        listed = svc.list_accounts({"opd_id": "dinkes"})["items"]
+        listed = svc.list_accounts({"opd_id": "dkp"})["items"]
         assert mine in {a["account_id"] for a in listed}
-        assert {a["home_opd"] for a in listed} == {"dinkes"}
+        assert {a["home_opd"] for a in listed} == {"dkp"}
         with pytest.raises(Forbidden):
-            svc.list_accounts({"opd_id": "dindik"})
-        everything = svc.list_accounts({"limit": 200})["items"]
-        assert theirs not in {a["account_id"] for a in everything}
+            svc.list_accounts({"opd_id": "desdm"})
+        everything = svc.list_accounts({"limit": 200})
+        assert {a["home_opd"] for a in everything["items"]} <= {"dkp", "dishut"}
+        assert theirs not in {a["account_id"] for a in everything["items"]}
         with pytest.raises(Forbidden):
             svc.register_account({"login": unique_nip(), "display_name": "X", "email": "x@y.id",
                                   "roles": ["pegawai"], "home_opd": "dinkes", "reason": "coba"})

@@ -1,5 +1,15 @@
-"""Event types the gateway records (it keeps no business data; its log is for access events)."""
+"""Event types the gateway records. It keeps no business data; its log is the record of what
+auditors read (Pergub 73/2020: auditor access is itself audited)."""
+
+from marshmallow import Schema, fields
 
 from shared.eventtypes import EventRegistry
 
 REGISTRY = EventRegistry("gateway")
+
+
+@REGISTRY.event("AuditorRead", version=1)
+class AuditorRead(Schema):
+    method = fields.String(required=True)
+    path = fields.String(required=True)
+    query = fields.String(required=True)

@@ -1,6 +1,6 @@
 """Errors the gateway raises itself."""
 
-from shared.errors import SimasnError
+from shared.errors import SimasnError, Unauthorized, ValidationFailed
 
 
 class RouteNotFound(SimasnError):
@@ -14,3 +14,35 @@ class ServiceUnavailable(SimasnError):
     code = "service_unavailable"
     http_status = 503
     title = "Layanan sedang tidak tersedia"
+
+
+class TokenMissing(Unauthorized):
+    code = "token_missing"
+    title = "Perlu masuk (login) terlebih dahulu"
+
+
+class PayloadTooLarge(SimasnError):
+    code = "payload_too_large"
+    http_status = 413
+    title = "Data yang dikirim terlalu besar"
+    transient = False
+
+
+class InvalidJson(ValidationFailed):
+    code = "invalid_json"
+    http_status = 400
+    title = "Badan permintaan bukan JSON yang sah"
+
+
+class UnsupportedMediaType(SimasnError):
+    code = "unsupported_media_type"
+    http_status = 415
+    title = "Jenis konten tidak didukung"
+    transient = False
+
+
+class TooManyRequests(SimasnError):
+    code = "rate_limited"
+    http_status = 429
+    title = "Terlalu banyak permintaan; coba lagi sebentar lagi"
+    transient = False

@@ -1,26 +1,127 @@
-"""HTTP plumbing of the gateway: JSON and RFC 7807 problem responses, the request id, and an
-entrypoint wrapper that maps every error itself (Nameko would turn an unhandled exception into a
-text/plain 500 whose body is the exception text)."""
+"""HTTP plumbing of the gateway: one `endpoint` decorator that every route goes through.
+
+It gives each request an id, limits body size and rate, authenticates the bearer token through
+identity (so logout, disabling and role removal take effect on the very next request), checks the
+route's roles, validates the JSON body and query against the route's schemas (unknown fields
+refused), puts the principal into the Nameko context for every RPC that follows, and answers every
+error as an RFC 7807 problem (Nameko would turn an unhandled exception into a text/plain 500 whose
+body is the exception text). The route table it builds feeds the OpenAPI document and the
+authorization matrix test."""
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import orjson
-from werkzeug.wrappers import Response
+from marshmallow import Schema
+from nameko.extensions import DependencyProvider
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request, Response
 
-from services.gateway.domain import request_id_from
+from services.gateway.domain import RateLimiter, request_id_from, role_used
+from services.gateway.exceptions import (
+    InvalidJson,
+    PayloadTooLarge,
+    TokenMissing,
+    TooManyRequests,
+    UnsupportedMediaType,
+)
 from services.gateway.schemas import ProblemSchema
+from shared.auth import context_for
 from shared.context import CLIENT_ADDRESS, CORRELATION_ID, REQUEST_ID
-from shared.errors import SimasnError
+from shared.errors import ConfigError, Forbidden, SimasnError
 from shared.logging import get_logger
+from shared.schemas import load
 
 log = get_logger(__name__)
 PROBLEM_BASE = "https://simasn.jatimprov.go.id/problems/"
+MAX_JSON_BYTES = 64 * 1024
+
+
+
+class RateLimits(DependencyProvider):
+    """Per-replica rate limits, from config: every client address (GATEWAY_CLIENT_RATE per
+    second, bursts of GATEWAY_CLIENT_BURST) and, on login-type routes, every (client, route,
+    login) (GATEWAY_LOGIN_RATE per minute, bursts of GATEWAY_LOGIN_BURST)."""
+
+    def setup(self):
+        config = self.container.config
+        try:
+            self.client = RateLimiter(float(config.get("GATEWAY_CLIENT_RATE", 50)),
+                                      int(config.get("GATEWAY_CLIENT_BURST", 100)))
+            self.login = RateLimiter(float(config.get("GATEWAY_LOGIN_RATE", 10)) / 60,
+                                     int(config.get("GATEWAY_LOGIN_BURST", 10)))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"GATEWAY_* rate limit settings must be numbers: {exc}",
+                              field="GATEWAY_CLIENT_RATE") from None
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    name: str
+    summary: str
+    roles: tuple[str, ...] | None
+    body: type[Schema] | None
+    query: type[Schema] | None
+    response: type[Schema] | None
+    many: bool
+    status: int
+    tag: str
+    login_limited: bool
+
+
+ROUTES: list[RouteSpec] = []
+
+
+class HttpStatusProblem(SimasnError):
+    """A routing answer from werkzeug (no such path, method not allowed), as a problem."""
+
+    transient = False
+
+
+class _ProblemWsgiApp(WsgiApp):
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+            request.path_values = values
+            answer = provider.handle_request(request)
+        except HTTPException as exc:
+            error = HttpStatusProblem(exc.description or exc.name,
+                                      code=exc.name.lower().replace(" ", "_"))
+            error.http_status, error.title = exc.code, exc.name
+            answer = problem_response(error, request_id_from(request.headers.get("X-Request-Id")),
+                                      request.path)
+        return answer(environ, start_response)
+
+
+class ProblemWebServer(WebServer):
+    """Nameko's web server, but werkzeug's own errors (404, 405 for an unknown method) come
+    out as RFC 7807 problems instead of HTML pages."""
+
+    def get_wsgi_app(self):
+        return _ProblemWsgiApp(self)
+
+
+class HttpEntrypoint(HttpRequestHandler):
+    server = ProblemWebServer()
+
+
+http = HttpEntrypoint.decorator
 
 
 def json_response(body, status: int = 200, request_id: str | None = None) -> Response:
-    response = Response(orjson.dumps(body), status=status, mimetype="application/json")
+    response = Response(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status=status,
+                        mimetype="application/json")
     if request_id:
         response.headers["X-Request-Id"] = request_id
     return response
@@ -38,35 +139,112 @@ def problem_response(error: SimasnError, request_id: str, instance: str) -> Resp
         "request_id": request_id,
         **({"errors": error.details} if error.details is not None else {}),
     })
-    response = Response(orjson.dumps(body), status=error.http_status,
+    response = Response(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS),
+                        status=error.http_status,
                         mimetype="application/problem+json")
     response.headers["X-Request-Id"] = request_id
+    if isinstance(error, TooManyRequests) and error.details:
+        response.headers["Retry-After"] = str(error.details.get("retry_after", 1))
     return response
 
 
-def api(fn):
-    """Wrap a gateway handler: request id in, context for RPC, errors out as problems."""
+def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, query=None,
+             response=None, many: bool = False, status: int = 200, tag: str = "umum",
+             login_limited: bool = False):
+    """Declare a gateway route. The handler is called as
+    `fn(self, request, principal=..., body=..., query=..., **path_params)` and returns data
+    for `response` (or None for 204)."""
 
-    @functools.wraps(fn)
-    def handler(self, request, *args, **kwargs):
-        request_id = request_id_from(request.headers.get("X-Request-Id"))
-        self.context[REQUEST_ID] = request_id
-        self.context[CORRELATION_ID] = request_id
-        self.context[CLIENT_ADDRESS] = request.remote_addr
-        try:
-            result = fn(self, request, *args, **kwargs)
-        except SimasnError as exc:
-            if exc.http_status >= 500:
-                log.error("request_failed", code=exc.code, path=request.path)
-            return problem_response(exc, request_id, request.path)
-        except Exception:
-            log.exception("request_crashed", path=request.path)
-            return problem_response(SimasnError("Terjadi kesalahan pada server; coba lagi."),
-                                    request_id, request.path)
-        if isinstance(result, Response):
-            result.headers["X-Request-Id"] = request_id
-            return result
-        status, body = result if isinstance(result, tuple) else (200, result)
-        return json_response(body, status, request_id)
+    def decorate(fn):
+        spec = RouteSpec(method, path, fn.__name__, summary,
+                         tuple(roles) if roles is not None else None, body, query, response,
+                         many, status, tag, login_limited)
+        ROUTES.append(spec)
 
-    return handler
+        @functools.wraps(fn)
+        def handler(self, request, **params):
+            return serve(self, spec, fn, request, params)
+
+        return http(method, path)(handler)
+
+    return decorate
+
+
+def serve(service, spec: RouteSpec, fn, request, params) -> Response:
+    request_id = request_id_from(request.headers.get("X-Request-Id"))
+    client = request.remote_addr or "unknown"
+    service.context[REQUEST_ID] = request_id
+    service.context[CORRELATION_ID] = request_id
+    service.context[CLIENT_ADDRESS] = client
+    try:
+        _limit(service.limits.client, client)
+        body = _body(spec, request)
+        if spec.login_limited:
+            login = str((body or {}).get("login", ""))[:64] if isinstance(body, dict) else ""
+            _limit(service.limits.login, f"{client}|{spec.name}|{login}")
+        principal = _authenticate(service, spec, request)
+        data = {
+            "principal": principal,
+            "body": load(spec.body(), body) if spec.body else None,
+            "query": load(spec.query(), request.args.to_dict()) if spec.query else None,
+        }
+        result = fn(service, request, **data, **params)
+        if principal is not None and service.context.get("actor_role") == "auditor":
+            service.record_auditor_read(request)
+    except SimasnError as exc:
+        if exc.http_status >= 500:
+            log.error("request_failed", code=exc.code, path=request.path)
+        return problem_response(exc, request_id, request.path)
+    except Exception:
+        log.exception("request_crashed", path=request.path)
+        return problem_response(SimasnError("Terjadi kesalahan pada server; coba lagi."),
+                                request_id, request.path)
+    if isinstance(result, Response):
+        result.headers["X-Request-Id"] = request_id
+        return result
+    if result is None:
+        empty = Response(status=204)
+        empty.headers["X-Request-Id"] = request_id
+        return empty
+    # services answer with their contract schema already dumped; `response` documents it
+    return json_response(result, spec.status, request_id)
+
+
+def _limit(limiter: RateLimiter, key: str) -> None:
+    allowed, wait = limiter.allow(key)
+    if not allowed:
+        raise TooManyRequests(f"coba lagi dalam {max(1, round(wait))} detik",
+                              details={"retry_after": max(1, round(wait))})
+
+
+def _body(spec: RouteSpec, request):
+    if request.content_length and request.content_length > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"maksimal {MAX_JSON_BYTES // 1024} KB", field="body")
+    raw = request.stream.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"maksimal {MAX_JSON_BYTES // 1024} KB", field="body")
+    if spec.body is None:
+        return None
+    if request.mimetype not in ("application/json", "") and not request.mimetype.endswith("+json"):
+        raise UnsupportedMediaType("kirim data sebagai application/json", field="Content-Type")
+    if not raw:
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidJson("badan permintaan bukan JSON yang sah", field="body") from None
+
+
+def _authenticate(service, spec: RouteSpec, request) -> dict | None:
+    if spec.roles is None:
+        return None
+    scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TokenMissing("sertakan header Authorization: Bearer <token akses>",
+                           field="Authorization")
+    principal = service.rpc_identity.authenticate(token.strip())
+    used = role_used(principal["roles"], spec.roles)
+    if used is None:
+        raise Forbidden(f"hanya untuk peran: {', '.join(spec.roles)}", field="role")
+    service.context.update(context_for(principal, used))
+    return principal

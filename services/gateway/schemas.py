@@ -22,3 +22,8 @@ class ProblemSchema(Schema):
 class ReadinessSchema(Schema):
     status = fields.String(required=True)
     services = fields.Dict(keys=fields.String(), values=fields.Nested(HealthSchema))
+
+
+class OpdSchema(Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)

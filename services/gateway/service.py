@@ -1,19 +1,28 @@
-"""HTTP entrypoints of the gateway."""
+"""HTTP entrypoints of the gateway. Each route declares its roles and schemas in `endpoint`;
+the body calls one service over RPC. Who may act on which OPD's data is checked again by the
+service behind it."""
 
 import eventlet
 from nameko.rpc import RpcProxy
-from nameko.web.handlers import http
+from werkzeug.wrappers import Response
 
+from services.gateway import openapi
+from services.gateway.domain import request_id_from
 from services.gateway.events import REGISTRY
 from services.gateway.exceptions import RouteNotFound, ServiceUnavailable
-from services.gateway.http import api
-from services.gateway.schemas import ReadinessSchema
+from services.gateway.http import RateLimits, endpoint, http, problem_response
+from services.gateway.schemas import OpdSchema, ReadinessSchema
 from shared import SERVICES
+from shared.contracts import identity as c
 from shared.db import Database
+from shared.eventstore import ANY_VERSION, NewEvent
+from shared.reference import opds
 from shared.service import ServiceBase
 
 BACKENDS = [s for s in SERVICES if s != "gateway"]
 READY_TIMEOUT = 3.0
+ANYONE = ("pegawai", "fasilitator", "administrator", "auditor")
+BKD = ("administrator",)
 
 
 class GatewayService(ServiceBase):
@@ -21,6 +30,7 @@ class GatewayService(ServiceBase):
 
     name = "gateway"
     db = Database(REGISTRY)
+    limits = RateLimits()
     rpc_identity = RpcProxy("identity")
     rpc_records = RpcProxy("records")
     rpc_requests = RpcProxy("requests")
@@ -29,16 +39,23 @@ class GatewayService(ServiceBase):
     rpc_reporting = RpcProxy("reporting")
     rpc_sync = RpcProxy("sync")
 
-    @http("GET", "/health")
-    @api
-    def http_health(self, request):
+    def record_auditor_read(self, request):
+        """Every auditor read is itself recorded (Pergub 73/2020)."""
+        with self.db.transaction(reason="akses auditor") as uow:
+            uow.append(f"auditor:{self.context['actor_id']}", "AuditorAccess", ANY_VERSION,
+                       [NewEvent("AuditorRead", {"method": request.method, "path": request.path,
+                                                 "query": request.query_string.decode()[:2000]})])
+
+    # -- health and documentation ----------------------------------------------------------
+
+    @endpoint("GET", "/health", summary="Gateway hidup", tag="sistem")
+    def http_health(self, request, **_):
         return self.health()
 
-    @http("GET", "/health/ready")
-    @api
-    def http_ready(self, request):
-        answers, down = {}, []
-        pending = {}
+    @endpoint("GET", "/health/ready", summary="Semua layanan siap", response=ReadinessSchema,
+              tag="sistem")
+    def http_ready(self, request, **_):
+        answers, down, pending = {}, [], {}
         for service in BACKENDS:
             try:
                 pending[service] = getattr(self, f"rpc_{service}").health.call_async()
@@ -52,9 +69,126 @@ class GatewayService(ServiceBase):
                 down.append(service)
         if down:
             raise ServiceUnavailable(f"not answering: {', '.join(down)}", field="services")
-        return ReadinessSchema().dump({"status": "ok", "services": answers})
+        return {"status": "ok", "services": answers}
+
+    @endpoint("GET", "/api/openapi.json", summary="Dokumen OpenAPI 3", tag="sistem")
+    def http_openapi(self, request, **_):
+        return openapi.document()
+
+    @endpoint("GET", "/api/docs", summary="Halaman dokumentasi API", tag="sistem")
+    def http_docs(self, request, **_):
+        return Response(openapi.DOCS_PAGE, mimetype="text/html")
+
+    @endpoint("GET", "/api/opds", summary="Daftar OPD", roles=ANYONE, response=OpdSchema,
+              many=True, tag="referensi")
+    def http_opds(self, request, **_):
+        return OpdSchema(many=True).dump(
+            [{"code": code, "name": name} for code, name in opds().items()])
+
+    # -- authentication ----------------------------------------------------------------------
+
+    @endpoint("POST", "/api/auth/login", summary="Masuk dengan NIP/nama pengguna dan kata sandi",
+              body=c.LoginRequest, response=c.TokenResponse, tag="autentikasi",
+              login_limited=True)
+    def http_login(self, request, body, **_):
+        return self.rpc_identity.login(body, request.headers.get("User-Agent"))
+
+    @endpoint("POST", "/api/auth/totp/confirm", summary="Daftarkan OTP lalu masuk",
+              body=c.TotpConfirmRequest, response=c.TokenResponse, tag="autentikasi",
+              login_limited=True)
+    def http_confirm_totp(self, request, body, **_):
+        return self.rpc_identity.confirm_totp(body, request.headers.get("User-Agent"))
+
+    @endpoint("POST", "/api/auth/refresh", summary="Perbarui token akses", body=c.RefreshRequest,
+              response=c.TokenResponse, tag="autentikasi", login_limited=True)
+    def http_refresh(self, request, body, **_):
+        return self.rpc_identity.refresh(body)
+
+    @endpoint("POST", "/api/auth/password-reset", summary="Buat kata sandi baru dengan token",
+              body=c.PasswordResetComplete, tag="autentikasi", login_limited=True)
+    def http_reset(self, request, body, **_):
+        self.rpc_identity.complete_password_reset(body)
+
+    @endpoint("POST", "/api/auth/logout", summary="Keluar (mengakhiri sesi ini)", roles=ANYONE,
+              tag="autentikasi")
+    def http_logout(self, request, **_):
+        self.rpc_identity.logout()
+
+    # -- self-service ------------------------------------------------------------------------
+
+    @endpoint("GET", "/api/me", summary="Akun saya", roles=ANYONE, response=c.Principal,
+              tag="akun saya")
+    def http_me(self, request, principal, **_):
+        return c.Principal().dump(principal)
+
+    @endpoint("GET", "/api/me/sessions", summary="Sesi saya per perangkat", roles=ANYONE,
+              response=c.Session, many=True, tag="akun saya")
+    def http_sessions(self, request, **_):
+        return self.rpc_identity.list_sessions()
+
+    @endpoint("DELETE", "/api/me/sessions/<session_id>", summary="Akhiri salah satu sesi saya",
+              roles=ANYONE, tag="akun saya")
+    def http_revoke_session(self, request, session_id, **_):
+        self.rpc_identity.revoke_session(session_id)
+
+    @endpoint("PUT", "/api/me/password", summary="Ganti kata sandi saya", roles=ANYONE,
+              body=c.PasswordChangeRequest, tag="akun saya")
+    def http_change_password(self, request, body, **_):
+        self.rpc_identity.change_password(body)
+
+    @endpoint("PUT", "/api/me/contact", summary="Ganti email/telepon saya", roles=ANYONE,
+              body=c.ContactChangeRequest, response=c.Account, tag="akun saya")
+    def http_change_contact(self, request, body, **_):
+        return self.rpc_identity.change_contact(body)
+
+    # -- accounts ------------------------------------------------------------------------------
+
+    @endpoint("GET", "/api/accounts", summary="Daftar akun (fasilitator: pegawai OPD-nya)",
+              roles=("administrator", "auditor", "fasilitator"), query=c.AccountQuery,
+              response=c.AccountList, tag="akun")
+    def http_accounts(self, request, query, **_):
+        return self.rpc_identity.list_accounts(query)
+
+    @endpoint("POST", "/api/accounts", summary="Daftarkan akun", roles=BKD,
+              body=c.AccountCreate, response=c.Account, status=201, tag="akun")
+    def http_register(self, request, body, **_):
+        return self.rpc_identity.register_account(body)
+
+    @endpoint("GET", "/api/accounts/<account_id>", summary="Satu akun", roles=ANYONE,
+              response=c.Account, tag="akun")
+    def http_account(self, request, account_id, **_):
+        return self.rpc_identity.get_account(account_id)
+
+    @endpoint("POST", "/api/accounts/<account_id>/disable", summary="Nonaktifkan akun",
+              roles=BKD, body=c.ReasonRequest, response=c.Account, tag="akun")
+    def http_disable(self, request, account_id, body, **_):
+        return self.rpc_identity.set_account_status(account_id, False, body)
+
+    @endpoint("POST", "/api/accounts/<account_id>/enable", summary="Aktifkan kembali akun",
+              roles=BKD, body=c.ReasonRequest, response=c.Account, tag="akun")
+    def http_enable(self, request, account_id, body, **_):
+        return self.rpc_identity.set_account_status(account_id, True, body)
+
+    @endpoint("POST", "/api/accounts/<account_id>/roles", summary="Berikan peran", roles=BKD,
+              body=c.RoleChange, response=c.Account, tag="akun")
+    def http_grant_role(self, request, account_id, body, **_):
+        return self.rpc_identity.change_role(account_id, True, body)
+
+    @endpoint("POST", "/api/accounts/<account_id>/roles/revoke", summary="Cabut peran",
+              roles=BKD, body=c.RoleChange, response=c.Account, tag="akun")
+    def http_revoke_role(self, request, account_id, body, **_):
+        return self.rpc_identity.change_role(account_id, False, body)
+
+    @endpoint("POST", "/api/accounts/<account_id>/password-reset",
+              summary="Kirim tautan reset kata sandi ke pemilik akun", roles=BKD,
+              body=c.ReasonRequest, response=c.ResetTriggered, tag="akun")
+    def http_trigger_reset(self, request, account_id, body, **_):
+        return self.rpc_identity.trigger_password_reset(account_id, body)
+
+    # -- anything else -----------------------------------------------------------------------
 
     @http("GET,POST,PUT,PATCH,DELETE", "/<path:path>")
-    @api
     def http_not_found(self, request, path):
-        raise RouteNotFound(f"there is no route /{path} for {request.method}", field="path")
+        error = RouteNotFound(f"there is no route /{path} for {request.method}", field="path")
+        return problem_response(error, request_id_from(request.headers.get("X-Request-Id")),
+                                request.path)

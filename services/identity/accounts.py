@@ -448,6 +448,10 @@ def list_sessions(uow, actor: Principal) -> list[dict]:
 
 
 def revoke_session(uow, actor: Principal, session_id: str) -> None:
+    try:
+        session_id = str(uuid.UUID(str(session_id)))
+    except ValueError:
+        raise NotFound("sesi tidak ditemukan", field="session_id") from None
     row = uow.execute("SELECT account_id FROM sessions WHERE session_id = CAST(:s AS uuid) "
                       "AND revoked_at IS NULL", {"s": session_id}).first()
     owner = row[0] if row else None

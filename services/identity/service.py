@@ -1,8 +1,6 @@
 """Nameko entrypoints of the identity service. Each validates its payload against the shared
 contract, runs one use case in one unit of work, and returns a dumped schema."""
 
-from nameko.rpc import rpc
-
 from services.identity import accounts
 from services.identity import schemas as s
 from services.identity.dependencies import Identity
@@ -10,7 +8,7 @@ from services.identity.events import REGISTRY
 from shared.auth import Principal
 from shared.db import Database
 from shared.schemas import load
-from shared.service import ServiceBase
+from shared.service import ServiceBase, rpc
 
 
 class IdentityService(ServiceBase):

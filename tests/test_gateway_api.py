@@ -1,0 +1,154 @@
+"""The gateway as a frontend meets it: problems for every failure, never a 500 for bad input,
+tokens checked on every request, limits on size and rate, auditor reads recorded."""
+
+import time
+
+import jwt
+import psycopg2
+import pytest
+
+from services.gateway.service import GatewayService
+from services.identity.service import IdentityService
+from tests.gateway_helpers import Client, free_port
+from tests.identity_helpers import PASSWORD, People
+
+
+@pytest.fixture
+def api(container_factory, identity_config):
+    port = free_port()
+    config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+              "GATEWAY_LOGIN_BURST": 3, "GATEWAY_LOGIN_RATE": 1}
+    container_factory(IdentityService, config).start()
+    container_factory(GatewayService, config).start()
+    people = People(config)
+    yield Client(f"http://127.0.0.1:{port}"), people, config
+    people.close()
+
+
+def login(client, people, who):
+    body = {"login": who, "password": PASSWORD, "device": "uji"}
+    otp = people.otp(who)
+    if otp:
+        body["otp"] = otp
+    answer = client.call("POST", "/api/auth/login", body=body)
+    assert answer.status == 200, answer.body
+    return answer.body["access_token"]
+
+
+def assert_problem(answer, status, code, field=None):
+    assert answer.status == status, answer.body
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.body["code"] == code and answer.body["status"] == status
+    assert answer.body["detail"] and answer.body["title"]
+    assert answer.body["request_id"] == answer.headers["X-Request-Id"]
+    if field:
+        assert answer.body["field"] == field
+
+
+def test_login_then_read_own_account(api):
+    client, people, _ = api
+    nip = people.pegawai("dinkes")
+    token = login(client, people, nip)
+    me = client.call("GET", "/api/me", token=token)
+    assert me.status == 200 and me.body["account_id"] == nip and me.body["roles"] == ["pegawai"]
+    assert client.call("GET", f"/api/accounts/{nip}", token=token).body["home_opd"] == "dinkes"
+
+
+def test_missing_tampered_and_expired_tokens_are_401_problems(api):
+    client, people, config = api
+    token = login(client, people, people.pegawai())
+    assert_problem(client.call("GET", "/api/me"), 401, "token_missing", "Authorization")
+    assert_problem(client.call("GET", "/api/me", token=token[:-3] + "abc"), 401, "token_invalid")
+    assert_problem(client.call("GET", "/api/me", headers={"Authorization": "Basic eDp5"}), 401,
+                   "token_missing")
+    claims = jwt.decode(token, config["TOKEN_SIGNING_KEY"], algorithms=["HS256"],
+                        issuer="simasn-jatim/identity")
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 1}, config["TOKEN_SIGNING_KEY"],
+                         algorithm="HS256")
+    assert_problem(client.call("GET", "/api/me", token=expired), 401, "token_expired")
+    assert client.call("POST", "/api/auth/logout", token=token).status == 204
+    assert_problem(client.call("GET", "/api/me", token=token), 401, "token_invalid")
+
+
+def test_bad_bodies_get_clear_problems_never_a_500(api):
+    client, people, _ = api
+    admin = login(client, people, people.staff(["administrator"]))
+    assert_problem(client.call("POST", "/api/auth/login", raw=b"{not json"), 400, "invalid_json",
+                   "body")
+    assert_problem(client.call("POST", "/api/auth/login", body=["a", "list"]), 422,
+                   "validation_failed", "body")
+    assert_problem(client.call("POST", "/api/auth/login",
+                               body={"login": "x", "password": "y", "is_admin": True}),
+                   422, "validation_failed", "is_admin")
+    assert_problem(client.call("POST", "/api/auth/login", body={"login": 12345, "password": 1}),
+                   422, "validation_failed")
+    assert_problem(client.call("POST", "/api/accounts", token=admin,
+                               body={"login": "198501012010123456", "display_name": "A",
+                                     "email": "bukan-email", "roles": ["pegawai"],
+                                     "home_opd": "dinkes", "reason": "uji"}),
+                   422, "validation_failed", "email")
+    assert_problem(client.call("POST", "/api/accounts", token=admin,
+                               body={"login": "198501012010123456", "display_name": "A",
+                                     "email": "a@b.id", "roles": ["pegawai"],
+                                     "home_opd": "tidak-ada", "reason": "uji"}),
+                   422, "validation_failed", "home_opd")
+    assert_problem(client.call("POST", "/api/auth/login", raw=b"x" * (65 * 1024)), 413,
+                   "payload_too_large")
+    assert_problem(client.call("POST", "/api/auth/login", raw=b"login=a",
+                               headers={"Content-Type": "application/x-www-form-urlencoded"}),
+                   415, "unsupported_media_type")
+    assert_problem(client.call("GET", "/api/accounts?limit=100000", token=admin), 422,
+                   "validation_failed", "limit")
+    assert_problem(client.call("DELETE", "/api/me/sessions/not-a-uuid", token=admin), 404,
+                   "not_found")
+
+
+def test_login_attempts_are_rate_limited_per_client_and_login(api):
+    client, people, _ = api
+    nip = people.pegawai()
+    bad = {"login": nip, "password": "Salah-Terus-123"}
+    statuses = [client.call("POST", "/api/auth/login", body=bad).status for _ in range(4)]
+    assert statuses[:3] == [401, 401, 401]
+    limited = client.call("POST", "/api/auth/login", body=bad)
+    assert_problem(limited, 429, "rate_limited")
+    assert int(limited.headers["Retry-After"]) >= 1
+    other = client.call("POST", "/api/auth/login", body={"login": people.pegawai(),
+                                                         "password": PASSWORD})
+    assert other.status == 200, "another login from the same client is not held back"
+
+
+def test_every_auditor_read_is_recorded(api, database_url):
+    client, people, _ = api
+    auditor = people.staff(["auditor"])
+    token = login(client, people, auditor)
+    assert client.call("GET", "/api/accounts?role=administrator", token=token).status == 200
+    conn = psycopg2.connect(database_url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT payload, metadata FROM gateway.events WHERE stream_id = %s",
+                    (f"auditor:{auditor}",))
+        rows = cur.fetchall()
+    conn.close()
+    assert [r[0] for r in rows] == [{"method": "GET", "path": "/api/accounts",
+                                     "query": "role=administrator"}]
+    assert rows[0][1]["actor_role"] == "auditor" and rows[0][1]["correlation_id"]
+
+
+def test_no_route_lets_staff_set_a_pegawai_password_email_or_phone(api):
+    client, people, _ = api
+    nip = people.pegawai("dinkes")
+    admin = login(client, people, people.staff(["administrator"]))
+    fasilitator = login(client, people, people.staff(["fasilitator"], ["dinkes"]))
+    for token in (admin, fasilitator):
+        for method, path, body in [
+            ("PUT", f"/api/accounts/{nip}/password", {"new_password": "Diambil-Alih-77"}),
+            ("PUT", f"/api/accounts/{nip}/contact", {"email": "alih@evil.test"}),
+            ("PATCH", f"/api/accounts/{nip}", {"phone": "081111111111"}),
+        ]:
+            assert client.call(method, path, token=token, body=body).status == 404
+    # the only staff action is a reset that the pegawai completes themselves
+    reset = client.call("POST", f"/api/accounts/{nip}/password-reset", token=admin,
+                        body={"reason": "lupa kata sandi"})
+    assert reset.status == 200 and "token" not in reset.body
+    assert client.call("POST", f"/api/accounts/{nip}/password-reset", token=fasilitator,
+                       body={"reason": "coba"}).status == 403
+    assert login(client, people, nip), "the pegawai's password still works"

@@ -1,0 +1,167 @@
+"""The authorization matrix: every gateway route x every role x own-OPD/other-OPD, through real
+HTTP, identity and RabbitMQ. A route missing from MATRIX fails the test, so no route can be
+added without deciding who may call it."""
+
+import pyotp
+import pytest
+
+from services.gateway.http import ROUTES
+from services.gateway.service import GatewayService
+from services.identity.service import IdentityService
+from tests.gateway_helpers import Client, free_port
+from tests.identity_helpers import PASSWORD, People, context_of, outbox_tokens, rpc, unique_nip
+
+PERSONAS = ("anonymous", "pegawai", "fasilitator_own", "fasilitator_other", "administrator",
+            "auditor")
+PUBLIC = set(PERSONAS)
+ANYONE = set(PERSONAS) - {"anonymous"}
+BKD = {"administrator"}
+READERS_OWN_OPD = {"administrator", "auditor", "fasilitator_own"}
+
+#: (method, path) -> personas that are allowed; every other persona must be refused
+MATRIX = {
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/health/ready"): PUBLIC,
+    ("GET", "/api/openapi.json"): PUBLIC,
+    ("GET", "/api/docs"): PUBLIC,
+    ("GET", "/api/opds"): ANYONE,
+    ("POST", "/api/auth/login"): PUBLIC,
+    ("POST", "/api/auth/totp/confirm"): PUBLIC,
+    ("POST", "/api/auth/refresh"): PUBLIC,
+    ("POST", "/api/auth/password-reset"): PUBLIC,
+    ("POST", "/api/auth/logout"): ANYONE,
+    ("GET", "/api/me"): ANYONE,
+    ("GET", "/api/me/sessions"): ANYONE,
+    ("DELETE", "/api/me/sessions/<session_id>"): ANYONE,
+    ("PUT", "/api/me/password"): ANYONE,
+    ("PUT", "/api/me/contact"): ANYONE,
+    ("GET", "/api/accounts"): READERS_OWN_OPD,
+    ("POST", "/api/accounts"): BKD,
+    ("GET", "/api/accounts/<account_id>"): READERS_OWN_OPD,
+    ("POST", "/api/accounts/<account_id>/disable"): BKD,
+    ("POST", "/api/accounts/<account_id>/enable"): BKD,
+    ("POST", "/api/accounts/<account_id>/roles"): BKD,
+    ("POST", "/api/accounts/<account_id>/roles/revoke"): BKD,
+    ("POST", "/api/accounts/<account_id>/password-reset"): BKD,
+}
+
+
+def test_every_route_has_a_matrix_entry():
+    routes = {(r.method, r.path) for r in ROUTES}
+    assert routes == set(MATRIX), {
+        "routes without a matrix entry": sorted(routes - set(MATRIX)),
+        "matrix entries without a route": sorted(set(MATRIX) - routes)}
+
+
+class World:
+    """The people and targets the matrix needs, made through the real services."""
+
+    def __init__(self, people: People, config: dict):
+        self.people, self.config = people, config
+        self.logins = {
+            "pegawai": people.pegawai("dinkes"),
+            "fasilitator_own": people.staff(["fasilitator"], ["dinkes"]),
+            "fasilitator_other": people.staff(["fasilitator"], ["dindik"]),
+            "administrator": people.staff(["administrator"]),
+            "auditor": people.staff(["auditor"]),
+        }
+        self.sessions = {p: people.login(login) for p, login in self.logins.items()}
+
+    def token(self, persona):
+        return self.sessions[persona]["tokens"]["access_token"] if persona != "anonymous" \
+            else None
+
+    def clone(self, persona):
+        """A fresh account in the same role, for routes that change the caller's own account."""
+        if persona == "anonymous":
+            return None
+        if persona == "pegawai":
+            login = self.people.pegawai("dinkes")
+        else:
+            role = "fasilitator" if persona.startswith("fasilitator") else persona
+            login = self.people.staff([role], ["dinkes"] if persona == "fasilitator_own"
+                                      else ["dindik"] if persona == "fasilitator_other" else [])
+        return self.people.login(login)
+
+    def request(self, method, path, persona):
+        """(path, token, body) for one call; allowed calls are valid, so they must succeed."""
+        token = self.token(persona)
+        admin = context_of(self.sessions["administrator"]["principal"], "administrator")
+        if path == "/api/auth/login":
+            return path, token, {"login": self.people.pegawai(), "password": PASSWORD}
+        if path == "/api/auth/refresh":
+            fresh = self.people.login(self.people.pegawai())
+            return path, token, {"refresh_token": fresh["tokens"]["refresh_token"]}
+        if path == "/api/auth/password-reset":
+            nip = unique_nip()
+            with rpc(self.config, admin) as svc:
+                svc.register_account({"login": nip, "display_name": "Baru", "roles": ["pegawai"],
+                                      "email": f"{nip}@mail.test", "home_opd": "dinkes",
+                                      "reason": "uji matriks"})
+            (reset,) = outbox_tokens(self.config, f"{nip}@mail.test")
+            return path, token, {"token": reset, "new_password": "Matriks-Akses-2026"}
+        if path == "/api/auth/totp/confirm":
+            name = "totp" + unique_nip()[-8:]
+            self.people.boot.create({"login": name, "display_name": "Baru", "roles":
+                                     ["fasilitator"], "email": f"{name}@x.id",
+                                     "opd_scope": ["dinkes"]}, PASSWORD)
+            with rpc(self.config) as svc:
+                first = svc.login({"login": name, "password": PASSWORD})
+            return path, token, {"enrollment_token": first["enrollment_token"],
+                                 "otp": pyotp.TOTP(first["totp_secret"]).now()}
+        if path in ("/api/auth/logout", "/api/me/password", "/api/me/contact",
+                    "/api/me/sessions/<session_id>"):
+            own = self.clone(persona)
+            own_token = own["tokens"]["access_token"] if own else None
+            body = {"/api/me/password": {"current_password": PASSWORD,
+                                         "new_password": "Sandi-Baru-Matriks-9"},
+                    "/api/me/contact": {"current_password": PASSWORD,
+                                        "phone": "081298765432"}}.get(path)
+            if path.endswith("<session_id>"):
+                sid = own["tokens"]["session_id"] if own else "00000000-0000-0000-0000-0000000000"
+                path = f"/api/me/sessions/{sid}"
+            return path, own_token, body
+        if path == "/api/accounts" and method == "GET":
+            return "/api/accounts?opd_id=dinkes", token, None
+        if path == "/api/accounts":
+            return path, token, {"login": unique_nip(), "display_name": "Pegawai Baru",
+                                 "email": "baru@mail.test", "roles": ["pegawai"],
+                                 "home_opd": "dinkes", "reason": "uji matriks"}
+        if "<account_id>" in path:
+            if path.endswith("/roles") or path.endswith("/roles/revoke"):
+                target = self.people.staff(["auditor"])
+                body = {"role": "fasilitator" if path.endswith("/roles") else "auditor",
+                        "opd_scope": ["dinkes"], "reason": "uji matriks"}
+            else:
+                target = self.people.pegawai("dinkes")
+                body = None if method == "GET" else {"reason": "uji matriks"}
+            return path.replace("<account_id>", target), token, body
+        return path, token, None
+
+
+@pytest.fixture
+def gateway(container_factory, identity_config):
+    port = free_port()
+    config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}
+    container_factory(IdentityService, config).start()
+    container_factory(GatewayService, config).start()
+    people = People(config)
+    yield Client(f"http://127.0.0.1:{port}"), World(people, config)
+    people.close()
+
+
+def test_authorization_matrix(gateway):
+    client, world = gateway
+    failures = []
+    for (method, rule), allowed in sorted(MATRIX.items()):
+        for persona in PERSONAS:
+            path, token, body = world.request(method, rule, persona)
+            answer = client.call(method, path, token=token, body=body)
+            ok = answer.status < 400 or (rule == "/health/ready" and answer.status == 503)
+            refused = answer.status in (401, 403, 404)
+            if persona in allowed and not ok:
+                failures.append(f"{persona} {method} {path}: {answer.status} {answer.code}")
+            if persona not in allowed and not refused:
+                failures.append(f"{persona} {method} {path} should be refused: {answer.status}")
+    print(f"authorization matrix: {len(MATRIX)} routes x {len(PERSONAS)} personas")
+    assert not failures, "\n".join(failures)

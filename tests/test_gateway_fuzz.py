@@ -1,0 +1,50 @@
+"""Property-based fuzzing of the gateway from its own OpenAPI document (schemathesis): for every
+operation, generated inputs — valid and invalid — with an administrator's token must never get a
+5xx, and every error must be an RFC 7807 problem."""
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from services.gateway import openapi
+from services.gateway.service import GatewayService
+from services.identity.service import IdentityService
+from tests.gateway_helpers import free_port
+from tests.identity_helpers import People
+
+# logging out would end the administrator's session for every later example
+#: operation -> {status: count}, printed at the end of the run (tests/conftest.py)
+FUZZ_STATS: dict[str, dict[int, int]] = {}
+schema = schemathesis.openapi.from_dict(openapi.document()).exclude(path="/api/auth/logout")
+
+
+@pytest.fixture
+def fuzz_target(container_factory, identity_config):
+    """The gateway with identity behind it, and an administrator's token."""
+    port = free_port()
+    config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+              "GATEWAY_CLIENT_RATE": 100000, "GATEWAY_CLIENT_BURST": 100000}
+    container_factory(IdentityService, config).start()
+    container_factory(GatewayService, config).start()
+    people = People(config)
+    admin = people.login(people.staff(["administrator"]))
+    people.close()
+    return {"base": f"http://127.0.0.1:{port}", "token": admin["tokens"]["access_token"]}
+
+
+@schema.parametrize()
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.filter_too_much])
+def test_no_generated_input_gets_a_server_error(case, fuzz_target):
+    headers = {"Authorization": f"Bearer {fuzz_target['token']}"}
+    response = case.call(base_url=fuzz_target["base"], headers=headers)
+    statuses = FUZZ_STATS.setdefault(f"{case.method} {case.path}", {})
+    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    assert response.status_code < 500 or case.path == "/health/ready", (
+        response.status_code, response.text[:500])
+    if response.status_code >= 400:
+        content_type = (response.headers.get("content-type") or [""])[0]
+        assert content_type == "application/problem+json", (
+            response.status_code, dict(response.headers), response.text[:300])
+        assert response.json()["code"]
