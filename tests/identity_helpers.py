@@ -97,8 +97,9 @@ class People:
     def login(self, login: str, device: str = "laptop") -> dict:
         with rpc(self.config, {"client_address": "10.0.0.1"}) as identity:
             payload = {"login": login, "password": PASSWORD, "device": device}
-            if self.otp(login):
-                payload["otp"] = self.otp(login)
+            code = self.otp(login)
+            if code:
+                payload["otp"] = code
             tokens = identity.login(payload)
             principal = identity.authenticate(tokens["access_token"])
         return {"tokens": tokens, "principal": principal}

@@ -9,12 +9,20 @@ from services.gateway.http import ROUTES
 from services.gateway.service import GatewayService
 from services.identity.service import IdentityService
 from tests.gateway_helpers import Client, free_port
-from tests.identity_helpers import PASSWORD, People, context_of, outbox_tokens, rpc, unique_nip
+from tests.identity_helpers import (
+    PASSWORD,
+    People,
+    context_of,
+    outbox_tokens,
+    rpc,
+    unique_nip,
+    unique_username,
+)
 
 PERSONAS = ("anonymous", "pegawai", "fasilitator_own", "fasilitator_other", "administrator",
-            "auditor")
+            "auditor", "machine")
 PUBLIC = set(PERSONAS)
-ANYONE = set(PERSONAS) - {"anonymous"}
+ANYONE = set(PERSONAS) - {"anonymous", "machine"}
 BKD = {"administrator"}
 READERS_OWN_OPD = {"administrator", "auditor", "fasilitator_own"}
 
@@ -30,7 +38,7 @@ MATRIX = {
     ("POST", "/api/auth/refresh"): PUBLIC,
     ("POST", "/api/auth/password-reset"): PUBLIC,
     ("POST", "/api/auth/logout"): ANYONE,
-    ("GET", "/api/me"): ANYONE,
+    ("GET", "/api/me"): ANYONE | {"machine"},
     ("GET", "/api/me/sessions"): ANYONE,
     ("DELETE", "/api/me/sessions/<session_id>"): ANYONE,
     ("PUT", "/api/me/password"): ANYONE,
@@ -43,7 +51,35 @@ MATRIX = {
     ("POST", "/api/accounts/<account_id>/roles"): BKD,
     ("POST", "/api/accounts/<account_id>/roles/revoke"): BKD,
     ("POST", "/api/accounts/<account_id>/password-reset"): BKD,
+    ("POST", "/api/access-requests"): {"fasilitator_own", "administrator"},
+    ("GET", "/api/access-requests"): {"administrator", "auditor", "fasilitator_own",
+                                      "fasilitator_other"},
+    ("POST", "/api/access-requests/<request_id>/approve"): BKD,
+    ("POST", "/api/access-requests/<request_id>/refuse"): BKD,
+    ("POST", "/api/access-reviews"): BKD,
+    ("GET", "/api/access-reviews/<review_id>"): {"administrator", "auditor"},
+    ("POST", "/api/access-reviews/<review_id>/sign-off"): BKD,
+    ("POST", "/api/auth/token"): PUBLIC,
+    ("POST", "/api/clients"): BKD,
+    ("GET", "/api/clients"): {"administrator", "auditor"},
+    ("POST", "/api/clients/<client_id>/rotate-secret"): BKD,
+    ("POST", "/api/clients/<client_id>/revoke"): BKD,
 }
+
+
+def client_body(client_id=None):
+    return {"client_kind": "agency", "client_id": client_id or unique_username("bpjs"),
+            "name": "BPJS Kesehatan Kantor Cabang Surabaya", "agreement_kind": "PKS",
+            "agreement_number": "PKS/12/BKD/2026", "scopes": ["records:read"],
+            "valid_from": "2026-01-01", "valid_until": "2099-12-31", "reason": "uji matriks"}
+
+
+def access_request_body():
+    name = unique_username("calon")
+    return {"role": "fasilitator", "opd_scope": ["dinkes"],
+            "subject": {"login": name, "display_name": "Calon Fasilitator",
+                        "email": f"{name}@jatimprov.go.id"},
+            "justification": "SK penunjukan fasilitator Dinkes"}
 
 
 def test_every_route_has_a_matrix_entry():
@@ -66,6 +102,19 @@ class World:
             "auditor": people.staff(["auditor"]),
         }
         self.sessions = {p: people.login(login) for p, login in self.logins.items()}
+        with rpc(config, self.context("administrator")) as svc:
+            client = svc.register_client(client_body())
+        with rpc(config) as svc:
+            self.client_secret = (client["client_id"], client["client_secret"])
+            self.sessions["machine"] = {"tokens": svc.client_token(
+                {"client_id": client["client_id"], "client_secret": client["client_secret"]})}
+
+    def context(self, persona):
+        return context_of(self.sessions[persona]["principal"], persona.split("_")[0])
+
+    def admin_call(self, method, *args):
+        with rpc(self.config, self.context("administrator")) as svc:
+            return getattr(svc, method)(*args)
 
     def token(self, persona):
         return self.sessions[persona]["tokens"]["access_token"] if persona != "anonymous" \
@@ -75,6 +124,8 @@ class World:
         """A fresh account in the same role, for routes that change the caller's own account."""
         if persona == "anonymous":
             return None
+        if persona == "machine":
+            return self.sessions["machine"]
         if persona == "pegawai":
             login = self.people.pegawai("dinkes")
         else:
@@ -86,7 +137,7 @@ class World:
     def request(self, method, path, persona):
         """(path, token, body) for one call; allowed calls are valid, so they must succeed."""
         token = self.token(persona)
-        admin = context_of(self.sessions["administrator"]["principal"], "administrator")
+        admin = self.context("administrator")
         if path == "/api/auth/login":
             return path, token, {"login": self.people.pegawai(), "password": PASSWORD}
         if path == "/api/auth/refresh":
@@ -121,6 +172,26 @@ class World:
                 sid = own["tokens"]["session_id"] if own else "00000000-0000-0000-0000-0000000000"
                 path = f"/api/me/sessions/{sid}"
             return path, own_token, body
+        if path == "/api/auth/token":
+            client_id, secret = self.client_secret
+            return path, token, {"client_id": client_id, "client_secret": secret}
+        if path == "/api/clients" and method == "POST":
+            return path, token, client_body()
+        if "<client_id>" in path:
+            client = self.admin_call("register_client", client_body())
+            return path.replace("<client_id>", client["client_id"]), token, {"reason": "uji"}
+        if path == "/api/access-requests" and method == "POST":
+            return path, token, access_request_body()
+        if "<request_id>" in path:
+            with rpc(self.config, self.context("fasilitator_own")) as svc:
+                pending = svc.request_access(access_request_body())
+            return path.replace("<request_id>", pending["request_id"]), token, {"note": "uji"}
+        if path == "/api/access-reviews":
+            return path, token, {"stale_days": 90}
+        if "<review_id>" in path:
+            review = self.admin_call("generate_access_review", {"stale_days": 90})
+            body = {"note": "sudah diperiksa"} if method == "POST" else None
+            return path.replace("<review_id>", review["review_id"]), token, body
         if path == "/api/accounts" and method == "GET":
             return "/api/accounts?opd_id=dinkes", token, None
         if path == "/api/accounts":

@@ -116,8 +116,8 @@ class GatewayService(ServiceBase):
 
     # -- self-service ------------------------------------------------------------------------
 
-    @endpoint("GET", "/api/me", summary="Akun saya", roles=ANYONE, response=c.Principal,
-              tag="akun saya")
+    @endpoint("GET", "/api/me", summary="Akun saya", roles=ANYONE + ("machine",),
+              response=c.Principal, tag="akun saya")
     def http_me(self, request, principal, **_):
         return c.Principal().dump(principal)
 
@@ -184,6 +184,74 @@ class GatewayService(ServiceBase):
               body=c.ReasonRequest, response=c.ResetTriggered, tag="akun")
     def http_trigger_reset(self, request, account_id, body, **_):
         return self.rpc_identity.trigger_password_reset(account_id, body)
+
+    # -- access lifecycle ----------------------------------------------------------------------
+
+    @endpoint("POST", "/api/access-requests", summary="Usulkan akses staf (mis. fasilitator OPD)",
+              roles=("fasilitator", "administrator"), body=c.AccessRequestCreate,
+              response=c.AccessRequest, status=201, tag="akses")
+    def http_request_access(self, request, body, **_):
+        return self.rpc_identity.request_access(body)
+
+    @endpoint("GET", "/api/access-requests", summary="Daftar permintaan akses",
+              roles=("administrator", "auditor", "fasilitator"), query=c.AccessRequestQuery,
+              response=c.AccessRequest, many=True, tag="akses")
+    def http_access_requests(self, request, query, **_):
+        return self.rpc_identity.list_access_requests(query)
+
+    @endpoint("POST", "/api/access-requests/<request_id>/approve", summary="Setujui permintaan",
+              roles=BKD, body=c.DecisionRequest, response=c.AccessRequest, tag="akses")
+    def http_approve_access(self, request, request_id, body, **_):
+        return self.rpc_identity.decide_access_request(request_id, True, body)
+
+    @endpoint("POST", "/api/access-requests/<request_id>/refuse", summary="Tolak permintaan",
+              roles=BKD, body=c.DecisionRequest, response=c.AccessRequest, tag="akses")
+    def http_refuse_access(self, request, request_id, body, **_):
+        return self.rpc_identity.decide_access_request(request_id, False, body)
+
+    @endpoint("POST", "/api/access-reviews", summary="Buat laporan peninjauan ulang akses",
+              roles=BKD, body=c.ReviewCreate, response=c.Review, status=201, tag="akses")
+    def http_generate_review(self, request, body, **_):
+        return self.rpc_identity.generate_access_review(body)
+
+    @endpoint("GET", "/api/access-reviews/<review_id>", summary="Laporan peninjauan akses",
+              roles=("administrator", "auditor"), response=c.Review, tag="akses")
+    def http_review(self, request, review_id, **_):
+        return self.rpc_identity.get_access_review(review_id)
+
+    @endpoint("POST", "/api/access-reviews/<review_id>/sign-off",
+              summary="Sahkan peninjauan akses", roles=BKD, body=c.DecisionRequest,
+              response=c.Review, tag="akses")
+    def http_sign_off_review(self, request, review_id, body, **_):
+        return self.rpc_identity.sign_off_access_review(review_id, body)
+
+    # -- machine clients (kabupaten/kota, agencies with an agreement) ------------------------
+
+    @endpoint("POST", "/api/auth/token", summary="Token untuk klien mesin (client credentials)",
+              body=c.ClientTokenRequest, response=c.TokenResponse, tag="autentikasi",
+              login_limited=True)
+    def http_client_token(self, request, body, **_):
+        return self.rpc_identity.client_token(body)
+
+    @endpoint("POST", "/api/clients", summary="Daftarkan klien mesin (MoU/PKS)", roles=BKD,
+              body=c.ClientCreate, response=c.Client, status=201, tag="klien")
+    def http_register_client(self, request, body, **_):
+        return self.rpc_identity.register_client(body)
+
+    @endpoint("GET", "/api/clients", summary="Daftar klien mesin",
+              roles=("administrator", "auditor"), response=c.Client, many=True, tag="klien")
+    def http_clients(self, request, **_):
+        return self.rpc_identity.list_clients()
+
+    @endpoint("POST", "/api/clients/<client_id>/rotate-secret", summary="Ganti rahasia klien",
+              roles=BKD, body=c.ReasonRequest, response=c.Client, tag="klien")
+    def http_rotate_client(self, request, client_id, body, **_):
+        return self.rpc_identity.rotate_client_secret(client_id, body)
+
+    @endpoint("POST", "/api/clients/<client_id>/revoke", summary="Cabut akses klien",
+              roles=BKD, body=c.ReasonRequest, response=c.Client, tag="klien")
+    def http_revoke_client(self, request, client_id, body, **_):
+        return self.rpc_identity.revoke_client(client_id, body)
 
     # -- anything else -----------------------------------------------------------------------
 

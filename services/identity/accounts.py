@@ -412,11 +412,15 @@ def refresh(uow, kit: IdentityKit, refresh_token: str) -> dict:
 
 def authenticate(uow, kit: IdentityKit, access_token: str) -> dict:
     claims = kit.tokens.decode(access_token)
+    # a machine client's agreement must be in force today, not only when the token was issued
     row = uow.execute(
-        "SELECT a.account_id, a.kind, a.display_name, a.roles, a.opd_scope, a.home_opd "
-        "FROM sessions s JOIN accounts a USING (account_id) WHERE s.session_id = :s "
+        "SELECT a.account_id, a.kind, a.display_name, a.roles, a.opd_scope, a.home_opd, "
+        "coalesce(m.scopes, '{}') AS scopes FROM sessions s JOIN accounts a USING (account_id) "
+        "LEFT JOIN machine_clients m ON m.client_id = a.account_id WHERE s.session_id = :s "
         "AND s.account_id = :a AND s.revoked_at IS NULL AND s.expires_at > now() "
-        "AND a.status = 'active'", {"s": claims["sid"], "a": claims["sub"]}).mappings().first()
+        "AND a.status = 'active' AND (m.client_id IS NULL OR current_date BETWEEN "
+        "m.valid_from AND m.valid_until)", {"s": claims["sid"], "a": claims["sub"]}
+    ).mappings().first()
     if row is None:
         raise TokenInvalid("sesi sudah diakhiri; silakan masuk kembali", field="Authorization")
     return {**row, "session_id": claims["sid"]}

@@ -21,6 +21,7 @@ TOTP_ROLES = frozenset({FASILITATOR, ADMINISTRATOR})
 
 KIND_PEGAWAI = "pegawai"
 KIND_STAFF = "staff"
+KIND_MACHINE = "machine"
 
 NIP_PATTERN = re.compile(r"^\d{18}$")
 USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{2,31}$")

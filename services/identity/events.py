@@ -7,14 +7,14 @@ from shared.eventtypes import EventRegistry
 
 REGISTRY = EventRegistry("identity")
 
-ROLES = ["pegawai", "fasilitator", "administrator", "auditor"]
+ROLES = ["pegawai", "fasilitator", "administrator", "auditor", "machine"]
 _role = fields.String(required=True, validate=validate.OneOf(ROLES))
 
 
 @REGISTRY.event("AccountRegistered", version=1)
 class AccountRegistered(Schema):
     account_id = fields.String(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(["pegawai", "staff"]))
+    kind = fields.String(required=True, validate=validate.OneOf(["pegawai", "staff", "machine"]))
     display_name = fields.String(required=True)
     email = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)
@@ -91,3 +91,53 @@ class SessionRevoked(Schema):
     cause = fields.String(required=True, validate=validate.OneOf(
         ["logout", "owner", "administrator", "password_changed", "account_disabled",
          "refresh_reuse"]))
+
+
+@REGISTRY.event("AccessRequested", version=1)
+class AccessRequested(Schema):
+    request_id = fields.String(required=True)
+    role = _role
+    opd_scope = fields.List(fields.String(), required=True)
+    subject_login = fields.String(required=True)
+    subject = fields.Dict(required=True)
+    justification = fields.String(required=True)
+
+
+@REGISTRY.event("AccessRequestApproved", version=1)
+class AccessRequestApproved(Schema):
+    account_id = fields.String(required=True)
+    note = fields.String(required=True)
+
+
+@REGISTRY.event("AccessRequestRefused", version=1)
+class AccessRequestRefused(Schema):
+    note = fields.String(required=True)
+
+
+@REGISTRY.event("AccessReviewGenerated", version=1)
+class AccessReviewGenerated(Schema):
+    review_id = fields.String(required=True)
+    stale_days = fields.Integer(required=True)
+    summary = fields.Dict(required=True)
+    flagged = fields.List(fields.Dict(), required=True)
+
+
+@REGISTRY.event("AccessReviewSignedOff", version=1)
+class AccessReviewSignedOff(Schema):
+    note = fields.String(required=True)
+
+
+@REGISTRY.event("ClientRegistered", version=1)
+class ClientRegistered(Schema):
+    client_kind = fields.String(required=True, validate=validate.OneOf(["kabkota", "agency"]))
+    kabkota_code = fields.String(allow_none=True)
+    agreement_kind = fields.String(required=True, validate=validate.OneOf(["MoU", "PKS"]))
+    agreement_number = fields.String(required=True)
+    scopes = fields.List(fields.String(), required=True)
+    valid_from = fields.String(required=True)
+    valid_until = fields.String(required=True)
+
+
+@REGISTRY.event("ClientSecretRotated", version=1)
+class ClientSecretRotated(Schema):
+    pass

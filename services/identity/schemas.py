@@ -1,11 +1,18 @@
 """Marshmallow schemas for the identity service's RPC payloads (the shared contract)."""
 
 from shared.contracts.identity import (  # noqa: F401 - re-exported for this service's edges
+    AccessRequest,
+    AccessRequestCreate,
+    AccessRequestQuery,
     Account,
     AccountCreate,
     AccountList,
     AccountQuery,
+    Client,
+    ClientCreate,
+    ClientTokenRequest,
     ContactChangeRequest,
+    DecisionRequest,
     LoginRequest,
     PasswordChangeRequest,
     PasswordResetComplete,
@@ -13,6 +20,8 @@ from shared.contracts.identity import (  # noqa: F401 - re-exported for this ser
     ReasonRequest,
     RefreshRequest,
     ResetTriggered,
+    Review,
+    ReviewCreate,
     RoleChange,
     Session,
     TokenResponse,

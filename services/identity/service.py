@@ -1,7 +1,7 @@
 """Nameko entrypoints of the identity service. Each validates its payload against the shared
 contract, runs one use case in one unit of work, and returns a dumped schema."""
 
-from services.identity import accounts
+from services.identity import access, accounts
 from services.identity import schemas as s
 from services.identity.dependencies import Identity
 from services.identity.events import REGISTRY
@@ -127,3 +127,79 @@ class IdentityService(ServiceBase):
         with self.db.transaction() as uow:
             return s.ResetTriggered().dump(accounts.trigger_password_reset(
                 uow, self.kit, self._actor(), str(account_id), data["reason"]))
+
+    # -- access lifecycle -------------------------------------------------------------------
+
+    @rpc
+    def request_access(self, payload):
+        data = load(s.AccessRequestCreate(), payload)
+        with self.db.transaction() as uow:
+            return s.AccessRequest().dump(access.request_access(uow, self._actor(), data))
+
+    @rpc
+    def list_access_requests(self, query):
+        q = load(s.AccessRequestQuery(), query)
+        with self.db.transaction() as uow:
+            return s.AccessRequest(many=True).dump(
+                access.list_access_requests(uow, self._actor(), q.get("status")))
+
+    @rpc
+    def decide_access_request(self, request_id, approve, payload):
+        data = load(s.DecisionRequest(), payload)
+        with self.db.transaction() as uow:
+            return s.AccessRequest().dump(access.decide_access(
+                uow, self.kit, self._actor(), str(request_id), bool(approve), data["note"]))
+
+    @rpc
+    def generate_access_review(self, payload):
+        data = load(s.ReviewCreate(), payload)
+        with self.db.transaction() as uow:
+            return s.Review().dump(access.generate_review(uow, self._actor(),
+                                                          data["stale_days"]))
+
+    @rpc
+    def get_access_review(self, review_id):
+        with self.db.transaction() as uow:
+            return s.Review().dump(access.get_review(uow, self._actor(), str(review_id)))
+
+    @rpc
+    def sign_off_access_review(self, review_id, payload):
+        data = load(s.DecisionRequest(), payload)
+        with self.db.transaction() as uow:
+            return s.Review().dump(access.sign_off_review(uow, self._actor(), str(review_id),
+                                                          data["note"]))
+
+    # -- machine clients --------------------------------------------------------------------
+
+    @rpc
+    def register_client(self, payload):
+        data = load(s.ClientCreate(), payload)
+        with self.db.transaction() as uow:
+            return s.Client().dump(access.register_client(uow, self.kit, self._actor(), data))
+
+    @rpc
+    def list_clients(self):
+        with self.db.transaction() as uow:
+            return s.Client(many=True).dump(access.list_clients(uow, self._actor()))
+
+    @rpc
+    def rotate_client_secret(self, client_id, payload):
+        data = load(s.ReasonRequest(), payload)
+        with self.db.transaction() as uow:
+            return s.Client().dump(access.rotate_client_secret(
+                uow, self.kit, self._actor(), str(client_id), data["reason"]))
+
+    @rpc
+    def revoke_client(self, client_id, payload):
+        data = load(s.ReasonRequest(), payload)
+        with self.db.transaction() as uow:
+            access.get_client(uow, self._actor(), str(client_id))
+            accounts.set_status(uow, self._actor(), str(client_id), False, data["reason"])
+            return s.Client().dump(access.get_client(uow, self._actor(), str(client_id)))
+
+    @rpc
+    def client_token(self, payload):
+        data = load(s.ClientTokenRequest(), payload)
+        with self.db.transaction(actor_id=data["client_id"]) as uow:
+            result = access.client_token(uow, self.kit, data, self.context.get("client_address"))
+        return s.TokenResponse().dump(result)

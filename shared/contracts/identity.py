@@ -134,6 +134,111 @@ class Session(Schema):
     current = fields.Boolean()
 
 
+class AccessSubject(Schema):
+    login = fields.String(required=True, validate=validate.Regexp(
+        r"^[a-z][a-z0-9._-]{2,31}$", error="nama pengguna huruf kecil, 3-32 karakter"))
+    display_name = fields.String(required=True, validate=validate.Length(1, 150))
+    email = fields.Email(required=True, validate=validate.Length(max=200))
+    phone = _phone
+
+
+class AccessRequestCreate(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
+    opd_scope = fields.List(_opd, load_default=list, validate=validate.Length(max=50))
+    subject = fields.Nested(AccessSubject, required=True)
+    justification = _reason
+
+
+class AccessRequest(Schema):
+    request_id = fields.String()
+    status = fields.String()
+    role = fields.String()
+    opd_scope = fields.List(fields.String())
+    subject_login = fields.String()
+    subject = fields.Dict()
+    justification = fields.String()
+    requested_by = fields.String()
+    requested_at = fields.DateTime()
+    decided_by = fields.String(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    decision_note = fields.String(allow_none=True)
+
+
+class AccessRequestQuery(Schema):
+    status = fields.String(validate=validate.OneOf(["pending", "approved", "refused"]))
+
+
+class DecisionRequest(Schema):
+    note = _reason
+
+
+class ReviewCreate(Schema):
+    stale_days = fields.Integer(load_default=90, validate=validate.Range(7, 730))
+
+
+class ReviewItem(Schema):
+    account_id = fields.String()
+    kind = fields.String()
+    roles = fields.List(fields.String())
+    opd_scope = fields.List(fields.String())
+    status = fields.String()
+    last_login_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    findings = fields.List(fields.String())
+
+
+class Review(Schema):
+    review_id = fields.String()
+    generated_by = fields.String()
+    generated_at = fields.DateTime()
+    stale_days = fields.Integer()
+    summary = fields.Dict()
+    signed_off_by = fields.String(allow_none=True)
+    signed_off_at = fields.DateTime(allow_none=True)
+    sign_off_note = fields.String(allow_none=True)
+    items = fields.List(fields.Nested(ReviewItem))
+
+
+CLIENT_SCOPES = ["sync:push", "sync:read", "records:read"]
+
+
+class ClientCreate(Schema):
+    client_kind = fields.String(required=True, validate=validate.OneOf(["kabkota", "agency"]))
+    kabkota_code = fields.String(validate=validate.Regexp(r"^35\d{2}$",
+                                                          error="kode BPS 4 digit, mis. 3578"))
+    client_id = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9._-]{2,31}$"))
+    name = fields.String(validate=validate.Length(1, 150), load_default="")
+    agreement_kind = fields.String(required=True, validate=validate.OneOf(["MoU", "PKS"]))
+    agreement_number = fields.String(required=True, validate=validate.Length(3, 120))
+    scopes = fields.List(fields.String(validate=validate.OneOf(CLIENT_SCOPES)), required=True,
+                         validate=validate.Length(1, len(CLIENT_SCOPES)))
+    valid_from = fields.Date(required=True)
+    valid_until = fields.Date(required=True)
+    contact_email = fields.Email(validate=validate.Length(max=200))
+    reason = _reason
+
+
+class Client(Schema):
+    client_id = fields.String()
+    name = fields.String()
+    status = fields.String()
+    client_kind = fields.String()
+    kabkota_code = fields.String(allow_none=True)
+    agreement_kind = fields.String()
+    agreement_number = fields.String()
+    scopes = fields.List(fields.String())
+    valid_from = fields.Date()
+    valid_until = fields.Date()
+    last_login_at = fields.DateTime(allow_none=True)
+    client_secret = fields.String(metadata={"description": "hanya ditampilkan sekali"})
+
+
+class ClientTokenRequest(Schema):
+    client_id = fields.String(required=True, validate=validate.Length(1, 64))
+    client_secret = fields.String(required=True, load_only=True,
+                                  validate=validate.Length(1, 200))
+
+
 class Principal(Schema):
     account_id = fields.String(required=True)
     kind = fields.String()
@@ -141,4 +246,5 @@ class Principal(Schema):
     roles = fields.List(fields.String())
     opd_scope = fields.List(fields.String())
     home_opd = fields.String(allow_none=True)
+    scopes = fields.List(fields.String())
     session_id = fields.String()

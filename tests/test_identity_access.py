@@ -1,0 +1,169 @@
+"""The access lifecycle (requests, revocation, periodic review) and machine clients."""
+
+import psycopg2
+import pytest
+
+from services.identity.exceptions import AccountExists, LoginFailed
+from services.identity.security import TokenInvalid
+from services.identity.service import IdentityService
+from shared.errors import Conflict, Forbidden, ValidationFailed
+from tests.identity_helpers import People, context_of, outbox_tokens, rpc, unique_username
+
+
+@pytest.fixture
+def identity(container_factory, identity_config):
+    container_factory(IdentityService, identity_config).start()
+    people = People(identity_config)
+    yield people
+    people.close()
+
+
+def as_(identity, login, role):
+    session = identity.login(login)
+    return rpc(identity.config, context_of(session["principal"], role))
+
+
+def request_body(login, opd="dinkes"):
+    return {"role": "fasilitator", "opd_scope": [opd],
+            "subject": {"login": login, "display_name": "Rina Wulandari, S.E.",
+                        "email": f"{login}@jatimprov.go.id"},
+            "justification": "SK Kepala Dinas Kesehatan tentang penunjukan fasilitator"}
+
+
+def sql(url, query, params=()):
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        cur.execute(query, params)
+        rows = cur.fetchall() if cur.description else None
+    conn.close()
+    return rows
+
+
+def test_an_opd_asks_for_a_fasilitator_and_another_administrator_decides(identity,
+                                                                        database_url):
+    fasilitator = identity.staff(["fasilitator"], ["dinkes"])
+    admin = identity.staff(["administrator"])
+    newcomer = unique_username("rina")
+    with as_(identity, fasilitator, "fasilitator") as svc:
+        with pytest.raises(Forbidden):
+            svc.request_access(request_body(newcomer, opd="dindik"))
+        pending = svc.request_access(request_body(newcomer))
+        assert pending["status"] == "pending" and pending["requested_by"] == fasilitator
+    with as_(identity, admin, "administrator") as svc:
+        assert pending["request_id"] in {r["request_id"] for r in
+                                         svc.list_access_requests({"status": "pending"})}
+        approved = svc.decide_access_request(pending["request_id"], True,
+                                             {"note": "sesuai SK, disetujui"})
+        assert approved["status"] == "approved" and approved["decided_by"] == admin
+        with pytest.raises(Conflict):
+            svc.decide_access_request(pending["request_id"], False, {"note": "terlambat"})
+        account = svc.get_account(newcomer)
+    assert account["roles"] == ["fasilitator"] and account["opd_scope"] == ["dinkes"]
+    assert outbox_tokens(identity.config, f"{newcomer}@jatimprov.go.id"), "activation mailed"
+    events = sql(database_url, "SELECT event_type, metadata->>'actor_id' FROM identity.events "
+                 "WHERE stream_id = %s ORDER BY version",
+                 (f"access-request:{pending['request_id']}",))
+    assert events == [("AccessRequested", fasilitator), ("AccessRequestApproved", admin)]
+
+
+def test_the_requester_never_decides_and_refusals_keep_their_reason(identity):
+    admin, other_admin = identity.staff(["administrator"]), identity.staff(["administrator"])
+    existing = identity.staff(["auditor"])
+    with as_(identity, admin, "administrator") as svc:
+        own = svc.request_access({**request_body(existing), "role": "fasilitator"})
+        with pytest.raises(Forbidden):
+            svc.decide_access_request(own["request_id"], True, {"note": "saya sendiri"})
+    with as_(identity, other_admin, "administrator") as svc:
+        granted = svc.decide_access_request(own["request_id"], True, {"note": "empat mata"})
+        assert granted["status"] == "approved"
+        assert set(svc.get_account(existing)["roles"]) == {"auditor", "fasilitator"}
+        second = svc.request_access(request_body(unique_username("x")))
+    with as_(identity, admin, "administrator") as svc:
+        refused = svc.decide_access_request(second["request_id"], False,
+                                            {"note": "OPD sudah punya dua fasilitator"})
+    assert refused["status"] == "refused"
+    assert refused["decision_note"] == "OPD sudah punya dua fasilitator"
+
+
+def test_access_review_lists_every_account_flags_what_needs_a_decision_and_is_signed_off(
+        identity, database_url):
+    admin = identity.staff(["administrator"])
+    stale = identity.pegawai("dinkes")
+    identity.login(stale)
+    sql(database_url, "UPDATE identity.accounts SET last_login_at = now() - interval '200 days'"
+                      " WHERE account_id = %s", (stale,))
+    unused = identity.pegawai("dinkes")
+    sql(database_url, "UPDATE identity.accounts SET created_at = now() - interval '30 days' "
+                      "WHERE account_id = %s", (unused,))
+    no_otp = identity.staff(["fasilitator"], ["dinkes"])
+    sql(database_url, "UPDATE identity.accounts SET totp_enrolled = false WHERE account_id = %s",
+        (no_otp,))
+    with as_(identity, admin, "administrator") as svc:
+        review = svc.generate_access_review({"stale_days": 90})
+        (total,) = sql(database_url, "SELECT count(*) FROM identity.accounts")[0]
+        assert review["summary"]["accounts"] == len(review["items"]) == total
+        findings = {i["account_id"]: i["findings"] for i in review["items"]}
+        assert "stale" in findings[stale]
+        assert "never_used" in findings[unused]
+        assert "no_second_factor" in findings[no_otp]
+        assert findings[admin] == []
+        signed = svc.sign_off_access_review(review["review_id"],
+                                            {"note": "akun lama dinonaktifkan"})
+        assert signed["signed_off_by"] == admin and signed["sign_off_note"]
+        with pytest.raises(Conflict):
+            svc.sign_off_access_review(review["review_id"], {"note": "lagi"})
+    auditor = identity.staff(["auditor"])
+    with as_(identity, auditor, "auditor") as svc:
+        assert svc.get_access_review(review["review_id"])["signed_off_by"] == admin
+        with pytest.raises(Forbidden):
+            svc.generate_access_review({"stale_days": 90})
+
+
+def test_a_kabupaten_client_uses_api_credentials_within_its_agreement(identity, database_url):
+    admin = identity.staff(["administrator"])
+    body = {"client_kind": "kabkota", "kabkota_code": "3578", "agreement_kind": "MoU",
+            "agreement_number": "MoU/001/BKD-SBY/2026", "scopes": ["sync:push"],
+            "valid_from": "2026-01-01", "valid_until": "2099-12-31",
+            "reason": "MoU integrasi data kepegawaian Kota Surabaya"}
+    with as_(identity, admin, "administrator") as svc:
+        client = svc.register_client(body)
+        with pytest.raises(AccountExists):
+            svc.register_client(body)
+        with pytest.raises(ValidationFailed):
+            svc.register_client({**body, "kabkota_code": "3599"})
+    assert client["client_id"] == "kabkota-3578" and client["name"] == "Kota Surabaya"
+    secret = client["client_secret"]
+    with rpc(identity.config) as svc:
+        token = svc.client_token({"client_id": "kabkota-3578", "client_secret": secret})
+        principal = svc.authenticate(token["access_token"])
+        assert principal["roles"] == ["machine"] and principal["scopes"] == ["sync:push"]
+        with pytest.raises(LoginFailed):
+            svc.client_token({"client_id": "kabkota-3578", "client_secret": secret + "x"})
+        # the agreement ran out: tokens already issued stop working, new ones are refused
+        sql(database_url, "UPDATE identity.machine_clients SET valid_until = current_date - 1, "
+                          "valid_from = current_date - 30 WHERE client_id = 'kabkota-3578'")
+        with pytest.raises(TokenInvalid):
+            svc.authenticate(token["access_token"])
+        with pytest.raises(Forbidden):
+            svc.client_token({"client_id": "kabkota-3578", "client_secret": secret})
+        sql(database_url, "UPDATE identity.machine_clients SET valid_until = '2099-12-31' "
+                          "WHERE client_id = 'kabkota-3578'")
+        token = svc.client_token({"client_id": "kabkota-3578", "client_secret": secret})
+    with as_(identity, admin, "administrator") as svc:
+        rotated = svc.rotate_client_secret("kabkota-3578", {"reason": "rahasia bocor"})
+    with rpc(identity.config) as svc:
+        with pytest.raises(TokenInvalid):
+            svc.authenticate(token["access_token"])
+        with pytest.raises(LoginFailed):
+            svc.client_token({"client_id": "kabkota-3578", "client_secret": secret})
+        fresh = svc.client_token({"client_id": "kabkota-3578",
+                                  "client_secret": rotated["client_secret"]})
+    with as_(identity, admin, "administrator") as svc:
+        assert svc.revoke_client("kabkota-3578", {"reason": "MoU diputus"})["status"] == \
+            "disabled"
+    with rpc(identity.config) as svc:
+        with pytest.raises(TokenInvalid):
+            svc.authenticate(fresh["access_token"])
+    stored = sql(database_url, "SELECT string_agg(payload::text || metadata::text, '') "
+                               "FROM identity.events")[0][0]
+    assert secret not in stored and rotated["client_secret"] not in stored
