@@ -4,6 +4,7 @@
   simasn relay [--service S ...]          run the outbox relays (one per service log)
   simasn health [--wait SECONDS]          ask every service's health RPC
   simasn keys                             fresh identity keys as environment lines
+  simasn admin create --username U --name N --email E [--password-stdin]
   simasn seed demo [--seed N] [--pegawai N]
   simasn audit verify [--service S]       recompute the hash chains; non-zero exit on a break
   simasn audit replay --stream ID --as-of TIMESTAMP [--service S]
@@ -128,6 +129,36 @@ def identity_config(environ: dict | None = None) -> dict:
     return raw
 
 
+def cmd_admin(args, config: ServiceConfig) -> int:
+    """The first administrator of a new installation (or a new one when none can log in):
+    password typed twice (or one line on stdin), TOTP secret shown once."""
+    import pyotp
+
+    from services.identity.bootstrap import Bootstrap
+    from services.identity.security import totp_uri
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Kata sandi administrator: ")
+        if getpass.getpass("Ulangi kata sandi: ") != password:
+            raise ValidationFailed("kedua kata sandi tidak sama", field="password")
+    bootstrap = Bootstrap(config, identity_config(), actor=f"operator:{getpass.getuser()}")
+    try:
+        if bootstrap.exists(args.username):
+            raise ValidationFailed(f"akun {args.username} sudah ada", field="username")
+        secret = pyotp.random_base32()
+        bootstrap.create({"login": args.username, "display_name": args.name,
+                          "email": args.email, "roles": ["administrator"],
+                          "reason": args.reason}, password, totp_secret=secret)
+    finally:
+        bootstrap.close()
+    print(f"administrator {args.username} dibuat.")
+    print("Tambahkan ke aplikasi autentikator (ditampilkan sekali ini saja):")
+    print(f"  {totp_uri(secret, args.username)}")
+    return 0
+
+
 def cmd_seed(args, config: ServiceConfig) -> int:
     """A demo province through identity's own use cases; credentials go to stdout only."""
     from services.identity import seed
@@ -249,6 +280,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("keys", help="print fresh identity keys as environment lines")
 
+    admin = sub.add_parser("admin", help="administrator accounts for a new installation")
+    asub2 = admin.add_subparsers(dest="admin_command", required=True)
+    p = asub2.add_parser("create", help="create an administrator with password and TOTP")
+    p.add_argument("--username", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--email", required=True)
+    p.add_argument("--reason", default="administrator pertama instalasi SIMASN")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of standard input")
+
     seed = sub.add_parser("seed", help="create demo data")
     ssub = seed.add_subparsers(dest="seed_command", required=True)
     p = ssub.add_parser("demo", help="a demo province: administrator, auditor, fasilitators "
@@ -294,6 +335,7 @@ COMMANDS = {
     "relay": cmd_relay,
     "health": cmd_health,
     "keys": cmd_keys,
+    "admin": cmd_admin,
     "seed": cmd_seed,
     "audit": cmd_audit,
     "deadletters": cmd_deadletters,

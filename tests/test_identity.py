@@ -30,7 +30,8 @@ def admin(identity):
 
 
 def test_admin_registers_a_pegawai_who_activates_with_the_mailed_token(identity, admin,
-                                                                        identity_config):
+                                                                        identity_config,
+                                                                        database_url):
     config = identity_config
     nip = unique_nip()
     with rpc(config, context_of(admin["principal"], "administrator")) as svc:
@@ -39,6 +40,9 @@ def test_admin_registers_a_pegawai_who_activates_with_the_mailed_token(identity,
             "roles": ["pegawai"], "home_opd": "dinkes", "reason": "CPNS formasi 2025"})
     assert account["kind"] == "pegawai" and account["home_opd"] == "dinkes"
     (token,) = outbox_tokens(config, "budi@mail.test")
+    with rpc(config, context_of(admin["principal"], "administrator")) as svc:
+        svc.trigger_password_reset(nip, {"reason": "email aktivasi tidak sampai"})
+    (_, second) = outbox_tokens(config, "budi@mail.test")
     with rpc(config) as svc:
         with pytest.raises(LoginFailed):
             svc.login({"login": nip, "password": PASSWORD})
@@ -50,7 +54,16 @@ def test_admin_registers_a_pegawai_who_activates_with_the_mailed_token(identity,
             svc.complete_password_reset({"token": token, "new_password": "Kopi-Tubruk-78"})
         assert used.value.code == "token_used"
         tokens = svc.login({"login": nip, "password": "Kopi-Tubruk-77", "device": "hp"})
+        with pytest.raises(Exception) as stale:  # the other link died with the first use
+            svc.complete_password_reset({"token": second, "new_password": "Kopi-Tubruk-79"})
+        assert stale.value.code == "token_used"
     assert tokens["status"] == "ok" and tokens["token_type"] == "Bearer"
+    conn = psycopg2.connect(database_url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT metadata->>'actor_id' FROM identity.events WHERE stream_id = %s "
+                    "AND event_type = 'PasswordChanged'", (f"account:{nip}",))
+        assert cur.fetchall() == [(nip,)], "the pegawai, not the system, set the password"
+    conn.close()
 
 
 @pytest.mark.parametrize("password,problem", [
@@ -78,8 +91,9 @@ def test_repeated_failures_lock_the_account_for_a_time_and_it_is_logged(
                 svc.login({"login": nip, "password": "Salah-Sandi-123"})
         with pytest.raises(AccountLocked):
             svc.login({"login": nip, "password": "Salah-Sandi-123"})
-        with pytest.raises(AccountLocked):  # even the right password waits
+        with pytest.raises(AccountLocked) as locked:  # even the right password waits
             svc.login({"login": nip, "password": PASSWORD})
+        assert "WIB" in locked.value.message
     conn = psycopg2.connect(database_url)
     with conn, conn.cursor() as cur:
         cur.execute("SELECT event_type, payload FROM identity.events WHERE stream_id = %s "
@@ -90,6 +104,9 @@ def test_repeated_failures_lock_the_account_for_a_time_and_it_is_logged(
         cur.execute("UPDATE identity.accounts SET locked_until = now() - interval '1 second' "
                     "WHERE account_id = %s", (nip,))  # time passes
     conn.close()
+    with rpc(identity_config) as svc:  # a slip after the lock ran out is not a new lock
+        with pytest.raises(LoginFailed):
+            svc.login({"login": nip, "password": "Salah-Sandi-123"})
     assert identity.login(nip)["tokens"]["status"] == "ok"
 
 
@@ -276,3 +293,30 @@ def test_no_password_token_or_secret_reaches_events_or_logs(identity, admin, ide
         assert secret not in stored
         assert secret not in logs.err and secret not in logs.out
         assert secret not in str(refused.value.to_dict())
+
+
+def test_the_first_administrator_is_created_from_the_command_line(
+        identity, identity_config, database_url, monkeypatch, capsys):
+    import io
+
+    from shared.cli import main
+
+    monkeypatch.setenv("SIMASN_DATABASE_URL", database_url)
+    monkeypatch.delenv("SIMASN_CONFIG", raising=False)
+    for key in ("TOKEN_SIGNING_KEY", "SECRET_ENCRYPTION_KEY", "ARGON2_TIME_COST",
+                "ARGON2_MEMORY_KIB", "NOTIFICATION_OUTBOX"):
+        monkeypatch.setenv(f"SIMASN_{key}", str(identity_config[key]))
+    username = "kepala" + unique_nip()[-6:]
+    monkeypatch.setattr("sys.stdin", io.StringIO("Pertama-Kali-2026!\n"))
+    assert main(["admin", "create", "--username", username, "--name", "Kepala Bidang",
+                 "--email", "kabid@bkd.jatimprov.go.id", "--password-stdin"]) == 0
+    uri = capsys.readouterr().out.strip().splitlines()[-1].strip()
+    secret = pyotp.parse_uri(uri).secret
+    with rpc(identity_config) as svc:
+        tokens = svc.login({"login": username, "password": "Pertama-Kali-2026!",
+                            "otp": pyotp.TOTP(secret).now()})
+        assert svc.authenticate(tokens["access_token"])["roles"] == ["administrator"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("Pertama-Kali-2026!\n"))
+    assert main(["admin", "create", "--username", username, "--name", "X", "--email",
+                 "x@y.id", "--password-stdin"]) == 1
+    assert "sudah ada" in capsys.readouterr().err

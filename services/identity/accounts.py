@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from services.identity import domain
 from services.identity.dependencies import IdentityKit
@@ -35,6 +36,7 @@ from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.eventstore import ANY_VERSION, NO_STREAM, NewEvent
 from shared.reference import opds
 
+WIB = ZoneInfo("Asia/Jakarta")
 PUBLIC_COLUMNS = ("account_id, kind, display_name, email, phone, home_opd, roles, opd_scope, "
                   "status, totp_enrolled, last_login_at, created_at, version")
 
@@ -100,7 +102,9 @@ def _mask(email: str) -> str:
 
 # -- registration and administration -----------------------------------------------------
 
-def register(uow, kit: IdentityKit, actor: Principal, data: dict) -> dict:
+def register(uow, kit: IdentityKit, actor: Principal, data: dict, invite: bool = True) -> dict:
+    """A new account; with `invite` the holder gets an activation token by email and sets
+    the password themselves (nobody else ever does)."""
     actor.require(ADMINISTRATOR)
     login = data["login"]
     kind = domain.kind_of_login(login)
@@ -131,12 +135,14 @@ def register(uow, kit: IdentityKit, actor: Principal, data: dict) -> dict:
                   "opd_scope": scope if FASILITATOR in roles else []}
     save(uow, account, [("AccountRegistered", registered)], reason=data["reason"])
     uow.execute("INSERT INTO credentials (account_id) VALUES (:a)", {"a": login})
-    token, expires_at = _one_time_token(uow, kit, login, "password_reset", kit.reset_ttl)
-    save(uow, account, [("PasswordResetRequested", {"expires_at": expires_at.isoformat(),
-                                                    "delivered_to": _mask(data["email"])})],
-         reason="aktivasi akun baru")
-    kit.outbox.send(data["email"], "Aktivasi akun SIMASN Jatim",
-                    f"Buat kata sandi Anda dengan token aktivasi berikut: {token}", "activation")
+    if invite:
+        token, expires_at = _one_time_token(uow, kit, login, "password_reset", kit.reset_ttl)
+        save(uow, account, [("PasswordResetRequested", {"expires_at": expires_at.isoformat(),
+                                                        "delivered_to": _mask(data["email"])})],
+             reason="aktivasi akun baru")
+        kit.outbox.send(data["email"], "Aktivasi akun SIMASN Jatim",
+                        f"Buat kata sandi Anda dengan token aktivasi berikut: {token}",
+                        "activation")
     return account.snapshot()
 
 
@@ -323,11 +329,15 @@ def login(uow, kit: IdentityKit, data: dict, client_address: str | None) -> Logi
 
 
 def _locked_message(until: datetime) -> str:
-    return f"akun dikunci sampai {until.astimezone().strftime('%H:%M:%S %Z')}; coba lagi nanti"
+    return (f"akun dikunci sampai {until.astimezone(WIB).strftime('%H:%M:%S')} WIB; "
+            "coba lagi nanti")
 
 
 def _count_failure(uow, kit: IdentityKit, row, reason: str) -> Exception:
-    failures, locked_until = kit.lockout.after_failure(row["failed_attempts"], row["now"])
+    # a lock that has run out starts the count afresh: one slip after it is not a new lock
+    previous = 0 if row["locked_until"] and row["locked_until"] <= row["now"] \
+        else row["failed_attempts"]
+    failures, locked_until = kit.lockout.after_failure(previous, row["now"])
     uow.execute("UPDATE accounts SET failed_attempts = :f, locked_until = :l "
                 "WHERE account_id = :a",
                 {"f": failures, "l": locked_until, "a": row["account_id"]})
@@ -374,6 +384,7 @@ def _tokens(kit: IdentityKit, account_id: str, session_id: str, secret: str) -> 
 
 def confirm_totp(uow, kit: IdentityKit, data: dict, client_address: str | None) -> dict:
     row = _take_one_time_token(uow, data["enrollment_token"], "totp_enrollment")
+    uow.metadata.update(actor_id=row["account_id"], actor_role="owner")
     secret = kit.box.open(row["sealed_secret"])
     step = totp_step(secret, data["otp"], None)
     if step is None:
@@ -491,11 +502,16 @@ def _store_password(uow, kit: IdentityKit, account: Account, password: str, meth
     uow.execute("UPDATE credentials SET password_hash = :h, password_changed_at = now() "
                 "WHERE account_id = :a",
                 {"h": kit.passwords.hash(password), "a": account.account_id})
+    # any other reset or activation link still in someone's mailbox stops working
+    uow.execute("UPDATE one_time_tokens SET used_at = now() WHERE account_id = :a "
+                "AND purpose = 'password_reset' AND used_at IS NULL",
+                {"a": account.account_id})
     save(uow, account, [("PasswordChanged", {"method": method})])
 
 
 def complete_password_reset(uow, kit: IdentityKit, token: str, new: str) -> str:
     row = _take_one_time_token(uow, token, "password_reset")
+    uow.metadata.update(actor_id=row["account_id"], actor_role="owner")
     account = load(uow, row["account_id"])
     _check_password(kit, new, account)
     _store_password(uow, kit, account, new, "reset")

@@ -29,7 +29,7 @@ class Bootstrap:
         """Register an account and give it a password (and an enrolled TOTP secret)."""
         with self.db.transaction(reason=data.get("reason", "bootstrap")) as uow:
             account = accounts.register(uow, self.kit, SYSTEM, {**data, "reason":
-                                        data.get("reason", "bootstrap")})
+                                        data.get("reason", "bootstrap")}, invite=False)
             loaded = accounts.load(uow, account["account_id"])
             accounts._check_password(self.kit, password, loaded)
             accounts._store_password(uow, self.kit, loaded, password, "initial")
@@ -37,7 +37,8 @@ class Bootstrap:
                 uow.execute("UPDATE credentials SET totp_secret_sealed = :s WHERE "
                             "account_id = :a", {"s": self.kit.box.seal(totp_secret),
                                                 "a": account["account_id"]})
-                accounts.save(uow, loaded, [("TotpEnrolled", {})], "bootstrap")
+                accounts.save(uow, loaded, [("TotpEnrolled", {})],
+                              data.get("reason", "bootstrap"))
         return loaded.snapshot()
 
     def exists(self, account_id: str) -> bool:
