@@ -4,6 +4,8 @@ and show who did what, when and why."""
 from __future__ import annotations
 
 import importlib
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,7 +69,6 @@ def _verify_in_snapshot(conn, schema: str, progress: bool | None, batch: int) ->
     expected = 1
     loads = orjson.loads
     with conn.cursor(name=f"verify_{schema}") as cur:
-        cur.itersize = batch
         cur.execute(
             "SELECT position, event_id::text, stream_id, stream_type, version, event_type, "
             f"schema_version, payload::text, metadata::text, {SQL_TIMESTAMP_TEXT}, content_hash, "
@@ -75,7 +76,8 @@ def _verify_in_snapshot(conn, schema: str, progress: bool | None, batch: int) ->
             f"FROM {schema}.events ORDER BY position"
         )
         for (position, event_id, stream_id, stream_type, version, event_type, schema_version,
-             payload, metadata, recorded_at, stored_content, prev_hash, digest) in cur:
+             payload, metadata, recorded_at, stored_content, prev_hash, digest) in _prefetched(
+                cur, batch):
             if position != expected:
                 bar.close()
                 return VerifyResult(schema, expected - 1, False, expected,
@@ -106,6 +108,41 @@ def _verify_in_snapshot(conn, schema: str, progress: bool | None, batch: int) ->
                             f"the log head says position {head_position} but the chain ends at "
                             f"{checked} (events removed from the end?)")
     return VerifyResult(schema, checked, True)
+
+
+def _prefetched(cur, batch: int):
+    """The cursor's rows, the next batch fetched by a helper thread while the caller hashes the
+    current one (psycopg2 releases the GIL while it waits for PostgreSQL)."""
+    batches: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def fetch():
+        try:
+            while not stop.is_set():
+                rows = cur.fetchmany(batch)
+                batches.put(rows)
+                if not rows:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            batches.put(exc)
+
+    worker = threading.Thread(target=fetch, name="verify-fetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            rows = batches.get()
+            if isinstance(rows, BaseException):
+                raise rows
+            if not rows:
+                return
+            yield from rows
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a fetch blocked on a full queue finish
+            try:
+                batches.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
 
 
 def existing_schemas(conn, candidates=SERVICES) -> list[str]:

@@ -51,6 +51,8 @@ MATRIX = {
     ("POST", "/api/accounts/<account_id>/roles"): BKD,
     ("POST", "/api/accounts/<account_id>/roles/revoke"): BKD,
     ("POST", "/api/accounts/<account_id>/password-reset"): BKD,
+    ("POST", "/api/accounts/<account_id>/totp-reset"): BKD,
+    ("PUT", "/api/accounts/<account_id>/opd-scope"): BKD,
     ("POST", "/api/access-requests"): {"fasilitator_own", "administrator"},
     ("GET", "/api/access-requests"): {"administrator", "auditor", "fasilitator_own",
                                       "fasilitator_other"},
@@ -199,7 +201,12 @@ class World:
                                  "email": "baru@mail.test", "roles": ["pegawai"],
                                  "home_opd": "dinkes", "reason": "uji matriks"}
         if "<account_id>" in path:
-            if path.endswith("/roles") or path.endswith("/roles/revoke"):
+            if path.endswith("/totp-reset") or path.endswith("/opd-scope"):
+                target = self.people.staff(["fasilitator"], ["dinkes"])
+                body = {"reason": "uji matriks"}
+                if path.endswith("/opd-scope"):
+                    body["opd_scope"] = ["dinkes", "dinsos"]
+            elif path.endswith("/roles") or path.endswith("/roles/revoke"):
                 target = self.people.staff(["auditor"])
                 body = {"role": "fasilitator" if path.endswith("/roles") else "auditor",
                         "opd_scope": ["dinkes"], "reason": "uji matriks"}

@@ -320,3 +320,36 @@ def test_the_first_administrator_is_created_from_the_command_line(
     assert main(["admin", "create", "--username", username, "--name", "X", "--email",
                  "x@y.id", "--password-stdin"]) == 1
     assert "sudah ada" in capsys.readouterr().err
+
+
+def test_lost_authenticator_reset_by_another_administrator_means_enrolling_again(
+        identity, admin, identity_config):
+    username = identity.staff(["fasilitator"], ["dinkes"])
+    before = identity.login(username)
+    with rpc(identity_config, context_of(admin["principal"], "administrator")) as svc:
+        svc.reset_totp(username, {"reason": "ponsel hilang, laporan 30/11"})
+        with pytest.raises(Forbidden):
+            svc.reset_totp(admin["principal"]["account_id"], {"reason": "diri sendiri"})
+    with rpc(identity_config) as svc:
+        with pytest.raises(TokenInvalid):
+            svc.authenticate(before["tokens"]["access_token"])
+        again = svc.login({"login": username, "password": PASSWORD})
+    assert again["status"] == "totp_enrollment_required"
+
+
+def test_a_fasilitator_scope_can_be_narrowed(identity, admin, identity_config):
+    kept, dropped = identity.pegawai("dkp"), identity.pegawai("dishut")
+    username = identity.staff(["fasilitator"], ["dkp", "dishut"])
+    session = identity.login(username)
+    with rpc(identity_config, context_of(admin["principal"], "administrator")) as svc:
+        narrowed = svc.set_opd_scope(username, {"opd_scope": ["dkp"], "reason": "SK baru"})
+        assert narrowed["opd_scope"] == ["dkp"]
+        with pytest.raises(ValidationFailed):
+            svc.set_opd_scope(username, {"opd_scope": [], "reason": "kosong"})
+    with rpc(identity_config) as svc:
+        principal = svc.authenticate(session["tokens"]["access_token"])
+    assert principal["opd_scope"] == ["dkp"]
+    with rpc(identity_config, context_of(principal, "fasilitator")) as svc:
+        assert svc.get_account(kept)["account_id"] == kept
+        with pytest.raises(NotFound):
+            svc.get_account(dropped)

@@ -185,6 +185,18 @@ class GatewayService(ServiceBase):
     def http_trigger_reset(self, request, account_id, body, **_):
         return self.rpc_identity.trigger_password_reset(account_id, body)
 
+    @endpoint("POST", "/api/accounts/<account_id>/totp-reset",
+              summary="Reset OTP (perangkat autentikator hilang)", roles=BKD,
+              body=c.ReasonRequest, response=c.Account, tag="akun")
+    def http_reset_totp(self, request, account_id, body, **_):
+        return self.rpc_identity.reset_totp(account_id, body)
+
+    @endpoint("PUT", "/api/accounts/<account_id>/opd-scope",
+              summary="Atur OPD yang dikelola fasilitator", roles=BKD, body=c.OpdScopeChange,
+              response=c.Account, tag="akun")
+    def http_set_opd_scope(self, request, account_id, body, **_):
+        return self.rpc_identity.set_opd_scope(account_id, body)
+
     # -- access lifecycle ----------------------------------------------------------------------
 
     @endpoint("POST", "/api/access-requests", summary="Usulkan akses staf (mis. fasilitator OPD)",

@@ -206,6 +206,39 @@ def change_role(uow, actor: Principal, account_id: str, role: str, grant: bool,
     return account.snapshot()
 
 
+def reset_totp(uow, actor: Principal, account_id: str, reason: str) -> dict:
+    """For someone who lost their authenticator: the old secret is gone, every session ends,
+    and the next login enrolls a new one (after the password, as at first login)."""
+    actor.require(ADMINISTRATOR)
+    if account_id == actor.account_id:
+        raise Forbidden("administrator lain yang harus mereset OTP Anda", field="account_id")
+    account = load(uow, account_id)
+    if not account.totp_enrolled:
+        raise IdentityError("akun ini belum mendaftarkan OTP", field="account_id")
+    uow.execute("UPDATE credentials SET totp_secret_sealed = NULL, totp_last_step = NULL "
+                "WHERE account_id = :a", {"a": account_id})
+    save(uow, account, [("TotpReset", {})], reason)
+    _revoke_sessions(uow, account_id, "administrator")
+    return account.snapshot()
+
+
+def set_opd_scope(uow, actor: Principal, account_id: str, opd_scope: list[str],
+                  reason: str) -> dict:
+    """Replace a fasilitator's OPDs (narrowing included); at least one must remain."""
+    actor.require(ADMINISTRATOR)
+    account = load(uow, account_id)
+    if FASILITATOR not in account.roles:
+        raise ValidationFailed("hanya fasilitator yang memiliki penugasan OPD", field="account_id")
+    scope = sorted(set(opd_scope))
+    if not scope:
+        raise ValidationFailed("fasilitator harus ditugaskan ke minimal satu OPD",
+                               field="opd_scope")
+    _check_opds(scope, "opd_scope")
+    if set(scope) != account.opd_scope:
+        save(uow, account, [("OpdScopeChanged", {"opd_scope": scope})], reason)
+    return account.snapshot()
+
+
 def trigger_password_reset(uow, kit: IdentityKit, actor: Principal, account_id: str,
                            reason: str) -> dict:
     """An administrator may start a reset; only the account holder can finish it."""

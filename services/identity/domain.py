@@ -146,6 +146,12 @@ class Account:
     def _on_TotpEnrolled(self, p):
         self.totp_enrolled = True
 
+    def _on_TotpReset(self, p):
+        self.totp_enrolled = False
+
+    def _on_OpdScopeChanged(self, p):
+        self.opd_scope = set(p["opd_scope"])
+
     def _on_AccountDisabled(self, p):
         self.status = "disabled"
 

@@ -56,6 +56,16 @@ class TotpEnrolled(Schema):
     pass
 
 
+@REGISTRY.event("TotpReset", version=1)
+class TotpReset(Schema):
+    pass
+
+
+@REGISTRY.event("OpdScopeChanged", version=1)
+class OpdScopeChanged(Schema):
+    opd_scope = fields.List(fields.String(), required=True)
+
+
 @REGISTRY.event("AccountDisabled", version=1)
 class AccountDisabled(Schema):
     pass

@@ -14,6 +14,7 @@ from shared.contracts.identity import (  # noqa: F401 - re-exported for this ser
     ContactChangeRequest,
     DecisionRequest,
     LoginRequest,
+    OpdScopeChange,
     PasswordChangeRequest,
     PasswordResetComplete,
     Principal,

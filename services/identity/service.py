@@ -122,6 +122,20 @@ class IdentityService(ServiceBase):
                 data["opd_scope"], data["reason"]))
 
     @rpc
+    def reset_totp(self, account_id, payload):
+        data = load(s.ReasonRequest(), payload)
+        with self.db.transaction() as uow:
+            return s.Account().dump(accounts.reset_totp(uow, self._actor(), str(account_id),
+                                                        data["reason"]))
+
+    @rpc
+    def set_opd_scope(self, account_id, payload):
+        data = load(s.OpdScopeChange(), payload)
+        with self.db.transaction() as uow:
+            return s.Account().dump(accounts.set_opd_scope(
+                uow, self._actor(), str(account_id), data["opd_scope"], data["reason"]))
+
+    @rpc
     def trigger_password_reset(self, account_id, payload):
         data = load(s.ReasonRequest(), payload)
         with self.db.transaction() as uow:

@@ -117,6 +117,11 @@ class RoleChange(Schema):
     reason = _reason
 
 
+class OpdScopeChange(Schema):
+    opd_scope = fields.List(_opd, required=True, validate=validate.Length(1, 50))
+    reason = _reason
+
+
 class ResetTriggered(Schema):
     account_id = fields.String()
     delivered_to = fields.String()
