@@ -67,7 +67,7 @@ class ServiceConfigSchema(Schema):
                                 load_default=None, allow_none=True)
     DB_ROLE_PER_SERVICE = fields.Boolean(load_default=True)
     DB_ROLE_PREFIX = fields.String(load_default="simasn_", validate=validate.Regexp(r"^[a-z_]+$"))
-    DB_POOL_SIZE = fields.Integer(load_default=5, validate=validate.Range(min=1, max=200))
+    DB_POOL_SIZE = fields.Integer(load_default=10, validate=validate.Range(min=1, max=200))
     LOG_LEVEL = fields.String(
         load_default="INFO",
         validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]),

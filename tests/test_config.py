@@ -12,7 +12,7 @@ GOOD = {"AMQP_URI": "pyamqp://guest:guest@127.0.0.1:5672/",
 
 def test_defaults_fill_in_and_roles_are_per_service():
     config = validate_config(GOOD)
-    assert config.db_pool_size == 5 and config.log_level == "INFO"
+    assert config.db_pool_size == 10 and config.log_level == "INFO"
     assert config.service_database_url("records") == \
         "postgresql://simasn_records@127.0.0.1:5432/simasn"
 
