@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint up down status logs migrate bench bench-eventstore
+.PHONY: venv test lint up down status logs migrate bench bench-eventstore bench-gateway
 
 venv: $(STAMP)
 
@@ -31,7 +31,11 @@ bench-eventstore: venv
 	scripts/infra.sh ensure
 	$(BIN)/python bench/eventstore.py
 
-bench: bench-eventstore
+bench-gateway: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/gateway.py
+
+bench: bench-eventstore bench-gateway
 
 # The whole stack on this machine (scripts/stack.sh): `make up`, `make status`, `make logs`
 # (`make logs S=records` for one process), `make down`.
