@@ -1,0 +1,1032 @@
+"""Gateway benchmark (`make bench-gateway`): logins and authenticated reads through the gateway.
+
+Every figure is measured side by side in the same run, against real processes in a throwaway
+database and RabbitMQ vhost, and reported as ratios, never asserted:
+
+* the limit: a bare Nameko HTTP route (bench/bare_service.py: BareService) answering a JSON body
+  of the same size with no RPC, no database — the framework's own ceiling on this machine;
+* ours: `GET /api/me` (gateway → identity.authenticate, one RPC), `GET /api/accounts/<nip>`
+  (authenticate, then identity.get_account: two RPCs) and `POST /api/auth/login` (Argon2id at
+  the production cost) through `nameko run services.gateway.service:GatewayService`;
+* the layers between them, to show where the time goes: the gateway's plumbing with no RPC (a
+  login body its schema refuses), one RPC to an echo that does nothing, identity.authenticate
+  called from a minimal HTTP route (bench/bare_service.py: ProbeService), and a prototype that
+  verifies the token in the HTTP process and caches identity's answer per session;
+* what-if, same run: identity restarted with DB_POOL_SIZE equal to its worker count.
+
+The load generator is this process (not eventlet-patched): N threads, each with its own
+keep-alive `http.client.HTTPConnection` and its own logged-in account. CPU time per process
+is read from /proc during every timed window. The table goes to stdout and to
+bench/results/gateway.md. `--quick` runs short windows as a smoke test and writes no results
+file unless `--output` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+import orjson
+import psycopg2
+import yaml
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shared.migrations import database_name, migrate  # noqa: E402
+from shared.testing import create_test_database, drop_test_database  # noqa: E402
+
+ADMIN_URL = os.environ.get("SIMASN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+RABBIT_API = os.environ.get("SIMASN_RABBIT_API", "http://127.0.0.1:15672/api")
+RABBIT_USER = ("guest", "guest")
+AMQP_HOST = os.environ.get("SIMASN_BENCH_AMQP_HOST", "127.0.0.1:5672")
+RESULTS = ROOT / "bench" / "results" / "gateway.md"
+NAMEKO = ROOT / ".venv" / "bin" / "nameko"
+HOST = "127.0.0.1"
+
+PASSWORD = "Rahasia-Kuat-2026!"
+HOME_OPD = "dinkes"
+# Production defaults of services/identity/dependencies.py; login/s depends on them entirely.
+ARGON2_TIME_COST = 3
+ARGON2_MEMORY_KIB = 65536
+MAX_WORKERS = 10  # Nameko's default, as in config.yaml
+DB_POOL_SIZE = 5  # config.yaml's default (SQLAlchemy adds as many overflow connections)
+SESSION_CACHE_SECONDS = 5  # the prototype's cache (bench/bare_service.py: SessionCache)
+TARGET_RATIO = 0.5  # issue 3: authenticated reads at >= 0.5x the bare endpoint's throughput
+TARGET_P99 = 0.050  # issue 3: p99 under 50 ms at 20 concurrent clients
+
+
+@dataclass(frozen=True)
+class Params:
+    clients: int
+    rounds: int  # each scenario's timed window is split into rounds, scenarios in rotating order
+    round_seconds: float  # timed window per scenario per round, concurrent clients
+    sequential_seconds: float  # timed window per scenario per round, one client
+    login_seconds: float  # timed window per round for the login scenario
+    warmup_seconds: float  # untimed load before every timed window
+    accounts: int  # pegawai created: one per reading client, one per logging-in client
+    quiet_wait: float  # longest wait for an idle machine before each round
+
+
+DEFAULT = Params(clients=20, rounds=3, round_seconds=5.0, sequential_seconds=2.0,
+                 login_seconds=5.0, warmup_seconds=1.0, accounts=40, quiet_wait=120.0)
+QUICK = Params(clients=20, rounds=1, round_seconds=1.5, sequential_seconds=0.7,
+               login_seconds=2.0, warmup_seconds=0.5, accounts=40, quiet_wait=5.0)
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- the throwaway stack ---------------------------------------------------------------------
+
+
+def rabbit(method: str, path: str, body: dict | None = None) -> dict | None:
+    """One call to the RabbitMQ management API."""
+    request = urllib.request.Request(f"{RABBIT_API}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"content-type": "application/json"})
+    manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    manager.add_password(None, RABBIT_API, *RABBIT_USER)
+    opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(manager))
+    with opener.open(request, timeout=10) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def create_accounts(config: dict, nips: list[str]) -> int:
+    """Register pegawai with known passwords, as an installation's bootstrap does (runs in a
+    child process: Bootstrap hashes through eventlet's thread pool)."""
+    from services.identity.bootstrap import Bootstrap
+    from shared.config import validate_config
+
+    boot = Bootstrap(validate_config(config), config)
+    try:
+        for nip in nips:
+            boot.create({"login": nip, "display_name": f"Pegawai Bench {nip[-4:]}",
+                         "roles": ["pegawai"], "email": f"{nip}@mail.test",
+                         "home_opd": HOME_OPD}, PASSWORD)
+    finally:
+        boot.close()
+    return len(nips)
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+class Stack:
+    """A database, a vhost, config files and `nameko run` processes, all removed by `close()`."""
+
+    def __init__(self, workdir: Path, db_pool_size: int):
+        self.workdir = workdir
+        self.db_pool_size = db_pool_size
+        self.processes: dict[str, Process] = {}
+        self.database_url: str | None = None
+        self.vhost: str | None = None
+        self.ports = {"gateway": free_port(), "bare": free_port(), "probe": free_port()}
+        self.config: dict = {}
+        self.meter: CpuMeter | None = None
+
+    def create(self) -> None:
+        self.database_url = create_test_database(ADMIN_URL, prefix="simasn_bench")
+        migrate(self.database_url)
+        vhost = f"simasn_bench_{uuid.uuid4().hex[:10]}"
+        rabbit("PUT", f"/vhosts/{vhost}")
+        self.vhost = vhost
+        rabbit("PUT", f"/permissions/{vhost}/{RABBIT_USER[0]}",
+               {"configure": ".*", "write": ".*", "read": ".*"})
+        big = 10**9  # rate limits out of the way: every client is 127.0.0.1
+        self.config = {
+            "AMQP_URI": f"pyamqp://{RABBIT_USER[0]}:{RABBIT_USER[1]}@{AMQP_HOST}/{vhost}",
+            "DATABASE_URL": self.database_url,
+            "LOG_LEVEL": "WARNING",
+            "max_workers": MAX_WORKERS,
+            "DB_POOL_SIZE": self.db_pool_size,
+            "TOKEN_SIGNING_KEY": secrets.token_urlsafe(48),
+            "SECRET_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "ARGON2_TIME_COST": ARGON2_TIME_COST,
+            "ARGON2_MEMORY_KIB": ARGON2_MEMORY_KIB,
+            "NOTIFICATION_OUTBOX": str(self.workdir / "notifications.jsonl"),
+            "GATEWAY_CLIENT_RATE": big,
+            "GATEWAY_CLIENT_BURST": big,
+            "GATEWAY_LOGIN_RATE": big,
+            "GATEWAY_LOGIN_BURST": big,
+            "WEB_SERVER_ADDRESS": f"{HOST}:{self.ports['gateway']}",
+        }
+        self.write_config("config.yaml", self.config)
+        self.write_config("bare.yaml", {**self.config,
+                                        "WEB_SERVER_ADDRESS": f"{HOST}:{self.ports['bare']}"})
+        self.write_config("identity-pool.yaml", {**self.config, "DB_POOL_SIZE": MAX_WORKERS})
+        self.write_config("probe.yaml", {**self.config,
+                                         "WEB_SERVER_ADDRESS": f"{HOST}:{self.ports['probe']}",
+                                         "BENCH_SESSION_CACHE_SECONDS": SESSION_CACHE_SECONDS})
+
+    def write_config(self, name: str, data: dict) -> None:
+        (self.workdir / name).write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    def start(self, name: str, target: str, config: str) -> None:
+        log_path = self.workdir / f"{name}.log"
+        with open(log_path, "wb") as out:
+            popen = subprocess.Popen(
+                [str(NAMEKO), "run", "--config", str(self.workdir / config), target],
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.processes[name] = Process(name, popen, log_path)
+
+    def check_alive(self) -> None:
+        for process in self.processes.values():
+            if process.popen.poll() is not None:
+                raise RuntimeError(f"{process.name} exited with {process.popen.returncode}:\n"
+                                   f"{process.tail()}")
+
+    def wait_http(self, port: int, path: str, deadline: float) -> None:
+        while True:
+            self.check_alive()
+            try:
+                with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except (OSError, urllib.error.URLError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing answered 200 on http://{HOST}:{port}{path}")
+            time.sleep(0.2)
+
+    def wait_rpc_consumer(self, service: str, deadline: float) -> None:
+        """A service answers RPC once its queue has a consumer."""
+        while True:
+            self.check_alive()
+            try:
+                queue = rabbit("GET", f"/queues/{self.vhost}/rpc-{service}")
+                if queue and queue.get("consumers", 0) > 0:
+                    return
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404:
+                    raise
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{service} never consumed its RPC queue")
+            time.sleep(0.2)
+
+    def restart(self, name: str, target: str, config: str) -> None:
+        """Stop one process (as `stop` does) and start it again with another config."""
+        process = self.processes.pop(name)
+        process.popen.terminate()
+        try:
+            process.popen.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.popen.kill()
+            process.popen.wait(timeout=10)
+        self.start(name, target, config)
+
+    def pid(self, name: str) -> int:
+        return self.processes[name].popen.pid
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.popen.poll() is None:
+                process.popen.terminate()
+        # `nameko run` handles SIGTERM only when its eventlet hub wakes up; a process with no
+        # AMQP traffic (the bare route) sleeps on in epoll, so wake every HTTP process once
+        for port in self.ports.values():
+            try:
+                with socket.create_connection((HOST, port), timeout=1) as sock:
+                    sock.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+            except OSError:
+                pass
+        deadline = time.monotonic() + 15
+        for process in self.processes.values():
+            try:
+                process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log(f"{process.name} ignored SIGTERM; killing it")
+                process.popen.kill()
+                process.popen.wait(timeout=10)
+
+    def close(self) -> None:
+        try:
+            if self.meter:
+                self.meter.close()
+            self.stop()
+        finally:
+            try:
+                if self.vhost:
+                    rabbit("DELETE", f"/vhosts/{self.vhost}")
+            finally:
+                if self.database_url:
+                    drop_test_database(self.database_url)
+
+
+# -- CPU accounting from /proc -----------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def all_processes() -> dict[int, tuple[str, float]]:
+    """pid -> (name, CPU seconds) for every process on the machine; a PostgreSQL client
+    backend is named `postgres:<database>`."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                raw = (entry / "stat").read_text()
+                name = raw[raw.index("(") + 1:raw.rindex(")")]
+                if name == "postgres":
+                    # "postgres: 15/main: <user> <database> <host>(<port>) <state>"
+                    words = (entry / "cmdline").read_bytes().decode(errors="replace").split()
+                    if len(words) >= 5 and ("(" in words[4] or words[4] == "[local]"):
+                        name = f"postgres:{words[3]}"
+            except (OSError, ValueError):
+                continue
+            after = raw.rsplit(")", 1)[1].split()
+            table[int(entry.name)] = (name, (int(after[11]) + int(after[12])) / CLOCK_TICKS)
+    return table
+
+
+def kernel_and_machine() -> tuple[float, float]:
+    """(CPU seconds spent in interrupts and softirqs, CPU seconds not idle), all cores, since
+    boot; steal time (the hypervisor's) counts as neither."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = values[:7]
+    return (irq + softirq) / CLOCK_TICKS, (user + nice + system + irq + softirq) / CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU seconds per group of processes over a window. RabbitMQ is `beam.smp`; PostgreSQL is
+    the backends connected to the benchmark's database plus the server's own processes. /proc
+    is read at the window's edges, so a process that starts and ends inside a window (a
+    database connection opened and closed) is missing from every group and shows only in
+    the machine's busy time."""
+
+    def __init__(self, fixed: dict[str, list[int]], database_url: str):
+        self.group_of = {pid: group for group, pids in fixed.items() for pid in pids}
+        self.groups = list(fixed)
+        self.database = database_name(database_url)
+        self.conn = psycopg2.connect(database_url)
+        self.conn.autocommit = True
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def db_sessions(self) -> int:
+        """Connections ever made to the benchmark's database (counted as they end)."""
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_stat_clear_snapshot()")
+            cur.execute("SELECT sessions FROM pg_stat_database WHERE datname = "
+                        "current_database()")
+            return cur.fetchone()[0]
+
+    def snapshot(self):
+        return all_processes(), kernel_and_machine(), self.db_sessions()
+
+    def track(self, group: str, pid: int) -> None:
+        self.group_of[pid] = group
+
+    def difference(self, before, after) -> dict[str, float]:
+        (procs0, (kernel0, busy0), sessions0) = before
+        (procs1, (kernel1, busy1), sessions1) = after
+        out = dict.fromkeys([*self.groups, "rabbitmq", "postgresql"], 0.0)
+        others: Counter = Counter()
+        for pid, (name, cpu) in procs1.items():
+            spent = cpu - procs0.get(pid, (name, 0.0))[1]
+            if spent <= 0:
+                continue
+            if pid in self.group_of:
+                out[self.group_of[pid]] += spent
+            elif name == "beam.smp":
+                out["rabbitmq"] += spent
+            elif name in ("postgres", f"postgres:{self.database}"):
+                out["postgresql"] += spent
+            else:
+                others[f"other:{name}"] += spent
+        out.update(others)
+        out["kernel"] = kernel1 - kernel0
+        out["machine"] = busy1 - busy0
+        out["db_sessions"] = float(sessions1 - sessions0)
+        return out
+
+
+QUIET_SHARE = 0.25  # of all cores: what the machine may be doing before a round starts
+
+
+def wait_for_quiet(limit: float, sample: float = 2.0) -> float:
+    """Before a round, wait (up to `limit` seconds) until the machine has been mostly idle for
+    `sample` seconds, so another program's burst does not land on one scenario only. Returns
+    the busy share of all cores seen last."""
+    deadline = time.monotonic() + limit
+    while True:
+        _, busy0 = kernel_and_machine()
+        time.sleep(sample)
+        _, busy1 = kernel_and_machine()
+        share = (busy1 - busy0) / (sample * (os.cpu_count() or 1))
+        if share < QUIET_SHARE or time.monotonic() > deadline:
+            return share
+        log(f"machine {share:.0%} busy before the round; waiting for it to calm down")
+
+
+# -- load ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    body: bytes | None
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    label: str
+    port_of: str  # which process it talks to: gateway, bare or probe
+    http_process: str  # the process that answers HTTP
+    rpc_process: str | None  # the process behind it, if any
+    rpcs: int
+    call_for: Callable[[int], Call]  # client number -> its request
+    expect: int = 200
+
+
+@dataclass
+class Run:
+    requests: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    cpu: dict[str, float] = field(default_factory=dict)
+    body_bytes: int = 0
+    first_error: str | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    expect: int = 200
+
+    @property
+    def failures(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != self.expect)
+
+    def percentile(self, share: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+def combined(runs: list[Run]) -> Run:
+    """All rounds as one run: total requests over total timed seconds, latencies pooled."""
+    cpu: Counter = Counter()
+    statuses: Counter = Counter()
+    for run in runs:
+        cpu.update(run.cpu)
+        statuses.update(run.statuses)
+    return Run(sum(r.requests for r in runs), sum(r.seconds for r in runs),
+               [lat for r in runs for lat in r.latencies], statuses, dict(cpu),
+               max((r.body_bytes for r in runs), default=0),
+               next((r.first_error for r in runs if r.first_error), None),
+               runs[0].expect if runs else 200)
+
+
+def rotated(items: list, turn: int) -> list:
+    """Each round starts with a different scenario, so drifting background load (this machine
+    is shared) does not always favour the same one."""
+    turn %= len(items)
+    return items[turn:] + items[:turn]
+
+
+def run_load(port: int, call_for: Callable[[int], Call], clients: int, warmup: float,
+             seconds: float, meter: CpuMeter, expect: int = 200) -> Run:
+    """`clients` threads send requests back to back for `warmup` + `seconds`; a request counts
+    when its response completes inside the timed window (so slow requests straddling its start
+    or end do not skew the rate)."""
+    origin = time.perf_counter() + 0.05 * clients / 10  # let every thread connect first
+    start, end = origin + warmup, origin + warmup + seconds
+    results = [{"latencies": [], "statuses": Counter(), "body_bytes": 0, "error": None}
+               for _ in range(clients)]
+
+    def client(number: int) -> None:
+        mine, latencies, statuses = results[number], results[number]["latencies"], \
+            results[number]["statuses"]
+        call = call_for(number)
+        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        while time.perf_counter() < origin:
+            time.sleep(0.001)
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= end:
+                break
+            try:
+                conn.request(call.method, call.path, call.body, call.headers)
+                response = conn.getresponse()
+                data = response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                conn = http.client.HTTPConnection(HOST, port, timeout=30)
+                status, data = 0, repr(exc).encode()
+            t1 = time.perf_counter()
+            if start <= t1 <= end:
+                latencies.append(t1 - t0)
+                statuses[status] += 1
+            if status == expect:
+                mine["body_bytes"] = len(data)
+            elif mine["error"] is None:
+                mine["error"] = f"{status}: {data[:300].decode(errors='replace')}"
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    time.sleep(max(0.0, start - time.perf_counter()))
+    before = meter.snapshot()
+    time.sleep(max(0.0, end - time.perf_counter()))
+    after = meter.snapshot()
+    for thread in threads:
+        thread.join(timeout=120)
+        if thread.is_alive():
+            raise RuntimeError("a client did not finish within 120 s of the window's end")
+    run = Run(0, end - start, cpu=meter.difference(before, after), expect=expect)
+    for mine in results:
+        run.requests += len(mine["latencies"])
+        run.latencies.extend(mine["latencies"])
+        run.statuses.update(mine["statuses"])
+        run.body_bytes = max(run.body_bytes, mine["body_bytes"])
+        run.first_error = run.first_error or mine["error"]
+    return run
+
+
+def request_once(port: int, call: Call) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        conn.request(call.method, call.path, call.body, call.headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def login_call(nip: str) -> Call:
+    body = orjson.dumps({"login": nip, "password": PASSWORD, "device": "bench"})
+    return Call("POST", "/api/auth/login", body, {"Content-Type": "application/json",
+                                                  "User-Agent": "bench/gateway.py"})
+
+
+def log_in(port: int, nip: str, deadline: float) -> str:
+    """An access token for `nip`, retrying while the stack is still coming up."""
+    while True:
+        status, data = request_once(port, login_call(nip))
+        if status == 200:
+            return orjson.loads(data)["access_token"]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"login of {nip} answered {status}: {data[:300]!r}")
+        time.sleep(0.2)
+
+
+def scenarios(readers: list[str], tokens: list[str], loggers: list[str]) -> dict[str, Scenario]:
+    def bearer(number: int) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens[number]}"}
+
+    return {s.key: s for s in [
+        Scenario("bare", "bare Nameko `GET /bare` (no RPC)", "bare", "bare", None, 0,
+                 lambda n: Call("GET", "/bare", None, {})),
+        Scenario("plumbing", "gateway plumbing, no RPC: `POST /api/auth/login` with `{}` "
+                 "(422 from the schema check)", "gateway", "gateway", None, 0,
+                 lambda n: Call("POST", "/api/auth/login", b"{}",
+                                {"Content-Type": "application/json"}), expect=422),
+        Scenario("cached", "prototype: token verified locally, session cached "
+                 f"{SESSION_CACHE_SECONDS:g} s (`GET /probe/cached`)", "probe", "probe",
+                 "identity", 0, lambda n: Call("GET", "/probe/cached", None, bearer(n))),
+        Scenario("echo", "HTTP + one RPC to an echo (`GET /probe/echo`)", "probe", "probe",
+                 "echo", 1, lambda n: Call("GET", "/probe/echo", None, {})),
+        Scenario("probe_auth", "HTTP + identity.authenticate (`GET /probe/authenticate`)",
+                 "probe", "probe", "identity", 1,
+                 lambda n: Call("GET", "/probe/authenticate", None, bearer(n))),
+        Scenario("me", "gateway `GET /api/me`", "gateway", "gateway", "identity", 1,
+                 lambda n: Call("GET", "/api/me", None, bearer(n))),
+        Scenario("account", "gateway `GET /api/accounts/<own nip>`", "gateway", "gateway",
+                 "identity", 2,
+                 lambda n: Call("GET", f"/api/accounts/{readers[n]}", None, bearer(n))),
+        Scenario("login", "gateway `POST /api/auth/login`", "gateway", "gateway", "identity", 1,
+                 lambda n: login_call(loggers[n])),
+    ]}
+
+
+# -- reporting -----------------------------------------------------------------------------------
+
+
+def fmt_rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def fmt_ratio(ours: float, other: float) -> str:
+    return "n/a" if not other else f"{ours / other:.2f}×"
+
+
+def fmt_ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"
+
+
+def verdict(ok: bool) -> str:
+    return "pass" if ok else "**miss**"
+
+
+def loadavg() -> str:
+    try:
+        return "/".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def machine() -> dict[str, str]:
+    conn = psycopg2.connect(ADMIN_URL)
+    with conn.cursor() as cur:
+        cur.execute("SHOW server_version")
+        server = cur.fetchone()[0]
+        settings = {}
+        for name in ("fsync", "synchronous_commit", "shared_buffers"):
+            cur.execute(f"SHOW {name}")
+            settings[name] = cur.fetchone()[0]
+    conn.close()
+    overview = rabbit("GET", "/overview") or {}
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "postgresql": server + " (" + ", ".join(f"{k}={v}" for k, v in settings.items()) + ")",
+        "rabbitmq": f"{overview.get('rabbitmq_version', '?')} "
+                    f"(Erlang {overview.get('erlang_version', '?')})",
+        "packages": ", ".join(f"{p} {package_version(p)}" for p in
+                              ("nameko", "eventlet", "kombu", "werkzeug", "argon2-cffi",
+                               "PyJWT", "SQLAlchemy", "psycopg2-binary")),
+    }
+
+
+CPU_GROUPS = ("client", "http", "rpc", "rabbitmq", "postgresql", "kernel")
+
+
+def cpu_per_request(run: Run, scenario: Scenario) -> dict[str, float]:
+    """CPU milliseconds per completed request for each part of the path, plus what else the
+    machine did in the same windows ("other")."""
+    n = max(run.requests, 1)
+    parts = {
+        "client": run.cpu.get("client", 0.0),
+        "http": run.cpu.get(scenario.http_process, 0.0),
+        "rpc": run.cpu.get(scenario.rpc_process, 0.0) if scenario.rpc_process else 0.0,
+        "rabbitmq": run.cpu.get("rabbitmq", 0.0),
+        "postgresql": run.cpu.get("postgresql", 0.0),
+    }
+    known = sum(run.cpu.get(k, 0.0) for k in ("client", "bare", "probe", "echo", "gateway",
+                                               "identity", "rabbitmq", "postgresql", "kernel"))
+    out = {k: v * 1000 / n for k, v in parts.items()}
+    out["kernel"] = run.cpu.get("kernel", 0.0) * 1000 / n
+    out["other"] = max(0.0, run.cpu.get("machine", 0.0) - known) * 1000 / n
+    out["total"] = run.cpu.get("machine", 0.0) * 1000 / n
+    return out
+
+
+def report(info: dict, params: Params, catalogue: dict[str, Scenario], loaded: dict,
+           sequential: dict, logins: list[Run], pooled: dict, took: float, quick: bool) -> str:
+    bare = combined(loaded["bare"])
+    nproc = int(info["nproc"])
+    lines = [
+        "# Gateway benchmark",
+        "",
+        f"Run {info['date']} by `make bench-gateway` (bench/gateway.py"
+        f"{' --quick' if quick else ''}); took {took:.0f} s. **Client and servers share the "
+        f"machine's {nproc} cores**: the load generator (Python threads in one process), every "
+        "Nameko process, RabbitMQ and PostgreSQL compete for them, and so may anything else "
+        f"running on the machine (load average 1/5/15 min: {info['load_start']} at start, "
+        f"{info['load_end']} at end; the \"other\" CPU column below is that share). Each "
+        f"round waits up to {params.quiet_wait:g} s for the machine to be under "
+        f"{QUIET_SHARE:.0%} busy; busy share seen before each round (concurrent, one-client, "
+        f"login, then DB-pool rounds): {info['quiet']}.",
+        "",
+        f"- machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}",
+        f"- PostgreSQL {info['postgresql']}; RabbitMQ {info['rabbitmq']}",
+        f"- {info['packages']}",
+        "- each service is its own `nameko run` process (identity, gateway, the bare route, the "
+        f"probe, the echo) with max_workers {MAX_WORKERS} (Nameko's default, so at most "
+        f"{MAX_WORKERS} requests in flight per process; the rest wait for a worker) and "
+        f"DB_POOL_SIZE {info['db_pool_size']} (SQLAlchemy opens up to as many again as "
+        "overflow connections and closes them when they are returned), in a throwaway "
+        "database and RabbitMQ vhost; LOG_LEVEL WARNING; the gateway's rate limits set out of "
+        "the way",
+        f"- accounts: {params.accounts} pegawai (home OPD `{HOME_OPD}`) created with "
+        "`services.identity.bootstrap.Bootstrap`; passwords hashed with **Argon2id time_cost "
+        f"{ARGON2_TIME_COST}, memory {ARGON2_MEMORY_KIB} KiB ({ARGON2_MEMORY_KIB // 1024} MiB), "
+        "parallelism 1** — the production defaults. A login verifies at the cost recorded in "
+        "the stored hash, hashed in identity's eventlet thread pool.",
+        f"- load: {params.clients} clients = {params.clients} threads, each with its own "
+        "keep-alive `http.client` connection and its own account (logged in beforehand for "
+        f"reads; a different pegawai per client for logins); {params.rounds} round(s) of "
+        f"{params.round_seconds:g} s per read scenario (logins {params.login_seconds:g} s, one "
+        f"client {params.sequential_seconds:g} s), scenarios in rotating order, "
+        f"{params.warmup_seconds:g} s of untimed load before every timed window; req/s = "
+        "responses completed inside the timed windows ÷ timed seconds; latency = request sent → "
+        "body read, as the client sees it",
+        "- targets (issue 3), reported here, never asserted: authenticated reads at ≥ "
+        f"{TARGET_RATIO}× the bare route's req/s, and p99 < {TARGET_P99 * 1000:.0f} ms, at "
+        f"{params.clients} clients",
+        "",
+        f"## Main figures ({params.clients} concurrent clients)",
+        "",
+        "| scenario | RPCs | req/s | ÷ bare | p50 ms | p99 ms | non-200 "
+        f"| ≥ {TARGET_RATIO}× bare | p99 < {TARGET_P99 * 1000:.0f} ms |",
+        "|---|--:|--:|--:|--:|--:|--:|---|---|",
+        f"| {catalogue['bare'].label} | 0 | {fmt_rate(bare.rate)} | 1.00× "
+        f"| {fmt_ms(bare.percentile(0.5))} | {fmt_ms(bare.percentile(0.99))} "
+        f"| {bare.failures} | | |",
+    ]
+    for key in ("me", "account"):
+        run, scenario = combined(loaded[key]), catalogue[key]
+        p99 = run.percentile(0.99)
+        lines.append(
+            f"| {scenario.label} | {scenario.rpcs} | {fmt_rate(run.rate)} "
+            f"| {fmt_ratio(run.rate, bare.rate)} | {fmt_ms(run.percentile(0.5))} "
+            f"| {fmt_ms(p99)} | {run.failures} | {verdict(run.rate >= TARGET_RATIO * bare.rate)} "
+            f"| {verdict(p99 < TARGET_P99)} |")
+    login = combined(logins)
+    lines += [
+        f"| {catalogue['login'].label} (login/s) | 1 | {fmt_rate(login.rate)} "
+        f"| n/a | {fmt_ms(login.percentile(0.5))} "
+        f"| {fmt_ms(login.percentile(0.99))} | {login.failures} | no target | no target |",
+        "",
+        f"- response bodies: bare {bare.body_bytes} bytes, `/api/me` "
+        f"{combined(loaded['me']).body_bytes} bytes, `/api/accounts/<nip>` "
+        f"{combined(loaded['account']).body_bytes} bytes.",
+        f"- a login: Argon2id verify (t={ARGON2_TIME_COST}, {ARGON2_MEMORY_KIB // 1024} MiB) "
+        "in identity's thread pool, a session row, a `LoginSucceeded` event, a signed JWT; "
+        "every login creates a session.",
+        "",
+        "## One client, sequential (latency without queueing)",
+        "",
+        "| scenario | req/s | p50 ms | p99 ms | non-200 |",
+        "|---|--:|--:|--:|--:|",
+    ]
+    for key, runs in sequential.items():
+        run = combined(runs)
+        lines.append(f"| {catalogue[key].label} | {fmt_rate(run.rate)} "
+                     f"| {fmt_ms(run.percentile(0.5))} | {fmt_ms(run.percentile(0.99))} "
+                     f"| {run.failures} |")
+    lines += [
+        "",
+        f"## Where the time goes: layer by layer ({params.clients} clients unless noted)",
+        "",
+        "| layer | RPCs | req/s | ÷ bare | p50 ms | p99 ms | 1 client p50 ms "
+        "| CPU ms per request: client | HTTP process | RPC server | RabbitMQ | PostgreSQL "
+        "| kernel irq | other | all | machine busy | new DB connections/s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for key, runs in loaded.items():
+        run, scenario = combined(runs), catalogue[key]
+        cpu = cpu_per_request(run, scenario)
+        seq = combined(sequential[key]) if key in sequential else None
+        busy = run.cpu.get("machine", 0.0) / (run.seconds * nproc) * 100
+        lines.append(
+            f"| {scenario.label} | {scenario.rpcs} | {fmt_rate(run.rate)} "
+            f"| {fmt_ratio(run.rate, bare.rate)} | {fmt_ms(run.percentile(0.5))} "
+            f"| {fmt_ms(run.percentile(0.99))} | {fmt_ms(seq.percentile(0.5)) if seq else ''} | "
+            + " | ".join(f"{cpu[k]:.2f}" for k in (*CPU_GROUPS, "other", "total"))
+            + f" | {busy:.0f}% | {run.cpu.get('db_sessions', 0.0) / run.seconds:.0f} |")
+    cpu = cpu_per_request(login, catalogue["login"])
+    busy = login.cpu.get("machine", 0.0) / (login.seconds * nproc) * 100
+    lines.append(
+        f"| {catalogue['login'].label} | 1 | {fmt_rate(login.rate)} "
+        f"| n/a | {fmt_ms(login.percentile(0.5))} "
+        f"| {fmt_ms(login.percentile(0.99))} | | "
+        + " | ".join(f"{cpu[k]:.2f}" for k in (*CPU_GROUPS, "other", "total"))
+        + f" | {busy:.0f}% | {login.cpu.get('db_sessions', 0.0) / login.seconds:.0f} |")
+    lines += [
+        "",
+        "- HTTP process = the process answering HTTP (bare route, probe or gateway); RPC server "
+        "= the process behind it (echo or identity). CPU is user+system time read from /proc at "
+        "the start and end of every timed window, divided by the requests completed in it. "
+        "PostgreSQL = the backends connected to this run's database and the server's own "
+        "processes. kernel irq = interrupt and softirq time (loopback networking). all = every "
+        "core's busy time over the same windows; other = all minus everything listed: other "
+        "programs and other databases' backends (named below), and processes that started and "
+        "ended inside a window — database connections opened and closed, see the last column. "
+        "machine "
+        f"busy = all ÷ ({nproc} cores × window). new DB connections/s = sessions that ended in "
+        "this run's database (pg_stat_database), per second of window.",
+        other_processes(loaded, logins),
+        "- a single Python process runs on one core at a time: an HTTP or RPC process near "
+        "1,000 ms of CPU per second is saturated whatever the other core does.",
+        "",
+        *findings(catalogue, loaded, sequential, nproc),
+        "",
+        *pool_section(catalogue, loaded, pooled, info),
+        "## Ratios round by round",
+        "",
+        "| scenario | req/s per round | ÷ bare per round | p99 ms per round |",
+        "|---|---|---|---|",
+    ]
+    for key, runs in loaded.items():
+        lines.append(
+            f"| {catalogue[key].label} | {', '.join(fmt_rate(r.rate) for r in runs)} | "
+            + ", ".join(f"{r.rate / b.rate:.2f}" for r, b in zip(runs, loaded["bare"]))
+            + f" | {', '.join(fmt_ms(r.percentile(0.99)) for r in runs)} |")
+    lines.append(f"| {catalogue['login'].label} | {', '.join(fmt_rate(r.rate) for r in logins)} "
+                 f"| n/a | {', '.join(fmt_ms(r.percentile(0.99)) for r in logins)} |")
+    errors = [(catalogue[key].label, combined(runs).first_error)
+              for key, runs in [*loaded.items(), *sequential.items(), ("login", logins)]
+              if combined(runs).first_error]
+    if errors:
+        lines += ["", "## First error answer per scenario", ""]
+        lines += [f"- {label}: `{error}`" for label, error in errors]
+    return "\n".join(lines) + "\n"
+
+
+def pool_section(catalogue: dict[str, Scenario], loaded: dict, pooled: dict,
+                 info: dict) -> list[str]:
+    """The authenticated reads again, identity restarted with a pool as large as its worker
+    count, with a fresh bare baseline from the same pass."""
+    if not pooled:
+        return []
+    bare = combined(pooled["bare"])
+    lines = [
+        f"## Same run, identity restarted with DB_POOL_SIZE {MAX_WORKERS} (= max_workers) "
+        f"instead of {info['db_pool_size']}",
+        "",
+        "A config change only. The bare route is measured again in the same rounds for the "
+        "ratio.",
+        "",
+        f"| scenario | req/s | ÷ bare | p50 ms | p99 ms | new DB connections/s "
+        f"| CPU ms per request (all) | before: req/s, p99 ms | ≥ {TARGET_RATIO}× bare "
+        f"| p99 < {TARGET_P99 * 1000:.0f} ms |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|---|---|",
+        f"| {catalogue['bare'].label} | {fmt_rate(bare.rate)} | 1.00× "
+        f"| {fmt_ms(bare.percentile(0.5))} | {fmt_ms(bare.percentile(0.99))} | | "
+        f"| {fmt_rate(combined(loaded['bare']).rate)}, "
+        f"{fmt_ms(combined(loaded['bare']).percentile(0.99))} | | |",
+    ]
+    for key in ("me", "account"):
+        run, before = combined(pooled[key]), combined(loaded[key])
+        p99 = run.percentile(0.99)
+        lines.append(
+            f"| {catalogue[key].label} | {fmt_rate(run.rate)} | {fmt_ratio(run.rate, bare.rate)} "
+            f"| {fmt_ms(run.percentile(0.5))} | {fmt_ms(p99)} "
+            f"| {run.cpu.get('db_sessions', 0.0) / run.seconds:.0f} "
+            f"| {cpu_per_request(run, catalogue[key])['total']:.2f} "
+            f"| {fmt_rate(before.rate)}, {fmt_ms(before.percentile(0.99))} "
+            f"| {verdict(run.rate >= TARGET_RATIO * bare.rate)} | {verdict(p99 < TARGET_P99)} |")
+    return [*lines, ""]
+
+
+def other_processes(loaded: dict, logins: list[Run]) -> str:
+    """The busiest processes outside the benchmark during the concurrent timed windows."""
+    runs = [run for runs in loaded.values() for run in runs] + logins
+    seconds = sum(run.seconds for run in runs)
+    spent: Counter = Counter()
+    for run in runs:
+        spent.update({k[len("other:"):]: v for k, v in run.cpu.items()
+                      if k.startswith("other:")})
+    top = ", ".join(f"`{name}` {cpu / seconds * 100:.1f}%" for name, cpu in spent.most_common(5))
+    return ("- busiest processes outside the benchmark during the concurrent windows (% of one "
+            f"core): {top or 'none'}.")
+
+
+def findings(catalogue: dict[str, Scenario], loaded: dict, sequential: dict,
+             nproc: int) -> list[str]:
+    """Differences between adjacent layers, computed from this run."""
+
+    def seq_p50(key: str) -> float:
+        return combined(sequential[key]).percentile(0.5) * 1000 if key in sequential else 0.0
+
+    def cpu_all(key: str) -> float:
+        return cpu_per_request(combined(loaded[key]), catalogue[key])["total"]
+
+    steps = [("bare", "plumbing", "the gateway's endpoint plumbing alone (request id, rate "
+                                  "limits, body and schema check, problem answer), no RPC"),
+             ("bare", "cached", "prototype: token verified in the HTTP process, identity's "
+                                "answer cached per session"),
+             ("bare", "echo", "one RPC hop (HTTP process → RabbitMQ → echo → back)"),
+             ("echo", "probe_auth", "identity's work in authenticate (JWT check, one "
+                                    "PostgreSQL transaction, schema dump) instead of an echo"),
+             ("probe_auth", "me", "the gateway's plumbing around that same RPC (role check, "
+                                  "context headers on the RPC, response schema)"),
+             ("me", "account", "a second RPC, identity.get_account (another transaction)")]
+    lines = ["What each layer adds (1-client p50 latency; CPU over all processes per request "
+             "at full load):", ""]
+    for before, after, what in steps:
+        if before in loaded and after in loaded:
+            lines.append(f"- {what}: {seq_p50(after) - seq_p50(before):+.2f} ms p50, "
+                         f"{cpu_all(after) - cpu_all(before):+.2f} ms CPU per request")
+    if "me" in loaded:
+        run = combined(loaded["me"])
+        churn = run.cpu.get("db_sessions", 0.0) / run.seconds
+        if churn >= 1:
+            lines.append(f"- under `/api/me` load identity opened and closed {churn:.0f} "
+                         "PostgreSQL connections per second: with more workers busy than "
+                         "DB_POOL_SIZE, SQLAlchemy's overflow connections are closed as soon as "
+                         "they are returned, so the next burst connects again")
+    return lines
+
+
+def measure(stack: Stack, meter: CpuMeter, catalogue: dict[str, Scenario], keys: list[str],
+            params: Params, clients: int, quiet: list[float], label: str = ""
+            ) -> dict[str, list[Run]]:
+    """Every scenario in `keys`, `params.rounds` times, in rotating order; each round first
+    waits for a quiet machine (the busy share it saw goes to `quiet`)."""
+    runs: dict[str, list[Run]] = {key: [] for key in keys}
+    login = keys == ["login"]
+    seconds = (params.login_seconds if login else params.round_seconds if clients > 1
+               else params.sequential_seconds)
+    warmup = params.warmup_seconds * (2 if login else 1 if clients > 1 else 0.5)
+    for turn in range(params.rounds):
+        quiet.append(wait_for_quiet(params.quiet_wait))
+        for key in rotated(keys, turn):
+            scenario = catalogue[key]
+            run = run_load(stack.ports[scenario.port_of], scenario.call_for, clients, warmup,
+                           seconds, meter, scenario.expect)
+            runs[key].append(run)
+            log(f"round {turn + 1} {label:<4} {key:<10} {clients:>2} client(s) "
+                f"{fmt_rate(run.rate):>7} req/s  p50 {fmt_ms(run.percentile(0.5))} ms  "
+                f"p99 {fmt_ms(run.percentile(0.99))} ms  unexpected {run.failures}")
+    return runs
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short windows, a smoke run")
+    parser.add_argument("--output", type=Path, default=None,
+                        help=f"results file (default {RESULTS.relative_to(ROOT)}; "
+                             "none with --quick)")
+    parser.add_argument("--db-pool-size", type=int, default=DB_POOL_SIZE,
+                        help=f"DB_POOL_SIZE of every service (default {DB_POOL_SIZE}, as in "
+                             "config.yaml)")
+    args = parser.parse_args(argv)
+    params = QUICK if args.quick else DEFAULT
+    output = args.output if args.output else (None if args.quick else RESULTS)
+    if params.accounts < 2 * params.clients:
+        raise SystemExit("need one account per reading client and one per logging-in client")
+
+    # SIGTERM (make interrupted, a CI timeout) unwinds through `finally` like Ctrl-C does
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    info = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "load_start": loadavg(),
+            **machine()}
+    workdir = Path(tempfile.mkdtemp(prefix="simasn-bench-gateway-"))
+    stack = Stack(workdir, args.db_pool_size)
+    began = time.perf_counter()
+    failed = True
+    try:
+        log(f"throwaway database and vhost; work files in {workdir}")
+        stack.create()
+        nips = [f"198501012010{900000 + i:06d}" for i in range(params.accounts)]
+        readers, loggers = nips[:params.clients], nips[params.clients:2 * params.clients]
+        stack.start("identity", "services.identity.service:IdentityService", "config.yaml")
+        stack.start("gateway", "services.gateway.service:GatewayService", "config.yaml")
+        stack.start("bare", "bench.bare_service:BareService", "bare.yaml")
+        stack.start("echo", "bench.bare_service:EchoService", "config.yaml")
+        stack.start("probe", "bench.bare_service:ProbeService", "probe.yaml")
+
+        log(f"creating {len(nips)} pegawai (Argon2id t={ARGON2_TIME_COST}, "
+            f"{ARGON2_MEMORY_KIB // 1024} MiB) while the services start")
+        t0 = time.perf_counter()
+        spawn = multiprocessing.get_context("spawn")
+        with spawn.Pool(2) as pool:
+            created = sum(pool.starmap(create_accounts,
+                                       [(stack.config, nips[0::2]), (stack.config, nips[1::2])]))
+        log(f"created {created} accounts in {time.perf_counter() - t0:.1f} s")
+
+        deadline = time.monotonic() + 60
+        stack.wait_http(stack.ports["gateway"], "/health", deadline)
+        stack.wait_http(stack.ports["bare"], "/bare", deadline)
+        stack.wait_rpc_consumer("identity", deadline)
+        stack.wait_rpc_consumer("bench_echo", deadline)
+        stack.wait_http(stack.ports["probe"], "/probe/echo", deadline)
+        tokens = [log_in(stack.ports["gateway"], nip, deadline) for nip in readers]
+        log(f"stack up; {len(tokens)} readers logged in")
+
+        meter = CpuMeter({"client": [os.getpid()],
+                          **{name: [stack.pid(name)] for name in stack.processes}},
+                         stack.database_url)
+        stack.meter = meter
+        catalogue = scenarios(readers, tokens, loggers)
+        reads = ["bare", "plumbing", "cached", "echo", "probe_auth", "me", "account"]
+
+        quiet: list[float] = []
+        loaded = measure(stack, meter, catalogue, reads, params, params.clients, quiet)
+        sequential = measure(stack, meter, catalogue, reads, params, 1, quiet)
+        logins = measure(stack, meter, catalogue, ["login"], params, params.clients,
+                         quiet)["login"]
+        pooled: dict[str, list[Run]] = {}
+        if args.db_pool_size < MAX_WORKERS:
+            log(f"restarting identity with DB_POOL_SIZE {MAX_WORKERS} (= max_workers)")
+            stack.restart("identity", "services.identity.service:IdentityService",
+                          "identity-pool.yaml")
+            stack.wait_rpc_consumer("identity", time.monotonic() + 60)
+            meter.track("identity", stack.pid("identity"))
+            pooled = measure(stack, meter, catalogue, ["bare", "me", "account"], params,
+                             params.clients, quiet, label="pool")
+        stack.check_alive()
+        failed = False
+    finally:
+        if failed:
+            for process in stack.processes.values():
+                log(f"--- last lines of {process.name}'s log ---\n{process.tail()}")
+        stack.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    info["load_end"] = loadavg()
+
+    info["db_pool_size"] = args.db_pool_size
+    info["quiet"] = ", ".join(f"{share:.0%}" for share in quiet)
+    text = report(info, params, catalogue, loaded, sequential, logins, pooled,
+                  time.perf_counter() - began, args.quick)
+    print(text, end="")
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        log(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
