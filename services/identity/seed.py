@@ -328,7 +328,4 @@ def summary(report: SeedReport, seed: int, raw_config: dict) -> list[str]:
         out.append("OTP secrets as otpauth:// URIs (paste, or turn into a QR code to scan):")
         out += [f"  {report.totp_uri(login)}" for login in report.totp_secrets]
     out.append("These credentials are shown here only: never logged, never in an event.")
-    if new:
-        out.append(f"Registration also queued an activation message per new account in "
-                   f"{cost['NOTIFICATION_OUTBOX']}; the demo password works without it.")
     return out
