@@ -9,8 +9,10 @@ import pytest
 
 from services.gateway.service import GatewayService
 from services.identity.service import IdentityService
+from shared.testing import wait_for
 from tests.gateway_helpers import Client, free_port
-from tests.identity_helpers import PASSWORD, People
+from tests.helpers import RelayThread
+from tests.identity_helpers import PASSWORD, People, context_of, rpc
 
 
 @pytest.fixture
@@ -152,3 +154,52 @@ def test_no_route_lets_staff_set_a_pegawai_password_email_or_phone(api):
     assert client.call("POST", f"/api/accounts/{nip}/password-reset", token=fasilitator,
                        body={"reason": "coba"}).status == 403
     assert login(client, people, nip), "the pegawai's password still works"
+
+
+@pytest.fixture
+def cached_api(container_factory, identity_config, database_url):
+    """The gateway with its session cache on and identity's log relayed to it."""
+    port = free_port()
+    config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+              "GATEWAY_SESSION_CACHE_SECONDS": 300}
+    container_factory(IdentityService, config).start()
+    container_factory(GatewayService, config).start()
+    people = People(config)
+    with RelayThread(database_url, "identity", "identity", config["AMQP_URI"]):
+        yield Client(f"http://127.0.0.1:{port}"), people, config
+    people.close()
+
+
+def test_with_a_session_cache_revocations_still_reach_the_gateway(cached_api):
+    client, people, config = cached_api
+    nip = people.pegawai()
+    token = login(client, people, nip)
+    assert client.call("GET", "/api/me", token=token).status == 200
+    assert client.call("GET", "/api/me", token=token).status == 200  # now from the cache
+    assert client.call("POST", "/api/auth/logout", token=token).status == 204
+    assert_problem(client.call("GET", "/api/me", token=token), 401, "token_invalid")
+
+    # a change made elsewhere (another gateway replica, an operator's tool) arrives as an
+    # identity event through the outbox relay and drops the cached session
+    token = login(client, people, nip)
+    assert client.call("GET", "/api/me", token=token).status == 200
+    admin = people.login(people.staff(["administrator"]))
+    with rpc(config, context_of(admin["principal"], "administrator")) as identity:
+        identity.set_account_status(nip, False, {"reason": "diberhentikan"})
+    wait_for(lambda: client.call("GET", "/api/me", token=token).status == 401, timeout=30,
+             message="the disabled account's cached session to be dropped")
+
+    header, body, signature = token.split(".")
+    forged = ".".join([header, body, signature[:-4] + "AAAA"])
+    assert_problem(client.call("GET", "/api/me", token=forged), 401, "token_invalid")
+
+
+def test_every_client_address_is_rate_limited(container_factory, identity_config):
+    port = free_port()
+    config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+              "GATEWAY_CLIENT_RATE": 0.5, "GATEWAY_CLIENT_BURST": 3}
+    container_factory(GatewayService, config).start()
+    client = Client(f"http://127.0.0.1:{port}")
+    statuses = [client.call("GET", "/health").status for _ in range(4)]
+    assert statuses[:3] == [200, 200, 200]
+    assert_problem(client.call("GET", "/health"), 429, "rate_limited")

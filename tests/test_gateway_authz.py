@@ -220,7 +220,9 @@ class World:
 @pytest.fixture
 def gateway(container_factory, identity_config):
     port = free_port()
-    config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}
+    # the client-wide rate limit is tested in test_gateway_api; here it would only get in the way
+    config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+              "GATEWAY_CLIENT_RATE": 100000, "GATEWAY_CLIENT_BURST": 100000}
     container_factory(IdentityService, config).start()
     container_factory(GatewayService, config).start()
     people = People(config)

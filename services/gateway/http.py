@@ -11,6 +11,7 @@ authorization matrix test."""
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass
 
 import orjson
@@ -35,11 +36,64 @@ from shared.context import CLIENT_ADDRESS, CORRELATION_ID, REQUEST_ID
 from shared.errors import ConfigError, Forbidden, SimasnError
 from shared.logging import get_logger
 from shared.schemas import load
+from shared.tokens import AccessTokens
 
 log = get_logger(__name__)
 PROBLEM_BASE = "https://simasn.jatimprov.go.id/problems/"
 MAX_JSON_BYTES = 64 * 1024
 
+
+
+class SessionCache(DependencyProvider):
+    """Optional: the gateway verifies the access token's signature itself and reuses identity's
+    answer for that session for GATEWAY_SESSION_CACHE_SECONDS. 0 (the default) asks identity on
+    every request, so logout, disabling and role removal take effect on the very next request at
+    every gateway replica. With a cache, they take effect at once at the replica that handled
+    the change, and at the others when identity's event reaches them through the outbox relay
+    (or at the latest when the entry expires)."""
+
+    def setup(self):
+        config = self.container.config
+        try:
+            self.ttl = float(config.get("GATEWAY_SESSION_CACHE_SECONDS") or 0)
+        except (TypeError, ValueError):
+            raise ConfigError("GATEWAY_SESSION_CACHE_SECONDS must be a number of seconds",
+                              field="GATEWAY_SESSION_CACHE_SECONDS") from None
+        self.tokens = None
+        if self.ttl > 0:
+            key = config.get("TOKEN_SIGNING_KEY") or ""
+            if len(key) < 32:
+                raise ConfigError("TOKEN_SIGNING_KEY (identity's) is needed to cache sessions",
+                                  field="TOKEN_SIGNING_KEY")
+            self.tokens = AccessTokens(key, ttl=0)
+        self.entries: dict[str, tuple[float, dict]] = {}
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.tokens is not None
+
+    def lookup(self, token: str) -> dict | None:
+        claims = self.tokens.decode(token)  # expired or forged: 401 without asking identity
+        entry = self.entries.get(claims["sid"])
+        if entry and entry[0] > time.monotonic() and entry[1]["account_id"] == claims["sub"]:
+            return entry[1]
+        return None
+
+    def store(self, principal: dict) -> None:
+        if len(self.entries) > 100_000:
+            self.entries.clear()
+        self.entries[principal["session_id"]] = (time.monotonic() + self.ttl, principal)
+
+    def forget(self, account_id: str | None = None) -> None:
+        """Drop one account's sessions, or every entry."""
+        if account_id is None:
+            self.entries.clear()
+            return
+        for sid in [s for s, (_, p) in self.entries.items() if p["account_id"] == account_id]:
+            self.entries.pop(sid, None)
 
 
 class RateLimits(DependencyProvider):
@@ -76,6 +130,7 @@ class RouteSpec:
     status: int
     tag: str
     login_limited: bool
+    changes_access: bool
 
 
 ROUTES: list[RouteSpec] = []
@@ -150,7 +205,7 @@ def problem_response(error: SimasnError, request_id: str, instance: str) -> Resp
 
 def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, query=None,
              response=None, many: bool = False, status: int = 200, tag: str = "umum",
-             login_limited: bool = False):
+             login_limited: bool = False, changes_access: bool = False):
     """Declare a gateway route. The handler is called as
     `fn(self, request, principal=..., body=..., query=..., **path_params)` and returns data
     for `response` (or None for 204)."""
@@ -158,7 +213,7 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
     def decorate(fn):
         spec = RouteSpec(method, path, fn.__name__, summary,
                          tuple(roles) if roles is not None else None, body, query, response,
-                         many, status, tag, login_limited)
+                         many, status, tag, login_limited, changes_access)
         ROUTES.append(spec)
 
         @functools.wraps(fn)
@@ -189,6 +244,8 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
             "query": load(spec.query(), request.args.to_dict()) if spec.query else None,
         }
         result = fn(service, request, **data, **params)
+        if spec.changes_access and service.sessions.enabled:
+            service.sessions.forget()  # this replica: at once; the others: by identity's events
         if principal is not None and service.context.get("actor_role") == "auditor":
             service.record_auditor_read(request)
     except SimasnError as exc:
@@ -242,7 +299,12 @@ def _authenticate(service, spec: RouteSpec, request) -> dict | None:
     if scheme.lower() != "bearer" or not token.strip():
         raise TokenMissing("sertakan header Authorization: Bearer <token akses>",
                            field="Authorization")
-    principal = service.rpc_identity.authenticate(token.strip())
+    cache = service.sessions
+    principal = cache.lookup(token.strip()) if cache.enabled else None
+    if principal is None:
+        principal = service.rpc_identity.authenticate(token.strip())
+        if cache.enabled:
+            cache.store(principal)
     used = role_used(principal["roles"], spec.roles)
     if used is None:
         raise Forbidden(f"hanya untuk peran: {', '.join(spec.roles)}", field="role")

@@ -3,6 +3,7 @@ the body calls one service over RPC. Who may act on which OPD's data is checked 
 service behind it."""
 
 import eventlet
+from nameko.events import BROADCAST, event_handler
 from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
@@ -10,7 +11,7 @@ from services.gateway import openapi
 from services.gateway.domain import request_id_from
 from services.gateway.events import REGISTRY
 from services.gateway.exceptions import RouteNotFound, ServiceUnavailable
-from services.gateway.http import RateLimits, endpoint, http, problem_response
+from services.gateway.http import RateLimits, SessionCache, endpoint, http, problem_response
 from services.gateway.schemas import OpdSchema, ReadinessSchema
 from shared import SERVICES
 from shared.contracts import identity as c
@@ -23,6 +24,9 @@ BACKENDS = [s for s in SERVICES if s != "gateway"]
 READY_TIMEOUT = 3.0
 ANYONE = ("pegawai", "fasilitator", "administrator", "auditor")
 BKD = ("administrator",)
+#: identity events after which a cached session may no longer say the truth
+ACCESS_CHANGES = {"SessionRevoked", "AccountDisabled", "RoleRevoked", "RoleGranted",
+                  "OpdScopeChanged", "TotpReset", "ClientSecretRotated", "PasswordChanged"}
 
 
 class GatewayService(ServiceBase):
@@ -31,6 +35,7 @@ class GatewayService(ServiceBase):
     name = "gateway"
     db = Database(REGISTRY)
     limits = RateLimits()
+    sessions = SessionCache()
     rpc_identity = RpcProxy("identity")
     rpc_records = RpcProxy("records")
     rpc_requests = RpcProxy("requests")
@@ -38,6 +43,12 @@ class GatewayService(ServiceBase):
     rpc_signing = RpcProxy("signing")
     rpc_reporting = RpcProxy("reporting")
     rpc_sync = RpcProxy("sync")
+
+    @event_handler("identity", "#", handler_type=BROADCAST, reliable_delivery=False)
+    def on_identity_event(self, envelope):
+        """Every gateway replica drops cached sessions of an account whose access changed."""
+        if self.sessions.enabled and envelope.get("event_type") in ACCESS_CHANGES:
+            self.sessions.forget(str(envelope.get("stream_id", "")).partition(":")[2] or None)
 
     def record_auditor_read(self, request):
         """Every auditor read is itself recorded (Pergub 73/2020)."""
@@ -105,12 +116,13 @@ class GatewayService(ServiceBase):
         return self.rpc_identity.refresh(body)
 
     @endpoint("POST", "/api/auth/password-reset", summary="Buat kata sandi baru dengan token",
-              body=c.PasswordResetComplete, tag="autentikasi", login_limited=True)
+              body=c.PasswordResetComplete, tag="autentikasi", login_limited=True,
+              changes_access=True)
     def http_reset(self, request, body, **_):
         self.rpc_identity.complete_password_reset(body)
 
     @endpoint("POST", "/api/auth/logout", summary="Keluar (mengakhiri sesi ini)", roles=ANYONE,
-              tag="autentikasi")
+              tag="autentikasi", changes_access=True)
     def http_logout(self, request, **_):
         self.rpc_identity.logout()
 
@@ -127,12 +139,12 @@ class GatewayService(ServiceBase):
         return self.rpc_identity.list_sessions()
 
     @endpoint("DELETE", "/api/me/sessions/<session_id>", summary="Akhiri salah satu sesi saya",
-              roles=ANYONE, tag="akun saya")
+              roles=ANYONE, tag="akun saya", changes_access=True)
     def http_revoke_session(self, request, session_id, **_):
         self.rpc_identity.revoke_session(session_id)
 
     @endpoint("PUT", "/api/me/password", summary="Ganti kata sandi saya", roles=ANYONE,
-              body=c.PasswordChangeRequest, tag="akun saya")
+              body=c.PasswordChangeRequest, tag="akun saya", changes_access=True)
     def http_change_password(self, request, body, **_):
         self.rpc_identity.change_password(body)
 
@@ -160,22 +172,22 @@ class GatewayService(ServiceBase):
         return self.rpc_identity.get_account(account_id)
 
     @endpoint("POST", "/api/accounts/<account_id>/disable", summary="Nonaktifkan akun",
-              roles=BKD, body=c.ReasonRequest, response=c.Account, tag="akun")
+              roles=BKD, body=c.ReasonRequest, response=c.Account, tag="akun", changes_access=True)
     def http_disable(self, request, account_id, body, **_):
         return self.rpc_identity.set_account_status(account_id, False, body)
 
     @endpoint("POST", "/api/accounts/<account_id>/enable", summary="Aktifkan kembali akun",
-              roles=BKD, body=c.ReasonRequest, response=c.Account, tag="akun")
+              roles=BKD, body=c.ReasonRequest, response=c.Account, tag="akun", changes_access=True)
     def http_enable(self, request, account_id, body, **_):
         return self.rpc_identity.set_account_status(account_id, True, body)
 
     @endpoint("POST", "/api/accounts/<account_id>/roles", summary="Berikan peran", roles=BKD,
-              body=c.RoleChange, response=c.Account, tag="akun")
+              body=c.RoleChange, response=c.Account, tag="akun", changes_access=True)
     def http_grant_role(self, request, account_id, body, **_):
         return self.rpc_identity.change_role(account_id, True, body)
 
     @endpoint("POST", "/api/accounts/<account_id>/roles/revoke", summary="Cabut peran",
-              roles=BKD, body=c.RoleChange, response=c.Account, tag="akun")
+              roles=BKD, body=c.RoleChange, response=c.Account, tag="akun", changes_access=True)
     def http_revoke_role(self, request, account_id, body, **_):
         return self.rpc_identity.change_role(account_id, False, body)
 
@@ -187,13 +199,13 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/accounts/<account_id>/totp-reset",
               summary="Reset OTP (perangkat autentikator hilang)", roles=BKD,
-              body=c.ReasonRequest, response=c.Account, tag="akun")
+              body=c.ReasonRequest, response=c.Account, tag="akun", changes_access=True)
     def http_reset_totp(self, request, account_id, body, **_):
         return self.rpc_identity.reset_totp(account_id, body)
 
     @endpoint("PUT", "/api/accounts/<account_id>/opd-scope",
               summary="Atur OPD yang dikelola fasilitator", roles=BKD, body=c.OpdScopeChange,
-              response=c.Account, tag="akun")
+              response=c.Account, tag="akun", changes_access=True)
     def http_set_opd_scope(self, request, account_id, body, **_):
         return self.rpc_identity.set_opd_scope(account_id, body)
 
@@ -212,7 +224,8 @@ class GatewayService(ServiceBase):
         return self.rpc_identity.list_access_requests(query)
 
     @endpoint("POST", "/api/access-requests/<request_id>/approve", summary="Setujui permintaan",
-              roles=BKD, body=c.DecisionRequest, response=c.AccessRequest, tag="akses")
+              roles=BKD, body=c.DecisionRequest, response=c.AccessRequest, tag="akses",
+              changes_access=True)
     def http_approve_access(self, request, request_id, body, **_):
         return self.rpc_identity.decide_access_request(request_id, True, body)
 
@@ -256,12 +269,12 @@ class GatewayService(ServiceBase):
         return self.rpc_identity.list_clients()
 
     @endpoint("POST", "/api/clients/<client_id>/rotate-secret", summary="Ganti rahasia klien",
-              roles=BKD, body=c.ReasonRequest, response=c.Client, tag="klien")
+              roles=BKD, body=c.ReasonRequest, response=c.Client, tag="klien", changes_access=True)
     def http_rotate_client(self, request, client_id, body, **_):
         return self.rpc_identity.rotate_client_secret(client_id, body)
 
     @endpoint("POST", "/api/clients/<client_id>/revoke", summary="Cabut akses klien",
-              roles=BKD, body=c.ReasonRequest, response=c.Client, tag="klien")
+              roles=BKD, body=c.ReasonRequest, response=c.Client, tag="klien", changes_access=True)
     def http_revoke_client(self, request, client_id, body, **_):
         return self.rpc_identity.revoke_client(client_id, body)
 

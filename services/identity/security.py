@@ -10,16 +10,14 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
 
-import jwt
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 from eventlet import tpool
 
-from shared.errors import Unauthorized
+from shared.tokens import AccessTokens, TokenExpired, TokenInvalid  # noqa: F401 - re-exported
 
 
 class Passwords:
@@ -51,42 +49,6 @@ def digest(token: str) -> str:
 
 def same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
-
-
-class TokenExpired(Unauthorized):
-    code = "token_expired"
-    title = "Sesi telah berakhir, silakan masuk kembali"
-
-
-class TokenInvalid(Unauthorized):
-    code = "token_invalid"
-    title = "Token tidak sah"
-
-
-@dataclass(frozen=True)
-class AccessTokens:
-    key: str
-    ttl: int
-    issuer: str = "simasn-jatim/identity"
-
-    def issue(self, account_id: str, session_id: str) -> tuple[str, int]:
-        now = int(time.time())
-        claims = {"sub": account_id, "sid": session_id, "iat": now, "exp": now + self.ttl,
-                  "iss": self.issuer, "typ": "access"}
-        return jwt.encode(claims, self.key, algorithm="HS256"), self.ttl
-
-    def decode(self, token: str) -> dict:
-        try:
-            claims = jwt.decode(token, self.key, algorithms=["HS256"], issuer=self.issuer,
-                                options={"require": ["sub", "sid", "exp", "iat"]})
-        except jwt.ExpiredSignatureError:
-            raise TokenExpired("token akses sudah kedaluwarsa; perbarui dengan refresh token",
-                               field="Authorization") from None
-        except jwt.PyJWTError:
-            raise TokenInvalid("token akses tidak sah", field="Authorization") from None
-        if claims.get("typ") != "access":
-            raise TokenInvalid("bukan token akses", field="Authorization")
-        return claims
 
 
 class SecretBox:
