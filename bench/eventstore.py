@@ -45,6 +45,15 @@ sys.path.insert(0, str(ROOT))
 from eventsourcing.persistence import StoredEvent  # noqa: E402
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore  # noqa: E402
 
+from bench.common import (  # noqa: E402
+    cpu_model,
+    fmt_ms,
+    fmt_ratio,
+    loadavg,
+    log,
+    postgres_description,
+    verdict,
+)
 from shared.audit import verify_log  # noqa: E402
 from shared.canonical import (  # noqa: E402
     SQL_TIMESTAMP_TEXT,
@@ -575,52 +584,21 @@ def fmt_rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.0f}"
 
 
-def fmt_ratio(ours: float, other: float | None) -> str:
-    return "n/a" if not other else f"{ours / other:.2f}×"
-
-
-def fmt_ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f}"
-
-
 def machine(admin_url: str) -> dict[str, str]:
-    conn = psycopg2.connect(admin_url)
-    with conn.cursor() as cur:
-        cur.execute("SHOW server_version")
-        server = cur.fetchone()[0]
-        settings = {}
-        for name in ("fsync", "synchronous_commit", "shared_buffers", "wal_sync_method"):
-            cur.execute(f"SHOW {name}")
-            settings[name] = cur.fetchone()[0]
-    conn.close()
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
         "nproc": str(os.cpu_count()),
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "python": platform.python_version(),
-        "postgresql": server + " (" + ", ".join(f"{k}={v}" for k, v in settings.items()) + ")",
+        "postgresql": postgres_description(admin_url, ("fsync", "synchronous_commit",
+                                                       "shared_buffers", "wal_sync_method")),
         "drivers": (f"psycopg2 {package_version('psycopg2-binary')}, "
                     f"psycopg {package_version('psycopg')}, "
                     f"eventsourcing {package_version('eventsourcing')}"),
     }
 
 
-def loadavg() -> str:
-    try:
-        return "/".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
-def verdict(ok: bool) -> str:
-    return "pass" if ok else "**miss**"
 
 
 def main_rows(writes: dict, reads: dict, verify: dict, verified_ok: bool,
@@ -761,8 +739,6 @@ def report(info: dict, params: Params, payload_bytes: float, writes: dict, reads
 # -- main -----------------------------------------------------------------------------------
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def measure_reads(url: str, admin_url: str, params: Params, payloads: list[dict]):

@@ -56,6 +56,15 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import (  # noqa: E402
+    cpu_model,
+    fmt_ms,
+    fmt_ratio,
+    loadavg,
+    log,
+    postgres_description,
+    verdict,
+)
 from shared.migrations import database_name, migrate  # noqa: E402
 from shared.testing import create_test_database, drop_test_database  # noqa: E402
 
@@ -98,8 +107,6 @@ QUICK = Params(clients=20, rounds=1, round_seconds=1.5, sequential_seconds=0.7,
                login_seconds=2.0, warmup_seconds=0.5, accounts=40, quiet_wait=5.0)
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 # -- the throwaway stack ---------------------------------------------------------------------
@@ -596,49 +603,21 @@ def fmt_rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
-def fmt_ratio(ours: float, other: float) -> str:
-    return "n/a" if not other else f"{ours / other:.2f}×"
 
 
-def fmt_ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f}"
 
 
-def verdict(ok: bool) -> str:
-    return "pass" if ok else "**miss**"
 
 
-def loadavg() -> str:
-    try:
-        return "/".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def machine() -> dict[str, str]:
-    conn = psycopg2.connect(ADMIN_URL)
-    with conn.cursor() as cur:
-        cur.execute("SHOW server_version")
-        server = cur.fetchone()[0]
-        settings = {}
-        for name in ("fsync", "synchronous_commit", "shared_buffers"):
-            cur.execute(f"SHOW {name}")
-            settings[name] = cur.fetchone()[0]
-    conn.close()
     overview = rabbit("GET", "/overview") or {}
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
         "nproc": str(os.cpu_count()),
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "python": platform.python_version(),
-        "postgresql": server + " (" + ", ".join(f"{k}={v}" for k, v in settings.items()) + ")",
+        "postgresql": postgres_description(ADMIN_URL),
         "rabbitmq": f"{overview.get('rabbitmq_version', '?')} "
                     f"(Erlang {overview.get('erlang_version', '?')})",
         "packages": ", ".join(f"{p} {package_version(p)}" for p in
@@ -685,7 +664,7 @@ def report(info: dict, params: Params, catalogue: dict[str, Scenario], loaded: d
         f"{info['load_end']} at end; the \"other\" CPU column below is that share). Each "
         f"round waits up to {params.quiet_wait:g} s for the machine to be under "
         f"{QUIET_SHARE:.0%} busy; busy share seen before each round (concurrent, one-client, "
-        f"login, then DB-pool rounds): {info['quiet']}.",
+        f"login, then session-cache rounds): {info['quiet']}.",
         "",
         f"- machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}",
         f"- PostgreSQL {info['postgresql']}; RabbitMQ {info['rabbitmq']}",
