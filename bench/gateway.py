@@ -672,8 +672,8 @@ def report(info: dict, params: Params, catalogue: dict[str, Scenario], loaded: d
         "- each service is its own `nameko run` process (identity, gateway, the bare route, the "
         f"probe, the echo) with max_workers {MAX_WORKERS} (Nameko's default, so at most "
         f"{MAX_WORKERS} requests in flight per process; the rest wait for a worker) and "
-        f"DB_POOL_SIZE {info['db_pool_size']} (SQLAlchemy opens up to as many again as "
-        "overflow connections and closes them when they are returned), in a throwaway "
+        f"DB_POOL_SIZE {info['db_pool_size']} (a service keeps at least max_workers pooled "
+        "connections), in a throwaway "
         "database and RabbitMQ vhost; LOG_LEVEL WARNING; the gateway's rate limits set out of "
         "the way",
         f"- accounts: {params.accounts} pegawai (home OPD `{HOME_OPD}`) created with "
