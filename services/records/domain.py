@@ -1,1 +1,211 @@
-"""Domain rules of the records service: plain Python, no Nameko, SQLAlchemy or marshmallow."""
+"""Domain rules of the records service: plain Python, no Nameko, SQLAlchemy or marshmallow.
+
+Identity numbers and grades as the national rules define them (reference-data.json
+`nomor_identitas`, `golongan_pns`, `tingkat_pendidikan_siasn`; Perka BKN 22/2007):
+- NIP (18 digits): birth date yyyymmdd, TMT CPNS yyyymm, gender digit (1 male, 2 female),
+  sequence 001-999. For PPPK, digits 9-12 are the appointment year and 13-14 a code, not a month.
+- NIK (16 digits): region code (6), birth date ddmmyy with 40 added to the day for women,
+  sequence 0001-9999.
+Every check answers with problems naming the field, never a bare "invalid"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from shared.reference import domain_data
+
+MALE, FEMALE = "L", "P"  # jenis kelamin as SIASN writes it
+PNS, CPNS, PPPK = "PNS", "CPNS", "PPPK"
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    code: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class NipParts:
+    birth_date: date
+    appointed_year: int
+    appointed_month: int | None
+    gender: str
+    sequence: int
+
+
+def _date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def parse_nip(nip: str, status: str = PNS) -> tuple[NipParts | None, list[Problem]]:
+    """The parts of a NIP, or the reasons it is not one."""
+    if not isinstance(nip, str) or len(nip) != 18 or not nip.isdigit():
+        return None, [Problem("nip", "nip_format", "NIP harus 18 digit angka")]
+    problems = []
+    born = _date(int(nip[0:4]), int(nip[4:6]), int(nip[6:8]))
+    if born is None:
+        problems.append(Problem("nip", "nip_birth_date",
+                                f"digit 1-8 NIP ({nip[0:8]}) bukan tanggal lahir yang sah"))
+    year, code = int(nip[8:12]), int(nip[12:14])
+    month = None
+    if status == PPPK:
+        if code <= 12:
+            problems.append(Problem("nip", "nip_pppk_code",
+                                    "digit 13-14 NI PPPK adalah kode PPPK (di atas 12)"))
+    elif 1 <= code <= 12:
+        month = code
+    else:
+        problems.append(Problem("nip", "nip_tmt_month",
+                                f"digit 13-14 NIP ({nip[12:14]}) harus bulan TMT CPNS 01-12"))
+    if nip[14] not in "12":
+        problems.append(Problem("nip", "nip_gender",
+                                "digit 15 NIP harus 1 (laki-laki) atau 2 (perempuan)"))
+    if nip[15:18] == "000":
+        problems.append(Problem("nip", "nip_sequence", "nomor urut NIP (digit 16-18) 001-999"))
+    if problems:
+        return None, problems
+    return NipParts(born, year, month, MALE if nip[14] == "1" else FEMALE, int(nip[15:18])), []
+
+
+def nip_problems(nip: str, *, date_of_birth: date | None = None, gender: str | None = None,
+                 tmt_cpns: date | None = None, status: str = PNS, today: date | None = None,
+                 min_age_at_tmt: int = 18) -> list[Problem]:
+    """Structure of the NIP and its agreement with the record's birth date, gender, TMT CPNS."""
+    parts, problems = parse_nip(nip, status)
+    if parts is None:
+        return problems
+    today = today or date.today()
+    if date_of_birth is not None and parts.birth_date != date_of_birth:
+        problems.append(Problem("date_of_birth", "nip_mismatch_birth_date",
+                                f"tanggal lahir {date_of_birth.isoformat()} tidak sama dengan "
+                                f"NIP ({parts.birth_date.isoformat()})"))
+    if gender is not None and parts.gender != gender:
+        problems.append(Problem("gender", "nip_mismatch_gender",
+                                "jenis kelamin tidak sama dengan digit 15 NIP"))
+    if parts.appointed_month is not None:
+        appointed = date(parts.appointed_year, parts.appointed_month, 1)
+        if appointed > today:
+            problems.append(Problem("nip", "nip_tmt_future", "TMT CPNS pada NIP di masa depan"))
+        adult = _add_years(parts.birth_date, min_age_at_tmt)
+        if (appointed.year, appointed.month) < (adult.year, adult.month):
+            problems.append(Problem("nip", "nip_tmt_too_young",
+                                    f"TMT CPNS pada NIP sebelum usia {min_age_at_tmt} tahun"))
+        if tmt_cpns is not None and (tmt_cpns.year, tmt_cpns.month) != (
+                appointed.year, appointed.month):
+            problems.append(Problem("tmt_cpns", "nip_mismatch_tmt_cpns",
+                                    f"TMT CPNS {tmt_cpns.isoformat()} tidak sama dengan bulan "
+                                    f"TMT pada NIP ({appointed.year}-{appointed.month:02d})"))
+    return problems
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def nik_problems(nik: str, *, date_of_birth: date | None = None,
+                 gender: str | None = None) -> list[Problem]:
+    if not isinstance(nik, str) or len(nik) != 16 or not nik.isdigit():
+        return [Problem("nik", "nik_format", "NIK harus 16 digit angka")]
+    problems = []
+    day, month, year2 = int(nik[6:8]), int(nik[8:10]), int(nik[10:12])
+    female = day > 40
+    real_day = day - 40 if female else day
+    if not (1 <= real_day <= 31) or not (1 <= month <= 12) or 31 < day < 41 or day > 71:
+        return [Problem("nik", "nik_birth_date",
+                        "digit 7-12 NIK harus tanggal lahir ddmmyy (perempuan: tanggal + 40)")]
+    if nik[12:16] == "0000":
+        problems.append(Problem("nik", "nik_sequence", "nomor urut NIK (digit 13-16) 0001-9999"))
+    if date_of_birth is not None and (date_of_birth.day, date_of_birth.month,
+                                      date_of_birth.year % 100) != (real_day, month, year2):
+        problems.append(Problem("date_of_birth", "nik_mismatch_birth_date",
+                                "tanggal lahir tidak sama dengan digit 7-12 NIK"))
+    if gender is not None and (gender == FEMALE) != female:
+        problems.append(Problem("gender", "nik_mismatch_gender",
+                                "jenis kelamin tidak sama dengan NIK (perempuan: tanggal + 40)"))
+    return problems
+
+
+# -- golongan and education ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Golongan:
+    code: str  # "III/a"
+    rank: int  # 1 (I/a) .. 17 (IV/e)
+    siasn_id: int
+    pangkat: str
+
+
+def golongan_list() -> dict[str, Golongan]:
+    return {g["gol_ruang"]: Golongan(g["gol_ruang"], g["urutan"], g["siasn_golongan_id"],
+                                     g["pangkat"]) for g in domain_data()["golongan_pns"]}
+
+
+def education_levels() -> dict[str, dict]:
+    return {e["id"]: e for e in domain_data()["tingkat_pendidikan_siasn"]}
+
+
+def golongan_problems(golongan: str, education_id: str | None = None,
+                      field: str = "golongan") -> list[Problem]:
+    """A golongan from the reference list, never above the ceiling of the education level
+    (kenaikan pangkat reguler; Perka BKN on KP)."""
+    grades = golongan_list()
+    grade = grades.get(golongan)
+    if grade is None:
+        return [Problem(field, "golongan_unknown",
+                        f"golongan {golongan!r} tidak ada dalam daftar (mis. III/a)")]
+    if education_id is None:
+        return []
+    level = education_levels().get(education_id)
+    if level is None:
+        return [Problem("education_id", "education_unknown",
+                        f"tingkat pendidikan {education_id!r} tidak dikenal")]
+    ceiling = next((g for g in grades.values() if g.siasn_id == level.get("gol_maks_id")), None)
+    if ceiling is not None and grade.rank > ceiling.rank:
+        return [Problem(field, "golongan_above_education",
+                        f"golongan {golongan} melebihi batas tertinggi untuk pendidikan "
+                        f"{level['nama']} ({ceiling.code})")]
+    return []
+
+
+@dataclass(frozen=True)
+class PangkatEntry:
+    golongan: str
+    tmt: date
+
+
+def pangkat_history_problems(entries: list[PangkatEntry], date_of_birth: date | None = None,
+                             tmt_cpns: date | None = None) -> list[Problem]:
+    """Dated pangkat entries: known golongan, none before birth or CPNS, and periods that do not
+    overlap (each period runs from its TMT to the next entry's, so two entries may not share a
+    TMT). A lower golongan later is allowed: a disciplinary demotion (penurunan pangkat) does
+    exactly that."""
+    problems = []
+    grades = golongan_list()
+    ordered = sorted(enumerate(entries), key=lambda item: item[1].tmt)
+    for index, entry in ordered:
+        field = f"pangkat[{index}]"
+        if entry.golongan not in grades:
+            problems.append(Problem(f"{field}.golongan", "golongan_unknown",
+                                    f"golongan {entry.golongan!r} tidak dikenal"))
+        if date_of_birth and entry.tmt <= date_of_birth:
+            problems.append(Problem(f"{field}.tmt", "tmt_before_birth",
+                                    "TMT pangkat sebelum tanggal lahir"))
+        if tmt_cpns and entry.tmt < tmt_cpns:
+            problems.append(Problem(f"{field}.tmt", "tmt_before_cpns",
+                                    "TMT pangkat sebelum TMT CPNS"))
+    for (_, earlier), (j, later) in zip(ordered, ordered[1:], strict=False):
+        if earlier.tmt == later.tmt:
+            problems.append(Problem(f"pangkat[{j}].tmt", "pangkat_overlap",
+                                    f"dua pangkat ber-TMT sama ({later.tmt.isoformat()})"))
+    return problems
