@@ -353,3 +353,18 @@ def test_a_fasilitator_scope_can_be_narrowed(identity, admin, identity_config):
         assert svc.get_account(kept)["account_id"] == kept
         with pytest.raises(NotFound):
             svc.get_account(dropped)
+
+
+def test_a_role_that_needs_totp_ends_password_only_sessions(identity, admin, identity_config):
+    auditor = "audit" + unique_nip()[-8:]  # auditors need no TOTP, so this one has none
+    identity.boot.create({"login": auditor, "display_name": "Auditor Inspektorat",
+                          "email": f"{auditor}@jatimprov.go.id", "roles": ["auditor"]}, PASSWORD)
+    session = identity.login(auditor)
+    with rpc(identity_config, context_of(admin["principal"], "administrator")) as svc:
+        svc.change_role(auditor, True, {"role": "fasilitator", "opd_scope": ["dinkes"],
+                                        "reason": "SK penunjukan"})
+    with rpc(identity_config) as svc:
+        with pytest.raises(TokenInvalid):
+            svc.authenticate(session["tokens"]["access_token"])
+        again = svc.login({"login": auditor, "password": PASSWORD})
+    assert again["status"] == "totp_enrollment_required"

@@ -203,6 +203,9 @@ def change_role(uow, actor: Principal, account_id: str, role: str, grant: bool,
             raise NotFound(f"akun tidak memiliki peran {role}", field="role")
         change = ("RoleRevoked", {"role": role})
     save(uow, account, [change], reason)
+    if grant and role in domain.TOTP_ROLES and not account.totp_enrolled:
+        # a session opened with a password alone must not carry a role that needs TOTP
+        _revoke_sessions(uow, account_id, "administrator")
     return account.snapshot()
 
 
