@@ -3,9 +3,11 @@ with a deadline instead of sleeping."""
 
 from __future__ import annotations
 
+import ssl
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import psycopg2
 from psycopg2 import sql
@@ -53,3 +55,21 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+@contextmanager
+def unpatched_ssl_context():
+    """Let botocore build its (unused, plain-HTTP here) SSL context under pytest.
+
+    A pytest plugin imports ssl and botocore before the root conftest monkey-patches, so botocore
+    holds the stdlib SSLContext while `ssl.SSLContext` names eventlet's subclass, and the stdlib's
+    `options` setter then recurses forever. `nameko run` patches first, so services never see this.
+    """
+    from eventlet.green.ssl import _original_sslcontext
+
+    green = ssl.SSLContext
+    ssl.SSLContext = _original_sslcontext
+    try:
+        yield
+    finally:
+        ssl.SSLContext = green
