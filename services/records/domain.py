@@ -209,3 +209,143 @@ def pangkat_history_problems(entries: list[PangkatEntry], date_of_birth: date | 
             problems.append(Problem(f"pangkat[{j}].tmt", "pangkat_overlap",
                                     f"dua pangkat ber-TMT sama ({later.tmt.isoformat()})"))
     return problems
+
+
+# -- the employee record ---------------------------------------------------------------------
+
+#: histories only an administrator writes and sees (Pergub 73/2020: confidential data)
+CONFIDENTIAL_HISTORIES = frozenset({"hukuman_disiplin"})
+#: data pokok fields that are confidential
+CONFIDENTIAL_FIELDS = frozenset({"catatan_kesehatan"})
+HISTORIES = ("pangkat", "jabatan", "pendidikan", "hukuman_disiplin", "kinerja")
+#: data pokok a pegawai may propose to change (identity numbers and birth data are not here:
+#: they change only by an administrator's correction with a document)
+PROPOSABLE_FIELDS = frozenset({"name", "gelar_depan", "gelar_belakang", "religion",
+                               "marital_status", "address", "catatan_kesehatan"})
+
+
+class RuleViolation(Exception):
+    """The change breaks a rule; `problems` says which field and why."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+def stream_for(nip: str) -> str:
+    return f"employee:{nip}"
+
+
+@dataclass
+class Employee:
+    """One employee, rebuilt from the events of `employee:<NIP>`."""
+
+    nip: str = ""
+    version: int = 0
+    data: dict = None
+    histories: dict = None
+    pending: dict = None
+
+    def __post_init__(self):
+        self.data = self.data or {}
+        self.histories = self.histories or {name: [] for name in HISTORIES}
+        self.pending = self.pending or {}
+
+    def apply(self, event_type: str, payload: dict) -> None:
+        if event_type == "EmployeeRegistered":
+            self.nip = payload["nip"]
+            self.data = {k: v for k, v in payload.items() if k != "nip"}
+        elif event_type == "DataPokokChanged":
+            self.data.update(payload["changes"])
+        elif event_type == "HistoryEntryRecorded":
+            self.histories[payload["history"]].append(
+                {"entry_id": payload["entry_id"], **payload["entry"],
+                 "documents": payload.get("documents", [])})
+        elif event_type == "ChangeProposed":
+            self.pending[payload["change_id"]] = payload
+        elif event_type in ("ChangeApplied", "ChangeRejected"):
+            self.pending.pop(payload["change_id"], None)
+        self.version += 1
+
+    def view(self, confidential: bool) -> dict:
+        """The record as a role may see it: confidential parts only for administrators."""
+        data = {k: v for k, v in self.data.items()
+                if confidential or k not in CONFIDENTIAL_FIELDS}
+        histories = {name: list(entries) for name, entries in self.histories.items()
+                     if confidential or name not in CONFIDENTIAL_HISTORIES}
+        return {"nip": self.nip, "version": self.version, **data, "histories": histories,
+                "pending_changes": sorted(self.pending)}
+
+
+def replay_employee(events) -> Employee:
+    employee = Employee()
+    for event in events:
+        employee.apply(event.event_type, event.payload)
+    return employee
+
+
+def _iso(value) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def register(data: dict, today: date | None = None) -> list[tuple[str, dict]]:
+    """A new employee record: identity numbers, grade and dates must hold together."""
+    born, tmt = _iso(data["date_of_birth"]), _iso(data.get("tmt_cpns"))
+    status = data.get("status", PNS)
+    problems = nip_problems(data["nip"], date_of_birth=born, gender=data["gender"],
+                            tmt_cpns=tmt if status != PPPK else None, status=status, today=today)
+    if data.get("nik"):
+        problems += nik_problems(data["nik"], date_of_birth=born, gender=data["gender"])
+    if data.get("golongan"):
+        problems += golongan_problems(data["golongan"], data.get("education_id"))
+    if tmt and born and tmt <= born:
+        problems.append(Problem("tmt_cpns", "tmt_before_birth", "TMT CPNS sebelum lahir"))
+    if problems:
+        raise RuleViolation(problems)
+    return [("EmployeeRegistered", dict(data))]
+
+
+def record_history(employee: Employee, history: str, entry_id: str, entry: dict,
+                   documents: list[str]) -> list[tuple[str, dict]]:
+    """One dated history entry (pangkat, jabatan, ...), checked against the record."""
+    if history not in HISTORIES:
+        raise RuleViolation([Problem("history", "history_unknown",
+                                     f"riwayat {history!r} tidak dikenal")])
+    if history == "pangkat":
+        entries = [PangkatEntry(e["golongan"], _iso(e["tmt"]))
+                   for e in employee.histories["pangkat"]]
+        entries.append(PangkatEntry(entry["golongan"], _iso(entry["tmt"])))
+        problems = pangkat_history_problems(entries, _iso(employee.data.get("date_of_birth")),
+                                            _iso(employee.data.get("tmt_cpns")))
+        problems += golongan_problems(entry["golongan"], employee.data.get("education_id"))
+        if problems:
+            raise RuleViolation(problems)
+    return [("HistoryEntryRecorded", {"history": history, "entry_id": entry_id,
+                                      "entry": entry, "documents": documents})]
+
+
+def propose(employee: Employee, change_id: str, changes: dict,
+            documents: list[str]) -> list[tuple[str, dict]]:
+    """A pegawai's proposal: pending until a verifier applies or rejects it."""
+    refused = sorted(set(changes) - PROPOSABLE_FIELDS)
+    if refused:
+        raise RuleViolation([Problem(f"changes.{name}", "field_not_proposable",
+                                     f"{name} tidak dapat diusulkan oleh pegawai")
+                             for name in refused])
+    if not changes:
+        raise RuleViolation([Problem("changes", "empty", "tidak ada perubahan yang diusulkan")])
+    return [("ChangeProposed", {"change_id": change_id, "changes": changes,
+                                "documents": documents})]
+
+
+def decide(employee: Employee, change_id: str, apply: bool,
+           reason: str) -> list[tuple[str, dict]]:
+    proposal = employee.pending.get(change_id)
+    if proposal is None:
+        raise RuleViolation([Problem("change_id", "change_not_pending",
+                                     "usulan tidak ditemukan atau sudah diputuskan")])
+    if not apply:
+        return [("ChangeRejected", {"change_id": change_id, "reason": reason})]
+    return [("DataPokokChanged", {"changes": proposal["changes"],
+                                  "documents": proposal["documents"]}),
+            ("ChangeApplied", {"change_id": change_id, "reason": reason})]

@@ -1,5 +1,71 @@
-"""Event types the records service records in its log (past tense, versioned schemas)."""
+"""Event types the records service records in its log (past tense, versioned schemas).
+Dates travel as ISO strings; money as integers (rupiah)."""
+
+from marshmallow import Schema, fields, validate
 
 from shared.eventtypes import EventRegistry
 
 REGISTRY = EventRegistry("records")
+
+HISTORIES = ["pangkat", "jabatan", "pendidikan", "hukuman_disiplin", "kinerja"]
+
+
+@REGISTRY.event("EmployeeRegistered", version=1)
+class EmployeeRegistered(Schema):
+    nip = fields.String(required=True, validate=validate.Regexp(r"^\d{18}$"))
+    nik = fields.String(validate=validate.Regexp(r"^\d{16}$"))
+    name = fields.String(required=True, validate=validate.Length(1, 150))
+    gelar_depan = fields.String(validate=validate.Length(max=50))
+    gelar_belakang = fields.String(validate=validate.Length(max=80))
+    birth_place = fields.String(validate=validate.Length(max=100))
+    date_of_birth = fields.Date(required=True)
+    gender = fields.String(required=True, validate=validate.OneOf(["L", "P"]))
+    religion = fields.String(validate=validate.Length(max=30))
+    marital_status = fields.String(validate=validate.Length(max=30))
+    address = fields.String(validate=validate.Length(max=300))
+    email = fields.Email()
+    phone = fields.String(validate=validate.Length(max=20))
+    status = fields.String(required=True, validate=validate.OneOf(["CPNS", "PNS", "PPPK"]))
+    tmt_cpns = fields.Date()
+    tmt_pns = fields.Date()
+    opd_id = fields.String(required=True)
+    unit = fields.String(validate=validate.Length(max=200))
+    golongan = fields.String()
+    education_id = fields.String()
+    catatan_kesehatan = fields.String(validate=validate.Length(max=1000))
+
+
+@REGISTRY.event("DataPokokChanged", version=1)
+class DataPokokChanged(Schema):
+    changes = fields.Dict(keys=fields.String(), required=True)
+    documents = fields.List(fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$")),
+                            load_default=list)
+
+
+@REGISTRY.event("HistoryEntryRecorded", version=1)
+class HistoryEntryRecorded(Schema):
+    history = fields.String(required=True, validate=validate.OneOf(HISTORIES))
+    entry_id = fields.String(required=True)
+    entry = fields.Dict(keys=fields.String(), required=True)
+    documents = fields.List(fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$")),
+                            load_default=list)
+
+
+@REGISTRY.event("ChangeProposed", version=1)
+class ChangeProposed(Schema):
+    change_id = fields.String(required=True)
+    changes = fields.Dict(keys=fields.String(), required=True)
+    documents = fields.List(fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$")),
+                            load_default=list)
+
+
+@REGISTRY.event("ChangeApplied", version=1)
+class ChangeApplied(Schema):
+    change_id = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+@REGISTRY.event("ChangeRejected", version=1)
+class ChangeRejected(Schema):
+    change_id = fields.String(required=True)
+    reason = fields.String(required=True)
