@@ -6,8 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from nameko.exceptions import get_module_path
 from nameko.exceptions import registry as _nameko_remote_registry
+
+WIRE_PREFIX = "simasn-error:"
+
+
+def wire_payload(message) -> dict | None:
+    """The error dict carried by a rebuilt remote error (or given directly), else None."""
+    if isinstance(message, dict):
+        return message
+    if isinstance(message, str) and message.startswith(WIRE_PREFIX):
+        return orjson.loads(message[len(WIRE_PREFIX):])
+    return None
 
 
 class SimasnError(Exception):
@@ -26,9 +38,8 @@ class SimasnError(Exception):
         details: Any = None,
         code: str | None = None,
     ):
-        # Nameko rebuilds remote exceptions as cls(*exc_args); a single dict arg carries it all.
-        if isinstance(message, dict):
-            payload = message
+        payload = wire_payload(message)
+        if payload is not None:
             message = payload.get("message")
             field = payload.get("field")
             details = payload.get("details")
@@ -38,7 +49,10 @@ class SimasnError(Exception):
         self.details = details
         if code:
             self.code = code
-        super().__init__(self.to_dict())
+        # Nameko sends exc.args across RPC and rebuilds cls(*args) on the other side, but it
+        # stringifies every non-string value on the way; one JSON string keeps the types.
+        super().__init__(WIRE_PREFIX + orjson.dumps(self.to_dict(), default=str,
+                                                    option=orjson.OPT_NON_STR_KEYS).decode())
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -121,7 +135,7 @@ class ConcurrencyError(Conflict):
 
     def __init__(self, message=None, *, stream_id=None, expected_version=None,
                  current_version=None, **kwargs):
-        if isinstance(message, dict):
+        if wire_payload(message) is not None:
             super().__init__(message)
             details = self.details or {}
             self.stream_id = details.get("stream_id")

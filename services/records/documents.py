@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from services.records.exceptions import RecordsError
+from shared.errors import wire_payload
 
 READ_CHUNK = 256 * 1024
 
@@ -69,7 +70,7 @@ class DocumentRejected(RecordsError):
 
     def __init__(self, message=None, *, reason: str | None = None, field: str | None = "file",
                  details=None, **kwargs):
-        if isinstance(message, dict):  # rebuilt from a Nameko remote error
+        if wire_payload(message) is not None:  # rebuilt from a Nameko remote error
             super().__init__(message)
             self.reason = (self.details or {}).get("reason")
             return

@@ -1,9 +1,27 @@
 """Errors of the records service; all carry a code, an HTTP status and the field concerned."""
 
-from shared.errors import SimasnError
+from shared.errors import Conflict, SimasnError, ValidationFailed
 
 
 class RecordsError(SimasnError):
     code = "records_error"
     http_status = 400
     transient = False
+
+
+class RecordRejected(ValidationFailed):
+    """A change that breaks a records rule; `details.problems` lists every field and reason."""
+
+    code = "record_rejected"
+    title = "Data pegawai tidak memenuhi ketentuan"
+
+    @classmethod
+    def from_problems(cls, problems) -> "RecordRejected":
+        first = problems[0]
+        return cls(first.message, field=first.field,
+                   details={"problems": [p.as_dict() for p in problems]})
+
+
+class EmployeeExists(Conflict):
+    code = "employee_exists"
+    title = "Pegawai sudah terdaftar"

@@ -1,0 +1,133 @@
+"""The records service over real RPC: who may register, read, record and propose, enforced in
+the service itself; confidential parts; optimistic concurrency; the record as of a moment."""
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from services.records.exceptions import EmployeeExists, RecordRejected
+from services.records.service import RecordsService
+from shared.errors import ConcurrencyError, Forbidden, NotFound
+
+
+def principal(account_id, roles, scope=()):
+    return {"actor_id": account_id, "actor_role": roles[0], "actor_roles": list(roles),
+            "actor_scope": list(scope)}
+
+
+ADMIN = principal("admin.bkd", ["administrator"])
+FASIL = principal("fas.dkp", ["fasilitator"], ["dkp"])
+OTHER_FASIL = principal("fas.dindik", ["fasilitator"], ["dindik"])
+AUDITOR = principal("auditor.inspektorat", ["auditor"])
+
+
+def new_person():
+    seq = f"{uuid.uuid4().int % 999 + 1:03d}"
+    nip = f"199001012015032{seq}"
+    return nip, {"nip": nip, "nik": "3578014101900001", "name": "Siti Rahayu",
+                 "date_of_birth": "1990-01-01", "gender": "P", "status": "PNS",
+                 "tmt_cpns": "2015-03-01", "opd_id": "dkp", "golongan": "III/a",
+                 "education_id": "40", "catatan_kesehatan": "alergi penisilin"}
+
+
+@pytest.fixture
+def records(container_factory, service_config):
+    container_factory(RecordsService, service_config).start()
+
+    def call(context):
+        return ServiceRpcProxy("records", service_config, context_data=context)
+
+    return call
+
+
+def test_who_may_register_and_read_is_decided_in_the_service(records):
+    nip, person = new_person()
+    with records(principal(nip, ["pegawai"])) as svc:
+        with pytest.raises(Forbidden):
+            svc.register_employee(person, "mendaftar sendiri")
+    with records(OTHER_FASIL) as svc:
+        with pytest.raises(Forbidden):
+            svc.register_employee(person, "bukan OPD-nya")
+    with records(FASIL) as svc:
+        created = svc.register_employee(person, "CPNS formasi 2015")
+        assert created["nip"] == nip and "catatan_kesehatan" not in created
+        with pytest.raises(EmployeeExists):
+            svc.register_employee(person, "dua kali")
+        with pytest.raises(RecordRejected) as refused:
+            svc.register_employee({**new_person()[1], "gender": "L"}, "salah")
+        assert refused.value.field == "gender"
+        assert {p["code"] for p in refused.value.details["problems"]} == {
+            "nip_mismatch_gender", "nik_mismatch_gender"}
+    with records(OTHER_FASIL) as svc:
+        with pytest.raises(NotFound):
+            svc.get_employee(nip)
+    with records(principal(nip, ["pegawai"])) as svc:
+        assert svc.get_employee(nip)["name"] == "Siti Rahayu"
+    with records(AUDITOR) as svc:
+        assert "catatan_kesehatan" not in svc.get_employee(nip)
+    with records(ADMIN) as svc:
+        assert svc.get_employee(nip)["catatan_kesehatan"] == "alergi penisilin"
+
+
+def test_a_pegawai_proposes_only_for_themselves_and_someone_else_decides(records):
+    nip, person = new_person()
+    with records(ADMIN) as svc:
+        svc.register_employee(person, "impor awal")
+    with records(principal(nip, ["pegawai"])) as svc:
+        proposed = svc.propose_change(nip, {"changes": {"address": "Jl. Pahlawan 1"}})
+        with pytest.raises(RecordRejected):
+            svc.propose_change(nip, {"changes": {"nip": "199001012015032999"}})
+    other_nip, _ = new_person()
+    with records(principal(other_nip, ["pegawai"])) as svc:
+        with pytest.raises(Forbidden):
+            svc.propose_change(nip, {"changes": {"address": "Jl. Lain"}})
+    with records(FASIL) as svc:
+        decided = svc.decide_change(nip, {"change_id": proposed["change_id"], "apply": True,
+                                          "reason": "sesuai KTP",
+                                          "expected_version": proposed["version"]})
+    assert decided["address"] == "Jl. Pahlawan 1" and decided["pending_changes"] == []
+
+
+def test_confidential_history_and_concurrent_edits(records):
+    nip, person = new_person()
+    with records(ADMIN) as svc:
+        record = svc.register_employee(person, "impor awal")
+    with records(FASIL) as svc:
+        with pytest.raises(Forbidden):
+            svc.record_history(nip, {"history": "hukuman_disiplin", "entry": {"kode": "R2"},
+                                     "expected_version": record["version"],
+                                     "reason": "bukan wewenang"})
+        first = svc.record_history(nip, {"history": "pangkat",
+                                         "entry": {"golongan": "III/a", "tmt": "2015-03-01"},
+                                         "expected_version": record["version"],
+                                         "reason": "SK CPNS"})
+        with pytest.raises(ConcurrencyError) as stale:  # the same version read twice
+            svc.record_history(nip, {"history": "jabatan",
+                                     "entry": {"nama": "Analis", "tmt": "2016-01-01"},
+                                     "expected_version": record["version"],
+                                     "reason": "SK jabatan"})
+        assert stale.value.current_version == first["version"]
+    with records(ADMIN) as svc:
+        svc.record_history(nip, {"history": "hukuman_disiplin",
+                                 "entry": {"kode": "R2", "tmt": "2024-02-01"},
+                                 "expected_version": first["version"], "reason": "SK teguran"})
+        assert svc.get_employee(nip)["histories"]["hukuman_disiplin"][0]["kode"] == "R2"
+    with records(FASIL) as svc:
+        assert "hukuman_disiplin" not in svc.get_employee(nip)["histories"]
+
+
+def test_the_record_as_of_a_moment(records):
+    nip, person = new_person()
+    with records(ADMIN) as svc:
+        record = svc.register_employee(person, "impor awal")
+        time.sleep(0.01)
+        between = datetime.now(UTC).isoformat()
+        time.sleep(0.01)
+        svc.record_history(nip, {"history": "pangkat",
+                                 "entry": {"golongan": "III/a", "tmt": "2015-03-01"},
+                                 "expected_version": record["version"], "reason": "SK CPNS"})
+        assert svc.get_employee(nip, between)["histories"]["pangkat"] == []
+        assert len(svc.get_employee(nip)["histories"]["pangkat"]) == 1
