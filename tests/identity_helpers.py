@@ -4,6 +4,7 @@ installation, then everyone else through the service's own use cases."""
 from __future__ import annotations
 
 import json
+import random
 import time
 import uuid
 from contextlib import contextmanager
@@ -18,8 +19,20 @@ PASSWORD = "Rahasia-Kuat-2026!"
 
 
 def unique_nip() -> str:
-    tail = f"{uuid.uuid4().int % 10**6:06d}"
-    return f"198501012010{tail}"
+    """A fresh NIP that also passes the records rules: birth date, TMT CPNS at 25, gender
+    digit, sequence."""
+    rng = random.Random(uuid.uuid4().int)
+    year, month, day = rng.randint(1965, 1999), rng.randint(1, 12), rng.randint(1, 28)
+    return (f"{year}{month:02d}{day:02d}{year + 25}{rng.randint(1, 12):02d}"
+            f"{rng.choice('12')}{rng.randint(1, 999):03d}")
+
+
+def employee_for(nip: str, opd: str = "dinkes") -> dict:
+    """A records registration consistent with `nip`."""
+    return {"nip": nip, "name": "Siti Rahayu", "status": "PNS", "opd_id": opd,
+            "date_of_birth": f"{nip[0:4]}-{nip[4:6]}-{nip[6:8]}",
+            "tmt_cpns": f"{nip[8:12]}-{nip[12:14]}-01", "gender": "L" if nip[14] == "1" else "P",
+            "golongan": "III/a", "education_id": "40", "reason": "data awal"}
 
 
 def unique_username(prefix: str = "user") -> str:

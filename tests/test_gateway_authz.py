@@ -8,11 +8,13 @@ import pytest
 from services.gateway.http import ROUTES
 from services.gateway.service import GatewayService
 from services.identity.service import IdentityService
+from services.records.service import RecordsService
 from tests.gateway_helpers import Client, free_port
 from tests.identity_helpers import (
     PASSWORD,
     People,
     context_of,
+    employee_for,
     outbox_tokens,
     rpc,
     unique_nip,
@@ -53,6 +55,12 @@ MATRIX = {
     ("POST", "/api/accounts/<account_id>/password-reset"): BKD,
     ("POST", "/api/accounts/<account_id>/totp-reset"): BKD,
     ("PUT", "/api/accounts/<account_id>/opd-scope"): BKD,
+    ("POST", "/api/employees"): {"administrator", "fasilitator_own"},
+    ("GET", "/api/employees/<nip>"): READERS_OWN_OPD,
+    ("GET", "/api/employees/<nip>/fields/<field>/history"): READERS_OWN_OPD,
+    ("POST", "/api/employees/<nip>/histories"): {"administrator", "fasilitator_own"},
+    ("POST", "/api/employees/<nip>/proposals"): {"pegawai"},
+    ("POST", "/api/employees/<nip>/proposals/decision"): {"administrator", "fasilitator_own"},
     ("POST", "/api/access-requests"): {"fasilitator_own", "administrator"},
     ("GET", "/api/access-requests"): {"administrator", "auditor", "fasilitator_own",
                                       "fasilitator_other"},
@@ -104,6 +112,8 @@ class World:
             "auditor": people.staff(["auditor"]),
         }
         self.sessions = {p: people.login(login) for p, login in self.logins.items()}
+        self.records("administrator").register_employee(
+            employee_for(self.logins["pegawai"]), "data awal")
         with rpc(config, self.context("administrator")) as svc:
             client = svc.register_client(client_body())
         with rpc(config) as svc:
@@ -113,6 +123,25 @@ class World:
 
     def context(self, persona):
         return context_of(self.sessions[persona]["principal"], persona.split("_")[0])
+
+    def records(self, persona=None, context=None):
+        """A records RPC call as one persona (or with a given context)."""
+        config, ctx = self.config, context or self.context(persona)
+
+        class Call:
+            def __getattr__(self, name):
+                def call(*args):
+                    with rpc(config, ctx, service="records") as svc:
+                        return getattr(svc, name)(*args)
+                return call
+
+        return Call()
+
+    def employee(self, opd="dinkes"):
+        """A fresh employee record; returns (nip, record)."""
+        nip = unique_nip()
+        return nip, self.records("administrator").register_employee(employee_for(nip, opd),
+                                                                    "data awal")
 
     def admin_call(self, method, *args):
         with rpc(self.config, self.context("administrator")) as svc:
@@ -182,6 +211,24 @@ class World:
         if "<client_id>" in path:
             client = self.admin_call("register_client", client_body())
             return path.replace("<client_id>", client["client_id"]), token, {"reason": "uji"}
+        if path == "/api/employees":
+            return path, token, employee_for(unique_nip())
+        if "<nip>" in path:
+            if path.endswith("/proposals"):
+                nip = self.logins["pegawai"]
+                return path.replace("<nip>", nip), token, {"changes": {"address": "Jl. Baru"}}
+            nip, record = self.employee()
+            body = None
+            if path.endswith("/histories"):
+                body = {"history": "jabatan", "entry": {"nama": "Analis", "tmt": "2016-01-01"},
+                        "expected_version": record["version"], "reason": "SK jabatan"}
+            elif path.endswith("/decision"):
+                proposed = self.records(context={"actor_id": nip, "actor_roles": ["pegawai"]}
+                                        ).propose_change(nip, {"changes": {"address": "Jl. X"}})
+                body = {"change_id": proposed["change_id"], "apply": True, "reason": "sesuai",
+                        "expected_version": proposed["version"]}
+            path = path.replace("<nip>", nip).replace("<field>", "name")
+            return path, token, body
         if path == "/api/access-requests" and method == "POST":
             return path, token, access_request_body()
         if "<request_id>" in path:
@@ -224,6 +271,7 @@ def gateway(container_factory, identity_config):
     config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
               "GATEWAY_CLIENT_RATE": 100000, "GATEWAY_CLIENT_BURST": 100000}
     container_factory(IdentityService, config).start()
+    container_factory(RecordsService, config).start()
     container_factory(GatewayService, config).start()
     people = People(config)
     yield Client(f"http://127.0.0.1:{port}"), World(people, config)

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 from services.gateway import openapi
 from services.gateway.service import GatewayService
 from services.identity.service import IdentityService
+from services.records.service import RecordsService
 from tests.gateway_helpers import free_port
 from tests.identity_helpers import People
 
@@ -25,6 +26,7 @@ def fuzz_target(container_factory, identity_config):
     config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
               "GATEWAY_CLIENT_RATE": 100000, "GATEWAY_CLIENT_BURST": 100000}
     container_factory(IdentityService, config).start()
+    container_factory(RecordsService, config).start()
     container_factory(GatewayService, config).start()
     people = People(config)
     admin = people.login(people.staff(["administrator"]))

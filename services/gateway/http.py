@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import orjson
 from marshmallow import Schema
+from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
@@ -26,6 +27,7 @@ from services.gateway.domain import RateLimiter, request_id_from, role_used
 from services.gateway.exceptions import (
     InvalidJson,
     PayloadTooLarge,
+    ServiceUnavailable,
     TokenMissing,
     TooManyRequests,
     UnsupportedMediaType,
@@ -248,6 +250,9 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
             service.sessions.forget()  # this replica: at once; the others: by identity's events
         if principal is not None and service.context.get("actor_role") == "auditor":
             service.record_auditor_read(request)
+    except UnknownService as exc:
+        return problem_response(ServiceUnavailable(f"layanan {exc} sedang tidak berjalan"),
+                                request_id, request.path)
     except SimasnError as exc:
         if exc.http_status >= 500:
             log.error("request_failed", code=exc.code, path=request.path)

@@ -15,6 +15,7 @@ from services.gateway.http import RateLimits, SessionCache, endpoint, http, prob
 from services.gateway.schemas import OpdSchema, ReadinessSchema
 from shared import SERVICES
 from shared.contracts import identity as c
+from shared.contracts import records as r
 from shared.db import Database
 from shared.eventstore import ANY_VERSION, NewEvent
 from shared.reference import opds
@@ -208,6 +209,45 @@ class GatewayService(ServiceBase):
               response=c.Account, tag="akun", changes_access=True)
     def http_set_opd_scope(self, request, account_id, body, **_):
         return self.rpc_identity.set_opd_scope(account_id, body)
+
+    # -- employee records ------------------------------------------------------------------------
+
+    @endpoint("POST", "/api/employees", summary="Daftarkan data pegawai",
+              roles=("administrator", "fasilitator"), body=r.EmployeeCreate,
+              response=r.Employee, status=201, tag="data pegawai")
+    def http_register_employee(self, request, body, **_):
+        return self.rpc_records.register_employee(body, body["reason"])
+
+    @endpoint("GET", "/api/employees/<nip>", summary="Data pegawai (kini atau per waktu)",
+              roles=ANYONE, query=r.EmployeeQuery, response=r.Employee, tag="data pegawai")
+    def http_employee(self, request, nip, query, **_):
+        as_of = query.get("as_of")
+        return self.rpc_records.get_employee(nip, as_of.isoformat() if as_of else None)
+
+    @endpoint("GET", "/api/employees/<nip>/fields/<field>/history",
+              summary="Riwayat nilai satu kolom", roles=ANYONE, response=r.FieldChange,
+              many=True, tag="data pegawai")
+    def http_field_history(self, request, nip, field, **_):
+        return self.rpc_records.field_history(nip, field)
+
+    @endpoint("POST", "/api/employees/<nip>/histories", summary="Catat riwayat (pangkat, ...)",
+              roles=("administrator", "fasilitator"), body=r.HistoryRequest,
+              response=r.Employee, tag="data pegawai")
+    def http_record_history(self, request, nip, body, **_):
+        return self.rpc_records.record_history(nip, body)
+
+    @endpoint("POST", "/api/employees/<nip>/proposals", summary="Usulkan perubahan data sendiri",
+              roles=("pegawai",), body=r.ProposalRequest, response=r.Employee, status=201,
+              tag="data pegawai")
+    def http_propose(self, request, nip, body, **_):
+        return self.rpc_records.propose_change(nip, body)
+
+    @endpoint("POST", "/api/employees/<nip>/proposals/decision",
+              summary="Terapkan atau tolak usulan perubahan",
+              roles=("administrator", "fasilitator"), body=r.DecisionRequest,
+              response=r.Employee, tag="data pegawai")
+    def http_decide(self, request, nip, body, **_):
+        return self.rpc_records.decide_change(nip, body)
 
     # -- access lifecycle ----------------------------------------------------------------------
 

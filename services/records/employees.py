@@ -111,3 +111,23 @@ def decide(uow, actor: Principal, nip: str, data: dict) -> dict:
                        data["reason"])
     _save(uow, employee, data["expected_version"], changes, data["reason"])
     return view_for(actor, employee)
+
+
+def field_history(uow, actor: Principal, nip: str, field: str) -> list[dict]:
+    """Every value one data pokok field has had, when, by whom and why."""
+    get(uow, actor, nip)  # the same read rights as the record
+    if field in domain.CONFIDENTIAL_FIELDS and not actor.has("administrator"):
+        raise NotFound(f"kolom {field} tidak ditemukan", field="field")
+    out = []
+    for event in uow.read_stream(domain.stream_for(nip)):
+        if event.event_type == "EmployeeRegistered" and field in event.payload:
+            value = event.payload[field]
+        elif event.event_type == "DataPokokChanged" and field in event.payload["changes"]:
+            value = event.payload["changes"][field]
+        else:
+            continue
+        out.append({"version": event.version, "recorded_at": event.recorded_at, "value": value,
+                    "actor_id": event.metadata.get("actor_id"),
+                    "actor_role": event.metadata.get("actor_role"),
+                    "reason": event.metadata.get("reason")})
+    return out

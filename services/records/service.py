@@ -23,6 +23,8 @@ class RecordsService(ServiceBase):
 
     @rpc
     def register_employee(self, payload, reason):
+        payload = {k: v for k, v in (payload or {}).items() if k != "reason"} \
+            if isinstance(payload, dict) else payload
         data = load(REGISTRY.get("EmployeeRegistered").schema(), payload)
         data = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items()}
         with self.db.transaction() as uow:
@@ -38,6 +40,11 @@ class RecordsService(ServiceBase):
                 raise ValidationFailed("as_of harus waktu ISO 8601", field="as_of") from None
         with self.db.transaction() as uow:
             return employees.get(uow, self._actor(), str(nip), when)
+
+    @rpc
+    def field_history(self, nip, field):
+        with self.db.transaction() as uow:
+            return employees.field_history(uow, self._actor(), str(nip), str(field))
 
     @rpc
     def record_history(self, nip, payload):
