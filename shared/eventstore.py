@@ -23,7 +23,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -104,6 +104,18 @@ _COLUMNS = (
     "position, event_id::text, stream_id, stream_type, version, event_type, schema_version, "
     f"payload::text, metadata::text, {SQL_TIMESTAMP_TEXT}, prev_hash, hash"
 )
+
+
+def _utc(moment: datetime | str) -> datetime | str:
+    """`as_of` in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts."""
+    if not isinstance(moment, datetime):
+        return moment
+    if moment.tzinfo is None:
+        raise ValidationFailed("as_of needs a time zone, e.g. +07:00 for WIB", field="as_of")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed("as_of is out of range", field="as_of") from None
 
 
 def clean_metadata(metadata: dict | None) -> dict[str, str]:
@@ -215,7 +227,7 @@ class EventStore:
         params: list[Any] = [stream_id, from_version]
         if as_of is not None:
             sql += " AND recorded_at <= %s"
-            params.append(as_of)
+            params.append(_utc(as_of))
         sql += " ORDER BY version"
         with conn.cursor() as cur:
             cur.execute(sql, params)

@@ -291,3 +291,19 @@ def test_verify_while_a_writer_appends_never_reports_a_false_break(store, scratc
         conn.close()
     assert all(r.ok for r in results), [r.problem for r in results if not r.ok]
     assert results[-1].checked > results[0].checked, "the writer really was appending"
+
+
+def test_as_of_takes_any_time_zone_python_accepts(store, conn):
+    from datetime import datetime, timedelta, timezone
+
+    from shared.errors import ValidationFailed
+
+    with conn:
+        store.append(conn, "s-tz", "Thing", NO_STREAM, [thing("v1")])
+    odd = datetime(2120, 8, 28, 21, 36, 1, tzinfo=timezone(timedelta(hours=-20, minutes=-2)))
+    assert len(store.read_stream(conn, "s-tz", as_of=odd)) == 1
+    early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=20)))
+    with pytest.raises(ValidationFailed):
+        store.read_stream(conn, "s-tz", as_of=early)
+    with pytest.raises(ValidationFailed):
+        store.read_stream(conn, "s-tz", as_of=datetime(2026, 1, 1))

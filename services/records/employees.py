@@ -16,6 +16,8 @@ from shared.eventstore import NO_STREAM, NewEvent
 
 
 def _load(uow, nip: str, as_of=None) -> domain.Employee:
+    if not (len(nip) == 18 and nip.isascii() and nip.isdigit()):
+        raise NotFound(f"pegawai {nip[:40]} tidak ditemukan", field="nip")
     events = uow.read_stream(domain.stream_for(nip), as_of=as_of)
     if not events:
         raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
