@@ -33,6 +33,9 @@ class DecisionRequest(Schema):
 
 
 class EmployeeCreate(Schema):
+    """The registration body. Deliberately a copy of the EmployeeRegistered v1 event's fields,
+    not its base: the API may change, a stored event version may not."""
+
     nip = fields.String(required=True, validate=validate.Regexp(r"^\d{18}$"))
     nik = fields.String(validate=validate.Regexp(r"^\d{16}$"))
     name = fields.String(required=True, validate=validate.Length(1, 150))
