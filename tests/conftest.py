@@ -95,3 +95,40 @@ def pytest_terminal_summary(terminalreporter):
     server_errors = sum(n for s in stats.values() for code, n in s.items() if code >= 500)
     terminalreporter.write_line(f"total {total} generated requests, {server_errors} answered 5xx "
                                 "(only /health/ready may, when a backend is down)")
+
+
+@pytest.fixture
+def identity(container_factory, identity_config):
+    """The identity service running, and a People helper to make accounts and log in."""
+    from services.identity.service import IdentityService
+    from tests.identity_helpers import People
+
+    container_factory(IdentityService, identity_config).start()
+    people = People(identity_config)
+    yield people
+    people.close()
+
+
+@pytest.fixture
+def start_gateway(container_factory, identity_config):
+    """Start the gateway on a free port with the given services behind it; returns
+    (HTTP client, People, config). `overrides` are merged into the config."""
+    from services.gateway.service import GatewayService
+    from services.identity.service import IdentityService
+    from tests.gateway_helpers import Client, free_port
+    from tests.identity_helpers import People
+
+    opened = []
+
+    def start(*services, **overrides):
+        port = free_port()
+        config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", **overrides}
+        for service in (IdentityService, *services, GatewayService):
+            container_factory(service, config).start()
+        people = People(config)
+        opened.append(people)
+        return Client(f"http://127.0.0.1:{port}"), people, config
+
+    yield start
+    for people in opened:
+        people.close()

@@ -53,3 +53,16 @@ def _decode(raw: bytes):
         return json.loads(raw)
     except ValueError:
         return raw.decode(errors="replace")
+
+
+def http_login(client: Client, people, login: str) -> str:
+    """Log in through the gateway as a person would (with a fresh OTP for staff)."""
+    from tests.identity_helpers import PASSWORD
+
+    body = {"login": login, "password": PASSWORD, "device": "uji"}
+    code = people.otp(login)
+    if code:
+        body["otp"] = code
+    answer = client.call("POST", "/api/auth/login", body=body)
+    assert answer.status == 200, answer.body
+    return answer.body["access_token"]

@@ -7,34 +7,18 @@ import jwt
 import psycopg2
 import pytest
 
-from services.gateway.service import GatewayService
-from services.identity.service import IdentityService
 from shared.testing import wait_for
-from tests.gateway_helpers import Client, free_port
+from tests.gateway_helpers import http_login
 from tests.helpers import RelayThread
-from tests.identity_helpers import PASSWORD, People, context_of, rpc
+from tests.identity_helpers import PASSWORD, context_of, rpc
 
 
 @pytest.fixture
-def api(container_factory, identity_config):
-    port = free_port()
-    config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-              "GATEWAY_LOGIN_BURST": 3, "GATEWAY_LOGIN_RATE": 1}
-    container_factory(IdentityService, config).start()
-    container_factory(GatewayService, config).start()
-    people = People(config)
-    yield Client(f"http://127.0.0.1:{port}"), people, config
-    people.close()
+def api(start_gateway):
+    return start_gateway(GATEWAY_LOGIN_BURST=3, GATEWAY_LOGIN_RATE=1)
 
 
-def login(client, people, who):
-    body = {"login": who, "password": PASSWORD, "device": "uji"}
-    otp = people.otp(who)
-    if otp:
-        body["otp"] = otp
-    answer = client.call("POST", "/api/auth/login", body=body)
-    assert answer.status == 200, answer.body
-    return answer.body["access_token"]
+login = http_login
 
 
 def assert_problem(answer, status, code, field=None):
@@ -157,17 +141,11 @@ def test_no_route_lets_staff_set_a_pegawai_password_email_or_phone(api):
 
 
 @pytest.fixture
-def cached_api(container_factory, identity_config, database_url):
+def cached_api(start_gateway, database_url):
     """The gateway with its session cache on and identity's log relayed to it."""
-    port = free_port()
-    config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-              "GATEWAY_SESSION_CACHE_SECONDS": 300}
-    container_factory(IdentityService, config).start()
-    container_factory(GatewayService, config).start()
-    people = People(config)
+    client, people, config = start_gateway(GATEWAY_SESSION_CACHE_SECONDS=300)
     with RelayThread(database_url, "identity", "identity", config["AMQP_URI"]):
-        yield Client(f"http://127.0.0.1:{port}"), people, config
-    people.close()
+        yield client, people, config
 
 
 def test_with_a_session_cache_revocations_still_reach_the_gateway(cached_api):
@@ -194,12 +172,8 @@ def test_with_a_session_cache_revocations_still_reach_the_gateway(cached_api):
     assert_problem(client.call("GET", "/api/me", token=forged), 401, "token_invalid")
 
 
-def test_every_client_address_is_rate_limited(container_factory, identity_config):
-    port = free_port()
-    config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-              "GATEWAY_CLIENT_RATE": 0.5, "GATEWAY_CLIENT_BURST": 3}
-    container_factory(GatewayService, config).start()
-    client = Client(f"http://127.0.0.1:{port}")
+def test_every_client_address_is_rate_limited(start_gateway):
+    client, _, _ = start_gateway(GATEWAY_CLIENT_RATE=0.5, GATEWAY_CLIENT_BURST=3)
     statuses = [client.call("GET", "/health").status for _ in range(4)]
     assert statuses[:3] == [200, 200, 200]
     assert_problem(client.call("GET", "/health"), 429, "rate_limited")

@@ -6,10 +6,7 @@ import pyotp
 import pytest
 
 from services.gateway.http import ROUTES
-from services.gateway.service import GatewayService
-from services.identity.service import IdentityService
 from services.records.service import RecordsService
-from tests.gateway_helpers import Client, free_port
 from tests.identity_helpers import (
     PASSWORD,
     People,
@@ -265,17 +262,11 @@ class World:
 
 
 @pytest.fixture
-def gateway(container_factory, identity_config):
-    port = free_port()
+def gateway(start_gateway):
     # the client-wide rate limit is tested in test_gateway_api; here it would only get in the way
-    config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-              "GATEWAY_CLIENT_RATE": 100000, "GATEWAY_CLIENT_BURST": 100000}
-    container_factory(IdentityService, config).start()
-    container_factory(RecordsService, config).start()
-    container_factory(GatewayService, config).start()
-    people = People(config)
-    yield Client(f"http://127.0.0.1:{port}"), World(people, config)
-    people.close()
+    client, people, config = start_gateway(RecordsService, GATEWAY_CLIENT_RATE=100000,
+                                           GATEWAY_CLIENT_BURST=100000)
+    return client, World(people, config)
 
 
 def test_authorization_matrix(gateway):

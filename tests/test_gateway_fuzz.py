@@ -7,11 +7,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from services.gateway import openapi
-from services.gateway.service import GatewayService
-from services.identity.service import IdentityService
+from services.gateway.service import GatewayService  # noqa: F401 - registers the routes
 from services.records.service import RecordsService
-from tests.gateway_helpers import free_port
-from tests.identity_helpers import People
 
 # logging out would end the administrator's session for every later example
 #: operation -> {status: count}, printed at the end of the run (tests/conftest.py)
@@ -20,18 +17,12 @@ schema = schemathesis.openapi.from_dict(openapi.document()).exclude(path="/api/a
 
 
 @pytest.fixture
-def fuzz_target(container_factory, identity_config):
-    """The gateway with identity behind it, and an administrator's token."""
-    port = free_port()
-    config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-              "GATEWAY_CLIENT_RATE": 100000, "GATEWAY_CLIENT_BURST": 100000}
-    container_factory(IdentityService, config).start()
-    container_factory(RecordsService, config).start()
-    container_factory(GatewayService, config).start()
-    people = People(config)
+def fuzz_target(start_gateway):
+    """The gateway with identity and records behind it, and an administrator's token."""
+    client, people, _ = start_gateway(RecordsService, GATEWAY_CLIENT_RATE=100000,
+                                      GATEWAY_CLIENT_BURST=100000)
     admin = people.login(people.staff(["administrator"]))
-    people.close()
-    return {"base": f"http://127.0.0.1:{port}", "token": admin["tokens"]["access_token"]}
+    return {"base": client.base, "token": admin["tokens"]["access_token"]}
 
 
 @schema.parametrize()

@@ -7,30 +7,18 @@ from urllib.parse import quote
 
 import pytest
 
-from services.gateway.service import GatewayService
-from services.identity.service import IdentityService
 from services.records.service import RecordsService
-from tests.gateway_helpers import Client, free_port
-from tests.identity_helpers import PASSWORD, People, employee_for, unique_nip
+from tests.gateway_helpers import http_login
+from tests.identity_helpers import PASSWORD, employee_for, unique_nip
 
 
 @pytest.fixture
-def stack(container_factory, identity_config):
-    port = free_port()
-    config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}
-    for service in (IdentityService, RecordsService, GatewayService):
-        container_factory(service, config).start()
-    people = People(config)
-    yield Client(f"http://127.0.0.1:{port}"), people
-    people.close()
+def stack(start_gateway):
+    client, people, _ = start_gateway(RecordsService)
+    return client, people
 
 
-def token_of(client, people, login):
-    body = {"login": login, "password": PASSWORD}
-    code = people.otp(login)
-    if code:
-        body["otp"] = code
-    return client.call("POST", "/api/auth/login", body=body).body["access_token"]
+token_of = http_login
 
 
 def test_a_record_through_the_gateway_with_its_history(stack):

@@ -11,17 +11,8 @@ import pytest
 
 from services.identity.exceptions import AccountLocked, LoginFailed, PasswordRejected, TotpRequired
 from services.identity.security import TokenExpired, TokenInvalid
-from services.identity.service import IdentityService
 from shared.errors import Forbidden, NotFound, ValidationFailed
-from tests.identity_helpers import PASSWORD, People, context_of, outbox_tokens, rpc, unique_nip
-
-
-@pytest.fixture
-def identity(container_factory, identity_config):
-    container_factory(IdentityService, identity_config).start()
-    people = People(identity_config)
-    yield people
-    people.close()
+from tests.identity_helpers import PASSWORD, context_of, outbox_tokens, rpc, unique_nip
 
 
 @pytest.fixture

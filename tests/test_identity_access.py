@@ -5,17 +5,8 @@ import pytest
 
 from services.identity.exceptions import AccountExists, LoginFailed
 from services.identity.security import TokenInvalid
-from services.identity.service import IdentityService
 from shared.errors import Conflict, Forbidden, ValidationFailed
-from tests.identity_helpers import People, context_of, outbox_tokens, rpc, unique_username
-
-
-@pytest.fixture
-def identity(container_factory, identity_config):
-    container_factory(IdentityService, identity_config).start()
-    people = People(identity_config)
-    yield people
-    people.close()
+from tests.identity_helpers import context_of, outbox_tokens, rpc, unique_username
 
 
 def as_(identity, login, role):

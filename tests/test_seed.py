@@ -5,7 +5,6 @@ nothing duplicated by a second run, and no credential in the event log."""
 import re
 from datetime import date
 
-import psycopg2
 import pyotp
 import pytest
 
@@ -14,6 +13,7 @@ from services.identity.bootstrap import Bootstrap
 from services.identity.service import IdentityService
 from shared.cli import main
 from shared.config import validate_config
+from tests.helpers import fetch
 from tests.identity_helpers import rpc
 
 PEGAWAI = 30
@@ -84,14 +84,7 @@ def seed_env(monkeypatch, identity_config, database_url):
     return identity_config
 
 
-def demo_rows(database_url: str, query: str, params=()):
-    conn = psycopg2.connect(database_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+demo_rows = fetch
 
 
 def test_seed_demo_creates_a_province_once_whose_staff_log_in_with_what_it_printed(
