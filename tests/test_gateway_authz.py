@@ -217,7 +217,7 @@ class World:
             nip, record = self.employee()
             body = None
             if path.endswith("/histories"):
-                body = {"history": "jabatan", "entry": {"nama": "Analis", "tmt": "2016-01-01"},
+                body = {"history": "jabatan", "entry": {"jenis_jabatan": "fungsional", "nama_jabatan": "Analis", "tmt": "2016-01-01"},
                         "expected_version": record["version"], "reason": "SK jabatan"}
             elif path.endswith("/decision"):
                 proposed = self.records(context={"actor_id": nip, "actor_roles": ["pegawai"]}

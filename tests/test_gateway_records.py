@@ -51,7 +51,7 @@ def test_a_record_through_the_gateway_with_its_history(stack):
     past = client.call("GET", f"/api/employees/{nip}?as_of={quote(before)}", token=pegawai)
     assert past.status == 200 and past.body["address"] == "Jl. Lama 1"
     stale = client.call("POST", f"/api/employees/{nip}/histories", token=fasilitator,
-                        body={"history": "jabatan", "entry": {"nama": "Analis"},
+                        body={"history": "jabatan", "entry": {"jenis_jabatan": "pelaksana", "nama_jabatan": "Analis", "tmt": "2016-01-01"},
                               "expected_version": created.body["version"],
                               "reason": "SK jabatan"})
     assert stale.status == 409 and stale.body["code"] == "concurrency_conflict"

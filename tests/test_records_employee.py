@@ -78,7 +78,7 @@ def test_confidential_parts_are_seen_by_administrators_only():
     log, employee = registered()
     log.add(employee, domain.record_history(
         employee, "hukuman_disiplin", "h1",
-        {"kode": "R2", "tingkat": "ringan", "tmt": "2024-02-01"}, [DOC]))
+        {"kode": "R2", "mulai": "2024-02-01"}, [DOC]))
     public = employee.view(confidential=False)
     assert "catatan_kesehatan" not in public and "hukuman_disiplin" not in public["histories"]
     full = employee.view(confidential=True)
@@ -112,3 +112,89 @@ def test_replaying_the_events_reproduces_the_state():
     rebuilt = domain.replay_employee(log.events)
     assert rebuilt.view(confidential=True) == employee.view(confidential=True)
     assert rebuilt.version == len(log.events)
+
+
+ACCEPTED_ENTRIES = {
+    "jabatan": {"jenis_jabatan": "struktural", "nama_jabatan": "Kepala Seksi", "eselon": "IV.a",
+                "tmt": "2019-01-02", "sk_nomor": "821/1/2019"},
+    "pendidikan": {"education_id": "45", "programme": "Magister Kesehatan",
+                   "lulus_tanggal": "2018-08-30"},
+    "keluarga": {"hubungan": "suami", "nama": "Budi", "tanggal_lahir": "1988-05-05",
+                 "tanggal_nikah": "2016-02-14", "tunjangan": True},
+    "diklat": {"jenis": "latsar", "nama": "Latsar CPNS", "mulai": "2015-09-01",
+               "selesai": "2015-10-15", "jam_pelajaran": 160},
+    "penghargaan": {"nama": "Satyalancana Karya Satya X Tahun", "tanggal": "2025-08-17"},
+    "hukuman_disiplin": {"kode": "S1", "mulai": "2024-02-01", "akhir": "2024-08-01"},
+    "kinerja": {"tahun": 2024, "predikat": "Sangat Baik"},
+    "gaji_berkala": {"tmt": "2017-03-01", "gaji_pokok": 3_000_000, "golongan": "III/a",
+                     "masa_kerja_tahun": 2},
+}
+
+REFUSED_ENTRIES = [
+    ("jabatan", {"jenis_jabatan": "struktural", "nama_jabatan": "X", "eselon": "VI.z",
+                 "tmt": "2019-01-02"}, "eselon_unknown"),
+    ("jabatan", {"jenis_jabatan": "pelaksana", "nama_jabatan": "X", "tmt": "1985-01-01"},
+     "date_before_birth"),
+    ("pendidikan", {"education_id": "99", "lulus_tanggal": "2010-01-01"}, "education_unknown"),
+    ("keluarga", {"hubungan": "istri", "nama": "A", "tanggal_nikah": "1989-01-01"},
+     "date_before_birth"),
+    ("diklat", {"jenis": "teknis", "nama": "X", "mulai": "2020-02-01", "selesai": "2020-01-01"},
+     "dates_out_of_order"),
+    ("hukuman_disiplin", {"kode": "Z9", "mulai": "2024-01-01"}, "penalty_unknown"),
+    ("hukuman_disiplin", {"kode": "B1", "mulai": "2024-01-01", "akhir": "2023-01-01"},
+     "dates_out_of_order"),
+    ("kinerja", {"tahun": 2023, "predikat": "Lumayan"}, "predicate_unknown"),
+    ("gaji_berkala", {"tmt": "2017-03-01", "gaji_pokok": 1, "golongan": "V/a"},
+     "golongan_unknown"),
+]
+
+
+@pytest.mark.parametrize("history", sorted(ACCEPTED_ENTRIES))
+def test_every_history_takes_a_dated_entry(history):
+    log, employee = registered()
+    log.add(employee, domain.record_history(employee, history, "e1", ACCEPTED_ENTRIES[history],
+                                            [DOC]))
+    assert employee.histories[history][0]["entry_id"] == "e1"
+    with pytest.raises(domain.RuleViolation) as again:  # the same entry id twice
+        domain.record_history(employee, history, "e1", ACCEPTED_ENTRIES[history], [])
+    assert again.value.problems[0].code == "entry_exists"
+
+
+@pytest.mark.parametrize(("history", "entry", "code"), REFUSED_ENTRIES,
+                         ids=[f"{h}-{c}" for h, _, c in REFUSED_ENTRIES])
+def test_history_entries_that_break_a_rule_are_refused_naming_the_field(history, entry, code):
+    _, employee = registered()
+    with pytest.raises(domain.RuleViolation) as refused:
+        domain.record_history(employee, history, "e1", entry, [])
+    problem = next(p for p in refused.value.problems if p.code == code)
+    assert problem.field.startswith("entry.")
+
+
+def test_one_kinerja_per_year_and_one_gaji_berkala_per_tmt():
+    log, employee = registered()
+    log.add(employee, domain.record_history(employee, "kinerja", "k1",
+                                            {"tahun": 2024, "predikat": "Baik"}, []))
+    log.add(employee, domain.record_history(employee, "gaji_berkala", "g1",
+                                            ACCEPTED_ENTRIES["gaji_berkala"], []))
+    with pytest.raises(domain.RuleViolation) as refused:
+        domain.record_history(employee, "kinerja", "k2", {"tahun": 2024, "predikat": "Baik"}, [])
+    assert refused.value.problems[0].code == "kinerja_year_exists"
+    with pytest.raises(domain.RuleViolation) as refused:
+        domain.record_history(employee, "gaji_berkala", "g2", ACCEPTED_ENTRIES["gaji_berkala"], [])
+    assert refused.value.problems[0].code == "kgb_tmt_exists"
+
+
+def test_the_api_checks_each_history_entry_against_its_own_shape():
+    from marshmallow import ValidationError
+
+    from shared.contracts import records as contract
+
+    assert list(contract.HISTORIES) == list(domain.HISTORIES)
+    base = {"expected_version": 1, "reason": "SKP 2024"}
+    loaded = contract.HistoryRequest().load(
+        {**base, "history": "kinerja", "entry": ACCEPTED_ENTRIES["kinerja"]})
+    assert loaded["entry"] == ACCEPTED_ENTRIES["kinerja"]
+    with pytest.raises(ValidationError) as bad:
+        contract.HistoryRequest().load({**base, "history": "diklat", "entry": {
+            "jenis": "piknik", "nama": "X", "selesai": "kemarin", "hadiah": 1}})
+    assert set(bad.value.messages["entry"]) == {"jenis", "selesai", "hadiah"}

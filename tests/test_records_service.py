@@ -97,7 +97,7 @@ def test_confidential_history_and_concurrent_edits(records):
         record = svc.register_employee(person, "impor awal")
     with records(FASIL) as svc:
         with pytest.raises(Forbidden):
-            svc.record_history(nip, {"history": "hukuman_disiplin", "entry": {"kode": "R2"},
+            svc.record_history(nip, {"history": "hukuman_disiplin", "entry": {"kode": "R2", "mulai": "2024-02-01"},
                                      "expected_version": record["version"],
                                      "reason": "bukan wewenang"})
         first = svc.record_history(nip, {"history": "pangkat",
@@ -106,13 +106,13 @@ def test_confidential_history_and_concurrent_edits(records):
                                          "reason": "SK CPNS"})
         with pytest.raises(ConcurrencyError) as stale:  # the same version read twice
             svc.record_history(nip, {"history": "jabatan",
-                                     "entry": {"nama": "Analis", "tmt": "2016-01-01"},
+                                     "entry": {"jenis_jabatan": "fungsional", "nama_jabatan": "Analis", "tmt": "2016-01-01"},
                                      "expected_version": record["version"],
                                      "reason": "SK jabatan"})
         assert stale.value.current_version == first["version"]
     with records(ADMIN) as svc:
         svc.record_history(nip, {"history": "hukuman_disiplin",
-                                 "entry": {"kode": "R2", "tmt": "2024-02-01"},
+                                 "entry": {"kode": "R2", "mulai": "2024-02-01"},
                                  "expected_version": first["version"], "reason": "SK teguran"})
         assert svc.get_employee(nip)["histories"]["hukuman_disiplin"][0]["kode"] == "R2"
     with records(FASIL) as svc:

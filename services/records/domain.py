@@ -217,7 +217,13 @@ def pangkat_history_problems(entries: list[PangkatEntry], date_of_birth: date | 
 CONFIDENTIAL_HISTORIES = frozenset({"hukuman_disiplin"})
 #: data pokok fields that are confidential
 CONFIDENTIAL_FIELDS = frozenset({"catatan_kesehatan"})
-HISTORIES = ("pangkat", "jabatan", "pendidikan", "hukuman_disiplin", "kinerja")
+HISTORIES = ("pangkat", "jabatan", "pendidikan", "keluarga", "diklat", "penghargaan",
+             "hukuman_disiplin", "kinerja", "gaji_berkala")
+#: entry dates that cannot precede the employee's birth (family members' own dates can)
+_LIFE_DATES = ("tmt", "sk_tanggal", "lulus_tanggal", "mulai", "selesai", "tanggal", "akhir",
+               "tanggal_nikah")
+#: (start, end) pairs that must be in order within one entry
+_SPANS = (("mulai", "selesai"), ("mulai", "akhir"))
 #: data pokok a pegawai may propose to change (identity numbers and birth data are not here:
 #: they change only by an administrator's correction with a document)
 PROPOSABLE_FIELDS = frozenset({"name", "gelar_depan", "gelar_belakang", "religion",
@@ -305,21 +311,77 @@ def register(data: dict, today: date | None = None) -> list[tuple[str, dict]]:
     return [("EmployeeRegistered", dict(data))]
 
 
+def _reference_codes() -> dict[str, set[str]]:
+    data = domain_data()
+    return {
+        "eselon": {e["eselon"] for e in data["jenis_jabatan"]["eselon_siasn"]},
+        "hukuman": {j["kode"] for j in data["hukuman_disiplin"]["jenis"]},
+        "predikat": set(data["kinerja"]["predikat_kinerja"]),
+    }
+
+
+def entry_problems(employee: Employee, history: str, entry: dict) -> list[Problem]:
+    """Rules of one history entry against the record and the reference data (its shape was
+    checked by the API schema)."""
+    problems = []
+    born = _iso(employee.data.get("date_of_birth"))
+    for name in _LIFE_DATES:
+        value = _iso(entry.get(name))
+        if born and value and value <= born and not (history == "keluarga"
+                                                     and name != "tanggal_nikah"):
+            problems.append(Problem(f"entry.{name}", "date_before_birth",
+                                    f"{name} {value.isoformat()} sebelum tanggal lahir pegawai"))
+    for start, end in _SPANS:
+        first, last = _iso(entry.get(start)), _iso(entry.get(end))
+        if first and last and last < first:
+            problems.append(Problem(f"entry.{end}", "dates_out_of_order",
+                                    f"{end} sebelum {start}"))
+    codes = _reference_codes()
+    if history == "pangkat":
+        entries = [PangkatEntry(e["golongan"], _iso(e["tmt"]))
+                   for e in employee.histories["pangkat"]]
+        entries.append(PangkatEntry(entry["golongan"], _iso(entry["tmt"])))
+        problems += pangkat_history_problems(entries, born, _iso(employee.data.get("tmt_cpns")))
+        problems += golongan_problems(entry["golongan"], employee.data.get("education_id"),
+                                      field="entry.golongan")
+    elif history == "jabatan" and entry.get("eselon") and entry["eselon"] not in codes["eselon"]:
+        problems.append(Problem("entry.eselon", "eselon_unknown",
+                                f"eselon {entry['eselon']!r} tidak dikenal (mis. III.a)"))
+    elif history == "pendidikan" and entry["education_id"] not in education_levels():
+        problems.append(Problem("entry.education_id", "education_unknown",
+                                f"tingkat pendidikan {entry['education_id']!r} tidak dikenal"))
+    elif history == "hukuman_disiplin" and entry["kode"] not in codes["hukuman"]:
+        problems.append(Problem("entry.kode", "penalty_unknown",
+                                f"jenis hukuman {entry['kode']!r} tidak dikenal (PP 94/2021)"))
+    elif history == "kinerja":
+        if entry["predikat"] not in codes["predikat"]:
+            problems.append(Problem("entry.predikat", "predicate_unknown",
+                                    f"predikat {entry['predikat']!r} tidak dikenal "
+                                    f"({', '.join(sorted(codes['predikat']))})"))
+        if any(e["tahun"] == entry["tahun"] for e in employee.histories["kinerja"]):
+            problems.append(Problem("entry.tahun", "kinerja_year_exists",
+                                    f"kinerja tahun {entry['tahun']} sudah tercatat"))
+    elif history == "gaji_berkala":
+        if entry.get("golongan"):
+            problems += golongan_problems(entry["golongan"], field="entry.golongan")
+        if any(e["tmt"] == entry["tmt"] for e in employee.histories["gaji_berkala"]):
+            problems.append(Problem("entry.tmt", "kgb_tmt_exists",
+                                    f"gaji berkala TMT {entry['tmt']} sudah tercatat"))
+    return problems
+
+
 def record_history(employee: Employee, history: str, entry_id: str, entry: dict,
                    documents: list[str]) -> list[tuple[str, dict]]:
     """One dated history entry (pangkat, jabatan, ...), checked against the record."""
     if history not in HISTORIES:
         raise RuleViolation([Problem("history", "history_unknown",
                                      f"riwayat {history!r} tidak dikenal")])
-    if history == "pangkat":
-        entries = [PangkatEntry(e["golongan"], _iso(e["tmt"]))
-                   for e in employee.histories["pangkat"]]
-        entries.append(PangkatEntry(entry["golongan"], _iso(entry["tmt"])))
-        problems = pangkat_history_problems(entries, _iso(employee.data.get("date_of_birth")),
-                                            _iso(employee.data.get("tmt_cpns")))
-        problems += golongan_problems(entry["golongan"], employee.data.get("education_id"))
-        if problems:
-            raise RuleViolation(problems)
+    if any(e["entry_id"] == entry_id for e in employee.histories[history]):
+        raise RuleViolation([Problem("entry_id", "entry_exists",
+                                     f"entri {entry_id} sudah tercatat pada riwayat {history}")])
+    problems = entry_problems(employee, history, entry)
+    if problems:
+        raise RuleViolation(problems)
     return [("HistoryEntryRecorded", {"history": history, "entry_id": entry_id,
                                       "entry": entry, "documents": documents})]
 

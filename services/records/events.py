@@ -3,11 +3,12 @@ Dates travel as ISO strings; money as integers (rupiah)."""
 
 from marshmallow import Schema, fields, validate
 
+from services.records.domain import HISTORIES
 from shared.eventtypes import EventRegistry
 
 REGISTRY = EventRegistry("records")
 
-HISTORIES = ["pangkat", "jabatan", "pendidikan", "hukuman_disiplin", "kinerja"]
+
 
 
 @REGISTRY.event("EmployeeRegistered", version=1)
@@ -44,7 +45,7 @@ class DataPokokChanged(Schema):
 
 @REGISTRY.event("HistoryEntryRecorded", version=1)
 class HistoryEntryRecorded(Schema):
-    history = fields.String(required=True, validate=validate.OneOf(HISTORIES))
+    history = fields.String(required=True, validate=validate.OneOf(list(HISTORIES)))
     entry_id = fields.String(required=True)
     entry = fields.Dict(keys=fields.String(), required=True)
     documents = fields.List(fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$")),

@@ -1,8 +1,9 @@
 """Contract of the records service's RPC payloads (shared with the gateway)."""
 
-from marshmallow import Schema, fields, validate
+from datetime import date
 
-HISTORIES = ["pangkat", "jabatan", "pendidikan", "hukuman_disiplin", "kinerja"]
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
 _docs = fields.List(fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$")),
                     load_default=list, validate=validate.Length(max=20))
 _version = fields.Integer(required=True, validate=validate.Range(0, 1_000_000),
@@ -10,13 +11,133 @@ _version = fields.Integer(required=True, validate=validate.Range(0, 1_000_000),
 _reason = fields.String(required=True, validate=validate.Length(3, 500))
 
 
+_sk = {"sk_nomor": fields.String(validate=validate.Length(1, 100)), "sk_tanggal": fields.Date()}
+_masa_kerja = {"masa_kerja_tahun": fields.Integer(validate=validate.Range(0, 60)),
+               "masa_kerja_bulan": fields.Integer(validate=validate.Range(0, 11))}
+
+
+def _text(length: int = 200, **kw):
+    return fields.String(validate=validate.Length(1, length), **kw)
+
+
+# One schema per history: the shape of a dated entry. Reference values (golongan, eselon,
+# education level, penalty code, SKP predicate) are checked by the records rules against the
+# versioned reference data, not listed here.
+class PangkatEntry(Schema):
+    golongan = fields.String(required=True, validate=validate.Length(1, 10))
+    tmt = fields.Date(required=True)
+    jenis_kp = _text(50)
+    locals().update(_sk | _masa_kerja)
+
+
+class JabatanEntry(Schema):
+    jenis_jabatan = fields.String(required=True, validate=validate.OneOf(
+        ["struktural", "fungsional", "pelaksana"]))
+    nama_jabatan = _text(200, required=True)
+    eselon = fields.String(validate=validate.Length(1, 10))
+    unit = _text(200)
+    tmt = fields.Date(required=True)
+    locals().update(_sk)
+
+
+class PendidikanEntry(Schema):
+    education_id = fields.String(required=True, validate=validate.Length(1, 10))
+    programme = _text(150)
+    institution = _text(200)
+    ijazah_nomor = _text(100)
+    lulus_tanggal = fields.Date(required=True)
+    gelar = _text(50)
+
+
+class KeluargaEntry(Schema):
+    hubungan = fields.String(required=True, validate=validate.OneOf(
+        ["suami", "istri", "anak", "ayah", "ibu"]))
+    nama = _text(150, required=True)
+    nik = fields.String(validate=validate.Regexp(r"^\d{16}$"))
+    tanggal_lahir = fields.Date()
+    jenis_anak = fields.String(validate=validate.OneOf(["kandung", "tiri", "angkat"]))
+    tanggal_nikah = fields.Date()
+    akta_nomor = _text(100)
+    tunjangan = fields.Boolean()
+
+
+class DiklatEntry(Schema):
+    jenis = fields.String(required=True, validate=validate.OneOf(
+        ["struktural", "latsar", "fungsional", "teknis"]))
+    nama = _text(200, required=True)
+    penyelenggara = _text(200)
+    mulai = fields.Date()
+    selesai = fields.Date(required=True)
+    jam_pelajaran = fields.Integer(validate=validate.Range(1, 5000))
+    sertifikat_nomor = _text(100)
+
+
+class PenghargaanEntry(Schema):
+    nama = _text(200, required=True)
+    tanggal = fields.Date(required=True)
+    pemberi = _text(200)
+    locals().update(_sk)
+
+
+class HukumanDisiplinEntry(Schema):
+    kode = fields.String(required=True, validate=validate.Length(1, 10),
+                         metadata={"description": "jenis hukuman (PP 94/2021), mis. R2"})
+    mulai = fields.Date(required=True)
+    akhir = fields.Date()
+    alasan = _text(500)
+    locals().update(_sk)
+
+
+class KinerjaEntry(Schema):
+    tahun = fields.Integer(required=True, validate=validate.Range(1979, 2100))
+    predikat = fields.String(required=True, validate=validate.Length(1, 30))
+    nilai = fields.Integer(validate=validate.Range(0, 120))
+
+
+class GajiBerkalaEntry(Schema):
+    tmt = fields.Date(required=True)
+    gaji_pokok = fields.Integer(required=True, validate=validate.Range(1, 100_000_000),
+                                metadata={"description": "rupiah"})
+    golongan = fields.String(validate=validate.Length(1, 10))
+    locals().update(_sk | _masa_kerja)
+
+
+HISTORY_ENTRIES = {"pangkat": PangkatEntry, "jabatan": JabatanEntry,
+                   "pendidikan": PendidikanEntry, "keluarga": KeluargaEntry,
+                   "diklat": DiklatEntry, "penghargaan": PenghargaanEntry,
+                   "hukuman_disiplin": HukumanDisiplinEntry, "kinerja": KinerjaEntry,
+                   "gaji_berkala": GajiBerkalaEntry}
+HISTORIES = list(HISTORY_ENTRIES)
+
+
+def _json_ready(entry: dict) -> dict:
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in entry.items()}
+
+
 class HistoryRequest(Schema):
     history = fields.String(required=True, validate=validate.OneOf(HISTORIES))
-    entry_id = fields.String(validate=validate.Length(1, 64))
-    entry = fields.Dict(keys=fields.String(), required=True)
+    entry_id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._:-]{1,64}$"))
+    entry = fields.Dict(keys=fields.String(), required=True, metadata={
+        "description": "isi riwayat; kolomnya menurut jenis riwayat: " + "; ".join(
+            f"{name}: {', '.join(schema().fields)}" for name, schema in HISTORY_ENTRIES.items())})
     documents = _docs
     expected_version = _version
     reason = _reason
+
+    @validates_schema
+    def _entry_shape(self, data, **_):
+        schema = HISTORY_ENTRIES.get(data.get("history"))
+        if schema is None or not isinstance(data.get("entry"), dict):
+            return
+        try:
+            schema().load(data["entry"])
+        except ValidationError as exc:
+            raise ValidationError({"entry": exc.messages}) from None
+
+    @post_load
+    def _entry_json(self, data, **_):
+        data["entry"] = _json_ready(HISTORY_ENTRIES[data["history"]]().load(data["entry"]))
+        return data
 
 
 class ProposalRequest(Schema):
