@@ -43,6 +43,7 @@ class EnvelopeSchema(Schema):
     metadata = fields.Dict(required=True)
     recorded_at = fields.String(required=True)
     hash = fields.String(required=True)
+    redacted = fields.Boolean(load_default=False)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class ReceivedEvent:
     metadata: dict
     recorded_at: str
     hash: str
+    #: True when the relay withheld confidential parts of the payload (the log has them all)
+    redacted: bool = False
 
     @classmethod
     def from_envelope(cls, envelope: dict) -> ReceivedEvent:

@@ -1,6 +1,11 @@
 """Versioned event types. Each service's `events.py` registers its event types here: a marshmallow
 schema per type and version, and upcasters that lift an old stored payload to the current shape.
-Stored events are never rewritten; old shapes are upcast on read."""
+Stored events are never rewritten; old shapes are upcast on read.
+
+A service may also register a redactor for an event type that can carry confidential data: the
+outbox relay publishes what the redactor returns, so consumers on the bus never receive the
+confidential part. The full payload stays in the log, where only the owning service and the
+audit role can read it."""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from marshmallow import Schema, ValidationError
 from shared.errors import EventPayloadInvalid, UnknownEventType
 
 Upcaster = Callable[[dict], dict]
+#: payload -> the payload consumers may see; returns the payload itself when nothing is withheld
+Redactor = Callable[[dict], dict]
 
 
 @dataclass
@@ -21,6 +28,7 @@ class EventType:
     version: int
     schema: type[Schema]
     upcasters: dict[int, Upcaster] = field(default_factory=dict)
+    redactor: Redactor | None = None
 
     @cached_property
     def _validator(self) -> Schema:
@@ -69,7 +77,8 @@ class EventRegistry:
             upcasters = existing.upcasters if existing else {}
             if existing and existing.version >= version:
                 return schema_cls
-            self._types[name] = EventType(name, version, schema_cls, upcasters)
+            self._types[name] = EventType(name, version, schema_cls, upcasters,
+                                          existing.redactor if existing else None)
             return schema_cls
 
         return register
@@ -80,6 +89,23 @@ class EventRegistry:
             return fn
 
         return register
+
+    def redactor(self, name: str):
+        """Register `fn(payload) -> payload` as what the bus may carry of event type `name`."""
+
+        def register(fn: Redactor) -> Redactor:
+            self.get(name).redactor = fn
+            return fn
+
+        return register
+
+    def public_payload(self, name: str, payload: dict) -> tuple[dict, bool]:
+        """The payload as consumers on the bus may see it, and whether anything was withheld."""
+        event_type = self._types.get(name)
+        if event_type is None or event_type.redactor is None:
+            return payload, False
+        public = event_type.redactor(payload)
+        return public, public != payload
 
     def get(self, name: str) -> EventType:
         try:

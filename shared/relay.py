@@ -119,7 +119,7 @@ class OutboxRelay:
             for event in events:
                 self._returned.clear()
                 producer.publish(
-                    event.envelope(self.service),
+                    self._public_envelope(event),
                     exchange=self.exchange,
                     routing_key=event.event_type,
                     mandatory=True,
@@ -151,6 +151,20 @@ class OutboxRelay:
             log.warning("event_unrouted", service=self.service, position=position,
                         event_type=event_type)
         return len(events)
+
+    def _public_envelope(self, event) -> dict:
+        """What goes on the bus: confidential parts withheld by the service's redactors. A
+        redacted envelope says so (`redacted: true`); its `hash` still names the full event in
+        the log, so an auditor can find it there."""
+        envelope = event.envelope(self.service)
+        registry = self.store.registry
+        if registry is not None:
+            envelope["payload"], envelope["redacted"] = registry.public_payload(
+                event.event_type, event.payload)
+            if envelope["redacted"]:  # a reason may name what was withheld
+                envelope["metadata"] = {k: v for k, v in event.metadata.items()
+                                        if k != "reason"}
+        return envelope
 
     def _on_return(self, exc, exchange, routing_key, message) -> None:
         self._returned.append((routing_key, str(exc)))

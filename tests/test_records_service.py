@@ -1,8 +1,8 @@
 """The records service over real RPC: who may register, read, record and propose, enforced in
 the service itself; confidential parts; optimistic concurrency; the record as of a moment."""
 
+import itertools
 import time
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -24,9 +24,11 @@ OTHER_FASIL = principal("fas.dindik", ["fasilitator"], ["dindik"])
 AUDITOR = principal("auditor.inspektorat", ["auditor"])
 
 
+_SEQUENCE = itertools.count(1)  # each run has its own database: unique within the run
+
+
 def new_person():
-    seq = f"{uuid.uuid4().int % 999 + 1:03d}"
-    nip = f"199001012015032{seq}"
+    nip = f"199001012015032{next(_SEQUENCE):03d}"
     return nip, {"nip": nip, "nik": "3578014101900001", "name": "Siti Rahayu",
                  "date_of_birth": "1990-01-01", "gender": "P", "status": "PNS",
                  "tmt_cpns": "2015-03-01", "opd_id": "dkp", "golongan": "III/a",

@@ -3,7 +3,7 @@ Dates travel as ISO strings; money as integers (rupiah)."""
 
 from marshmallow import Schema, fields, validate
 
-from services.records.domain import HISTORIES
+from services.records.domain import CONFIDENTIAL_FIELDS, CONFIDENTIAL_HISTORIES, HISTORIES
 from shared.eventtypes import EventRegistry
 
 REGISTRY = EventRegistry("records")
@@ -70,3 +70,35 @@ class ChangeApplied(Schema):
 class ChangeRejected(Schema):
     change_id = fields.String(required=True)
     reason = fields.String(required=True)
+
+
+# -- what the bus may carry ------------------------------------------------------------------
+# Hukuman disiplin entries and health notes are confidential (Pergub 73/2020): only
+# administrators see them. Consumers on the bus are other services acting for every role, so
+# the relay publishes these events with the confidential parts withheld.
+
+def _without_confidential_fields(values: dict) -> dict:
+    return {k: v for k, v in values.items() if k not in CONFIDENTIAL_FIELDS}
+
+
+@REGISTRY.redactor("EmployeeRegistered")
+def _registered_public(payload: dict) -> dict:
+    return _without_confidential_fields(payload)
+
+
+@REGISTRY.redactor("DataPokokChanged")
+def _changed_public(payload: dict) -> dict:
+    return {**payload, "changes": _without_confidential_fields(payload["changes"])}
+
+
+@REGISTRY.redactor("ChangeProposed")
+def _proposed_public(payload: dict) -> dict:
+    return {**payload, "changes": _without_confidential_fields(payload["changes"])}
+
+
+@REGISTRY.redactor("HistoryEntryRecorded")
+def _entry_public(payload: dict) -> dict:
+    if payload["history"] not in CONFIDENTIAL_HISTORIES:
+        return payload
+    # not even which history: that an employee has a penalty is itself confidential
+    return {"entry_id": payload["entry_id"], "withheld": True}
