@@ -5,6 +5,7 @@ added without deciding who may call it."""
 import pyotp
 import pytest
 
+from services.gateway import service as gateway_service
 from services.gateway.http import ROUTES
 from services.records.service import RecordsService
 from tests.identity_helpers import (
@@ -17,6 +18,8 @@ from tests.identity_helpers import (
     unique_nip,
     unique_username,
 )
+
+JABATAN = {"jenis_jabatan": "fungsional", "nama_jabatan": "Analis", "tmt": "2016-01-01"}
 
 PERSONAS = ("anonymous", "pegawai", "fasilitator_own", "fasilitator_other", "administrator",
             "auditor", "machine")
@@ -90,6 +93,7 @@ def access_request_body():
 
 
 def test_every_route_has_a_matrix_entry():
+    assert gateway_service.GatewayService  # importing it registers the routes
     routes = {(r.method, r.path) for r in ROUTES}
     assert routes == set(MATRIX), {
         "routes without a matrix entry": sorted(routes - set(MATRIX)),
@@ -217,7 +221,7 @@ class World:
             nip, record = self.employee()
             body = None
             if path.endswith("/histories"):
-                body = {"history": "jabatan", "entry": {"jenis_jabatan": "fungsional", "nama_jabatan": "Analis", "tmt": "2016-01-01"},
+                body = {"history": "jabatan", "entry": JABATAN,
                         "expected_version": record["version"], "reason": "SK jabatan"}
             elif path.endswith("/decision"):
                 proposed = self.records(context={"actor_id": nip, "actor_roles": ["pegawai"]}

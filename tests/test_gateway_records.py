@@ -11,6 +11,8 @@ from services.records.service import RecordsService
 from tests.gateway_helpers import http_login
 from tests.identity_helpers import PASSWORD, employee_for, unique_nip
 
+JABATAN = {"jenis_jabatan": "fungsional", "nama_jabatan": "Analis", "tmt": "2016-01-01"}
+
 
 @pytest.fixture
 def stack(start_gateway):
@@ -51,7 +53,7 @@ def test_a_record_through_the_gateway_with_its_history(stack):
     past = client.call("GET", f"/api/employees/{nip}?as_of={quote(before)}", token=pegawai)
     assert past.status == 200 and past.body["address"] == "Jl. Lama 1"
     stale = client.call("POST", f"/api/employees/{nip}/histories", token=fasilitator,
-                        body={"history": "jabatan", "entry": {"jenis_jabatan": "pelaksana", "nama_jabatan": "Analis", "tmt": "2016-01-01"},
+                        body={"history": "jabatan", "entry": JABATAN,
                               "expected_version": created.body["version"],
                               "reason": "SK jabatan"})
     assert stale.status == 409 and stale.body["code"] == "concurrency_conflict"

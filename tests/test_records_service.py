@@ -12,6 +12,9 @@ from services.records.exceptions import EmployeeExists, RecordRejected
 from services.records.service import RecordsService
 from shared.errors import ConcurrencyError, Forbidden, NotFound
 
+JABATAN = {"jenis_jabatan": "fungsional", "nama_jabatan": "Analis", "tmt": "2016-01-01"}
+TEGURAN = {"kode": "R2", "mulai": "2024-02-01"}
+
 
 def principal(account_id, roles, scope=()):
     return {"actor_id": account_id, "actor_role": roles[0], "actor_roles": list(roles),
@@ -99,7 +102,7 @@ def test_confidential_history_and_concurrent_edits(records):
         record = svc.register_employee(person, "impor awal")
     with records(FASIL) as svc:
         with pytest.raises(Forbidden):
-            svc.record_history(nip, {"history": "hukuman_disiplin", "entry": {"kode": "R2", "mulai": "2024-02-01"},
+            svc.record_history(nip, {"history": "hukuman_disiplin", "entry": TEGURAN,
                                      "expected_version": record["version"],
                                      "reason": "bukan wewenang"})
         first = svc.record_history(nip, {"history": "pangkat",
@@ -108,13 +111,13 @@ def test_confidential_history_and_concurrent_edits(records):
                                          "reason": "SK CPNS"})
         with pytest.raises(ConcurrencyError) as stale:  # the same version read twice
             svc.record_history(nip, {"history": "jabatan",
-                                     "entry": {"jenis_jabatan": "fungsional", "nama_jabatan": "Analis", "tmt": "2016-01-01"},
+                                     "entry": JABATAN,
                                      "expected_version": record["version"],
                                      "reason": "SK jabatan"})
         assert stale.value.current_version == first["version"]
     with records(ADMIN) as svc:
         svc.record_history(nip, {"history": "hukuman_disiplin",
-                                 "entry": {"kode": "R2", "mulai": "2024-02-01"},
+                                 "entry": TEGURAN,
                                  "expected_version": first["version"], "reason": "SK teguran"})
         assert svc.get_employee(nip)["histories"]["hukuman_disiplin"][0]["kode"] == "R2"
     with records(FASIL) as svc:
