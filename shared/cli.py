@@ -9,6 +9,8 @@
   simasn audit verify [--service S]       recompute the hash chains; non-zero exit on a break
   simasn audit replay --stream ID --as-of TIMESTAMP [--service S]
   simasn audit timeline --stream ID [--service S]
+  simasn records check                    replay every employee and compare with the stored row
+  simasn records rebuild [--nip NIP ...]  re-derive stored rows from the log
   simasn deadletters list [--service S] [--all]
   simasn deadletters retry SERVICE:ID
   simasn deadletters discard SERVICE:ID --reason TEXT
@@ -236,6 +238,35 @@ def cmd_audit(args, config: ServiceConfig) -> int:
         conn.close()
 
 
+def cmd_records(args, config: ServiceConfig) -> int:
+    from services.records import projection
+
+    url = config.database_url
+    if config.db_role_per_service:
+        url = with_user(url, config.db_role_prefix + "records")
+    conn = _connect(url)
+    try:
+        if args.records_command == "rebuild":
+            written = projection.rebuild(conn, nips=set(args.nip) if args.nip else None)
+            print(f"records: {written} stored record(s) re-derived from the log")
+            return 0
+        report = projection.check(conn)
+        for nip, keys in report.mismatched:
+            print(f"MISMATCH {nip}: {', '.join(keys)}")
+        for nip in report.missing:
+            print(f"MISSING  {nip}: in the log, no stored record")
+        for nip in report.orphaned:
+            print(f"ORPHAN   {nip}: stored record without events")
+        if report.ok:
+            print(f"records: OK, replay equals the stored record for all {report.checked} "
+                  "employees")
+            return 0
+        print("records: run `simasn records rebuild` to re-derive the stored records")
+        return 2
+    finally:
+        conn.close()
+
+
 def cmd_deadletters(args, config: ServiceConfig) -> int:
     from shared import audit, deadletters
 
@@ -316,6 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service", action="append", choices=SERVICES)
     p.add_argument("--json", action="store_true")
 
+    rec = sub.add_parser("records", help="the employees projection against the records log")
+    rsub = rec.add_subparsers(dest="records_command", required=True)
+    rsub.add_parser("check", help="replay every employee and compare with the stored row")
+    p = rsub.add_parser("rebuild", help="re-derive stored rows from the log")
+    p.add_argument("--nip", action="append", help="only this NIP (repeatable)")
+
     dl = sub.add_parser("deadletters", help="events their consumers could not handle")
     dsub = dl.add_subparsers(dest="dl_command", required=True)
     p = dsub.add_parser("list")
@@ -338,6 +375,7 @@ COMMANDS = {
     "admin": cmd_admin,
     "seed": cmd_seed,
     "audit": cmd_audit,
+    "records": cmd_records,
     "deadletters": cmd_deadletters,
 }
 

@@ -21,7 +21,7 @@ statement of a transaction so the lock is released at commit soon after.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -252,6 +252,18 @@ class EventStore:
             out.append(self._record(row))
             expected += 1
         return out
+
+    def iter_stream_type(self, conn, stream_type: str,
+                         batch: int = 2000) -> Iterator[RecordedEvent]:
+        """Every event of one stream type, stream by stream in version order, through a
+        server-side cursor (memory stays flat however large the log). Needs an open
+        transaction; in REPEATABLE READ it is one consistent snapshot."""
+        with conn.cursor(name=f"iter_{stream_type.lower()}_{id(self)}") as cur:
+            cur.itersize = batch
+            cur.execute(f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE stream_type = %s "
+                        "ORDER BY stream_id, version", (stream_type,))
+            for row in cur:
+                yield self._record(row)
 
     def stream_version(self, conn, stream_id: str) -> int:
         with conn.cursor() as cur:

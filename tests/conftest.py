@@ -77,6 +77,11 @@ def identity_config(service_config, tmp_path):
     }
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked `last` check what the whole run wrote, so they go after everything else."""
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
 def pytest_terminal_summary(terminalreporter):
     """Show what the gateway fuzzing generated and how the gateway answered."""
     import sys

@@ -30,7 +30,7 @@ def append_history(url, schema="records", stream="199001012015031001", count=12)
     stamps = []
     for version in range(count):
         with conn:
-            store.append(conn, stream, "Employee", version,
+            store.append(conn, stream, "Note", version,  # a type with no fold: merged
                          [NewEvent("FieldChanged",
                                    {"field": "alamat", "value": f"Jalan {version}"})],
                          {"actor_id": f"user-{version % 3}", "actor_role": "pegawai",

@@ -11,7 +11,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from services.records.service import RecordsService
 from shared.testing import wait_for
 from tests.helpers import RelayThread
-from tests.test_records_service import ADMIN, new_person
+from tests.records_helpers import ADMIN, new_person
 
 RECEIVED: list[dict] = []
 _NAMES = itertools.count()

@@ -1,7 +1,6 @@
 """The records service over real RPC: who may register, read, record and propose, enforced in
 the service itself; confidential parts; optimistic concurrency; the record as of a moment."""
 
-import itertools
 import time
 from datetime import UTC, datetime
 
@@ -11,31 +10,10 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from services.records.exceptions import EmployeeExists, RecordRejected
 from services.records.service import RecordsService
 from shared.errors import ConcurrencyError, Forbidden, NotFound
+from tests.records_helpers import ADMIN, AUDITOR, FASIL, OTHER_FASIL, new_person, principal
 
 JABATAN = {"jenis_jabatan": "fungsional", "nama_jabatan": "Analis", "tmt": "2016-01-01"}
 TEGURAN = {"kode": "R2", "mulai": "2024-02-01"}
-
-
-def principal(account_id, roles, scope=()):
-    return {"actor_id": account_id, "actor_role": roles[0], "actor_roles": list(roles),
-            "actor_scope": list(scope)}
-
-
-ADMIN = principal("admin.bkd", ["administrator"])
-FASIL = principal("fas.dkp", ["fasilitator"], ["dkp"])
-OTHER_FASIL = principal("fas.dindik", ["fasilitator"], ["dindik"])
-AUDITOR = principal("auditor.inspektorat", ["auditor"])
-
-
-_SEQUENCE = itertools.count(1)  # each run has its own database: unique within the run
-
-
-def new_person():
-    nip = f"199001012015032{next(_SEQUENCE):03d}"
-    return nip, {"nip": nip, "nik": "3578014101900001", "name": "Siti Rahayu",
-                 "date_of_birth": "1990-01-01", "gender": "P", "status": "PNS",
-                 "tmt_cpns": "2015-03-01", "opd_id": "dkp", "golongan": "III/a",
-                 "education_id": "40", "catatan_kesehatan": "alergi penisilin"}
 
 
 @pytest.fixture

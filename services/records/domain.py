@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from shared.audit import register_fold
 from shared.reference import domain_data
 
 MALE, FEMALE = "L", "P"  # jenis kelamin as SIASN writes it
@@ -281,6 +282,15 @@ class Employee:
                      if confidential or name not in CONFIDENTIAL_HISTORIES}
         return {"nip": self.nip, "version": self.version, **data, "histories": histories,
                 "pending_changes": sorted(self.pending)}
+
+
+@register_fold("Employee")
+def _fold_employee(state: dict, event) -> dict:
+    """`simasn audit replay` of an employee stream: the full record, as the aggregate sees it."""
+    employee = Employee(**state) if state else Employee()
+    employee.apply(event.event_type, event.payload)
+    return {"nip": employee.nip, "version": employee.version, "data": employee.data,
+            "histories": employee.histories, "pending": employee.pending}
 
 
 def replay_employee(events) -> Employee:

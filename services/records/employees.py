@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-import orjson
-
-from services.records import domain
+from services.records import domain, projection
 from services.records.exceptions import EmployeeExists, RecordRejected
 from shared.auth import Principal
 from shared.errors import Forbidden, NotFound
@@ -30,15 +28,9 @@ def _save(uow, employee: domain.Employee, expected: int, changes, reason: str | 
                reason=reason)
     for event_type, payload in changes:
         employee.apply(event_type, payload)
-    record = employee.view(confidential=True)
-    uow.execute(
-        "INSERT INTO employees (nip, opd_id, name, status, version, record) VALUES "
-        "(:nip, :opd, :name, :status, :version, CAST(:record AS jsonb)) ON CONFLICT (nip) DO "
-        "UPDATE SET opd_id = EXCLUDED.opd_id, name = EXCLUDED.name, status = EXCLUDED.status, "
-        "version = EXCLUDED.version, record = EXCLUDED.record, updated_at = now()",
-        {"nip": employee.nip, "opd": employee.data["opd_id"], "name": employee.data["name"],
-         "status": employee.data["status"], "version": employee.version,
-         "record": orjson.dumps(record).decode()})
+    with uow.dbapi.cursor() as cur:
+        cur.execute(projection.UPSERT.format(schema=uow.store.schema),
+                    projection.row_for(employee))
 
 
 def _checked(fn, *args):
