@@ -376,3 +376,35 @@ def store_from_config(config: dict) -> ObjectStore:
         f"DOCUMENT_STORE tidak dikenal: {kind!r} (pilih 'filesystem' atau 's3')",
         field="DOCUMENT_STORE",
     )
+
+
+class BoundedReader:
+    """A stream that refuses to give more than `limit` bytes: an oversized upload is stopped
+    after reading at most limit + 1 bytes, whatever its Content-Length claimed."""
+
+    def __init__(self, stream: BinaryIO, limit: int, error: Exception):
+        self.stream, self.limit, self.error, self.read_so_far = stream, limit, error, 0
+
+    def read(self, size: int = CHUNK_SIZE) -> bytes:
+        size = min(size if size and size > 0 else CHUNK_SIZE, self.limit + 1 - self.read_so_far)
+        chunk = self.stream.read(size) if size > 0 else b""
+        self.read_so_far += len(chunk)
+        if self.read_so_far > self.limit:
+            raise self.error
+        return chunk
+
+
+try:  # the Nameko dependency; plain scripts and tests use the stores without Nameko
+    from nameko.extensions import DependencyProvider
+except ImportError:  # pragma: no cover
+    DependencyProvider = object
+
+
+class DocumentStore(DependencyProvider):
+    """Nameko dependency: `documents = DocumentStore()`; the configured store, built once."""
+
+    def setup(self):
+        self.store = store_from_config(self.container.config)
+
+    def get_dependency(self, worker_ctx):
+        return self.store

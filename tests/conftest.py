@@ -50,11 +50,13 @@ def scratch_url(database_url):
 
 
 @pytest.fixture
-def service_config(database_url, rabbit_config):
-    """Nameko config for a container under test: this run's database, this test's vhost."""
+def service_config(database_url, rabbit_config, tmp_path):
+    """Nameko config for a container under test: this run's database, this test's vhost, a
+    document store of its own."""
     return {
         "AMQP_URI": rabbit_config["AMQP_URI"],
         "DATABASE_URL": database_url,
+        "DOCUMENT_ROOT": str(tmp_path / "documents"),
         "LOG_LEVEL": "WARNING",
         "CONSUMER_RETRY_ATTEMPTS": 3,
         "CONSUMER_RETRY_BASE_DELAY": 0.01,

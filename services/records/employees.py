@@ -40,14 +40,14 @@ def _checked(fn, *args):
         raise RecordRejected.from_problems(exc.problems) from None
 
 
-def _may_maintain(actor: Principal, opd_id: str) -> bool:
+def may_maintain(actor: Principal, opd_id: str) -> bool:
     """Administrators everywhere; a fasilitator for the OPDs it is assigned."""
     return actor.has("administrator") or ("fasilitator" in actor.roles
                                           and opd_id in actor.opd_scope)
 
 
 def register(uow, actor: Principal, data: dict, reason: str) -> dict:
-    if not _may_maintain(actor, data["opd_id"]):
+    if not may_maintain(actor, data["opd_id"]):
         raise Forbidden("hanya administrator atau fasilitator OPD ini", field="opd_id")
     if uow.execute("SELECT 1 FROM employees WHERE nip = :n", {"n": data["nip"]}).first():
         raise EmployeeExists(f"pegawai {data['nip']} sudah terdaftar", field="nip")
@@ -74,7 +74,7 @@ def record_history(uow, actor: Principal, nip: str, data: dict) -> dict:
     employee = _load(uow, nip)
     if data["history"] in domain.CONFIDENTIAL_HISTORIES and not actor.has("administrator"):
         raise Forbidden("data rahasia hanya diisi administrator", field="history")
-    if not _may_maintain(actor, employee.data["opd_id"]):
+    if not may_maintain(actor, employee.data["opd_id"]):
         raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
     changes = _checked(domain.record_history, employee, data["history"],
                        data.get("entry_id") or str(uuid.uuid4()), data["entry"],
@@ -97,7 +97,7 @@ def propose(uow, actor: Principal, nip: str, data: dict) -> dict:
 
 def decide(uow, actor: Principal, nip: str, data: dict) -> dict:
     employee = _load(uow, nip)
-    if not _may_maintain(actor, employee.data["opd_id"]):
+    if not may_maintain(actor, employee.data["opd_id"]):
         raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
     if actor.account_id == nip:
         raise Forbidden("perubahan data sendiri diverifikasi orang lain", field="nip")

@@ -102,3 +102,33 @@ def _entry_public(payload: dict) -> dict:
         return payload
     # not even which history: that an employee has a penalty is itself confidential
     return {"entry_id": payload["entry_id"], "withheld": True}
+
+
+# -- bulk imports (stream import:<id>) -------------------------------------------------------
+
+@REGISTRY.event("ImportStarted", version=1)
+class ImportStarted(Schema):
+    import_id = fields.UUID(required=True)
+    opd_id = fields.String(required=True)
+    file_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    file_name = fields.String(required=True, validate=validate.Length(1, 200))
+    kind = fields.String(required=True, validate=validate.OneOf(["csv", "xlsx"]))
+
+
+class _ImportCounts(Schema):
+    import_id = fields.UUID(required=True)
+    rows = fields.Integer(required=True)
+    registered = fields.Integer(required=True)
+    updated = fields.Integer(required=True)
+    unchanged = fields.Integer(required=True)
+    invalid = fields.Integer(required=True)
+
+
+@REGISTRY.event("ImportCompleted", version=1)
+class ImportCompleted(_ImportCounts):
+    pass
+
+
+@REGISTRY.event("ImportFailed", version=1)
+class ImportFailed(_ImportCounts):
+    error = fields.String(required=True)

@@ -2,14 +2,60 @@
 
 from datetime import datetime
 
-from services.records import employees
+from nameko.extensions import DependencyProvider
+from nameko.timer import timer
+
+from services.records import employees, imports
 from services.records.events import REGISTRY
 from shared.auth import Principal
 from shared.contracts import records as c
-from shared.db import Database
-from shared.errors import ValidationFailed
+from shared.db import Database, ServiceDatabase
+from shared.errors import Forbidden, NotFound, ValidationFailed
+from shared.logging import get_logger
+from shared.objectstore import DocumentStore
 from shared.schemas import load
 from shared.service import ServiceBase, rpc
+
+log = get_logger(__name__)
+
+
+class ImportJobs(DependencyProvider):
+    """Runs import jobs in managed threads of this container; a job whose runner went quiet
+    (crash, redeploy) is taken over by any replica's timer (IMPORT_STALE_SECONDS)."""
+
+    def setup(self):
+        config = self.container.config
+        self.stale_seconds = float(config.get("IMPORT_STALE_SECONDS", 60))
+        self.max_attempts = int(config.get("IMPORT_MAX_ATTEMPTS", 3))
+        self.chunk_rows = int(config.get("IMPORT_CHUNK_ROWS", imports.CHUNK_ROWS))
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def launch(self, db: ServiceDatabase, store, import_id: str | None) -> str | None:
+        """Claim `import_id` (or any stale job) and run it in the background."""
+        with db.engine.connect() as conn:
+            claimed = imports.claim(conn.connection.dbapi_connection, db.store.schema, import_id,
+                                    self.stale_seconds, self.max_attempts)
+        if claimed is None:
+            return None
+        job_id, runner = claimed
+
+        def db_for(context: dict) -> ServiceDatabase:
+            return ServiceDatabase(db.engine, db.store, context, db.config)
+
+        def work():
+            try:
+                status = imports.run(db_for, store, job_id, runner, self.chunk_rows)
+                log.info("import_finished", import_id=job_id, status=status)
+            except imports.LostJob:
+                log.warning("import_taken_over", import_id=job_id)
+            except Exception:
+                # left running: another attempt resumes after its last committed chunk
+                log.exception("import_crashed", import_id=job_id)
+
+        self.container.spawn_managed_thread(work, identifier=f"import-{job_id}")
+        return job_id
 
 
 class RecordsService(ServiceBase):
@@ -17,6 +63,8 @@ class RecordsService(ServiceBase):
 
     name = "records"
     db = Database(REGISTRY)
+    documents = DocumentStore()
+    import_jobs = ImportJobs()
 
     def _actor(self) -> Principal:
         return Principal.from_context(self.context)
@@ -63,3 +111,43 @@ class RecordsService(ServiceBase):
         data = load(c.DecisionRequest(), payload)
         with self.db.transaction() as uow:
             return employees.decide(uow, self._actor(), str(nip), data)
+
+    # -- bulk import -----------------------------------------------------------------------------
+
+    @rpc
+    def start_import(self, payload):
+        """Start importing a stored CSV/XLSX file of one OPD's employees; the header is checked
+        now, the rows in the background (`get_import` reports progress and problems)."""
+        data = load(c.ImportRequest(), payload)
+        actor = self._actor()
+        if not employees.may_maintain(actor, data["opd_id"]):
+            raise Forbidden("hanya administrator atau fasilitator OPD ini", field="opd_id")
+        first = next(iter(self.documents.open(data["sha256"])), b"")
+        kind = imports.sniff_kind(first)
+        header = next(imports.read_rows(self.documents.open(data["sha256"]), kind), None)
+        if header is None:
+            raise imports.ImportRejected("berkas tidak berisi baris data", field="file")
+        columns = set(header[1])
+        if "catatan_kesehatan" in columns and not actor.has("administrator"):
+            raise Forbidden("kolom catatan_kesehatan hanya boleh diimpor administrator",
+                            field="file")
+        with self.db.transaction() as uow:
+            import_id = imports.start(uow, actor, dict(self.context), data, kind)
+        self.import_jobs.launch(self.db, self.documents, import_id)
+        return self.get_import(import_id)
+
+    @rpc
+    def get_import(self, import_id, offset=0, limit=100):
+        query = load(c.ImportReportQuery(), {"offset": offset, "limit": limit})
+        with self.db.engine.connect() as conn:
+            job = imports.view(conn.connection.dbapi_connection, self.db.store.schema,
+                               self._actor(), str(import_id)[:64], query["offset"],
+                               query["limit"])
+            conn.rollback()
+        if job is None:
+            raise NotFound(f"impor {str(import_id)[:64]} tidak ditemukan", field="import_id")
+        return job
+
+    @timer(interval=5)
+    def resume_stale_imports(self):
+        self.import_jobs.launch(self.db, self.documents, None)

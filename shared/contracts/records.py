@@ -202,3 +202,50 @@ class FieldChange(Schema):
     actor_id = fields.String(allow_none=True)
     actor_role = fields.String(allow_none=True)
     reason = fields.String(allow_none=True)
+
+
+class ImportRequest(Schema):
+    """What the gateway passes after streaming an import file into the object store."""
+
+    opd_id = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9-]{2,40}$"))
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    file_name = fields.String(required=True, validate=validate.Length(1, 200))
+
+
+class ImportUploadQuery(Schema):
+    opd_id = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9-]{2,40}$"),
+                           metadata={"description": "OPD yang datanya diimpor"})
+    file_name = fields.String(validate=validate.Length(1, 200), load_default="impor.csv",
+                              metadata={"description": "nama berkas (untuk laporan)"})
+
+
+class ImportReportQuery(Schema):
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class ImportRowProblem(Schema):
+    row = fields.Integer(metadata={"description": "nomor baris pada berkas (judul = 1)"})
+    nip = fields.String()
+    problems = fields.List(fields.Dict())
+
+
+class ImportJob(Schema):
+    import_id = fields.String()
+    opd_id = fields.String()
+    file_name = fields.String()
+    file_sha256 = fields.String()
+    kind = fields.String()
+    status = fields.String(metadata={"description": "running | completed | failed"})
+    rows_done = fields.Integer()
+    total_rows = fields.Integer()
+    registered = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer()
+    invalid = fields.Integer()
+    error = fields.String(allow_none=True)
+    started_by = fields.String(allow_none=True)
+    started_at = fields.String()
+    finished_at = fields.String(allow_none=True)
+    problems = fields.List(fields.Nested(ImportRowProblem))
+    problems_offset = fields.Integer()

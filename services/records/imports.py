@@ -1,0 +1,515 @@
+"""Bulk import of an OPD's employees from CSV or XLSX, with a per-row report.
+
+The file is first stored in the object store (the gateway streams the upload there); an import
+job then reads it row by row and never holds it in memory. Rows are handled in chunks: one
+transaction per chunk holds the employees' events, their projection rows, the job's progress and
+the chunk's problems, with a savepoint per employee — so an employee is imported whole or not at
+all, and a job that stops (crash, redeploy) resumes after its last committed chunk.
+
+Re-running a file is safe: a row equal to the stored record is "unchanged"; a row that changes
+only data pokok is applied as one DataPokokChanged; a row that contradicts identity data (NIK,
+birth date, gender, TMT CPNS, status, golongan, OPD) is listed with the reason and not applied —
+those change through an administrator's correction or a layanan, not through a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import orjson
+from marshmallow import Schema, ValidationError, fields
+
+from services.records import domain, projection
+from shared.auth import Principal
+from shared.contracts import records as contract
+from shared.errors import SimasnError, ValidationFailed
+from shared.eventstore import NO_STREAM, NewEvent
+
+CSV, XLSX = "csv", "xlsx"
+CHUNK_ROWS = 500
+MAX_PROBLEMS_SHOWN = 1000
+
+#: column names as BKD spreadsheets usually write them -> our field names
+ALIASES = {
+    "nama": "name", "nama_lengkap": "name", "tempat_lahir": "birth_place",
+    "tanggal_lahir": "date_of_birth", "tgl_lahir": "date_of_birth", "jenis_kelamin": "gender",
+    "jk": "gender", "agama": "religion", "status_kawin": "marital_status",
+    "status_perkawinan": "marital_status", "alamat": "address", "no_hp": "phone",
+    "telepon": "phone", "hp": "phone", "status_pegawai": "status", "jenis_pegawai": "status",
+    "opd": "opd_id", "kode_opd": "opd_id", "unit_kerja": "unit", "gol": "golongan",
+    "gol_ruang": "golongan", "pendidikan": "education_id", "tingkat_pendidikan": "education_id",
+    "tmt_gol": "tmt_golongan",
+}
+_ROW_FIELDS = {name: f for name, f in contract.EmployeeCreate._declared_fields.items()
+               if name != "reason"}
+ImportRow = Schema.from_dict({**_ROW_FIELDS, "tmt_golongan": fields.Date()}, name="ImportRow")
+COLUMNS = frozenset(ImportRow().fields)
+#: data pokok an import may change on an existing record; anything else differing is refused
+UPDATABLE = frozenset({"name", "gelar_depan", "gelar_belakang", "birth_place", "religion",
+                       "marital_status", "address", "email", "phone", "unit",
+                       "catatan_kesehatan"})
+
+
+class ImportRejected(ValidationFailed):
+    code = "import_rejected"
+    title = "Berkas impor tidak dapat diproses"
+
+
+# -- reading the file --------------------------------------------------------------------------
+
+class _ChunkStream(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks (the object store's `open`)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks, self._left = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._left:
+            try:
+                self._left = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self._left))
+        buffer[:size], self._left = self._left[:size], self._left[size:]
+        return size
+
+
+def sniff_kind(first_bytes: bytes) -> str:
+    """XLSX is a zip; anything else must be UTF-8 text (CSV)."""
+    if first_bytes.startswith(b"PK\x03\x04"):
+        return XLSX
+    try:
+        first_bytes[:4096].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(first_bytes[:4096]) - 4:  # not just a character cut at the edge
+            raise ImportRejected("berkas bukan CSV UTF-8 atau XLSX", field="file") from None
+    return CSV
+
+
+def _column(name) -> str:
+    key = str(name or "").strip().lower().replace(" ", "_").replace("-", "_")
+    return ALIASES.get(key, key)
+
+
+def check_header(raw: list) -> list[str]:
+    columns = [_column(name) for name in raw]
+    unknown = [str(raw[i]) for i, c in enumerate(columns) if c and c not in COLUMNS]
+    if unknown:
+        raise ImportRejected(f"kolom tidak dikenal: {', '.join(unknown[:10])}", field="file",
+                             details={"unknown_columns": unknown,
+                                      "known_columns": sorted(COLUMNS)})
+    duplicated = sorted({c for c in columns if c and columns.count(c) > 1})
+    if duplicated:
+        raise ImportRejected(f"kolom ganda: {', '.join(duplicated)}", field="file")
+    missing = sorted({"nip", "name", "date_of_birth", "gender", "status"} - set(columns))
+    if missing:
+        raise ImportRejected(f"kolom wajib tidak ada: {', '.join(missing)}", field="file",
+                             details={"missing_columns": missing})
+    return columns
+
+
+def _cell(column: str, value):
+    """A spreadsheet cell as the row schema wants it; numbers typed into NIP/NIK cells have
+    already lost digits in Excel, so they are refused rather than guessed."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float | int) and column in ("nip", "nik"):
+        return _NumericId(value)
+    text = str(value).strip()
+    return text or None
+
+
+class _NumericId:
+    def __init__(self, value):
+        self.value = value
+
+
+def read_rows(chunks: Iterator[bytes], kind: str) -> Iterator[tuple[int, dict]]:
+    """(row number as the user sees it, {column: value}) for every non-empty row; the header is
+    checked first (ImportRejected)."""
+    if kind == CSV:
+        yield from _csv_rows(chunks)
+    else:
+        yield from _xlsx_rows(chunks)
+
+
+def _csv_rows(chunks):
+    text = io.TextIOWrapper(io.BufferedReader(_ChunkStream(iter(chunks)), 1 << 16),
+                            encoding="utf-8-sig", newline="")
+    first = text.readline()
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    header = next(csv.reader([first], delimiter=delimiter), [])
+    columns = check_header(header)
+    try:
+        for number, values in enumerate(csv.reader(text, delimiter=delimiter), start=2):
+            if any(v.strip() for v in values):
+                yield number, _row(columns, values)
+    except UnicodeDecodeError:
+        raise ImportRejected("berkas CSV harus UTF-8", field="file") from None
+
+
+def _xlsx_rows(chunks):
+    from openpyxl import load_workbook
+
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
+        for chunk in chunks:
+            spool.write(chunk)
+        spool.seek(0)
+        try:
+            book = load_workbook(spool, read_only=True, data_only=True)
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for bad files
+            raise ImportRejected(f"berkas XLSX rusak atau bukan XLSX ({type(exc).__name__})",
+                                 field="file") from None
+        try:
+            rows = book.worksheets[0].iter_rows(values_only=True)
+            columns = check_header(list(next(rows, ())))
+            for number, values in enumerate(rows, start=2):
+                if any(v not in (None, "") for v in values):
+                    yield number, _row(columns, values)
+        finally:
+            book.close()
+
+
+def _row(columns: list[str], values) -> dict:
+    row = {}
+    for column, value in zip(columns, values, strict=False):
+        if column:
+            cell = _cell(column, value)
+            if cell is not None:
+                row[column] = cell
+    return row
+
+
+# -- one row -------------------------------------------------------------------------------------
+
+def _problem(field_name: str, code: str, message: str) -> dict:
+    return {"field": field_name, "code": code, "message": message}
+
+
+def _shape_problems(row: dict) -> tuple[dict | None, list[dict]]:
+    numeric = [k for k, v in row.items() if isinstance(v, _NumericId)]
+    if numeric:
+        return None, [_problem(k, "numeric_identity",
+                               f"{k.upper()} harus diketik sebagai teks (angka 16-18 digit di "
+                               "Excel kehilangan digit terakhirnya)") for k in numeric]
+    try:
+        data = ImportRow().load(row)
+    except ValidationError as exc:
+        return None, [_problem(k, "invalid", "; ".join(map(str, v)) if isinstance(v, list)
+                               else str(v)) for k, v in sorted(exc.messages.items())]
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in data.items()}, []
+
+
+@dataclass
+class Counts:
+    rows: int = 0
+    registered: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    invalid: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Job:
+    import_id: str
+    opd_id: str
+    file_name: str
+    actor: Principal
+    runner: str
+    rows_done: int = 0
+    counts: Counts = field(default_factory=Counts)
+
+
+def _changes_for(data: dict, stored: dict, job: Job) -> tuple[dict, list[dict]]:
+    """What an import row changes on an existing record, or why it may not."""
+    problems, changes = [], {}
+    for name, value in data.items():
+        if name in ("nip", "tmt_golongan") or stored.get(name) == value:
+            continue
+        if name in UPDATABLE:
+            changes[name] = value
+        else:
+            problems.append(_problem(name, "not_updatable_by_import",
+                                     f"{name} berbeda dengan data tersimpan "
+                                     f"({stored.get(name)!r}); perubahan ini melalui koreksi "
+                                     "administrator atau layanan, bukan impor"))
+    return changes, problems
+
+
+def import_chunk(uow, job: Job, rows: list[tuple[int, dict]]) -> list[tuple[int, str, list]]:
+    """Import one chunk inside `uow`; returns the rows' problems (row number, nip, problems)."""
+    schema = uow.store.schema
+    shaped = []
+    report: list[tuple[int, str, list]] = []
+    for number, row in rows:
+        row.setdefault("opd_id", job.opd_id)
+        data, problems = _shape_problems(row)
+        if data is not None:
+            if data["opd_id"] != job.opd_id:
+                problems.append(_problem("opd_id", "other_opd",
+                                         f"baris untuk OPD {data['opd_id']}, impor ini untuk "
+                                         f"{job.opd_id}"))
+            if "catatan_kesehatan" in data and not job.actor.has("administrator"):
+                problems.append(_problem("catatan_kesehatan", "confidential",
+                                         "data kesehatan hanya diisi administrator"))
+        if problems:
+            report.append((number, str(row.get("nip", ""))[:18], problems))
+            continue
+        shaped.append((number, data))
+    with uow.dbapi.cursor() as cur:
+        cur.execute(f"SELECT nip, opd_id, record::text FROM {schema}.employees "
+                    "WHERE nip = ANY(%s)", ([d["nip"] for _, d in shaped],))
+        stored = {nip: (opd, orjson.loads(record)) for nip, opd, record in cur.fetchall()}
+    for number, data in shaped:
+        reason = f"impor {job.file_name} baris {number}"
+        try:
+            with uow.conn.begin_nested():  # an employee whole or not at all
+                outcome = _import_one(uow, job, data, stored.get(data["nip"]), reason)
+        except domain.RuleViolation as exc:
+            report.append((number, data["nip"], [p.as_dict() for p in exc.problems]))
+            continue
+        except SimasnError as exc:  # e.g. registered concurrently by someone else
+            report.append((number, data["nip"],
+                           [_problem(exc.field or "nip", exc.code, exc.message)]))
+            continue
+        if isinstance(outcome, list):
+            report.append((number, data["nip"], outcome))
+            continue
+        setattr(job.counts, outcome, getattr(job.counts, outcome) + 1)
+        if outcome != "unchanged":
+            stored[data["nip"]] = (data["opd_id"], {**stored.get(data["nip"], (0, {}))[1],
+                                                    **data})
+    job.counts.rows += len(rows)
+    job.counts.invalid += len(report)
+    return report
+
+
+def _import_one(uow, job: Job, data: dict, stored, reason: str):
+    nip = data["nip"]
+    if stored is None:
+        registration = {k: v for k, v in data.items() if k != "tmt_golongan"}
+        changes = domain.register(registration)
+        if data.get("tmt_golongan") and data.get("golongan"):
+            employee = domain.Employee()
+            for event_type, payload in changes:
+                employee.apply(event_type, payload)
+            changes += domain.record_history(
+                employee, "pangkat", f"impor-{data['tmt_golongan']}",
+                {"golongan": data["golongan"], "tmt": data["tmt_golongan"]}, [])
+        employee = domain.Employee()
+        _append(uow, employee, NO_STREAM, changes, reason, nip)
+        return "registered"
+    opd, record = stored
+    if opd != job.opd_id:
+        return [_problem("nip", "employee_other_opd",
+                         f"pegawai {nip} terdaftar pada OPD lain; pindah OPD melalui layanan "
+                         "mutasi")]
+    changes, problems = _changes_for(data, record, job)
+    if problems:
+        return problems
+    if not changes:
+        return "unchanged"
+    employee = domain.replay_employee(uow.read_stream(domain.stream_for(nip)))
+    _append(uow, employee, employee.version,
+            [("DataPokokChanged", {"changes": changes, "documents": []})], reason, nip)
+    return "updated"
+
+
+def _append(uow, employee: domain.Employee, expected, changes, reason: str, nip: str) -> None:
+    uow.append(domain.stream_for(nip), "Employee", expected,
+               [NewEvent(t, p) for t, p in changes], reason=reason)
+    for event_type, payload in changes:
+        employee.apply(event_type, payload)
+    with uow.dbapi.cursor() as cur:
+        cur.execute(projection.UPSERT.format(schema=uow.store.schema),
+                    projection.row_for(employee))
+
+
+def new_runner_token() -> str:
+    return uuid.uuid4().hex
+
+
+# -- the job ------------------------------------------------------------------------------------
+
+_CONTEXT_KEYS = ("actor_id", "actor_role", "actor_roles", "actor_scope", "opd_id",
+                 "correlation_id", "client_address")
+_JOB_COLUMNS = ("import_id::text, opd_id, file_sha256, file_name, kind, status, context::text, "
+                "rows_done, total_rows, registered, updated, unchanged, invalid, error, "
+                "attempts, started_at, finished_at")
+
+
+class LostJob(Exception):
+    """Another runner took the job over (this one was too slow to beat its heartbeat)."""
+
+
+def stream_for(import_id: str) -> str:
+    return f"import:{import_id}"
+
+
+def start(uow, actor: Principal, context: dict, data: dict, kind: str) -> str:
+    """Record a new import job (status running) and its ImportStarted event."""
+    import_id = str(uuid.uuid4())
+    job_context = {k: context.get(k) for k in _CONTEXT_KEYS if context.get(k) is not None}
+    with uow.dbapi.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {uow.store.schema}.imports (import_id, opd_id, file_sha256, file_name, "
+            "kind, status, context) VALUES (%s, %s, %s, %s, %s, 'running', %s::jsonb)",
+            (import_id, data["opd_id"], data["sha256"], data["file_name"], kind,
+             orjson.dumps(job_context).decode()))
+    uow.append(stream_for(import_id), "EmployeeImport", NO_STREAM, [NewEvent("ImportStarted", {
+        "import_id": import_id, "opd_id": data["opd_id"], "file_sha256": data["sha256"],
+        "file_name": data["file_name"], "kind": kind})], reason=f"impor {data['file_name']}")
+    return import_id
+
+
+def claim(conn, schema: str, import_id: str | None, stale_seconds: float,
+          max_attempts: int) -> tuple[str, str] | None:
+    """Take a running job whose runner has gone quiet (or `import_id` itself, just started);
+    returns (import_id, runner token). A job that has crashed its runner `max_attempts` times
+    is failed instead of retried forever."""
+    token = new_runner_token()
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            f"UPDATE {schema}.imports SET runner = %s, heartbeat = now(), "
+            "attempts = attempts + 1 WHERE import_id = (SELECT import_id FROM "
+            f"{schema}.imports WHERE status = 'running' AND (import_id::text = %s OR "
+            "(%s IS NULL AND heartbeat < now() - make_interval(secs => %s))) "
+            "ORDER BY started_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
+            "RETURNING import_id::text, attempts",
+            (token, import_id, import_id, stale_seconds))
+        row = cur.fetchone()
+    if row is None:
+        return None
+    if row[1] > max_attempts:
+        with conn, conn.cursor() as cur:
+            cur.execute(f"UPDATE {schema}.imports SET status = 'failed', finished_at = now(), "
+                        "error = %s WHERE import_id = %s",
+                        (f"berhenti setelah {max_attempts} percobaan", row[0]))
+        return None
+    return row[0], token
+
+
+def load_job(conn, schema: str, import_id: str) -> dict | None:
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT {_JOB_COLUMNS} FROM {schema}.imports WHERE import_id::text = %s",
+                    (import_id,))
+        row = cur.fetchone()
+    if row is None:
+        return None
+    keys = ("import_id", "opd_id", "file_sha256", "file_name", "kind", "status", "context",
+            "rows_done", "total_rows", "registered", "updated", "unchanged", "invalid", "error",
+            "attempts", "started_at", "finished_at")
+    job = dict(zip(keys, row, strict=True))
+    job["context"] = orjson.loads(job["context"])
+    return job
+
+
+def _chunks_of(rows: Iterator[tuple[int, dict]], size: int):
+    chunk = []
+    for item in rows:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def run(db_for, store, import_id: str, runner: str, chunk_rows: int = CHUNK_ROWS) -> str:
+    """Process a claimed job to its end; returns the final status. `db_for(context)` gives a
+    ServiceDatabase whose events carry the job's actor and correlation id."""
+    probe = db_for({})
+    with probe.engine.connect() as conn:
+        row = load_job(conn.connection.dbapi_connection, probe.store.schema, import_id)
+        conn.rollback()
+    db = db_for(row["context"])
+    schema = db.store.schema
+    job = Job(import_id, row["opd_id"], row["file_name"], Principal.from_context(row["context"]),
+              runner, row["rows_done"],
+              Counts(row["total_rows"], row["registered"], row["updated"], row["unchanged"],
+                     row["invalid"]))
+    try:
+        rows = ((n, r) for n, r in read_rows(store.open(row["file_sha256"]), row["kind"])
+                if n > job.rows_done)
+        for chunk in _chunks_of(rows, chunk_rows):
+            with db.transaction() as uow:
+                report = import_chunk(uow, job, chunk)
+                _save_progress(uow, schema, job, chunk[-1][0], report)
+    except ImportRejected as exc:
+        _finish(db, job, "failed", exc.message)
+        return "failed"
+    _finish(db, job, "completed", None)
+    return "completed"
+
+
+def _save_progress(uow, schema: str, job: Job, last_row: int, report) -> None:
+    with uow.dbapi.cursor() as cur:
+        if report:
+            cur.executemany(
+                f"INSERT INTO {schema}.import_problems (import_id, row_number, nip, problems) "
+                "VALUES (%s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING",
+                [(job.import_id, number, nip, orjson.dumps(problems).decode())
+                 for number, nip, problems in report])
+        c = job.counts
+        cur.execute(
+            f"UPDATE {schema}.imports SET rows_done = %s, total_rows = %s, registered = %s, "
+            "updated = %s, unchanged = %s, invalid = %s, heartbeat = now() "
+            "WHERE import_id = %s AND runner = %s AND status = 'running'",
+            (last_row, c.rows, c.registered, c.updated, c.unchanged, c.invalid, job.import_id,
+             job.runner))
+        if cur.rowcount != 1:
+            raise LostJob(job.import_id)
+    job.rows_done = last_row
+
+
+def _finish(db, job: Job, status: str, error: str | None) -> None:
+    with db.transaction() as uow:
+        with uow.dbapi.cursor() as cur:
+            cur.execute(
+                f"UPDATE {uow.store.schema}.imports SET status = %s, error = %s, "
+                "finished_at = now() WHERE import_id = %s AND runner = %s AND "
+                "status = 'running'", (status, error, job.import_id, job.runner))
+            if cur.rowcount != 1:
+                raise LostJob(job.import_id)
+        event = "ImportCompleted" if status == "completed" else "ImportFailed"
+        payload = {"import_id": job.import_id, **job.counts.as_dict()}
+        if error:
+            payload["error"] = error
+        uow.append(stream_for(job.import_id), "EmployeeImport", None,
+                   [NewEvent(event, payload)], reason=f"impor {job.file_name}")
+
+
+def view(conn, schema: str, actor: Principal, import_id: str, offset: int = 0,
+         limit: int = 100) -> dict | None:
+    """The job and a page of its per-row problems, for whoever may see that OPD's imports."""
+    job = load_job(conn, schema, import_id)
+    if job is None or not (actor.has("administrator", "auditor")
+                           or ("fasilitator" in actor.roles and job["opd_id"] in actor.opd_scope)):
+        return None
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT row_number, nip, problems::text FROM {schema}.import_problems "
+                    "WHERE import_id = %s ORDER BY row_number OFFSET %s LIMIT %s",
+                    (import_id, offset, limit))
+        problems = [{"row": n, "nip": nip, "problems": orjson.loads(p)}
+                    for n, nip, p in cur.fetchall()]
+    context = job.pop("context")
+    job.pop("attempts")
+    return {**job, "started_by": context.get("actor_id"),
+            "started_at": job["started_at"].isoformat(),
+            "finished_at": job["finished_at"].isoformat() if job["finished_at"] else None,
+            "problems": problems, "problems_offset": offset}
