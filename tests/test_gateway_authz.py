@@ -8,6 +8,7 @@ import pytest
 from services.gateway import service as gateway_service
 from services.gateway.http import ROUTES
 from services.records.service import RecordsService
+from shared.objectstore import FileSystemStore
 from tests.identity_helpers import (
     PASSWORD,
     People,
@@ -61,6 +62,8 @@ MATRIX = {
     ("POST", "/api/employees/<nip>/histories"): {"administrator", "fasilitator_own"},
     ("POST", "/api/employees/<nip>/proposals"): {"pegawai"},
     ("POST", "/api/employees/<nip>/proposals/decision"): {"administrator", "fasilitator_own"},
+    ("POST", "/api/employee-imports"): {"administrator", "fasilitator_own"},
+    ("GET", "/api/employee-imports/<import_id>"): READERS_OWN_OPD,
     ("POST", "/api/access-requests"): {"fasilitator_own", "administrator"},
     ("GET", "/api/access-requests"): {"administrator", "auditor", "fasilitator_own",
                                       "fasilitator_other"},
@@ -214,6 +217,19 @@ class World:
             return path.replace("<client_id>", client["client_id"]), token, {"reason": "uji"}
         if path == "/api/employees":
             return path, token, employee_for(unique_nip())
+        if path == "/api/employee-imports":
+            nip = unique_nip()
+            row = employee_for(nip)
+            data = ("nip,name,date_of_birth,gender,status,tmt_cpns\n"
+                    f"{nip},{row['name']},{row['date_of_birth']},{row['gender']},PNS,"
+                    f"{row['tmt_cpns']}\n").encode()
+            return f"{path}?opd_id=dinkes&file_name=matriks.csv", token, data
+        if "<import_id>" in path:
+            stored = FileSystemStore(self.config["DOCUMENT_ROOT"]).put(
+                b"nip,name,date_of_birth,gender,status\n123,X,1990-01-01,L,PNS\n")
+            job = self.records("administrator").start_import(
+                {"opd_id": "dinkes", "sha256": stored.sha256, "file_name": "kosong.csv"})
+            return path.replace("<import_id>", job["import_id"]), token, None
         if "<nip>" in path:
             if path.endswith("/proposals"):
                 nip = self.logins["pegawai"]
@@ -279,7 +295,11 @@ def test_authorization_matrix(gateway):
     for (method, rule), allowed in sorted(MATRIX.items()):
         for persona in PERSONAS:
             path, token, body = world.request(method, rule, persona)
-            answer = client.call(method, path, token=token, body=body)
+            if isinstance(body, bytes):  # a raw upload
+                answer = client.call(method, path, token=token, raw=body,
+                                     headers={"Content-Type": "text/csv"})
+            else:
+                answer = client.call(method, path, token=token, body=body)
             ok = answer.status < 400 or (rule == "/health/ready" and answer.status == 503)
             refused = answer.status in (401, 403, 404)
             if persona in allowed and not ok:

@@ -58,3 +58,54 @@ def test_a_record_through_the_gateway_with_its_history(stack):
                               "reason": "SK jabatan"})
     assert stale.status == 409 and stale.body["code"] == "concurrency_conflict"
     assert stale.body["errors"]["current_version"] == decided.body["version"]
+
+
+def test_an_import_through_the_gateway_and_uploads_refused_before_they_are_read(stack):
+    import http.client
+    import os
+
+    from shared.testing import wait_for
+
+    client, people = stack
+    fasilitator = token_of(client, people, people.staff(["fasilitator"], ["dinkes"]))
+    other = token_of(client, people, people.staff(["fasilitator"], ["dindik"]))
+    good, bad = employee_for(unique_nip()), employee_for(unique_nip())
+    lines = ["nip;nama;tanggal_lahir;jenis_kelamin;status;tmt_cpns"] + [
+        f"{p['nip']};{p['name']};{p['date_of_birth']};{p['gender']};PNS;{p['tmt_cpns']}"
+        for p in (good, bad)]
+    lines[2] = lines[2].replace(";PNS;", ";PNSX;")
+    data = "\n".join(lines).encode()
+    headers = {"Content-Type": "text/csv"}
+
+    started = client.call("POST", "/api/employee-imports?opd_id=dinkes&file_name=dinkes.csv",
+                          token=fasilitator, raw=data, headers=headers)
+    assert started.status == 202, started.body
+    url = f"/api/employee-imports/{started.body['import_id']}"
+    wait_for(lambda: client.call("GET", url, token=fasilitator).body["status"] == "completed",
+             message="import completed")
+    report = client.call("GET", url, token=fasilitator).body
+    assert (report["registered"], report["invalid"]) == (1, 1)
+    assert report["problems"][0]["row"] == 3 and report["problems"][0]["problems"][0][
+        "field"] == "status"
+    assert client.call("GET", f"/api/employees/{good['nip']}", token=fasilitator).status == 200
+    assert client.call("GET", url, token=other).status == 404
+
+    refused = client.call("POST", "/api/employee-imports?opd_id=dinkes", token=other, raw=data,
+                          headers=headers)
+    assert refused.status == 403 and refused.body["field"] == "opd_id"
+    empty = client.call("POST", "/api/employee-imports?opd_id=dinkes", token=fasilitator,
+                        raw=b"", headers=headers)
+    assert empty.status == 422 and empty.body["field"] == "file"
+
+    # a 200 MB upload announced in Content-Length is refused before its body is read
+    host, port = client.base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.putrequest("POST", "/api/employee-imports?opd_id=dinkes")
+    conn.putheader("Authorization", f"Bearer {fasilitator}")
+    conn.putheader("Content-Type", "text/csv")
+    conn.putheader("Content-Length", str(200 << 20))
+    conn.endheaders()
+    conn.send(os.urandom(64 << 10))  # only 64 KB of the announced 200 MB ever leave
+    answer = conn.getresponse()
+    assert answer.status == 413
+    conn.close()

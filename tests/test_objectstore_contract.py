@@ -14,6 +14,8 @@ import pytest
 
 from shared.errors import ConfigError, NotFound, StoreUnavailable, ValidationFailed
 from shared.objectstore import (
+    CHUNK_SIZE,
+    BoundedReader,
     FileSystemStore,
     S3Store,
     StoredObject,
@@ -100,6 +102,17 @@ class TestObjectStoreContract:
         stored = store.put(io.BytesIO(data), "image/jpeg")
         assert stored.sha256 == _sha(data)
         assert store.read(stored.sha256) == data
+
+    def test_an_upload_past_its_limit_is_stopped_and_leaves_nothing(self, store):
+        data = os.urandom(3 * CHUNK_SIZE)
+        source = io.BytesIO(data)
+        too_big = ValueError("too big")
+        with pytest.raises(ValueError, match="too big"):
+            store.put(BoundedReader(source, 2 * CHUNK_SIZE, too_big))
+        assert source.tell() <= 2 * CHUNK_SIZE + 1, "read at most limit + 1 bytes"
+        assert not store.exists(_sha(data)) and not store.exists(_sha(data[:2 * CHUNK_SIZE]))
+        fitting = store.put(BoundedReader(io.BytesIO(data), len(data), too_big))
+        assert fitting.size == len(data)
 
     def test_empty_object(self, store):
         stored = store.put(b"", "application/octet-stream")

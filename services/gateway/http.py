@@ -33,10 +33,11 @@ from services.gateway.exceptions import (
     UnsupportedMediaType,
 )
 from services.gateway.schemas import ProblemSchema
-from shared.auth import context_for
+from shared.auth import Principal, context_for
 from shared.context import CLIENT_ADDRESS, CORRELATION_ID, REQUEST_ID
-from shared.errors import ConfigError, Forbidden, SimasnError
+from shared.errors import ConfigError, Forbidden, SimasnError, ValidationFailed
 from shared.logging import get_logger
+from shared.objectstore import BoundedReader
 from shared.schemas import load
 from shared.tokens import AccessTokens
 
@@ -133,6 +134,9 @@ class RouteSpec:
     tag: str
     login_limited: bool
     changes_access: bool
+    #: raw upload routes: the most bytes accepted, and the media types documented
+    upload: int | None = None
+    upload_types: tuple[str, ...] = ()
 
 
 ROUTES: list[RouteSpec] = []
@@ -207,15 +211,19 @@ def problem_response(error: SimasnError, request_id: str, instance: str) -> Resp
 
 def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, query=None,
              response=None, many: bool = False, status: int = 200, tag: str = "umum",
-             login_limited: bool = False, changes_access: bool = False):
+             login_limited: bool = False, changes_access: bool = False,
+             upload: int | None = None, upload_types: tuple[str, ...] = ()):
     """Declare a gateway route. The handler is called as
     `fn(self, request, principal=..., body=..., query=..., **path_params)` and returns data
-    for `response` (or None for 204)."""
+    for `response` (or None for 204). An `upload` route takes the raw request body (at most
+    `upload` bytes) instead of JSON: it is streamed into the document store only after the
+    caller is authenticated, and the handler gets `upload=StoredObject`."""
 
     def decorate(fn):
         spec = RouteSpec(method, path, fn.__name__, summary,
                          tuple(roles) if roles is not None else None, body, query, response,
-                         many, status, tag, login_limited, changes_access)
+                         many, status, tag, login_limited, changes_access, upload,
+                         tuple(upload_types))
         ROUTES.append(spec)
 
         @functools.wraps(fn)
@@ -235,7 +243,9 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
     service.context[CLIENT_ADDRESS] = client
     try:
         _limit(service.limits.client, client)
-        body = _body(spec, request)
+        if spec.upload is not None and (request.content_length or 0) > spec.upload:
+            raise PayloadTooLarge(f"berkas maksimal {spec.upload // (1 << 20)} MB", field="file")
+        body = _body(spec, request) if spec.upload is None else None
         if spec.login_limited:
             login = str((body or {}).get("login", ""))[:64] if isinstance(body, dict) else ""
             _limit(service.limits.login, f"{client}|{spec.name}|{login}")
@@ -245,6 +255,12 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
             "body": load(spec.body(), body) if spec.body else None,
             "query": load(spec.query(), request.args.to_dict()) if spec.query else None,
         }
+        if spec.upload is not None:
+            opd = (data["query"] or {}).get("opd_id")
+            if opd is not None and not Principal.from_context(service.context).covers_opd(opd):
+                # refused before a byte of the file is stored
+                raise Forbidden("hanya untuk OPD yang Anda kelola", field="opd_id")
+            data["upload"] = _upload(service, spec, request)
         result = fn(service, request, **data, **params)
         if spec.changes_access and service.sessions.enabled:
             service.sessions.forget()  # this replica: at once; the others: by identity's events
@@ -295,6 +311,18 @@ def _body(spec: RouteSpec, request):
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidJson("badan permintaan bukan JSON yang sah", field="body") from None
+
+
+def _upload(service, spec: RouteSpec, request):
+    """Stream the raw body into the document store, refusing it past `spec.upload` bytes."""
+    limit = spec.upload
+    reader = BoundedReader(request.stream, limit,
+                           PayloadTooLarge(f"berkas maksimal {limit // (1 << 20)} MB",
+                                           field="file"))
+    stored = service.documents.put(reader, request.mimetype or "application/octet-stream")
+    if stored.size == 0:
+        raise ValidationFailed("berkas kosong", field="file")
+    return stored
 
 
 def _authenticate(service, spec: RouteSpec, request) -> dict | None:

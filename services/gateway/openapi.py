@@ -51,6 +51,12 @@ def document() -> dict:
         if route.body is not None:
             operation["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": route.body}}}
+        if route.upload is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "description": f"isi berkas apa adanya (maksimal {route.upload // (1 << 20)} MB)",
+                "content": {kind: {"schema": {"type": "string", "format": "binary"}}
+                            for kind in route.upload_types}}
         if route.roles is not None:
             operation["security"] = [{"bearer": []}]
             operation["x-roles"] = list(route.roles)

@@ -18,6 +18,7 @@ from shared.contracts import identity as c
 from shared.contracts import records as r
 from shared.db import Database
 from shared.eventstore import ANY_VERSION, NewEvent
+from shared.objectstore import DocumentStore
 from shared.reference import opds
 from shared.service import ServiceBase
 
@@ -30,6 +31,10 @@ ACCESS_CHANGES = {"SessionRevoked", "AccountDisabled", "RoleRevoked", "RoleGrant
                   "OpdScopeChanged", "TotpReset", "ClientSecretRotated", "PasswordChanged"}
 
 
+IMPORT_MAX_BYTES = 64 << 20  # a 50,000-row CSV is about 10 MB
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
 class GatewayService(ServiceBase):
     """The HTTP JSON API (port 8000 by default)."""
 
@@ -37,6 +42,7 @@ class GatewayService(ServiceBase):
     db = Database(REGISTRY)
     limits = RateLimits()
     sessions = SessionCache()
+    documents = DocumentStore()
     rpc_identity = RpcProxy("identity")
     rpc_records = RpcProxy("records")
     rpc_requests = RpcProxy("requests")
@@ -248,6 +254,21 @@ class GatewayService(ServiceBase):
               response=r.Employee, tag="data pegawai")
     def http_decide(self, request, nip, body, **_):
         return self.rpc_records.decide_change(nip, body)
+
+    @endpoint("POST", "/api/employee-imports", summary="Impor data pegawai OPD (CSV/XLSX)",
+              roles=("administrator", "fasilitator"), query=r.ImportUploadQuery,
+              response=r.ImportJob, status=202, tag="data pegawai", upload=IMPORT_MAX_BYTES,
+              upload_types=("text/csv", XLSX_TYPE))
+    def http_start_import(self, request, query, upload, **_):
+        return self.rpc_records.start_import({"opd_id": query["opd_id"], "sha256": upload.sha256,
+                                              "file_name": query["file_name"]})
+
+    @endpoint("GET", "/api/employee-imports/<import_id>",
+              summary="Laporan impor: kemajuan dan masalah per baris",
+              roles=("administrator", "fasilitator", "auditor"), query=r.ImportReportQuery,
+              response=r.ImportJob, tag="data pegawai")
+    def http_import_report(self, request, import_id, query, **_):
+        return self.rpc_records.get_import(import_id, query["offset"], query["limit"])
 
     # -- access lifecycle ----------------------------------------------------------------------
 
