@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint up down status logs migrate bench bench-eventstore bench-gateway
+.PHONY: venv test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import
 
 venv: $(STAMP)
 
@@ -35,7 +35,11 @@ bench-gateway: venv
 	scripts/infra.sh ensure
 	$(BIN)/python bench/gateway.py
 
-bench: bench-eventstore bench-gateway
+bench-import: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/records_import.py
+
+bench: bench-eventstore bench-gateway bench-import
 
 # The whole stack on this machine (scripts/stack.sh): `make up`, `make status`, `make logs`
 # (`make logs S=records` for one process), `make down`.

@@ -37,6 +37,7 @@ from shared.canonical import (
 )
 from shared.errors import (
     ConcurrencyError,
+    Conflict,
     DuplicateEventId,
     EventPayloadInvalid,
     ValidationFailed,
@@ -100,6 +101,26 @@ class RecordedEvent:
         }
 
 
+class BatchConflict(Conflict):
+    code = "batch_conflict"
+
+    def __init__(self, conflicts: list[dict]):
+        super().__init__(f"{len(conflicts)} stream(s) of the batch conflict; nothing written",
+                         field="batch", details={"conflicts": conflicts})
+        self.conflicts = conflicts
+
+
+@dataclass(frozen=True)
+class StreamAppend:
+    """One stream's part of an `append_streams` batch."""
+
+    stream_id: str
+    stream_type: str
+    expected_version: int | None
+    events: Sequence[NewEvent]
+    metadata: dict | None = None
+
+
 _COLUMNS = (
     "position, event_id::text, stream_id, stream_type, version, event_type, schema_version, "
     f"payload::text, metadata::text, {SQL_TIMESTAMP_TEXT}, prev_hash, hash"
@@ -139,6 +160,7 @@ class EventStore:
         self.schema = schema
         self.registry = registry
         self._sql_append = f"SELECT {schema}.append_events(%s, %s, %s, %s::jsonb, %s::jsonb)"
+        self._sql_append_streams = f"SELECT {schema}.append_streams(%s::jsonb)"
 
     # -- writing -------------------------------------------------------------------------
 
@@ -188,6 +210,41 @@ class EventStore:
         raise DuplicateEventId(
             "some of these event ids are already stored, but not as this same append",
             field="event_id", details={"already_stored": outcome["duplicate"]})
+
+    def append_streams(self, conn, batch: Sequence[StreamAppend]) -> list[int]:
+        """Append to many streams in one round trip and one head-row lock (bulk imports).
+
+        All or nothing: returns the positions written, or — when any stream is not at its
+        expected version, any event id is already stored, or a stream appears twice — writes
+        nothing and raises BatchConflict naming those items ({"index": i, "current": v});
+        the caller's transaction stays usable, so it can drop them and call again."""
+        items = []
+        for item in batch:
+            if not item.events:
+                raise ValidationFailed("every stream in a batch needs events", field="events")
+            meta = clean_metadata(item.metadata)
+            prepared = [self._prepare(event) for event in item.events]
+            items.append({
+                "stream": item.stream_id, "stream_type": item.stream_type,
+                "expected": item.expected_version, "metadata": meta,
+                "events": [{"event_id": event_id, "event_type": event_type,
+                            "schema_version": version_no, "payload": payload,
+                            "content_hash": content_hash(event_id, item.stream_id,
+                                                         item.stream_type, event_type,
+                                                         version_no, payload, meta)}
+                           for event_id, event_type, version_no, payload in prepared]})
+        if not items:
+            return []
+        ids = [e["event_id"] for item in items for e in item["events"]]
+        if len(set(ids)) != len(ids):
+            raise DuplicateEventId("the same event id appears twice in one batch",
+                                   field="event_id")
+        with conn.cursor() as cur:
+            cur.execute(self._sql_append_streams, (dumps(items),))
+            (outcome,) = cur.fetchone()
+        if "conflicts" in outcome:
+            raise BatchConflict(outcome["conflicts"])
+        return list(range(outcome["first"], outcome["last"] + 1))
 
     def _prepare(self, event: NewEvent) -> tuple[str, str, int, dict]:
         try:

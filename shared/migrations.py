@@ -174,6 +174,75 @@ GRANT USAGE ON SCHEMA {schema} TO {auditor};
 GRANT SELECT ON {schema}.events, {schema}.event_log_head TO {auditor};
 """
 
+# Many streams in one call (bulk imports): the head row is locked and updated once for the
+# whole batch instead of once per stream. All-or-nothing: every stream's expected version and
+# every event id is checked before anything is written; on any conflict nothing is written and
+# the conflicting items are named, so the caller can drop them and call again.
+APPEND_STREAMS_DDL = """
+CREATE FUNCTION {schema}.append_streams(p_batch jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    head      record;
+    problems  jsonb;
+    ts        timestamptz;
+    ts_text   text;
+    pos       bigint;
+    prev      text;
+    link      text;
+    item      record;
+    e         jsonb;
+    ver       integer;
+BEGIN
+    SELECT last_position, last_hash, last_recorded_at INTO head
+      FROM {schema}.event_log_head WHERE id = 1 FOR UPDATE;
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.append_batch (
+        ord integer, stream text, stream_type text, expected integer, metadata jsonb,
+        events jsonb, current_v integer) ON COMMIT DROP;
+    TRUNCATE pg_temp.append_batch;
+    INSERT INTO pg_temp.append_batch
+    SELECT x.ord, x.v->>'stream', x.v->>'stream_type', (x.v->>'expected')::integer,
+           x.v->'metadata', x.v->'events',
+           (SELECT coalesce(max(ev.version), 0) FROM {schema}.events ev
+             WHERE ev.stream_id = x.v->>'stream')
+      FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS x(v, ord);
+    SELECT jsonb_agg(jsonb_build_object('index', b.ord - 1, 'current', b.current_v)
+                     ORDER BY b.ord) INTO problems
+      FROM pg_temp.append_batch b
+     WHERE (b.expected IS NOT NULL AND b.expected <> b.current_v)
+        OR EXISTS (SELECT 1 FROM jsonb_array_elements(b.events) AS n(e)
+                   JOIN {schema}.events ev ON ev.event_id = (n.e->>'event_id')::uuid)
+        OR (SELECT count(*) FROM pg_temp.append_batch o WHERE o.stream = b.stream) > 1;
+    IF problems IS NOT NULL THEN
+        RETURN jsonb_build_object('conflicts', problems);
+    END IF;
+    ts := greatest(clock_timestamp(), coalesce(head.last_recorded_at, '-infinity'));
+    ts_text := to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+    pos := head.last_position;
+    prev := head.last_hash;
+    FOR item IN SELECT * FROM pg_temp.append_batch ORDER BY ord LOOP
+        ver := item.current_v;
+        FOR e IN SELECT value FROM jsonb_array_elements(item.events) LOOP
+            pos := pos + 1;
+            ver := ver + 1;
+            link := encode(sha256(convert_to(
+                prev || '|' || pos || '|' || ver || '|' || ts_text || '|' || (e->>'content_hash'),
+                'UTF8')), 'hex');
+            INSERT INTO {schema}.events (position, event_id, stream_id, stream_type, version,
+                    event_type, schema_version, payload, metadata, recorded_at, content_hash,
+                    prev_hash, hash)
+            VALUES (pos, (e->>'event_id')::uuid, item.stream, item.stream_type, ver,
+                    e->>'event_type', (e->>'schema_version')::integer, e->'payload',
+                    item.metadata, ts, e->>'content_hash', prev, link);
+            prev := link;
+        END LOOP;
+    END LOOP;
+    UPDATE {schema}.event_log_head
+       SET last_position = pos, last_hash = prev, last_recorded_at = ts WHERE id = 1;
+    RETURN jsonb_build_object('first', head.last_position + 1, 'last', pos);
+END $$;
+GRANT EXECUTE ON FUNCTION {schema}.append_streams(jsonb) TO {role};
+"""
+
 
 def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/") or "postgres"
@@ -239,7 +308,8 @@ def create_log_schema(cur, schema: str, role: str, auditor: str, extra: Iterable
     cur.execute(sql.SQL("SELECT name FROM {}.schema_migrations").format(sql.Identifier(schema)))
     done = {row[0] for row in cur.fetchall()}
     applied = []
-    steps = [("000_event_log", CORE_LOG_DDL), *extra]
+    steps = [("000_event_log", CORE_LOG_DDL), ("000_append_streams", APPEND_STREAMS_DDL),
+             *extra]
     for name, text in steps:
         if name in done:
             continue

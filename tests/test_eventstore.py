@@ -17,7 +17,7 @@ from shared.errors import (
     EventPayloadInvalid,
     UnknownEventType,
 )
-from shared.eventstore import NO_STREAM, EventStore, NewEvent
+from shared.eventstore import NO_STREAM, BatchConflict, EventStore, NewEvent, StreamAppend
 from shared.eventtypes import EventRegistry
 
 REGISTRY = EventRegistry("scratch")
@@ -84,6 +84,46 @@ def test_conflicting_append_raises_with_current_version_and_writes_nothing(store
     assert caught.value.expected_version == 1
     assert count_events(conn, store.schema) == 2
     assert store.head(conn) == head_before
+
+
+def test_a_batch_of_streams_is_appended_in_one_call_and_chained(store, conn):
+    with conn:
+        store.append(conn, "b-0", "Thing", NO_STREAM, [thing("first")])
+        positions = store.append_streams(conn, [
+            StreamAppend("b-1", "Thing", NO_STREAM, [thing("a"), thing("b")],
+                         {"reason": "impor baris 2"}),
+            StreamAppend("b-0", "Thing", 1, [thing("c")], {"reason": "impor baris 3"}),
+            StreamAppend("b-2", "Thing", None, [thing("d")]),
+        ])
+    assert positions == [2, 3, 4, 5]
+    assert [(e.version, e.payload["name"]) for e in store.read_stream(conn, "b-0")] == [
+        (1, "first"), (2, "c")]
+    assert store.read_stream(conn, "b-1")[1].metadata == {"reason": "impor baris 2"}
+    assert verify_log(conn, store.schema).ok
+
+
+def test_a_batch_with_any_conflict_writes_nothing_and_names_the_items(store, conn):
+    known = thing("known")
+    with conn:
+        store.append(conn, "c-1", "Thing", NO_STREAM, [thing(), thing()])
+        store.append(conn, "c-2", "Thing", NO_STREAM, [known])
+    head = store.head(conn)
+    with conn:
+        with pytest.raises(BatchConflict) as caught:
+            store.append_streams(conn, [
+                StreamAppend("c-new", "Thing", NO_STREAM, [thing()]),
+                StreamAppend("c-1", "Thing", 1, [thing("stale")]),       # at version 2
+                StreamAppend("c-3", "Thing", NO_STREAM, [known]),         # id already stored
+                StreamAppend("c-4", "Thing", NO_STREAM, [thing()]),
+                StreamAppend("c-4", "Thing", NO_STREAM, [thing()]),       # same stream twice
+            ])
+        # nothing written, the transaction is still usable: drop the named items, go again
+        assert [c["index"] for c in caught.value.conflicts] == [1, 2, 3, 4]
+        assert caught.value.conflicts[0]["current"] == 2
+        assert store.head(conn) == head
+        assert store.append_streams(conn, [StreamAppend("c-new", "Thing", NO_STREAM,
+                                                        [thing()])]) == [head[0] + 1]
+    assert verify_log(conn, store.schema).ok
 
 
 def test_retried_append_with_same_event_ids_is_a_no_op(store, conn):

@@ -205,3 +205,16 @@ def test_a_job_whose_runner_died_is_resumed_after_its_last_committed_chunk(
         for row in rows[:3]:  # the "committed" chunk was never really imported here
             with pytest.raises(Exception, match="tidak ditemukan"):
                 svc.get_employee(row["NIP"])
+
+
+def test_a_nip_twice_in_one_file_is_judged_against_its_earlier_row(stack):
+    call, store = stack
+    first = person_row()
+    second = {**first, "alamat": "Jl. Kedua 2"}
+    third = {**first, "Tanggal Lahir": "1950-01-01"}
+    report = run_import(call, store, csv_bytes([first, second, third]))
+    assert (report["registered"], report["updated"], report["invalid"]) == (1, 1, 1)
+    assert report["problems"][0]["row"] == 4
+    with call(FASIL) as svc:
+        record = svc.get_employee(first["NIP"])
+    assert record["address"] == "Jl. Kedua 2" and record["version"] == 3

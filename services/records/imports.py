@@ -23,12 +23,13 @@ from datetime import date, datetime
 
 import orjson
 from marshmallow import Schema, ValidationError, fields
+from psycopg2.extras import execute_values
 
 from services.records import domain, projection
 from shared.auth import Principal
 from shared.contracts import records as contract
-from shared.errors import SimasnError, ValidationFailed
-from shared.eventstore import NO_STREAM, NewEvent
+from shared.errors import ValidationFailed
+from shared.eventstore import NO_STREAM, BatchConflict, NewEvent, StreamAppend
 
 CSV, XLSX = "csv", "xlsx"
 CHUNK_ROWS = 500
@@ -251,11 +252,25 @@ def _changes_for(data: dict, stored: dict, job: Job) -> tuple[dict, list[dict]]:
     return changes, problems
 
 
+@dataclass
+class _Planned:
+    number: int
+    nip: str
+    outcome: str  # "registered" | "updated"
+    employee: domain.Employee
+    append: StreamAppend
+
+
 def import_chunk(uow, job: Job, rows: list[tuple[int, dict]]) -> list[tuple[int, str, list]]:
-    """Import one chunk inside `uow`; returns the rows' problems (row number, nip, problems)."""
+    """Import one chunk inside `uow`; returns the rows' problems (row number, nip, problems).
+
+    Rows are checked in Python first; the employees they change go to the log together through
+    `append_streams` (one round trip, one head-row lock per batch), and their projection rows in
+    one statement. A NIP seen again in the same chunk flushes the batch first, so the later row
+    is judged against the earlier one, as it would be in the next chunk."""
     schema = uow.store.schema
-    shaped = []
     report: list[tuple[int, str, list]] = []
+    shaped = []
     for number, row in rows:
         row.setdefault("opd_id", job.opd_id)
         data, problems = _shape_problems(row)
@@ -275,45 +290,50 @@ def import_chunk(uow, job: Job, rows: list[tuple[int, dict]]) -> list[tuple[int,
         cur.execute(f"SELECT nip, opd_id, record::text FROM {schema}.employees "
                     "WHERE nip = ANY(%s)", ([d["nip"] for _, d in shaped],))
         stored = {nip: (opd, orjson.loads(record)) for nip, opd, record in cur.fetchall()}
+
+    batch: list[_Planned] = []
     for number, data in shaped:
-        reason = f"impor {job.file_name} baris {number}"
+        nip = data["nip"]
+        if any(p.nip == nip for p in batch):
+            _flush(uow, job, batch, report)
         try:
-            with uow.conn.begin_nested():  # an employee whole or not at all
-                outcome = _import_one(uow, job, data, stored.get(data["nip"]), reason)
+            planned = _plan(uow, job, number, data, stored.get(nip))
         except domain.RuleViolation as exc:
-            report.append((number, data["nip"], [p.as_dict() for p in exc.problems]))
+            report.append((number, nip, [p.as_dict() for p in exc.problems]))
             continue
-        except SimasnError as exc:  # e.g. registered concurrently by someone else
-            report.append((number, data["nip"],
-                           [_problem(exc.field or "nip", exc.code, exc.message)]))
-            continue
-        if isinstance(outcome, list):
-            report.append((number, data["nip"], outcome))
-            continue
-        setattr(job.counts, outcome, getattr(job.counts, outcome) + 1)
-        if outcome != "unchanged":
-            stored[data["nip"]] = (data["opd_id"], {**stored.get(data["nip"], (0, {}))[1],
-                                                    **data})
+        if isinstance(planned, list):
+            report.append((number, nip, planned))
+        elif planned == "unchanged":
+            job.counts.unchanged += 1
+        else:
+            batch.append(planned)
+            stored[nip] = (job.opd_id, planned.employee.view(confidential=True))
+    _flush(uow, job, batch, report)
     job.counts.rows += len(rows)
     job.counts.invalid += len(report)
+    report.sort()
     return report
 
 
-def _import_one(uow, job: Job, data: dict, stored, reason: str):
+def _plan(uow, job: Job, number: int, data: dict, stored):
     nip = data["nip"]
+    meta = {**uow.metadata, "reason": f"impor {job.file_name} baris {number}"}
     if stored is None:
         registration = {k: v for k, v in data.items() if k != "tmt_golongan"}
         changes = domain.register(registration)
+        employee = domain.Employee()
+        for event_type, payload in changes:
+            employee.apply(event_type, payload)
         if data.get("tmt_golongan") and data.get("golongan"):
-            employee = domain.Employee()
-            for event_type, payload in changes:
-                employee.apply(event_type, payload)
-            changes += domain.record_history(
+            entry = domain.record_history(
                 employee, "pangkat", f"impor-{data['tmt_golongan']}",
                 {"golongan": data["golongan"], "tmt": data["tmt_golongan"]}, [])
-        employee = domain.Employee()
-        _append(uow, employee, NO_STREAM, changes, reason, nip)
-        return "registered"
+            for event_type, payload in entry:
+                employee.apply(event_type, payload)
+            changes += entry
+        return _Planned(number, nip, "registered", employee, StreamAppend(
+            domain.stream_for(nip), "Employee", NO_STREAM,
+            [NewEvent(t, p) for t, p in changes], meta))
     opd, record = stored
     if opd != job.opd_id:
         return [_problem("nip", "employee_other_opd",
@@ -325,19 +345,37 @@ def _import_one(uow, job: Job, data: dict, stored, reason: str):
     if not changes:
         return "unchanged"
     employee = domain.replay_employee(uow.read_stream(domain.stream_for(nip)))
-    _append(uow, employee, employee.version,
-            [("DataPokokChanged", {"changes": changes, "documents": []})], reason, nip)
-    return "updated"
+    expected = employee.version
+    event = ("DataPokokChanged", {"changes": changes, "documents": []})
+    employee.apply(*event)
+    return _Planned(number, nip, "updated", employee, StreamAppend(
+        domain.stream_for(nip), "Employee", expected, [NewEvent(*event)], meta))
 
 
-def _append(uow, employee: domain.Employee, expected, changes, reason: str, nip: str) -> None:
-    uow.append(domain.stream_for(nip), "Employee", expected,
-               [NewEvent(t, p) for t, p in changes], reason=reason)
-    for event_type, payload in changes:
-        employee.apply(event_type, payload)
+def _flush(uow, job: Job, batch: list[_Planned], report: list) -> None:
+    """Append the batch's events, then write its projection rows; an employee someone else
+    changed meanwhile is reported and left out, the rest go in."""
+    if not batch:
+        return
+    try:
+        uow.store.append_streams(uow.dbapi, [p.append for p in batch])
+    except BatchConflict as exc:
+        refused = {c["index"] for c in exc.conflicts}
+        for index in sorted(refused):
+            planned = batch[index]
+            report.append((planned.number, planned.nip, [_problem(
+                "nip", "changed_meanwhile",
+                "data pegawai ini berubah oleh proses lain selama impor; jalankan ulang berkas")]))
+        batch[:] = [p for i, p in enumerate(batch) if i not in refused]
+        if batch:
+            uow.store.append_streams(uow.dbapi, [p.append for p in batch])
     with uow.dbapi.cursor() as cur:
-        cur.execute(projection.UPSERT.format(schema=uow.store.schema),
-                    projection.row_for(employee))
+        execute_values(cur, projection.UPSERT_MANY.format(schema=uow.store.schema),
+                       [projection.row_for(p.employee) for p in batch],
+                       template=projection.UPSERT_TEMPLATE, page_size=1000)
+    for planned in batch:
+        setattr(job.counts, planned.outcome, getattr(job.counts, planned.outcome) + 1)
+    batch.clear()
 
 
 def new_runner_token() -> str:

@@ -23,6 +23,15 @@ UPSERT = (
 )
 
 
+UPSERT_MANY = (
+    "INSERT INTO {schema}.employees (nip, opd_id, name, status, version, record) VALUES %s "
+    "ON CONFLICT (nip) DO UPDATE SET opd_id = EXCLUDED.opd_id, name = EXCLUDED.name, "
+    "status = EXCLUDED.status, version = EXCLUDED.version, record = EXCLUDED.record, "
+    "updated_at = now()"
+)
+UPSERT_TEMPLATE = "(%(nip)s, %(opd)s, %(name)s, %(status)s, %(version)s, %(record)s::jsonb)"
+
+
 def row_for(employee: domain.Employee) -> dict:
     """The projection row of an employee: the full (administrator's) view."""
     return {"nip": employee.nip, "opd": employee.data["opd_id"], "name": employee.data["name"],
