@@ -35,12 +35,18 @@ def test_who_may_register_and_read_is_decided_in_the_service(records):
         with pytest.raises(Forbidden):
             svc.register_employee(person, "bukan OPD-nya")
     with records(FASIL) as svc:
+        with pytest.raises(Forbidden) as health:  # confidential: administrators write it
+            svc.register_employee(person, "CPNS formasi 2015")
+        assert health.value.field == "catatan_kesehatan"
+        person.pop("catatan_kesehatan")
         created = svc.register_employee(person, "CPNS formasi 2015")
         assert created["nip"] == nip and "catatan_kesehatan" not in created
         with pytest.raises(EmployeeExists):
             svc.register_employee(person, "dua kali")
+        other = new_person()[1]
+        other.pop("catatan_kesehatan")
         with pytest.raises(RecordRejected) as refused:
-            svc.register_employee({**new_person()[1], "gender": "L"}, "salah")
+            svc.register_employee({**other, "gender": "L"}, "salah")
         assert refused.value.field == "gender"
         assert {p["code"] for p in refused.value.details["problems"]} == {
             "nip_mismatch_gender", "nik_mismatch_gender"}
@@ -49,10 +55,29 @@ def test_who_may_register_and_read_is_decided_in_the_service(records):
             svc.get_employee(nip)
     with records(principal(nip, ["pegawai"])) as svc:
         assert svc.get_employee(nip)["name"] == "Siti Rahayu"
-    with records(AUDITOR) as svc:
-        assert "catatan_kesehatan" not in svc.get_employee(nip)
+    health_nip, with_health = new_person()
     with records(ADMIN) as svc:
-        assert svc.get_employee(nip)["catatan_kesehatan"] == "alergi penisilin"
+        svc.register_employee(with_health, "CPNS formasi 2015")
+        assert svc.get_employee(health_nip)["catatan_kesehatan"] == "alergi penisilin"
+    for reader in (AUDITOR, FASIL, principal(health_nip, ["pegawai"])):
+        with records(reader) as svc:
+            assert "catatan_kesehatan" not in svc.get_employee(health_nip)
+
+
+def test_a_proposed_health_note_is_applied_by_an_administrator_only(records):
+    nip, person = new_person()
+    with records(ADMIN) as svc:
+        svc.register_employee(person, "impor awal")
+    with records(principal(nip, ["pegawai"])) as svc:
+        proposed = svc.propose_change(nip, {"changes": {"catatan_kesehatan": "asma"}})
+    decision = {"change_id": proposed["change_id"], "apply": True, "reason": "surat dokter",
+                "expected_version": proposed["version"]}
+    with records(FASIL) as svc:
+        with pytest.raises(Forbidden) as refused:
+            svc.decide_change(nip, decision)
+        assert refused.value.field == "catatan_kesehatan"
+    with records(ADMIN) as svc:
+        assert svc.decide_change(nip, decision)["catatan_kesehatan"] == "asma"
 
 
 def test_a_pegawai_proposes_only_for_themselves_and_someone_else_decides(records):

@@ -49,11 +49,20 @@ def may_maintain(actor: Principal, opd_id: str) -> bool:
 def register(uow, actor: Principal, data: dict, reason: str) -> dict:
     if not may_maintain(actor, data["opd_id"]):
         raise Forbidden("hanya administrator atau fasilitator OPD ini", field="opd_id")
+    _only_admin_writes_confidential(actor, data)
     if uow.execute("SELECT 1 FROM employees WHERE nip = :n", {"n": data["nip"]}).first():
         raise EmployeeExists(f"pegawai {data['nip']} sudah terdaftar", field="nip")
     employee = domain.Employee()
     _save(uow, employee, 0, _checked(domain.register, data), reason)
     return view_for(actor, employee)
+
+
+def _only_admin_writes_confidential(actor: Principal, values: dict) -> None:
+    """Confidential fields (health notes) are written by administrators only (Pergub 73/2020)."""
+    touched = sorted(set(values) & domain.CONFIDENTIAL_FIELDS)
+    if touched and not actor.has("administrator"):
+        raise Forbidden(f"{touched[0]} adalah data rahasia: hanya diisi administrator",
+                        field=touched[0])
 
 
 def view_for(actor: Principal, employee: domain.Employee) -> dict:
@@ -101,6 +110,9 @@ def decide(uow, actor: Principal, nip: str, data: dict) -> dict:
         raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
     if actor.account_id == nip:
         raise Forbidden("perubahan data sendiri diverifikasi orang lain", field="nip")
+    proposal = employee.pending.get(data["change_id"])
+    if proposal is not None and data["apply"]:
+        _only_admin_writes_confidential(actor, proposal["changes"])
     changes = _checked(domain.decide, employee, data["change_id"], data["apply"],
                        data["reason"])
     _save(uow, employee, data["expected_version"], changes, data["reason"])
