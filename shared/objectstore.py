@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -87,6 +88,10 @@ class ObjectStore:
 
     def stat(self, sha256: str) -> StoredObject:
         raise NotImplementedError
+
+    def reader(self, sha256: str) -> BinaryIO:
+        """The object as a buffered file-like stream (for parsers that want `read`)."""
+        return io.BufferedReader(ChunkReader(self.open(sha256)), CHUNK_SIZE)
 
     def read(self, sha256: str) -> bytes:
         """All of an object in memory: for small objects and tests; prefer `open` elsewhere."""
@@ -376,6 +381,26 @@ def store_from_config(config: dict) -> ObjectStore:
         f"DOCUMENT_STORE tidak dikenal: {kind!r} (pilih 'filesystem' atau 's3')",
         field="DOCUMENT_STORE",
     )
+
+
+class ChunkReader(io.RawIOBase):
+    """A readable raw stream over an iterator of byte chunks (what `open` gives)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks, self._left = iter(chunks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._left:
+            try:
+                self._left = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self._left))
+        buffer[:size], self._left = self._left[:size], self._left[size:]
+        return size
 
 
 class BoundedReader:

@@ -2,67 +2,19 @@
 
 import hashlib
 import io
-import random
 import zipfile
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from services.records.documents import (
     DocumentPolicy,
     DocumentRejected,
     inspect,
 )
+from tests.document_samples import _jpeg, _pdf_from_pyhanko, _pdf_with_text, _scanned_page
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def _pdf_with_text(pages: int = 1) -> bytes:
-    from reportlab.pdfgen import canvas
-
-    out = io.BytesIO()
-    pdf = canvas.Canvas(out)
-    for number in range(1, pages + 1):
-        pdf.drawString(72, 720, f"SURAT KEPUTUSAN No. 800/{number}/2024")
-        pdf.drawString(72, 700, "Pemerintah Provinsi Jawa Timur")
-        pdf.showPage()
-    pdf.save()
-    return out.getvalue()
-
-
-def _pdf_from_pyhanko(encrypt: str | None = None, blank: bool = False) -> bytes:
-    from pyhanko.pdf_utils import generic
-    from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
-
-    writer = PdfFileWriter()
-    content = b"" if blank else b"BT /F1 12 Tf 72 720 Td (Rahasia) Tj ET"
-    stream = writer.add_object(generic.StreamObject(stream_data=content))
-    writer.insert_page(PageObject(contents=stream, media_box=generic.ArrayObject(
-        [generic.NumberObject(v) for v in (0, 0, 595, 842)])))
-    if encrypt:
-        writer.encrypt(encrypt)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def _jpeg(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=85)
-    return out.getvalue()
-
-
-def _scanned_page() -> Image.Image:
-    rng = random.Random(4)
-    image = Image.new("L", (1200, 1600), 235)
-    draw = ImageDraw.Draw(image)
-    for line in range(60):
-        y = 80 + line * 24
-        draw.text((80, y), f"Baris {line}: NIP 19800101 200501 1 00{line % 10}", fill=20)
-    for _ in range(4000):
-        x, y = rng.randrange(1200), rng.randrange(1600)
-        image.putpixel((x, y), rng.randrange(256))
-    return image
 
 
 def _reason(excinfo) -> str:

@@ -9,6 +9,7 @@ from services.gateway import service as gateway_service
 from services.gateway.http import ROUTES
 from services.records.service import RecordsService
 from shared.objectstore import FileSystemStore
+from tests.document_samples import pdf_with_text
 from tests.identity_helpers import (
     PASSWORD,
     People,
@@ -62,6 +63,10 @@ MATRIX = {
     ("POST", "/api/employees/<nip>/histories"): {"administrator", "fasilitator_own"},
     ("POST", "/api/employees/<nip>/proposals"): {"pegawai"},
     ("POST", "/api/employees/<nip>/proposals/decision"): {"administrator", "fasilitator_own"},
+    ("POST", "/api/documents"): {"pegawai", "fasilitator_own", "fasilitator_other",
+                                 "administrator"},
+    ("POST", "/api/employees/<nip>/documents"): {"administrator", "fasilitator_own"},
+    ("GET", "/api/employees/<nip>/documents/<sha256>"): READERS_OWN_OPD,
     ("POST", "/api/employee-imports"): {"administrator", "fasilitator_own"},
     ("GET", "/api/employee-imports/<import_id>"): READERS_OWN_OPD,
     ("POST", "/api/access-requests"): {"fasilitator_own", "administrator"},
@@ -124,6 +129,12 @@ class World:
             self.client_secret = (client["client_id"], client["client_secret"])
             self.sessions["machine"] = {"tokens": svc.client_token(
                 {"client_id": client["client_id"], "client_secret": client["client_secret"]})}
+
+    def uploaded_document(self) -> str:
+        """A checked document in the store, as an upload through the gateway leaves it."""
+        stored = FileSystemStore(self.config["DOCUMENT_ROOT"]).put(
+            pdf_with_text(marker=unique_nip()))
+        return self.records("administrator").upload_document(stored.sha256, "sk.pdf")["sha256"]
 
     def context(self, persona):
         return context_of(self.sessions[persona]["principal"], persona.split("_")[0])
@@ -217,6 +228,8 @@ class World:
             return path.replace("<client_id>", client["client_id"]), token, {"reason": "uji"}
         if path == "/api/employees":
             return path, token, employee_for(unique_nip())
+        if path == "/api/documents":
+            return f"{path}?file_name=sk.pdf", token, pdf_with_text(marker=unique_nip())
         if path == "/api/employee-imports":
             nip = unique_nip()
             row = employee_for(nip)
@@ -239,6 +252,16 @@ class World:
             if path.endswith("/histories"):
                 body = {"history": "jabatan", "entry": JABATAN,
                         "expected_version": record["version"], "reason": "SK jabatan"}
+            elif path.endswith("/documents"):
+                sha = self.uploaded_document()
+                body = {"slot": "sk_cpns", "sha256": sha, "expected_version": record["version"],
+                        "reason": "SK CPNS asli"}
+            elif path.endswith("/<sha256>"):
+                sha = self.uploaded_document()
+                self.records("administrator").attach_document(nip, {
+                    "slot": "ktp", "sha256": sha, "expected_version": record["version"],
+                    "reason": "KTP"})
+                path = path.replace("<sha256>", sha)
             elif path.endswith("/decision"):
                 proposed = self.records(context={"actor_id": nip, "actor_roles": ["pegawai"]}
                                         ).propose_change(nip, {"changes": {"address": "Jl. X"}})
@@ -296,8 +319,9 @@ def test_authorization_matrix(gateway):
         for persona in PERSONAS:
             path, token, body = world.request(method, rule, persona)
             if isinstance(body, bytes):  # a raw upload
+                kind = "application/pdf" if body.startswith(b"%PDF") else "text/csv"
                 answer = client.call(method, path, token=token, raw=body,
-                                     headers={"Content-Type": "text/csv"})
+                                     headers={"Content-Type": kind})
             else:
                 answer = client.call(method, path, token=token, body=body)
             ok = answer.status < 400 or (rule == "/health/ready" and answer.status == 503)

@@ -32,6 +32,8 @@ ACCESS_CHANGES = {"SessionRevoked", "AccountDisabled", "RoleRevoked", "RoleGrant
 
 
 IMPORT_MAX_BYTES = 64 << 20  # a 50,000-row CSV is about 10 MB
+#: the gateway's hard cap; the records document policy (DOCUMENT_MAX_BYTES) decides within it
+DOCUMENT_MAX_BYTES = 20 << 20
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -254,6 +256,36 @@ class GatewayService(ServiceBase):
               response=r.Employee, tag="data pegawai")
     def http_decide(self, request, nip, body, **_):
         return self.rpc_records.decide_change(nip, body)
+
+    # -- documents -------------------------------------------------------------------------------
+
+    @endpoint("POST", "/api/documents", summary="Unggah dokumen (PDF/JPEG/PNG asli dan terbaca)",
+              roles=("pegawai", "fasilitator", "administrator"), query=r.DocumentUploadQuery,
+              response=r.StoredDocument, status=201, tag="dokumen", upload=DOCUMENT_MAX_BYTES,
+              upload_types=("application/pdf", "image/jpeg", "image/png"))
+    def http_upload_document(self, request, query, upload, **_):
+        return self.rpc_records.upload_document(upload.sha256, query.get("file_name"))
+
+    @endpoint("POST", "/api/employees/<nip>/documents",
+              summary="Simpan dokumen pada slot (versi baru; yang lama tetap)",
+              roles=("administrator", "fasilitator"), body=r.AttachRequest,
+              response=r.Employee, tag="dokumen")
+    def http_attach_document(self, request, nip, body, **_):
+        return self.rpc_records.attach_document(nip, body)
+
+    @endpoint("GET", "/api/employees/<nip>/documents/<sha256>",
+              summary="Unduh dokumen pegawai (dicatat)", roles=ANYONE, tag="dokumen")
+    def http_download_document(self, request, nip, sha256, **_):
+        meta = self.rpc_records.authorize_download(nip, sha256)
+        chunks = self.documents.open(meta["sha256"])
+        response = Response(chunks, mimetype=meta["content_type"], direct_passthrough=True)
+        response.headers["Content-Length"] = str(meta["size"])
+        extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="{meta["sha256"][:16]}.{extension[meta["content_type"]]}"')
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
 
     @endpoint("POST", "/api/employee-imports", summary="Impor data pegawai OPD (CSV/XLSX)",
               roles=("administrator", "fasilitator"), query=r.ImportUploadQuery,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from shared.audit import register_fold
-from shared.reference import domain_data
+from shared.reference import document_slots, domain_data
 
 MALE, FEMALE = "L", "P"  # jenis kelamin as SIASN writes it
 PNS, CPNS, PPPK = "PNS", "CPNS", "PPPK"
@@ -239,6 +239,24 @@ class RuleViolation(Exception):
         self.problems = problems
 
 
+def slot_is_confidential(slot: str) -> bool:
+    known = document_slots().get(slot)
+    return True if known is None else bool(known["confidential"])  # unknown: be careful
+
+
+def attach_document(employee: Employee, slot: str, document: dict) -> list[tuple[str, dict]]:
+    """A new version of one document slot (SK CPNS, KTP, ...); stored documents are never
+    replaced, a slot only gains versions."""
+    if slot not in document_slots():
+        raise RuleViolation([Problem("slot", "slot_unknown",
+                                     f"jenis dokumen {slot!r} tidak dikenal")])
+    versions = employee.documents.get(slot, [])
+    if versions and versions[-1]["sha256"] == document["sha256"]:
+        raise RuleViolation([Problem("sha256", "document_unchanged",
+                                     "dokumen sama dengan versi terakhir pada slot ini")])
+    return [("DocumentAttached", {"slot": slot, **document})]
+
+
 def stream_for(nip: str) -> str:
     return f"employee:{nip}"
 
@@ -252,11 +270,21 @@ class Employee:
     data: dict = None
     histories: dict = None
     pending: dict = None
+    #: slot code -> versions [{version, sha256, content_type, size, pages, file_name}]
+    documents: dict = None
+    #: every document hash an event of this record links -> True when it is confidential
+    linked: dict = None
 
     def __post_init__(self):
         self.data = self.data or {}
         self.histories = self.histories or {name: [] for name in HISTORIES}
         self.pending = self.pending or {}
+        self.documents = self.documents or {}
+        self.linked = self.linked or {}
+
+    def _link(self, hashes, confidential: bool) -> None:
+        for sha256 in hashes or ():
+            self.linked[sha256] = self.linked.get(sha256, False) or confidential
 
     def apply(self, event_type: str, payload: dict) -> None:
         if event_type == "EmployeeRegistered":
@@ -264,12 +292,22 @@ class Employee:
             self.data = {k: v for k, v in payload.items() if k != "nip"}
         elif event_type == "DataPokokChanged":
             self.data.update(payload["changes"])
+            self._link(payload.get("documents"),
+                       bool(set(payload["changes"]) & CONFIDENTIAL_FIELDS))
         elif event_type == "HistoryEntryRecorded":
             self.histories[payload["history"]].append(
                 {"entry_id": payload["entry_id"], **payload["entry"],
                  "documents": payload.get("documents", [])})
+            self._link(payload.get("documents"), payload["history"] in CONFIDENTIAL_HISTORIES)
         elif event_type == "ChangeProposed":
             self.pending[payload["change_id"]] = payload
+            self._link(payload.get("documents"),
+                       bool(set(payload["changes"]) & CONFIDENTIAL_FIELDS))
+        elif event_type == "DocumentAttached":
+            versions = self.documents.setdefault(payload["slot"], [])
+            versions.append({"version": len(versions) + 1,
+                             **{k: v for k, v in payload.items() if k != "slot"}})
+            self._link([payload["sha256"]], slot_is_confidential(payload["slot"]))
         elif event_type in ("ChangeApplied", "ChangeRejected"):
             self.pending.pop(payload["change_id"], None)
         self.version += 1
@@ -280,8 +318,14 @@ class Employee:
                 if confidential or k not in CONFIDENTIAL_FIELDS}
         histories = {name: list(entries) for name, entries in self.histories.items()
                      if confidential or name not in CONFIDENTIAL_HISTORIES}
+        documents = {slot: list(versions) for slot, versions in self.documents.items()
+                     if confidential or not slot_is_confidential(slot)}
         return {"nip": self.nip, "version": self.version, **data, "histories": histories,
-                "pending_changes": sorted(self.pending)}
+                "documents": documents, "pending_changes": sorted(self.pending)}
+
+    def may_download(self, sha256: str, confidential: bool) -> bool:
+        """A document this record links, and not a confidential one for a non-administrator."""
+        return sha256 in self.linked and (confidential or not self.linked[sha256])
 
 
 @register_fold("Employee")
@@ -290,7 +334,8 @@ def _fold_employee(state: dict, event) -> dict:
     employee = Employee(**state) if state else Employee()
     employee.apply(event.event_type, event.payload)
     return {"nip": employee.nip, "version": employee.version, "data": employee.data,
-            "histories": employee.histories, "pending": employee.pending}
+            "histories": employee.histories, "pending": employee.pending,
+            "documents": employee.documents, "linked": employee.linked}
 
 
 def replay_employee(events) -> Employee:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.records import domain, projection
+from services.records import documents, domain, projection
 from services.records.exceptions import EmployeeExists, RecordRejected
 from shared.auth import Principal
 from shared.errors import Forbidden, NotFound
@@ -85,6 +85,7 @@ def record_history(uow, actor: Principal, nip: str, data: dict) -> dict:
         raise Forbidden("data rahasia hanya diisi administrator", field="history")
     if not may_maintain(actor, employee.data["opd_id"]):
         raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
+    check_documents(uow, data.get("documents"))
     changes = _checked(domain.record_history, employee, data["history"],
                        data.get("entry_id") or str(uuid.uuid4()), data["entry"],
                        data.get("documents", []))
@@ -97,6 +98,7 @@ def propose(uow, actor: Principal, nip: str, data: dict) -> dict:
     if actor.account_id != nip:
         raise Forbidden("usulan perubahan hanya oleh pegawai yang bersangkutan", field="nip")
     employee = _load(uow, nip)
+    check_documents(uow, data.get("documents"))
     change_id = str(uuid.uuid4())
     _save(uow, employee, employee.version,
           _checked(domain.propose, employee, change_id, data["changes"],
@@ -137,3 +139,83 @@ def field_history(uow, actor: Principal, nip: str, field: str) -> list[dict]:
                     "actor_role": event.metadata.get("actor_role"),
                     "reason": event.metadata.get("reason")})
     return out
+
+
+# -- documents ---------------------------------------------------------------------------------
+
+def upload_document(uow, actor: Principal, store, sha256: str, file_name: str | None,
+                    policy: documents.DocumentPolicy) -> dict:
+    """Check a stored upload (by its bytes: PDF/JPEG/PNG, readable, not blank, not locked) and
+    make it linkable; the same bytes uploaded again answer the first result."""
+    known = _document_rows(uow, [sha256])
+    if known:
+        return known[sha256]
+    if not store.exists(sha256):
+        raise NotFound("berkas tidak ada di penyimpanan dokumen", field="sha256")
+    info = documents.inspect(store.reader(sha256), file_name, policy=policy)
+    record = {"sha256": info.sha256, "kind": info.kind, "size": info.size, "pages": info.pages,
+              "width": info.width, "height": info.height}
+    if file_name:
+        record["file_name"] = file_name[:200]
+    uow.append(f"document:{info.sha256}", "Document", None,
+               [NewEvent("DocumentUploaded", record)], reason="unggah dokumen")
+    uow.execute(
+        "INSERT INTO documents (sha256, kind, content_type, size, pages, width, height, "
+        "file_name, uploaded_by) VALUES (:sha256, :kind, :content_type, :size, :pages, :width, "
+        ":height, :file_name, :actor) ON CONFLICT (sha256) DO NOTHING",
+        {**record, "content_type": info.content_type, "file_name": record.get("file_name"),
+         "actor": actor.account_id})
+    return {**record, "content_type": info.content_type}
+
+
+def _document_rows(uow, hashes) -> dict[str, dict]:
+    rows = uow.execute(
+        "SELECT sha256, kind, content_type, size, pages, width, height, file_name FROM documents "
+        "WHERE sha256 = ANY(:hashes)", {"hashes": list(hashes)}).mappings().all()
+    return {row["sha256"]: {k: v for k, v in dict(row).items() if v is not None} for row in rows}
+
+
+def check_documents(uow, hashes, field: str = "documents") -> None:
+    """Events link only documents that were uploaded and passed the checks."""
+    hashes = list(hashes or ())
+    known = _document_rows(uow, hashes) if hashes else {}
+    missing = [i for i, sha256 in enumerate(hashes) if sha256 not in known]
+    if missing:
+        raise RecordRejected.from_problems([domain.Problem(
+            f"{field}[{i}]", "document_unknown",
+            "dokumen belum diunggah atau belum lolos pemeriksaan; unggah dahulu")
+            for i in missing])
+
+
+def attach_document(uow, actor: Principal, nip: str, data: dict) -> dict:
+    employee = _load(uow, nip)
+    if not may_maintain(actor, employee.data["opd_id"]):
+        raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
+    if domain.slot_is_confidential(data["slot"]) and not actor.has("administrator"):
+        raise Forbidden("dokumen rahasia hanya diisi administrator", field="slot")
+    check_documents(uow, [data["sha256"]], field="sha256")
+    stored = _document_rows(uow, [data["sha256"]])[data["sha256"]]
+    document = {"sha256": data["sha256"], "content_type": stored["content_type"],
+                "size": stored["size"], "pages": stored["pages"]}
+    if data.get("file_name") or stored.get("file_name"):
+        document["file_name"] = data.get("file_name") or stored["file_name"]
+    changes = _checked(domain.attach_document, employee, data["slot"], document)
+    _save(uow, employee, data["expected_version"], changes, data["reason"])
+    return view_for(actor, employee)
+
+
+def authorize_download(uow, actor: Principal, nip: str, sha256: str) -> dict:
+    """May `actor` fetch this document of this record? Read rights as for the record, the
+    document must be linked from the record, confidential ones for administrators only. Every
+    granted download is logged (stream downloads:<NIP>) before the bytes leave."""
+    employee = _load(uow, nip)
+    get(uow, actor, nip)  # the same read rights as the record (NotFound otherwise)
+    if not employee.may_download(sha256, confidential=actor.has("administrator")):
+        raise NotFound("dokumen tidak ditemukan pada data pegawai ini", field="sha256")
+    stored = _document_rows(uow, [sha256]).get(sha256)
+    if stored is None:
+        raise NotFound("dokumen tidak ditemukan pada data pegawai ini", field="sha256")
+    uow.append(f"downloads:{nip}", "DocumentAccess", None,
+               [NewEvent("DocumentDownloaded", {"nip": nip, "sha256": sha256})],
+               reason="unduh dokumen")
+    return stored

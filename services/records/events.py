@@ -3,7 +3,12 @@ Dates travel as ISO strings; money as integers (rupiah)."""
 
 from marshmallow import Schema, fields, validate
 
-from services.records.domain import CONFIDENTIAL_FIELDS, CONFIDENTIAL_HISTORIES, HISTORIES
+from services.records.domain import (
+    CONFIDENTIAL_FIELDS,
+    CONFIDENTIAL_HISTORIES,
+    HISTORIES,
+    slot_is_confidential,
+)
 from shared.eventtypes import EventRegistry
 
 REGISTRY = EventRegistry("records")
@@ -72,6 +77,39 @@ class ChangeRejected(Schema):
     reason = fields.String(required=True)
 
 
+@REGISTRY.event("DocumentAttached", version=1)
+class DocumentAttached(Schema):
+    slot = fields.String(required=True, validate=validate.Length(1, 60))
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    content_type = fields.String(required=True, validate=validate.OneOf(
+        ["application/pdf", "image/jpeg", "image/png"]))
+    size = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
+    file_name = fields.String(validate=validate.Length(max=200))
+
+
+@REGISTRY.event("DocumentUploaded", version=1)
+class DocumentUploaded(Schema):
+    """A file passed the readability checks and is in the document store (stream
+    document:<sha256>); records link it by hash from then on."""
+
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    kind = fields.String(required=True, validate=validate.OneOf(["pdf", "jpeg", "png"]))
+    size = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
+    width = fields.Integer(allow_none=True)
+    height = fields.Integer(allow_none=True)
+    file_name = fields.String(validate=validate.Length(max=200))
+
+
+@REGISTRY.event("DocumentDownloaded", version=1)
+class DocumentDownloaded(Schema):
+    """Who fetched which document of whose record (stream downloads:<NIP>)."""
+
+    nip = fields.String(required=True)
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
 # -- what the bus may carry ------------------------------------------------------------------
 # Hukuman disiplin entries and health notes are confidential (Pergub 73/2020): only
 # administrators see them. Consumers on the bus are other services acting for every role, so
@@ -132,3 +170,10 @@ class ImportCompleted(_ImportCounts):
 @REGISTRY.event("ImportFailed", version=1)
 class ImportFailed(_ImportCounts):
     error = fields.String(required=True)
+
+
+@REGISTRY.redactor("DocumentAttached")
+def _attached_public(payload: dict) -> dict:
+    if not slot_is_confidential(payload["slot"]):
+        return payload
+    return {"withheld": True}

@@ -30,6 +30,7 @@ from shared.auth import Principal
 from shared.contracts import records as contract
 from shared.errors import ValidationFailed
 from shared.eventstore import NO_STREAM, BatchConflict, NewEvent, StreamAppend
+from shared.objectstore import ChunkReader
 
 CSV, XLSX = "csv", "xlsx"
 CHUNK_ROWS = 500
@@ -62,26 +63,6 @@ class ImportRejected(ValidationFailed):
 
 
 # -- reading the file --------------------------------------------------------------------------
-
-class _ChunkStream(io.RawIOBase):
-    """A readable stream over an iterator of byte chunks (the object store's `open`)."""
-
-    def __init__(self, chunks: Iterator[bytes]):
-        self._chunks, self._left = chunks, b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._left:
-            try:
-                self._left = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(buffer), len(self._left))
-        buffer[:size], self._left = self._left[:size], self._left[size:]
-        return size
-
 
 def sniff_kind(first_bytes: bytes) -> str:
     """XLSX is a zip; anything else must be UTF-8 text (CSV)."""
@@ -147,7 +128,7 @@ def read_rows(chunks: Iterator[bytes], kind: str) -> Iterator[tuple[int, dict]]:
 
 
 def _csv_rows(chunks):
-    text = io.TextIOWrapper(io.BufferedReader(_ChunkStream(iter(chunks)), 1 << 16),
+    text = io.TextIOWrapper(io.BufferedReader(ChunkReader(chunks), 1 << 16),
                             encoding="utf-8-sig", newline="")
     first = text.readline()
     delimiter = ";" if first.count(";") > first.count(",") else ","

@@ -6,17 +6,44 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from services.records import employees, imports
+from services.records.documents import DocumentPolicy
 from services.records.events import REGISTRY
 from shared.auth import Principal
 from shared.contracts import records as c
 from shared.db import Database, ServiceDatabase
-from shared.errors import Forbidden, NotFound, ValidationFailed
+from shared.errors import ConfigError, Forbidden, NotFound, ValidationFailed
 from shared.logging import get_logger
 from shared.objectstore import DocumentStore
 from shared.schemas import load
 from shared.service import ServiceBase, rpc
 
 log = get_logger(__name__)
+
+
+class DocumentPolicyConfig(DependencyProvider):
+    """The readability policy from config (DOCUMENT_MAX_BYTES, DOCUMENT_MIN_WIDTH/HEIGHT,
+    DOCUMENT_BLANK_STDDEV, DOCUMENT_MAX_PDF_PAGES): what "clearly readable" means is BKD's
+    call, not code."""
+
+    KEYS = {"DOCUMENT_MAX_BYTES": ("max_bytes", int), "DOCUMENT_MIN_WIDTH": ("min_width", int),
+            "DOCUMENT_MIN_HEIGHT": ("min_height", int),
+            "DOCUMENT_BLANK_STDDEV": ("blank_stddev", float),
+            "DOCUMENT_MAX_PDF_PAGES": ("max_pdf_pages", int)}
+
+    def setup(self):
+        values = {}
+        for key, (name, kind) in self.KEYS.items():
+            raw = self.container.config.get(key)
+            if raw in (None, ""):
+                continue
+            try:
+                values[name] = kind(raw)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key} harus berupa angka", field=key) from None
+        self.policy = DocumentPolicy(**values)
+
+    def get_dependency(self, worker_ctx):
+        return self
 
 
 class ImportJobs(DependencyProvider):
@@ -64,6 +91,7 @@ class RecordsService(ServiceBase):
     name = "records"
     db = Database(REGISTRY)
     documents = DocumentStore()
+    document_policy = DocumentPolicyConfig()
     import_jobs = ImportJobs()
 
     def _actor(self) -> Principal:
@@ -111,6 +139,30 @@ class RecordsService(ServiceBase):
         data = load(c.DecisionRequest(), payload)
         with self.db.transaction() as uow:
             return employees.decide(uow, self._actor(), str(nip), data)
+
+    # -- documents -----------------------------------------------------------------------------
+
+    @rpc
+    def upload_document(self, sha256, file_name=None):
+        """Check a file the gateway stored (by content: PDF/JPEG/PNG, readable, unlocked, not
+        blank, within the size limit) and make it linkable by its hash."""
+        data = load(c.DocumentCheck(),
+                    {"sha256": sha256, **({"file_name": file_name} if file_name else {})})
+        with self.db.transaction() as uow:
+            return employees.upload_document(uow, self._actor(), self.documents,
+                                             data["sha256"], data.get("file_name"),
+                                             self.document_policy.policy)
+
+    @rpc
+    def attach_document(self, nip, payload):
+        data = load(c.AttachRequest(), payload)
+        with self.db.transaction() as uow:
+            return employees.attach_document(uow, self._actor(), str(nip), data)
+
+    @rpc
+    def authorize_download(self, nip, sha256):
+        with self.db.transaction() as uow:
+            return employees.authorize_download(uow, self._actor(), str(nip), str(sha256)[:64])
 
     # -- bulk import -----------------------------------------------------------------------------
 

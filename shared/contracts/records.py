@@ -249,3 +249,36 @@ class ImportJob(Schema):
     finished_at = fields.String(allow_none=True)
     problems = fields.List(fields.Nested(ImportRowProblem))
     problems_offset = fields.Integer()
+
+
+class DocumentUploadQuery(Schema):
+    file_name = fields.String(validate=validate.Length(1, 200),
+                              metadata={"description": "nama berkas asli (untuk tampilan)"})
+
+
+class DocumentCheck(Schema):
+    """What the gateway asks records to check after storing an upload."""
+
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    file_name = fields.String(validate=validate.Length(1, 200))
+
+
+class StoredDocument(Schema):
+    sha256 = fields.String(metadata={"description": "alamat isi (SHA-256); dipakai sebagai "
+                                     "rujukan dokumen pada riwayat, usulan dan slot"})
+    kind = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    pages = fields.Integer()
+    width = fields.Integer(allow_none=True)
+    height = fields.Integer(allow_none=True)
+    file_name = fields.String()
+
+
+class AttachRequest(Schema):
+    slot = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9_]{2,60}$"),
+                         metadata={"description": "jenis dokumen, mis. sk_cpns, ktp"})
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    file_name = fields.String(validate=validate.Length(1, 200))
+    expected_version = _version
+    reason = _reason

@@ -29,3 +29,10 @@ def domain_data() -> dict:
     """The provincial reference data (golongan, kab/kota, layanan, ...)."""
     path = Path(os.environ.get("SIMASN_REFERENCE_DATA") or HERE / "reference-data.json")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@cache
+def document_slots() -> dict[str, dict]:
+    """Document slot code -> {"nama", "confidential"} (a versioned, editable data file)."""
+    data = json.loads((HERE / "document-slots.json").read_text(encoding="utf-8"))
+    return {row["code"]: row for row in data["slots"]}
