@@ -69,7 +69,14 @@ def test_a_proposed_health_note_is_applied_by_an_administrator_only(records):
     with records(ADMIN) as svc:
         svc.register_employee(person, "impor awal")
     with records(principal(nip, ["pegawai"])) as svc:
-        proposed = svc.propose_change(nip, {"changes": {"catatan_kesehatan": "asma"}})
+        proposed = svc.propose_change(nip, {"changes": {"catatan_kesehatan": "asma",
+                                                        "address": "Jl. Sehat 1"}})
+    with records(FASIL) as svc:  # the verifier sees what is proposed, but not the health note
+        (pending,) = svc.get_employee(nip)["proposals"]
+        assert pending == {"change_id": proposed["change_id"],
+                           "changes": {"address": "Jl. Sehat 1"}, "documents": []}
+    with records(ADMIN) as svc:
+        assert svc.get_employee(nip)["proposals"][0]["changes"]["catatan_kesehatan"] == "asma"
     decision = {"change_id": proposed["change_id"], "apply": True, "reason": "surat dokter",
                 "expected_version": proposed["version"]}
     with records(FASIL) as svc:

@@ -320,8 +320,15 @@ class Employee:
                      if confidential or name not in CONFIDENTIAL_HISTORIES}
         documents = {slot: list(versions) for slot, versions in self.documents.items()
                      if confidential or not slot_is_confidential(slot)}
+        proposals = [{"change_id": change_id,
+                      "changes": {k: v for k, v in proposal["changes"].items()
+                                  if confidential or k not in CONFIDENTIAL_FIELDS},
+                      "documents": [d for d in proposal.get("documents", [])
+                                    if confidential or not self.linked.get(d)]}
+                     for change_id, proposal in sorted(self.pending.items())]
         return {"nip": self.nip, "version": self.version, **data, "histories": histories,
-                "documents": documents, "pending_changes": sorted(self.pending)}
+                "documents": documents, "pending_changes": sorted(self.pending),
+                "proposals": proposals}
 
     def may_download(self, sha256: str, confidential: bool) -> bool:
         """A document this record links, and not a confidential one for a non-administrator."""

@@ -192,7 +192,11 @@ class Employee(Schema):
     opd_id = fields.String()
     status = fields.String()
     histories = fields.Dict()
+    documents = fields.Dict(metadata={"description": "slot -> versi dokumen"})
     pending_changes = fields.List(fields.String())
+    proposals = fields.List(fields.Dict(), metadata={
+        "description": "usulan perubahan yang menunggu verifikasi: change_id, changes, "
+                       "documents"})
 
 
 class FieldChange(Schema):
