@@ -1,1 +1,466 @@
-"""Domain rules of the requests service: plain Python, no Nameko, SQLAlchemy or marshmallow."""
+"""Domain rules of the requests service: plain Python, no Nameko, SQLAlchemy or marshmallow.
+
+The 18 layanan are data (shared/reference/layanan.json, versioned): each entry names its
+eligibility rules with their parameters and its required documents. This module holds the
+vocabulary those entries are written in — each rule reads the employee's record (the records
+service's view) and answers pass or fail with a reason in Bahasa and, where the answer changes
+with time, the date it will. "Not eligible" always says which rule and when."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from shared.reference import domain_data
+
+PREDICATES = ("Sangat Kurang", "Kurang", "Butuh Perbaikan", "Baik", "Sangat Baik")
+ROMAN = {10: "X", 20: "XX", 30: "XXX"}
+
+
+@dataclass(frozen=True)
+class Check:
+    rule: str
+    ok: bool
+    message: str
+    #: when the rule will hold (None: it will not by waiting, or it holds now)
+    eligible_from: date | None = None
+
+    def as_dict(self) -> dict:
+        return {"rule": self.rule, "ok": self.ok, "message": self.message,
+                "eligible_from": self.eligible_from.isoformat() if self.eligible_from else None}
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    layanan: str
+    checks: tuple[Check, ...]
+
+    @property
+    def eligible(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def eligible_from(self) -> date | None:
+        """The first day every failing rule will hold, when waiting is enough."""
+        failing = [c for c in self.checks if not c.ok]
+        if not failing or any(c.eligible_from is None for c in failing):
+            return None
+        return max(c.eligible_from for c in failing)
+
+    def as_dict(self) -> dict:
+        when = self.eligible_from
+        return {"layanan": self.layanan, "eligible": self.eligible,
+                "eligible_from": when.isoformat() if when else None,
+                "checks": [c.as_dict() for c in self.checks]}
+
+
+# -- reading the record --------------------------------------------------------------------
+
+def _d(value) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, candidate))
+        except ValueError:
+            continue
+    raise ValueError(day)
+
+
+def add_years(day: date, years: int) -> date:
+    return add_months(day, 12 * years)
+
+
+def _grades() -> dict[str, dict]:
+    return {g["gol_ruang"]: g for g in domain_data()["golongan_pns"]}
+
+
+def _education(education_id: str | None) -> dict | None:
+    return next((e for e in domain_data()["tingkat_pendidikan_siasn"]
+                 if e["id"] == education_id), None)
+
+
+def _history(record: dict, name: str) -> list[dict]:
+    return list((record.get("histories") or {}).get(name) or [])
+
+
+def current_pangkat(record: dict) -> tuple[str | None, date | None]:
+    """(golongan, TMT) of the latest pangkat entry, else the registered golongan from TMT CPNS."""
+    entries = sorted(_history(record, "pangkat"), key=lambda e: e["tmt"])
+    if entries:
+        return entries[-1]["golongan"], _d(entries[-1]["tmt"])
+    return record.get("golongan"), _d(record.get("tmt_cpns"))
+
+
+def current_education(record: dict) -> str | None:
+    levels = [e["education_id"] for e in _history(record, "pendidikan")]
+    if record.get("education_id"):
+        levels.append(record["education_id"])
+    return max(levels, key=lambda i: int(i) if i.isdigit() else 0) if levels else None
+
+
+def current_jabatan(record: dict) -> dict | None:
+    entries = sorted(_history(record, "jabatan"), key=lambda e: e["tmt"])
+    return entries[-1] if entries else None
+
+
+def _penalty_level(kode: str) -> tuple[str | None, int | None]:
+    found = next((j for j in domain_data()["hukuman_disiplin"]["jenis"] if j["kode"] == kode),
+                 None)
+    return (found["tingkat"], found["durasi_bulan"]) if found else (None, None)
+
+
+def is_married(record: dict) -> bool:
+    spouse = any(e.get("hubungan") in ("suami", "istri") for e in _history(record, "keluarga"))
+    return spouse or str(record.get("marital_status") or "").lower() in ("kawin", "menikah")
+
+
+def next_kp_period(today: date) -> date:
+    """The first kenaikan pangkat period on or after `today` (Peraturan BKN 4/2023)."""
+    periods = domain_data()["kp_periode"]["tanggal"]
+    for year in (today.year, today.year + 1):
+        for mm_dd in periods:
+            month, day = (int(x) for x in mm_dd.split("-"))
+            if date(year, month, day) >= today:
+                return date(year, month, day)
+    raise ValueError(today)
+
+
+def bup_age(record: dict) -> tuple[int, str]:
+    """Retirement age (BUP) for the employee's position, with its legal basis."""
+    rules = {r["jabatan"]: r for r in domain_data()["bup"]["rules"]}
+    jabatan = current_jabatan(record) or {}
+    name = str(jabatan.get("nama_jabatan") or "").lower()
+    kind = jabatan.get("jenis_jabatan")
+    if kind == "fungsional":
+        for needle, key in (("guru", "JF Guru"), ("dosen", "JF Dosen"),
+                            ("ahli utama", "Fungsional Ahli Utama"),
+                            ("ahli madya", "Fungsional Ahli Madya"),
+                            ("ahli muda", "Fungsional Ahli Muda"),
+                            ("ahli pertama", "Fungsional Ahli Pertama")):
+            if needle in name:
+                return rules[key]["usia"], rules[key]["dasar"]
+        key = "Fungsional Keterampilan (pemula/terampil/mahir/penyelia)"
+        return rules[key]["usia"], rules[key]["dasar"]
+    eselon = str(jabatan.get("eselon") or "")
+    if kind == "struktural" and eselon.startswith(("I.", "II.")):
+        key = "JPT Utama / Madya / Pratama"
+    elif kind == "struktural" and eselon.startswith("III."):
+        key = "Administrator"
+    elif kind == "struktural" and eselon.startswith("IV."):
+        key = "Pengawas"
+    else:
+        key = "Pelaksana"
+    return rules[key]["usia"], rules[key]["dasar"]
+
+
+def tmt_pensiun(record: dict) -> date:
+    """First day of the month after the month the employee reaches BUP."""
+    born = _d(record["date_of_birth"])
+    age, _ = bup_age(record)
+    reached = add_years(born, age)
+    return add_months(date(reached.year, reached.month, 1), 1)
+
+
+# -- the rules -------------------------------------------------------------------------------
+
+Rule = Callable[[dict, date, dict], Check]
+RULES: dict[str, Rule] = {}
+
+
+def rule(name: str):
+    def register(fn: Rule) -> Rule:
+        RULES[name] = fn
+        return fn
+
+    return register
+
+
+@rule("status_in")
+def _status_in(record, today, p) -> Check:
+    status = record.get("status")
+    ok = status in p["statuses"]
+    return Check("status_in", ok, f"status kepegawaian {status}" + (
+        "" if ok else f"; layanan ini untuk {'/'.join(p['statuses'])}"))
+
+
+@rule("married")
+def _married(record, today, p) -> Check:
+    ok = is_married(record)
+    return Check("married", ok, "tercatat menikah" if ok else
+                 "belum tercatat menikah (riwayat keluarga: suami/istri)")
+
+
+@rule("service_milestone")
+def _service_milestone(record, today, p) -> Check:
+    start = _d(record.get("tmt_cpns"))
+    if start is None:
+        return Check("service_milestone", False, "TMT CPNS belum tercatat")
+    awarded = set()
+    for entry in _history(record, "penghargaan"):
+        words = str(entry.get("nama", "")).upper().replace("-", " ").split()
+        if any(w.startswith("SATYA") for w in words):
+            awarded |= {y for y in p["years"] if ROMAN.get(y) in words or str(y) in words}
+    for years in sorted(p["years"]):
+        if years in awarded:
+            continue  # this medal was already given
+        due = add_years(start, years)
+        if due <= today:
+            return Check("service_milestone", True,
+                         f"masa kerja {years} tahun tercapai pada {due.isoformat()}")
+        return Check("service_milestone", False,
+                     f"masa kerja {years} tahun baru tercapai pada {due.isoformat()}", due)
+    return Check("service_milestone", False, "semua tingkat Satyalancana sudah diterima")
+
+
+@rule("no_penalty")
+def _no_penalty(record, today, p) -> Check:
+    hits = [e for e in _history(record, "hukuman_disiplin")
+            if _penalty_level(e.get("kode"))[0] in p["levels"]]
+    if hits:
+        return Check("no_penalty", False,
+                     f"pernah dijatuhi hukuman disiplin tingkat {'/'.join(p['levels'])}")
+    return Check("no_penalty", True,
+                 f"tidak pernah dijatuhi hukuman disiplin tingkat {'/'.join(p['levels'])}")
+
+
+def penalty_end(entry: dict) -> date | None:
+    """The last day a penalty runs (None: it has no duration, e.g. a teguran)."""
+    if entry.get("akhir"):
+        return _d(entry["akhir"])
+    _, months = _penalty_level(entry.get("kode"))
+    if months:
+        return add_months(_d(entry["mulai"]), months)
+    return None
+
+
+@rule("no_running_penalty")
+def _no_running_penalty(record, today, p) -> Check:
+    running = []
+    for entry in _history(record, "hukuman_disiplin"):
+        if _penalty_level(entry.get("kode"))[0] not in p["levels"]:
+            continue
+        start, end = _d(entry["mulai"]), penalty_end(entry)
+        if start <= today and end is not None and end >= today:
+            running.append(end)
+    if running:
+        until = max(running)
+        return Check("no_running_penalty", False,
+                     f"sedang menjalani hukuman disiplin sampai {until.isoformat()}",
+                     date.fromordinal(until.toordinal() + 1))
+    return Check("no_running_penalty", True, "tidak sedang menjalani hukuman disiplin")
+
+
+@rule("golongan_in")
+def _golongan_in(record, today, p) -> Check:
+    golongan, _ = current_pangkat(record)
+    ok = golongan in p["golongan"]
+    return Check("golongan_in", ok, f"golongan {golongan}" + (
+        "" if ok else f"; layanan ini untuk golongan {', '.join(p['golongan'])}"))
+
+
+@rule("years_in_rank")
+def _years_in_rank(record, today, p) -> Check:
+    golongan, since = current_pangkat(record)
+    if since is None:
+        return Check("years_in_rank", False, "TMT pangkat terakhir belum tercatat")
+    at = next_kp_period(today) if p.get("at") == "next_kp_period" else today
+    due = add_years(since, p["years"])
+    when = f"periode {at.isoformat()}" if p.get("at") else "hari ini"
+    if due <= at:
+        return Check("years_in_rank", True,
+                     f"{p['years']} tahun dalam golongan {golongan} terpenuhi ({when})")
+    eligible = next_kp_period(due) if p.get("at") == "next_kp_period" else due
+    return Check("years_in_rank", False,
+                 f"baru {p['years']} tahun dalam golongan {golongan} pada {due.isoformat()}",
+                 eligible)
+
+
+@rule("education_ceiling")
+def _education_ceiling(record, today, p) -> Check:
+    golongan, _ = current_pangkat(record)
+    grades = _grades()
+    level = _education(current_education(record))
+    if golongan not in grades or level is None:
+        return Check("education_ceiling", False, "golongan atau pendidikan belum tercatat")
+    ceiling = next((g for g in grades.values() if g["siasn_golongan_id"] == level["gol_maks_id"]),
+                   None)
+    following = next((g for g in grades.values()
+                      if g["urutan"] == grades[golongan]["urutan"] + 1), None)
+    if following is None or (ceiling and following["urutan"] > ceiling["urutan"]):
+        top = ceiling["gol_ruang"] if ceiling else golongan
+        return Check("education_ceiling", False,
+                     f"golongan {golongan} sudah batas tertinggi untuk pendidikan "
+                     f"{level['nama']} ({top}); naik melalui penyesuaian ijazah")
+    return Check("education_ceiling", True,
+                 f"kenaikan ke {following['gol_ruang']} dalam batas pendidikan {level['nama']}")
+
+
+@rule("skp_min")
+def _skp_min(record, today, p) -> Check:
+    minimum = PREDICATES.index(p["predicate"])
+    by_year = {e["tahun"]: e["predikat"] for e in _history(record, "kinerja")}
+    years = [today.year - i for i in range(1, p["years"] + 1)]
+    missing = [y for y in years if y not in by_year]
+    low = [y for y in years if y in by_year and PREDICATES.index(by_year[y]) < minimum]
+    if missing:
+        return Check("skp_min", False,
+                     f"SKP tahun {', '.join(map(str, missing))} belum tercatat")
+    if low:
+        return Check("skp_min", False,
+                     f"predikat SKP tahun {', '.join(map(str, low))} di bawah {p['predicate']}",
+                     date(max(low) + p["years"] + 1, 1, 1))
+    return Check("skp_min", True,
+                 f"SKP {p['years']} tahun terakhir minimal {p['predicate']}")
+
+
+@rule("kgb_due")
+def _kgb_due(record, today, p) -> Check:
+    kgb = sorted(_d(e["tmt"]) for e in _history(record, "gaji_berkala"))
+    _, rank_since = current_pangkat(record)
+    starts = [d for d in (kgb[-1] if kgb else None, rank_since) if d is not None]
+    if not starts:
+        return Check("kgb_due", False, "TMT gaji berkala atau pangkat terakhir belum tercatat")
+    due = add_years(max(starts), p["years"])
+    opens = add_months(due, -p.get("lead_months", 0))
+    if opens <= today:
+        return Check("kgb_due", True, f"KGB berikutnya ber-TMT {due.isoformat()}")
+    return Check("kgb_due", False,
+                 f"KGB berikutnya ber-TMT {due.isoformat()}; usul dapat diajukan mulai "
+                 f"{opens.isoformat()}", opens)
+
+
+@rule("bup")
+def _bup(record, today, p) -> Check:
+    age, basis = bup_age(record)
+    tmt = tmt_pensiun(record)
+    opens = add_months(tmt, -p["months_before"])
+    if opens <= today:
+        return Check("bup", True, f"batas usia pensiun {age} tahun ({basis}); TMT pensiun "
+                                  f"{tmt.isoformat()}")
+    return Check("bup", False, f"batas usia pensiun {age} tahun ({basis}) tercapai dengan TMT "
+                               f"pensiun {tmt.isoformat()}; usul dibuka {opens.isoformat()}",
+                 opens)
+
+
+@rule("probation")
+def _probation(record, today, p) -> Check:
+    start = _d(record.get("tmt_cpns"))
+    if start is None:
+        return Check("probation", False, "TMT CPNS belum tercatat")
+    due = add_years(start, p["years"])
+    if due <= today:
+        return Check("probation", True, f"masa percobaan {p['years']} tahun selesai")
+    return Check("probation", False,
+                 f"masa percobaan {p['years']} tahun selesai pada {due.isoformat()}", due)
+
+
+@rule("has_diklat")
+def _has_diklat(record, today, p) -> Check:
+    ok = any(e.get("jenis") == p["jenis"] for e in _history(record, "diklat"))
+    return Check("has_diklat", ok, f"diklat {p['jenis']} " + ("tercatat" if ok else
+                                                              "belum tercatat"))
+
+
+@rule("jabatan")
+def _jabatan(record, today, p) -> Check:
+    jabatan = current_jabatan(record) or {}
+    ok = jabatan.get("jenis_jabatan") in p["jenis"]
+    return Check("jabatan", ok, f"jabatan {jabatan.get('jenis_jabatan') or 'belum tercatat'}"
+                 + ("" if ok else f"; layanan ini untuk jabatan {'/'.join(p['jenis'])}"))
+
+
+@rule("not_jabatan")
+def _not_jabatan(record, today, p) -> Check:
+    jabatan = current_jabatan(record) or {}
+    ok = jabatan.get("jenis_jabatan") not in p["jenis"]
+    return Check("not_jabatan", ok, "jabatan memenuhi" if ok else
+                 f"tidak untuk pemangku jabatan {'/'.join(p['jenis'])}")
+
+
+@rule("education_above_rank")
+def _education_above_rank(record, today, p) -> Check:
+    golongan, _ = current_pangkat(record)
+    level = _education(current_education(record))
+    grades = _grades()
+    if golongan not in grades or level is None:
+        return Check("education_above_rank", False, "golongan atau pendidikan belum tercatat")
+    start = next((g for g in grades.values() if g["siasn_golongan_id"] == level["gol_awal_id"]),
+                 None)
+    ok = start is not None and grades[golongan]["urutan"] < start["urutan"]
+    return Check("education_above_rank", ok,
+                 f"ijazah {level['nama']} setara golongan awal "
+                 f"{start['gol_ruang'] if start else '-'}, golongan kini {golongan}"
+                 + ("" if ok else "; tidak perlu penyesuaian"))
+
+
+@rule("education_min")
+def _education_min(record, today, p) -> Check:
+    have = current_education(record)
+    ok = have is not None and have.isdigit() and int(have) >= int(p["education_id"])
+    wanted = _education(p["education_id"])
+    return Check("education_min", ok, f"pendidikan minimal {wanted['nama'] if wanted else p}"
+                 + (" terpenuhi" if ok else " belum terpenuhi"))
+
+
+def evaluate(entry: dict, record: dict, today: date) -> Eligibility:
+    """Every eligibility rule of a catalogue entry against the record, each explained."""
+    checks = []
+    for spec in entry["eligibility"]:
+        params = {k: v for k, v in spec.items() if k != "rule"}
+        checks.append(RULES[spec["rule"]](record, today, params))
+    return Eligibility(entry["kode"], tuple(checks))
+
+
+# -- documents -------------------------------------------------------------------------------
+
+def _condition_holds(condition: dict | None, record: dict, options: dict) -> bool:
+    if condition is None:
+        return True
+    if "option" in condition:
+        return options.get(condition["option"]) == condition["equals"]
+    kind, value = condition["record"], condition.get("value")
+    if kind == "golongan_in":
+        return current_pangkat(record)[0] in value
+    if kind == "first_kp":
+        return len(_history(record, "pangkat")) <= 1
+    if kind == "married":
+        return is_married(record)
+    if kind == "has_history":
+        return bool(_history(record, value))
+    if kind == "tmt_cpns_from":
+        start = _d(record.get("tmt_cpns"))
+        return start is not None and start >= _d(value)
+    raise ValueError(f"unknown document condition {kind!r}")
+
+
+@dataclass
+class DocumentCheck:
+    required: list[dict] = field(default_factory=list)
+    missing: list[dict] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+
+def check_documents(entry: dict, record: dict, options: dict,
+                    provided: dict[str, object]) -> DocumentCheck:
+    """Which documents this request needs (mandatory ones, and conditional ones whose
+    condition holds for this employee and these options), and which of them are missing."""
+    result = DocumentCheck()
+    known = set()
+    for doc in entry["documents"]:
+        known.add(doc["code"])
+        when = doc.get("when")
+        needed = _condition_holds(when, record, options) if when else doc["mandatory"]
+        if needed:
+            result.required.append(doc)
+            if not provided.get(doc["code"]):
+                result.missing.append(doc)
+    result.unexpected = sorted(set(provided) - known)
+    return result

@@ -36,3 +36,10 @@ def document_slots() -> dict[str, dict]:
     """Document slot code -> {"nama", "confidential"} (a versioned, editable data file)."""
     data = json.loads((HERE / "document-slots.json").read_text(encoding="utf-8"))
     return {row["code"]: row for row in data["slots"]}
+
+
+@cache
+def layanan_catalogue() -> dict:
+    """The 18 layanan kepegawaian as versioned, editable data: eligibility rules with their
+    parameters, required documents, output, SLA, SOP (the requests service's seed)."""
+    return json.loads((HERE / "layanan.json").read_text(encoding="utf-8"))

@@ -1,0 +1,86 @@
+"""The catalogue of layanan: loaded from the versioned data file and checked before use, so a
+mistyped rule or a document listed twice is found when the catalogue is published, not when an
+employee asks."""
+
+from __future__ import annotations
+
+from services.requests import domain
+from shared.reference import document_slots, layanan_catalogue
+
+#: parameters each rule needs (the rest of a rule's spec is refused as unknown)
+RULE_PARAMS = {
+    "status_in": {"statuses"}, "married": set(), "service_milestone": {"years"},
+    "no_penalty": {"levels"}, "no_running_penalty": {"levels"}, "golongan_in": {"golongan"},
+    "years_in_rank": {"years", "at?"}, "education_ceiling": set(),
+    "skp_min": {"years", "predicate"}, "kgb_due": {"years", "lead_months?"},
+    "bup": {"months_before"}, "probation": {"years"}, "has_diklat": {"jenis"},
+    "jabatan": {"jenis"}, "not_jabatan": {"jenis"}, "education_above_rank": set(),
+    "education_min": {"education_id"},
+}
+CONDITIONS = {"golongan_in", "first_kp", "married", "has_history", "tmt_cpns_from"}
+
+
+class CatalogueInvalid(ValueError):
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def entry_problems(entry: dict) -> list[str]:
+    """What is wrong with one catalogue entry (empty when it can be published)."""
+    kode = entry.get("kode", "?")
+    problems = []
+    for key in ("kode", "nama", "eligibility", "documents", "output", "sla_hari_kerja", "sop",
+                "submitters", "dasar_hukum"):
+        if not entry.get(key):
+            problems.append(f"{kode}: {key} wajib diisi")
+    sop = entry.get("sop") or {}
+    if not sop.get("nomor") or not isinstance(sop.get("versi"), int):
+        problems.append(f"{kode}: SOP (nomor dan versi) wajib ada")
+    for spec in entry.get("eligibility") or []:
+        name = spec.get("rule")
+        if name not in domain.RULES:
+            problems.append(f"{kode}: aturan {name!r} tidak dikenal")
+            continue
+        wanted = RULE_PARAMS[name]
+        required = {p for p in wanted if not p.endswith("?")}
+        allowed = {p.rstrip("?") for p in wanted}
+        given = set(spec) - {"rule"}
+        if required - given:
+            problems.append(f"{kode}: aturan {name} perlu {', '.join(sorted(required - given))}")
+        if given - allowed:
+            problems.append(f"{kode}: aturan {name} tidak mengenal "
+                            f"{', '.join(sorted(given - allowed))}")
+    codes = [d.get("code") for d in entry.get("documents") or []]
+    if len(codes) != len(set(codes)):
+        problems.append(f"{kode}: kode dokumen ganda")
+    options = entry.get("options") or {}
+    for doc in entry.get("documents") or []:
+        when = doc.get("when")
+        if when is None:
+            continue
+        if "option" in when:
+            if when["equals"] not in options.get(when["option"], []):
+                problems.append(f"{kode}: dokumen {doc['code']} bergantung pada pilihan "
+                                f"{when['option']}={when['equals']!r} yang tidak ada")
+        elif when.get("record") not in CONDITIONS:
+            problems.append(f"{kode}: syarat dokumen {when!r} tidak dikenal")
+    if set(entry.get("submitters") or []) - {"pegawai", "fasilitator", "administrator"}:
+        problems.append(f"{kode}: pengaju hanya pegawai, fasilitator atau administrator")
+    return problems
+
+
+def seed() -> list[dict]:
+    """The catalogue as shipped, checked: every entry publishable."""
+    entries = layanan_catalogue()["layanan"]
+    problems = [p for entry in entries for p in entry_problems(entry)]
+    if problems:
+        raise CatalogueInvalid(problems)
+    return entries
+
+
+def slot_for(document_code: str) -> str | None:
+    """The employee-record slot a request document corresponds to, when there is one (so a
+    document already on the record can be reused)."""
+    return document_code if document_code in document_slots() else None
+
