@@ -79,6 +79,14 @@ def get(uow, actor: Principal, nip: str, as_of=None) -> dict:
     return view_for(actor, employee)
 
 
+def full_record_for_rules(uow, actor: Principal, nip: str) -> dict:
+    """The whole record (confidential parts included) for another service's rules — e.g. the
+    requests service's eligibility checks — on behalf of someone who may read this employee.
+    Internal only: no gateway route returns it; callers never pass it on."""
+    get(uow, actor, nip)  # read rights first (NotFound otherwise)
+    return _load(uow, nip).view(confidential=True)
+
+
 def record_history(uow, actor: Principal, nip: str, data: dict) -> dict:
     employee = _load(uow, nip)
     if data["history"] in domain.CONFIDENTIAL_HISTORIES and not actor.has("administrator"):
@@ -173,6 +181,10 @@ def _document_rows(uow, hashes) -> dict[str, dict]:
         "SELECT sha256, kind, content_type, size, pages, width, height, file_name FROM documents "
         "WHERE sha256 = ANY(:hashes)", {"hashes": list(hashes)}).mappings().all()
     return {row["sha256"]: {k: v for k, v in dict(row).items() if v is not None} for row in rows}
+
+
+def known_documents(uow, hashes) -> set[str]:
+    return set(_document_rows(uow, hashes)) if hashes else set()
 
 
 def check_documents(uow, hashes, field: str = "documents") -> None:

@@ -118,6 +118,12 @@ class RecordsService(ServiceBase):
             return employees.get(uow, self._actor(), str(nip), when)
 
     @rpc
+    def record_for_rules(self, nip):
+        """Internal: the full record for eligibility rules (never exposed by the gateway)."""
+        with self.db.transaction() as uow:
+            return employees.full_record_for_rules(uow, self._actor(), str(nip))
+
+    @rpc
     def field_history(self, nip, field):
         with self.db.transaction() as uow:
             return employees.field_history(uow, self._actor(), str(nip), str(field))
@@ -152,6 +158,15 @@ class RecordsService(ServiceBase):
             return employees.upload_document(uow, self._actor(), self.documents,
                                              data["sha256"], data.get("file_name"),
                                              self.document_policy.policy)
+
+    @rpc
+    def unknown_documents(self, hashes):
+        """Internal: which of these hashes are not uploaded-and-checked documents."""
+        if not isinstance(hashes, list) or len(hashes) > 100:
+            raise ValidationFailed("daftar hash dokumen (maksimal 100)", field="documents")
+        with self.db.transaction() as uow:
+            known = employees.known_documents(uow, [str(h)[:64] for h in hashes])
+        return [h for h in hashes if h not in known]
 
     @rpc
     def attach_document(self, nip, payload):

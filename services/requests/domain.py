@@ -464,3 +464,110 @@ def check_documents(entry: dict, record: dict, options: dict,
                 result.missing.append(doc)
     result.unexpected = sorted(set(provided) - known)
     return result
+
+
+# -- the request workflow ------------------------------------------------------------------------
+
+DRAFT, SUBMITTED, VERIFYING, RETURNED = "draft", "submitted", "under_verification", "returned"
+APPROVING, APPROVED, REJECTED = "under_approval", "approved", "rejected"
+SIGNING, COMPLETED, WITHDRAWN = "signing", "completed", "withdrawn"
+FINAL = frozenset({REJECTED, COMPLETED, WITHDRAWN})
+#: stage -> whose clock runs there (SLA per stage, in working days, from the catalogue)
+STAGES = {SUBMITTED: "verification", VERIFYING: "verification", RETURNED: "employee",
+          APPROVING: "approval", APPROVED: "signing", SIGNING: "signing"}
+
+#: event -> (states it may happen in, state after)
+TRANSITIONS = {
+    "RequestSubmitted": ({DRAFT, RETURNED}, SUBMITTED),
+    "RequestWithdrawn": ({DRAFT, SUBMITTED, RETURNED}, WITHDRAWN),
+    "VerificationStarted": ({SUBMITTED}, VERIFYING),
+    "RequestReturned": ({VERIFYING}, RETURNED),
+    "RequestVerified": ({VERIFYING}, APPROVING),
+    "RequestApproved": ({APPROVING}, APPROVED),
+    "RequestRejected": ({APPROVING}, REJECTED),
+    "SigningStarted": ({APPROVED}, SIGNING),
+    "RequestCompleted": ({SIGNING}, COMPLETED),
+}
+STATE_NAMES = {DRAFT: "draf", SUBMITTED: "diajukan", VERIFYING: "sedang diverifikasi",
+               RETURNED: "dikembalikan untuk perbaikan", APPROVING: "menunggu persetujuan",
+               APPROVED: "disetujui", REJECTED: "ditolak", SIGNING: "dokumen sedang ditandatangani",
+               COMPLETED: "selesai", WITHDRAWN: "ditarik"}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, state: str, event_type: str):
+        allowed = sorted(e for e, (sources, _) in TRANSITIONS.items() if state in sources)
+        super().__init__(f"tidak dapat {event_type} pada usulan berstatus "
+                         f"{STATE_NAMES.get(state, state)}")
+        self.state, self.event_type, self.allowed = state, event_type, allowed
+
+
+@dataclass
+class ServiceRequest:
+    """One request for a layanan, rebuilt from the events of `request:<id>`."""
+
+    request_id: str = ""
+    layanan: str = ""
+    catalogue_version: int = 0
+    nip: str = ""
+    opd_id: str = ""
+    state: str = ""
+    version: int = 0
+    submitted_by: str = ""
+    on_behalf: bool = False
+    options: dict = field(default_factory=dict)
+    documents: dict = field(default_factory=dict)
+    #: who did what at each step, for four-eyes and the timeline
+    actors: dict = field(default_factory=dict)
+    returns: list = field(default_factory=list)
+    decision_reason: str | None = None
+    output_sha256: str | None = None
+    stage_since: str | None = None
+
+    def apply(self, event_type: str, payload: dict, recorded_at: str | None = None,
+              actor: str | None = None) -> None:
+        if event_type == "RequestDrafted":
+            self.request_id = payload["request_id"]
+            self.layanan = payload["layanan"]
+            self.catalogue_version = payload["catalogue_version"]
+            self.nip, self.opd_id = payload["nip"], payload["opd_id"]
+            self.options = dict(payload.get("options") or {})
+            self.documents = dict(payload.get("documents") or {})
+            self.submitted_by = payload["drafted_by"]
+            self.on_behalf = payload["on_behalf"]
+            self.state = DRAFT
+        elif event_type == "RequestDocumentsChanged":
+            self.documents.update(payload["documents"])
+            for code in payload.get("removed", []):
+                self.documents.pop(code, None)
+        else:
+            self.state = TRANSITIONS[event_type][1]
+            if event_type == "RequestReturned":
+                self.returns.append(payload["documents"])
+            if event_type in ("RequestApproved", "RequestRejected"):
+                self.decision_reason = payload.get("reason")
+            if event_type == "RequestCompleted":
+                self.output_sha256 = payload["output_sha256"]
+        if actor:
+            self.actors[event_type] = actor
+        if recorded_at and event_type != "RequestDocumentsChanged":
+            self.stage_since = recorded_at
+        self.version += 1
+
+    def check(self, event_type: str) -> None:
+        sources, _ = TRANSITIONS[event_type]
+        if self.state not in sources:
+            raise IllegalTransition(self.state, event_type)
+
+
+def four_eyes(request: ServiceRequest, actor: str, event_type: str) -> str | None:
+    """Why `actor` may not take this step, or None. Whoever submitted a request (or is its
+    subject) never verifies or decides it; whoever verified it does not also approve it."""
+    if actor in (request.nip, request.submitted_by) and event_type in (
+            "VerificationStarted", "RequestReturned", "RequestVerified", "RequestApproved",
+            "RequestRejected"):
+        return "pengaju atau pegawai yang bersangkutan tidak boleh memverifikasi/memutus"
+    verifier = request.actors.get("RequestVerified")
+    if event_type in ("RequestApproved", "RequestRejected") and actor == verifier:
+        return "yang memverifikasi tidak boleh juga memutus (empat mata)"
+    return None

@@ -1,5 +1,109 @@
-"""Event types the requests service records in its log (past tense, versioned schemas)."""
+"""Event types the requests service records in its log (past tense, versioned schemas).
+
+Streams: `layanan:<KODE>` (the catalogue entry: each published version, deactivation by decree)
+and `request:<id>` (one request through its workflow)."""
+
+from marshmallow import Schema, fields, validate
 
 from shared.eventtypes import EventRegistry
 
 REGISTRY = EventRegistry("requests")
+
+_kode = fields.String(required=True, validate=validate.Regexp(r"^[A-Z_]{2,40}$"))
+_reason = fields.String(required=True, validate=validate.Length(1, 1000))
+_sha = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
+class _Sop(Schema):
+    nomor = fields.String(required=True, validate=validate.Length(1, 100))
+    versi = fields.Integer(required=True)
+
+
+@REGISTRY.event("LayananPublished", version=1)
+class LayananPublished(Schema):
+    """A catalogue entry version: the seed, or a change approved by the SIMASN team with its
+    new SOP."""
+
+    kode = _kode
+    version = fields.Integer(required=True)
+    entry = fields.Dict(required=True)
+    sop = fields.Nested(_Sop, required=True)
+    approval = fields.Dict(load_default=dict)
+
+
+@REGISTRY.event("LayananDeactivated", version=1)
+class LayananDeactivated(Schema):
+    """Switched off by a decree of the Kepala BKD: no new requests; running ones finish."""
+
+    kode = _kode
+    decree_number = fields.String(required=True, validate=validate.Length(1, 100))
+    decree_date = fields.Date(required=True)
+
+
+@REGISTRY.event("RequestDrafted", version=1)
+class RequestDrafted(Schema):
+    request_id = fields.UUID(required=True)
+    layanan = _kode
+    catalogue_version = fields.Integer(required=True)
+    nip = fields.String(required=True, validate=validate.Regexp(r"^\d{18}$"))
+    opd_id = fields.String(required=True)
+    drafted_by = fields.String(required=True)
+    on_behalf = fields.Boolean(required=True)
+    options = fields.Dict(load_default=dict)
+    documents = fields.Dict(keys=fields.String(), values=_sha, load_default=dict)
+    idempotency_key = fields.String(validate=validate.Length(1, 100))
+
+
+@REGISTRY.event("RequestDocumentsChanged", version=1)
+class RequestDocumentsChanged(Schema):
+    documents = fields.Dict(keys=fields.String(), values=_sha, required=True)
+    removed = fields.List(fields.String(), load_default=list)
+
+
+@REGISTRY.event("RequestSubmitted", version=1)
+class RequestSubmitted(Schema):
+    eligibility = fields.Dict(required=True)
+    resubmission = fields.Boolean(load_default=False)
+
+
+@REGISTRY.event("RequestWithdrawn", version=1)
+class RequestWithdrawn(Schema):
+    reason = _reason
+
+
+@REGISTRY.event("VerificationStarted", version=1)
+class VerificationStarted(Schema):
+    verifier = fields.String(required=True)
+
+
+@REGISTRY.event("RequestReturned", version=1)
+class RequestReturned(Schema):
+    """Back to the employee: a reason for each document (or for the request as a whole)."""
+
+    documents = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    note = fields.String(validate=validate.Length(max=1000))
+
+
+@REGISTRY.event("RequestVerified", version=1)
+class RequestVerified(Schema):
+    checks = fields.Dict(required=True)
+
+
+@REGISTRY.event("RequestApproved", version=1)
+class RequestApproved(Schema):
+    reason = _reason
+
+
+@REGISTRY.event("RequestRejected", version=1)
+class RequestRejected(Schema):
+    reason = _reason
+
+
+@REGISTRY.event("SigningStarted", version=1)
+class SigningStarted(Schema):
+    output = fields.String(required=True)
+
+
+@REGISTRY.event("RequestCompleted", version=1)
+class RequestCompleted(Schema):
+    output_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))

@@ -1,8 +1,53 @@
 """Nameko entrypoints of the requests service."""
 
+from datetime import UTC, datetime
+
+from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
+
+from services.requests import workflow
 from services.requests.events import REGISTRY
-from shared.db import Database
-from shared.service import ServiceBase
+from shared.auth import Principal
+from shared.contracts import requests as c
+from shared.db import Database, ServiceDatabase
+from shared.errors import ValidationFailed
+from shared.eventstore import EventStore
+from shared.logging import get_logger
+from shared.schemas import load
+from shared.service import ServiceBase, rpc
+
+log = get_logger(__name__)
+#: rules whose explanation reveals disciplinary data: shown in full to the employee and to
+#: administrators only (hukuman disiplin is confidential)
+CONFIDENTIAL_RULES = frozenset({"no_penalty", "no_running_penalty"})
+
+
+class CatalogueSeed(DependencyProvider):
+    """At start, publishes the shipped catalogue entries the log does not hold yet (replicas
+    racing here are harmless: the first append of a `layanan:` stream wins)."""
+
+    def start(self):
+        from shared.config import validate_config
+        from shared.db import make_engine
+
+        config = validate_config(self.container.config)
+        engine = make_engine(config.service_database_url("requests"), schema="requests",
+                             pool_size=1)
+        db = ServiceDatabase(engine, EventStore("requests", REGISTRY),
+                             {"actor_id": "system:requests", "actor_role": "system"})
+        try:
+            with db.transaction() as uow:
+                added = workflow.seed_catalogue(uow)
+            if added:
+                log.info("catalogue_seeded", layanan=added)
+        except Exception:  # noqa: BLE001 - a replica that lost the race; the winner seeded
+            log.warning("catalogue_seed_skipped", exc_info=True)
+        finally:
+            engine.dispose()
+
+
+def _today():
+    return datetime.now(UTC).date()
 
 
 class RequestsService(ServiceBase):
@@ -10,3 +55,139 @@ class RequestsService(ServiceBase):
 
     name = "requests"
     db = Database(REGISTRY)
+    catalogue_seed = CatalogueSeed()
+    records = RpcProxy("records")
+
+    def _actor(self) -> Principal:
+        return Principal.from_context(self.context)
+
+    def _record(self, nip: str) -> dict:
+        return self.records.record_for_rules(nip)
+
+    def _checked_documents(self, documents: dict | None) -> None:
+        """A request links only uploaded documents that passed the readability checks."""
+        hashes = sorted(set((documents or {}).values()))
+        unknown = set(self.records.unknown_documents(hashes)) if hashes else set()
+        bad = sorted(code for code, sha in (documents or {}).items() if sha in unknown)
+        if bad:
+            raise ValidationFailed(f"dokumen {bad[0]} belum diunggah atau belum lolos "
+                                   "pemeriksaan", field=f"documents.{bad[0]}",
+                                   details={"unknown": bad})
+
+    # -- catalogue -----------------------------------------------------------------------------
+
+    @rpc
+    def list_layanan(self):
+        self._actor()
+        with self.db.transaction() as uow:
+            return workflow.list_catalogue(uow)
+
+    @rpc
+    def get_layanan(self, kode):
+        self._actor()
+        with self.db.transaction() as uow:
+            return workflow.layanan(uow, str(kode)[:40])
+
+    @rpc
+    def change_layanan(self, kode, payload):
+        data = load(c.LayananChange(), payload)
+        with self.db.transaction() as uow:
+            return workflow.change_layanan(uow, self._actor(), str(kode)[:40], data)
+
+    @rpc
+    def deactivate_layanan(self, kode, payload):
+        data = load(c.LayananDeactivation(), payload)
+        with self.db.transaction() as uow:
+            return workflow.deactivate_layanan(uow, self._actor(), str(kode)[:40], data)
+
+    @rpc
+    def eligibility(self, kode, nip):
+        """Is this employee eligible for this layanan today, rule by rule, and if not, when."""
+        from services.requests import domain
+
+        actor = self._actor()
+        record = self._record(str(nip))
+        with self.db.transaction() as uow:
+            entry = workflow.layanan(uow, str(kode)[:40])
+        result = domain.evaluate(entry, record, _today()).as_dict()
+        if not (actor.has("administrator") or actor.account_id == record["nip"]):
+            for check in result["checks"]:
+                if check["rule"] in CONFIDENTIAL_RULES and not check["ok"]:
+                    check["message"] = "syarat disiplin belum terpenuhi (rincian di BKD)"
+        return result
+
+    # -- requests ------------------------------------------------------------------------------
+
+    @rpc
+    def create_request(self, payload):
+        data = load(c.RequestCreate(), payload)
+        self._checked_documents(data.get("documents"))
+        record = self._record(data["nip"])
+        with self.db.transaction() as uow:
+            return workflow.draft(uow, self._actor(), data, record)
+
+    @rpc
+    def get_request(self, request_id):
+        with self.db.transaction() as uow:
+            return workflow.get(uow, self._actor(), str(request_id)[:64])
+
+    @rpc
+    def request_timeline(self, request_id):
+        with self.db.transaction() as uow:
+            return workflow.timeline(uow, self._actor(), str(request_id)[:64])
+
+    @rpc
+    def change_request_documents(self, request_id, payload):
+        data = load(c.RequestDocuments(), payload)
+        self._checked_documents(data.get("documents"))
+        with self.db.transaction() as uow:
+            return workflow.change_documents(uow, self._actor(), str(request_id)[:64], data)
+
+    @rpc
+    def submit_request(self, request_id, payload):
+        data = load(c.Transition(), payload)
+        with self.db.transaction() as uow:
+            nip = workflow.get(uow, self._actor(), str(request_id)[:64])["nip"]
+        record = self._record(nip)
+        with self.db.transaction() as uow:
+            return workflow.submit(uow, self._actor(), str(request_id)[:64], data, record,
+                                   _today())
+
+    @rpc
+    def withdraw_request(self, request_id, payload):
+        data = load(c.Withdrawal(), payload)
+        with self.db.transaction() as uow:
+            return workflow.withdraw(uow, self._actor(), str(request_id)[:64], data)
+
+    @rpc
+    def start_verification(self, request_id, payload):
+        data = load(c.Transition(), payload)
+        with self.db.transaction() as uow:
+            return workflow.start_verification(uow, self._actor(), str(request_id)[:64], data)
+
+    @rpc
+    def return_request(self, request_id, payload):
+        data = load(c.ReturnForCorrection(), payload)
+        with self.db.transaction() as uow:
+            return workflow.return_for_correction(uow, self._actor(), str(request_id)[:64],
+                                                  data)
+
+    @rpc
+    def verify_request(self, request_id, payload):
+        data = load(c.Verification(), payload)
+        with self.db.transaction() as uow:
+            return workflow.verify(uow, self._actor(), str(request_id)[:64], data)
+
+    @rpc
+    def decide_request(self, request_id, payload):
+        data = load(c.Decision(), payload)
+        with self.db.transaction() as uow:
+            return workflow.decide(uow, self._actor(), str(request_id)[:64], data)
+
+    @rpc
+    def complete_request(self, request_id, payload):
+        data = load(c.Completion(), payload)
+        if not isinstance(request_id, str):
+            raise ValidationFailed("request_id harus teks", field="request_id")
+        with self.db.transaction() as uow:
+            return workflow.complete(uow, self._actor(), request_id[:64], data)

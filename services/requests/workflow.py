@@ -1,0 +1,379 @@
+"""Requests use cases: the catalogue (seeded, changed with a new SOP, switched off by decree) and
+a request's way through its workflow. Each function is one command in one unit of work; who may
+do what is decided here. The employee's record comes from the records service (the caller
+passes it in); the catalogue entry a request was submitted under stays its entry."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import orjson
+
+from services.requests import catalogue, domain
+from services.requests.exceptions import (
+    DocumentsMissing,
+    LayananInactive,
+    NotEligible,
+    TransitionRefused,
+)
+from shared.auth import Principal
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.eventstore import NO_STREAM, NewEvent
+
+#: catalogue fields a change may set (kode and the version are the system's)
+CHANGEABLE = ("nama", "deskripsi", "dasar_hukum", "eligibilitas_teks", "eligibility",
+              "documents", "options", "output", "penerbit_output", "sla_hari_kerja",
+              "submitters")
+
+
+def layanan_stream(kode: str) -> str:
+    return f"layanan:{kode}"
+
+
+def request_stream(request_id: str) -> str:
+    return f"request:{request_id}"
+
+
+# -- catalogue ---------------------------------------------------------------------------------
+
+def _publish(uow, kode: str, version: int, entry: dict, approval: dict, reason: str) -> None:
+    uow.append(layanan_stream(kode), "Layanan", NO_STREAM if version == 1 else None,
+               [NewEvent("LayananPublished", {"kode": kode, "version": version, "entry": entry,
+                                              "sop": entry["sop"], "approval": approval})],
+               reason=reason)
+    uow.execute(
+        "INSERT INTO layanan (kode, version, entry) VALUES (:k, :v, CAST(:e AS jsonb)) "
+        "ON CONFLICT (kode) DO UPDATE SET version = EXCLUDED.version, entry = EXCLUDED.entry, "
+        "updated_at = now()", {"k": kode, "v": version, "e": orjson.dumps(entry).decode()})
+
+
+def seed_catalogue(uow) -> list[str]:
+    """Publish version 1 of every shipped entry not yet in the log (idempotent)."""
+    present = {row[0] for row in uow.execute("SELECT kode FROM layanan")}
+    added = []
+    for entry in catalogue.seed():
+        if entry["kode"] in present:
+            continue
+        _publish(uow, entry["kode"], 1, {**entry, "version": 1}, {},
+                 "katalog awal (Pergub Jatim 73/2020)")
+        added.append(entry["kode"])
+    return added
+
+
+def layanan(uow, kode: str) -> dict:
+    row = uow.execute("SELECT version, active, entry::text, decree_number, decree_date "
+                      "FROM layanan WHERE kode = :k", {"k": kode}).first()
+    if row is None:
+        raise NotFound(f"layanan {kode[:40]} tidak ada dalam katalog", field="layanan")
+    entry = orjson.loads(row[2])
+    return {**entry, "version": row[0], "active": row[1], "decree_number": row[3],
+            "decree_date": row[4].isoformat() if row[4] else None}
+
+
+def list_catalogue(uow) -> list[dict]:
+    return [layanan(uow, kode) for (kode,) in uow.execute("SELECT kode FROM layanan ORDER BY kode")]
+
+
+def catalogue_version(uow, kode: str, version: int) -> dict:
+    """The entry exactly as it was published at `version` (what a request was submitted under)."""
+    for event in uow.read_stream(layanan_stream(kode)):
+        if event.event_type == "LayananPublished" and event.payload["version"] == version:
+            return event.payload["entry"]
+    raise NotFound(f"layanan {kode} versi {version} tidak ada", field="catalogue_version")
+
+
+def change_layanan(uow, actor: Principal, kode: str, data: dict) -> dict:
+    """A changed service: approved by the SIMASN team and carrying its new SOP (a higher
+    version), checked as a whole before it is published."""
+    actor.require("administrator")
+    current = layanan(uow, kode)
+    sop = data.get("sop") or {}
+    if not sop.get("nomor") or not isinstance(sop.get("versi"), int):
+        raise ValidationFailed("perubahan layanan wajib disertai SOP baru (nomor dan versi)",
+                               field="sop")
+    if sop["versi"] <= current["sop"]["versi"]:
+        raise ValidationFailed(f"versi SOP harus lebih tinggi dari {current['sop']['versi']}",
+                               field="sop.versi")
+    approval = data.get("approval") or {}
+    if not approval.get("reference"):
+        raise ValidationFailed("perubahan layanan perlu persetujuan tim SIMASN (nomor berita "
+                               "acara/keputusan)", field="approval.reference")
+    unknown = sorted(set(data.get("changes") or {}) - set(CHANGEABLE))
+    if unknown:
+        raise ValidationFailed(f"kolom {unknown[0]} tidak dapat diubah",
+                               field=f"changes.{unknown[0]}")
+    entry = {k: v for k, v in current.items()
+             if k not in ("active", "decree_number", "decree_date")}
+    entry.update(data.get("changes") or {})
+    entry["sop"] = {"nomor": sop["nomor"], "versi": sop["versi"]}
+    entry["version"] = current["version"] + 1
+    problems = catalogue.entry_problems(entry)
+    if problems:
+        raise ValidationFailed(problems[0], field="changes", details={"problems": problems})
+    _publish(uow, kode, entry["version"], entry,
+             {"reference": approval["reference"], "approved_by": actor.account_id},
+             data["reason"])
+    return layanan(uow, kode)
+
+
+def deactivate_layanan(uow, actor: Principal, kode: str, data: dict) -> dict:
+    actor.require("administrator")
+    current = layanan(uow, kode)
+    if not current["active"]:
+        raise Conflict(f"layanan {kode} sudah dinonaktifkan dengan keputusan "
+                       f"{current['decree_number']}", field="layanan")
+    uow.append(layanan_stream(kode), "Layanan", None, [NewEvent("LayananDeactivated", {
+        "kode": kode, "decree_number": data["decree_number"],
+        "decree_date": data["decree_date"].isoformat()})], reason=data["reason"])
+    uow.execute("UPDATE layanan SET active = false, decree_number = :n, decree_date = :d, "
+                "updated_at = now() WHERE kode = :k",
+                {"k": kode, "n": data["decree_number"], "d": data["decree_date"]})
+    return layanan(uow, kode)
+
+
+# -- a request -----------------------------------------------------------------------------------
+
+def _load(uow, request_id: str) -> domain.ServiceRequest:
+    try:
+        request_id = str(uuid.UUID(str(request_id)))
+    except ValueError:
+        raise NotFound("usulan tidak ditemukan", field="request_id") from None
+    events = uow.read_stream(request_stream(request_id))
+    if not events:
+        raise NotFound("usulan tidak ditemukan", field="request_id")
+    request = domain.ServiceRequest()
+    for event in events:
+        request.apply(event.event_type, event.payload, event.recorded_at,
+                      event.metadata.get("actor_id"))
+    return request
+
+
+def _may_act_for(actor: Principal, nip: str, opd_id: str) -> bool:
+    return actor.account_id == nip or actor.has("administrator") or (
+        "fasilitator" in actor.roles and opd_id in actor.opd_scope)
+
+
+def _visible(actor: Principal, request: domain.ServiceRequest) -> bool:
+    return _may_act_for(actor, request.nip, request.opd_id) or actor.has("auditor")
+
+
+def view(request: domain.ServiceRequest) -> dict:
+    return {"request_id": request.request_id, "layanan": request.layanan,
+            "catalogue_version": request.catalogue_version, "nip": request.nip,
+            "opd_id": request.opd_id, "state": request.state,
+            "state_name": domain.STATE_NAMES[request.state], "version": request.version,
+            "submitted_by": request.submitted_by, "on_behalf": request.on_behalf,
+            "options": request.options, "documents": request.documents,
+            "returns": request.returns, "decision_reason": request.decision_reason,
+            "output_sha256": request.output_sha256, "stage_since": request.stage_since}
+
+
+def _save(uow, request: domain.ServiceRequest, expected, changes, reason: str | None,
+          idempotency_key: str | None = None) -> None:
+    uow.append(request_stream(request.request_id or changes[0][1]["request_id"]), "Request",
+               NO_STREAM if expected == 0 else expected,
+               [NewEvent(t, p) for t, p in changes], reason=reason)
+    for event_type, payload in changes:
+        request.apply(event_type, payload, None, uow.metadata.get("actor_id"))
+    final = request.state in domain.FINAL
+    uow.execute(
+        "INSERT INTO requests (request_id, layanan, catalogue_version, nip, opd_id, state, "
+        "version, drafted_by, idempotency_key) VALUES (:id, :l, :cv, :nip, :opd, :s, :v, :by, "
+        ":key) ON CONFLICT (request_id) DO UPDATE SET state = EXCLUDED.state, "
+        "version = EXCLUDED.version, stage_since = CASE WHEN requests.state = EXCLUDED.state "
+        "THEN requests.stage_since ELSE now() END, finished_at = CASE WHEN :final THEN now() "
+        "END",
+        {"id": request.request_id, "l": request.layanan, "cv": request.catalogue_version,
+         "nip": request.nip, "opd": request.opd_id, "s": request.state, "v": request.version,
+         "by": request.submitted_by, "key": idempotency_key, "final": final})
+
+
+def draft(uow, actor: Principal, data: dict, record: dict) -> dict:
+    """A new request in draft: by the employee, or by a fasilitator on their behalf (recorded
+    as such); the same idempotency key from the same person gives the same request."""
+    key = data.get("idempotency_key")
+    if key:
+        row = uow.execute("SELECT request_id FROM requests WHERE drafted_by = :a AND "
+                          "idempotency_key = :k", {"a": actor.account_id, "k": key}).first()
+        if row is not None:
+            return view(_load(uow, str(row[0])))
+    entry = layanan(uow, data["layanan"])
+    if not entry["active"]:
+        raise LayananInactive(f"layanan {entry['nama']} dinonaktifkan dengan keputusan "
+                              f"{entry['decree_number']} ({entry['decree_date']})",
+                              field="layanan")
+    nip, opd = record["nip"], record["opd_id"]
+    if not _may_act_for(actor, nip, opd):
+        raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
+    self_service = actor.account_id == nip
+    role = "pegawai" if self_service else ("administrator" if actor.has("administrator")
+                                           else "fasilitator")
+    if role not in entry["submitters"]:
+        raise Forbidden(f"layanan {entry['nama']} diajukan oleh "
+                        f"{' atau '.join(entry['submitters'])}", field="layanan")
+    _check_options(entry, data.get("options") or {})
+    request_id = str(uuid.uuid4())
+    payload = {"request_id": request_id, "layanan": entry["kode"],
+               "catalogue_version": entry["version"], "nip": nip, "opd_id": opd,
+               "drafted_by": actor.account_id, "on_behalf": not self_service,
+               "options": data.get("options") or {}, "documents": data.get("documents") or {}}
+    if key:
+        payload["idempotency_key"] = key
+    request = domain.ServiceRequest()
+    _save(uow, request, 0, [("RequestDrafted", payload)], data.get("reason") or "usulan baru",
+          idempotency_key=key)
+    return view(request)
+
+
+def _check_options(entry: dict, options: dict) -> None:
+    for name, value in options.items():
+        allowed = entry.get("options", {}).get(name)
+        if allowed is None:
+            raise ValidationFailed(f"pilihan {name} tidak dikenal untuk layanan ini",
+                                   field=f"options.{name}")
+        if value not in allowed:
+            raise ValidationFailed(f"{name} harus salah satu dari {', '.join(allowed)}",
+                                   field=f"options.{name}")
+
+
+def get(uow, actor: Principal, request_id: str) -> dict:
+    request = _load(uow, request_id)
+    if not _visible(actor, request):
+        raise NotFound("usulan tidak ditemukan", field="request_id")
+    return view(request)
+
+
+def timeline(uow, actor: Principal, request_id: str) -> list[dict]:
+    get(uow, actor, request_id)
+    return [{"version": e.version, "event": e.event_type, "recorded_at": e.recorded_at,
+             "actor_id": e.metadata.get("actor_id"), "actor_role": e.metadata.get("actor_role"),
+             "reason": e.metadata.get("reason")}
+            for e in uow.read_stream(request_stream(str(uuid.UUID(str(request_id)))))]
+
+
+def change_documents(uow, actor: Principal, request_id: str, data: dict) -> dict:
+    request = _load(uow, request_id)
+    if not _visible(actor, request) or actor.has("auditor"):
+        raise NotFound("usulan tidak ditemukan", field="request_id")
+    if request.state not in (domain.DRAFT, domain.RETURNED):
+        raise TransitionRefused(f"dokumen hanya dapat diubah pada usulan berstatus draf atau "
+                                f"dikembalikan (kini {domain.STATE_NAMES[request.state]})",
+                                field="state")
+    _save(uow, request, data["expected_version"], [("RequestDocumentsChanged", {
+        "documents": data.get("documents") or {}, "removed": data.get("removed") or []})],
+        "perbaikan dokumen")
+    return view(request)
+
+
+def _transition(uow, actor: Principal, request: domain.ServiceRequest, event_type: str,
+                payload: dict, expected: int, reason: str) -> dict:
+    try:
+        request.check(event_type)
+    except domain.IllegalTransition as exc:
+        raise TransitionRefused(str(exc), field="state",
+                                details={"state": exc.state, "allowed": exc.allowed}) from None
+    why_not = domain.four_eyes(request, actor.account_id, event_type)
+    if why_not:
+        raise Forbidden(why_not, field="actor")
+    _save(uow, request, expected, [(event_type, payload)], reason)
+    return view(request)
+
+
+def submit(uow, actor: Principal, request_id: str, data: dict, record: dict,
+           today: date) -> dict:
+    """Submitted only when the employee is eligible under the request's catalogue version and
+    every required document is there; otherwise refused saying which rule or document."""
+    request = _load(uow, request_id)
+    if not _may_act_for(actor, request.nip, request.opd_id):
+        raise NotFound("usulan tidak ditemukan", field="request_id")
+    entry = catalogue_version(uow, request.layanan, request.catalogue_version)
+    result = domain.evaluate(entry, record, today)
+    if not result.eligible:
+        failing = [c for c in result.checks if not c.ok]
+        raise NotEligible("belum memenuhi syarat: " + "; ".join(c.message for c in failing),
+                          field="eligibility", details=result.as_dict())
+    documents = domain.check_documents(entry, record, request.options, request.documents)
+    if documents.missing:
+        raise DocumentsMissing(
+            "dokumen wajib belum diunggah: " + ", ".join(d["nama"] for d in documents.missing),
+            field="documents", details={"missing": [d["code"] for d in documents.missing]})
+    if documents.unexpected:
+        raise ValidationFailed(f"dokumen {documents.unexpected[0]} tidak diminta layanan ini",
+                               field="documents")
+    return _transition(uow, actor, request, "RequestSubmitted",
+                       {"eligibility": result.as_dict(),
+                        "resubmission": request.state == domain.RETURNED},
+                       data["expected_version"], data.get("reason") or "diajukan")
+
+
+def withdraw(uow, actor: Principal, request_id: str, data: dict) -> dict:
+    request = _load(uow, request_id)
+    if actor.account_id not in (request.nip, request.submitted_by):
+        if _visible(actor, request):
+            raise Forbidden("hanya pegawai atau pengaju yang dapat menarik usulan", field="actor")
+        raise NotFound("usulan tidak ditemukan", field="request_id")
+    return _transition(uow, actor, request, "RequestWithdrawn", {"reason": data["reason"]},
+                       data["expected_version"], data["reason"])
+
+
+def _verifier(actor: Principal, request: domain.ServiceRequest) -> None:
+    if actor.has("administrator") or ("fasilitator" in actor.roles
+                                      and request.opd_id in actor.opd_scope):
+        return
+    raise NotFound("usulan tidak ditemukan", field="request_id")
+
+
+def start_verification(uow, actor: Principal, request_id: str, data: dict) -> dict:
+    request = _load(uow, request_id)
+    _verifier(actor, request)
+    return _transition(uow, actor, request, "VerificationStarted",
+                       {"verifier": actor.account_id}, data["expected_version"], "verifikasi")
+
+
+def return_for_correction(uow, actor: Principal, request_id: str, data: dict) -> dict:
+    request = _load(uow, request_id)
+    _verifier(actor, request)
+    if request.actors.get("VerificationStarted") not in (None, actor.account_id):
+        raise Forbidden("usulan ini sedang diverifikasi orang lain", field="actor")
+    payload = {"documents": data["documents"]}
+    if data.get("note"):
+        payload["note"] = data["note"]
+    return _transition(uow, actor, request, "RequestReturned", payload,
+                       data["expected_version"], data.get("note") or "dikembalikan")
+
+
+def verify(uow, actor: Principal, request_id: str, data: dict) -> dict:
+    request = _load(uow, request_id)
+    _verifier(actor, request)
+    if request.actors.get("VerificationStarted") not in (None, actor.account_id):
+        raise Forbidden("usulan ini sedang diverifikasi orang lain", field="actor")
+    return _transition(uow, actor, request, "RequestVerified", {"checks": data["checks"]},
+                       data["expected_version"], data.get("reason") or "terverifikasi")
+
+
+def decide(uow, actor: Principal, request_id: str, data: dict) -> dict:
+    request = _load(uow, request_id)
+    if not actor.has("administrator"):
+        if _visible(actor, request):
+            raise Forbidden("persetujuan usulan oleh administrator BKD", field="role")
+        raise NotFound("usulan tidak ditemukan", field="request_id")
+    event = "RequestApproved" if data["approve"] else "RequestRejected"
+    view_after = _transition(uow, actor, request, event, {"reason": data["reason"]},
+                             data["expected_version"], data["reason"])
+    if data["approve"]:
+        entry = catalogue_version(uow, request.layanan, request.catalogue_version)
+        _save(uow, request, request.version, [("SigningStarted", {"output": entry["output"]})],
+              "dokumen keluaran disiapkan untuk ditandatangani")
+        view_after = view(request)
+    return view_after
+
+
+def complete(uow, actor: Principal, request_id: str, data: dict) -> dict:
+    """The signed output is stored: the request is complete (called by the signing service)."""
+    request = _load(uow, request_id)
+    if not actor.has("administrator", "system"):
+        raise NotFound("usulan tidak ditemukan", field="request_id")
+    return _transition(uow, actor, request, "RequestCompleted",
+                       {"output_sha256": data["output_sha256"]}, data["expected_version"],
+                       "dokumen keluaran ditandatangani")

@@ -1,0 +1,141 @@
+"""Contract of the requests service's RPC payloads (shared with the gateway)."""
+
+from marshmallow import Schema, fields, validate
+
+_version = fields.Integer(required=True, validate=validate.Range(0, 1_000_000),
+                          metadata={"description": "versi usulan yang dibaca (konkurensi)"})
+_reason = fields.String(validate=validate.Length(3, 1000))
+_documents = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z0-9_]{2,60}$")),
+                         values=fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$")),
+                         validate=validate.Length(max=40),
+                         metadata={"description": "kode dokumen -> SHA-256 dokumen terunggah"})
+_kode = fields.String(required=True, validate=validate.Regexp(r"^[A-Z_]{2,40}$"))
+
+
+class RequestCreate(Schema):
+    layanan = _kode
+    nip = fields.String(required=True, validate=validate.Regexp(r"^\d{18}$"))
+    options = fields.Dict(keys=fields.String(validate=validate.Length(1, 40)),
+                          values=fields.String(validate=validate.Length(1, 60)),
+                          load_default=dict, validate=validate.Length(max=20))
+    documents = _documents
+    idempotency_key = fields.String(validate=validate.Length(8, 100), metadata={
+        "description": "kunci unik dari klien: pengajuan ulang dengan kunci sama = usulan sama"})
+    reason = _reason
+
+
+class RequestDocuments(Schema):
+    documents = _documents
+    removed = fields.List(fields.String(validate=validate.Length(1, 60)), load_default=list,
+                          validate=validate.Length(max=40))
+    expected_version = _version
+
+
+class Transition(Schema):
+    expected_version = _version
+    reason = _reason
+
+
+class Withdrawal(Schema):
+    expected_version = _version
+    reason = fields.String(required=True, validate=validate.Length(3, 1000))
+
+
+class ReturnForCorrection(Schema):
+    expected_version = _version
+    documents = fields.Dict(keys=fields.String(validate=validate.Length(1, 60)),
+                            values=fields.String(validate=validate.Length(3, 500)),
+                            required=True, validate=validate.Length(min=1, max=40),
+                            metadata={"description": "kode dokumen (atau 'usulan') -> alasan"})
+    note = fields.String(validate=validate.Length(max=1000))
+
+
+class DocumentVerdict(Schema):
+    original = fields.Boolean(required=True)
+    legible = fields.Boolean(required=True)
+    matches_record = fields.Boolean(required=True)
+    note = fields.String(validate=validate.Length(max=500))
+
+
+class Verification(Schema):
+    expected_version = _version
+    checks = fields.Dict(keys=fields.String(validate=validate.Length(1, 60)),
+                         values=fields.Nested(DocumentVerdict), required=True,
+                         validate=validate.Length(min=1, max=40))
+    reason = _reason
+
+
+class Decision(Schema):
+    expected_version = _version
+    approve = fields.Boolean(required=True)
+    reason = fields.String(required=True, validate=validate.Length(3, 1000))
+
+
+class Completion(Schema):
+    expected_version = _version
+    output_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
+class LayananChange(Schema):
+    changes = fields.Dict(required=True)
+    sop = fields.Dict(required=True, metadata={"description": "SOP baru: {nomor, versi}"})
+    approval = fields.Dict(required=True, metadata={
+        "description": "persetujuan tim SIMASN: {reference}"})
+    reason = fields.String(required=True, validate=validate.Length(3, 1000))
+
+
+class LayananDeactivation(Schema):
+    decree_number = fields.String(required=True, validate=validate.Length(3, 100),
+                                  metadata={"description": "nomor keputusan Kepala BKD"})
+    decree_date = fields.Date(required=True)
+    reason = fields.String(required=True, validate=validate.Length(3, 1000))
+
+
+class Request(Schema):
+    request_id = fields.String()
+    layanan = fields.String()
+    catalogue_version = fields.Integer()
+    nip = fields.String()
+    opd_id = fields.String()
+    state = fields.String()
+    state_name = fields.String()
+    version = fields.Integer()
+    submitted_by = fields.String()
+    on_behalf = fields.Boolean()
+    options = fields.Dict()
+    documents = fields.Dict()
+    returns = fields.List(fields.Dict())
+    decision_reason = fields.String(allow_none=True)
+    output_sha256 = fields.String(allow_none=True)
+    stage_since = fields.String(allow_none=True)
+
+
+class TimelineEntry(Schema):
+    version = fields.Integer()
+    event = fields.String()
+    recorded_at = fields.String()
+    actor_id = fields.String(allow_none=True)
+    actor_role = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
+class Layanan(Schema):
+    kode = fields.String()
+    nama = fields.String()
+    version = fields.Integer()
+    active = fields.Boolean()
+    sop = fields.Dict()
+    documents = fields.List(fields.Dict())
+    eligibility = fields.List(fields.Dict())
+    sla_hari_kerja = fields.Integer()
+    output = fields.String()
+    dasar_hukum = fields.List(fields.String())
+    decree_number = fields.String(allow_none=True)
+    decree_date = fields.String(allow_none=True)
+
+
+class Eligibility(Schema):
+    layanan = fields.String()
+    eligible = fields.Boolean()
+    eligible_from = fields.String(allow_none=True)
+    checks = fields.List(fields.Dict())

@@ -1,0 +1,236 @@
+"""A layanan request through its workflow over real RPC (records + requests, PostgreSQL,
+RabbitMQ): submitted only when eligible and complete, returned once and fixed, verified,
+approved by someone else, completed; every step on the timeline with its actor; illegal steps,
+other OPDs, four-eyes breaches, duplicate submissions and switched-off layanan refused."""
+
+import itertools
+import uuid
+
+import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from services.records.service import RecordsService
+from services.requests.exceptions import (
+    DocumentsMissing,
+    LayananInactive,
+    NotEligible,
+    TransitionRefused,
+)
+from services.requests.service import RequestsService
+from shared.errors import Forbidden, NotFound, ValidationFailed
+from shared.objectstore import FileSystemStore
+from tests.document_samples import pdf_with_text
+from tests.records_helpers import ADMIN, FASIL, OTHER_FASIL, principal
+
+SYSTEM = principal("system:signing", ["system"])
+OTHER_ADMIN = principal("admin2.bkd", ["administrator"])
+_SEQ = itertools.count(1)
+
+
+@pytest.fixture
+def stack(container_factory, service_config):
+    for service in (RecordsService, RequestsService):
+        container_factory(service, service_config).start()
+    store = FileSystemStore(service_config["DOCUMENT_ROOT"])
+
+    def call(context, service="requests"):
+        return ServiceRpcProxy(service, service_config, context_data=context)
+
+    return call, store
+
+
+def employee(call, **changes):
+    """A PNS of OPD dkp, III/c since 2021, last KGB in 2024: due for KGB now."""
+    nip = f"198001012005031{next(_SEQ):03d}"
+    person = {"nip": nip, "name": "Budi Santoso", "date_of_birth": "1980-01-01", "gender": "L",
+              "status": "PNS", "tmt_cpns": "2005-03-01", "opd_id": "dkp", "golongan": "III/a",
+              "education_id": "40", **changes}
+    with call(ADMIN, "records") as records:
+        record = records.register_employee(person, "data awal")
+        record = records.record_history(nip, {
+            "history": "pangkat", "entry": {"golongan": "III/c", "tmt": "2021-04-01"},
+            "expected_version": record["version"], "reason": "SK KP"})
+        record = records.record_history(nip, {
+            "history": "gaji_berkala", "entry": {"tmt": "2024-04-01", "gaji_pokok": 4_000_000},
+            "expected_version": record["version"], "reason": "SK KGB"})
+        for year in (2024, 2025):
+            record = records.record_history(nip, {
+                "history": "kinerja", "entry": {"tahun": year, "predikat": "Baik"},
+                "expected_version": record["version"], "reason": "SKP"})
+    return nip
+
+
+def upload(call, store, marker):
+    stored = store.put(pdf_with_text(marker=marker))
+    with call(FASIL, "records") as records:
+        return records.upload_document(stored.sha256, f"{marker}.pdf")["sha256"]
+
+
+def test_a_gaji_berkala_request_from_draft_to_completed(stack):
+    call, store = stack
+    nip = employee(call)
+    pegawai = principal(nip, ["pegawai"], ())
+    pegawai["opd_id"] = "dkp"
+    with call(pegawai) as svc:
+        assert len(svc.list_layanan()) == 18
+        eligibility = svc.eligibility("KGB", nip)
+        assert eligibility["eligible"], eligibility
+        key = uuid.uuid4().hex
+        draft = svc.create_request({"layanan": "KGB", "nip": nip, "idempotency_key": key})
+        again = svc.create_request({"layanan": "KGB", "nip": nip, "idempotency_key": key})
+        assert again["request_id"] == draft["request_id"], "one request per idempotency key"
+        rid = draft["request_id"]
+        with pytest.raises(DocumentsMissing) as missing:
+            svc.submit_request(rid, {"expected_version": draft["version"]})
+        assert set(missing.value.details["missing"]) == {"surat_pengantar",
+                                                         "sk_pangkat_terakhir",
+                                                         "sk_kgb_terakhir", "skp_1_tahun"}
+        with pytest.raises(ValidationFailed) as unchecked:  # never uploaded through the checks
+            svc.change_request_documents(rid, {"documents": {"surat_pengantar": "ab" * 32},
+                                               "expected_version": draft["version"]})
+        assert unchecked.value.field == "documents.surat_pengantar"
+        docs = {code: upload(call, store, f"{code}-{nip}") for code in missing.value.details[
+            "missing"]}
+        changed = svc.change_request_documents(rid, {"documents": docs,
+                                                     "expected_version": draft["version"]})
+        submitted = svc.submit_request(rid, {"expected_version": changed["version"]})
+        assert submitted["state"] == "submitted"
+    with call(OTHER_FASIL) as other:
+        with pytest.raises(NotFound):
+            other.get_request(rid)
+        with pytest.raises(NotFound):
+            other.start_verification(rid, {"expected_version": submitted["version"]})
+    with call(FASIL) as fasilitator:
+        claimed = fasilitator.start_verification(rid, {"expected_version": submitted["version"]})
+        returned = fasilitator.return_request(rid, {
+            "expected_version": claimed["version"],
+            "documents": {"skp_1_tahun": "SKP 2025 belum ditandatangani atasan"}})
+        assert returned["state"] == "returned" and returned["returns"][0] == {
+            "skp_1_tahun": "SKP 2025 belum ditandatangani atasan"}
+    with call(pegawai) as svc:
+        fixed = svc.change_request_documents(rid, {
+            "documents": {"skp_1_tahun": upload(call, store, f"skp-signed-{nip}")},
+            "expected_version": returned["version"]})
+        resubmitted = svc.submit_request(rid, {"expected_version": fixed["version"]})
+    with call(FASIL) as fasilitator:
+        claimed = fasilitator.start_verification(rid, {
+            "expected_version": resubmitted["version"]})
+        verdict = {"original": True, "legible": True, "matches_record": True}
+        verified = fasilitator.verify_request(rid, {
+            "expected_version": claimed["version"],
+            "checks": {code: verdict for code in docs}})
+        assert verified["state"] == "under_approval"
+        with pytest.raises(Forbidden):  # a fasilitator does not approve
+            fasilitator.decide_request(rid, {"expected_version": verified["version"],
+                                             "approve": True, "reason": "lengkap"})
+    with call(ADMIN) as admin:
+        approved = admin.decide_request(rid, {"expected_version": verified["version"],
+                                              "approve": True, "reason": "memenuhi syarat"})
+        assert approved["state"] == "signing"
+    with call(SYSTEM) as signing:
+        done = signing.complete_request(rid, {"expected_version": approved["version"],
+                                              "output_sha256": "cd" * 32})
+        assert done["state"] == "completed"
+    with call(pegawai) as svc:
+        steps = svc.request_timeline(rid)
+    assert [(s["event"], s["actor_id"]) for s in steps] == [
+        ("RequestDrafted", nip), ("RequestDocumentsChanged", nip), ("RequestSubmitted", nip),
+        ("VerificationStarted", FASIL["actor_id"]), ("RequestReturned", FASIL["actor_id"]),
+        ("RequestDocumentsChanged", nip), ("RequestSubmitted", nip),
+        ("VerificationStarted", FASIL["actor_id"]), ("RequestVerified", FASIL["actor_id"]),
+        ("RequestApproved", ADMIN["actor_id"]), ("SigningStarted", ADMIN["actor_id"]),
+        ("RequestCompleted", SYSTEM["actor_id"])]
+
+
+def test_steps_out_of_order_four_eyes_and_eligibility_are_refused(stack):
+    call, store = stack
+    nip = employee(call)
+    with call(FASIL) as fasilitator:  # on the employee's behalf
+        draft = fasilitator.create_request({"layanan": "KGB", "nip": nip})
+        assert draft["on_behalf"] is True
+        with pytest.raises(TransitionRefused) as refused:
+            fasilitator.verify_request(draft["request_id"], {
+                "expected_version": draft["version"], "checks": {"x": {
+                    "original": True, "legible": True, "matches_record": True}}})
+        assert "RequestSubmitted" in refused.value.details["allowed"]
+        docs = {code: upload(call, store, f"{code}-{nip}-b") for code in (
+            "surat_pengantar", "sk_pangkat_terakhir", "sk_kgb_terakhir", "skp_1_tahun")}
+        changed = fasilitator.change_request_documents(draft["request_id"], {
+            "documents": docs, "expected_version": draft["version"]})
+        submitted = fasilitator.submit_request(draft["request_id"],
+                                               {"expected_version": changed["version"]})
+        with pytest.raises(Forbidden):  # who submitted it does not verify it
+            fasilitator.start_verification(draft["request_id"],
+                                           {"expected_version": submitted["version"]})
+    with call(ADMIN) as admin:
+        claimed = admin.start_verification(draft["request_id"],
+                                           {"expected_version": submitted["version"]})
+        verified = admin.verify_request(draft["request_id"], {
+            "expected_version": claimed["version"], "checks": {code: {
+                "original": True, "legible": True, "matches_record": True} for code in docs}})
+        with pytest.raises(Forbidden):  # who verified it does not also decide it
+            admin.decide_request(draft["request_id"], {"expected_version": verified["version"],
+                                                       "approve": False, "reason": "uji"})
+    with call(OTHER_ADMIN) as admin:
+        rejected = admin.decide_request(draft["request_id"], {
+            "expected_version": verified["version"], "approve": False,
+            "reason": "SK KGB terakhir belum berlaku"})
+        assert rejected["state"] == "rejected"
+        with pytest.raises(TransitionRefused):
+            admin.decide_request(draft["request_id"], {"expected_version": rejected["version"],
+                                                       "approve": True, "reason": "ulang"})
+
+    junior = employee(call, education_id="45")
+    with call(ADMIN, "records") as records:
+        record = records.get_employee(junior)
+        records.record_history(junior, {
+            "history": "pangkat", "entry": {"golongan": "III/d", "tmt": "2025-10-01"},
+            "expected_version": record["version"], "reason": "SK KP"})
+    with call(FASIL) as fasilitator:
+        kp = fasilitator.create_request({"layanan": "KENAIKAN_PANGKAT", "nip": junior,
+                                         "options": {"jenis_kp": "reguler"}})
+        with pytest.raises(NotEligible) as not_yet:
+            fasilitator.submit_request(kp["request_id"], {"expected_version": kp["version"]})
+        assert not_yet.value.details["eligible_from"] == "2029-10-01"
+        assert "golongan III/d pada 2029-10-01" in not_yet.value.message
+        with pytest.raises(ValidationFailed):
+            fasilitator.create_request({"layanan": "KENAIKAN_PANGKAT", "nip": junior,
+                                        "options": {"jenis_kp": "istimewa"}})
+        with pytest.raises(Forbidden):  # hukuman disiplin is proposed by BKD only
+            fasilitator.create_request({"layanan": "HUKDIS", "nip": junior})
+
+
+def test_a_switched_off_layanan_takes_no_new_requests_and_a_change_needs_a_new_sop(stack):
+    call, _ = stack
+    nip = employee(call)
+    with call(FASIL) as fasilitator:
+        running = fasilitator.create_request({"layanan": "KARPEG", "nip": nip,
+                                              "options": {"alasan": "baru"}})
+    with call(ADMIN) as admin:
+        with pytest.raises(Forbidden):
+            with call(FASIL) as fasilitator:
+                fasilitator.deactivate_layanan("KARPEG", {
+                    "decree_number": "800/1/BKD/2026", "decree_date": "2026-11-01",
+                    "reason": "Kartu ASN Virtual"})
+        off = admin.deactivate_layanan("KARPEG", {
+            "decree_number": "800/1/BKD/2026", "decree_date": "2026-11-01",
+            "reason": "digantikan Kartu ASN Virtual"})
+        assert off["active"] is False and off["decree_number"] == "800/1/BKD/2026"
+        with pytest.raises(ValidationFailed) as no_sop:
+            admin.change_layanan("KGB", {"changes": {"sla_hari_kerja": 3},
+                                         "sop": {"nomor": "SOP/BKD/10/2026", "versi": 1},
+                                         "approval": {"reference": "BA/SIMASN/7/2026"},
+                                         "reason": "dipercepat"})
+        assert no_sop.value.field == "sop.versi"
+        changed = admin.change_layanan("KGB", {
+            "changes": {"sla_hari_kerja": 3}, "sop": {"nomor": "SOP/BKD/10/2026-R1", "versi": 2},
+            "approval": {"reference": "BA/SIMASN/7/2026"}, "reason": "dipercepat"})
+        assert changed["version"] == 2 and changed["sla_hari_kerja"] == 3
+    with call(FASIL) as fasilitator:
+        with pytest.raises(LayananInactive):
+            fasilitator.create_request({"layanan": "KARPEG", "nip": nip})
+        # the request already running finishes under the entry it was made with
+        assert fasilitator.get_request(running["request_id"])["state"] == "draft"
+        withdrawn = fasilitator.withdraw_request(running["request_id"], {
+            "expected_version": running["version"], "reason": "tidak jadi"})
+        assert withdrawn["state"] == "withdrawn"
