@@ -8,6 +8,7 @@ import pytest
 from services.gateway import service as gateway_service
 from services.gateway.http import ROUTES
 from services.records.service import RecordsService
+from services.requests.service import RequestsService
 from shared.objectstore import FileSystemStore
 from tests.document_samples import pdf_with_text
 from tests.identity_helpers import (
@@ -69,6 +70,21 @@ MATRIX = {
     ("GET", "/api/employees/<nip>/documents/<sha256>"): READERS_OWN_OPD,
     ("POST", "/api/employee-imports"): {"administrator", "fasilitator_own"},
     ("GET", "/api/employee-imports/<import_id>"): READERS_OWN_OPD,
+    ("GET", "/api/layanan"): ANYONE,
+    ("GET", "/api/layanan/<kode>"): ANYONE,
+    ("PUT", "/api/layanan/<kode>"): BKD,
+    ("POST", "/api/layanan/<kode>/deactivate"): BKD,
+    ("GET", "/api/layanan/<kode>/eligibility/<nip>"): READERS_OWN_OPD | {"pegawai"},
+    ("POST", "/api/requests"): {"pegawai", "fasilitator_own"},
+    ("GET", "/api/requests/<request_id>"): READERS_OWN_OPD | {"pegawai"},
+    ("GET", "/api/requests/<request_id>/timeline"): READERS_OWN_OPD | {"pegawai"},
+    ("PUT", "/api/requests/<request_id>/documents"): {"pegawai", "fasilitator_own"},
+    ("POST", "/api/requests/<request_id>/submit"): {"pegawai", "fasilitator_own"},
+    ("POST", "/api/requests/<request_id>/withdraw"): {"pegawai"},
+    ("POST", "/api/requests/<request_id>/verification"): {"fasilitator_own", "administrator"},
+    ("POST", "/api/requests/<request_id>/return"): {"fasilitator_own", "administrator"},
+    ("POST", "/api/requests/<request_id>/verify"): {"fasilitator_own", "administrator"},
+    ("POST", "/api/requests/<request_id>/decision"): BKD,
     ("POST", "/api/access-requests"): {"fasilitator_own", "administrator"},
     ("GET", "/api/access-requests"): {"administrator", "auditor", "fasilitator_own",
                                       "fasilitator_other"},
@@ -135,6 +151,47 @@ class World:
         stored = FileSystemStore(self.config["DOCUMENT_ROOT"]).put(
             pdf_with_text(marker=unique_nip()))
         return self.records("administrator").upload_document(stored.sha256, "sk.pdf")["sha256"]
+
+    def requests(self, persona):
+        config, ctx = self.config, self.context(persona)
+
+        class Call:
+            def __getattr__(self, name):
+                def call(*args):
+                    with rpc(config, ctx, service="requests") as svc:
+                        return getattr(svc, name)(*args)
+                return call
+
+        return Call()
+
+    KK_CODES = ("sk_terakhir", "daftar_gaji", "kk", "ktp", "pas_foto")
+
+    def service_request(self, state: str, actor: str) -> tuple[str, int]:
+        """A KARTU_KESEHATAN request of the pegawai persona in `state`; claimed for
+        verification by `actor` when that persona may verify (else by the administrator)."""
+        pegawai, nip = self.requests("pegawai"), self.logins["pegawai"]
+        sha = self.uploaded_document()
+        made = pegawai.create_request({"layanan": "KARTU_KESEHATAN", "nip": nip,
+                                       "options": {"tanggungan": "sendiri"},
+                                       "documents": {c: sha for c in self.KK_CODES}})
+        rid, version = made["request_id"], made["version"]
+        if state == "draft":
+            return rid, version
+        version = pegawai.submit_request(rid, {"expected_version": version})["version"]
+        if state == "submitted":
+            return rid, version
+        claimer = actor if actor in ("fasilitator_own", "administrator") else "administrator"
+        if state == "under_approval":
+            claimer = "fasilitator_own"
+        version = self.requests(claimer).start_verification(
+            rid, {"expected_version": version})["version"]
+        if state == "under_verification":
+            return rid, version
+        verdict = {"original": True, "legible": True, "matches_record": True}
+        version = self.requests(claimer).verify_request(rid, {
+            "expected_version": version, "checks": {c: verdict for c in self.KK_CODES}})[
+            "version"]
+        return rid, version
 
     def context(self, persona):
         return context_of(self.sessions[persona]["principal"], persona.split("_")[0])
@@ -228,6 +285,46 @@ class World:
             return path.replace("<client_id>", client["client_id"]), token, {"reason": "uji"}
         if path == "/api/employees":
             return path, token, employee_for(unique_nip())
+        if path.startswith("/api/layanan/<kode>"):
+            if path.endswith("/deactivate"):
+                return (path.replace("<kode>", "DUPAK_PAK"), token,
+                        {"decree_number": "800/9/BKD/2026", "decree_date": "2026-11-01",
+                         "reason": "uji matriks"})
+            if path.endswith("/eligibility/<nip>"):
+                return (path.replace("<kode>", "KARTU_KESEHATAN").replace(
+                    "<nip>", self.logins["pegawai"]), token, None)
+            if method == "PUT":
+                current = self.requests("administrator").get_layanan("TASPEN")
+                return path.replace("<kode>", "TASPEN"), token, {
+                    "changes": {"sla_hari_kerja": current["sla_hari_kerja"]},
+                    "sop": {"nomor": "SOP/BKD/02/2026", "versi": current["sop"]["versi"] + 1},
+                    "approval": {"reference": "BA/SIMASN/1/2026"}, "reason": "uji matriks"}
+            return path.replace("<kode>", "KGB"), token, None
+        if path == "/api/requests":
+            return path, token, {"layanan": "KARTU_KESEHATAN", "nip": self.logins["pegawai"],
+                                 "options": {"tanggungan": "sendiri"}}
+        if "<request_id>" in path and path.startswith("/api/requests"):
+            step = path.rsplit("/", 1)[-1]
+            state = {"documents": "draft", "submit": "draft", "withdraw": "submitted",
+                     "verification": "submitted", "return": "under_verification",
+                     "verify": "under_verification", "decision": "under_approval"}.get(
+                step, "submitted")
+            rid, version = self.service_request(state, persona)
+            body = {"expected_version": version}
+            if step == "documents":
+                body["documents"] = {"kk": self.uploaded_document()}
+            elif step == "withdraw":
+                body["reason"] = "tidak jadi"
+            elif step == "return":
+                body["documents"] = {"kk": "KK belum dilegalisir"}
+            elif step == "verify":
+                verdict = {"original": True, "legible": True, "matches_record": True}
+                body["checks"] = {c: verdict for c in self.KK_CODES}
+            elif step == "decision":
+                body.update(approve=True, reason="memenuhi syarat")
+            elif method == "GET":
+                body = None
+            return path.replace("<request_id>", rid), token, body
         if path == "/api/documents":
             return f"{path}?file_name=sk.pdf", token, pdf_with_text(marker=unique_nip())
         if path == "/api/employee-imports":
@@ -307,7 +404,8 @@ class World:
 @pytest.fixture
 def gateway(start_gateway):
     # the client-wide rate limit is tested in test_gateway_api; here it would only get in the way
-    client, people, config = start_gateway(RecordsService, GATEWAY_CLIENT_RATE=100000,
+    client, people, config = start_gateway(RecordsService, RequestsService,
+                                           GATEWAY_CLIENT_RATE=100000,
                                            GATEWAY_CLIENT_BURST=100000)
     return client, World(people, config)
 

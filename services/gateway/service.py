@@ -16,6 +16,7 @@ from services.gateway.schemas import OpdSchema, ReadinessSchema
 from shared import SERVICES
 from shared.contracts import identity as c
 from shared.contracts import records as r
+from shared.contracts import requests as q
 from shared.db import Database
 from shared.eventstore import ANY_VERSION, NewEvent
 from shared.objectstore import DocumentStore
@@ -47,6 +48,7 @@ class GatewayService(ServiceBase):
     documents = DocumentStore()
     rpc_identity = RpcProxy("identity")
     rpc_records = RpcProxy("records")
+    rpc_requests = RpcProxy("requests")
     rpc_requests = RpcProxy("requests")
     rpc_verification = RpcProxy("verification")
     rpc_signing = RpcProxy("signing")
@@ -301,6 +303,100 @@ class GatewayService(ServiceBase):
               response=r.ImportJob, tag="data pegawai")
     def http_import_report(self, request, import_id, query, **_):
         return self.rpc_records.get_import(import_id, query["offset"], query["limit"])
+
+    # -- layanan catalogue and requests ------------------------------------------------------
+
+    @endpoint("GET", "/api/layanan", summary="Katalog layanan kepegawaian", roles=ANYONE,
+              response=q.Layanan, many=True, tag="layanan")
+    def http_layanan(self, request, **_):
+        return self.rpc_requests.list_layanan()
+
+    @endpoint("GET", "/api/layanan/<kode>", summary="Satu layanan: syarat, dokumen, SOP",
+              roles=ANYONE, response=q.Layanan, tag="layanan")
+    def http_one_layanan(self, request, kode, **_):
+        return self.rpc_requests.get_layanan(kode)
+
+    @endpoint("PUT", "/api/layanan/<kode>",
+              summary="Ubah layanan (persetujuan tim SIMASN dan SOP baru)", roles=BKD,
+              body=q.LayananChange, response=q.Layanan, tag="layanan")
+    def http_change_layanan(self, request, kode, body, **_):
+        return self.rpc_requests.change_layanan(kode, body)
+
+    @endpoint("POST", "/api/layanan/<kode>/deactivate",
+              summary="Nonaktifkan layanan dengan keputusan Kepala BKD", roles=BKD,
+              body=q.LayananDeactivation, response=q.Layanan, tag="layanan")
+    def http_deactivate_layanan(self, request, kode, body, **_):
+        return self.rpc_requests.deactivate_layanan(kode, {**body, "decree_date":
+                                                           body["decree_date"].isoformat()})
+
+    @endpoint("GET", "/api/layanan/<kode>/eligibility/<nip>",
+              summary="Apakah pegawai memenuhi syarat, aturan demi aturan", roles=ANYONE,
+              response=q.Eligibility, tag="layanan")
+    def http_eligibility(self, request, kode, nip, **_):
+        return self.rpc_requests.eligibility(kode, nip)
+
+    @endpoint("POST", "/api/requests", summary="Buat usulan layanan (draf)",
+              roles=("pegawai", "fasilitator", "administrator"), body=q.RequestCreate,
+              response=q.Request, status=201, tag="usulan")
+    def http_create_request(self, request, body, **_):
+        return self.rpc_requests.create_request(body)
+
+    @endpoint("GET", "/api/requests/<request_id>", summary="Usulan layanan", roles=ANYONE,
+              response=q.Request, tag="usulan")
+    def http_request(self, request, request_id, **_):
+        return self.rpc_requests.get_request(request_id)
+
+    @endpoint("GET", "/api/requests/<request_id>/timeline",
+              summary="Jejak usulan: setiap langkah, pelaku dan alasan", roles=ANYONE,
+              response=q.TimelineEntry, many=True, tag="usulan")
+    def http_request_timeline(self, request, request_id, **_):
+        return self.rpc_requests.request_timeline(request_id)
+
+    @endpoint("PUT", "/api/requests/<request_id>/documents",
+              summary="Lengkapi atau perbaiki dokumen usulan",
+              roles=("pegawai", "fasilitator", "administrator"), body=q.RequestDocuments,
+              response=q.Request, tag="usulan")
+    def http_request_documents(self, request, request_id, body, **_):
+        return self.rpc_requests.change_request_documents(request_id, body)
+
+    @endpoint("POST", "/api/requests/<request_id>/submit", summary="Ajukan usulan",
+              roles=("pegawai", "fasilitator", "administrator"), body=q.Transition,
+              response=q.Request, tag="usulan")
+    def http_submit_request(self, request, request_id, body, **_):
+        return self.rpc_requests.submit_request(request_id, body)
+
+    @endpoint("POST", "/api/requests/<request_id>/withdraw",
+              summary="Tarik usulan (sebelum diverifikasi)",
+              roles=("pegawai", "fasilitator", "administrator"), body=q.Withdrawal,
+              response=q.Request, tag="usulan")
+    def http_withdraw_request(self, request, request_id, body, **_):
+        return self.rpc_requests.withdraw_request(request_id, body)
+
+    @endpoint("POST", "/api/requests/<request_id>/verification",
+              summary="Mulai verifikasi usulan", roles=("fasilitator", "administrator"),
+              body=q.Transition, response=q.Request, tag="verifikasi")
+    def http_start_verification(self, request, request_id, body, **_):
+        return self.rpc_requests.start_verification(request_id, body)
+
+    @endpoint("POST", "/api/requests/<request_id>/return",
+              summary="Kembalikan usulan untuk perbaikan (alasan per dokumen)",
+              roles=("fasilitator", "administrator"), body=q.ReturnForCorrection,
+              response=q.Request, tag="verifikasi")
+    def http_return_request(self, request, request_id, body, **_):
+        return self.rpc_requests.return_request(request_id, body)
+
+    @endpoint("POST", "/api/requests/<request_id>/verify",
+              summary="Nyatakan usulan terverifikasi (penilaian per dokumen)",
+              roles=("fasilitator", "administrator"), body=q.Verification,
+              response=q.Request, tag="verifikasi")
+    def http_verify_request(self, request, request_id, body, **_):
+        return self.rpc_requests.verify_request(request_id, body)
+
+    @endpoint("POST", "/api/requests/<request_id>/decision",
+              summary="Setujui atau tolak usulan", roles=BKD, body=q.Decision,
+              response=q.Request, tag="verifikasi")
+    def http_decide_request(self, request, request_id, body, **_):
+        return self.rpc_requests.decide_request(request_id, body)
 
     # -- access lifecycle ----------------------------------------------------------------------
 

@@ -154,6 +154,21 @@ def _may_act_for(actor: Principal, nip: str, opd_id: str) -> bool:
         "fasilitator" in actor.roles and opd_id in actor.opd_scope)
 
 
+def _may_prepare(actor: Principal, request: domain.ServiceRequest) -> bool:
+    """Documents and submission: the employee, whoever drafted it, or the OPD's fasilitator."""
+    return actor.account_id in (request.nip, request.submitted_by) or (
+        "fasilitator" in actor.roles and request.opd_id in actor.opd_scope)
+
+
+def _refuse_preparing(actor: Principal, request: domain.ServiceRequest) -> None:
+    if _may_prepare(actor, request):
+        return
+    if _visible(actor, request):
+        raise Forbidden("usulan disiapkan oleh pegawai atau fasilitator OPD-nya",
+                        field="actor")
+    raise NotFound("usulan tidak ditemukan", field="request_id")
+
+
 def _visible(actor: Principal, request: domain.ServiceRequest) -> bool:
     return _may_act_for(actor, request.nip, request.opd_id) or actor.has("auditor")
 
@@ -254,8 +269,7 @@ def timeline(uow, actor: Principal, request_id: str) -> list[dict]:
 
 def change_documents(uow, actor: Principal, request_id: str, data: dict) -> dict:
     request = _load(uow, request_id)
-    if not _visible(actor, request) or actor.has("auditor"):
-        raise NotFound("usulan tidak ditemukan", field="request_id")
+    _refuse_preparing(actor, request)
     if request.state not in (domain.DRAFT, domain.RETURNED):
         raise TransitionRefused(f"dokumen hanya dapat diubah pada usulan berstatus draf atau "
                                 f"dikembalikan (kini {domain.STATE_NAMES[request.state]})",
@@ -285,8 +299,7 @@ def submit(uow, actor: Principal, request_id: str, data: dict, record: dict,
     """Submitted only when the employee is eligible under the request's catalogue version and
     every required document is there; otherwise refused saying which rule or document."""
     request = _load(uow, request_id)
-    if not _may_act_for(actor, request.nip, request.opd_id):
-        raise NotFound("usulan tidak ditemukan", field="request_id")
+    _refuse_preparing(actor, request)
     entry = catalogue_version(uow, request.layanan, request.catalogue_version)
     result = domain.evaluate(entry, record, today)
     if not result.eligible:
