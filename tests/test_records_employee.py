@@ -198,3 +198,24 @@ def test_the_api_checks_each_history_entry_against_its_own_shape():
         contract.HistoryRequest().load({**base, "history": "diklat", "entry": {
             "jenis": "piknik", "nama": "X", "selesai": "kemarin", "hadiah": 1}})
     assert set(bad.value.messages["entry"]) == {"jenis", "selesai", "hadiah"}
+
+
+def test_document_slots_gain_versions_and_refuse_unknown_slots_and_repeats():
+    log, employee = registered()
+    first = {"sha256": "a" * 64, "content_type": "application/pdf", "size": 9, "pages": 1}
+    second = {**first, "sha256": "b" * 64}
+    log.add(employee, domain.attach_document(employee, "sk_cpns", first))
+    with pytest.raises(domain.RuleViolation) as repeat:
+        domain.attach_document(employee, "sk_cpns", first)
+    assert repeat.value.problems[0].code == "document_unchanged"
+    log.add(employee, domain.attach_document(employee, "sk_cpns", second))
+    assert [v["version"] for v in employee.documents["sk_cpns"]] == [1, 2]
+    with pytest.raises(domain.RuleViolation) as unknown:
+        domain.attach_document(employee, "foto_liburan", first)
+    assert unknown.value.problems[0].code == "slot_unknown"
+    log.add(employee, domain.attach_document(employee, "sk_hukuman_disiplin",
+                                             {**first, "sha256": "c" * 64}))
+    assert "sk_hukuman_disiplin" not in employee.view(confidential=False)["documents"]
+    assert not employee.may_download("c" * 64, confidential=False)
+    assert employee.may_download("c" * 64, confidential=True)
+    assert employee.may_download("a" * 64, confidential=False)

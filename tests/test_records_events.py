@@ -91,3 +91,22 @@ def test_every_event_that_can_carry_confidential_data_has_its_parts_withheld():
     plain = {"change_id": "c1", "changes": {"address": "Jl. Baru"}, "documents": []}
     assert REGISTRY.public_payload("ChangeProposed", plain) == (plain, False)
     assert REGISTRY.public_payload("ChangeApplied", {"change_id": "c1", "reason": "ok"})[1] is False
+
+
+def test_decisions_on_health_notes_confidential_slots_and_file_names_stay_off_the_bus():
+    from services.records.events import REGISTRY
+
+    decided = {"change_id": "c1", "reason": "surat dokter: asma", "confidential": True}
+    public, withheld = REGISTRY.public_payload("ChangeApplied", decided)
+    assert withheld and "reason" not in public and public["change_id"] == "c1"
+    ordinary = {"change_id": "c2", "reason": "sesuai KTP"}
+    assert REGISTRY.public_payload("ChangeRejected", ordinary) == (ordinary, False)
+    slot = {"slot": "sk_hukuman_disiplin", "sha256": "ab" * 32, "content_type":
+            "application/pdf", "size": 10, "pages": 1}
+    assert REGISTRY.public_payload("DocumentAttached", slot) == ({"withheld": True}, True)
+    ktp = {**slot, "slot": "ktp"}
+    assert REGISTRY.public_payload("DocumentAttached", ktp) == (ktp, False)
+    uploaded = {"sha256": "ab" * 32, "kind": "pdf", "size": 10, "pages": 1,
+                "file_name": "SK hukdis Budi.pdf"}
+    public, withheld = REGISTRY.public_payload("DocumentUploaded", uploaded)
+    assert withheld and "file_name" not in public

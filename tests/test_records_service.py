@@ -146,3 +146,34 @@ def test_the_record_as_of_a_moment(records):
                                  "expected_version": record["version"], "reason": "SK CPNS"})
         assert svc.get_employee(nip, between)["histories"]["pangkat"] == []
         assert len(svc.get_employee(nip)["histories"]["pangkat"]) == 1
+
+
+def test_confidential_document_slots_are_filled_by_administrators_only(container_factory,
+                                                                      service_config):
+    from shared.objectstore import FileSystemStore
+    from tests.document_samples import pdf_with_text
+
+    container_factory(RecordsService, service_config).start()
+    store = FileSystemStore(service_config["DOCUMENT_ROOT"])
+    nip, person = new_person()
+    person.pop("catatan_kesehatan")
+
+    def records(context):
+        return ServiceRpcProxy("records", service_config, context_data=context)
+
+    with records(FASIL) as svc:
+        record = svc.register_employee(person, "data awal")
+        sha = svc.upload_document(store.put(pdf_with_text(marker=nip)).sha256, "sk.pdf")[
+            "sha256"]
+        with pytest.raises(Forbidden) as refused:
+            svc.attach_document(nip, {"slot": "sk_hukuman_disiplin", "sha256": sha,
+                                      "expected_version": record["version"],
+                                      "reason": "SK hukdis"})
+        assert refused.value.field == "slot"
+    with records(ADMIN) as svc:
+        attached = svc.attach_document(nip, {"slot": "sk_hukuman_disiplin", "sha256": sha,
+                                             "expected_version": record["version"],
+                                             "reason": "SK hukdis"})
+        assert attached["documents"]["sk_hukuman_disiplin"][0]["sha256"] == sha
+    with records(FASIL) as svc:
+        assert "sk_hukuman_disiplin" not in svc.get_employee(nip)["documents"]

@@ -468,8 +468,12 @@ def decide(employee: Employee, change_id: str, apply: bool,
     if proposal is None:
         raise RuleViolation([Problem("change_id", "change_not_pending",
                                      "usulan tidak ditemukan atau sudah diputuskan")])
+    confidential = bool(set(proposal["changes"]) & CONFIDENTIAL_FIELDS)
+    decision = {"change_id": change_id, "reason": reason}
+    if confidential:  # the reason may speak of the health note: kept off the bus
+        decision["confidential"] = True
     if not apply:
-        return [("ChangeRejected", {"change_id": change_id, "reason": reason})]
+        return [("ChangeRejected", decision)]
     return [("DataPokokChanged", {"changes": proposal["changes"],
                                   "documents": proposal["documents"]}),
-            ("ChangeApplied", {"change_id": change_id, "reason": reason})]
+            ("ChangeApplied", decision)]

@@ -69,12 +69,15 @@ class ChangeProposed(Schema):
 class ChangeApplied(Schema):
     change_id = fields.String(required=True)
     reason = fields.String(required=True)
+    #: the proposal touched confidential fields (its reason stays in the log only)
+    confidential = fields.Boolean(load_default=False)
 
 
 @REGISTRY.event("ChangeRejected", version=1)
 class ChangeRejected(Schema):
     change_id = fields.String(required=True)
     reason = fields.String(required=True)
+    confidential = fields.Boolean(load_default=False)
 
 
 @REGISTRY.event("DocumentAttached", version=1)
@@ -177,3 +180,19 @@ def _attached_public(payload: dict) -> dict:
     if not slot_is_confidential(payload["slot"]):
         return payload
     return {"withheld": True}
+
+
+def _decision_public(payload: dict) -> dict:
+    if not payload.get("confidential"):
+        return payload
+    return {"change_id": payload["change_id"], "confidential": True, "withheld": True}
+
+
+REGISTRY.redactor("ChangeApplied")(_decision_public)
+REGISTRY.redactor("ChangeRejected")(_decision_public)
+
+
+@REGISTRY.redactor("DocumentUploaded")
+def _uploaded_public(payload: dict) -> dict:
+    # a file name can say what a document is ("SK hukdis ..."): never on the bus
+    return {k: v for k, v in payload.items() if k != "file_name"}

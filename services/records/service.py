@@ -52,9 +52,12 @@ class ImportJobs(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        self.stale_seconds = float(config.get("IMPORT_STALE_SECONDS", 60))
-        self.max_attempts = int(config.get("IMPORT_MAX_ATTEMPTS", 3))
-        self.chunk_rows = int(config.get("IMPORT_CHUNK_ROWS", imports.CHUNK_ROWS))
+        try:
+            self.stale_seconds = float(config.get("IMPORT_STALE_SECONDS") or 60)
+            self.max_attempts = int(config.get("IMPORT_MAX_ATTEMPTS") or 3)
+            self.chunk_rows = int(config.get("IMPORT_CHUNK_ROWS") or imports.CHUNK_ROWS)
+        except (TypeError, ValueError):
+            raise ConfigError("IMPORT_* harus berupa angka", field="IMPORT_CHUNK_ROWS") from None
 
     def get_dependency(self, worker_ctx):
         return self
