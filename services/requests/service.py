@@ -110,6 +110,10 @@ class RequestsService(ServiceBase):
         with self.db.transaction() as uow:
             entry = workflow.layanan(uow, str(kode)[:40])
         result = domain.evaluate(entry, record, _today()).as_dict()
+        # the documents this employee needs (conditions on options are decided at the draft)
+        result["documents_required"] = [
+            {"code": d["code"], "nama": d["nama"]}
+            for d in domain.check_documents(entry, record, {}, {}).required]
         if not (actor.has("administrator") or actor.account_id == record["nip"]):
             for check in result["checks"]:
                 if check["rule"] in CONFIDENTIAL_RULES and not check["ok"]:

@@ -139,3 +139,5 @@ class Eligibility(Schema):
     eligible = fields.Boolean()
     eligible_from = fields.String(allow_none=True)
     checks = fields.List(fields.Dict())
+    documents_required = fields.List(fields.Dict(), metadata={
+        "description": "dokumen yang diperlukan pegawai ini untuk layanan ini"})
