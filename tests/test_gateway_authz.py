@@ -9,8 +9,11 @@ from services.gateway import service as gateway_service
 from services.gateway.http import ROUTES
 from services.records.service import RecordsService
 from services.requests.service import RequestsService
+from services.verification.service import VerificationService
 from shared.objectstore import FileSystemStore
+from shared.testing import wait_for
 from tests.document_samples import pdf_with_text
+from tests.helpers import RelayThread
 from tests.identity_helpers import (
     PASSWORD,
     People,
@@ -85,6 +88,9 @@ MATRIX = {
     ("POST", "/api/requests/<request_id>/return"): {"fasilitator_own", "administrator"},
     ("POST", "/api/requests/<request_id>/verify"): {"fasilitator_own", "administrator"},
     ("POST", "/api/requests/<request_id>/decision"): BKD,
+    ("GET", "/api/verification/queue"): {"fasilitator_own", "fasilitator_other",
+                                         "administrator", "auditor"},
+    ("POST", "/api/verification/queue/<item_id>/claim"): {"fasilitator_own", "administrator"},
     ("POST", "/api/access-requests"): {"fasilitator_own", "administrator"},
     ("GET", "/api/access-requests"): {"administrator", "auditor", "fasilitator_own",
                                       "fasilitator_other"},
@@ -192,6 +198,21 @@ class World:
             "expected_version": version, "checks": {c: verdict for c in self.KK_CODES}})[
             "version"]
         return rid, version
+
+    def queued_change(self) -> str:
+        """A fresh proposal of the pegawai persona, once it shows in the verification queue."""
+        nip = self.logins["pegawai"]
+        proposed = self.records(context={"actor_id": nip, "actor_roles": ["pegawai"]}
+                                ).propose_change(nip, {"changes": {"address": "Jl. Antre"}})
+        item = f"change:{nip}:{proposed['change_id']}"
+
+        def queued():
+            with rpc(self.config, self.context("administrator"),
+                     service="verification") as svc:
+                return item in {i["item_id"] for i in svc.queue()}
+
+        wait_for(queued, timeout=30, message="the proposal reaches the queue")
+        return item
 
     def context(self, persona):
         return context_of(self.sessions[persona]["principal"], persona.split("_")[0])
@@ -325,6 +346,8 @@ class World:
             elif method == "GET":
                 body = None
             return path.replace("<request_id>", rid), token, body
+        if "<item_id>" in path:
+            return path.replace("<item_id>", self.queued_change()), token, None
         if path == "/api/documents":
             return f"{path}?file_name=sk.pdf", token, pdf_with_text(marker=unique_nip())
         if path == "/api/employee-imports":
@@ -402,12 +425,19 @@ class World:
 
 
 @pytest.fixture
-def gateway(start_gateway):
+def gateway(start_gateway, database_url):
     # the client-wide rate limit is tested in test_gateway_api; here it would only get in the way
     client, people, config = start_gateway(RecordsService, RequestsService,
-                                           GATEWAY_CLIENT_RATE=100000,
+                                           VerificationService, GATEWAY_CLIENT_RATE=100000,
                                            GATEWAY_CLIENT_BURST=100000)
-    return client, World(people, config)
+    # the verification queue is fed by the records and requests events
+    relays = [RelayThread(database_url, log, log, config["AMQP_URI"], name="matrix")
+              for log in ("records", "requests")]
+    for relay in relays:
+        relay.__enter__()
+    yield client, World(people, config)
+    for relay in relays:
+        relay.__exit__(None, None, None)
 
 
 def test_authorization_matrix(gateway):

@@ -10,6 +10,7 @@ from services.gateway import openapi
 from services.gateway.service import GatewayService  # noqa: F401 - registers the routes
 from services.records.service import RecordsService
 from services.requests.service import RequestsService
+from services.verification.service import VerificationService
 
 # logging out would end the administrator's session for every later example
 #: operation -> {status: count}, printed at the end of the run (tests/conftest.py)
@@ -19,8 +20,9 @@ schema = schemathesis.openapi.from_dict(openapi.document()).exclude(path="/api/a
 
 @pytest.fixture
 def fuzz_target(start_gateway):
-    """The gateway with identity, records and requests behind it, and an administrator's token."""
-    client, people, _ = start_gateway(RecordsService, RequestsService,
+    """The gateway with identity, records, requests and verification behind it, and an
+    administrator's token."""
+    client, people, _ = start_gateway(RecordsService, RequestsService, VerificationService,
                                       GATEWAY_CLIENT_RATE=100000,
                                       GATEWAY_CLIENT_BURST=100000)
     admin = people.login(people.staff(["administrator"]))

@@ -17,6 +17,7 @@ from shared import SERVICES
 from shared.contracts import identity as c
 from shared.contracts import records as r
 from shared.contracts import requests as q
+from shared.contracts import verification as v
 from shared.db import Database
 from shared.eventstore import ANY_VERSION, NewEvent
 from shared.objectstore import DocumentStore
@@ -49,7 +50,9 @@ class GatewayService(ServiceBase):
     rpc_identity = RpcProxy("identity")
     rpc_records = RpcProxy("records")
     rpc_requests = RpcProxy("requests")
+    rpc_verification = RpcProxy("verification")
     rpc_requests = RpcProxy("requests")
+    rpc_verification = RpcProxy("verification")
     rpc_verification = RpcProxy("verification")
     rpc_signing = RpcProxy("signing")
     rpc_reporting = RpcProxy("reporting")
@@ -397,6 +400,19 @@ class GatewayService(ServiceBase):
               response=q.Request, tag="verifikasi")
     def http_decide_request(self, request, request_id, body, **_):
         return self.rpc_requests.decide_request(request_id, body)
+
+    @endpoint("GET", "/api/verification/queue",
+              summary="Antrean verifikasi: usulan dan perubahan data yang menunggu, dengan SLA",
+              roles=("fasilitator", "administrator", "auditor"), query=v.QueueQuery,
+              response=v.QueueItem, many=True, tag="verifikasi")
+    def http_queue(self, request, query, **_):
+        return self.rpc_verification.queue(query.get("opd_id"))
+
+    @endpoint("POST", "/api/verification/queue/<item_id>/claim",
+              summary="Ambil item antrean untuk dikerjakan", roles=("fasilitator", "administrator"),
+              response=v.Claim, tag="verifikasi")
+    def http_claim(self, request, item_id, **_):
+        return self.rpc_verification.claim(item_id)
 
     # -- access lifecycle ----------------------------------------------------------------------
 

@@ -459,7 +459,8 @@ def propose(employee: Employee, change_id: str, changes: dict,
     if not changes:
         raise RuleViolation([Problem("changes", "empty", "tidak ada perubahan yang diusulkan")])
     return [("ChangeProposed", {"change_id": change_id, "changes": changes,
-                                "documents": documents})]
+                                "documents": documents,
+                                "opd_id": employee.data.get("opd_id")})]
 
 
 def decide(employee: Employee, change_id: str, apply: bool,

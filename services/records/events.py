@@ -63,6 +63,8 @@ class ChangeProposed(Schema):
     changes = fields.Dict(keys=fields.String(), required=True)
     documents = fields.List(fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$")),
                             load_default=list)
+    #: the employee's OPD when proposed (the verification queue is per OPD)
+    opd_id = fields.String(allow_none=True)
 
 
 @REGISTRY.event("ChangeApplied", version=1)

@@ -64,6 +64,11 @@ class RequestDocumentsChanged(Schema):
 class RequestSubmitted(Schema):
     eligibility = fields.Dict(required=True)
     resubmission = fields.Boolean(load_default=False)
+    #: what the verification queue needs, so it never has to wait for another event
+    layanan = fields.String()
+    nip = fields.String()
+    opd_id = fields.String()
+    sla_hari_kerja = fields.Integer()
 
 
 @REGISTRY.event("RequestWithdrawn", version=1)

@@ -316,7 +316,9 @@ def submit(uow, actor: Principal, request_id: str, data: dict, record: dict,
                                field="documents")
     return _transition(uow, actor, request, "RequestSubmitted",
                        {"eligibility": result.as_dict(),
-                        "resubmission": request.state == domain.RETURNED},
+                        "resubmission": request.state == domain.RETURNED,
+                        "layanan": request.layanan, "nip": request.nip,
+                        "opd_id": request.opd_id, "sla_hari_kerja": entry["sla_hari_kerja"]},
                        data["expected_version"], data.get("reason") or "diajukan")
 
 

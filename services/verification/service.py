@@ -1,8 +1,57 @@
-"""Nameko entrypoints of the verification service."""
+"""Nameko entrypoints of the verification service: the queues per OPD (built from the requests
+and records events), claiming an item so two verifiers never work on it at once."""
 
+from datetime import UTC, datetime
+
+from services.verification import domain
 from services.verification.events import REGISTRY
+from shared.auth import Principal
+from shared.consumer import idempotent_handler
 from shared.db import Database
-from shared.service import ServiceBase
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.service import ServiceBase, rpc
+
+CLAIM_MINUTES = 60
+
+UPSERT = (
+    "INSERT INTO queue_items (item_id, kind, stream_version, stage, opd_id, nip, layanan, "
+    "sla_hari_kerja, since) VALUES (:item, :kind, :version, :stage, :opd, :nip, :layanan, "
+    ":sla, CAST(:since AS timestamptz)) "
+    "ON CONFLICT (item_id) DO UPDATE SET "
+    "opd_id = COALESCE(EXCLUDED.opd_id, queue_items.opd_id), "
+    "nip = COALESCE(EXCLUDED.nip, queue_items.nip), "
+    "layanan = COALESCE(EXCLUDED.layanan, queue_items.layanan), "
+    "sla_hari_kerja = COALESCE(EXCLUDED.sla_hari_kerja, queue_items.sla_hari_kerja), "
+    "stage = CASE WHEN EXCLUDED.stream_version > queue_items.stream_version "
+    "THEN EXCLUDED.stage ELSE queue_items.stage END, "
+    "since = CASE WHEN EXCLUDED.stream_version > queue_items.stream_version "
+    "THEN EXCLUDED.since ELSE queue_items.since END, "
+    "claimed_by = CASE WHEN EXCLUDED.stream_version > queue_items.stream_version "
+    "THEN NULL ELSE queue_items.claimed_by END, "
+    "stream_version = GREATEST(EXCLUDED.stream_version, queue_items.stream_version), "
+    "updated_at = now()"
+)
+
+
+def _request_item(uow, event, stage: str | None) -> None:
+    payload = event.payload
+    uow.execute(UPSERT, {
+        "item": event.stream_id, "kind": "request", "version": event.version,
+        "stage": stage or "done", "opd": payload.get("opd_id"), "nip": payload.get("nip"),
+        "layanan": payload.get("layanan"), "sla": payload.get("sla_hari_kerja"),
+        "since": event.recorded_at})
+
+
+def _request_handler(event_type: str, method_name: str):
+    """One handler per request event type; `method_name` must be the class attribute it is
+    bound to (Nameko names the queue after it, and so does `simasn migrate`)."""
+    stage = domain.REQUEST_STAGES[event_type]
+
+    def handle(self, uow, event):
+        _request_item(uow, event, stage)
+
+    handle.__name__ = handle.__qualname__ = method_name
+    return idempotent_handler("requests", event_type)(handle)
 
 
 class VerificationService(ServiceBase):
@@ -10,3 +59,97 @@ class VerificationService(ServiceBase):
 
     name = "verification"
     db = Database(REGISTRY)
+
+    on_request_submitted = _request_handler("RequestSubmitted", "on_request_submitted")
+    on_verification_started = _request_handler("VerificationStarted", "on_verification_started")
+    on_request_returned = _request_handler("RequestReturned", "on_request_returned")
+    on_request_verified = _request_handler("RequestVerified", "on_request_verified")
+    on_request_approved = _request_handler("RequestApproved", "on_request_approved")
+    on_request_rejected = _request_handler("RequestRejected", "on_request_rejected")
+    on_request_withdrawn = _request_handler("RequestWithdrawn", "on_request_withdrawn")
+
+    @idempotent_handler("records", "ChangeProposed")
+    def on_change_proposed(self, uow, event):
+        nip = event.stream_id.split(":", 1)[1]
+        uow.execute(UPSERT, {
+            "item": f"change:{nip}:{event.payload['change_id']}", "kind": "record_change",
+            "version": event.version, "stage": "pending_change",
+            "opd": event.payload.get("opd_id"), "nip": nip, "layanan": None, "sla": None,
+            "since": event.recorded_at})
+
+    def _change_decided(self, uow, event):
+        nip = event.stream_id.split(":", 1)[1]
+        uow.execute(UPSERT, {
+            "item": f"change:{nip}:{event.payload['change_id']}", "kind": "record_change",
+            "version": event.version, "stage": "done", "opd": None, "nip": nip,
+            "layanan": None, "sla": None, "since": event.recorded_at})
+
+    @idempotent_handler("records", "ChangeApplied")
+    def on_change_applied(self, uow, event):
+        self._change_decided(uow, event)
+
+    @idempotent_handler("records", "ChangeRejected")
+    def on_change_rejected(self, uow, event):
+        self._change_decided(uow, event)
+
+    # -- queries and claims ---------------------------------------------------------------------
+
+    def _actor(self) -> Principal:
+        return Principal.from_context(self.context)
+
+    @rpc
+    def queue(self, opd_id=None):
+        """What waits, oldest first, with its SLA state: a fasilitator sees the items of their
+        OPDs still to verify; an administrator sees every OPD and the decisions waiting."""
+        actor = self._actor()
+        if actor.has("administrator", "auditor"):
+            scope, stages = None, domain.VERIFIER_STAGES + domain.ADMIN_STAGES
+        elif "fasilitator" in actor.roles:
+            scope, stages = sorted(actor.opd_scope), domain.VERIFIER_STAGES
+        else:
+            raise NotFound("antrean verifikasi hanya untuk fasilitator dan BKD", field="role")
+        if opd_id is not None:
+            if scope is not None and opd_id not in scope:
+                raise NotFound(f"OPD {str(opd_id)[:40]} tidak ditemukan", field="opd_id")
+            scope = [str(opd_id)]
+        today = datetime.now(UTC).date()
+        with self.db.transaction() as uow:
+            rows = uow.execute(
+                "SELECT item_id, kind, stage, opd_id, nip, layanan, sla_hari_kerja, since, "
+                "claimed_by, claimed_at FROM queue_items WHERE stage = ANY(:stages) AND "
+                "opd_id IS NOT NULL AND (CAST(:scope AS text[]) IS NULL OR opd_id = "
+                "ANY(CAST(:scope AS text[]))) ORDER BY since, item_id LIMIT 500",
+                {"stages": list(stages), "scope": scope}).mappings().all()
+        return [{**{k: v for k, v in row.items() if k not in ("since", "claimed_at")},
+                 "since": row["since"].isoformat(),
+                 "claimed_at": row["claimed_at"].isoformat() if row["claimed_at"] else None,
+                 "sla": domain.sla_state(row["since"].date(), row["sla_hari_kerja"], today)}
+                for row in rows]
+
+    @rpc
+    def claim(self, item_id):
+        """Take an item to work on; a second verifier gets a conflict naming who holds it.
+        A claim lapses after an hour without a decision."""
+        actor = self._actor()
+        if not isinstance(item_id, str) or len(item_id) > 120:
+            raise ValidationFailed("item_id tidak sah", field="item_id")
+        with self.db.transaction() as uow:
+            row = uow.execute("SELECT opd_id, stage FROM queue_items WHERE item_id = :i",
+                              {"i": item_id}).first()
+            if row is None or not (actor.has("administrator") or (
+                    "fasilitator" in actor.roles and row[0] in actor.opd_scope)):
+                raise NotFound("item antrean tidak ditemukan", field="item_id")
+            taken = uow.execute(
+                "UPDATE queue_items SET claimed_by = :a, claimed_at = now() WHERE item_id = :i "
+                "AND stage <> 'done' AND (claimed_by IS NULL OR claimed_by = :a OR claimed_at "
+                f"< now() - interval '{CLAIM_MINUTES} minutes') RETURNING item_id",
+                {"a": actor.account_id, "i": item_id}).first()
+            if taken is None:
+                holder = uow.execute("SELECT claimed_by, stage FROM queue_items WHERE "
+                                     "item_id = :i", {"i": item_id}).first()
+                if holder[1] == "done":
+                    raise Conflict("item ini sudah selesai", field="item_id")
+                raise Conflict(f"sedang dikerjakan {holder[0]}", field="item_id",
+                               details={"claimed_by": holder[0]})
+        return {"item_id": item_id, "claimed_by": actor.account_id}
+

@@ -1,0 +1,170 @@
+"""Verification queues (issue 5) built from the requests and records events through the real
+outbox relays and RabbitMQ: per OPD for fasilitators, decisions for administrators, oldest
+first with their SLA state; two verifiers claiming one item — one gets it."""
+
+import uuid
+from datetime import date
+
+import eventlet
+import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from services.records.service import RecordsService
+from services.requests.service import RequestsService
+from services.verification import domain
+from services.verification.service import VerificationService
+from shared.errors import Conflict, NotFound
+from shared.objectstore import FileSystemStore
+from shared.testing import wait_for
+from tests.document_samples import pdf_with_text
+from tests.helpers import RelayThread
+from tests.records_helpers import ADMIN, FASIL, OTHER_FASIL, new_person, principal
+
+SECOND_FASIL = principal("fas2.dkp", ["fasilitator"], ["dkp"])
+KK = ("sk_terakhir", "daftar_gaji", "kk", "ktp", "pas_foto")
+
+
+def test_working_days_and_sla_state():
+    friday = date(2026, 11, 27)
+    assert domain.add_working_days(friday, 1) == date(2026, 11, 30)  # the Monday after
+    assert domain.working_days_between(friday, date(2026, 12, 2)) == 3
+    holiday = frozenset({date(2026, 11, 30)})
+    assert domain.add_working_days(friday, 1, holiday) == date(2026, 12, 1)
+    state = domain.sla_state(friday, 2, date(2026, 12, 2))
+    assert state == {"working_days": 3, "due": "2026-12-01", "breached": True}
+    assert domain.sla_state(friday, None, date(2026, 12, 2))["breached"] is False
+
+
+@pytest.fixture
+def stack(container_factory, service_config, database_url):
+    for service in (RecordsService, RequestsService, VerificationService):
+        container_factory(service, service_config).start()
+    store = FileSystemStore(service_config["DOCUMENT_ROOT"])
+    name = f"queue-{uuid.uuid4().hex[:8]}"
+    relays = [RelayThread(database_url, source, source, service_config["AMQP_URI"], name=name)
+              for source in ("records", "requests")]
+    for relay in relays:
+        relay.__enter__()
+
+    def call(context, service):
+        return ServiceRpcProxy(service, service_config, context_data=context)
+
+    yield call, store
+    for relay in relays:
+        relay.__exit__(None, None, None)
+
+
+def submitted_request(call, store, nip):
+    pegawai = principal(nip, ["pegawai"])
+    with call(FASIL, "records") as records:
+        sha = records.upload_document(store.put(pdf_with_text(marker=nip)).sha256, "kk.pdf")[
+            "sha256"]
+    with call(pegawai, "requests") as requests:
+        made = requests.create_request({"layanan": "KARTU_KESEHATAN", "nip": nip,
+                                        "options": {"tanggungan": "sendiri"},
+                                        "documents": {c: sha for c in KK}})
+        return requests.submit_request(made["request_id"],
+                                       {"expected_version": made["version"]})
+
+
+def queue_of(call, who):
+    with call(who, "verification") as verification:
+        return verification.queue()
+
+
+def test_queues_per_opd_oldest_first_with_sla_and_one_claim_wins(stack):
+    call, store = stack
+    nips = []
+    for _ in range(2):
+        nip, person = new_person()
+        person.pop("catatan_kesehatan")
+        with call(ADMIN, "records") as records:
+            records.register_employee(person, "data awal")
+        nips.append(nip)
+    first = submitted_request(call, store, nips[0])
+    second = submitted_request(call, store, nips[1])
+    with call(principal(nips[0], ["pegawai"]), "records") as records:
+        proposal = records.propose_change(nips[0], {"changes": {"address": "Jl. Baru 5"}})
+
+    ids = {f"request:{first['request_id']}", f"request:{second['request_id']}",
+           f"change:{nips[0]}:{proposal['change_id']}"}
+    wait_for(lambda: ids <= {i["item_id"] for i in queue_of(call, FASIL)}, timeout=30,
+             message="the three items reach the dkp queue")
+    mine = [i for i in queue_of(call, FASIL) if i["item_id"] in ids]
+    assert [i["item_id"] for i in mine][:2] == [f"request:{first['request_id']}",
+                                                f"request:{second['request_id']}"]
+    request_item = mine[0]
+    assert request_item["layanan"] == "KARTU_KESEHATAN" and request_item["opd_id"] == "dkp"
+    assert request_item["sla"]["due"] and request_item["sla"]["breached"] is False
+    assert not ids & {i["item_id"] for i in queue_of(call, OTHER_FASIL)}
+    with call(OTHER_FASIL, "verification") as other:
+        with pytest.raises(NotFound):
+            other.queue("dkp")
+        with pytest.raises(NotFound):
+            other.claim(request_item["item_id"])
+    with call(principal(nips[0], ["pegawai"]), "verification") as pegawai:
+        with pytest.raises(NotFound):
+            pegawai.queue()
+
+    # two verifiers reach for the same proposal at the same moment: one gets it
+    change = f"change:{nips[0]}:{proposal['change_id']}"
+
+    def claim(who):
+        with call(who, "verification") as verification:
+            try:
+                return verification.claim(change)["claimed_by"]
+            except Conflict as exc:
+                return exc
+
+    outcomes = [t.wait() for t in [eventlet.spawn(claim, FASIL),
+                                   eventlet.spawn(claim, SECOND_FASIL)]]
+    winners = [o for o in outcomes if isinstance(o, str)]
+    losers = [o for o in outcomes if isinstance(o, Conflict)]
+    assert len(winners) == 1 and len(losers) == 1
+    assert losers[0].details["claimed_by"] == winners[0]
+
+    # the request moves on: verified -> it leaves the fasilitator queue for the administrators'
+    with call(FASIL, "requests") as requests:
+        claimed = requests.start_verification(first["request_id"],
+                                              {"expected_version": first["version"]})
+        verdict = {"original": True, "legible": True, "matches_record": True}
+        requests.verify_request(first["request_id"], {
+            "expected_version": claimed["version"], "checks": {c: verdict for c in KK}})
+    item = f"request:{first['request_id']}"
+    wait_for(lambda: any(i["item_id"] == item and i["stage"] == "under_approval"
+                         for i in queue_of(call, ADMIN)), timeout=30,
+             message="the verified request waits for an administrator")
+    assert item not in {i["item_id"] for i in queue_of(call, FASIL)}
+    # the decided proposal leaves the queue
+    with call(SECOND_FASIL if winners[0] == SECOND_FASIL["actor_id"] else FASIL,
+              "records") as records:
+        current = records.get_employee(nips[0])
+        records.decide_change(nips[0], {"change_id": proposal["change_id"], "apply": True,
+                                        "reason": "sesuai KTP",
+                                        "expected_version": current["version"]})
+    wait_for(lambda: change not in {i["item_id"] for i in queue_of(call, FASIL)}, timeout=30,
+             message="the decided proposal leaves the queue")
+
+
+def test_events_handled_out_of_order_never_move_an_item_backwards(database_url):
+    from sqlalchemy import create_engine, text
+
+    from services.verification.service import UPSERT
+    from shared.db import sqlalchemy_url
+
+    engine = create_engine(sqlalchemy_url(database_url))
+    item = f"request:{uuid.uuid4()}"
+    base = {"item": item, "kind": "request", "layanan": None, "sla": None}
+    with engine.begin() as conn:
+        conn.execute(text("SET search_path TO verification"))
+        # VerificationStarted (version 4) arrives before RequestSubmitted (version 3)
+        conn.execute(text(UPSERT), {**base, "version": 4, "stage": "under_verification",
+                                    "opd": None, "nip": None,
+                                    "since": "2026-11-30T08:00:00Z"})
+        conn.execute(text(UPSERT), {**base, "version": 3, "stage": "submitted", "opd": "dkp",
+                                    "nip": "198001012005031001", "layanan": "KGB", "sla": 5,
+                                    "since": "2026-11-30T07:00:00Z"})
+        row = conn.execute(text("SELECT stage, opd_id, layanan, stream_version FROM "
+                                "queue_items WHERE item_id = :i"), {"i": item}).one()
+    engine.dispose()
+    assert tuple(row) == ("under_verification", "dkp", "KGB", 4)
