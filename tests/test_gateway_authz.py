@@ -78,6 +78,7 @@ MATRIX = {
     ("PUT", "/api/layanan/<kode>"): BKD,
     ("POST", "/api/layanan/<kode>/deactivate"): BKD,
     ("GET", "/api/layanan/<kode>/eligibility/<nip>"): READERS_OWN_OPD | {"pegawai"},
+    ("GET", "/api/layanan-evaluations/<year>"): {"administrator", "auditor"},
     ("POST", "/api/requests"): {"pegawai", "fasilitator_own"},
     ("GET", "/api/requests/<request_id>"): READERS_OWN_OPD | {"pegawai"},
     ("GET", "/api/requests/<request_id>/timeline"): READERS_OWN_OPD | {"pegawai"},
@@ -321,6 +322,8 @@ class World:
                     "sop": {"nomor": "SOP/BKD/02/2026", "versi": current["sop"]["versi"] + 1},
                     "approval": {"reference": "BA/SIMASN/1/2026"}, "reason": "uji matriks"}
             return path.replace("<kode>", "KGB"), token, None
+        if "<year>" in path:
+            return path.replace("<year>", "2026"), token, None
         if path == "/api/requests":
             return path, token, {"layanan": "KARTU_KESEHATAN", "nip": self.logins["pegawai"],
                                  "options": {"tanggungan": "sendiri"}}

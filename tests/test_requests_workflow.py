@@ -5,6 +5,7 @@ other OPDs, four-eyes breaches, duplicate submissions and switched-off layanan r
 
 import itertools
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
@@ -131,7 +132,14 @@ def test_a_gaji_berkala_request_from_draft_to_completed(stack):
         done = signing.complete_request(rid, {"expected_version": approved["version"],
                                               "output_sha256": "cd" * 32})
         assert done["state"] == "completed"
+    with call(ADMIN) as admin:  # the yearly evaluation counts it from the log
+        report = {r["layanan"]: r for r in admin.evaluation_report(datetime.now(UTC).year)}
+    kgb = report["KGB"]
+    assert kgb["volume"] >= 1 and kgb["approved"] >= 1 and kgb["return_rate"] > 0
+    assert "skp_1_tahun" in {d["document"] for d in kgb["most_rejected_documents"]}
     with call(pegawai) as svc:
+        with pytest.raises(Forbidden):
+            svc.evaluation_report(2026)
         steps = svc.request_timeline(rid)
     assert [(s["event"], s["actor_id"]) for s in steps] == [
         ("RequestDrafted", nip), ("RequestDocumentsChanged", nip), ("RequestSubmitted", nip),

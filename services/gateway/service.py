@@ -338,6 +338,14 @@ class GatewayService(ServiceBase):
     def http_eligibility(self, request, kode, nip, **_):
         return self.rpc_requests.eligibility(kode, nip)
 
+    @endpoint("GET", "/api/layanan-evaluations/<year>",
+              summary="Evaluasi tahunan setiap layanan (volume, tingkat persetujuan, waktu "
+                      "penyelesaian, pelanggaran SLA, dokumen paling sering ditolak)",
+              roles=("administrator", "auditor"), response=q.LayananEvaluation, many=True,
+              tag="layanan")
+    def http_evaluation(self, request, year, **_):
+        return self.rpc_requests.evaluation_report(year)
+
     @endpoint("POST", "/api/requests", summary="Buat usulan layanan (draf)",
               roles=("pegawai", "fasilitator", "administrator"), body=q.RequestCreate,
               response=q.Request, status=201, tag="usulan")

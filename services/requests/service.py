@@ -10,7 +10,7 @@ from services.requests.events import REGISTRY
 from shared.auth import Principal
 from shared.contracts import requests as c
 from shared.db import Database, ServiceDatabase
-from shared.errors import ValidationFailed
+from shared.errors import Forbidden, ValidationFailed
 from shared.eventstore import EventStore
 from shared.logging import get_logger
 from shared.schemas import load
@@ -118,6 +118,37 @@ class RequestsService(ServiceBase):
             for check in result["checks"]:
                 if check["rule"] in CONFIDENTIAL_RULES and not check["ok"]:
                     check["message"] = "syarat disiplin belum terpenuhi (rincian di BKD)"
+        return result
+
+    @rpc
+    def evaluation_report(self, year):
+        """The yearly evaluation of every layanan (administrators and auditors)."""
+        from itertools import groupby
+
+        from services.requests import evaluation
+
+        actor = self._actor()
+        if not actor.has("administrator", "auditor"):
+            raise Forbidden("evaluasi layanan untuk BKD dan auditor", field="role")
+        try:
+            year = int(year)
+        except (TypeError, ValueError):
+            raise ValidationFailed("tahun harus angka, mis. 2026", field="year") from None
+        if not 2000 <= year <= 2100:
+            raise ValidationFailed("tahun di luar jangkauan", field="year")
+        slas: dict[tuple[str, int], int] = {}
+        with self.db.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            for event in self.db.store.iter_stream_type(raw, "Layanan"):
+                if event.event_type == "LayananPublished":
+                    entry = event.payload["entry"]
+                    slas[(event.payload["kode"], event.payload["version"])] = entry[
+                        "sla_hari_kerja"]
+            streams = groupby(self.db.store.iter_stream_type(raw, "Request"),
+                              key=lambda e: e.stream_id)
+            result = evaluation.report((list(events) for _, events in streams), year,
+                                       lambda kode, version: slas[(kode, version)])
+            conn.rollback()
         return result
 
     # -- requests ------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ lists in config)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
+
+from shared.calendar import add_working_days, working_days_between
 
 #: request events -> the stage the request is in afterwards (None: it left the queues)
 REQUEST_STAGES = {
@@ -21,25 +23,6 @@ REQUEST_STAGES = {
 #: stages fasilitators work on; administrators also see these, and alone decide the rest
 VERIFIER_STAGES = ("submitted", "under_verification", "pending_change")
 ADMIN_STAGES = ("under_approval",)
-
-
-def working_days_between(start: date, end: date, holidays: frozenset[date] = frozenset()) -> int:
-    """Whole working days after `start` up to and including `end`."""
-    days, day = 0, start
-    while day < end:
-        day += timedelta(days=1)
-        if day.weekday() < 5 and day not in holidays:
-            days += 1
-    return days
-
-
-def add_working_days(start: date, count: int, holidays: frozenset[date] = frozenset()) -> date:
-    day = start
-    while count > 0:
-        day += timedelta(days=1)
-        if day.weekday() < 5 and day not in holidays:
-            count -= 1
-    return day
 
 
 def sla_state(since: date, sla_days: int | None, today: date,

@@ -141,3 +141,20 @@ class Eligibility(Schema):
     checks = fields.List(fields.Dict())
     documents_required = fields.List(fields.Dict(), metadata={
         "description": "dokumen yang diperlukan pegawai ini untuk layanan ini"})
+
+
+class LayananEvaluation(Schema):
+    layanan = fields.String()
+    year = fields.Integer()
+    volume = fields.Integer()
+    approved = fields.Integer()
+    rejected = fields.Integer()
+    withdrawn = fields.Integer()
+    open = fields.Integer()
+    approval_rate = fields.Float()
+    rejection_rate = fields.Float()
+    return_rate = fields.Float()
+    turnaround_median_days = fields.Float(allow_none=True)
+    turnaround_p90_days = fields.Integer(allow_none=True)
+    sla_breaches = fields.Integer()
+    most_rejected_documents = fields.List(fields.Dict())

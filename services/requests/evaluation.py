@@ -1,0 +1,119 @@
+"""The yearly evaluation of each layanan (Pergub 73/2020: every service is evaluated once a
+year), computed from the requests log alone.
+
+Definitions, per layanan, over the requests first submitted in the year:
+- volume: how many; approved / rejected / withdrawn / still open: how each ended (or not);
+  return rate: share returned for correction at least once;
+- turnaround: working days from the first submission to the decision (approval or rejection);
+  median and p90 (nearest rank) over decided requests;
+- SLA breaches: decided requests whose working days in BKD's hands (submitted, under
+  verification, under approval — not the days back with the employee) exceed the SLA of the
+  catalogue version they were submitted under;
+- most-rejected documents: the documents named when returning requests, and those a verifier
+  judged not original or not legible, most frequent first."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from datetime import date, datetime
+
+from services.requests.domain import APPROVING, RETURNED, SUBMITTED, VERIFYING
+from shared.calendar import working_days_between
+
+BKD_STAGES = frozenset({SUBMITTED, VERIFYING, APPROVING})
+STAGE_AFTER = {"RequestSubmitted": SUBMITTED, "VerificationStarted": VERIFYING,
+               "RequestReturned": RETURNED, "RequestVerified": APPROVING,
+               "RequestApproved": "approved", "RequestRejected": "rejected",
+               "RequestWithdrawn": "withdrawn", "SigningStarted": "signing",
+               "RequestCompleted": "completed"}
+
+
+def _day(recorded_at: str) -> date:
+    return datetime.fromisoformat(recorded_at.replace("Z", "+00:00")).date()
+
+
+def nearest_rank(values: list[int], share: float) -> int | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(share * len(ordered))) - 1]
+
+
+def median(values: list[int]) -> float | None:
+    if not values:
+        return None
+    ordered, middle = sorted(values), len(values) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def one_request(events) -> dict | None:
+    """What one request's events say for the evaluation (None when never submitted)."""
+    submitted = decided = None
+    outcome, stage, stage_since, bkd_days, returned = "open", None, None, 0, False
+    documents: list[str] = []
+    layanan = version = None
+    for event in events:
+        kind, day = event.event_type, _day(event.recorded_at)
+        if kind == "RequestDrafted":
+            layanan, version = event.payload["layanan"], event.payload["catalogue_version"]
+            continue
+        if kind not in STAGE_AFTER:
+            continue
+        if stage in BKD_STAGES and stage_since is not None:
+            bkd_days += working_days_between(stage_since, day)
+        if kind == "RequestSubmitted" and submitted is None:
+            submitted = day
+        if kind == "RequestReturned":
+            returned = True
+            documents += [code for code in event.payload["documents"] if code != "usulan"]
+        if kind == "RequestVerified":
+            documents += [code for code, verdict in event.payload["checks"].items()
+                          if not (verdict.get("original") and verdict.get("legible"))]
+        if kind in ("RequestApproved", "RequestRejected"):
+            decided, outcome = day, "approved" if kind == "RequestApproved" else "rejected"
+        if kind == "RequestWithdrawn":
+            outcome = "withdrawn"
+        stage, stage_since = STAGE_AFTER[kind], day
+    if submitted is None:
+        return None
+    return {"layanan": layanan, "catalogue_version": version, "submitted": submitted,
+            "outcome": outcome, "returned": returned, "documents": documents,
+            "turnaround": working_days_between(submitted, decided) if decided else None,
+            "bkd_days": bkd_days if decided else None}
+
+
+def report(requests_events, year: int, sla_for) -> list[dict]:
+    """`requests_events`: an iterable of each request's events in order; `sla_for(layanan,
+    catalogue_version)` gives the SLA in working days it was submitted under."""
+    rows: dict[str, list[dict]] = defaultdict(list)
+    for events in requests_events:
+        summary = one_request(events)
+        if summary is not None and summary["submitted"].year == year:
+            rows[summary["layanan"]].append(summary)
+    out = []
+    for layanan, items in sorted(rows.items()):
+        volume = len(items)
+        decided = [i for i in items if i["turnaround"] is not None]
+        turnaround = [i["turnaround"] for i in decided]
+        breaches = [i for i in decided
+                    if i["bkd_days"] > sla_for(layanan, i["catalogue_version"])]
+        counted = Counter(code for i in items for code in i["documents"])
+        outcomes = Counter(i["outcome"] for i in items)
+        out.append({
+            "layanan": layanan, "year": year, "volume": volume,
+            "approved": outcomes["approved"], "rejected": outcomes["rejected"],
+            "withdrawn": outcomes["withdrawn"], "open": outcomes["open"],
+            "approval_rate": round(outcomes["approved"] / volume, 4),
+            "rejection_rate": round(outcomes["rejected"] / volume, 4),
+            "return_rate": round(sum(i["returned"] for i in items) / volume, 4),
+            "turnaround_median_days": median(turnaround),
+            "turnaround_p90_days": nearest_rank(turnaround, 0.9),
+            "sla_breaches": len(breaches),
+            "most_rejected_documents": [{"document": code, "count": count}
+                                        for code, count in sorted(
+                                            counted.items(), key=lambda kv: (-kv[1], kv[0]))[:5]],
+        })
+    return out

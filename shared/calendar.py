@@ -1,0 +1,24 @@
+"""Working days: SLA clocks in SIMASN count Monday to Friday, minus the holidays BKD lists."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+
+def working_days_between(start: date, end: date, holidays: frozenset[date] = frozenset()) -> int:
+    """Whole working days after `start` up to and including `end`."""
+    days, day = 0, start
+    while day < end:
+        day += timedelta(days=1)
+        if day.weekday() < 5 and day not in holidays:
+            days += 1
+    return days
+
+
+def add_working_days(start: date, count: int, holidays: frozenset[date] = frozenset()) -> date:
+    day = start
+    while count > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5 and day not in holidays:
+            count -= 1
+    return day
