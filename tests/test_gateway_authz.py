@@ -92,6 +92,10 @@ MATRIX = {
     ("GET", "/api/verification/queue"): {"fasilitator_own", "fasilitator_other",
                                          "administrator", "auditor"},
     ("POST", "/api/verification/queue/<item_id>/claim"): {"fasilitator_own", "administrator"},
+    ("POST", "/api/verification/fake-documents"): {"fasilitator_own", "administrator"},
+    ("GET", "/api/verification/fake-documents"): BKD,
+    ("POST", "/api/verification/fake-documents/<case_id>/issue"): BKD,
+    ("POST", "/api/verification/fake-documents/<case_id>/dismiss"): BKD,
     ("POST", "/api/access-requests"): {"fasilitator_own", "administrator"},
     ("GET", "/api/access-requests"): {"administrator", "auditor", "fasilitator_own",
                                       "fasilitator_other"},
@@ -349,6 +353,17 @@ class World:
             elif method == "GET":
                 body = None
             return path.replace("<request_id>", rid), token, body
+        if path == "/api/verification/fake-documents" and method == "POST":
+            rid, _ = self.service_request("submitted", persona)
+            return path, token, {"request_id": rid, "document": "kk", "note": "cap ditempel"}
+        if "<case_id>" in path:
+            rid, _ = self.service_request("submitted", persona)
+            with rpc(self.config, self.context("fasilitator_own"),
+                     service="verification") as svc:
+                case = svc.report_fake_document({"request_id": rid, "document": "kk",
+                                                 "note": "cap ditempel"})
+            return (path.replace("<case_id>", case["case_id"]), token,
+                    {"reason": "hasil pemeriksaan"})
         if "<item_id>" in path:
             return path.replace("<item_id>", self.queued_change()), token, None
         if path == "/api/documents":

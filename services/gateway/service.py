@@ -422,6 +422,31 @@ class GatewayService(ServiceBase):
     def http_claim(self, request, item_id, **_):
         return self.rpc_verification.claim(item_id)
 
+    @endpoint("POST", "/api/verification/fake-documents",
+              summary="Laporkan dokumen tidak asli (teguran tertulis disiapkan untuk BKD)",
+              roles=("fasilitator", "administrator"), body=v.FakeDocumentReport,
+              response=v.Case, status=201, tag="verifikasi")
+    def http_report_fake(self, request, body, **_):
+        return self.rpc_verification.report_fake_document(
+            {**body, "request_id": str(body["request_id"])})
+
+    @endpoint("GET", "/api/verification/fake-documents", summary="Kasus dokumen tidak asli",
+              roles=BKD, query=v.CaseQuery, response=v.Case, many=True, tag="verifikasi")
+    def http_fake_cases(self, request, query, **_):
+        return self.rpc_verification.fake_document_cases(query.get("status"))
+
+    @endpoint("POST", "/api/verification/fake-documents/<case_id>/issue",
+              summary="Terbitkan teguran tertulis (dicatat sebagai hukuman disiplin)",
+              roles=BKD, body=v.CaseDecision, response=v.Case, tag="verifikasi")
+    def http_issue_warning(self, request, case_id, body, **_):
+        return self.rpc_verification.issue_warning(case_id, body)
+
+    @endpoint("POST", "/api/verification/fake-documents/<case_id>/dismiss",
+              summary="Tutup kasus tanpa teguran", roles=BKD, body=v.CaseDecision,
+              response=v.Case, tag="verifikasi")
+    def http_dismiss_case(self, request, case_id, body, **_):
+        return self.rpc_verification.dismiss_case(case_id, body)
+
     # -- access lifecycle ----------------------------------------------------------------------
 
     @endpoint("POST", "/api/access-requests", summary="Usulkan akses staf (mis. fasilitator OPD)",

@@ -3,12 +3,16 @@ and records events), claiming an item so two verifiers never work on it at once.
 
 from datetime import UTC, datetime
 
-from services.verification import domain
+from nameko.rpc import RpcProxy
+
+from services.verification import cases, domain
 from services.verification.events import REGISTRY
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
+from shared.contracts import verification as v
 from shared.db import Database
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound, SimasnError, ValidationFailed
+from shared.schemas import load
 from shared.service import ServiceBase, rpc
 
 CLAIM_MINUTES = 60
@@ -59,6 +63,8 @@ class VerificationService(ServiceBase):
 
     name = "verification"
     db = Database(REGISTRY)
+    requests = RpcProxy("requests")
+    records = RpcProxy("records")
 
     on_request_submitted = _request_handler("RequestSubmitted", "on_request_submitted")
     on_verification_started = _request_handler("VerificationStarted", "on_verification_started")
@@ -91,6 +97,61 @@ class VerificationService(ServiceBase):
     @idempotent_handler("records", "ChangeRejected")
     def on_change_rejected(self, uow, event):
         self._change_decided(uow, event)
+
+    # -- documents found not original -----------------------------------------------------------
+
+    @rpc
+    def report_fake_document(self, payload):
+        """A verifier found a document not original: the case is recorded and a written warning
+        drafted for an administrator."""
+        data = load(v.FakeDocumentReport(), payload)
+        actor = self._actor()
+        request = self.requests.get_request(data["request_id"])  # the caller's read rights
+        subject = {"nip": request["nip"], "opd_id": request["opd_id"],
+                   "submitted_by": request["submitted_by"],
+                   "sha256": request["documents"].get(data["document"])}
+        if subject["sha256"] is None:
+            raise NotFound(f"dokumen {data['document']} tidak ada pada usulan ini",
+                           field="document")
+        with self.db.transaction() as uow:
+            return cases.report(uow, actor, {**data, "request_id": str(data["request_id"])},
+                                subject)
+
+    @rpc
+    def fake_document_cases(self, status=None):
+        self._actor().require("administrator")
+        with self.db.transaction() as uow:
+            return cases.listing(uow, status if status in ("drafted", "issued", "dismissed")
+                                 else None)
+
+    @rpc
+    def issue_warning(self, case_id, payload):
+        """Issue the drafted teguran tertulis: it goes on the employee's record as a hukuman
+        disiplin entry (written first, idempotently, so a retry after a failure is safe)."""
+        data = load(v.CaseDecision(), payload)
+        actor = self._actor()
+        actor.require("administrator")
+        with self.db.transaction() as uow:
+            case = cases.get(uow, case_id)
+        effective = datetime.now(UTC).date()
+        record = self.records.get_employee(case["nip"])
+        try:
+            self.records.record_history(case["nip"], {
+                "history": "hukuman_disiplin", "entry_id": f"case-{case['case_id']}",
+                "entry": {"kode": cases.PENALTY, "mulai": effective.isoformat(),
+                          "alasan": f"dokumen {case['document']} tidak asli"},
+                "expected_version": record["version"], "reason": data["reason"]})
+        except SimasnError as exc:
+            if "entry_exists" not in str(exc.details):
+                raise
+        with self.db.transaction() as uow:
+            return cases.decide(uow, actor, case_id, True, data["reason"], effective)
+
+    @rpc
+    def dismiss_case(self, case_id, payload):
+        data = load(v.CaseDecision(), payload)
+        with self.db.transaction() as uow:
+            return cases.decide(uow, self._actor(), case_id, False, data["reason"])
 
     # -- queries and claims ---------------------------------------------------------------------
 

@@ -25,3 +25,34 @@ class QueueItem(Schema):
 class Claim(Schema):
     item_id = fields.String()
     claimed_by = fields.String()
+
+
+class FakeDocumentReport(Schema):
+    request_id = fields.UUID(required=True)
+    document = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9_]{2,60}$"),
+                             metadata={"description": "kode dokumen pada usulan"})
+    note = fields.String(required=True, validate=validate.Length(3, 1000),
+                         metadata={"description": "mengapa dokumen dinilai tidak asli"})
+
+
+class CaseDecision(Schema):
+    reason = fields.String(required=True, validate=validate.Length(3, 1000))
+
+
+class Case(Schema):
+    case_id = fields.String()
+    nip = fields.String()
+    opd_id = fields.String()
+    request_id = fields.String(allow_none=True)
+    document = fields.String()
+    sha256 = fields.String(allow_none=True)
+    reported_by = fields.String()
+    status = fields.String(metadata={"description": "drafted | issued | dismissed"})
+    warning = fields.String(metadata={"description": "naskah teguran tertulis"})
+    reported_at = fields.String()
+    decided_by = fields.String(allow_none=True)
+    decided_at = fields.String(allow_none=True)
+
+
+class CaseQuery(Schema):
+    status = fields.String(validate=validate.OneOf(["drafted", "issued", "dismissed"]))

@@ -1,0 +1,89 @@
+"""Documents found not original (issue 5, "sanksi dokumen palsu"): the verifier reports the case,
+a written warning (teguran tertulis, PP 94/2021 R2) is drafted for an administrator, who issues
+it — then it becomes a hukuman disiplin entry on the employee's record — or dismisses it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from shared.auth import Principal
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.eventstore import NO_STREAM, NewEvent
+
+PENALTY = "R2"  # teguran tertulis
+
+
+def stream_for(case_id: str) -> str:
+    return f"case:{case_id}"
+
+
+def warning_text(nip: str, document: str, note: str) -> str:
+    return (f"TEGURAN TERTULIS. Kepada pegawai NIP {nip}: dokumen '{document}' yang Saudara "
+            f"unggah dinyatakan tidak asli oleh verifikator ({note}). Sesuai PP 94/2021, "
+            "Saudara diberi teguran tertulis dan diminta mengunggah dokumen asli.")
+
+
+def report(uow, actor: Principal, data: dict, subject: dict) -> dict:
+    """`subject`: {nip, opd_id, submitted_by, sha256} of the request or record concerned."""
+    if not (actor.has("administrator") or ("fasilitator" in actor.roles
+                                           and subject["opd_id"] in actor.opd_scope)):
+        raise NotFound("usulan atau pegawai tidak ditemukan", field="request_id")
+    if actor.account_id in (subject["nip"], subject.get("submitted_by")):
+        raise Forbidden("yang mengunggah dokumen tidak dapat menilainya", field="actor")
+    case_id = str(uuid.uuid4())
+    text = warning_text(subject["nip"], data["document"], data["note"])
+    reported = {"case_id": case_id, "nip": subject["nip"], "opd_id": subject["opd_id"],
+                "request_id": data.get("request_id"), "document": data["document"],
+                "sha256": subject.get("sha256"), "note": data["note"]}
+    uow.append(stream_for(case_id), "Case", NO_STREAM, [
+        NewEvent("FakeDocumentReported", reported),
+        NewEvent("WarningDrafted", {"case_id": case_id, "penalty": PENALTY, "text": text})],
+        reason=data["note"])
+    uow.execute(
+        "INSERT INTO cases (case_id, nip, opd_id, request_id, document, sha256, reported_by, "
+        "status, warning) VALUES (:c, :nip, :opd, :r, :d, :s, :by, 'drafted', :w)",
+        {"c": case_id, "nip": subject["nip"], "opd": subject["opd_id"],
+         "r": data.get("request_id"), "d": data["document"], "s": subject.get("sha256"),
+         "by": actor.account_id, "w": text})
+    return get(uow, case_id)
+
+
+def get(uow, case_id: str) -> dict:
+    try:
+        case_id = str(uuid.UUID(str(case_id)))
+    except ValueError:
+        raise NotFound("kasus tidak ditemukan", field="case_id") from None
+    row = uow.execute("SELECT case_id::text, nip, opd_id, request_id::text, document, sha256, "
+                      "reported_by, status, warning, reported_at, decided_by, decided_at "
+                      "FROM cases WHERE case_id = :c", {"c": case_id}).mappings().first()
+    if row is None:
+        raise NotFound("kasus tidak ditemukan", field="case_id")
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(row).items()}
+
+
+def listing(uow, status: str | None) -> list[dict]:
+    rows = uow.execute("SELECT case_id::text FROM cases WHERE (CAST(:s AS text) IS NULL OR "
+                       "status = :s) ORDER BY reported_at LIMIT 500", {"s": status}).all()
+    return [get(uow, r[0]) for r in rows]
+
+
+def decide(uow, actor: Principal, case_id: str, issue: bool, reason: str,
+           effective: date | None = None) -> dict:
+    actor.require("administrator")
+    case = get(uow, case_id)
+    if case["status"] != "drafted":
+        raise Conflict(f"kasus sudah {case['status']}", field="case_id")
+    if case["reported_by"] == actor.account_id:
+        raise Forbidden("pelapor tidak memutus kasusnya sendiri", field="actor")
+    version = len(uow.read_stream(stream_for(case["case_id"])))
+    if issue:
+        event = NewEvent("WarningIssued", {"case_id": case["case_id"], "penalty": PENALTY,
+                                           "effective": effective.isoformat()})
+    else:
+        event = NewEvent("CaseDismissed", {"case_id": case["case_id"], "reason": reason})
+    uow.append(stream_for(case["case_id"]), "Case", version, [event], reason=reason)
+    uow.execute("UPDATE cases SET status = :s, decided_by = :a, decided_at = now() "
+                "WHERE case_id = :c", {"s": "issued" if issue else "dismissed",
+                                       "a": actor.account_id, "c": case["case_id"]})
+    return get(uow, case["case_id"])
