@@ -47,6 +47,8 @@ MATRIX = {
     ("POST", "/api/auth/password-reset"): PUBLIC,
     ("POST", "/api/auth/logout"): ANYONE,
     ("GET", "/api/me"): ANYONE | {"machine"},
+    ("GET", "/api/me/inbox"): ANYONE,
+    ("POST", "/api/me/inbox/<notification_id>/read"): {"pegawai"},
     ("GET", "/api/me/sessions"): ANYONE,
     ("DELETE", "/api/me/sessions/<session_id>"): ANYONE,
     ("PUT", "/api/me/password"): ANYONE,
@@ -364,6 +366,17 @@ class World:
                                                  "note": "cap ditempel"})
             return (path.replace("<case_id>", case["case_id"]), token,
                     {"reason": "hasil pemeriksaan"})
+        if "<notification_id>" in path:
+            rid, _ = self.service_request("submitted", persona)
+            pegawai = self.context("pegawai")
+
+            def notified():
+                with rpc(self.config, pegawai, service="verification") as svc:
+                    return next((n["notification_id"] for n in svc.inbox()
+                                 if n["request_id"] == rid), None)
+
+            wait_for(notified, timeout=30, message="the pegawai is notified")
+            return path.replace("<notification_id>", notified()), token, None
         if "<item_id>" in path:
             return path.replace("<item_id>", self.queued_change()), token, None
         if path == "/api/documents":

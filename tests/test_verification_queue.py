@@ -21,6 +21,7 @@ from tests.helpers import RelayThread
 from tests.records_helpers import ADMIN, FASIL, OTHER_FASIL, new_person, principal
 
 SECOND_FASIL = principal("fas2.dkp", ["fasilitator"], ["dkp"])
+CONTAINERS: dict = {}
 KK = ("sk_terakhir", "daftar_gaji", "kk", "ktp", "pas_foto")
 
 
@@ -38,7 +39,9 @@ def test_working_days_and_sla_state():
 @pytest.fixture
 def stack(container_factory, service_config, database_url):
     for service in (RecordsService, RequestsService, VerificationService):
-        container_factory(service, service_config).start()
+        container = container_factory(service, service_config)
+        container.start()
+    CONTAINERS["verification"] = container  # the last one started
     store = FileSystemStore(service_config["DOCUMENT_ROOT"])
     name = f"queue-{uuid.uuid4().hex[:8]}"
     relays = [RelayThread(database_url, source, source, service_config["AMQP_URI"], name=name)
@@ -168,3 +171,59 @@ def test_events_handled_out_of_order_never_move_an_item_backwards(database_url):
                                 "queue_items WHERE item_id = :i"), {"i": item}).one()
     engine.dispose()
     assert tuple(row) == ("under_verification", "dkp", "KGB", 4)
+
+
+def test_the_employee_is_told_of_each_step_once(stack, database_url, service_config):
+    call, store = stack
+    nip, person = new_person()
+    person.pop("catatan_kesehatan")
+    with call(ADMIN, "records") as records:
+        records.register_employee(person, "data awal")
+    pegawai = principal(nip, ["pegawai"])
+    request = submitted_request(call, store, nip)
+    with call(FASIL, "requests") as requests:
+        claimed = requests.start_verification(request["request_id"],
+                                              {"expected_version": request["version"]})
+        requests.return_request(request["request_id"], {
+            "expected_version": claimed["version"], "documents": {"kk": "KK buram"}})
+
+    def inbox():
+        with call(pegawai, "verification") as verification:
+            return verification.inbox()
+
+    wait_for(lambda: len(inbox()) == 3, timeout=30, message="three notifications")
+    titles = [n["title"] for n in sorted(inbox(), key=lambda n: n["created_at"])]
+    assert titles == ["Usulan diterima", "Usulan sedang diverifikasi",
+                      "Usulan dikembalikan untuk perbaikan"]
+    returned = next(n for n in inbox() if n["event"] == "RequestReturned")
+    assert "kk: KK buram" in returned["body"]
+    with call(FASIL, "verification") as other:  # someone else's inbox is not theirs to read
+        assert other.inbox() == []
+        with pytest.raises(NotFound):
+            other.mark_read(returned["notification_id"])
+    with call(pegawai, "verification") as verification:
+        verification.mark_read(returned["notification_id"])
+        assert [n["title"] for n in verification.inbox(True)] == [
+            "Usulan sedang diverifikasi", "Usulan diterima"]
+
+    # every event published again (a relay that lost its checkpoint): nobody is told twice
+    with RelayThread(database_url, "requests", "requests", service_config["AMQP_URI"],
+                     name=f"again-{uuid.uuid4().hex[:6]}"):
+        marker = submitted_request(call, store, nip)  # published after the duplicates
+        wait_for(lambda: len(inbox()) == 4, timeout=30, message="the marker's notification")
+    CONTAINERS["verification"].stop()  # drains whatever is still in flight
+    assert len(inbox_rows(database_url, nip)) == 4
+    assert marker["request_id"] in {r[0] for r in inbox_rows(database_url, nip)}
+
+
+def inbox_rows(database_url, nip):
+    import psycopg2
+
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT request_id FROM verification.inbox WHERE recipient = %s",
+                        (nip,))
+            return cur.fetchall()
+    finally:
+        conn.close()

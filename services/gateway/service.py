@@ -447,6 +447,17 @@ class GatewayService(ServiceBase):
     def http_dismiss_case(self, request, case_id, body, **_):
         return self.rpc_verification.dismiss_case(case_id, body)
 
+    @endpoint("GET", "/api/me/inbox", summary="Pemberitahuan untuk saya (kotak masuk)",
+              roles=ANYONE, query=v.InboxQuery, response=v.Notification, many=True,
+              tag="pemberitahuan")
+    def http_inbox(self, request, query, **_):
+        return self.rpc_verification.inbox(query["unread_only"])
+
+    @endpoint("POST", "/api/me/inbox/<notification_id>/read", summary="Tandai sudah dibaca",
+              roles=ANYONE, response=v.Read, tag="pemberitahuan")
+    def http_inbox_read(self, request, notification_id, **_):
+        return self.rpc_verification.mark_read(notification_id)
+
     # -- access lifecycle ----------------------------------------------------------------------
 
     @endpoint("POST", "/api/access-requests", summary="Usulkan akses staf (mis. fasilitator OPD)",

@@ -1,14 +1,51 @@
 """Nameko entrypoints of the identity service. Each validates its payload against the shared
 contract, runs one use case in one unit of work, and returns a dumped schema."""
 
-from services.identity import access, accounts
+from nameko.extensions import DependencyProvider
+from nameko.timer import timer
+
+from services.identity import access, accounts, mailer
 from services.identity import schemas as s
-from services.identity.dependencies import Identity
+from services.identity.dependencies import Identity, build_kit
 from services.identity.events import REGISTRY
 from shared.auth import Principal
+from shared.consumer import idempotent_handler
 from shared.db import Database
+from shared.errors import ConfigError
+from shared.notifications import NOTIFIED_EVENTS
 from shared.schemas import load
 from shared.service import ServiceBase, rpc
+
+
+class Mail(DependencyProvider):
+    """Where request notifications go: an SMTP relay (SMTP_HOST, SMTP_PORT, SMTP_SENDER,
+    SMTP_STARTTLS, SMTP_USERNAME/SMTP_PASSWORD) or, by default, the local outbox file."""
+
+    def setup(self):
+        config = self.container.config
+        host = config.get("SMTP_HOST")
+        if not host:
+            self.transport = build_kit(config).outbox
+            return
+        try:
+            port = int(config.get("SMTP_PORT") or 587)
+        except (TypeError, ValueError):
+            raise ConfigError("SMTP_PORT harus angka", field="SMTP_PORT") from None
+        self.transport = mailer.SmtpRelay(
+            host, port, config.get("SMTP_SENDER") or "simasn@bkd.jatimprov.go.id",
+            str(config.get("SMTP_STARTTLS", "true")).lower() in ("1", "true", "yes"),
+            config.get("SMTP_USERNAME") or None, config.get("SMTP_PASSWORD") or None)
+
+    def get_dependency(self, worker_ctx):
+        return self.transport
+
+
+def _mail_handler(event_type: str, method_name: str):
+    def handle(self, uow, event):
+        mailer.queue(uow, event)
+
+    handle.__name__ = handle.__qualname__ = method_name
+    return idempotent_handler("requests", event_type)(handle)
 
 
 class IdentityService(ServiceBase):
@@ -17,6 +54,15 @@ class IdentityService(ServiceBase):
     name = "identity"
     db = Database(REGISTRY)
     kit = Identity()
+    mail = Mail()
+
+    # request notifications by email: queued once per event, delivered at most once
+    locals().update({f"mail_on_{event.lower()}": _mail_handler(event, f"mail_on_{event.lower()}")
+                     for event in NOTIFIED_EVENTS})
+
+    @timer(interval=2)
+    def deliver_mail(self):
+        mailer.deliver(self.db, self.mail)
 
     def _actor(self) -> Principal:
         return Principal.from_context(self.context)

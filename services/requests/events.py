@@ -12,6 +12,8 @@ REGISTRY = EventRegistry("requests")
 _kode = fields.String(required=True, validate=validate.Regexp(r"^[A-Z_]{2,40}$"))
 _reason = fields.String(required=True, validate=validate.Length(1, 1000))
 _sha = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+#: whose request: every transition carries it, so a consumer (notifications) needs no other event
+_nip = fields.String(validate=validate.Regexp(r"^\d{18}$"))
 
 
 class _Sop(Schema):
@@ -73,17 +75,20 @@ class RequestSubmitted(Schema):
 
 @REGISTRY.event("RequestWithdrawn", version=1)
 class RequestWithdrawn(Schema):
+    nip = _nip
     reason = _reason
 
 
 @REGISTRY.event("VerificationStarted", version=1)
 class VerificationStarted(Schema):
+    nip = _nip
     verifier = fields.String(required=True)
 
 
 @REGISTRY.event("RequestReturned", version=1)
 class RequestReturned(Schema):
     """Back to the employee: a reason for each document (or for the request as a whole)."""
+    nip = _nip
 
     documents = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     note = fields.String(validate=validate.Length(max=1000))
@@ -91,24 +96,29 @@ class RequestReturned(Schema):
 
 @REGISTRY.event("RequestVerified", version=1)
 class RequestVerified(Schema):
+    nip = _nip
     checks = fields.Dict(required=True)
 
 
 @REGISTRY.event("RequestApproved", version=1)
 class RequestApproved(Schema):
+    nip = _nip
     reason = _reason
 
 
 @REGISTRY.event("RequestRejected", version=1)
 class RequestRejected(Schema):
+    nip = _nip
     reason = _reason
 
 
 @REGISTRY.event("SigningStarted", version=1)
 class SigningStarted(Schema):
+    nip = _nip
     output = fields.String(required=True)
 
 
 @REGISTRY.event("RequestCompleted", version=1)
 class RequestCompleted(Schema):
+    nip = _nip
     output_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))

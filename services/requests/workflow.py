@@ -290,7 +290,7 @@ def _transition(uow, actor: Principal, request: domain.ServiceRequest, event_typ
     why_not = domain.four_eyes(request, actor.account_id, event_type)
     if why_not:
         raise Forbidden(why_not, field="actor")
-    _save(uow, request, expected, [(event_type, payload)], reason)
+    _save(uow, request, expected, [(event_type, {**payload, "nip": request.nip})], reason)
     return view(request)
 
 
@@ -378,7 +378,8 @@ def decide(uow, actor: Principal, request_id: str, data: dict) -> dict:
                              data["expected_version"], data["reason"])
     if data["approve"]:
         entry = catalogue_version(uow, request.layanan, request.catalogue_version)
-        _save(uow, request, request.version, [("SigningStarted", {"output": entry["output"]})],
+        _save(uow, request, request.version, [("SigningStarted", {"output": entry["output"],
+                                                                   "nip": request.nip})],
               "dokumen keluaran disiapkan untuk ditandatangani")
         view_after = view(request)
     return view_after

@@ -19,6 +19,7 @@ REQUEST_STAGES = {
     "RequestApproved": None,
     "RequestRejected": None,
     "RequestWithdrawn": None,
+    "RequestCompleted": None,
 }
 #: stages fasilitators work on; administrators also see these, and alone decide the rest
 VERIFIER_STAGES = ("submitted", "under_verification", "pending_change")
@@ -33,3 +34,4 @@ def sla_state(since: date, sla_days: int | None, today: date,
         return {"working_days": used, "due": None, "breached": False}
     due = add_working_days(since, sla_days, holidays)
     return {"working_days": used, "due": due.isoformat(), "breached": today > due}
+

@@ -12,6 +12,7 @@ from shared.consumer import idempotent_handler
 from shared.contracts import verification as v
 from shared.db import Database
 from shared.errors import Conflict, NotFound, SimasnError, ValidationFailed
+from shared.notifications import notification_for
 from shared.schemas import load
 from shared.service import ServiceBase, rpc
 
@@ -37,7 +38,23 @@ UPSERT = (
 )
 
 
+def _notify(uow, event) -> None:
+    """The employee's inbox message for this step (once: keyed by the event's position)."""
+    message = notification_for(event.event_type, event.payload)
+    recipient = event.payload.get("nip")
+    if message is None or not recipient:
+        return
+    uow.execute(
+        "INSERT INTO inbox (notification_id, recipient, request_id, event, title, body, "
+        "created_at) VALUES (:id, :to, :r, :e, :t, :b, CAST(:at AS timestamptz)) "
+        "ON CONFLICT DO NOTHING",
+        {"id": f"{event.source}:{event.position}", "to": recipient,
+         "r": event.stream_id.split(":", 1)[1], "e": event.event_type, "t": message[0],
+         "b": message[1], "at": event.recorded_at})
+
+
 def _request_item(uow, event, stage: str | None) -> None:
+    _notify(uow, event)
     payload = event.payload
     uow.execute(UPSERT, {
         "item": event.stream_id, "kind": "request", "version": event.version,
@@ -73,6 +90,7 @@ class VerificationService(ServiceBase):
     on_request_approved = _request_handler("RequestApproved", "on_request_approved")
     on_request_rejected = _request_handler("RequestRejected", "on_request_rejected")
     on_request_withdrawn = _request_handler("RequestWithdrawn", "on_request_withdrawn")
+    on_request_completed = _request_handler("RequestCompleted", "on_request_completed")
 
     @idempotent_handler("records", "ChangeProposed")
     def on_change_proposed(self, uow, event):
@@ -152,6 +170,32 @@ class VerificationService(ServiceBase):
         data = load(v.CaseDecision(), payload)
         with self.db.transaction() as uow:
             return cases.decide(uow, self._actor(), case_id, False, data["reason"])
+
+    # -- the employee's inbox ---------------------------------------------------------------------
+
+    @rpc
+    def inbox(self, unread_only=False):
+        actor = self._actor()
+        with self.db.transaction() as uow:
+            rows = uow.execute(
+                "SELECT notification_id, request_id, event, title, body, created_at, read_at "
+                "FROM inbox WHERE recipient = :me AND (NOT :unread OR read_at IS NULL) "
+                "ORDER BY created_at DESC, notification_id DESC LIMIT 200",
+                {"me": actor.account_id, "unread": bool(unread_only)}).mappings().all()
+        return [{k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                 for k, v in dict(row).items()} for row in rows]
+
+    @rpc
+    def mark_read(self, notification_id):
+        actor = self._actor()
+        with self.db.transaction() as uow:
+            row = uow.execute("UPDATE inbox SET read_at = coalesce(read_at, now()) WHERE "
+                              "notification_id = :n AND recipient = :me RETURNING "
+                              "notification_id", {"n": str(notification_id)[:80],
+                                                  "me": actor.account_id}).first()
+        if row is None:
+            raise NotFound("pemberitahuan tidak ditemukan", field="notification_id")
+        return {"notification_id": row[0], "read": True}
 
     # -- queries and claims ---------------------------------------------------------------------
 

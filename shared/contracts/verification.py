@@ -56,3 +56,22 @@ class Case(Schema):
 
 class CaseQuery(Schema):
     status = fields.String(validate=validate.OneOf(["drafted", "issued", "dismissed"]))
+
+
+class InboxQuery(Schema):
+    unread_only = fields.Boolean(load_default=False)
+
+
+class Notification(Schema):
+    notification_id = fields.String()
+    request_id = fields.String(allow_none=True)
+    event = fields.String()
+    title = fields.String()
+    body = fields.String()
+    created_at = fields.String()
+    read_at = fields.String(allow_none=True)
+
+
+class Read(Schema):
+    notification_id = fields.String()
+    read = fields.Boolean()

@@ -1,0 +1,70 @@
+"""Request notifications by email (issue 5): identity owns the addresses. Queued from the
+requests events exactly once; delivered at most once — through an SMTP relay when SMTP_HOST is
+set, else into the local outbox file (NOTIFICATION_OUTBOX)."""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+
+from shared.logging import get_logger
+from shared.notifications import notification_for
+
+log = get_logger(__name__)
+SUBJECT_PREFIX = "SIMASN Jatim: "
+
+
+def queue(uow, event) -> None:
+    message = notification_for(event.event_type, event.payload)
+    nip = event.payload.get("nip")
+    if message is None or not nip:
+        return
+    row = uow.execute("SELECT email FROM accounts WHERE account_id = :a AND status = 'active'",
+                      {"a": nip}).first()
+    if row is None or not row[0]:
+        return  # no account or no address: the in-app inbox still has it
+    title, body = message
+    uow.execute(
+        "INSERT INTO email_outbox (source_key, recipient, subject, body) VALUES "
+        "(:k, :to, :s, :b) ON CONFLICT (source_key) DO NOTHING",
+        {"k": f"{event.source}:{event.position}", "to": row[0], "s": SUBJECT_PREFIX + title,
+         "b": f"{body}\n\nUsulan: {event.stream_id.split(':', 1)[1]}"})
+
+
+class SmtpRelay:
+    def __init__(self, host: str, port: int, sender: str, starttls: bool,
+                 username: str | None = None, password: str | None = None):
+        self.host, self.port, self.sender, self.starttls = host, port, sender, starttls
+        self.username, self.password = username, password
+
+    def send(self, to: str, subject: str, body: str, kind: str) -> None:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = self.sender, to, subject
+        message.set_content(body)
+        with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(message)
+
+
+def deliver(db, transport, batch: int = 50) -> int:
+    """Claim pending messages (marking them before sending) and send them; returns how many."""
+    with db.transaction() as uow:
+        claimed = uow.execute(
+            "UPDATE email_outbox SET status = 'sending' WHERE id IN (SELECT id FROM "
+            "email_outbox WHERE status = 'pending' ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, recipient, subject, body", {"n": batch}).all()
+    for message_id, recipient, subject, body in claimed:
+        try:
+            transport.send(recipient, subject, body, "request_notification")
+            status, error = "sent", None
+        except (OSError, smtplib.SMTPException) as exc:
+            status, error = "failed", str(exc)[:500]
+            log.warning("email_failed", message_id=message_id, error=error)
+        with db.transaction() as uow:
+            uow.execute("UPDATE email_outbox SET status = :s, error = :e, sent_at = CASE WHEN "
+                        ":s = 'sent' THEN now() END WHERE id = :id",
+                        {"s": status, "e": error, "id": message_id})
+    return len(claimed)

@@ -1,0 +1,31 @@
+"""What an employee is told when their request moves: one text for the in-app inbox
+(verification) and the email (identity), so both say the same."""
+
+from __future__ import annotations
+
+#: the request events an employee is told about
+NOTIFIED_EVENTS = ("RequestSubmitted", "VerificationStarted", "RequestReturned",
+                   "RequestVerified", "RequestApproved", "RequestRejected", "RequestCompleted",
+                   "RequestWithdrawn")
+
+
+def notification_for(event_type: str, payload: dict) -> tuple[str, str] | None:
+    """(title, body) in Bahasa of what an employee is told when their request moves."""
+    if event_type == "RequestReturned":
+        reasons = "; ".join(f"{code}: {why}" for code, why in payload["documents"].items())
+        return ("Usulan dikembalikan untuk perbaikan",
+                f"Perbaiki lalu ajukan kembali. {reasons}")
+    if event_type == "RequestRejected":
+        return "Usulan ditolak", f"Alasan: {payload.get('reason', '-')}"
+    fixed = {
+        "RequestSubmitted": ("Usulan diterima", "Usulan Anda masuk antrean verifikasi OPD."),
+        "VerificationStarted": ("Usulan sedang diverifikasi",
+                                "Fasilitator OPD sedang memeriksa dokumen Anda."),
+        "RequestVerified": ("Usulan terverifikasi",
+                            "Usulan Anda menunggu persetujuan BKD."),
+        "RequestApproved": ("Usulan disetujui",
+                            "Dokumen keluaran sedang disiapkan dan ditandatangani."),
+        "RequestCompleted": ("Usulan selesai", "Dokumen keluaran yang ditandatangani tersedia."),
+        "RequestWithdrawn": ("Usulan ditarik", "Usulan Anda telah ditarik."),
+    }
+    return fixed.get(event_type)
