@@ -209,7 +209,7 @@ def test_steps_out_of_order_four_eyes_and_eligibility_are_refused(stack):
 
 
 def test_a_switched_off_layanan_takes_no_new_requests_and_a_change_needs_a_new_sop(stack):
-    call, _ = stack
+    call, store = stack
     nip = employee(call)
     with call(FASIL) as fasilitator:
         running = fasilitator.create_request({"layanan": "KARPEG", "nip": nip,
@@ -237,8 +237,47 @@ def test_a_switched_off_layanan_takes_no_new_requests_and_a_change_needs_a_new_s
     with call(FASIL) as fasilitator:
         with pytest.raises(LayananInactive):
             fasilitator.create_request({"layanan": "KARPEG", "nip": nip})
-        # the request already running finishes under the entry it was made with
-        assert fasilitator.get_request(running["request_id"])["state"] == "draft"
-        withdrawn = fasilitator.withdraw_request(running["request_id"], {
-            "expected_version": running["version"], "reason": "tidak jadi"})
-        assert withdrawn["state"] == "withdrawn"
+        # the request already running goes on under the entry it was made with
+        docs = {code: upload(call, store, f"{code}-{nip}-karpeg") for code in (
+            "surat_pengantar", "sk_cpns", "sk_pns", "sttpl", "pas_foto")}
+        changed = fasilitator.change_request_documents(running["request_id"], {
+            "documents": docs, "expected_version": running["version"]})
+        submitted = fasilitator.submit_request(running["request_id"],
+                                               {"expected_version": changed["version"]})
+        assert submitted["state"] == "submitted" and submitted["catalogue_version"] == 1
+
+
+def test_the_same_submission_at_once_makes_one_request_and_one_verifier_gets_it(stack):
+    import eventlet
+
+    from shared.errors import ConcurrencyError
+
+    call, store = stack
+    nip = employee(call)
+    pegawai = principal(nip, ["pegawai"])
+    key = uuid.uuid4().hex
+
+    def create():
+        with call(pegawai) as svc:
+            return svc.create_request({"layanan": "KGB", "nip": nip, "idempotency_key": key})
+
+    made = [t.wait() for t in [eventlet.spawn(create) for _ in range(4)]]
+    assert len({m["request_id"] for m in made}) == 1, "one request for one key"
+    rid, version = made[0]["request_id"], made[0]["version"]
+    docs = {code: upload(call, store, f"{code}-{nip}-c") for code in (
+        "surat_pengantar", "sk_pangkat_terakhir", "sk_kgb_terakhir", "skp_1_tahun")}
+    with call(pegawai) as svc:
+        version = svc.change_request_documents(rid, {"documents": docs,
+                                                     "expected_version": version})["version"]
+        version = svc.submit_request(rid, {"expected_version": version})["version"]
+
+    def claim(who):
+        with call(who) as svc:
+            try:
+                return svc.start_verification(rid, {"expected_version": version})["state"]
+            except ConcurrencyError as exc:
+                return exc
+
+    outcomes = [t.wait() for t in [eventlet.spawn(claim, FASIL), eventlet.spawn(claim, ADMIN)]]
+    assert sorted(map(type, outcomes), key=str) == sorted([str, ConcurrencyError], key=str)
+    assert "under_verification" in outcomes

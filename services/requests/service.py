@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
+from sqlalchemy.exc import IntegrityError
 
 from services.requests import workflow
 from services.requests.events import REGISTRY
@@ -158,8 +159,15 @@ class RequestsService(ServiceBase):
         data = load(c.RequestCreate(), payload)
         self._checked_documents(data.get("documents"))
         record = self._record(data["nip"])
-        with self.db.transaction() as uow:
-            return workflow.draft(uow, self._actor(), data, record)
+        try:
+            with self.db.transaction() as uow:
+                return workflow.draft(uow, self._actor(), data, record)
+        except IntegrityError:
+            # the same idempotency key sent twice at once: the other call made the request
+            if not data.get("idempotency_key"):
+                raise
+            with self.db.transaction() as uow:
+                return workflow.draft(uow, self._actor(), data, record)
 
     @rpc
     def get_request(self, request_id):
