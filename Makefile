@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import
+.PHONY: venv test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests
 
 venv: $(STAMP)
 
@@ -39,7 +39,11 @@ bench-import: venv
 	scripts/infra.sh ensure
 	$(BIN)/python bench/records_import.py
 
-bench: bench-eventstore bench-gateway bench-import
+bench-requests: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/requests_workflow.py
+
+bench: bench-eventstore bench-gateway bench-import bench-requests
 
 # The whole stack on this machine (scripts/stack.sh): `make up`, `make status`, `make logs`
 # (`make logs S=records` for one process), `make down`.

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
+
+#: West Indonesia Time (UTC+7, no daylight saving): the day as East Java counts it
+WIB = timezone(timedelta(hours=7), "WIB")
+
+
+def today_wib(now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(WIB).date()
 
 
 def working_days_between(start: date, end: date, holidays: frozenset[date] = frozenset()) -> int:

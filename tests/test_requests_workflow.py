@@ -275,9 +275,93 @@ def test_the_same_submission_at_once_makes_one_request_and_one_verifier_gets_it(
         with call(who) as svc:
             try:
                 return svc.start_verification(rid, {"expected_version": version})["state"]
-            except ConcurrencyError as exc:
+            except (ConcurrencyError, TransitionRefused) as exc:
+                # the loser read the old version (conflict) or already the new state (refused)
                 return exc
 
     outcomes = [t.wait() for t in [eventlet.spawn(claim, FASIL), eventlet.spawn(claim, ADMIN)]]
-    assert sorted(map(type, outcomes), key=str) == sorted([str, ConcurrencyError], key=str)
-    assert "under_verification" in outcomes
+    assert outcomes.count("under_verification") == 1
+    assert sum(isinstance(o, (ConcurrencyError, TransitionRefused)) for o in outcomes) == 1
+
+
+def test_who_prepared_a_request_never_verifies_it_and_verdicts_cover_every_document(stack):
+    call, store = stack
+    nip = employee(call)
+    pegawai = principal(nip, ["pegawai"])
+    with call(pegawai) as svc:
+        draft = svc.create_request({"layanan": "KGB", "nip": nip})
+    codes = ("surat_pengantar", "sk_pangkat_terakhir", "sk_kgb_terakhir", "skp_1_tahun")
+    docs = {code: upload(call, store, f"{code}-{nip}-p") for code in codes}
+    with call(FASIL) as fasilitator:  # the fasilitator supplies the documents...
+        changed = fasilitator.change_request_documents(draft["request_id"], {
+            "documents": docs, "expected_version": draft["version"]})
+    with call(pegawai) as svc:
+        submitted = svc.submit_request(draft["request_id"],
+                                       {"expected_version": changed["version"]})
+    with call(FASIL) as fasilitator:  # ...so another verifier must check them
+        with pytest.raises(Forbidden):
+            fasilitator.start_verification(draft["request_id"],
+                                           {"expected_version": submitted["version"]})
+    with call(ADMIN) as admin:
+        claimed = admin.start_verification(draft["request_id"],
+                                           {"expected_version": submitted["version"]})
+        ok = {"original": True, "legible": True, "matches_record": True}
+        with pytest.raises(ValidationFailed) as partial:
+            admin.verify_request(draft["request_id"], {
+                "expected_version": claimed["version"], "checks": {codes[0]: ok}})
+        assert set(partial.value.details["missing"]) == set(codes[1:])
+        with pytest.raises(ValidationFailed) as fake:
+            admin.verify_request(draft["request_id"], {
+                "expected_version": claimed["version"],
+                "checks": {**{c: ok for c in codes}, codes[1]: {**ok, "original": False}}})
+        assert fake.value.details["failing"] == [codes[1]]
+
+
+def test_a_layanan_only_bkd_submits_is_kept_from_the_employee_and_the_opd(stack):
+    call, store = stack
+    nip = employee(call)
+    with call(FASIL) as fasilitator:
+        with pytest.raises(ValidationFailed) as no_option:  # options are not optional
+            fasilitator.create_request({"layanan": "TASPEN", "nip": nip})
+        assert no_option.value.field == "options.alasan"
+    codes = ("surat_panggilan", "bap", "laporan_pemeriksaan", "sk_cpns",
+             "sk_pangkat_terakhir", "sk_jabatan_terakhir")
+    docs = {code: upload(call, store, f"{code}-{nip}-h") for code in codes}
+    with call(ADMIN) as admin:
+        hukdis = admin.create_request({"layanan": "HUKDIS", "nip": nip, "documents": docs,
+                                       "options": {"pelanggaran": "lainnya"}})
+    with call(principal(nip, ["pegawai"])) as own:
+        with pytest.raises(Forbidden):
+            own.submit_request(hukdis["request_id"], {"expected_version": hukdis["version"]})
+        with pytest.raises(Forbidden):
+            own.withdraw_request(hukdis["request_id"], {"expected_version": hukdis["version"],
+                                                       "reason": "tidak setuju"})
+    with call(ADMIN) as admin:
+        submitted = admin.submit_request(hukdis["request_id"],
+                                         {"expected_version": hukdis["version"]})
+    with call(FASIL) as fasilitator:
+        with pytest.raises(Forbidden):
+            fasilitator.start_verification(hukdis["request_id"],
+                                           {"expected_version": submitted["version"]})
+    with call(OTHER_ADMIN) as other:
+        assert other.start_verification(hukdis["request_id"], {
+            "expected_version": submitted["version"]})["state"] == "under_verification"
+
+
+def test_a_running_penalty_is_not_revealed_to_a_fasilitator(stack):
+    call, _ = stack
+    nip = employee(call)
+    with call(ADMIN, "records") as records:
+        record = records.get_employee(nip)
+        records.record_history(nip, {
+            "history": "hukuman_disiplin", "entry": {"kode": "S1", "mulai": "2026-09-01",
+                                                     "akhir": "2027-03-01"},
+            "expected_version": record["version"], "reason": "SK hukdis"})
+    with call(FASIL) as fasilitator:
+        answer = fasilitator.eligibility("KGB", nip)
+    (hidden,) = [c for c in answer["checks"] if c["rule"] == "no_running_penalty"]
+    assert hidden["message"] == "syarat disiplin belum terpenuhi (rincian di BKD)"
+    assert hidden["eligible_from"] is None and answer["eligible_from"] is None
+    with call(principal(nip, ["pegawai"])) as own:
+        mine = own.eligibility("KGB", nip)
+    assert mine["eligible_from"] == "2027-03-02"

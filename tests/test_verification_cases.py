@@ -90,3 +90,19 @@ def test_the_reporter_never_decides_and_a_case_can_be_dismissed(stack):
         assert dismissed["status"] == "dismissed"
     with call(ADMIN, "records") as records:
         assert records.get_employee(nip)["histories"]["hukuman_disiplin"] == []
+
+
+def test_a_refused_issue_writes_nothing_to_the_record(stack):
+    call, store = stack
+    nip, request = employee_with_request(call, store)
+    with call(ADMIN) as admin:
+        case = admin.report_fake_document({"request_id": request["request_id"],
+                                           "document": "kk", "note": "KK hasil suntingan"})
+        with pytest.raises(Forbidden):  # the reporter does not issue their own case
+            admin.issue_warning(case["case_id"], {"reason": "terbukti"})
+    with call(OTHER_ADMIN) as other:
+        other.dismiss_case(case["case_id"], {"reason": "asli"})
+        with pytest.raises(Conflict):  # a dismissed case is not issued afterwards
+            other.issue_warning(case["case_id"], {"reason": "berubah pikiran"})
+    with call(ADMIN, "records") as records:
+        assert records.get_employee(nip)["histories"]["hukuman_disiplin"] == []

@@ -13,7 +13,7 @@ from services.records.service import RecordsService
 from services.requests.service import RequestsService
 from services.verification import domain
 from services.verification.service import VerificationService
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, Forbidden, NotFound
 from shared.objectstore import FileSystemStore
 from shared.testing import wait_for
 from tests.document_samples import pdf_with_text
@@ -138,6 +138,9 @@ def test_queues_per_opd_oldest_first_with_sla_and_one_claim_wins(stack):
                          for i in queue_of(call, ADMIN)), timeout=30,
              message="the verified request waits for an administrator")
     assert item not in {i["item_id"] for i in queue_of(call, FASIL)}
+    with call(SECOND_FASIL, "verification") as verification:
+        with pytest.raises(Forbidden):  # a decision waits for BKD, not for a fasilitator
+            verification.claim(item)
     # the decided proposal leaves the queue
     with call(SECOND_FASIL if winners[0] == SECOND_FASIL["actor_id"] else FASIL,
               "records") as records:

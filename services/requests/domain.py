@@ -520,6 +520,8 @@ class ServiceRequest:
     #: who did what at each step, for four-eyes and the timeline
     actors: dict = field(default_factory=dict)
     returns: list = field(default_factory=list)
+    #: everyone who drafted, supplied documents or submitted: none of them verifies or decides
+    preparers: set = field(default_factory=set)
     decision_reason: str | None = None
     output_sha256: str | None = None
     stage_since: str | None = None
@@ -550,6 +552,8 @@ class ServiceRequest:
                 self.output_sha256 = payload["output_sha256"]
         if actor:
             self.actors[event_type] = actor
+            if event_type in ("RequestDrafted", "RequestDocumentsChanged", "RequestSubmitted"):
+                self.preparers.add(actor)
         if recorded_at and event_type != "RequestDocumentsChanged":
             self.stage_since = recorded_at
         self.version += 1
@@ -561,9 +565,10 @@ class ServiceRequest:
 
 
 def four_eyes(request: ServiceRequest, actor: str, event_type: str) -> str | None:
-    """Why `actor` may not take this step, or None. Whoever submitted a request (or is its
-    subject) never verifies or decides it; whoever verified it does not also approve it."""
-    if actor in (request.nip, request.submitted_by) and event_type in (
+    """Why `actor` may not take this step, or None. The employee concerned and whoever drafted,
+    supplied documents for or submitted a request never verify or decide it; whoever verified
+    it does not also approve it."""
+    if actor in {request.nip, request.submitted_by} | request.preparers and event_type in (
             "VerificationStarted", "RequestReturned", "RequestVerified", "RequestApproved",
             "RequestRejected"):
         return "pengaju atau pegawai yang bersangkutan tidak boleh memverifikasi/memutus"

@@ -1,6 +1,5 @@
 """Nameko entrypoints of the requests service."""
 
-from datetime import UTC, datetime
 
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
@@ -9,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from services.requests import workflow
 from services.requests.events import REGISTRY
 from shared.auth import Principal
+from shared.calendar import today_wib
 from shared.contracts import requests as c
 from shared.db import Database, ServiceDatabase
 from shared.errors import Forbidden, ValidationFailed
@@ -48,7 +48,7 @@ class CatalogueSeed(DependencyProvider):
 
 
 def _today():
-    return datetime.now(UTC).date()
+    return today_wib()
 
 
 class RequestsService(ServiceBase):
@@ -119,6 +119,8 @@ class RequestsService(ServiceBase):
             for check in result["checks"]:
                 if check["rule"] in CONFIDENTIAL_RULES and not check["ok"]:
                     check["message"] = "syarat disiplin belum terpenuhi (rincian di BKD)"
+                    check["eligible_from"] = None  # the day after a penalty ends tells too
+                    result["eligible_from"] = None
         return result
 
     @rpc
@@ -145,10 +147,12 @@ class RequestsService(ServiceBase):
                     entry = event.payload["entry"]
                     slas[(event.payload["kode"], event.payload["version"])] = entry[
                         "sla_hari_kerja"]
+                    slas[(event.payload["kode"], None)] = entry["sla_hari_kerja"]
             streams = groupby(self.db.store.iter_stream_type(raw, "Request"),
                               key=lambda e: e.stream_id)
             result = evaluation.report((list(events) for _, events in streams), year,
-                                       lambda kode, version: slas[(kode, version)])
+                                       lambda kode, version: slas.get(
+                                           (kode, version), slas.get((kode, None), 0)))
             conn.rollback()
         return result
 

@@ -37,8 +37,9 @@ def request_stream(request_id: str) -> str:
 
 # -- catalogue ---------------------------------------------------------------------------------
 
-def _publish(uow, kode: str, version: int, entry: dict, approval: dict, reason: str) -> None:
-    uow.append(layanan_stream(kode), "Layanan", NO_STREAM if version == 1 else None,
+def _publish(uow, kode: str, version: int, entry: dict, approval: dict, reason: str,
+             expected: int | None = None) -> None:
+    uow.append(layanan_stream(kode), "Layanan", NO_STREAM if version == 1 else expected,
                [NewEvent("LayananPublished", {"kode": kode, "version": version, "entry": entry,
                                               "sop": entry["sop"], "approval": approval})],
                reason=reason)
@@ -111,9 +112,10 @@ def change_layanan(uow, actor: Principal, kode: str, data: dict) -> dict:
     problems = catalogue.entry_problems(entry)
     if problems:
         raise ValidationFailed(problems[0], field="changes", details={"problems": problems})
+    # the stream as read: two changes made at once cannot both become the same version
     _publish(uow, kode, entry["version"], entry,
              {"reference": approval["reference"], "approved_by": actor.account_id},
-             data["reason"])
+             data["reason"], expected=len(uow.read_stream(layanan_stream(kode))))
     return layanan(uow, kode)
 
 
@@ -154,14 +156,28 @@ def _may_act_for(actor: Principal, nip: str, opd_id: str) -> bool:
         "fasilitator" in actor.roles and opd_id in actor.opd_scope)
 
 
-def _may_prepare(actor: Principal, request: domain.ServiceRequest) -> bool:
-    """Documents and submission: the employee, whoever drafted it, or the OPD's fasilitator."""
+ADMIN_ONLY = "administrator"
+
+
+def _admin_only(uow, request: domain.ServiceRequest) -> bool:
+    """A layanan only BKD submits (hukuman disiplin): the employee concerned and the OPD's
+    fasilitator neither prepare nor verify it."""
+    entry = catalogue_version(uow, request.layanan, request.catalogue_version)
+    return entry["submitters"] == [ADMIN_ONLY]
+
+
+def _may_prepare(actor: Principal, request: domain.ServiceRequest,
+                 admin_only: bool = False) -> bool:
+    """Documents and submission: the employee, whoever drafted it, or the OPD's fasilitator
+    (for a BKD-only layanan: whoever drafted it, or another administrator)."""
+    if admin_only:
+        return actor.account_id == request.submitted_by or actor.has("administrator")
     return actor.account_id in (request.nip, request.submitted_by) or (
         "fasilitator" in actor.roles and request.opd_id in actor.opd_scope)
 
 
-def _refuse_preparing(actor: Principal, request: domain.ServiceRequest) -> None:
-    if _may_prepare(actor, request):
+def _refuse_preparing(uow, actor: Principal, request: domain.ServiceRequest) -> None:
+    if _may_prepare(actor, request, _admin_only(uow, request)):
         return
     if _visible(actor, request):
         raise Forbidden("usulan disiapkan oleh pegawai atau fasilitator OPD-nya",
@@ -242,6 +258,10 @@ def draft(uow, actor: Principal, data: dict, record: dict) -> dict:
 
 
 def _check_options(entry: dict, options: dict) -> None:
+    for name, allowed in (entry.get("options") or {}).items():
+        if name not in options:
+            raise ValidationFailed(f"pilih {name}: {', '.join(allowed)}",
+                                   field=f"options.{name}")
     for name, value in options.items():
         allowed = entry.get("options", {}).get(name)
         if allowed is None:
@@ -269,7 +289,7 @@ def timeline(uow, actor: Principal, request_id: str) -> list[dict]:
 
 def change_documents(uow, actor: Principal, request_id: str, data: dict) -> dict:
     request = _load(uow, request_id)
-    _refuse_preparing(actor, request)
+    _refuse_preparing(uow, actor, request)
     if request.state not in (domain.DRAFT, domain.RETURNED):
         raise TransitionRefused(f"dokumen hanya dapat diubah pada usulan berstatus draf atau "
                                 f"dikembalikan (kini {domain.STATE_NAMES[request.state]})",
@@ -299,7 +319,7 @@ def submit(uow, actor: Principal, request_id: str, data: dict, record: dict,
     """Submitted only when the employee is eligible under the request's catalogue version and
     every required document is there; otherwise refused saying which rule or document."""
     request = _load(uow, request_id)
-    _refuse_preparing(actor, request)
+    _refuse_preparing(uow, actor, request)
     entry = catalogue_version(uow, request.layanan, request.catalogue_version)
     result = domain.evaluate(entry, record, today)
     if not result.eligible:
@@ -324,7 +344,9 @@ def submit(uow, actor: Principal, request_id: str, data: dict, record: dict,
 
 def withdraw(uow, actor: Principal, request_id: str, data: dict) -> dict:
     request = _load(uow, request_id)
-    if actor.account_id not in (request.nip, request.submitted_by):
+    allowed = {request.submitted_by} if _admin_only(uow, request) else {request.nip,
+                                                                         request.submitted_by}
+    if actor.account_id not in allowed:
         if _visible(actor, request):
             raise Forbidden("hanya pegawai atau pengaju yang dapat menarik usulan", field="actor")
         raise NotFound("usulan tidak ditemukan", field="request_id")
@@ -332,23 +354,26 @@ def withdraw(uow, actor: Principal, request_id: str, data: dict) -> dict:
                        data["expected_version"], data["reason"])
 
 
-def _verifier(actor: Principal, request: domain.ServiceRequest) -> None:
-    if actor.has("administrator") or ("fasilitator" in actor.roles
-                                      and request.opd_id in actor.opd_scope):
+def _verifier(uow, actor: Principal, request: domain.ServiceRequest) -> None:
+    if actor.has("administrator"):
         return
+    if "fasilitator" in actor.roles and request.opd_id in actor.opd_scope:
+        if not _admin_only(uow, request):
+            return
+        raise Forbidden("usulan ini diverifikasi BKD", field="role")
     raise NotFound("usulan tidak ditemukan", field="request_id")
 
 
 def start_verification(uow, actor: Principal, request_id: str, data: dict) -> dict:
     request = _load(uow, request_id)
-    _verifier(actor, request)
+    _verifier(uow, actor, request)
     return _transition(uow, actor, request, "VerificationStarted",
                        {"verifier": actor.account_id}, data["expected_version"], "verifikasi")
 
 
 def return_for_correction(uow, actor: Principal, request_id: str, data: dict) -> dict:
     request = _load(uow, request_id)
-    _verifier(actor, request)
+    _verifier(uow, actor, request)
     if request.actors.get("VerificationStarted") not in (None, actor.account_id):
         raise Forbidden("usulan ini sedang diverifikasi orang lain", field="actor")
     payload = {"documents": data["documents"]}
@@ -360,9 +385,29 @@ def return_for_correction(uow, actor: Principal, request_id: str, data: dict) ->
 
 def verify(uow, actor: Principal, request_id: str, data: dict) -> dict:
     request = _load(uow, request_id)
-    _verifier(actor, request)
+    _verifier(uow, actor, request)
     if request.actors.get("VerificationStarted") not in (None, actor.account_id):
         raise Forbidden("usulan ini sedang diverifikasi orang lain", field="actor")
+    try:
+        request.check("RequestVerified")  # the state first: verdicts on a draft mean nothing
+    except domain.IllegalTransition as exc:
+        raise TransitionRefused(str(exc), field="state",
+                                details={"state": exc.state, "allowed": exc.allowed}) from None
+    missing = sorted(set(request.documents) - set(data["checks"]))
+    extra = sorted(set(data["checks"]) - set(request.documents))
+    if missing or extra:
+        raise ValidationFailed(
+            "nilai setiap dokumen usulan, dan hanya dokumen usulan"
+            + (f"; belum dinilai: {', '.join(missing)}" if missing else "")
+            + (f"; bukan dokumen usulan: {', '.join(extra)}" if extra else ""),
+            field="checks", details={"missing": missing, "unknown": extra})
+    failing = sorted(code for code, verdict in data["checks"].items()
+                     if not (verdict["original"] and verdict["legible"]
+                             and verdict["matches_record"]))
+    if failing:
+        raise ValidationFailed(
+            f"dokumen {', '.join(failing)} tidak memenuhi: kembalikan usulan untuk perbaikan "
+            "atau laporkan dokumen tidak asli", field="checks", details={"failing": failing})
     return _transition(uow, actor, request, "RequestVerified", {"checks": data["checks"]},
                        data["expected_version"], data.get("reason") or "terverifikasi")
 

@@ -68,14 +68,19 @@ def listing(uow, status: str | None) -> list[dict]:
     return [get(uow, r[0]) for r in rows]
 
 
-def decide(uow, actor: Principal, case_id: str, issue: bool, reason: str,
-           effective: date | None = None) -> dict:
+def check_decidable(case: dict, actor: Principal) -> None:
+    """An administrator other than the reporter decides a case still drafted."""
     actor.require("administrator")
-    case = get(uow, case_id)
     if case["status"] != "drafted":
         raise Conflict(f"kasus sudah {case['status']}", field="case_id")
     if case["reported_by"] == actor.account_id:
         raise Forbidden("pelapor tidak memutus kasusnya sendiri", field="actor")
+
+
+def decide(uow, actor: Principal, case_id: str, issue: bool, reason: str,
+           effective: date | None = None) -> dict:
+    case = get(uow, case_id)
+    check_decidable(case, actor)
     version = len(uow.read_stream(stream_for(case["case_id"])))
     if issue:
         event = NewEvent("WarningIssued", {"case_id": case["case_id"], "penalty": PENALTY,

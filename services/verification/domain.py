@@ -1,8 +1,8 @@
 """Domain rules of the verification service: plain Python, no Nameko, SQLAlchemy or marshmallow.
 
 Queues hold what waits for a verifier (a fasilitator of the employee's OPD) or for an
-administrator's decision. Clocks run in working days (Monday to Friday, minus the holidays BKD
-lists in config)."""
+administrator's decision. Clocks run in working days, Monday to Friday, counted in WIB; national
+holidays are not configured yet (the functions take them), so a holiday still counts."""
 
 from __future__ import annotations
 

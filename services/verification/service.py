@@ -1,17 +1,17 @@
 """Nameko entrypoints of the verification service: the queues per OPD (built from the requests
 and records events), claiming an item so two verifiers never work on it at once."""
 
-from datetime import UTC, datetime
 
 from nameko.rpc import RpcProxy
 
 from services.verification import cases, domain
 from services.verification.events import REGISTRY
 from shared.auth import Principal
+from shared.calendar import today_wib
 from shared.consumer import idempotent_handler
 from shared.contracts import verification as v
 from shared.db import Database
-from shared.errors import Conflict, NotFound, SimasnError, ValidationFailed
+from shared.errors import Conflict, Forbidden, NotFound, SimasnError, ValidationFailed
 from shared.notifications import notification_for
 from shared.schemas import load
 from shared.service import ServiceBase, rpc
@@ -151,7 +151,8 @@ class VerificationService(ServiceBase):
         actor.require("administrator")
         with self.db.transaction() as uow:
             case = cases.get(uow, case_id)
-        effective = datetime.now(UTC).date()
+        cases.check_decidable(case, actor)  # before anything is written to the record
+        effective = today_wib()
         record = self.records.get_employee(case["nip"])
         try:
             self.records.record_history(case["nip"], {
@@ -217,7 +218,7 @@ class VerificationService(ServiceBase):
             if scope is not None and opd_id not in scope:
                 raise NotFound(f"OPD {str(opd_id)[:40]} tidak ditemukan", field="opd_id")
             scope = [str(opd_id)]
-        today = datetime.now(UTC).date()
+        today = today_wib()
         with self.db.transaction() as uow:
             rows = uow.execute(
                 "SELECT item_id, kind, stage, opd_id, nip, layanan, sla_hari_kerja, since, "
@@ -244,6 +245,8 @@ class VerificationService(ServiceBase):
             if row is None or not (actor.has("administrator") or (
                     "fasilitator" in actor.roles and row[0] in actor.opd_scope)):
                 raise NotFound("item antrean tidak ditemukan", field="item_id")
+            if not actor.has("administrator") and row[1] not in domain.VERIFIER_STAGES:
+                raise Forbidden("item ini menunggu keputusan BKD", field="item_id")
             taken = uow.execute(
                 "UPDATE queue_items SET claimed_by = :a, claimed_at = now() WHERE item_id = :i "
                 "AND stage <> 'done' AND (claimed_by IS NULL OR claimed_by = :a OR claimed_at "
