@@ -317,7 +317,7 @@ def test_who_prepared_a_request_never_verifies_it_and_verdicts_cover_every_docum
         assert fake.value.details["failing"] == [codes[1]]
 
 
-def test_a_layanan_only_bkd_submits_is_kept_from_the_employee_and_the_opd(stack):
+def test_a_layanan_only_bkd_submits_is_kept_from_the_employee_and_the_opd(stack, database_url):
     call, store = stack
     nip = employee(call)
     with call(FASIL) as fasilitator:
@@ -346,6 +346,17 @@ def test_a_layanan_only_bkd_submits_is_kept_from_the_employee_and_the_opd(stack)
     with call(OTHER_ADMIN) as other:
         assert other.start_verification(hukdis["request_id"], {
             "expected_version": submitted["version"]})["state"] == "under_verification"
+    import psycopg2
+
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT bool_and((payload->>'confidential')::boolean), count(*) FROM "
+                        "requests.events WHERE stream_id = %s",
+                        (f"request:{hukdis['request_id']}",))
+            assert cur.fetchone() == (True, 3), "every event marked: withheld from the bus"
+    finally:
+        conn.close()
 
 
 def test_a_running_penalty_is_not_revealed_to_a_fasilitator(stack):
@@ -365,3 +376,14 @@ def test_a_running_penalty_is_not_revealed_to_a_fasilitator(stack):
     with call(principal(nip, ["pegawai"])) as own:
         mine = own.eligibility("KGB", nip)
     assert mine["eligible_from"] == "2027-03-02"
+
+
+def test_a_disciplinary_procedure_never_reaches_the_bus():
+    from services.requests.events import REGISTRY
+
+    returned = {"documents": {"bap": "BAP belum ditandatangani"}, "nip": "1" * 18,
+                "confidential": True}
+    assert REGISTRY.public_payload("RequestReturned", returned) == (
+        {"confidential": True, "withheld": True}, True)
+    ordinary = {"documents": {"kk": "buram"}, "nip": "1" * 18}
+    assert REGISTRY.public_payload("RequestReturned", ordinary) == (ordinary, False)

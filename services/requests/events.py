@@ -14,6 +14,8 @@ _reason = fields.String(required=True, validate=validate.Length(1, 1000))
 _sha = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 #: whose request: every transition carries it, so a consumer (notifications) needs no other event
 _nip = fields.String(validate=validate.Regexp(r"^\d{18}$"))
+#: a BKD-only layanan (hukuman disiplin): the event is withheld from the bus
+_confidential = fields.Boolean(load_default=False)
 
 
 class _Sop(Schema):
@@ -54,10 +56,12 @@ class RequestDrafted(Schema):
     options = fields.Dict(load_default=dict)
     documents = fields.Dict(keys=fields.String(), values=_sha, load_default=dict)
     idempotency_key = fields.String(validate=validate.Length(1, 100))
+    confidential = _confidential
 
 
 @REGISTRY.event("RequestDocumentsChanged", version=1)
 class RequestDocumentsChanged(Schema):
+    confidential = _confidential
     documents = fields.Dict(keys=fields.String(), values=_sha, required=True)
     removed = fields.List(fields.String(), load_default=list)
 
@@ -71,17 +75,20 @@ class RequestSubmitted(Schema):
     nip = fields.String()
     opd_id = fields.String()
     sla_hari_kerja = fields.Integer()
+    confidential = _confidential
 
 
 @REGISTRY.event("RequestWithdrawn", version=1)
 class RequestWithdrawn(Schema):
     nip = _nip
+    confidential = _confidential
     reason = _reason
 
 
 @REGISTRY.event("VerificationStarted", version=1)
 class VerificationStarted(Schema):
     nip = _nip
+    confidential = _confidential
     verifier = fields.String(required=True)
 
 
@@ -89,6 +96,7 @@ class VerificationStarted(Schema):
 class RequestReturned(Schema):
     """Back to the employee: a reason for each document (or for the request as a whole)."""
     nip = _nip
+    confidential = _confidential
 
     documents = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     note = fields.String(validate=validate.Length(max=1000))
@@ -97,28 +105,47 @@ class RequestReturned(Schema):
 @REGISTRY.event("RequestVerified", version=1)
 class RequestVerified(Schema):
     nip = _nip
+    confidential = _confidential
     checks = fields.Dict(required=True)
 
 
 @REGISTRY.event("RequestApproved", version=1)
 class RequestApproved(Schema):
     nip = _nip
+    confidential = _confidential
     reason = _reason
 
 
 @REGISTRY.event("RequestRejected", version=1)
 class RequestRejected(Schema):
     nip = _nip
+    confidential = _confidential
     reason = _reason
 
 
 @REGISTRY.event("SigningStarted", version=1)
 class SigningStarted(Schema):
     nip = _nip
+    confidential = _confidential
     output = fields.String(required=True)
 
 
 @REGISTRY.event("RequestCompleted", version=1)
 class RequestCompleted(Schema):
     nip = _nip
+    confidential = _confidential
     output_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
+# -- what the bus may carry: a disciplinary procedure is confidential -------------------------
+
+def _withheld_if_confidential(payload: dict) -> dict:
+    if not payload.get("confidential"):
+        return payload
+    return {"confidential": True, "withheld": True}
+
+
+for _name in ("RequestDrafted", "RequestDocumentsChanged", "RequestSubmitted",
+              "RequestWithdrawn", "VerificationStarted", "RequestReturned", "RequestVerified",
+              "RequestApproved", "RequestRejected", "SigningStarted", "RequestCompleted"):
+    REGISTRY.redactor(_name)(_withheld_if_confidential)

@@ -202,6 +202,11 @@ def view(request: domain.ServiceRequest) -> dict:
 
 def _save(uow, request: domain.ServiceRequest, expected, changes, reason: str | None,
           idempotency_key: str | None = None) -> None:
+    layanan_kode = request.layanan or changes[0][1]["layanan"]
+    version = request.catalogue_version or changes[0][1]["catalogue_version"]
+    if catalogue_version(uow, layanan_kode, version)["submitters"] == [ADMIN_ONLY]:
+        # a disciplinary procedure: every event of it is withheld from the bus
+        changes = [(t, {**p, "confidential": True}) for t, p in changes]
     uow.append(request_stream(request.request_id or changes[0][1]["request_id"]), "Request",
                NO_STREAM if expected == 0 else expected,
                [NewEvent(t, p) for t, p in changes], reason=reason)
