@@ -10,7 +10,10 @@ NOTIFIED_EVENTS = ("RequestSubmitted", "VerificationStarted", "RequestReturned",
 
 
 def notification_for(event_type: str, payload: dict) -> tuple[str, str] | None:
-    """(title, body) in Bahasa of what an employee is told when their request moves."""
+    """(title, body) in Bahasa of what an employee is told when their request moves; None for
+    a step not told, or one withheld from the bus (a disciplinary procedure)."""
+    if payload.get("withheld"):
+        return None
     if event_type == "RequestReturned":
         reasons = "; ".join(f"{code}: {why}" for code, why in payload["documents"].items())
         return ("Usulan dikembalikan untuk perbaikan",

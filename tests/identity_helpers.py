@@ -94,14 +94,17 @@ class People:
 
     def otp(self, login: str) -> str | None:
         """A code the server will take: each TOTP step is accepted once, and the server
-        allows one step of clock drift either way, so three logins fit in one 30 s window."""
+        allows one step of clock drift either way. The step before the current one is never
+        used: if the server's clock passes a step boundary before it checks the code (a loaded
+        machine), that code would be two steps old and refused. So two logins fit in one
+        30 s window."""
         secret = self.totp.get(login)
         if not secret:
             return None
         totp = pyotp.TOTP(secret)
         while True:
             current = int(time.time() // totp.interval)
-            step = max(current - 1, self._last_step.get(login, current - 2) + 1)
+            step = max(current, self._last_step.get(login, current - 1) + 1)
             if step <= current + 1:
                 self._last_step[login] = step
                 return totp.at(step * totp.interval)

@@ -339,10 +339,14 @@ def test_a_layanan_only_bkd_submits_is_kept_from_the_employee_and_the_opd(stack,
     with call(ADMIN) as admin:
         submitted = admin.submit_request(hukdis["request_id"],
                                          {"expected_version": hukdis["version"]})
-    with call(FASIL) as fasilitator:
-        with pytest.raises(Forbidden):
+    with call(FASIL) as fasilitator:  # the OPD does not even see a disciplinary procedure
+        with pytest.raises(NotFound):
             fasilitator.start_verification(hukdis["request_id"],
                                            {"expected_version": submitted["version"]})
+        with pytest.raises(NotFound):
+            fasilitator.request_timeline(hukdis["request_id"])
+    with call(principal(nip, ["pegawai"])) as own:  # the employee concerned does
+        assert own.get_request(hukdis["request_id"])["layanan"] == "HUKDIS"
     with call(OTHER_ADMIN) as other:
         assert other.start_verification(hukdis["request_id"], {
             "expected_version": submitted["version"]})["state"] == "under_verification"
@@ -370,6 +374,12 @@ def test_a_running_penalty_is_not_revealed_to_a_fasilitator(stack):
             "expected_version": record["version"], "reason": "SK hukdis"})
     with call(FASIL) as fasilitator:
         answer = fasilitator.eligibility("KGB", nip)
+        draft = fasilitator.create_request({"layanan": "KGB", "nip": nip})
+        with pytest.raises(NotEligible) as refused:  # submitting says no more than that
+            fasilitator.submit_request(draft["request_id"],
+                                       {"expected_version": draft["version"]})
+        assert "rincian di BKD" in refused.value.message and "2027" not in refused.value.message
+        assert refused.value.details["eligible_from"] is None
     (hidden,) = [c for c in answer["checks"] if c["rule"] == "no_running_penalty"]
     assert hidden["message"] == "syarat disiplin belum terpenuhi (rincian di BKD)"
     assert hidden["eligible_from"] is None and answer["eligible_from"] is None
@@ -387,3 +397,8 @@ def test_a_disciplinary_procedure_never_reaches_the_bus():
         {"confidential": True, "withheld": True}, True)
     ordinary = {"documents": {"kk": "buram"}, "nip": "1" * 18}
     assert REGISTRY.public_payload("RequestReturned", ordinary) == (ordinary, False)
+    # consumers take a withheld event without failing: nobody is told of it
+    from shared.notifications import NOTIFIED_EVENTS, notification_for
+
+    withheld = REGISTRY.public_payload("RequestReturned", returned)[0]
+    assert all(notification_for(kind, withheld) is None for kind in NOTIFIED_EVENTS)

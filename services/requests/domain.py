@@ -522,6 +522,8 @@ class ServiceRequest:
     returns: list = field(default_factory=list)
     #: everyone who drafted, supplied documents or submitted: none of them verifies or decides
     preparers: set = field(default_factory=set)
+    #: a disciplinary procedure (BKD-only layanan): seen by BKD and the employee concerned only
+    confidential: bool = False
     decision_reason: str | None = None
     output_sha256: str | None = None
     stage_since: str | None = None
@@ -537,6 +539,7 @@ class ServiceRequest:
             self.documents = dict(payload.get("documents") or {})
             self.submitted_by = payload["drafted_by"]
             self.on_behalf = payload["on_behalf"]
+            self.confidential = bool(payload.get("confidential"))
             self.state = DRAFT
         elif event_type == "RequestDocumentsChanged":
             self.documents.update(payload["documents"])

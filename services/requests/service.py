@@ -18,9 +18,6 @@ from shared.schemas import load
 from shared.service import ServiceBase, rpc
 
 log = get_logger(__name__)
-#: rules whose explanation reveals disciplinary data: shown in full to the employee and to
-#: administrators only (hukuman disiplin is confidential)
-CONFIDENTIAL_RULES = frozenset({"no_penalty", "no_running_penalty"})
 
 
 class CatalogueSeed(DependencyProvider):
@@ -110,17 +107,12 @@ class RequestsService(ServiceBase):
         record = self._record(str(nip))
         with self.db.transaction() as uow:
             entry = workflow.layanan(uow, str(kode)[:40])
-        result = domain.evaluate(entry, record, _today()).as_dict()
+        result = workflow.mask_disciplinary(domain.evaluate(entry, record, _today()).as_dict(),
+                                            actor, record["nip"])
         # the documents this employee needs (conditions on options are decided at the draft)
         result["documents_required"] = [
             {"code": d["code"], "nama": d["nama"]}
             for d in domain.check_documents(entry, record, {}, {}).required]
-        if not (actor.has("administrator") or actor.account_id == record["nip"]):
-            for check in result["checks"]:
-                if check["rule"] in CONFIDENTIAL_RULES and not check["ok"]:
-                    check["message"] = "syarat disiplin belum terpenuhi (rincian di BKD)"
-                    check["eligible_from"] = None  # the day after a penalty ends tells too
-                    result["eligible_from"] = None
         return result
 
     @rpc

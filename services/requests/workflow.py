@@ -186,6 +186,9 @@ def _refuse_preparing(uow, actor: Principal, request: domain.ServiceRequest) -> 
 
 
 def _visible(actor: Principal, request: domain.ServiceRequest) -> bool:
+    if request.confidential and not (actor.has("administrator", "auditor")
+                                     or actor.account_id == request.nip):
+        return False  # a disciplinary procedure: BKD and the employee concerned
     return _may_act_for(actor, request.nip, request.opd_id) or actor.has("auditor")
 
 
@@ -197,7 +200,8 @@ def view(request: domain.ServiceRequest) -> dict:
             "submitted_by": request.submitted_by, "on_behalf": request.on_behalf,
             "options": request.options, "documents": request.documents,
             "returns": request.returns, "decision_reason": request.decision_reason,
-            "output_sha256": request.output_sha256, "stage_since": request.stage_since}
+            "output_sha256": request.output_sha256, "stage_since": request.stage_since,
+            "prepared_by": sorted(request.preparers)}
 
 
 def _save(uow, request: domain.ServiceRequest, expected, changes, reason: str | None,
@@ -319,6 +323,23 @@ def _transition(uow, actor: Principal, request: domain.ServiceRequest, event_typ
     return view(request)
 
 
+#: rules whose explanation reveals disciplinary data: in full to the employee and BKD only
+CONFIDENTIAL_RULES = frozenset({"no_penalty", "no_running_penalty"})
+
+
+def mask_disciplinary(result: dict, actor: Principal, nip: str) -> dict:
+    """Hukuman disiplin is confidential: others are told a disciplinary condition fails, not
+    which penalty or until when."""
+    if actor.has("administrator") or actor.account_id == nip:
+        return result
+    for check in result["checks"]:
+        if check["rule"] in CONFIDENTIAL_RULES and not check["ok"]:
+            check["message"] = "syarat disiplin belum terpenuhi (rincian di BKD)"
+            check["eligible_from"] = None  # the day after a penalty ends tells too
+            result["eligible_from"] = None
+    return result
+
+
 def submit(uow, actor: Principal, request_id: str, data: dict, record: dict,
            today: date) -> dict:
     """Submitted only when the employee is eligible under the request's catalogue version and
@@ -328,9 +349,10 @@ def submit(uow, actor: Principal, request_id: str, data: dict, record: dict,
     entry = catalogue_version(uow, request.layanan, request.catalogue_version)
     result = domain.evaluate(entry, record, today)
     if not result.eligible:
-        failing = [c for c in result.checks if not c.ok]
-        raise NotEligible("belum memenuhi syarat: " + "; ".join(c.message for c in failing),
-                          field="eligibility", details=result.as_dict())
+        explained = mask_disciplinary(result.as_dict(), actor, request.nip)
+        failing = [c for c in explained["checks"] if not c["ok"]]
+        raise NotEligible("belum memenuhi syarat: " + "; ".join(c["message"] for c in failing),
+                          field="eligibility", details=explained)
     documents = domain.check_documents(entry, record, request.options, request.documents)
     if documents.missing:
         raise DocumentsMissing(
@@ -362,6 +384,8 @@ def withdraw(uow, actor: Principal, request_id: str, data: dict) -> dict:
 def _verifier(uow, actor: Principal, request: domain.ServiceRequest) -> None:
     if actor.has("administrator"):
         return
+    if not _visible(actor, request):
+        raise NotFound("usulan tidak ditemukan", field="request_id")
     if "fasilitator" in actor.roles and request.opd_id in actor.opd_scope:
         if not _admin_only(uow, request):
             return

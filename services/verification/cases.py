@@ -29,7 +29,8 @@ def report(uow, actor: Principal, data: dict, subject: dict) -> dict:
     if not (actor.has("administrator") or ("fasilitator" in actor.roles
                                            and subject["opd_id"] in actor.opd_scope)):
         raise NotFound("usulan atau pegawai tidak ditemukan", field="request_id")
-    if actor.account_id in (subject["nip"], subject.get("submitted_by")):
+    if actor.account_id in {subject["nip"], subject.get("submitted_by"),
+                            *subject.get("prepared_by", ())}:
         raise Forbidden("yang mengunggah dokumen tidak dapat menilainya", field="actor")
     case_id = str(uuid.uuid4())
     text = warning_text(subject["nip"], data["document"], data["note"])

@@ -127,6 +127,7 @@ class VerificationService(ServiceBase):
         request = self.requests.get_request(data["request_id"])  # the caller's read rights
         subject = {"nip": request["nip"], "opd_id": request["opd_id"],
                    "submitted_by": request["submitted_by"],
+                   "prepared_by": request.get("prepared_by", []),
                    "sha256": request["documents"].get(data["document"])}
         if subject["sha256"] is None:
             raise NotFound(f"dokumen {data['document']} tidak ada pada usulan ini",

@@ -108,6 +108,8 @@ class Request(Schema):
     decision_reason = fields.String(allow_none=True)
     output_sha256 = fields.String(allow_none=True)
     stage_since = fields.String(allow_none=True)
+    prepared_by = fields.List(fields.String(), metadata={
+        "description": "yang menyusun, melengkapi dokumen atau mengajukan (tidak memverifikasi)"})
 
 
 class TimelineEntry(Schema):
