@@ -2,6 +2,8 @@
 operation, generated inputs — valid and invalid — with an administrator's token must never get a
 5xx, and every error must be an RFC 7807 problem."""
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -11,18 +13,33 @@ from services.gateway.service import GatewayService  # noqa: F401 - registers th
 from services.records.service import RecordsService
 from services.requests.service import RequestsService
 from services.verification.service import VerificationService
+from shared.migrations import migrate
+from shared.testing import create_test_database, drop_test_database
 
+ADMIN_URL = os.environ.get("SIMASN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # logging out would end the administrator's session for every later example
 #: operation -> {status: count}, printed at the end of the run (tests/conftest.py)
 FUZZ_STATS: dict[str, dict[int, int]] = {}
 schema = schemathesis.openapi.from_dict(openapi.document()).exclude(path="/api/auth/logout")
 
 
+@pytest.fixture(scope="module")
+def fuzz_database():
+    """A database of the fuzzer's own: with an administrator's token it creates whatever the
+    API lets it (clients, accounts, catalogue versions), which must not meet the other tests'
+    fixed names."""
+    url = create_test_database(ADMIN_URL, prefix="simasn_fuzz")
+    migrate(url)
+    yield url
+    drop_test_database(url)
+
+
 @pytest.fixture
-def fuzz_target(start_gateway):
+def fuzz_target(start_gateway, fuzz_database):
     """The gateway with identity, records, requests and verification behind it, and an
     administrator's token."""
     client, people, _ = start_gateway(RecordsService, RequestsService, VerificationService,
+                                      DATABASE_URL=fuzz_database,
                                       GATEWAY_CLIENT_RATE=100000,
                                       GATEWAY_CLIENT_BURST=100000)
     admin = people.login(people.staff(["administrator"]))

@@ -110,47 +110,61 @@ def test_access_review_lists_every_account_flags_what_needs_a_decision_and_is_si
             svc.generate_access_review({"stale_days": 90})
 
 
+def unregistered_kabkota(database_url) -> tuple[str, str]:
+    """A kab/kota with no client yet in this run's database (the gateway fuzzer may have
+    registered any of the 38 with the administrator's token): (BPS code, full name)."""
+    from shared.reference import domain_data
+
+    taken = {row[0] for row in sql(database_url, "SELECT client_id FROM identity.machine_clients")}
+    for kab in domain_data()["kab_kota_jatim"]:
+        if f"kabkota-{kab['kode_bps_nik']}" not in taken:
+            return kab["kode_bps_nik"], kab["nama_lengkap"]
+    raise AssertionError("every kab/kota already has a client")
+
+
 def test_a_kabupaten_client_uses_api_credentials_within_its_agreement(identity, database_url):
     admin = identity.staff(["administrator"])
-    body = {"client_kind": "kabkota", "kabkota_code": "3578", "agreement_kind": "MoU",
+    code, full_name = unregistered_kabkota(database_url)
+    client_id = f"kabkota-{code}"
+    body = {"client_kind": "kabkota", "kabkota_code": code, "agreement_kind": "MoU",
             "agreement_number": "MoU/001/BKD-SBY/2026", "scopes": ["sync:push"],
             "valid_from": "2026-01-01", "valid_until": "2099-12-31",
-            "reason": "MoU integrasi data kepegawaian Kota Surabaya"}
+            "reason": f"MoU integrasi data kepegawaian {full_name}"}
     with as_(identity, admin, "administrator") as svc:
         client = svc.register_client(body)
         with pytest.raises(AccountExists):
             svc.register_client(body)
         with pytest.raises(ValidationFailed):
             svc.register_client({**body, "kabkota_code": "3599"})
-    assert client["client_id"] == "kabkota-3578" and client["name"] == "Kota Surabaya"
+    assert client["client_id"] == client_id and client["name"] == full_name
     secret = client["client_secret"]
     with rpc(identity.config) as svc:
-        token = svc.client_token({"client_id": "kabkota-3578", "client_secret": secret})
+        token = svc.client_token({"client_id": client_id, "client_secret": secret})
         principal = svc.authenticate(token["access_token"])
         assert principal["roles"] == ["machine"] and principal["scopes"] == ["sync:push"]
         with pytest.raises(LoginFailed):
-            svc.client_token({"client_id": "kabkota-3578", "client_secret": secret + "x"})
+            svc.client_token({"client_id": client_id, "client_secret": secret + "x"})
         # the agreement ran out: tokens already issued stop working, new ones are refused
         sql(database_url, "UPDATE identity.machine_clients SET valid_until = current_date - 1, "
-                          "valid_from = current_date - 30 WHERE client_id = 'kabkota-3578'")
+                          "valid_from = current_date - 30 WHERE client_id = %s", (client_id,))
         with pytest.raises(TokenInvalid):
             svc.authenticate(token["access_token"])
         with pytest.raises(Forbidden):
-            svc.client_token({"client_id": "kabkota-3578", "client_secret": secret})
+            svc.client_token({"client_id": client_id, "client_secret": secret})
         sql(database_url, "UPDATE identity.machine_clients SET valid_until = '2099-12-31' "
-                          "WHERE client_id = 'kabkota-3578'")
-        token = svc.client_token({"client_id": "kabkota-3578", "client_secret": secret})
+                          "WHERE client_id = %s", (client_id,))
+        token = svc.client_token({"client_id": client_id, "client_secret": secret})
     with as_(identity, admin, "administrator") as svc:
-        rotated = svc.rotate_client_secret("kabkota-3578", {"reason": "rahasia bocor"})
+        rotated = svc.rotate_client_secret(client_id, {"reason": "rahasia bocor"})
     with rpc(identity.config) as svc:
         with pytest.raises(TokenInvalid):
             svc.authenticate(token["access_token"])
         with pytest.raises(LoginFailed):
-            svc.client_token({"client_id": "kabkota-3578", "client_secret": secret})
-        fresh = svc.client_token({"client_id": "kabkota-3578",
+            svc.client_token({"client_id": client_id, "client_secret": secret})
+        fresh = svc.client_token({"client_id": client_id,
                                   "client_secret": rotated["client_secret"]})
     with as_(identity, admin, "administrator") as svc:
-        assert svc.revoke_client("kabkota-3578", {"reason": "MoU diputus"})["status"] == \
+        assert svc.revoke_client(client_id, {"reason": "MoU diputus"})["status"] == \
             "disabled"
     with rpc(identity.config) as svc:
         with pytest.raises(TokenInvalid):
