@@ -177,7 +177,18 @@ def cmd_seed(args, config: ServiceConfig) -> int:
     finally:
         progress.close()
         bootstrap.close()
+    from services.records.seed import seed_records
+
+    pegawai = [(a.login, a.display_name, a.home_opd) for a in accounts if "pegawai" in a.roles]
+    progress = Progress("data pegawai", len(pegawai), enabled=args.progress)
+    try:
+        created, existing = seed_records(config.service_database_url("records"), pegawai,
+                                         on_each=progress.advance)
+    finally:
+        progress.close()
     print("\n".join(seed.summary(report, args.seed, raw)))
+    print(f"Employee records: {created} registered with their histories, {existing} already "
+          "there.")
     return 0
 
 

@@ -2,6 +2,7 @@
 in the right OPDs, NIPs that hold together, staff who can log in with the printed credentials,
 nothing duplicated by a second run, and no credential in the event log."""
 
+import json
 import re
 from datetime import date
 
@@ -139,6 +140,18 @@ def test_seed_demo_creates_a_province_once_whose_staff_log_in_with_what_it_print
     finally:
         boot.close()
     assert again.created == [] and len(again.skipped) == len(plan) and not again.totp_secrets
+
+    # every demo pegawai has a record that holds together, written as events
+    records = dict(demo_rows(database_url, "SELECT nip, record::text FROM records.employees"))
+    pegawai = [a for a in plan if a.roles == ("pegawai",)]
+    assert {a.login for a in pegawai} <= set(records)
+    sample = json.loads(records[nip])
+    assert sample["opd_id"] == "dinkes" and sample["histories"]["pangkat"]
+    assert sample["histories"]["pangkat"][0]["golongan"] == "III/a"
+    assert sample["histories"]["kinerja"] and sample["histories"]["gaji_berkala"]
+    assert main(["seed", "demo", "--pegawai", str(PEGAWAI)]) == 0  # again: nothing new
+    assert f"0 registered with their histories, {len(pegawai)} already there" in \
+        capsys.readouterr().out
     assert demo_rows(database_url, "SELECT count(*) FROM identity.events")[0][0] == events_before
 
     stored = demo_rows(database_url, "SELECT payload::text || metadata::text FROM identity.events")
