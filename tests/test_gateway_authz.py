@@ -84,6 +84,7 @@ MATRIX = {
     ("POST", "/api/requests"): {"pegawai", "fasilitator_own"},
     ("GET", "/api/requests/<request_id>"): READERS_OWN_OPD | {"pegawai"},
     ("GET", "/api/requests/<request_id>/timeline"): READERS_OWN_OPD | {"pegawai"},
+    ("GET", "/api/requests/<request_id>/documents/<document>"): READERS_OWN_OPD | {"pegawai"},
     ("PUT", "/api/requests/<request_id>/documents"): {"pegawai", "fasilitator_own"},
     ("POST", "/api/requests/<request_id>/submit"): {"pegawai", "fasilitator_own"},
     ("POST", "/api/requests/<request_id>/withdraw"): {"pegawai"},
@@ -354,7 +355,7 @@ class World:
                 body.update(approve=True, reason="memenuhi syarat")
             elif method == "GET":
                 body = None
-            return path.replace("<request_id>", rid), token, body
+            return path.replace("<request_id>", rid).replace("<document>", "kk"), token, body
         if path == "/api/verification/fake-documents" and method == "POST":
             rid, _ = self.service_request("submitted", persona)
             return path, token, {"request_id": rid, "document": "kk", "note": "cap ditempel"}

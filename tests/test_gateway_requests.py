@@ -3,6 +3,7 @@ checks eligibility, uploads documents and submits; the OPD's fasilitator returns
 pegawai fixes it; the fasilitator verifies; an administrator approves. The timeline shows every
 step with its actor, and a fasilitator of another OPD never sees the request."""
 
+import psycopg2
 import pytest
 
 from services.records.service import RecordsService
@@ -10,6 +11,7 @@ from services.requests.service import RequestsService
 from tests.document_samples import pdf_with_text
 from tests.gateway_helpers import http_login
 from tests.identity_helpers import PASSWORD, employee_for, unique_nip
+from tests.test_gateway_documents import download
 
 PDF = {"Content-Type": "application/pdf"}
 
@@ -20,7 +22,7 @@ def stack(start_gateway):
     return client, people
 
 
-def test_gaji_berkala_from_submission_to_approval_through_the_gateway(stack):
+def test_gaji_berkala_from_submission_to_approval_through_the_gateway(stack, database_url):
     client, people = stack
     fasilitator = http_login(client, people, people.staff(["fasilitator"], ["dinkes"]))
     other = http_login(client, people, people.staff(["fasilitator"], ["dindik"]))
@@ -70,6 +72,21 @@ def test_gaji_berkala_from_submission_to_approval_through_the_gateway(stack):
 
     claimed = client.call("POST", f"/api/requests/{rid}/verification", token=fasilitator,
                           body={"expected_version": submitted.body["version"]}).body
+    # the verifier reads the documents; another OPD's fasilitator cannot
+    document = f"/api/requests/{rid}/documents/skp_1_tahun"
+    status, headers, body = download(client, document, fasilitator)
+    assert status == 200 and body.startswith(b"%PDF") and headers["Content-Type"] == \
+        "application/pdf"
+    assert download(client, document, other)[0] == 404
+    assert download(client, f"/api/requests/{rid}/documents/akta_cerai", fasilitator)[0] == 404
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT metadata->>'actor_role', payload->>'document' FROM "
+                        "requests.events WHERE stream_id = %s", (f"request-downloads:{rid}",))
+            assert cur.fetchall() == [("fasilitator", "skp_1_tahun")], "the download is logged"
+    finally:
+        conn.close()
     returned = client.call("POST", f"/api/requests/{rid}/return", token=fasilitator, body={
         "expected_version": claimed["version"],
         "documents": {"skp_1_tahun": "SKP belum ditandatangani pejabat penilai"}})

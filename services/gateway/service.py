@@ -278,7 +278,10 @@ class GatewayService(ServiceBase):
     @endpoint("GET", "/api/employees/<nip>/documents/<sha256>",
               summary="Unduh dokumen pegawai (dicatat)", roles=ANYONE, tag="dokumen")
     def http_download_document(self, request, nip, sha256, **_):
-        meta = self.rpc_records.authorize_download(nip, sha256)
+        return self._stream_document(self.rpc_records.authorize_download(nip, sha256))
+
+    def _stream_document(self, meta: dict) -> Response:
+        """A checked document streamed from the store, never sniffed or cached by browsers."""
         chunks = self.documents.open(meta["sha256"])
         response = Response(chunks, mimetype=meta["content_type"], direct_passthrough=True)
         response.headers["Content-Length"] = str(meta["size"])
@@ -353,6 +356,12 @@ class GatewayService(ServiceBase):
               response=q.Request, tag="usulan")
     def http_request(self, request, request_id, **_):
         return self.rpc_requests.get_request(request_id)
+
+    @endpoint("GET", "/api/requests/<request_id>/documents/<document>",
+              summary="Unduh dokumen usulan (untuk verifikasi; dicatat)", roles=ANYONE,
+              tag="usulan")
+    def http_request_document(self, request, request_id, document, **_):
+        return self._stream_document(self.rpc_requests.authorize_document(request_id, document))
 
     @endpoint("GET", "/api/requests/<request_id>/timeline",
               summary="Jejak usulan: setiap langkah, pelaku dan alasan", roles=ANYONE,

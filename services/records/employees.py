@@ -183,6 +183,10 @@ def _document_rows(uow, hashes) -> dict[str, dict]:
     return {row["sha256"]: {k: v for k, v in dict(row).items() if v is not None} for row in rows}
 
 
+def document_meta(uow, sha256: str) -> dict | None:
+    return _document_rows(uow, [sha256]).get(sha256)
+
+
 def known_documents(uow, hashes) -> set[str]:
     return set(_document_rows(uow, hashes)) if hashes else set()
 

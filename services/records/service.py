@@ -172,6 +172,16 @@ class RecordsService(ServiceBase):
         return [h for h in hashes if h not in known]
 
     @rpc
+    def document_meta(self, sha256):
+        """Internal: what the checks found a stored document to be (type judged by its bytes,
+        size), for another service that serves it."""
+        with self.db.transaction() as uow:
+            meta = employees.document_meta(uow, str(sha256)[:64])
+        if meta is None:
+            raise NotFound("dokumen tidak ditemukan", field="sha256")
+        return meta
+
+    @rpc
     def attach_document(self, nip, payload):
         data = load(c.AttachRequest(), payload)
         with self.db.transaction() as uow:

@@ -137,6 +137,17 @@ class RequestCompleted(Schema):
     output_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
+@REGISTRY.event("RequestDocumentDownloaded", version=1)
+class RequestDocumentDownloaded(Schema):
+    """Who fetched which document of a request (stream request-downloads:<id>, so reading
+    never moves the request's own version)."""
+
+    request_id = fields.UUID(required=True)
+    document = fields.String(required=True, validate=validate.Length(1, 60))
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    confidential = _confidential
+
+
 # -- what the bus may carry: a disciplinary procedure is confidential -------------------------
 
 def _withheld_if_confidential(payload: dict) -> dict:
@@ -147,5 +158,6 @@ def _withheld_if_confidential(payload: dict) -> dict:
 
 for _name in ("RequestDrafted", "RequestDocumentsChanged", "RequestSubmitted",
               "RequestWithdrawn", "VerificationStarted", "RequestReturned", "RequestVerified",
-              "RequestApproved", "RequestRejected", "SigningStarted", "RequestCompleted"):
+              "RequestApproved", "RequestRejected", "SigningStarted", "RequestCompleted",
+              "RequestDocumentDownloaded"):
     REGISTRY.redactor(_name)(_withheld_if_confidential)

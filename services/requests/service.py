@@ -183,6 +183,15 @@ class RequestsService(ServiceBase):
             return workflow.change_documents(uow, self._actor(), str(request_id)[:64], data)
 
     @rpc
+    def authorize_document(self, request_id, document):
+        """A request's document for whoever may see the request: its hash and what the
+        records checks found it to be; the download is logged first."""
+        with self.db.transaction() as uow:
+            sha256 = workflow.authorize_document(uow, self._actor(), str(request_id)[:64],
+                                                 str(document)[:60])
+        return {**self.records.document_meta(sha256), "sha256": sha256}
+
+    @rpc
     def submit_request(self, request_id, payload):
         data = load(c.Transition(), payload)
         with self.db.transaction() as uow:

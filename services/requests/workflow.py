@@ -467,3 +467,20 @@ def complete(uow, actor: Principal, request_id: str, data: dict) -> dict:
     return _transition(uow, actor, request, "RequestCompleted",
                        {"output_sha256": data["output_sha256"]}, data["expected_version"],
                        "dokumen keluaran ditandatangani")
+
+
+def authorize_document(uow, actor: Principal, request_id: str, document: str) -> str:
+    """May `actor` fetch this document of this request? Whoever may see the request (the
+    verifier above all); the download is logged before the bytes leave. Returns its hash."""
+    request = _load(uow, request_id)
+    if not _visible(actor, request):
+        raise NotFound("usulan tidak ditemukan", field="request_id")
+    sha256 = request.documents.get(document)
+    if sha256 is None:
+        raise NotFound(f"dokumen {document[:60]} tidak ada pada usulan ini", field="document")
+    payload = {"request_id": request.request_id, "document": document, "sha256": sha256}
+    if request.confidential:
+        payload["confidential"] = True
+    uow.append(f"request-downloads:{request.request_id}", "RequestDocumentAccess", None,
+               [NewEvent("RequestDocumentDownloaded", payload)], reason="unduh dokumen usulan")
+    return sha256
