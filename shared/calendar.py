@@ -1,4 +1,6 @@
-"""Working days: SLA clocks in SIMASN count Monday to Friday, minus the holidays BKD lists."""
+"""Working days: SLA clocks in SIMASN count Monday to Friday, minus the holidays BKD lists
+(config HOLIDAYS: ISO dates separated by commas — national holidays and cuti bersama change
+every year by decree, so they are configuration, not code)."""
 
 from __future__ import annotations
 
@@ -29,3 +31,24 @@ def add_working_days(start: date, count: int, holidays: frozenset[date] = frozen
         if day.weekday() < 5 and day not in holidays:
             count -= 1
     return day
+
+
+def holidays_from(config: dict) -> frozenset[date]:
+    """The configured holidays; a date that does not parse stops the service naming it."""
+    from shared.errors import ConfigError
+
+    raw = config.get("HOLIDAYS") or ""
+    if isinstance(raw, list | tuple):
+        items = [str(x) for x in raw]
+    else:
+        items = [part for part in str(raw).replace(";", ",").split(",")]
+    days = set()
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        try:
+            days.add(date.fromisoformat(item))
+        except ValueError:
+            raise ConfigError(f"HOLIDAYS: {item!r} bukan tanggal (YYYY-MM-DD)",
+                              field="HOLIDAYS") from None
+    return frozenset(days)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc as nameko_rpc
 
+from shared.calendar import holidays_from
 from shared.context import RequestContext
 from shared.errors import SimasnError
 from shared.schemas import HealthSchema
@@ -34,3 +36,14 @@ class ServiceBase:
         return HealthSchema().dump(
             {"service": self.name, "status": "ok", "database": "ok", "log_position": position}
         )
+
+
+class Holidays(DependencyProvider):
+    """`holidays = Holidays()`: the configured HOLIDAYS (shared.calendar), read once at start;
+    `self.holidays.days` is the set SLA clocks skip."""
+
+    def setup(self):
+        self.days = holidays_from(self.container.config)
+
+    def get_dependency(self, worker_ctx):
+        return self

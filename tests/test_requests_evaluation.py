@@ -71,3 +71,9 @@ def test_percentiles_by_nearest_rank():
     assert evaluation.nearest_rank([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9) == 9
     assert evaluation.nearest_rank([5], 0.9) == 5 and evaluation.nearest_rank([], 0.9) is None
     assert evaluation.median([3, 1, 2]) == 2.0 and evaluation.median([1, 2, 3, 4]) == 2.5
+
+
+def test_holidays_are_not_counted_in_the_turnaround():
+    holiday = frozenset({evaluation.date(2026, 3, 3)})  # the Tuesday of request A
+    report = evaluation.report(FIXTURE[:1], 2026, lambda kode, version: 5, holiday)
+    assert report[0]["turnaround_median_days"] == 3.0  # Wed, Thu, Fri

@@ -230,3 +230,19 @@ def inbox_rows(database_url, nip):
             return cur.fetchall()
     finally:
         conn.close()
+
+
+def test_holidays_come_from_config_and_a_bad_one_is_named():
+    from shared.calendar import holidays_from
+    from shared.errors import ConfigError
+
+    assert holidays_from({"HOLIDAYS": "2026-12-25, 2026-12-26"}) == frozenset(
+        {date(2026, 12, 25), date(2026, 12, 26)})
+    assert holidays_from({"HOLIDAYS": ""}) == frozenset() == holidays_from({})
+    with pytest.raises(ConfigError) as bad:
+        holidays_from({"HOLIDAYS": "2026-12-25,25/12/2026"})
+    assert bad.value.field == "HOLIDAYS" and "25/12/2026" in bad.value.message
+    # Christmas on a Friday: the SLA clock skips it
+    state = domain.sla_state(date(2026, 12, 24), 1, date(2026, 12, 28),
+                             holidays_from({"HOLIDAYS": "2026-12-25"}))
+    assert state["due"] == "2026-12-28" and state["working_days"] == 1

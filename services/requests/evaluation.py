@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from datetime import date, datetime
 
 from services.requests.domain import APPROVING, RETURNED, SUBMITTED, VERIFYING
-from shared.calendar import working_days_between
+from shared.calendar import WIB, working_days_between
 
 BKD_STAGES = frozenset({SUBMITTED, VERIFYING, APPROVING})
 STAGE_AFTER = {"RequestSubmitted": SUBMITTED, "VerificationStarted": VERIFYING,
@@ -30,7 +30,8 @@ STAGE_AFTER = {"RequestSubmitted": SUBMITTED, "VerificationStarted": VERIFYING,
 
 
 def _day(recorded_at: str) -> date:
-    return datetime.fromisoformat(recorded_at.replace("Z", "+00:00")).date()
+    """The WIB day of a moment recorded in UTC."""
+    return datetime.fromisoformat(recorded_at.replace("Z", "+00:00")).astimezone(WIB).date()
 
 
 def nearest_rank(values: list[int], share: float) -> int | None:
@@ -49,7 +50,7 @@ def median(values: list[int]) -> float | None:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def one_request(events) -> dict | None:
+def one_request(events, holidays: frozenset = frozenset()) -> dict | None:
     """What one request's events say for the evaluation (None when never submitted)."""
     submitted = decided = None
     outcome, stage, stage_since, bkd_days, returned = "open", None, None, 0, False
@@ -63,7 +64,7 @@ def one_request(events) -> dict | None:
         if kind not in STAGE_AFTER:
             continue
         if stage in BKD_STAGES and stage_since is not None:
-            bkd_days += working_days_between(stage_since, day)
+            bkd_days += working_days_between(stage_since, day, holidays)
         if kind == "RequestSubmitted" and submitted is None:
             submitted = day
         if kind == "RequestReturned":
@@ -81,16 +82,18 @@ def one_request(events) -> dict | None:
         return None
     return {"layanan": layanan, "catalogue_version": version, "submitted": submitted,
             "outcome": outcome, "returned": returned, "documents": documents,
-            "turnaround": working_days_between(submitted, decided) if decided else None,
+            "turnaround": working_days_between(submitted, decided, holidays) if decided
+            else None,
             "bkd_days": bkd_days if decided else None}
 
 
-def report(requests_events, year: int, sla_for) -> list[dict]:
+def report(requests_events, year: int, sla_for,
+           holidays: frozenset = frozenset()) -> list[dict]:
     """`requests_events`: an iterable of each request's events in order; `sla_for(layanan,
     catalogue_version)` gives the SLA in working days it was submitted under."""
     rows: dict[str, list[dict]] = defaultdict(list)
     for events in requests_events:
-        summary = one_request(events)
+        summary = one_request(events, holidays)
         if summary is not None and summary["submitted"].year == year:
             rows[summary["layanan"]].append(summary)
     out = []

@@ -15,7 +15,7 @@ from shared.errors import Forbidden, ValidationFailed
 from shared.eventstore import EventStore
 from shared.logging import get_logger
 from shared.schemas import load
-from shared.service import ServiceBase, rpc
+from shared.service import Holidays, ServiceBase, rpc
 
 log = get_logger(__name__)
 
@@ -54,6 +54,7 @@ class RequestsService(ServiceBase):
     name = "requests"
     db = Database(REGISTRY)
     catalogue_seed = CatalogueSeed()
+    holidays = Holidays()
     records = RpcProxy("records")
 
     def _actor(self) -> Principal:
@@ -144,7 +145,8 @@ class RequestsService(ServiceBase):
                               key=lambda e: e.stream_id)
             result = evaluation.report((list(events) for _, events in streams), year,
                                        lambda kode, version: slas.get(
-                                           (kode, version), slas.get((kode, None), 0)))
+                                           (kode, version), slas.get((kode, None), 0)),
+                                       self.holidays.days)
             conn.rollback()
         return result
 

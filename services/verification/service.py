@@ -7,14 +7,14 @@ from nameko.rpc import RpcProxy
 from services.verification import cases, domain
 from services.verification.events import REGISTRY
 from shared.auth import Principal
-from shared.calendar import today_wib
+from shared.calendar import WIB, today_wib
 from shared.consumer import idempotent_handler
 from shared.contracts import verification as v
 from shared.db import Database
 from shared.errors import Conflict, Forbidden, NotFound, SimasnError, ValidationFailed
 from shared.notifications import notification_for
 from shared.schemas import load
-from shared.service import ServiceBase, rpc
+from shared.service import Holidays, ServiceBase, rpc
 
 CLAIM_MINUTES = 60
 
@@ -80,6 +80,7 @@ class VerificationService(ServiceBase):
 
     name = "verification"
     db = Database(REGISTRY)
+    holidays = Holidays()
     requests = RpcProxy("requests")
     records = RpcProxy("records")
 
@@ -230,7 +231,8 @@ class VerificationService(ServiceBase):
         return [{**{k: v for k, v in row.items() if k not in ("since", "claimed_at")},
                  "since": row["since"].isoformat(),
                  "claimed_at": row["claimed_at"].isoformat() if row["claimed_at"] else None,
-                 "sla": domain.sla_state(row["since"].date(), row["sla_hari_kerja"], today)}
+                 "sla": domain.sla_state(row["since"].astimezone(WIB).date(),
+                                         row["sla_hari_kerja"], today, self.holidays.days)}
                 for row in rows]
 
     @rpc
