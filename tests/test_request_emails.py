@@ -95,3 +95,62 @@ def test_each_step_is_mailed_once(container_factory, identity_config, database_u
             assert cur.fetchall() == [("sent", 4)]
     finally:
         conn.close()
+
+
+class FlakyRelay:
+    def __init__(self, failures: int):
+        self.failures, self.sent = failures, []
+
+    def send(self, to, subject, body, kind):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionRefusedError("relay down")
+        self.sent.append((to, subject))
+
+
+def test_a_refused_mail_is_tried_again_later_and_given_up_after_five_tries(database_url):
+    from services.identity import mailer
+    from services.identity.events import REGISTRY
+    from shared.db import ServiceDatabase, make_engine
+    from shared.eventstore import EventStore
+
+    engine = make_engine(database_url, schema="identity", pool_size=1)
+    db = ServiceDatabase(engine, EventStore("identity", REGISTRY), {})
+    keys = [f"test:{uuid.uuid4()}" for _ in range(2)]
+
+    def status(key):
+        with db.transaction() as uow:
+            return tuple(uow.execute("SELECT status, attempts FROM email_outbox WHERE "
+                                     "source_key = :k", {"k": key}).one())
+
+    def due_now():
+        with db.transaction() as uow:
+            uow.execute("UPDATE email_outbox SET next_attempt_at = now() - interval '1 second' "
+                        "WHERE source_key = ANY(:k)", {"k": keys})
+
+    try:
+        with db.transaction() as uow:
+            for key in keys:
+                uow.execute("INSERT INTO email_outbox (source_key, recipient, subject, body) "
+                            "VALUES (:k, 'x@mail.test', 'SIMASN Jatim: uji', 'isi')", {"k": key})
+        relay = FlakyRelay(failures=2)  # both refused once, then the relay is back
+        mailer.deliver(db, relay)
+        assert status(keys[0]) == ("failed", 1) and relay.sent == []
+        mailer.deliver(db, relay)  # not due yet: nothing is tried
+        assert status(keys[0]) == ("failed", 1)
+        due_now()
+        mailer.deliver(db, relay)
+        assert [status(k) for k in keys] == [("sent", 2), ("sent", 2)]
+        assert len(relay.sent) == 2
+
+        with db.transaction() as uow:  # a relay that never comes back: five tries, no more
+            uow.execute("UPDATE email_outbox SET status = 'pending', attempts = 0 "
+                        "WHERE source_key = :k", {"k": keys[0]})
+        down = FlakyRelay(failures=100)
+        for _ in range(7):
+            due_now()
+            mailer.deliver(db, down)
+        assert status(keys[0]) == ("failed", mailer.MAX_ATTEMPTS)
+        assert down.failures == 100 - mailer.MAX_ATTEMPTS
+    finally:
+        engine.dispose()

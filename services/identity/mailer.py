@@ -49,22 +49,32 @@ class SmtpRelay:
             smtp.send_message(message)
 
 
+MAX_ATTEMPTS = 5
+RETRY_MINUTES = (1, 5, 30, 120)  # after the 1st, 2nd, 3rd and 4th refusal
+
+
 def deliver(db, transport, batch: int = 50) -> int:
-    """Claim pending messages (marking them before sending) and send them; returns how many."""
+    """Claim messages due — new ones, and refused ones whose retry time has come — marking
+    them before sending, and send them; returns how many were tried. A refusal (the relay
+    said no, or could not be reached) is tried again later, up to MAX_ATTEMPTS times."""
     with db.transaction() as uow:
         claimed = uow.execute(
-            "UPDATE email_outbox SET status = 'sending' WHERE id IN (SELECT id FROM "
-            "email_outbox WHERE status = 'pending' ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) "
-            "RETURNING id, recipient, subject, body", {"n": batch}).all()
-    for message_id, recipient, subject, body in claimed:
+            "UPDATE email_outbox SET status = 'sending', attempts = attempts + 1 WHERE id IN "
+            "(SELECT id FROM email_outbox WHERE (status = 'pending' OR (status = 'failed' AND "
+            "attempts < :max AND next_attempt_at <= now())) ORDER BY id LIMIT :n "
+            "FOR UPDATE SKIP LOCKED) RETURNING id, recipient, subject, body, attempts",
+            {"n": batch, "max": MAX_ATTEMPTS}).all()
+    for message_id, recipient, subject, body, attempts in claimed:
         try:
             transport.send(recipient, subject, body, "request_notification")
             status, error = "sent", None
         except (OSError, smtplib.SMTPException) as exc:
             status, error = "failed", str(exc)[:500]
-            log.warning("email_failed", message_id=message_id, error=error)
+            log.warning("email_failed", message_id=message_id, attempts=attempts, error=error)
+        wait = RETRY_MINUTES[min(attempts, len(RETRY_MINUTES)) - 1]
         with db.transaction() as uow:
             uow.execute("UPDATE email_outbox SET status = :s, error = :e, sent_at = CASE WHEN "
-                        ":s = 'sent' THEN now() END WHERE id = :id",
-                        {"s": status, "e": error, "id": message_id})
+                        ":s = 'sent' THEN now() END, next_attempt_at = now() + "
+                        "make_interval(mins => :wait) WHERE id = :id",
+                        {"s": status, "e": error, "id": message_id, "wait": wait})
     return len(claimed)
