@@ -14,22 +14,18 @@ from services.records import domain
 from services.records.events import REGISTRY
 from shared.eventstore import EventStore
 
-UPSERT = (
-    "INSERT INTO {schema}.employees (nip, opd_id, name, status, version, record) VALUES "
-    "(%(nip)s, %(opd)s, %(name)s, %(status)s, %(version)s, %(record)s::jsonb) "
-    "ON CONFLICT (nip) DO UPDATE SET opd_id = EXCLUDED.opd_id, name = EXCLUDED.name, "
-    "status = EXCLUDED.status, version = EXCLUDED.version, record = EXCLUDED.record, "
-    "updated_at = now()"
-)
-
-
-UPSERT_MANY = (
-    "INSERT INTO {schema}.employees (nip, opd_id, name, status, version, record) VALUES %s "
+_ON_CONFLICT = (
     "ON CONFLICT (nip) DO UPDATE SET opd_id = EXCLUDED.opd_id, name = EXCLUDED.name, "
     "status = EXCLUDED.status, version = EXCLUDED.version, record = EXCLUDED.record, "
     "updated_at = now()"
 )
 UPSERT_TEMPLATE = "(%(nip)s, %(opd)s, %(name)s, %(status)s, %(version)s, %(record)s::jsonb)"
+_INSERT = "INSERT INTO {schema}.employees (nip, opd_id, name, status, version, record) VALUES "
+#: one row (`row_for`), and many rows through psycopg2's execute_values
+UPSERT = _INSERT + UPSERT_TEMPLATE + " " + _ON_CONFLICT
+UPSERT_MANY = _INSERT + "%s " + _ON_CONFLICT
+
+
 
 
 def row_for(employee: domain.Employee) -> dict:

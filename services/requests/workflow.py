@@ -159,15 +159,10 @@ def _may_act_for(actor: Principal, nip: str, opd_id: str) -> bool:
 ADMIN_ONLY = "administrator"
 
 
-def _admin_only(uow, request: domain.ServiceRequest) -> bool:
-    """A layanan only BKD submits (hukuman disiplin): the employee concerned and the OPD's
-    fasilitator neither prepare nor verify it."""
-    entry = catalogue_version(uow, request.layanan, request.catalogue_version)
-    return entry["submitters"] == [ADMIN_ONLY]
-
-
 def _may_prepare(actor: Principal, request: domain.ServiceRequest,
                  admin_only: bool = False) -> bool:
+    # admin_only: a layanan only BKD submits (hukuman disiplin), decided at the draft from the
+    # catalogue entry and carried by the request (`confidential`)
     """Documents and submission: the employee, whoever drafted it, or the OPD's fasilitator
     (for a BKD-only layanan: whoever drafted it, or another administrator)."""
     if admin_only:
@@ -177,7 +172,7 @@ def _may_prepare(actor: Principal, request: domain.ServiceRequest,
 
 
 def _refuse_preparing(uow, actor: Principal, request: domain.ServiceRequest) -> None:
-    if _may_prepare(actor, request, _admin_only(uow, request)):
+    if _may_prepare(actor, request, request.confidential):
         return
     if _visible(actor, request):
         raise Forbidden("usulan disiapkan oleh pegawai atau fasilitator OPD-nya",
@@ -206,9 +201,7 @@ def view(request: domain.ServiceRequest) -> dict:
 
 def _save(uow, request: domain.ServiceRequest, expected, changes, reason: str | None,
           idempotency_key: str | None = None) -> None:
-    layanan_kode = request.layanan or changes[0][1]["layanan"]
-    version = request.catalogue_version or changes[0][1]["catalogue_version"]
-    if catalogue_version(uow, layanan_kode, version)["submitters"] == [ADMIN_ONLY]:
+    if request.confidential:
         # a disciplinary procedure: every event of it is withheld from the bus
         changes = [(t, {**p, "confidential": True}) for t, p in changes]
     uow.append(request_stream(request.request_id or changes[0][1]["request_id"]), "Request",
@@ -260,6 +253,8 @@ def draft(uow, actor: Principal, data: dict, record: dict) -> dict:
                "options": data.get("options") or {}, "documents": data.get("documents") or {}}
     if key:
         payload["idempotency_key"] = key
+    if entry["submitters"] == [ADMIN_ONLY]:
+        payload["confidential"] = True
     request = domain.ServiceRequest()
     _save(uow, request, 0, [("RequestDrafted", payload)], data.get("reason") or "usulan baru",
           idempotency_key=key)
@@ -371,7 +366,7 @@ def submit(uow, actor: Principal, request_id: str, data: dict, record: dict,
 
 def withdraw(uow, actor: Principal, request_id: str, data: dict) -> dict:
     request = _load(uow, request_id)
-    allowed = {request.submitted_by} if _admin_only(uow, request) else {request.nip,
+    allowed = {request.submitted_by} if request.confidential else {request.nip,
                                                                          request.submitted_by}
     if actor.account_id not in allowed:
         if _visible(actor, request):
@@ -387,7 +382,7 @@ def _verifier(uow, actor: Principal, request: domain.ServiceRequest) -> None:
     if not _visible(actor, request):
         raise NotFound("usulan tidak ditemukan", field="request_id")
     if "fasilitator" in actor.roles and request.opd_id in actor.opd_scope:
-        if not _admin_only(uow, request):
+        if not request.confidential:
             return
         raise Forbidden("usulan ini diverifikasi BKD", field="role")
     raise NotFound("usulan tidak ditemukan", field="request_id")
