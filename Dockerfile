@@ -26,7 +26,8 @@ RUN pip install --no-deps -c constraints.txt .
 ENV PYTHONPATH=/app \
     SIMASN_CONFIG=/app/config.yaml
 
-RUN useradd --system --uid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin simasn
+RUN useradd --system --uid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin simasn \
+    && mkdir -p /keystore && chown 10001:10001 /keystore && chmod 700 /keystore
 USER 10001:10001
 
 EXPOSE 8000

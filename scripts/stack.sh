@@ -191,6 +191,11 @@ load_secrets() {
   # shellcheck disable=SC1090
   . "$file"
   set +a
+  # The signing service's development key store (root CA, the demo administrator's certificate,
+  # seal, TSA); production mounts BSrE certificates instead.
+  export SIMASN_SIGNING_KEYSTORE_DIR="${SIMASN_SIGNING_KEYSTORE_DIR:-$RUN_DIR/keystore}"
+  "$BIN/simasn" pki init --if-missing --dir "$SIMASN_SIGNING_KEYSTORE_DIR" \
+    --signer "admin.bkd=Kepala BKD (demo)|Kepala Badan Kepegawaian Daerah" >&2
 }
 
 cmd_up() {

@@ -192,6 +192,41 @@ def cmd_seed(args, config: ServiceConfig) -> int:
     return 0
 
 
+def keystore_dir_from_config() -> str:
+    """SIGNING_KEYSTORE_DIR as the services read it (config.yaml and the environment)."""
+    return str(_raw_config().get("SIGNING_KEYSTORE_DIR") or "var/keystore")
+
+
+def _raw_config() -> dict:
+    path = os.environ.get("SIMASN_CONFIG", "config.yaml")
+    return load_yaml(path) if os.path.exists(path) else {}
+
+
+def cmd_pki(args, config: ServiceConfig | None) -> int:
+    """A development PKI for the signing service; production certificates come from BSrE."""
+    from services.signing import pki
+
+    directory = Path(args.dir or keystore_dir_from_config())
+    if args.pki_command == "init":
+        if (directory / "keystore.json").exists() and args.if_missing:
+            print(f"{directory}: key store already there, left as it is")
+            return 0
+        signers = [{"account_id": s.split("=", 1)[0], "name": s.split("=", 1)[1].split("|")[0],
+                    "jabatan": (s.split("|", 1)[1] if "|" in s else "Pejabat BKD")}
+                   for s in args.signer or []]
+        try:
+            index = pki.init(directory, signers, force=args.force)
+        except FileExistsError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        print(f"{directory}: development root CA, {len(index['signers'])} signer(s), seal and "
+              "TSA certificates (NOT for production: use BSrE certificates there)")
+        return 0
+    pki.add_signer(directory, args.account, args.name, args.jabatan)
+    print(f"{directory}: certificate for {args.account} ({args.name}, {args.jabatan})")
+    return 0
+
+
 def cmd_health(args, config: ServiceConfig) -> int:
     from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -340,6 +375,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pegawai", type=int, default=300, help="how many pegawai (300)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
 
+    pki_parser = sub.add_parser("pki", help="development key store for the signing service")
+    psub = pki_parser.add_subparsers(dest="pki_command", required=True)
+    p = psub.add_parser("init", help="root CA, signer certificates, seal and TSA (development)")
+    p.add_argument("--dir", help="key store directory (default SIGNING_KEYSTORE_DIR)")
+    p.add_argument("--signer", action="append", metavar="ACCOUNT=NAME|JABATAN",
+                   help="an official who signs, e.g. 'admin.bkd=Dr. Budi|Kepala BKD'")
+    p.add_argument("--force", action="store_true", help="replace an existing key store")
+    p.add_argument("--if-missing", action="store_true", help="do nothing if one exists")
+    p = psub.add_parser("add-signer", help="a certificate for one more official (development)")
+    p.add_argument("--dir", help="key store directory (default SIGNING_KEYSTORE_DIR)")
+    p.add_argument("--account", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--jabatan", required=True)
+
     p = sub.add_parser("health", help="health of every service")
     p.add_argument("--service", action="append", choices=SERVICES)
     p.add_argument("--wait", type=float, default=0)
@@ -388,6 +437,7 @@ COMMANDS = {
     "audit": cmd_audit,
     "records": cmd_records,
     "deadletters": cmd_deadletters,
+    "pki": cmd_pki,
 }
 
 
@@ -395,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "keys":
         return cmd_keys(args, None)
+    if args.command == "pki":
+        return cmd_pki(args, None)
     try:
         config = from_environment()
         configure_logging("cli", config.log_level)

@@ -49,14 +49,28 @@ def scratch_url(database_url):
     return with_user(database_url, "simasn_scratch")
 
 
+@pytest.fixture(scope="session")
+def keystore_dir(tmp_path_factory):
+    """A development key store for this run (`simasn pki init`): the root CA, the test
+    administrator `admin.bkd` as signer, the service seal and a TSA certificate."""
+    from services.signing import pki
+
+    directory = tmp_path_factory.mktemp("keystore")
+    pki.init(directory, [{"account_id": "admin.bkd", "name": "Dr. Budi Santoso, M.Si.",
+                          "jabatan": "Kepala Badan Kepegawaian Daerah"}])
+    return directory
+
+
 @pytest.fixture
-def service_config(database_url, rabbit_config, tmp_path):
+def service_config(database_url, rabbit_config, tmp_path, keystore_dir):
     """Nameko config for a container under test: this run's database, this test's vhost, a
     document store of its own."""
     return {
         "AMQP_URI": rabbit_config["AMQP_URI"],
         "DATABASE_URL": database_url,
         "DOCUMENT_ROOT": str(tmp_path / "documents"),
+        "SIGNING_KEYSTORE_DIR": str(keystore_dir),
+        "SIGNING_VERIFY_URL": "https://simasn.test/verifikasi",
         "LOG_LEVEL": "WARNING",
         "CONSUMER_RETRY_ATTEMPTS": 3,
         "CONSUMER_RETRY_BASE_DELAY": 0.01,

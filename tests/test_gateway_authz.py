@@ -9,6 +9,7 @@ from services.gateway import service as gateway_service
 from services.gateway.http import ROUTES
 from services.records.service import RecordsService
 from services.requests.service import RequestsService
+from services.signing.service import SigningService
 from services.verification.service import VerificationService
 from shared.objectstore import FileSystemStore
 from shared.testing import wait_for
@@ -112,6 +113,15 @@ MATRIX = {
     ("GET", "/api/clients"): {"administrator", "auditor"},
     ("POST", "/api/clients/<client_id>/rotate-secret"): BKD,
     ("POST", "/api/clients/<client_id>/revoke"): BKD,
+    ("GET", "/api/public/verification/<document_id>"): PUBLIC,
+    ("POST", "/api/public/verification"): PUBLIC,
+    ("GET", "/api/signed-documents"): {"administrator", "auditor"},
+    ("GET", "/api/signed-documents/<document_id>"): {"administrator", "auditor", "pegawai"},
+    ("GET", "/api/signed-documents/<document_id>/pdf"): {"administrator", "auditor", "pegawai"},
+    ("POST", "/api/signed-documents/<document_id>/revocation"): BKD,
+    ("POST", "/api/signed-documents/<document_id>/reissue"): BKD,
+    ("POST", "/api/signed-documents/<document_id>/retry"): BKD,
+    ("GET", "/api/requests/<request_id>/output"): {"administrator", "auditor", "pegawai"},
 }
 
 
@@ -206,6 +216,15 @@ class World:
             "expected_version": version, "checks": {c: verdict for c in self.KK_CODES}})[
             "version"]
         return rid, version
+
+    def signed_document(self, subject=None) -> dict:
+        """A signed output document about the pegawai persona."""
+        with rpc(self.config, {"actor_id": "service:matrix", "actor_roles": ["system"]},
+                 service="signing") as svc:
+            return svc.issue_document({
+                "subject": subject or f"case:{unique_username('m')}",
+                "document_key": "IZIN_BELAJAR", "signer": "admin.bkd",
+                "nip": self.logins["pegawai"]})
 
     def queued_change(self) -> str:
         """A fresh proposal of the pegawai persona, once it shows in the verification queue."""
@@ -334,6 +353,19 @@ class World:
         if path == "/api/requests":
             return path, token, {"layanan": "KARTU_KESEHATAN", "nip": self.logins["pegawai"],
                                  "options": {"tanggungan": "sendiri"}}
+        if path == "/api/requests/<request_id>/output":
+            rid, _ = self.service_request("submitted", persona)
+            self.signed_document(f"request:{rid}")
+            return path.replace("<request_id>", rid), token, None
+        if "<document_id>" in path:
+            document = self.signed_document()
+            body = {"reason": "uji matriks tanda tangan"} if method == "POST" and not \
+                path.endswith("/retry") else None
+            return path.replace("<document_id>", document["document_id"]), token, body
+        if path == "/api/public/verification":
+            document = self.signed_document()
+            return path, token, FileSystemStore(self.config["DOCUMENT_ROOT"]).read(
+                document["sha256"])
         if "<request_id>" in path and path.startswith("/api/requests"):
             step = path.rsplit("/", 1)[-1]
             state = {"documents": "draft", "submit": "draft", "withdraw": "submitted",
@@ -460,7 +492,8 @@ class World:
 def gateway(start_gateway, database_url):
     # the client-wide rate limit is tested in test_gateway_api; here it would only get in the way
     client, people, config = start_gateway(RecordsService, RequestsService,
-                                           VerificationService, GATEWAY_CLIENT_RATE=100000,
+                                           VerificationService, SigningService,
+                                           GATEWAY_CLIENT_RATE=100000,
                                            GATEWAY_CLIENT_BURST=100000)
     # the verification queue is fed by the records and requests events
     relays = [RelayThread(database_url, log, log, config["AMQP_URI"], name="matrix")

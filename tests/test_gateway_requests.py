@@ -1,13 +1,19 @@
 """A gaji berkala request end to end through the gateway, as new users would do it: the pegawai
 checks eligibility, uploads documents and submits; the OPD's fasilitator returns it once; the
 pegawai fixes it; the fasilitator verifies; an administrator approves. The timeline shows every
-step with its actor, and a fasilitator of another OPD never sees the request."""
+step with its actor, and a fasilitator of another OPD never sees the request. The approving
+administrator's signature ends it: the signed surat pemberitahuan KGB is downloaded, the public
+verification (no login) reports it valid, and after its revocation, revoked."""
 
 import psycopg2
 import pytest
 
 from services.records.service import RecordsService
 from services.requests.service import RequestsService
+from services.signing import pki
+from services.signing.service import SigningService
+from shared.testing import wait_for
+from tests.helpers import RelayThread
 from tests.document_samples import pdf_with_text
 from tests.gateway_helpers import http_login
 from tests.identity_helpers import PASSWORD, employee_for, unique_nip
@@ -17,16 +23,26 @@ PDF = {"Content-Type": "application/pdf"}
 
 
 @pytest.fixture
-def stack(start_gateway):
-    client, people, _ = start_gateway(RecordsService, RequestsService)
-    return client, people
+def stack(start_gateway, database_url):
+    client, people, config = start_gateway(RecordsService, RequestsService, SigningService)
+    relays = [RelayThread(database_url, log, log, config["AMQP_URI"], name="kgb-e2e")
+              for log in ("requests", "signing")]
+    for relay in relays:
+        relay.__enter__()
+    yield client, people
+    for relay in relays:
+        relay.__exit__(None, None, None)
 
 
-def test_gaji_berkala_from_submission_to_approval_through_the_gateway(stack, database_url):
+def test_gaji_berkala_from_submission_to_signed_letter_through_the_gateway(
+        stack, database_url, keystore_dir):
     client, people = stack
     fasilitator = http_login(client, people, people.staff(["fasilitator"], ["dinkes"]))
     other = http_login(client, people, people.staff(["fasilitator"], ["dindik"]))
-    admin = http_login(client, people, people.staff(["administrator"]))
+    admin_login = people.staff(["administrator"])
+    pki.add_signer(keystore_dir, admin_login, "Dr. Hadi Prasetyo, S.H., M.H.",
+                   "Kepala Badan Kepegawaian Daerah")  # BKD installs the official's certificate
+    admin = http_login(client, people, admin_login)
     nip = next(n for n in iter(unique_nip, None) if int(n[:4]) <= 1990)  # KGB long due
     people.boot.create({"login": nip, "display_name": "Siti", "roles": ["pegawai"],
                         "email": f"{nip}@mail.test", "home_opd": "dinkes"}, PASSWORD)
@@ -119,3 +135,40 @@ def test_gaji_berkala_from_submission_to_approval_through_the_gateway(stack, dat
         ("VerificationStarted", "fasilitator"), ("RequestVerified", "fasilitator"),
         ("RequestApproved", "administrator"), ("SigningStarted", "administrator")]
     assert client.call("GET", f"/api/requests/{rid}/timeline", token=other).status == 404
+
+    # the signing service signs the letter as the administrator who approved; the request completes
+    wait_for(lambda: client.call("GET", f"/api/requests/{rid}", token=pegawai).body["state"]
+             == "completed", timeout=60, message="the letter is signed and the request completed")
+    output = client.call("GET", f"/api/requests/{rid}/output", token=pegawai)
+    assert output.status == 200 and output.body["status"] == "signed", output.body
+    assert output.body["signer"] == admin_login and output.body["number"].startswith(
+        "800.1.11.4/")
+    assert client.call("GET", f"/api/requests/{rid}/output", token=other).status == 404
+    status, headers, letter = download(
+        client, f"/api/signed-documents/{output.body['document_id']}/pdf", pegawai)
+    assert status == 200 and letter.startswith(b"%PDF") and headers["Content-Type"] == \
+        "application/pdf"
+    assert download(client, f"/api/signed-documents/{output.body['document_id']}/pdf",
+                    other)[0] == 404
+
+    checked = client.call("POST", "/api/public/verification", raw=letter, headers=PDF)
+    assert checked.status == 200 and checked.body["valid"], checked.body
+    assert checked.body["document"]["number"] == output.body["number"]
+    assert checked.body["document"]["signer_name"] == "Dr. Hadi Prasetyo, S.H., M.H."
+    assert checked.body["signature"]["signed_at"]
+    tampered = bytearray(letter)
+    tampered[len(tampered) // 3] ^= 0x01
+    refused = client.call("POST", "/api/public/verification", raw=bytes(tampered), headers=PDF)
+    assert refused.status == 200 and not refused.body["valid"]
+    qr = client.call("GET", f"/api/public/verification/{output.body['document_id']}")
+    assert qr.status == 200 and qr.body["valid"]
+
+    revoked = client.call("POST", f"/api/signed-documents/{output.body['document_id']}/revocation",
+                          token=admin, body={"reason": "SK KGB dibatalkan: masa kerja keliru",
+                                             "decree": "800.1.11.4/99/204/2026"})
+    assert revoked.status == 200 and revoked.body["status"] == "revoked", revoked.body
+    after = client.call("POST", "/api/public/verification", raw=letter, headers=PDF)
+    assert after.status == 200 and not after.body["valid"]
+    assert after.body["status"] == "revoked" and "masa kerja keliru" in after.body["reason"]
+    assert client.call("GET", f"/api/public/verification/{output.body['document_id']}"
+                       ).body["status"] == "revoked"

@@ -137,6 +137,8 @@ class RouteSpec:
     #: raw upload routes: the most bytes accepted, and the media types documented
     upload: int | None = None
     upload_types: tuple[str, ...] = ()
+    #: the upload is handed to the handler as bytes (`raw=`), never stored (public checks)
+    in_memory: bool = False
 
 
 ROUTES: list[RouteSpec] = []
@@ -212,18 +214,20 @@ def problem_response(error: SimasnError, request_id: str, instance: str) -> Resp
 def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, query=None,
              response=None, many: bool = False, status: int = 200, tag: str = "umum",
              login_limited: bool = False, changes_access: bool = False,
-             upload: int | None = None, upload_types: tuple[str, ...] = ()):
+             upload: int | None = None, upload_types: tuple[str, ...] = (),
+             in_memory: bool = False):
     """Declare a gateway route. The handler is called as
     `fn(self, request, principal=..., body=..., query=..., **path_params)` and returns data
     for `response` (or None for 204). An `upload` route takes the raw request body (at most
     `upload` bytes) instead of JSON: it is streamed into the document store only after the
-    caller is authenticated, and the handler gets `upload=StoredObject`."""
+    caller is authenticated, and the handler gets `upload=StoredObject` — or, with `in_memory`,
+    `raw=bytes` and nothing is stored (e.g. a PDF anyone may have checked)."""
 
     def decorate(fn):
         spec = RouteSpec(method, path, fn.__name__, summary,
                          tuple(roles) if roles is not None else None, body, query, response,
                          many, status, tag, login_limited, changes_access, upload,
-                         tuple(upload_types))
+                         tuple(upload_types), in_memory)
         ROUTES.append(spec)
 
         @functools.wraps(fn)
@@ -260,7 +264,10 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
             if opd is not None and not Principal.from_context(service.context).covers_opd(opd):
                 # refused before a byte of the file is stored
                 raise Forbidden("hanya untuk OPD yang Anda kelola", field="opd_id")
-            data["upload"] = _upload(service, spec, request)
+            if spec.in_memory:
+                data["raw"] = _read_bounded(spec, request)
+            else:
+                data["upload"] = _upload(service, spec, request)
         result = fn(service, request, **data, **params)
         if spec.changes_access and service.sessions.enabled:
             service.sessions.forget()  # this replica: at once; the others: by identity's events
@@ -311,6 +318,19 @@ def _body(spec: RouteSpec, request):
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidJson("badan permintaan bukan JSON yang sah", field="body") from None
+
+
+def _read_bounded(spec: RouteSpec, request) -> bytes:
+    if spec.upload_types and request.mimetype not in spec.upload_types:
+        raise UnsupportedMediaType(f"kirim berkas sebagai {', '.join(spec.upload_types)}",
+                                   field="Content-Type")
+    reader = BoundedReader(request.stream, spec.upload,
+                           PayloadTooLarge(f"berkas maksimal {spec.upload // (1 << 20)} MB",
+                                           field="file"))
+    data = b"".join(iter(lambda: reader.read(1 << 16), b""))
+    if not data:
+        raise ValidationFailed("berkas kosong", field="file")
+    return data
 
 
 def _upload(service, spec: RouteSpec, request):

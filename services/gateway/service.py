@@ -2,6 +2,8 @@
 the body calls one service over RPC. Who may act on which OPD's data is checked again by the
 service behind it."""
 
+import base64
+
 import eventlet
 from nameko.events import BROADCAST, event_handler
 from nameko.rpc import RpcProxy
@@ -17,6 +19,7 @@ from shared import SERVICES
 from shared.contracts import identity as c
 from shared.contracts import records as r
 from shared.contracts import requests as q
+from shared.contracts import signing as g
 from shared.contracts import verification as v
 from shared.db import Database
 from shared.eventstore import ANY_VERSION, NewEvent
@@ -36,6 +39,7 @@ ACCESS_CHANGES = {"SessionRevoked", "AccountDisabled", "RoleRevoked", "RoleGrant
 IMPORT_MAX_BYTES = 64 << 20  # a 50,000-row CSV is about 10 MB
 #: the gateway's hard cap; the records document policy (DOCUMENT_MAX_BYTES) decides within it
 DOCUMENT_MAX_BYTES = 20 << 20
+VERIFY_MAX_BYTES = 10 << 20  # a signed output is tens of KB; a scanned copy is not ours
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -532,6 +536,61 @@ class GatewayService(ServiceBase):
               roles=BKD, body=c.ReasonRequest, response=c.Client, tag="klien", changes_access=True)
     def http_revoke_client(self, request, client_id, body, **_):
         return self.rpc_identity.revoke_client(client_id, body)
+
+    # -- signed output documents and their public verification --------------------------------
+
+    @endpoint("GET", "/api/public/verification/<document_id>",
+              summary="Periksa keaslian dokumen dari tautan QR (tanpa login)",
+              response=g.VerificationAnswer, tag="verifikasi publik")
+    def http_verify_document(self, request, document_id, **_):
+        return self.rpc_signing.verify_document(document_id)
+
+    @endpoint("POST", "/api/public/verification",
+              summary="Periksa keaslian PDF yang diunggah (tanpa login; tidak disimpan)",
+              response=g.VerificationAnswer, tag="verifikasi publik", upload=VERIFY_MAX_BYTES,
+              upload_types=("application/pdf",), in_memory=True)
+    def http_verify_pdf(self, request, raw, **_):
+        return self.rpc_signing.verify_pdf({"pdf_base64": base64.b64encode(raw).decode()})
+
+    @endpoint("GET", "/api/signed-documents", summary="Dokumen keluaran (antrean tanda tangan)",
+              roles=("administrator", "auditor"), query=g.DocumentQuery,
+              response=g.SignedDocument, many=True, tag="tanda tangan")
+    def http_signed_documents(self, request, query, **_):
+        return self.rpc_signing.list_documents(query.get("status"))
+
+    @endpoint("GET", "/api/signed-documents/<document_id>", summary="Satu dokumen keluaran",
+              roles=ANYONE, response=g.SignedDocument, tag="tanda tangan")
+    def http_signed_document(self, request, document_id, **_):
+        return self.rpc_signing.get_document(document_id)
+
+    @endpoint("GET", "/api/requests/<request_id>/output",
+              summary="Dokumen keluaran usulan (SK/surat bertanda tangan)", roles=ANYONE,
+              response=g.SignedDocument, tag="tanda tangan")
+    def http_request_output(self, request, request_id, **_):
+        return self.rpc_signing.request_output(request_id)
+
+    @endpoint("GET", "/api/signed-documents/<document_id>/pdf",
+              summary="Unduh PDF bertanda tangan (dicatat)", roles=ANYONE, tag="tanda tangan")
+    def http_signed_pdf(self, request, document_id, **_):
+        return self._stream_document(self.rpc_signing.authorize_download(document_id))
+
+    @endpoint("POST", "/api/signed-documents/<document_id>/revocation",
+              summary="Cabut dokumen (mis. keputusan dibatalkan)", roles=BKD,
+              body=g.Revocation, response=g.SignedDocument, tag="tanda tangan")
+    def http_revoke_document(self, request, document_id, body, **_):
+        return self.rpc_signing.revoke_document(document_id, body)
+
+    @endpoint("POST", "/api/signed-documents/<document_id>/reissue",
+              summary="Terbitkan pengganti (nomor baru; yang lama tercatat diganti)", roles=BKD,
+              body=g.Reissue, response=g.SignedDocument, status=201, tag="tanda tangan")
+    def http_reissue_document(self, request, document_id, body, **_):
+        return self.rpc_signing.reissue_document(document_id, body)
+
+    @endpoint("POST", "/api/signed-documents/<document_id>/retry",
+              summary="Coba tanda tangani lagi (setelah gagal / sertifikat dipasang)", roles=BKD,
+              response=g.SignedDocument, tag="tanda tangan")
+    def http_retry_document(self, request, document_id, **_):
+        return self.rpc_signing.retry_document(document_id)
 
     # -- anything else -----------------------------------------------------------------------
 

@@ -72,7 +72,7 @@ def view_for(actor: Principal, employee: domain.Employee) -> dict:
 def get(uow, actor: Principal, nip: str, as_of=None) -> dict:
     employee = _load(uow, nip, as_of)
     opd = employee.data["opd_id"]
-    if not (actor.account_id == nip or actor.has("administrator", "auditor")
+    if not (actor.account_id == nip or actor.has("administrator", "auditor", "system")
             or ("fasilitator" in actor.roles and opd in actor.opd_scope)):
         # the same answer as "absent": no probing of other OPDs
         raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")

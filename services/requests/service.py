@@ -9,6 +9,7 @@ from services.requests import workflow
 from services.requests.events import REGISTRY
 from shared.auth import Principal
 from shared.calendar import today_wib
+from shared.consumer import idempotent_handler
 from shared.contracts import requests as c
 from shared.db import Database, ServiceDatabase
 from shared.errors import Forbidden, ValidationFailed
@@ -233,6 +234,12 @@ class RequestsService(ServiceBase):
         data = load(c.Decision(), payload)
         with self.db.transaction() as uow:
             return workflow.decide(uow, self._actor(), str(request_id)[:64], data)
+
+    @idempotent_handler("signing", "DocumentSigned")
+    def on_document_signed(self, uow, event):
+        """A request's output is signed and stored: the request is complete."""
+        if event.payload.get("request_id") and event.payload.get("sha256"):
+            workflow.complete_signed(uow, event.payload["request_id"], event.payload["sha256"])
 
     @rpc
     def complete_request(self, request_id, payload):

@@ -181,6 +181,9 @@ def _refuse_preparing(uow, actor: Principal, request: domain.ServiceRequest) -> 
 
 
 def _visible(actor: Principal, request: domain.ServiceRequest) -> bool:
+    if actor.has("system"):
+        return True  # another service's worker (e.g. signing reads what it signs); no gateway
+        # principal ever carries this role
     if request.confidential and not (actor.has("administrator", "auditor")
                                      or actor.account_id == request.nip):
         return False  # a disciplinary procedure: BKD and the employee concerned
@@ -455,13 +458,30 @@ def decide(uow, actor: Principal, request_id: str, data: dict) -> dict:
 
 
 def complete(uow, actor: Principal, request_id: str, data: dict) -> dict:
-    """The signed output is stored: the request is complete (called by the signing service)."""
+    """The signed output is stored: the request is complete (the signing service's
+    DocumentSigned, consumed here; or an administrator). Completing again with the same output
+    is a no-op."""
     request = _load(uow, request_id)
     if not actor.has("administrator", "system"):
         raise NotFound("usulan tidak ditemukan", field="request_id")
+    if request.state == domain.COMPLETED and request.output_sha256 == data["output_sha256"]:
+        return view(request)
     return _transition(uow, actor, request, "RequestCompleted",
                        {"output_sha256": data["output_sha256"]}, data["expected_version"],
                        "dokumen keluaran ditandatangani")
+
+
+def complete_signed(uow, request_id: str, output_sha256: str) -> None:
+    """The signing service signed and stored this request's output (its DocumentSigned event):
+    the request is complete. A redelivery, or an output already recorded, changes nothing."""
+    request = _load(uow, request_id)
+    if request.state != domain.SIGNING:
+        return
+    complete(uow, SIGNING_SERVICE, request_id,
+             {"output_sha256": output_sha256, "expected_version": request.version})
+
+
+SIGNING_SERVICE = Principal("service:signing", frozenset({"system"}), frozenset())
 
 
 def authorize_document(uow, actor: Principal, request_id: str, document: str) -> str:

@@ -1,8 +1,123 @@
-"""Nameko entrypoints of the signing service."""
+"""Nameko entrypoints of the signing service: output documents produced and signed when a
+request is approved (or when another service asks), revocation and re-issue, public
+verification, signed checkpoints of every service's log."""
 
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+
+from eventlet import tpool
+from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
+from nameko.timer import timer
+
+from services.signing import domain, issuing, pdfsign, verifying
 from services.signing.events import REGISTRY
-from shared.db import Database
-from shared.service import ServiceBase
+from services.signing.keystore import Keystore
+from shared.auth import Principal
+from shared.consumer import idempotent_handler
+from shared.contracts import signing as c
+from shared.db import Database, ServiceDatabase
+from shared.errors import ConfigError, NotFound, ValidationFailed
+from shared.eventstore import NewEvent
+from shared.logging import get_logger
+from shared.objectstore import DocumentStore
+from shared.schemas import load
+from shared.service import ServiceBase, rpc
+
+log = get_logger(__name__)
+SYSTEM = {"actor_id": "service:signing", "actor_role": "system", "actor_roles": ["system"],
+          "actor_scope": []}
+
+
+def _check(pdf: bytes, trust_roots):
+    """pyHanko's validation runs its own event loop: in an OS thread, never on the hub."""
+    return tpool.execute(pdfsign.verify, pdf, trust_roots)
+
+
+class SigningWork(DependencyProvider):
+    """The key store, the TSA and the runner that produces documents in this container: a
+    document enqueued by a worker is produced once that worker's transaction has committed;
+    the timer picks up what a crash or a missing key left behind."""
+
+    def setup(self):
+        config = self.container.config
+        self.keystore = Keystore.from_config(config)
+        self.verification_base = str(config.get("SIGNING_VERIFY_URL") or
+                                     "https://simasn.bkd.jatimprov.go.id/verifikasi")
+        try:
+            self.stale_seconds = float(config.get("SIGNING_STALE_SECONDS") or 120)
+        except (TypeError, ValueError):
+            raise ConfigError("SIGNING_STALE_SECONDS harus angka",
+                              field="SIGNING_STALE_SECONDS") from None
+        tsa = config.get("SIGNING_TSA_URL")
+        self.timestamper = None
+        if tsa:
+            from pyhanko.sign.timestamps import HTTPTimeStamper
+
+            self.timestamper = HTTPTimeStamper(str(tsa), timeout=10)
+        self.runner = f"{self.container.service_name}-{uuid.uuid4().hex[:8]}"
+        self.pending: dict[str, list[str]] = {}
+
+    def get_dependency(self, worker_ctx):
+        self.pending[worker_ctx.call_id] = []
+        return _Handle(self, worker_ctx.call_id)
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        queued = self.pending.pop(worker_ctx.call_id, [])
+        if exc_info is not None or not queued:
+            return
+        db = ServiceDatabase(self.db_dependency.engine, self.db_dependency.store, dict(SYSTEM),
+                             self.db_dependency.config)
+        store = self.store_dependency.store
+        for document_id in queued:
+            self.container.spawn_managed_thread(
+                lambda d=document_id: self.run(db, store, d), identifier=f"sign-{document_id}")
+
+    def worker_teardown(self, worker_ctx):
+        self.pending.pop(worker_ctx.call_id, None)
+
+    @property
+    def db_dependency(self):
+        return next(d for d in self.container.dependencies if isinstance(d, Database))
+
+    @property
+    def store_dependency(self):
+        return next(d for d in self.container.dependencies if isinstance(d, DocumentStore))
+
+    def run(self, db: ServiceDatabase, store, document_id: str) -> dict | None:
+        """Produce one document unless someone else is on it; never raises (a failure is
+        recorded on the document and retried by the timer)."""
+        with db.transaction() as uow:
+            row = issuing.claim(uow, document_id, self.runner, self.stale_seconds)
+        if row is None:
+            return None
+        try:
+            produced = issuing.produce(row, self.keystore, self.verification_base,
+                                       self.timestamper, tpool.execute)
+            stored = store.put(produced.pdf, "application/pdf")
+            with db.transaction() as uow:
+                return issuing.record_signed(uow, row, produced, stored.sha256)
+        except Exception as exc:  # noqa: BLE001 - recorded on the document, retried later
+            log.warning("document_not_signed", document_id=document_id, error=str(exc))
+            with db.transaction() as uow:
+                issuing.record_failure(uow, document_id, self.runner, exc)
+            return None
+
+
+class _Handle:
+    def __init__(self, work: SigningWork, call_id: str):
+        self.work = work
+        self.call_id = call_id
+
+    def __getattr__(self, name):
+        return getattr(self.work, name)
+
+    def after_commit(self, document_id: str) -> None:
+        self.work.pending.setdefault(self.call_id, []).append(document_id)
 
 
 class SigningService(ServiceBase):
@@ -10,3 +125,170 @@ class SigningService(ServiceBase):
 
     name = "signing"
     db = Database(REGISTRY)
+    documents = DocumentStore()
+    work = SigningWork()
+    requests = RpcProxy("requests")
+    records = RpcProxy("records")
+
+    def _actor(self) -> Principal:
+        return Principal.from_context(self.context)
+
+    # -- an approved request: its output document ------------------------------------------------
+
+    @idempotent_handler("requests", "SigningStarted")
+    def on_signing_started(self, uow, event):
+        """The approving administrator signs the request's output; the record is read as it
+        was when the request was approved."""
+        self.context.update(SYSTEM)
+        request_id = event.stream_id.split(":", 1)[1]
+        request = self.requests.get_request(request_id)
+        record = self.records.get_employee(request["nip"], as_of=event.recorded_at)
+        template = domain.template_for(request["layanan"])
+        values = domain.context_for(template, record, {"options": request.get("options")})
+        document_id, created = issuing.enqueue(uow, issuing.Order(
+            subject=f"request:{request_id}", document_key=request["layanan"],
+            signer=str(event.metadata.get("actor_id")), values=values, nip=request["nip"],
+            request_id=request_id, as_of=event.recorded_at,
+            confidential=bool(event.payload.get("confidential"))))
+        if created:
+            self.work.after_commit(document_id)
+
+    @rpc
+    def issue_document(self, payload):
+        """Produce and sign a document now (another service's output, e.g. a written warning;
+        or a benchmark): answered once it is signed, or with its failure."""
+        data = load(c.IssueDocument(), payload)
+        actor = self._actor()
+        actor.require("system", "administrator")
+        try:
+            template = domain.template_for(data["document_key"])
+        except domain.UnknownOutput:
+            raise ValidationFailed(f"tidak ada templat dokumen {data['document_key']}",
+                                   field="document_key") from None
+        values = dict(data["values"])
+        if data.get("nip"):
+            record = self.records.get_employee(data["nip"])
+            values = {**domain.context_for(template, record, {}), **values}
+        if not self.work.keystore.has(data["signer"]):
+            raise ValidationFailed(f"{data['signer']} belum punya sertifikat tanda tangan",
+                                   field="signer")
+        with self.db.transaction() as uow:
+            document_id, _ = issuing.enqueue(uow, issuing.Order(
+                subject=data["subject"], document_key=data["document_key"],
+                signer=data["signer"], values=values, nip=data.get("nip"),
+                as_of=dt.datetime.now(dt.UTC).isoformat(), confidential=data["confidential"]))
+        self.work.run(self.db, self.documents, document_id)
+        with self.db.transaction() as uow:
+            return issuing.get(uow, document_id)
+
+    # -- administrators: the work list, retries, revocation, re-issue ----------------------------
+
+    @rpc
+    def list_documents(self, status=None, limit=100):
+        self._actor().require("administrator", "auditor")
+        if status is not None and status not in ("pending", "waiting_key", "failed", "signed",
+                                                 "revoked", "superseded"):
+            raise ValidationFailed("status tidak dikenal", field="status")
+        with self.db.transaction() as uow:
+            rows = uow.execute(
+                f"SELECT {issuing.COLUMNS} FROM documents WHERE (CAST(:s AS text) IS NULL OR "
+                "status = :s) ORDER BY created_at DESC LIMIT :limit",
+                {"s": status, "limit": max(1, min(int(limit), 500))}).mappings().all()
+        return [issuing.view(dict(row)) for row in rows]
+
+    @rpc
+    def get_document(self, document_id):
+        """An output document's details: BKD, auditors, and the employee it concerns."""
+        actor = self._actor()
+        with self.db.transaction() as uow:
+            document = issuing.get(uow, str(document_id)[:64])
+        if not (actor.has("administrator", "auditor", "system")
+                or (document["nip"] and document["nip"] == actor.account_id)):
+            raise NotFound("dokumen tidak ditemukan", field="document_id")
+        return document
+
+    @rpc
+    def request_output(self, request_id):
+        """The output document of a request (the newest, whatever its status)."""
+        with self.db.transaction() as uow:
+            row = uow.execute("SELECT document_id FROM documents WHERE subject = :s ORDER BY "
+                              "created_at DESC LIMIT 1",
+                              {"s": f"request:{str(request_id)[:64]}"}).first()
+        if row is None:
+            raise NotFound("usulan ini belum punya dokumen keluaran", field="request_id")
+        return self.get_document(str(row[0]))
+
+    @rpc
+    def authorize_download(self, document_id):
+        """May the caller fetch this signed PDF? Those who may read it; the download is logged
+        before the bytes leave. Returns what the gateway needs to stream it."""
+        document = self.get_document(document_id)
+        if document["sha256"] is None:
+            raise NotFound("dokumen belum ditandatangani", field="document_id")
+        with self.db.transaction() as uow:
+            uow.append(f"document-downloads:{document['document_id']}", "DocumentAccess", None,
+                       [NewEvent("DocumentDownloaded", {
+                           "document_id": document["document_id"], "sha256": document["sha256"],
+                           "confidential": document["confidential"]})],
+                       reason="unduh dokumen keluaran")
+        return {"sha256": document["sha256"], "content_type": "application/pdf",
+                "size": self.documents.stat(document["sha256"]).size,
+                "file_name": f"{document['document_type']}-{document['document_id'][:8]}.pdf"}
+
+    @rpc
+    def retry_document(self, document_id):
+        self._actor().require("administrator")
+        with self.db.transaction() as uow:
+            document = issuing.get(uow, str(document_id)[:64])
+            uow.execute("UPDATE documents SET attempts = 0, runner = NULL, updated_at = now() "
+                        "WHERE document_id = :id AND status IN ('failed', 'waiting_key')",
+                        {"id": document["document_id"]})
+        self.work.run(self.db, self.documents, document["document_id"])
+        with self.db.transaction() as uow:
+            return issuing.get(uow, document["document_id"])
+
+    @rpc
+    def revoke_document(self, document_id, payload):
+        data = load(c.Revocation(), payload)
+        self._actor().require("administrator")
+        with self.db.transaction() as uow:
+            return issuing.revoke(uow, str(document_id)[:64], data["reason"], data.get("decree"))
+
+    @rpc
+    def reissue_document(self, document_id, payload):
+        """A corrected document replaces this one (new number); the old one reads superseded."""
+        data = load(c.Reissue(), payload)
+        self._actor().require("administrator")
+        with self.db.transaction() as uow:
+            _, new_id = issuing.supersede(uow, str(document_id)[:64], data["reason"])
+        self.work.run(self.db, self.documents, new_id)
+        with self.db.transaction() as uow:
+            return issuing.get(uow, new_id)
+
+    @timer(interval=15)
+    def produce_due(self):
+        """Documents a crash, a failure or a missing key left: tried again with backoff."""
+        with self.db.transaction() as uow:
+            due = issuing.due(uow, self.work.stale_seconds)
+        for document_id in due:
+            self.work.run(self.db, self.documents, document_id)
+
+    # -- public verification (no login) ------------------------------------------------------------
+
+    @rpc
+    def verify_document(self, document_id):
+        with self.db.transaction() as uow:
+            answer = verifying.by_id(uow, str(document_id)[:64], self.documents,
+                                     self.work.keystore.trust_roots, _check)
+        return c.VerificationAnswer().dump(answer)
+
+    @rpc
+    def verify_pdf(self, payload):
+        data = load(c.VerifyUpload(), payload)
+        try:
+            pdf = base64.b64decode(data["pdf_base64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationFailed("pdf_base64 bukan base64 yang sah", field="pdf_base64") from None
+        with self.db.transaction() as uow:
+            answer = verifying.by_upload(uow, pdf, self.work.keystore.trust_roots, _check)
+        return c.VerificationAnswer().dump(answer)

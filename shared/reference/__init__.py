@@ -43,3 +43,10 @@ def layanan_catalogue() -> dict:
     """The 18 layanan kepegawaian as versioned, editable data: eligibility rules with their
     parameters, required documents, output, SLA, SOP (the requests service's seed)."""
     return json.loads((HERE / "layanan.json").read_text(encoding="utf-8"))
+
+
+@cache
+def output_documents() -> dict:
+    """The output documents the signing service renders (one per layanan, plus documents
+    other services ask for): title, wording, fields, classification code, number format."""
+    return json.loads((HERE / "output-documents.json").read_text(encoding="utf-8"))

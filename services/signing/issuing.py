@@ -1,0 +1,269 @@
+"""Producing an output document: number it, render it, sign it, store it, log it.
+
+Two transactions with the slow part between them:
+1. `enqueue`: the document's row, its values (the record as it was at approval) and its number,
+   taken from the type's sequence under a row lock, with a DocumentNumberAssigned event — all in
+   the transaction that consumed the approval (or served the RPC). The lock is held for
+   milliseconds, never while signing.
+2. `run`: render, sign (pyHanko, in a real OS thread), store the PDF by its hash, then append
+   DocumentSigned and mark the row signed in one transaction. A failure leaves the row to be
+   tried again with the same number and the same values: a number is never given to another
+   document, never repeated and never skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from services.signing import domain, pdfsign, render
+from services.signing.exceptions import NoSigningKey, SigningError
+from shared.calendar import WIB
+from shared.errors import NotFound
+from shared.eventstore import NO_STREAM, NewEvent
+
+STREAM_TYPE = "Document"
+MAX_ATTEMPTS = 5
+#: seconds before attempt n+1 of a failed document: 30 s, 2 min, 8 min, 32 min
+BACKOFF_BASE = 30
+
+COLUMNS = ("document_id, subject, document_key, document_type, request_id, nip, signer, as_of, "
+           "values_json, confidential, number, year, seq, status, attempts, last_error, sha256, "
+           "signer_name, jabatan, pades_level, signed_at, revoked_reason, revoked_at, "
+           "superseded_by, created_at")
+
+
+def stream(document_id: str) -> str:
+    return f"document:{document_id}"
+
+
+@dataclass(frozen=True)
+class Order:
+    """What to produce: `subject` names what the document is for (request:<id>, case:<id>);
+    one live document per subject."""
+
+    subject: str
+    document_key: str
+    signer: str
+    values: dict
+    nip: str | None = None
+    request_id: str | None = None
+    as_of: str | None = None
+    confidential: bool = False
+
+
+def _year(as_of: str | None) -> int:
+    when = dt.datetime.fromisoformat(as_of) if as_of else dt.datetime.now(dt.UTC)
+    return when.astimezone(WIB).year
+
+
+def _take_number(uow, document_type: str, year: int) -> int:
+    uow.execute("INSERT INTO number_sequences (document_type, year, last_seq) VALUES "
+                "(:t, :y, 0) ON CONFLICT DO NOTHING", {"t": document_type, "y": year})
+    return uow.execute("UPDATE number_sequences SET last_seq = last_seq + 1 WHERE "
+                       "document_type = :t AND year = :y RETURNING last_seq",
+                       {"t": document_type, "y": year}).scalar_one()
+
+
+def enqueue(uow, order: Order) -> tuple[str, bool]:
+    """The live document for `order.subject`, numbered; (document_id, created). A repeat of the
+    same order (a redelivered event, a retried call) returns the existing document."""
+    existing = uow.execute("SELECT document_id FROM documents WHERE subject = :s AND status "
+                           "NOT IN ('revoked', 'superseded')", {"s": order.subject}).first()
+    if existing is not None:
+        return str(existing[0]), False
+    template = domain.template_for(order.document_key)
+    document_id = str(uuid.uuid4())
+    year = _year(order.as_of)
+    seq = _take_number(uow, template["type"], year)
+    number = domain.document_number(template, seq, year)
+    payload = {"subject": order.subject, "document_key": order.document_key,
+               "document_type": template["type"], "number": number, "year": year, "seq": seq,
+               "nip": order.nip, "request_id": order.request_id, "signer": order.signer,
+               "as_of": order.as_of, "confidential": order.confidential}
+    uow.append(stream(document_id), STREAM_TYPE, NO_STREAM,
+               [NewEvent("DocumentNumberAssigned", payload)], reason=f"nomor {number}")
+    uow.execute(
+        "INSERT INTO documents (document_id, subject, document_key, document_type, request_id, "
+        "nip, signer, as_of, values_json, confidential, number, year, seq, status) VALUES "
+        "(:id, :subject, :key, :type, :request, :nip, :signer, CAST(:as_of AS timestamptz), "
+        "CAST(:values AS jsonb), :conf, :number, :year, :seq, 'pending')",
+        {"id": document_id, "subject": order.subject, "key": order.document_key,
+         "type": template["type"], "request": order.request_id, "nip": order.nip,
+         "signer": order.signer, "as_of": order.as_of, "values": _json(order.values),
+         "conf": order.confidential, "number": number, "year": year, "seq": seq})
+    return document_id, True
+
+
+def _json(value) -> str:
+    import orjson
+
+    return orjson.dumps(value, default=str).decode()
+
+
+def claim(uow, document_id: str, runner: str, stale_seconds: float) -> dict | None:
+    """Take a document to produce, unless another runner works on it (heartbeat fresh) or it
+    is done. Returns its row."""
+    row = uow.execute(
+        "UPDATE documents SET runner = :runner, heartbeat_at = now(), updated_at = now() "
+        "WHERE document_id = :id AND status IN ('pending', 'failed', 'waiting_key') AND "
+        "(runner IS NULL OR runner = :runner OR heartbeat_at < now() - make_interval(secs => "
+        ":stale)) RETURNING " + COLUMNS,
+        {"id": document_id, "runner": runner, "stale": stale_seconds}).mappings().first()
+    return dict(row) if row else None
+
+
+def due(uow, stale_seconds: float, limit: int = 20) -> list[str]:
+    """Documents to (re)try now: pending ones nobody runs, failed ones whose backoff passed,
+    and those waiting for a signer's key."""
+    rows = uow.execute(
+        "SELECT document_id FROM documents WHERE (status IN ('pending', 'waiting_key') OR "
+        f"(status = 'failed' AND attempts < {MAX_ATTEMPTS} AND updated_at < now() - "
+        f"make_interval(secs => {BACKOFF_BASE} * power(4, greatest(attempts - 1, 0))))) AND "
+        "(runner IS NULL OR heartbeat_at < now() - make_interval(secs => :stale)) "
+        "ORDER BY created_at LIMIT :limit", {"stale": stale_seconds, "limit": limit}).all()
+    return [str(r[0]) for r in rows]
+
+
+@dataclass(frozen=True)
+class Produced:
+    pdf: bytes
+    unsigned_sha256: str
+    name: str
+    jabatan: str
+    serial: str
+    issuer: str
+    pades_level: str
+    signed_at: str
+
+
+def produce(row: dict, keystore, verification_base: str, timestamper, offload) -> Produced:
+    """Render and sign the document of `row` (no database). `offload(fn, *args)` runs the
+    CPU-bound pyHanko call in an OS thread (eventlet.tpool.execute in the service)."""
+    template = domain.template_for(row["document_key"])
+    identity = keystore.identity(row["signer"])
+    signer = keystore.signer(row["signer"])
+    now = dt.datetime.now(dt.UTC)
+    document_id = str(row["document_id"])
+    values = dict(row["values_json"] or {})
+    approved = row["as_of"] or now
+    values.setdefault("tanggal", domain.tanggal(approved.astimezone(WIB).date()))
+    unsigned = render.render(
+        template, values, number=row["number"], document_id=document_id,
+        verification_url=f"{verification_base.rstrip('/')}/{document_id}",
+        place_date=f"Surabaya, {domain.tanggal(approved.astimezone(WIB).date())}")
+    signed = offload(pdfsign.sign, unsigned, signer, name=identity.name,
+                     jabatan=identity.jabatan, reason=f"{template['title'][:120]} {row['number']}",
+                     timestamper=timestamper)
+    cert = signer.signing_cert
+    return Produced(signed, hashlib.sha256(unsigned).hexdigest(), identity.name,
+                    identity.jabatan, str(cert.serial_number), cert.issuer.human_friendly[:300],
+                    "B-T" if timestamper is not None else "B-B", now.isoformat())
+
+
+def record_signed(uow, row: dict, produced: Produced, stored_sha256: str) -> dict:
+    """The signed PDF is stored: DocumentSigned and the row, in one transaction."""
+    document_id = str(row["document_id"])
+    current = uow.execute("SELECT status FROM documents WHERE document_id = :id FOR UPDATE",
+                          {"id": document_id}).scalar_one()
+    if current in ("signed", "completed", "revoked", "superseded"):
+        return get(uow, document_id)  # another runner finished first
+    payload = {"subject": row["subject"], "number": row["number"], "sha256": stored_sha256,
+               "unsigned_sha256": produced.unsigned_sha256, "size": len(produced.pdf),
+               "signer": row["signer"], "signer_name": produced.name,
+               "jabatan": produced.jabatan, "certificate_serial": produced.serial,
+               "certificate_issuer": produced.issuer, "pades_level": produced.pades_level,
+               "signed_at": produced.signed_at, "nip": row["nip"],
+               "request_id": str(row["request_id"]) if row["request_id"] else None,
+               "confidential": bool(row["confidential"])}
+    uow.append(stream(document_id), STREAM_TYPE, None, [NewEvent("DocumentSigned", payload)],
+               reason=f"ditandatangani {produced.name}")
+    uow.execute(
+        "UPDATE documents SET status = 'signed', sha256 = :sha, signer_name = :name, "
+        "jabatan = :jabatan, pades_level = :level, signed_at = CAST(:at AS timestamptz), "
+        "runner = NULL, last_error = NULL, updated_at = now() WHERE document_id = :id",
+        {"sha": stored_sha256, "name": produced.name, "jabatan": produced.jabatan,
+         "level": produced.pades_level, "at": produced.signed_at, "id": document_id})
+    return get(uow, document_id)
+
+
+def record_failure(uow, document_id: str, runner: str, exc: Exception) -> None:
+    status = "waiting_key" if isinstance(exc, NoSigningKey) else "failed"
+    uow.execute(
+        "UPDATE documents SET status = :status, attempts = attempts + :step, last_error = :err, "
+        "runner = NULL, updated_at = now() WHERE document_id = :id AND runner = :runner AND "
+        "status IN ('pending', 'failed', 'waiting_key')",
+        {"status": status, "step": 0 if status == "waiting_key" else 1,
+         "err": f"{type(exc).__name__}: {exc}"[:2000], "id": document_id, "runner": runner})
+
+
+def get(uow, document_id: str) -> dict:
+    try:
+        key = str(uuid.UUID(str(document_id)))
+    except ValueError:
+        raise NotFound("dokumen tidak ditemukan", field="document_id") from None
+    row = uow.execute(f"SELECT {COLUMNS} FROM documents WHERE document_id = :id",
+                      {"id": key}).mappings().first()
+    if row is None:
+        raise NotFound("dokumen tidak ditemukan", field="document_id")
+    return view(dict(row))
+
+
+def view(row: dict) -> dict:
+    def iso(value):
+        return value.isoformat() if hasattr(value, "isoformat") else value
+
+    template = domain.template_for(row["document_key"])
+    return {"document_id": str(row["document_id"]), "subject": row["subject"],
+            "document_key": row["document_key"], "document_type": row["document_type"],
+            "title": template["title"], "number": row["number"],
+            "request_id": str(row["request_id"]) if row["request_id"] else None,
+            "nip": row["nip"], "signer": row["signer"], "signer_name": row["signer_name"],
+            "jabatan": row["jabatan"], "status": row["status"], "attempts": row["attempts"],
+            "last_error": row["last_error"], "sha256": row["sha256"],
+            "pades_level": row["pades_level"], "signed_at": iso(row["signed_at"]),
+            "as_of": iso(row["as_of"]), "revoked_reason": row["revoked_reason"],
+            "revoked_at": iso(row["revoked_at"]),
+            "superseded_by": str(row["superseded_by"]) if row["superseded_by"] else None,
+            "confidential": bool(row["confidential"]), "created_at": iso(row["created_at"])}
+
+
+def revoke(uow, document_id: str, reason: str, decree: str | None) -> dict:
+    """A signed document is cancelled (e.g. the decree was annulled): an event with the reason;
+    verification shows it from then on."""
+    document = get(uow, document_id)
+    if document["status"] not in ("signed", "completed"):
+        raise SigningError(f"dokumen berstatus {document['status']} tidak dapat dicabut",
+                           field="document_id", details={"status": document["status"]})
+    payload = {"reason": reason, **({"decree": decree} if decree else {})}
+    uow.append(stream(document["document_id"]), STREAM_TYPE, None,
+               [NewEvent("DocumentRevoked", payload)], reason=reason)
+    uow.execute("UPDATE documents SET status = 'revoked', revoked_reason = :r, revoked_at = now(), "
+                "updated_at = now() WHERE document_id = :id",
+                {"r": reason, "id": document["document_id"]})
+    return get(uow, document["document_id"])
+
+
+def supersede(uow, document_id: str, reason: str) -> tuple[dict, str]:
+    """Issue a new document for the same subject (a correction): the old one is marked
+    superseded by the new one, which gets its own number. Returns (old, new document id)."""
+    old = get(uow, document_id)
+    if old["status"] not in ("signed", "completed"):
+        raise SigningError(f"dokumen berstatus {old['status']} tidak dapat diganti",
+                           field="document_id", details={"status": old["status"]})
+    row = uow.execute("SELECT values_json FROM documents WHERE document_id = :id",
+                      {"id": old["document_id"]}).first()
+    uow.execute("UPDATE documents SET status = 'superseded', updated_at = now() WHERE "
+                "document_id = :id", {"id": old["document_id"]})
+    new_id, _ = enqueue(uow, Order(subject=old["subject"], document_key=old["document_key"],
+                                   signer=old["signer"], values=row[0], nip=old["nip"],
+                                   request_id=old["request_id"], as_of=old["as_of"],
+                                   confidential=old["confidential"]))
+    uow.execute("UPDATE documents SET superseded_by = :new WHERE document_id = :id",
+                {"new": new_id, "id": old["document_id"]})
+    uow.append(stream(old["document_id"]), STREAM_TYPE, None,
+               [NewEvent("DocumentSuperseded", {"superseded_by": new_id,
+                                                "number": old["number"]})], reason=reason)
+    return old, new_id

@@ -1,0 +1,135 @@
+"""Signing a PDF with pyHanko (PAdES baseline: B-B, B-T with a time stamp) and judging a
+signed PDF. pyHanko's synchronous API runs its own event loop: callers inside a Nameko service
+run these through `eventlet.tpool.execute` (services/signing/service.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+
+from asn1crypto import cms
+from dataclasses import dataclass
+
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.fields import SigFieldSpec, SigSeedSubFilter
+from pyhanko.sign.signers.pdf_signer import PdfSignatureMetadata, PdfSigner
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko.stamp import TextStampStyle
+from pyhanko_certvalidator import ValidationContext
+
+FIELD_NAME = "TTE_SIMASN"
+#: where the visible stamp sits on the last page (points from bottom left; A4 is 595 x 842)
+STAMP_BOX = (300, 60, 560, 150)
+STAMP_TEXT = ("Ditandatangani secara elektronik oleh:\n%(signer)s\n%(jabatan)s\n"
+              "Waktu: %(waktu)s")
+WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
+
+# pyHanko logs every failed path search with a traceback; the verdict carries the reason
+logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
+
+
+def sign(pdf: bytes, signer, *, name: str, jabatan: str, reason: str,
+         location: str = "Surabaya", timestamper=None, page: int = -1) -> bytes:
+    """`pdf` with a PAdES signature and a visible stamp (signer, position, time)."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    if page < 0:
+        page = int(writer.root["/Pages"]["/Count"]) + page
+    meta = PdfSignatureMetadata(field_name=FIELD_NAME, subfilter=SigSeedSubFilter.PADES,
+                                md_algorithm="sha256", reason=reason[:200], location=location,
+                                name=name)
+    pdf_signer = PdfSigner(
+        meta, signer=signer, timestamper=timestamper,
+        stamp_style=TextStampStyle(stamp_text=STAMP_TEXT, border_width=1),
+        new_field_spec=SigFieldSpec(FIELD_NAME, on_page=page, box=STAMP_BOX))
+    out = io.BytesIO()
+    pdf_signer.sign_pdf(writer, output=out,
+                        appearance_text_params={
+                            "signer": name, "jabatan": jabatan,
+                            "waktu": dt.datetime.now(WIB).strftime("%d-%m-%Y %H:%M:%S WIB")})
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a signed PDF says about itself, judged against our trust roots."""
+
+    valid: bool
+    code: str                 # valid | no_signature | not_a_pdf | modified | untrusted | expired | revoked_certificate | invalid_signature
+    reason: str               # for a person, in Bahasa Indonesia
+    signer: str | None = None
+    signer_serial: str | None = None
+    signed_at: str | None = None
+    timestamped: bool = False
+    pades_level: str | None = None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+_PROBLEMS = {
+    "NO_CERTIFICATE_CHAIN_FOUND": ("untrusted", "sertifikat penandatangan tidak diterbitkan "
+                                                "oleh CA yang dipercaya"),
+    "OUT_OF_BOUNDS_NO_POE": ("expired", "sertifikat penandatangan sudah kedaluwarsa atau belum "
+                                        "berlaku"),
+    "OUT_OF_BOUNDS_NOT_REVOKED": ("expired", "sertifikat penandatangan sudah kedaluwarsa"),
+    "REVOKED_NO_POE": ("revoked_certificate", "sertifikat penandatangan telah dicabut"),
+    "REVOKED_CA_NO_POE": ("revoked_certificate", "sertifikat CA penerbit telah dicabut"),
+}
+
+
+def _contents_padding_clean(embedded) -> bool:
+    """The signature's /Contents is reserved space: the CMS blob, then zero padding. The byte
+    ranges the signature covers exclude it, so a byte changed in the padding would go unseen
+    by the cryptography; we require the padding to be untouched."""
+    try:
+        contents = bytes(embedded.sig_object["/Contents"])
+        used = len(cms.ContentInfo.load(contents).dump())
+    except Exception:  # noqa: BLE001 - unreadable contents: not clean
+        return False
+    return not any(contents[used:])
+
+
+def verify(pdf: bytes, trust_roots, moment=None) -> Verdict:
+    """Judge the last signature of `pdf`. Valid only when the signature is intact, covers the
+    whole file (nothing appended after signing), and the certificate chains to a trusted root
+    and was in force."""
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        signatures = reader.embedded_signatures
+    except Exception:  # noqa: BLE001 - a file from anyone: malformed in any way means "not a PDF"
+        return Verdict(False, "not_a_pdf", "berkas bukan PDF yang dapat dibaca")
+    if not signatures:
+        return Verdict(False, "no_signature", "PDF ini tidak bertanda tangan elektronik")
+    embedded = signatures[-1]
+    if not _contents_padding_clean(embedded):
+        return Verdict(False, "modified", "isi tanda tangan berubah setelah ditandatangani")
+    try:
+        status = validate_pdf_signature(
+            embedded, ValidationContext(trust_roots=list(trust_roots), allow_fetching=False,
+                                        moment=moment))
+    except Exception as exc:  # noqa: BLE001 - a damaged signature dictionary breaks pyHanko in
+        # many ways (AttributeError, decimal errors, ...): each one means "not valid"
+        return Verdict(False, "invalid_signature",
+                       f"tanda tangan tidak dapat diperiksa: {str(exc)[:200]}")
+    cert = status.signing_cert
+    common = {"signer": cert.subject.native.get("common_name") if cert else None,
+              "signer_serial": cert.subject.native.get("serial_number") if cert else None,
+              "signed_at": (status.signer_reported_dt.isoformat()
+                            if status.signer_reported_dt else None),
+              "timestamped": status.timestamp_validity is not None,
+              "pades_level": "B-T" if status.timestamp_validity is not None else "B-B"}
+    if not status.intact or not status.valid:
+        return Verdict(False, "modified", "isi dokumen berubah setelah ditandatangani", **common)
+    if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
+        return Verdict(False, "modified", "ada tambahan pada dokumen setelah ditandatangani",
+                       **common)
+    if not status.bottom_line:
+        indic = getattr(status.trust_problem_indic, "name", None)
+        code, reason = _PROBLEMS.get(indic, ("untrusted", "sertifikat penandatangan tidak "
+                                                          "dapat dipastikan keabsahannya"))
+        return Verdict(False, code, reason, **common)
+    return Verdict(True, "valid", "tanda tangan elektronik sah dan dokumen utuh", **common)

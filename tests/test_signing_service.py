@@ -1,0 +1,272 @@
+"""The signing service over real RabbitMQ and PostgreSQL (issue 6): an approved request's output
+is rendered from the record, numbered, signed by the approving administrator, stored, logged,
+and the request completes (through the outbox relays); public verification; revocation and
+re-issue; numbers unique and gapless under 8 concurrent signers; a missing key waits."""
+
+import base64
+import hashlib
+import io
+import uuid
+
+import eventlet
+import psycopg2
+import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from services.records.service import RecordsService
+from services.requests.service import RequestsService
+from services.signing import pki
+from services.signing.exceptions import SigningError
+from services.signing.service import SigningService
+from shared.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from shared.objectstore import FileSystemStore
+from shared.testing import wait_for
+from tests.helpers import RelayThread
+from tests.records_helpers import ADMIN, FASIL, new_person, principal
+from tests.test_verification_queue import KK, submitted_request
+
+pytestmark = pytest.mark.timeout(180)
+
+SYSTEM = principal("service:verification", ["system"])
+VERDICT = {"original": True, "legible": True, "matches_record": True}
+
+
+@pytest.fixture
+def stack(container_factory, service_config, database_url):
+    for service in (RecordsService, RequestsService, SigningService):
+        container_factory(service, service_config).start()
+    store = FileSystemStore(service_config["DOCUMENT_ROOT"])
+    name = f"signing-{uuid.uuid4().hex[:8]}"
+    relays = [RelayThread(database_url, source, source, service_config["AMQP_URI"], name=name)
+              for source in ("requests", "signing")]
+    for relay in relays:
+        relay.__enter__()
+
+    def call(context, service="signing"):
+        return ServiceRpcProxy(service, service_config, context_data=context)
+
+    yield call, store
+    for relay in relays:
+        relay.__exit__(None, None, None)
+
+
+def registered(call):
+    nip, person = new_person()
+    person.pop("catatan_kesehatan")
+    with call(ADMIN, "records") as records:
+        records.register_employee(person, "data awal")
+    return nip
+
+
+def approved_request(call, store, nip, admin=ADMIN):
+    request = submitted_request(call, store, nip)
+    with call(FASIL, "requests") as requests:
+        claimed = requests.start_verification(request["request_id"],
+                                              {"expected_version": request["version"]})
+        verified = requests.verify_request(request["request_id"], {
+            "expected_version": claimed["version"], "checks": {c: VERDICT for c in KK}})
+    with call(admin, "requests") as requests:
+        return requests.decide_request(request["request_id"], {
+            "expected_version": verified["version"], "approve": True,
+            "reason": "memenuhi syarat"})
+
+
+def request_of(call, nip, request_id):
+    with call(principal(nip, ["pegawai"]), "requests") as requests:
+        return requests.get_request(request_id)
+
+
+def verify_bytes(call, pdf: bytes) -> dict:
+    with call({}) as public:
+        return public.verify_pdf({"pdf_base64": base64.b64encode(pdf).decode()})
+
+
+def test_an_approved_request_ends_with_a_signed_document_and_completes(stack):
+    call, store = stack
+    nip = registered(call)
+    approved = approved_request(call, store, nip)
+    assert approved["state"] == "signing"
+    rid = approved["request_id"]
+    wait_for(lambda: request_of(call, nip, rid)["state"] == "completed", timeout=60,
+             message="signed by the signing service, completed by requests")
+    request = request_of(call, nip, rid)
+    with call(principal(nip, ["pegawai"])) as own:
+        document = own.request_output(rid)
+    assert document["status"] == "signed" and document["sha256"] == request["output_sha256"]
+    assert document["signer"] == ADMIN["actor_id"]  # the administrator who approved
+    assert document["signer_name"] == "Dr. Budi Santoso, M.Si."
+    assert document["number"].startswith("800.1.6.5/") and document["as_of"]
+    pdf = store.read(document["sha256"])
+    assert hashlib.sha256(pdf).hexdigest() == document["sha256"]
+    page = PdfFileReader(io.BytesIO(pdf)).root["/Pages"]["/Kids"][0]["/Contents"].data
+    assert nip.encode() in page and document["number"].encode() in page
+
+    answer = verify_bytes(call, pdf)
+    assert answer["valid"] and answer["status"] == "valid", answer
+    assert answer["document"]["number"] == document["number"]
+    assert answer["signature"]["signer"] == "Dr. Budi Santoso, M.Si."
+    assert nip not in str(answer)  # no personal data on the public page
+    with call({}) as public:
+        by_link = public.verify_document(document["document_id"])
+    assert by_link["valid"] and by_link["document"]["number"] == document["number"]
+
+    # the employee may read it; another employee may not; the log says who downloaded it
+    with call(principal(registered(call), ["pegawai"])) as stranger:
+        with pytest.raises(NotFound):
+            stranger.get_document(document["document_id"])
+        with pytest.raises(NotFound):
+            stranger.authorize_download(document["document_id"])
+    with call(principal(nip, ["pegawai"])) as own:
+        assert own.authorize_download(document["document_id"])["sha256"] == document["sha256"]
+
+
+def test_a_changed_byte_anywhere_is_not_valid_and_revocation_shows(stack, database_url):
+    call, store = stack
+    nip = registered(call)
+    with call(SYSTEM) as signing:
+        issued = signing.issue_document({
+            "subject": f"case:{uuid.uuid4()}", "document_key": "TEGURAN_TERTULIS",
+            "signer": ADMIN["actor_id"], "nip": nip, "confidential": True})
+    assert issued["status"] == "signed", issued
+    pdf = store.read(issued["sha256"])
+    assert verify_bytes(call, pdf)["valid"]
+    step = max(1, len(pdf) // 97)
+    for position in list(range(0, len(pdf), step)) + [len(pdf) - 1]:
+        changed = bytearray(pdf)
+        changed[position] ^= 0x01
+        answer = verify_bytes(call, bytes(changed))
+        assert not answer["valid"] and answer["status"] == "not_valid", position
+    answer = verify_bytes(call, pdf[: len(pdf) // 2])
+    assert not answer["valid"]
+
+    with call(FASIL) as fasilitator:
+        with pytest.raises(Forbidden):
+            fasilitator.revoke_document(issued["document_id"], {"reason": "salah orang"})
+    with call(ADMIN) as admin:
+        with pytest.raises(ValidationFailed):
+            admin.revoke_document(issued["document_id"], {"reason": "x"})  # a reason is due
+        revoked = admin.revoke_document(issued["document_id"], {
+            "reason": "teguran dibatalkan setelah klarifikasi", "decree": "800/123/204/2026"})
+    assert revoked["status"] == "revoked"
+    answer = verify_bytes(call, pdf)
+    assert not answer["valid"] and answer["status"] == "revoked"
+    assert "klarifikasi" in answer["reason"]
+    with call({}) as public:
+        assert public.verify_document(issued["document_id"])["status"] == "revoked"
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT event_type, metadata->>'actor_id' FROM signing.events WHERE "
+                        "stream_id = %s ORDER BY version", (f"document:{issued['document_id']}",))
+            assert cur.fetchall() == [("DocumentNumberAssigned", SYSTEM["actor_id"]),
+                                      ("DocumentSigned", SYSTEM["actor_id"]),
+                                      ("DocumentRevoked", ADMIN["actor_id"])]
+    finally:
+        conn.close()
+
+
+def test_a_reissued_document_supersedes_the_old_one(stack):
+    call, store = stack
+    nip = registered(call)
+    with call(SYSTEM) as signing:
+        old = signing.issue_document({
+            "subject": f"case:{uuid.uuid4()}", "document_key": "IZIN_BELAJAR",
+            "signer": ADMIN["actor_id"], "nip": nip})
+    with call(ADMIN) as admin:
+        new = admin.reissue_document(old["document_id"], {"reason": "salah ketik unit kerja"})
+        with pytest.raises(SigningError):  # a superseded document is not replaced twice
+            admin.reissue_document(old["document_id"], {"reason": "sekali lagi diganti"})
+    assert new["status"] == "signed" and new["number"] != old["number"]
+    assert new["subject"] == old["subject"]
+    answer = verify_bytes(call, store.read(old["sha256"]))
+    assert answer["status"] == "superseded" and new["number"] in answer["reason"]
+    assert answer["document"]["superseded_by_number"] == new["number"]
+    assert verify_bytes(call, store.read(new["sha256"]))["valid"]
+
+
+def test_numbers_stay_unique_and_gapless_under_8_concurrent_signers(stack, database_url):
+    call, _ = stack
+
+    def signer(index):
+        numbers = []
+        with call(SYSTEM) as signing:
+            for turn in range(4):
+                numbers.append(signing.issue_document({
+                    "subject": f"case:{uuid.uuid4()}", "document_key": "UJIAN_KP_PEMBINA",
+                    "signer": ADMIN["actor_id"], "values": {"nama_lengkap": f"Uji {index}"}})
+                    ["number"])
+        return numbers
+
+    numbers = [n for t in [eventlet.spawn(signer, i) for i in range(8)] for n in t.wait()]
+    assert len(numbers) == len(set(numbers)) == 32
+    sequences = sorted(int(n.split("/")[1]) for n in numbers)
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT seq, status FROM signing.documents WHERE document_type = "
+                        "'surat_lulus_kp_pembina' ORDER BY seq")
+            rows = cur.fetchall()
+            cur.execute("SELECT count(*) FROM signing.events WHERE event_type = "
+                        "'DocumentNumberAssigned' AND payload->>'document_type' = "
+                        "'surat_lulus_kp_pembina'")
+            assigned = cur.fetchone()[0]
+    finally:
+        conn.close()
+    assert [r[0] for r in rows] == list(range(1, len(rows) + 1))  # no gap, no repeat
+    assert sequences == list(range(1, 33)) and assigned == 32
+    assert {r[1] for r in rows} == {"signed"}
+
+
+def test_a_document_waits_for_a_missing_key_and_is_signed_once_it_is_there(
+        stack, keystore_dir):
+    call, store = stack
+    newcomer = principal(f"admin.{uuid.uuid4().hex[:6]}", ["administrator"])
+    nip = registered(call)
+    rid = approved_request(call, store, nip, admin=newcomer)["request_id"]
+
+    def waiting():
+        with call(ADMIN) as admin:
+            return [d for d in admin.list_documents("waiting_key") if d["request_id"] == rid]
+
+    wait_for(waiting, timeout=60, message="no key: the document waits, named")
+    document = waiting()[0]
+    assert newcomer["actor_id"] in document["last_error"] and document["number"]
+    assert request_of(call, nip, rid)["state"] == "signing"
+    with call(SYSTEM) as signing:
+        with pytest.raises(ValidationFailed):  # asked directly, refused at once
+            signing.issue_document({"subject": "case:x1", "document_key": "TEGURAN_TERTULIS",
+                                    "signer": newcomer["actor_id"]})
+
+    pki.add_signer(keystore_dir, newcomer["actor_id"], "Dra. Sri Wahyuni", "Sekretaris BKD")
+    with call(ADMIN) as admin:
+        retried = admin.retry_document(document["document_id"])
+    assert retried["status"] == "signed" and retried["number"] == document["number"]
+    assert retried["signer_name"] == "Dra. Sri Wahyuni"
+    wait_for(lambda: request_of(call, nip, rid)["state"] == "completed", timeout=60,
+             message="the request completes once its document is signed")
+
+
+def test_who_may_ask_for_what(stack):
+    call, _ = stack
+    order = {"subject": f"case:{uuid.uuid4()}", "document_key": "TEGURAN_TERTULIS",
+             "signer": ADMIN["actor_id"]}
+    with call(FASIL) as fasilitator:
+        with pytest.raises(Forbidden):
+            fasilitator.issue_document(order)
+        with pytest.raises(Forbidden):
+            fasilitator.list_documents()
+    with call({}) as anonymous:
+        with pytest.raises(Unauthorized):
+            anonymous.issue_document(order)
+        with pytest.raises(NotFound):
+            anonymous.verify_document(str(uuid.uuid4()))
+        with pytest.raises(ValidationFailed):
+            anonymous.verify_pdf({"pdf_base64": "%%% not base64"})
+        assert anonymous.verify_pdf({"pdf_base64": base64.b64encode(b"MZ fake").decode()})[
+            "code"] == "not_a_pdf"
+    with call(SYSTEM) as signing:
+        with pytest.raises(ValidationFailed):
+            signing.issue_document({**order, "document_key": "TIDAK_ADA"})
+        with pytest.raises(ValidationFailed):
+            signing.issue_document({**order, "subject": "no colon here"})
