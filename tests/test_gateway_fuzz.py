@@ -7,19 +7,27 @@ import os
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 from services.gateway import openapi
 from services.gateway.service import GatewayService  # noqa: F401 - registers the routes
 from services.records.service import RecordsService
 from services.requests.service import RequestsService
+from services.signing.service import SigningService
 from services.verification.service import VerificationService
 from shared.migrations import migrate
 from shared.testing import create_test_database, drop_test_database
+from tests.document_samples import pdf_with_text
 
 ADMIN_URL = os.environ.get("SIMASN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # logging out would end the administrator's session for every later example
 #: operation -> {status: count}, printed at the end of the run (tests/conftest.py)
 FUZZ_STATS: dict[str, dict[int, int]] = {}
+# raw PDF bodies (the public signature check): random bytes, broken and real PDF headers
+schemathesis.openapi.media_type("application/pdf", st.one_of(
+    st.binary(max_size=4096),
+    st.builds(lambda tail: b"%PDF-1.7\n" + tail, st.binary(max_size=2048)),
+    st.sampled_from([pdf_with_text(marker="fuzz")])))
 schema = schemathesis.openapi.from_dict(openapi.document()).exclude(path="/api/auth/logout")
 
 
@@ -36,10 +44,10 @@ def fuzz_database():
 
 @pytest.fixture
 def fuzz_target(start_gateway, fuzz_database):
-    """The gateway with identity, records, requests and verification behind it, and an
+    """The gateway with identity, records, requests, verification and signing behind it, and an
     administrator's token."""
     client, people, _ = start_gateway(RecordsService, RequestsService, VerificationService,
-                                      DATABASE_URL=fuzz_database,
+                                      SigningService, DATABASE_URL=fuzz_database,
                                       GATEWAY_CLIENT_RATE=100000,
                                       GATEWAY_CLIENT_BURST=100000)
     admin = people.login(people.staff(["administrator"]))

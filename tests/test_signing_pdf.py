@@ -3,6 +3,7 @@ every layanan's output renders and signs; pyHanko's own validation against the d
 reports it intact and valid with the expected signer; changed bytes, an untrusted or an expired
 certificate are reported as such."""
 
+import copy
 import datetime as dt
 import io
 
@@ -65,6 +66,16 @@ def test_every_layanan_has_an_output_template():
     # and the documents other services ask for
     assert {"TEGURAN_TERTULIS", "BERITA_ACARA_REKONSILIASI"} <= set(
         output_documents()["documents"])
+
+
+def test_no_two_document_types_share_a_number_series(monkeypatch):
+    assert domain.template_problems() == []
+    documents = copy.deepcopy(output_documents())
+    documents["documents"]["TEGURAN_TERTULIS"]["klasifikasi"] = \
+        documents["documents"]["HUKDIS"]["klasifikasi"]
+    monkeypatch.setattr(domain, "output_documents", lambda: documents)
+    (problem,) = domain.template_problems()
+    assert "TEGURAN_TERTULIS" in problem and "kembar" in problem
 
 
 @pytest.mark.parametrize("key", sorted(output_documents()["documents"]))

@@ -6,6 +6,7 @@ re-issue; numbers unique and gapless under 8 concurrent signers; a missing key w
 import base64
 import hashlib
 import io
+import json
 import uuid
 
 import eventlet
@@ -25,6 +26,7 @@ from shared.testing import wait_for
 from tests.helpers import RelayThread
 from tests.records_helpers import ADMIN, FASIL, new_person, principal
 from tests.test_verification_queue import KK, submitted_request
+from tests.tsa_server import LocalTsa
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -270,3 +272,95 @@ def test_who_may_ask_for_what(stack):
             signing.issue_document({**order, "document_key": "TIDAK_ADA"})
         with pytest.raises(ValidationFailed):
             signing.issue_document({**order, "subject": "no colon here"})
+
+
+def test_with_a_time_stamping_authority_the_signature_is_pades_b_t(
+        container_factory, service_config, keystore_dir):
+    """SIGNING_TSA_URL set: every signature carries an RFC 3161 time stamp (PAdES B-T)."""
+    index = json.loads((keystore_dir / "keystore.json").read_text())
+    with LocalTsa(keystore_dir, index) as tsa:
+        container_factory(SigningService, {**service_config, "SIGNING_TSA_URL": tsa.url}).start()
+        with ServiceRpcProxy("signing", service_config, context_data=SYSTEM) as signing:
+            issued = signing.issue_document({
+                "subject": f"case:{uuid.uuid4()}", "document_key": "KARPEG",
+                "signer": ADMIN["actor_id"], "values": {"nama_lengkap": "Uji Stempel Waktu"}})
+            assert issued["status"] == "signed" and issued["pades_level"] == "B-T", issued
+            assert tsa.requests >= 1  # pyHanko asks once more to size the signature
+            pdf = FileSystemStore(service_config["DOCUMENT_ROOT"]).read(issued["sha256"])
+            answer = signing.verify_pdf({"pdf_base64": base64.b64encode(pdf).decode()})
+    assert answer["valid"] and answer["signature"]["timestamped"]
+    assert answer["signature"]["pades_level"] == "B-T"
+
+
+def test_an_issued_written_warning_is_signed_by_the_administrator_who_issued_it(
+        container_factory, service_config, database_url):
+    from services.verification.service import VerificationService
+
+    for service in (RecordsService, RequestsService, VerificationService, SigningService):
+        container_factory(service, service_config).start()
+    store = FileSystemStore(service_config["DOCUMENT_ROOT"])
+
+    def call(context, service="signing"):
+        return ServiceRpcProxy(service, service_config, context_data=context)
+
+    relays = [RelayThread(database_url, log, log, service_config["AMQP_URI"], name="teguran")
+              for log in ("verification", "signing")]
+    for relay in relays:
+        relay.__enter__()
+    try:
+        nip = registered(call)
+        request = submitted_request(call, store, nip)
+        with call(FASIL, "verification") as verification:
+            case = verification.report_fake_document({
+                "request_id": request["request_id"], "document": "kk",
+                "note": "cap dinas hasil tempelan"})
+        with call(ADMIN, "verification") as verification:
+            verification.issue_warning(case["case_id"], {"reason": "terbukti tidak asli"})
+
+        def signed():
+            with call(ADMIN) as signing:
+                return [d for d in signing.list_documents("signed")
+                        if d["subject"] == f"case:{case['case_id']}"]
+
+        wait_for(signed, timeout=60, message="the teguran tertulis is signed")
+        (document,) = signed()
+    finally:
+        for relay in relays:
+            relay.__exit__(None, None, None)
+    assert document["document_key"] == "TEGURAN_TERTULIS" and document["confidential"]
+    assert document["signer"] == ADMIN["actor_id"] and document["nip"] == nip
+    page = PdfFileReader(io.BytesIO(store.read(document["sha256"]))).root["/Pages"]["/Kids"][0][
+        "/Contents"].data
+    assert nip.encode() in page and b"\\(kk\\)" in page
+    with call(principal(nip, ["pegawai"])) as own:
+        assert own.get_document(document["document_id"])["number"] == document["number"]
+    with call(FASIL) as fasilitator:
+        with pytest.raises(NotFound):  # confidential: BKD and the employee only
+            fasilitator.get_document(document["document_id"])
+
+
+def test_a_corrected_output_replaces_the_request_s_document(stack):
+    """Re-issue after a correction to the record: a new number, the record as it is now, signed
+    by the administrator who re-issues; the request points at the new PDF (OutputReplaced)."""
+    call, store = stack
+    nip = registered(call)
+    rid = approved_request(call, store, nip)["request_id"]
+    wait_for(lambda: request_of(call, nip, rid)["state"] == "completed", timeout=60,
+             message="the first output is signed")
+    with call(ADMIN, "records") as records:
+        record = records.get_employee(nip)
+        records.record_history(nip, {
+            "history": "pangkat", "entry": {"golongan": "III/b", "tmt": "2019-04-01",
+                                            "jenis_kp": "reguler"},
+            "expected_version": record["version"], "reason": "KP yang terlewat dicatat"})
+    with call(ADMIN) as admin:
+        old = admin.request_output(rid)
+        new = admin.reissue_document(old["document_id"], {"reason": "pangkat terbaru"})
+    assert new["status"] == "signed" and new["number"] != old["number"]
+    wait_for(lambda: request_of(call, nip, rid)["output_sha256"] == new["sha256"], timeout=60,
+             message="the request points at the corrected document")
+    assert request_of(call, nip, rid)["state"] == "completed"
+    with call(principal(nip, ["pegawai"]), "requests") as requests:
+        events = [t["event"] for t in requests.request_timeline(rid)]
+    assert events[-2:] == ["RequestCompleted", "OutputReplaced"]
+    assert verify_bytes(call, store.read(old["sha256"]))["status"] == "superseded"

@@ -487,6 +487,7 @@ TRANSITIONS = {
     "RequestRejected": ({APPROVING}, REJECTED),
     "SigningStarted": ({APPROVED}, SIGNING),
     "RequestCompleted": ({SIGNING}, COMPLETED),
+    "OutputReplaced": ({COMPLETED}, COMPLETED),
 }
 STATE_NAMES = {DRAFT: "draf", SUBMITTED: "diajukan", VERIFYING: "sedang diverifikasi",
                RETURNED: "dikembalikan untuk perbaikan", APPROVING: "menunggu persetujuan",
@@ -551,13 +552,13 @@ class ServiceRequest:
                 self.returns.append(payload["documents"])
             if event_type in ("RequestApproved", "RequestRejected"):
                 self.decision_reason = payload.get("reason")
-            if event_type == "RequestCompleted":
+            if event_type in ("RequestCompleted", "OutputReplaced"):
                 self.output_sha256 = payload["output_sha256"]
         if actor:
             self.actors[event_type] = actor
             if event_type in ("RequestDrafted", "RequestDocumentsChanged", "RequestSubmitted"):
                 self.preparers.add(actor)
-        if recorded_at and event_type != "RequestDocumentsChanged":
+        if recorded_at and event_type not in ("RequestDocumentsChanged", "OutputReplaced"):
             self.stage_since = recorded_at
         self.version += 1
 

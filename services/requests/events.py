@@ -137,6 +137,16 @@ class RequestCompleted(Schema):
     output_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
+@REGISTRY.event("OutputReplaced", version=1)
+class OutputReplaced(Schema):
+    """The output of a completed request was re-issued (a corrected document, new number): the
+    request points at the new signed PDF; the old one reads "superseded" when verified."""
+
+    nip = _nip
+    confidential = _confidential
+    output_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
 @REGISTRY.event("RequestDocumentDownloaded", version=1)
 class RequestDocumentDownloaded(Schema):
     """Who fetched which document of a request (stream request-downloads:<id>, so reading
@@ -159,5 +169,5 @@ def _withheld_if_confidential(payload: dict) -> dict:
 for _name in ("RequestDrafted", "RequestDocumentsChanged", "RequestSubmitted",
               "RequestWithdrawn", "VerificationStarted", "RequestReturned", "RequestVerified",
               "RequestApproved", "RequestRejected", "SigningStarted", "RequestCompleted",
-              "RequestDocumentDownloaded"):
+              "OutputReplaced", "RequestDocumentDownloaded"):
     REGISTRY.redactor(_name)(_withheld_if_confidential)

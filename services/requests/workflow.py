@@ -475,6 +475,11 @@ def complete_signed(uow, request_id: str, output_sha256: str) -> None:
     """The signing service signed and stored this request's output (its DocumentSigned event):
     the request is complete. A redelivery, or an output already recorded, changes nothing."""
     request = _load(uow, request_id)
+    if request.state == domain.COMPLETED and request.output_sha256 != output_sha256:
+        # a re-issued output (a correction with a new number)
+        _save(uow, request, request.version, [("OutputReplaced", {
+            "output_sha256": output_sha256, "nip": request.nip})], "dokumen keluaran diganti")
+        return
     if request.state != domain.SIGNING:
         return
     complete(uow, SIGNING_SERVICE, request_id,

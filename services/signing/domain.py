@@ -33,6 +33,21 @@ def template_for(key: str) -> dict:
         raise UnknownOutput(key) from None
 
 
+def template_problems() -> list[str]:
+    """What is wrong with the editable templates: two document types printing numbers from the
+    same classification would each count from 1 and print the same number twice."""
+    problems, seen = [], {}
+    for key, template in output_documents()["documents"].items():
+        for field in ("type", "kind", "klasifikasi", "title", "body", "fields", "closing"):
+            if field not in template:
+                problems.append(f"{key}: {field} tidak ada")
+        owner = seen.setdefault(template.get("klasifikasi"), template.get("type"))
+        if owner != template.get("type"):
+            problems.append(f"{key}: klasifikasi {template.get('klasifikasi')} sudah dipakai "
+                            f"jenis {owner}; nomor akan kembar")
+    return problems
+
+
 def document_types() -> list[str]:
     return sorted({t["type"] for t in output_documents()["documents"].values()})
 

@@ -246,20 +246,25 @@ def revoke(uow, document_id: str, reason: str, decree: str | None) -> dict:
     return get(uow, document["document_id"])
 
 
-def supersede(uow, document_id: str, reason: str) -> tuple[dict, str]:
+def supersede(uow, document_id: str, reason: str, signer: str,
+              values: dict | None = None) -> tuple[dict, str]:
     """Issue a new document for the same subject (a correction): the old one is marked
-    superseded by the new one, which gets its own number. Returns (old, new document id)."""
+    superseded by the new one, which gets its own number, `values` (the record read again;
+    None keeps the old ones) and `signer` (the administrator who re-issues it).
+    Returns (old, new document id)."""
     old = get(uow, document_id)
     if old["status"] not in ("signed", "completed"):
         raise SigningError(f"dokumen berstatus {old['status']} tidak dapat diganti",
                            field="document_id", details={"status": old["status"]})
-    row = uow.execute("SELECT values_json FROM documents WHERE document_id = :id",
-                      {"id": old["document_id"]}).first()
+    if values is None:
+        values = uow.execute("SELECT values_json FROM documents WHERE document_id = :id",
+                             {"id": old["document_id"]}).scalar_one()
     uow.execute("UPDATE documents SET status = 'superseded', updated_at = now() WHERE "
                 "document_id = :id", {"id": old["document_id"]})
     new_id, _ = enqueue(uow, Order(subject=old["subject"], document_key=old["document_key"],
-                                   signer=old["signer"], values=row[0], nip=old["nip"],
-                                   request_id=old["request_id"], as_of=old["as_of"],
+                                   signer=signer, values=values, nip=old["nip"],
+                                   request_id=old["request_id"],
+                                   as_of=dt.datetime.now(dt.UTC).isoformat(),
                                    confidential=old["confidential"]))
     uow.execute("UPDATE documents SET superseded_by = :new WHERE document_id = :id",
                 {"new": new_id, "id": old["document_id"]})

@@ -45,6 +45,9 @@ class SigningWork(DependencyProvider):
 
     def setup(self):
         config = self.container.config
+        problems = domain.template_problems()
+        if problems:
+            raise ConfigError("; ".join(problems), field="output-documents.json")
         self.keystore = Keystore.from_config(config)
         self.verification_base = str(config.get("SIGNING_VERIFY_URL") or
                                      "https://simasn.bkd.jatimprov.go.id/verifikasi")
@@ -56,9 +59,10 @@ class SigningWork(DependencyProvider):
         tsa = config.get("SIGNING_TSA_URL")
         self.timestamper = None
         if tsa:
-            from pyhanko.sign.timestamps import HTTPTimeStamper
+            # the requests-based client: synchronous, runs inside the signing OS thread
+            from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 
-            self.timestamper = HTTPTimeStamper(str(tsa), timeout=10)
+            self.timestamper = RequestsHTTPTimeStamper(str(tsa), timeout=10)
         self.runner = f"{self.container.service_name}-{uuid.uuid4().hex[:8]}"
         self.pending: dict[str, list[str]] = {}
 
@@ -129,6 +133,7 @@ class SigningService(ServiceBase):
     work = SigningWork()
     requests = RpcProxy("requests")
     records = RpcProxy("records")
+    verification = RpcProxy("verification")
 
     def _actor(self) -> Principal:
         return Principal.from_context(self.context)
@@ -150,6 +155,23 @@ class SigningService(ServiceBase):
             signer=str(event.metadata.get("actor_id")), values=values, nip=request["nip"],
             request_id=request_id, as_of=event.recorded_at,
             confidential=bool(event.payload.get("confidential"))))
+        if created:
+            self.work.after_commit(document_id)
+
+    @idempotent_handler("verification", "WarningIssued")
+    def on_warning_issued(self, uow, event):
+        """A teguran tertulis an administrator issued for a document found not original: signed
+        by that administrator, confidential (the employee and BKD see it)."""
+        self.context.update(SYSTEM)
+        case = self.verification.get_case(event.payload["case_id"])
+        record = self.records.get_employee(case["nip"], as_of=event.recorded_at)
+        template = domain.template_for("TEGURAN_TERTULIS")
+        values = domain.context_for(template, record, {
+            "alasan": case["warning"], "dokumen": case["document"]})
+        document_id, created = issuing.enqueue(uow, issuing.Order(
+            subject=f"case:{case['case_id']}", document_key="TEGURAN_TERTULIS",
+            signer=str(event.metadata.get("actor_id")), values=values, nip=case["nip"],
+            as_of=event.recorded_at, confidential=True))
         if created:
             self.work.after_commit(document_id)
 
@@ -258,16 +280,46 @@ class SigningService(ServiceBase):
     def reissue_document(self, document_id, payload):
         """A corrected document replaces this one (new number); the old one reads superseded."""
         data = load(c.Reissue(), payload)
-        self._actor().require("administrator")
+        actor = self._actor()
+        actor.require("administrator")
+        if not self.work.keystore.has(actor.account_id):
+            raise ValidationFailed(f"{actor.account_id} belum punya sertifikat tanda tangan",
+                                   field="signer")
         with self.db.transaction() as uow:
-            _, new_id = issuing.supersede(uow, str(document_id)[:64], data["reason"])
+            old = issuing.get(uow, str(document_id)[:64])
+        values = self._fresh_values(old)
+        with self.db.transaction() as uow:
+            _, new_id = issuing.supersede(uow, old["document_id"], data["reason"],
+                                          actor.account_id, values)
         self.work.run(self.db, self.documents, new_id)
         with self.db.transaction() as uow:
             return issuing.get(uow, new_id)
 
+    def _fresh_values(self, old: dict) -> dict | None:
+        """What a corrected document says: the employee's record as it is now (and the
+        request's options); None when the document is not about an employee."""
+        if not old["nip"]:
+            return None
+        with self.db.transaction() as uow:
+            previous = uow.execute("SELECT values_json FROM documents WHERE document_id = :id",
+                                   {"id": old["document_id"]}).scalar_one()
+        caller = dict(self.context)
+        self.context.update(SYSTEM)
+        try:
+            record = self.records.get_employee(old["nip"])
+            options = (self.requests.get_request(old["request_id"]).get("options")
+                       if old["request_id"] else None)
+        finally:
+            self.context.clear()
+            self.context.update(caller)
+        template = domain.template_for(old["document_key"])
+        fresh = domain.context_for(template, record, {"options": options} if options else {})
+        return {**previous, **{k: v for k, v in fresh.items() if v != "-"}}
+
     @timer(interval=15)
     def produce_due(self):
         """Documents a crash, a failure or a missing key left: tried again with backoff."""
+        self.context.update(SYSTEM)
         with self.db.transaction() as uow:
             due = issuing.due(uow, self.work.stale_seconds)
         for document_id in due:

@@ -169,6 +169,16 @@ class VerificationService(ServiceBase):
             return cases.decide(uow, actor, case_id, True, data["reason"], effective)
 
     @rpc
+    def get_case(self, case_id):
+        """One case: BKD (administrators, auditors) and the services that act on it (the
+        signing service renders the written warning from it)."""
+        actor = self._actor()
+        if not actor.has("administrator", "auditor", "system"):
+            raise NotFound("kasus tidak ditemukan", field="case_id")
+        with self.db.transaction() as uow:
+            return cases.get(uow, case_id)
+
+    @rpc
     def dismiss_case(self, case_id, payload):
         data = load(v.CaseDecision(), payload)
         with self.db.transaction() as uow:
