@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests
+.PHONY: venv test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing
 
 venv: $(STAMP)
 
@@ -43,7 +43,15 @@ bench-requests: venv
 	scripts/infra.sh ensure
 	$(BIN)/python bench/requests_workflow.py
 
-bench: bench-eventstore bench-gateway bench-import bench-requests
+bench-checkpoints: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/checkpoints.py
+
+bench-signing: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/signing.py
+
+bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing
 
 # The whole stack on this machine (scripts/stack.sh): `make up`, `make status`, `make logs`
 # (`make logs S=records` for one process), `make down`.

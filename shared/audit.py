@@ -6,8 +6,8 @@ from __future__ import annotations
 import importlib
 import queue
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -15,6 +15,7 @@ from shared import SERVICES
 from shared.canonical import GENESIS_HASH, SQL_TIMESTAMP_TEXT, chain_hash, content_hash
 from shared.errors import NotFound
 from shared.eventstore import EventStore, RecordedEvent
+from shared.merkle import Frontier
 from shared.progress import Progress
 from shared.relay import service_registry
 
@@ -44,22 +45,28 @@ class VerifyResult:
     ok: bool
     position: int | None = None
     problem: str | None = None
+    #: for each position asked for in `marks` that the walk verified: (chain hash, RFC 6962
+    #: Merkle root over events 1..position)
+    marks: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 def verify_log(conn, schema: str, progress: bool | None = None,
-               batch: int = 20000) -> VerifyResult:
+               batch: int = 20000, marks: Collection[int] = ()) -> VerifyResult:
     """Recompute one log's chain from genesis; stop at the first position that does not hold.
+    At each position in `marks` (the heads signed checkpoints name) note the verified hash and
+    the Merkle root so far.
 
     The head and the events are read in one REPEATABLE READ snapshot, so appends committing
     meanwhile are simply not seen (rather than looking like a head/chain mismatch)."""
     conn.rollback()
     try:
-        return _verify_in_snapshot(conn, schema, progress, batch)
+        return _verify_in_snapshot(conn, schema, progress, batch, frozenset(marks))
     finally:
         conn.rollback()
 
 
-def _verify_in_snapshot(conn, schema: str, progress: bool | None, batch: int) -> VerifyResult:
+def _verify_in_snapshot(conn, schema: str, progress: bool | None, batch: int,
+                        marks: frozenset[int]) -> VerifyResult:
     with conn.cursor() as cur:
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cur.execute(f"SELECT last_position, last_hash FROM {schema}.event_log_head WHERE id = 1")
@@ -68,6 +75,8 @@ def _verify_in_snapshot(conn, schema: str, progress: bool | None, batch: int) ->
     prev = GENESIS_HASH
     expected = 1
     loads = orjson.loads
+    frontier = Frontier() if marks else None
+    seen: dict[int, tuple[str, str]] = {}
     with conn.cursor(name=f"verify_{schema}") as cur:
         cur.execute(
             "SELECT position, event_id::text, stream_id, stream_type, version, event_type, "
@@ -81,21 +90,29 @@ def _verify_in_snapshot(conn, schema: str, progress: bool | None, batch: int) ->
             if position != expected:
                 bar.close()
                 return VerifyResult(schema, expected - 1, False, expected,
-                                    f"position {expected} is missing (next stored is {position})")
+                                    f"position {expected} is missing (next stored is {position})",
+                                    seen)
             if prev_hash != prev:
                 bar.close()
                 return VerifyResult(schema, expected - 1, False, position,
-                                    "prev_hash does not match the hash of the event before it")
+                                    "prev_hash does not match the hash of the event before it",
+                                    seen)
             content = content_hash(event_id, stream_id, stream_type, event_type, schema_version,
                                    loads(payload), loads(metadata))
             if content != stored_content:
                 bar.close()
                 return VerifyResult(schema, expected - 1, False, position,
-                                    "the stored event does not match its hash (altered row)")
+                                    "the stored event does not match its hash (altered row)",
+                                    seen)
             if chain_hash(prev_hash, position, version, recorded_at, content) != digest:
                 bar.close()
                 return VerifyResult(schema, expected - 1, False, position,
-                                    "the event's position, version, time or hash was altered")
+                                    "the event's position, version, time or hash was altered",
+                                    seen)
+            if frontier is not None:
+                frontier.append(digest)
+                if position in marks:
+                    seen[position] = (digest, frontier.root())
             prev = digest
             expected += 1
             if expected % 1000 == 0:
@@ -106,8 +123,8 @@ def _verify_in_snapshot(conn, schema: str, progress: bool | None, batch: int) ->
     if checked != head_position or prev != head_hash:
         return VerifyResult(schema, checked, False, checked + 1,
                             f"the log head says position {head_position} but the chain ends at "
-                            f"{checked} (events removed from the end?)")
-    return VerifyResult(schema, checked, True)
+                            f"{checked} (events removed from the end?)", seen)
+    return VerifyResult(schema, checked, True, marks=seen)
 
 
 def _prefetched(cur, batch: int):

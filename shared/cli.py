@@ -6,7 +6,12 @@
   simasn keys                             fresh identity keys as environment lines
   simasn admin create --username U --name N --email E [--password-stdin]
   simasn seed demo [--seed N] [--pegawai N]
-  simasn audit verify [--service S]       recompute the hash chains; non-zero exit on a break
+  simasn audit verify [--service S] [--trust-roots PEM]
+                                          recompute the hash chains and check them against the
+                                          signed checkpoints; non-zero exit on a break
+  simasn audit prove SERVICE POSITION [--trust-roots PEM]
+                                          an inclusion proof of one event (JSON, offline-checkable)
+  simasn audit verify-proof FILE [--trust-roots PEM]
   simasn audit replay --stream ID --as-of TIMESTAMP [--service S]
   simasn audit timeline --stream ID [--service S]
   simasn records check                    replay every employee and compare with the stored row
@@ -27,6 +32,7 @@ import sys
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 
 import psycopg2
 
@@ -248,24 +254,110 @@ def cmd_health(args, config: ServiceConfig) -> int:
     return 1 if pending else 0
 
 
+def _trust_root_paths(args) -> list[str]:
+    """Where the certificates a checkpoint's seal must chain to come from: --trust-roots, else
+    SIMASN_SIGNING_TRUST_ROOTS (PEM files separated by the path separator), else the trust
+    roots listed in the signing key store's index (SIGNING_KEYSTORE_DIR as the services read
+    it, default var/keystore) — only its public root certificates are read."""
+    if args.trust_roots:
+        return list(args.trust_roots)
+    listed = os.environ.get("SIMASN_SIGNING_TRUST_ROOTS")
+    if listed:
+        return [path for path in listed.split(os.pathsep) if path]
+    index = Path(keystore_dir_from_config()) / "keystore.json"
+    try:
+        names = json.loads(index.read_text(encoding="utf-8")).get("trust_roots") or []
+    except (OSError, ValueError, AttributeError):
+        names = []
+    if not names:
+        raise ConfigError("signed checkpoints need the signing CA's root certificate: give "
+                          "--trust-roots FILE.pem or set SIMASN_SIGNING_TRUST_ROOTS",
+                          field="trust_roots")
+    return [str(index.parent / name) for name in names]
+
+
+def _signature_judge(args):
+    """verify(payload) -> (ok, reason) against the trust roots, loaded at the first use (a log
+    without checkpoints needs none)."""
+    from services.signing import checkpoints
+
+    roots: list = []
+
+    def verify(payload: dict) -> tuple[bool, str]:
+        if not roots:
+            roots.extend(checkpoints.load_trust_roots(_trust_root_paths(args)))
+        return checkpoints.verify_signature(payload, roots)
+
+    return verify
+
+
+def _audit_verify(conn, args, schemas) -> int:
+    from shared import audit
+    from shared import audit_checkpoints as cp
+
+    sealed = cp.read_checkpoints(conn)
+    cp.judge(sealed, _signature_judge(args))
+    failed = False
+    for schema in schemas:
+        started = time.monotonic()
+        result = audit.verify_log(conn, schema, progress=args.progress,
+                                  marks=cp.marks(sealed, schema))
+        took = time.monotonic() - started
+        found = cp.findings(conn, schema, result, sealed)
+        failed = failed or not result.ok or bool(found)
+        if not result.ok:
+            print(f"{schema}: BROKEN at position {result.position}: {result.problem}")
+            for finding in found:
+                print(f"{schema}: {finding}")
+        elif found:
+            for finding in found:
+                print(f"{schema}: BROKEN: {finding}")
+        else:
+            held = cp.sealing(sealed, schema)
+            note = (f"; {len(held)} checkpoint(s) hold, up to position "
+                    f"{max(head['position'] for _, head in held)}" if held else "")
+            print(f"{schema}: OK, {result.checked} events verified in {took:.2f}s{note}")
+    untrusted = [c for c in sealed if not c.trusted]
+    for checkpoint in untrusted:
+        print(f"{checkpoint.label()}: NOT TRUSTED: {checkpoint.problem}")
+    trusted = [c for c in sealed if c.trusted]
+    if sealed:
+        latest = f", latest trusted: {trusted[-1].label()}" if trusted else ""
+        print(f"checkpoints: {len(sealed)} signed, {len(trusted)} trusted{latest}")
+    else:
+        print("checkpoints: none signed yet")
+    return 2 if failed or untrusted else 0
+
+
+def _audit_proof(args) -> int:
+    from shared import audit_checkpoints as cp
+
+    try:
+        doc = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValidationFailed(f"{args.file} is not a readable JSON proof: {exc}",
+                               field="file") from None
+    ok, message = cp.check_proof(doc if isinstance(doc, dict) else {}, _signature_judge(args))
+    print(("proof holds: " if ok else "proof FAILS: ") + message)
+    return 0 if ok else 2
+
+
 def cmd_audit(args, config: ServiceConfig) -> int:
     from shared import audit
 
+    if args.audit_command == "verify-proof":
+        return _audit_proof(args)
     conn = _connect(_auditor_url(config))
     try:
+        if args.audit_command == "prove":
+            from shared import audit_checkpoints as cp
+
+            _print_json(cp.prove(conn, args.schema, args.position, cp.read_checkpoints(conn),
+                                 _signature_judge(args)))
+            return 0
         schemas = audit.existing_schemas(conn, args.service or SERVICES)
         if args.audit_command == "verify":
-            failed = False
-            for schema in schemas:
-                started = time.monotonic()
-                result = audit.verify_log(conn, schema, progress=args.progress)
-                took = time.monotonic() - started
-                if result.ok:
-                    print(f"{schema}: OK, {result.checked} events verified in {took:.2f}s")
-                else:
-                    failed = True
-                    print(f"{schema}: BROKEN at position {result.position}: {result.problem}")
-            return 2 if failed else 0
+            return _audit_verify(conn, args, schemas)
         schema = audit.find_stream(conn, args.stream, schemas)
         if args.audit_command == "replay":
             _print_json(audit.replay(conn, schema, args.stream, _parse_time(args.as_of)))
@@ -344,6 +436,13 @@ def cmd_deadletters(args, config: ServiceConfig) -> int:
         conn.close()
 
 
+def _add_trust_roots(parser) -> None:
+    parser.add_argument("--trust-roots", action="append", metavar="PEM",
+                        help="root certificate the checkpoints' seal must chain to (repeatable; "
+                             "default SIMASN_SIGNING_TRUST_ROOTS, else the signing key store's "
+                             "root certificates)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="simasn", description="SIMASN Jatim operations")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -398,6 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = asub.add_parser("verify")
     p.add_argument("--service", action="append", choices=SERVICES)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    _add_trust_roots(p)
+    p = asub.add_parser("prove", help="an inclusion proof of one event against the latest "
+                                      "signed checkpoint (JSON on stdout)")
+    p.add_argument("schema", choices=SERVICES, help="the service whose log holds the event")
+    p.add_argument("position", type=int, help="the event's position in that log")
+    _add_trust_roots(p)
+    p = asub.add_parser("verify-proof", help="check a proof from `audit prove` (no database)")
+    p.add_argument("file")
+    _add_trust_roots(p)
     p = asub.add_parser("replay")
     p.add_argument("--stream", required=True)
     p.add_argument("--as-of", required=True)

@@ -4,7 +4,11 @@ never by every replica at start.
 Each service owns one PostgreSQL schema named after it and a login role that may only INSERT and
 SELECT its event log (UPDATE/DELETE/TRUNCATE are refused by triggers even for the owner).
 Service-specific migrations live in `services/<name>/migrations/NNN_name.sql`; `{schema}` and
-`{role}` in them are replaced before they run."""
+`{role}` in them are replaced before they run.
+
+Two roles read across schemas: `<prefix>auditor` may SELECT every log (`simasn audit`), and the
+signing service's role `<prefix>signing` may read every log's head and its events' positions and
+chain hashes — no payloads — to sign checkpoints (services/signing/checkpoints.py)."""
 
 from __future__ import annotations
 
@@ -244,6 +248,16 @@ GRANT EXECUTE ON FUNCTION {schema}.append_streams(jsonb) TO {role};
 """
 
 
+# What the signing service needs to sign a checkpoint of this log: the head (last position and
+# hash) and, for the Merkle root over the events, their positions and chain hashes. Column
+# privileges keep payloads and metadata (which may be confidential) out of its reach.
+CHECKPOINT_READER_DDL = """
+GRANT USAGE ON SCHEMA {schema} TO {checkpointer};
+GRANT SELECT ON {schema}.event_log_head TO {checkpointer};
+GRANT SELECT (position, hash) ON {schema}.events TO {checkpointer};
+"""
+
+
 def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/") or "postgres"
 
@@ -294,10 +308,15 @@ def service_migrations(service: str) -> list[tuple[str, str]]:
     return [(path.stem, path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.sql"))]
 
 
-def create_log_schema(cur, schema: str, role: str, auditor: str, extra: Iterable = ()) -> list[str]:
-    """Create (or bring up to date) one service schema; returns the migrations it applied."""
+def create_log_schema(cur, schema: str, role: str, auditor: str, extra: Iterable = (),
+                      checkpointer: str | None = None) -> list[str]:
+    """Create (or bring up to date) one service schema; returns the migrations it applied.
+    `checkpointer` is the role that signs checkpoints of this log (created here if need be:
+    the signing service's own schema may come later in the list)."""
     ensure_role(cur, role)
     ensure_role(cur, auditor)
+    if checkpointer:
+        ensure_role(cur, checkpointer)
     cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     cur.execute(
         sql.SQL(
@@ -308,8 +327,10 @@ def create_log_schema(cur, schema: str, role: str, auditor: str, extra: Iterable
     cur.execute(sql.SQL("SELECT name FROM {}.schema_migrations").format(sql.Identifier(schema)))
     done = {row[0] for row in cur.fetchall()}
     applied = []
-    steps = [("000_event_log", CORE_LOG_DDL), ("000_append_streams", APPEND_STREAMS_DDL),
-             *extra]
+    steps = [("000_event_log", CORE_LOG_DDL), ("000_append_streams", APPEND_STREAMS_DDL)]
+    if checkpointer:
+        steps.append(("000_checkpoint_reader", CHECKPOINT_READER_DDL))
+    steps += extra
     for name, text in steps:
         if name in done:
             continue
@@ -317,6 +338,7 @@ def create_log_schema(cur, schema: str, role: str, auditor: str, extra: Iterable
             text.replace("{schema}", schema)
             .replace("{role}", f'"{role}"')
             .replace("{auditor}", f'"{auditor}"')
+            .replace("{checkpointer}", f'"{checkpointer}"')
             .replace("{genesis}", GENESIS_HASH)
             .replace("{{", "{")
             .replace("}}", "}")
@@ -344,7 +366,7 @@ def migrate(admin_url: str, role_prefix: str = "simasn_",
             for service in services:
                 applied += create_log_schema(
                     cur, service, role_prefix + service, role_prefix + "auditor",
-                    service_migrations(service),
+                    service_migrations(service), checkpointer=role_prefix + "signing",
                 )
         return applied
     finally:

@@ -122,6 +122,8 @@ MATRIX = {
     ("POST", "/api/signed-documents/<document_id>/reissue"): BKD,
     ("POST", "/api/signed-documents/<document_id>/retry"): BKD,
     ("GET", "/api/requests/<request_id>/output"): {"administrator", "auditor", "pegawai"},
+    ("POST", "/api/audit/checkpoints"): BKD,
+    ("GET", "/api/audit/checkpoints"): {"administrator", "auditor"},
 }
 
 
@@ -218,7 +220,14 @@ class World:
         return rid, version
 
     def signed_document(self, subject=None) -> dict:
-        """A signed output document about the pegawai persona."""
+        """A signed output document about the pegawai persona (the administrator persona has a
+        certificate, so may re-issue it)."""
+        from services.signing import keystore, pki
+
+        admin = self.sessions["administrator"]["principal"]["account_id"]
+        directory = self.config["SIGNING_KEYSTORE_DIR"]
+        if not keystore.Keystore(directory).has(admin):
+            pki.add_signer(directory, admin, "Administrator Matriks", "Kepala Bidang BKD")
         with rpc(self.config, {"actor_id": "service:matrix", "actor_roles": ["system"]},
                  service="signing") as svc:
             return svc.issue_document({

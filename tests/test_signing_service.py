@@ -364,3 +364,44 @@ def test_a_corrected_output_replaces_the_request_s_document(stack):
         events = [t["event"] for t in requests.request_timeline(rid)]
     assert events[-2:] == ["RequestCompleted", "OutputReplaced"]
     assert verify_bytes(call, store.read(old["sha256"]))["status"] == "superseded"
+
+
+def test_checkpoints_on_demand_and_by_the_timer_sign_every_log_head(
+        container_factory, service_config, keystore_dir, database_url):
+    from services.signing import checkpoints
+    from shared import SERVICES
+    from tests.records_helpers import AUDITOR
+
+    container_factory(SigningService, {**service_config,
+                                       "SIGNING_CHECKPOINT_SECONDS": 0.2}).start()
+    roots = checkpoints.load_trust_roots([keystore_dir / "root-ca.pem"])
+
+    def timer_made():
+        with ServiceRpcProxy("signing", service_config, context_data=AUDITOR) as signing:
+            return [c for c in signing.list_checkpoints() if c["trigger"] == "timer"]
+
+    wait_for(timer_made, timeout=30, message="the timer signs the heads")
+    with ServiceRpcProxy("signing", service_config, context_data=ADMIN) as signing:
+        made = signing.sign_checkpoint()
+    assert made["trigger"] == "on_demand" and set(made["heads"]) == set(SERVICES)
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT payload FROM signing.events WHERE position = %s",
+                        (made["position"],))
+            (payload,) = cur.fetchone()
+            cur.execute("SELECT last_position, last_hash FROM records.event_log_head")
+            records_head = cur.fetchone()
+    finally:
+        conn.close()
+    assert checkpoints.verify_signature(payload, roots)[0]
+    # nothing writes to records here: the signed head is the head
+    assert (made["heads"]["records"]["position"], made["heads"]["records"]["hash"]) == \
+        records_head
+    with ServiceRpcProxy("signing", service_config, context_data=AUDITOR) as signing:
+        with pytest.raises(Forbidden):  # auditors read; they do not write to the logs
+            signing.sign_checkpoint()
+        assert signing.list_checkpoints()[0]["position"] >= made["position"]
+    with ServiceRpcProxy("signing", service_config, context_data=FASIL) as signing:
+        with pytest.raises(Forbidden):
+            signing.list_checkpoints()

@@ -592,6 +592,17 @@ class GatewayService(ServiceBase):
     def http_retry_document(self, request, document_id, **_):
         return self.rpc_signing.retry_document(document_id)
 
+    @endpoint("POST", "/api/audit/checkpoints",
+              summary="Tanda tangani kepala semua log sekarang (checkpoint audit)", roles=BKD,
+              response=g.Checkpoint, status=201, tag="audit")
+    def http_sign_checkpoint(self, request, **_):
+        return self.rpc_signing.sign_checkpoint()
+
+    @endpoint("GET", "/api/audit/checkpoints", summary="Checkpoint audit bertanda tangan",
+              roles=("administrator", "auditor"), response=g.Checkpoint, many=True, tag="audit")
+    def http_checkpoints(self, request, **_):
+        return self.rpc_signing.list_checkpoints()
+
     # -- anything else -----------------------------------------------------------------------
 
     @http("GET,POST,PUT,PATCH,DELETE", "/<path:path>")

@@ -25,6 +25,8 @@ FIELD_NAME = "TTE_SIMASN"
 STAMP_BOX = (300, 60, 560, 150)
 STAMP_TEXT = ("Ditandatangani secara elektronik oleh:\n%(signer)s\n%(jabatan)s\n"
               "Waktu: %(waktu)s")
+RESERVED_BYTES = 8192
+TIMESTAMP_BYTES = 12288
 WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
 
 # pyHanko logs every failed path search with a traceback; the verdict carries the reason
@@ -46,7 +48,11 @@ def sign(pdf: bytes, signer, *, name: str, jabatan: str, reason: str,
         stamp_style=TextStampStyle(stamp_text=STAMP_TEXT, border_width=1),
         new_field_spec=SigFieldSpec(FIELD_NAME, on_page=page, box=STAMP_BOX))
     out = io.BytesIO()
-    pdf_signer.sign_pdf(writer, output=out,
+    # room for the CMS blob, given up front: otherwise pyHanko signs once more just to measure
+    # it. The signer's certificate, signed attributes and an RSA signature take ~2 KB, a time
+    # stamp token with its TSA certificate ~4 KB more; too small a reservation fails loudly.
+    reserved = RESERVED_BYTES + (TIMESTAMP_BYTES if timestamper is not None else 0)
+    pdf_signer.sign_pdf(writer, output=out, bytes_reserved=reserved,
                         appearance_text_params={
                             "signer": name, "jabatan": jabatan,
                             "waktu": dt.datetime.now(WIB).strftime("%d-%m-%Y %H:%M:%S WIB")})

@@ -14,9 +14,10 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
-from services.signing import domain, issuing, pdfsign, verifying
+from services.signing import checkpoints, domain, issuing, pdfsign, verifying
 from services.signing.events import REGISTRY
 from services.signing.keystore import Keystore
+from shared import SERVICES
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
 from shared.contracts import signing as c
@@ -36,6 +37,13 @@ SYSTEM = {"actor_id": "service:signing", "actor_role": "system", "actor_roles": 
 def _check(pdf: bytes, trust_roots):
     """pyHanko's validation runs its own event loop: in an OS thread, never on the hub."""
     return tpool.execute(pdfsign.verify, pdf, trust_roots)
+
+
+def _checkpoint_view(position: int, payload: dict) -> dict:
+    return {"position": position, "signed_at": payload["signed_at"],
+            "trigger": payload["trigger"], "certificate_serial": payload["certificate_serial"],
+            "heads": {schema: {"position": head.get("position"), "hash": head.get("hash")}
+                      for schema, head in payload["heads"].items()}}
 
 
 class SigningWork(DependencyProvider):
@@ -63,6 +71,11 @@ class SigningWork(DependencyProvider):
             from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 
             self.timestamper = RequestsHTTPTimeStamper(str(tsa), timeout=10)
+        try:
+            self.checkpoint_seconds = float(config.get("SIGNING_CHECKPOINT_SECONDS") or 3600)
+        except (TypeError, ValueError):
+            raise ConfigError("SIGNING_CHECKPOINT_SECONDS harus angka",
+                              field="SIGNING_CHECKPOINT_SECONDS") from None
         self.runner = f"{self.container.service_name}-{uuid.uuid4().hex[:8]}"
         self.pending: dict[str, list[str]] = {}
 
@@ -92,13 +105,16 @@ class SigningWork(DependencyProvider):
     def store_dependency(self):
         return next(d for d in self.container.dependencies if isinstance(d, DocumentStore))
 
-    def run(self, db: ServiceDatabase, store, document_id: str) -> dict | None:
-        """Produce one document unless someone else is on it; never raises (a failure is
-        recorded on the document and retried by the timer)."""
-        with db.transaction() as uow:
-            row = issuing.claim(uow, document_id, self.runner, self.stale_seconds)
+    def run(self, db: ServiceDatabase, store, document_id: str,
+            row: dict | None = None) -> dict | None:
+        """Produce one document unless someone else is on it (`row`: already claimed); never
+        raises (a failure is recorded on the document and retried by the timer). Returns the
+        document once signed."""
         if row is None:
-            return None
+            with db.transaction() as uow:
+                row = issuing.claim(uow, document_id, self.runner, self.stale_seconds)
+            if row is None:
+                return None
         try:
             produced = issuing.produce(row, self.keystore, self.verification_base,
                                        self.timestamper, tpool.execute)
@@ -199,7 +215,10 @@ class SigningService(ServiceBase):
                 subject=data["subject"], document_key=data["document_key"],
                 signer=data["signer"], values=values, nip=data.get("nip"),
                 as_of=dt.datetime.now(dt.UTC).isoformat(), confidential=data["confidential"]))
-        self.work.run(self.db, self.documents, document_id)
+            row = issuing.claim(uow, document_id, self.work.runner, self.work.stale_seconds)
+        signed = self.work.run(self.db, self.documents, document_id, row) if row else None
+        if signed is not None:
+            return signed
         with self.db.transaction() as uow:
             return issuing.get(uow, document_id)
 
@@ -324,6 +343,50 @@ class SigningService(ServiceBase):
             due = issuing.due(uow, self.work.stale_seconds)
         for document_id in due:
             self.work.run(self.db, self.documents, document_id)
+
+    # -- signed checkpoints of every service's log --------------------------------------------
+
+    @timer(interval=10, eager=True)
+    def checkpoint_due(self):
+        """Every SIGNING_CHECKPOINT_SECONDS (one hour by default), the heads of every log are
+        signed; replicas agree through a lock, so one checkpoint is made per interval."""
+        self.context.update(SYSTEM)
+        self._checkpoint("timer", self.work.checkpoint_seconds)
+
+    @rpc
+    def sign_checkpoint(self):
+        """A checkpoint now (e.g. before an audit or a migration)."""
+        self._actor().require("administrator", "system")
+        return self._checkpoint("on_demand", None)
+
+    def _checkpoint(self, trigger: str, min_age: float | None) -> dict | None:
+        with self.db.transaction() as uow:
+            if not uow.execute("SELECT pg_try_advisory_xact_lock(hashtext('signing.checkpoint'))"
+                               ).scalar():
+                if min_age is not None:
+                    return None  # another replica is signing one right now
+                uow.execute("SELECT pg_advisory_xact_lock(hashtext('signing.checkpoint'))")
+            if min_age is not None:
+                age = uow.execute("SELECT extract(epoch FROM now() - max(recorded_at)) FROM "
+                                  "events WHERE stream_id = :s",
+                                  {"s": checkpoints.STREAM_ID}).scalar()
+                if age is not None and float(age) < min_age:
+                    return None
+            heads = checkpoints.heads(uow.dbapi, SERVICES)
+            payload = tpool.execute(checkpoints.sign, self.work.keystore.signer("seal"), heads,
+                                    dt.datetime.now(dt.UTC), trigger)
+            position = checkpoints.record(uow, payload)
+        log.info("checkpoint_signed", position=position, trigger=trigger)
+        return _checkpoint_view(position, payload)
+
+    @rpc
+    def list_checkpoints(self, limit=50):
+        self._actor().require("administrator", "auditor")
+        with self.db.transaction() as uow:
+            rows = uow.execute("SELECT position, payload FROM events WHERE stream_id = :s ORDER BY "
+                               "position DESC LIMIT :n", {"s": checkpoints.STREAM_ID,
+                                                         "n": max(1, min(int(limit), 500))}).all()
+        return [_checkpoint_view(position, payload) for position, payload in rows]
 
     # -- public verification (no login) ------------------------------------------------------------
 

@@ -98,7 +98,8 @@ class SignedDocument(Schema):
 
 
 class Checkpoint(Schema):
-    position = fields.Integer()
+    position = fields.Integer(metadata={"description": "posisi checkpoint di log signing"})
     signed_at = fields.String()
-    heads = fields.Dict()
+    trigger = fields.String(metadata={"description": "timer | on_demand"})
+    heads = fields.Dict(metadata={"description": "per log: posisi dan hash terakhir"})
     certificate_serial = fields.String()
