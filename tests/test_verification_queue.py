@@ -160,7 +160,8 @@ def test_events_handled_out_of_order_never_move_an_item_backwards(database_url):
 
     engine = create_engine(sqlalchemy_url(database_url))
     item = f"request:{uuid.uuid4()}"
-    base = {"item": item, "kind": "request", "layanan": None, "sla": None}
+    base = {"item": item, "kind": "request", "layanan": None, "sla": None,
+            "confidential": False}
     with engine.begin() as conn:
         conn.execute(text("SET search_path TO verification"))
         # VerificationStarted (version 4) arrives before RequestSubmitted (version 3)
@@ -246,3 +247,37 @@ def test_holidays_come_from_config_and_a_bad_one_is_named():
     state = domain.sla_state(date(2026, 12, 24), 1, date(2026, 12, 28),
                              holidays_from({"HOLIDAYS": "2026-12-25"}))
     assert state["due"] == "2026-12-28" and state["working_days"] == 1
+
+
+def test_a_disciplinary_procedure_waits_in_the_administrators_queue_only(stack):
+    """HUKDIS events reach verification withheld (no OPD, no NIP): the item still shows for
+    administrators, marked confidential, and in no OPD's queue."""
+    call, store = stack
+    nip, person = new_person()
+    person.pop("catatan_kesehatan")
+    with call(ADMIN, "records") as records:
+        records.register_employee(person, "data awal")
+        docs = {code: records.upload_document(store.put(pdf_with_text(
+            marker=f"{code}-{nip}")).sha256, f"{code}.pdf")["sha256"]
+            for code in ("surat_panggilan", "bap", "laporan_pemeriksaan", "sk_cpns",
+                         "sk_pangkat_terakhir", "sk_jabatan_terakhir")}
+    with call(ADMIN, "requests") as requests:
+        hukdis = requests.create_request({"layanan": "HUKDIS", "nip": nip, "documents": docs,
+                                          "options": {"pelanggaran": "lainnya"}})
+        requests.submit_request(hukdis["request_id"], {"expected_version": hukdis["version"]})
+    item = f"request:{hukdis['request_id']}"
+
+    def waiting():
+        return [i for i in queue_of(call, ADMIN) if i["item_id"] == item]
+
+    wait_for(waiting, timeout=30, message="the HUKDIS request waits for BKD")
+    (shown,) = waiting()
+    assert shown["confidential"] is True and shown["nip"] is None and shown["opd_id"] is None
+    assert shown["stage"] == "submitted"
+    assert item not in {i["item_id"] for i in queue_of(call, FASIL)}
+    assert item not in {i["item_id"] for i in queue_of(call, OTHER_FASIL)}
+    with call(ADMIN, "verification") as verification:
+        assert verification.claim(item)["claimed_by"] == ADMIN["actor_id"]
+    with call(FASIL, "verification") as fasilitator:
+        with pytest.raises(NotFound):
+            fasilitator.claim(item)

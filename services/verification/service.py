@@ -20,9 +20,10 @@ CLAIM_MINUTES = 60
 
 UPSERT = (
     "INSERT INTO queue_items (item_id, kind, stream_version, stage, opd_id, nip, layanan, "
-    "sla_hari_kerja, since) VALUES (:item, :kind, :version, :stage, :opd, :nip, :layanan, "
-    ":sla, CAST(:since AS timestamptz)) "
+    "sla_hari_kerja, since, confidential) VALUES (:item, :kind, :version, :stage, :opd, :nip, "
+    ":layanan, :sla, CAST(:since AS timestamptz), :confidential) "
     "ON CONFLICT (item_id) DO UPDATE SET "
+    "confidential = queue_items.confidential OR EXCLUDED.confidential, "
     "opd_id = COALESCE(EXCLUDED.opd_id, queue_items.opd_id), "
     "nip = COALESCE(EXCLUDED.nip, queue_items.nip), "
     "layanan = COALESCE(EXCLUDED.layanan, queue_items.layanan), "
@@ -60,7 +61,7 @@ def _request_item(uow, event, stage: str | None) -> None:
         "item": event.stream_id, "kind": "request", "version": event.version,
         "stage": stage or "done", "opd": payload.get("opd_id"), "nip": payload.get("nip"),
         "layanan": payload.get("layanan"), "sla": payload.get("sla_hari_kerja"),
-        "since": event.recorded_at})
+        "since": event.recorded_at, "confidential": bool(payload.get("confidential"))})
 
 
 def _request_handler(event_type: str, method_name: str):
@@ -100,14 +101,14 @@ class VerificationService(ServiceBase):
             "item": f"change:{nip}:{event.payload['change_id']}", "kind": "record_change",
             "version": event.version, "stage": "pending_change",
             "opd": event.payload.get("opd_id"), "nip": nip, "layanan": None, "sla": None,
-            "since": event.recorded_at})
+            "since": event.recorded_at, "confidential": False})
 
     def _change_decided(self, uow, event):
         nip = event.stream_id.split(":", 1)[1]
         uow.execute(UPSERT, {
             "item": f"change:{nip}:{event.payload['change_id']}", "kind": "record_change",
             "version": event.version, "stage": "done", "opd": None, "nip": nip,
-            "layanan": None, "sla": None, "since": event.recorded_at})
+            "layanan": None, "sla": None, "since": event.recorded_at, "confidential": False})
 
     @idempotent_handler("records", "ChangeApplied")
     def on_change_applied(self, uow, event):
@@ -220,8 +221,11 @@ class VerificationService(ServiceBase):
         """What waits, oldest first, with its SLA state: a fasilitator sees the items of their
         OPDs still to verify; an administrator sees every OPD and the decisions waiting."""
         actor = self._actor()
+        withheld = False
         if actor.has("administrator", "auditor"):
             scope, stages = None, domain.VERIFIER_STAGES + domain.ADMIN_STAGES
+            # a disciplinary procedure (withheld on the bus: no OPD) waits for BKD
+            withheld = opd_id is None
         elif "fasilitator" in actor.roles:
             scope, stages = sorted(actor.opd_scope), domain.VERIFIER_STAGES
         else:
@@ -234,10 +238,11 @@ class VerificationService(ServiceBase):
         with self.db.transaction() as uow:
             rows = uow.execute(
                 "SELECT item_id, kind, stage, opd_id, nip, layanan, sla_hari_kerja, since, "
-                "claimed_by, claimed_at FROM queue_items WHERE stage = ANY(:stages) AND "
-                "opd_id IS NOT NULL AND (CAST(:scope AS text[]) IS NULL OR opd_id = "
-                "ANY(CAST(:scope AS text[]))) ORDER BY since, item_id LIMIT 500",
-                {"stages": list(stages), "scope": scope}).mappings().all()
+                "claimed_by, claimed_at, confidential FROM queue_items WHERE stage = "
+                "ANY(:stages) AND ((opd_id IS NOT NULL AND (CAST(:scope AS text[]) IS NULL OR "
+                "opd_id = ANY(CAST(:scope AS text[])))) OR (:withheld AND confidential AND "
+                "opd_id IS NULL)) ORDER BY since, item_id LIMIT 500",
+                {"stages": list(stages), "scope": scope, "withheld": withheld}).mappings().all()
         return [{**{k: v for k, v in row.items() if k not in ("since", "claimed_at")},
                  "since": row["since"].isoformat(),
                  "claimed_at": row["claimed_at"].isoformat() if row["claimed_at"] else None,

@@ -12,14 +12,16 @@ class QueueItem(Schema):
     item_id = fields.String(metadata={"description": "request:<id> atau change:<NIP>:<id>"})
     kind = fields.String(metadata={"description": "request | record_change"})
     stage = fields.String()
-    opd_id = fields.String()
-    nip = fields.String()
+    opd_id = fields.String(allow_none=True)
+    nip = fields.String(allow_none=True)
     layanan = fields.String(allow_none=True)
     sla_hari_kerja = fields.Integer(allow_none=True)
     since = fields.String()
     claimed_by = fields.String(allow_none=True)
     claimed_at = fields.String(allow_none=True)
     sla = fields.Dict(metadata={"description": "working_days, due, breached"})
+    confidential = fields.Boolean(metadata={"description": "hukuman disiplin: hanya BKD; OPD, "
+                                                           "NIP dan layanan tidak ditampilkan"})
 
 
 class Claim(Schema):
