@@ -18,7 +18,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-from services.signing import domain, pdfsign, render
+from services.signing import domain, render
 from services.signing.exceptions import NoSigningKey, SigningError
 from shared.calendar import WIB
 from shared.errors import NotFound
@@ -104,13 +104,14 @@ def _json(value) -> str:
 
 
 def claim(uow, document_id: str, runner: str, stale_seconds: float) -> dict | None:
-    """Take a document to produce, unless another runner works on it (heartbeat fresh) or it
-    is done. Returns its row."""
+    """Take a document to produce, unless someone works on it (heartbeat fresh) or it is done.
+    `runner` names this attempt (process and a fresh token), so two workers of one process
+    never both take it. Returns its row, with the runner under "runner"."""
     row = uow.execute(
         "UPDATE documents SET runner = :runner, heartbeat_at = now(), updated_at = now() "
         "WHERE document_id = :id AND status IN ('pending', 'failed', 'waiting_key') AND "
-        "(runner IS NULL OR runner = :runner OR heartbeat_at < now() - make_interval(secs => "
-        ":stale)) RETURNING " + COLUMNS,
+        "(runner IS NULL OR heartbeat_at < now() - make_interval(secs => :stale)) RETURNING "
+        + COLUMNS + ", runner",
         {"id": document_id, "runner": runner, "stale": stale_seconds}).mappings().first()
     return dict(row) if row else None
 
@@ -139,12 +140,11 @@ class Produced:
     signed_at: str
 
 
-def produce(row: dict, keystore, verification_base: str, timestamper, offload) -> Produced:
-    """Render and sign the document of `row` (no database). `offload(fn, *args)` runs the
-    CPU-bound pyHanko call in an OS thread (eventlet.tpool.execute in the service)."""
+def produce(row: dict, keystore, verification_base: str, sign, pades_level: str) -> Produced:
+    """Render and sign the document of `row` (no database). `sign(account_id, pdf, **options)`
+    makes the signature (services/signing/signers.py: in a worker process by default)."""
     template = domain.template_for(row["document_key"])
-    identity = keystore.identity(row["signer"])
-    signer = keystore.signer(row["signer"])
+    identity = keystore.identity(row["signer"])  # NoSigningKey before any work
     now = dt.datetime.now(dt.UTC)
     document_id = str(row["document_id"])
     values = dict(row["values_json"] or {})
@@ -154,13 +154,12 @@ def produce(row: dict, keystore, verification_base: str, timestamper, offload) -
         template, values, number=row["number"], document_id=document_id,
         verification_url=f"{verification_base.rstrip('/')}/{document_id}",
         place_date=f"Surabaya, {domain.tanggal(approved.astimezone(WIB).date())}")
-    signed = offload(pdfsign.sign, unsigned, signer, name=identity.name,
-                     jabatan=identity.jabatan, reason=f"{template['title'][:120]} {row['number']}",
-                     timestamper=timestamper)
-    cert = signer.signing_cert
+    signed = sign(row["signer"], unsigned, name=identity.name, jabatan=identity.jabatan,
+                  reason=f"{template['title'][:120]} {row['number']}")
+    cert = keystore.certificate(row["signer"])
     return Produced(signed, hashlib.sha256(unsigned).hexdigest(), identity.name,
                     identity.jabatan, str(cert.serial_number), cert.issuer.human_friendly[:300],
-                    "B-T" if timestamper is not None else "B-B", now.isoformat())
+                    pades_level, now.isoformat())
 
 
 def record_signed(uow, row: dict, produced: Produced, stored_sha256: str) -> dict:

@@ -134,6 +134,10 @@ class Keystore:
                                field="signer", details={"signer": account_id})
         return entry
 
+    def certificate(self, account_id: str):
+        """The signer's certificate (asn1crypto), as embedded in its signatures."""
+        return self.signer(account_id).signing_cert
+
     def signer(self, account_id: str) -> signers.Signer:
         """The pyHanko signer of `account_id` ('seal' for the service's own seal), loaded once."""
         with self._lock:

@@ -30,9 +30,16 @@ def _qr(pdf: canvas.Canvas, url: str, x: float, y: float) -> None:
     module = QR_SIZE / len(matrix)
     path = pdf.beginPath()
     for row, line in enumerate(matrix):
-        for column, dark in enumerate(line):
-            if dark:
-                path.rect(x + column * module, y + QR_SIZE - (row + 1) * module, module, module)
+        top = y + QR_SIZE - (row + 1) * module
+        column = 0
+        while column < len(line):  # one rectangle per run of dark modules in a row
+            if not line[column]:
+                column += 1
+                continue
+            start = column
+            while column < len(line) and line[column]:
+                column += 1
+            path.rect(x + start * module, top, (column - start) * module, module)
     pdf.setFillGray(0)
     pdf.drawPath(path, stroke=0, fill=1)
 

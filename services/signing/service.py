@@ -17,6 +17,7 @@ from nameko.timer import timer
 from services.signing import checkpoints, domain, issuing, pdfsign, verifying
 from services.signing.events import REGISTRY
 from services.signing.keystore import Keystore
+from services.signing.signers import SignerPool
 from shared import SERVICES
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
@@ -64,13 +65,16 @@ class SigningWork(DependencyProvider):
         except (TypeError, ValueError):
             raise ConfigError("SIGNING_STALE_SECONDS harus angka",
                               field="SIGNING_STALE_SECONDS") from None
-        tsa = config.get("SIGNING_TSA_URL")
-        self.timestamper = None
-        if tsa:
-            # the requests-based client: synchronous, runs inside the signing OS thread
-            from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
-
-            self.timestamper = RequestsHTTPTimeStamper(str(tsa), timeout=10)
+        try:
+            processes = int(config.get("SIGNING_PROCESSES") if config.get("SIGNING_PROCESSES")
+                            not in (None, "") else 1)
+            if not 0 <= processes <= 32:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError("SIGNING_PROCESSES harus bilangan 0-32",
+                              field="SIGNING_PROCESSES") from None
+        self.signers = SignerPool(self.keystore, processes,
+                                  str(config.get("SIGNING_TSA_URL") or "") or None)
         try:
             self.checkpoint_seconds = float(config.get("SIGNING_CHECKPOINT_SECONDS") or 3600)
         except (TypeError, ValueError):
@@ -112,20 +116,29 @@ class SigningWork(DependencyProvider):
         document once signed."""
         if row is None:
             with db.transaction() as uow:
-                row = issuing.claim(uow, document_id, self.runner, self.stale_seconds)
+                row = issuing.claim(uow, document_id, self.attempt(), self.stale_seconds)
             if row is None:
                 return None
         try:
             produced = issuing.produce(row, self.keystore, self.verification_base,
-                                       self.timestamper, tpool.execute)
+                                       self.signers.sign, self.signers.pades_level)
             stored = store.put(produced.pdf, "application/pdf")
             with db.transaction() as uow:
                 return issuing.record_signed(uow, row, produced, stored.sha256)
         except Exception as exc:  # noqa: BLE001 - recorded on the document, retried later
             log.warning("document_not_signed", document_id=document_id, error=str(exc))
             with db.transaction() as uow:
-                issuing.record_failure(uow, document_id, self.runner, exc)
+                issuing.record_failure(uow, document_id, row["runner"], exc)
             return None
+
+    def attempt(self) -> str:
+        return f"{self.runner}:{uuid.uuid4().hex[:8]}"
+
+    def stop(self):
+        self.signers.close()
+
+    def kill(self):
+        self.signers.close()
 
 
 class _Handle:
@@ -215,7 +228,7 @@ class SigningService(ServiceBase):
                 subject=data["subject"], document_key=data["document_key"],
                 signer=data["signer"], values=values, nip=data.get("nip"),
                 as_of=dt.datetime.now(dt.UTC).isoformat(), confidential=data["confidential"]))
-            row = issuing.claim(uow, document_id, self.work.runner, self.work.stale_seconds)
+            row = issuing.claim(uow, document_id, self.work.attempt(), self.work.stale_seconds)
         signed = self.work.run(self.db, self.documents, document_id, row) if row else None
         if signed is not None:
             return signed

@@ -1,0 +1,128 @@
+"""Where the signatures are computed. pyHanko is CPU-bound pure Python: in the Nameko process
+it would hold the GIL — and, called directly, the eventlet hub — for every signature. By
+default signatures are made in SIGNING_PROCESSES worker processes (services/signing/worker.py,
+each holding the key store), talked to over pipes that eventlet waits on cooperatively, so the
+service keeps answering while a worker signs and the signatures use another core.
+SIGNING_PROCESSES=0 signs in the service process itself.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+from eventlet import tpool
+from eventlet.queue import LightQueue
+from eventlet.semaphore import Semaphore
+
+from services.signing import pdfsign
+from services.signing.exceptions import SigningError
+from services.signing.keystore import Keystore
+from services.signing.worker import read_frame, write_frame
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def timestamper_for(tsa_url: str | None):
+    if not tsa_url:
+        return None
+    # the requests-based client: synchronous, it waits inside the signing call
+    from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+
+    return RequestsHTTPTimeStamper(tsa_url, timeout=10)
+
+
+class WorkerFailed(SigningError):
+    code = "signing_worker_failed"
+    http_status = 503
+    transient = True
+
+
+class _Worker:
+    def __init__(self, settings: dict):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.signing.worker", json.dumps(settings)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+        if self._receive() != ("ready",):
+            raise WorkerFailed("proses penandatangan tidak siap", field="signer")
+
+    def _receive(self):
+        frame = read_frame(self.process.stdout)
+        if frame is None:
+            raise WorkerFailed("proses penandatangan berhenti", field="signer")
+        return pickle.loads(frame)
+
+    def sign(self, account_id: str, pdf: bytes, options: dict) -> bytes:
+        write_frame(self.process.stdin, pickle.dumps((account_id, pdf, options)))
+        answer = self._receive()
+        if answer[0] == "ok":
+            return answer[1]
+        raise SigningError(f"penandatanganan gagal: {answer[1]}: {answer[2]}", field="signer")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+class SignerPool:
+    """`sign(account_id, pdf, name=, jabatan=, reason=)` -> signed bytes."""
+
+    def __init__(self, keystore: Keystore, processes: int, tsa_url: str | None):
+        self.keystore = keystore
+        self.processes = processes
+        self.tsa_url = tsa_url or None
+        self.timestamper = timestamper_for(self.tsa_url)
+        self.settings = {"directory": str(keystore.directory), "kind": keystore.kind,
+                         "pkcs11": keystore.pkcs11, "tsa_url": self.tsa_url}
+        # slots: None until a worker is started in it (lazily, at its first document)
+        self.idle: LightQueue = LightQueue()
+        for _ in range(processes):
+            self.idle.put(None)
+        self.workers: set[_Worker] = set()
+        self._in_process = Semaphore(1)
+
+    @property
+    def pades_level(self) -> str:
+        return "B-T" if self.tsa_url else "B-B"
+
+    def sign(self, account_id: str, pdf: bytes, **options) -> bytes:
+        if self.processes == 0:
+            return self._sign_here(account_id, pdf, options)
+        worker = self.idle.get()
+        try:
+            if worker is None:
+                worker = _Worker(self.settings)
+                self.workers.add(worker)
+            signed = worker.sign(account_id, pdf, options)
+        except (WorkerFailed, OSError, EOFError, pickle.UnpicklingError) as exc:
+            # a worker died (killed, out of memory): its slot starts a fresh one next time;
+            # this document fails and is tried again
+            if worker is not None:
+                self.workers.discard(worker)
+                worker.close()
+            self.idle.put(None)
+            if isinstance(exc, WorkerFailed):
+                raise
+            raise WorkerFailed(f"proses penandatangan gagal: {exc}", field="signer") from exc
+        except BaseException:
+            self.idle.put(worker)
+            raise
+        self.idle.put(worker)
+        return signed
+
+    def _sign_here(self, account_id: str, pdf: bytes, options: dict) -> bytes:
+        signer = self.keystore.signer(account_id)
+        if self.timestamper is not None:  # waits on the network: in an OS thread
+            return tpool.execute(pdfsign.sign, pdf, signer, timestamper=self.timestamper,
+                                 **options)
+        with self._in_process:  # pyHanko runs its own asyncio loop: one at a time
+            return pdfsign.sign(pdf, signer, **options)
+
+    def close(self) -> None:
+        for worker in list(self.workers):
+            worker.close()
+        self.workers.clear()
