@@ -50,6 +50,12 @@ import psycopg2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: E402
+from pyhanko.sign import signers  # noqa: E402
+from pyhanko.sign.fields import SigFieldSpec, SigSeedSubFilter  # noqa: E402
+from pyhanko.sign.signers.pdf_signer import PdfSignatureMetadata, PdfSigner  # noqa: E402
+from pyhanko.stamp import TextStampStyle  # noqa: E402
+
 from bench.common import (  # noqa: E402
     cpu_model,
     fmt_ms,
@@ -69,12 +75,6 @@ from bench.gateway import (  # noqa: E402
     rotated,
     wait_for_quiet,
 )
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: E402
-from pyhanko.sign import signers  # noqa: E402
-from pyhanko.sign.fields import SigFieldSpec, SigSeedSubFilter  # noqa: E402
-from pyhanko.sign.signers.pdf_signer import PdfSignatureMetadata, PdfSigner  # noqa: E402
-from pyhanko.stamp import TextStampStyle  # noqa: E402
-
 from services.signing import domain, pdfsign, pki, render  # noqa: E402
 from services.signing.keystore import Keystore  # noqa: E402
 from shared.calendar import WIB  # noqa: E402
@@ -482,7 +482,8 @@ def report(info: dict, params: Params, runs: dict[str, list[Run]], checks: dict,
         "queueing. The service hands pyHanko to its signing worker process and does its own "
         "work (RPC, rendering, the database, the store) in its Nameko process meanwhile: two "
         f"processes, so on these {info['nproc']} cores it can approach the single-process "
-        "limit although it does more per document. With {n} documents always in flight, latency is mostly waiting: by Little's "
+        "limit although it does more per document. "
+        f"With {n} documents always in flight, latency is mostly waiting: by Little's "
         f"law the mean is {n} ÷ docs/s ({n / max(svc.rate, 1e-9):.2f} s through the service, "
         f"{n / max(pool.rate, 1e-9):.2f} s for the thread pool); the one-client rows below "
         "show the cost of one document.",

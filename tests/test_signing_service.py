@@ -405,3 +405,51 @@ def test_checkpoints_on_demand_and_by_the_timer_sign_every_log_head(
     with ServiceRpcProxy("signing", service_config, context_data=FASIL) as signing:
         with pytest.raises(Forbidden):
             signing.list_checkpoints()
+
+
+def _signing_workers() -> list[int]:
+    """This test process's signing worker processes (the service containers run in it)."""
+    import os
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and b"services.signing.worker" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_killed_signing_worker_fails_one_document_which_is_then_retried(stack):
+    import os
+    import signal
+    from pathlib import Path
+
+    call, store = stack
+    order = {"document_key": "KARPEG", "signer": ADMIN["actor_id"],
+             "values": {"nama_lengkap": "Uji Pekerja"}}
+    with call(SYSTEM) as signing:
+        first = signing.issue_document({**order, "subject": f"case:{uuid.uuid4()}"})
+    assert first["status"] == "signed"
+    workers = _signing_workers()
+    assert workers, "signatures are made in a worker process"
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: all(not Path(f"/proc/{pid}/cmdline").read_bytes() if Path(
+        f"/proc/{pid}").exists() else True for pid in workers), timeout=10,
+             message="the workers are gone")
+    with call(SYSTEM) as signing:
+        failed = signing.issue_document({**order, "subject": f"case:{uuid.uuid4()}"})
+    assert failed["status"] == "failed" and failed["number"]  # numbered, kept for the retry
+    assert "proses penandatangan" in failed["last_error"]
+    with call(ADMIN) as admin:
+        retried = admin.retry_document(failed["document_id"])
+    assert retried["status"] == "signed" and retried["number"] == failed["number"]
+    assert set(_signing_workers()).isdisjoint(workers)  # a fresh worker took the slot
+    assert verify_bytes(call, store.read(retried["sha256"]))["valid"]

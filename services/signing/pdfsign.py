@@ -7,10 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-
-from asn1crypto import cms
 from dataclasses import dataclass
 
+from asn1crypto import cms
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import SigFieldSpec, SigSeedSubFilter
@@ -64,8 +63,10 @@ class Verdict:
     """What a signed PDF says about itself, judged against our trust roots."""
 
     valid: bool
-    code: str                 # valid | no_signature | not_a_pdf | modified | untrusted | expired | revoked_certificate | invalid_signature
-    reason: str               # for a person, in Bahasa Indonesia
+    #: valid | no_signature | not_a_pdf | modified | untrusted | expired | revoked_certificate
+    #: | invalid_signature
+    code: str
+    reason: str  # for a person, in Bahasa Indonesia
     signer: str | None = None
     signer_serial: str | None = None
     signed_at: str | None = None

@@ -9,11 +9,11 @@ SIGNING_PROCESSES=0 signs in the service process itself.
 from __future__ import annotations
 
 import json
-import pickle
 import subprocess
 import sys
 from pathlib import Path
 
+import eventlet
 from eventlet import tpool
 from eventlet.queue import LightQueue
 from eventlet.semaphore import Semaphore
@@ -21,9 +21,11 @@ from eventlet.semaphore import Semaphore
 from services.signing import pdfsign
 from services.signing.exceptions import SigningError
 from services.signing.keystore import Keystore
-from services.signing.worker import read_frame, write_frame
+from services.signing.worker import read_message, write_message
 
 ROOT = Path(__file__).resolve().parents[2]
+#: seconds a worker may take for one signature (the TSA's own timeout is 10 s)
+WORKER_TIMEOUT = 60
 
 
 def timestamper_for(tsa_url: str | None):
@@ -46,21 +48,29 @@ class _Worker:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.signing.worker", json.dumps(settings)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
-        if self._receive() != ("ready",):
+        if not self._receive()[0].get("ready"):
             raise WorkerFailed("proses penandatangan tidak siap", field="signer")
 
-    def _receive(self):
-        frame = read_frame(self.process.stdout)
-        if frame is None:
+    def _receive(self) -> tuple[dict, bytes]:
+        message = read_message(self.process.stdout)
+        if message is None:
             raise WorkerFailed("proses penandatangan berhenti", field="signer")
-        return pickle.loads(frame)
+        return message
 
     def sign(self, account_id: str, pdf: bytes, options: dict) -> bytes:
-        write_frame(self.process.stdin, pickle.dumps((account_id, pdf, options)))
-        answer = self._receive()
-        if answer[0] == "ok":
-            return answer[1]
-        raise SigningError(f"penandatanganan gagal: {answer[1]}: {answer[2]}", field="signer")
+        if self.process.poll() is not None:
+            raise WorkerFailed("proses penandatangan berhenti", field="signer")
+        # a worker that dies mid-exchange can leave a green pipe waiting: bounded
+        with eventlet.Timeout(WORKER_TIMEOUT,
+                              WorkerFailed("proses penandatangan tidak menjawab",
+                                           field="signer")):
+            write_message(self.process.stdin, {"account_id": account_id, "options": options},
+                          pdf)
+            header, signed = self._receive()
+        if header.get("ok"):
+            return signed
+        raise SigningError(f"penandatanganan gagal: {header.get('type')}: "
+                           f"{header.get('error')}", field="signer")
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -98,7 +108,7 @@ class SignerPool:
                 worker = _Worker(self.settings)
                 self.workers.add(worker)
             signed = worker.sign(account_id, pdf, options)
-        except (WorkerFailed, OSError, EOFError, pickle.UnpicklingError) as exc:
+        except (WorkerFailed, OSError, EOFError, ValueError) as exc:
             # a worker died (killed, out of memory): its slot starts a fresh one next time;
             # this document fails and is tried again
             if worker is not None:

@@ -1,35 +1,57 @@
 """A signing worker process (`python -m services.signing.worker`), started by the signing
 service (services/signing/signers.py): it holds the key store and signs PDFs it is sent on
-stdin, answering on stdout. Frames: 4-byte big-endian length, then a pickle — between two
-processes of ours only, over a pipe nobody else holds.
+stdin, answering on stdout. Each message is two frames (4-byte big-endian length, then the
+bytes): a JSON header, then the PDF.
 
-    request:  (account_id, unsigned_pdf, {"name", "jabatan", "reason"})
-    answer:   ("ok", signed_pdf) | ("error", exception type name, message)
+    request:  {"account_id", "options": {"name", "jabatan", "reason"}}, unsigned PDF
+    answer:   {"ok": true}, signed PDF | {"ok": false, "type", "error"}, empty
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 import struct
 import sys
 
 HEADER = struct.Struct(">I")
 
 
+def _read_exactly(stream, size: int) -> bytes | None:
+    """`size` bytes, or None at the end of the stream (a pipe may hand them over in parts)."""
+    parts, left = [], size
+    while left:
+        part = stream.read(left)
+        if not part:
+            return None
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
 def read_frame(stream) -> bytes | None:
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
+    header = _read_exactly(stream, HEADER.size)
+    if header is None:
         return None
     (size,) = HEADER.unpack(header)
-    data = stream.read(size)
-    if len(data) < size:
-        return None
-    return data
+    return _read_exactly(stream, size)
 
 
 def write_frame(stream, data: bytes) -> None:
     stream.write(HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_message(stream) -> tuple[dict, bytes] | None:
+    header = read_frame(stream)
+    body = read_frame(stream) if header is not None else None
+    if body is None:
+        return None
+    return json.loads(header), body
+
+
+def write_message(stream, header: dict, body: bytes = b"") -> None:
+    data = json.dumps(header).encode()
+    stream.write(HEADER.pack(len(data)) + data + HEADER.pack(len(body)) + body)
     stream.flush()
 
 
@@ -43,16 +65,18 @@ def main() -> int:
     timestamper = timestamper_for(settings["tsa_url"])
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # anything a library prints must not land in the frames
-    write_frame(sink, pickle.dumps(("ready",)))
-    while (frame := read_frame(source)) is not None:
-        account_id, pdf, options = pickle.loads(frame)
+    write_message(sink, {"ok": True, "ready": True})
+    while (message := read_message(source)) is not None:
+        header, pdf = message
         try:
             keystore.refresh()
-            answer = ("ok", pdfsign.sign(pdf, keystore.signer(account_id),
-                                         timestamper=timestamper, **options))
+            signed = pdfsign.sign(pdf, keystore.signer(header["account_id"]),
+                                  timestamper=timestamper, **header["options"])
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the service
-            answer = ("error", type(exc).__name__, str(exc)[:2000])
-        write_frame(sink, pickle.dumps(answer))
+            write_message(sink, {"ok": False, "type": type(exc).__name__,
+                                 "error": str(exc)[:2000]})
+            continue
+        write_message(sink, {"ok": True}, signed)
     return 0
 
 

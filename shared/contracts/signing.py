@@ -9,7 +9,8 @@ _reason = fields.String(required=True, validate=validate.Length(5, 1000),
 class IssueDocument(Schema):
     """A document another service (or an administrator) asks to be produced and signed."""
 
-    subject = fields.String(required=True, validate=validate.Regexp(r"^[a-z-]{2,20}:[\w:.-]{1,100}$"),
+    subject = fields.String(required=True,
+                            validate=validate.Regexp(r"^[a-z-]{2,20}:[\w:.-]{1,100}$"),
                             metadata={"description": "untuk apa dokumen ini, mis. case:<id>"})
     document_key = fields.String(required=True, validate=validate.Length(1, 60),
                                  metadata={"description": "kode layanan atau jenis dokumen"})
