@@ -13,9 +13,9 @@ from services.requests.service import RequestsService
 from services.signing import pki
 from services.signing.service import SigningService
 from shared.testing import wait_for
-from tests.helpers import RelayThread
 from tests.document_samples import pdf_with_text
 from tests.gateway_helpers import http_login
+from tests.helpers import RelayThread
 from tests.identity_helpers import PASSWORD, employee_for, unique_nip
 from tests.test_gateway_documents import download
 
