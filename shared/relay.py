@@ -38,6 +38,18 @@ def service_registry(service: str):
     return getattr(module, "REGISTRY", None)
 
 
+def _public_metadata(metadata: dict) -> dict:
+    """The metadata of a redacted event on the bus. A reason may name what was withheld; and a
+    pegawai acting on a confidential matter can only be the employee it concerns (only they
+    and BKD may), so their identity would tell what the payload withholds: both stay in the
+    log. BKD staff and services stay named."""
+    public = {k: v for k, v in metadata.items() if k != "reason"}
+    if public.get("actor_role") == "pegawai":
+        for key in ("actor_id", "opd_id", "client_address"):
+            public.pop(key, None)
+    return public
+
+
 class OutboxRelay:
     def __init__(self, database_url: str, service: str, amqp_uri: str, *,
                  schema: str | None = None, batch_size: int = 500, idle_sleep: float = 0.2,
@@ -161,9 +173,8 @@ class OutboxRelay:
         if registry is not None:
             envelope["payload"], envelope["redacted"] = registry.public_payload(
                 event.event_type, event.payload)
-            if envelope["redacted"]:  # a reason may name what was withheld
-                envelope["metadata"] = {k: v for k, v in event.metadata.items()
-                                        if k != "reason"}
+            if envelope["redacted"]:
+                envelope["metadata"] = _public_metadata(event.metadata)
         return envelope
 
     def _on_return(self, exc, exchange, routing_key, message) -> None:

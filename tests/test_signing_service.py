@@ -12,6 +12,7 @@ import uuid
 import eventlet
 import psycopg2
 import pytest
+from nameko.events import SERVICE_POOL, event_handler
 from nameko.standalone.rpc import ServiceRpcProxy
 from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -453,3 +454,67 @@ def test_a_killed_signing_worker_fails_one_document_which_is_then_retried(stack)
     assert retried["status"] == "signed" and retried["number"] == failed["number"]
     assert set(_signing_workers()).isdisjoint(workers)  # a fresh worker took the slot
     assert verify_bytes(call, store.read(retried["sha256"]))["valid"]
+
+
+SEEN_ON_BUS: list[dict] = []
+
+
+class SigningListener:
+    """Stands for any consumer of the signing log's events on the bus."""
+
+    name = "signing_listener"
+
+    @event_handler("signing", "DocumentNumberAssigned", handler_type=SERVICE_POOL)
+    def numbered(self, envelope):
+        SEEN_ON_BUS.append(envelope)
+
+    @event_handler("signing", "DocumentSigned", handler_type=SERVICE_POOL)
+    def signed(self, envelope):
+        SEEN_ON_BUS.append(envelope)
+
+    @event_handler("signing", "DocumentDownloaded", handler_type=SERVICE_POOL)
+    def downloaded(self, envelope):
+        SEEN_ON_BUS.append(envelope)
+
+
+def test_a_confidential_document_is_only_named_on_the_bus(
+        container_factory, service_config, database_url):
+    """A written warning (confidential): its events reach consumers with the subject, number
+    and hash only — no NIP, no signer, no name — while the log keeps everything."""
+    SEEN_ON_BUS.clear()
+    container_factory(RecordsService, service_config).start()
+    container_factory(SigningService, service_config).start()
+    container_factory(SigningListener, service_config).start()
+    nip, person = new_person()
+    person.pop("catatan_kesehatan")
+    with ServiceRpcProxy("records", service_config, context_data=ADMIN) as records:
+        records.register_employee(person, "data awal")
+    subject = f"case:{uuid.uuid4()}"
+    with ServiceRpcProxy("signing", service_config, context_data=SYSTEM) as signing:
+        issued = signing.issue_document({"subject": subject, "document_key": "TEGURAN_TERTULIS",
+                                         "signer": ADMIN["actor_id"], "nip": nip,
+                                         "confidential": True})
+    with ServiceRpcProxy("signing", service_config,
+                         context_data=principal(nip, ["pegawai"])) as own:
+        own.authorize_download(issued["document_id"])
+    mine = lambda: [e for e in SEEN_ON_BUS if e["payload"].get("subject") == subject  # noqa: E731
+                    or e["stream_id"].endswith(issued["document_id"])]
+    with RelayThread(database_url, "signing", "signing", service_config["AMQP_URI"],
+                     name="signing-redaction"):
+        wait_for(lambda: len(mine()) == 3, timeout=30, message="the three events on the bus")
+    for envelope in mine():
+        assert envelope["redacted"] is True and envelope["payload"]["withheld"] is True
+        assert set(envelope["payload"]) <= {"confidential", "withheld", "subject",
+                                            "request_id", "sha256", "number"}
+    text = repr(mine())
+    for secret in (nip, "Budi Santoso", "Kepala Badan"):
+        assert secret not in text
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT payload->>'nip', payload->>'signer_name' FROM signing.events "
+                        "WHERE stream_id = %s AND event_type = 'DocumentSigned'",
+                        (f"document:{issued['document_id']}",))
+            assert cur.fetchone() == (nip, "Dr. Budi Santoso, M.Si.")  # the log keeps it
+    finally:
+        conn.close()
