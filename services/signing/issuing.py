@@ -18,6 +18,8 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
+import orjson
+
 from services.signing import domain, render
 from services.signing.exceptions import NoSigningKey, SigningError
 from shared.calendar import WIB
@@ -98,8 +100,6 @@ def enqueue(uow, order: Order) -> tuple[str, bool]:
 
 
 def _json(value) -> str:
-    import orjson
-
     return orjson.dumps(value, default=str).decode()
 
 

@@ -179,13 +179,10 @@ class SigningService(ServiceBase):
         record = self.records.get_employee(request["nip"], as_of=event.recorded_at)
         template = domain.template_for(request["layanan"])
         values = domain.context_for(template, record, {"options": request.get("options")})
-        document_id, created = issuing.enqueue(uow, issuing.Order(
-            subject=f"request:{request_id}", document_key=request["layanan"],
-            signer=str(event.metadata.get("actor_id")), values=values, nip=request["nip"],
-            request_id=request_id, as_of=event.recorded_at,
-            confidential=bool(event.payload.get("confidential"))))
-        if created:
-            self.work.after_commit(document_id)
+        self._enqueue_for(uow, event, subject=f"request:{request_id}",
+                          document_key=request["layanan"], values=values, nip=request["nip"],
+                          request_id=request_id,
+                          confidential=bool(event.payload.get("confidential")))
 
     @idempotent_handler("verification", "WarningIssued")
     def on_warning_issued(self, uow, event):
@@ -197,12 +194,31 @@ class SigningService(ServiceBase):
         template = domain.template_for("TEGURAN_TERTULIS")
         values = domain.context_for(template, record, {
             "alasan": case["warning"], "dokumen": case["document"]})
+        self._enqueue_for(uow, event, subject=f"case:{case['case_id']}",
+                          document_key="TEGURAN_TERTULIS", values=values, nip=case["nip"],
+                          confidential=True)
+
+    def _enqueue_for(self, uow, event, **order) -> None:
+        """The document an event asks for, signed by whoever took the step and dated by it;
+        produced once the consuming transaction has committed."""
         document_id, created = issuing.enqueue(uow, issuing.Order(
-            subject=f"case:{case['case_id']}", document_key="TEGURAN_TERTULIS",
-            signer=str(event.metadata.get("actor_id")), values=values, nip=case["nip"],
-            as_of=event.recorded_at, confidential=True))
+            signer=str(event.metadata.get("actor_id")), as_of=event.recorded_at, **order))
         if created:
             self.work.after_commit(document_id)
+
+    def _require_certificate(self, account_id: str) -> None:
+        if not self.work.keystore.has(account_id):
+            raise ValidationFailed(f"{account_id} belum punya sertifikat tanda tangan",
+                                   field="signer")
+
+    def _produce_now(self, document_id: str, row: dict | None = None) -> dict:
+        """Produce the document in this worker and answer it: signed, or as the attempt left
+        it (failed, waiting for a key, taken by another runner)."""
+        signed = self.work.run(self.db, self.documents, document_id, row)
+        if signed is not None:
+            return signed
+        with self.db.transaction() as uow:
+            return issuing.get(uow, document_id)
 
     @rpc
     def issue_document(self, payload):
@@ -220,20 +236,17 @@ class SigningService(ServiceBase):
         if data.get("nip"):
             record = self.records.get_employee(data["nip"])
             values = {**domain.context_for(template, record, {}), **values}
-        if not self.work.keystore.has(data["signer"]):
-            raise ValidationFailed(f"{data['signer']} belum punya sertifikat tanda tangan",
-                                   field="signer")
+        self._require_certificate(data["signer"])
         with self.db.transaction() as uow:
             document_id, _ = issuing.enqueue(uow, issuing.Order(
                 subject=data["subject"], document_key=data["document_key"],
                 signer=data["signer"], values=values, nip=data.get("nip"),
                 as_of=dt.datetime.now(dt.UTC).isoformat(), confidential=data["confidential"]))
             row = issuing.claim(uow, document_id, self.work.attempt(), self.work.stale_seconds)
-        signed = self.work.run(self.db, self.documents, document_id, row) if row else None
-        if signed is not None:
-            return signed
-        with self.db.transaction() as uow:
-            return issuing.get(uow, document_id)
+        if row is None:  # an earlier call's document, produced or being produced
+            with self.db.transaction() as uow:
+                return issuing.get(uow, document_id)
+        return self._produce_now(document_id, row)
 
     # -- administrators: the work list, retries, revocation, re-issue ----------------------------
 
@@ -297,9 +310,7 @@ class SigningService(ServiceBase):
             uow.execute("UPDATE documents SET attempts = 0, runner = NULL, updated_at = now() "
                         "WHERE document_id = :id AND status IN ('failed', 'waiting_key')",
                         {"id": document["document_id"]})
-        self.work.run(self.db, self.documents, document["document_id"])
-        with self.db.transaction() as uow:
-            return issuing.get(uow, document["document_id"])
+        return self._produce_now(document["document_id"])
 
     @rpc
     def revoke_document(self, document_id, payload):
@@ -314,18 +325,14 @@ class SigningService(ServiceBase):
         data = load(c.Reissue(), payload)
         actor = self._actor()
         actor.require("administrator")
-        if not self.work.keystore.has(actor.account_id):
-            raise ValidationFailed(f"{actor.account_id} belum punya sertifikat tanda tangan",
-                                   field="signer")
+        self._require_certificate(actor.account_id)
         with self.db.transaction() as uow:
             old = issuing.get(uow, str(document_id)[:64])
         values = self._fresh_values(old)
         with self.db.transaction() as uow:
             _, new_id = issuing.supersede(uow, old["document_id"], data["reason"],
                                           actor.account_id, values)
-        self.work.run(self.db, self.documents, new_id)
-        with self.db.transaction() as uow:
-            return issuing.get(uow, new_id)
+        return self._produce_now(new_id)
 
     def _fresh_values(self, old: dict) -> dict | None:
         """What a corrected document says: the employee's record as it is now (and the
