@@ -12,6 +12,14 @@ ACTOR_ROLES = "actor_roles"
 ACTOR_SCOPE = "actor_scope"
 SESSION_ID = "session_id"
 
+#: identity events after which a session may no longer be what identity last said of it: a
+#: gateway that caches sessions drops the account's entries before identity answers the change
+ACCESS_CHANGES = frozenset({"SessionRevoked", "AccountDisabled", "RoleRevoked", "RoleGranted",
+                            "OpdScopeChanged", "TotpReset", "ClientSecretRotated",
+                            "PasswordChanged"})
+#: fanout exchange on which identity announces such changes to every caching gateway replica
+SESSION_FENCE_EXCHANGE = "identity.session-fences"
+
 
 @dataclass(frozen=True)
 class Principal:

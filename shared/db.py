@@ -48,6 +48,8 @@ class UnitOfWork:
         self.conn = conn
         self.store = store
         self.metadata = metadata
+        #: (stream_id, event_type) of every event appended in this transaction
+        self.appended: list[tuple[str, str]] = []
 
     @property
     def dbapi(self):
@@ -67,6 +69,7 @@ class UnitOfWork:
         meta = dict(self.metadata)
         if reason is not None:
             meta["reason"] = reason
+        self.appended.extend((stream_id, event.event_type) for event in events)
         return self.store.append(self.dbapi, stream_id, stream_type, expected_version, events,
                                  meta)
 

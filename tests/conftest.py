@@ -143,7 +143,9 @@ def start_gateway(container_factory, identity_config):
 
     def start(*services, **overrides):
         port = free_port()
-        config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", **overrides}
+        # the production default: sessions cached, revocations fenced (test_gateway_sessions)
+        config = {**identity_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+                  "GATEWAY_SESSION_CACHE_SECONDS": 60, **overrides}
         for service in (IdentityService, *services, GatewayService):
             container_factory(service, config).start()
         people = People(config)

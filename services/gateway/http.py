@@ -1,7 +1,8 @@
 """HTTP plumbing of the gateway: one `endpoint` decorator that every route goes through.
 
 It gives each request an id, limits body size and rate, authenticates the bearer token through
-identity (so logout, disabling and role removal take effect on the very next request), checks the
+identity or its session cache (either way logout, disabling and role removal take effect on the
+very next request: services/gateway/sessions.py), checks the
 route's roles, validates the JSON body and query against the route's schemas (unknown fields
 refused), puts the principal into the Nameko context for every RPC that follows, and answers every
 error as an RFC 7807 problem (Nameko would turn an unhandled exception into a text/plain 500 whose
@@ -11,7 +12,6 @@ authorization matrix test."""
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
 
 import orjson
@@ -39,64 +39,11 @@ from shared.errors import ConfigError, Forbidden, SimasnError, ValidationFailed
 from shared.logging import get_logger
 from shared.objectstore import BoundedReader
 from shared.schemas import load
-from shared.tokens import AccessTokens
 
 log = get_logger(__name__)
 PROBLEM_BASE = "https://simasn.jatimprov.go.id/problems/"
 MAX_JSON_BYTES = 64 * 1024
 
-
-
-class SessionCache(DependencyProvider):
-    """Optional: the gateway verifies the access token's signature itself and reuses identity's
-    answer for that session for GATEWAY_SESSION_CACHE_SECONDS. 0 (the default) asks identity on
-    every request, so logout, disabling and role removal take effect on the very next request at
-    every gateway replica. With a cache, they take effect at once at the replica that handled
-    the change, and at the others when identity's event reaches them through the outbox relay
-    (or at the latest when the entry expires)."""
-
-    def setup(self):
-        config = self.container.config
-        try:
-            self.ttl = float(config.get("GATEWAY_SESSION_CACHE_SECONDS") or 0)
-        except (TypeError, ValueError):
-            raise ConfigError("GATEWAY_SESSION_CACHE_SECONDS must be a number of seconds",
-                              field="GATEWAY_SESSION_CACHE_SECONDS") from None
-        self.tokens = None
-        if self.ttl > 0:
-            key = config.get("TOKEN_SIGNING_KEY") or ""
-            if len(key) < 32:
-                raise ConfigError("TOKEN_SIGNING_KEY (identity's) is needed to cache sessions",
-                                  field="TOKEN_SIGNING_KEY")
-            self.tokens = AccessTokens(key, ttl=0)
-        self.entries: dict[str, tuple[float, dict]] = {}
-
-    def get_dependency(self, worker_ctx):
-        return self
-
-    @property
-    def enabled(self) -> bool:
-        return self.tokens is not None
-
-    def lookup(self, token: str) -> dict | None:
-        claims = self.tokens.decode(token)  # expired or forged: 401 without asking identity
-        entry = self.entries.get(claims["sid"])
-        if entry and entry[0] > time.monotonic() and entry[1]["account_id"] == claims["sub"]:
-            return entry[1]
-        return None
-
-    def store(self, principal: dict) -> None:
-        if len(self.entries) > 100_000:
-            self.entries.clear()
-        self.entries[principal["session_id"]] = (time.monotonic() + self.ttl, principal)
-
-    def forget(self, account_id: str | None = None) -> None:
-        """Drop one account's sessions, or every entry."""
-        if account_id is None:
-            self.entries.clear()
-            return
-        for sid in [s for s, (_, p) in self.entries.items() if p["account_id"] == account_id]:
-            self.entries.pop(sid, None)
 
 
 class RateLimits(DependencyProvider):
@@ -355,9 +302,10 @@ def _authenticate(service, spec: RouteSpec, request) -> dict | None:
     cache = service.sessions
     principal = cache.lookup(token.strip()) if cache.enabled else None
     if principal is None:
+        generation = cache.generation
         principal = service.rpc_identity.authenticate(token.strip())
-        if cache.enabled:
-            cache.store(principal)
+        if cache.configured:
+            cache.store(principal, generation)
     used = role_used(principal["roles"], spec.roles)
     if used is None:
         raise Forbidden(f"hanya untuk peran: {', '.join(spec.roles)}", field="role")

@@ -5,7 +5,6 @@ service behind it."""
 import base64
 
 import eventlet
-from nameko.events import BROADCAST, event_handler
 from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
@@ -13,8 +12,9 @@ from services.gateway import openapi
 from services.gateway.domain import request_id_from
 from services.gateway.events import REGISTRY
 from services.gateway.exceptions import RouteNotFound, ServiceUnavailable
-from services.gateway.http import RateLimits, SessionCache, endpoint, http, problem_response
+from services.gateway.http import RateLimits, endpoint, http, problem_response
 from services.gateway.schemas import OpdSchema, ReadinessSchema
+from services.gateway.sessions import SessionCache
 from shared import SERVICES
 from shared.contracts import identity as c
 from shared.contracts import records as r
@@ -31,9 +31,6 @@ BACKENDS = [s for s in SERVICES if s != "gateway"]
 READY_TIMEOUT = 3.0
 ANYONE = ("pegawai", "fasilitator", "administrator", "auditor")
 BKD = ("administrator",)
-#: identity events after which a cached session may no longer say the truth
-ACCESS_CHANGES = {"SessionRevoked", "AccountDisabled", "RoleRevoked", "RoleGranted",
-                  "OpdScopeChanged", "TotpReset", "ClientSecretRotated", "PasswordChanged"}
 
 
 IMPORT_MAX_BYTES = 64 << 20  # a 50,000-row CSV is about 10 MB
@@ -58,12 +55,6 @@ class GatewayService(ServiceBase):
     rpc_signing = RpcProxy("signing")
     rpc_reporting = RpcProxy("reporting")
     rpc_sync = RpcProxy("sync")
-
-    @event_handler("identity", "#", handler_type=BROADCAST, reliable_delivery=False)
-    def on_identity_event(self, envelope):
-        """Every gateway replica drops cached sessions of an account whose access changed."""
-        if self.sessions.enabled and envelope.get("event_type") in ACCESS_CHANGES:
-            self.sessions.forget(str(envelope.get("stream_id", "")).partition(":")[2] or None)
 
     def record_auditor_read(self, request):
         """Every auditor read is itself recorded (Pergub 73/2020)."""

@@ -462,7 +462,9 @@ def authenticate(uow, kit: IdentityKit, access_token: str) -> dict:
     # a machine client's agreement must be in force today, not only when the token was issued
     row = uow.execute(
         "SELECT a.account_id, a.kind, a.display_name, a.roles, a.opd_scope, a.home_opd, "
-        "coalesce(m.scopes, '{}') AS scopes FROM sessions s JOIN accounts a USING (account_id) "
+        "coalesce(m.scopes, '{}') AS scopes, extract(epoch FROM least(s.expires_at, "
+        "CAST(m.valid_until + 1 AS timestamptz)))::float8 AS cache_until "
+        "FROM sessions s JOIN accounts a USING (account_id) "
         "LEFT JOIN machine_clients m ON m.client_id = a.account_id WHERE s.session_id = :s "
         "AND s.account_id = :a AND s.revoked_at IS NULL AND s.expires_at > now() "
         "AND a.status = 'active' AND (m.client_id IS NULL OR current_date BETWEEN "

@@ -32,6 +32,9 @@ class IdentityConfigSchema(Schema):
     ARGON2_TIME_COST = fields.Integer(load_default=3, validate=validate.Range(1, 10))
     ARGON2_MEMORY_KIB = fields.Integer(load_default=65536, validate=validate.Range(8, 1 << 21))
     NOTIFICATION_OUTBOX = fields.String(load_default="var/notifications.jsonl")
+    #: how long a caching gateway replica's lease lasts (services/identity/fences.py); the most
+    #: an access change waits for a replica that stopped answering
+    SESSION_LEASE_SECONDS = fields.Integer(load_default=6, validate=validate.Range(2, 60))
 
     @validates("SECRET_ENCRYPTION_KEY")
     def _fernet(self, value, **kwargs):
@@ -67,6 +70,7 @@ class IdentityKit:
     refresh_ttl: timedelta
     reset_ttl: timedelta
     outbox: Outbox
+    lease_seconds: int
 
 
 def build_kit(config: dict) -> IdentityKit:
@@ -86,6 +90,7 @@ def build_kit(config: dict) -> IdentityKit:
         refresh_ttl=timedelta(seconds=c["REFRESH_TOKEN_TTL"]),
         reset_ttl=timedelta(seconds=c["RESET_TOKEN_TTL"]),
         outbox=Outbox(c["NOTIFICATION_OUTBOX"]),
+        lease_seconds=c["SESSION_LEASE_SECONDS"],
     )
 
 

@@ -4,13 +4,12 @@ contract, runs one use case in one unit of work, and returns a dumped schema."""
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from services.identity import access, accounts, mailer
+from services.identity import access, accounts, fences, mailer
 from services.identity import schemas as s
 from services.identity.dependencies import Identity, build_kit
 from services.identity.events import REGISTRY
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
-from shared.db import Database
 from shared.errors import ConfigError
 from shared.notifications import NOTIFIED_EVENTS
 from shared.schemas import load
@@ -52,7 +51,7 @@ class IdentityService(ServiceBase):
     """Accounts, roles, OPD assignments, sessions and the access lifecycle."""
 
     name = "identity"
-    db = Database(REGISTRY)
+    db = fences.FencedDatabase(REGISTRY)
     kit = Identity()
     mail = Mail()
 
@@ -97,6 +96,20 @@ class IdentityService(ServiceBase):
     def authenticate(self, access_token):
         with self.db.transaction() as uow:
             return s.Principal().dump(accounts.authenticate(uow, self.kit, access_token or ""))
+
+    @rpc
+    def renew_session_lease(self, holder):
+        """A caching gateway replica's lease (services/identity/fences.py)."""
+        holder = load(s.LeaseRequest(), {"holder": holder})["holder"]
+        with self.db.transaction() as uow:
+            return s.LeaseAnswer().dump(fences.renew(uow, str(holder), self.db.announcer.scope,
+                                                     self.kit.lease_seconds))
+
+    @rpc
+    def release_session_lease(self, holder):
+        holder = load(s.LeaseRequest(), {"holder": holder})["holder"]
+        with self.db.transaction() as uow:
+            fences.release(uow, str(holder))
 
     @rpc
     def logout(self):

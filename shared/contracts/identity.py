@@ -253,3 +253,17 @@ class Principal(Schema):
     home_opd = fields.String(allow_none=True)
     scopes = fields.List(fields.String())
     session_id = fields.String()
+    #: Unix time after which this answer may no longer hold without any change being recorded
+    #: (the session's end, a machine client's agreement end): a cache keeps it no longer
+    cache_until = fields.Float()
+
+
+class LeaseRequest(Schema):
+    """A caching gateway replica asking for (or giving back) its session-cache lease."""
+    holder = fields.UUID(required=True)
+
+
+class LeaseAnswer(Schema):
+    lease_seconds = fields.Integer(required=True)
+    #: fences of the last few lease periods: a holder that never received one empties its cache
+    fences = fields.List(fields.Integer(), required=True)

@@ -1,0 +1,184 @@
+"""Session fences: how a gateway may cache sessions and still see every revocation at once.
+
+A gateway replica that caches identity's answer about a session (GATEWAY_SESSION_CACHE_SECONDS
+> 0) must never serve a session after identity has answered its revocation. The protocol:
+
+1. **Lease.** The replica renews a lease in `session_cache_leases` every third of
+   SESSION_LEASE_SECONDS, and serves from its cache only while it holds one and its fence queue
+   is connected (counted from when it *sent* the renewal, so its view always ends first).
+2. **Fence.** Any transaction of identity that appends an access change (`ACCESS_CHANGES`:
+   logout, session revoked, account disabled, role granted or removed, OPD scope, TOTP reset,
+   password, client secret) also inserts a `session_fences` row naming the accounts, in the same
+   transaction.
+3. **Wait.** After the commit, and before the RPC answers, identity announces the fence on the
+   `identity.session-fences` fanout exchange and waits until every replica holding a live lease
+   has acknowledged it (having dropped the accounts' entries first) — or until that replica's
+   lease has run out, after which it no longer serves from its cache.
+4. **Missed announcements.** A lease renewal returns the fences of the last few lease periods;
+   a replica that finds one it never received empties its cache. A replica whose fence queue was
+   disconnected empties its cache when it reconnects.
+
+So "logout, account disabled, role removed take effect at once" holds at every replica: by the
+time the change is answered no replica will serve the old session from its cache. A replica that
+died makes changes wait at most one lease period (SESSION_LEASE_SECONDS)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from kombu import Connection, Consumer, Exchange, Producer, Queue
+
+from shared.auth import ACCESS_CHANGES, SESSION_FENCE_EXCHANGE
+from shared.db import Database, ServiceDatabase, UnitOfWork
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+FENCE_EXCHANGE = Exchange(SESSION_FENCE_EXCHANGE, type="fanout", durable=False)
+#: fences older than this many lease periods are no longer reported on renewal
+REPORTED_PERIODS = 3
+#: fences are deleted after this long (they only matter for a few lease periods)
+FENCE_RETENTION = "1 hour"
+
+
+def scope_of(amqp_uri: str) -> str:
+    """The RabbitMQ virtual host a gateway listens on: leases are only waited for within it."""
+    return Connection(amqp_uri).virtual_host or "/"
+
+
+@dataclass(frozen=True)
+class Fence:
+    fence_id: int
+    account_ids: tuple[str, ...]
+
+
+def record(uow) -> Fence | None:
+    """In the transaction that made them: a fence for the accounts whose access changed."""
+    accounts = sorted({stream_id.partition(":")[2] for stream_id, event_type in uow.appended
+                       if event_type in ACCESS_CHANGES})
+    if not accounts:
+        return None
+    fence_id = uow.execute("INSERT INTO session_fences (account_ids) VALUES (:a) "
+                           "RETURNING fence_id", {"a": accounts}).scalar_one()
+    return Fence(fence_id, tuple(accounts))
+
+
+def renew(uow, holder: str, scope: str, lease_seconds: int) -> dict:
+    """Grant or extend `holder`'s lease; report the recent fences so it can check none was lost."""
+    uow.execute(
+        "INSERT INTO session_cache_leases (holder, scope, expires_at) VALUES "
+        "(CAST(:h AS uuid), :s, now() + make_interval(secs => :l)) ON CONFLICT (holder) DO "
+        "UPDATE SET scope = excluded.scope, expires_at = excluded.expires_at",
+        {"h": holder, "s": scope, "l": lease_seconds})
+    fences = uow.execute(
+        "SELECT fence_id FROM session_fences WHERE created_at > now() - make_interval(secs => :w) "
+        "ORDER BY fence_id", {"w": lease_seconds * REPORTED_PERIODS}).scalars().all()
+    uow.execute("DELETE FROM session_fences WHERE created_at < now() - "
+                f"interval '{FENCE_RETENTION}'")
+    uow.execute("DELETE FROM session_cache_leases WHERE expires_at < now() - interval '1 hour'")
+    return {"lease_seconds": lease_seconds, "fences": list(fences)}
+
+
+def release(uow, holder: str) -> None:
+    uow.execute("DELETE FROM session_cache_leases WHERE holder = CAST(:h AS uuid)", {"h": holder})
+
+
+def live_holders(conn, scope: str) -> dict[str, float]:
+    """Holders with a live lease in `scope`, and the seconds each lease has left."""
+    rows = conn.exec_driver_sql(
+        "SELECT holder::text, extract(epoch FROM expires_at - now())::float8 "
+        "FROM session_cache_leases WHERE scope = %(s)s AND expires_at > now()", {"s": scope})
+    return {holder: left for holder, left in rows}
+
+
+class Announcer:
+    """Announces a committed fence and waits for every live leaseholder to answer it."""
+
+    def __init__(self, amqp_uri: str, scope: str, engine):
+        self.amqp_uri = amqp_uri
+        self.scope = scope
+        self.engine = engine
+
+    def wait(self, fence: Fence) -> dict:
+        """Block until every holder acknowledged `fence` or its lease ran out; returns what
+        happened (for logs and tests)."""
+        with self.engine.connect() as conn:
+            holders = live_holders(conn, self.scope)
+        if not holders:
+            return {"holders": 0, "acknowledged": 0, "expired": 0}
+        started = time.monotonic()
+        deadlines = {h: started + left for h, left in holders.items()}
+        acknowledged: set[str] = set()
+        try:
+            self._announce_and_collect(fence, deadlines, acknowledged)
+        except Exception as exc:  # noqa: BLE001 - broker trouble: the leases bound the wait
+            log.warning("session_fence_broker_failed", fence_id=fence.fence_id,
+                        error=type(exc).__name__)
+        waiting = {h: d for h, d in deadlines.items() if h not in acknowledged}
+        if waiting:  # nobody answered for them: they stop serving from cache when it runs out
+            time.sleep(max(0.0, max(waiting.values()) - time.monotonic()))
+            log.warning("session_fence_waited_for_lease", fence_id=fence.fence_id,
+                        holders=sorted(waiting), waited_s=round(time.monotonic() - started, 3))
+        return {"holders": len(holders), "acknowledged": len(acknowledged),
+                "expired": len(waiting)}
+
+    def _announce_and_collect(self, fence: Fence, deadlines: dict, acknowledged: set) -> None:
+        with Connection(self.amqp_uri, connect_timeout=5) as amqp:
+            channel = amqp.channel()
+            replies = Queue(f"identity.fence-acks.{uuid.uuid4().hex}", exclusive=True,
+                            auto_delete=True, durable=False, channel=channel)
+            replies.declare()
+
+            def on_ack(body, message):
+                if isinstance(body, dict) and body.get("fence_id") == fence.fence_id:
+                    acknowledged.add(str(body.get("holder")))
+
+            with Consumer(channel, [replies], callbacks=[on_ack], accept=["json"], no_ack=True):
+                Producer(channel).publish(
+                    {"fence_id": fence.fence_id, "account_ids": list(fence.account_ids),
+                     "reply_to": replies.name},
+                    exchange=FENCE_EXCHANGE, declare=[FENCE_EXCHANGE], serializer="json")
+                while True:
+                    now = time.monotonic()
+                    pending = [d for h, d in deadlines.items() if h not in acknowledged and d > now]
+                    if not pending:
+                        return
+                    try:
+                        amqp.drain_events(timeout=min(0.5, max(pending) - now))
+                    except TimeoutError:
+                        pass
+
+
+class FencedServiceDatabase(ServiceDatabase):
+    """Identity's transactions: one that changes access is announced to every caching gateway
+    replica, and waited for, before the caller gets its answer."""
+
+    def __init__(self, engine, store, context, config, announcer: Announcer):
+        super().__init__(engine, store, context, config)
+        self.announcer = announcer
+
+    @contextmanager
+    def transaction(self, reason: str | None = None, **metadata) -> Iterator[UnitOfWork]:
+        fence = None
+        with super().transaction(reason, **metadata) as uow:
+            yield uow
+            fence = record(uow)
+        if fence is not None:
+            self.announcer.wait(fence)
+
+
+class FencedDatabase(Database):
+    """`db = FencedDatabase(REGISTRY)`: identity's database dependency (see the module)."""
+
+    def setup(self):
+        super().setup()
+        amqp_uri = self.container.config["AMQP_URI"]
+        self.announcer = Announcer(amqp_uri, scope_of(amqp_uri), self.engine)
+
+    def get_dependency(self, worker_ctx):
+        return FencedServiceDatabase(self.engine, self.store, worker_ctx.data, self.config,
+                                     self.announcer)
