@@ -5,14 +5,17 @@ database and RabbitMQ vhost, and reported as ratios, never asserted:
 
 * the limit: a bare Nameko HTTP route (bench/bare_service.py: BareService) answering a JSON body
   of the same size with no RPC, no database — the framework's own ceiling on this machine;
-* ours: `GET /api/me` (gateway → identity.authenticate, one RPC), `GET /api/accounts/<nip>`
-  (authenticate, then identity.get_account: two RPCs) and `POST /api/auth/login` (Argon2id at
-  the production cost) through `nameko run services.gateway.service:GatewayService`;
+* ours: `GET /api/me`, `GET /api/accounts/<nip>` and `POST /api/auth/login` (Argon2id at the
+  production cost) through `nameko run services.gateway.service:GatewayService`, first with the
+  session cache off (identity.authenticate on every request: one RPC for /api/me, two for
+  /api/accounts/<nip>), then restarted with the production default (session cache on, fenced
+  revocations: no RPC for /api/me once cached, one for /api/accounts/<nip>) — the headline;
 * the layers between them, to show where the time goes: the gateway's plumbing with no RPC (a
   login body its schema refuses), one RPC to an echo that does nothing, identity.authenticate
   called from a minimal HTTP route (bench/bare_service.py: ProbeService), and a prototype that
   verifies the token in the HTTP process and caches identity's answer per session;
-* what-if, same run: identity restarted with DB_POOL_SIZE equal to its worker count.
+* what a revocation costs: sequential logouts with the cache off and on (on: identity waits for
+  the gateway's acknowledgement of the fence).
 
 The load generator is this process (not eventlet-patched): N threads, each with its own
 keep-alive `http.client.HTTPConnection` and its own logged-in account. CPU time per process
@@ -83,7 +86,9 @@ ARGON2_TIME_COST = 3
 ARGON2_MEMORY_KIB = 65536
 MAX_WORKERS = 10  # Nameko's default, as in config.yaml
 DB_POOL_SIZE = 10  # config.yaml's default (services use at least max_workers connections)
-GATEWAY_CACHE_SECONDS = 30  # the gateway's optional session cache, measured in its own section
+GATEWAY_CACHE_SECONDS = 60  # the gateway's session cache, as in config.yaml (the default)
+LEASE_SECONDS = 6  # identity's SESSION_LEASE_SECONDS, as in config.yaml
+LOGOUTS = 20  # sequential logouts timed per configuration (the cost of a revocation)
 SESSION_CACHE_SECONDS = 5  # the prototype's cache (bench/bare_service.py: SessionCache)
 TARGET_RATIO = 0.5  # issue 3: authenticated reads at >= 0.5x the bare endpoint's throughput
 TARGET_P99 = 0.050  # issue 3: p99 under 50 ms at 20 concurrent clients
@@ -199,6 +204,8 @@ class Stack:
             "GATEWAY_LOGIN_RATE": big,
             "GATEWAY_LOGIN_BURST": big,
             "WEB_SERVER_ADDRESS": f"{HOST}:{self.ports['gateway']}",
+            "GATEWAY_SESSION_CACHE_SECONDS": 0,
+            "SESSION_LEASE_SECONDS": LEASE_SECONDS,
         }
         self.write_config("config.yaml", self.config)
         self.write_config("bare.yaml", {**self.config,
@@ -264,6 +271,19 @@ class Stack:
             process.popen.kill()
             process.popen.wait(timeout=10)
         self.start(name, target, config)
+
+    def wait_lease(self, deadline: float) -> None:
+        """The restarted gateway serves from its cache once identity granted it a lease."""
+        while True:
+            self.check_alive()
+            with psycopg2.connect(self.database_url) as conn, conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM identity.session_cache_leases "
+                            "WHERE expires_at > now()")
+                if cur.fetchone()[0]:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError("the gateway never got a session-cache lease")
+            time.sleep(0.2)
 
     def pid(self, name: str) -> int:
         return self.processes[name].popen.pid
@@ -567,6 +587,27 @@ def log_in(port: int, nip: str, deadline: float) -> str:
         time.sleep(0.2)
 
 
+def time_logouts(port: int, nip: str, count: int) -> list[float]:
+    """Log `nip` in `count` times, then time each logout (a revocation: with the session cache
+    on, identity answers it only after every leaseholding gateway dropped the session)."""
+    deadline = time.monotonic() + 120
+    tokens = [log_in(port, nip, deadline) for _ in range(count)]
+    took = []
+    for token in tokens:
+        call = Call("POST", "/api/auth/logout", None, {"Authorization": f"Bearer {token}",
+                                                       "Content-Type": "application/json"})
+        started = time.perf_counter()
+        status, data = request_once(port, call)
+        took.append(time.perf_counter() - started)
+        if status != 204:
+            raise RuntimeError(f"logout answered {status}: {data[:300]!r}")
+        status, _ = request_once(port, Call("GET", "/api/me", None,
+                                            {"Authorization": f"Bearer {token}"}))
+        if status != 401:
+            raise RuntimeError(f"a logged-out token was answered {status}")
+    return sorted(took)
+
+
 def scenarios(readers: list[str], tokens: list[str], loggers: list[str]) -> dict[str, Scenario]:
     def bearer(number: int) -> dict[str, str]:
         return {"Authorization": f"Bearer {tokens[number]}"}
@@ -650,7 +691,8 @@ def cpu_per_request(run: Run, scenario: Scenario) -> dict[str, float]:
 
 
 def report(info: dict, params: Params, catalogue: dict[str, Scenario], loaded: dict,
-           sequential: dict, logins: list[Run], pooled: dict, took: float, quick: bool) -> str:
+           sequential: dict, logins: list[Run], pooled: dict, logouts: dict, took: float,
+           quick: bool) -> str:
     bare = combined(loaded["bare"])
     nproc = int(info["nproc"])
     lines = [
@@ -693,7 +735,9 @@ def report(info: dict, params: Params, catalogue: dict[str, Scenario], loaded: d
         f"{TARGET_RATIO}× the bare route's req/s, and p99 < {TARGET_P99 * 1000:.0f} ms, at "
         f"{params.clients} clients",
         "",
-        f"## Main figures ({params.clients} concurrent clients)",
+        *pool_section(catalogue, loaded, pooled, logins, logouts, params),
+        "## The same reads with the cache off: identity asked on every request "
+        "(GATEWAY_SESSION_CACHE_SECONDS 0)",
         "",
         "| scenario | RPCs | req/s | ÷ bare | p50 ms | p99 ms | non-200 "
         f"| ≥ {TARGET_RATIO}× bare | p99 < {TARGET_P99 * 1000:.0f} ms |",
@@ -780,8 +824,7 @@ def report(info: dict, params: Params, catalogue: dict[str, Scenario], loaded: d
         "",
         *findings(catalogue, loaded, sequential, nproc),
         "",
-        *pool_section(catalogue, loaded, pooled, info),
-        "## Ratios round by round",
+        "## Ratios round by round (cache off)",
         "",
         "| scenario | req/s per round | ÷ bare per round | p99 ms per round |",
         "|---|---|---|---|",
@@ -803,44 +846,77 @@ def report(info: dict, params: Params, catalogue: dict[str, Scenario], loaded: d
 
 
 def pool_section(catalogue: dict[str, Scenario], loaded: dict, pooled: dict,
-                 info: dict) -> list[str]:
-    """The authenticated reads again, the gateway restarted with its session cache on, with a
-    fresh bare baseline from the same pass."""
-    if not pooled:
-        return []
+                 logins: list[Run], logouts: dict, params: Params) -> list[str]:
+    """The headline: the production default (session cache on, revocations fenced), with a
+    fresh bare baseline measured in the same rounds, and what a revocation costs."""
     bare = combined(pooled["bare"])
+    login = combined(logins)
     lines = [
-        f"## Same run, gateway restarted with GATEWAY_SESSION_CACHE_SECONDS "
-        f"{GATEWAY_CACHE_SECONDS}",
+        f"## Main figures: the production default, {params.clients} concurrent clients",
         "",
-        "The gateway verifies the token's signature itself and asks identity about a session "
-        f"at most once per {GATEWAY_CACHE_SECONDS} s; revocations drop the entry at once on "
-        "the replica that handled them and on the others when identity's event arrives "
-        "through the outbox relay (tests/test_gateway_api.py::"
-        "test_with_a_session_cache_revocations_still_reach_the_gateway). The default "
-        "(0) asks identity on every request. The bare route is measured again in the same "
-        "rounds for the ratio.",
+        f"GATEWAY_SESSION_CACHE_SECONDS {GATEWAY_CACHE_SECONDS} (config.yaml): the gateway "
+        "verifies the token's signature itself and reuses identity's answer about the session, "
+        "while it holds a lease from identity (SESSION_LEASE_SECONDS "
+        f"{LEASE_SECONDS}) and its fence queue is connected. Logout, disabling and role removal "
+        "still take effect at once at every replica: identity answers them only after every "
+        "leaseholding replica dropped the session (services/identity/fences.py; "
+        "tests/test_gateway_sessions.py). The bare route is measured again in the same rounds "
+        "for the ratio. `GET /api/me` is answered from the cache (no RPC); "
+        "`GET /api/accounts/<nip>` still needs identity.get_account (one RPC).",
         "",
-        f"| scenario (cache on) | req/s | ÷ bare | p50 ms | p99 ms | new DB connections/s "
+        f"| scenario | RPCs | req/s | ÷ bare | p50 ms | p99 ms | non-200 | new DB connections/s "
         f"| CPU ms per request (all) | cache off: req/s, p99 ms | ≥ {TARGET_RATIO}× bare "
         f"| p99 < {TARGET_P99 * 1000:.0f} ms |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|---|---|",
-        f"| {catalogue['bare'].label} | {fmt_rate(bare.rate)} | 1.00× "
-        f"| {fmt_ms(bare.percentile(0.5))} | {fmt_ms(bare.percentile(0.99))} | | "
-        f"| {fmt_rate(combined(loaded['bare']).rate)}, "
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
+        f"| {catalogue['bare'].label} | 0 | {fmt_rate(bare.rate)} | 1.00× "
+        f"| {fmt_ms(bare.percentile(0.5))} | {fmt_ms(bare.percentile(0.99))} | {bare.failures} "
+        f"| | | {fmt_rate(combined(loaded['bare']).rate)}, "
         f"{fmt_ms(combined(loaded['bare']).percentile(0.99))} | | |",
     ]
     for key in ("me", "account"):
         run, before = combined(pooled[key]), combined(loaded[key])
         p99 = run.percentile(0.99)
         lines.append(
-            f"| {catalogue[key].label} | {fmt_rate(run.rate)} | {fmt_ratio(run.rate, bare.rate)} "
-            f"| {fmt_ms(run.percentile(0.5))} | {fmt_ms(p99)} "
+            f"| {catalogue[key].label} | {catalogue[key].rpcs - 1} | {fmt_rate(run.rate)} "
+            f"| {fmt_ratio(run.rate, bare.rate)} "
+            f"| {fmt_ms(run.percentile(0.5))} | {fmt_ms(p99)} | {run.failures} "
             f"| {run.cpu.get('db_sessions', 0.0) / run.seconds:.0f} "
             f"| {cpu_per_request(run, catalogue[key])['total']:.2f} "
             f"| {fmt_rate(before.rate)}, {fmt_ms(before.percentile(0.99))} "
             f"| {verdict(run.rate >= TARGET_RATIO * bare.rate)} | {verdict(p99 < TARGET_P99)} |")
-    return [*lines, ""]
+    lines += [
+        f"| {catalogue['login'].label} (login/s) | 1 | {fmt_rate(login.rate)} | n/a "
+        f"| {fmt_ms(login.percentile(0.5))} | {fmt_ms(login.percentile(0.99))} "
+        f"| {login.failures} | | | | no target | no target |",
+        "",
+        "- ratios per round (cache on): `/api/me` "
+        + ", ".join(f"{r.rate / b.rate:.2f}" for r, b in zip(pooled["me"], pooled["bare"]))
+        + "; `/api/accounts/<nip>` "
+        + ", ".join(f"{r.rate / b.rate:.2f}" for r, b in zip(pooled["account"], pooled["bare"]))
+        + ".",
+        "",
+        "### What a revocation costs",
+        "",
+        f"{LOGOUTS} logouts through the gateway, one after another (each followed by a read "
+        "with the logged-out token, which must be refused with 401):",
+        "",
+        "| gateway | p50 ms | p99 ms | slowest ms |",
+        "|---|--:|--:|--:|",
+    ]
+    for key, label in (("strict", "cache off (identity asked on every request)"),
+                       ("cached", "cache on: identity waits for the replica's acknowledgement")):
+        took = logouts.get(key) or []
+        if took:
+            p99 = took[min(len(took) - 1, int(len(took) * 0.99))]
+            lines.append(f"| {label} | {fmt_ms(took[len(took) // 2])} | {fmt_ms(p99)} "
+                         f"| {fmt_ms(took[-1])} |")
+    lines += [
+        "",
+        "- a replica that stopped answering holds a revocation up for at most its lease "
+        f"({LEASE_SECONDS} s); one that stops cleanly gives its lease back.",
+        "",
+    ]
+    return lines
 
 
 def other_processes(loaded: dict, logins: list[Run]) -> str:
@@ -983,13 +1059,16 @@ def main(argv: list[str] | None = None) -> int:
         sequential = measure(stack, meter, catalogue, reads, params, 1, quiet)
         logins = measure(stack, meter, catalogue, ["login"], params, params.clients,
                          quiet)["login"]
+        logouts = {"strict": time_logouts(stack.ports["gateway"], loggers[0], LOGOUTS)}
         log(f"restarting the gateway with GATEWAY_SESSION_CACHE_SECONDS {GATEWAY_CACHE_SECONDS}")
         stack.restart("gateway", "services.gateway.service:GatewayService",
                       "gateway-cached.yaml")
         stack.wait_http(stack.ports["gateway"], "/health", time.monotonic() + 60)
+        stack.wait_lease(time.monotonic() + 60)
         meter.track("gateway", stack.pid("gateway"))
         pooled = measure(stack, meter, catalogue, ["bare", "me", "account"], params,
                          params.clients, quiet, label="cached")
+        logouts["cached"] = time_logouts(stack.ports["gateway"], loggers[1], LOGOUTS)
         stack.check_alive()
         failed = False
     finally:
@@ -1002,7 +1081,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info["db_pool_size"] = args.db_pool_size
     info["quiet"] = ", ".join(f"{share:.0%}" for share in quiet)
-    text = report(info, params, catalogue, loaded, sequential, logins, pooled,
+    text = report(info, params, catalogue, loaded, sequential, logins, pooled, logouts,
                   time.perf_counter() - began, args.quick)
     print(text, end="")
     if output:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import jwt
 import psycopg2
 import pytest
 
@@ -137,19 +138,31 @@ def test_a_replica_that_missed_an_announcement_empties_its_cache_at_the_next_ren
 
 
 def test_an_answer_fetched_before_a_fence_is_not_cached_after_it(replicas):
-    (a, _), (cache_a, _), people, _, _ = replicas
+    _, (cache_a, _), _, _, _ = replicas
     principal = {"account_id": "x", "session_id": str(uuid.uuid4()), "roles": ["pegawai"],
                  "cache_until": time.time() + 600}
     generation = cache_a.generation
     cache_a.forget(["someone-else"])  # a fence arrived while identity was being asked
-    cache_a.store(principal, generation)
-    assert principal["session_id"] not in cache_a.entries
-    cache_a.store(principal, cache_a.generation)
-    assert principal["session_id"] in cache_a.entries
-    # never kept past what identity said (the session's end, an agreement's end)
-    cache_a.store({**principal, "session_id": "ended", "cache_until": time.time() - 1},
-                  cache_a.generation)
-    assert "ended" not in cache_a.entries
+    cache_a.store("token-1", principal, generation)
+    assert "token-1" not in cache_a.entries
+    cache_a.store("token-1", principal, cache_a.generation)
+    assert cache_a.lookup("token-1") == principal
+    # never kept past what identity said (the token's, the session's or an agreement's end)
+    cache_a.store("token-2", {**principal, "cache_until": time.time() - 1}, cache_a.generation)
+    assert "token-2" not in cache_a.entries
+    cache_a.forget(["x"])
+    assert "token-1" not in cache_a.entries
+
+
+def test_identity_bounds_a_cached_answer_by_the_token_and_session(replicas):
+    (a, _), _, people, config, _ = replicas
+    nip = people.pegawai()
+    token = http_login(a, people, nip)
+    with rpc(config) as identity:
+        principal = identity.authenticate(token)
+    claims = jwt.decode(token, config["TOKEN_SIGNING_KEY"], algorithms=["HS256"],
+                        issuer="simasn-jatim/identity")
+    assert principal["cache_until"] == claims["exp"]  # the token ends before its session
 
 
 def test_a_stopped_replica_gives_its_lease_back(replicas, database_url):

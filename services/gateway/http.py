@@ -80,6 +80,8 @@ class RouteSpec:
     status: int
     tag: str
     login_limited: bool
+    #: the route changes someone's access; identity fences it (services/identity/fences.py):
+    #: every caching replica has dropped the account's sessions before the route answers
     changes_access: bool
     #: raw upload routes: the most bytes accepted, and the media types documented
     upload: int | None = None
@@ -216,8 +218,6 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
             else:
                 data["upload"] = _upload(service, spec, request)
         result = fn(service, request, **data, **params)
-        if spec.changes_access and service.sessions.enabled:
-            service.sessions.forget()  # this replica: at once; the others: by identity's events
         if principal is not None and service.context.get("actor_role") == "auditor":
             service.record_auditor_read(request)
     except UnknownService as exc:
@@ -305,7 +305,7 @@ def _authenticate(service, spec: RouteSpec, request) -> dict | None:
         generation = cache.generation
         principal = service.rpc_identity.authenticate(token.strip())
         if cache.configured:
-            cache.store(principal, generation)
+            cache.store(token.strip(), principal, generation)
     used = role_used(principal["roles"], spec.roles)
     if used is None:
         raise Forbidden(f"hanya untuk peran: {', '.join(spec.roles)}", field="role")

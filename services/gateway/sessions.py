@@ -62,6 +62,7 @@ class SessionCache(DependencyProvider):
                                   field="TOKEN_SIGNING_KEY")
             self.tokens = AccessTokens(key, ttl=0)
         self.holder = str(uuid.uuid4())
+        #: access token -> (monotonic expiry, identity's answer)
         self.entries: dict[str, tuple[float, dict]] = {}
         #: bumped by every fence and flush: an answer fetched before one is not stored after it
         self.generation = 0
@@ -115,13 +116,17 @@ class SessionCache(DependencyProvider):
             time.monotonic() < self.lease_until
 
     def lookup(self, token: str) -> dict | None:
-        claims = self.tokens.decode(token)  # expired or forged: 401 without asking identity
-        entry = self.entries.get(claims["sid"])
-        if entry and entry[0] > time.monotonic() and entry[1]["account_id"] == claims["sub"]:
+        """Identity's answer for this exact token, if cached and still good. A token not in
+        the cache is verified here (signature, expiry) so a forged or expired one is refused
+        without asking identity; one in the cache was verified by identity when it was
+        stored, and identity bounded the entry by the token's expiry."""
+        entry = self.entries.get(token)
+        if entry is not None and entry[0] > time.monotonic():
             return entry[1]
+        self.tokens.decode(token)  # expired or forged: 401
         return None
 
-    def store(self, principal: dict, generation: int) -> None:
+    def store(self, token: str, principal: dict, generation: int) -> None:
         """Keep identity's answer, unless a fence or flush came after it was asked for."""
         if generation != self.generation or not self.enabled:
             return
@@ -133,7 +138,7 @@ class SessionCache(DependencyProvider):
             return
         if len(self.entries) >= MAX_ENTRIES:
             self.entries.clear()
-        self.entries[principal["session_id"]] = (until, principal)
+        self.entries[token] = (until, principal)
 
     def forget(self, account_ids=None) -> None:
         """Drop the entries of some accounts, or every entry."""
@@ -142,8 +147,8 @@ class SessionCache(DependencyProvider):
             self.entries.clear()
             return
         accounts = set(account_ids)
-        for sid in [s for s, (_, p) in self.entries.items() if p["account_id"] in accounts]:
-            self.entries.pop(sid, None)
+        for token in [t for t, (_, p) in self.entries.items() if p["account_id"] in accounts]:
+            self.entries.pop(token, None)
 
     # -- the fence queue -----------------------------------------------------------------
 

@@ -472,7 +472,10 @@ def authenticate(uow, kit: IdentityKit, access_token: str) -> dict:
     ).mappings().first()
     if row is None:
         raise TokenInvalid("sesi sudah diakhiri; silakan masuk kembali", field="Authorization")
-    return {**row, "session_id": claims["sid"]}
+    # this answer holds, unless an access change is recorded, until the token, the session or
+    # a machine client's agreement ends, whichever comes first
+    return {**row, "session_id": claims["sid"],
+            "cache_until": min(float(claims["exp"]), row["cache_until"])}
 
 
 # -- sessions and self-service -------------------------------------------------------------

@@ -15,6 +15,10 @@ from shared.notifications import NOTIFIED_EVENTS
 from shared.schemas import load
 from shared.service import ServiceBase, rpc
 
+#: the schemas of the hottest reads, made once (a schema's construction costs more than a dump)
+PRINCIPAL = s.Principal()
+ACCOUNT = s.Account()
+
 
 class Mail(DependencyProvider):
     """Where request notifications go: an SMTP relay (SMTP_HOST, SMTP_PORT, SMTP_SENDER,
@@ -95,7 +99,7 @@ class IdentityService(ServiceBase):
     @rpc
     def authenticate(self, access_token):
         with self.db.transaction() as uow:
-            return s.Principal().dump(accounts.authenticate(uow, self.kit, access_token or ""))
+            return PRINCIPAL.dump(accounts.authenticate(uow, self.kit, access_token or ""))
 
     @rpc
     def renew_session_lease(self, holder):
@@ -156,7 +160,7 @@ class IdentityService(ServiceBase):
     @rpc
     def get_account(self, account_id):
         with self.db.transaction() as uow:
-            return s.Account().dump(accounts.get_account(uow, self._actor(), str(account_id)))
+            return ACCOUNT.dump(accounts.get_account(uow, self._actor(), str(account_id)))
 
     @rpc
     def list_accounts(self, query):
