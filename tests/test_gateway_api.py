@@ -103,6 +103,17 @@ def test_login_attempts_are_rate_limited_per_client_and_login(api):
     assert other.status == 200, "another login from the same client is not held back"
 
 
+def test_the_login_limit_holds_across_gateway_replicas(start_gateway):
+    first, people, _ = start_gateway(GATEWAY_LOGIN_BURST=3, GATEWAY_LOGIN_RATE=1)
+    second, _, _ = start_gateway(GATEWAY_LOGIN_BURST=3, GATEWAY_LOGIN_RATE=1)
+    bad = {"login": people.pegawai(), "password": "Salah-Terus-123"}
+    statuses = [gateway.call("POST", "/api/auth/login", body=bad).status
+                for gateway in (first, second, first)]
+    assert statuses == [401, 401, 401]
+    # a fourth guess through the other replica draws from the same bucket
+    assert_problem(second.call("POST", "/api/auth/login", body=bad), 429, "rate_limited")
+
+
 def test_every_auditor_read_is_recorded(api, database_url):
     client, people, _ = api
     auditor = people.staff(["auditor"])

@@ -23,7 +23,7 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from services.gateway.domain import RateLimiter, request_id_from, role_used
+from services.gateway.domain import RateLimiter, SharedRateLimiter, request_id_from, role_used
 from services.gateway.exceptions import (
     InvalidJson,
     PayloadTooLarge,
@@ -35,7 +35,7 @@ from services.gateway.exceptions import (
 from services.gateway.schemas import ProblemSchema
 from shared.auth import Principal, context_for
 from shared.context import CLIENT_ADDRESS, CORRELATION_ID, REQUEST_ID
-from shared.errors import ConfigError, Forbidden, SimasnError, ValidationFailed
+from shared.errors import ConfigError, Forbidden, SimasnError, StoreUnavailable, ValidationFailed
 from shared.logging import get_logger
 from shared.objectstore import BoundedReader
 from shared.schemas import load
@@ -47,17 +47,22 @@ MAX_JSON_BYTES = 64 * 1024
 
 
 class RateLimits(DependencyProvider):
-    """Per-replica rate limits, from config: every client address (GATEWAY_CLIENT_RATE per
-    second, bursts of GATEWAY_CLIENT_BURST) and, on login-type routes, every (client, route,
-    login) (GATEWAY_LOGIN_RATE per minute, bursts of GATEWAY_LOGIN_BURST)."""
+    """Rate limits, from config: every client address (GATEWAY_CLIENT_RATE per second, bursts
+    of GATEWAY_CLIENT_BURST; in memory, per replica — the ingress limits clients globally) and,
+    on login-type routes, every (client, route, login) (GATEWAY_LOGIN_RATE per minute, bursts of
+    GATEWAY_LOGIN_BURST) shared by every replica through the gateway's database, so guessing
+    passwords does not get faster with more replicas. If the database does not answer, the login
+    limit falls back to this replica's own buckets."""
 
     def setup(self):
         config = self.container.config
         try:
             self.client = RateLimiter(float(config.get("GATEWAY_CLIENT_RATE", 50)),
                                       int(config.get("GATEWAY_CLIENT_BURST", 100)))
-            self.login = RateLimiter(float(config.get("GATEWAY_LOGIN_RATE", 10)) / 60,
-                                     int(config.get("GATEWAY_LOGIN_BURST", 10)))
+            login_rate = float(config.get("GATEWAY_LOGIN_RATE", 10)) / 60
+            login_burst = int(config.get("GATEWAY_LOGIN_BURST", 10))
+            self.login = RateLimiter(login_rate, login_burst)
+            self.shared_login = SharedRateLimiter(login_rate, login_burst)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"GATEWAY_* rate limit settings must be numbers: {exc}",
                               field="GATEWAY_CLIENT_RATE") from None
@@ -201,7 +206,7 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
         body = _body(spec, request) if spec.upload is None else None
         if spec.login_limited:
             login = str((body or {}).get("login", ""))[:64] if isinstance(body, dict) else ""
-            _limit(service.limits.login, f"{client}|{spec.name}|{login}")
+            _limit_login(service, f"{client}|{spec.name}|{login}")
         principal = _authenticate(service, spec, request)
         data = {
             "principal": principal,
@@ -242,8 +247,20 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
     return json_response(result, spec.status, request_id)
 
 
+def _limit_login(service, key: str) -> None:
+    try:
+        allowed, wait = service.limits.shared_login.allow(service.db, key)
+    except StoreUnavailable:
+        log.warning("login_limit_local", reason="database_unavailable")
+        allowed, wait = service.limits.login.allow(key)
+    _refuse_unless(allowed, wait)
+
+
 def _limit(limiter: RateLimiter, key: str) -> None:
-    allowed, wait = limiter.allow(key)
+    _refuse_unless(*limiter.allow(key))
+
+
+def _refuse_unless(allowed: bool, wait: float) -> None:
     if not allowed:
         raise TooManyRequests(f"coba lagi dalam {max(1, round(wait))} detik",
                               details={"retry_after": max(1, round(wait))})

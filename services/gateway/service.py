@@ -6,6 +6,7 @@ import base64
 
 import eventlet
 from nameko.rpc import RpcProxy
+from nameko.timer import timer
 from werkzeug.wrappers import Response
 
 from services.gateway import openapi
@@ -56,6 +57,12 @@ class GatewayService(ServiceBase):
     rpc_signing = RpcProxy("signing")
     rpc_reporting = RpcProxy("reporting")
     rpc_sync = RpcProxy("sync")
+
+    @timer(interval=600)
+    def prune_rate_buckets(self):
+        """Login rate buckets untouched for a day are full again: drop them."""
+        with self.db.transaction() as uow:
+            uow.execute("DELETE FROM rate_buckets WHERE updated_at < now() - interval '1 day'")
 
     def record_auditor_read(self, request):
         """Every auditor read is itself recorded (Pergub 73/2020)."""
