@@ -5,12 +5,15 @@ services/gateway/sessions.py). Two gateway replicas, one identity, real RabbitMQ
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 
 import jwt
 import psycopg2
 import pytest
+from kombu import Connection
+from kombu.pools import connections
 
 from services.gateway.service import GatewayService
 from services.gateway.sessions import SessionCache
@@ -172,3 +175,18 @@ def test_a_stopped_replica_gives_its_lease_back(replicas, database_url):
         cur.execute("SELECT count(*) FROM identity.session_cache_leases WHERE holder = %s",
                     (cache_b.holder,))
         assert cur.fetchone()[0] == 0
+
+
+def test_a_pooled_broker_connection_that_died_while_idle_is_replaced(replicas, database_url):
+    _, (cache_a, cache_b), _, config, _ = replicas
+    engine = make_engine(database_url, schema="identity", pool_size=1)
+    announcer = Announcer(config["AMQP_URI"], scope_of(config["AMQP_URI"]), engine)
+    assert announcer.wait(Fence(0, ("nobody",)))["acknowledged"] == 2
+    with connections[Connection(config["AMQP_URI"], connect_timeout=5)].acquire(
+            block=True) as idle:  # the network drops the idle pooled connection
+        idle.connection.transport.sock.shutdown(socket.SHUT_RDWR)
+    handled = cache_a.fences_handled, cache_b.fences_handled
+    outcome = announcer.wait(Fence(0, ("nobody",)))
+    assert outcome == {"holders": 2, "acknowledged": 2, "expired": 0}
+    assert (cache_a.fences_handled, cache_b.fences_handled) == (handled[0] + 1, handled[1] + 1)
+    engine.dispose()

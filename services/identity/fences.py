@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu.pools import connections
 
 from shared.auth import ACCESS_CHANGES, SESSION_FENCE_EXCHANGE
 from shared.db import Database, ServiceDatabase, UnitOfWork
@@ -127,30 +128,55 @@ class Announcer:
                 "expired": len(waiting)}
 
     def _announce_and_collect(self, fence: Fence, deadlines: dict, acknowledged: set) -> None:
-        with Connection(self.amqp_uri, connect_timeout=5) as amqp:
-            channel = amqp.channel()
-            replies = Queue(f"identity.fence-acks.{uuid.uuid4().hex}", exclusive=True,
-                            auto_delete=True, durable=False, channel=channel)
-            replies.declare()
-
-            def on_ack(body, message):
-                if isinstance(body, dict) and body.get("fence_id") == fence.fence_id:
-                    acknowledged.add(str(body.get("holder")))
-
-            with Consumer(channel, [replies], callbacks=[on_ack], accept=["json"], no_ack=True):
-                Producer(channel).publish(
-                    {"fence_id": fence.fence_id, "account_ids": list(fence.account_ids),
-                     "reply_to": replies.name},
-                    exchange=FENCE_EXCHANGE, declare=[FENCE_EXCHANGE], serializer="json")
-                while True:
-                    now = time.monotonic()
-                    pending = [d for h, d in deadlines.items() if h not in acknowledged and d > now]
-                    if not pending:
-                        return
+        # a pooled connection (a handshake per revocation doubled its time), a channel each. A
+        # pooled connection the broker or the network dropped while idle fails here: it is
+        # dropped and reconnected, and the fence announced again — holders answer a
+        # repeated announcement as they did the first
+        pool = connections[Connection(self.amqp_uri, connect_timeout=5)]
+        for attempt in (1, 2):
+            try:
+                with pool.acquire(block=True, timeout=5) as amqp:
                     try:
-                        amqp.drain_events(timeout=min(0.5, max(pending) - now))
-                    except TimeoutError:
-                        pass
+                        if attempt == 2:
+                            amqp.connect()  # a connection collected after a failure
+                        channel = amqp.channel()
+                        try:
+                            self._collect_on(amqp, channel, fence, deadlines, acknowledged)
+                        finally:
+                            channel.close()
+                    except Exception:
+                        amqp.collect()  # drop the dead socket
+                        raise
+                return
+            except Exception as exc:  # noqa: BLE001 - once more on a fresh connection
+                if attempt == 2:
+                    raise
+                log.info("session_fence_reconnecting", error=type(exc).__name__)
+
+    def _collect_on(self, amqp, channel, fence: Fence, deadlines: dict,
+                    acknowledged: set) -> None:
+        replies = Queue(f"identity.fence-acks.{uuid.uuid4().hex}", exclusive=True,
+                        auto_delete=True, durable=False, channel=channel)
+        replies.declare()
+
+        def on_ack(body, message):
+            if isinstance(body, dict) and body.get("fence_id") == fence.fence_id:
+                acknowledged.add(str(body.get("holder")))
+
+        with Consumer(channel, [replies], callbacks=[on_ack], accept=["json"], no_ack=True):
+            Producer(channel).publish(
+                {"fence_id": fence.fence_id, "account_ids": list(fence.account_ids),
+                 "reply_to": replies.name},
+                exchange=FENCE_EXCHANGE, declare=[FENCE_EXCHANGE], serializer="json")
+            while True:
+                now = time.monotonic()
+                pending = [d for h, d in deadlines.items() if h not in acknowledged and d > now]
+                if not pending:
+                    return
+                try:
+                    amqp.drain_events(timeout=min(0.5, max(pending) - now))
+                except TimeoutError:
+                    pass
 
 
 class FencedServiceDatabase(ServiceDatabase):
