@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kombu import Exchange
+
 from shared.errors import Forbidden, Unauthorized
 
 ACTOR_ROLES = "actor_roles"
@@ -18,7 +20,7 @@ ACCESS_CHANGES = frozenset({"SessionRevoked", "AccountDisabled", "RoleRevoked", 
                             "OpdScopeChanged", "TotpReset", "ClientSecretRotated",
                             "PasswordChanged"})
 #: fanout exchange on which identity announces such changes to every caching gateway replica
-SESSION_FENCE_EXCHANGE = "identity.session-fences"
+SESSION_FENCE_EXCHANGE = Exchange("identity.session-fences", type="fanout", durable=False)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Gateway rules that are plain Python: request ids."""
+"""Gateway rules that are plain Python: request ids, roles, rate limits."""
 
+import hashlib
 import re
 import uuid
 
@@ -72,8 +73,6 @@ class SharedRateLimiter:
 
     def allow(self, db, key: str) -> tuple[bool, float]:
         """(allowed, seconds until the next token), through `db` (a ServiceDatabase)."""
-        import hashlib
-
         params = {"k": hashlib.sha256(key.encode()).hexdigest(), "burst": float(self.burst),
                   "rate": float(self.rate)}
         with db.transaction() as uow:

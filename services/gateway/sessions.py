@@ -24,7 +24,7 @@ import time
 import uuid
 
 import eventlet
-from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu import Connection, Consumer, Producer, Queue
 from nameko.extensions import DependencyProvider
 from nameko.standalone.rpc import ServiceRpcProxy
 
@@ -35,7 +35,6 @@ from shared.tokens import AccessTokens
 
 log = get_logger(__name__)
 
-FENCE_EXCHANGE = Exchange(SESSION_FENCE_EXCHANGE, type="fanout", durable=False)
 #: the replica's view of its lease ends this much before identity's
 LEASE_MARGIN = 0.5
 MAX_ENTRIES = 100_000
@@ -159,7 +158,7 @@ class SessionCache(DependencyProvider):
                                 heartbeat=10) as amqp:
                     channel = amqp.channel()
                     queue = Queue(f"gateway.session-fences.{self.holder}",
-                                  exchange=FENCE_EXCHANGE, exclusive=True, auto_delete=True,
+                                  exchange=SESSION_FENCE_EXCHANGE, exclusive=True, auto_delete=True,
                                   durable=False, channel=channel)
                     queue.declare()
                     producer = Producer(channel)

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu import Connection, Consumer, Producer, Queue
 from kombu.pools import connections
 
 from shared.auth import ACCESS_CHANGES, SESSION_FENCE_EXCHANGE
@@ -39,7 +39,6 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-FENCE_EXCHANGE = Exchange(SESSION_FENCE_EXCHANGE, type="fanout", durable=False)
 #: fences older than this many lease periods are no longer reported on renewal
 REPORTED_PERIODS = 3
 #: fences are deleted after this long (they only matter for a few lease periods)
@@ -167,7 +166,8 @@ class Announcer:
             Producer(channel).publish(
                 {"fence_id": fence.fence_id, "account_ids": list(fence.account_ids),
                  "reply_to": replies.name},
-                exchange=FENCE_EXCHANGE, declare=[FENCE_EXCHANGE], serializer="json")
+                exchange=SESSION_FENCE_EXCHANGE, declare=[SESSION_FENCE_EXCHANGE],
+                serializer="json")
             while True:
                 now = time.monotonic()
                 pending = [d for h, d in deadlines.items() if h not in acknowledged and d > now]
