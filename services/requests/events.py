@@ -8,7 +8,12 @@ from marshmallow import Schema, fields, validate
 
 from shared.eventtypes import EventRegistry
 
-REGISTRY = EventRegistry("requests")
+REGISTRY = EventRegistry("requests", streams=(
+    "layanan:<KODE>",                  # a catalogue entry
+    "request:<request_id>",            # a request through its workflow
+    "request-downloads:<request_id>",  # who downloaded its documents
+    "request-claims:<request_id>",     # who took it from the verification queue
+))
 
 _kode = fields.String(required=True, validate=validate.Regexp(r"^[A-Z_]{2,40}$"))
 _reason = fields.String(required=True, validate=validate.Length(1, 1000))

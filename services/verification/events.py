@@ -8,7 +8,10 @@ from marshmallow import Schema, fields, validate
 
 from shared.eventtypes import EventRegistry
 
-REGISTRY = EventRegistry("verification")
+REGISTRY = EventRegistry("verification", streams=(
+    "case:<case_id>",         # a document found not original and its written warning
+    "queue-item:<item_id>",   # who claimed a queue item (request:<id> or change:<NIP>:<id>)
+))
 
 
 @REGISTRY.event("FakeDocumentReported", version=1)
