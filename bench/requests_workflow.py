@@ -53,7 +53,9 @@ def percentile(values: list[float], share: float) -> float:
 def rpc(config: dict, context: dict):
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    return ClusterRpcProxy(config, context_data=context, timeout=60)
+    from tests.helpers import signed
+
+    return ClusterRpcProxy(config, context_data=signed(context, config), timeout=60)
 
 
 def prepare(stack: Stack, employees: int) -> tuple[list[str], str]:

@@ -14,6 +14,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.identity.bootstrap import Bootstrap
 from shared.config import validate_config
+from tests.helpers import signed
 
 PASSWORD = "Rahasia-Kuat-2026!"
 
@@ -41,7 +42,7 @@ def unique_username(prefix: str = "user") -> str:
 
 @contextmanager
 def rpc(config: dict, context: dict | None = None, service: str = "identity"):
-    with ServiceRpcProxy(service, config, context_data=context or {}) as proxy:
+    with ServiceRpcProxy(service, config, context_data=signed(context or {}, config)) as proxy:
         yield proxy
 
 

@@ -12,15 +12,13 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.records.service import RecordsService
 from services.requests.exceptions import (
-    DocumentsMissing,
-    LayananInactive,
-    NotEligible,
     TransitionRefused,
 )
 from services.requests.service import RequestsService
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.objectstore import FileSystemStore
 from tests.document_samples import pdf_with_text
+from tests.helpers import raises_code, signed
 from tests.records_helpers import ADMIN, FASIL, OTHER_FASIL, principal
 
 SYSTEM = principal("system:signing", ["system"])
@@ -35,7 +33,8 @@ def stack(container_factory, service_config):
     store = FileSystemStore(service_config["DOCUMENT_ROOT"])
 
     def call(context, service="requests"):
-        return ServiceRpcProxy(service, service_config, context_data=context)
+        return ServiceRpcProxy(service, service_config,
+                               context_data=signed(context, service_config))
 
     return call, store
 
@@ -81,7 +80,7 @@ def test_a_gaji_berkala_request_from_draft_to_completed(stack):
         again = svc.create_request({"layanan": "KGB", "nip": nip, "idempotency_key": key})
         assert again["request_id"] == draft["request_id"], "one request per idempotency key"
         rid = draft["request_id"]
-        with pytest.raises(DocumentsMissing) as missing:
+        with raises_code("documents_missing") as missing:
             svc.submit_request(rid, {"expected_version": draft["version"]})
         assert set(missing.value.details["missing"]) == {"surat_pengantar",
                                                          "sk_pangkat_terakhir",
@@ -156,7 +155,7 @@ def test_steps_out_of_order_four_eyes_and_eligibility_are_refused(stack):
     with call(FASIL) as fasilitator:  # on the employee's behalf
         draft = fasilitator.create_request({"layanan": "KGB", "nip": nip})
         assert draft["on_behalf"] is True
-        with pytest.raises(TransitionRefused) as refused:
+        with raises_code("transition_refused") as refused:
             fasilitator.verify_request(draft["request_id"], {
                 "expected_version": draft["version"], "checks": {"x": {
                     "original": True, "legible": True, "matches_record": True}}})
@@ -184,7 +183,7 @@ def test_steps_out_of_order_four_eyes_and_eligibility_are_refused(stack):
             "expected_version": verified["version"], "approve": False,
             "reason": "SK KGB terakhir belum berlaku"})
         assert rejected["state"] == "rejected"
-        with pytest.raises(TransitionRefused):
+        with raises_code("transition_refused"):
             admin.decide_request(draft["request_id"], {"expected_version": rejected["version"],
                                                        "approve": True, "reason": "ulang"})
 
@@ -197,7 +196,7 @@ def test_steps_out_of_order_four_eyes_and_eligibility_are_refused(stack):
     with call(FASIL) as fasilitator:
         kp = fasilitator.create_request({"layanan": "KENAIKAN_PANGKAT", "nip": junior,
                                          "options": {"jenis_kp": "reguler"}})
-        with pytest.raises(NotEligible) as not_yet:
+        with raises_code("not_eligible") as not_yet:
             fasilitator.submit_request(kp["request_id"], {"expected_version": kp["version"]})
         assert not_yet.value.details["eligible_from"] == "2029-10-01"
         assert "golongan III/d pada 2029-10-01" in not_yet.value.message
@@ -235,7 +234,7 @@ def test_a_switched_off_layanan_takes_no_new_requests_and_a_change_needs_a_new_s
             "approval": {"reference": "BA/SIMASN/7/2026"}, "reason": "dipercepat"})
         assert changed["version"] == 2 and changed["sla_hari_kerja"] == 3
     with call(FASIL) as fasilitator:
-        with pytest.raises(LayananInactive):
+        with raises_code("layanan_inactive"):
             fasilitator.create_request({"layanan": "KARPEG", "nip": nip})
         # the request already running goes on under the entry it was made with
         docs = {code: upload(call, store, f"{code}-{nip}-karpeg") for code in (
@@ -375,7 +374,7 @@ def test_a_running_penalty_is_not_revealed_to_a_fasilitator(stack):
     with call(FASIL) as fasilitator:
         answer = fasilitator.eligibility("KGB", nip)
         draft = fasilitator.create_request({"layanan": "KGB", "nip": nip})
-        with pytest.raises(NotEligible) as refused:  # submitting says no more than that
+        with raises_code("not_eligible") as refused:  # submitting says no more than that
             fasilitator.submit_request(draft["request_id"],
                                        {"expected_version": draft["version"]})
         assert "rincian di BKD" in refused.value.message and "2027" not in refused.value.message

@@ -17,7 +17,7 @@ from shared.errors import Conflict, Forbidden, NotFound
 from shared.objectstore import FileSystemStore
 from shared.testing import wait_for
 from tests.document_samples import pdf_with_text
-from tests.helpers import RelayThread
+from tests.helpers import RelayThread, signed
 from tests.records_helpers import ADMIN, FASIL, OTHER_FASIL, new_person, principal
 
 SECOND_FASIL = principal("fas2.dkp", ["fasilitator"], ["dkp"])
@@ -50,7 +50,8 @@ def stack(container_factory, service_config, database_url):
         relay.__enter__()
 
     def call(context, service):
-        return ServiceRpcProxy(service, service_config, context_data=context)
+        return ServiceRpcProxy(service, service_config,
+                               context_data=signed(context, service_config))
 
     yield call, store
     for relay in relays:

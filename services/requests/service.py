@@ -2,7 +2,6 @@
 
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from sqlalchemy.exc import IntegrityError
 
 from services.requests import workflow
@@ -15,6 +14,7 @@ from shared.db import Database, ServiceDatabase
 from shared.errors import Forbidden, ValidationFailed
 from shared.eventstore import EventStore
 from shared.logging import get_logger
+from shared.rpc import RpcProxy
 from shared.schemas import load
 from shared.service import Holidays, ServiceBase, rpc
 
