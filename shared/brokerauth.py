@@ -125,7 +125,8 @@ def grant_for(process: str, prefix: str = "simasn-") -> Grant:
         configure += [re.escape(FENCE_EXCHANGE), re.escape(FENCE_ACK_EXCHANGE)]
         read.append(re.escape(FENCE_EXCHANGE))
         write.append(re.escape(FENCE_ACK_EXCHANGE))
-    calls = []
+    # its own health RPC: the probes (`simasn health --service <process>`) run in its pod
+    calls = [re.escape(f"{process}.health")]
     for target, methods in RPC_CALLS.get(process, {}).items():
         calls += ([re.escape(target) + r"\.[a-z_]+"] if "*" in methods
                   else [re.escape(f"{target}.{m}") for m in methods])

@@ -218,8 +218,17 @@ def test_docker_compose_has_every_container():
         assert service["command"][-1] == _entrypoint(name)
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert service["healthcheck"]["test"]
-    assert services["migrate"]["command"] == ["simasn", "migrate"]
+    assert services["migrate"]["command"] == ["simasn", "migrate", "--broker-users"]
     assert services["relay"]["command"] == ["simasn", "relay"]
+    # every container its own broker login and only its side's caller key, as on Kubernetes
+    logins = {}
+    for name in (*SERVICES, "relay"):
+        env = services[name]["environment"]
+        logins[name] = env["SIMASN_AMQP_URI"].split("@")[0]
+        assert f"simasn-{name}:" in logins[name]
+        assert ("SIMASN_CALLER_SERVICE_KEY" in env) == (name not in ("gateway", "relay"))
+        assert ("SIMASN_CALLER_GATEWAY_KEY" in env) == (name == "gateway")
+    assert len(set(logins.values())) == len(logins)
     assert "8000:8000" in services["gateway"]["ports"]
     assert (ROOT / "Dockerfile").is_file()
 
