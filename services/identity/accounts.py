@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from services.identity import domain
+from services.identity import domain, mailer
 from services.identity.dependencies import IdentityKit
 from services.identity.domain import ADMINISTRATOR, AUDITOR, FASILITATOR, Account
 from services.identity.exceptions import (
@@ -140,9 +140,9 @@ def register(uow, kit: IdentityKit, actor: Principal, data: dict, invite: bool =
         save(uow, account, [("PasswordResetRequested", {"expires_at": expires_at.isoformat(),
                                                         "delivered_to": _mask(data["email"])})],
              reason="aktivasi akun baru")
-        kit.outbox.send(data["email"], "Aktivasi akun SIMASN Jatim",
-                        f"Buat kata sandi Anda dengan token aktivasi berikut: {token}",
-                        "activation")
+        mailer.queue_account_mail(uow, kit.box, "activation", data["email"],
+                                  "Aktivasi akun SIMASN Jatim",
+                                  f"Buat kata sandi Anda dengan token aktivasi berikut: {token}")
     return account.snapshot()
 
 
@@ -254,8 +254,9 @@ def trigger_password_reset(uow, kit: IdentityKit, actor: Principal, account_id: 
     save(uow, account, [("PasswordResetRequested", {"expires_at": expires_at.isoformat(),
                                                     "delivered_to": _mask(account.email)})],
          reason)
-    kit.outbox.send(account.email, "Reset kata sandi SIMASN Jatim",
-                    f"Gunakan token berikut untuk membuat kata sandi baru: {token}", "reset")
+    mailer.queue_account_mail(uow, kit.box, "reset", account.email,
+                              "Reset kata sandi SIMASN Jatim",
+                              f"Gunakan token berikut untuk membuat kata sandi baru: {token}")
     return {"account_id": account_id, "delivered_to": _mask(account.email),
             "expires_at": expires_at}
 

@@ -46,8 +46,8 @@ class IdentityConfigSchema(Schema):
 
 
 class Outbox:
-    """Messages to people (email in production). The default delivery is a local JSON-lines
-    file that an SMTP relay or a developer reads."""
+    """Where identity's mail goes when no SMTP relay is set (SMTP_HOST empty): a local JSON-lines
+    file a developer reads. Messages reach it through `mailer.deliver`, like the relay."""
 
     def __init__(self, path: str):
         self.path = path

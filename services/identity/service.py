@@ -21,8 +21,9 @@ ACCOUNT = s.Account()
 
 
 class Mail(DependencyProvider):
-    """Where request notifications go: an SMTP relay (SMTP_HOST, SMTP_PORT, SMTP_SENDER,
-    SMTP_STARTTLS, SMTP_USERNAME/SMTP_PASSWORD) or, by default, the local outbox file."""
+    """Where identity's mail goes (request notifications, activation, reset): an SMTP relay
+    (SMTP_HOST, SMTP_PORT, SMTP_SENDER, SMTP_STARTTLS, SMTP_USERNAME/SMTP_PASSWORD) or, by
+    default, the local outbox file."""
 
     def setup(self):
         config = self.container.config
@@ -65,7 +66,7 @@ class IdentityService(ServiceBase):
 
     @timer(interval=2)
     def deliver_mail(self):
-        mailer.deliver(self.db, self.mail)
+        mailer.deliver(self.db, self.mail, self.kit.box)
 
     def _actor(self) -> Principal:
         return Principal.from_context(self.context)
