@@ -21,6 +21,7 @@ from services.identity.exceptions import (
     LoginFailed,
     PasswordRejected,
     TokenUsed,
+    TotpInvalid,
     TotpRequired,
 )
 from services.identity.security import (
@@ -356,13 +357,21 @@ def login(uow, kit: IdentityKit, data: dict, client_address: str | None) -> Logi
             return out
         step = totp_step(kit.box.open(row["totp_secret_sealed"]), data["otp"],
                          row["totp_last_step"])
-        if step is None:
+        if step is None or not _take_totp_step(uow, account_id, step):
             out.error = _count_failure(uow, kit, row, "bad_otp")
             return out
-        uow.execute("UPDATE credentials SET totp_last_step = :s WHERE account_id = :a",
-                    {"s": step, "a": account_id})
     out.result = _start_session(uow, kit, account_id, data, client_address)
     return out
+
+
+def _take_totp_step(uow, account_id: str, step: int) -> bool:
+    """Record `step` as used, unless it (or a later one) already was. One conditional UPDATE: of
+    logins racing with the same code, the first to write wins; the others wait for its row lock,
+    find the step taken, and are refused."""
+    return uow.execute(
+        "UPDATE credentials SET totp_last_step = :s WHERE account_id = :a "
+        "AND (totp_last_step IS NULL OR totp_last_step < :s)",
+        {"s": step, "a": account_id}).rowcount == 1
 
 
 def _locked_message(until: datetime) -> str:
@@ -384,7 +393,7 @@ def _count_failure(uow, kit: IdentityKit, row, reason: str) -> Exception:
                      {"until": locked_until.isoformat(), "failures": failures})
         return AccountLocked(_locked_message(locked_until), field="login")
     if reason == "bad_otp":
-        return TotpRequired("kode OTP salah atau sudah dipakai", field="otp")
+        return TotpInvalid("kode OTP salah atau sudah dipakai", field="otp")
     return LoginFailed("NIP/nama pengguna atau kata sandi salah", field="password")
 
 
@@ -425,12 +434,14 @@ def confirm_totp(uow, kit: IdentityKit, data: dict, client_address: str | None) 
     secret = kit.box.open(row["sealed_secret"])
     step = totp_step(secret, data["otp"], None)
     if step is None:
-        raise TotpRequired("kode OTP salah; periksa jam perangkat Anda", field="otp")
+        raise TotpInvalid("kode OTP salah; periksa jam perangkat Anda", field="otp")
     account = load(uow, row["account_id"])
     uow.execute("UPDATE credentials SET totp_secret_sealed = :s, totp_last_step = :t "
                 "WHERE account_id = :a", {"s": row["sealed_secret"], "t": step,
                                           "a": account.account_id})
     save(uow, account, [("TotpEnrolled", {})], "pendaftaran OTP oleh pemilik akun")
+    # a session opened with the password alone (before the role needed TOTP) ends here
+    _revoke_sessions(uow, account.account_id, "totp_enrolled")
     return _start_session(uow, kit, account.account_id, data, client_address)
 
 
@@ -468,10 +479,13 @@ def authenticate(uow, kit: IdentityKit, access_token: str) -> dict:
         "FROM sessions s JOIN accounts a USING (account_id) "
         "LEFT JOIN machine_clients m ON m.client_id = a.account_id WHERE s.session_id = :s "
         "AND s.account_id = :a AND s.revoked_at IS NULL AND s.expires_at > now() "
-        "AND a.status = 'active' AND (m.client_id IS NULL OR current_date BETWEEN "
-        "m.valid_from AND m.valid_until)", {"s": claims["sid"], "a": claims["sub"]}
+        "AND a.status = 'active' AND (a.totp_enrolled OR NOT a.roles && :totp_roles) "
+        "AND (m.client_id IS NULL OR current_date BETWEEN m.valid_from AND m.valid_until)",
+        {"s": claims["sid"], "a": claims["sub"], "totp_roles": sorted(domain.TOTP_ROLES)}
     ).mappings().first()
     if row is None:
+        # ... or it was opened with a password alone and the account's roles now need TOTP
+        # (an auditor's session from before auditors did): enrolling ends it (confirm_totp)
         raise TokenInvalid("sesi sudah diakhiri; silakan masuk kembali", field="Authorization")
     # this answer holds, unless an access change is recorded, until the token, the session or
     # a machine client's agreement ends, whichever comes first

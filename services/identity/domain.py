@@ -16,8 +16,11 @@ AUDITOR = "auditor"
 MACHINE = "machine"
 
 STAFF_ROLES = (FASILITATOR, ADMINISTRATOR, AUDITOR)
-#: roles that must pass a TOTP second factor at every login
-TOTP_ROLES = frozenset({FASILITATOR, ADMINISTRATOR})
+#: roles held by people (a machine client holds `machine` and signs in with its secret)
+HUMAN_ROLES = (PEGAWAI, *STAFF_ROLES)
+#: roles that must pass a TOTP second factor at every login: every human role that reads other
+#: people's data (`can_view_account`; tested to be exactly those). A pegawai reads only their own.
+TOTP_ROLES = frozenset({FASILITATOR, ADMINISTRATOR, AUDITOR})
 
 KIND_PEGAWAI = "pegawai"
 KIND_STAFF = "staff"

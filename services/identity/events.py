@@ -100,7 +100,7 @@ class SessionRevoked(Schema):
     session_id = fields.String(required=True)
     cause = fields.String(required=True, validate=validate.OneOf(
         ["logout", "owner", "administrator", "password_changed", "account_disabled",
-         "refresh_reuse"]))
+         "refresh_reuse", "totp_enrolled"]))
 
 
 @REGISTRY.event("AccessRequested", version=1)

@@ -27,6 +27,11 @@ class TotpRequired(Unauthorized):
     title = "Masukkan kode OTP dari aplikasi autentikator"
 
 
+class TotpInvalid(Unauthorized):
+    code = "totp_invalid"
+    title = "Kode OTP salah atau sudah dipakai"
+
+
 class PasswordRejected(ValidationFailed):
     code = "password_policy"
     title = "Kata sandi tidak memenuhi ketentuan"
