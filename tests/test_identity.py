@@ -1,5 +1,6 @@
-"""Identity over real RPC, PostgreSQL and RabbitMQ: activation, password policy, lockout, TOTP,
-tokens, sessions, revocation, and the Pergub 73/2020 rules on who may change what."""
+"""Identity over real RPC, PostgreSQL and RabbitMQ: activation, password policy, TOTP, tokens,
+sessions, revocation, and the Pergub 73/2020 rules on who may change what. (Failed attempts,
+the second factor per role and racing codes: test_identity_security.py.)"""
 
 import json
 import time
@@ -9,7 +10,7 @@ import psycopg2
 import pyotp
 import pytest
 
-from services.identity.exceptions import AccountLocked, LoginFailed, PasswordRejected, TotpRequired
+from services.identity.exceptions import LoginFailed, PasswordRejected, TotpRequired
 from services.identity.security import TokenExpired, TokenInvalid
 from shared.errors import Forbidden, NotFound, SimasnError, ValidationFailed
 from tests.identity_helpers import PASSWORD, context_of, outbox_tokens, rpc, unique_nip
@@ -71,34 +72,6 @@ def test_password_policy_explains_each_refusal(identity, identity_config, passwo
             svc.change_password({"current_password": PASSWORD, "new_password": password})
     assert problem in refused.value.message
     assert refused.value.field == "new_password"
-
-
-def test_repeated_failures_lock_the_account_for_a_time_and_it_is_logged(
-        identity, identity_config, database_url):
-    nip = identity.pegawai()
-    with rpc(identity_config) as svc:
-        for _ in range(4):
-            with pytest.raises(LoginFailed):
-                svc.login({"login": nip, "password": "Salah-Sandi-123"})
-        with pytest.raises(AccountLocked):
-            svc.login({"login": nip, "password": "Salah-Sandi-123"})
-        with pytest.raises(AccountLocked) as locked:  # even the right password waits
-            svc.login({"login": nip, "password": PASSWORD})
-        assert "WIB" in locked.value.message
-    conn = psycopg2.connect(database_url)
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT event_type, payload FROM identity.events WHERE stream_id = %s "
-                    "ORDER BY version", (f"login:{nip}",))
-        events = cur.fetchall()
-        assert [e[0] for e in events] == ["LoginFailed"] * 5 + ["AccountLocked", "LoginFailed"]
-        assert events[-1][1] == {"reason": "locked", "failures": 5}
-        cur.execute("UPDATE identity.accounts SET locked_until = now() - interval '1 second' "
-                    "WHERE account_id = %s", (nip,))  # time passes
-    conn.close()
-    with rpc(identity_config) as svc:  # a slip after the lock ran out is not a new lock
-        with pytest.raises(LoginFailed):
-            svc.login({"login": nip, "password": "Salah-Sandi-123"})
-    assert identity.login(nip)["tokens"]["status"] == "ok"
 
 
 def test_unknown_account_and_wrong_password_look_the_same(identity, identity_config):

@@ -160,7 +160,8 @@ def problem_response(error: SimasnError, request_id: str, instance: str) -> Resp
                         status=error.http_status,
                         mimetype="application/problem+json")
     response.headers["X-Request-Id"] = request_id
-    if isinstance(error, TooManyRequests) and error.details:
+    if error.http_status == 429 and isinstance(error.details, dict):
+        # the gateway's own rate limits, and identity's throttled logins (login_throttled)
         response.headers["Retry-After"] = str(error.details.get("retry_after", 1))
     return response
 
