@@ -227,6 +227,26 @@ def test_failures_slow_their_source_ever_more_and_never_lock_the_owner_out(
     assert "AccountLocked" not in {e[0] for e in events}
 
 
+def test_parallel_guesses_from_one_source_are_counted_one_by_one(identity, identity_config):
+    nip = identity.pegawai()
+    proxies = [ServiceRpcProxy("identity", identity_config,
+                               context_data={"client_address": "203.0.113.10"})
+               for _ in range(10)]
+    started = [proxy.start() for proxy in proxies]
+    try:
+        replies = [svc.login.call_async({"login": nip, "password": WRONG}) for svc in started]
+        codes = []
+        for reply in replies:
+            with pytest.raises(SimasnError) as refused:
+                reply.result()
+            codes.append(refused.value.code)
+    finally:
+        for proxy in proxies:
+            proxy.stop()
+    # had they all been checked at once, all ten would have been tried (and answered 401)
+    assert sorted(codes) == ["login_failed"] * 5 + ["login_throttled"] * 5
+
+
 def test_wrong_current_passwords_count_like_login_failures(identity, identity_config,
                                                           database_url):
     nip = identity.pegawai()
