@@ -298,3 +298,33 @@ def test_through_the_gateway_a_throttled_source_gets_429_with_retry_after_and_co
     reused = client.call("POST", "/api/auth/login",
                          body={"login": admin, "password": PASSWORD, "otp": code})
     assert (reused.status, reused.code, reused.body["field"]) == (401, "totp_invalid", "otp")
+
+
+def test_behind_a_trusted_proxy_the_client_is_the_forwarded_address_and_nobody_picks_their_own():
+    from services.gateway.domain import client_address, trusted_networks
+
+    ingress = trusted_networks("10.42.0.0/16, 127.0.0.1")
+    assert client_address("203.0.113.9", None, ingress) == "203.0.113.9"
+    # an untrusted peer's header is ignored: a client cannot choose its address
+    assert client_address("203.0.113.9", "198.51.100.1", ingress) == "203.0.113.9"
+    assert client_address("203.0.113.9", "198.51.100.1", ()) == "203.0.113.9"
+    # through the ingress: the address it added, not what the client wrote before it
+    assert client_address("10.42.3.4", "198.51.100.1, 203.0.113.9", ingress) == "203.0.113.9"
+    assert client_address("10.42.3.4", "203.0.113.9, 10.42.7.7", ingress) == "203.0.113.9"
+    assert client_address("10.42.3.4", "bukan-alamat", ingress) == "10.42.3.4"
+    with pytest.raises(ValueError):
+        trusted_networks("10.42.0.0/33")
+
+
+def test_behind_an_ingress_an_attacker_slows_only_their_own_address(start_gateway):
+    client, people, _ = start_gateway(GATEWAY_LOGIN_BURST=50,
+                                      GATEWAY_TRUSTED_PROXIES="127.0.0.1/32")
+    nip = people.pegawai()
+
+    def login(password, address):
+        return client.call("POST", "/api/auth/login", body={"login": nip, "password": password},
+                           headers={"X-Forwarded-For": address})
+
+    assert [login(WRONG, "203.0.113.9").status for _ in range(5)] == [401] * 5
+    assert login(PASSWORD, "203.0.113.9").code == "login_throttled"
+    assert login(PASSWORD, "198.51.100.2").status == 200  # the owner, through the same ingress
