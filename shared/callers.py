@@ -41,8 +41,10 @@ CALLER_TOKEN = "caller_token"  # noqa: S105 - the name of a context key, not a s
 #: the context keys a caller token vouches for (shared/auth.py, shared/context.py)
 ACTOR_FIELDS = ("actor_id", "actor_role", "actor_roles", "actor_scope", "opd_id", "session_id",
                 "client_address")
-#: keys whose presence means "this call acts for someone": without a token, refused
-CLAIMING_FIELDS = ("actor_id", "actor_role", "actor_roles", "actor_scope", "session_id")
+#: keys whose presence means "this call acts for someone" (or, for the client address, "on a
+#: request from there": identity slows failed logins per address): without a token, refused
+CLAIMING_FIELDS = ("actor_id", "actor_role", "actor_roles", "actor_scope", "session_id",
+                   "client_address")
 GATEWAY, SERVICE = "gateway", "service"
 SYSTEM_ROLE = "system"
 DEFAULT_TTL = 300

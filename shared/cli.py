@@ -168,7 +168,8 @@ def cmd_broker(args, config: ServiceConfig) -> int:
 #: identity's own config keys, read from SIMASN_<KEY> when no SIMASN_CONFIG file is given
 IDENTITY_KEYS = ("TOKEN_SIGNING_KEY", "SECRET_ENCRYPTION_KEY")
 IDENTITY_OPTIONAL_KEYS = ("ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL", "RESET_TOKEN_TTL",
-                          "LOCKOUT_THRESHOLD", "LOCKOUT_MINUTES", "ARGON2_TIME_COST",
+                          "LOGIN_THROTTLE_FREE_ATTEMPTS", "LOGIN_THROTTLE_BASE_SECONDS",
+                          "LOGIN_THROTTLE_MAX_SECONDS", "ARGON2_TIME_COST",
                           "ARGON2_MEMORY_KIB", "NOTIFICATION_OUTBOX")
 
 

@@ -41,11 +41,13 @@ def _is_contract_class(cls) -> bool:
 
 
 def to_contract(exc: BaseException) -> BaseException:
-    """The error as it crosses the wire: a service-specific SimasnError becomes the shared base
-    with the same code, status, title, message, field and details."""
+    """The error as it crosses the wire: a service-specific SimasnError becomes its nearest
+    class in shared/errors.py (LoginFailed -> Unauthorized) with the same code, status, title,
+    message, field and details."""
     if not isinstance(exc, SimasnError) or _is_contract_class(type(exc)):
         return exc
-    return SimasnError.from_wire(exc.wire_dict())
+    base = next(cls for cls in type(exc).__mro__ if _is_contract_class(cls))
+    return base.from_wire(exc.wire_dict())
 
 
 class VerifiedRpc(Rpc):

@@ -99,7 +99,7 @@ def identity_config(service_config, tmp_path):
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_KIB": 1024,
         "NOTIFICATION_OUTBOX": str(tmp_path / "outbox.jsonl"),
-        "LOCKOUT_THRESHOLD": 5,
+        "LOGIN_THROTTLE_FREE_ATTEMPTS": 5,
     }
 
 

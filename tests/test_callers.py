@@ -66,8 +66,10 @@ def test_an_expired_token_is_refused_and_no_actor_is_a_plain_call(keys, monkeypa
     monkeypatch.setattr(callers.time, "time", lambda: later)
     with pytest.raises(callers.CallerUnverified):
         service.verified(signed)
-    assert service.verified({"correlation_id": "c", "client_address": "1.2.3.4"}) == {
+    assert service.verified({"correlation_id": "c", "opd_id": "dinkes"}) == {
         "correlation_id": "c"}
+    with pytest.raises(callers.CallerUnverified):  # the address failed logins are counted by
+        service.verified({"correlation_id": "c", "client_address": "1.2.3.4"})
 
 
 def test_missing_or_bad_keys_fail_at_start_naming_the_key(keys):

@@ -8,12 +8,12 @@ import eventlet
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from shared.errors import SimasnError
+from shared.errors import Conflict, SimasnError
 from shared.rpc import RpcProxy, rpc
 from tests.helpers import signed
 
 
-class SlotTaken(SimasnError):
+class SlotTaken(Conflict):
     """Defined here, as a service defines its own errors in services/<name>/exceptions.py."""
 
     code = "slot_taken"
@@ -71,11 +71,12 @@ def pair(container_factory, service_config):
 
 def test_a_service_error_crosses_by_code_and_status_not_by_class(pair):
     """The caller never imported SlotTaken's module in the deployed system (the gateway never
-    imports a backend's exceptions.py): it gets the shared base with the same contract."""
+    imports a backend's exceptions.py): it gets the nearest shared class (Conflict) with the
+    same contract."""
     front, config = pair
     with ServiceRpcProxy(front, config) as proxy:
         answer = proxy.ask("refuse")
-    assert answer == {"type": "shared.errors.SimasnError", "code": "slot_taken", "status": 409,
+    assert answer == {"type": "shared.errors.Conflict", "code": "slot_taken", "status": 409,
                       "field": "slot", "transient": False,
                       "message": "slot sk_pangkat sudah terisi"}
 

@@ -28,7 +28,14 @@ from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from services.gateway.domain import RateLimiter, SharedRateLimiter, request_id_from, role_used
+from services.gateway.domain import (
+    RateLimiter,
+    SharedRateLimiter,
+    client_address,
+    request_id_from,
+    role_used,
+    trusted_networks,
+)
 from services.gateway.exceptions import (
     InvalidJson,
     PayloadTooLarge,
@@ -71,6 +78,12 @@ class RateLimits(DependencyProvider):
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"GATEWAY_* rate limit settings must be numbers: {exc}",
                               field="GATEWAY_CLIENT_RATE") from None
+        try:
+            # an ingress in front: the client's address is in X-Forwarded-For (domain.py)
+            self.trusted_proxies = trusted_networks(config.get("GATEWAY_TRUSTED_PROXIES"))
+        except ValueError as exc:
+            raise ConfigError(f"GATEWAY_TRUSTED_PROXIES: {exc}",
+                              field="GATEWAY_TRUSTED_PROXIES") from None
 
     def get_dependency(self, worker_ctx):
         return self
@@ -327,7 +340,8 @@ def problem_response(error: SimasnError, request_id: str, instance: str) -> Resp
                         status=error.http_status,
                         mimetype="application/problem+json")
     response.headers["X-Request-Id"] = request_id
-    if isinstance(error, TooManyRequests) and error.details:
+    if error.http_status == 429 and isinstance(error.details, dict):
+        # the gateway's own rate limits, and identity's throttled logins (login_throttled)
         response.headers["Retry-After"] = str(error.details.get("retry_after", 1))
     return response
 
@@ -363,7 +377,8 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
 
 def serve(service, spec: RouteSpec, fn, request, params) -> Response:
     request_id = request_id_from(request.headers.get("X-Request-Id"))
-    client = request.remote_addr or "unknown"
+    client = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                            service.limits.trusted_proxies)
     service.context[REQUEST_ID] = request_id
     service.context[CORRELATION_ID] = request_id
     service.context[CLIENT_ADDRESS] = client
