@@ -152,33 +152,34 @@ class RecordsService(ServiceBase):
     # -- documents -----------------------------------------------------------------------------
 
     @rpc
-    def upload_document(self, sha256, file_name=None):
+    def upload_document(self, sha256, file_name=None, nip=None):
         """Check a file the gateway stored (by content: PDF/JPEG/PNG, readable, unlocked, not
-        blank, within the size limit) and make it linkable by its hash."""
-        data = load(c.DocumentCheck(),
-                    {"sha256": sha256, **({"file_name": file_name} if file_name else {})})
+        blank, within the size limit) and make it the document of employee `nip` (a pegawai:
+        their own; staff name an employee of their OPDs), linkable by its hash."""
+        data = load(c.DocumentCheck(), {"sha256": sha256, "file_name": file_name, "nip": nip})
         with self.db.transaction() as uow:
             return employees.upload_document(uow, self._actor(), self.documents,
                                              data["sha256"], data.get("file_name"),
-                                             self.document_policy.policy)
+                                             data.get("nip"), self.document_policy.policy)
 
     @rpc
-    def unknown_documents(self, hashes):
-        """Internal: which of these hashes are not uploaded-and-checked documents."""
+    def documents_not_owned(self, nip, hashes):
+        """Internal: which of these hashes are not documents of employee `nip` (uploaded for
+        them and checked); for a caller who may read that employee."""
         if not isinstance(hashes, list) or len(hashes) > 100:
             raise ValidationFailed("daftar hash dokumen (maksimal 100)", field="documents")
         with self.db.transaction() as uow:
-            known = employees.known_documents(uow, [str(h)[:64] for h in hashes])
-        return [h for h in hashes if h not in known]
+            return employees.documents_not_owned(uow, self._actor(), str(nip)[:18],
+                                                 [str(h)[:64] for h in hashes])
 
     @rpc
-    def document_meta(self, sha256):
-        """Internal: what the checks found a stored document to be (type judged by its bytes,
-        size), for another service that serves it."""
+    def document_meta(self, sha256, nip):
+        """Internal: what the checks found a document of employee `nip` to be (type judged by
+        its bytes, size), for another service that serves it; absent unless it is theirs."""
         with self.db.transaction() as uow:
-            meta = employees.document_meta(uow, str(sha256)[:64])
+            meta = employees.owned_document(uow, self._actor(), str(nip)[:18], str(sha256)[:64])
         if meta is None:
-            raise NotFound("dokumen tidak ditemukan", field="sha256")
+            raise NotFound("dokumen tidak ditemukan pada data pegawai ini", field="sha256")
         return meta
 
     @rpc
