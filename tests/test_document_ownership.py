@@ -3,6 +3,8 @@ proposals and record links may name only that employee's documents, and every do
 the owner, not only whether the caller may see the request or the record. The same bytes
 uploaded by two employees are two owned documents, each usable by its own owner."""
 
+import hashlib
+
 import psycopg2
 import pytest
 
@@ -16,6 +18,7 @@ from shared.auth import Principal
 from shared.config import validate_config
 from shared.db import ServiceDatabase, make_engine
 from shared.eventstore import EventStore
+from shared.objectstore import FileSystemStore
 from tests.document_samples import pdf_with_text
 from tests.gateway_helpers import http_login
 from tests.identity_helpers import employee_for, rpc
@@ -144,14 +147,20 @@ def test_a_fasilitator_uploads_only_for_employees_of_their_opd(stack):
     dindik_nip, dindik = pegawai_of(client, people, config, "dindik")
     fasilitator = http_login(client, people, people.staff(["fasilitator"], ["dindik"]))
 
-    elsewhere = pdf_with_text(marker=f"sk-{dinkes_nip}")
+    elsewhere, unnamed_bytes, for_other_bytes = (
+        pdf_with_text(marker=f"sk-{dinkes_nip}"), pdf_with_text(marker="tanpa-nip"),
+        pdf_with_text(marker="orang-lain"))
     refused = upload(client, fasilitator, elsewhere, "sk.pdf", nip=dinkes_nip)
     assert refused.status == 404 and refused.body["field"] == "nip", refused.body
-    unnamed = upload(client, fasilitator, pdf_with_text(marker="tanpa-nip"), "sk.pdf")
+    unnamed = upload(client, fasilitator, unnamed_bytes, "sk.pdf")
     assert unnamed.status == 422 and unnamed.body["field"] == "nip", unnamed.body
     # a pegawai uploads for themselves only
-    for_other = upload(client, dindik, pdf_with_text(marker="orang-lain"), nip=dinkes_nip)
+    for_other = upload(client, dindik, for_other_bytes, nip=dinkes_nip)
     assert for_other.status == 404 and for_other.body["field"] == "nip"
+    # what was refused is not kept (issue 12, defect 9)
+    store = FileSystemStore(config["DOCUMENT_ROOT"])
+    assert not any(store.exists(hashlib.sha256(data).hexdigest())
+                   for data in (elsewhere, unnamed_bytes, for_other_bytes))
 
     own = upload(client, fasilitator, pdf_with_text(marker=f"sk-{dindik_nip}"), "sk.pdf",
                  nip=dindik_nip)

@@ -270,7 +270,7 @@ class GatewayService(ServiceBase):
               upload_types=("application/pdf", "image/jpeg", "image/png"))
     def http_upload_document(self, request, query, upload, **_):
         return self.rpc_records.upload_document(upload.sha256, query.get("file_name"),
-                                                query.get("nip"))
+                                                query.get("nip"), upload.created)
 
     @endpoint("POST", "/api/employees/<nip>/documents",
               summary="Simpan dokumen pada slot (versi baru; yang lama tetap)",

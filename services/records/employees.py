@@ -169,30 +169,46 @@ def upload_owner(uow, actor: Principal, nip: str | None) -> str:
     return nip
 
 
-def upload_document(uow, actor: Principal, store, sha256: str, file_name: str | None,
-                    nip: str | None, policy: documents.DocumentPolicy) -> dict:
-    """Check a stored upload (by its bytes: PDF/JPEG/PNG, readable, not blank, not locked) and
-    make it the document of employee `nip`; the same bytes uploaded again for the same employee
-    answer the first result, for another employee they become that employee's too."""
-    owner = upload_owner(uow, actor, nip)
+def own_if_checked(uow, actor: Principal, sha256: str, owner: str,
+                   file_name: str | None) -> dict | None:
+    """An upload of bytes that passed the checks before: the document of `owner` from now on
+    (the first answer again if it already was); None when these bytes were never checked."""
     lock_document(uow, sha256)
     owned = _owned_rows(uow, owner, [sha256]).get(sha256)
     if owned is not None:
         return owned
     facts = _document_rows(uow, [sha256]).get(sha256)
     if facts is None:
-        if not store.exists(sha256):
-            raise NotFound("berkas tidak ada di penyimpanan dokumen", field="sha256")
-        info = documents.inspect(store.reader(sha256), file_name, policy=policy)
+        return None
+    return _record_owner(uow, actor, facts, owner, file_name)
+
+
+def record_checked(uow, actor: Principal, store, info: documents.DocumentInfo, owner: str,
+                   file_name: str | None) -> dict:
+    """Bytes that have just passed the checks: their facts (once per hash) and their owner."""
+    lock_document(uow, info.sha256)
+    facts = _document_rows(uow, [info.sha256]).get(info.sha256)  # checked meanwhile?
+    if facts is None:
+        if not store.exists(info.sha256):  # refused and discarded meanwhile: never link it
+            raise NotFound("berkas tidak ada lagi di penyimpanan dokumen; unggah ulang",
+                           field="sha256")
         facts = {"sha256": info.sha256, "kind": info.kind, "content_type": info.content_type,
                  "size": info.size, "pages": info.pages, "width": info.width,
                  "height": info.height}
         uow.execute(
             "INSERT INTO documents (sha256, kind, content_type, size, pages, width, height, "
             "file_name, uploaded_by) VALUES (:sha256, :kind, :content_type, :size, :pages, "
-            ":width, :height, :file_name, :actor) ON CONFLICT (sha256) DO NOTHING",
+            ":width, :height, :file_name, :actor)",
             {**facts, "file_name": file_name and file_name[:200], "actor": actor.account_id})
-    return _record_owner(uow, actor, facts, owner, file_name)
+    return own_if_checked(uow, actor, info.sha256, owner, file_name)
+
+
+def held_for_something(uow, sha256: str) -> bool:
+    """Bytes the store keeps whatever an upload of them comes to: a checked document (someone
+    owns it) or an import file."""
+    return uow.execute(
+        "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = :s) "
+        "OR EXISTS (SELECT 1 FROM imports WHERE file_sha256 = :s)", {"s": sha256}).scalar()
 
 
 def lock_document(uow, sha256: str) -> None:

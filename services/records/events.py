@@ -123,6 +123,20 @@ def _uploaded_for_nobody_known(payload: dict) -> dict:
     return {**payload, "nip": None}
 
 
+@REGISTRY.event("DocumentUploadRefused", version=1)
+class DocumentUploadRefused(Schema):
+    """An upload was refused (stream document:<sha256>): its content failed the checks
+    (`reason` as in the answer: executable, pdf_too_complex, too_complex, ...) or whoever
+    uploaded it may not upload for `nip` (`reason` = the error code). `discarded`: its bytes
+    were deleted from the document store, this upload having put them there and nothing
+    holding them."""
+
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    reason = fields.String(required=True, validate=validate.Length(1, 60))
+    discarded = fields.Boolean(required=True)
+    nip = fields.String(validate=validate.Regexp(r"^\d{18}$"))
+
+
 @REGISTRY.event("DocumentDownloaded", version=1)
 class DocumentDownloaded(Schema):
     """Who fetched which document of whose record (stream downloads:<NIP>)."""
