@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 
 import eventlet
+import psycopg2
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 from PIL import Image, ImageDraw
@@ -43,7 +44,8 @@ def records(container_factory, service_config):
     return call, FileSystemStore(service_config["DOCUMENT_ROOT"]), nip
 
 
-def test_a_pdf_decompression_bomb_is_refused_while_records_keeps_answering(records):
+def test_a_pdf_decompression_bomb_is_refused_while_records_keeps_answering(records,
+                                                                          database_url):
     call, store, nip = records
     stored = store.put(bomb(400), "application/pdf")  # ~2 MB that decode to 400 MB
     assert stored.size < 4 << 20
@@ -72,6 +74,16 @@ def test_a_pdf_decompression_bomb_is_refused_while_records_keeps_answering(recor
     # the service answered other calls while the bomb was being parsed, instead of after it
     assert order.index("bomb") >= 3, order
     assert not store.exists(stored.sha256), "a refused upload leaves nothing in the store"
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT event_type, payload, metadata->>'actor_id' FROM records.events "
+                        "WHERE stream_id = %s", (f"document:{stored.sha256}",))
+            assert cur.fetchall() == [("DocumentUploadRefused", {
+                "sha256": stored.sha256, "reason": "pdf_too_complex", "discarded": True,
+                "nip": nip}, FASIL["actor_id"])]
+    finally:
+        conn.close()
 
 
 @pytest.mark.parametrize("kind", ["filesystem", "s3"])
