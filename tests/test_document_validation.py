@@ -12,7 +12,13 @@ from services.records.documents import (
     DocumentRejected,
     inspect,
 )
-from tests.document_samples import _jpeg, _pdf_from_pyhanko, _pdf_with_text, _scanned_page
+from tests.document_samples import (
+    _jpeg,
+    _pdf_from_pyhanko,
+    _pdf_with_text,
+    _scanned_page,
+    pdf_bomb,
+)
 from tests.helpers import raises_code
 
 pytestmark = pytest.mark.timeout(30)
@@ -165,6 +171,21 @@ def test_decompression_bomb_is_refused_before_decoding():
     with raises_code("document_rejected") as err:
         inspect(out.getvalue(), policy=policy)
     assert _reason(err) == "image_too_large"
+
+
+def test_pdf_decompression_bomb_is_refused_as_too_complex():
+    """A content stream of ~2 MB that decodes to 400 MB stops at the decode limit."""
+    with raises_code("document_rejected") as err:
+        inspect(pdf_bomb(400), max_bytes=10 << 20)
+    assert _reason(err) == "pdf_too_complex"
+    assert err.value.details["max_stream_bytes"] == DocumentPolicy().max_pdf_stream_bytes
+
+
+def test_pdf_declaring_too_many_objects_is_refused_as_too_complex():
+    with raises_code("document_rejected") as err:
+        inspect(_pdf_with_text(), policy=DocumentPolicy(max_pdf_objects=3))
+    assert _reason(err) == "pdf_too_complex"
+    assert err.value.details["max_objects"] == 3
 
 
 def test_policy_is_configurable():

@@ -165,8 +165,8 @@ def test_confidential_document_slots_are_filled_by_administrators_only(container
 
     with records(FASIL) as svc:
         record = svc.register_employee(person, "data awal")
-        sha = svc.upload_document(store.put(pdf_with_text(marker=nip)).sha256, "sk.pdf")[
-            "sha256"]
+        sha = svc.upload_document(store.put(pdf_with_text(marker=nip)).sha256, "sk.pdf",
+                                  nip)["sha256"]
         with pytest.raises(Forbidden) as refused:
             svc.attach_document(nip, {"slot": "sk_hukuman_disiplin", "sha256": sha,
                                       "expected_version": record["version"],

@@ -50,7 +50,7 @@ def test_each_step_is_mailed_once(container_factory, identity_config, database_u
     with call(ADMIN, "records") as records:
         records.register_employee(person, "data awal")
         sha = records.upload_document(FileSystemStore(identity_config["DOCUMENT_ROOT"]).put(
-            pdf_with_text(marker=nip)).sha256, "kk.pdf")["sha256"]
+            pdf_with_text(marker=nip)).sha256, "kk.pdf", nip)["sha256"]
     pegawai = principal(nip, ["pegawai"])
     with RelayThread(database_url, "requests", "requests", identity_config["AMQP_URI"],
                      name=f"mail-{uuid.uuid4().hex[:6]}"):

@@ -60,10 +60,11 @@ def employee(call, **changes):
     return nip
 
 
-def upload(call, store, marker):
+def upload(call, store, marker, nip):
+    """A document the OPD's fasilitator uploads for employee `nip`."""
     stored = store.put(pdf_with_text(marker=marker))
     with call(FASIL, "records") as records:
-        return records.upload_document(stored.sha256, f"{marker}.pdf")["sha256"]
+        return records.upload_document(stored.sha256, f"{marker}.pdf", nip)["sha256"]
 
 
 def test_a_gaji_berkala_request_from_draft_to_completed(stack):
@@ -88,9 +89,10 @@ def test_a_gaji_berkala_request_from_draft_to_completed(stack):
         with pytest.raises(ValidationFailed) as unchecked:  # never uploaded through the checks
             svc.change_request_documents(rid, {"documents": {"surat_pengantar": "ab" * 32},
                                                "expected_version": draft["version"]})
+        assert unchecked.value.code == "document_not_owned"
         assert unchecked.value.field == "documents.surat_pengantar"
-        docs = {code: upload(call, store, f"{code}-{nip}") for code in missing.value.details[
-            "missing"]}
+        docs = {code: upload(call, store, f"{code}-{nip}", nip)
+                for code in missing.value.details["missing"]}
         changed = svc.change_request_documents(rid, {"documents": docs,
                                                      "expected_version": draft["version"]})
         submitted = svc.submit_request(rid, {"expected_version": changed["version"]})
@@ -109,7 +111,7 @@ def test_a_gaji_berkala_request_from_draft_to_completed(stack):
             "skp_1_tahun": "SKP 2025 belum ditandatangani atasan"}
     with call(pegawai) as svc:
         fixed = svc.change_request_documents(rid, {
-            "documents": {"skp_1_tahun": upload(call, store, f"skp-signed-{nip}")},
+            "documents": {"skp_1_tahun": upload(call, store, f"skp-signed-{nip}", nip)},
             "expected_version": returned["version"]})
         resubmitted = svc.submit_request(rid, {"expected_version": fixed["version"]})
     with call(FASIL) as fasilitator:
@@ -160,7 +162,7 @@ def test_steps_out_of_order_four_eyes_and_eligibility_are_refused(stack):
                 "expected_version": draft["version"], "checks": {"x": {
                     "original": True, "legible": True, "matches_record": True}}})
         assert "RequestSubmitted" in refused.value.details["allowed"]
-        docs = {code: upload(call, store, f"{code}-{nip}-b") for code in (
+        docs = {code: upload(call, store, f"{code}-{nip}-b", nip) for code in (
             "surat_pengantar", "sk_pangkat_terakhir", "sk_kgb_terakhir", "skp_1_tahun")}
         changed = fasilitator.change_request_documents(draft["request_id"], {
             "documents": docs, "expected_version": draft["version"]})
@@ -237,7 +239,7 @@ def test_a_switched_off_layanan_takes_no_new_requests_and_a_change_needs_a_new_s
         with raises_code("layanan_inactive"):
             fasilitator.create_request({"layanan": "KARPEG", "nip": nip})
         # the request already running goes on under the entry it was made with
-        docs = {code: upload(call, store, f"{code}-{nip}-karpeg") for code in (
+        docs = {code: upload(call, store, f"{code}-{nip}-karpeg", nip) for code in (
             "surat_pengantar", "sk_cpns", "sk_pns", "sttpl", "pas_foto")}
         changed = fasilitator.change_request_documents(running["request_id"], {
             "documents": docs, "expected_version": running["version"]})
@@ -249,7 +251,7 @@ def test_a_switched_off_layanan_takes_no_new_requests_and_a_change_needs_a_new_s
 def test_the_same_submission_at_once_makes_one_request_and_one_verifier_gets_it(stack):
     import eventlet
 
-    from shared.errors import ConcurrencyError
+    from shared.errors import ConcurrencyError, Conflict
 
     call, store = stack
     nip = employee(call)
@@ -263,7 +265,7 @@ def test_the_same_submission_at_once_makes_one_request_and_one_verifier_gets_it(
     made = [t.wait() for t in [eventlet.spawn(create) for _ in range(4)]]
     assert len({m["request_id"] for m in made}) == 1, "one request for one key"
     rid, version = made[0]["request_id"], made[0]["version"]
-    docs = {code: upload(call, store, f"{code}-{nip}-c") for code in (
+    docs = {code: upload(call, store, f"{code}-{nip}-c", nip) for code in (
         "surat_pengantar", "sk_pangkat_terakhir", "sk_kgb_terakhir", "skp_1_tahun")}
     with call(pegawai) as svc:
         version = svc.change_request_documents(rid, {"documents": docs,
@@ -274,13 +276,13 @@ def test_the_same_submission_at_once_makes_one_request_and_one_verifier_gets_it(
         with call(who) as svc:
             try:
                 return svc.start_verification(rid, {"expected_version": version})["state"]
-            except (ConcurrencyError, TransitionRefused) as exc:
+            except Conflict as exc:
                 # the loser read the old version (conflict) or already the new state (refused)
-                return exc
+                return exc.code
 
     outcomes = [t.wait() for t in [eventlet.spawn(claim, FASIL), eventlet.spawn(claim, ADMIN)]]
     assert outcomes.count("under_verification") == 1
-    assert sum(isinstance(o, (ConcurrencyError, TransitionRefused)) for o in outcomes) == 1
+    assert sum(o in (ConcurrencyError.code, TransitionRefused.code) for o in outcomes) == 1
 
 
 def test_who_prepared_a_request_never_verifies_it_and_verdicts_cover_every_document(stack):
@@ -290,7 +292,7 @@ def test_who_prepared_a_request_never_verifies_it_and_verdicts_cover_every_docum
     with call(pegawai) as svc:
         draft = svc.create_request({"layanan": "KGB", "nip": nip})
     codes = ("surat_pengantar", "sk_pangkat_terakhir", "sk_kgb_terakhir", "skp_1_tahun")
-    docs = {code: upload(call, store, f"{code}-{nip}-p") for code in codes}
+    docs = {code: upload(call, store, f"{code}-{nip}-p", nip) for code in codes}
     with call(FASIL) as fasilitator:  # the fasilitator supplies the documents...
         changed = fasilitator.change_request_documents(draft["request_id"], {
             "documents": docs, "expected_version": draft["version"]})
@@ -325,7 +327,7 @@ def test_a_layanan_only_bkd_submits_is_kept_from_the_employee_and_the_opd(stack,
         assert no_option.value.field == "options.alasan"
     codes = ("surat_panggilan", "bap", "laporan_pemeriksaan", "sk_cpns",
              "sk_pangkat_terakhir", "sk_jabatan_terakhir")
-    docs = {code: upload(call, store, f"{code}-{nip}-h") for code in codes}
+    docs = {code: upload(call, store, f"{code}-{nip}-h", nip) for code in codes}
     with call(ADMIN) as admin:
         hukdis = admin.create_request({"layanan": "HUKDIS", "nip": nip, "documents": docs,
                                        "options": {"pelanggaran": "lainnya"}})

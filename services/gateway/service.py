@@ -270,7 +270,8 @@ class GatewayService(ServiceBase):
               response=r.StoredDocument, status=201, tag="dokumen", upload=DOCUMENT_MAX_BYTES,
               upload_types=("application/pdf", "image/jpeg", "image/png"))
     def http_upload_document(self, request, query, upload, **_):
-        return self.rpc_records.upload_document(upload.sha256, query.get("file_name"))
+        return self.rpc_records.upload_document(upload.sha256, query.get("file_name"),
+                                                query.get("nip"), upload.created)
 
     @endpoint("POST", "/api/employees/<nip>/documents",
               summary="Simpan dokumen pada slot (versi baru; yang lama tetap)",
