@@ -59,7 +59,7 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
         "reporting": ("health",),
         "sync": ("health",),
     },
-    "requests": {"records": ("document_meta", "record_for_rules", "unknown_documents")},
+    "requests": {"records": ("document_meta", "documents_not_owned", "record_for_rules")},
     "verification": {"records": ("get_employee", "record_history"),
                      "requests": ("get_request",)},
     "signing": {"records": ("get_employee",), "requests": ("get_request",),
