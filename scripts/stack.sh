@@ -10,12 +10,14 @@
 # State lives under .run/: pids/<name>.pid and logs/<name>.log. Running `up` twice starts no
 # duplicates. Knobs: SIMASN_DATABASE_URL, SIMASN_AMQP_URI, SIMASN_GATEWAY_ADDRESS (read by
 # config.yaml), SIMASN_CONFIG (default: config.yaml), SIMASN_UP_WAIT (seconds to wait for health,
-# default 60), SIMASN_STOP_GRACE (seconds between SIGTERM and SIGKILL, default 20).
+# default 60), SIMASN_STOP_GRACE (seconds between SIGTERM and SIGKILL, default 20),
+# SIMASN_RUN_DIR (state directory, default .run), SIMASN_BROKER_USERS (default true: every
+# process connects with its own RabbitMQ user, created by `simasn broker setup`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 BIN="$ROOT/.venv/bin"
-RUN_DIR="$ROOT/.run"
+RUN_DIR="${SIMASN_RUN_DIR:-$ROOT/.run}"
 PID_DIR="$RUN_DIR/pids"
 LOG_DIR="$RUN_DIR/logs"
 export SIMASN_CONFIG="${SIMASN_CONFIG:-$ROOT/config.yaml}"
@@ -109,6 +111,30 @@ ensure_infra() {
   done
 }
 
+# Sets ENV_ARGS for `env`: what NAME alone may hold. Each process gets its own broker login
+# (shared/brokerauth.py) and only the caller-token key of its side (shared/callers.py): the
+# gateway vouches for users, the backends for themselves, the relay for nobody.
+process_env() {
+  local name=$1 user password var
+  ENV_ARGS=()
+  case "$name" in
+    gateway) ENV_ARGS+=(-u SIMASN_CALLER_SERVICE_KEY) ;;
+    relay) ENV_ARGS+=(-u SIMASN_CALLER_SERVICE_KEY -u SIMASN_CALLER_GATEWAY_KEY) ;;
+    *) ENV_ARGS+=(-u SIMASN_CALLER_GATEWAY_KEY) ;;
+  esac
+  [ "${SIMASN_BROKER_USERS:-true}" = true ] || return 0
+  var="SIMASN_BROKER_PASSWORD_$(printf '%s' "$name" | tr '[:lower:]' '[:upper:]')"
+  password="${!var:-}"
+  [ -n "$password" ] || die "$var is not set (.run/secrets.env predates broker users: run 'make down', delete it, 'make up')"
+  user="${SIMASN_BROKER_USER_PREFIX:-simasn-}$name"
+  local admin_uri="${SIMASN_AMQP_URI:-pyamqp://guest:guest@127.0.0.1:5672/}"
+  [[ "$admin_uri" =~ ^([a-z]+)://([^@/]*@)?(.*)$ ]] || die "cannot parse SIMASN_AMQP_URI"
+  local uri="${BASH_REMATCH[1]}://$user:$password@${BASH_REMATCH[3]}"
+  # no process holds another's broker password (`env` takes every -u before an assignment)
+  for var in $(compgen -v | grep -E '^SIMASN_BROKER_PASSWORD_'); do ENV_ARGS+=(-u "$var"); done
+  ENV_ARGS+=("SIMASN_AMQP_URI=$uri")
+}
+
 start_one() {
   local name=$1 pid log
   if pid=$(pid_of "$name"); then
@@ -121,12 +147,13 @@ start_one() {
   fi
   log="$LOG_DIR/$name.log"
   command_for "$name"
+  local envs; process_env "$name"; envs=("${ENV_ARGS[@]}")
   # setsid: each process leads its own group, so `down` can signal it and any children at once;
   # exec keeps the pid we record equal to the process's pid.
   if command -v setsid >/dev/null; then
-    (exec setsid "${CMD[@]}" >>"$log" 2>&1 </dev/null) &
+    (exec env "${envs[@]}" setsid "${CMD[@]}" >>"$log" 2>&1 </dev/null) &
   else
-    (exec "${CMD[@]}" >>"$log" 2>&1 </dev/null) &
+    (exec env "${envs[@]}" "${CMD[@]}" >>"$log" 2>&1 </dev/null) &
   fi
   pid=$!
   echo "$pid" >"$PID_DIR/$name.pid"
@@ -188,6 +215,12 @@ load_secrets() {
   if [ ! -s "$file" ]; then
     say "generating development keys in $file"
     (umask 077 && "$BIN/simasn" keys >"$file")
+  else
+    # keys added by a newer version (caller tokens, broker users) are appended, never replaced
+    local fresh line; fresh=$("$BIN/simasn" keys)
+    while IFS= read -r line; do
+      grep -q "^${line%%=*}=" "$file" || { echo "$line" >>"$file"; say "added ${line%%=*} to $file"; }
+    done <<<"$fresh"
   fi
   # The signing service's development key store (root CA, the demo administrator's certificate,
   # seal, TSA); production mounts BSrE certificates instead. A directory given in the shell
@@ -212,6 +245,10 @@ cmd_up() {
   load_secrets
   say "applying migrations and declaring the broker topology (simasn migrate)"
   "$BIN/simasn" migrate
+  if [ "${SIMASN_BROKER_USERS:-true}" = true ]; then
+    say "per-process RabbitMQ users and their permissions (simasn broker setup)"
+    "$BIN/simasn" broker setup >/dev/null
+  fi
   local names name
   read -r -a names <<<"$(all_names)"
   for name in "${names[@]}"; do start_one "$name"; done

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc as nameko_rpc
 
 from shared.calendar import holidays_from
 from shared.context import RequestContext
 from shared.errors import SimasnError
+from shared.rpc import rpc
 from shared.schemas import HealthSchema
 
-
-def rpc(fn=None, **options):
-    """Nameko's @rpc, with our errors marked expected: a user's bad input is answered to the
-    caller and logged as a warning, not as a crash."""
-    options.setdefault("expected_exceptions", (SimasnError,))
-    decorate = nameko_rpc(**options)
-    return decorate if fn is None else decorate(fn)
+__all__ = ["Holidays", "ServiceBase", "rpc"]
 
 
 class ServiceBase:

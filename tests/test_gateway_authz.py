@@ -70,8 +70,9 @@ MATRIX = {
     ("POST", "/api/employees/<nip>/histories"): {"administrator", "fasilitator_own"},
     ("POST", "/api/employees/<nip>/proposals"): {"pegawai"},
     ("POST", "/api/employees/<nip>/proposals/decision"): {"administrator", "fasilitator_own"},
-    ("POST", "/api/documents"): {"pegawai", "fasilitator_own", "fasilitator_other",
-                                 "administrator"},
+    # an upload names its owner: the pegawai persona (another OPD's fasilitator may upload only
+    # for its own OPD's employees)
+    ("POST", "/api/documents"): {"pegawai", "fasilitator_own", "administrator"},
     ("POST", "/api/employees/<nip>/documents"): {"administrator", "fasilitator_own"},
     ("GET", "/api/employees/<nip>/documents/<sha256>"): READERS_OWN_OPD,
     ("POST", "/api/employee-imports"): {"administrator", "fasilitator_own"},
@@ -172,11 +173,13 @@ class World:
             self.sessions["machine"] = {"tokens": svc.client_token(
                 {"client_id": client["client_id"], "client_secret": client["client_secret"]})}
 
-    def uploaded_document(self) -> str:
-        """A checked document in the store, as an upload through the gateway leaves it."""
+    def uploaded_document(self, nip: str | None = None) -> str:
+        """A checked document of employee `nip` (the pegawai persona by default) in the store,
+        as an upload through the gateway leaves it."""
         stored = FileSystemStore(self.config["DOCUMENT_ROOT"]).put(
             pdf_with_text(marker=unique_nip()))
-        return self.records("administrator").upload_document(stored.sha256, "sk.pdf")["sha256"]
+        return self.records("administrator").upload_document(
+            stored.sha256, "sk.pdf", nip or self.logins["pegawai"])["sha256"]
 
     def requests(self, persona):
         config, ctx = self.config, self.context(persona)
@@ -422,7 +425,8 @@ class World:
         if "<item_id>" in path:
             return path.replace("<item_id>", self.queued_change()), token, None
         if path == "/api/documents":
-            return f"{path}?file_name=sk.pdf", token, pdf_with_text(marker=unique_nip())
+            return (f"{path}?file_name=sk.pdf&nip={self.logins['pegawai']}", token,
+                    pdf_with_text(marker=unique_nip()))
         if path == "/api/employee-imports":
             nip = unique_nip()
             row = employee_for(nip)
@@ -446,11 +450,11 @@ class World:
                 body = {"history": "jabatan", "entry": JABATAN,
                         "expected_version": record["version"], "reason": "SK jabatan"}
             elif path.endswith("/documents"):
-                sha = self.uploaded_document()
+                sha = self.uploaded_document(nip)
                 body = {"slot": "sk_cpns", "sha256": sha, "expected_version": record["version"],
                         "reason": "SK CPNS asli"}
             elif path.endswith("/<sha256>"):
-                sha = self.uploaded_document()
+                sha = self.uploaded_document(nip)
                 self.records("administrator").attach_document(nip, {
                     "slot": "ktp", "sha256": sha, "expected_version": record["version"],
                     "reason": "KTP"})

@@ -17,7 +17,7 @@ from shared.errors import Conflict, Forbidden, NotFound
 from shared.objectstore import FileSystemStore
 from shared.testing import wait_for
 from tests.document_samples import pdf_with_text
-from tests.helpers import RelayThread
+from tests.helpers import RelayThread, signed
 from tests.records_helpers import ADMIN, FASIL, OTHER_FASIL, new_person, principal
 
 SECOND_FASIL = principal("fas2.dkp", ["fasilitator"], ["dkp"])
@@ -50,7 +50,8 @@ def stack(container_factory, service_config, database_url):
         relay.__enter__()
 
     def call(context, service):
-        return ServiceRpcProxy(service, service_config, context_data=context)
+        return ServiceRpcProxy(service, service_config,
+                               context_data=signed(context, service_config))
 
     yield call, store
     for relay in relays:
@@ -60,8 +61,8 @@ def stack(container_factory, service_config, database_url):
 def submitted_request(call, store, nip):
     pegawai = principal(nip, ["pegawai"])
     with call(FASIL, "records") as records:
-        sha = records.upload_document(store.put(pdf_with_text(marker=nip)).sha256, "kk.pdf")[
-            "sha256"]
+        sha = records.upload_document(store.put(pdf_with_text(marker=nip)).sha256, "kk.pdf",
+                                      nip)["sha256"]
     with call(pegawai, "requests") as requests:
         made = requests.create_request({"layanan": "KARTU_KESEHATAN", "nip": nip,
                                         "options": {"tanggungan": "sendiri"},
@@ -392,7 +393,7 @@ def test_a_disciplinary_procedure_waits_in_the_administrators_queue_only(stack, 
     with call(ADMIN, "records") as records:
         records.register_employee(person, "data awal")
         docs = {code: records.upload_document(store.put(pdf_with_text(
-            marker=f"{code}-{nip}")).sha256, f"{code}.pdf")["sha256"]
+            marker=f"{code}-{nip}")).sha256, f"{code}.pdf", nip)["sha256"]
             for code in ("surat_panggilan", "bap", "laporan_pemeriksaan", "sk_cpns",
                          "sk_pangkat_terakhir", "sk_jabatan_terakhir")}
     with call(ADMIN, "requests") as requests:

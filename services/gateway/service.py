@@ -5,7 +5,6 @@ service behind it."""
 import base64
 
 import eventlet
-from nameko.rpc import RpcProxy
 from nameko.timer import timer
 from werkzeug.wrappers import Response
 
@@ -17,6 +16,7 @@ from services.gateway.http import RateLimits, endpoint, http, problem_response
 from services.gateway.schemas import OpdSchema, ReadinessSchema
 from services.gateway.sessions import SessionCache
 from shared import SERVICES
+from shared.callers import GATEWAY
 from shared.contracts import identity as c
 from shared.contracts import records as r
 from shared.contracts import requests as q
@@ -26,6 +26,7 @@ from shared.db import Database
 from shared.eventstore import ANY_VERSION, NewEvent
 from shared.objectstore import DocumentStore
 from shared.reference import opds
+from shared.rpc import RpcProxy
 from shared.service import ServiceBase
 
 BACKENDS = [s for s in SERVICES if s != "gateway"]
@@ -50,13 +51,13 @@ class GatewayService(ServiceBase):
     limits = RateLimits()
     sessions = SessionCache()
     documents = DocumentStore()
-    rpc_identity = RpcProxy("identity")
-    rpc_records = RpcProxy("records")
-    rpc_requests = RpcProxy("requests")
-    rpc_verification = RpcProxy("verification")
-    rpc_signing = RpcProxy("signing")
-    rpc_reporting = RpcProxy("reporting")
-    rpc_sync = RpcProxy("sync")
+    rpc_identity = RpcProxy("identity", issuer=GATEWAY)
+    rpc_records = RpcProxy("records", issuer=GATEWAY)
+    rpc_requests = RpcProxy("requests", issuer=GATEWAY)
+    rpc_verification = RpcProxy("verification", issuer=GATEWAY)
+    rpc_signing = RpcProxy("signing", issuer=GATEWAY)
+    rpc_reporting = RpcProxy("reporting", issuer=GATEWAY)
+    rpc_sync = RpcProxy("sync", issuer=GATEWAY)
 
     @timer(interval=600)
     def prune_rate_buckets(self):
@@ -269,7 +270,8 @@ class GatewayService(ServiceBase):
               response=r.StoredDocument, status=201, tag="dokumen", upload=DOCUMENT_MAX_BYTES,
               upload_types=("application/pdf", "image/jpeg", "image/png"))
     def http_upload_document(self, request, query, upload, **_):
-        return self.rpc_records.upload_document(upload.sha256, query.get("file_name"))
+        return self.rpc_records.upload_document(upload.sha256, query.get("file_name"),
+                                                query.get("nip"), upload.created)
 
     @endpoint("POST", "/api/employees/<nip>/documents",
               summary="Simpan dokumen pada slot (versi baru; yang lama tetap)",

@@ -529,18 +529,22 @@ def complete_signed(uow, request_id: str, output_sha256: str) -> None:
 SIGNING_SERVICE = Principal("service:signing", frozenset({"system"}), frozenset())
 
 
-def authorize_document(uow, actor: Principal, request_id: str, document: str) -> str:
+def authorize_document(uow, actor: Principal, request_id: str, document: str,
+                       owned_document) -> dict:
     """May `actor` fetch this document of this request? Whoever may see the request (the
-    verifier above all); the download is logged before the bytes leave. Returns its hash."""
+    verifier above all), and only a document of the request's employee: `owned_document(nip,
+    sha256)` answers what records knows of it, or None (a link an older release let through
+    without checking whose it was). The download is logged before the bytes leave."""
     request = _load(uow, request_id)
     if not _visible(actor, request):
         raise NotFound("usulan tidak ditemukan", field="request_id")
     sha256 = request.documents.get(document)
-    if sha256 is None:
+    meta = owned_document(request.nip, sha256) if sha256 is not None else None
+    if meta is None:
         raise NotFound(f"dokumen {document[:60]} tidak ada pada usulan ini", field="document")
     payload = {"request_id": request.request_id, "document": document, "sha256": sha256}
     if request.confidential:
         payload["confidential"] = True
     uow.append(f"request-downloads:{request.request_id}", "RequestDocumentAccess", None,
                [NewEvent("RequestDocumentDownloaded", payload)], reason="unduh dokumen usulan")
-    return sha256
+    return {**meta, "sha256": sha256}

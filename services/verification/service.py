@@ -2,8 +2,6 @@
 and records events), claiming an item so two verifiers never work on it at once."""
 
 
-from nameko.rpc import RpcProxy
-
 from services.verification import cases, claims, domain
 from services.verification.events import REGISTRY
 from shared.auth import Principal
@@ -13,6 +11,7 @@ from shared.contracts import verification as v
 from shared.db import Database
 from shared.errors import NotFound, SimasnError, ValidationFailed
 from shared.notifications import notification_for
+from shared.rpc import RpcProxy
 from shared.schemas import load
 from shared.service import Holidays, ServiceBase, rpc
 

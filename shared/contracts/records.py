@@ -258,18 +258,24 @@ class ImportJob(Schema):
 class DocumentUploadQuery(Schema):
     file_name = fields.String(validate=validate.Length(1, 200),
                               metadata={"description": "nama berkas asli (untuk tampilan)"})
+    nip = fields.String(validate=validate.Regexp(r"^\d{18}$"), metadata={
+        "description": "NIP pegawai pemilik dokumen: wajib bagi fasilitator (pegawai OPD-nya) "
+                       "dan administrator; pegawai mengunggah untuk dirinya sendiri"})
 
 
 class DocumentCheck(Schema):
     """What the gateway asks records to check after storing an upload."""
 
     sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
-    file_name = fields.String(validate=validate.Length(1, 200))
+    file_name = fields.String(validate=validate.Length(1, 200), allow_none=True)
+    nip = fields.String(validate=validate.Regexp(r"^\d{18}$"), allow_none=True)
 
 
 class StoredDocument(Schema):
     sha256 = fields.String(metadata={"description": "alamat isi (SHA-256); dipakai sebagai "
                                      "rujukan dokumen pada riwayat, usulan dan slot"})
+    nip = fields.String(metadata={"description": "pegawai pemilik dokumen: hanya riwayat, "
+                                  "usulan dan slot pegawai ini yang boleh merujuknya"})
     kind = fields.String()
     content_type = fields.String()
     size = fields.Integer()
