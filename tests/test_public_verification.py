@@ -22,6 +22,7 @@ from shared.contracts.signing import (
     VERIFICATION_STATUSES,
 )
 from shared.objectstore import FileSystemStore
+from tests.helpers import signed
 from tests.records_helpers import ADMIN, principal
 from tests.test_signing_pdf import rendered
 
@@ -110,7 +111,8 @@ def signing(container_factory, service_config):
     container_factory(SigningService, service_config).start()
 
     def call(context):
-        return ServiceRpcProxy("signing", service_config, context_data=context)
+        return ServiceRpcProxy("signing", service_config,
+                               context_data=signed(context, service_config))
 
     return call, FileSystemStore(service_config["DOCUMENT_ROOT"])
 
