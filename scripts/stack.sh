@@ -208,6 +208,8 @@ wait_healthy() {
 
 # Development keys for identity (token signing, TOTP secret encryption): made once, kept in
 # .run/secrets.env (mode 600), exported to every process. Production takes them from a Secret.
+# The same file records the signing key store's directory, so that `simasn` run by hand (which
+# reads .run/secrets.env itself) finds the key store and its root certificate where we put it.
 load_secrets() {
   local file="$RUN_DIR/secrets.env"
   if [ ! -s "$file" ]; then
@@ -220,13 +222,18 @@ load_secrets() {
       grep -q "^${line%%=*}=" "$file" || { echo "$line" >>"$file"; say "added ${line%%=*} to $file"; }
     done <<<"$fresh"
   fi
+  # The signing service's development key store (root CA, the demo administrator's certificate,
+  # seal, TSA); production mounts BSrE certificates instead. A directory given in the shell
+  # wins over the recorded one; the first run records the default.
+  if ! grep -q '^SIMASN_SIGNING_KEYSTORE_DIR=' "$file"; then
+    printf "SIMASN_SIGNING_KEYSTORE_DIR='%s'\n" "${SIMASN_SIGNING_KEYSTORE_DIR:-$RUN_DIR/keystore}" >>"$file"
+  fi
+  local shell_keystore="${SIMASN_SIGNING_KEYSTORE_DIR:-}"
   set -a
   # shellcheck disable=SC1090
   . "$file"
   set +a
-  # The signing service's development key store (root CA, the demo administrator's certificate,
-  # seal, TSA); production mounts BSrE certificates instead.
-  export SIMASN_SIGNING_KEYSTORE_DIR="${SIMASN_SIGNING_KEYSTORE_DIR:-$RUN_DIR/keystore}"
+  if [ -n "$shell_keystore" ]; then export SIMASN_SIGNING_KEYSTORE_DIR="$shell_keystore"; fi
   "$BIN/simasn" pki init --if-missing --dir "$SIMASN_SIGNING_KEYSTORE_DIR" \
     --signer "admin.bkd=Kepala BKD (demo)|Kepala Badan Kepegawaian Daerah" >&2
 }

@@ -37,7 +37,13 @@ from pathlib import Path
 import psycopg2
 
 from shared import SERVICES
-from shared.config import ServiceConfig, from_environment, load_yaml, with_user
+from shared.config import (
+    ServiceConfig,
+    from_environment,
+    load_default_env_file,
+    load_yaml,
+    with_user,
+)
 from shared.errors import ConfigError, SimasnError, ValidationFailed
 from shared.logging import configure_logging
 
@@ -187,8 +193,9 @@ def identity_config(environ: dict | None = None) -> dict:
     for key in IDENTITY_KEYS:
         if not raw.get(key):
             raise ConfigError(
-                f"SIMASN_{key} is not set; give the identity service's own value (after "
-                f"`make up`: set -a; . .run/secrets.env; set +a)", field=key)
+                f"SIMASN_{key} is not set; give the identity service's own value (`make up` "
+                "writes it to .run/secrets.env, which simasn reads when run from the project "
+                "directory; SIMASN_ENV_FILE names another file)", field=key)
     return raw
 
 
@@ -313,7 +320,7 @@ def _trust_root_paths(args) -> list[str]:
     """Where the certificates a checkpoint's seal must chain to come from: --trust-roots, else
     SIMASN_SIGNING_TRUST_ROOTS (PEM files separated by the path separator), else the trust
     roots listed in the signing key store's index (SIGNING_KEYSTORE_DIR as the services read
-    it, default var/keystore) — only its public root certificates are read."""
+    it: where `simasn pki init` and `make up` put it) — only its public root certificates."""
     if args.trust_roots:
         return list(args.trust_roots)
     listed = os.environ.get("SIMASN_SIGNING_TRUST_ROOTS")
@@ -325,9 +332,12 @@ def _trust_root_paths(args) -> list[str]:
     except (OSError, ValueError, AttributeError):
         names = []
     if not names:
-        raise ConfigError("signed checkpoints need the signing CA's root certificate: give "
-                          "--trust-roots FILE.pem or set SIMASN_SIGNING_TRUST_ROOTS",
-                          field="trust_roots")
+        raise ConfigError(
+            "signed checkpoints need the signing CA's root certificate, and the signing key "
+            f"store's index {index.absolute()} (SIGNING_KEYSTORE_DIR) names none; give "
+            "--trust-roots FILE.pem, set SIMASN_SIGNING_TRUST_ROOTS=FILE.pem, or set "
+            "SIMASN_SIGNING_KEYSTORE_DIR to the key store's directory",
+            field="trust_roots")
     return [str(index.parent / name) for name in names]
 
 
@@ -618,9 +628,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "keys":
         return cmd_keys(args, None)
-    if args.command == "pki":
-        return cmd_pki(args, None)
     try:
+        # what `make up` wrote (.run/secrets.env): nobody has to source it by hand
+        load_default_env_file()
+        if args.command == "pki":
+            return cmd_pki(args, None)
         config = from_environment()
         configure_logging("cli", config.log_level)
         return COMMANDS[args.command](args, config)

@@ -192,6 +192,12 @@ class UnknownEventType(ValidationFailed):
     code = "unknown_event_type"
 
 
+class UnknownStream(ValidationFailed):
+    """An append to a stream its log does not declare (shared.eventtypes)."""
+
+    code = "unknown_stream"
+
+
 class StoreUnavailable(SimasnError):
     code = "store_unavailable"
     http_status = 503

@@ -19,6 +19,8 @@ from shared.testing import (  # noqa: E402
 )
 
 ADMIN_URL = os.environ.get("SIMASN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# the CLI run in-process never reads a developer's .run/secrets.env into the test process
+os.environ["SIMASN_ENV_FILE"] = ""
 
 
 @pytest.fixture(scope="session")

@@ -169,6 +169,7 @@ def test_gaji_berkala_from_submission_to_signed_letter_through_the_gateway(
     assert revoked.status == 200 and revoked.body["status"] == "revoked", revoked.body
     after = client.call("POST", "/api/public/verification", raw=letter, headers=PDF)
     assert after.status == 200 and not after.body["valid"]
-    assert after.body["status"] == "revoked" and "masa kerja keliru" in after.body["reason"]
+    assert after.body["status"] == "revoked" and after.body["code"] == "revoked"
+    assert after.body["document"]["revoked_reason"] == "SK KGB dibatalkan: masa kerja keliru"
     assert client.call("GET", f"/api/public/verification/{output.body['document_id']}"
                        ).body["status"] == "revoked"

@@ -5,7 +5,12 @@ from marshmallow import Schema, fields, validate
 
 from shared.eventtypes import EventRegistry
 
-REGISTRY = EventRegistry("identity")
+REGISTRY = EventRegistry("identity", streams=(
+    "account:<account_id>",         # an account: the NIP of a pegawai, else the login name
+    "login:<account_id>",           # its logins: succeeded, failed, locked, sessions revoked
+    "access-request:<request_id>",  # a request for a role or an OPD scope, and its decision
+    "access-review:<review_id>",    # a periodic access review and its sign-off
+))
 
 ROLES = ["pegawai", "fasilitator", "administrator", "auditor", "machine"]
 _role = fields.String(required=True, validate=validate.OneOf(ROLES))

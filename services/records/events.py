@@ -11,7 +11,12 @@ from services.records.domain import (
 )
 from shared.eventtypes import EventRegistry
 
-REGISTRY = EventRegistry("records")
+REGISTRY = EventRegistry("records", streams=(
+    "employee:<NIP>",        # one employee's master record and histories
+    "document:<sha256>",     # an uploaded document and what its checks found
+    "downloads:<NIP>",       # who downloaded the documents of this employee's record
+    "import:<import_id>",    # a bulk import job
+))
 
 
 

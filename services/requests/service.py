@@ -253,6 +253,13 @@ class RequestsService(ServiceBase):
         if event.payload.get("request_id") and event.payload.get("sha256"):
             workflow.complete_signed(uow, event.payload["request_id"], event.payload["sha256"])
 
+    @idempotent_handler("verification", "VerificationItemClaimed")
+    def on_verification_item_claimed(self, uow, event):
+        """A verifier took one of our requests from the queue: a line on its timeline."""
+        if event.payload.get("kind") == "request" and event.payload.get("request_id"):
+            workflow.record_claim(uow, event.event_id, event.payload, event.recorded_at,
+                                  event.metadata.get("reason"))
+
     @rpc
     def complete_request(self, request_id, payload):
         data = load(c.Completion(), payload)

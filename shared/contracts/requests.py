@@ -113,7 +113,9 @@ class Request(Schema):
 
 
 class TimelineEntry(Schema):
-    version = fields.Integer()
+    version = fields.Integer(allow_none=True, metadata={
+        "description": "versi langkah usulan; null untuk baris yang bukan langkah usulan "
+                       "(RequestClaimed: diambil dari antrean verifikasi)"})
     event = fields.String()
     recorded_at = fields.String()
     actor_id = fields.String(allow_none=True)

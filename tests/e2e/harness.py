@@ -43,11 +43,11 @@ def free_port() -> int:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            out[key.strip()] = value.strip()
+    """The variables of an environment file, read as the CLI reads `.run/secrets.env`."""
+    from shared.config import load_env_file
+
+    out: dict[str, str] = {}
+    load_env_file(path, out)
     return out
 
 
