@@ -73,14 +73,17 @@ def load_env_file(path, environ: dict | None = None) -> list[str]:
 
 def load_default_env_file(environ: dict | None = None) -> list[str]:
     """The CLI's environment file: `SIMASN_ENV_FILE` if set (empty: none), else
+    `secrets.env` in `SIMASN_RUN_DIR` (the state directory `make up` was given), else
     `.run/secrets.env` of the working directory when there is one."""
     env = os.environ if environ is None else environ
     named = env.get("SIMASN_ENV_FILE")
     if named == "":
         return []
-    if named is None and not Path(DEFAULT_ENV_FILE).is_file():
+    default = (str(Path(env["SIMASN_RUN_DIR"]) / "secrets.env") if env.get("SIMASN_RUN_DIR")
+               else DEFAULT_ENV_FILE)
+    if named is None and not Path(default).is_file():
         return []
-    return load_env_file(named or DEFAULT_ENV_FILE, env)
+    return load_env_file(named or default, env)
 
 
 def load_yaml(path: str, environ: dict | None = None) -> dict:
