@@ -136,12 +136,12 @@ def test_no_route_lets_staff_set_a_pegawai_password_email_or_phone(api):
     admin = login(client, people, people.staff(["administrator"]))
     fasilitator = login(client, people, people.staff(["fasilitator"], ["dinkes"]))
     for token in (admin, fasilitator):
-        for method, path, body in [
-            ("PUT", f"/api/accounts/{nip}/password", {"new_password": "Diambil-Alih-77"}),
-            ("PUT", f"/api/accounts/{nip}/contact", {"email": "alih@evil.test"}),
-            ("PATCH", f"/api/accounts/{nip}", {"phone": "081111111111"}),
+        for method, path, body, status in [
+            ("PUT", f"/api/accounts/{nip}/password", {"new_password": "Diambil-Alih-77"}, 404),
+            ("PUT", f"/api/accounts/{nip}/contact", {"email": "alih@evil.test"}, 404),
+            ("PATCH", f"/api/accounts/{nip}", {"phone": "081111111111"}, 405),
         ]:
-            assert client.call(method, path, token=token, body=body).status == 404
+            assert client.call(method, path, token=token, body=body).status == status
     # the only staff action is a reset that the pegawai completes themselves
     reset = client.call("POST", f"/api/accounts/{nip}/password-reset", token=admin,
                         body={"reason": "lupa kata sandi"})

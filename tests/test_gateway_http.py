@@ -67,3 +67,32 @@ def test_readiness_names_the_services_that_do_not_answer(gateway, container_fact
     assert status == 503 and headers["Content-Type"] == "application/problem+json"
     assert body["code"] == "service_unavailable"
     assert "identity" in body["detail"] and "records" not in body["detail"]
+
+
+@pytest.mark.parametrize("method, path, allowed", [
+    ("DELETE", "/api/layanan", "GET, HEAD"),
+    ("PUT", "/api/auth/login", "POST"),
+    ("GET", "/api/me/password", "PUT"),
+    ("POST", "/api/layanan/KGB", "GET, HEAD, PUT"),
+    ("PATCH", "/api/requests/6f1c1d6e-0000-4000-8000-000000000000/submit", "POST"),
+    ("OPTIONS", "/health", "GET, HEAD"),
+    ("TRACE", "/api/employees/198501012010121001/documents/" + "a" * 64, "GET, HEAD"),
+])
+def test_an_undeclared_method_on_a_route_is_405_naming_the_allowed_ones(gateway, method, path,
+                                                                        allowed):
+    base, _ = gateway
+    status, headers, body = call(base + path, method=method,
+                                 data=b"{}" if method in ("POST", "PUT", "PATCH") else None)
+    assert status == 405, (status, body)
+    assert headers["Allow"] == allowed
+    assert headers["Content-Type"] == "application/problem+json"
+    assert body["code"] == "method_not_allowed" and body["status"] == 405
+    assert body["request_id"] == headers["X-Request-Id"]
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "OPTIONS", "TRACE"])
+def test_a_path_no_route_has_is_404_whatever_the_method(gateway, method):
+    base, _ = gateway
+    status, headers, body = call(base + "/api/layanan/KGB/nothing-here", method=method)
+    assert status == 404 and headers["Content-Type"] == "application/problem+json"
+    assert body["code"] == "route_not_found" and "Allow" not in headers

@@ -26,6 +26,9 @@ from nameko.extensions import DependencyProvider
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
+from werkzeug.exceptions import NotFound as WerkzeugNotFound
+from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from services.gateway.domain import (
@@ -38,7 +41,9 @@ from services.gateway.domain import (
 )
 from services.gateway.exceptions import (
     InvalidJson,
+    MethodNotAllowed,
     PayloadTooLarge,
+    RouteNotFound,
     ServiceUnavailable,
     TokenMissing,
     TooManyRequests,
@@ -257,6 +262,38 @@ def _abandon_body(environ) -> None:
         return
 
 
+@functools.lru_cache(maxsize=4)
+def _route_map(count: int) -> Map:
+    """The declared routes alone (no catch-all), rebuilt only when a route was added."""
+    return Map([Rule(r.path, methods=[r.method]) for r in ROUTES[:count]])
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the route table declares for `path` (HEAD with GET); none if no route has it."""
+    try:
+        return sorted(_route_map(len(ROUTES)).bind("gateway").allowed_methods(path))
+    except HTTPException:
+        return []
+
+
+def unrouted_response(request) -> Response:
+    """A request no declared route takes: 405 naming the methods in `Allow` when the path is a
+    route's, else 404 (RFC 9110)."""
+    request_id = request_id_from(request.headers.get("X-Request-Id"))
+    allowed = allowed_methods(request.path)
+    if not allowed:
+        return problem_response(RouteNotFound(
+            f"tidak ada alamat {request.path[:200]} untuk {request.method}", field="path"),
+            request_id, request.path)
+    answer = problem_response(MethodNotAllowed(
+        f"{request.method} tidak didukung di alamat ini; gunakan {', '.join(allowed)}",
+        field="method"), request_id, request.path)
+    answer.headers["Allow"] = ", ".join(allowed)
+    return answer
+
+
+
+
 class _ProblemWsgiApp(WsgiApp):
     def __init__(self, server):
         super().__init__(server)
@@ -272,6 +309,8 @@ class _ProblemWsgiApp(WsgiApp):
             request = Request(environ, shallow=True)
             request.path_values = values
             answer = provider.handle_request(request)
+        except (WerkzeugNotFound, WerkzeugMethodNotAllowed):
+            answer = unrouted_response(request)
         except HTTPException as exc:
             error = HttpStatusProblem(exc.description or exc.name,
                                       code=exc.name.lower().replace(" ", "_"))
@@ -290,9 +329,9 @@ class _ProblemWsgiApp(WsgiApp):
 
 
 class ProblemWebServer(WebServer):
-    """Nameko's web server, but werkzeug's own errors (404, 405 for an unknown method) come
-    out as RFC 7807 problems instead of HTML pages, every body is taken in before a worker is
-    (BodyPolicy), and idle or stalled sockets are dropped."""
+    """Nameko's web server, but werkzeug's own errors come out as RFC 7807 problems instead of
+    HTML pages (a method no route declares on a route's path as 405 with `Allow`), every body
+    is taken in before a worker is (BodyPolicy), and idle or stalled sockets are dropped."""
 
     def setup(self):
         super().setup()

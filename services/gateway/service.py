@@ -9,10 +9,9 @@ from nameko.timer import timer
 from werkzeug.wrappers import Response
 
 from services.gateway import openapi
-from services.gateway.domain import request_id_from
 from services.gateway.events import REGISTRY
-from services.gateway.exceptions import RouteNotFound, ServiceUnavailable
-from services.gateway.http import RateLimits, endpoint, http, problem_response
+from services.gateway.exceptions import ServiceUnavailable
+from services.gateway.http import RateLimits, endpoint, http, unrouted_response
 from services.gateway.schemas import OpdSchema, ReadinessSchema
 from services.gateway.sessions import SessionCache
 from shared import SERVICES
@@ -608,6 +607,5 @@ class GatewayService(ServiceBase):
 
     @http("GET,POST,PUT,PATCH,DELETE", "/<path:path>")
     def http_not_found(self, request, path):
-        error = RouteNotFound(f"there is no route /{path} for {request.method}", field="path")
-        return problem_response(error, request_id_from(request.headers.get("X-Request-Id")),
-                                request.path)
+        """No route for this method: 405 with `Allow` if the path is a route's, else 404."""
+        return unrouted_response(request)
