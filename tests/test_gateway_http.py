@@ -2,6 +2,7 @@
 response, readiness that tells which service is not answering."""
 
 import json
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -96,3 +97,24 @@ def test_a_path_no_route_has_is_404_whatever_the_method(gateway, method):
     status, headers, body = call(base + "/api/layanan/KGB/nothing-here", method=method)
     assert status == 404 and headers["Content-Type"] == "application/problem+json"
     assert body["code"] == "route_not_found" and "Allow" not in headers
+
+
+#: a value for each path parameter that the route's converter accepts
+SAMPLE_PARAMETERS = {"nip": "198501012010121001", "sha256": "a" * 64, "year": "2026"}
+
+
+def test_every_path_of_the_document_answers_405_for_each_method_it_does_not_declare(gateway):
+    from services.gateway import openapi
+
+    base, _ = gateway
+    wrong = []
+    for path, operations in openapi.document()["paths"].items():
+        declared = {m.upper() for m in operations}
+        allowed = ", ".join(sorted(declared | ({"HEAD"} if "GET" in declared else set())))
+        url = base + re.sub(r"{([^}]+)}", lambda m: SAMPLE_PARAMETERS.get(m[1], "x1"), path)
+        for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} - declared):
+            status, headers, body = call(url, method=method)
+            if (status, headers.get("Allow"), body.get("code")) != (405, allowed,
+                                                                     "method_not_allowed"):
+                wrong.append(f"{method} {path}: {status} Allow={headers.get('Allow')}")
+    assert not wrong, wrong

@@ -116,6 +116,15 @@ class RouteSpec:
     upload_types: tuple[str, ...] = ()
     #: the upload is handed to the handler as bytes (`raw=`), never stored (public checks)
     in_memory: bool = False
+    #: error statuses the service behind may answer beyond those the declaration implies
+    #: (services/gateway/openapi.py `error_statuses`): a 409 conflict, a 404 for an id in the
+    #: body, a login's 401/403/423
+    errors: tuple[int, ...] = ()
+    #: the answer is no contract schema but what these media types hold (a download, a page,
+    #: the API document itself)
+    media: tuple[str, ...] = ()
+    #: the route asks a backend service (503 when none answers)
+    backend: bool = True
 
 
 ROUTES: list[RouteSpec] = []
@@ -389,19 +398,22 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
              response=None, many: bool = False, status: int = 200, tag: str = "umum",
              login_limited: bool = False, changes_access: bool = False,
              upload: int | None = None, upload_types: tuple[str, ...] = (),
-             in_memory: bool = False):
+             in_memory: bool = False, errors: tuple[int, ...] = (),
+             media: tuple[str, ...] = (), backend: bool = True):
     """Declare a gateway route. The handler is called as
     `fn(self, request, principal=..., body=..., query=..., **path_params)` and returns data
-    for `response` (or None for 204). An `upload` route takes the raw request body (at most
-    `upload` bytes) instead of JSON: it is streamed into the document store only after the
-    caller is authenticated, and the handler gets `upload=StoredObject` — or, with `in_memory`,
-    `raw=bytes` and nothing is stored (e.g. a PDF anyone may have checked)."""
+    for `response` (or None for 204), or a Response of its own in one of `media`. An `upload`
+    route takes the raw request body (at most `upload` bytes) instead of JSON: it is streamed
+    into the document store only after the caller is authenticated, and the handler gets
+    `upload=StoredObject` — or, with `in_memory`, `raw=bytes` and nothing is stored (e.g. a PDF
+    anyone may have checked). `roles` are exactly the roles that can get a 2xx; `errors` the
+    statuses the service behind may answer that the rest of the declaration does not imply."""
 
     def decorate(fn):
         spec = RouteSpec(method, path, fn.__name__, summary,
                          tuple(roles) if roles is not None else None, body, query, response,
                          many, status, tag, login_limited, changes_access, upload,
-                         tuple(upload_types), in_memory)
+                         tuple(upload_types), in_memory, tuple(errors), tuple(media), backend)
         ROUTES.append(spec)
         SPECS_BY_NAME[spec.name] = spec
 
