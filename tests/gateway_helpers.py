@@ -79,7 +79,10 @@ def conformance_problems(method: str, rule: str, answer: Answer) -> list[str]:
     document = openapi.document()
     path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule)
     where = f"{method} {path} {answer.status}"
-    declared = document["paths"][path][method.lower()]["responses"].get(str(answer.status))
+    operation = document["paths"].get(path, {}).get(method.lower())
+    if operation is None:
+        return [f"{method} {path}: no such operation in the document"]
+    declared = operation["responses"].get(str(answer.status))
     if declared is None:
         return [f"{where}: status not declared"]
     media = (answer.headers.get("Content-Type") or "").split(";")[0].strip()

@@ -118,13 +118,11 @@ class RouteSpec:
     in_memory: bool = False
     #: error statuses the service behind may answer beyond those the declaration implies
     #: (services/gateway/openapi.py `error_statuses`): a 409 conflict, a 404 for an id in the
-    #: body, a login's 401/403/423
+    #: body, a login's 401/403
     errors: tuple[int, ...] = ()
     #: the answer is no contract schema but what these media types hold (a download, a page,
     #: the API document itself)
     media: tuple[str, ...] = ()
-    #: the route asks a backend service (503 when none answers)
-    backend: bool = True
 
 
 ROUTES: list[RouteSpec] = []
@@ -399,7 +397,7 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
              login_limited: bool = False, changes_access: bool = False,
              upload: int | None = None, upload_types: tuple[str, ...] = (),
              in_memory: bool = False, errors: tuple[int, ...] = (),
-             media: tuple[str, ...] = (), backend: bool = True):
+             media: tuple[str, ...] = ()):
     """Declare a gateway route. The handler is called as
     `fn(self, request, principal=..., body=..., query=..., **path_params)` and returns data
     for `response` (or None for 204), or a Response of its own in one of `media`. An `upload`
@@ -413,7 +411,7 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
         spec = RouteSpec(method, path, fn.__name__, summary,
                          tuple(roles) if roles is not None else None, body, query, response,
                          many, status, tag, login_limited, changes_access, upload,
-                         tuple(upload_types), in_memory, tuple(errors), tuple(media), backend)
+                         tuple(upload_types), in_memory, tuple(errors), tuple(media))
         ROUTES.append(spec)
         SPECS_BY_NAME[spec.name] = spec
 

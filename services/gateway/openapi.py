@@ -4,13 +4,14 @@ contracts — never written by hand, so it cannot drift from what the gateway en
 Each operation's answers are derived from its route declaration (services/gateway/http.py
 `endpoint`): the success answer (JSON with its schema, 204 without content, or the raw media
 types it streams), and the errors it can give — 401/403 only when it needs a token, 404 when its
-path names something, 400/415/422 for a JSON body, 422 for a query, 413 for every body (64 KB,
-or an upload's limit), 415 for an upload whose types the gateway checks, 429 and 500 always, 503
-when it asks a backend — plus the route's own `errors` (a 409 conflict, a 404 for an id in the
-body, 401/403/423 of a login). `x-roles` are the roles that can get a 2xx. The suite validates
-the document (openapi-spec-validator) and checks live answers against it (schemathesis in
-tests/test_gateway_fuzz.py, every answer of the authorization matrix in
-tests/test_gateway_authz.py)."""
+path names something, 400/415/422 for a JSON body, 422 for a query, 415 for an upload whose
+types the gateway checks, and on every route what the HTTP plumbing may answer before the
+handler (408 a body sent too slowly, 413 a body over the route's limit, 429 the client's rate,
+503 too many bodies at once or a backend not answering, 500 a crash) — plus the route's own
+`errors` (a 409 conflict, a 404 for an id in the body, a login's 401/403). `x-roles` are the
+roles that can get a 2xx. The suite validates the document (openapi-spec-validator) and checks
+live answers against it (schemathesis in tests/test_gateway_fuzz.py, every answer of the
+authorization matrix in tests/test_gateway_authz.py)."""
 
 from __future__ import annotations
 
@@ -48,15 +49,18 @@ ERRORS = {
     401: "Belum masuk, token tidak sah atau kedaluwarsa, atau kredensial salah",
     403: "Peran atau cakupan OPD Anda tidak diizinkan",
     404: "Tidak ditemukan, atau di luar hak Anda (jawabannya sengaja sama)",
+    408: "Badan permintaan tidak selesai dikirim tepat waktu (`request_timeout`)",
     409: "Konflik: data telah berubah (versi), sudah diputuskan, atau sudah ada",
     413: "Badan permintaan terlalu besar",
     415: "Jenis konten tidak didukung",
     422: "Data tidak valid (isian, kueri, atau aturan layanan)",
-    423: "Akun terkunci sementara",
     429: "Terlalu banyak permintaan; tunggu sesuai header Retry-After",
     500: "Galat server (tanpa rincian; laporkan dengan request_id)",
-    503: "Layanan di belakang gateway atau basis data sedang tidak tersedia",
+    503: "Layanan di belakang gateway tidak menjawab, basis data tidak tersedia, atau gateway "
+         "sedang menerima terlalu banyak unggahan",
 }
+#: what the HTTP plumbing may answer on any route, before or around its handler
+ALWAYS = {408, 413, 429, 500, 503}
 REQUEST_ID = {"X-Request-Id": {"description": "id permintaan (dari klien bila wajar, atau "
                                               "dibuat gateway); juga di log",
                                "required": True, "schema": {"type": "string"}}}
@@ -69,9 +73,7 @@ def path_of(route: RouteSpec) -> str:
 
 def error_statuses(route: RouteSpec) -> list[int]:
     """The error statuses `route` can answer, derived from its declaration (see above)."""
-    statuses = {413, 429, 500, *route.errors}
-    if route.backend:
-        statuses.add(503)
+    statuses = {*ALWAYS, *route.errors}
     if route.roles is not None:
         statuses |= {401, 403}
     if route.body is not None:

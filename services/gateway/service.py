@@ -79,7 +79,7 @@ class GatewayService(ServiceBase):
     # -- health and documentation ----------------------------------------------------------
 
     @endpoint("GET", "/health", summary="Gateway hidup", tag="sistem",
-              response=HealthSchema, backend=False)
+              response=HealthSchema)
     def http_health(self, request, **_):
         return self.health()
 
@@ -103,12 +103,12 @@ class GatewayService(ServiceBase):
         return {"status": "ok", "services": answers}
 
     @endpoint("GET", "/api/openapi.json", summary="Dokumen OpenAPI 3", tag="sistem",
-              media=("application/json",), backend=False)
+              media=("application/json",))
     def http_openapi(self, request, **_):
         return openapi.document()
 
     @endpoint("GET", "/api/docs", summary="Halaman dokumentasi API", tag="sistem",
-              media=("text/html",), backend=False)
+              media=("text/html",))
     def http_docs(self, request, **_):
         return Response(openapi.DOCS_PAGE, mimetype="text/html")
 
@@ -122,7 +122,7 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/auth/login", summary="Masuk dengan NIP/nama pengguna dan kata sandi",
               body=c.LoginRequest, response=c.TokenResponse, tag="autentikasi",
-              login_limited=True, errors=(401, 403, 423))
+              login_limited=True, errors=(401, 403))
     def http_login(self, request, body, **_):
         return self.rpc_identity.login(body, request.headers.get("User-Agent"))
 
@@ -280,7 +280,7 @@ class GatewayService(ServiceBase):
     @endpoint("POST", "/api/documents", summary="Unggah dokumen (PDF/JPEG/PNG asli dan terbaca)",
               roles=("pegawai", "fasilitator", "administrator"), query=r.DocumentUploadQuery,
               response=r.StoredDocument, status=201, tag="dokumen", upload=DOCUMENT_MAX_BYTES,
-              upload_types=("application/pdf", "image/jpeg", "image/png"))
+              upload_types=DOCUMENT_TYPES, errors=(404,))
     def http_upload_document(self, request, query, upload, **_):
         return self.rpc_records.upload_document(upload.sha256, query.get("file_name"),
                                                 query.get("nip"), upload.created)
