@@ -89,6 +89,10 @@ def error_statuses(route: RouteSpec) -> list[int]:
     return sorted(statuses)
 
 
+#: component name -> the schema class that has it (filled while the document is made)
+_NAMES: dict[str, type] = {}
+
+
 def _schema_name(schema) -> str:
     """A component name per schema class; a name two contracts share gets its module's."""
     cls = resolve_schema_cls(schema)
@@ -97,9 +101,6 @@ def _schema_name(schema) -> str:
     if owner is cls:
         return name
     return cls.__module__.rsplit(".", 1)[-1].capitalize() + name
-
-
-_NAMES: dict[str, type] = {}
 
 
 def _dict_sizes(self, field, ret, **_) -> dict:
