@@ -194,3 +194,22 @@ def test_every_client_address_is_rate_limited(start_gateway):
     statuses = [client.call("GET", "/health").status for _ in range(4)]
     assert statuses[:3] == [200, 200, 200]
     assert_problem(client.call("GET", "/health"), 429, "rate_limited")
+
+
+def test_a_nul_character_anywhere_is_refused_never_a_500(api):
+    """PostgreSQL stores no NUL character (text or jsonb): one in a body, a query or a path
+    reached the database and came back as a 500 (found by the fuzzer: a client's `reason`)."""
+    client, people, _ = api
+    admin = login(client, people, people.staff(["administrator"]))
+    nip = people.pegawai()
+    assert_problem(client.call("POST", f"/api/accounts/{nip}/disable", token=admin,
+                               body={"reason": "uji\u0000coba"}), 422, "validation_failed",
+                   "reason")
+    assert_problem(client.call("POST", "/api/auth/login",
+                               body={"login": "a\u0000b", "password": "x"}),
+                   422, "validation_failed", "login")
+    assert_problem(client.call("GET", "/api/accounts?role=a%00b", token=admin), 422,
+                   "validation_failed", "role")
+    for path in ("/api/accounts/a%00b", "/api/me/sessions/a%00b"):
+        method = "DELETE" if "sessions" in path else "GET"
+        assert_problem(client.call(method, path, token=admin), 404, "not_found")

@@ -52,7 +52,14 @@ from services.gateway.exceptions import (
 from services.gateway.schemas import ProblemSchema
 from shared.auth import Principal, context_for
 from shared.context import CLIENT_ADDRESS, CORRELATION_ID, REQUEST_ID
-from shared.errors import ConfigError, Forbidden, SimasnError, StoreUnavailable, ValidationFailed
+from shared.errors import (
+    ConfigError,
+    Forbidden,
+    NotFound,
+    SimasnError,
+    StoreUnavailable,
+    ValidationFailed,
+)
 from shared.logging import get_logger
 from shared.objectstore import BoundedReader
 from shared.schemas import load
@@ -440,6 +447,9 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
             login = str((body or {}).get("login", ""))[:64] if isinstance(body, dict) else ""
             _limit_login(service, f"{client}|{spec.name}|{login}")
         principal = _authenticate(service, spec, request)
+        for name, value in params.items():
+            if "\x00" in str(value):  # nothing is stored under such a name (PostgreSQL has no NUL)
+                raise NotFound("tidak ditemukan", field=name)
         data = {
             "principal": principal,
             "body": load(spec.body(), body) if spec.body else None,
