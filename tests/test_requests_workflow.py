@@ -248,6 +248,26 @@ def test_a_switched_off_layanan_takes_no_new_requests_and_a_change_needs_a_new_s
         assert submitted["state"] == "submitted" and submitted["catalogue_version"] == 1
 
 
+def test_a_catalogue_change_of_the_wrong_shape_is_refused_naming_the_field(stack):
+    """A change is typed field by field: a malformed entry is refused before anything is
+    published (a rule that is not an object crashed the entry check: 500), so the published
+    entry keeps the shape its readers and the API document rely on."""
+    call, _ = stack
+    change = {"sop": {"nomor": "SOP/BKD/11/2026-R1", "versi": 2},
+              "approval": {"reference": "BA/SIMASN/8/2026"}, "reason": "uji bentuk"}
+    when_half = {"code": "kk", "nama": "Kartu keluarga", "mandatory": False,
+                 "when": {"option": "alasan"}}
+    with call(ADMIN) as admin:
+        for changes, field in [({"eligibility": [1]}, "changes.eligibility.0"),
+                               ({"sla_hari_kerja": "tiga"}, "changes.sla_hari_kerja"),
+                               ({"documents": [when_half]}, "changes.documents.0.when"),
+                               ({"kode": "LAIN"}, "changes.kode")]:
+            with raises_code("validation_failed") as refused:
+                admin.change_layanan("KARIS_KARSU", {**change, "changes": changes})
+            assert refused.value.field == field, refused.value
+        assert admin.get_layanan("KARIS_KARSU")["version"] == 1
+
+
 def test_the_same_submission_at_once_makes_one_request_and_one_verifier_gets_it(stack):
     import eventlet
 

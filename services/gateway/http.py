@@ -26,6 +26,9 @@ from nameko.extensions import DependencyProvider
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
+from werkzeug.exceptions import NotFound as WerkzeugNotFound
+from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from services.gateway.domain import (
@@ -38,7 +41,9 @@ from services.gateway.domain import (
 )
 from services.gateway.exceptions import (
     InvalidJson,
+    MethodNotAllowed,
     PayloadTooLarge,
+    RouteNotFound,
     ServiceUnavailable,
     TokenMissing,
     TooManyRequests,
@@ -47,7 +52,14 @@ from services.gateway.exceptions import (
 from services.gateway.schemas import ProblemSchema
 from shared.auth import Principal, context_for
 from shared.context import CLIENT_ADDRESS, CORRELATION_ID, REQUEST_ID
-from shared.errors import ConfigError, Forbidden, SimasnError, StoreUnavailable, ValidationFailed
+from shared.errors import (
+    ConfigError,
+    Forbidden,
+    NotFound,
+    SimasnError,
+    StoreUnavailable,
+    ValidationFailed,
+)
 from shared.logging import get_logger
 from shared.objectstore import BoundedReader
 from shared.schemas import load
@@ -111,6 +123,13 @@ class RouteSpec:
     upload_types: tuple[str, ...] = ()
     #: the upload is handed to the handler as bytes (`raw=`), never stored (public checks)
     in_memory: bool = False
+    #: error statuses the service behind may answer beyond those the declaration implies
+    #: (services/gateway/openapi.py `error_statuses`): a 409 conflict, a 404 for an id in the
+    #: body, a login's 401/403
+    errors: tuple[int, ...] = ()
+    #: the answer is no contract schema but what these media types hold (a download, a page,
+    #: the API document itself)
+    media: tuple[str, ...] = ()
 
 
 ROUTES: list[RouteSpec] = []
@@ -257,6 +276,38 @@ def _abandon_body(environ) -> None:
         return
 
 
+@functools.lru_cache(maxsize=4)
+def _route_map(count: int) -> Map:
+    """The declared routes alone (no catch-all), rebuilt only when a route was added."""
+    return Map([Rule(r.path, methods=[r.method]) for r in ROUTES[:count]])
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the route table declares for `path` (HEAD with GET); none if no route has it."""
+    try:
+        return sorted(_route_map(len(ROUTES)).bind("gateway").allowed_methods(path))
+    except HTTPException:
+        return []
+
+
+def unrouted_response(request) -> Response:
+    """A request no declared route takes: 405 naming the methods in `Allow` when the path is a
+    route's, else 404 (RFC 9110)."""
+    request_id = request_id_from(request.headers.get("X-Request-Id"))
+    allowed = allowed_methods(request.path)
+    if not allowed:
+        return problem_response(RouteNotFound(
+            f"tidak ada alamat {request.path[:200]} untuk {request.method}", field="path"),
+            request_id, request.path)
+    answer = problem_response(MethodNotAllowed(
+        f"{request.method} tidak didukung di alamat ini; gunakan {', '.join(allowed)}",
+        field="method"), request_id, request.path)
+    answer.headers["Allow"] = ", ".join(allowed)
+    return answer
+
+
+
+
 class _ProblemWsgiApp(WsgiApp):
     def __init__(self, server):
         super().__init__(server)
@@ -272,6 +323,8 @@ class _ProblemWsgiApp(WsgiApp):
             request = Request(environ, shallow=True)
             request.path_values = values
             answer = provider.handle_request(request)
+        except (WerkzeugNotFound, WerkzeugMethodNotAllowed):
+            answer = unrouted_response(request)
         except HTTPException as exc:
             error = HttpStatusProblem(exc.description or exc.name,
                                       code=exc.name.lower().replace(" ", "_"))
@@ -290,9 +343,9 @@ class _ProblemWsgiApp(WsgiApp):
 
 
 class ProblemWebServer(WebServer):
-    """Nameko's web server, but werkzeug's own errors (404, 405 for an unknown method) come
-    out as RFC 7807 problems instead of HTML pages, every body is taken in before a worker is
-    (BodyPolicy), and idle or stalled sockets are dropped."""
+    """Nameko's web server, but werkzeug's own errors come out as RFC 7807 problems instead of
+    HTML pages (a method no route declares on a route's path as 405 with `Allow`), every body
+    is taken in before a worker is (BodyPolicy), and idle or stalled sockets are dropped."""
 
     def setup(self):
         super().setup()
@@ -350,19 +403,22 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
              response=None, many: bool = False, status: int = 200, tag: str = "umum",
              login_limited: bool = False, changes_access: bool = False,
              upload: int | None = None, upload_types: tuple[str, ...] = (),
-             in_memory: bool = False):
+             in_memory: bool = False, errors: tuple[int, ...] = (),
+             media: tuple[str, ...] = ()):
     """Declare a gateway route. The handler is called as
     `fn(self, request, principal=..., body=..., query=..., **path_params)` and returns data
-    for `response` (or None for 204). An `upload` route takes the raw request body (at most
-    `upload` bytes) instead of JSON: it is streamed into the document store only after the
-    caller is authenticated, and the handler gets `upload=StoredObject` — or, with `in_memory`,
-    `raw=bytes` and nothing is stored (e.g. a PDF anyone may have checked)."""
+    for `response` (or None for 204), or a Response of its own in one of `media`. An `upload`
+    route takes the raw request body (at most `upload` bytes) instead of JSON: it is streamed
+    into the document store only after the caller is authenticated, and the handler gets
+    `upload=StoredObject` — or, with `in_memory`, `raw=bytes` and nothing is stored (e.g. a PDF
+    anyone may have checked). `roles` are exactly the roles that can get a 2xx; `errors` the
+    statuses the service behind may answer that the rest of the declaration does not imply."""
 
     def decorate(fn):
         spec = RouteSpec(method, path, fn.__name__, summary,
                          tuple(roles) if roles is not None else None, body, query, response,
                          many, status, tag, login_limited, changes_access, upload,
-                         tuple(upload_types), in_memory)
+                         tuple(upload_types), in_memory, tuple(errors), tuple(media))
         ROUTES.append(spec)
         SPECS_BY_NAME[spec.name] = spec
 
@@ -391,6 +447,9 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
             login = str((body or {}).get("login", ""))[:64] if isinstance(body, dict) else ""
             _limit_login(service, f"{client}|{spec.name}|{login}")
         principal = _authenticate(service, spec, request)
+        for name, value in params.items():
+            if "\x00" in str(value):  # nothing is stored under such a name (PostgreSQL has no NUL)
+                raise NotFound("tidak ditemukan", field=name)
         data = {
             "principal": principal,
             "body": load(spec.body(), body) if spec.body else None,
