@@ -393,6 +393,9 @@ class SigningService(ServiceBase):
                 if age is not None and float(age) < min_age:
                     return None
             heads = checkpoints.heads(uow.dbapi, SERVICES)
+            # the seal as the key store has it now: one replaced (or taken out) by the operator
+            # is used (or missed: 409 no_signing_key) without a restart, as officials' keys are
+            self.work.keystore.refresh()
             payload = tpool.execute(checkpoints.sign, self.work.keystore.signer("seal"), heads,
                                     dt.datetime.now(dt.UTC), trigger)
             position = checkpoints.record(uow, payload)
