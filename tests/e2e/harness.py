@@ -122,6 +122,20 @@ class Stack:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+NEW_PASSWORD = "Rawon-Setan-2026"
+
+
+def activate(stack: Stack, email: str) -> None:
+    """The activation mail, as its recipient reads it, and the new password it sets."""
+    from shared.testing import wait_for
+
+    wait_for(lambda: stack.mails(email), timeout=30, message=f"the activation mail to {email}")
+    token = stack.mails(email)[-1]["body"].rsplit(" ", 1)[-1]
+    done = stack.client().call("POST", "/api/auth/password-reset",
+                               body={"token": token, "new_password": NEW_PASSWORD})
+    assert done.status == 204, done.body
+
+
 def wait_next_totp_step() -> None:
     time.sleep(30.5 - time.time() % 30)
 

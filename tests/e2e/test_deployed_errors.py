@@ -23,6 +23,7 @@ import eventlet
 import pytest
 
 from shared.testing import wait_for
+from tests.e2e.harness import NEW_PASSWORD, activate
 
 pytestmark = pytest.mark.timeout(600)
 METHODS = ("get", "post", "put", "delete", "patch")
@@ -299,8 +300,6 @@ def _post(matrix, path, role, body, query="") -> tuple[int, dict]:
 
 def _the_special_cases(matrix, stack, client):
     """Statuses an operation answers for reasons other than its path and roles."""
-    from tests.e2e.test_deployed_journeys import NEW_PASSWORD, _activate
-
     admin = matrix.tokens["administrator"]
     # the public sign-in routes: wrong credentials are 401
     _post(matrix, "/api/auth/login", None, {"login": "admin.bkd", "password": "Salah-Sandi-1"})
@@ -333,7 +332,7 @@ def _the_special_cases(matrix, stack, client):
         "login": login, "display_name": "Rini Astuti", "email": f"{login}@dishub.jatimprov.go.id",
         "roles": ["fasilitator"], "opd_scope": ["dishub"], "reason": "SK penunjukan"})
     assert granted.status == 201, granted.body
-    _activate(stack, client, f"{login}@dishub.jatimprov.go.id")
+    activate(stack, f"{login}@dishub.jatimprov.go.id")
     first = client.call("POST", "/api/auth/login", body={"login": login,
                                                          "password": NEW_PASSWORD}).body
     import pyotp
@@ -366,7 +365,7 @@ def _the_special_cases(matrix, stack, client):
     assert client.call("POST", "/api/accounts", token=admin, body={
         "login": nip, "display_name": "Dewi Lestari", "email": email, "roles": ["pegawai"],
         "home_opd": "dinkes", "reason": "CPNS formasi 2010"}).status == 201
-    _activate(stack, client, email)
+    activate(stack, email)
     newcomer = stack.login(nip, NEW_PASSWORD)
     s, h, _ = matrix.raw.send("post", f"/api/employees/{nip}/proposals",
                               {"Content-Type": "application/json",

@@ -15,11 +15,11 @@ import pytest
 
 from shared.testing import wait_for
 from tests.document_samples import pdf_with_text
+from tests.e2e.harness import NEW_PASSWORD, activate
 
 pytestmark = pytest.mark.timeout(300)
 PDF = {"Content-Type": "application/pdf"}
-NEW_PASSWORD = "Rawon-Setan-2026"
-_serial = itertools.count(101)
+_serial = itertools.count(101)  # this module's NIPs and logins; other files use their own
 
 
 def _download(stack, path: str, token: str) -> tuple[int, dict, bytes]:
@@ -36,15 +36,6 @@ def _new_nip(born: str = "19850312", cpns: str = "201003", gender: str = "2") ->
     return f"{born}{cpns}{gender}{next(_serial):03d}"
 
 
-def _activate(stack, client, email: str) -> None:
-    """The activation mail, as its recipient reads it, and the new password it sets."""
-    wait_for(lambda: stack.mails(email), timeout=30, message=f"the activation mail to {email}")
-    token = stack.mails(email)[-1]["body"].rsplit(" ", 1)[-1]
-    done = client.call("POST", "/api/auth/password-reset",
-                       body={"token": token, "new_password": NEW_PASSWORD})
-    assert done.status == 204, done.body
-
-
 def _new_pegawai(stack, client, admin: str, fasilitator: str, opd: str = "dinkes") -> str:
     """An employee as BKD and the OPD register one: the account (activated by mail), the record
     with a KGB due (last KGB more than two years ago) and a performance rating."""
@@ -54,7 +45,7 @@ def _new_pegawai(stack, client, admin: str, fasilitator: str, opd: str = "dinkes
         "login": nip, "display_name": "Siti Aminah", "email": email, "roles": ["pegawai"],
         "home_opd": opd, "reason": "CPNS formasi 2010"})
     assert account.status == 201, account.body
-    _activate(stack, client, email)
+    activate(stack, email)
     record = client.call("POST", "/api/employees", token=fasilitator, body={
         "nip": nip, "name": "Siti Aminah", "status": "PNS", "opd_id": opd,
         "date_of_birth": f"{nip[0:4]}-{nip[4:6]}-{nip[6:8]}", "tmt_cpns": "2010-03-01",
@@ -202,7 +193,7 @@ def test_an_access_request_is_granted_and_then_revoked(stack, client):
     granted = client.call("POST", f"/api/access-requests/{asked.body['request_id']}/approve",
                           token=admin, body={"note": "sesuai SK penunjukan"})
     assert granted.status == 200 and granted.body["status"] == "approved", granted.body
-    _activate(stack, client, email)
+    activate(stack, email)
     first = client.call("POST", "/api/auth/login", body={"login": login,
                                                          "password": NEW_PASSWORD})
     assert first.status == 200 and first.body["status"] == "totp_enrollment_required", first.body
