@@ -6,7 +6,9 @@ Nameko acks a message even when its handler raised. `idempotent_handler` closes 
 - a failing handler is retried with exponential backoff, then parked in `dead_letters` with the
   error and traceback (`simasn deadletters list|retry|discard`);
 - only if the event can be neither handled nor parked (database down) does the wrapper raise,
-  and the entrypoint is declared `requeue_on_error`, so the broker keeps the message.
+  and the entrypoint is declared `requeue_on_error`, so the broker keeps the message;
+- an ack the broker cannot take (its connection just died) does not kill the container: the
+  event is delivered again after the reconnect and is a no-op then (shared/messaging.py).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from dataclasses import dataclass
 
 import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
-from nameko.events import SERVICE_POOL, event_handler
+from nameko.events import SERVICE_POOL
 
 from shared.errors import SimasnError
 from shared.logging import get_logger
+from shared.messaging import event_handler
 
 log = get_logger(__name__)
 

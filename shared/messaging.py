@@ -1,0 +1,78 @@
+"""Nameko's RPC and event entrypoints, made to ride out a broker outage.
+
+Nameko kills the whole service container when a worker thread raises, and two of its own
+steps raise when RabbitMQ goes away while a worker is running: publishing an RPC's reply
+(`Responder.send_response`, after three retries: `OperationalError: ECONNREFUSED`) and acking
+a consumed message on a socket that just died. A RabbitMQ restart of nine seconds killed the
+signing service that way, and nothing restarted it (issue 12).
+
+Here those steps only log. Nothing is lost: a message that was neither answered nor acked goes
+back to its queue (the broker requeues what an unacked, closed channel held; a live channel is
+asked to), and is delivered again once the QueueConsumer has reconnected — kombu's
+ConsumerMixin reconnects with backoff by itself. A redelivered RPC runs again and its answer
+reaches a caller still waiting (state-changing calls are safe to repeat with an
+Idempotency-Key, shared/idempotency.py); a redelivered event is a no-op for the idempotent
+consumer that already applied it (shared/consumer.py)."""
+
+from __future__ import annotations
+
+import amqp.exceptions
+from kombu.exceptions import OperationalError
+from nameko import events as nameko_events
+from nameko import rpc as nameko_rpc
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+#: what a publish, ack or requeue raises when the broker connection is gone
+BROKER_ERRORS = (OperationalError, amqp.exceptions.ConnectionError,
+                 amqp.exceptions.ChannelError, OSError)
+
+
+def _routing_key(message) -> str | None:
+    return (getattr(message, "delivery_info", None) or {}).get("routing_key")
+
+
+class RpcConsumer(nameko_rpc.RpcConsumer):
+    """Answers RPCs; a reply that cannot be published leaves the request to be delivered again
+    instead of killing the container."""
+
+    def handle_result(self, message, result, exc_info):
+        try:
+            return super().handle_result(message, result, exc_info)
+        except BROKER_ERRORS as exc:
+            log.warning("rpc_reply_not_sent", routing_key=_routing_key(message),
+                        error=f"{type(exc).__name__}: {exc}")
+            self._requeue(message)
+            return result, exc_info
+
+    def requeue_message(self, message):
+        self._requeue(message)
+
+    def _requeue(self, message) -> None:
+        try:
+            self.queue_consumer.requeue_message(message)
+        except BROKER_ERRORS as exc:  # the channel is gone: the broker requeues it itself
+            log.info("rpc_requeue_left_to_broker", routing_key=_routing_key(message),
+                     error=type(exc).__name__)
+
+
+class Rpc(nameko_rpc.Rpc):
+    rpc_consumer = RpcConsumer()
+
+
+class EventHandler(nameko_events.EventHandler):
+    """Nameko's event handler; an ack or requeue on a connection that just died is left to the
+    broker (it redelivers what was not acked) instead of killing the container."""
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        try:
+            super().handle_message_processed(message, result, exc_info)
+        except BROKER_ERRORS as exc:
+            log.warning("event_ack_not_sent", routing_key=_routing_key(message),
+                        error=f"{type(exc).__name__}: {exc}")
+
+
+rpc = Rpc.decorator
+event_handler = EventHandler.decorator

@@ -1,0 +1,225 @@
+"""Services ride out a broker outage (issue 12, defect 13).
+
+RabbitMQ stopped for 9 seconds once killed the signing service's container for good. Here real
+service processes (`nameko run`, as `make up` starts them) and an outbox relay reach RabbitMQ
+through a TCP proxy of the test's own (tests/broker_proxy.py), which plays the broker going away:
+every connection closed, new ones refused, for OUTAGE seconds. The machine's RabbitMQ, shared
+with other test runs, is never touched."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+import yaml
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from services.records.events import REGISTRY as RECORDS
+from shared.eventstore import NO_STREAM, EventStore, NewEvent
+from shared.testing import wait_for
+from shared.topology import declare
+from tests.broker_proxy import BrokerProxy
+from tests.helpers import fetch
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTAGE = 10.0
+
+
+class Process:
+    """One service process started the way `make up` starts it, logging to a file."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log,
+                                         stderr=subprocess.STDOUT)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_lines(self) -> list[dict]:
+        lines = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                lines.append(entry)
+        return lines
+
+    def stop(self) -> None:
+        if self.alive:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def outage_stack(database_url, rabbit_config, tmp_path, keystore_dir):
+    """signing and verification (`nameko run`) and a relay of records' log, all reaching the
+    broker through a proxy the test can cut; yields (proxy, processes, direct AMQP URI)."""
+    amqp = rabbit_config["AMQP_URI"]
+    declare(amqp)  # as `simasn migrate` does: queues exist before the first event is relayed
+    proxy = BrokerProxy().start()
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "AMQP_URI": proxy.uri(amqp), "DATABASE_URL": database_url,
+        "DOCUMENT_ROOT": str(tmp_path / "documents"), "SIGNING_KEYSTORE_DIR": str(keystore_dir),
+        "SIGNING_PROCESSES": 0, "LOG_LEVEL": "INFO", "CONSUMER_RETRY_BASE_DELAY": 0.01}))
+    # this relay starts at records' current head: earlier tests' events are not ours
+    relay_name = f"outage-{uuid.uuid4().hex[:8]}"
+    conn = psycopg2.connect(database_url)
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO records.relay_checkpoint (relay, position) "
+                    "SELECT %s, last_position FROM records.event_log_head WHERE id = 1",
+                    (relay_name,))
+    conn.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    nameko = str(Path(sys.executable).with_name("nameko"))
+    processes = {
+        name: Process(name, [nameko, "run", "--config", str(config),
+                             f"services.{name}.service:{cls}"], tmp_path, env)
+        for name, cls in (("signing", "SigningService"), ("verification", "VerificationService"))}
+    processes["relay"] = Process("relay", [sys.executable, "-m", "tests.crash.relay_main",
+                                           database_url, "records", proxy.uri(amqp), relay_name],
+                                 tmp_path, env)
+    try:
+        yield proxy, processes, amqp
+    finally:
+        for process in processes.values():
+            process.stop()
+        proxy.stop()
+
+
+def _answers(rpc, service: str) -> bool:
+    try:
+        return getattr(rpc, service).health.call_async().result()["status"] == "ok"
+    except Exception:  # not up yet: unknown service, or no answer within the proxy's timeout
+        return False
+
+
+def _propose_change(database_url: str) -> str:
+    """A ChangeProposed appended to records' log (as the records service would); returns the
+    verification queue item it should produce."""
+    nip = "19" + uuid.uuid4().int.__str__()[:16]
+    change_id = uuid.uuid4().hex
+    conn = psycopg2.connect(database_url)
+    with conn:
+        EventStore("records", RECORDS).append(
+            conn, f"employee:{nip}", "Employee", NO_STREAM,
+            [NewEvent("ChangeProposed", {"change_id": change_id, "changes": {"alamat": "Jl. X"},
+                                         "opd_id": "DINKES"})],
+            {"actor_id": nip, "actor_role": "pegawai"})
+    conn.close()
+    return f"change:{nip}:{change_id}"
+
+
+def _queued(database_url: str, item: str) -> bool:
+    return bool(fetch(database_url, "SELECT 1 FROM verification.queue_items WHERE item_id = %s",
+                      (item,)))
+
+
+@pytest.mark.slow
+def test_services_and_the_relay_ride_out_a_broker_outage(database_url, outage_stack):
+    proxy, processes, amqp = outage_stack
+    with ClusterRpcProxy({"AMQP_URI": amqp}, timeout=5) as rpc, \
+            ClusterRpcProxy({"AMQP_URI": amqp}, timeout=120) as patient:
+        for service in ("signing", "verification"):
+            wait_for(lambda s=service: _answers(rpc, s), timeout=90, message=f"{service} up")
+        before = _propose_change(database_url)
+        wait_for(lambda: _queued(database_url, before), timeout=30, message="relay + consumer")
+
+        # a call in flight when the broker goes: signing's health blocked on its log's head
+        lock = psycopg2.connect(database_url)
+        with lock.cursor() as cur:
+            cur.execute("LOCK TABLE signing.event_log_head IN ACCESS EXCLUSIVE MODE")
+        in_flight = patient.signing.health.call_async()
+        wait_for(lambda: fetch(database_url, "SELECT 1 FROM pg_locks l JOIN pg_class c ON "
+                               "c.oid = l.relation WHERE c.relname = 'event_log_head' AND "
+                               "NOT l.granted"), timeout=30, message="health blocked")
+
+        proxy.cut()
+        during = _propose_change(database_url)  # committed while the relay cannot publish
+        lock.rollback()  # the blocked call finishes; its answer has no broker to go to
+        lock.close()
+        time.sleep(OUTAGE)  # the outage itself, not a wait for something to happen
+        proxy.restore()
+
+        # the call in flight is answered (its request is delivered again), new calls too
+        assert in_flight.result()["status"] == "ok"
+        for service in ("signing", "verification"):
+            wait_for(lambda s=service: _answers(rpc, s), timeout=60, message=f"{service} back")
+        wait_for(lambda: _queued(database_url, during), timeout=60,
+                 message="the event committed during the outage, relayed and handled")
+        after = _propose_change(database_url)
+        wait_for(lambda: _queued(database_url, after), timeout=60, message="a later event")
+
+    for name, process in processes.items():
+        assert process.alive, f"{name} died: {process.log_path.read_text()[-3000:]}"
+        killed = [e for e in process.log_lines() if str(e.get("event", "")).startswith("killing")]
+        assert not killed, f"{name}'s container was killed: {killed}"
+
+
+@pytest.fixture
+def proxied_gateway(container_factory, identity_config):
+    """Identity and a caching gateway replica (in this process) whose broker connections all go
+    through a proxy the test can cut; yields (proxy, client, cache, people, containers)."""
+    from services.gateway.service import GatewayService
+    from services.identity.service import IdentityService
+    from tests.gateway_helpers import Client, free_port
+    from tests.identity_helpers import People
+    from tests.test_gateway_sessions import cache_of
+
+    proxy = BrokerProxy().start()
+    port = free_port()
+    config = {**identity_config, "AMQP_URI": proxy.uri(identity_config["AMQP_URI"]),
+              "SESSION_LEASE_SECONDS": 3, "GATEWAY_SESSION_CACHE_SECONDS": 300,
+              "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}
+    containers = [container_factory(IdentityService, config),
+                  container_factory(GatewayService, config)]
+    for container in containers:
+        container.start()
+    cache = cache_of(containers[1])
+    people = People({**identity_config})
+    try:
+        yield proxy, Client(f"http://127.0.0.1:{port}"), cache, people, containers
+    finally:
+        people.close()
+        for container in reversed(containers):  # while they can still reach the broker
+            container.stop()
+        proxy.stop()
+
+
+@pytest.mark.slow
+def test_the_gateway_fence_queue_and_identity_come_back_after_a_broker_outage(proxied_gateway):
+    from tests.gateway_helpers import http_login
+
+    proxy, client, cache, people, containers = proxied_gateway
+    wait_for(lambda: cache.enabled, timeout=30, message="a session-cache lease")
+    nip = people.pegawai()
+    token = http_login(client, people, nip)
+
+    proxy.cut()
+    wait_for(lambda: not cache.listening, timeout=30, message="the fence queue to notice")
+    assert not cache.enabled, "no cache while revocations cannot reach this replica"
+    time.sleep(OUTAGE)  # the outage itself
+    proxy.restore()
+
+    wait_for(lambda: cache.enabled, timeout=90, message="the fence queue and lease back")
+    assert all(not c._died.ready() for c in containers), "a container died"
+    assert client.call("GET", "/api/me", token=token).status == 200
+    handled = cache.fences_handled
+    assert client.call("POST", "/api/auth/logout", token=token).status == 204
+    assert cache.fences_handled > handled, "the logout's fence reached the reconnected queue"
+    assert client.call("GET", "/api/me", token=token).status == 401
