@@ -7,8 +7,8 @@ Nameko acks a message even when its handler raised. `idempotent_handler` closes 
   error and traceback (`simasn deadletters list|retry|discard`);
 - only if the event can be neither handled nor parked (database down) does the wrapper raise,
   and the entrypoint is declared `requeue_on_error`, so the broker keeps the message;
-- an ack the broker cannot take (its connection just died) does not kill the container: the
-  event is delivered again after the reconnect and is a no-op then (shared/messaging.py).
+- an event handled while the broker connection died is not acked; the broker delivers it
+  again after the reconnect and it is a no-op then (tests/test_broker_outage.py).
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ from dataclasses import dataclass
 
 import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
-from nameko.events import SERVICE_POOL
+from nameko.events import SERVICE_POOL, event_handler
 
 from shared.errors import SimasnError
 from shared.logging import get_logger
-from shared.messaging import event_handler
 
 log = get_logger(__name__)
 

@@ -1,24 +1,26 @@
 """Nameko's RPC and event entrypoints, made to ride out a broker outage.
 
-Nameko kills the whole service container when a worker thread raises, and two of its own
-steps raise when RabbitMQ goes away while a worker is running: publishing an RPC's reply
-(`Responder.send_response`, after three retries: `OperationalError: ECONNREFUSED`) and acking
-a consumed message on a socket that just died. A RabbitMQ restart of nine seconds killed the
-signing service that way, and nothing restarted it (issue 12).
+Nameko kills the whole service container when a worker thread raises, and one of its own
+steps raises when RabbitMQ goes away while an RPC worker is running: publishing the reply
+(`Responder.send_response`, after three retries: `OperationalError: ECONNREFUSED`). A RabbitMQ
+restart of nine seconds killed the signing service that way, and nothing restarted it
+(issue 12).
 
-Here those steps only log. Nothing is lost: a message that was neither answered nor acked goes
+Here that step only logs. Nothing is lost: a request that was neither answered nor acked goes
 back to its queue (the broker requeues what an unacked, closed channel held; a live channel is
 asked to), and is delivered again once the QueueConsumer has reconnected — kombu's
-ConsumerMixin reconnects with backoff by itself. A redelivered RPC runs again and its answer
-reaches a caller still waiting (state-changing calls are safe to repeat with an
-Idempotency-Key, shared/idempotency.py); a redelivered event is a no-op for the idempotent
-consumer that already applied it (shared/consumer.py)."""
+ConsumerMixin reconnects with backoff by itself. The redelivered call runs again and its answer
+reaches a caller still waiting (a state-changing call repeated with its Idempotency-Key answers
+what the first run did, shared/idempotency.py).
+
+Event handlers need nothing more: Nameko skips the ack of a message whose channel has lost its
+connection, the broker delivers it again, and the idempotent consumer (shared/consumer.py)
+makes that a no-op (tests/test_broker_outage.py)."""
 
 from __future__ import annotations
 
 import amqp.exceptions
 from kombu.exceptions import OperationalError
-from nameko import events as nameko_events
 from nameko import rpc as nameko_rpc
 
 from shared.logging import get_logger
@@ -62,17 +64,4 @@ class Rpc(nameko_rpc.Rpc):
     rpc_consumer = RpcConsumer()
 
 
-class EventHandler(nameko_events.EventHandler):
-    """Nameko's event handler; an ack or requeue on a connection that just died is left to the
-    broker (it redelivers what was not acked) instead of killing the container."""
-
-    def handle_message_processed(self, message, result=None, exc_info=None):
-        try:
-            super().handle_message_processed(message, result, exc_info)
-        except BROKER_ERRORS as exc:
-            log.warning("event_ack_not_sent", routing_key=_routing_key(message),
-                        error=f"{type(exc).__name__}: {exc}")
-
-
 rpc = Rpc.decorator
-event_handler = EventHandler.decorator

@@ -20,7 +20,9 @@ import yaml
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.records.events import REGISTRY as RECORDS
+from shared.db import Database
 from shared.eventstore import NO_STREAM, EventStore, NewEvent
+from shared.service import ServiceBase
 from shared.testing import wait_for
 from shared.topology import declare
 from tests.broker_proxy import BrokerProxy
@@ -223,3 +225,56 @@ def test_the_gateway_fence_queue_and_identity_come_back_after_a_broker_outage(pr
     assert client.call("POST", "/api/auth/logout", token=token).status == 204
     assert cache.fences_handled > handled, "the logout's fence reached the reconnected queue"
     assert client.call("GET", "/api/me", token=token).status == 401
+
+
+@pytest.mark.slow
+def test_an_event_handled_while_the_broker_goes_is_not_lost_and_the_consumer_lives(
+        database_url, rabbit_config, container_factory, service_config):
+    """The handler commits while the broker is away: its ack has nowhere to go. The container
+    lives, and the event, delivered again after the reconnect, is not applied twice."""
+    import eventlet
+
+    from shared.consumer import idempotent_handler
+    from shared.testing import create_scratch_log
+    from tests.helpers import RelayThread, append_things, create_effects_table
+
+    source, consumer = create_scratch_log(database_url), create_scratch_log(database_url)
+    create_effects_table(database_url, consumer)
+    entered, release = eventlet.Event(), eventlet.Event()
+
+    class Slow(ServiceBase):
+        name = consumer
+        db = Database()
+
+        @idempotent_handler(source, "ThingHappened")
+        def on_thing(self, uow, event):
+            uow.execute("INSERT INTO effects (position, event_id) VALUES (:p, :e)",
+                        {"p": event.position, "e": event.event_id})
+            if not entered.ready():
+                entered.send()
+                release.wait()
+
+    proxy = BrokerProxy().start()
+    config = {**service_config, "DB_ROLE_PER_SERVICE": False,
+              "AMQP_URI": proxy.uri(rabbit_config["AMQP_URI"])}
+    container = container_factory(Slow, config)
+    container.start()
+    try:
+        with RelayThread(database_url, source, source, rabbit_config["AMQP_URI"]):
+            append_things(database_url, source, 1)
+            entered.wait()
+            proxy.cut()
+            release.send()  # commits, then acks on a dead connection
+            wait_for(lambda: fetch(database_url, f"SELECT count(*) FROM {consumer}.effects")
+                     [0][0] == 1, message="the handler's commit")
+            time.sleep(2)  # a short outage
+            proxy.restore()
+            append_things(database_url, source, 1)
+            wait_for(lambda: fetch(database_url, f"SELECT count(*) FROM {consumer}.effects")
+                     [0][0] == 2, timeout=60, message="a later event after the reconnect")
+        assert not container._died.ready(), "the consumer's container died"
+        rows = fetch(database_url, f"SELECT position FROM {consumer}.effects ORDER BY 1")
+        assert rows == [(1,), (2,)], "each event applied once"
+    finally:
+        container.stop()
+        proxy.stop()
