@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The whole SIMASN stack on one machine, without containers.
-#   scripts/stack.sh up             PostgreSQL/RabbitMQ reachable, migrations once, every service
-#                                   + the outbox relay in the background, wait until healthy
-#   scripts/stack.sh down           stop what `up` started (SIGTERM, then SIGKILL after a grace
-#                                   period), then the private PostgreSQL/RabbitMQ under .run/
-#   scripts/stack.sh status         each process running/stopped and its health
-#   scripts/stack.sh logs [NAME]    follow the logs (all, or one process)
+#   scripts/stack.sh up             PostgreSQL/RabbitMQ reachable, migrations once, then a
+#                                   supervisor (scripts/supervisor.py) that runs every service +
+#                                   the outbox relay and restarts one that dies; wait until healthy
+#   scripts/stack.sh down           stop the supervisor and what it runs (SIGTERM, then SIGKILL
+#                                   after a grace period), then the private PostgreSQL/RabbitMQ
+#   scripts/stack.sh status         each process running/restarting/stopped, its restarts, health
+#   scripts/stack.sh logs [NAME]    follow the logs (all, or one process; `supervisor` for restarts)
 #
-# State lives under .run/: pids/<name>.pid and logs/<name>.log. Running `up` twice starts no
-# duplicates. Knobs: SIMASN_DATABASE_URL, SIMASN_AMQP_URI, SIMASN_GATEWAY_ADDRESS (read by
+# State lives under .run/: pids/<name>.pid, logs/<name>.log, supervisor.state.json. Running `up`
+# twice starts no duplicates (a new supervisor adopts processes an earlier one left running). Knobs: SIMASN_DATABASE_URL, SIMASN_AMQP_URI, SIMASN_GATEWAY_ADDRESS (read by
 # config.yaml), SIMASN_CONFIG (default: config.yaml), SIMASN_UP_WAIT (seconds to wait for health,
 # default 60), SIMASN_STOP_GRACE (seconds between SIGTERM and SIGKILL, default 20).
 set -euo pipefail
@@ -59,7 +60,11 @@ command_for() {
 # What the command line of a live process must contain, so that a pid reused by another
 # program after a crash is never taken for ours.
 signature_for() {
-  if [ "$1" = relay ]; then echo "simasn relay"; else echo "services.$1.service:"; fi
+  case "$1" in
+    relay) echo "simasn relay" ;;
+    supervisor) echo "scripts/supervisor.py" ;;
+    *) echo "services.$1.service:" ;;
+  esac
 }
 
 pid_of() {  # prints the pid if NAME runs (as started by us); fails otherwise
@@ -109,28 +114,53 @@ ensure_infra() {
   done
 }
 
-start_one() {
-  local name=$1 pid log
-  if pid=$(pid_of "$name"); then
-    say "$name already running (pid $pid)"
+# The supervisor's spec: one JSON line per process (name, signature, command line).
+write_spec() {
+  local spec=$1 name; shift
+  : >"$spec.tmp"
+  for name in "$@"; do
+    command_for "$name"
+    "$BIN/python" -c 'import json, sys
+print(json.dumps({"name": sys.argv[1], "signature": sys.argv[2], "argv": sys.argv[3:]}))' \
+      "$name" "$(signature_for "$name")" "${CMD[@]}" >>"$spec.tmp"
+  done
+  mv "$spec.tmp" "$spec"
+}
+
+# One supervisor runs every process and starts again any that exits (backoff, logged, counted
+# in .run/supervisor.state.json). A running supervisor is left alone; one started after an
+# earlier supervisor died adopts the processes that one left running.
+start_supervisor() {
+  local pid
+  if pid=$(pid_of supervisor); then
+    say "supervisor already running (pid $pid)"
     return
   fi
-  rm -f "$PID_DIR/$name.pid"
-  if [ "$name" = gateway ] && port_open "$GATEWAY_HOST" "$GATEWAY_PORT"; then
+  if pid_of gateway >/dev/null; then :; elif port_open "$GATEWAY_HOST" "$GATEWAY_PORT"; then
     die "port $GATEWAY_PORT is taken by another program; stop it or set SIMASN_GATEWAY_ADDRESS"
   fi
-  log="$LOG_DIR/$name.log"
-  command_for "$name"
-  # setsid: each process leads its own group, so `down` can signal it and any children at once;
+  write_spec "$RUN_DIR/supervisor.jsonl" "$@"
+  # setsid: the supervisor leads its own group; each process it starts leads one of its own.
   # exec keeps the pid we record equal to the process's pid.
+  local argv=("$BIN/python" "$ROOT/scripts/supervisor.py" --run-dir "$RUN_DIR"
+              --spec "$RUN_DIR/supervisor.jsonl" --grace "$STOP_GRACE")
   if command -v setsid >/dev/null; then
-    (exec setsid "${CMD[@]}" >>"$log" 2>&1 </dev/null) &
+    (exec setsid "${argv[@]}" >>"$LOG_DIR/supervisor.log" 2>&1 </dev/null) &
   else
-    (exec "${CMD[@]}" >>"$log" 2>&1 </dev/null) &
+    (exec "${argv[@]}" >>"$LOG_DIR/supervisor.log" 2>&1 </dev/null) &
   fi
   pid=$!
-  echo "$pid" >"$PID_DIR/$name.pid"
-  say "started $name (pid $pid, log .run/logs/$name.log)"
+  echo "$pid" >"$PID_DIR/supervisor.pid"
+  say "started the supervisor (pid $pid, log .run/logs/supervisor.log): $*"
+  # its processes appear once it has started them
+  local deadline=$((SECONDS + 15)) name
+  for name in "$@"; do
+    until pid_of "$name" >/dev/null; do
+      pid_of supervisor >/dev/null || { show_log_tail supervisor; die "the supervisor stopped"; }
+      [ "$SECONDS" -lt "$deadline" ] || die "the supervisor did not start $name"
+      sleep 0.2
+    done
+  done
 }
 
 show_log_tail() {
@@ -205,9 +235,9 @@ cmd_up() {
   load_secrets
   say "applying migrations and declaring the broker topology (simasn migrate)"
   "$BIN/simasn" migrate
-  local names name
+  local names
   read -r -a names <<<"$(all_names)"
-  for name in "${names[@]}"; do start_one "$name"; done
+  start_supervisor "${names[@]}"
   if ! wait_healthy "${names[@]}"; then
     say "the stack is not healthy; see 'make status' and 'make logs', stop it with 'make down'"
     exit 1
@@ -236,8 +266,27 @@ stop_pids() {  # signal name... ; prints nothing, returns after signalling
   done
 }
 
+# The supervisor first: it must not start again what is being stopped. It stops its processes
+# itself (SIGTERM, SIGKILL after the grace period); what is left after it is stopped below.
+stop_supervisor() {
+  local pid deadline
+  pid=$(pid_of supervisor) || return 0
+  say "stopping the supervisor (pid $pid) and what it runs"
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + STOP_GRACE + 10))
+  while pid_of supervisor >/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      say "the supervisor did not stop within $((STOP_GRACE + 10))s, killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.2
+  done
+}
+
 cmd_down() {
   local names=() name running=()
+  stop_supervisor
   if [ -x "$BIN/python" ]; then
     read -r -a names <<<"$(all_names)"
   fi
@@ -292,9 +341,31 @@ cmd_status() {
     local args=(); for name in "${running[@]}"; do args+=(--service "$name"); done
     health=$("$BIN/simasn" health "${args[@]}" 2>/dev/null) || true
   fi
-  printf '%-13s %-8s %-8s %s\n' PROCESS STATE PID HEALTH
+  local supervised=""
+  [ -f "$RUN_DIR/supervisor.state.json" ] && supervised=$(<"$RUN_DIR/supervisor.state.json")
+  printf '%-13s %-11s %-8s %-11s %s\n' PROCESS STATE PID RESTARTS HEALTH
+  if pid=$(pid_of supervisor); then
+    printf '%-13s %-11s %-8s %-11s %s\n' supervisor running "$pid" - "restarts what exits"
+  else
+    printf '%-13s %-11s %-8s %-11s %s\n' supervisor stopped - - "nothing restarts a process that exits"
+    rc=3
+  fi
   for name in "${names[@]}"; do
-    local state=stopped shown=- verdict=-
+    local state=stopped shown=- verdict=- restarts=-
+    # restarts, and whether the supervisor is about to start it again
+    read -r restarts supervised_state < <(STATE="$supervised" "$BIN/python" - "$name" <<'PY'
+import json, os, sys
+try:
+    entry = json.loads(os.environ["STATE"] or "{}")["processes"][sys.argv[1]]
+except (ValueError, KeyError, TypeError):
+    entry = {}
+last = entry.get("last_exit")
+restarts = str(entry.get("restarts", "-"))
+if entry.get("restarts") and last is not None:
+    restarts += f"(exit:{last})"
+print(restarts, entry.get("state", "-"))
+PY
+)
     if pid=$(pid_of "$name"); then
       state=running; shown=$pid
       if [ "$name" != relay ]; then
@@ -312,6 +383,7 @@ PY
         [[ "$verdict" == ok* ]] || rc=3
       fi
     else
+      [ "$supervised_state" = restarting ] && pid_of supervisor >/dev/null && state=restarting
       rc=3
     fi
     if [ "$name" = gateway ] && [ "$state" = running ]; then
@@ -321,7 +393,7 @@ PY
         verdict="$verdict; $GATEWAY_URL/health/ready NOT ready"; rc=3
       fi
     fi
-    printf '%-13s %-8s %-8s %s\n' "$name" "$state" "$shown" "$verdict"
+    printf '%-13s %-11s %-8s %-11s %s\n' "$name" "$state" "$shown" "$restarts" "$verdict"
   done
   return $rc
 }
