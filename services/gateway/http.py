@@ -23,7 +23,14 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from services.gateway.domain import RateLimiter, SharedRateLimiter, request_id_from, role_used
+from services.gateway.domain import (
+    STATE_CHANGING,
+    RateLimiter,
+    SharedRateLimiter,
+    idempotency_key_from,
+    request_id_from,
+    role_used,
+)
 from services.gateway.exceptions import (
     InvalidJson,
     PayloadTooLarge,
@@ -34,7 +41,13 @@ from services.gateway.exceptions import (
 )
 from services.gateway.schemas import ProblemSchema
 from shared.auth import Principal, context_for
-from shared.context import CLIENT_ADDRESS, CORRELATION_ID, REQUEST_ID
+from shared.context import (
+    CLIENT_ADDRESS,
+    CORRELATION_ID,
+    IDEMPOTENCY_KEY,
+    REQUEST_ID,
+    RequestContext,
+)
 from shared.errors import ConfigError, Forbidden, SimasnError, StoreUnavailable, ValidationFailed
 from shared.logging import get_logger
 from shared.objectstore import BoundedReader
@@ -193,14 +206,32 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
     return decorate
 
 
+class GatewayRequestContext(RequestContext):
+    """The gateway's request context: an HTTP worker takes the client's X-Request-Id (if sane,
+    else a fresh one) as its request and correlation id from the start, so every log line the
+    gateway writes for the request carries the id the client got back."""
+
+    def entrypoint_context(self, worker_ctx) -> dict:
+        request = worker_ctx.args[0] if worker_ctx.args else None
+        if not isinstance(request, Request):
+            return {}
+        request_id = request_id_from(request.headers.get("X-Request-Id"))
+        return {REQUEST_ID: request_id, CORRELATION_ID: request_id}
+
+
 def serve(service, spec: RouteSpec, fn, request, params) -> Response:
-    request_id = request_id_from(request.headers.get("X-Request-Id"))
+    request_id = service.context.get(REQUEST_ID) or request_id_from(
+        request.headers.get("X-Request-Id"))
     client = request.remote_addr or "unknown"
     service.context[REQUEST_ID] = request_id
     service.context[CORRELATION_ID] = request_id
     service.context[CLIENT_ADDRESS] = client
     try:
         _limit(service.limits.client, client)
+        if spec.method in STATE_CHANGING:
+            key = idempotency_key_from(request.headers.get("Idempotency-Key"))
+            if key is not None:  # passed to the service in the context of every RPC below
+                service.context[IDEMPOTENCY_KEY] = key
         if spec.upload is not None and (request.content_length or 0) > spec.upload:
             raise PayloadTooLarge(f"berkas maksimal {spec.upload // (1 << 20)} MB", field="file")
         body = _body(spec, request) if spec.upload is None else None

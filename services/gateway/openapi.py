@@ -9,6 +9,7 @@ from functools import cache
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from services.gateway.domain import STATE_CHANGING
 from services.gateway.http import ROUTES
 from services.gateway.schemas import ProblemSchema
 
@@ -18,6 +19,17 @@ _ERRORS = {
     "409": "Konflik data", "413": "Terlalu besar", "415": "Bukan JSON",
     "422": "Data tidak valid", "423": "Akun terkunci", "429": "Terlalu banyak permintaan",
 }
+
+
+#: every state-changing operation takes one (docs/design/architecture.md, "Idempotency-Key")
+IDEMPOTENCY_KEY_HEADER = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "description": "Kunci pilihan klien (mis. UUID) untuk mengirim ulang permintaan ini dengan "
+                   "aman: permintaan yang sama dengan kunci yang sama dijawab seperti yang "
+                   "pertama tanpa dijalankan lagi; kunci yang sama untuk permintaan lain "
+                   "dijawab 409 idempotency_key_reused.",
+    "schema": {"type": "string", "minLength": 8, "maxLength": 100,
+               "pattern": "^[A-Za-z0-9._:-]{8,100}$"}}
 
 
 def _path(rule: str) -> str:
@@ -48,6 +60,8 @@ def document() -> dict:
              "schema": {"type": "string", "minLength": 1, "maxLength": 100}} for p in params]
         if route.query is not None:
             operation["parameters"].append({"in": "query", "schema": route.query})
+        if route.method in STATE_CHANGING:
+            operation["parameters"].append(IDEMPOTENCY_KEY_HEADER)
         if route.body is not None:
             operation["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": route.body}}}

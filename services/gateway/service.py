@@ -13,7 +13,13 @@ from services.gateway import openapi
 from services.gateway.domain import request_id_from
 from services.gateway.events import REGISTRY
 from services.gateway.exceptions import RouteNotFound, ServiceUnavailable
-from services.gateway.http import RateLimits, endpoint, http, problem_response
+from services.gateway.http import (
+    GatewayRequestContext,
+    RateLimits,
+    endpoint,
+    http,
+    problem_response,
+)
 from services.gateway.schemas import OpdSchema, ReadinessSchema
 from services.gateway.sessions import SessionCache
 from shared import SERVICES
@@ -46,6 +52,7 @@ class GatewayService(ServiceBase):
     """The HTTP JSON API (port 8000 by default)."""
 
     name = "gateway"
+    context = GatewayRequestContext()
     db = Database(REGISTRY)
     limits = RateLimits()
     sessions = SessionCache()
