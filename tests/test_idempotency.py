@@ -180,3 +180,19 @@ def test_a_malformed_key_is_refused_and_reads_ignore_keys(gateway):
     assert client.call("GET", "/api/layanan", token=fasilitator,
                        headers={"Idempotency-Key": "a b"}).status == 200
 
+
+
+def test_account_changes_repeated_with_their_key_answer_the_same(gateway):
+    client, people = gateway
+    admin = http_login(client, people, people.staff(["administrator"]))
+    nip = unique_nip()
+    account = {"login": nip, "display_name": "Budi", "roles": ["pegawai"],
+               "email": f"{nip}@mail.test", "home_opd": "dinkes", "reason": "pegawai baru"}
+    first, again = twice(client, "POST", "/api/accounts", admin, account, key())
+    assert first.status == 201, first.body
+    assert (again.status, again.body) == (201, first.body), "not account_exists"
+    plain = client.call("POST", "/api/accounts", token=admin, body=account)
+    assert (plain.status, plain.code) == (409, "account_exists")
+    first, again = twice(client, "POST", f"/api/accounts/{nip}/disable", admin,
+                         {"reason": "pensiun"}, key())
+    assert first.status == 200 and (again.status, again.body) == (200, first.body)
