@@ -17,16 +17,17 @@ from pathlib import Path
 import psycopg2
 import pytest
 import yaml
-from nameko.standalone.rpc import ClusterRpcProxy
+from nameko.standalone.rpc import ClusterRpcProxy, ServiceRpcProxy
 
-from services.records.events import REGISTRY as RECORDS
+from services.records.service import RecordsService
 from shared.db import Database
-from shared.eventstore import NO_STREAM, EventStore, NewEvent
 from shared.service import ServiceBase
 from shared.testing import wait_for
 from shared.topology import declare
 from tests.broker_proxy import BrokerProxy
 from tests.helpers import fetch
+from tests.identity_helpers import employee_for, unique_nip
+from tests.records_helpers import ADMIN, principal
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTAGE = 10.0
@@ -68,10 +69,13 @@ class Process:
 
 
 @pytest.fixture
-def outage_stack(database_url, rabbit_config, tmp_path, keystore_dir):
+def outage_stack(database_url, rabbit_config, tmp_path, keystore_dir, container_factory,
+                 service_config):
     """signing and verification (`nameko run`) and a relay of records' log, all reaching the
-    broker through a proxy the test can cut; yields (proxy, processes, direct AMQP URI)."""
+    broker through a proxy the test can cut, and records (in this process, on the broker
+    itself) to make changes with; yields (proxy, processes, direct AMQP URI, records config)."""
     amqp = rabbit_config["AMQP_URI"]
+    container_factory(RecordsService, service_config).start()
     declare(amqp)  # as `simasn migrate` does: queues exist before the first event is relayed
     proxy = BrokerProxy().start()
     config = tmp_path / "config.yaml"
@@ -97,7 +101,7 @@ def outage_stack(database_url, rabbit_config, tmp_path, keystore_dir):
                                            database_url, "records", proxy.uri(amqp), relay_name],
                                  tmp_path, env)
     try:
-        yield proxy, processes, amqp
+        yield proxy, processes, amqp, service_config
     finally:
         for process in processes.values():
             process.stop()
@@ -111,20 +115,15 @@ def _answers(rpc, service: str) -> bool:
         return False
 
 
-def _propose_change(database_url: str) -> str:
-    """A ChangeProposed appended to records' log (as the records service would); returns the
-    verification queue item it should produce."""
-    nip = "19" + uuid.uuid4().int.__str__()[:16]
-    change_id = uuid.uuid4().hex
-    conn = psycopg2.connect(database_url)
-    with conn:
-        EventStore("records", RECORDS).append(
-            conn, f"employee:{nip}", "Employee", NO_STREAM,
-            [NewEvent("ChangeProposed", {"change_id": change_id, "changes": {"alamat": "Jl. X"},
-                                         "opd_id": "DINKES"})],
-            {"actor_id": nip, "actor_role": "pegawai"})
-    conn.close()
-    return f"change:{nip}:{change_id}"
+def _propose_change(records: dict) -> str:
+    """A pegawai proposes a change to their record through the records service (running in
+    this process, on the real broker); returns the verification queue item it should make."""
+    nip = unique_nip()
+    with ServiceRpcProxy("records", records, context_data=ADMIN) as admin:
+        admin.register_employee(employee_for(nip), "data awal")
+    with ServiceRpcProxy("records", records, context_data=principal(nip, ["pegawai"])) as own:
+        proposed = own.propose_change(nip, {"changes": {"address": "Jl. Pahlawan 1"}})
+    return f"change:{nip}:{proposed['change_id']}"
 
 
 def _queued(database_url: str, item: str) -> bool:
@@ -134,12 +133,12 @@ def _queued(database_url: str, item: str) -> bool:
 
 @pytest.mark.slow
 def test_services_and_the_relay_ride_out_a_broker_outage(database_url, outage_stack):
-    proxy, processes, amqp = outage_stack
+    proxy, processes, amqp, records = outage_stack
     with ClusterRpcProxy({"AMQP_URI": amqp}, timeout=5) as rpc, \
             ClusterRpcProxy({"AMQP_URI": amqp}, timeout=120) as patient:
         for service in ("signing", "verification"):
             wait_for(lambda s=service: _answers(rpc, s), timeout=90, message=f"{service} up")
-        before = _propose_change(database_url)
+        before = _propose_change(records)
         wait_for(lambda: _queued(database_url, before), timeout=30, message="relay + consumer")
 
         # a call in flight when the broker goes: signing's health blocked on its log's head
@@ -152,7 +151,7 @@ def test_services_and_the_relay_ride_out_a_broker_outage(database_url, outage_st
                                "NOT l.granted"), timeout=30, message="health blocked")
 
         proxy.cut()
-        during = _propose_change(database_url)  # committed while the relay cannot publish
+        during = _propose_change(records)  # committed while the relay cannot publish
         lock.rollback()  # the blocked call finishes; its answer has no broker to go to
         lock.close()
         time.sleep(OUTAGE)  # the outage itself, not a wait for something to happen
@@ -164,7 +163,7 @@ def test_services_and_the_relay_ride_out_a_broker_outage(database_url, outage_st
             wait_for(lambda s=service: _answers(rpc, s), timeout=60, message=f"{service} back")
         wait_for(lambda: _queued(database_url, during), timeout=60,
                  message="the event committed during the outage, relayed and handled")
-        after = _propose_change(database_url)
+        after = _propose_change(records)
         wait_for(lambda: _queued(database_url, after), timeout=60, message="a later event")
 
     for name, process in processes.items():
