@@ -188,7 +188,10 @@ class Stack:
         rabbit("PUT", f"/permissions/{vhost}/{RABBIT_USER[0]}",
                {"configure": ".*", "write": ".*", "read": ".*"})
         big = 10**9  # rate limits out of the way: every client is 127.0.0.1
+        from shared.callers import dev_keys
+
         self.config = {
+            **dev_keys(),  # caller tokens (shared/callers.py)
             "AMQP_URI": f"pyamqp://{RABBIT_USER[0]}:{RABBIT_USER[1]}@{AMQP_HOST}/{vhost}",
             "DATABASE_URL": self.database_url,
             "LOG_LEVEL": "WARNING",

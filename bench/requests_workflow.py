@@ -53,11 +53,14 @@ def percentile(values: list[float], share: float) -> float:
 def rpc(config: dict, context: dict):
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    return ClusterRpcProxy(config, context_data=context, timeout=60)
+    from tests.helpers import signed
+
+    return ClusterRpcProxy(config, context_data=signed(context, config), timeout=60)
 
 
 def prepare(stack: Stack, employees: int) -> tuple[list[str], str]:
-    """Employees of one OPD (through records) and one checked document to reuse."""
+    """Employees of one OPD (through records) and one checked document (the same bytes,
+    uploaded for every one of them: each request may name only its employee's documents)."""
     from shared.objectstore import FileSystemStore
     from tests.document_samples import pdf_with_text
 
@@ -70,7 +73,8 @@ def prepare(stack: Stack, employees: int) -> tuple[list[str], str]:
                  "tmt_cpns": "2005-03-01", "opd_id": "dinkes", "golongan": "III/a",
                  "education_id": "40"}, "data bench")
         stored = FileSystemStore(stack.config["DOCUMENT_ROOT"]).put(pdf_with_text(marker="b"))
-        sha = cluster.records.upload_document(stored.sha256, "kk.pdf")["sha256"]
+        for nip in nips:
+            sha = cluster.records.upload_document(stored.sha256, "kk.pdf", nip)["sha256"]
     return nips, sha
 
 

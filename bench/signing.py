@@ -273,7 +273,10 @@ class Service:
     def __init__(self, config: dict, clients: int, meter: CpuMeter):
         from nameko.standalone.rpc import ClusterRpcProxy
 
-        self.opened = [ClusterRpcProxy(config, context_data=dict(SYSTEM), timeout=120)
+        from tests.helpers import signed
+
+        self.opened = [ClusterRpcProxy(config, context_data=signed(dict(SYSTEM), config),
+                                       timeout=120)
                        for _ in range(clients)]
         self.proxies = [proxy.start() for proxy in self.opened]
         self.meter = meter

@@ -9,14 +9,17 @@
 #   scripts/stack.sh logs [NAME]    follow the logs (all, or one process; `supervisor` for restarts)
 #
 # State lives under .run/: pids/<name>.pid, logs/<name>.log, supervisor.state.json. Running `up`
-# twice starts no duplicates (a new supervisor adopts processes an earlier one left running). Knobs: SIMASN_DATABASE_URL, SIMASN_AMQP_URI, SIMASN_GATEWAY_ADDRESS (read by
+# twice starts no duplicates (a new supervisor adopts processes an earlier one left running).
+# Knobs: SIMASN_DATABASE_URL, SIMASN_AMQP_URI, SIMASN_GATEWAY_ADDRESS (read by
 # config.yaml), SIMASN_CONFIG (default: config.yaml), SIMASN_UP_WAIT (seconds to wait for health,
-# default 60), SIMASN_STOP_GRACE (seconds between SIGTERM and SIGKILL, default 20).
+# default 60), SIMASN_STOP_GRACE (seconds between SIGTERM and SIGKILL, default 20),
+# SIMASN_RUN_DIR (state directory, default .run), SIMASN_BROKER_USERS (default true: every
+# process connects with its own RabbitMQ user, created by `simasn broker setup`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 BIN="$ROOT/.venv/bin"
-RUN_DIR="$ROOT/.run"
+RUN_DIR="${SIMASN_RUN_DIR:-$ROOT/.run}"
 PID_DIR="$RUN_DIR/pids"
 LOG_DIR="$RUN_DIR/logs"
 export SIMASN_CONFIG="${SIMASN_CONFIG:-$ROOT/config.yaml}"
@@ -114,15 +117,56 @@ ensure_infra() {
   done
 }
 
-# The supervisor's spec: one JSON line per process (name, signature, command line).
+# Sets ENV_ARGS for `env`: what NAME alone may hold. Each process gets its own broker login
+# (shared/brokerauth.py) and only the caller-token key of its side (shared/callers.py): the
+# gateway vouches for users, the backends for themselves, the relay for nobody.
+process_env() {
+  local name=$1 user password var
+  ENV_ARGS=()
+  case "$name" in
+    gateway) ENV_ARGS+=(-u SIMASN_CALLER_SERVICE_KEY) ;;
+    relay) ENV_ARGS+=(-u SIMASN_CALLER_SERVICE_KEY -u SIMASN_CALLER_GATEWAY_KEY) ;;
+    *) ENV_ARGS+=(-u SIMASN_CALLER_GATEWAY_KEY) ;;
+  esac
+  [ "${SIMASN_BROKER_USERS:-true}" = true ] || return 0
+  var="SIMASN_BROKER_PASSWORD_$(printf '%s' "$name" | tr '[:lower:]' '[:upper:]')"
+  password="${!var:-}"
+  [ -n "$password" ] || die "$var is not set (.run/secrets.env predates broker users: run 'make down', delete it, 'make up')"
+  user="${SIMASN_BROKER_USER_PREFIX:-simasn-}$name"
+  local admin_uri="${SIMASN_AMQP_URI:-pyamqp://guest:guest@127.0.0.1:5672/}"
+  [[ "$admin_uri" =~ ^([a-z]+)://([^@/]*@)?(.*)$ ]] || die "cannot parse SIMASN_AMQP_URI"
+  local uri="${BASH_REMATCH[1]}://$user:$password@${BASH_REMATCH[3]}"
+  # no process holds another's broker password (`env` takes every -u before an assignment)
+  for var in $(compgen -v | grep -E '^SIMASN_BROKER_PASSWORD_'); do ENV_ARGS+=(-u "$var"); done
+  ENV_ARGS+=("SIMASN_AMQP_URI=$uri")
+}
+
+# The supervisor's spec: one JSON line per process: name, signature, command line, and the
+# environment it runs with (process_env: variables unset, variables set). It holds the
+# processes' broker passwords, like secrets.env: mode 600.
 write_spec() {
   local spec=$1 name; shift
-  : >"$spec.tmp"
+  (umask 077 && : >"$spec.tmp")
   for name in "$@"; do
     command_for "$name"
-    "$BIN/python" -c 'import json, sys
-print(json.dumps({"name": sys.argv[1], "signature": sys.argv[2], "argv": sys.argv[3:]}))' \
-      "$name" "$(signature_for "$name")" "${CMD[@]}" >>"$spec.tmp"
+    process_env "$name"
+    "$BIN/python" - "$name" "$(signature_for "$name")" "${#ENV_ARGS[@]}" "${ENV_ARGS[@]}" \
+      "${CMD[@]}" >>"$spec.tmp" <<'PY'
+import json, sys
+name, signature, count, rest = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+env_args, argv = rest[:count], rest[count:]
+unset, env, i = [], {}, 0
+while i < len(env_args):  # `env` arguments: -u NAME, or NAME=value
+    if env_args[i] == "-u":
+        unset.append(env_args[i + 1])
+        i += 2
+    else:
+        key, _, value = env_args[i].partition("=")
+        env[key] = value
+        i += 1
+print(json.dumps({"name": name, "signature": signature, "argv": argv, "unset": unset,
+                  "env": env}))
+PY
   done
   mv "$spec.tmp" "$spec"
 }
@@ -211,19 +255,32 @@ wait_healthy() {
 
 # Development keys for identity (token signing, TOTP secret encryption): made once, kept in
 # .run/secrets.env (mode 600), exported to every process. Production takes them from a Secret.
+# The same file records the signing key store's directory, so that `simasn` run by hand (which
+# reads .run/secrets.env itself) finds the key store and its root certificate where we put it.
 load_secrets() {
   local file="$RUN_DIR/secrets.env"
   if [ ! -s "$file" ]; then
     say "generating development keys in $file"
     (umask 077 && "$BIN/simasn" keys >"$file")
+  else
+    # keys added by a newer version (caller tokens, broker users) are appended, never replaced
+    local fresh line; fresh=$("$BIN/simasn" keys)
+    while IFS= read -r line; do
+      grep -q "^${line%%=*}=" "$file" || { echo "$line" >>"$file"; say "added ${line%%=*} to $file"; }
+    done <<<"$fresh"
   fi
+  # The signing service's development key store (root CA, the demo administrator's certificate,
+  # seal, TSA); production mounts BSrE certificates instead. A directory given in the shell
+  # wins over the recorded one; the first run records the default.
+  if ! grep -q '^SIMASN_SIGNING_KEYSTORE_DIR=' "$file"; then
+    printf "SIMASN_SIGNING_KEYSTORE_DIR='%s'\n" "${SIMASN_SIGNING_KEYSTORE_DIR:-$RUN_DIR/keystore}" >>"$file"
+  fi
+  local shell_keystore="${SIMASN_SIGNING_KEYSTORE_DIR:-}"
   set -a
   # shellcheck disable=SC1090
   . "$file"
   set +a
-  # The signing service's development key store (root CA, the demo administrator's certificate,
-  # seal, TSA); production mounts BSrE certificates instead.
-  export SIMASN_SIGNING_KEYSTORE_DIR="${SIMASN_SIGNING_KEYSTORE_DIR:-$RUN_DIR/keystore}"
+  if [ -n "$shell_keystore" ]; then export SIMASN_SIGNING_KEYSTORE_DIR="$shell_keystore"; fi
   "$BIN/simasn" pki init --if-missing --dir "$SIMASN_SIGNING_KEYSTORE_DIR" \
     --signer "admin.bkd=Kepala BKD (demo)|Kepala Badan Kepegawaian Daerah" >&2
 }
@@ -235,6 +292,10 @@ cmd_up() {
   load_secrets
   say "applying migrations and declaring the broker topology (simasn migrate)"
   "$BIN/simasn" migrate
+  if [ "${SIMASN_BROKER_USERS:-true}" = true ]; then
+    say "per-process RabbitMQ users and their permissions (simasn broker setup)"
+    "$BIN/simasn" broker setup >/dev/null
+  fi
   local names
   read -r -a names <<<"$(all_names)"
   start_supervisor "${names[@]}"

@@ -3,7 +3,9 @@ restarts one that exits, and stops them all when it is told to stop.
 
     python scripts/supervisor.py --run-dir .run --spec .run/supervisor.jsonl [--grace 20]
 
-The spec holds one JSON object a line: {"name", "signature", "argv"}. For each process:
+The spec holds one JSON object a line: {"name", "signature", "argv"}, and optionally "unset"
+(variables of the supervisor's environment the process must not get, e.g. another process's
+broker password) and "env" (variables set for it). For each process:
 - its pid goes to <run-dir>/pids/<name>.pid and its output to <run-dir>/logs/<name>.log, as
   before there was a supervisor, so `make status|logs|down` read the same files;
 - it leads a process group of its own (`down` can signal it and its children at once);
@@ -68,6 +70,8 @@ class Child:
     signature: str
     log_path: Path
     pid_path: Path
+    unset: tuple[str, ...] = ()
+    env: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     #: a process started by an earlier supervisor: watched by pid, not waited for
     adopted_pid: int | None = None
@@ -111,7 +115,9 @@ class Supervisor:
         self.state_path = run_dir / "supervisor.state.json"
         self.children = [Child(s["name"], list(s["argv"]), s["signature"],
                                run_dir / "logs" / f"{s['name']}.log",
-                               run_dir / "pids" / f"{s['name']}.pid") for s in specs]
+                               run_dir / "pids" / f"{s['name']}.pid",
+                               tuple(s.get("unset") or ()), dict(s.get("env") or {}))
+                         for s in specs]
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -167,10 +173,13 @@ class Supervisor:
     def _start(self, child: Child) -> None:
         child.started_at = time.monotonic()
         child.next_start = None
+        env = {k: v for k, v in os.environ.items() if k not in child.unset}
+        env.update(child.env)
         try:
             with open(child.log_path, "ab") as out:
                 child.proc = subprocess.Popen(child.argv, stdout=out, stderr=subprocess.STDOUT,
-                                              stdin=subprocess.DEVNULL, start_new_session=True)
+                                              stdin=subprocess.DEVNULL, start_new_session=True,
+                                              env=env)
         except OSError as exc:
             log("process_not_started", name=child.name, error=str(exc), level="error")
             self._exited(child, 127, time.monotonic())
@@ -258,8 +267,11 @@ def read_spec(path: Path) -> list[dict]:
             continue
         spec = json.loads(line)
         if not (isinstance(spec.get("name"), str) and isinstance(spec.get("signature"), str)
-                and isinstance(spec.get("argv"), list) and spec["argv"]):
-            raise SystemExit(f"{path}:{number}: needs name, signature and argv")
+                and isinstance(spec.get("argv"), list) and spec["argv"]
+                and isinstance(spec.get("unset", []), list)
+                and isinstance(spec.get("env", {}), dict)):
+            raise SystemExit(f"{path}:{number}: needs name, signature and argv (unset: a list, "
+                             "env: an object)")
         specs.append(spec)
     return specs
 

@@ -21,6 +21,9 @@ ACCESS_CHANGES = frozenset({"SessionRevoked", "AccountDisabled", "RoleRevoked", 
                             "PasswordChanged"})
 #: fanout exchange on which identity announces such changes to every caching gateway replica
 SESSION_FENCE_EXCHANGE = Exchange("identity.session-fences", type="fanout", durable=False)
+#: direct exchange on which replicas acknowledge a fence to identity's reply queue (never the
+#: default exchange: a login allowed to publish there reaches any queue by name)
+FENCE_ACK_EXCHANGE = Exchange("identity.fence-acks", type="direct", durable=False)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,13 @@ from pathlib import Path
 import psycopg2
 
 from shared import SERVICES
-from shared.config import ServiceConfig, from_environment, load_yaml, with_user
+from shared.config import (
+    ServiceConfig,
+    from_environment,
+    load_default_env_file,
+    load_yaml,
+    with_user,
+)
 from shared.errors import ConfigError, SimasnError, ValidationFailed
 from shared.logging import configure_logging
 
@@ -86,6 +92,9 @@ def cmd_migrate(args, config: ServiceConfig) -> int:
     if not args.skip_broker:
         declared = declare(config.amqp_uri)
         print(f"broker topology declared ({len(declared)} exchanges and queues)")
+        if args.broker_users:
+            args.broker_command = "setup"
+            return cmd_broker(args, config)
     return 0
 
 
@@ -106,15 +115,67 @@ def cmd_keys(args, config: ServiceConfig | None) -> int:
 
     from cryptography.fernet import Fernet
 
+    from shared import brokerauth
+    from shared.callers import dev_keys
+
     print(f"SIMASN_TOKEN_SIGNING_KEY={secrets.token_urlsafe(48)}")
     print(f"SIMASN_SECRET_ENCRYPTION_KEY={Fernet.generate_key().decode()}")
+    for key, value in dev_keys().items():
+        print(f"SIMASN_{key}={value}")
+    for process, password in brokerauth.new_passwords().items():
+        print(f"{brokerauth.env_name(process)}={password}")
+    return 0
+
+
+def _broker_passwords(environ=None) -> dict[str, str]:
+    from shared import brokerauth
+
+    env = os.environ if environ is None else environ
+    missing = [brokerauth.env_name(p) for p in brokerauth.processes()
+               if not env.get(brokerauth.env_name(p))]
+    if missing:
+        raise ValidationFailed(f"set {', '.join(missing)} (simasn keys prints them)",
+                               field=missing[0])
+    return {p: env[brokerauth.env_name(p)] for p in brokerauth.processes()}
+
+
+def cmd_broker(args, config: ServiceConfig) -> int:
+    """Per-process RabbitMQ users (shared/brokerauth.py): `setup` creates them with their
+    permissions on the vhost of SIMASN_AMQP_URI (as its administrator login, through the
+    management API); `uri PROCESS` prints the AMQP URI that process connects with."""
+    from urllib.parse import unquote, urlsplit
+
+    from shared import brokerauth
+
+    prefix = os.environ.get("SIMASN_BROKER_USER_PREFIX", "simasn-")
+    if args.broker_command == "uri":
+        if args.process not in brokerauth.processes():
+            raise ValidationFailed(f"unknown process {args.process}", field="process")
+        print(brokerauth.uri_for(config.amqp_uri, prefix + args.process,
+                                 _broker_passwords()[args.process]))
+        return 0
+    parts = urlsplit(config.amqp_uri)
+    management = brokerauth.Management(
+        os.environ.get("SIMASN_RABBIT_MANAGEMENT_URL",
+                       f"http://{parts.hostname or '127.0.0.1'}:15672"),
+        unquote(parts.username or "guest"), unquote(parts.password or "guest"))
+    vhost = brokerauth.vhost_of(config.amqp_uri)
+    if args.broker_command == "remove":
+        brokerauth.remove(management, prefix)
+        print(f"removed the users {prefix}*")
+        return 0
+    grants = brokerauth.apply(management, vhost, _broker_passwords(), prefix)
+    for grant in grants:
+        print(f"{grant.user}: permissions on vhost {vhost!r} set "
+              f"({len(grant.topics)} topic exchange(s) restricted)")
     return 0
 
 
 #: identity's own config keys, read from SIMASN_<KEY> when no SIMASN_CONFIG file is given
 IDENTITY_KEYS = ("TOKEN_SIGNING_KEY", "SECRET_ENCRYPTION_KEY")
 IDENTITY_OPTIONAL_KEYS = ("ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL", "RESET_TOKEN_TTL",
-                          "LOCKOUT_THRESHOLD", "LOCKOUT_MINUTES", "ARGON2_TIME_COST",
+                          "LOGIN_THROTTLE_FREE_ATTEMPTS", "LOGIN_THROTTLE_BASE_SECONDS",
+                          "LOGIN_THROTTLE_MAX_SECONDS", "ARGON2_TIME_COST",
                           "ARGON2_MEMORY_KIB", "NOTIFICATION_OUTBOX")
 
 
@@ -132,8 +193,9 @@ def identity_config(environ: dict | None = None) -> dict:
     for key in IDENTITY_KEYS:
         if not raw.get(key):
             raise ConfigError(
-                f"SIMASN_{key} is not set; give the identity service's own value (after "
-                f"`make up`: set -a; . .run/secrets.env; set +a)", field=key)
+                f"SIMASN_{key} is not set; give the identity service's own value (`make up` "
+                "writes it to .run/secrets.env, which simasn reads when run from the project "
+                "directory; SIMASN_ENV_FILE names another file)", field=key)
     return raw
 
 
@@ -258,7 +320,7 @@ def _trust_root_paths(args) -> list[str]:
     """Where the certificates a checkpoint's seal must chain to come from: --trust-roots, else
     SIMASN_SIGNING_TRUST_ROOTS (PEM files separated by the path separator), else the trust
     roots listed in the signing key store's index (SIGNING_KEYSTORE_DIR as the services read
-    it, default var/keystore) — only its public root certificates are read."""
+    it: where `simasn pki init` and `make up` put it) — only its public root certificates."""
     if args.trust_roots:
         return list(args.trust_roots)
     listed = os.environ.get("SIMASN_SIGNING_TRUST_ROOTS")
@@ -270,9 +332,12 @@ def _trust_root_paths(args) -> list[str]:
     except (OSError, ValueError, AttributeError):
         names = []
     if not names:
-        raise ConfigError("signed checkpoints need the signing CA's root certificate: give "
-                          "--trust-roots FILE.pem or set SIMASN_SIGNING_TRUST_ROOTS",
-                          field="trust_roots")
+        raise ConfigError(
+            "signed checkpoints need the signing CA's root certificate, and the signing key "
+            f"store's index {index.absolute()} (SIGNING_KEYSTORE_DIR) names none; give "
+            "--trust-roots FILE.pem, set SIMASN_SIGNING_TRUST_ROOTS=FILE.pem, or set "
+            "SIMASN_SIGNING_KEYSTORE_DIR to the key store's directory",
+            field="trust_roots")
     return [str(index.parent / name) for name in names]
 
 
@@ -449,12 +514,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="create/upgrade schemas, roles and broker topology")
     p.add_argument("--skip-broker", action="store_true")
+    p.add_argument("--broker-users", action="store_true",
+                   help="also create each process's RabbitMQ user (as `simasn broker setup`)")
 
     p = sub.add_parser("relay", help="run outbox relays")
     p.add_argument("--service", action="append", choices=SERVICES)
     p.add_argument("--batch-size", type=int, default=500)
 
-    sub.add_parser("keys", help="print fresh identity keys as environment lines")
+    sub.add_parser("keys", help="print fresh identity keys, caller-token keys and broker "
+                               "passwords as environment lines")
+    broker = sub.add_parser("broker", help="per-process RabbitMQ users and their permissions")
+    bsub = broker.add_subparsers(dest="broker_command", required=True)
+    bsub.add_parser("setup", help="create/update every process's user on the vhost")
+    bsub.add_parser("remove", help="delete the users")
+    p = bsub.add_parser("uri", help="the AMQP URI one process connects with")
+    p.add_argument("process")
 
     admin = sub.add_parser("admin", help="administrator accounts for a new installation")
     asub2 = admin.add_subparsers(dest="admin_command", required=True)
@@ -540,6 +614,7 @@ COMMANDS = {
     "relay": cmd_relay,
     "health": cmd_health,
     "keys": cmd_keys,
+    "broker": cmd_broker,
     "admin": cmd_admin,
     "seed": cmd_seed,
     "audit": cmd_audit,
@@ -553,9 +628,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "keys":
         return cmd_keys(args, None)
-    if args.command == "pki":
-        return cmd_pki(args, None)
     try:
+        # what `make up` wrote (.run/secrets.env): nobody has to source it by hand
+        load_default_env_file()
+        if args.command == "pki":
+            return cmd_pki(args, None)
         config = from_environment()
         configure_logging("cli", config.log_level)
         return COMMANDS[args.command](args, config)

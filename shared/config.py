@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -30,6 +31,59 @@ def expand_env(text: str, environ: dict | None = None) -> str:
         return default
 
     return _ENV.sub(sub, text)
+
+
+#: the environment `make up` gives its processes (scripts/stack.sh): identity keys, key store
+#: directory. The CLI reads it itself (`SIMASN_ENV_FILE` names another; empty: none).
+DEFAULT_ENV_FILE = ".run/secrets.env"
+_ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+
+def load_env_file(path, environ: dict | None = None) -> list[str]:
+    """Put the KEY=VALUE lines of `path` (as `simasn keys` and `make up` write them: comments,
+    `export`, quoted values) into `environ` where it lacks the key: what the shell exported
+    wins. Returns the keys set. The file holds secrets: one other users may write is refused."""
+    env = os.environ if environ is None else environ
+    path = Path(path)
+    try:
+        info = path.stat()
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the environment file {path}: {exc.strerror}",
+                          field=str(path)) from None
+    if info.st_mode & 0o022 or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+        raise ConfigError(f"{path} may be changed by other users; it holds secrets: "
+                          f"chmod 600 {path} (and own it)", field=str(path))
+    added = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        found = _ENV_LINE.match(line)
+        if found is None:
+            raise ConfigError(f"{path}, line {number}: not a KEY=VALUE line", field=str(path))
+        key, value = found.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if key not in env:
+            env[key] = value
+            added.append(key)
+    return added
+
+
+def load_default_env_file(environ: dict | None = None) -> list[str]:
+    """The CLI's environment file: `SIMASN_ENV_FILE` if set (empty: none), else
+    `secrets.env` in `SIMASN_RUN_DIR` (the state directory `make up` was given), else
+    `.run/secrets.env` of the working directory when there is one."""
+    env = os.environ if environ is None else environ
+    named = env.get("SIMASN_ENV_FILE")
+    if named == "":
+        return []
+    default = (str(Path(env["SIMASN_RUN_DIR"]) / "secrets.env") if env.get("SIMASN_RUN_DIR")
+               else DEFAULT_ENV_FILE)
+    if named is None and not Path(default).is_file():
+        return []
+    return load_env_file(named or default, env)
 
 
 def load_yaml(path: str, environ: dict | None = None) -> dict:

@@ -1,6 +1,8 @@
 """One error base for every service: a stable machine-readable code, an HTTP status, a message a
-person understands and the field it concerns. Subclasses survive Nameko RPC as themselves, so
-the gateway can answer RFC 7807 problems without guessing."""
+person understands and the field it concerns. These travel with the error over RPC (the wire
+payload), so any caller in any process rebuilds an error with the same code and status even when
+it never imported the class that raised it (shared/rpc.py): the gateway answers RFC 7807
+problems without guessing."""
 
 from __future__ import annotations
 
@@ -44,6 +46,13 @@ class SimasnError(Exception):
             field = payload.get("field")
             details = payload.get("details")
             code = payload.get("code")
+            # status, title and retry behaviour are part of the contract, not of the class
+            if isinstance(payload.get("status"), int):
+                self.http_status = payload["status"]
+            if isinstance(payload.get("title"), str):
+                self.title = payload["title"]
+            if isinstance(payload.get("transient"), bool):
+                self.transient = payload["transient"]
         self.message = message or self.title
         self.field = field
         self.details = details
@@ -51,12 +60,25 @@ class SimasnError(Exception):
             self.code = code
         # Nameko sends exc.args across RPC and rebuilds cls(*args) on the other side, but it
         # stringifies every non-string value on the way; one JSON string keeps the types.
-        super().__init__(WIRE_PREFIX + orjson.dumps(self.to_dict(), default=str,
+        super().__init__(WIRE_PREFIX + orjson.dumps(self.wire_dict(), default=str,
                                                     option=orjson.OPT_NON_STR_KEYS).decode())
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _nameko_remote_registry[get_module_path(cls)] = cls
+        # Only the shared contract classes are rebuilt by class; a service's own subclasses
+        # cross RPC as the shared base (shared/rpc.py), in one process as in many.
+        if cls.__module__ == __name__:
+            _nameko_remote_registry[get_module_path(cls)] = cls
+
+    def wire_dict(self) -> dict[str, Any]:
+        """What crosses RPC: the problem fields plus status, title and whether to retry."""
+        return {**self.to_dict(), "status": self.http_status, "title": self.title,
+                "transient": self.transient}
+
+    @classmethod
+    def from_wire(cls, payload: dict) -> SimasnError:
+        return cls(WIRE_PREFIX + orjson.dumps(payload, default=str,
+                                              option=orjson.OPT_NON_STR_KEYS).decode())
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -168,6 +190,12 @@ class EventPayloadInvalid(ValidationFailed):
 
 class UnknownEventType(ValidationFailed):
     code = "unknown_event_type"
+
+
+class UnknownStream(ValidationFailed):
+    """An append to a stream its log does not declare (shared.eventtypes)."""
+
+    code = "unknown_stream"
 
 
 class StoreUnavailable(SimasnError):

@@ -182,6 +182,8 @@ class EventStore:
             return []
         if not stream_id or not isinstance(stream_id, str) or len(stream_id) > 200:
             raise ValidationFailed("stream id must be a non-empty string", field="stream_id")
+        if self.registry is not None:
+            self.registry.check_stream(stream_id)
         meta = clean_metadata(metadata)
         prepared = [self._prepare(event) for event in events]
         ids = [event_id for event_id, _, _, _ in prepared]
@@ -222,6 +224,8 @@ class EventStore:
         for item in batch:
             if not item.events:
                 raise ValidationFailed("every stream in a batch needs events", field="events")
+            if self.registry is not None:
+                self.registry.check_stream(item.stream_id)
             meta = clean_metadata(item.metadata)
             prepared = [self._prepare(event) for event in item.events]
             items.append({

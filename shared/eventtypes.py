@@ -5,17 +5,22 @@ Stored events are never rewritten; old shapes are upcast on read.
 A service may also register a redactor for an event type that can carry confidential data: the
 outbox relay publishes what the redactor returns, so consumers on the bus never receive the
 confidential part. The full payload stays in the log, where only the owning service and the
-audit role can read it."""
+audit role can read it.
+
+A registry also declares the streams its log holds, as patterns (`employee:<NIP>`: a prefix,
+a colon and a placeholder; or one fixed name such as `checkpoints`). The event store refuses an
+append to a stream no pattern matches, so the declarations are what the log really holds: the
+guides cite them (tests/test_docs_names.py checks every stream a guide names against them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from marshmallow import Schema, ValidationError
 
-from shared.errors import EventPayloadInvalid, UnknownEventType
+from shared.errors import EventPayloadInvalid, UnknownEventType, UnknownStream
 
 Upcaster = Callable[[dict], dict]
 #: payload -> the payload consumers may see; returns the payload itself when nothing is withheld
@@ -65,9 +70,30 @@ class EventType:
 class EventRegistry:
     """The event types one service log may hold."""
 
-    def __init__(self, service: str):
+    def __init__(self, service: str, streams: Sequence[str] = ()):
         self.service = service
+        #: the stream patterns this log holds; empty: any stream (scratch logs in tests)
+        self.streams = tuple(streams)
         self._types: dict[str, EventType] = {}
+
+    def stream_pattern(self, stream_id: str) -> str | None:
+        """The declared pattern `stream_id` is an instance of (`employee:<NIP>` for
+        `employee:198503152010012003`), or None."""
+        for pattern in self.streams:
+            prefix, colon, _ = pattern.partition(":")
+            if colon and stream_id.startswith(prefix + ":") and len(stream_id) > len(prefix) + 1:
+                return pattern
+            if not colon and stream_id == pattern:
+                return pattern
+        return None
+
+    def check_stream(self, stream_id: str) -> None:
+        """Refuse a stream this log does not declare (a programming error, named)."""
+        if self.streams and self.stream_pattern(stream_id) is None:
+            raise UnknownStream(
+                f"stream {stream_id[:80]!r} is none of the {self.service} log's streams "
+                f"({', '.join(self.streams)}); declare it in services/{self.service}/events.py",
+                field="stream_id")
 
     def event(self, name: str, version: int = 1):
         """Class decorator registering a marshmallow schema as event type `name`, version N."""

@@ -2,7 +2,8 @@
 
 One interface, two homes: the local filesystem (the default) and any S3-compatible server through
 boto3. An object's key is its SHA-256 (`sha256/<hex[:2]>/<hex>`), so storing the same bytes twice is
-a no-op and nothing is ever overwritten; events link to documents by that hash.
+a no-op and nothing is ever overwritten; events link to documents by that hash. An object goes
+only when the upload that brought it is refused and nothing refers to it (`delete`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from shared.errors import ConfigError, NotFound, StoreUnavailable, ValidationFailed
@@ -28,6 +29,9 @@ class StoredObject:
     sha256: str
     size: int
     content_type: str
+    #: True only when this put stored the bytes (the store did not hold them before): whoever
+    #: refuses such an upload may delete it without taking anything from anyone else
+    created: bool = field(default=False, compare=False)
 
 
 def object_key(sha256: str) -> str:
@@ -87,6 +91,11 @@ class ObjectStore:
         raise NotImplementedError
 
     def stat(self, sha256: str) -> StoredObject:
+        raise NotImplementedError
+
+    def delete(self, sha256: str) -> None:
+        """Remove an object (a refused upload nothing refers to); absent already is fine.
+        The only way an object ever goes: stored objects are never changed."""
         raise NotImplementedError
 
     def reader(self, sha256: str) -> BinaryIO:
@@ -149,10 +158,21 @@ class FileSystemStore(ObjectStore):
                 os.link(tmp_path, final)
             except FileExistsError:
                 return self.stat(sha256)  # a concurrent put of the same bytes won
-            return StoredObject(sha256, size, content_type)
+            return StoredObject(sha256, size, content_type, created=True)
         finally:
             if os.path.exists(tmp_path):
                 os.unlink(tmp_path)
+
+    def delete(self, sha256: str) -> None:
+        path = self._path(sha256)
+        try:
+            for name in (path, path + ".json"):  # the data file first: it makes the object
+                try:
+                    os.unlink(name)
+                except FileNotFoundError:
+                    pass
+        except OSError as exc:
+            raise StoreUnavailable(f"Gagal menghapus dokumen: {exc.strerror}") from exc
 
     def _write_meta(self, final: str, meta: dict) -> None:
         fd, tmp_path = tempfile.mkstemp(dir=self._tmp_dir(), prefix="meta-")
@@ -306,7 +326,17 @@ class S3Store(ObjectStore):
                 raise self._translate(exc) from exc
             except BotoCoreError as exc:
                 raise self._translate(exc) from exc
-        return StoredObject(sha256, size, content_type)
+        return StoredObject(sha256, size, content_type, created=True)
+
+    def delete(self, sha256: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=object_key(sha256))
+        except (ClientError, BotoCoreError) as exc:
+            error = self._translate(exc, sha256)
+            if not isinstance(error, NotFound):
+                raise error from exc
 
     def open(self, sha256: str) -> Iterator[bytes]:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -7,17 +7,10 @@ from nameko.extensions import DependencyProvider
 from shared.calendar import holidays_from
 from shared.context import RequestContext
 from shared.errors import SimasnError
-from shared.messaging import rpc as resilient_rpc
+from shared.rpc import rpc
 from shared.schemas import HealthSchema
 
-
-def rpc(fn=None, **options):
-    """Nameko's @rpc, with our errors marked expected: a user's bad input is answered to the
-    caller and logged as a warning, not as a crash. A reply the broker cannot take does not
-    kill the container (shared/messaging.py)."""
-    options.setdefault("expected_exceptions", (SimasnError,))
-    decorate = resilient_rpc(**options)
-    return decorate if fn is None else decorate(fn)
+__all__ = ["Holidays", "ServiceBase", "rpc"]
 
 
 class ServiceBase:

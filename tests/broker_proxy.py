@@ -26,6 +26,7 @@ class BrokerProxy:
         self.target = (target_host, target_port)
         self.proc: subprocess.Popen | None = None
         self.port = 0
+        self.is_cut = False
 
     def start(self) -> BrokerProxy:
         self.proc = subprocess.Popen(
@@ -36,9 +37,11 @@ class BrokerProxy:
 
     def cut(self) -> None:
         self._command("cut")
+        self.is_cut = True
 
     def restore(self) -> None:
         self._command("restore")
+        self.is_cut = False
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -57,3 +57,33 @@ def _scanned_page() -> Image.Image:
 
 
 pdf_with_text = _pdf_with_text
+
+
+def pdf_bomb(decoded_mb: int = 400) -> bytes:
+    """A one-page PDF whose content stream is FlateDecode of `decoded_mb` MB of zeros: well
+    under a megabyte on disk, hundreds of MB once decoded (a decompression bomb)."""
+    import zlib
+
+    packer = zlib.compressobj(1)  # fast to build; still ~230:1
+    megabyte = b"\x00" * (1 << 20)
+    compressed = b"".join(packer.compress(megabyte) for _ in range(decoded_mb)) + packer.flush()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(compressed) + compressed
+        + b"\nendstream",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+              % (len(objects) + 1, xref))
+    return out.getvalue()

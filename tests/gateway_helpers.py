@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -66,3 +67,33 @@ def http_login(client: Client, people, login: str) -> str:
     answer = client.call("POST", "/api/auth/login", body=body)
     assert answer.status == 200, answer.body
     return answer.body["access_token"]
+
+
+def conformance_problems(method: str, rule: str, answer: Answer) -> list[str]:
+    """What in one answer the gateway's OpenAPI document does not declare: its status, its media
+    type, or (for JSON) a body that does not validate against the declared schema."""
+    from openapi_schema_validator import OAS30ReadValidator
+
+    from services.gateway import openapi
+
+    document = openapi.document()
+    path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule)
+    where = f"{method} {path} {answer.status}"
+    operation = document["paths"].get(path, {}).get(method.lower())
+    if operation is None:
+        return [f"{method} {path}: no such operation in the document"]
+    declared = operation["responses"].get(str(answer.status))
+    if declared is None:
+        return [f"{where}: status not declared"]
+    media = (answer.headers.get("Content-Type") or "").split(";")[0].strip()
+    content = declared.get("content") or {}
+    if not content:
+        return [] if answer.body in (None, "") else [f"{where}: a body, none declared"]
+    if media not in content:
+        return [f"{where}: {media or 'no media type'} is not one of {sorted(content)}"]
+    if not (media == "application/json" or media.endswith("+json")):
+        return []
+    validator = OAS30ReadValidator({"allOf": [content[media]["schema"]],
+                                    "components": document["components"]})
+    return [f"{where}: {error.json_path}: {error.message}"[:300]
+            for error in validator.iter_errors(answer.body)]

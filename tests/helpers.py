@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 
@@ -110,3 +111,27 @@ class RelayThread:
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join(timeout=10)
+
+
+def signed(context: dict, config: dict) -> dict:
+    """`context` with the caller token a standalone RPC client needs (shared/callers.py):
+    minted with the gateway's key for a person or machine client, with the services' key for a
+    system caller, as the deployed system would."""
+    from shared import callers
+
+    system = context.get("actor_role") == "system"
+    issuer = callers.SERVICE if system else callers.GATEWAY
+    return callers.from_config(config, issuer).sign_context(context)
+
+
+@contextlib.contextmanager
+def raises_code(code: str):
+    """`pytest.raises` for our errors by their contract: across RPC a service's own exception
+    class is not rebuilt (shared/rpc.py), its code and status are."""
+    import pytest
+
+    from shared.errors import SimasnError
+
+    with pytest.raises(SimasnError) as caught:
+        yield caught
+    assert caught.value.code == code, f"expected {code}, got {caught.value!r}"

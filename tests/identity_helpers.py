@@ -1,10 +1,15 @@
 """Accounts and logins for tests that need people: an administrator bootstrapped like a new
-installation, then everyone else through the service's own use cases."""
+installation, then everyone else through the service's own use cases; and the mail they get,
+from the outbox file or from a small SMTP server run by the test."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import random
+import socketserver
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -14,6 +19,8 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.identity.bootstrap import Bootstrap
 from shared.config import validate_config
+from shared.testing import wait_for
+from tests.helpers import signed
 
 PASSWORD = "Rahasia-Kuat-2026!"
 
@@ -41,7 +48,7 @@ def unique_username(prefix: str = "user") -> str:
 
 @contextmanager
 def rpc(config: dict, context: dict | None = None, service: str = "identity"):
-    with ServiceRpcProxy(service, config, context_data=context or {}) as proxy:
+    with ServiceRpcProxy(service, config, context_data=signed(context or {}, config)) as proxy:
         yield proxy
 
 
@@ -51,18 +58,103 @@ def context_of(principal: dict, role: str | None = None) -> dict:
             "opd_id": principal.get("home_opd"), "session_id": principal.get("session_id")}
 
 
-def outbox_tokens(config: dict, to: str) -> list[str]:
-    """Tokens sent to `to`, oldest first (reading the mail a person would get)."""
+def _mailed_tokens(config: dict, to: str) -> list[str]:
     tokens = []
     try:
         with open(config["NOTIFICATION_OUTBOX"], encoding="utf-8") as fh:
             for line in fh:
                 message = json.loads(line)
-                if message["to"] == to:
+                if message["to"] == to and message["kind"] in ("activation", "reset"):
                     tokens.append(message["body"].rsplit(" ", 1)[-1])
     except FileNotFoundError:
         pass
     return tokens
+
+
+def outbox_tokens(config: dict, to: str, at_least: int = 1, timeout: float = 20) -> list[str]:
+    """Activation and reset tokens mailed to `to`, oldest first (reading the mail a person would
+    get). Identity's delivery timer sends mail a moment after it is queued: this waits until at
+    least `at_least` have arrived."""
+    return wait_for(lambda: (found := _mailed_tokens(config, to)) and len(found) >= at_least
+                    and found, timeout=timeout, message=f"{at_least} token(s) mailed to {to}")
+
+
+class _TcpServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+class SmtpServer:
+    """A small SMTP server speaking the protocol over a real socket, run by the test (no
+    STARTTLS). `refuse` turns away that many next connections with `421`, as a relay that is
+    down for a moment does."""
+
+    def __init__(self):
+        self.received: list[dict] = []
+        self.refuse = 0
+        self.refused = 0
+        owner = self
+
+        class Session(socketserver.StreamRequestHandler):
+            def reply(self, line: str) -> None:
+                self.wfile.write((line + "\r\n").encode())
+
+            def handle(self):
+                if owner.refuse:
+                    owner.refuse -= 1
+                    owner.refused += 1
+                    self.reply("421 test relay busy, try again later")
+                    return
+                self.reply("220 test ESMTP")
+                envelope = {"from": None, "to": [], "data": ""}
+                while True:
+                    line = self.rfile.readline().decode().rstrip("\r\n")
+                    verb = line.split(" ", 1)[0].upper()
+                    if verb in ("EHLO", "HELO"):
+                        self.reply("250-test")
+                        self.reply("250 AUTH PLAIN")
+                    elif verb == "AUTH":
+                        envelope["auth"] = line
+                        self.reply("235 ok")
+                    elif verb == "MAIL":
+                        envelope["from"] = line
+                        self.reply("250 ok")
+                    elif verb == "RCPT":
+                        envelope["to"].append(line)
+                        self.reply("250 ok")
+                    elif verb == "DATA":
+                        self.reply("354 go on")
+                        lines = []
+                        while (data := self.rfile.readline().decode()) != ".\r\n":
+                            lines.append(data[1:] if data.startswith("..") else data)
+                        owner.received.append({**envelope, "data": "".join(lines)})
+                        envelope = {"from": None, "to": [], "data": ""}
+                        self.reply("250 queued")
+                    elif verb == "QUIT" or not line:
+                        self.reply("221 bye")
+                        return
+                    else:
+                        self.reply("502 no")
+
+        self._server = _TcpServer(("127.0.0.1", 0), Session)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def __enter__(self) -> SmtpServer:
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def mails_to(self, address: str) -> list[email.message.EmailMessage]:
+        """The messages received for `address`, parsed, oldest first."""
+        return [email.message_from_string(m["data"], policy=email.policy.default)
+                for m in list(self.received)
+                if any(f"<{address}>" in r for r in m["to"])]
 
 
 class People:

@@ -25,7 +25,7 @@ from shared.service import ServiceBase
 from shared.testing import wait_for
 from shared.topology import declare
 from tests.broker_proxy import BrokerProxy
-from tests.helpers import fetch
+from tests.helpers import fetch, signed
 from tests.identity_helpers import employee_for, unique_nip
 from tests.records_helpers import ADMIN, principal
 
@@ -80,6 +80,7 @@ def outage_stack(database_url, rabbit_config, tmp_path, keystore_dir, container_
     proxy = BrokerProxy().start()
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({
+        **{k: v for k, v in service_config.items() if k.startswith("CALLER_")},
         "AMQP_URI": proxy.uri(amqp), "DATABASE_URL": database_url,
         "DOCUMENT_ROOT": str(tmp_path / "documents"), "SIGNING_KEYSTORE_DIR": str(keystore_dir),
         "SIGNING_PROCESSES": 0, "LOG_LEVEL": "INFO", "CONSUMER_RETRY_BASE_DELAY": 0.01}))
@@ -103,6 +104,8 @@ def outage_stack(database_url, rabbit_config, tmp_path, keystore_dir, container_
     try:
         yield proxy, processes, amqp, service_config
     finally:
+        if proxy.is_cut:  # a failed test: let them reach the broker to stop
+            proxy.restore()
         for process in processes.values():
             process.stop()
         proxy.stop()
@@ -119,9 +122,10 @@ def _propose_change(records: dict) -> str:
     """A pegawai proposes a change to their record through the records service (running in
     this process, on the real broker); returns the verification queue item it should make."""
     nip = unique_nip()
-    with ServiceRpcProxy("records", records, context_data=ADMIN) as admin:
+    with ServiceRpcProxy("records", records, context_data=signed(ADMIN, records)) as admin:
         admin.register_employee(employee_for(nip), "data awal")
-    with ServiceRpcProxy("records", records, context_data=principal(nip, ["pegawai"])) as own:
+    pegawai = signed(principal(nip, ["pegawai"]), records)
+    with ServiceRpcProxy("records", records, context_data=pegawai) as own:
         proposed = own.propose_change(nip, {"changes": {"address": "Jl. Pahlawan 1"}})
     return f"change:{nip}:{proposed['change_id']}"
 
@@ -197,7 +201,9 @@ def proxied_gateway(container_factory, identity_config):
         yield proxy, Client(f"http://127.0.0.1:{port}"), cache, people, containers
     finally:
         people.close()
-        for container in reversed(containers):  # while they can still reach the broker
+        if proxy.is_cut:  # a failed test: let them reach the broker to stop
+            proxy.restore()
+        for container in reversed(containers):
             container.stop()
         proxy.stop()
 
@@ -275,5 +281,7 @@ def test_an_event_handled_while_the_broker_goes_is_not_lost_and_the_consumer_liv
         rows = fetch(database_url, f"SELECT position FROM {consumer}.effects ORDER BY 1")
         assert rows == [(1,), (2,)], "each event applied once"
     finally:
+        if proxy.is_cut:
+            proxy.restore()
         container.stop()
         proxy.stop()

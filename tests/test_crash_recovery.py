@@ -43,14 +43,14 @@ class Proc:
 
 @pytest.mark.slow
 def test_sigkilled_relay_and_consumer_lose_nothing_and_apply_each_event_once(
-        database_url, rabbit_config, tmp_path):
+        database_url, rabbit_config, tmp_path, caller_keys):
     source = create_scratch_log(database_url)
     consumer = create_scratch_log(database_url)
     create_effects_table(database_url, consumer)
     amqp = rabbit_config["AMQP_URI"]
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({
-        "AMQP_URI": amqp, "DATABASE_URL": database_url, "DB_ROLE_PER_SERVICE": False,
+        **caller_keys, "AMQP_URI": amqp, "DATABASE_URL": database_url, "DB_ROLE_PER_SERVICE": False,
         "LOG_LEVEL": "WARNING", "CONSUMER_RETRY_ATTEMPTS": 3, "CONSUMER_RETRY_BASE_DELAY": 0.01,
     }))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CRASH_CONSUMER_SCHEMA": consumer,

@@ -142,7 +142,7 @@ def test_relay_runs_once_and_migrations_run_in_a_job():
     assert relay["spec"]["template"]["spec"]["containers"][0]["command"] == ["simasn", "relay"]
     jobs = _of_kind("Job")
     assert [j["spec"]["template"]["spec"]["containers"][0]["command"] for j in jobs.values()] == [
-        ["simasn", "migrate"]]
+        ["simasn", "migrate", "--broker-users"]]
     for name, pod in _pod_specs():
         if name not in jobs:
             for container in pod["containers"] + pod.get("initContainers", []):
@@ -218,7 +218,44 @@ def test_docker_compose_has_every_container():
         assert service["command"][-1] == _entrypoint(name)
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert service["healthcheck"]["test"]
-    assert services["migrate"]["command"] == ["simasn", "migrate"]
+    assert services["migrate"]["command"] == ["simasn", "migrate", "--broker-users"]
     assert services["relay"]["command"] == ["simasn", "relay"]
+    # every container its own broker login and only its side's caller key, as on Kubernetes
+    logins = {}
+    for name in (*SERVICES, "relay"):
+        env = services[name]["environment"]
+        logins[name] = env["SIMASN_AMQP_URI"].split("@")[0]
+        assert f"simasn-{name}:" in logins[name]
+        assert ("SIMASN_CALLER_SERVICE_KEY" in env) == (name not in ("gateway", "relay"))
+        assert ("SIMASN_CALLER_GATEWAY_KEY" in env) == (name == "gateway")
+    assert len(set(logins.values())) == len(logins)
     assert "8000:8000" in services["gateway"]["ports"]
     assert (ROOT / "Dockerfile").is_file()
+
+
+def _secret_keys(container) -> dict[str, str]:
+    return {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in container.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})}
+
+
+def test_each_process_has_its_own_broker_user_and_only_its_caller_key():
+    """Least privilege on the broker and for caller tokens (shared/brokerauth.py,
+    shared/callers.py): no pod shares a broker login, the internet-facing gateway never holds
+    the services' key and no backend holds the gateway's."""
+    seen = {}
+    for process in ("identity", "records", "requests", "verification", "signing", "reporting",
+                    "sync", "gateway", "relay"):
+        deployment = _deployment_for(process)
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        keys = _secret_keys(container)
+        assert keys["SIMASN_AMQP_URI"] == f"amqp-uri-{process}"
+        seen[process] = keys
+        if process == "gateway":
+            assert keys["SIMASN_CALLER_GATEWAY_KEY"] == "caller-gateway-key"
+            assert "SIMASN_CALLER_SERVICE_KEY" not in keys
+        elif process == "relay":
+            assert not {"SIMASN_CALLER_GATEWAY_KEY", "SIMASN_CALLER_SERVICE_KEY"} & set(keys)
+        else:
+            assert keys["SIMASN_CALLER_SERVICE_KEY"] == "caller-service-key"
+            assert "SIMASN_CALLER_GATEWAY_KEY" not in keys
+    assert len({k["SIMASN_AMQP_URI"] for k in seen.values()}) == len(seen)

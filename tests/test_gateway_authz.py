@@ -1,10 +1,15 @@
 """The authorization matrix: every gateway route x every role x own-OPD/other-OPD, through real
 HTTP, identity and RabbitMQ. A route missing from MATRIX fails the test, so no route can be
-added without deciding who may call it."""
+added without deciding who may call it. Every answer is also checked against the OpenAPI
+document (status, media type, body), and the roles a route declares (`x-roles`) must be exactly
+the roles the matrix sees reach it."""
+
+import re
 
 import pyotp
 import pytest
 
+from services.gateway import openapi
 from services.gateway import service as gateway_service
 from services.gateway.http import ROUTES
 from services.records.service import RecordsService
@@ -14,6 +19,7 @@ from services.verification.service import VerificationService
 from shared.objectstore import FileSystemStore
 from shared.testing import wait_for
 from tests.document_samples import pdf_with_text
+from tests.gateway_helpers import conformance_problems
 from tests.helpers import RelayThread
 from tests.identity_helpers import (
     PASSWORD,
@@ -70,8 +76,9 @@ MATRIX = {
     ("POST", "/api/employees/<nip>/histories"): {"administrator", "fasilitator_own"},
     ("POST", "/api/employees/<nip>/proposals"): {"pegawai"},
     ("POST", "/api/employees/<nip>/proposals/decision"): {"administrator", "fasilitator_own"},
-    ("POST", "/api/documents"): {"pegawai", "fasilitator_own", "fasilitator_other",
-                                 "administrator"},
+    # an upload names its owner: the pegawai persona (another OPD's fasilitator may upload only
+    # for its own OPD's employees)
+    ("POST", "/api/documents"): {"pegawai", "fasilitator_own", "administrator"},
     ("POST", "/api/employees/<nip>/documents"): {"administrator", "fasilitator_own"},
     ("GET", "/api/employees/<nip>/documents/<sha256>"): READERS_OWN_OPD,
     ("POST", "/api/employee-imports"): {"administrator", "fasilitator_own"},
@@ -81,7 +88,7 @@ MATRIX = {
     ("PUT", "/api/layanan/<kode>"): BKD,
     ("POST", "/api/layanan/<kode>/deactivate"): BKD,
     ("GET", "/api/layanan/<kode>/eligibility/<nip>"): READERS_OWN_OPD | {"pegawai"},
-    ("GET", "/api/layanan-evaluations/<year>"): {"administrator", "auditor"},
+    ("GET", "/api/layanan-evaluations/<int:year>"): {"administrator", "auditor"},
     ("POST", "/api/requests"): {"pegawai", "fasilitator_own"},
     ("GET", "/api/requests/<request_id>"): READERS_OWN_OPD | {"pegawai"},
     ("GET", "/api/requests/<request_id>/timeline"): READERS_OWN_OPD | {"pegawai"},
@@ -126,6 +133,24 @@ MATRIX = {
     ("GET", "/api/audit/checkpoints"): {"administrator", "auditor"},
 }
 
+#: (method, path) -> {persona: scenario}: personas the matrix refuses for its usual target that
+#: reach the route with a target of their own (their own account or record, a request they
+#: drafted on someone's behalf, a disciplinary request only BKD drafts). With MATRIX these are
+#: all the roles that can get a 2xx, which is what a route declares (`x-roles`).
+OWN_TARGETS = {
+    ("GET", "/api/accounts/<account_id>"): {"pegawai": "own"},
+    ("GET", "/api/employees/<nip>"): {"pegawai": "own"},
+    ("GET", "/api/employees/<nip>/fields/<field>/history"): {"pegawai": "own"},
+    ("GET", "/api/employees/<nip>/documents/<sha256>"): {"pegawai": "own"},
+    ("POST", "/api/requests"): {"administrator": "hukdis"},
+    ("PUT", "/api/requests/<request_id>/documents"): {"administrator": "hukdis"},
+    ("POST", "/api/requests/<request_id>/submit"): {"administrator": "hukdis"},
+    ("POST", "/api/requests/<request_id>/withdraw"): {"fasilitator_own": "drafted",
+                                                      "administrator": "hukdis"},
+}
+HUKDIS_CODES = ("surat_panggilan", "bap", "laporan_pemeriksaan", "sk_cpns",
+                "sk_pangkat_terakhir", "sk_jabatan_terakhir")
+
 
 def client_body(client_id=None):
     return {"client_kind": "agency", "client_id": client_id or unique_username("bpjs"),
@@ -150,6 +175,28 @@ def test_every_route_has_a_matrix_entry():
         "matrix entries without a route": sorted(set(MATRIX) - routes)}
 
 
+def test_declared_roles_are_exactly_the_roles_that_reach_each_route():
+    assert gateway_service.GatewayService  # importing it registers the routes
+    paths = openapi.document()["paths"]
+    wrong = []
+    for route in ROUTES:
+        personas = MATRIX[(route.method, route.path)] | set(
+            OWN_TARGETS.get((route.method, route.path), {}))
+        reaching = {p.split("_")[0] for p in personas} - {"anonymous"}
+        path = re.sub(r"<(?:[a-z]+:)?([^>]+)>", r"{\1}", route.path)
+        operation = paths.get(path, {}).get(route.method.lower())
+        if operation is None:
+            wrong.append(f"{route.method} {route.path}: not in the document as {path}")
+        elif route.roles is None:
+            if "anonymous" not in personas or "x-roles" in operation:
+                wrong.append(f"{route.method} {route.path}: public, yet not open to all")
+        elif set(route.roles) != reaching or set(operation["x-roles"]) != reaching:
+            wrong.append(f"{route.method} {route.path}: declares {sorted(route.roles)}, "
+                         f"documents {sorted(operation['x-roles'])}, reached by "
+                         f"{sorted(reaching)}")
+    assert not wrong, "\n".join(wrong)
+
+
 class World:
     """The people and targets the matrix needs, made through the real services."""
 
@@ -172,11 +219,13 @@ class World:
             self.sessions["machine"] = {"tokens": svc.client_token(
                 {"client_id": client["client_id"], "client_secret": client["client_secret"]})}
 
-    def uploaded_document(self) -> str:
-        """A checked document in the store, as an upload through the gateway leaves it."""
+    def uploaded_document(self, nip: str | None = None) -> str:
+        """A checked document of employee `nip` (the pegawai persona by default) in the store,
+        as an upload through the gateway leaves it."""
         stored = FileSystemStore(self.config["DOCUMENT_ROOT"]).put(
             pdf_with_text(marker=unique_nip()))
-        return self.records("administrator").upload_document(stored.sha256, "sk.pdf")["sha256"]
+        return self.records("administrator").upload_document(
+            stored.sha256, "sk.pdf", nip or self.logins["pegawai"])["sha256"]
 
     def requests(self, persona):
         config, ctx = self.config, self.context(persona)
@@ -294,8 +343,50 @@ class World:
                                       else ["dindik"] if persona == "fasilitator_other" else [])
         return self.people.login(login)
 
-    def request(self, method, path, persona):
+    def hukdis(self) -> tuple[str, int]:
+        """A draft disciplinary request (only BKD drafts one) about the pegawai persona, by the
+        administrator persona, with every document it needs."""
+        made = self.requests("administrator").create_request(self.hukdis_body())
+        return made["request_id"], made["version"]
+
+    def hukdis_body(self) -> dict:
+        return {"layanan": "HUKDIS", "nip": self.logins["pegawai"],
+                "options": {"pelanggaran": "lainnya"},
+                "documents": {c: self.uploaded_document() for c in HUKDIS_CODES}}
+
+    def own_target(self, method, path, persona, scenario):
+        """(path, token, body) for a persona reaching a route with a target of its own."""
+        token, nip = self.token(persona), self.logins["pegawai"]
+        if scenario == "own" and "<account_id>" in path:
+            return path.replace("<account_id>", nip), token, None
+        if scenario == "own" and path.endswith("/<sha256>"):
+            record = self.records("administrator").get_employee(nip)
+            sha = self.uploaded_document()
+            self.records("administrator").attach_document(nip, {
+                "slot": "ktp", "sha256": sha, "expected_version": record["version"],
+                "reason": "KTP"})
+            return path.replace("<nip>", nip).replace("<sha256>", sha), token, None
+        if scenario == "own":
+            return path.replace("<nip>", nip).replace("<field>", "name"), token, None
+        if scenario == "drafted":
+            made = self.requests(persona).create_request(
+                {"layanan": "KARTU_KESEHATAN", "nip": nip, "options": {"tanggungan": "sendiri"}})
+            return (path.replace("<request_id>", made["request_id"]), token,
+                    {"expected_version": made["version"], "reason": "tidak jadi"})
+        if path == "/api/requests":
+            return path, token, self.hukdis_body()
+        rid, version = self.hukdis()
+        body = {"expected_version": version}
+        if path.endswith("/documents"):
+            body["documents"] = {"bap": self.uploaded_document()}
+        elif path.endswith("/withdraw"):
+            body["reason"] = "berkas belum lengkap"
+        return path.replace("<request_id>", rid), token, body
+
+    def request(self, method, path, persona, scenario=None):
         """(path, token, body) for one call; allowed calls are valid, so they must succeed."""
+        if scenario is not None:
+            return self.own_target(method, path, persona, scenario)
         token = self.token(persona)
         admin = self.context("administrator")
         if path == "/api/auth/login":
@@ -357,8 +448,8 @@ class World:
                     "sop": {"nomor": "SOP/BKD/02/2026", "versi": current["sop"]["versi"] + 1},
                     "approval": {"reference": "BA/SIMASN/1/2026"}, "reason": "uji matriks"}
             return path.replace("<kode>", "KGB"), token, None
-        if "<year>" in path:
-            return path.replace("<year>", "2026"), token, None
+        if "<int:year>" in path:
+            return path.replace("<int:year>", "2026"), token, None
         if path == "/api/requests":
             return path, token, {"layanan": "KARTU_KESEHATAN", "nip": self.logins["pegawai"],
                                  "options": {"tanggungan": "sendiri"}}
@@ -422,7 +513,8 @@ class World:
         if "<item_id>" in path:
             return path.replace("<item_id>", self.queued_change()), token, None
         if path == "/api/documents":
-            return f"{path}?file_name=sk.pdf", token, pdf_with_text(marker=unique_nip())
+            return (f"{path}?file_name=sk.pdf&nip={self.logins['pegawai']}", token,
+                    pdf_with_text(marker=unique_nip()))
         if path == "/api/employee-imports":
             nip = unique_nip()
             row = employee_for(nip)
@@ -446,11 +538,11 @@ class World:
                 body = {"history": "jabatan", "entry": JABATAN,
                         "expected_version": record["version"], "reason": "SK jabatan"}
             elif path.endswith("/documents"):
-                sha = self.uploaded_document()
+                sha = self.uploaded_document(nip)
                 body = {"slot": "sk_cpns", "sha256": sha, "expected_version": record["version"],
                         "reason": "SK CPNS asli"}
             elif path.endswith("/<sha256>"):
-                sha = self.uploaded_document()
+                sha = self.uploaded_document(nip)
                 self.records("administrator").attach_document(nip, {
                     "slot": "ktp", "sha256": sha, "expected_version": record["version"],
                     "reason": "KTP"})
@@ -514,23 +606,36 @@ def gateway(start_gateway, database_url):
         relay.__exit__(None, None, None)
 
 
+def send(client, method, path, token, body):
+    if isinstance(body, bytes):  # a raw upload
+        kind = "application/pdf" if body.startswith(b"%PDF") else "text/csv"
+        return client.call(method, path, token=token, raw=body, headers={"Content-Type": kind})
+    return client.call(method, path, token=token, body=body)
+
+
 def test_authorization_matrix(gateway):
     client, world = gateway
-    failures = []
+    failures, mismatches = [], []
     for (method, rule), allowed in sorted(MATRIX.items()):
         for persona in PERSONAS:
             path, token, body = world.request(method, rule, persona)
-            if isinstance(body, bytes):  # a raw upload
-                kind = "application/pdf" if body.startswith(b"%PDF") else "text/csv"
-                answer = client.call(method, path, token=token, raw=body,
-                                     headers={"Content-Type": kind})
-            else:
-                answer = client.call(method, path, token=token, body=body)
+            answer = send(client, method, path, token, body)
+            mismatches += conformance_problems(method, rule, answer)
             ok = answer.status < 400 or (rule == "/health/ready" and answer.status == 503)
             refused = answer.status in (401, 403, 404)
             if persona in allowed and not ok:
                 failures.append(f"{persona} {method} {path}: {answer.status} {answer.code}")
             if persona not in allowed and not refused:
                 failures.append(f"{persona} {method} {path} should be refused: {answer.status}")
+    for (method, rule), personas in sorted(OWN_TARGETS.items()):
+        for persona, scenario in personas.items():
+            path, token, body = world.request(method, rule, persona, scenario)
+            answer = send(client, method, path, token, body)
+            mismatches += conformance_problems(method, rule, answer)
+            if answer.status >= 400:
+                failures.append(f"{persona} ({scenario}) {method} {path}: {answer.status} "
+                                f"{answer.code}")
     print(f"authorization matrix: {len(MATRIX)} routes x {len(PERSONAS)} personas")
     assert not failures, "\n".join(failures)
+    assert not mismatches, "answers the OpenAPI document does not declare:\n" + "\n".join(
+        sorted(set(mismatches)))

@@ -45,19 +45,19 @@ def test_documents_are_checked_linked_versioned_and_downloaded_by_readers_only(
     assert created.status == 201
 
     # judged by bytes: a renamed executable and a locked PDF are refused, saying why
-    exe = client.call("POST", "/api/documents?file_name=sk.pdf", token=fasilitator,
+    exe = client.call("POST", f"/api/documents?file_name=sk.pdf&nip={nip}", token=fasilitator,
                       raw=b"MZ\x90\x00" + b"\x00" * 4000, headers=PDF)
     assert exe.status == 422 and exe.body["code"] == "document_rejected"
     assert exe.body["errors"]["reason"] == "executable"
-    locked = client.call("POST", "/api/documents", token=fasilitator,
+    locked = client.call("POST", f"/api/documents?nip={nip}", token=fasilitator,
                          raw=_pdf_from_pyhanko(encrypt="rahasia"), headers=PDF)
     assert locked.status == 422 and locked.body["errors"]["reason"] == "pdf_encrypted"
 
     first_pdf, second_pdf = pdf_with_text(marker="v1"), pdf_with_text(marker="v2")
-    first = client.call("POST", "/api/documents?file_name=sk-cpns.pdf", token=fasilitator,
-                        raw=first_pdf, headers=PDF)
+    first = client.call("POST", f"/api/documents?file_name=sk-cpns.pdf&nip={nip}",
+                        token=fasilitator, raw=first_pdf, headers=PDF)
     assert first.status == 201 and first.body["kind"] == "pdf" and first.body["pages"] == 1
-    second = client.call("POST", "/api/documents", token=fasilitator, raw=second_pdf,
+    second = client.call("POST", f"/api/documents?nip={nip}", token=fasilitator, raw=second_pdf,
                          headers=PDF)
     version = created.body["version"]
     for sha in (first.body["sha256"], second.body["sha256"]):
@@ -70,15 +70,15 @@ def test_documents_are_checked_linked_versioned_and_downloaded_by_readers_only(
     assert [(v["version"], v["sha256"]) for v in slot] == [
         (1, first.body["sha256"]), (2, second.body["sha256"])]
 
-    # an event may link only documents that were uploaded and passed the checks
+    # an event may link only documents uploaded for this employee that passed the checks
     unknown = client.call("POST", f"/api/employees/{nip}/histories", token=fasilitator, body={
         "history": "pangkat", "entry": {"golongan": "III/a", "tmt": employee_for(nip)["tmt_cpns"]},
         "documents": ["ab" * 32], "expected_version": version, "reason": "SK pangkat"})
-    assert unknown.status == 422 and unknown.body["errors"]["problems"][0]["code"] == \
-        "document_unknown"
+    assert unknown.status == 422 and unknown.code == "document_not_owned"
+    assert unknown.body["field"] == "documents[0]"
 
     # a confidential document: the SK hukuman disiplin, written and read by administrators
-    penalty = client.call("POST", "/api/documents", token=admin,
+    penalty = client.call("POST", f"/api/documents?nip={nip}", token=admin,
                           raw=pdf_with_text(marker="hukdis"), headers=PDF).body["sha256"]
     recorded = client.call("POST", f"/api/employees/{nip}/histories", token=admin, body={
         "history": "hukuman_disiplin", "entry": {"kode": "R1", "mulai": "2025-01-02"},
@@ -97,7 +97,7 @@ def test_documents_are_checked_linked_versioned_and_downloaded_by_readers_only(
     assert download(client, secret, pegawai)[0] == 404
     assert download(client, secret, admin)[0] == 200
     # a real document, but not one this record links
-    foreign = client.call("POST", "/api/documents", token=admin,
+    foreign = client.call("POST", f"/api/documents?nip={nip}", token=admin,
                           raw=pdf_with_text(marker="lain"), headers=PDF).body["sha256"]
     assert download(client, f"/api/employees/{nip}/documents/{foreign}", admin)[0] == 404
 

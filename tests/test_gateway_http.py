@@ -2,6 +2,7 @@
 response, readiness that tells which service is not answering."""
 
 import json
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -83,3 +84,53 @@ def test_readiness_names_the_services_that_do_not_answer(gateway, container_fact
     assert status == 503 and headers["Content-Type"] == "application/problem+json"
     assert body["code"] == "service_unavailable"
     assert "identity" in body["detail"] and "records" not in body["detail"]
+
+
+@pytest.mark.parametrize("method, path, allowed", [
+    ("DELETE", "/api/layanan", "GET, HEAD"),
+    ("PUT", "/api/auth/login", "POST"),
+    ("GET", "/api/me/password", "PUT"),
+    ("POST", "/api/layanan/KGB", "GET, HEAD, PUT"),
+    ("PATCH", "/api/requests/6f1c1d6e-0000-4000-8000-000000000000/submit", "POST"),
+    ("OPTIONS", "/health", "GET, HEAD"),
+    ("TRACE", "/api/employees/198501012010121001/documents/" + "a" * 64, "GET, HEAD"),
+])
+def test_an_undeclared_method_on_a_route_is_405_naming_the_allowed_ones(gateway, method, path,
+                                                                        allowed):
+    base, _ = gateway
+    status, headers, body = call(base + path, method=method,
+                                 data=b"{}" if method in ("POST", "PUT", "PATCH") else None)
+    assert status == 405, (status, body)
+    assert headers["Allow"] == allowed
+    assert headers["Content-Type"] == "application/problem+json"
+    assert body["code"] == "method_not_allowed" and body["status"] == 405
+    assert body["request_id"] == headers["X-Request-Id"]
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "OPTIONS", "TRACE"])
+def test_a_path_no_route_has_is_404_whatever_the_method(gateway, method):
+    base, _ = gateway
+    status, headers, body = call(base + "/api/layanan/KGB/nothing-here", method=method)
+    assert status == 404 and headers["Content-Type"] == "application/problem+json"
+    assert body["code"] == "route_not_found" and "Allow" not in headers
+
+
+#: a value for each path parameter that the route's converter accepts
+SAMPLE_PARAMETERS = {"nip": "198501012010121001", "sha256": "a" * 64, "year": "2026"}
+
+
+def test_every_path_of_the_document_answers_405_for_each_method_it_does_not_declare(gateway):
+    from services.gateway import openapi
+
+    base, _ = gateway
+    wrong = []
+    for path, operations in openapi.document()["paths"].items():
+        declared = {m.upper() for m in operations}
+        allowed = ", ".join(sorted(declared | ({"HEAD"} if "GET" in declared else set())))
+        url = base + re.sub(r"{([^}]+)}", lambda m: SAMPLE_PARAMETERS.get(m[1], "x1"), path)
+        for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} - declared):
+            status, headers, body = call(url, method=method)
+            if (status, headers.get("Allow"), body.get("code")) != (405, allowed,
+                                                                     "method_not_allowed"):
+                wrong.append(f"{method} {path}: {status} Allow={headers.get('Allow')}")
+    assert not wrong, wrong

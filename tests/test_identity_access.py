@@ -3,9 +3,8 @@
 import psycopg2
 import pytest
 
-from services.identity.exceptions import AccountExists, LoginFailed
-from services.identity.security import TokenInvalid
 from shared.errors import Conflict, Forbidden, ValidationFailed
+from tests.helpers import raises_code
 from tests.identity_helpers import context_of, outbox_tokens, rpc, unique_username
 
 
@@ -132,7 +131,7 @@ def test_a_kabupaten_client_uses_api_credentials_within_its_agreement(identity, 
             "reason": f"MoU integrasi data kepegawaian {full_name}"}
     with as_(identity, admin, "administrator") as svc:
         client = svc.register_client(body)
-        with pytest.raises(AccountExists):
+        with raises_code("account_exists"):
             svc.register_client(body)
         with pytest.raises(ValidationFailed):
             svc.register_client({**body, "kabkota_code": "3599"})
@@ -142,12 +141,12 @@ def test_a_kabupaten_client_uses_api_credentials_within_its_agreement(identity, 
         token = svc.client_token({"client_id": client_id, "client_secret": secret})
         principal = svc.authenticate(token["access_token"])
         assert principal["roles"] == ["machine"] and principal["scopes"] == ["sync:push"]
-        with pytest.raises(LoginFailed):
+        with raises_code("login_failed"):
             svc.client_token({"client_id": client_id, "client_secret": secret + "x"})
         # the agreement ran out: tokens already issued stop working, new ones are refused
         sql(database_url, "UPDATE identity.machine_clients SET valid_until = current_date - 1, "
                           "valid_from = current_date - 30 WHERE client_id = %s", (client_id,))
-        with pytest.raises(TokenInvalid):
+        with raises_code("token_invalid"):
             svc.authenticate(token["access_token"])
         with pytest.raises(Forbidden):
             svc.client_token({"client_id": client_id, "client_secret": secret})
@@ -157,9 +156,9 @@ def test_a_kabupaten_client_uses_api_credentials_within_its_agreement(identity, 
     with as_(identity, admin, "administrator") as svc:
         rotated = svc.rotate_client_secret(client_id, {"reason": "rahasia bocor"})
     with rpc(identity.config) as svc:
-        with pytest.raises(TokenInvalid):
+        with raises_code("token_invalid"):
             svc.authenticate(token["access_token"])
-        with pytest.raises(LoginFailed):
+        with raises_code("login_failed"):
             svc.client_token({"client_id": client_id, "client_secret": secret})
         fresh = svc.client_token({"client_id": client_id,
                                   "client_secret": rotated["client_secret"]})
@@ -167,7 +166,7 @@ def test_a_kabupaten_client_uses_api_credentials_within_its_agreement(identity, 
         assert svc.revoke_client(client_id, {"reason": "MoU diputus"})["status"] == \
             "disabled"
     with rpc(identity.config) as svc:
-        with pytest.raises(TokenInvalid):
+        with raises_code("token_invalid"):
             svc.authenticate(fresh["access_token"])
     stored = sql(database_url, "SELECT string_agg(payload::text || metadata::text, '') "
                                "FROM identity.events")[0][0]

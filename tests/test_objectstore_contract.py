@@ -144,6 +144,21 @@ class TestObjectStoreContract:
         assert not store.exists(_sha(data))
         assert store.put(data, "image/png", expected_sha256=_sha(data)).sha256 == _sha(data)
 
+    def test_a_put_says_whether_it_stored_the_bytes_and_delete_removes_them(self, store):
+        data = b"%PDF-1.7 ditolak " + os.urandom(64)
+        first = store.put(data, "application/pdf")
+        assert first.created is True
+        assert store.put(data, "application/pdf").created is False  # already held
+        assert store.stat(first.sha256).created is False
+        store.delete(first.sha256)
+        assert not store.exists(first.sha256)
+        with pytest.raises(NotFound):
+            store.open(first.sha256)
+        store.delete(first.sha256)  # absent already: fine
+        assert _count_objects(store) == 0
+        assert store.put(data, "application/pdf").created is True  # may come back whole
+        assert store.read(first.sha256) == data
+
     def test_multi_megabyte_object_streams_in_chunks(self, store):
         data = os.urandom(5 * 1024 * 1024 + 123)
         stored = store.put(io.BytesIO(data), "application/pdf")

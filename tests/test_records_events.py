@@ -10,7 +10,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.records.service import RecordsService
 from shared.testing import wait_for
-from tests.helpers import RelayThread
+from tests.helpers import RelayThread, signed
 from tests.records_helpers import ADMIN, new_person
 
 RECEIVED: list[dict] = []
@@ -39,7 +39,8 @@ def make_listener():
 @pytest.fixture
 def records(container_factory, service_config):
     container_factory(RecordsService, service_config).start()
-    return lambda context: ServiceRpcProxy("records", service_config, context_data=context)
+    return lambda context: ServiceRpcProxy("records", service_config,
+                                           context_data=signed(context, service_config))
 
 
 def test_confidential_parts_never_reach_consumers(records, container_factory, service_config,

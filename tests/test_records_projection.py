@@ -12,13 +12,15 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from services.records import projection
 from services.records.service import RecordsService
 from shared.cli import main as simasn
+from tests.helpers import signed
 from tests.records_helpers import ADMIN, new_person
 
 
 @pytest.fixture
 def records(container_factory, service_config):
     container_factory(RecordsService, service_config).start()
-    return lambda context: ServiceRpcProxy("records", service_config, context_data=context)
+    return lambda context: ServiceRpcProxy("records", service_config,
+                                           context_data=signed(context, service_config))
 
 
 def test_a_damaged_row_is_found_and_rebuilt_from_the_log(records, database_url):

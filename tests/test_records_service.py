@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from services.records.exceptions import EmployeeExists, RecordRejected
 from services.records.service import RecordsService
 from shared.errors import ConcurrencyError, Forbidden, NotFound
+from tests.helpers import raises_code, signed
 from tests.records_helpers import ADMIN, AUDITOR, FASIL, OTHER_FASIL, new_person, principal
 
 JABATAN = {"jenis_jabatan": "fungsional", "nama_jabatan": "Analis", "tmt": "2016-01-01"}
@@ -21,7 +21,8 @@ def records(container_factory, service_config):
     container_factory(RecordsService, service_config).start()
 
     def call(context):
-        return ServiceRpcProxy("records", service_config, context_data=context)
+        return ServiceRpcProxy("records", service_config,
+                               context_data=signed(context, service_config))
 
     return call
 
@@ -41,11 +42,11 @@ def test_who_may_register_and_read_is_decided_in_the_service(records):
         person.pop("catatan_kesehatan")
         created = svc.register_employee(person, "CPNS formasi 2015")
         assert created["nip"] == nip and "catatan_kesehatan" not in created
-        with pytest.raises(EmployeeExists):
+        with raises_code("employee_exists"):
             svc.register_employee(person, "dua kali")
         other = new_person()[1]
         other.pop("catatan_kesehatan")
-        with pytest.raises(RecordRejected) as refused:
+        with raises_code("record_rejected") as refused:
             svc.register_employee({**other, "gender": "L"}, "salah")
         assert refused.value.field == "gender"
         assert {p["code"] for p in refused.value.details["problems"]} == {
@@ -93,7 +94,7 @@ def test_a_pegawai_proposes_only_for_themselves_and_someone_else_decides(records
         svc.register_employee(person, "impor awal")
     with records(principal(nip, ["pegawai"])) as svc:
         proposed = svc.propose_change(nip, {"changes": {"address": "Jl. Pahlawan 1"}})
-        with pytest.raises(RecordRejected):
+        with raises_code("record_rejected"):
             svc.propose_change(nip, {"changes": {"nip": "199001012015032999"}})
     other_nip, _ = new_person()
     with records(principal(other_nip, ["pegawai"])) as svc:
@@ -159,12 +160,13 @@ def test_confidential_document_slots_are_filled_by_administrators_only(container
     person.pop("catatan_kesehatan")
 
     def records(context):
-        return ServiceRpcProxy("records", service_config, context_data=context)
+        return ServiceRpcProxy("records", service_config,
+                               context_data=signed(context, service_config))
 
     with records(FASIL) as svc:
         record = svc.register_employee(person, "data awal")
-        sha = svc.upload_document(store.put(pdf_with_text(marker=nip)).sha256, "sk.pdf")[
-            "sha256"]
+        sha = svc.upload_document(store.put(pdf_with_text(marker=nip)).sha256, "sk.pdf",
+                                  nip)["sha256"]
         with pytest.raises(Forbidden) as refused:
             svc.attach_document(nip, {"slot": "sk_hukuman_disiplin", "sha256": sha,
                                       "expected_version": record["version"],

@@ -14,7 +14,7 @@ from services.requests.service import RequestsService
 from shared.objectstore import FileSystemStore
 from shared.testing import wait_for
 from tests.document_samples import pdf_with_text
-from tests.helpers import RelayThread
+from tests.helpers import RelayThread, signed
 from tests.identity_helpers import People, employee_for
 from tests.records_helpers import ADMIN, FASIL, principal
 from tests.test_verification_queue import KK
@@ -44,12 +44,13 @@ def test_each_step_is_mailed_once(container_factory, identity_config, database_u
     person.pop("reason")
 
     def call(context, service):
-        return ServiceRpcProxy(service, identity_config, context_data=context)
+        return ServiceRpcProxy(service, identity_config,
+                               context_data=signed(context, identity_config))
 
     with call(ADMIN, "records") as records:
         records.register_employee(person, "data awal")
         sha = records.upload_document(FileSystemStore(identity_config["DOCUMENT_ROOT"]).put(
-            pdf_with_text(marker=nip)).sha256, "kk.pdf")["sha256"]
+            pdf_with_text(marker=nip)).sha256, "kk.pdf", nip)["sha256"]
     pegawai = principal(nip, ["pegawai"])
     with RelayThread(database_url, "requests", "requests", identity_config["AMQP_URI"],
                      name=f"mail-{uuid.uuid4().hex[:6]}"):

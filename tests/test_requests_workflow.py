@@ -12,15 +12,13 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.records.service import RecordsService
 from services.requests.exceptions import (
-    DocumentsMissing,
-    LayananInactive,
-    NotEligible,
     TransitionRefused,
 )
 from services.requests.service import RequestsService
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.objectstore import FileSystemStore
 from tests.document_samples import pdf_with_text
+from tests.helpers import raises_code, signed
 from tests.records_helpers import ADMIN, FASIL, OTHER_FASIL, principal
 
 SYSTEM = principal("system:signing", ["system"])
@@ -35,7 +33,8 @@ def stack(container_factory, service_config):
     store = FileSystemStore(service_config["DOCUMENT_ROOT"])
 
     def call(context, service="requests"):
-        return ServiceRpcProxy(service, service_config, context_data=context)
+        return ServiceRpcProxy(service, service_config,
+                               context_data=signed(context, service_config))
 
     return call, store
 
@@ -61,10 +60,11 @@ def employee(call, **changes):
     return nip
 
 
-def upload(call, store, marker):
+def upload(call, store, marker, nip):
+    """A document the OPD's fasilitator uploads for employee `nip`."""
     stored = store.put(pdf_with_text(marker=marker))
     with call(FASIL, "records") as records:
-        return records.upload_document(stored.sha256, f"{marker}.pdf")["sha256"]
+        return records.upload_document(stored.sha256, f"{marker}.pdf", nip)["sha256"]
 
 
 def test_a_gaji_berkala_request_from_draft_to_completed(stack):
@@ -81,7 +81,7 @@ def test_a_gaji_berkala_request_from_draft_to_completed(stack):
         again = svc.create_request({"layanan": "KGB", "nip": nip, "idempotency_key": key})
         assert again["request_id"] == draft["request_id"], "one request per idempotency key"
         rid = draft["request_id"]
-        with pytest.raises(DocumentsMissing) as missing:
+        with raises_code("documents_missing") as missing:
             svc.submit_request(rid, {"expected_version": draft["version"]})
         assert set(missing.value.details["missing"]) == {"surat_pengantar",
                                                          "sk_pangkat_terakhir",
@@ -89,9 +89,10 @@ def test_a_gaji_berkala_request_from_draft_to_completed(stack):
         with pytest.raises(ValidationFailed) as unchecked:  # never uploaded through the checks
             svc.change_request_documents(rid, {"documents": {"surat_pengantar": "ab" * 32},
                                                "expected_version": draft["version"]})
+        assert unchecked.value.code == "document_not_owned"
         assert unchecked.value.field == "documents.surat_pengantar"
-        docs = {code: upload(call, store, f"{code}-{nip}") for code in missing.value.details[
-            "missing"]}
+        docs = {code: upload(call, store, f"{code}-{nip}", nip)
+                for code in missing.value.details["missing"]}
         changed = svc.change_request_documents(rid, {"documents": docs,
                                                      "expected_version": draft["version"]})
         submitted = svc.submit_request(rid, {"expected_version": changed["version"]})
@@ -110,7 +111,7 @@ def test_a_gaji_berkala_request_from_draft_to_completed(stack):
             "skp_1_tahun": "SKP 2025 belum ditandatangani atasan"}
     with call(pegawai) as svc:
         fixed = svc.change_request_documents(rid, {
-            "documents": {"skp_1_tahun": upload(call, store, f"skp-signed-{nip}")},
+            "documents": {"skp_1_tahun": upload(call, store, f"skp-signed-{nip}", nip)},
             "expected_version": returned["version"]})
         resubmitted = svc.submit_request(rid, {"expected_version": fixed["version"]})
     with call(FASIL) as fasilitator:
@@ -156,12 +157,12 @@ def test_steps_out_of_order_four_eyes_and_eligibility_are_refused(stack):
     with call(FASIL) as fasilitator:  # on the employee's behalf
         draft = fasilitator.create_request({"layanan": "KGB", "nip": nip})
         assert draft["on_behalf"] is True
-        with pytest.raises(TransitionRefused) as refused:
+        with raises_code("transition_refused") as refused:
             fasilitator.verify_request(draft["request_id"], {
                 "expected_version": draft["version"], "checks": {"x": {
                     "original": True, "legible": True, "matches_record": True}}})
         assert "RequestSubmitted" in refused.value.details["allowed"]
-        docs = {code: upload(call, store, f"{code}-{nip}-b") for code in (
+        docs = {code: upload(call, store, f"{code}-{nip}-b", nip) for code in (
             "surat_pengantar", "sk_pangkat_terakhir", "sk_kgb_terakhir", "skp_1_tahun")}
         changed = fasilitator.change_request_documents(draft["request_id"], {
             "documents": docs, "expected_version": draft["version"]})
@@ -184,7 +185,7 @@ def test_steps_out_of_order_four_eyes_and_eligibility_are_refused(stack):
             "expected_version": verified["version"], "approve": False,
             "reason": "SK KGB terakhir belum berlaku"})
         assert rejected["state"] == "rejected"
-        with pytest.raises(TransitionRefused):
+        with raises_code("transition_refused"):
             admin.decide_request(draft["request_id"], {"expected_version": rejected["version"],
                                                        "approve": True, "reason": "ulang"})
 
@@ -197,7 +198,7 @@ def test_steps_out_of_order_four_eyes_and_eligibility_are_refused(stack):
     with call(FASIL) as fasilitator:
         kp = fasilitator.create_request({"layanan": "KENAIKAN_PANGKAT", "nip": junior,
                                          "options": {"jenis_kp": "reguler"}})
-        with pytest.raises(NotEligible) as not_yet:
+        with raises_code("not_eligible") as not_yet:
             fasilitator.submit_request(kp["request_id"], {"expected_version": kp["version"]})
         assert not_yet.value.details["eligible_from"] == "2029-10-01"
         assert "golongan III/d pada 2029-10-01" in not_yet.value.message
@@ -235,10 +236,10 @@ def test_a_switched_off_layanan_takes_no_new_requests_and_a_change_needs_a_new_s
             "approval": {"reference": "BA/SIMASN/7/2026"}, "reason": "dipercepat"})
         assert changed["version"] == 2 and changed["sla_hari_kerja"] == 3
     with call(FASIL) as fasilitator:
-        with pytest.raises(LayananInactive):
+        with raises_code("layanan_inactive"):
             fasilitator.create_request({"layanan": "KARPEG", "nip": nip})
         # the request already running goes on under the entry it was made with
-        docs = {code: upload(call, store, f"{code}-{nip}-karpeg") for code in (
+        docs = {code: upload(call, store, f"{code}-{nip}-karpeg", nip) for code in (
             "surat_pengantar", "sk_cpns", "sk_pns", "sttpl", "pas_foto")}
         changed = fasilitator.change_request_documents(running["request_id"], {
             "documents": docs, "expected_version": running["version"]})
@@ -247,10 +248,30 @@ def test_a_switched_off_layanan_takes_no_new_requests_and_a_change_needs_a_new_s
         assert submitted["state"] == "submitted" and submitted["catalogue_version"] == 1
 
 
+def test_a_catalogue_change_of_the_wrong_shape_is_refused_naming_the_field(stack):
+    """A change is typed field by field: a malformed entry is refused before anything is
+    published (a rule that is not an object crashed the entry check: 500), so the published
+    entry keeps the shape its readers and the API document rely on."""
+    call, _ = stack
+    change = {"sop": {"nomor": "SOP/BKD/11/2026-R1", "versi": 2},
+              "approval": {"reference": "BA/SIMASN/8/2026"}, "reason": "uji bentuk"}
+    when_half = {"code": "kk", "nama": "Kartu keluarga", "mandatory": False,
+                 "when": {"option": "alasan"}}
+    with call(ADMIN) as admin:
+        for changes, field in [({"eligibility": [1]}, "changes.eligibility.0"),
+                               ({"sla_hari_kerja": "tiga"}, "changes.sla_hari_kerja"),
+                               ({"documents": [when_half]}, "changes.documents.0.when"),
+                               ({"kode": "LAIN"}, "changes.kode")]:
+            with raises_code("validation_failed") as refused:
+                admin.change_layanan("KARIS_KARSU", {**change, "changes": changes})
+            assert refused.value.field == field, refused.value
+        assert admin.get_layanan("KARIS_KARSU")["version"] == 1
+
+
 def test_the_same_submission_at_once_makes_one_request_and_one_verifier_gets_it(stack):
     import eventlet
 
-    from shared.errors import ConcurrencyError
+    from shared.errors import ConcurrencyError, Conflict
 
     call, store = stack
     nip = employee(call)
@@ -264,7 +285,7 @@ def test_the_same_submission_at_once_makes_one_request_and_one_verifier_gets_it(
     made = [t.wait() for t in [eventlet.spawn(create) for _ in range(4)]]
     assert len({m["request_id"] for m in made}) == 1, "one request for one key"
     rid, version = made[0]["request_id"], made[0]["version"]
-    docs = {code: upload(call, store, f"{code}-{nip}-c") for code in (
+    docs = {code: upload(call, store, f"{code}-{nip}-c", nip) for code in (
         "surat_pengantar", "sk_pangkat_terakhir", "sk_kgb_terakhir", "skp_1_tahun")}
     with call(pegawai) as svc:
         version = svc.change_request_documents(rid, {"documents": docs,
@@ -275,13 +296,13 @@ def test_the_same_submission_at_once_makes_one_request_and_one_verifier_gets_it(
         with call(who) as svc:
             try:
                 return svc.start_verification(rid, {"expected_version": version})["state"]
-            except (ConcurrencyError, TransitionRefused) as exc:
+            except Conflict as exc:
                 # the loser read the old version (conflict) or already the new state (refused)
-                return exc
+                return exc.code
 
     outcomes = [t.wait() for t in [eventlet.spawn(claim, FASIL), eventlet.spawn(claim, ADMIN)]]
     assert outcomes.count("under_verification") == 1
-    assert sum(isinstance(o, (ConcurrencyError, TransitionRefused)) for o in outcomes) == 1
+    assert sum(o in (ConcurrencyError.code, TransitionRefused.code) for o in outcomes) == 1
 
 
 def test_who_prepared_a_request_never_verifies_it_and_verdicts_cover_every_document(stack):
@@ -291,7 +312,7 @@ def test_who_prepared_a_request_never_verifies_it_and_verdicts_cover_every_docum
     with call(pegawai) as svc:
         draft = svc.create_request({"layanan": "KGB", "nip": nip})
     codes = ("surat_pengantar", "sk_pangkat_terakhir", "sk_kgb_terakhir", "skp_1_tahun")
-    docs = {code: upload(call, store, f"{code}-{nip}-p") for code in codes}
+    docs = {code: upload(call, store, f"{code}-{nip}-p", nip) for code in codes}
     with call(FASIL) as fasilitator:  # the fasilitator supplies the documents...
         changed = fasilitator.change_request_documents(draft["request_id"], {
             "documents": docs, "expected_version": draft["version"]})
@@ -326,7 +347,7 @@ def test_a_layanan_only_bkd_submits_is_kept_from_the_employee_and_the_opd(stack,
         assert no_option.value.field == "options.alasan"
     codes = ("surat_panggilan", "bap", "laporan_pemeriksaan", "sk_cpns",
              "sk_pangkat_terakhir", "sk_jabatan_terakhir")
-    docs = {code: upload(call, store, f"{code}-{nip}-h") for code in codes}
+    docs = {code: upload(call, store, f"{code}-{nip}-h", nip) for code in codes}
     with call(ADMIN) as admin:
         hukdis = admin.create_request({"layanan": "HUKDIS", "nip": nip, "documents": docs,
                                        "options": {"pelanggaran": "lainnya"}})
@@ -375,7 +396,7 @@ def test_a_running_penalty_is_not_revealed_to_a_fasilitator(stack):
     with call(FASIL) as fasilitator:
         answer = fasilitator.eligibility("KGB", nip)
         draft = fasilitator.create_request({"layanan": "KGB", "nip": nip})
-        with pytest.raises(NotEligible) as refused:  # submitting says no more than that
+        with raises_code("not_eligible") as refused:  # submitting says no more than that
             fasilitator.submit_request(draft["request_id"],
                                        {"expected_version": draft["version"]})
         assert "rincian di BKD" in refused.value.message and "2027" not in refused.value.message

@@ -94,9 +94,10 @@ def test_seed_demo_creates_a_province_once_whose_staff_log_in_with_what_it_print
     assert main(["seed", "demo", "--pegawai", str(PEGAWAI)]) == 0
     printed = capsys.readouterr()
     password = re.search(r"Password of every demo account: (\S+)", printed.out).group(1)
-    secrets = dict(re.findall(r"^  (\S+) +(?:administrator|fasilitator) +\S+ +([A-Z2-7]{32})$",
-                              printed.out, re.MULTILINE))
-    assert set(secrets) == {"admin.bkd"} | {name for name, _ in seed.FASILITATORS}
+    secrets = dict(re.findall(r"^  (\S+) +(?:administrator|fasilitator|auditor) +\S+ +"
+                              r"([A-Z2-7]{32})$", printed.out, re.MULTILINE))
+    assert set(secrets) == ({"admin.bkd", "auditor.inspektorat"}
+                            | {name for name, _ in seed.FASILITATORS})
     assert printed.out.count(password) == 1, "the password is printed once"
     for credential in [password, *secrets.values()]:
         assert credential not in printed.err, "credentials never reach the logs"

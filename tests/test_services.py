@@ -15,7 +15,7 @@ from shared.logging import get_logger
 from shared.service import ServiceBase, rpc
 from shared.testing import create_scratch_log
 from shared.topology import service_class
-from tests.helpers import REGISTRY
+from tests.helpers import REGISTRY, signed
 
 ALL = ["identity", "records", "requests", "verification", "signing", "reporting", "sync",
        "gateway"]
@@ -106,7 +106,7 @@ def test_correlation_and_actor_travel_across_rpc_into_event_metadata_and_logs(
     correlation = f"req-{uuid.uuid4().hex}"
     context = {"correlation_id": correlation, "actor_id": "196501011990031001",
                "actor_role": "fasilitator", "opd_id": "dinkes"}
-    with ServiceRpcProxy(front_cls.name, config, context_data=context) as front:
+    with ServiceRpcProxy(front_cls.name, config, context_data=signed(context, config)) as front:
         assert front.record_via("stream-ctx", "x") == [1]
     conn = psycopg2.connect(database_url)
     with conn.cursor() as cur:

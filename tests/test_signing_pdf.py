@@ -16,9 +16,9 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from services.signing import domain, pdfsign, pki, render
-from services.signing.exceptions import NoSigningKey
 from services.signing.keystore import Keystore
 from shared.reference import layanan_catalogue, output_documents
+from tests.helpers import raises_code
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -177,7 +177,7 @@ def test_not_a_pdf_and_an_unsigned_pdf(keystore):
 def test_the_key_store_names_a_missing_signer_and_picks_up_a_new_one(tmp_path):
     pki.init(tmp_path, [])
     store = Keystore(tmp_path)
-    with pytest.raises(NoSigningKey) as missing:
+    with raises_code("no_signing_key") as missing:
         store.signer("pejabat.baru")
     assert missing.value.field == "signer"
     pki.add_signer(tmp_path, "pejabat.baru", "Pejabat Baru", "Sekretaris BKD")

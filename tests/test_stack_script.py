@@ -65,6 +65,11 @@ def pid_of(run_dir: Path, name: str) -> int | None:
     return pid if alive(pid) else None
 
 
+def environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().partition("=")[::2] for item in raw if b"=" in item)
+
+
 def status_rows(run) -> dict[str, list[str]]:
     out = run("status").stdout
     return {line.split()[0]: line.split() for line in out.splitlines()[1:] if line.strip()}
@@ -86,12 +91,20 @@ def test_up_supervises_a_killed_service_comes_back_and_down_stops_everything(sta
     assert pid_of(run_dir, "supervisor") == supervisor
     assert {name: pid_of(run_dir, name) for name in NAMES} == pids
 
+    # each process gets only what is its own: its broker login, its side's caller-token key
+    env = environ(pids["signing"])
+    assert env["SIMASN_AMQP_URI"] == "pyamqp://simasn-signing:pw-signing@127.0.0.1:5672/"
+    assert "SIMASN_CALLER_GATEWAY_KEY" not in env and "SIMASN_CALLER_SERVICE_KEY" in env
+    assert not any(k.startswith("SIMASN_BROKER_PASSWORD_") for k in env)
+    assert "SIMASN_CALLER_SERVICE_KEY" not in environ(pids["gateway"])
+
     os.kill(pids["signing"], signal.SIGKILL)
     new = wait_for(lambda: (p := pid_of(run_dir, "signing")) and p != pids["signing"] and p,
                    timeout=30, message="signing started again")
     wait_for(lambda: status_rows(run)["signing"][3] == "1(exit:-9)", timeout=10,
              message="the restart shown in make status")
     assert status_rows(run)["signing"][1:3] == ["running", str(new)]
+    assert environ(new)["SIMASN_AMQP_URI"] == env["SIMASN_AMQP_URI"], "restarted as it was"
     log = [json.loads(line) for line in
            (run_dir / "logs" / "supervisor.log").read_text().splitlines() if line[:1] == "{"]
     assert [(e["name"], e["exit"]) for e in log if e["event"] == "process_exited"] == [

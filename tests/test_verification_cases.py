@@ -10,6 +10,7 @@ from services.requests.service import RequestsService
 from services.verification.service import VerificationService
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.objectstore import FileSystemStore
+from tests.helpers import signed
 from tests.records_helpers import ADMIN, FASIL, OTHER_FASIL, new_person, principal
 from tests.test_verification_queue import submitted_request
 
@@ -23,7 +24,8 @@ def stack(container_factory, service_config):
     store = FileSystemStore(service_config["DOCUMENT_ROOT"])
 
     def call(context, service="verification"):
-        return ServiceRpcProxy(service, service_config, context_data=context)
+        return ServiceRpcProxy(service, service_config,
+                               context_data=signed(context, service_config))
 
     return call, store
 

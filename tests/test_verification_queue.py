@@ -17,7 +17,7 @@ from shared.errors import Conflict, Forbidden, NotFound
 from shared.objectstore import FileSystemStore
 from shared.testing import wait_for
 from tests.document_samples import pdf_with_text
-from tests.helpers import RelayThread
+from tests.helpers import RelayThread, signed
 from tests.records_helpers import ADMIN, FASIL, OTHER_FASIL, new_person, principal
 
 SECOND_FASIL = principal("fas2.dkp", ["fasilitator"], ["dkp"])
@@ -41,16 +41,17 @@ def stack(container_factory, service_config, database_url):
     for service in (RecordsService, RequestsService, VerificationService):
         container = container_factory(service, service_config)
         container.start()
-    CONTAINERS["verification"] = container  # the last one started
+        CONTAINERS[container.service_name] = container
     store = FileSystemStore(service_config["DOCUMENT_ROOT"])
     name = f"queue-{uuid.uuid4().hex[:8]}"
     relays = [RelayThread(database_url, source, source, service_config["AMQP_URI"], name=name)
-              for source in ("records", "requests")]
+              for source in ("records", "requests", "verification")]
     for relay in relays:
         relay.__enter__()
 
     def call(context, service):
-        return ServiceRpcProxy(service, service_config, context_data=context)
+        return ServiceRpcProxy(service, service_config,
+                               context_data=signed(context, service_config))
 
     yield call, store
     for relay in relays:
@@ -60,8 +61,8 @@ def stack(container_factory, service_config, database_url):
 def submitted_request(call, store, nip):
     pegawai = principal(nip, ["pegawai"])
     with call(FASIL, "records") as records:
-        sha = records.upload_document(store.put(pdf_with_text(marker=nip)).sha256, "kk.pdf")[
-            "sha256"]
+        sha = records.upload_document(store.put(pdf_with_text(marker=nip)).sha256, "kk.pdf",
+                                      nip)["sha256"]
     with call(pegawai, "requests") as requests:
         made = requests.create_request({"layanan": "KARTU_KESEHATAN", "nip": nip,
                                         "options": {"tanggungan": "sendiri"},
@@ -233,6 +234,140 @@ def inbox_rows(database_url, nip):
         conn.close()
 
 
+def log_rows(database_url, schema, stream_id):
+    """(event_type, payload, metadata) of one stream of a service's log, in order."""
+    import psycopg2
+
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT event_type, payload, metadata FROM {schema}.events WHERE "  # noqa: S608 - schema is ours
+                        "stream_id = %s ORDER BY version", (stream_id,))
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def lapse_claim(database_url, item_id):
+    """The claim was taken more than CLAIM_MINUTES ago (the clock moved on)."""
+    import psycopg2
+
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("UPDATE verification.queue_items SET claimed_at = claimed_at - "
+                        "interval '2 hours' WHERE item_id = %s", (item_id,))
+    finally:
+        conn.close()
+
+
+def test_a_claim_is_an_event_and_a_line_in_the_request_timeline(stack, database_url,
+                                                                 service_config):
+    """Claiming, renewing and taking over a lapsed claim each append VerificationItemClaimed
+    (who, the previous claimant) to verification's log in the claim's transaction; requests
+    consumes it once and the request's timeline shows a line for each."""
+    call, store = stack
+    nip, person = new_person()
+    person.pop("catatan_kesehatan")
+    with call(ADMIN, "records") as records:
+        records.register_employee(person, "data awal")
+    request = submitted_request(call, store, nip)
+    item = f"request:{request['request_id']}"
+    wait_for(lambda: item in {i["item_id"] for i in queue_of(call, FASIL)}, timeout=30,
+             message="the request reaches the dkp queue")
+
+    with call(FASIL, "verification") as verification:
+        verification.claim(item)
+        verification.claim(item)  # the same verifier again: the claim is renewed
+    with call(SECOND_FASIL, "verification") as verification:
+        with pytest.raises(Conflict):
+            verification.claim(item)  # held: refused, and nothing is logged
+    lapse_claim(database_url, item)
+    with call(SECOND_FASIL, "verification") as verification:
+        verification.claim(item)  # taken over
+
+    claims = log_rows(database_url, "verification", f"queue-item:{item}")
+    assert [row[0] for row in claims] == ["VerificationItemClaimed"] * 3
+    payloads = [row[1] for row in claims]
+    assert [(p["claimed_by"], p["previous_claimant"], p["lapsed"]) for p in payloads] == [
+        (FASIL["actor_id"], None, False), (FASIL["actor_id"], FASIL["actor_id"], False),
+        (SECOND_FASIL["actor_id"], FASIL["actor_id"], True)]
+    assert all(p["item_id"] == item and p["kind"] == "request"
+               and p["request_id"] == request["request_id"] for p in payloads)
+    assert payloads[2]["previous_claimed_at"]
+    assert [row[2]["actor_id"] for row in claims] == [
+        FASIL["actor_id"], FASIL["actor_id"], SECOND_FASIL["actor_id"]]
+    assert [i for i in queue_of(call, FASIL) if i["item_id"] == item][0][
+        "claimed_by"] == SECOND_FASIL["actor_id"]
+
+    pegawai = principal(nip, ["pegawai"])
+
+    def claim_lines():
+        with call(pegawai, "requests") as requests:
+            return [line for line in requests.request_timeline(request["request_id"])
+                    if line["event"] == "RequestClaimed"]
+
+    wait_for(lambda: len(claim_lines()) == 3, timeout=30,
+             message="the three claims on the request's timeline")
+    with call(pegawai, "requests") as requests:
+        timeline = requests.request_timeline(request["request_id"])
+    assert [line["event"] for line in timeline] == [
+        "RequestDrafted", "RequestSubmitted", "RequestClaimed", "RequestClaimed",
+        "RequestClaimed"]
+    lines = timeline[2:]
+    assert [(line["actor_id"], line["actor_role"]) for line in lines] == [
+        (FASIL["actor_id"], "fasilitator"), (FASIL["actor_id"], "fasilitator"),
+        (SECOND_FASIL["actor_id"], "fasilitator")]
+    assert all(line["version"] is None for line in lines)  # not a step of the request itself
+    # each line at the time verification recorded the claim (requests may consume them in
+    # any order: its handler runs up to ten at once)
+    assert [line["recorded_at"] for line in lines] == sorted(
+        row[1]["claimed_at"] for row in log_rows(database_url, "requests",
+                                                 f"request-claims:{request['request_id']}"))
+    assert "diambil alih dari " + FASIL["actor_id"] in lines[2]["reason"]
+
+    # the claim does not move the request's version: a verifier who read it before claiming
+    # starts it with the version read
+    with call(SECOND_FASIL, "requests") as requests:
+        started = requests.start_verification(request["request_id"],
+                                              {"expected_version": request["version"]})
+    assert started["version"] == request["version"] + 1
+    wait_for(lambda: [(i["stage"], i["claimed_by"]) for i in queue_of(call, FASIL)
+                      if i["item_id"] == item] == [("under_verification", None)], timeout=30,
+             message="the request moved on: its claim is cleared")
+
+    # every verification event published again: the timeline still has one line per claim
+    with RelayThread(database_url, "verification", "verification",
+                     service_config["AMQP_URI"], name=f"again-{uuid.uuid4().hex[:6]}"):
+        with call(ADMIN, "verification") as verification:
+            verification.claim(item)  # published after the duplicates
+        wait_for(lambda: len(claim_lines()) == 4, timeout=30,
+                 message="the administrator's claim on the timeline")
+    CONTAINERS["requests"].stop()  # drains whatever is still in flight
+    rows = log_rows(database_url, "requests", f"request-claims:{request['request_id']}")
+    assert sorted(row[1]["claimed_by"] for row in rows) == sorted([
+        FASIL["actor_id"], FASIL["actor_id"], SECOND_FASIL["actor_id"], ADMIN["actor_id"]])
+
+
+def test_claiming_a_record_change_is_logged_too(stack, database_url):
+    call, _ = stack
+    nip, person = new_person()
+    person.pop("catatan_kesehatan")
+    with call(ADMIN, "records") as records:
+        records.register_employee(person, "data awal")
+    with call(principal(nip, ["pegawai"]), "records") as records:
+        proposal = records.propose_change(nip, {"changes": {"address": "Jl. Baru 7"}})
+    item = f"change:{nip}:{proposal['change_id']}"
+    wait_for(lambda: item in {i["item_id"] for i in queue_of(call, FASIL)}, timeout=30,
+             message="the proposal reaches the dkp queue")
+    with call(FASIL, "verification") as verification:
+        verification.claim(item)
+    (claimed,) = log_rows(database_url, "verification", f"queue-item:{item}")
+    assert claimed[0] == "VerificationItemClaimed"
+    assert claimed[1]["kind"] == "record_change" and claimed[1]["request_id"] is None
+    assert claimed[1]["claimed_by"] == FASIL["actor_id"]
+
+
 def test_holidays_come_from_config_and_a_bad_one_is_named():
     from shared.calendar import holidays_from
     from shared.errors import ConfigError
@@ -249,7 +384,7 @@ def test_holidays_come_from_config_and_a_bad_one_is_named():
     assert state["due"] == "2026-12-28" and state["working_days"] == 1
 
 
-def test_a_disciplinary_procedure_waits_in_the_administrators_queue_only(stack):
+def test_a_disciplinary_procedure_waits_in_the_administrators_queue_only(stack, database_url):
     """HUKDIS events reach verification withheld (no OPD, no NIP): the item still shows for
     administrators, marked confidential, and in no OPD's queue."""
     call, store = stack
@@ -258,7 +393,7 @@ def test_a_disciplinary_procedure_waits_in_the_administrators_queue_only(stack):
     with call(ADMIN, "records") as records:
         records.register_employee(person, "data awal")
         docs = {code: records.upload_document(store.put(pdf_with_text(
-            marker=f"{code}-{nip}")).sha256, f"{code}.pdf")["sha256"]
+            marker=f"{code}-{nip}")).sha256, f"{code}.pdf", nip)["sha256"]
             for code in ("surat_panggilan", "bap", "laporan_pemeriksaan", "sk_cpns",
                          "sk_pangkat_terakhir", "sk_jabatan_terakhir")}
     with call(ADMIN, "requests") as requests:
@@ -278,6 +413,12 @@ def test_a_disciplinary_procedure_waits_in_the_administrators_queue_only(stack):
     assert item not in {i["item_id"] for i in queue_of(call, OTHER_FASIL)}
     with call(ADMIN, "verification") as verification:
         assert verification.claim(item)["claimed_by"] == ADMIN["actor_id"]
+    # the claim reaches the request's timeline, and is withheld from the bus there too
+    claims = f"request-claims:{hukdis['request_id']}"
+    wait_for(lambda: log_rows(database_url, "requests", claims), timeout=30,
+             message="requests records the claim")
+    (claimed,) = log_rows(database_url, "requests", claims)
+    assert claimed[1]["confidential"] is True
     with call(FASIL, "verification") as fasilitator:
         with pytest.raises(NotFound):
             fasilitator.claim(item)

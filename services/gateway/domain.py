@@ -1,6 +1,7 @@
-"""Gateway rules that are plain Python: request ids, roles, rate limits."""
+"""Gateway rules that are plain Python: request ids, client addresses, roles, rate limits."""
 
 import hashlib
+import ipaddress
 import re
 import uuid
 
@@ -28,6 +29,42 @@ def idempotency_key_from(header: str | None) -> str | None:
         raise ValidationFailed("Idempotency-Key: 8-100 karakter huruf, angka, atau . _ : - "
                                "(mis. sebuah UUID)", field="Idempotency-Key")
     return header
+
+
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def trusted_networks(setting: str | None) -> Networks:
+    """GATEWAY_TRUSTED_PROXIES: comma-separated addresses or CIDR networks; ValueError if bad."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                 for part in (setting or "").split(",") if part.strip())
+
+
+def _trusted(address: str, trusted: Networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: Networks) -> str:
+    """The client's address, as rate limits and identity's login throttling count it: the peer,
+    unless the peer is a trusted proxy (an ingress), then the nearest address in X-Forwarded-For
+    that is not a trusted proxy itself. Entries a client wrote into the header are never taken
+    over those a trusted proxy added, so nobody picks their own address."""
+    address = peer or "unknown"
+    if not forwarded_for or not _trusted(address, trusted):
+        return address
+    for hop in reversed([h.strip() for h in forwarded_for.split(",")]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return address
+        if not _trusted(hop, trusted):
+            return hop
+        address = hop
+    return address
 
 
 ROLE_PRECEDENCE = ("administrator", "auditor", "fasilitator", "pegawai", "machine")

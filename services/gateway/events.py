@@ -5,7 +5,9 @@ from marshmallow import Schema, fields
 
 from shared.eventtypes import EventRegistry
 
-REGISTRY = EventRegistry("gateway")
+REGISTRY = EventRegistry("gateway", streams=(
+    "auditor:<account_id>",  # what an auditor read through the gateway
+))
 
 
 @REGISTRY.event("AuditorRead", version=1)

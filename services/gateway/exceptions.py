@@ -46,3 +46,10 @@ class TooManyRequests(SimasnError):
     http_status = 429
     title = "Terlalu banyak permintaan; coba lagi sebentar lagi"
     transient = False
+
+
+class MethodNotAllowed(SimasnError):
+    code = "method_not_allowed"
+    http_status = 405
+    title = "Metode tidak diizinkan pada alamat ini"
+    transient = False

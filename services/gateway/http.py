@@ -12,28 +12,40 @@ authorization matrix test."""
 from __future__ import annotations
 
 import functools
+import io
+import tempfile
 from dataclasses import dataclass
+from logging import getLogger
 
+import eventlet
 import orjson
+from eventlet import wsgi
 from marshmallow import Schema
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer, WsgiApp
+from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
+from werkzeug.exceptions import NotFound as WerkzeugNotFound
+from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from services.gateway.domain import (
     STATE_CHANGING,
     RateLimiter,
     SharedRateLimiter,
+    client_address,
     idempotency_key_from,
     request_id_from,
     role_used,
+    trusted_networks,
 )
 from services.gateway.exceptions import (
     InvalidJson,
+    MethodNotAllowed,
     PayloadTooLarge,
+    RouteNotFound,
     ServiceUnavailable,
     TokenMissing,
     TooManyRequests,
@@ -48,7 +60,14 @@ from shared.context import (
     REQUEST_ID,
     RequestContext,
 )
-from shared.errors import ConfigError, Forbidden, SimasnError, StoreUnavailable, ValidationFailed
+from shared.errors import (
+    ConfigError,
+    Forbidden,
+    NotFound,
+    SimasnError,
+    StoreUnavailable,
+    ValidationFailed,
+)
 from shared.logging import get_logger
 from shared.objectstore import BoundedReader
 from shared.schemas import load
@@ -79,6 +98,12 @@ class RateLimits(DependencyProvider):
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"GATEWAY_* rate limit settings must be numbers: {exc}",
                               field="GATEWAY_CLIENT_RATE") from None
+        try:
+            # an ingress in front: the client's address is in X-Forwarded-For (domain.py)
+            self.trusted_proxies = trusted_networks(config.get("GATEWAY_TRUSTED_PROXIES"))
+        except ValueError as exc:
+            raise ConfigError(f"GATEWAY_TRUSTED_PROXIES: {exc}",
+                              field="GATEWAY_TRUSTED_PROXIES") from None
 
     def get_dependency(self, worker_ctx):
         return self
@@ -106,9 +131,17 @@ class RouteSpec:
     upload_types: tuple[str, ...] = ()
     #: the upload is handed to the handler as bytes (`raw=`), never stored (public checks)
     in_memory: bool = False
+    #: error statuses the service behind may answer beyond those the declaration implies
+    #: (services/gateway/openapi.py `error_statuses`): a 409 conflict, a 404 for an id in the
+    #: body, a login's 401/403
+    errors: tuple[int, ...] = ()
+    #: the answer is no contract schema but what these media types hold (a download, a page,
+    #: the API document itself)
+    media: tuple[str, ...] = ()
 
 
 ROUTES: list[RouteSpec] = []
+SPECS_BY_NAME: dict[str, RouteSpec] = {}
 
 
 class HttpStatusProblem(SimasnError):
@@ -117,29 +150,224 @@ class HttpStatusProblem(SimasnError):
     transient = False
 
 
+class RequestTimeout(SimasnError):
+    code = "request_timeout"
+    http_status = 408
+    title = "Permintaan terlalu lambat"
+    transient = False
+
+
+class GatewayBusy(SimasnError):
+    code = "gateway_busy"
+    http_status = 503
+    title = "Server sedang sibuk"
+
+
+@dataclass
+class BodyPolicy:
+    """How a request body is taken in, before any worker slot is spent on it (STACK.md: a body
+    read inside a handler holds one of `max_workers` slots, so twelve slow clients froze every
+    route). The whole body is read by the connection's own greenthread within a deadline of
+    `base_seconds` plus its size at `min_rate` bytes/s, into memory or a temporary file; bodies
+    buffered at once share `budget` bytes. Idle sockets are dropped after `socket_timeout`."""
+
+    base_seconds: float = 10.0
+    min_rate: float = 64 * 1024
+    budget: int = 256 << 20
+    socket_timeout: float = 20.0
+    in_flight: int = 0
+
+    @classmethod
+    def from_config(cls, config: dict) -> BodyPolicy:
+        try:
+            return cls(float(config.get("GATEWAY_BODY_SECONDS", 10)),
+                       float(config.get("GATEWAY_BODY_MIN_RATE", 64 * 1024)),
+                       int(config.get("GATEWAY_BODY_BUDGET", 256 << 20)),
+                       float(config.get("GATEWAY_SOCKET_TIMEOUT", 20)))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"GATEWAY_BODY_*/GATEWAY_SOCKET_TIMEOUT must be numbers: {exc}",
+                              field="GATEWAY_BODY_SECONDS") from None
+
+
+def _route_limit(provider) -> tuple[int, bool]:
+    """(most body bytes the route accepts, whether it needs a bearer token)."""
+    spec = SPECS_BY_NAME.get(getattr(provider, "method_name", ""))
+    if spec is None:
+        return MAX_JSON_BYTES, False
+    return (spec.upload or MAX_JSON_BYTES), spec.roles is not None
+
+
+def _take_body(environ, provider, policy: BodyPolicy):
+    """Read the request body completely (or refuse it) in the connection's greenthread; the
+    handler then reads a local buffer. Returns a release callback for the budget."""
+    limit, needs_token = _route_limit(provider)
+    length_header = environ.get("CONTENT_LENGTH") or ""
+    chunked = "chunked" in (environ.get("HTTP_TRANSFER_ENCODING") or "").lower()
+    if not length_header and not chunked:
+        environ["CONTENT_LENGTH"] = "0"
+        environ["wsgi.input"] = io.BytesIO(b"")
+        return lambda: None
+    try:
+        declared = int(length_header) if length_header else None
+    except ValueError:
+        raise InvalidJson("Content-Length tidak sah", field="Content-Length") from None
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(f"maksimal {limit // 1024} KB", field="body")
+    if needs_token and declared and declared > MAX_JSON_BYTES and \
+            not (environ.get("HTTP_AUTHORIZATION") or "").lower().startswith("bearer "):
+        # a large upload without even a bearer token is not read at all
+        raise TokenMissing("sertakan header Authorization: Bearer <token akses>",
+                           field="Authorization")
+    reserve = declared if declared is not None else limit
+    if policy.in_flight + reserve > policy.budget:
+        raise GatewayBusy("terlalu banyak unggahan bersamaan; coba lagi sebentar lagi",
+                          details={"retry_after": 5})
+    policy.in_flight += reserve
+    released = False
+
+    def release():
+        nonlocal released
+        if not released:
+            released = True
+            policy.in_flight -= reserve
+
+    try:
+        source = environ["wsgi.input"]
+        buffer = tempfile.SpooledTemporaryFile(max_size=1 << 20)
+        deadline = policy.base_seconds + reserve / policy.min_rate
+        size = 0
+        try:
+            with eventlet.Timeout(deadline):
+                while True:
+                    want = min(1 << 16, limit + 1 - size)
+                    chunk = source.read(want) if want > 0 else b""
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > limit:
+                        raise PayloadTooLarge(f"maksimal {limit // 1024} KB", field="body")
+                    buffer.write(chunk)
+                    if declared is not None and size >= declared:
+                        break
+        except eventlet.Timeout:
+            raise RequestTimeout(f"badan permintaan tidak selesai dikirim dalam "
+                                 f"{deadline:.0f} detik", field="body") from None
+        except (OSError, ValueError):
+            raise RequestTimeout("koneksi terputus saat mengirim badan permintaan",
+                                 field="body") from None
+        if declared is not None and size < declared:
+            raise RequestTimeout("badan permintaan lebih pendek dari Content-Length",
+                                 field="body")
+        buffer.seek(0)
+        environ["wsgi.input"] = buffer
+        environ["CONTENT_LENGTH"] = str(size)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ["wsgi.input_terminated"] = False
+        return release
+    except BaseException:
+        release()
+        raise
+
+
+def _abandon_body(environ) -> None:
+    """What is left of a refused body is never read: eventlet would otherwise read and discard
+    it to keep the connection alive, for as long as a slow client cares to send it. Marking the
+    input consumed and closing the read side ends the connection after the answer."""
+    source = environ.get("eventlet.input")
+    if source is None:
+        return
+    source.chunked_input = False
+    source.position = source.content_length or 0
+    try:
+        source.rfile.close()
+    except OSError:  # already gone: nothing to abandon
+        return
+
+
+@functools.lru_cache(maxsize=4)
+def _route_map(count: int) -> Map:
+    """The declared routes alone (no catch-all), rebuilt only when a route was added."""
+    return Map([Rule(r.path, methods=[r.method]) for r in ROUTES[:count]])
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the route table declares for `path` (HEAD with GET); none if no route has it."""
+    try:
+        return sorted(_route_map(len(ROUTES)).bind("gateway").allowed_methods(path))
+    except HTTPException:
+        return []
+
+
+def unrouted_response(request) -> Response:
+    """A request no declared route takes: 405 naming the methods in `Allow` when the path is a
+    route's, else 404 (RFC 9110)."""
+    request_id = request_id_from(request.headers.get("X-Request-Id"))
+    allowed = allowed_methods(request.path)
+    if not allowed:
+        return problem_response(RouteNotFound(
+            f"tidak ada alamat {request.path[:200]} untuk {request.method}", field="path"),
+            request_id, request.path)
+    answer = problem_response(MethodNotAllowed(
+        f"{request.method} tidak didukung di alamat ini; gunakan {', '.join(allowed)}",
+        field="method"), request_id, request.path)
+    answer.headers["Allow"] = ", ".join(allowed)
+    return answer
+
+
+
+
 class _ProblemWsgiApp(WsgiApp):
+    def __init__(self, server):
+        super().__init__(server)
+        self.policy = server.body_policy
+
     def __call__(self, environ, start_response):
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
+        release = None
         try:
             provider, values = adapter.match()
+            release = _take_body(environ, provider, self.policy)
+            request = Request(environ, shallow=True)
             request.path_values = values
             answer = provider.handle_request(request)
+        except (WerkzeugNotFound, WerkzeugMethodNotAllowed):
+            answer = unrouted_response(request)
         except HTTPException as exc:
             error = HttpStatusProblem(exc.description or exc.name,
                                       code=exc.name.lower().replace(" ", "_"))
             error.http_status, error.title = exc.code, exc.name
             answer = problem_response(error, request_id_from(request.headers.get("X-Request-Id")),
                                       request.path)
+        except SimasnError as exc:
+            answer = problem_response(exc, request_id_from(request.headers.get("X-Request-Id")),
+                                      request.path)
+            if isinstance(exc, RequestTimeout | PayloadTooLarge | GatewayBusy | TokenMissing):
+                _abandon_body(environ)
+        finally:
+            if release is not None:
+                release()
         return answer(environ, start_response)
 
 
 class ProblemWebServer(WebServer):
-    """Nameko's web server, but werkzeug's own errors (404, 405 for an unknown method) come
-    out as RFC 7807 problems instead of HTML pages."""
+    """Nameko's web server, but werkzeug's own errors come out as RFC 7807 problems instead of
+    HTML pages (a method no route declares on a route's path as 405 with `Allow`), every body
+    is taken in before a worker is (BodyPolicy), and idle or stalled sockets are dropped."""
+
+    def setup(self):
+        super().setup()
+        self.body_policy = BodyPolicy.from_config(self.container.config)
 
     def get_wsgi_app(self):
         return _ProblemWsgiApp(self)
+
+    def get_wsgi_server(self, sock, wsgi_app, protocol=HttpOnlyProtocol, debug=False):
+        return wsgi.Server(sock, sock.getsockname(), wsgi_app, protocol=protocol, debug=debug,
+                           log=getLogger(__name__),
+                           socket_timeout=self.body_policy.socket_timeout,
+                           # a client keeps a connection only while it sends requests
+                           keepalive=True)
 
 
 class HttpEntrypoint(HttpRequestHandler):
@@ -173,7 +401,8 @@ def problem_response(error: SimasnError, request_id: str, instance: str) -> Resp
                         status=error.http_status,
                         mimetype="application/problem+json")
     response.headers["X-Request-Id"] = request_id
-    if isinstance(error, TooManyRequests) and error.details:
+    if error.http_status == 429 and isinstance(error.details, dict):
+        # the gateway's own rate limits, and identity's throttled logins (login_throttled)
         response.headers["Retry-After"] = str(error.details.get("retry_after", 1))
     return response
 
@@ -182,20 +411,24 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
              response=None, many: bool = False, status: int = 200, tag: str = "umum",
              login_limited: bool = False, changes_access: bool = False,
              upload: int | None = None, upload_types: tuple[str, ...] = (),
-             in_memory: bool = False):
+             in_memory: bool = False, errors: tuple[int, ...] = (),
+             media: tuple[str, ...] = ()):
     """Declare a gateway route. The handler is called as
     `fn(self, request, principal=..., body=..., query=..., **path_params)` and returns data
-    for `response` (or None for 204). An `upload` route takes the raw request body (at most
-    `upload` bytes) instead of JSON: it is streamed into the document store only after the
-    caller is authenticated, and the handler gets `upload=StoredObject` — or, with `in_memory`,
-    `raw=bytes` and nothing is stored (e.g. a PDF anyone may have checked)."""
+    for `response` (or None for 204), or a Response of its own in one of `media`. An `upload`
+    route takes the raw request body (at most `upload` bytes) instead of JSON: it is streamed
+    into the document store only after the caller is authenticated, and the handler gets
+    `upload=StoredObject` — or, with `in_memory`, `raw=bytes` and nothing is stored (e.g. a PDF
+    anyone may have checked). `roles` are exactly the roles that can get a 2xx; `errors` the
+    statuses the service behind may answer that the rest of the declaration does not imply."""
 
     def decorate(fn):
         spec = RouteSpec(method, path, fn.__name__, summary,
                          tuple(roles) if roles is not None else None, body, query, response,
                          many, status, tag, login_limited, changes_access, upload,
-                         tuple(upload_types), in_memory)
+                         tuple(upload_types), in_memory, tuple(errors), tuple(media))
         ROUTES.append(spec)
+        SPECS_BY_NAME[spec.name] = spec
 
         @functools.wraps(fn)
         def handler(self, request, **params):
@@ -222,7 +455,8 @@ class GatewayRequestContext(RequestContext):
 def serve(service, spec: RouteSpec, fn, request, params) -> Response:
     request_id = service.context.get(REQUEST_ID) or request_id_from(
         request.headers.get("X-Request-Id"))
-    client = request.remote_addr or "unknown"
+    client = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                            service.limits.trusted_proxies)
     service.context[REQUEST_ID] = request_id
     service.context[CORRELATION_ID] = request_id
     service.context[CLIENT_ADDRESS] = client
@@ -239,6 +473,9 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
             login = str((body or {}).get("login", ""))[:64] if isinstance(body, dict) else ""
             _limit_login(service, f"{client}|{spec.name}|{login}")
         principal = _authenticate(service, spec, request)
+        for name, value in params.items():
+            if "\x00" in str(value):  # nothing is stored under such a name (PostgreSQL has no NUL)
+                raise NotFound("tidak ditemukan", field=name)
         data = {
             "principal": principal,
             "body": load(spec.body(), body) if spec.body else None,

@@ -5,24 +5,23 @@ service behind it."""
 import base64
 
 import eventlet
-from nameko.rpc import RpcProxy
 from nameko.timer import timer
 from werkzeug.wrappers import Response
 
 from services.gateway import openapi
-from services.gateway.domain import request_id_from
 from services.gateway.events import REGISTRY
-from services.gateway.exceptions import RouteNotFound, ServiceUnavailable
+from services.gateway.exceptions import ServiceUnavailable
 from services.gateway.http import (
     GatewayRequestContext,
     RateLimits,
     endpoint,
     http,
-    problem_response,
+    unrouted_response,
 )
 from services.gateway.schemas import OpdSchema, ReadinessSchema
 from services.gateway.sessions import SessionCache
 from shared import SERVICES
+from shared.callers import GATEWAY
 from shared.contracts import identity as c
 from shared.contracts import records as r
 from shared.contracts import requests as q
@@ -32,6 +31,8 @@ from shared.db import Database
 from shared.eventstore import ANY_VERSION, NewEvent
 from shared.objectstore import DocumentStore
 from shared.reference import opds
+from shared.rpc import RpcProxy
+from shared.schemas import HealthSchema
 from shared.service import ServiceBase
 
 BACKENDS = [s for s in SERVICES if s != "gateway"]
@@ -45,6 +46,10 @@ IMPORT_MAX_BYTES = 64 << 20  # a 50,000-row CSV is about 10 MB
 DOCUMENT_MAX_BYTES = 20 << 20
 VERIFY_MAX_BYTES = 10 << 20  # a signed output is tens of KB; a scanned copy is not ours
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: what a stored document is, judged by its bytes (records' checks): what a download answers
+DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
+#: who may read an output document: BKD, auditors, and the employee it concerns
+OUTPUT_READERS = ("pegawai", "administrator", "auditor")
 PRINCIPAL = c.Principal()  # made once: a schema's construction costs more than its dump
 
 
@@ -57,13 +62,13 @@ class GatewayService(ServiceBase):
     limits = RateLimits()
     sessions = SessionCache()
     documents = DocumentStore()
-    rpc_identity = RpcProxy("identity")
-    rpc_records = RpcProxy("records")
-    rpc_requests = RpcProxy("requests")
-    rpc_verification = RpcProxy("verification")
-    rpc_signing = RpcProxy("signing")
-    rpc_reporting = RpcProxy("reporting")
-    rpc_sync = RpcProxy("sync")
+    rpc_identity = RpcProxy("identity", issuer=GATEWAY)
+    rpc_records = RpcProxy("records", issuer=GATEWAY)
+    rpc_requests = RpcProxy("requests", issuer=GATEWAY)
+    rpc_verification = RpcProxy("verification", issuer=GATEWAY)
+    rpc_signing = RpcProxy("signing", issuer=GATEWAY)
+    rpc_reporting = RpcProxy("reporting", issuer=GATEWAY)
+    rpc_sync = RpcProxy("sync", issuer=GATEWAY)
 
     @timer(interval=600)
     def prune_rate_buckets(self):
@@ -80,7 +85,8 @@ class GatewayService(ServiceBase):
 
     # -- health and documentation ----------------------------------------------------------
 
-    @endpoint("GET", "/health", summary="Gateway hidup", tag="sistem")
+    @endpoint("GET", "/health", summary="Gateway hidup", tag="sistem",
+              response=HealthSchema)
     def http_health(self, request, **_):
         return self.health()
 
@@ -103,11 +109,13 @@ class GatewayService(ServiceBase):
             raise ServiceUnavailable(f"not answering: {', '.join(down)}", field="services")
         return {"status": "ok", "services": answers}
 
-    @endpoint("GET", "/api/openapi.json", summary="Dokumen OpenAPI 3", tag="sistem")
+    @endpoint("GET", "/api/openapi.json", summary="Dokumen OpenAPI 3", tag="sistem",
+              media=("application/json",))
     def http_openapi(self, request, **_):
         return openapi.document()
 
-    @endpoint("GET", "/api/docs", summary="Halaman dokumentasi API", tag="sistem")
+    @endpoint("GET", "/api/docs", summary="Halaman dokumentasi API", tag="sistem",
+              media=("text/html",))
     def http_docs(self, request, **_):
         return Response(openapi.DOCS_PAGE, mimetype="text/html")
 
@@ -121,24 +129,24 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/auth/login", summary="Masuk dengan NIP/nama pengguna dan kata sandi",
               body=c.LoginRequest, response=c.TokenResponse, tag="autentikasi",
-              login_limited=True)
+              login_limited=True, errors=(401, 403))
     def http_login(self, request, body, **_):
         return self.rpc_identity.login(body, request.headers.get("User-Agent"))
 
     @endpoint("POST", "/api/auth/totp/confirm", summary="Daftarkan OTP lalu masuk",
               body=c.TotpConfirmRequest, response=c.TokenResponse, tag="autentikasi",
-              login_limited=True)
+              login_limited=True, errors=(401, 409))
     def http_confirm_totp(self, request, body, **_):
         return self.rpc_identity.confirm_totp(body, request.headers.get("User-Agent"))
 
     @endpoint("POST", "/api/auth/refresh", summary="Perbarui token akses", body=c.RefreshRequest,
-              response=c.TokenResponse, tag="autentikasi", login_limited=True)
+              response=c.TokenResponse, tag="autentikasi", login_limited=True, errors=(401,))
     def http_refresh(self, request, body, **_):
         return self.rpc_identity.refresh(body)
 
     @endpoint("POST", "/api/auth/password-reset", summary="Buat kata sandi baru dengan token",
               body=c.PasswordResetComplete, tag="autentikasi", login_limited=True,
-              changes_access=True)
+              changes_access=True, errors=(401, 409))
     def http_reset(self, request, body, **_):
         self.rpc_identity.complete_password_reset(body)
 
@@ -165,12 +173,12 @@ class GatewayService(ServiceBase):
         self.rpc_identity.revoke_session(session_id)
 
     @endpoint("PUT", "/api/me/password", summary="Ganti kata sandi saya", roles=ANYONE,
-              body=c.PasswordChangeRequest, tag="akun saya", changes_access=True)
+              body=c.PasswordChangeRequest, tag="akun saya", changes_access=True, errors=(409,))
     def http_change_password(self, request, body, **_):
         self.rpc_identity.change_password(body)
 
     @endpoint("PUT", "/api/me/contact", summary="Ganti email/telepon saya", roles=ANYONE,
-              body=c.ContactChangeRequest, response=c.Account, tag="akun saya")
+              body=c.ContactChangeRequest, response=c.Account, tag="akun saya", errors=(409,))
     def http_change_contact(self, request, body, **_):
         return self.rpc_identity.change_contact(body)
 
@@ -183,7 +191,7 @@ class GatewayService(ServiceBase):
         return self.rpc_identity.list_accounts(query)
 
     @endpoint("POST", "/api/accounts", summary="Daftarkan akun", roles=BKD,
-              body=c.AccountCreate, response=c.Account, status=201, tag="akun")
+              body=c.AccountCreate, response=c.Account, status=201, tag="akun", errors=(409,))
     def http_register(self, request, body, **_):
         return self.rpc_identity.register_account(body)
 
@@ -193,40 +201,45 @@ class GatewayService(ServiceBase):
         return self.rpc_identity.get_account(account_id)
 
     @endpoint("POST", "/api/accounts/<account_id>/disable", summary="Nonaktifkan akun",
-              roles=BKD, body=c.ReasonRequest, response=c.Account, tag="akun", changes_access=True)
+              roles=BKD, body=c.ReasonRequest, response=c.Account, tag="akun", changes_access=True,
+              errors=(409,))
     def http_disable(self, request, account_id, body, **_):
         return self.rpc_identity.set_account_status(account_id, False, body)
 
     @endpoint("POST", "/api/accounts/<account_id>/enable", summary="Aktifkan kembali akun",
-              roles=BKD, body=c.ReasonRequest, response=c.Account, tag="akun", changes_access=True)
+              roles=BKD, body=c.ReasonRequest, response=c.Account, tag="akun", changes_access=True,
+              errors=(409,))
     def http_enable(self, request, account_id, body, **_):
         return self.rpc_identity.set_account_status(account_id, True, body)
 
     @endpoint("POST", "/api/accounts/<account_id>/roles", summary="Berikan peran", roles=BKD,
-              body=c.RoleChange, response=c.Account, tag="akun", changes_access=True)
+              body=c.RoleChange, response=c.Account, tag="akun", changes_access=True,
+              errors=(409,))
     def http_grant_role(self, request, account_id, body, **_):
         return self.rpc_identity.change_role(account_id, True, body)
 
     @endpoint("POST", "/api/accounts/<account_id>/roles/revoke", summary="Cabut peran",
-              roles=BKD, body=c.RoleChange, response=c.Account, tag="akun", changes_access=True)
+              roles=BKD, body=c.RoleChange, response=c.Account, tag="akun", changes_access=True,
+              errors=(409,))
     def http_revoke_role(self, request, account_id, body, **_):
         return self.rpc_identity.change_role(account_id, False, body)
 
     @endpoint("POST", "/api/accounts/<account_id>/password-reset",
               summary="Kirim tautan reset kata sandi ke pemilik akun", roles=BKD,
-              body=c.ReasonRequest, response=c.ResetTriggered, tag="akun")
+              body=c.ReasonRequest, response=c.ResetTriggered, tag="akun", errors=(409,))
     def http_trigger_reset(self, request, account_id, body, **_):
         return self.rpc_identity.trigger_password_reset(account_id, body)
 
     @endpoint("POST", "/api/accounts/<account_id>/totp-reset",
               summary="Reset OTP (perangkat autentikator hilang)", roles=BKD,
-              body=c.ReasonRequest, response=c.Account, tag="akun", changes_access=True)
+              body=c.ReasonRequest, response=c.Account, tag="akun", changes_access=True,
+              errors=(409,))
     def http_reset_totp(self, request, account_id, body, **_):
         return self.rpc_identity.reset_totp(account_id, body)
 
     @endpoint("PUT", "/api/accounts/<account_id>/opd-scope",
               summary="Atur OPD yang dikelola fasilitator", roles=BKD, body=c.OpdScopeChange,
-              response=c.Account, tag="akun", changes_access=True)
+              response=c.Account, tag="akun", changes_access=True, errors=(409,))
     def http_set_opd_scope(self, request, account_id, body, **_):
         return self.rpc_identity.set_opd_scope(account_id, body)
 
@@ -234,7 +247,7 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/employees", summary="Daftarkan data pegawai",
               roles=("administrator", "fasilitator"), body=r.EmployeeCreate,
-              response=r.Employee, status=201, tag="data pegawai")
+              response=r.Employee, status=201, tag="data pegawai", errors=(409,))
     def http_register_employee(self, request, body, **_):
         return self.rpc_records.register_employee(body, body["reason"])
 
@@ -252,20 +265,20 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/employees/<nip>/histories", summary="Catat riwayat (pangkat, ...)",
               roles=("administrator", "fasilitator"), body=r.HistoryRequest,
-              response=r.Employee, tag="data pegawai")
+              response=r.Employee, tag="data pegawai", errors=(409,))
     def http_record_history(self, request, nip, body, **_):
         return self.rpc_records.record_history(nip, body)
 
     @endpoint("POST", "/api/employees/<nip>/proposals", summary="Usulkan perubahan data sendiri",
               roles=("pegawai",), body=r.ProposalRequest, response=r.Employee, status=201,
-              tag="data pegawai")
+              tag="data pegawai", errors=(409,))
     def http_propose(self, request, nip, body, **_):
         return self.rpc_records.propose_change(nip, body)
 
     @endpoint("POST", "/api/employees/<nip>/proposals/decision",
               summary="Terapkan atau tolak usulan perubahan",
               roles=("administrator", "fasilitator"), body=r.DecisionRequest,
-              response=r.Employee, tag="data pegawai")
+              response=r.Employee, tag="data pegawai", errors=(409,))
     def http_decide(self, request, nip, body, **_):
         return self.rpc_records.decide_change(nip, body)
 
@@ -274,19 +287,21 @@ class GatewayService(ServiceBase):
     @endpoint("POST", "/api/documents", summary="Unggah dokumen (PDF/JPEG/PNG asli dan terbaca)",
               roles=("pegawai", "fasilitator", "administrator"), query=r.DocumentUploadQuery,
               response=r.StoredDocument, status=201, tag="dokumen", upload=DOCUMENT_MAX_BYTES,
-              upload_types=("application/pdf", "image/jpeg", "image/png"))
+              upload_types=DOCUMENT_TYPES, errors=(404,))
     def http_upload_document(self, request, query, upload, **_):
-        return self.rpc_records.upload_document(upload.sha256, query.get("file_name"))
+        return self.rpc_records.upload_document(upload.sha256, query.get("file_name"),
+                                                query.get("nip"), upload.created)
 
     @endpoint("POST", "/api/employees/<nip>/documents",
               summary="Simpan dokumen pada slot (versi baru; yang lama tetap)",
               roles=("administrator", "fasilitator"), body=r.AttachRequest,
-              response=r.Employee, tag="dokumen")
+              response=r.Employee, tag="dokumen", errors=(409,))
     def http_attach_document(self, request, nip, body, **_):
         return self.rpc_records.attach_document(nip, body)
 
     @endpoint("GET", "/api/employees/<nip>/documents/<sha256>",
-              summary="Unduh dokumen pegawai (dicatat)", roles=ANYONE, tag="dokumen")
+              summary="Unduh dokumen pegawai (dicatat)", roles=ANYONE, tag="dokumen",
+              media=DOCUMENT_TYPES)
     def http_download_document(self, request, nip, sha256, **_):
         return self._stream_document(self.rpc_records.authorize_download(nip, sha256))
 
@@ -331,13 +346,13 @@ class GatewayService(ServiceBase):
 
     @endpoint("PUT", "/api/layanan/<kode>",
               summary="Ubah layanan (persetujuan tim SIMASN dan SOP baru)", roles=BKD,
-              body=q.LayananChange, response=q.Layanan, tag="layanan")
+              body=q.LayananChange, response=q.Layanan, tag="layanan", errors=(409,))
     def http_change_layanan(self, request, kode, body, **_):
         return self.rpc_requests.change_layanan(kode, body)
 
     @endpoint("POST", "/api/layanan/<kode>/deactivate",
               summary="Nonaktifkan layanan dengan keputusan Kepala BKD", roles=BKD,
-              body=q.LayananDeactivation, response=q.Layanan, tag="layanan")
+              body=q.LayananDeactivation, response=q.Layanan, tag="layanan", errors=(409,))
     def http_deactivate_layanan(self, request, kode, body, **_):
         return self.rpc_requests.deactivate_layanan(kode, {**body, "decree_date":
                                                            body["decree_date"].isoformat()})
@@ -348,17 +363,17 @@ class GatewayService(ServiceBase):
     def http_eligibility(self, request, kode, nip, **_):
         return self.rpc_requests.eligibility(kode, nip)
 
-    @endpoint("GET", "/api/layanan-evaluations/<year>",
+    @endpoint("GET", "/api/layanan-evaluations/<int:year>",
               summary="Evaluasi tahunan setiap layanan (volume, tingkat persetujuan, waktu "
                       "penyelesaian, pelanggaran SLA, dokumen paling sering ditolak)",
               roles=("administrator", "auditor"), response=q.LayananEvaluation, many=True,
-              tag="layanan")
+              tag="layanan", errors=(422,))
     def http_evaluation(self, request, year, **_):
         return self.rpc_requests.evaluation_report(year)
 
     @endpoint("POST", "/api/requests", summary="Buat usulan layanan (draf)",
               roles=("pegawai", "fasilitator", "administrator"), body=q.RequestCreate,
-              response=q.Request, status=201, tag="usulan")
+              response=q.Request, status=201, tag="usulan", errors=(404, 409))
     def http_create_request(self, request, body, **_):
         return self.rpc_requests.create_request(body)
 
@@ -369,7 +384,7 @@ class GatewayService(ServiceBase):
 
     @endpoint("GET", "/api/requests/<request_id>/documents/<document>",
               summary="Unduh dokumen usulan (untuk verifikasi; dicatat)", roles=ANYONE,
-              tag="usulan")
+              tag="usulan", media=DOCUMENT_TYPES)
     def http_request_document(self, request, request_id, document, **_):
         return self._stream_document(self.rpc_requests.authorize_document(request_id, document))
 
@@ -382,66 +397,66 @@ class GatewayService(ServiceBase):
     @endpoint("PUT", "/api/requests/<request_id>/documents",
               summary="Lengkapi atau perbaiki dokumen usulan",
               roles=("pegawai", "fasilitator", "administrator"), body=q.RequestDocuments,
-              response=q.Request, tag="usulan")
+              response=q.Request, tag="usulan", errors=(409,))
     def http_request_documents(self, request, request_id, body, **_):
         return self.rpc_requests.change_request_documents(request_id, body)
 
     @endpoint("POST", "/api/requests/<request_id>/submit", summary="Ajukan usulan",
               roles=("pegawai", "fasilitator", "administrator"), body=q.Transition,
-              response=q.Request, tag="usulan")
+              response=q.Request, tag="usulan", errors=(409,))
     def http_submit_request(self, request, request_id, body, **_):
         return self.rpc_requests.submit_request(request_id, body)
 
     @endpoint("POST", "/api/requests/<request_id>/withdraw",
               summary="Tarik usulan (sebelum diverifikasi)",
               roles=("pegawai", "fasilitator", "administrator"), body=q.Withdrawal,
-              response=q.Request, tag="usulan")
+              response=q.Request, tag="usulan", errors=(409,))
     def http_withdraw_request(self, request, request_id, body, **_):
         return self.rpc_requests.withdraw_request(request_id, body)
 
     @endpoint("POST", "/api/requests/<request_id>/verification",
               summary="Mulai verifikasi usulan", roles=("fasilitator", "administrator"),
-              body=q.Transition, response=q.Request, tag="verifikasi")
+              body=q.Transition, response=q.Request, tag="verifikasi", errors=(409,))
     def http_start_verification(self, request, request_id, body, **_):
         return self.rpc_requests.start_verification(request_id, body)
 
     @endpoint("POST", "/api/requests/<request_id>/return",
               summary="Kembalikan usulan untuk perbaikan (alasan per dokumen)",
               roles=("fasilitator", "administrator"), body=q.ReturnForCorrection,
-              response=q.Request, tag="verifikasi")
+              response=q.Request, tag="verifikasi", errors=(409,))
     def http_return_request(self, request, request_id, body, **_):
         return self.rpc_requests.return_request(request_id, body)
 
     @endpoint("POST", "/api/requests/<request_id>/verify",
               summary="Nyatakan usulan terverifikasi (penilaian per dokumen)",
               roles=("fasilitator", "administrator"), body=q.Verification,
-              response=q.Request, tag="verifikasi")
+              response=q.Request, tag="verifikasi", errors=(409,))
     def http_verify_request(self, request, request_id, body, **_):
         return self.rpc_requests.verify_request(request_id, body)
 
     @endpoint("POST", "/api/requests/<request_id>/decision",
               summary="Setujui atau tolak usulan", roles=BKD, body=q.Decision,
-              response=q.Request, tag="verifikasi")
+              response=q.Request, tag="verifikasi", errors=(409,))
     def http_decide_request(self, request, request_id, body, **_):
         return self.rpc_requests.decide_request(request_id, body)
 
     @endpoint("GET", "/api/verification/queue",
               summary="Antrean verifikasi: usulan dan perubahan data yang menunggu, dengan SLA",
               roles=("fasilitator", "administrator", "auditor"), query=v.QueueQuery,
-              response=v.QueueItem, many=True, tag="verifikasi")
+              response=v.QueueItem, many=True, tag="verifikasi", errors=(404,))
     def http_queue(self, request, query, **_):
         return self.rpc_verification.queue(query.get("opd_id"))
 
     @endpoint("POST", "/api/verification/queue/<item_id>/claim",
               summary="Ambil item antrean untuk dikerjakan", roles=("fasilitator", "administrator"),
-              response=v.Claim, tag="verifikasi")
+              response=v.Claim, tag="verifikasi", errors=(409, 422))
     def http_claim(self, request, item_id, **_):
         return self.rpc_verification.claim(item_id)
 
     @endpoint("POST", "/api/verification/fake-documents",
               summary="Laporkan dokumen tidak asli (teguran tertulis disiapkan untuk BKD)",
               roles=("fasilitator", "administrator"), body=v.FakeDocumentReport,
-              response=v.Case, status=201, tag="verifikasi")
+              response=v.Case, status=201, tag="verifikasi", errors=(404,))
     def http_report_fake(self, request, body, **_):
         return self.rpc_verification.report_fake_document(
             {**body, "request_id": str(body["request_id"])})
@@ -453,13 +468,13 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/verification/fake-documents/<case_id>/issue",
               summary="Terbitkan teguran tertulis (dicatat sebagai hukuman disiplin)",
-              roles=BKD, body=v.CaseDecision, response=v.Case, tag="verifikasi")
+              roles=BKD, body=v.CaseDecision, response=v.Case, tag="verifikasi", errors=(409,))
     def http_issue_warning(self, request, case_id, body, **_):
         return self.rpc_verification.issue_warning(case_id, body)
 
     @endpoint("POST", "/api/verification/fake-documents/<case_id>/dismiss",
               summary="Tutup kasus tanpa teguran", roles=BKD, body=v.CaseDecision,
-              response=v.Case, tag="verifikasi")
+              response=v.Case, tag="verifikasi", errors=(409,))
     def http_dismiss_case(self, request, case_id, body, **_):
         return self.rpc_verification.dismiss_case(case_id, body)
 
@@ -470,7 +485,7 @@ class GatewayService(ServiceBase):
         return self.rpc_verification.inbox(query["unread_only"])
 
     @endpoint("POST", "/api/me/inbox/<notification_id>/read", summary="Tandai sudah dibaca",
-              roles=ANYONE, response=v.Read, tag="pemberitahuan")
+              roles=("pegawai",), response=v.Read, tag="pemberitahuan")
     def http_inbox_read(self, request, notification_id, **_):
         return self.rpc_verification.mark_read(notification_id)
 
@@ -490,12 +505,13 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/access-requests/<request_id>/approve", summary="Setujui permintaan",
               roles=BKD, body=c.DecisionRequest, response=c.AccessRequest, tag="akses",
-              changes_access=True)
+              changes_access=True, errors=(409,))
     def http_approve_access(self, request, request_id, body, **_):
         return self.rpc_identity.decide_access_request(request_id, True, body)
 
     @endpoint("POST", "/api/access-requests/<request_id>/refuse", summary="Tolak permintaan",
-              roles=BKD, body=c.DecisionRequest, response=c.AccessRequest, tag="akses")
+              roles=BKD, body=c.DecisionRequest, response=c.AccessRequest, tag="akses",
+              errors=(409,))
     def http_refuse_access(self, request, request_id, body, **_):
         return self.rpc_identity.decide_access_request(request_id, False, body)
 
@@ -511,7 +527,7 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/access-reviews/<review_id>/sign-off",
               summary="Sahkan peninjauan akses", roles=BKD, body=c.DecisionRequest,
-              response=c.Review, tag="akses")
+              response=c.Review, tag="akses", errors=(409,))
     def http_sign_off_review(self, request, review_id, body, **_):
         return self.rpc_identity.sign_off_access_review(review_id, body)
 
@@ -519,12 +535,12 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/auth/token", summary="Token untuk klien mesin (client credentials)",
               body=c.ClientTokenRequest, response=c.TokenResponse, tag="autentikasi",
-              login_limited=True)
+              login_limited=True, errors=(401, 403))
     def http_client_token(self, request, body, **_):
         return self.rpc_identity.client_token(body)
 
     @endpoint("POST", "/api/clients", summary="Daftarkan klien mesin (MoU/PKS)", roles=BKD,
-              body=c.ClientCreate, response=c.Client, status=201, tag="klien")
+              body=c.ClientCreate, response=c.Client, status=201, tag="klien", errors=(409,))
     def http_register_client(self, request, body, **_):
         return self.rpc_identity.register_client(body)
 
@@ -534,12 +550,14 @@ class GatewayService(ServiceBase):
         return self.rpc_identity.list_clients()
 
     @endpoint("POST", "/api/clients/<client_id>/rotate-secret", summary="Ganti rahasia klien",
-              roles=BKD, body=c.ReasonRequest, response=c.Client, tag="klien", changes_access=True)
+              roles=BKD, body=c.ReasonRequest, response=c.Client, tag="klien", changes_access=True,
+              errors=(409,))
     def http_rotate_client(self, request, client_id, body, **_):
         return self.rpc_identity.rotate_client_secret(client_id, body)
 
     @endpoint("POST", "/api/clients/<client_id>/revoke", summary="Cabut akses klien",
-              roles=BKD, body=c.ReasonRequest, response=c.Client, tag="klien", changes_access=True)
+              roles=BKD, body=c.ReasonRequest, response=c.Client, tag="klien", changes_access=True,
+              errors=(409,))
     def http_revoke_client(self, request, client_id, body, **_):
         return self.rpc_identity.revoke_client(client_id, body)
 
@@ -565,18 +583,19 @@ class GatewayService(ServiceBase):
         return self.rpc_signing.list_documents(query.get("status"))
 
     @endpoint("GET", "/api/signed-documents/<document_id>", summary="Satu dokumen keluaran",
-              roles=ANYONE, response=g.SignedDocument, tag="tanda tangan")
+              roles=OUTPUT_READERS, response=g.SignedDocument, tag="tanda tangan")
     def http_signed_document(self, request, document_id, **_):
         return self.rpc_signing.get_document(document_id)
 
     @endpoint("GET", "/api/requests/<request_id>/output",
-              summary="Dokumen keluaran usulan (SK/surat bertanda tangan)", roles=ANYONE,
+              summary="Dokumen keluaran usulan (SK/surat bertanda tangan)", roles=OUTPUT_READERS,
               response=g.SignedDocument, tag="tanda tangan")
     def http_request_output(self, request, request_id, **_):
         return self.rpc_signing.request_output(request_id)
 
     @endpoint("GET", "/api/signed-documents/<document_id>/pdf",
-              summary="Unduh PDF bertanda tangan (dicatat)", roles=ANYONE, tag="tanda tangan")
+              summary="Unduh PDF bertanda tangan (dicatat)", roles=OUTPUT_READERS,
+              tag="tanda tangan", media=("application/pdf",))
     def http_signed_pdf(self, request, document_id, **_):
         return self._stream_document(self.rpc_signing.authorize_download(document_id))
 
@@ -600,7 +619,7 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/audit/checkpoints",
               summary="Tanda tangani kepala semua log sekarang (checkpoint audit)", roles=BKD,
-              response=g.Checkpoint, status=201, tag="audit")
+              response=g.Checkpoint, status=201, tag="audit", errors=(409,))
     def http_sign_checkpoint(self, request, **_):
         return self.rpc_signing.sign_checkpoint()
 
@@ -613,6 +632,5 @@ class GatewayService(ServiceBase):
 
     @http("GET,POST,PUT,PATCH,DELETE", "/<path:path>")
     def http_not_found(self, request, path):
-        error = RouteNotFound(f"there is no route /{path} for {request.method}", field="path")
-        return problem_response(error, request_id_from(request.headers.get("X-Request-Id")),
-                                request.path)
+        """No route for this method: 405 with `Allow` if the path is a route's, else 404."""
+        return unrouted_response(request)

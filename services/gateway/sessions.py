@@ -28,7 +28,7 @@ from kombu import Connection, Consumer, Producer, Queue
 from nameko.extensions import DependencyProvider
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from shared.auth import SESSION_FENCE_EXCHANGE
+from shared.auth import FENCE_ACK_EXCHANGE, SESSION_FENCE_EXCHANGE
 from shared.errors import ConfigError
 from shared.logging import get_logger
 from shared.tokens import AccessTokens
@@ -196,7 +196,8 @@ class SessionCache(DependencyProvider):
         self.fences_handled += 1
         if isinstance(body.get("reply_to"), str):
             producer.publish({"fence_id": body["fence_id"], "holder": self.holder},
-                             exchange="", routing_key=body["reply_to"], serializer="json")
+                             exchange=FENCE_ACK_EXCHANGE, declare=[FENCE_ACK_EXCHANGE],
+                             routing_key=body["reply_to"], serializer="json")
 
     # -- the lease -----------------------------------------------------------------------
 

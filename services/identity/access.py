@@ -259,7 +259,7 @@ def register_client(uow, kit: IdentityKit, actor: Principal, data: dict) -> dict
         if domain.kind_of_login(client_id) != domain.KIND_STAFF:
             raise ValidationFailed("client_id: huruf kecil, angka, titik atau strip (3-32)",
                                    field="client_id")
-        display = data["name"]
+        display = data.get("name") or client_id
     if uow.execute("SELECT 1 FROM accounts WHERE account_id = :a", {"a": client_id}).first():
         raise AccountExists(f"klien {client_id} sudah terdaftar", field="client_id")
     account = Account()

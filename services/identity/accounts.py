@@ -1,26 +1,26 @@
 """Identity use cases: each function is one command or query, run in one unit of work.
 
 Account state is rebuilt from the account's event stream; the `accounts` table is a projection
-written in the same transaction, used for lookups (login, lists). Login bookkeeping (failures,
-lockout, sessions) is serialised per account by a row lock on that projection."""
+written in the same transaction, used for lookups (login, lists). Failed attempts are counted
+per (client address, login) and slow that source (throttle.py); a TOTP step is taken by one
+conditional UPDATE, so one code opens one session however many logins race with it."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from services.identity import domain
+from services.identity import domain, mailer, throttle
 from services.identity.dependencies import IdentityKit
 from services.identity.domain import ADMINISTRATOR, AUDITOR, FASILITATOR, Account
 from services.identity.exceptions import (
     AccountExists,
-    AccountLocked,
     IdentityError,
     LoginFailed,
     PasswordRejected,
     TokenUsed,
+    TotpInvalid,
     TotpRequired,
 )
 from services.identity.security import (
@@ -36,7 +36,6 @@ from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.eventstore import ANY_VERSION, NO_STREAM, NewEvent
 from shared.reference import opds
 
-WIB = ZoneInfo("Asia/Jakarta")
 PUBLIC_COLUMNS = ("account_id, kind, display_name, email, phone, home_opd, roles, opd_scope, "
                   "status, totp_enrolled, last_login_at, created_at, version")
 
@@ -140,9 +139,9 @@ def register(uow, kit: IdentityKit, actor: Principal, data: dict, invite: bool =
         save(uow, account, [("PasswordResetRequested", {"expires_at": expires_at.isoformat(),
                                                         "delivered_to": _mask(data["email"])})],
              reason="aktivasi akun baru")
-        kit.outbox.send(data["email"], "Aktivasi akun SIMASN Jatim",
-                        f"Buat kata sandi Anda dengan token aktivasi berikut: {token}",
-                        "activation")
+        mailer.queue_account_mail(uow, kit.box, "activation", data["email"],
+                                  "Aktivasi akun SIMASN Jatim",
+                                  f"Buat kata sandi Anda dengan token aktivasi berikut: {token}")
     return account.snapshot()
 
 
@@ -254,8 +253,9 @@ def trigger_password_reset(uow, kit: IdentityKit, actor: Principal, account_id: 
     save(uow, account, [("PasswordResetRequested", {"expires_at": expires_at.isoformat(),
                                                     "delivered_to": _mask(account.email)})],
          reason)
-    kit.outbox.send(account.email, "Reset kata sandi SIMASN Jatim",
-                    f"Gunakan token berikut untuk membuat kata sandi baru: {token}", "reset")
+    mailer.queue_account_mail(uow, kit.box, "reset", account.email,
+                              "Reset kata sandi SIMASN Jatim",
+                              f"Gunakan token berikut untuk membuat kata sandi baru: {token}")
     return {"account_id": account_id, "delivered_to": _mask(account.email),
             "expires_at": expires_at}
 
@@ -302,47 +302,45 @@ def list_accounts(uow, actor: Principal, opd_id: str | None, role: str | None,
 # -- logging in ---------------------------------------------------------------------------
 
 @dataclass
-class LoginOutcome:
-    """What a login attempt produced; failures are raised only after their events commit."""
+class Outcome:
+    """What an attempt with a secret produced. A refusal is returned, not raised, so that the
+    failure it counts commits; the entrypoint raises it after the commit."""
 
     result: dict | None = None
     error: Exception | None = None
-    events: list = field(default_factory=list)
 
 
-def login(uow, kit: IdentityKit, data: dict, client_address: str | None) -> LoginOutcome:
-    out = LoginOutcome()
+def login(uow, kit: IdentityKit, data: dict, client_address: str | None) -> Outcome:
+    """Password, then (for TOTP_ROLES) the second factor. An unknown account, a wrong password and
+    a source that must wait are answered alike whether the account exists or not; failures slow
+    their source (throttle.py), never lock the account."""
+    out = Outcome()
     account_id = data["login"]
+    attempt = throttle.begin(uow, client_address, account_id)
     row = None
     if domain.kind_of_login(account_id):
         row = uow.execute(
-            "SELECT a.account_id, a.display_name, a.roles, a.status, a.totp_enrolled, "
-            "a.failed_attempts, a.locked_until, now() AS now, c.password_hash, "
+            "SELECT a.account_id, a.roles, a.status, a.totp_enrolled, c.password_hash, "
             "c.totp_secret_sealed, c.totp_last_step FROM accounts a "
-            "LEFT JOIN credentials c USING (account_id) WHERE a.account_id = :a "
-            "FOR UPDATE OF a", {"a": account_id}).mappings().first()
-    if row is None:
-        kit.passwords.verify(None, data["password"])
-        out.error = LoginFailed("NIP/nama pengguna atau kata sandi salah", field="password")
+            "LEFT JOIN credentials c USING (account_id) WHERE a.account_id = :a",
+            {"a": account_id}).mappings().first()
+    known = account_id if row is not None else None
+    if attempt.wait:
+        out.error = _refuse_waiting(uow, attempt, known)
         return out
-    now = row["now"]
-    if row["locked_until"] and row["locked_until"] > now:
-        _login_event(uow, account_id, "LoginFailed", {"reason": "locked",
-                                                      "failures": row["failed_attempts"]})
-        out.error = AccountLocked(_locked_message(row["locked_until"]), field="login")
-        return out
-    if not kit.passwords.verify(row["password_hash"], data["password"]):
-        reason = "bad_password" if row["password_hash"] else "no_password"
-        out.error = _count_failure(uow, kit, row, reason)
+    if not kit.passwords.verify(row["password_hash"] if row else None, data["password"]):
+        reason = "bad_password" if row and row["password_hash"] else "no_password"
+        out.error = _count_failure(uow, kit, attempt, known, reason, LoginFailed(
+            "NIP/nama pengguna atau kata sandi salah", field="password"))
         return out
     if row["status"] != "active":
         _login_event(uow, account_id, "LoginFailed", {"reason": "disabled",
-                                                      "failures": row["failed_attempts"]})
+                                                      "failures": attempt.failures})
         out.error = Forbidden("akun dinonaktifkan; hubungi administrator BKD", field="login")
         return out
     needs_totp = bool(set(row["roles"]) & domain.TOTP_ROLES)
     if needs_totp and not row["totp_enrolled"]:
-        _reset_failures(uow, account_id)
+        throttle.succeed(uow, attempt)
         secret = new_totp_secret()
         token, _ = _one_time_token(uow, kit, account_id, "totp_enrollment", kit.reset_ttl,
                                    kit.box.seal(secret))
@@ -355,46 +353,48 @@ def login(uow, kit: IdentityKit, data: dict, client_address: str | None) -> Logi
             return out
         step = totp_step(kit.box.open(row["totp_secret_sealed"]), data["otp"],
                          row["totp_last_step"])
-        if step is None:
-            out.error = _count_failure(uow, kit, row, "bad_otp")
+        if step is None or not _take_totp_step(uow, account_id, step):
+            out.error = _count_failure(uow, kit, attempt, known, "bad_otp", TotpInvalid(
+                "kode OTP salah atau sudah dipakai", field="otp"))
             return out
-        uow.execute("UPDATE credentials SET totp_last_step = :s WHERE account_id = :a",
-                    {"s": step, "a": account_id})
+    throttle.succeed(uow, attempt)
     out.result = _start_session(uow, kit, account_id, data, client_address)
     return out
 
 
-def _locked_message(until: datetime) -> str:
-    return (f"akun dikunci sampai {until.astimezone(WIB).strftime('%H:%M:%S')} WIB; "
-            "coba lagi nanti")
+def _take_totp_step(uow, account_id: str, step: int) -> bool:
+    """Record `step` as used, unless it (or a later one) already was. One conditional UPDATE: of
+    logins racing with the same code, the first to write wins; the others wait for its row lock,
+    find the step taken, and are refused."""
+    return uow.execute(
+        "UPDATE credentials SET totp_last_step = :s WHERE account_id = :a "
+        "AND (totp_last_step IS NULL OR totp_last_step < :s)",
+        {"s": step, "a": account_id}).rowcount == 1
 
 
-def _count_failure(uow, kit: IdentityKit, row, reason: str) -> Exception:
-    # a lock that has run out starts the count afresh: one slip after it is not a new lock
-    previous = 0 if row["locked_until"] and row["locked_until"] <= row["now"] \
-        else row["failed_attempts"]
-    failures, locked_until = kit.lockout.after_failure(previous, row["now"])
-    uow.execute("UPDATE accounts SET failed_attempts = :f, locked_until = :l "
-                "WHERE account_id = :a",
-                {"f": failures, "l": locked_until, "a": row["account_id"]})
-    _login_event(uow, row["account_id"], "LoginFailed", {"reason": reason, "failures": failures})
-    if locked_until:
-        _login_event(uow, row["account_id"], "AccountLocked",
-                     {"until": locked_until.isoformat(), "failures": failures})
-        return AccountLocked(_locked_message(locked_until), field="login")
-    if reason == "bad_otp":
-        return TotpRequired("kode OTP salah atau sudah dipakai", field="otp")
-    return LoginFailed("NIP/nama pengguna atau kata sandi salah", field="password")
+def _refuse_waiting(uow, attempt: throttle.Attempt, account_id: str | None) -> Exception:
+    """The source must wait: refused without its secret being checked."""
+    if account_id:
+        _login_event(uow, account_id, "LoginFailed", {"reason": "throttled",
+                                                      "failures": attempt.failures})
+    return throttle.refusal(attempt)
 
 
-def _reset_failures(uow, account_id: str) -> None:
-    uow.execute("UPDATE accounts SET failed_attempts = 0, locked_until = NULL "
-                "WHERE account_id = :a", {"a": account_id})
+def _count_failure(uow, kit: IdentityKit, attempt: throttle.Attempt, account_id: str | None,
+                   reason: str, error: Exception) -> Exception:
+    """One more failure from this source; logged on the account's login stream when it exists
+    (an unknown login leaves no stream, but is counted just the same)."""
+    failures, until = throttle.fail(uow, kit.throttle, attempt)
+    if account_id:
+        _login_event(uow, account_id, "LoginFailed", {"reason": reason, "failures": failures})
+        if until:
+            _login_event(uow, account_id, "LoginThrottled",
+                         {"until": until.isoformat(), "failures": failures})
+    return error
 
 
 def _start_session(uow, kit: IdentityKit, account_id: str, data: dict,
                    client_address: str | None) -> dict:
-    _reset_failures(uow, account_id)
     session_id = str(uuid.uuid4())
     secret = new_token()
     now = _now(uow)
@@ -424,12 +424,14 @@ def confirm_totp(uow, kit: IdentityKit, data: dict, client_address: str | None) 
     secret = kit.box.open(row["sealed_secret"])
     step = totp_step(secret, data["otp"], None)
     if step is None:
-        raise TotpRequired("kode OTP salah; periksa jam perangkat Anda", field="otp")
+        raise TotpInvalid("kode OTP salah; periksa jam perangkat Anda", field="otp")
     account = load(uow, row["account_id"])
     uow.execute("UPDATE credentials SET totp_secret_sealed = :s, totp_last_step = :t "
                 "WHERE account_id = :a", {"s": row["sealed_secret"], "t": step,
                                           "a": account.account_id})
     save(uow, account, [("TotpEnrolled", {})], "pendaftaran OTP oleh pemilik akun")
+    # a session opened with the password alone (before the role needed TOTP) ends here
+    _revoke_sessions(uow, account.account_id, "totp_enrolled")
     return _start_session(uow, kit, account.account_id, data, client_address)
 
 
@@ -467,10 +469,13 @@ def authenticate(uow, kit: IdentityKit, access_token: str) -> dict:
         "FROM sessions s JOIN accounts a USING (account_id) "
         "LEFT JOIN machine_clients m ON m.client_id = a.account_id WHERE s.session_id = :s "
         "AND s.account_id = :a AND s.revoked_at IS NULL AND s.expires_at > now() "
-        "AND a.status = 'active' AND (m.client_id IS NULL OR current_date BETWEEN "
-        "m.valid_from AND m.valid_until)", {"s": claims["sid"], "a": claims["sub"]}
+        "AND a.status = 'active' AND (a.totp_enrolled OR NOT a.roles && :totp_roles) "
+        "AND (m.client_id IS NULL OR current_date BETWEEN m.valid_from AND m.valid_until)",
+        {"s": claims["sid"], "a": claims["sub"], "totp_roles": sorted(domain.TOTP_ROLES)}
     ).mappings().first()
     if row is None:
+        # ... or it was opened with a password alone and the account's roles now need TOTP
+        # (an auditor's session from before auditors did): enrolling ends it (confirm_totp)
         raise TokenInvalid("sesi sudah diakhiri; silakan masuk kembali", field="Authorization")
     # this answer holds, unless an access change is recorded, until the token, the session or
     # a machine client's agreement ends, whichever comes first
@@ -521,22 +526,36 @@ def logout(uow, actor: Principal) -> None:
         _revoke(uow, actor.account_id, actor.session_id, "logout")
 
 
-def _verify_current_password(uow, kit: IdentityKit, account_id: str, password: str) -> None:
+def _check_current_password(uow, kit: IdentityKit, actor: Principal, password: str,
+                            client_address: str | None) -> Exception | None:
+    """Re-entering the password draws on the login budget of this source (throttle.py): a
+    wrong guess counts like a failed login, and a source that must wait is refused unchecked.
+    Returns the refusal (see `Outcome`), or None."""
+    attempt = throttle.begin(uow, client_address, actor.account_id)
+    if attempt.wait:
+        return _refuse_waiting(uow, attempt, actor.account_id)
     stored = uow.execute("SELECT password_hash FROM credentials WHERE account_id = :a",
-                         {"a": account_id}).scalar()
+                         {"a": actor.account_id}).scalar()
     if not kit.passwords.verify(stored, password):
-        raise Forbidden("kata sandi saat ini salah", field="current_password")
+        return _count_failure(uow, kit, attempt, actor.account_id, "bad_current_password",
+                              Forbidden("kata sandi saat ini salah", field="current_password"))
+    throttle.succeed(uow, attempt)
+    return None
 
 
-def change_password(uow, kit: IdentityKit, actor: Principal, current: str, new: str) -> None:
+def change_password(uow, kit: IdentityKit, actor: Principal, current: str, new: str,
+                    client_address: str | None) -> Outcome:
     """Only the account holder, after re-entering their password; no one else, ever."""
+    refused = _check_current_password(uow, kit, actor, current, client_address)
+    if refused:
+        return Outcome(error=refused)
     account = load(uow, actor.account_id)
-    _verify_current_password(uow, kit, account.account_id, current)
     if current == new:
         raise PasswordRejected("kata sandi baru harus berbeda", field="new_password")
     _check_password(kit, new, account)
     _store_password(uow, kit, account, new, "self")
     _revoke_sessions(uow, account.account_id, "password_changed", keep=actor.session_id)
+    return Outcome()
 
 
 def _store_password(uow, kit: IdentityKit, account: Account, password: str, method: str):
@@ -560,13 +579,16 @@ def complete_password_reset(uow, kit: IdentityKit, token: str, new: str) -> str:
     return account.account_id
 
 
-def change_contact(uow, kit: IdentityKit, actor: Principal, data: dict) -> dict:
+def change_contact(uow, kit: IdentityKit, actor: Principal, data: dict,
+                   client_address: str | None) -> Outcome:
     """Only the account holder changes their own email or phone, after re-entering the
     password — a fasilitator or administrator never can (Pergub 73/2020)."""
-    account = load(uow, actor.account_id)
-    _verify_current_password(uow, kit, account.account_id, data["current_password"])
     change = {k: data[k] for k in ("email", "phone") if k in data}
     if not change:
         raise ValidationFailed("isi email atau nomor telepon baru", field="email")
+    refused = _check_current_password(uow, kit, actor, data["current_password"], client_address)
+    if refused:
+        return Outcome(error=refused)
+    account = load(uow, actor.account_id)
     save(uow, account, [("ContactChanged", change)], "diubah oleh pemilik akun")
-    return account.snapshot()
+    return Outcome(account.snapshot())

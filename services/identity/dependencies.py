@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 from nameko.extensions import DependencyProvider
 
-from services.identity.domain import LockoutPolicy, PasswordPolicy
+from services.identity.domain import PasswordPolicy, ThrottlePolicy
 from services.identity.security import AccessTokens, Passwords, SecretBox
 from shared.errors import ConfigError
 
@@ -27,8 +27,13 @@ class IdentityConfigSchema(Schema):
     REFRESH_TOKEN_TTL = fields.Integer(load_default=14 * 86400,
                                        validate=validate.Range(3600, 90 * 86400))
     RESET_TOKEN_TTL = fields.Integer(load_default=3600, validate=validate.Range(300, 86400))
-    LOCKOUT_THRESHOLD = fields.Integer(load_default=5, validate=validate.Range(3, 20))
-    LOCKOUT_MINUTES = fields.Integer(load_default=15, validate=validate.Range(1, 1440))
+    #: failed attempts per (client address, login) before that source must wait, how long it
+    #: waits then, doubling per further failure, and the longest wait (domain.ThrottlePolicy)
+    LOGIN_THROTTLE_FREE_ATTEMPTS = fields.Integer(load_default=5, validate=validate.Range(3, 20))
+    LOGIN_THROTTLE_BASE_SECONDS = fields.Integer(load_default=30,
+                                                 validate=validate.Range(1, 3600))
+    LOGIN_THROTTLE_MAX_SECONDS = fields.Integer(load_default=900,
+                                                validate=validate.Range(1, 86400))
     ARGON2_TIME_COST = fields.Integer(load_default=3, validate=validate.Range(1, 10))
     ARGON2_MEMORY_KIB = fields.Integer(load_default=65536, validate=validate.Range(8, 1 << 21))
     NOTIFICATION_OUTBOX = fields.String(load_default="var/notifications.jsonl")
@@ -46,8 +51,8 @@ class IdentityConfigSchema(Schema):
 
 
 class Outbox:
-    """Messages to people (email in production). The default delivery is a local JSON-lines
-    file that an SMTP relay or a developer reads."""
+    """Where identity's mail goes when no SMTP relay is set (SMTP_HOST empty): a local JSON-lines
+    file a developer reads. Messages reach it through `mailer.deliver`, like the relay."""
 
     def __init__(self, path: str):
         self.path = path
@@ -66,7 +71,7 @@ class IdentityKit:
     tokens: AccessTokens
     box: SecretBox
     password_policy: PasswordPolicy
-    lockout: LockoutPolicy
+    throttle: ThrottlePolicy
     refresh_ttl: timedelta
     reset_ttl: timedelta
     outbox: Outbox
@@ -86,7 +91,9 @@ def build_kit(config: dict) -> IdentityKit:
         tokens=AccessTokens(c["TOKEN_SIGNING_KEY"], c["ACCESS_TOKEN_TTL"]),
         box=SecretBox(c["SECRET_ENCRYPTION_KEY"]),
         password_policy=PasswordPolicy(),
-        lockout=LockoutPolicy(c["LOCKOUT_THRESHOLD"], timedelta(minutes=c["LOCKOUT_MINUTES"])),
+        throttle=ThrottlePolicy(c["LOGIN_THROTTLE_FREE_ATTEMPTS"],
+                                timedelta(seconds=c["LOGIN_THROTTLE_BASE_SECONDS"]),
+                                timedelta(seconds=c["LOGIN_THROTTLE_MAX_SECONDS"])),
         refresh_ttl=timedelta(seconds=c["REFRESH_TOKEN_TTL"]),
         reset_ttl=timedelta(seconds=c["RESET_TOKEN_TTL"]),
         outbox=Outbox(c["NOTIFICATION_OUTBOX"]),

@@ -1,11 +1,12 @@
-"""Identity rules from Pergub Jatim 73/2020, as plain Python: who the actors are, the password
-policy, the lockout rule, and the Account aggregate rebuilt from its events."""
+"""Identity rules from Pergub Jatim 73/2020, as plain Python: who the actors are, who needs a
+second factor, the password policy, how failed attempts slow their source, and the Account
+aggregate rebuilt from its events."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from shared.audit import register_fold
 
@@ -16,8 +17,11 @@ AUDITOR = "auditor"
 MACHINE = "machine"
 
 STAFF_ROLES = (FASILITATOR, ADMINISTRATOR, AUDITOR)
-#: roles that must pass a TOTP second factor at every login
-TOTP_ROLES = frozenset({FASILITATOR, ADMINISTRATOR})
+#: roles held by people (a machine client holds `machine` and signs in with its secret)
+HUMAN_ROLES = (PEGAWAI, *STAFF_ROLES)
+#: roles that must pass a TOTP second factor at every login: every human role that reads other
+#: people's data (`can_view_account`; tested to be exactly those). A pegawai reads only their own.
+TOTP_ROLES = frozenset({FASILITATOR, ADMINISTRATOR, AUDITOR})
 
 KIND_PEGAWAI = "pegawai"
 KIND_STAFF = "staff"
@@ -77,17 +81,22 @@ class PasswordPolicy:
 
 
 @dataclass(frozen=True)
-class LockoutPolicy:
-    """After `threshold` consecutive failures the account is locked for `lock_for`."""
+class ThrottlePolicy:
+    """How failed attempts (a wrong password at login, a wrong current password, a wrong OTP) slow
+    the source they come from, counted per (client address, login). The first `free` failures
+    cost nothing; each one after makes that source wait `base` doubled per further failure, at
+    most `longest`. The account itself is never locked, so nobody can lock its owner out; an
+    attacker's source slows down to one guess per `longest`."""
 
-    threshold: int = 5
-    lock_for: timedelta = timedelta(minutes=15)
+    free: int = 5
+    base: timedelta = timedelta(seconds=30)
+    longest: timedelta = timedelta(minutes=15)
 
-    def after_failure(self, failures: int, now: datetime) -> tuple[int, datetime | None]:
-        failures += 1
-        if failures >= self.threshold:
-            return failures, now + self.lock_for
-        return failures, None
+    def wait_after(self, failures: int) -> timedelta | None:
+        """How long a source waits after its `failures`-th consecutive failure (None: not)."""
+        if failures < self.free:
+            return None
+        return min(self.longest, self.base * 2 ** min(failures - self.free, 32))
 
 
 @dataclass

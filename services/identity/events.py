@@ -5,7 +5,12 @@ from marshmallow import Schema, fields, validate
 
 from shared.eventtypes import EventRegistry
 
-REGISTRY = EventRegistry("identity")
+REGISTRY = EventRegistry("identity", streams=(
+    "account:<account_id>",         # an account: the NIP of a pegawai, else the login name
+    "login:<account_id>",           # its logins: succeeded, failed, locked, sessions revoked
+    "access-request:<request_id>",  # a request for a role or an OPD scope, and its decision
+    "access-review:<review_id>",    # a periodic access review and its sign-off
+))
 
 ROLES = ["pegawai", "fasilitator", "administrator", "auditor", "machine"]
 _role = fields.String(required=True, validate=validate.OneOf(ROLES))
@@ -84,13 +89,29 @@ class LoginSucceeded(Schema):
 
 @REGISTRY.event("LoginFailed", version=1)
 class LoginFailed(Schema):
+    """A failed attempt on the account (the client address is in the metadata); `failures` are
+    the consecutive ones from that address (before issue 12: from anywhere). `throttled`: refused
+    unchecked while the address waits; `locked` is only found in logs from before issue 12."""
+
     reason = fields.String(required=True, validate=validate.OneOf(
-        ["bad_password", "bad_otp", "locked", "disabled", "no_password"]))
+        ["bad_password", "bad_otp", "bad_current_password", "throttled", "locked", "disabled",
+         "no_password"]))
+    failures = fields.Integer(required=True)
+
+
+@REGISTRY.event("LoginThrottled", version=1)
+class LoginThrottled(Schema):
+    """The client address in the metadata must wait until `until` before trying this login
+    again (the account itself stays usable from elsewhere)."""
+
+    until = fields.String(required=True)
     failures = fields.Integer(required=True)
 
 
 @REGISTRY.event("AccountLocked", version=1)
 class AccountLocked(Schema):
+    """Only in logs from before issue 12: five failures from anywhere locked the account."""
+
     until = fields.String(required=True)
     failures = fields.Integer(required=True)
 
@@ -100,7 +121,7 @@ class SessionRevoked(Schema):
     session_id = fields.String(required=True)
     cause = fields.String(required=True, validate=validate.OneOf(
         ["logout", "owner", "administrator", "password_changed", "account_disabled",
-         "refresh_reuse"]))
+         "refresh_reuse", "totp_enrolled"]))
 
 
 @REGISTRY.event("AccessRequested", version=1)

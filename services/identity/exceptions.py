@@ -15,16 +15,24 @@ class LoginFailed(Unauthorized):
     title = "NIP/nama pengguna atau kata sandi salah"
 
 
-class AccountLocked(SimasnError):
-    code = "account_locked"
-    http_status = 423
-    title = "Akun dikunci sementara karena terlalu banyak percobaan gagal"
+class LoginThrottled(SimasnError):
+    """Too many failures from this client address for this login: wait `retry_after` seconds.
+    Answered alike whether the account exists or not; the owner elsewhere is not held back."""
+
+    code = "login_throttled"
+    http_status = 429
+    title = "Terlalu banyak percobaan gagal dari alamat ini; tunggu sebentar"
     transient = False
 
 
 class TotpRequired(Unauthorized):
     code = "totp_required"
     title = "Masukkan kode OTP dari aplikasi autentikator"
+
+
+class TotpInvalid(Unauthorized):
+    code = "totp_invalid"
+    title = "Kode OTP salah atau sudah dipakai"
 
 
 class PasswordRejected(ValidationFailed):

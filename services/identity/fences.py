@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from kombu import Connection, Consumer, Producer, Queue
 from kombu.pools import connections
 
-from shared.auth import ACCESS_CHANGES, SESSION_FENCE_EXCHANGE
+from shared.auth import ACCESS_CHANGES, FENCE_ACK_EXCHANGE, SESSION_FENCE_EXCHANGE
 from shared.db import Database, ServiceDatabase, UnitOfWork
 from shared.logging import get_logger
 
@@ -154,7 +154,8 @@ class Announcer:
 
     def _collect_on(self, amqp, channel, fence: Fence, deadlines: dict,
                     acknowledged: set) -> None:
-        replies = Queue(f"identity.fence-acks.{uuid.uuid4().hex}", exclusive=True,
+        name = f"identity.fence-acks.{uuid.uuid4().hex}"
+        replies = Queue(name, exchange=FENCE_ACK_EXCHANGE, routing_key=name, exclusive=True,
                         auto_delete=True, durable=False, channel=channel)
         replies.declare()
 

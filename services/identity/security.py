@@ -24,17 +24,21 @@ class Passwords:
     def __init__(self, time_cost: int, memory_kib: int):
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
                                       parallelism=1)
+        # what an account without a password is checked against (made once, at start-up)
+        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
 
     def hash(self, password: str) -> str:
         return tpool.execute(self._hasher.hash, password)
 
     def verify(self, stored: str | None, password: str) -> bool:
-        if not stored:
-            # spend the same time as a real check, so timing does not tell who exists
-            tpool.execute(self._hasher.hash, password)
-            return False
+        """Whether `password` matches `stored`. An unknown account or one without a password
+        (`stored` empty) is verified against a dummy hash made with the same parameters, so
+        it takes as long as a wrong password and timing does not tell who exists."""
+        return tpool.execute(self._verify, stored or self._dummy, password) and bool(stored)
+
+    def _verify(self, stored: str, password: str) -> bool:
         try:
-            return tpool.execute(self._hasher.verify, stored, password)
+            return self._hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return False
 

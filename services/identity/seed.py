@@ -308,8 +308,8 @@ def summary(report: SeedReport, seed: int, raw_config: dict) -> list[str]:
                    + "".join(f"{per_opd[opd_id].get(r, 0):>14}" for r in roles))
     out.append(f"{'total':57}" + "".join(f"{per_role.get(r, 0):>14}" for r in roles))
     out += ["(a fasilitator counts in every OPD it holds)", "",
-            "Staff log in with their username; administrator and fasilitator also give a code",
-            "from an authenticator app holding the OTP secret below."]
+            "Staff log in with their username and also give a code from an authenticator app",
+            "holding the OTP secret below."]
     first_pegawai: dict[str, DemoAccount] = {}
     for account in report.accounts:
         if "pegawai" in account.roles:

@@ -4,7 +4,7 @@ contract, runs one use case in one unit of work, and returns a dumped schema."""
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from services.identity import access, accounts, fences, mailer
+from services.identity import access, accounts, fences, mailer, throttle
 from services.identity import schemas as s
 from services.identity.dependencies import Identity, build_kit
 from services.identity.events import REGISTRY
@@ -22,8 +22,9 @@ ACCOUNT = s.Account()
 
 
 class Mail(DependencyProvider):
-    """Where request notifications go: an SMTP relay (SMTP_HOST, SMTP_PORT, SMTP_SENDER,
-    SMTP_STARTTLS, SMTP_USERNAME/SMTP_PASSWORD) or, by default, the local outbox file."""
+    """Where identity's mail goes (request notifications, activation, reset): an SMTP relay
+    (SMTP_HOST, SMTP_PORT, SMTP_SENDER, SMTP_STARTTLS, SMTP_USERNAME/SMTP_PASSWORD) or, by
+    default, the local outbox file."""
 
     def setup(self):
         config = self.container.config
@@ -42,6 +43,14 @@ class Mail(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.transport
+
+
+def _committed(outcome: accounts.Outcome):
+    """The result of an attempt with a secret, or its refusal, raised only now that the
+    transaction counting the failure has committed."""
+    if outcome.error:
+        raise outcome.error
+    return outcome.result
 
 
 def _mail_handler(event_type: str, method_name: str):
@@ -66,26 +75,34 @@ class IdentityService(ServiceBase):
 
     @timer(interval=2)
     def deliver_mail(self):
-        mailer.deliver(self.db, self.mail)
+        mailer.deliver(self.db, self.mail, self.kit.box)
+
+    @timer(interval=3600)
+    def prune_login_throttle(self):
+        """Sources that stopped failing a day ago start afresh (services/identity/throttle.py)."""
+        with self.db.transaction() as uow:
+            throttle.prune(uow)
 
     def _actor(self) -> Principal:
         return Principal.from_context(self.context)
+
+    def _client(self) -> str | None:
+        """The caller's address, as the gateway saw it (failed attempts are counted per it)."""
+        return self.context.get("client_address")
 
     @rpc
     def login(self, payload, user_agent=None):
         data = load(s.LoginRequest(), payload)
         data["user_agent"] = user_agent
         with self.db.transaction(actor_id=data["login"]) as uow:
-            outcome = accounts.login(uow, self.kit, data, self.context.get("client_address"))
-        if outcome.error:
-            raise outcome.error
-        return s.TokenResponse().dump(outcome.result)
+            outcome = accounts.login(uow, self.kit, data, self._client())
+        return s.TokenResponse().dump(_committed(outcome))
 
     @rpc
     def confirm_totp(self, payload, user_agent=None):
         data = {**load(s.TotpConfirmRequest(), payload), "user_agent": user_agent}
         with self.db.transaction() as uow:
-            result = accounts.confirm_totp(uow, self.kit, data, self.context.get("client_address"))
+            result = accounts.confirm_totp(uow, self.kit, data, self._client())
         return s.TokenResponse().dump(result)
 
     @rpc
@@ -135,14 +152,17 @@ class IdentityService(ServiceBase):
     def change_password(self, payload):
         data = load(s.PasswordChangeRequest(), payload)
         with self.db.transaction(reason="diubah oleh pemilik akun") as uow:
-            accounts.change_password(uow, self.kit, self._actor(), data["current_password"],
-                                     data["new_password"])
+            outcome = accounts.change_password(uow, self.kit, self._actor(),
+                                               data["current_password"], data["new_password"],
+                                               self._client())
+        _committed(outcome)
 
     @rpc
     def change_contact(self, payload):
         data = load(s.ContactChangeRequest(), payload)
         with self.db.transaction() as uow:
-            return s.Account().dump(accounts.change_contact(uow, self.kit, self._actor(), data))
+            outcome = accounts.change_contact(uow, self.kit, self._actor(), data, self._client())
+        return s.Account().dump(_committed(outcome))
 
     @rpc
     def complete_password_reset(self, payload):
@@ -283,5 +303,5 @@ class IdentityService(ServiceBase):
     def client_token(self, payload):
         data = load(s.ClientTokenRequest(), payload)
         with self.db.transaction(actor_id=data["client_id"]) as uow:
-            result = access.client_token(uow, self.kit, data, self.context.get("client_address"))
+            result = access.client_token(uow, self.kit, data, self._client())
         return s.TokenResponse().dump(result)

@@ -1,7 +1,10 @@
 """Checks an uploaded document before it is stored: the regulation wants documents that are
 original and clearly readable, so we take PDF, JPEG and PNG only — judged by their bytes, never by
-their name — and refuse anything unreadable, empty-looking, locked, oversized or archived, saying
-exactly why (a reason code in `details` and a message in Bahasa Indonesia)."""
+their name — and refuse anything unreadable, empty-looking, locked, oversized, archived or that
+decodes to far more than it weighs (decompression bombs: decoded-size, object and page limits
+for PDFs, a pixel limit for images), saying exactly why (a reason code in `details` and a
+message in Bahasa Indonesia). The records service runs `inspect` in a worker process with time
+and memory limits (sandbox.py), never on its event loop."""
 
 from __future__ import annotations
 
@@ -44,6 +47,11 @@ class DocumentPolicy:
     #: decompression-bomb guard: refuse images that would decode to more pixels than this
     max_image_pixels: int = 60_000_000
     max_pdf_pages: int = 500
+    #: decompression-bomb guards for PDFs: decoded bytes of one stream, of the whole document
+    #: (every decode counts), and objects the document may declare
+    max_pdf_stream_bytes: int = 32 * 1024 * 1024
+    max_pdf_decoded_bytes: int = 64 * 1024 * 1024
+    max_pdf_objects: int = 200_000
     #: images are judged for blankness on a copy no larger than this per side
     blank_sample_px: int = 256
 
@@ -169,8 +177,28 @@ def _sniff(data: bytes, declared_name) -> str:
 # --- PDF -----------------------------------------------------------------------------------------
 
 
+def _decode_limits(policy: DocumentPolicy):
+    from pyhanko.pdf_utils.decode_limits import (
+        DecodeLimits,
+        DocumentDecodeBudget,
+        StreamDecodeLimits,
+    )
+
+    return DecodeLimits(
+        per_stream=StreamDecodeLimits(max_output_size=policy.max_pdf_stream_bytes),
+        document_budget=DocumentDecodeBudget(base_allowance=policy.max_pdf_decoded_bytes,
+                                             max_ratio=0))
+
+
+def _too_complex(declared_name, **details) -> DocumentRejected:
+    return _reject("pdf_too_complex",
+                   "PDF terlalu rumit untuk diperiksa (isinya mengembang melebihi batas saat "
+                   "dibaca); unggah PDF hasil pindai atau cetak ulang biasa", declared_name,
+                   **details)
+
+
 def _check_pdf(data: bytes, policy: DocumentPolicy, declared_name) -> int:
-    from pyhanko.pdf_utils.misc import PdfError
+    from pyhanko.pdf_utils.misc import PdfDecodeLimitError, PdfError
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     if b"%%EOF" not in data[-2048:]:
@@ -180,7 +208,12 @@ def _check_pdf(data: bytes, policy: DocumentPolicy, declared_name) -> int:
             declared_name,
         )
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        reader = PdfFileReader(io.BytesIO(data), strict=False,
+                               decode_limits=_decode_limits(policy))
+        declared = reader.trailer_view.get("/Size", 0)
+        if isinstance(declared, int) and declared > policy.max_pdf_objects:
+            raise _too_complex(declared_name, objects=int(declared),
+                               max_objects=policy.max_pdf_objects)
         if "/Encrypt" in reader.trailer_view:
             raise _reject(
                 "pdf_encrypted",
@@ -191,6 +224,9 @@ def _check_pdf(data: bytes, policy: DocumentPolicy, declared_name) -> int:
         blank = [number for number, page in enumerate(pages, 1) if _pdf_page_is_blank(page)]
     except DocumentRejected:
         raise
+    except PdfDecodeLimitError as exc:
+        raise _too_complex(declared_name, max_stream_bytes=policy.max_pdf_stream_bytes,
+                           max_decoded_bytes=policy.max_pdf_decoded_bytes) from exc
     except (PdfError, KeyError, ValueError, TypeError, AttributeError, AssertionError,
             RecursionError) as exc:
         raise _reject(

@@ -7,9 +7,9 @@ from __future__ import annotations
 import uuid
 
 from services.records import documents, domain, projection
-from services.records.exceptions import EmployeeExists, RecordRejected
+from services.records.exceptions import DocumentNotOwned, EmployeeExists, RecordRejected
 from shared.auth import Principal
-from shared.errors import Forbidden, NotFound
+from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.eventstore import NO_STREAM, NewEvent
 
 
@@ -93,7 +93,7 @@ def record_history(uow, actor: Principal, nip: str, data: dict) -> dict:
         raise Forbidden("data rahasia hanya diisi administrator", field="history")
     if not may_maintain(actor, employee.data["opd_id"]):
         raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
-    check_documents(uow, data.get("documents"))
+    check_documents(uow, nip, data.get("documents"))
     changes = _checked(domain.record_history, employee, data["history"],
                        data.get("entry_id") or str(uuid.uuid4()), data["entry"],
                        data.get("documents", []))
@@ -106,7 +106,7 @@ def propose(uow, actor: Principal, nip: str, data: dict) -> dict:
     if actor.account_id != nip:
         raise Forbidden("usulan perubahan hanya oleh pegawai yang bersangkutan", field="nip")
     employee = _load(uow, nip)
-    check_documents(uow, data.get("documents"))
+    check_documents(uow, nip, data.get("documents"))
     change_id = str(uuid.uuid4())
     _save(uow, employee, employee.version,
           _checked(domain.propose, employee, change_id, data["changes"],
@@ -150,57 +150,136 @@ def field_history(uow, actor: Principal, nip: str, field: str) -> list[dict]:
 
 
 # -- documents ---------------------------------------------------------------------------------
+# A document belongs to the employee it was uploaded for (`document_owners`, one row per
+# (sha256, nip)): records, proposals and requests link only their employee's documents, and
+# every download checks the owner. The same bytes uploaded for two employees are two owned
+# documents; the content checks (`documents`) are made once per hash.
 
-def upload_document(uow, actor: Principal, store, sha256: str, file_name: str | None,
-                    policy: documents.DocumentPolicy) -> dict:
-    """Check a stored upload (by its bytes: PDF/JPEG/PNG, readable, not blank, not locked) and
-    make it linkable; the same bytes uploaded again answer the first result."""
-    known = _document_rows(uow, [sha256])
-    if known:
-        return known[sha256]
-    if not store.exists(sha256):
-        raise NotFound("berkas tidak ada di penyimpanan dokumen", field="sha256")
-    info = documents.inspect(store.reader(sha256), file_name, policy=policy)
-    record = {"sha256": info.sha256, "kind": info.kind, "size": info.size, "pages": info.pages,
-              "width": info.width, "height": info.height}
+def upload_owner(uow, actor: Principal, nip: str | None) -> str:
+    """Whose document an upload is: a pegawai's own; staff name the employee (`nip`), who must
+    be in their OPDs. Anyone else's is answered as absent, like every record outside scope."""
+    if nip is None:
+        if not (len(actor.account_id) == 18 and actor.account_id.isdigit()):
+            raise ValidationFailed("sebutkan NIP pegawai pemilik dokumen (parameter nip)",
+                                   field="nip")
+        nip = actor.account_id
+    employee = _load(uow, nip)
+    if actor.account_id != nip and not may_maintain(actor, employee.data["opd_id"]):
+        raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
+    return nip
+
+
+def own_if_checked(uow, actor: Principal, sha256: str, owner: str,
+                   file_name: str | None) -> dict | None:
+    """An upload of bytes that passed the checks before: the document of `owner` from now on
+    (the first answer again if it already was); None when these bytes were never checked."""
+    lock_document(uow, sha256)
+    owned = _owned_rows(uow, owner, [sha256]).get(sha256)
+    if owned is not None:
+        return owned
+    facts = _document_rows(uow, [sha256]).get(sha256)
+    if facts is None:
+        return None
+    return _record_owner(uow, actor, facts, owner, file_name)
+
+
+def record_checked(uow, actor: Principal, store, info: documents.DocumentInfo, owner: str,
+                   file_name: str | None) -> dict:
+    """Bytes that have just passed the checks: their facts (once per hash) and their owner."""
+    lock_document(uow, info.sha256)
+    facts = _document_rows(uow, [info.sha256]).get(info.sha256)  # checked meanwhile?
+    if facts is None:
+        if not store.exists(info.sha256):  # refused and discarded meanwhile: never link it
+            raise NotFound("berkas tidak ada lagi di penyimpanan dokumen; unggah ulang",
+                           field="sha256")
+        facts = {"sha256": info.sha256, "kind": info.kind, "content_type": info.content_type,
+                 "size": info.size, "pages": info.pages, "width": info.width,
+                 "height": info.height}
+        uow.execute(
+            "INSERT INTO documents (sha256, kind, content_type, size, pages, width, height, "
+            "file_name, uploaded_by) VALUES (:sha256, :kind, :content_type, :size, :pages, "
+            ":width, :height, :file_name, :actor)",
+            {**facts, "file_name": file_name and file_name[:200], "actor": actor.account_id})
+    return own_if_checked(uow, actor, info.sha256, owner, file_name)
+
+
+def held_for_something(uow, sha256: str) -> bool:
+    """Bytes the store keeps whatever an upload of them comes to: a checked document (someone
+    owns it) or an import file."""
+    return uow.execute(
+        "SELECT EXISTS (SELECT 1 FROM documents WHERE sha256 = :s) "
+        "OR EXISTS (SELECT 1 FROM imports WHERE file_sha256 = :s)", {"s": sha256}).scalar()
+
+
+def lock_document(uow, sha256: str) -> None:
+    """Uploads of the same bytes take turns until their transaction ends: one owner row and one
+    event per owner, and a rejected upload's cleanup never races an accepted one."""
+    uow.execute("SELECT pg_advisory_xact_lock(hashtext(:key))", {"key": f"document:{sha256}"})
+
+
+def _record_owner(uow, actor: Principal, facts: dict, nip: str, file_name: str | None) -> dict:
+    """DocumentUploaded for one more owner, and its `document_owners` row, in one transaction."""
+    event = {k: facts.get(k) for k in ("sha256", "kind", "size", "pages", "width", "height")}
+    event["nip"] = nip
     if file_name:
-        record["file_name"] = file_name[:200]
-    uow.append(f"document:{info.sha256}", "Document", None,
-               [NewEvent("DocumentUploaded", record)], reason="unggah dokumen")
+        event["file_name"] = file_name[:200]
+    uow.append(f"document:{facts['sha256']}", "Document", None,
+               [NewEvent("DocumentUploaded", event)], reason="unggah dokumen")
     uow.execute(
-        "INSERT INTO documents (sha256, kind, content_type, size, pages, width, height, "
-        "file_name, uploaded_by) VALUES (:sha256, :kind, :content_type, :size, :pages, :width, "
-        ":height, :file_name, :actor) ON CONFLICT (sha256) DO NOTHING",
-        {**record, "content_type": info.content_type, "file_name": record.get("file_name"),
+        "INSERT INTO document_owners (sha256, nip, file_name, uploaded_by) "
+        "VALUES (:sha256, :nip, :file_name, :actor)",
+        {"sha256": facts["sha256"], "nip": nip, "file_name": event.get("file_name"),
          "actor": actor.account_id})
-    return {**record, "content_type": info.content_type}
+    return _owned_rows(uow, nip, [facts["sha256"]])[facts["sha256"]]
+
+
+_FACTS = "d.sha256, d.kind, d.content_type, d.size, d.pages, d.width, d.height"
 
 
 def _document_rows(uow, hashes) -> dict[str, dict]:
+    """What the checks found the content of each hash to be, whoever owns it."""
+    rows = uow.execute(f"SELECT {_FACTS} FROM documents d "  # noqa: S608 - a fixed list
+                       "WHERE d.sha256 = ANY(:hashes)", {"hashes": list(hashes)}).mappings()
+    return {row["sha256"]: dict(row) for row in rows}
+
+
+def _owned_rows(uow, nip: str, hashes) -> dict[str, dict]:
+    """The documents of employee `nip` among `hashes`, with the file name its owner gave."""
+    if not hashes:
+        return {}
     rows = uow.execute(
-        "SELECT sha256, kind, content_type, size, pages, width, height, file_name FROM documents "
-        "WHERE sha256 = ANY(:hashes)", {"hashes": list(hashes)}).mappings().all()
-    return {row["sha256"]: {k: v for k, v in dict(row).items() if v is not None} for row in rows}
+        f"SELECT {_FACTS}, o.nip, o.file_name FROM documents d "  # noqa: S608 - a fixed list
+        "JOIN document_owners o ON o.sha256 = d.sha256 "
+        "WHERE o.nip = :nip AND d.sha256 = ANY(:hashes)",
+        {"nip": nip, "hashes": list(hashes)}).mappings()
+    return {row["sha256"]: {k: v for k, v in dict(row).items() if v is not None}
+            for row in rows}
 
 
-def document_meta(uow, sha256: str) -> dict | None:
-    return _document_rows(uow, [sha256]).get(sha256)
+def owned_document(uow, actor: Principal, nip: str, sha256: str) -> dict | None:
+    """A document of employee `nip`, for someone who may read that employee's record."""
+    get(uow, actor, nip)  # read rights first (NotFound otherwise)
+    return _owned_rows(uow, nip, [sha256]).get(sha256)
 
 
-def known_documents(uow, hashes) -> set[str]:
-    return set(_document_rows(uow, hashes)) if hashes else set()
+def documents_not_owned(uow, actor: Principal, nip: str, hashes) -> list[str]:
+    """Which of `hashes` are not documents of employee `nip` (never uploaded for them, or never
+    passed the checks), for someone who may read that employee's record."""
+    get(uow, actor, nip)
+    owned = _owned_rows(uow, nip, hashes)
+    return [sha256 for sha256 in hashes if sha256 not in owned]
 
 
-def check_documents(uow, hashes, field: str = "documents") -> None:
-    """Events link only documents that were uploaded and passed the checks."""
+def check_documents(uow, nip: str, hashes, field: str = "documents[{}]") -> None:
+    """Events of employee `nip` link only that employee's checked documents."""
     hashes = list(hashes or ())
-    known = _document_rows(uow, hashes) if hashes else {}
-    missing = [i for i, sha256 in enumerate(hashes) if sha256 not in known]
-    if missing:
-        raise RecordRejected.from_problems([domain.Problem(
-            f"{field}[{i}]", "document_unknown",
-            "dokumen belum diunggah atau belum lolos pemeriksaan; unggah dahulu")
-            for i in missing])
+    owned = _owned_rows(uow, nip, hashes)
+    refused = [field.format(i) for i, sha256 in enumerate(hashes) if sha256 not in owned]
+    if refused:
+        raise DocumentNotOwned(
+            f"dokumen belum diunggah untuk pegawai {nip} atau belum lolos pemeriksaan; "
+            "unggah dokumennya untuk pegawai ini", field=refused[0],
+            details={"fields": refused})
 
 
 def attach_document(uow, actor: Principal, nip: str, data: dict) -> dict:
@@ -209,8 +288,8 @@ def attach_document(uow, actor: Principal, nip: str, data: dict) -> dict:
         raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
     if domain.slot_is_confidential(data["slot"]) and not actor.has("administrator"):
         raise Forbidden("dokumen rahasia hanya diisi administrator", field="slot")
-    check_documents(uow, [data["sha256"]], field="sha256")
-    stored = _document_rows(uow, [data["sha256"]])[data["sha256"]]
+    check_documents(uow, nip, [data["sha256"]], field="sha256")
+    stored = _owned_rows(uow, nip, [data["sha256"]])[data["sha256"]]
     document = {"sha256": data["sha256"], "content_type": stored["content_type"],
                 "size": stored["size"], "pages": stored["pages"]}
     if data.get("file_name") or stored.get("file_name"):
@@ -222,14 +301,15 @@ def attach_document(uow, actor: Principal, nip: str, data: dict) -> dict:
 
 def authorize_download(uow, actor: Principal, nip: str, sha256: str) -> dict:
     """May `actor` fetch this document of this record? Read rights as for the record, the
-    document must be linked from the record, confidential ones for administrators only. Every
-    granted download is logged (stream downloads:<NIP>) before the bytes leave."""
+    document must be linked from the record and belong to its employee, confidential ones for
+    administrators only. Every granted download is logged (stream downloads:<NIP>) before the
+    bytes leave."""
     employee = _load(uow, nip)
     get(uow, actor, nip)  # the same read rights as the record (NotFound otherwise)
     if not employee.may_download(sha256, confidential=actor.has("administrator")):
         raise NotFound("dokumen tidak ditemukan pada data pegawai ini", field="sha256")
-    stored = _document_rows(uow, [sha256]).get(sha256)
-    if stored is None:
+    stored = _owned_rows(uow, nip, [sha256]).get(sha256)
+    if stored is None:  # linked by an older release without being the employee's
         raise NotFound("dokumen tidak ditemukan pada data pegawai ini", field="sha256")
     uow.append(f"downloads:{nip}", "DocumentAccess", None,
                [NewEvent("DocumentDownloaded", {"nip": nip, "sha256": sha256})],

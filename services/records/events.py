@@ -11,7 +11,12 @@ from services.records.domain import (
 )
 from shared.eventtypes import EventRegistry
 
-REGISTRY = EventRegistry("records")
+REGISTRY = EventRegistry("records", streams=(
+    "employee:<NIP>",        # one employee's master record and histories
+    "document:<sha256>",     # an uploaded document and what its checks found
+    "downloads:<NIP>",       # who downloaded the documents of this employee's record
+    "import:<import_id>",    # a bulk import job
+))
 
 
 
@@ -94,7 +99,7 @@ class DocumentAttached(Schema):
 
 
 @REGISTRY.event("DocumentUploaded", version=1)
-class DocumentUploaded(Schema):
+class DocumentUploadedV1(Schema):
     """A file passed the readability checks and is in the document store (stream
     document:<sha256>); records link it by hash from then on."""
 
@@ -105,6 +110,36 @@ class DocumentUploaded(Schema):
     width = fields.Integer(allow_none=True)
     height = fields.Integer(allow_none=True)
     file_name = fields.String(validate=validate.Length(max=200))
+
+
+@REGISTRY.event("DocumentUploaded", version=2)
+class DocumentUploaded(DocumentUploadedV1):
+    """A file passed the readability checks and is in the document store, uploaded for the
+    employee `nip` (stream document:<sha256>, one event per owner): that employee's records,
+    proposals and requests may link it by hash from then on, nobody else's."""
+
+    nip = fields.String(required=True, validate=validate.Regexp(r"^\d{18}$"))
+
+
+@REGISTRY.upcaster("DocumentUploaded", from_version=1)
+def _uploaded_for_nobody_known(payload: dict) -> dict:
+    # before issue 12 an upload named no employee; migration 004 inferred the owners it could
+    # (document_owners, source 'migration') from who uploaded and who linked it
+    return {**payload, "nip": None}
+
+
+@REGISTRY.event("DocumentUploadRefused", version=1)
+class DocumentUploadRefused(Schema):
+    """An upload was refused (stream document:<sha256>): its content failed the checks
+    (`reason` as in the answer: executable, pdf_too_complex, too_complex, ...) or whoever
+    uploaded it may not upload for `nip` (`reason` = the error code). `discarded`: its bytes
+    were deleted from the document store, this upload having put them there and nothing
+    holding them."""
+
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    reason = fields.String(required=True, validate=validate.Length(1, 60))
+    discarded = fields.Boolean(required=True)
+    nip = fields.String(validate=validate.Regexp(r"^\d{18}$"))
 
 
 @REGISTRY.event("DocumentDownloaded", version=1)

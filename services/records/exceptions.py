@@ -25,3 +25,11 @@ class RecordRejected(ValidationFailed):
 class EmployeeExists(Conflict):
     code = "employee_exists"
     title = "Pegawai sudah terdaftar"
+
+
+class DocumentNotOwned(ValidationFailed):
+    """A link to a document that was not uploaded for this employee (or never passed the
+    checks): the same answer either way, so a hash tells nobody whose document it is."""
+
+    code = "document_not_owned"
+    title = "Dokumen bukan milik pegawai ini"

@@ -5,9 +5,10 @@ from datetime import datetime
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from services.records import employees, imports
+from services.records import employees, imports, uploads
 from services.records.documents import DocumentPolicy
 from services.records.events import REGISTRY
+from services.records.sandbox import ParseSandbox, SandboxLimits
 from shared.auth import Principal
 from shared.contracts import records as c
 from shared.db import Database, ServiceDatabase
@@ -21,19 +22,24 @@ from shared.service import ServiceBase, rpc
 log = get_logger(__name__)
 
 
-class DocumentPolicyConfig(DependencyProvider):
-    """The readability policy from config (DOCUMENT_MAX_BYTES, DOCUMENT_MIN_WIDTH/HEIGHT,
-    DOCUMENT_BLANK_STDDEV, DOCUMENT_MAX_PDF_PAGES): what "clearly readable" means is BKD's
-    call, not code."""
+class DocumentChecks(DependencyProvider):
+    """How uploads are judged, from config. The readability policy (DOCUMENT_MAX_BYTES,
+    DOCUMENT_MIN_WIDTH/HEIGHT, DOCUMENT_BLANK_STDDEV, DOCUMENT_MAX_PDF_PAGES): what "clearly
+    readable" means is BKD's call, not code. The parsing sandbox (DOCUMENT_PARSE_TIMEOUT,
+    DOCUMENT_PARSE_MEMORY_MB, DOCUMENT_PARSE_WORKERS): its worker processes end with the
+    container."""
 
-    KEYS = {"DOCUMENT_MAX_BYTES": ("max_bytes", int), "DOCUMENT_MIN_WIDTH": ("min_width", int),
-            "DOCUMENT_MIN_HEIGHT": ("min_height", int),
-            "DOCUMENT_BLANK_STDDEV": ("blank_stddev", float),
-            "DOCUMENT_MAX_PDF_PAGES": ("max_pdf_pages", int)}
+    POLICY = {"DOCUMENT_MAX_BYTES": ("max_bytes", int), "DOCUMENT_MIN_WIDTH": ("min_width", int),
+              "DOCUMENT_MIN_HEIGHT": ("min_height", int),
+              "DOCUMENT_BLANK_STDDEV": ("blank_stddev", float),
+              "DOCUMENT_MAX_PDF_PAGES": ("max_pdf_pages", int)}
+    SANDBOX = {"DOCUMENT_PARSE_TIMEOUT": ("timeout_s", float),
+               "DOCUMENT_PARSE_MEMORY_MB": ("memory_bytes", lambda raw: int(raw) << 20),
+               "DOCUMENT_PARSE_WORKERS": ("workers", int)}
 
-    def setup(self):
+    def _values(self, keys: dict, positive: bool = False) -> dict:
         values = {}
-        for key, (name, kind) in self.KEYS.items():
+        for key, (name, kind) in keys.items():
             raw = self.container.config.get(key)
             if raw in (None, ""):
                 continue
@@ -41,7 +47,19 @@ class DocumentPolicyConfig(DependencyProvider):
                 values[name] = kind(raw)
             except (TypeError, ValueError):
                 raise ConfigError(f"{key} harus berupa angka", field=key) from None
-        self.policy = DocumentPolicy(**values)
+            if positive and values[name] <= 0:
+                raise ConfigError(f"{key} harus lebih dari 0", field=key)
+        return values
+
+    def setup(self):
+        self.policy = DocumentPolicy(**self._values(self.POLICY))
+        self.sandbox = ParseSandbox(SandboxLimits(**self._values(self.SANDBOX, positive=True)))
+
+    def stop(self):
+        self.sandbox.close()
+
+    def kill(self):
+        self.sandbox.close()
 
     def get_dependency(self, worker_ctx):
         return self
@@ -95,7 +113,7 @@ class RecordsService(ServiceBase):
     name = "records"
     db = Database(REGISTRY)
     documents = DocumentStore()
-    document_policy = DocumentPolicyConfig()
+    document_checks = DocumentChecks()
     import_jobs = ImportJobs()
 
     def _actor(self) -> Principal:
@@ -157,33 +175,36 @@ class RecordsService(ServiceBase):
     # -- documents -----------------------------------------------------------------------------
 
     @rpc
-    def upload_document(self, sha256, file_name=None):
+    def upload_document(self, sha256, file_name=None, nip=None, created=False):
         """Check a file the gateway stored (by content: PDF/JPEG/PNG, readable, unlocked, not
-        blank, within the size limit) and make it linkable by its hash."""
-        data = load(c.DocumentCheck(),
-                    {"sha256": sha256, **({"file_name": file_name} if file_name else {})})
-        with self.db.transaction() as uow:
-            return employees.upload_document(uow, self._actor(), self.documents,
-                                             data["sha256"], data.get("file_name"),
-                                             self.document_policy.policy)
+        blank, within the size limit; parsed in the sandbox) and make it the document of
+        employee `nip` (a pegawai: their own; staff name an employee of their OPDs), linkable
+        by its hash. `created`: the gateway's put stored these bytes (the store did not hold
+        them), so a refusal deletes them."""
+        data = load(c.DocumentCheck(), {"sha256": sha256, "file_name": file_name, "nip": nip})
+        checks = self.document_checks
+        return uploads.upload(self.db, self._actor(), self.documents, checks.sandbox,
+                              checks.policy, data["sha256"], data.get("file_name"),
+                              data.get("nip"), created is True)
 
     @rpc
-    def unknown_documents(self, hashes):
-        """Internal: which of these hashes are not uploaded-and-checked documents."""
+    def documents_not_owned(self, nip, hashes):
+        """Internal: which of these hashes are not documents of employee `nip` (uploaded for
+        them and checked); for a caller who may read that employee."""
         if not isinstance(hashes, list) or len(hashes) > 100:
             raise ValidationFailed("daftar hash dokumen (maksimal 100)", field="documents")
         with self.db.transaction() as uow:
-            known = employees.known_documents(uow, [str(h)[:64] for h in hashes])
-        return [h for h in hashes if h not in known]
+            return employees.documents_not_owned(uow, self._actor(), str(nip)[:18],
+                                                 [str(h)[:64] for h in hashes])
 
     @rpc
-    def document_meta(self, sha256):
-        """Internal: what the checks found a stored document to be (type judged by its bytes,
-        size), for another service that serves it."""
+    def document_meta(self, sha256, nip):
+        """Internal: what the checks found a document of employee `nip` to be (type judged by
+        its bytes, size), for another service that serves it; absent unless it is theirs."""
         with self.db.transaction() as uow:
-            meta = employees.document_meta(uow, str(sha256)[:64])
+            meta = employees.owned_document(uow, self._actor(), str(nip)[:18], str(sha256)[:64])
         if meta is None:
-            raise NotFound("dokumen tidak ditemukan", field="sha256")
+            raise NotFound("dokumen tidak ditemukan pada data pegawai ini", field="sha256")
         return meta
 
     @rpc

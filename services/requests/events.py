@@ -1,13 +1,19 @@
 """Event types the requests service records in its log (past tense, versioned schemas).
 
-Streams: `layanan:<KODE>` (the catalogue entry: each published version, deactivation by decree)
-and `request:<id>` (one request through its workflow)."""
+Streams: `layanan:<KODE>` (the catalogue entry: each published version, deactivation by decree),
+`request:<id>` (one request through its workflow), `request-downloads:<id>` (who downloaded its
+documents) and `request-claims:<id>` (who took it from the verification queue)."""
 
 from marshmallow import Schema, fields, validate
 
 from shared.eventtypes import EventRegistry
 
-REGISTRY = EventRegistry("requests")
+REGISTRY = EventRegistry("requests", streams=(
+    "layanan:<KODE>",                  # a catalogue entry
+    "request:<request_id>",            # a request through its workflow
+    "request-downloads:<request_id>",  # who downloaded its documents
+    "request-claims:<request_id>",     # who took it from the verification queue
+))
 
 _kode = fields.String(required=True, validate=validate.Regexp(r"^[A-Z_]{2,40}$"))
 _reason = fields.String(required=True, validate=validate.Length(1, 1000))
@@ -158,6 +164,22 @@ class RequestDocumentDownloaded(Schema):
     confidential = _confidential
 
 
+@REGISTRY.event("RequestClaimed", version=1)
+class RequestClaimed(Schema):
+    """A verifier took the request from the verification queue (verification's
+    VerificationItemClaimed, consumed once). Stream request-claims:<id>: a claim is no step of
+    the workflow and never moves the request's own version; the timeline shows it."""
+
+    request_id = fields.UUID(required=True)
+    claimed_by = fields.String(required=True)
+    claimed_by_role = fields.String(required=True)
+    #: when verification recorded the claim (its event's recorded_at)
+    claimed_at = fields.String(required=True)
+    previous_claimant = fields.String(allow_none=True, load_default=None)
+    lapsed = fields.Boolean(required=True)
+    confidential = _confidential
+
+
 # -- what the bus may carry: a disciplinary procedure is confidential -------------------------
 
 def _withheld_if_confidential(payload: dict) -> dict:
@@ -169,5 +191,5 @@ def _withheld_if_confidential(payload: dict) -> dict:
 for _name in ("RequestDrafted", "RequestDocumentsChanged", "RequestSubmitted",
               "RequestWithdrawn", "VerificationStarted", "RequestReturned", "RequestVerified",
               "RequestApproved", "RequestRejected", "SigningStarted", "RequestCompleted",
-              "OutputReplaced", "RequestDocumentDownloaded"):
+              "OutputReplaced", "RequestDocumentDownloaded", "RequestClaimed"):
     REGISTRY.redactor(_name)(_withheld_if_confidential)

@@ -29,3 +29,11 @@ class LayananInactive(Conflict):
 class TransitionRefused(Conflict):
     code = "transition_refused"
     title = "Langkah tidak sesuai status usulan"
+
+
+class DocumentNotOwned(ValidationFailed):
+    """A request names a document that was not uploaded for its employee (or never passed the
+    checks): the same answer either way, so a hash tells nobody whose document it is."""
+
+    code = "document_not_owned"
+    title = "Dokumen bukan milik pegawai ini"

@@ -2,20 +2,21 @@
 
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from sqlalchemy.exc import IntegrityError
 
 from services.requests import workflow
 from services.requests.events import REGISTRY
+from services.requests.exceptions import DocumentNotOwned
 from shared.auth import Principal
 from shared.calendar import today_wib
 from shared.consumer import idempotent_handler
 from shared.contracts import requests as c
 from shared.db import Database, ServiceDatabase
-from shared.errors import Forbidden, ValidationFailed
+from shared.errors import Forbidden, SimasnError, ValidationFailed
 from shared.eventstore import EventStore
 from shared.idempotency import once
 from shared.logging import get_logger
+from shared.rpc import RpcProxy
 from shared.schemas import load
 from shared.service import Holidays, ServiceBase, rpc
 
@@ -65,15 +66,16 @@ class RequestsService(ServiceBase):
     def _record(self, nip: str) -> dict:
         return self.records.record_for_rules(nip)
 
-    def _checked_documents(self, documents: dict | None) -> None:
-        """A request links only uploaded documents that passed the readability checks."""
+    def _checked_documents(self, nip: str, documents: dict | None) -> None:
+        """A request links only its employee's documents: uploaded for them and checked."""
         hashes = sorted(set((documents or {}).values()))
-        unknown = set(self.records.unknown_documents(hashes)) if hashes else set()
-        bad = sorted(code for code, sha in (documents or {}).items() if sha in unknown)
-        if bad:
-            raise ValidationFailed(f"dokumen {bad[0]} belum diunggah atau belum lolos "
-                                   "pemeriksaan", field=f"documents.{bad[0]}",
-                                   details={"unknown": bad})
+        foreign = set(self.records.documents_not_owned(nip, hashes)) if hashes else set()
+        refused = sorted(code for code, sha in (documents or {}).items() if sha in foreign)
+        if refused:
+            raise DocumentNotOwned(
+                f"dokumen {refused[0]} belum diunggah untuk pegawai {nip} atau belum lolos "
+                "pemeriksaan; unggah dokumennya untuk pegawai ini",
+                field=f"documents.{refused[0]}", details={"documents": refused})
 
     # -- catalogue -----------------------------------------------------------------------------
 
@@ -160,8 +162,8 @@ class RequestsService(ServiceBase):
     @rpc
     def create_request(self, payload):
         data = load(c.RequestCreate(), payload)
-        self._checked_documents(data.get("documents"))
-        record = self._record(data["nip"])
+        record = self._record(data["nip"])  # read rights on the employee first
+        self._checked_documents(record["nip"], data.get("documents"))
         # a key in the body (older clients) is an Idempotency-Key when the header has none
         body_key = data.get("idempotency_key")
         try:
@@ -189,7 +191,9 @@ class RequestsService(ServiceBase):
     @rpc
     def change_request_documents(self, request_id, payload):
         data = load(c.RequestDocuments(), payload)
-        self._checked_documents(data.get("documents"))
+        with self.db.transaction() as uow:
+            nip = workflow.get(uow, self._actor(), str(request_id)[:64])["nip"]
+        self._checked_documents(nip, data.get("documents"))
         with self.db.transaction() as uow:
             return once(uow, "change_request_documents", [request_id, payload],
                         lambda: workflow.change_documents(uow, self._actor(),
@@ -197,12 +201,20 @@ class RequestsService(ServiceBase):
 
     @rpc
     def authorize_document(self, request_id, document):
-        """A request's document for whoever may see the request: its hash and what the
-        records checks found it to be; the download is logged first."""
+        """A request's document for whoever may see the request, if it is the document of the
+        request's employee: its hash and what the records checks found it to be; the download
+        is logged first."""
         with self.db.transaction() as uow:
-            sha256 = workflow.authorize_document(uow, self._actor(), str(request_id)[:64],
-                                                 str(document)[:60])
-        return {**self.records.document_meta(sha256), "sha256": sha256}
+            return workflow.authorize_document(uow, self._actor(), str(request_id)[:64],
+                                               str(document)[:60], self._owned_document)
+
+    def _owned_document(self, nip: str, sha256: str) -> dict | None:
+        try:
+            return self.records.document_meta(sha256, nip)
+        except SimasnError as exc:
+            if exc.code == "not_found":
+                return None
+            raise
 
     @rpc
     def submit_request(self, request_id, payload):
@@ -256,6 +268,13 @@ class RequestsService(ServiceBase):
         """A request's output is signed and stored: the request is complete."""
         if event.payload.get("request_id") and event.payload.get("sha256"):
             workflow.complete_signed(uow, event.payload["request_id"], event.payload["sha256"])
+
+    @idempotent_handler("verification", "VerificationItemClaimed")
+    def on_verification_item_claimed(self, uow, event):
+        """A verifier took one of our requests from the queue: a line on its timeline."""
+        if event.payload.get("kind") == "request" and event.payload.get("request_id"):
+            workflow.record_claim(uow, event.event_id, event.payload, event.recorded_at,
+                                  event.metadata.get("reason"))
 
     @rpc
     def complete_request(self, request_id, payload):

@@ -6,7 +6,7 @@ passes it in); the catalogue entry a request was submitted under stays its entry
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 import orjson
 
@@ -286,12 +286,52 @@ def get(uow, actor: Principal, request_id: str) -> dict:
     return view(request)
 
 
+def claims_stream(request_id: str) -> str:
+    return f"request-claims:{request_id}"
+
+
 def timeline(uow, actor: Principal, request_id: str) -> list[dict]:
-    get(uow, actor, request_id)
-    return [{"version": e.version, "event": e.event_type, "recorded_at": e.recorded_at,
-             "actor_id": e.metadata.get("actor_id"), "actor_role": e.metadata.get("actor_role"),
-             "reason": e.metadata.get("reason")}
-            for e in uow.read_stream(request_stream(str(uuid.UUID(str(request_id)))))]
+    """The request's steps (its own stream, in version order) and, between them at the time
+    they happened, the verification queue's claims on it (`version` null: a claim is no step
+    of the request)."""
+    request_id = get(uow, actor, request_id)["request_id"]
+    steps = [{"version": e.version, "event": e.event_type, "recorded_at": e.recorded_at,
+              "actor_id": e.metadata.get("actor_id"),
+              "actor_role": e.metadata.get("actor_role"), "reason": e.metadata.get("reason")}
+             for e in uow.read_stream(request_stream(request_id))]
+    claims = [{"version": None, "event": e.event_type, "recorded_at": e.payload["claimed_at"],
+               "actor_id": e.payload["claimed_by"], "actor_role": e.payload["claimed_by_role"],
+               "reason": e.metadata.get("reason")}
+              for e in uow.read_stream(claims_stream(request_id))]
+    # a stable sort: the steps keep their version order (events of one transaction share a
+    # time), a claim goes after the steps recorded before it
+    return sorted(steps + claims, key=lambda line: _instant(line["recorded_at"]))
+
+
+def _instant(recorded_at: str) -> datetime:
+    return datetime.fromisoformat(recorded_at.replace("Z", "+00:00"))
+
+
+#: the verification service's namespace for the ids of the events it makes us record
+_CLAIMS = uuid.UUID("6f3a0c52-9d1e-4f7a-b8c4-2e5d7a9b1c03")
+
+
+def record_claim(uow, claimed_event_id: str, claimed: dict, recorded_at: str,
+                 reason: str | None) -> None:
+    """Verification's VerificationItemClaimed for one of our requests: on its timeline. The
+    event id is derived from verification's, so a second delivery writes nothing (the
+    consumer's `consumed` row already stops it; this holds without it too)."""
+    request = _load(uow, claimed["request_id"])
+    payload = {"request_id": request.request_id, "claimed_by": claimed["claimed_by"],
+               "claimed_by_role": claimed["claimed_by_role"], "claimed_at": recorded_at,
+               "previous_claimant": claimed.get("previous_claimant"),
+               "lapsed": bool(claimed.get("lapsed"))}
+    if request.confidential:
+        payload["confidential"] = True
+    uow.append(claims_stream(request.request_id), "RequestClaims", None,
+               [NewEvent("RequestClaimed", payload,
+                         event_id=str(uuid.uuid5(_CLAIMS, claimed_event_id)))],
+               reason=reason or "diambil dari antrean verifikasi")
 
 
 def change_documents(uow, actor: Principal, request_id: str, data: dict) -> dict:
@@ -489,18 +529,22 @@ def complete_signed(uow, request_id: str, output_sha256: str) -> None:
 SIGNING_SERVICE = Principal("service:signing", frozenset({"system"}), frozenset())
 
 
-def authorize_document(uow, actor: Principal, request_id: str, document: str) -> str:
+def authorize_document(uow, actor: Principal, request_id: str, document: str,
+                       owned_document) -> dict:
     """May `actor` fetch this document of this request? Whoever may see the request (the
-    verifier above all); the download is logged before the bytes leave. Returns its hash."""
+    verifier above all), and only a document of the request's employee: `owned_document(nip,
+    sha256)` answers what records knows of it, or None (a link an older release let through
+    without checking whose it was). The download is logged before the bytes leave."""
     request = _load(uow, request_id)
     if not _visible(actor, request):
         raise NotFound("usulan tidak ditemukan", field="request_id")
     sha256 = request.documents.get(document)
-    if sha256 is None:
+    meta = owned_document(request.nip, sha256) if sha256 is not None else None
+    if meta is None:
         raise NotFound(f"dokumen {document[:60]} tidak ada pada usulan ini", field="document")
     payload = {"request_id": request.request_id, "document": document, "sha256": sha256}
     if request.confidential:
         payload["confidential"] = True
     uow.append(f"request-downloads:{request.request_id}", "RequestDocumentAccess", None,
                [NewEvent("RequestDocumentDownloaded", payload)], reason="unduh dokumen usulan")
-    return sha256
+    return {**meta, "sha256": sha256}

@@ -7,7 +7,11 @@ from marshmallow import Schema, fields, validate
 
 from shared.eventtypes import EventRegistry
 
-REGISTRY = EventRegistry("signing")
+REGISTRY = EventRegistry("signing", streams=(
+    "document:<document_id>",            # an output document: numbered, signed, revoked, ...
+    "document-downloads:<document_id>",  # who downloaded its signed PDF
+    "checkpoints",                       # signed checkpoints of every log's head
+))
 
 _sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 _confidential = fields.Boolean(load_default=False)

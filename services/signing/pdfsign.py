@@ -19,6 +19,9 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 
+from shared.contracts.signing import SIGNATURE_REASONS
+from shared.logging import get_logger
+
 FIELD_NAME = "TTE_SIMASN"
 #: where the visible stamp sits on the last page (points from bottom left; A4 is 595 x 842)
 STAMP_BOX = (300, 60, 560, 150)
@@ -27,8 +30,10 @@ STAMP_TEXT = ("Ditandatangani secara elektronik oleh:\n%(signer)s\n%(jabatan)s\n
 RESERVED_BYTES = 8192
 TIMESTAMP_BYTES = 12288
 WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
+log = get_logger(__name__)
 
-# pyHanko logs every failed path search with a traceback; the verdict carries the reason
+# pyHanko logs every failed path search with a traceback; the verdict carries the reason and
+# what could not be read is logged by `_unreadable`
 logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
 logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
 
@@ -63,29 +68,39 @@ class Verdict:
     """What a signed PDF says about itself, judged against our trust roots."""
 
     valid: bool
-    #: valid | no_signature | not_a_pdf | modified | untrusted | expired | revoked_certificate
-    #: | invalid_signature
+    #: one of shared.contracts.signing.SIGNATURE_REASONS: valid | no_signature | not_a_pdf |
+    #: modified | untrusted | expired | revoked_certificate | invalid_signature
     code: str
-    reason: str  # for a person, in Bahasa Indonesia
     signer: str | None = None
     signer_serial: str | None = None
     signed_at: str | None = None
     timestamped: bool = False
     pades_level: str | None = None
 
+    @property
+    def reason(self) -> str:
+        """The fixed message of the code (Bahasa Indonesia): never a library's words."""
+        return SIGNATURE_REASONS[self.code]
+
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {**self.__dict__, "reason": self.reason}
 
 
 _PROBLEMS = {
-    "NO_CERTIFICATE_CHAIN_FOUND": ("untrusted", "sertifikat penandatangan tidak diterbitkan "
-                                                "oleh CA yang dipercaya"),
-    "OUT_OF_BOUNDS_NO_POE": ("expired", "sertifikat penandatangan sudah kedaluwarsa atau belum "
-                                        "berlaku"),
-    "OUT_OF_BOUNDS_NOT_REVOKED": ("expired", "sertifikat penandatangan sudah kedaluwarsa"),
-    "REVOKED_NO_POE": ("revoked_certificate", "sertifikat penandatangan telah dicabut"),
-    "REVOKED_CA_NO_POE": ("revoked_certificate", "sertifikat CA penerbit telah dicabut"),
+    "NO_CERTIFICATE_CHAIN_FOUND": "untrusted",
+    "OUT_OF_BOUNDS_NO_POE": "expired",
+    "OUT_OF_BOUNDS_NOT_REVOKED": "expired",
+    "REVOKED_NO_POE": "revoked_certificate",
+    "REVOKED_CA_NO_POE": "revoked_certificate",
 }
+
+
+def _unreadable(stage: str, code: str, exc: Exception) -> Verdict:
+    """A file from anyone broke the reader: the detail goes to our log, the caller gets the
+    fixed reason of `code`."""
+    log.info("pdf_signature_unreadable", stage=stage, code=code, error=type(exc).__name__,
+             detail=str(exc)[:500])
+    return Verdict(False, code)
 
 
 def _contents_padding_clean(embedded) -> bool:
@@ -103,25 +118,31 @@ def _contents_padding_clean(embedded) -> bool:
 def verify(pdf: bytes, trust_roots, moment=None) -> Verdict:
     """Judge the last signature of `pdf`. Valid only when the signature is intact, covers the
     whole file (nothing appended after signing), and the certificate chains to a trusted root
-    and was in force."""
+    and was in force. Never raises for what is in the file: a file that does not open is
+    `not_a_pdf`, one whose signature cannot be read or checked `invalid_signature`."""
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-        signatures = reader.embedded_signatures
-    except Exception:  # noqa: BLE001 - a file from anyone: malformed in any way means "not a PDF"
-        return Verdict(False, "not_a_pdf", "berkas bukan PDF yang dapat dibaca")
-    if not signatures:
-        return Verdict(False, "no_signature", "PDF ini tidak bertanda tangan elektronik")
-    embedded = signatures[-1]
-    if not _contents_padding_clean(embedded):
-        return Verdict(False, "modified", "isi tanda tangan berubah setelah ditandatangani")
+    except Exception as exc:  # noqa: BLE001 - a file from anyone: malformed in any way
+        return _unreadable("open", "not_a_pdf", exc)
     try:
-        status = validate_pdf_signature(
-            embedded, ValidationContext(trust_roots=list(trust_roots), allow_fetching=False,
-                                        moment=moment))
-    except Exception as exc:  # noqa: BLE001 - a damaged signature dictionary breaks pyHanko in
-        # many ways (AttributeError, decimal errors, ...): each one means "not valid"
-        return Verdict(False, "invalid_signature",
-                       f"tanda tangan tidak dapat diperiksa: {str(exc)[:200]}")
+        signatures = reader.embedded_signatures
+    except Exception as exc:  # noqa: BLE001 - the PDF opens, its signature dictionary is garbage
+        return _unreadable("signature_dictionary", "invalid_signature", exc)
+    if not signatures:
+        return Verdict(False, "no_signature")
+    try:
+        return _judge(signatures[-1], trust_roots, moment)
+    except Exception as exc:  # noqa: BLE001 - a damaged signature breaks pyHanko and
+        # asn1crypto in many ways (AttributeError, decimal errors, ...): each means "not valid"
+        return _unreadable("validation", "invalid_signature", exc)
+
+
+def _judge(embedded, trust_roots, moment) -> Verdict:
+    if not _contents_padding_clean(embedded):
+        return Verdict(False, "modified")
+    status = validate_pdf_signature(
+        embedded, ValidationContext(trust_roots=list(trust_roots), allow_fetching=False,
+                                    moment=moment))
     cert = status.signing_cert
     common = {"signer": cert.subject.native.get("common_name") if cert else None,
               "signer_serial": cert.subject.native.get("serial_number") if cert else None,
@@ -130,13 +151,10 @@ def verify(pdf: bytes, trust_roots, moment=None) -> Verdict:
               "timestamped": status.timestamp_validity is not None,
               "pades_level": "B-T" if status.timestamp_validity is not None else "B-B"}
     if not status.intact or not status.valid:
-        return Verdict(False, "modified", "isi dokumen berubah setelah ditandatangani", **common)
+        return Verdict(False, "modified", **common)
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
-        return Verdict(False, "modified", "ada tambahan pada dokumen setelah ditandatangani",
-                       **common)
+        return Verdict(False, "modified", **common)  # something appended after signing
     if not status.bottom_line:
         indic = getattr(status.trust_problem_indic, "name", None)
-        code, reason = _PROBLEMS.get(indic, ("untrusted", "sertifikat penandatangan tidak "
-                                                          "dapat dipastikan keabsahannya"))
-        return Verdict(False, code, reason, **common)
-    return Verdict(True, "valid", "tanda tangan elektronik sah dan dokumen utuh", **common)
+        return Verdict(False, _PROBLEMS.get(indic, "untrusted"), **common)
+    return Verdict(True, "valid", **common)

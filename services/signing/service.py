@@ -11,7 +11,6 @@ import uuid
 
 from eventlet import tpool
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from services.signing import checkpoints, domain, issuing, pdfsign, verifying
@@ -27,6 +26,7 @@ from shared.errors import ConfigError, NotFound, ValidationFailed
 from shared.eventstore import NewEvent
 from shared.logging import get_logger
 from shared.objectstore import DocumentStore
+from shared.rpc import RpcProxy
 from shared.schemas import load
 from shared.service import ServiceBase, rpc
 

@@ -1,6 +1,7 @@
 """Public verification: is this PDF (or the document behind this QR link) one SIMASN issued,
 intact, validly signed, and still in force? Answers carry no personal data: the document's title,
-number, signer and dates, never the employee's name or NIP."""
+number, signer and dates, never the employee's name or NIP. Every answer is one of the documented
+codes with its fixed message (shared.contracts.signing.VERIFICATION_REASONS)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import hashlib
 import re
 
 from services.signing import issuing, pdfsign
+from shared.contracts.signing import VERIFICATION_REASONS
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 _ID_IN_PDF = re.compile(rb"SIMASN Jatim ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
                         rb"[0-9a-f]{12})")
@@ -24,22 +29,24 @@ def _public(uow, document: dict) -> dict:
         "superseded_by_number": successor}
 
 
+def _verdict(code: str, sha256: str | None, document: dict | None,
+             signature: pdfsign.Verdict | None) -> dict:
+    """An answer: a documented code and its fixed message; the data the caller may see is in
+    `document` and `signature`, never in the reason."""
+    status = code if code in ("valid", "revoked", "superseded") else "not_valid"
+    return {"valid": code == "valid", "status": status, "code": code,
+            "reason": VERIFICATION_REASONS[code], "sha256": sha256, "document": document,
+            "signature": signature.as_dict() if signature is not None else None}
+
+
 def _answer(uow, document: dict, verdict: pdfsign.Verdict, sha256: str) -> dict:
-    public = _public(uow, document)
     if not verdict.valid:
-        status, code, reason = "not_valid", verdict.code, verdict.reason
-    elif document["status"] == "revoked":
-        status, code = "revoked", "revoked"
-        reason = f"dokumen telah dicabut: {document['revoked_reason']}"
-    elif document["status"] == "superseded":
-        status, code = "superseded", "superseded"
-        reason = ("dokumen telah diganti dengan dokumen nomor "
-                  f"{public['superseded_by_number'] or '-'}")
+        code = verdict.code
+    elif document["status"] in ("revoked", "superseded"):
+        code = document["status"]  # the reason and the successor are in the document's data
     else:
-        status, code, reason = "valid", "valid", ("dokumen asli, utuh, dan ditandatangani "
-                                                  "secara elektronik oleh pejabat yang berwenang")
-    return {"valid": status == "valid", "status": status, "code": code, "reason": reason,
-            "sha256": sha256, "document": public, "signature": verdict.as_dict()}
+        code = "valid"
+    return _verdict(code, sha256, _public(uow, document), verdict)
 
 
 def by_upload(uow, pdf: bytes, trust_roots, check=pdfsign.verify) -> dict:
@@ -58,28 +65,25 @@ def by_upload(uow, pdf: bytes, trust_roots, check=pdfsign.verify) -> dict:
         similar = uow.execute("SELECT number FROM documents WHERE document_id = "
                               "CAST(:id AS uuid)", {"id": found.group(1).decode()}).scalar()
     if verdict.code in ("not_a_pdf", "no_signature"):
-        code, reason = verdict.code, verdict.reason
+        code = verdict.code
     elif similar:
-        code, reason = "modified", (f"berkas ini tidak sama dengan dokumen nomor {similar} yang "
-                                    "diterbitkan SIMASN: isinya telah diubah")
+        code = "modified"  # it names a document SIMASN issued, but is not its bytes
     elif not verdict.valid:
-        code, reason = verdict.code, verdict.reason
+        code = verdict.code
     else:
-        code, reason = "not_issued", "dokumen ini tidak tercatat sebagai terbitan SIMASN Jatim"
-    return {"valid": False, "status": "not_valid", "code": code, "reason": reason,
-            "sha256": sha256, "document": None, "signature": verdict.as_dict()}
+        code = "not_issued"
+    return _verdict(code, sha256, None, verdict)
 
 
 def by_id(uow, document_id: str, store, trust_roots, check=pdfsign.verify) -> dict:
     """The QR link: the registered document, its stored PDF re-checked."""
     document = issuing.get(uow, document_id)
     if document["sha256"] is None:
-        return {"valid": False, "status": "not_valid", "code": "not_signed_yet",
-                "reason": "dokumen belum selesai ditandatangani", "sha256": None,
-                "document": _public(uow, document), "signature": None}
+        return _verdict("not_signed_yet", None, _public(uow, document), None)
     pdf = store.read(document["sha256"])
     if hashlib.sha256(pdf).hexdigest() != document["sha256"]:
-        verdict = pdfsign.Verdict(False, "modified", "berkas tersimpan tidak utuh")
+        log.error("stored_document_altered", document_id=document["document_id"])
+        verdict = pdfsign.Verdict(False, "modified")
     else:
         verdict = check(pdf, trust_roots)
     return _answer(uow, document, verdict, document["sha256"])

@@ -1,13 +1,17 @@
 """Event types the verification service records in its log (past tense, versioned schemas).
 
-Stream `case:<id>`: a document found not original, the written warning drafted for an
-administrator, and the administrator's decision."""
+Streams: `case:<id>` (a document found not original, the written warning drafted for an
+administrator, and the administrator's decision) and `queue-item:<item id>` (who took a queue
+item to work on: `queue-item:request:<id>`, `queue-item:change:<NIP>:<change id>`)."""
 
 from marshmallow import Schema, fields, validate
 
 from shared.eventtypes import EventRegistry
 
-REGISTRY = EventRegistry("verification")
+REGISTRY = EventRegistry("verification", streams=(
+    "case:<case_id>",         # a document found not original and its written warning
+    "queue-item:<item_id>",   # who claimed a queue item (request:<id> or change:<NIP>:<id>)
+))
 
 
 @REGISTRY.event("FakeDocumentReported", version=1)
@@ -42,6 +46,23 @@ class WarningIssued(Schema):
 class CaseDismissed(Schema):
     case_id = fields.UUID(required=True)
     reason = fields.String(required=True, validate=validate.Length(3, 1000))
+
+
+@REGISTRY.event("VerificationItemClaimed", version=1)
+class VerificationItemClaimed(Schema):
+    """A verifier took a queue item to work on: first, again (renewed), or over a lapsed claim
+    of someone else. The requests service records it on the request's timeline."""
+
+    item_id = fields.String(required=True, validate=validate.Length(1, 120))
+    kind = fields.String(required=True, validate=validate.OneOf(["request", "record_change"]))
+    request_id = fields.UUID(allow_none=True, load_default=None)
+    opd_id = fields.String(allow_none=True, load_default=None)
+    claimed_by = fields.String(required=True)
+    claimed_by_role = fields.String(required=True)
+    previous_claimant = fields.String(allow_none=True, load_default=None)
+    previous_claimed_at = fields.DateTime(allow_none=True, load_default=None)
+    #: the previous claim had lapsed (CLAIM_MINUTES without a decision): taken over
+    lapsed = fields.Boolean(required=True)
 
 
 # -- what the bus may carry: disciplinary matters are confidential (administrators only) --------

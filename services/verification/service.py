@@ -2,22 +2,19 @@
 and records events), claiming an item so two verifiers never work on it at once."""
 
 
-from nameko.rpc import RpcProxy
-
-from services.verification import cases, domain
+from services.verification import cases, claims, domain
 from services.verification.events import REGISTRY
 from shared.auth import Principal
 from shared.calendar import WIB, today_wib
 from shared.consumer import idempotent_handler
 from shared.contracts import verification as v
 from shared.db import Database
-from shared.errors import Conflict, Forbidden, NotFound, SimasnError, ValidationFailed
+from shared.errors import NotFound, SimasnError, ValidationFailed
 from shared.idempotency import once
 from shared.notifications import notification_for
+from shared.rpc import RpcProxy
 from shared.schemas import load
 from shared.service import Holidays, ServiceBase, rpc
-
-CLAIM_MINUTES = 60
 
 UPSERT = (
     "INSERT INTO queue_items (item_id, kind, stream_version, stage, opd_id, nip, layanan, "
@@ -258,29 +255,9 @@ class VerificationService(ServiceBase):
     @rpc
     def claim(self, item_id):
         """Take an item to work on; a second verifier gets a conflict naming who holds it.
-        A claim lapses after an hour without a decision."""
+        A claim lapses after an hour without a decision. Each claim is logged."""
         actor = self._actor()
         if not isinstance(item_id, str) or len(item_id) > 120:
             raise ValidationFailed("item_id tidak sah", field="item_id")
         with self.db.transaction() as uow:
-            row = uow.execute("SELECT opd_id, stage FROM queue_items WHERE item_id = :i",
-                              {"i": item_id}).first()
-            if row is None or not (actor.has("administrator") or (
-                    "fasilitator" in actor.roles and row[0] in actor.opd_scope)):
-                raise NotFound("item antrean tidak ditemukan", field="item_id")
-            if not actor.has("administrator") and row[1] not in domain.VERIFIER_STAGES:
-                raise Forbidden("item ini menunggu keputusan BKD", field="item_id")
-            taken = uow.execute(
-                "UPDATE queue_items SET claimed_by = :a, claimed_at = now() WHERE item_id = :i "
-                "AND stage <> 'done' AND (claimed_by IS NULL OR claimed_by = :a OR claimed_at "
-                f"< now() - interval '{CLAIM_MINUTES} minutes') RETURNING item_id",
-                {"a": actor.account_id, "i": item_id}).first()
-            if taken is None:
-                holder = uow.execute("SELECT claimed_by, stage FROM queue_items WHERE "
-                                     "item_id = :i", {"i": item_id}).first()
-                if holder[1] == "done":
-                    raise Conflict("item ini sudah selesai", field="item_id")
-                raise Conflict(f"sedang dikerjakan {holder[0]}", field="item_id",
-                               details={"claimed_by": holder[0]})
-        return {"item_id": item_id, "claimed_by": actor.account_id}
-
+            return claims.claim(uow, actor, item_id)

@@ -212,7 +212,8 @@ class ClientCreate(Schema):
     kabkota_code = fields.String(validate=validate.Regexp(r"^35\d{2}$",
                                                           error="kode BPS 4 digit, mis. 3578"))
     client_id = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9._-]{2,31}$"))
-    name = fields.String(validate=validate.Length(1, 150), load_default="")
+    name = fields.String(validate=validate.Length(1, 150),
+                         metadata={"description": "nama instansi (tanpa nama: client_id)"})
     agreement_kind = fields.String(required=True, validate=validate.OneOf(["MoU", "PKS"]))
     agreement_number = fields.String(required=True, validate=validate.Length(3, 120))
     scopes = fields.List(fields.String(validate=validate.OneOf(CLIENT_SCOPES)), required=True,

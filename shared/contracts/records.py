@@ -185,18 +185,45 @@ class EmployeeQuery(Schema):
     as_of = fields.AwareDateTime(metadata={"description": "rekaman per waktu ini (ISO 8601)"})
 
 
+def _pokok(**kw):
+    return fields.String(allow_none=True, **kw)
+
+
 class Employee(Schema):
+    """The record as the caller may see it (the health note for administrators only)."""
+
     nip = fields.String()
     version = fields.Integer()
-    name = fields.String()
-    opd_id = fields.String()
-    status = fields.String()
-    histories = fields.Dict()
+    nik = _pokok()
+    name = _pokok()
+    gelar_depan = _pokok()
+    gelar_belakang = _pokok()
+    birth_place = _pokok()
+    date_of_birth = _pokok(metadata={"format": "date"})
+    gender = _pokok()
+    religion = _pokok()
+    marital_status = _pokok()
+    address = _pokok()
+    email = _pokok()
+    phone = _pokok()
+    status = _pokok(metadata={"description": "CPNS | PNS | PPPK"})
+    tmt_cpns = _pokok(metadata={"format": "date"})
+    tmt_pns = _pokok(metadata={"format": "date"})
+    opd_id = _pokok()
+    unit = _pokok()
+    golongan = _pokok()
+    education_id = _pokok()
+    catatan_kesehatan = _pokok(metadata={"description": "hanya untuk administrator"})
+    histories = fields.Dict(keys=fields.String(), values=fields.List(fields.Dict()),
+                            metadata={"description": "jenis riwayat -> entri (entry_id, isi, "
+                                                     "documents)"})
     documents = fields.Dict(metadata={"description": "slot -> versi dokumen"})
     pending_changes = fields.List(fields.String())
     proposals = fields.List(fields.Dict(), metadata={
         "description": "usulan perubahan yang menunggu verifikasi: change_id, changes, "
                        "documents"})
+    change_id = fields.String(metadata={"description": "hanya pada jawaban usulan: id usulan "
+                                                       "yang baru dibuat"})
 
 
 class FieldChange(Schema):
@@ -258,18 +285,24 @@ class ImportJob(Schema):
 class DocumentUploadQuery(Schema):
     file_name = fields.String(validate=validate.Length(1, 200),
                               metadata={"description": "nama berkas asli (untuk tampilan)"})
+    nip = fields.String(validate=validate.Regexp(r"^\d{18}$"), metadata={
+        "description": "NIP pegawai pemilik dokumen: wajib bagi fasilitator (pegawai OPD-nya) "
+                       "dan administrator; pegawai mengunggah untuk dirinya sendiri"})
 
 
 class DocumentCheck(Schema):
     """What the gateway asks records to check after storing an upload."""
 
     sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
-    file_name = fields.String(validate=validate.Length(1, 200))
+    file_name = fields.String(validate=validate.Length(1, 200), allow_none=True)
+    nip = fields.String(validate=validate.Regexp(r"^\d{18}$"), allow_none=True)
 
 
 class StoredDocument(Schema):
     sha256 = fields.String(metadata={"description": "alamat isi (SHA-256); dipakai sebagai "
                                      "rujukan dokumen pada riwayat, usulan dan slot"})
+    nip = fields.String(metadata={"description": "pegawai pemilik dokumen: hanya riwayat, "
+                                  "usulan dan slot pegawai ini yang boleh merujuknya"})
     kind = fields.String()
     content_type = fields.String()
     size = fields.Integer()

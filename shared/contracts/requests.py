@@ -1,6 +1,6 @@
 """Contract of the requests service's RPC payloads (shared with the gateway)."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 _version = fields.Integer(required=True, validate=validate.Range(0, 1_000_000),
                           metadata={"description": "versi usulan yang dibaca (konkurensi)"})
@@ -76,8 +76,55 @@ class Completion(Schema):
     output_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
+class LayananDocumentCondition(Schema):
+    """When a document is needed: an option's value, or a fact of the record."""
+
+    option = fields.String(validate=validate.Length(1, 40))
+    equals = fields.String(validate=validate.Length(1, 60))
+    record = fields.String(validate=validate.Length(1, 60))
+    value = fields.Raw(metadata={"description": "parameter syarat record, mis. golongan"})
+
+    @validates_schema
+    def _one_kind(self, data, **_):
+        by_option = "option" in data and "equals" in data and "value" not in data
+        by_record = "record" in data and "option" not in data and "equals" not in data
+        if not (by_option or by_record):
+            raise ValidationError("isi option dan equals, atau record (dengan value bila perlu)")
+
+
+class LayananDocument(Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9_]{2,60}$"))
+    nama = fields.String(required=True, validate=validate.Length(1, 200))
+    mandatory = fields.Boolean(required=True)
+    when = fields.Nested(LayananDocumentCondition)
+
+
+class LayananFields(Schema):
+    """What a catalogue change may set (services/requests/workflow.py CHANGEABLE), typed as the
+    published entry holds it."""
+
+    nama = fields.String(validate=validate.Length(1, 200))
+    deskripsi = fields.String(validate=validate.Length(max=2000))
+    dasar_hukum = fields.List(fields.String(validate=validate.Length(1, 300)),
+                              validate=validate.Length(1, 30))
+    eligibilitas_teks = fields.List(fields.String(validate=validate.Length(1, 1000)),
+                                    validate=validate.Length(max=30))
+    eligibility = fields.List(fields.Dict(keys=fields.String()), validate=validate.Length(1, 30),
+                              metadata={"description": "aturan: {rule, parameternya}"})
+    documents = fields.List(fields.Nested(LayananDocument), validate=validate.Length(1, 40))
+    options = fields.Dict(keys=fields.String(validate=validate.Length(1, 40)),
+                          values=fields.List(fields.String(validate=validate.Length(1, 60)),
+                                             validate=validate.Length(1, 20)),
+                          validate=validate.Length(max=20))
+    output = fields.String(validate=validate.Length(1, 300))
+    penerbit_output = fields.String(validate=validate.Length(1, 300))
+    sla_hari_kerja = fields.Integer(validate=validate.Range(1, 365))
+    submitters = fields.List(fields.String(validate=validate.OneOf(
+        ["pegawai", "fasilitator", "administrator"])), validate=validate.Length(1, 3))
+
+
 class LayananChange(Schema):
-    changes = fields.Dict(required=True)
+    changes = fields.Nested(LayananFields, required=True)
     sop = fields.Dict(required=True, metadata={"description": "SOP baru: {nomor, versi}"})
     approval = fields.Dict(required=True, metadata={
         "description": "persetujuan tim SIMASN: {reference}"})
@@ -113,7 +160,9 @@ class Request(Schema):
 
 
 class TimelineEntry(Schema):
-    version = fields.Integer()
+    version = fields.Integer(allow_none=True, metadata={
+        "description": "versi langkah usulan; null untuk baris yang bukan langkah usulan "
+                       "(RequestClaimed: diambil dari antrean verifikasi)"})
     event = fields.String()
     recorded_at = fields.String()
     actor_id = fields.String(allow_none=True)
@@ -122,16 +171,29 @@ class TimelineEntry(Schema):
 
 
 class Layanan(Schema):
+    """A catalogue entry as published (shared/reference/layanan.json, then its changes)."""
+
     kode = fields.String()
     nama = fields.String()
+    deskripsi = fields.String()
     version = fields.Integer()
     active = fields.Boolean()
-    sop = fields.Dict()
-    documents = fields.List(fields.Dict())
-    eligibility = fields.List(fields.Dict())
+    sop = fields.Dict(metadata={"description": "{nomor, versi}"})
+    documents = fields.List(fields.Nested(LayananDocument))
+    options = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), metadata={
+        "description": "pilihan yang wajib diisi pada usulan -> nilai yang boleh"})
+    eligibility = fields.List(fields.Dict(), metadata={
+        "description": "aturan syarat yang diperiksa sistem"})
+    eligibilitas_teks = fields.List(fields.String(), metadata={
+        "description": "syarat dalam kata-kata"})
+    submitters = fields.List(fields.String(), metadata={
+        "description": "peran yang boleh membuat usulan: pegawai, fasilitator, administrator"})
     sla_hari_kerja = fields.Integer()
     output = fields.String()
+    penerbit_output = fields.String(metadata={"description": "yang menerbitkan keluaran"})
     dasar_hukum = fields.List(fields.String())
+    uncertain = fields.List(fields.String(), metadata={
+        "description": "nilai entri yang belum dipastikan BKD (catatan katalog)"})
     decree_number = fields.String(allow_none=True)
     decree_date = fields.String(allow_none=True)
 

@@ -2,6 +2,38 @@
 
 from marshmallow import Schema, fields, validate
 
+#: The public verification's answer codes and the one fixed message (Bahasa Indonesia) each is
+#: shown with: nothing else ever reaches an anonymous caller (no library or exception text; the
+#: detail of an unreadable file is logged by the signing service). docs/panduan/tanda-tangan.md
+#: explains each one.
+VERIFICATION_REASONS = {
+    "valid": "dokumen asli, utuh, dan ditandatangani secara elektronik oleh pejabat yang "
+             "berwenang",
+    "revoked": "dokumen asli, tetapi telah dicabut",
+    "superseded": "dokumen asli, tetapi telah diganti dengan dokumen lain",
+    "modified": "isi berkas telah diubah setelah ditandatangani",
+    "not_issued": "dokumen ini tidak tercatat sebagai terbitan SIMASN Jatim",
+    "untrusted": "sertifikat penandatangan tidak diterbitkan oleh CA yang dipercaya",
+    "expired": "sertifikat penandatangan sudah kedaluwarsa atau belum berlaku",
+    "revoked_certificate": "sertifikat penandatangan telah dicabut oleh penerbitnya",
+    "invalid_signature": "tanda tangan elektronik rusak dan tidak dapat diperiksa",
+    "no_signature": "PDF ini tidak bertanda tangan elektronik",
+    "not_a_pdf": "berkas bukan PDF yang dapat dibaca",
+    "not_signed_yet": "dokumen belum selesai ditandatangani",
+}
+#: The check of the signature alone (`signature.code`, `signature.reason` of an answer).
+SIGNATURE_REASONS = {
+    "valid": "tanda tangan elektronik sah dan dokumen utuh",
+    "modified": "isi berkas berubah setelah ditandatangani",
+    "untrusted": VERIFICATION_REASONS["untrusted"],
+    "expired": VERIFICATION_REASONS["expired"],
+    "revoked_certificate": VERIFICATION_REASONS["revoked_certificate"],
+    "invalid_signature": VERIFICATION_REASONS["invalid_signature"],
+    "no_signature": VERIFICATION_REASONS["no_signature"],
+    "not_a_pdf": VERIFICATION_REASONS["not_a_pdf"],
+}
+VERIFICATION_STATUSES = ("valid", "revoked", "superseded", "not_valid")
+
 _reason = fields.String(required=True, validate=validate.Length(5, 1000),
                         metadata={"description": "alasan (tercatat di log)"})
 
@@ -52,18 +84,35 @@ class PublicDocument(Schema):
     superseded_by_number = fields.String(allow_none=True)
 
 
+class SignatureCheck(Schema):
+    """The check of the electronic signature alone (it can hold for a revoked document)."""
+
+    valid = fields.Boolean()
+    code = fields.String(validate=validate.OneOf(list(SIGNATURE_REASONS)),
+                         metadata={"description": "hasil pemeriksaan tanda tangan, dalam kode"})
+    reason = fields.String(validate=validate.OneOf(list(SIGNATURE_REASONS.values())),
+                           metadata={"description": "pesan tetap untuk kode itu"})
+    signer = fields.String(allow_none=True, metadata={"description": "nama pada sertifikat"})
+    signer_serial = fields.String(allow_none=True)
+    signed_at = fields.String(allow_none=True)
+    timestamped = fields.Boolean()
+    pades_level = fields.String(allow_none=True)
+
+
 class VerificationAnswer(Schema):
     valid = fields.Boolean(metadata={"description": "true hanya bila tanda tangan sah, dokumen "
                                                     "utuh, diterbitkan SIMASN, dan tidak dicabut "
                                                     "atau diganti"})
-    status = fields.String(metadata={"description": "valid | revoked | superseded | not_valid"})
-    code = fields.String(metadata={"description": "alasan dalam kode: valid, modified, "
-                                                  "not_issued, untrusted, expired, no_signature, "
-                                                  "not_a_pdf, revoked, superseded, ..."})
-    reason = fields.String(metadata={"description": "alasan untuk dibaca orang"})
+    status = fields.String(validate=validate.OneOf(VERIFICATION_STATUSES))
+    code = fields.String(validate=validate.OneOf(list(VERIFICATION_REASONS)),
+                         metadata={"description": "alasan dalam kode (daftar tetap; lihat "
+                                                  "docs/panduan/tanda-tangan.md bagian 5.4)"})
+    reason = fields.String(validate=validate.OneOf(list(VERIFICATION_REASONS.values())),
+                           metadata={"description": "pesan tetap untuk kode itu, untuk dibaca "
+                                                    "orang"})
     sha256 = fields.String(allow_none=True)
     document = fields.Nested(PublicDocument, allow_none=True)
-    signature = fields.Dict(allow_none=True)
+    signature = fields.Nested(SignatureCheck, allow_none=True)
 
 
 class DocumentQuery(Schema):

@@ -1,0 +1,222 @@
+"""One RabbitMQ user per process, allowed only what that process does (least privilege).
+
+With one shared login (guest was an administrator) the internet-facing gateway could read any
+queue and call any RPC. Here every service, the relay and the gateway get their own user on the
+vhost, whose permissions name exactly:
+
+- the queues it declares and consumes: its RPC queue `rpc-<service>`, its reply queues
+  `rpc.reply-<service>-<uuid>` (and Nameko's standalone ones), its event handlers' queues;
+- the exchanges it binds to or publishes on: `nameko-rpc`, the `<source>.events` exchanges of
+  the events it handles, the session-fence exchanges for identity and the gateway;
+- on the `nameko-rpc` topic exchange (topic permissions: RabbitMQ checks the routing key of
+  every publish against `write` and of every binding against `read`): the RPC methods it may
+  call (`RPC_CALLS`, checked against the code by tests/test_broker_users.py) and replies to
+  reply queues (a UUID), and it may bind only `<service>.*` and its own reply UUIDs.
+
+Nobody but the operator's administrator login may publish on the default exchange, which would
+reach any queue by name. `simasn broker setup` applies all this through the management API
+(run by `make up` after the migrations, and by the Kubernetes job)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+
+from shared import SERVICES
+from shared.errors import ConfigError
+
+UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+RPC_EXCHANGE = "nameko-rpc"
+FENCE_EXCHANGE = "identity.session-fences"
+FENCE_ACK_EXCHANGE = "identity.fence-acks"
+BACKENDS = tuple(s for s in SERVICES if s != "gateway")
+
+#: which RPC methods each process may call ("*": every method of that service). Kept exact:
+#: tests/test_broker_users.py reads every proxy call in the code and fails on one not listed.
+RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
+    "gateway": {
+        "identity": ("*",),
+        "records": ("health", "attach_document", "authorize_download", "decide_change",
+                    "field_history", "get_employee", "get_import", "propose_change",
+                    "record_history", "register_employee", "start_import", "upload_document"),
+        "requests": ("health", "authorize_document", "change_layanan",
+                     "change_request_documents", "create_request", "deactivate_layanan",
+                     "decide_request", "eligibility", "evaluation_report", "get_layanan",
+                     "get_request", "list_layanan", "request_timeline", "return_request",
+                     "start_verification", "submit_request", "verify_request",
+                     "withdraw_request"),
+        "verification": ("health", "claim", "dismiss_case", "fake_document_cases", "inbox",
+                         "issue_warning", "mark_read", "queue", "report_fake_document"),
+        "signing": ("health", "authorize_download", "get_document", "list_checkpoints",
+                    "list_documents", "reissue_document", "request_output", "retry_document",
+                    "revoke_document", "sign_checkpoint", "verify_document", "verify_pdf"),
+        "reporting": ("health",),
+        "sync": ("health",),
+    },
+    "requests": {"records": ("document_meta", "documents_not_owned", "record_for_rules")},
+    "verification": {"records": ("get_employee", "record_history"),
+                     "requests": ("get_request",)},
+    "signing": {"records": ("get_employee",), "requests": ("get_request",),
+                "verification": ("get_case",)},
+    "identity": {}, "records": {}, "reporting": {}, "sync": {},
+}
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A user's permissions on one vhost: three resource regexes plus topic permissions per
+    topic exchange (exchange -> (write, read) routing-key regexes)."""
+
+    user: str
+    configure: str
+    write: str
+    read: str
+    topics: dict[str, tuple[str, str]]
+
+
+def _any(names) -> str:
+    names = sorted(set(names))
+    return "^(" + "|".join(names) + ")$" if names else "^$"
+
+
+def _event_queues(service: str) -> list[tuple[str, str, str]]:
+    from shared.topology import handler_queues, service_class
+
+    return handler_queues(service_class(service))
+
+
+def grant_for(process: str, prefix: str = "simasn-") -> Grant:
+    """The permissions of `process` (a service name, or "relay")."""
+    user = prefix + process
+    if process == "relay":
+        exchanges = [re.escape(f"{s}.events") for s in BACKENDS + ("gateway",)]
+        return Grant(user, _any(exchanges), _any(exchanges), "^$",
+                     {f"{s}.events": (".*", "^$") for s in BACKENDS + ("gateway",)})
+    if process not in SERVICES:
+        raise ConfigError(f"unknown process {process!r}", field="process")
+    own_queues = [re.escape(f"rpc-{process}"), re.escape(f"rpc.reply-{process}-") + UUID,
+                  re.escape("rpc.reply-standalone_rpc_proxy-") + UUID]
+    events = _event_queues(process)
+    own_queues += [re.escape(queue) for queue, _, _ in events]
+    sources = sorted({source for _, source, _ in events})
+    exchanges = [re.escape(RPC_EXCHANGE)] + [re.escape(f"{s}.events") for s in sources]
+    configure, write, read = list(own_queues), list(own_queues), list(own_queues)
+    configure += exchanges
+    write.append(re.escape(RPC_EXCHANGE))
+    read += exchanges
+    if process == "identity":
+        # announces fences, declares its own ack queue and binds it to the ack exchange
+        ack_queue = re.escape("identity.fence-acks.") + "[0-9a-f]{32}"
+        for grant in (configure, write, read):
+            grant.append(ack_queue)
+        configure += [re.escape(FENCE_EXCHANGE), re.escape(FENCE_ACK_EXCHANGE)]
+        write.append(re.escape(FENCE_EXCHANGE))
+        read.append(re.escape(FENCE_ACK_EXCHANGE))
+    if process == "gateway":
+        fence_queue = re.escape("gateway.session-fences.") + "[0-9A-Za-z_.:-]+"
+        for grant in (configure, write, read):
+            grant.append(fence_queue)
+        configure += [re.escape(FENCE_EXCHANGE), re.escape(FENCE_ACK_EXCHANGE)]
+        read.append(re.escape(FENCE_EXCHANGE))
+        write.append(re.escape(FENCE_ACK_EXCHANGE))
+    # its own health RPC: the probes (`simasn health --service <process>`) run in its pod
+    calls = [re.escape(f"{process}.health")]
+    for target, methods in RPC_CALLS.get(process, {}).items():
+        calls += ([re.escape(target) + r"\.[a-z_]+"] if "*" in methods
+                  else [re.escape(f"{target}.{m}") for m in methods])
+    topics = {RPC_EXCHANGE: (_any(calls + [UUID]), _any([re.escape(process) + r"\.\*", UUID]))}
+    for source in sources:
+        types = [re.escape(t) for _, s, t in events if s == source]
+        topics[f"{source}.events"] = ("^$", _any(types))
+    return Grant(user, _any(configure), _any(write), _any(read), topics)
+
+
+def processes() -> list[str]:
+    return [*SERVICES, "relay"]
+
+
+# -- the management API --------------------------------------------------------------------
+
+
+class Management:
+    """RabbitMQ's management HTTP API, as the operator's administrator login."""
+
+    def __init__(self, base_url: str, user: str, password: str):
+        self.base = base_url.rstrip("/")
+        self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def call(self, method: str, path: str, body=None):
+        url = self.base + path
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError("the management URL must be http(s)", field="RABBIT_MANAGEMENT_URL")
+        request = urllib.request.Request(  # noqa: S310 - scheme checked above
+            url, method=method, data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": self.auth, "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                raw = answer.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404 and method == "DELETE":
+                return None
+            raise ConfigError(f"RabbitMQ management {method} {path}: HTTP {exc.code} "
+                              f"{exc.read()[:200]!r}", field="RABBIT_MANAGEMENT_URL") from None
+        except OSError as exc:
+            raise ConfigError(f"RabbitMQ management API at {self.base} does not answer: {exc}",
+                              field="RABBIT_MANAGEMENT_URL") from None
+        return json.loads(raw) if raw else None
+
+
+def _q(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+def apply(management: Management, vhost: str, passwords: dict[str, str],
+          prefix: str = "simasn-") -> list[Grant]:
+    """Create or update every process's user (password from `passwords[process]`) and set its
+    permissions on `vhost` exactly (topic permissions on other exchanges are removed)."""
+    grants = []
+    for process in processes():
+        grant = grant_for(process, prefix)
+        management.call("PUT", f"/api/users/{_q(grant.user)}",
+                        {"password": passwords[process], "tags": ""})
+        management.call("PUT", f"/api/permissions/{_q(vhost)}/{_q(grant.user)}",
+                        {"configure": grant.configure, "write": grant.write, "read": grant.read})
+        management.call("DELETE", f"/api/topic-permissions/{_q(vhost)}/{_q(grant.user)}")
+        for exchange, (write, read) in grant.topics.items():
+            management.call("PUT", f"/api/topic-permissions/{_q(vhost)}/{_q(grant.user)}",
+                            {"exchange": exchange, "write": write, "read": read})
+        grants.append(grant)
+    return grants
+
+
+def remove(management: Management, prefix: str = "simasn-") -> None:
+    for process in processes():
+        management.call("DELETE", f"/api/users/{_q(prefix + process)}")
+
+
+def new_passwords() -> dict[str, str]:
+    return {process: secrets.token_urlsafe(24) for process in processes()}
+
+
+def env_name(process: str) -> str:
+    return f"SIMASN_BROKER_PASSWORD_{process.upper()}"
+
+
+def uri_for(admin_uri: str, user: str, password: str) -> str:
+    """`admin_uri` with the process's own login instead of the administrator's."""
+    parts = urllib.parse.urlsplit(admin_uri)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{_q(user)}:{_q(password)}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query,
+                                    parts.fragment))
+
+
+def vhost_of(amqp_uri: str) -> str:
+    path = urllib.parse.urlsplit(amqp_uri).path
+    return urllib.parse.unquote(path[1:]) if len(path) > 1 else "/"

@@ -1,0 +1,183 @@
+"""RPC as every SIMASN service speaks it, on top of Nameko's:
+
+- **Errors cross by contract, not by class.** Nameko rebuilds a remote exception only if its
+  class is importable in the caller's process; the gateway never imports a backend's
+  `exceptions.py`, so `LoginFailed` arrived as `RemoteError` and was answered 500. A SimasnError
+  raised by a service therefore leaves it as `shared.errors.SimasnError` (or the shared subclass
+  it is) with its code, HTTP status, title, message and field in the payload: every caller, in
+  any process, rebuilds the same error.
+- **Callers are verified** (shared/callers.py): a request that names an actor must carry a
+  caller token, checked before a worker is spawned; what the token vouches for replaces what
+  the headers claim.
+- **Every call has a deadline** (RPC_TIMEOUT seconds, default 20): a service nobody answers
+  for gives `service_timeout` (503), never a caller waiting for ever.
+- **A broker outage kills no container**: a reply that cannot be published leaves the request
+  to be delivered again after the reconnect (shared/messaging.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import eventlet
+from nameko.amqp.publish import UndeliverableMessage
+from nameko.exceptions import UnknownService
+from nameko.rpc import MethodProxy, Rpc, RpcReply, ServiceProxy, get_rpc_exchange
+from nameko.rpc import RpcProxy as NamekoRpcProxy
+
+from shared import callers as caller_tokens
+from shared.errors import SimasnError, StoreUnavailable
+from shared.messaging import RpcConsumer
+
+DEFAULT_TIMEOUT = 20.0
+
+
+class ServiceTimeout(StoreUnavailable):
+    code = "service_timeout"
+    title = "Layanan tidak menjawab tepat waktu"
+
+
+def _is_contract_class(cls) -> bool:
+    """shared/errors.py is the contract every process imports; any other class may be unknown
+    to the caller (the gateway never imports a backend's exceptions.py)."""
+    return cls.__module__ == "shared.errors"
+
+
+def to_contract(exc: BaseException) -> BaseException:
+    """The error as it crosses the wire: a service-specific SimasnError becomes its nearest
+    class in shared/errors.py (LoginFailed -> Unauthorized) with the same code, status, title,
+    message, field and details."""
+    if not isinstance(exc, SimasnError) or _is_contract_class(type(exc)):
+        return exc
+    base = next(cls for cls in type(exc).__mro__ if _is_contract_class(cls))
+    return base.from_wire(exc.wire_dict())
+
+
+class VerifiedRpc(Rpc):
+    """Nameko's RPC entrypoint with verified callers and errors answered by contract."""
+
+    rpc_consumer = RpcConsumer()
+
+    def setup(self):
+        super().setup()
+        self.callers = caller_tokens.from_config(self.container.config, caller_tokens.SERVICE)
+
+    def handle_message(self, body, message):
+        try:
+            context_data = self.callers.verified(self.unpack_message_headers(message))
+        except SimasnError as exc:
+            # refused before any worker runs: the answer goes straight back to the caller
+            wire = to_contract(exc)
+            self.rpc_consumer.handle_result(message, None, (type(wire), wire, None))
+            return
+        try:
+            args, kwargs = body["args"], body["kwargs"]
+        except (KeyError, TypeError):
+            from nameko.exceptions import MalformedRequest
+
+            raise MalformedRequest("Message missing `args` or `kwargs`") from None
+        self.check_signature(args, kwargs)
+        try:
+            self.container.spawn_worker(self, args, kwargs, context_data=context_data,
+                                        handle_result=lambda worker_ctx, result, exc_info:
+                                        self.handle_result(message, worker_ctx, result,
+                                                           exc_info))
+        except Exception as exc:  # noqa: BLE001 - nameko's ContainerBeingKilled: requeue
+            from nameko.exceptions import ContainerBeingKilled
+
+            if not isinstance(exc, ContainerBeingKilled):
+                raise
+            self.rpc_consumer.requeue_message(message)
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        if exc_info is not None:
+            wire = to_contract(exc_info[1])
+            if wire is not exc_info[1]:
+                exc_info = (type(wire), wire, exc_info[2])
+        return super().handle_result(message, worker_ctx, result, exc_info)
+
+
+def rpc(fn=None, **options):
+    """`@rpc`: Nameko's, verified and by contract; our errors are marked expected (a user's bad
+    input is answered to the caller and logged as a warning, not as a crash)."""
+    options.setdefault("expected_exceptions", (SimasnError,))
+    decorate = VerifiedRpc.decorator(**options)
+    return decorate if fn is None else decorate(fn)
+
+
+class _TimedReply(RpcReply):
+    def __init__(self, reply_event, listener, correlation_id, timeout, target):
+        super().__init__(reply_event)
+        self.listener, self.correlation_id = listener, correlation_id
+        self.timeout, self.target = timeout, target
+
+    def result(self):
+        if self.resp_body is None:
+            try:
+                with eventlet.Timeout(self.timeout):
+                    self.resp_body = self.reply_event.wait()
+            except eventlet.Timeout:
+                self.listener._reply_events.pop(self.correlation_id, None)
+                raise ServiceTimeout(f"{self.target} tidak menjawab dalam {self.timeout:g} detik",
+                                     field="service") from None
+        return super().result()
+
+
+class _MethodProxy(MethodProxy):
+    def __init__(self, worker_ctx, service_name, method_name, reply_listener, *, callers,
+                 timeout, **options):
+        super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)
+        self.callers, self.timeout = callers, timeout
+
+    def get_message_headers(self, worker_ctx):
+        headers = super().get_message_headers(worker_ctx)
+        data = worker_ctx.context_data
+        token_header = self._get_header_name(caller_tokens.CALLER_TOKEN)
+        if token_header not in headers and any(data.get(k) is not None
+                                               for k in caller_tokens.CLAIMING_FIELDS):
+            token = self.callers.mint(data)
+            if token is not None:
+                headers[token_header] = token
+        return headers
+
+    def _call(self, *args, **kwargs):
+        exchange = get_rpc_exchange(self.container.config)
+        routing_key = f"{self.service_name}.{self.method_name}"
+        correlation_id = str(uuid.uuid4())
+        reply_event = self.reply_listener.get_reply_event(correlation_id)
+        try:
+            self.publisher.publish({"args": args, "kwargs": kwargs}, exchange=exchange,
+                                   routing_key=routing_key, mandatory=True,
+                                   reply_to=self.reply_listener.routing_key,
+                                   correlation_id=correlation_id,
+                                   extra_headers=self.get_message_headers(self.worker_ctx))
+        except UndeliverableMessage:
+            self.reply_listener._reply_events.pop(correlation_id, None)
+            raise UnknownService(self.service_name) from None
+        return _TimedReply(reply_event, self.reply_listener, correlation_id, self.timeout,
+                           self.service_name)
+
+
+class _ServiceProxy(ServiceProxy):
+    def __getattr__(self, name):
+        return _MethodProxy(self.worker_ctx, self.service_name, name, self.reply_listener,
+                            **self.options)
+
+
+class RpcProxy(NamekoRpcProxy):
+    """`RpcProxy("records")` with a deadline on every call and caller tokens minted where this
+    process may vouch for the actor (`issuer`: the gateway for users, services for themselves)."""
+
+    def __init__(self, target_service, *, issuer: str = caller_tokens.SERVICE, **options):
+        super().__init__(target_service, **options)
+        self.issuer = issuer
+
+    def setup(self):
+        super().setup()
+        config = self.container.config
+        self.callers = caller_tokens.from_config(config, self.issuer)
+        self.timeout = float(config.get("RPC_TIMEOUT") or DEFAULT_TIMEOUT)
+
+    def get_dependency(self, worker_ctx):
+        return _ServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener,
+                             callers=self.callers, timeout=self.timeout, **self.options)

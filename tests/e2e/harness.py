@@ -1,0 +1,208 @@
+"""The system as it is deployed, for the end-to-end suite: `scripts/stack.sh up` (the command
+behind `make up`) on a database and a RabbitMQ vhost of this run's own, every service, the
+gateway and the relay in a process of its own, each with its own broker user. Tests talk to it
+only over HTTP (and, for the attacks they try, over the broker with a process's credentials)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyotp
+
+from shared.brokerauth import Management
+from shared.testing import create_test_database, drop_test_database
+from tests.gateway_helpers import Client
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+ADMIN_PG = os.environ.get("SIMASN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+RABBIT_HOST = os.environ.get("SIMASN_TEST_RABBIT_HOST", "127.0.0.1")
+MANAGEMENT = os.environ.get("SIMASN_TEST_RABBIT_MANAGEMENT", f"http://{RABBIT_HOST}:15672")
+#: what a test run changes in config.yaml: cheaper password hashing, files under the run's
+#: directory; everything else is the shipped config.yaml as `make up` uses it
+OVERRIDES = """
+# -- end-to-end run overrides --
+ARGON2_TIME_COST: 1
+ARGON2_MEMORY_KIB: 1024
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables of an environment file, read as the CLI reads `.run/secrets.env`."""
+    from shared.config import load_env_file
+
+    out: dict[str, str] = {}
+    load_env_file(path, out)
+    return out
+
+
+@dataclass
+class Seeded:
+    password: str
+    totp: dict[str, str]  # login -> base32 secret
+    staff: dict[str, tuple[str, str]]  # login -> (role, opds)
+    pegawai: dict[str, str]  # nip -> opd
+
+
+@dataclass
+class Stack:
+    url: str
+    env: dict
+    run_dir: Path
+    database_url: str
+    amqp_admin: str
+    vhost: str
+    user_prefix: str
+    seeded: Seeded | None = None
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def client(self) -> Client:
+        return Client(self.url)
+
+    def cli(self, *args: str, stdin: str | None = None, check: bool = True,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+        done = subprocess.run([str(BIN / "simasn"), *args], input=stdin, capture_output=True,
+                              text=True, cwd=ROOT, env=env or self.env, timeout=300)
+        if check and done.returncode != 0:
+            raise AssertionError(f"simasn {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def secrets(self) -> dict[str, str]:
+        return read_env_file(self.run_dir / "secrets.env")
+
+    def broker_uri(self, process: str) -> str:
+        password = self.secrets()[f"SIMASN_BROKER_PASSWORD_{process.upper()}"]
+        return f"pyamqp://{self.user_prefix}{process}:{password}@{RABBIT_HOST}:5672/{self.vhost}"
+
+    def mails(self, to: str | None = None) -> list[dict]:
+        path = self.run_dir / "outbox.jsonl"
+        if not path.exists():
+            return []
+        mails = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [m for m in mails if to is None or m.get("to") == to]
+
+    def otp(self, login: str) -> str | None:
+        secret = (self.seeded.totp if self.seeded else {}).get(login)
+        return pyotp.TOTP(secret).now() if secret else None
+
+    def login(self, login: str, password: str | None = None) -> str:
+        """An access token for `login` (cached: a TOTP code opens one session per step)."""
+        if login in self.tokens:
+            return self.tokens[login]
+        body = {"login": login, "password": password or self.seeded.password, "device": "e2e"}
+        code = self.otp(login)
+        if code:
+            body["otp"] = code
+        answer = self.client().call("POST", "/api/auth/login", body=body)
+        if answer.status == 401 and code and answer.code in ("otp_invalid", "otp_reused"):
+            wait_next_totp_step()  # the code of this step was already used: take the next one
+            body["otp"] = self.otp(login)
+            answer = self.client().call("POST", "/api/auth/login", body=body)
+        assert answer.status == 200, (login, answer.status, answer.body)
+        self.tokens[login] = answer.body["access_token"]
+        return self.tokens[login]
+
+    def log(self, process: str) -> str:
+        path = self.run_dir / "logs" / f"{process}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def wait_next_totp_step() -> None:
+    time.sleep(30.5 - time.time() % 30)
+
+
+def start(run_dir: Path) -> Stack:
+    tag = uuid.uuid4().hex[:8]
+    vhost = f"simasn_e2e_{tag}"
+    management = Management(MANAGEMENT, "guest", "guest")
+    management.call("PUT", f"/api/vhosts/{vhost}")
+    management.call("PUT", f"/api/permissions/{vhost}/guest",
+                    {"configure": ".*", "write": ".*", "read": ".*"})
+    database_url = create_test_database(ADMIN_PG, prefix="simasn_e2e")
+    amqp_admin = f"pyamqp://guest:guest@{RABBIT_HOST}:5672/{vhost}"
+    config = run_dir / "config.yaml"
+    config.write_text((ROOT / "config.yaml").read_text() + OVERRIDES)
+    port = free_port()
+    env = {**os.environ,
+           "SIMASN_RUN_DIR": str(run_dir), "SIMASN_CONFIG": str(config),
+           "SIMASN_DATABASE_URL": database_url, "SIMASN_AMQP_URI": amqp_admin,
+           "SIMASN_RABBIT_MANAGEMENT_URL": MANAGEMENT,
+           "SIMASN_GATEWAY_ADDRESS": f"127.0.0.1:{port}",
+           "SIMASN_BROKER_USER_PREFIX": f"{vhost}-",
+           "SIMASN_DOCUMENT_ROOT": str(run_dir / "documents"),
+           "SIMASN_NOTIFICATION_OUTBOX": str(run_dir / "outbox.jsonl"),
+           "SIMASN_SIGNING_VERIFY_URL": f"http://127.0.0.1:{port}/api/public/verification",
+           "SIMASN_UP_WAIT": "120", "SIMASN_STOP_GRACE": "10", "SIMASN_RPC_TIMEOUT": "8",
+           "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    stack = Stack(f"http://127.0.0.1:{port}", env, run_dir, database_url, amqp_admin, vhost,
+                  f"{vhost}-")
+    try:
+        up = subprocess.run([str(ROOT / "scripts" / "stack.sh"), "up"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+        if up.returncode != 0:
+            raise AssertionError(f"make up failed:\n{up.stdout}\n{up.stderr}\n" +
+                                 "\n".join(f"--- {p}\n{stack.log(p)[-3000:]}"
+                                           for p in ("gateway", "identity", "records")))
+        # the CLI as a new user runs it after `make up`: the generated secrets loaded
+        stack.env = {**env, **stack.secrets()}
+        stack.seeded = seed(stack)
+    except BaseException:
+        stop(stack)
+        raise
+    return stack
+
+
+def seed(stack: Stack) -> Seeded:
+    out = stack.cli("seed", "demo", "--pegawai", "12").stdout
+    password = re.search(r"Password of every demo account: (\S+)", out).group(1)
+    totp = {}
+    for uri in re.findall(r"otpauth://\S+", out):
+        parsed = pyotp.parse_uri(uri)
+        totp[parsed.name] = parsed.secret
+    staff, pegawai = {}, {}
+    section = None
+    for line in out.splitlines():
+        if line.startswith("Staff log in"):
+            section = "staff"
+        elif line.startswith("Pegawai log in"):
+            section = "pegawai"
+        elif not line.startswith("  ") or line.startswith("  otpauth"):
+            if section == "pegawai" and not line.strip():
+                section = None
+            continue
+        elif section == "staff":
+            parts = line.split()
+            if len(parts) >= 3:
+                staff[parts[0]] = (parts[1], parts[2])
+        elif section == "pegawai":
+            parts = line.split()
+            pegawai[parts[0]] = parts[1]
+    assert staff and pegawai, out
+    return Seeded(password, totp, staff, pegawai)
+
+
+def stop(stack: Stack) -> None:
+    subprocess.run([str(ROOT / "scripts" / "stack.sh"), "down"], cwd=ROOT, env=stack.env,
+                   capture_output=True, timeout=120)
+    management = Management(MANAGEMENT, "guest", "guest")
+    from shared.brokerauth import processes
+
+    for process in processes():
+        management.call("DELETE", f"/api/users/{stack.user_prefix}{process}")
+    management.call("DELETE", f"/api/vhosts/{stack.vhost}")
+    drop_test_database(stack.database_url)

@@ -1,0 +1,220 @@
+"""Each role's main journeys through the gateway's HTTP API only, against the deployed stack
+(every service in its own process, the relay carrying events between them): a pegawai's request
+from draft to a signed PDF that the public verification accepts (and rejects after a one-byte
+change), a record change proposed and verified, a fake document reported and a written warning
+issued, an access request granted and revoked."""
+
+from __future__ import annotations
+
+import itertools
+import urllib.error
+import urllib.request
+
+import pyotp
+import pytest
+
+from shared.testing import wait_for
+from tests.document_samples import pdf_with_text
+
+pytestmark = pytest.mark.timeout(300)
+PDF = {"Content-Type": "application/pdf"}
+NEW_PASSWORD = "Rawon-Setan-2026"
+_serial = itertools.count(101)
+
+
+def _download(stack, path: str, token: str) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(stack.url + path,
+                                     headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - our gateway
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def _new_nip(born: str = "19850312", cpns: str = "201003", gender: str = "2") -> str:
+    return f"{born}{cpns}{gender}{next(_serial):03d}"
+
+
+def _activate(stack, client, email: str) -> None:
+    """The activation mail, as its recipient reads it, and the new password it sets."""
+    wait_for(lambda: stack.mails(email), timeout=30, message=f"the activation mail to {email}")
+    token = stack.mails(email)[-1]["body"].rsplit(" ", 1)[-1]
+    done = client.call("POST", "/api/auth/password-reset",
+                       body={"token": token, "new_password": NEW_PASSWORD})
+    assert done.status == 204, done.body
+
+
+def _new_pegawai(stack, client, admin: str, fasilitator: str, opd: str = "dinkes") -> str:
+    """An employee as BKD and the OPD register one: the account (activated by mail), the record
+    with a KGB due (last KGB more than two years ago) and a performance rating."""
+    nip = _new_nip()
+    email = f"{nip}@mail.test"
+    account = client.call("POST", "/api/accounts", token=admin, body={
+        "login": nip, "display_name": "Siti Aminah", "email": email, "roles": ["pegawai"],
+        "home_opd": opd, "reason": "CPNS formasi 2010"})
+    assert account.status == 201, account.body
+    _activate(stack, client, email)
+    record = client.call("POST", "/api/employees", token=fasilitator, body={
+        "nip": nip, "name": "Siti Aminah", "status": "PNS", "opd_id": opd,
+        "date_of_birth": f"{nip[0:4]}-{nip[4:6]}-{nip[6:8]}", "tmt_cpns": "2010-03-01",
+        "gender": "P", "golongan": "III/a", "education_id": "40", "reason": "data awal"})
+    assert record.status == 201, record.body
+    version = record.body["version"]
+    for history, entry in (("gaji_berkala", {"tmt": "2021-03-01", "gaji_pokok": 3_500_000}),
+                           ("kinerja", {"tahun": 2025, "predikat": "Baik"})):
+        changed = client.call("POST", f"/api/employees/{nip}/histories", token=fasilitator,
+                              body={"history": history, "entry": entry,
+                                    "expected_version": version, "reason": "data awal"})
+        assert changed.status == 200, changed.body
+        version = changed.body["version"]
+    return nip
+
+
+def _submitted_kgb(stack, client, pegawai: str, nip: str) -> tuple[str, dict, dict]:
+    eligibility = client.call("GET", f"/api/layanan/KGB/eligibility/{nip}", token=pegawai)
+    assert eligibility.status == 200 and eligibility.body["eligible"], eligibility.body
+    docs = {}
+    for code in (d["code"] for d in eligibility.body["documents_required"]):
+        upload = client.call("POST", "/api/documents", token=pegawai,
+                             raw=pdf_with_text(marker=f"{code}-{nip}"), headers=PDF)
+        assert upload.status == 201, upload.body
+        docs[code] = upload.body["sha256"]
+    draft = client.call("POST", "/api/requests", token=pegawai, body={
+        "layanan": "KGB", "nip": nip, "documents": docs, "idempotency_key": f"kgb-{nip}"})
+    assert draft.status == 201, draft.body
+    rid = draft.body["request_id"]
+    submitted = client.call("POST", f"/api/requests/{rid}/submit", token=pegawai,
+                            body={"expected_version": draft.body["version"]})
+    assert submitted.status == 200 and submitted.body["state"] == "submitted", submitted.body
+    return rid, docs, submitted.body
+
+
+def test_a_kgb_request_ends_in_a_signed_letter_that_the_public_check_accepts(stack, client):
+    admin = stack.login("admin.bkd")
+    fasilitator = stack.login("fas.dinkes1")
+    other_opd = stack.login("fas.dindik1")
+    nip = _new_pegawai(stack, client, admin, fasilitator)
+    pegawai = stack.login(nip, NEW_PASSWORD)
+    rid, docs, submitted = _submitted_kgb(stack, client, pegawai, nip)
+    assert client.call("GET", f"/api/requests/{rid}", token=other_opd).status == 404
+
+    claimed = client.call("POST", f"/api/requests/{rid}/verification", token=fasilitator,
+                          body={"expected_version": submitted["version"]})
+    assert claimed.status == 200, claimed.body
+    verdict = {"original": True, "legible": True, "matches_record": True}
+    verified = client.call("POST", f"/api/requests/{rid}/verify", token=fasilitator, body={
+        "expected_version": claimed.body["version"], "checks": {c: verdict for c in docs}})
+    assert verified.status == 200 and verified.body["state"] == "under_approval", verified.body
+    approved = client.call("POST", f"/api/requests/{rid}/decision", token=admin, body={
+        "expected_version": verified.body["version"], "approve": True,
+        "reason": "memenuhi syarat KGB"})
+    assert approved.status == 200, approved.body
+
+    # the signing service (its own process) signs; the relay carries DocumentSigned back
+    wait_for(lambda: client.call("GET", f"/api/requests/{rid}", token=pegawai).body["state"]
+             == "completed", timeout=90, message="the letter is signed and the request completed")
+    output = client.call("GET", f"/api/requests/{rid}/output", token=pegawai)
+    assert output.status == 200 and output.body["status"] == "signed", output.body
+    status, headers, letter = _download(
+        stack, f"/api/signed-documents/{output.body['document_id']}/pdf", pegawai)
+    assert status == 200 and letter.startswith(b"%PDF"), (status, letter[:200])
+    assert headers["Content-Type"] == "application/pdf"
+
+    checked = client.call("POST", "/api/public/verification", raw=letter, headers=PDF)
+    assert checked.status == 200 and checked.body["valid"], checked.body
+    assert checked.body["document"]["number"] == output.body["number"]
+    tampered = bytearray(letter)
+    tampered[len(tampered) // 3] ^= 0x01
+    refused = client.call("POST", "/api/public/verification", raw=bytes(tampered), headers=PDF)
+    assert refused.status == 200 and not refused.body["valid"], refused.body
+    qr = client.call("GET", f"/api/public/verification/{output.body['document_id']}")
+    assert qr.status == 200 and qr.body["valid"]
+
+
+def test_a_record_change_is_proposed_with_a_document_and_verified(stack, client):
+    fasilitator = stack.login("fas.dinkes2")
+    nip = next(n for n, opd in stack.seeded.pegawai.items() if opd == "dinkes")
+    pegawai = stack.login(nip)
+    upload = client.call("POST", "/api/documents", token=pegawai,
+                         raw=pdf_with_text(marker=f"ktp-{nip}"), headers=PDF)
+    assert upload.status == 201, upload.body
+    proposal = client.call("POST", f"/api/employees/{nip}/proposals", token=pegawai,
+                           body={"changes": {"address": "Jl. Ahmad Yani 117, Surabaya"}})
+    assert proposal.status == 201 and proposal.body["pending_changes"], proposal.body
+    queue = client.call("GET", "/api/verification/queue", token=fasilitator)
+    assert queue.status == 200
+    decided = client.call("POST", f"/api/employees/{nip}/proposals/decision", token=fasilitator,
+                          body={"change_id": proposal.body["change_id"], "apply": True,
+                                "reason": "sesuai KTP", "expected_version":
+                                    proposal.body["version"]})
+    assert decided.status == 200 and decided.body["address"] == "Jl. Ahmad Yani 117, Surabaya"
+    history = client.call("GET", f"/api/employees/{nip}/fields/address/history", token=pegawai)
+    assert history.status == 200 and history.body[-1]["value"] == "Jl. Ahmad Yani 117, Surabaya"
+
+
+def test_a_fake_document_is_reported_and_a_written_warning_issued(stack, client):
+    admin = stack.login("admin.bkd")
+    fasilitator = stack.login("fas.dinkes1")
+    nip = _new_pegawai(stack, client, admin, fasilitator)
+    pegawai = stack.login(nip, NEW_PASSWORD)
+    rid, docs, submitted = _submitted_kgb(stack, client, pegawai, nip)
+    claimed = client.call("POST", f"/api/requests/{rid}/verification", token=fasilitator,
+                          body={"expected_version": submitted["version"]})
+    assert claimed.status == 200, claimed.body
+    document = next(iter(docs))
+    case = client.call("POST", "/api/verification/fake-documents", token=fasilitator, body={
+        "request_id": rid, "document": document,
+        "note": "nomor SK tidak terdaftar di BKD dan tanda tangan dipindai"})
+    assert case.status == 201, case.body
+    issued = client.call("POST", f"/api/verification/fake-documents/{case.body['case_id']}/issue",
+                         token=admin, body={"reason": "terbukti tidak asli"})
+    assert issued.status == 200, issued.body
+
+    def the_warning():
+        cases = client.call("GET", "/api/verification/fake-documents", token=admin).body
+        mine = [c for c in cases if c["case_id"] == case.body["case_id"]]
+        return mine and mine[0]
+
+    wait_for(the_warning, timeout=60, message="the case is listed")
+    listed = client.call("GET", "/api/signed-documents", token=admin,
+                         ).body
+    wait_for(lambda: any(d.get("subject") == f"case:{case.body['case_id']}" and
+                         d["status"] == "signed" for d in
+                         client.call("GET", "/api/signed-documents", token=admin).body),
+             timeout=90, message="the teguran tertulis is signed")
+    assert isinstance(listed, list)
+    # the pegawai is told in their inbox
+    inbox = client.call("GET", "/api/me/inbox", token=pegawai)
+    assert inbox.status == 200
+
+
+def test_an_access_request_is_granted_and_then_revoked(stack, client):
+    admin = stack.login("admin.bkd")
+    requester = stack.login("fas.dishub1")
+    login = f"fas.dishub{next(_serial)}"
+    email = f"{login}@dishub.jatimprov.go.id"
+    asked = client.call("POST", "/api/access-requests", token=requester, body={
+        "role": "fasilitator", "opd_scope": ["dishub"],
+        "subject": {"login": login, "display_name": "Bagus Santoso", "email": email},
+        "justification": "SK Kadishub tentang penunjukan fasilitator SIMASN"})
+    assert asked.status == 201, asked.body
+    granted = client.call("POST", f"/api/access-requests/{asked.body['request_id']}/approve",
+                          token=admin, body={"note": "sesuai SK penunjukan"})
+    assert granted.status == 200 and granted.body["status"] == "approved", granted.body
+    _activate(stack, client, email)
+    first = client.call("POST", "/api/auth/login", body={"login": login,
+                                                         "password": NEW_PASSWORD})
+    assert first.status == 200 and first.body["status"] == "totp_enrollment_required", first.body
+    enrolled = client.call("POST", "/api/auth/totp/confirm", body={
+        "enrollment_token": first.body["enrollment_token"],
+        "otp": pyotp.TOTP(first.body["totp_secret"]).now(), "device": "laptop"})
+    assert enrolled.status == 200, enrolled.body
+    token = enrolled.body["access_token"]
+    assert client.call("GET", "/api/verification/queue", token=token).status == 200
+
+    revoked = client.call("POST", f"/api/accounts/{login}/roles/revoke", token=admin, body={
+        "role": "fasilitator", "reason": "mutasi ke OPD lain"})
+    assert revoked.status == 200 and "fasilitator" not in revoked.body["roles"], revoked.body
+    after = client.call("GET", "/api/verification/queue", token=token)
+    assert after.status in (401, 403), after.body  # at once: the session cache is fenced

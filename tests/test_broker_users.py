@@ -1,0 +1,61 @@
+"""The broker permission table (shared/brokerauth.py) against the code: every RPC a process
+makes is allowed to it, and nothing grants one process another's queues."""
+
+import re
+from pathlib import Path
+
+from shared import SERVICES, brokerauth
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = [s for s in SERVICES if s != "gateway"]
+CALL = re.compile(r"self\.(?:rpc_)?(" + "|".join(BACKENDS) + r")\.([a-z_]+)\(")
+
+
+def _calls_in(service: str) -> set[str]:
+    found = set()
+    for path in (ROOT / "services" / service).glob("*.py"):
+        found |= {f"{target}.{method}" for target, method in CALL.findall(path.read_text())}
+    if service == "gateway":
+        found |= {f"{backend}.health" for backend in BACKENDS}  # readiness asks every backend
+        sessions = (ROOT / "services/gateway/sessions.py").read_text()
+        found |= {f"identity.{m}" for m in re.findall(r"proxy\.([a-z_]+)\(", sessions)}
+    return found
+
+
+def _allowed(grant: brokerauth.Grant, routing_key: str, exchange="nameko-rpc") -> bool:
+    write, _ = grant.topics[exchange]
+    return re.fullmatch(write, routing_key) is not None
+
+
+def test_every_rpc_in_the_code_is_allowed_to_its_caller():
+    for service in SERVICES:
+        grant = brokerauth.grant_for(service)
+        calls = _calls_in(service)
+        refused = sorted(c for c in calls if not _allowed(grant, c))
+        assert not refused, f"{service} calls {refused} but RPC_CALLS does not allow it"
+
+
+def test_nothing_more_than_the_code_needs_is_allowed():
+    assert not _allowed(brokerauth.grant_for("signing"), "identity.list_accounts")
+    assert not _allowed(brokerauth.grant_for("gateway"), "records.record_for_rules")
+    assert not _allowed(brokerauth.grant_for("gateway"), "requests.apply_outcome")
+    assert _allowed(brokerauth.grant_for("requests"), "0f5c2a0e-7e1b-4b8f-9a7f-3b1a2c3d4e5f")
+    for service in SERVICES:  # no process may bind a wildcard on nameko-rpc
+        _, read = brokerauth.grant_for(service).topics["nameko-rpc"]
+        for key in ("#", "*.*", "records.#", "identity.*" if service != "identity" else "x.*"):
+            assert not re.fullmatch(read, key), (service, key)
+
+
+def test_no_process_may_touch_another_process_queues():
+    for service in SERVICES:
+        grant = brokerauth.grant_for(service)
+        for other in SERVICES:
+            if other == service:
+                continue
+            reply = f"rpc.reply-{other}-0f5c2a0e-7e1b-4b8f-9a7f-3b1a2c3d4e5f"
+            for queue in (f"rpc-{other}", reply):
+                for regex in (grant.configure, grant.write, grant.read):
+                    assert not re.fullmatch(regex, queue), (service, queue)
+        assert not re.fullmatch(grant.write, "amq.default"), service
+    relay = brokerauth.grant_for("relay")
+    assert re.fullmatch(relay.write, "records.events") and relay.read == "^$"

@@ -1,0 +1,81 @@
+"""Caller tokens (shared/callers.py): who may vouch for whom, and what a service believes."""
+
+import time
+
+import jwt
+import pytest
+
+from shared import callers
+from shared.errors import ConfigError
+
+PEGAWAI = {"actor_id": "199001012015031001", "actor_role": "pegawai", "actor_roles": ["pegawai"],
+           "actor_scope": [], "opd_id": "dinkes", "session_id": "s-1",
+           "client_address": "10.0.0.7"}
+SYSTEM = {"actor_id": "service:signing", "actor_role": "system", "actor_roles": ["system"]}
+
+
+@pytest.fixture
+def keys():
+    return callers.dev_keys()
+
+
+def test_the_gateway_vouches_for_people_and_services_for_themselves(keys):
+    gateway = callers.from_config(keys, callers.GATEWAY)
+    service = callers.from_config(keys, callers.SERVICE)
+    for minted_by, context in ((gateway, PEGAWAI), (service, SYSTEM)):
+        signed = minted_by.sign_context({**context, "correlation_id": "c-1"})
+        seen = service.verified(signed)
+        assert {k: seen[k] for k in context} == context and seen["correlation_id"] == "c-1"
+    assert gateway.mint(SYSTEM) is None  # the internet-facing gateway cannot claim `system`
+    assert service.mint(PEGAWAI) is None  # a backend forwards the gateway's token, never mints
+    with pytest.raises(callers.CallerUnverified):
+        service.sign_context(PEGAWAI)
+
+
+def test_claims_in_headers_without_a_valid_token_are_refused(keys):
+    service = callers.from_config(keys, callers.SERVICE)
+    other = callers.from_config(callers.dev_keys(), callers.GATEWAY)  # someone else's key
+    forged = [
+        dict(PEGAWAI),
+        {**PEGAWAI, "caller_token": "not-a-token"},
+        {**PEGAWAI, "caller_token": other.mint(PEGAWAI)},
+        {**PEGAWAI, "caller_token": jwt.encode({"iss": "gateway", "iat": 1, "exp": 2**40,
+                                                 "ctx": PEGAWAI}, "x" * 32, algorithm="HS256")},
+    ]
+    for context in forged:
+        with pytest.raises(callers.CallerUnverified) as refused:
+            service.verified(context)
+        assert refused.value.code == "caller_unverified" and refused.value.http_status == 401
+
+
+def test_the_token_not_the_headers_says_who_calls(keys):
+    gateway = callers.from_config(keys, callers.GATEWAY)
+    signed = gateway.sign_context(PEGAWAI)
+    tampered = {**signed, "actor_roles": ["administrator"], "actor_scope": ["dinkes"],
+                "client_address": "1.2.3.4"}
+    seen = callers.from_config(keys, callers.SERVICE).verified(tampered)
+    assert seen["actor_roles"] == ["pegawai"] and seen["actor_scope"] == []
+    assert seen["client_address"] == "10.0.0.7"
+
+
+def test_an_expired_token_is_refused_and_no_actor_is_a_plain_call(keys, monkeypatch):
+    gateway = callers.from_config({**keys, "CALLER_TOKEN_SECONDS": 10}, callers.GATEWAY)
+    signed = gateway.sign_context(PEGAWAI)
+    service = callers.from_config(keys, callers.SERVICE)
+    later = time.time() + 10 + callers.LEEWAY + 1
+    monkeypatch.setattr(callers.time, "time", lambda: later)
+    with pytest.raises(callers.CallerUnverified):
+        service.verified(signed)
+    assert service.verified({"correlation_id": "c", "opd_id": "dinkes"}) == {
+        "correlation_id": "c"}
+    with pytest.raises(callers.CallerUnverified):  # the address failed logins are counted by
+        service.verified({"correlation_id": "c", "client_address": "1.2.3.4"})
+
+
+def test_missing_or_bad_keys_fail_at_start_naming_the_key(keys):
+    with pytest.raises(ConfigError) as missing:
+        callers.from_config({**keys, "CALLER_SERVICE_PUBLIC_KEY": ""}, callers.SERVICE)
+    assert missing.value.field == "CALLER_SERVICE_PUBLIC_KEY"
+    with pytest.raises(ConfigError) as bad:
+        callers.from_config({**keys, "CALLER_GATEWAY_KEY": "short"}, callers.GATEWAY)
+    assert bad.value.field == "CALLER_GATEWAY_KEY"

@@ -1,0 +1,107 @@
+"""RPC as our services speak it (shared/rpc.py): errors arrive by their contract (code, status)
+whatever class raised them, every call has a deadline, and a context claiming an actor is
+believed only with a caller token."""
+
+import uuid
+
+import eventlet
+import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from shared.errors import Conflict, SimasnError
+from shared.rpc import RpcProxy, rpc
+from tests.helpers import signed
+
+
+class SlotTaken(Conflict):
+    """Defined here, as a service defines its own errors in services/<name>/exceptions.py."""
+
+    code = "slot_taken"
+    http_status = 409
+    title = "Slot sudah terisi"
+    transient = False
+
+
+def _services(tag: str):
+    class Backend:
+        name = f"backend_{tag}"
+
+        @rpc
+        def refuse(self):
+            raise SlotTaken("slot sk_pangkat sudah terisi", field="slot")
+
+        @rpc
+        def crash(self):
+            raise RuntimeError("a bug")
+
+        @rpc
+        def slow(self, seconds):
+            eventlet.sleep(seconds)
+            return "late"
+
+        @rpc
+        def whoami(self):
+            return None
+
+    class Front:
+        name = f"front_{tag}"
+        backend = RpcProxy(f"backend_{tag}")
+
+        @rpc
+        def ask(self, method, *args):
+            try:
+                return {"result": getattr(self.backend, method)(*args)}
+            except SimasnError as exc:
+                return {"type": f"{type(exc).__module__}.{type(exc).__name__}",
+                        "code": exc.code, "status": exc.http_status, "field": exc.field,
+                        "transient": exc.transient, "message": exc.message}
+
+    return Backend, Front
+
+
+@pytest.fixture
+def pair(container_factory, service_config):
+    tag = uuid.uuid4().hex[:8]
+    backend, front = _services(tag)
+    config = {**service_config, "RPC_TIMEOUT": 0.5}
+    for cls in (backend, front):
+        container_factory(cls, config).start()
+    return front.name, config
+
+
+def test_a_service_error_crosses_by_code_and_status_not_by_class(pair):
+    """The caller never imported SlotTaken's module in the deployed system (the gateway never
+    imports a backend's exceptions.py): it gets the nearest shared class (Conflict) with the
+    same contract."""
+    front, config = pair
+    with ServiceRpcProxy(front, config) as proxy:
+        answer = proxy.ask("refuse")
+    assert answer == {"type": "shared.errors.Conflict", "code": "slot_taken", "status": 409,
+                      "field": "slot", "transient": False,
+                      "message": "slot sk_pangkat sudah terisi"}
+
+
+def test_a_crash_is_not_dressed_as_a_contract_error(pair):
+    front, config = pair
+    with ServiceRpcProxy(front, config) as proxy, pytest.raises(Exception) as crashed:
+        proxy.ask("crash")
+    assert not isinstance(crashed.value, SimasnError)
+
+
+def test_a_call_nobody_answers_in_time_is_a_503(pair):
+    front, config = pair
+    with ServiceRpcProxy(front, config) as proxy:
+        answer = proxy.ask("slow", 3)
+    assert answer["code"] == "service_timeout" and answer["status"] == 503
+
+
+def test_an_actor_claimed_without_a_token_is_refused_before_the_worker_runs(pair):
+    front, config = pair
+    admin = {"actor_id": "admin.bkd", "actor_role": "administrator",
+             "actor_roles": ["administrator"], "actor_scope": []}
+    with ServiceRpcProxy(front, config, context_data=admin) as proxy, \
+            pytest.raises(SimasnError) as refused:
+        proxy.ask("whoami")
+    assert refused.value.code == "caller_unverified" and refused.value.http_status == 401
+    with ServiceRpcProxy(front, config, context_data=signed(admin, config)) as proxy:
+        assert proxy.ask("whoami") == {"result": None}
