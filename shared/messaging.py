@@ -30,6 +30,9 @@ log = get_logger(__name__)
 #: what a publish, ack or requeue raises when the broker connection is gone
 BROKER_ERRORS = (OperationalError, amqp.exceptions.ConnectionError,
                  amqp.exceptions.ChannelError, OSError)
+#: what a call raises when it cannot reach the broker at all (kombu gave up reconnecting): the
+#: gateway answers 503, not 500
+BROKER_UNREACHABLE = (OperationalError, amqp.exceptions.ConnectionError)
 
 
 def _routing_key(message) -> str | None:

@@ -220,6 +220,10 @@ def test_the_gateway_fence_queue_and_identity_come_back_after_a_broker_outage(pr
     proxy.cut()
     wait_for(lambda: not cache.listening, timeout=30, message="the fence queue to notice")
     assert not cache.enabled, "no cache while revocations cannot reach this replica"
+    # the gateway itself answers: its health, and a call it cannot make is a 503, not a 500
+    assert client.call("GET", "/health").status == 200
+    down = client.call("GET", "/api/me", token=token)
+    assert (down.status, down.code) == (503, "service_unavailable"), down.body
     time.sleep(OUTAGE)  # the outage itself
     proxy.restore()
 

@@ -69,6 +69,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.logging import get_logger
+from shared.messaging import BROKER_UNREACHABLE
 from shared.objectstore import BoundedReader
 from shared.schemas import load
 
@@ -495,6 +496,11 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
             service.record_auditor_read(request)
     except UnknownService as exc:
         return problem_response(ServiceUnavailable(f"layanan {exc} sedang tidak berjalan"),
+                                request_id, request.path)
+    except BROKER_UNREACHABLE as exc:  # RabbitMQ restarting: the call could not even be sent
+        log.warning("broker_unreachable", path=request.path, error=type(exc).__name__)
+        return problem_response(ServiceUnavailable("layanan sedang tidak dapat dihubungi; coba "
+                                                   "lagi sebentar lagi", field="service"),
                                 request_id, request.path)
     except SimasnError as exc:
         if exc.http_status >= 500:
