@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The whole SIMASN stack on one machine, without containers.
-#   scripts/stack.sh up             PostgreSQL/RabbitMQ reachable, migrations once, every service
-#                                   + the outbox relay in the background, wait until healthy
-#   scripts/stack.sh down           stop what `up` started (SIGTERM, then SIGKILL after a grace
-#                                   period), then the private PostgreSQL/RabbitMQ under .run/
-#   scripts/stack.sh status         each process running/stopped and its health
-#   scripts/stack.sh logs [NAME]    follow the logs (all, or one process)
+#   scripts/stack.sh up             PostgreSQL/RabbitMQ reachable, migrations once, then a
+#                                   supervisor (scripts/supervisor.py) that runs every service +
+#                                   the outbox relay and restarts one that dies; wait until healthy
+#   scripts/stack.sh down           stop the supervisor and what it runs (SIGTERM, then SIGKILL
+#                                   after a grace period), then the private PostgreSQL/RabbitMQ
+#   scripts/stack.sh status         each process running/restarting/stopped, its restarts, health
+#   scripts/stack.sh logs [NAME]    follow the logs (all, or one process; `supervisor` for restarts)
 #
-# State lives under .run/: pids/<name>.pid and logs/<name>.log. Running `up` twice starts no
-# duplicates. Knobs: SIMASN_DATABASE_URL, SIMASN_AMQP_URI, SIMASN_GATEWAY_ADDRESS (read by
+# State lives under .run/: pids/<name>.pid, logs/<name>.log, supervisor.state.json. Running `up`
+# twice starts no duplicates (a new supervisor adopts processes an earlier one left running).
+# Knobs: SIMASN_DATABASE_URL, SIMASN_AMQP_URI, SIMASN_GATEWAY_ADDRESS (read by
 # config.yaml), SIMASN_CONFIG (default: config.yaml), SIMASN_UP_WAIT (seconds to wait for health,
 # default 60), SIMASN_STOP_GRACE (seconds between SIGTERM and SIGKILL, default 20),
 # SIMASN_RUN_DIR (state directory, default .run), SIMASN_BROKER_USERS (default true: every
@@ -61,7 +63,11 @@ command_for() {
 # What the command line of a live process must contain, so that a pid reused by another
 # program after a crash is never taken for ours.
 signature_for() {
-  if [ "$1" = relay ]; then echo "simasn relay"; else echo "services.$1.service:"; fi
+  case "$1" in
+    relay) echo "simasn relay" ;;
+    supervisor) echo "scripts/supervisor.py" ;;
+    *) echo "services.$1.service:" ;;
+  esac
 }
 
 pid_of() {  # prints the pid if NAME runs (as started by us); fails otherwise
@@ -135,29 +141,70 @@ process_env() {
   ENV_ARGS+=("SIMASN_AMQP_URI=$uri")
 }
 
-start_one() {
-  local name=$1 pid log
-  if pid=$(pid_of "$name"); then
-    say "$name already running (pid $pid)"
+# The supervisor's spec: one JSON line per process: name, signature, command line, and the
+# environment it runs with (process_env: variables unset, variables set). It holds the
+# processes' broker passwords, like secrets.env: mode 600.
+write_spec() {
+  local spec=$1 name; shift
+  (umask 077 && : >"$spec.tmp")
+  for name in "$@"; do
+    command_for "$name"
+    process_env "$name"
+    "$BIN/python" - "$name" "$(signature_for "$name")" "${#ENV_ARGS[@]}" "${ENV_ARGS[@]}" \
+      "${CMD[@]}" >>"$spec.tmp" <<'PY'
+import json, sys
+name, signature, count, rest = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+env_args, argv = rest[:count], rest[count:]
+unset, env, i = [], {}, 0
+while i < len(env_args):  # `env` arguments: -u NAME, or NAME=value
+    if env_args[i] == "-u":
+        unset.append(env_args[i + 1])
+        i += 2
+    else:
+        key, _, value = env_args[i].partition("=")
+        env[key] = value
+        i += 1
+print(json.dumps({"name": name, "signature": signature, "argv": argv, "unset": unset,
+                  "env": env}))
+PY
+  done
+  mv "$spec.tmp" "$spec"
+}
+
+# One supervisor runs every process and starts again any that exits (backoff, logged, counted
+# in .run/supervisor.state.json). A running supervisor is left alone; one started after an
+# earlier supervisor died adopts the processes that one left running.
+start_supervisor() {
+  local pid
+  if pid=$(pid_of supervisor); then
+    say "supervisor already running (pid $pid)"
     return
   fi
-  rm -f "$PID_DIR/$name.pid"
-  if [ "$name" = gateway ] && port_open "$GATEWAY_HOST" "$GATEWAY_PORT"; then
+  if pid_of gateway >/dev/null; then :; elif port_open "$GATEWAY_HOST" "$GATEWAY_PORT"; then
     die "port $GATEWAY_PORT is taken by another program; stop it or set SIMASN_GATEWAY_ADDRESS"
   fi
-  log="$LOG_DIR/$name.log"
-  command_for "$name"
-  local envs; process_env "$name"; envs=("${ENV_ARGS[@]}")
-  # setsid: each process leads its own group, so `down` can signal it and any children at once;
+  write_spec "$RUN_DIR/supervisor.jsonl" "$@"
+  # setsid: the supervisor leads its own group; each process it starts leads one of its own.
   # exec keeps the pid we record equal to the process's pid.
+  local argv=("$BIN/python" "$ROOT/scripts/supervisor.py" --run-dir "$RUN_DIR"
+              --spec "$RUN_DIR/supervisor.jsonl" --grace "$STOP_GRACE")
   if command -v setsid >/dev/null; then
-    (exec env "${envs[@]}" setsid "${CMD[@]}" >>"$log" 2>&1 </dev/null) &
+    (exec setsid "${argv[@]}" >>"$LOG_DIR/supervisor.log" 2>&1 </dev/null) &
   else
-    (exec env "${envs[@]}" "${CMD[@]}" >>"$log" 2>&1 </dev/null) &
+    (exec "${argv[@]}" >>"$LOG_DIR/supervisor.log" 2>&1 </dev/null) &
   fi
   pid=$!
-  echo "$pid" >"$PID_DIR/$name.pid"
-  say "started $name (pid $pid, log .run/logs/$name.log)"
+  echo "$pid" >"$PID_DIR/supervisor.pid"
+  say "started the supervisor (pid $pid, log .run/logs/supervisor.log): $*"
+  # its processes appear once it has started them
+  local deadline=$((SECONDS + 15)) name
+  for name in "$@"; do
+    until pid_of "$name" >/dev/null; do
+      pid_of supervisor >/dev/null || { show_log_tail supervisor; die "the supervisor stopped"; }
+      [ "$SECONDS" -lt "$deadline" ] || die "the supervisor did not start $name"
+      sleep 0.2
+    done
+  done
 }
 
 show_log_tail() {
@@ -249,9 +296,9 @@ cmd_up() {
     say "per-process RabbitMQ users and their permissions (simasn broker setup)"
     "$BIN/simasn" broker setup >/dev/null
   fi
-  local names name
+  local names
   read -r -a names <<<"$(all_names)"
-  for name in "${names[@]}"; do start_one "$name"; done
+  start_supervisor "${names[@]}"
   if ! wait_healthy "${names[@]}"; then
     say "the stack is not healthy; see 'make status' and 'make logs', stop it with 'make down'"
     exit 1
@@ -280,8 +327,27 @@ stop_pids() {  # signal name... ; prints nothing, returns after signalling
   done
 }
 
+# The supervisor first: it must not start again what is being stopped. It stops its processes
+# itself (SIGTERM, SIGKILL after the grace period); what is left after it is stopped below.
+stop_supervisor() {
+  local pid deadline
+  pid=$(pid_of supervisor) || return 0
+  say "stopping the supervisor (pid $pid) and what it runs"
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + STOP_GRACE + 10))
+  while pid_of supervisor >/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      say "the supervisor did not stop within $((STOP_GRACE + 10))s, killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.2
+  done
+}
+
 cmd_down() {
   local names=() name running=()
+  stop_supervisor
   if [ -x "$BIN/python" ]; then
     read -r -a names <<<"$(all_names)"
   fi
@@ -336,9 +402,31 @@ cmd_status() {
     local args=(); for name in "${running[@]}"; do args+=(--service "$name"); done
     health=$("$BIN/simasn" health "${args[@]}" 2>/dev/null) || true
   fi
-  printf '%-13s %-8s %-8s %s\n' PROCESS STATE PID HEALTH
+  local supervised=""
+  [ -f "$RUN_DIR/supervisor.state.json" ] && supervised=$(<"$RUN_DIR/supervisor.state.json")
+  printf '%-13s %-11s %-8s %-11s %s\n' PROCESS STATE PID RESTARTS HEALTH
+  if pid=$(pid_of supervisor); then
+    printf '%-13s %-11s %-8s %-11s %s\n' supervisor running "$pid" - "restarts what exits"
+  else
+    printf '%-13s %-11s %-8s %-11s %s\n' supervisor stopped - - "nothing restarts a process that exits"
+    rc=3
+  fi
   for name in "${names[@]}"; do
-    local state=stopped shown=- verdict=-
+    local state=stopped shown=- verdict=- restarts=-
+    # restarts, and whether the supervisor is about to start it again
+    read -r restarts supervised_state < <(STATE="$supervised" "$BIN/python" - "$name" <<'PY'
+import json, os, sys
+try:
+    entry = json.loads(os.environ["STATE"] or "{}")["processes"][sys.argv[1]]
+except (ValueError, KeyError, TypeError):
+    entry = {}
+last = entry.get("last_exit")
+restarts = str(entry.get("restarts", "-"))
+if entry.get("restarts") and last is not None:
+    restarts += f"(exit:{last})"
+print(restarts, entry.get("state", "-"))
+PY
+)
     if pid=$(pid_of "$name"); then
       state=running; shown=$pid
       if [ "$name" != relay ]; then
@@ -356,6 +444,7 @@ PY
         [[ "$verdict" == ok* ]] || rc=3
       fi
     else
+      [ "$supervised_state" = restarting ] && pid_of supervisor >/dev/null && state=restarting
       rc=3
     fi
     if [ "$name" = gateway ] && [ "$state" = running ]; then
@@ -365,7 +454,7 @@ PY
         verdict="$verdict; $GATEWAY_URL/health/ready NOT ready"; rc=3
       fi
     fi
-    printf '%-13s %-8s %-8s %s\n' "$name" "$state" "$shown" "$verdict"
+    printf '%-13s %-11s %-8s %-11s %s\n' "$name" "$state" "$shown" "$restarts" "$verdict"
   done
   return $rc
 }

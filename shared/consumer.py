@@ -6,7 +6,9 @@ Nameko acks a message even when its handler raised. `idempotent_handler` closes 
 - a failing handler is retried with exponential backoff, then parked in `dead_letters` with the
   error and traceback (`simasn deadletters list|retry|discard`);
 - only if the event can be neither handled nor parked (database down) does the wrapper raise,
-  and the entrypoint is declared `requeue_on_error`, so the broker keeps the message.
+  and the entrypoint is declared `requeue_on_error`, so the broker keeps the message;
+- an event handled while the broker connection died is not acked; the broker delivers it
+  again after the reconnect and it is a no-op then (tests/test_broker_outage.py).
 """
 
 from __future__ import annotations

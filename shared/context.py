@@ -21,6 +21,9 @@ ACTOR_ROLE = "actor_role"
 ACTOR_OPD = "opd_id"
 CLIENT_ADDRESS = "client_address"
 REQUEST_ID = "request_id"
+#: the client's Idempotency-Key for the state change the gateway asks a service for; the
+#: service that receives it does not pass it on to the calls it makes (shared/idempotency.py)
+IDEMPOTENCY_KEY = "idempotency_key"
 
 _BOUND = (CORRELATION_ID, ACTOR_ID, ACTOR_ROLE, ACTOR_OPD, REQUEST_ID)
 
@@ -57,8 +60,17 @@ class RequestContext(DependencyProvider):
         gc.freeze()
         gc.set_threshold(10_000, 20, 20)
 
+    def entrypoint_context(self, worker_ctx) -> dict:
+        """Context an entrypoint brings with it (e.g. the gateway: the client's X-Request-Id),
+        bound for the whole worker; none by default (RPC and events carry theirs in headers)."""
+        return {}
+
     def worker_setup(self, worker_ctx):
         data = worker_ctx.data
+        data.update(self.entrypoint_context(worker_ctx))
+        # taken by the worker's database dependency already; calls this worker makes are not
+        # the client's repeated request and must not answer as if they were
+        data.pop(IDEMPOTENCY_KEY, None)
         if not data.get(CORRELATION_ID):
             data[CORRELATION_ID] = str(uuid.uuid4())
         structlog.contextvars.bind_contextvars(

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from shared.config import validate_config
-from shared.context import event_metadata
+from shared.context import ACTOR_ID, IDEMPOTENCY_KEY, event_metadata
 from shared.errors import StoreUnavailable
 from shared.eventstore import EventStore, NewEvent, RecordedEvent
 from shared.eventtypes import EventRegistry
@@ -44,10 +44,15 @@ def make_engine(url: str, schema: str | None = None, pool_size: int = 5) -> Engi
 class UnitOfWork:
     """One transaction: the service's own tables plus its event log."""
 
-    def __init__(self, conn: Connection, store: EventStore, metadata: dict):
+    def __init__(self, conn: Connection, store: EventStore, metadata: dict,
+                 caller: str | None = None, idempotency_key: str | None = None):
         self.conn = conn
         self.store = store
         self.metadata = metadata
+        #: who asked for this change and the Idempotency-Key they sent with it, if any
+        #: (shared/idempotency.py)
+        self.caller = caller
+        self.idempotency_key = idempotency_key
         #: (stream_id, event_type) of every event appended in this transaction
         self.appended: list[tuple[str, str]] = []
 
@@ -85,6 +90,9 @@ class ServiceDatabase:
         self.store = store
         self.context = context
         self.config = config
+        # read now: the worker's RequestContext removes it from the context once the worker is
+        # set up, so that the calls this worker makes do not carry it (shared/idempotency.py)
+        self.idempotency_key = context.get(IDEMPOTENCY_KEY)
 
     @contextmanager
     def transaction(self, reason: str | None = None, **metadata) -> Iterator[UnitOfWork]:
@@ -94,7 +102,8 @@ class ServiceDatabase:
         meta.update({k: v for k, v in metadata.items() if v is not None})
         try:
             with self.engine.begin() as conn:
-                yield UnitOfWork(conn, self.store, meta)
+                yield UnitOfWork(conn, self.store, meta, self.context.get(ACTOR_ID),
+                                 self.idempotency_key)
         except sqlalchemy.exc.OperationalError as exc:
             raise StoreUnavailable("the database did not answer; try again shortly") from exc
 

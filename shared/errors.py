@@ -207,3 +207,15 @@ class StoreUnavailable(SimasnError):
 class ConfigError(SimasnError):
     code = "config_invalid"
     transient = False
+
+
+class IdempotencyKeyReused(Conflict):
+    """An Idempotency-Key sent again with a different request (shared/idempotency.py)."""
+
+    code = "idempotency_key_reused"
+    title = "Idempotency-Key sudah dipakai"
+
+    def __init__(self, message=None, **kwargs):
+        kwargs.setdefault("field", "Idempotency-Key")
+        super().__init__(message or "Idempotency-Key ini sudah dipakai untuk permintaan lain; "
+                         "buat kunci baru untuk setiap permintaan yang berbeda", **kwargs)

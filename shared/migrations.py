@@ -178,6 +178,21 @@ GRANT USAGE ON SCHEMA {schema} TO {auditor};
 GRANT SELECT ON {schema}.events, {schema}.event_log_head TO {auditor};
 """
 
+# What a state-changing call answered, per (caller, Idempotency-Key), written in the same
+# transaction as the change (shared/idempotency.py).
+IDEMPOTENCY_DDL = """
+CREATE TABLE {schema}.idempotency_keys (
+    caller      text NOT NULL,
+    key         text NOT NULL,
+    operation   text NOT NULL,
+    fingerprint text NOT NULL,
+    answer      jsonb NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (caller, key)
+);
+GRANT SELECT, INSERT ON {schema}.idempotency_keys TO {role};
+"""
+
 # Many streams in one call (bulk imports): the head row is locked and updated once for the
 # whole batch instead of once per stream. All-or-nothing: every stream's expected version and
 # every event id is checked before anything is written; on any conflict nothing is written and
@@ -327,7 +342,8 @@ def create_log_schema(cur, schema: str, role: str, auditor: str, extra: Iterable
     cur.execute(sql.SQL("SELECT name FROM {}.schema_migrations").format(sql.Identifier(schema)))
     done = {row[0] for row in cur.fetchall()}
     applied = []
-    steps = [("000_event_log", CORE_LOG_DDL), ("000_append_streams", APPEND_STREAMS_DDL)]
+    steps = [("000_event_log", CORE_LOG_DDL), ("000_append_streams", APPEND_STREAMS_DDL),
+             ("000_idempotency", IDEMPOTENCY_DDL)]
     if checkpointer:
         steps.append(("000_checkpoint_reader", CHECKPOINT_READER_DDL))
     steps += extra

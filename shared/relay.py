@@ -53,7 +53,7 @@ def _public_metadata(metadata: dict) -> dict:
 class OutboxRelay:
     def __init__(self, database_url: str, service: str, amqp_uri: str, *,
                  schema: str | None = None, batch_size: int = 500, idle_sleep: float = 0.2,
-                 name: str = "relay"):
+                 name: str = "relay", heartbeat: float = 30):
         self.database_url = database_url
         self.service = service
         self.schema = schema or service
@@ -61,6 +61,9 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_sleep = idle_sleep
         self.name = name
+        self.heartbeat = heartbeat
+        #: broker connections made so far (one unless the broker or the network dropped one)
+        self.connections = 0
         self.store = EventStore(self.schema, service_registry(service))
         self.exchange = event_exchange(service)
         self._returned: list[tuple[str, str]] = []
@@ -86,8 +89,9 @@ class OutboxRelay:
         try:
             self._become_leader(db, stop)
             with Connection(self.amqp_uri, transport_options={"confirm_publish": True},
-                            heartbeat=30) as amqp:
+                            heartbeat=self.heartbeat) as amqp:
                 amqp.ensure_connection(max_retries=3)
+                self.connections += 1
                 channel = amqp.channel()
                 self.exchange(channel).declare()
                 producer = Producer(channel, exchange=self.exchange,
@@ -95,9 +99,20 @@ class OutboxRelay:
                 log.info("relay_started", service=self.service, schema=self.schema)
                 while not stop.is_set():
                     if self.publish_batch(db, producer) == 0:
-                        stop.wait(self.idle_sleep)
+                        self._idle(amqp)
         finally:
             db.close()
+
+    def _idle(self, amqp) -> None:
+        """Wait `idle_sleep` for the next poll of the log, keeping the connection alive: read
+        what the broker sends (its heartbeats) and send ours. RabbitMQ drops a connection whose
+        heartbeats stop; a broker that went away is found here (and reconnected to), not at
+        the next publish."""
+        try:
+            amqp.drain_events(timeout=self.idle_sleep)
+        except TimeoutError:  # socket.timeout: nothing came, as expected
+            pass
+        amqp.heartbeat_check()
 
     def _become_leader(self, db, stop: threading.Event) -> None:
         db.autocommit = True

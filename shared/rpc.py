@@ -11,6 +11,8 @@
   the headers claim.
 - **Every call has a deadline** (RPC_TIMEOUT seconds, default 20): a service nobody answers
   for gives `service_timeout` (503), never a caller waiting for ever.
+- **A broker outage kills no container**: a reply that cannot be published leaves the request
+  to be delivered again after the reconnect (shared/messaging.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from nameko.rpc import RpcProxy as NamekoRpcProxy
 
 from shared import callers as caller_tokens
 from shared.errors import SimasnError, StoreUnavailable
+from shared.messaging import RpcConsumer
 
 DEFAULT_TIMEOUT = 20.0
 
@@ -52,6 +55,8 @@ def to_contract(exc: BaseException) -> BaseException:
 
 class VerifiedRpc(Rpc):
     """Nameko's RPC entrypoint with verified callers and errors answered by contract."""
+
+    rpc_consumer = RpcConsumer()
 
     def setup(self):
         super().setup()

@@ -51,6 +51,22 @@ def test_a_sane_request_id_is_kept_and_a_bad_one_replaced(gateway):
     assert headers["X-Request-Id"] != "<script>alert(1)</script>"
 
 
+def test_the_gateways_own_log_lines_carry_the_clients_request_id(gateway, capfd):
+    """Issue 12, defect 15: the gateway bound a fresh correlation id before it read the header,
+    so its own log lines could not be found by the id the client was given."""
+    base, _ = gateway
+    capfd.readouterr()
+    # no backend runs: readiness fails, and the gateway logs it (request_failed)
+    status, headers, _ = call(base + "/health/ready", headers={"X-Request-Id": "klien-req-0042"})
+    assert status == 503 and headers["X-Request-Id"] == "klien-req-0042"
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines()
+             if line.startswith("{")]
+    failed = [entry for entry in lines if entry.get("event") == "request_failed"]
+    assert failed, lines
+    assert all((e.get("request_id"), e.get("correlation_id")) == ("klien-req-0042",) * 2
+               for e in failed), failed
+
+
 def test_unknown_route_is_a_problem_not_html(gateway):
     base, _ = gateway
     status, headers, body = call(base + "/api/nothing-here", method="POST", data=b"{}")

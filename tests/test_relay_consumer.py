@@ -1,5 +1,7 @@
 """Outbox relay and idempotent consumers against real RabbitMQ and PostgreSQL."""
 
+import time
+
 import psycopg2
 import pytest
 
@@ -111,3 +113,19 @@ def test_events_nobody_listens_to_are_recorded_as_unrouted(database_url, source,
     rows = fetch(database_url, f"SELECT position, event_type, reason FROM {source}.relay_unrouted")
     assert [r[0] for r in rows] == [1, 2, 3]
     assert "NO_ROUTE" in rows[0][2] or "312" in rows[0][2]
+
+
+def test_an_idle_relay_keeps_its_broker_connection(database_url, source, consumer, config,
+                                                   container_factory):
+    """The relay reads and sends heartbeats while it has nothing to publish: RabbitMQ drops a
+    connection whose heartbeats stop, and a relay that only finds out at its next publish
+    cannot tell a dead broker from a quiet log (issue 12, defect 13)."""
+    container = container_factory(make_consumer_service(consumer, source), config)
+    container.start()
+    with RelayThread(database_url, source, source, config["AMQP_URI"], heartbeat=1) as relay:
+        append_things(database_url, source, 1)
+        wait_for(lambda: len(effects(database_url, consumer)) == 1, message="the first event")
+        time.sleep(5)  # idle for several heartbeat periods: the broker gives up after two
+        append_things(database_url, source, 1)
+        wait_for(lambda: len(effects(database_url, consumer)) == 2, message="the second event")
+        assert relay.relay.connections == 1, "the idle connection was dropped and made again"

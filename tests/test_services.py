@@ -6,13 +6,13 @@ import uuid
 
 import psycopg2
 import pytest
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from shared.db import Database
 from shared.eventstore import NO_STREAM, NewEvent
 from shared.logging import get_logger
-from shared.service import ServiceBase
+from shared.service import ServiceBase, rpc
 from shared.testing import create_scratch_log
 from shared.topology import service_class
 from tests.helpers import REGISTRY, signed

@@ -108,3 +108,23 @@ def test_a_refused_issue_writes_nothing_to_the_record(stack):
             other.issue_warning(case["case_id"], {"reason": "berubah pikiran"})
     with call(ADMIN, "records") as records:
         assert records.get_employee(nip)["histories"]["hukuman_disiplin"] == []
+
+
+def test_a_report_and_a_warning_repeated_with_their_key_answer_the_same(stack):
+    """Issue 12, defect 15: with the Idempotency-Key the gateway passes on, a repeated report is
+    the same case (not a second one) and a repeated issue answers the issued case (not
+    `conflict`), the penalty recorded once."""
+    call, store = stack
+    nip, request = employee_with_request(call, store)
+    report = {"request_id": request["request_id"], "document": "kk", "note": "KK suntingan"}
+    with call({**FASIL, "idempotency_key": "lapor-kk-0001"}) as fasilitator:
+        case = fasilitator.report_fake_document(report)
+        assert fasilitator.report_fake_document(report) == case
+    with call({**ADMIN, "idempotency_key": "terbit-kk-0001"}) as admin:
+        issued = admin.issue_warning(case["case_id"], {"reason": "terbukti tidak asli"})
+        assert admin.issue_warning(case["case_id"], {"reason": "terbukti tidak asli"}) == issued
+    with call(ADMIN) as admin:
+        assert [c["case_id"] for c in admin.fake_document_cases()
+                if c["request_id"] == request["request_id"]] == [case["case_id"]]
+    with call(ADMIN, "records") as records:
+        assert len(records.get_employee(nip)["histories"]["hukuman_disiplin"]) == 1

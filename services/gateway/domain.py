@@ -5,7 +5,12 @@ import ipaddress
 import re
 import uuid
 
+from shared.errors import ValidationFailed
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
+#: the methods that change something: an Idempotency-Key is taken on these only
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def request_id_from(header: str | None) -> str:
@@ -13,6 +18,17 @@ def request_id_from(header: str | None) -> str:
     if header and _REQUEST_ID.match(header):
         return header
     return str(uuid.uuid4())
+
+
+def idempotency_key_from(header: str | None) -> str | None:
+    """The client's Idempotency-Key (8-100 letters, digits and . _ : -), or None if it sent
+    none; a malformed one is refused rather than ignored, or a retry would not be recognised."""
+    if header is None or header == "":
+        return None
+    if not _IDEMPOTENCY_KEY.match(header):
+        raise ValidationFailed("Idempotency-Key: 8-100 karakter huruf, angka, atau . _ : - "
+                               "(mis. sebuah UUID)", field="Idempotency-Key")
+    return header
 
 
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]

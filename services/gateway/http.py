@@ -32,9 +32,11 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from services.gateway.domain import (
+    STATE_CHANGING,
     RateLimiter,
     SharedRateLimiter,
     client_address,
+    idempotency_key_from,
     request_id_from,
     role_used,
     trusted_networks,
@@ -51,7 +53,13 @@ from services.gateway.exceptions import (
 )
 from services.gateway.schemas import ProblemSchema
 from shared.auth import Principal, context_for
-from shared.context import CLIENT_ADDRESS, CORRELATION_ID, REQUEST_ID
+from shared.context import (
+    CLIENT_ADDRESS,
+    CORRELATION_ID,
+    IDEMPOTENCY_KEY,
+    REQUEST_ID,
+    RequestContext,
+)
 from shared.errors import (
     ConfigError,
     Forbidden,
@@ -61,6 +69,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.logging import get_logger
+from shared.messaging import BROKER_UNREACHABLE
 from shared.objectstore import BoundedReader
 from shared.schemas import load
 
@@ -431,8 +440,22 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
     return decorate
 
 
+class GatewayRequestContext(RequestContext):
+    """The gateway's request context: an HTTP worker takes the client's X-Request-Id (if sane,
+    else a fresh one) as its request and correlation id from the start, so every log line the
+    gateway writes for the request carries the id the client got back."""
+
+    def entrypoint_context(self, worker_ctx) -> dict:
+        request = worker_ctx.args[0] if worker_ctx.args else None
+        if not isinstance(request, Request):
+            return {}
+        request_id = request_id_from(request.headers.get("X-Request-Id"))
+        return {REQUEST_ID: request_id, CORRELATION_ID: request_id}
+
+
 def serve(service, spec: RouteSpec, fn, request, params) -> Response:
-    request_id = request_id_from(request.headers.get("X-Request-Id"))
+    request_id = service.context.get(REQUEST_ID) or request_id_from(
+        request.headers.get("X-Request-Id"))
     client = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
                             service.limits.trusted_proxies)
     service.context[REQUEST_ID] = request_id
@@ -440,6 +463,10 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
     service.context[CLIENT_ADDRESS] = client
     try:
         _limit(service.limits.client, client)
+        if spec.method in STATE_CHANGING:
+            key = idempotency_key_from(request.headers.get("Idempotency-Key"))
+            if key is not None:  # passed to the service in the context of every RPC below
+                service.context[IDEMPOTENCY_KEY] = key
         if spec.upload is not None and (request.content_length or 0) > spec.upload:
             raise PayloadTooLarge(f"berkas maksimal {spec.upload // (1 << 20)} MB", field="file")
         body = _body(spec, request) if spec.upload is None else None
@@ -469,6 +496,11 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
             service.record_auditor_read(request)
     except UnknownService as exc:
         return problem_response(ServiceUnavailable(f"layanan {exc} sedang tidak berjalan"),
+                                request_id, request.path)
+    except BROKER_UNREACHABLE as exc:  # RabbitMQ restarting: the call could not even be sent
+        log.warning("broker_unreachable", path=request.path, error=type(exc).__name__)
+        return problem_response(ServiceUnavailable("layanan sedang tidak dapat dihubungi; coba "
+                                                   "lagi sebentar lagi", field="service"),
                                 request_id, request.path)
     except SimasnError as exc:
         if exc.http_status >= 500:

@@ -8,7 +8,9 @@ path names something, 400/415/422 for a JSON body, 422 for a query, 415 for an u
 types the gateway checks, and on every route what the HTTP plumbing may answer before the
 handler (408 a body sent too slowly, 413 a body over the route's limit, 429 the client's rate,
 503 too many bodies at once or a backend not answering, 500 a crash) — plus the route's own
-`errors` (a 409 conflict, a 404 for an id in the body, a login's 401/403). `x-roles` are the
+`errors` (a 409 conflict, a 404 for an id in the body, a login's 401/403); a state-changing
+route (POST, PUT, PATCH, DELETE) takes an `Idempotency-Key` header and may answer 409
+`idempotency_key_reused` and 422 for a malformed key. `x-roles` are the
 roles that can get a 2xx. The suite validates the document (openapi-spec-validator) and checks
 live answers against it (schemathesis in tests/test_gateway_fuzz.py, every answer of the
 authorization matrix in tests/test_gateway_authz.py)."""
@@ -23,6 +25,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from marshmallow import fields
 
+from services.gateway.domain import STATE_CHANGING
 from services.gateway.http import MAX_JSON_BYTES, ROUTES, RouteSpec
 from services.gateway.schemas import ProblemSchema
 
@@ -66,6 +69,17 @@ REQUEST_ID = {"X-Request-Id": {"description": "id permintaan (dari klien bila wa
                                "required": True, "schema": {"type": "string"}}}
 
 
+#: every state-changing operation takes one (docs/design/architecture.md, "Idempotency-Key")
+IDEMPOTENCY_KEY_HEADER = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "description": "Kunci pilihan klien (mis. UUID) untuk mengirim ulang permintaan ini dengan "
+                   "aman: permintaan yang sama dengan kunci yang sama dijawab seperti yang "
+                   "pertama tanpa dijalankan lagi; kunci yang sama untuk permintaan lain "
+                   "dijawab 409 idempotency_key_reused; kunci yang tidak sah 422.",
+    "schema": {"type": "string", "minLength": 8, "maxLength": 100,
+               "pattern": "^[A-Za-z0-9._:-]{8,100}$"}}
+
+
 def path_of(route: RouteSpec) -> str:
     """The route's path as OpenAPI writes it: `{name}` for every parameter."""
     return PARAM.sub(r"{\2}", route.path)
@@ -86,6 +100,8 @@ def error_statuses(route: RouteSpec) -> list[int]:
             statuses.add(415)
     if PARAM.search(route.path):
         statuses.add(404)
+    if route.method in STATE_CHANGING:
+        statuses |= {409, 422}  # Idempotency-Key reused for another request, or malformed
     return sorted(statuses)
 
 
@@ -152,6 +168,8 @@ def _operation(route: RouteSpec) -> dict:
                            for _, name in PARAM.findall(route.path)]}
     if route.query is not None:
         operation["parameters"].append({"in": "query", "schema": route.query})
+    if route.method in STATE_CHANGING:
+        operation["parameters"].append(IDEMPOTENCY_KEY_HEADER)
     if route.body is not None:
         operation["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": route.body}}}

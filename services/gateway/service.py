@@ -11,7 +11,13 @@ from werkzeug.wrappers import Response
 from services.gateway import openapi
 from services.gateway.events import REGISTRY
 from services.gateway.exceptions import ServiceUnavailable
-from services.gateway.http import RateLimits, endpoint, http, unrouted_response
+from services.gateway.http import (
+    GatewayRequestContext,
+    RateLimits,
+    endpoint,
+    http,
+    unrouted_response,
+)
 from services.gateway.schemas import OpdSchema, ReadinessSchema
 from services.gateway.sessions import SessionCache
 from shared import SERVICES
@@ -51,6 +57,7 @@ class GatewayService(ServiceBase):
     """The HTTP JSON API (port 8000 by default)."""
 
     name = "gateway"
+    context = GatewayRequestContext()
     db = Database(REGISTRY)
     limits = RateLimits()
     sessions = SessionCache()

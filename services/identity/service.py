@@ -11,6 +11,7 @@ from services.identity.events import REGISTRY
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
 from shared.errors import ConfigError
+from shared.idempotency import once
 from shared.notifications import NOTIFIED_EVENTS
 from shared.schemas import load
 from shared.service import ServiceBase, rpc
@@ -175,7 +176,8 @@ class IdentityService(ServiceBase):
     def register_account(self, payload):
         data = load(s.AccountCreate(), payload)
         with self.db.transaction() as uow:
-            return s.Account().dump(accounts.register(uow, self.kit, self._actor(), data))
+            return once(uow, "register_account", payload, lambda: s.Account().dump(
+                accounts.register(uow, self.kit, self._actor(), data)))
 
     @rpc
     def get_account(self, account_id):
@@ -193,30 +195,33 @@ class IdentityService(ServiceBase):
     def set_account_status(self, account_id, enabled, payload):
         data = load(s.ReasonRequest(), payload)
         with self.db.transaction() as uow:
-            return s.Account().dump(accounts.set_status(uow, self._actor(), str(account_id),
-                                                        bool(enabled), data["reason"]))
+            return once(uow, "set_account_status", [account_id, enabled, payload],
+                        lambda: s.Account().dump(accounts.set_status(
+                            uow, self._actor(), str(account_id), bool(enabled), data["reason"])))
 
     @rpc
     def change_role(self, account_id, grant, payload):
         data = load(s.RoleChange(), payload)
         with self.db.transaction() as uow:
-            return s.Account().dump(accounts.change_role(
-                uow, self._actor(), str(account_id), data["role"], bool(grant),
-                data["opd_scope"], data["reason"]))
+            return once(uow, "change_role", [account_id, grant, payload],
+                        lambda: s.Account().dump(accounts.change_role(
+                            uow, self._actor(), str(account_id), data["role"], bool(grant),
+                            data["opd_scope"], data["reason"])))
 
     @rpc
     def reset_totp(self, account_id, payload):
         data = load(s.ReasonRequest(), payload)
         with self.db.transaction() as uow:
-            return s.Account().dump(accounts.reset_totp(uow, self._actor(), str(account_id),
-                                                        data["reason"]))
+            return once(uow, "reset_totp", [account_id, payload], lambda: s.Account().dump(
+                accounts.reset_totp(uow, self._actor(), str(account_id), data["reason"])))
 
     @rpc
     def set_opd_scope(self, account_id, payload):
         data = load(s.OpdScopeChange(), payload)
         with self.db.transaction() as uow:
-            return s.Account().dump(accounts.set_opd_scope(
-                uow, self._actor(), str(account_id), data["opd_scope"], data["reason"]))
+            return once(uow, "set_opd_scope", [account_id, payload], lambda: s.Account().dump(
+                accounts.set_opd_scope(uow, self._actor(), str(account_id), data["opd_scope"],
+                                       data["reason"])))
 
     @rpc
     def trigger_password_reset(self, account_id, payload):

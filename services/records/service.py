@@ -13,6 +13,7 @@ from shared.auth import Principal
 from shared.contracts import records as c
 from shared.db import Database, ServiceDatabase
 from shared.errors import ConfigError, Forbidden, NotFound, ValidationFailed
+from shared.idempotency import once
 from shared.logging import get_logger
 from shared.objectstore import DocumentStore
 from shared.schemas import load
@@ -125,7 +126,8 @@ class RecordsService(ServiceBase):
         data = load(REGISTRY.get("EmployeeRegistered").schema(), payload)
         data = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items()}
         with self.db.transaction() as uow:
-            return employees.register(uow, self._actor(), data, str(reason))
+            return once(uow, "register_employee", [payload, reason], lambda: employees.register(
+                uow, self._actor(), data, str(reason)))
 
     @rpc
     def get_employee(self, nip, as_of=None):
@@ -153,19 +155,22 @@ class RecordsService(ServiceBase):
     def record_history(self, nip, payload):
         data = load(c.HistoryRequest(), payload)
         with self.db.transaction() as uow:
-            return employees.record_history(uow, self._actor(), str(nip), data)
+            return once(uow, "record_history", [nip, payload], lambda: employees.record_history(
+                uow, self._actor(), str(nip), data))
 
     @rpc
     def propose_change(self, nip, payload):
         data = load(c.ProposalRequest(), payload)
         with self.db.transaction() as uow:
-            return employees.propose(uow, self._actor(), str(nip), data)
+            return once(uow, "propose_change", [nip, payload], lambda: employees.propose(
+                uow, self._actor(), str(nip), data))
 
     @rpc
     def decide_change(self, nip, payload):
         data = load(c.DecisionRequest(), payload)
         with self.db.transaction() as uow:
-            return employees.decide(uow, self._actor(), str(nip), data)
+            return once(uow, "decide_change", [nip, payload], lambda: employees.decide(
+                uow, self._actor(), str(nip), data))
 
     # -- documents -----------------------------------------------------------------------------
 
@@ -206,7 +211,8 @@ class RecordsService(ServiceBase):
     def attach_document(self, nip, payload):
         data = load(c.AttachRequest(), payload)
         with self.db.transaction() as uow:
-            return employees.attach_document(uow, self._actor(), str(nip), data)
+            return once(uow, "attach_document", [nip, payload],
+                        lambda: employees.attach_document(uow, self._actor(), str(nip), data))
 
     @rpc
     def authorize_download(self, nip, sha256):

@@ -14,6 +14,7 @@ from shared.contracts import requests as c
 from shared.db import Database, ServiceDatabase
 from shared.errors import Forbidden, SimasnError, ValidationFailed
 from shared.eventstore import EventStore
+from shared.idempotency import once
 from shared.logging import get_logger
 from shared.rpc import RpcProxy
 from shared.schemas import load
@@ -94,13 +95,16 @@ class RequestsService(ServiceBase):
     def change_layanan(self, kode, payload):
         data = load(c.LayananChange(), payload)
         with self.db.transaction() as uow:
-            return workflow.change_layanan(uow, self._actor(), str(kode)[:40], data)
+            return once(uow, "change_layanan", [kode, payload], lambda: workflow.change_layanan(
+                uow, self._actor(), str(kode)[:40], data))
 
     @rpc
     def deactivate_layanan(self, kode, payload):
         data = load(c.LayananDeactivation(), payload)
         with self.db.transaction() as uow:
-            return workflow.deactivate_layanan(uow, self._actor(), str(kode)[:40], data)
+            return once(uow, "deactivate_layanan", [kode, payload],
+                        lambda: workflow.deactivate_layanan(uow, self._actor(), str(kode)[:40],
+                                                            data))
 
     @rpc
     def eligibility(self, kode, nip):
@@ -160,12 +164,16 @@ class RequestsService(ServiceBase):
         data = load(c.RequestCreate(), payload)
         record = self._record(data["nip"])  # read rights on the employee first
         self._checked_documents(record["nip"], data.get("documents"))
+        # a key in the body (older clients) is an Idempotency-Key when the header has none
+        body_key = data.get("idempotency_key")
         try:
             with self.db.transaction() as uow:
-                return workflow.draft(uow, self._actor(), data, record)
+                return once(uow, "create_request", payload,
+                            lambda: workflow.draft(uow, self._actor(), data, record), body_key)
         except IntegrityError:
-            # the same idempotency key sent twice at once: the other call made the request
-            if not data.get("idempotency_key"):
+            # the same body key under two different header keys at once: the other call made
+            # the request (unique drafter and body key), answered here as it is now
+            if not body_key:
                 raise
             with self.db.transaction() as uow:
                 return workflow.draft(uow, self._actor(), data, record)
@@ -187,7 +195,9 @@ class RequestsService(ServiceBase):
             nip = workflow.get(uow, self._actor(), str(request_id)[:64])["nip"]
         self._checked_documents(nip, data.get("documents"))
         with self.db.transaction() as uow:
-            return workflow.change_documents(uow, self._actor(), str(request_id)[:64], data)
+            return once(uow, "change_request_documents", [request_id, payload],
+                        lambda: workflow.change_documents(uow, self._actor(),
+                                                          str(request_id)[:64], data))
 
     @rpc
     def authorize_document(self, request_id, document):
@@ -213,39 +223,45 @@ class RequestsService(ServiceBase):
             nip = workflow.get(uow, self._actor(), str(request_id)[:64])["nip"]
         record = self._record(nip)
         with self.db.transaction() as uow:
-            return workflow.submit(uow, self._actor(), str(request_id)[:64], data, record,
-                                   _today())
+            return once(uow, "submit_request", [request_id, payload], lambda: workflow.submit(
+                uow, self._actor(), str(request_id)[:64], data, record, _today()))
 
     @rpc
     def withdraw_request(self, request_id, payload):
         data = load(c.Withdrawal(), payload)
         with self.db.transaction() as uow:
-            return workflow.withdraw(uow, self._actor(), str(request_id)[:64], data)
+            return once(uow, "withdraw_request", [request_id, payload], lambda: workflow.withdraw(
+                uow, self._actor(), str(request_id)[:64], data))
 
     @rpc
     def start_verification(self, request_id, payload):
         data = load(c.Transition(), payload)
         with self.db.transaction() as uow:
-            return workflow.start_verification(uow, self._actor(), str(request_id)[:64], data)
+            return once(uow, "start_verification", [request_id, payload],
+                        lambda: workflow.start_verification(uow, self._actor(),
+                                                            str(request_id)[:64], data))
 
     @rpc
     def return_request(self, request_id, payload):
         data = load(c.ReturnForCorrection(), payload)
         with self.db.transaction() as uow:
-            return workflow.return_for_correction(uow, self._actor(), str(request_id)[:64],
-                                                  data)
+            return once(uow, "return_request", [request_id, payload],
+                        lambda: workflow.return_for_correction(uow, self._actor(),
+                                                               str(request_id)[:64], data))
 
     @rpc
     def verify_request(self, request_id, payload):
         data = load(c.Verification(), payload)
         with self.db.transaction() as uow:
-            return workflow.verify(uow, self._actor(), str(request_id)[:64], data)
+            return once(uow, "verify_request", [request_id, payload], lambda: workflow.verify(
+                uow, self._actor(), str(request_id)[:64], data))
 
     @rpc
     def decide_request(self, request_id, payload):
         data = load(c.Decision(), payload)
         with self.db.transaction() as uow:
-            return workflow.decide(uow, self._actor(), str(request_id)[:64], data)
+            return once(uow, "decide_request", [request_id, payload], lambda: workflow.decide(
+                uow, self._actor(), str(request_id)[:64], data))
 
     @idempotent_handler("signing", "DocumentSigned")
     def on_document_signed(self, uow, event):
@@ -266,4 +282,5 @@ class RequestsService(ServiceBase):
         if not isinstance(request_id, str):
             raise ValidationFailed("request_id harus teks", field="request_id")
         with self.db.transaction() as uow:
-            return workflow.complete(uow, self._actor(), request_id[:64], data)
+            return once(uow, "complete_request", [request_id, payload], lambda: workflow.complete(
+                uow, self._actor(), request_id[:64], data))

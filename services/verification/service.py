@@ -10,6 +10,7 @@ from shared.consumer import idempotent_handler
 from shared.contracts import verification as v
 from shared.db import Database
 from shared.errors import NotFound, SimasnError, ValidationFailed
+from shared.idempotency import once
 from shared.notifications import notification_for
 from shared.rpc import RpcProxy
 from shared.schemas import load
@@ -132,8 +133,8 @@ class VerificationService(ServiceBase):
             raise NotFound(f"dokumen {data['document']} tidak ada pada usulan ini",
                            field="document")
         with self.db.transaction() as uow:
-            return cases.report(uow, actor, {**data, "request_id": str(data["request_id"])},
-                                subject)
+            return once(uow, "report_fake_document", payload, lambda: cases.report(
+                uow, actor, {**data, "request_id": str(data["request_id"])}, subject))
 
     @rpc
     def fake_document_cases(self, status=None):
@@ -150,7 +151,11 @@ class VerificationService(ServiceBase):
         actor = self._actor()
         actor.require("administrator")
         with self.db.transaction() as uow:
-            case = cases.get(uow, case_id)
+            return once(uow, "issue_warning", [case_id, payload],
+                        lambda: self._issue_warning(uow, actor, case_id, data))
+
+    def _issue_warning(self, uow, actor, case_id, data) -> dict:
+        case = cases.get(uow, case_id)
         cases.check_decidable(case, actor)  # before anything is written to the record
         effective = today_wib()
         record = self.records.get_employee(case["nip"])
@@ -163,8 +168,7 @@ class VerificationService(ServiceBase):
         except SimasnError as exc:
             if "entry_exists" not in str(exc.details):
                 raise
-        with self.db.transaction() as uow:
-            return cases.decide(uow, actor, case_id, True, data["reason"], effective)
+        return cases.decide(uow, actor, case_id, True, data["reason"], effective)
 
     @rpc
     def get_case(self, case_id):
@@ -180,7 +184,8 @@ class VerificationService(ServiceBase):
     def dismiss_case(self, case_id, payload):
         data = load(v.CaseDecision(), payload)
         with self.db.transaction() as uow:
-            return cases.decide(uow, self._actor(), case_id, False, data["reason"])
+            return once(uow, "dismiss_case", [case_id, payload], lambda: cases.decide(
+                uow, self._actor(), case_id, False, data["reason"]))
 
     # -- the employee's inbox ---------------------------------------------------------------------
 
