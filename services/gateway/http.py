@@ -32,7 +32,6 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from services.gateway.domain import (
-    STATE_CHANGING,
     RateLimiter,
     SharedRateLimiter,
     client_address,
@@ -139,6 +138,9 @@ class RouteSpec:
     #: the answer is no contract schema but what these media types hold (a download, a page,
     #: the API document itself)
     media: tuple[str, ...] = ()
+    #: the service behind it records (caller, Idempotency-Key) -> answer (shared/idempotency.py):
+    #: the gateway passes the header on and the document declares it (and its 409/422)
+    idempotent: bool = False
 
 
 ROUTES: list[RouteSpec] = []
@@ -412,7 +414,7 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
              response=None, many: bool = False, status: int = 200, tag: str = "umum",
              login_limited: bool = False, changes_access: bool = False,
              upload: int | None = None, upload_types: tuple[str, ...] = (),
-             in_memory: bool = False, errors: tuple[int, ...] = (),
+             in_memory: bool = False, idempotent: bool = False, errors: tuple[int, ...] = (),
              media: tuple[str, ...] = ()):
     """Declare a gateway route. The handler is called as
     `fn(self, request, principal=..., body=..., query=..., **path_params)` and returns data
@@ -427,7 +429,8 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
         spec = RouteSpec(method, path, fn.__name__, summary,
                          tuple(roles) if roles is not None else None, body, query, response,
                          many, status, tag, login_limited, changes_access, upload,
-                         tuple(upload_types), in_memory, tuple(errors), tuple(media))
+                         tuple(upload_types), in_memory, tuple(errors), tuple(media),
+                         idempotent)
         ROUTES.append(spec)
         SPECS_BY_NAME[spec.name] = spec
 
@@ -463,7 +466,7 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
     service.context[CLIENT_ADDRESS] = client
     try:
         _limit(service.limits.client, client)
-        if spec.method in STATE_CHANGING:
+        if spec.idempotent:
             key = idempotency_key_from(request.headers.get("Idempotency-Key"))
             if key is not None:  # passed to the service in the context of every RPC below
                 service.context[IDEMPOTENCY_KEY] = key

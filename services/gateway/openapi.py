@@ -9,8 +9,8 @@ types the gateway checks, and on every route what the HTTP plumbing may answer b
 handler (408 a body sent too slowly, 413 a body over the route's limit, 429 the client's rate,
 503 too many bodies at once or a backend not answering, 500 a crash) — plus the route's own
 `errors` (a 409 conflict, a 404 for an id in the body, a login's 401/403); a state-changing
-route (POST, PUT, PATCH, DELETE) takes an `Idempotency-Key` header and may answer 409
-`idempotency_key_reused` and 422 for a malformed key. `x-roles` are the
+route whose service records keys (`idempotent=True`) takes an `Idempotency-Key` header and may
+answer 409 `idempotency_key_reused` and 422 for a malformed key. `x-roles` are the
 roles that can get a 2xx. The suite validates the document (openapi-spec-validator) and checks
 live answers against it (schemathesis in tests/test_gateway_fuzz.py, every answer of the
 authorization matrix in tests/test_gateway_authz.py)."""
@@ -25,7 +25,6 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from marshmallow import fields
 
-from services.gateway.domain import STATE_CHANGING
 from services.gateway.http import MAX_JSON_BYTES, ROUTES, RouteSpec
 from services.gateway.schemas import ProblemSchema
 
@@ -69,7 +68,8 @@ REQUEST_ID = {"X-Request-Id": {"description": "id permintaan (dari klien bila wa
                                "required": True, "schema": {"type": "string"}}}
 
 
-#: every state-changing operation takes one (docs/design/architecture.md, "Idempotency-Key")
+#: every operation whose service records keys takes one (docs/design/architecture.md,
+#: "Idempotency-Key"); elsewhere the header is not passed on
 IDEMPOTENCY_KEY_HEADER = {
     "in": "header", "name": "Idempotency-Key", "required": False,
     "description": "Kunci pilihan klien (mis. UUID) untuk mengirim ulang permintaan ini dengan "
@@ -100,7 +100,7 @@ def error_statuses(route: RouteSpec) -> list[int]:
             statuses.add(415)
     if PARAM.search(route.path):
         statuses.add(404)
-    if route.method in STATE_CHANGING:
+    if route.idempotent:
         statuses |= {409, 422}  # Idempotency-Key reused for another request, or malformed
     return sorted(statuses)
 
@@ -168,7 +168,7 @@ def _operation(route: RouteSpec) -> dict:
                            for _, name in PARAM.findall(route.path)]}
     if route.query is not None:
         operation["parameters"].append({"in": "query", "schema": route.query})
-    if route.method in STATE_CHANGING:
+    if route.idempotent:
         operation["parameters"].append(IDEMPOTENCY_KEY_HEADER)
     if route.body is not None:
         operation["requestBody"] = {"required": True, "content": {

@@ -191,7 +191,8 @@ class GatewayService(ServiceBase):
         return self.rpc_identity.list_accounts(query)
 
     @endpoint("POST", "/api/accounts", summary="Daftarkan akun", roles=BKD,
-              body=c.AccountCreate, response=c.Account, status=201, tag="akun", errors=(409,))
+              body=c.AccountCreate, response=c.Account, status=201, tag="akun", errors=(409,),
+              idempotent=True)
     def http_register(self, request, body, **_):
         return self.rpc_identity.register_account(body)
 
@@ -202,25 +203,25 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/accounts/<account_id>/disable", summary="Nonaktifkan akun",
               roles=BKD, body=c.ReasonRequest, response=c.Account, tag="akun", changes_access=True,
-              errors=(409,))
+              errors=(409,), idempotent=True)
     def http_disable(self, request, account_id, body, **_):
         return self.rpc_identity.set_account_status(account_id, False, body)
 
     @endpoint("POST", "/api/accounts/<account_id>/enable", summary="Aktifkan kembali akun",
               roles=BKD, body=c.ReasonRequest, response=c.Account, tag="akun", changes_access=True,
-              errors=(409,))
+              errors=(409,), idempotent=True)
     def http_enable(self, request, account_id, body, **_):
         return self.rpc_identity.set_account_status(account_id, True, body)
 
     @endpoint("POST", "/api/accounts/<account_id>/roles", summary="Berikan peran", roles=BKD,
               body=c.RoleChange, response=c.Account, tag="akun", changes_access=True,
-              errors=(409,))
+              errors=(409,), idempotent=True)
     def http_grant_role(self, request, account_id, body, **_):
         return self.rpc_identity.change_role(account_id, True, body)
 
     @endpoint("POST", "/api/accounts/<account_id>/roles/revoke", summary="Cabut peran",
               roles=BKD, body=c.RoleChange, response=c.Account, tag="akun", changes_access=True,
-              errors=(409,))
+              errors=(409,), idempotent=True)
     def http_revoke_role(self, request, account_id, body, **_):
         return self.rpc_identity.change_role(account_id, False, body)
 
@@ -233,13 +234,13 @@ class GatewayService(ServiceBase):
     @endpoint("POST", "/api/accounts/<account_id>/totp-reset",
               summary="Reset OTP (perangkat autentikator hilang)", roles=BKD,
               body=c.ReasonRequest, response=c.Account, tag="akun", changes_access=True,
-              errors=(409,))
+              errors=(409,), idempotent=True)
     def http_reset_totp(self, request, account_id, body, **_):
         return self.rpc_identity.reset_totp(account_id, body)
 
     @endpoint("PUT", "/api/accounts/<account_id>/opd-scope",
               summary="Atur OPD yang dikelola fasilitator", roles=BKD, body=c.OpdScopeChange,
-              response=c.Account, tag="akun", changes_access=True, errors=(409,))
+              response=c.Account, tag="akun", changes_access=True, errors=(409,), idempotent=True)
     def http_set_opd_scope(self, request, account_id, body, **_):
         return self.rpc_identity.set_opd_scope(account_id, body)
 
@@ -247,7 +248,7 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/employees", summary="Daftarkan data pegawai",
               roles=("administrator", "fasilitator"), body=r.EmployeeCreate,
-              response=r.Employee, status=201, tag="data pegawai", errors=(409,))
+              response=r.Employee, status=201, tag="data pegawai", errors=(409,), idempotent=True)
     def http_register_employee(self, request, body, **_):
         return self.rpc_records.register_employee(body, body["reason"])
 
@@ -265,20 +266,20 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/employees/<nip>/histories", summary="Catat riwayat (pangkat, ...)",
               roles=("administrator", "fasilitator"), body=r.HistoryRequest,
-              response=r.Employee, tag="data pegawai", errors=(409,))
+              response=r.Employee, tag="data pegawai", errors=(409,), idempotent=True)
     def http_record_history(self, request, nip, body, **_):
         return self.rpc_records.record_history(nip, body)
 
     @endpoint("POST", "/api/employees/<nip>/proposals", summary="Usulkan perubahan data sendiri",
               roles=("pegawai",), body=r.ProposalRequest, response=r.Employee, status=201,
-              tag="data pegawai", errors=(409,))
+              tag="data pegawai", errors=(409,), idempotent=True)
     def http_propose(self, request, nip, body, **_):
         return self.rpc_records.propose_change(nip, body)
 
     @endpoint("POST", "/api/employees/<nip>/proposals/decision",
               summary="Terapkan atau tolak usulan perubahan",
               roles=("administrator", "fasilitator"), body=r.DecisionRequest,
-              response=r.Employee, tag="data pegawai", errors=(409,))
+              response=r.Employee, tag="data pegawai", errors=(409,), idempotent=True)
     def http_decide(self, request, nip, body, **_):
         return self.rpc_records.decide_change(nip, body)
 
@@ -295,7 +296,7 @@ class GatewayService(ServiceBase):
     @endpoint("POST", "/api/employees/<nip>/documents",
               summary="Simpan dokumen pada slot (versi baru; yang lama tetap)",
               roles=("administrator", "fasilitator"), body=r.AttachRequest,
-              response=r.Employee, tag="dokumen", errors=(409,))
+              response=r.Employee, tag="dokumen", errors=(409,), idempotent=True)
     def http_attach_document(self, request, nip, body, **_):
         return self.rpc_records.attach_document(nip, body)
 
@@ -346,13 +347,15 @@ class GatewayService(ServiceBase):
 
     @endpoint("PUT", "/api/layanan/<kode>",
               summary="Ubah layanan (persetujuan tim SIMASN dan SOP baru)", roles=BKD,
-              body=q.LayananChange, response=q.Layanan, tag="layanan", errors=(409,))
+              body=q.LayananChange, response=q.Layanan, tag="layanan", errors=(409,),
+              idempotent=True)
     def http_change_layanan(self, request, kode, body, **_):
         return self.rpc_requests.change_layanan(kode, body)
 
     @endpoint("POST", "/api/layanan/<kode>/deactivate",
               summary="Nonaktifkan layanan dengan keputusan Kepala BKD", roles=BKD,
-              body=q.LayananDeactivation, response=q.Layanan, tag="layanan", errors=(409,))
+              body=q.LayananDeactivation, response=q.Layanan, tag="layanan", errors=(409,),
+              idempotent=True)
     def http_deactivate_layanan(self, request, kode, body, **_):
         return self.rpc_requests.deactivate_layanan(kode, {**body, "decree_date":
                                                            body["decree_date"].isoformat()})
@@ -373,7 +376,7 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/requests", summary="Buat usulan layanan (draf)",
               roles=("pegawai", "fasilitator", "administrator"), body=q.RequestCreate,
-              response=q.Request, status=201, tag="usulan", errors=(404, 409))
+              response=q.Request, status=201, tag="usulan", errors=(404, 409), idempotent=True)
     def http_create_request(self, request, body, **_):
         return self.rpc_requests.create_request(body)
 
@@ -397,46 +400,47 @@ class GatewayService(ServiceBase):
     @endpoint("PUT", "/api/requests/<request_id>/documents",
               summary="Lengkapi atau perbaiki dokumen usulan",
               roles=("pegawai", "fasilitator", "administrator"), body=q.RequestDocuments,
-              response=q.Request, tag="usulan", errors=(409,))
+              response=q.Request, tag="usulan", errors=(409,), idempotent=True)
     def http_request_documents(self, request, request_id, body, **_):
         return self.rpc_requests.change_request_documents(request_id, body)
 
     @endpoint("POST", "/api/requests/<request_id>/submit", summary="Ajukan usulan",
               roles=("pegawai", "fasilitator", "administrator"), body=q.Transition,
-              response=q.Request, tag="usulan", errors=(409,))
+              response=q.Request, tag="usulan", errors=(409,), idempotent=True)
     def http_submit_request(self, request, request_id, body, **_):
         return self.rpc_requests.submit_request(request_id, body)
 
     @endpoint("POST", "/api/requests/<request_id>/withdraw",
               summary="Tarik usulan (sebelum diverifikasi)",
               roles=("pegawai", "fasilitator", "administrator"), body=q.Withdrawal,
-              response=q.Request, tag="usulan", errors=(409,))
+              response=q.Request, tag="usulan", errors=(409,), idempotent=True)
     def http_withdraw_request(self, request, request_id, body, **_):
         return self.rpc_requests.withdraw_request(request_id, body)
 
     @endpoint("POST", "/api/requests/<request_id>/verification",
               summary="Mulai verifikasi usulan", roles=("fasilitator", "administrator"),
-              body=q.Transition, response=q.Request, tag="verifikasi", errors=(409,))
+              body=q.Transition, response=q.Request, tag="verifikasi", errors=(409,),
+              idempotent=True)
     def http_start_verification(self, request, request_id, body, **_):
         return self.rpc_requests.start_verification(request_id, body)
 
     @endpoint("POST", "/api/requests/<request_id>/return",
               summary="Kembalikan usulan untuk perbaikan (alasan per dokumen)",
               roles=("fasilitator", "administrator"), body=q.ReturnForCorrection,
-              response=q.Request, tag="verifikasi", errors=(409,))
+              response=q.Request, tag="verifikasi", errors=(409,), idempotent=True)
     def http_return_request(self, request, request_id, body, **_):
         return self.rpc_requests.return_request(request_id, body)
 
     @endpoint("POST", "/api/requests/<request_id>/verify",
               summary="Nyatakan usulan terverifikasi (penilaian per dokumen)",
               roles=("fasilitator", "administrator"), body=q.Verification,
-              response=q.Request, tag="verifikasi", errors=(409,))
+              response=q.Request, tag="verifikasi", errors=(409,), idempotent=True)
     def http_verify_request(self, request, request_id, body, **_):
         return self.rpc_requests.verify_request(request_id, body)
 
     @endpoint("POST", "/api/requests/<request_id>/decision",
               summary="Setujui atau tolak usulan", roles=BKD, body=q.Decision,
-              response=q.Request, tag="verifikasi", errors=(409,))
+              response=q.Request, tag="verifikasi", errors=(409,), idempotent=True)
     def http_decide_request(self, request, request_id, body, **_):
         return self.rpc_requests.decide_request(request_id, body)
 
@@ -456,7 +460,7 @@ class GatewayService(ServiceBase):
     @endpoint("POST", "/api/verification/fake-documents",
               summary="Laporkan dokumen tidak asli (teguran tertulis disiapkan untuk BKD)",
               roles=("fasilitator", "administrator"), body=v.FakeDocumentReport,
-              response=v.Case, status=201, tag="verifikasi", errors=(404,))
+              response=v.Case, status=201, tag="verifikasi", errors=(404,), idempotent=True)
     def http_report_fake(self, request, body, **_):
         return self.rpc_verification.report_fake_document(
             {**body, "request_id": str(body["request_id"])})
@@ -468,13 +472,14 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/verification/fake-documents/<case_id>/issue",
               summary="Terbitkan teguran tertulis (dicatat sebagai hukuman disiplin)",
-              roles=BKD, body=v.CaseDecision, response=v.Case, tag="verifikasi", errors=(409,))
+              roles=BKD, body=v.CaseDecision, response=v.Case, tag="verifikasi", errors=(409,),
+              idempotent=True)
     def http_issue_warning(self, request, case_id, body, **_):
         return self.rpc_verification.issue_warning(case_id, body)
 
     @endpoint("POST", "/api/verification/fake-documents/<case_id>/dismiss",
               summary="Tutup kasus tanpa teguran", roles=BKD, body=v.CaseDecision,
-              response=v.Case, tag="verifikasi", errors=(409,))
+              response=v.Case, tag="verifikasi", errors=(409,), idempotent=True)
     def http_dismiss_case(self, request, case_id, body, **_):
         return self.rpc_verification.dismiss_case(case_id, body)
 

@@ -72,6 +72,7 @@ CONFLICTS: dict[str, set[str]] = {
     "POST /api/requests/{request_id}/verify": {"concurrency_conflict", "transition_refused"},
     "POST /api/requests/{request_id}/decision": {"concurrency_conflict", "transition_refused"},
     "POST /api/verification/queue/{item_id}/claim": {"conflict"},
+    "POST /api/verification/fake-documents": {"idempotency_key_reused"},
     "POST /api/verification/fake-documents/{case_id}/issue": {"conflict"},
     "POST /api/verification/fake-documents/{case_id}/dismiss": {"conflict"},
     "POST /api/access-requests/{request_id}/approve": {"conflict"},
@@ -430,9 +431,15 @@ def test_a_request_refuses_stale_versions_and_steps_out_of_turn(stack, client, p
              "POST /api/requests/{request_id}/verification", "transition_refused")
 
     # a document reported as fake: the case is decided once
-    case = ok(client.call("POST", "/api/verification/fake-documents", token=verifier, body={
-        "request_id": rid, "document": next(iter(docs)),
-        "note": "cap dinas berbeda dengan arsip"}), 201)
+    report = {"request_id": rid, "document": next(iter(docs)),
+              "note": "cap dinas berbeda dengan arsip"}
+    key = {"Idempotency-Key": f"lapor-{rid}"}
+    case = ok(client.call("POST", "/api/verification/fake-documents", token=verifier,
+                          body=report, headers=key), 201)
+    # the same key for another report is not the same call (shared/idempotency.py)
+    conflict(client.call("POST", "/api/verification/fake-documents", token=verifier,
+                         body={**report, "note": "tanda tangan dipindai"}, headers=key),
+             "POST /api/verification/fake-documents", "idempotency_key_reused")
     path = f"/api/verification/fake-documents/{case['case_id']}"
     ok(client.call("POST", f"{path}/dismiss", token=admin, body={"reason": "dokumen asli"}))
     conflict(client.call("POST", f"{path}/dismiss", token=admin, body={"reason": "lagi"}),
