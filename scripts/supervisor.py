@@ -56,7 +56,7 @@ def command_line(pid: int) -> str | None:
     except OSError:
         pass
     try:  # no /proc (macOS)
-        out = subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True,
+        out = subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True,  # noqa: S603, S607 - ps by PATH with our own pid, no shell
                              text=True, check=False).stdout.strip()
     except OSError:
         return None
@@ -177,7 +177,7 @@ class Supervisor:
         env.update(child.env)
         try:
             with open(child.log_path, "ab") as out:
-                child.proc = subprocess.Popen(child.argv, stdout=out, stderr=subprocess.STDOUT,
+                child.proc = subprocess.Popen(child.argv, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603 - argv from make up's own spec file (mode 600), no shell
                                               stdin=subprocess.DEVNULL, start_new_session=True,
                                               env=env)
         except OSError as exc:

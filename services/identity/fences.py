@@ -77,7 +77,7 @@ def renew(uow, holder: str, scope: str, lease_seconds: int) -> dict:
     fences = uow.execute(
         "SELECT fence_id FROM session_fences WHERE created_at > now() - make_interval(secs => :w) "
         "ORDER BY fence_id", {"w": lease_seconds * REPORTED_PERIODS}).scalars().all()
-    uow.execute("DELETE FROM session_fences WHERE created_at < now() - "
+    uow.execute("DELETE FROM session_fences WHERE created_at < now() - "  # noqa: S608 - identifiers from code only; every value is a bound parameter
                 f"interval '{FENCE_RETENTION}'")
     uow.execute("DELETE FROM session_cache_leases WHERE expires_at < now() - interval '1 hour'")
     return {"lease_seconds": lease_seconds, "fences": list(fences)}

@@ -108,7 +108,7 @@ def claim(uow, document_id: str, runner: str, stale_seconds: float) -> dict | No
     `runner` names this attempt (process and a fresh token), so two workers of one process
     never both take it. Returns its row, with the runner under "runner"."""
     row = uow.execute(
-        "UPDATE documents SET runner = :runner, heartbeat_at = now(), updated_at = now() "
+        "UPDATE documents SET runner = :runner, heartbeat_at = now(), updated_at = now() "  # noqa: S608 - identifiers from code only; every value is a bound parameter
         "WHERE document_id = :id AND status IN ('pending', 'failed', 'waiting_key') AND "
         "(runner IS NULL OR heartbeat_at < now() - make_interval(secs => :stale)) RETURNING "
         + COLUMNS + ", runner",
@@ -120,7 +120,7 @@ def due(uow, stale_seconds: float, limit: int = 20) -> list[str]:
     """Documents to (re)try now: pending ones nobody runs, failed ones whose backoff passed,
     and those waiting for a signer's key."""
     rows = uow.execute(
-        "SELECT document_id FROM documents WHERE (status IN ('pending', 'waiting_key') OR "
+        "SELECT document_id FROM documents WHERE (status IN ('pending', 'waiting_key') OR "  # noqa: S608 - identifiers from code only; every value is a bound parameter
         f"(status = 'failed' AND attempts < {MAX_ATTEMPTS} AND updated_at < now() - "
         f"make_interval(secs => {BACKOFF_BASE} * power(4, greatest(attempts - 1, 0))))) AND "
         "(runner IS NULL OR heartbeat_at < now() - make_interval(secs => :stale)) "
@@ -203,7 +203,7 @@ def get(uow, document_id: str) -> dict:
         key = str(uuid.UUID(str(document_id)))
     except ValueError:
         raise NotFound("dokumen tidak ditemukan", field="document_id") from None
-    row = uow.execute(f"SELECT {COLUMNS} FROM documents WHERE document_id = :id",
+    row = uow.execute(f"SELECT {COLUMNS} FROM documents WHERE document_id = :id",  # noqa: S608 - identifiers from code only; every value is a bound parameter
                       {"id": key}).mappings().first()
     if row is None:
         raise NotFound("dokumen tidak ditemukan", field="document_id")

@@ -45,7 +45,7 @@ class WorkerFailed(SigningError):
 
 class _Worker:
     def __init__(self, settings: dict):
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell, no user input
             [sys.executable, "-m", "services.signing.worker", json.dumps(settings)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
         if not self._receive()[0].get("ready"):
