@@ -498,7 +498,8 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/access-requests", summary="Usulkan akses staf (mis. fasilitator OPD)",
               roles=("fasilitator", "administrator"), body=c.AccessRequestCreate,
-              response=c.AccessRequest, status=201, tag="akses")
+              response=c.AccessRequest, status=201, tag="akses",
+              idempotent=True)
     def http_request_access(self, request, body, **_):
         return self.rpc_identity.request_access(body)
 
@@ -510,18 +511,21 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/access-requests/<request_id>/approve", summary="Setujui permintaan",
               roles=BKD, body=c.DecisionRequest, response=c.AccessRequest, tag="akses",
-              changes_access=True, errors=(409,))
+              changes_access=True, errors=(409,),
+              idempotent=True)
     def http_approve_access(self, request, request_id, body, **_):
         return self.rpc_identity.decide_access_request(request_id, True, body)
 
     @endpoint("POST", "/api/access-requests/<request_id>/refuse", summary="Tolak permintaan",
               roles=BKD, body=c.DecisionRequest, response=c.AccessRequest, tag="akses",
-              errors=(409,))
+              errors=(409,),
+              idempotent=True)
     def http_refuse_access(self, request, request_id, body, **_):
         return self.rpc_identity.decide_access_request(request_id, False, body)
 
     @endpoint("POST", "/api/access-reviews", summary="Buat laporan peninjauan ulang akses",
-              roles=BKD, body=c.ReviewCreate, response=c.Review, status=201, tag="akses")
+              roles=BKD, body=c.ReviewCreate, response=c.Review, status=201, tag="akses",
+              idempotent=True)
     def http_generate_review(self, request, body, **_):
         return self.rpc_identity.generate_access_review(body)
 
@@ -532,7 +536,8 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/access-reviews/<review_id>/sign-off",
               summary="Sahkan peninjauan akses", roles=BKD, body=c.DecisionRequest,
-              response=c.Review, tag="akses", errors=(409,))
+              response=c.Review, tag="akses", errors=(409,),
+              idempotent=True)
     def http_sign_off_review(self, request, review_id, body, **_):
         return self.rpc_identity.sign_off_access_review(review_id, body)
 

@@ -236,7 +236,8 @@ class IdentityService(ServiceBase):
     def request_access(self, payload):
         data = load(s.AccessRequestCreate(), payload)
         with self.db.transaction() as uow:
-            return s.AccessRequest().dump(access.request_access(uow, self._actor(), data))
+            return once(uow, "request_access", payload, lambda: s.AccessRequest().dump(
+                access.request_access(uow, self._actor(), data)))
 
     @rpc
     def list_access_requests(self, query):
@@ -249,15 +250,17 @@ class IdentityService(ServiceBase):
     def decide_access_request(self, request_id, approve, payload):
         data = load(s.DecisionRequest(), payload)
         with self.db.transaction() as uow:
-            return s.AccessRequest().dump(access.decide_access(
-                uow, self.kit, self._actor(), str(request_id), bool(approve), data["note"]))
+            return once(uow, "decide_access_request", [str(request_id), bool(approve), payload],
+                        lambda: s.AccessRequest().dump(access.decide_access(
+                            uow, self.kit, self._actor(), str(request_id), bool(approve),
+                            data["note"])))
 
     @rpc
     def generate_access_review(self, payload):
         data = load(s.ReviewCreate(), payload)
         with self.db.transaction() as uow:
-            return s.Review().dump(access.generate_review(uow, self._actor(),
-                                                          data["stale_days"]))
+            return once(uow, "generate_access_review", payload, lambda: s.Review().dump(
+                access.generate_review(uow, self._actor(), data["stale_days"])))
 
     @rpc
     def get_access_review(self, review_id):
@@ -268,8 +271,9 @@ class IdentityService(ServiceBase):
     def sign_off_access_review(self, review_id, payload):
         data = load(s.DecisionRequest(), payload)
         with self.db.transaction() as uow:
-            return s.Review().dump(access.sign_off_review(uow, self._actor(), str(review_id),
-                                                          data["note"]))
+            return once(uow, "sign_off_access_review", [str(review_id), payload],
+                        lambda: s.Review().dump(access.sign_off_review(
+                            uow, self._actor(), str(review_id), data["note"])))
 
     # -- machine clients --------------------------------------------------------------------
 

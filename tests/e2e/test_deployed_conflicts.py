@@ -75,6 +75,8 @@ CONFLICTS: dict[str, set[str]] = {
     "POST /api/verification/fake-documents": {"idempotency_key_reused"},
     "POST /api/verification/fake-documents/{case_id}/issue": {"conflict"},
     "POST /api/verification/fake-documents/{case_id}/dismiss": {"conflict"},
+    "POST /api/access-requests": {"idempotency_key_reused"},
+    "POST /api/access-reviews": {"idempotency_key_reused"},
     "POST /api/access-requests/{request_id}/approve": {"conflict"},
     "POST /api/access-requests/{request_id}/refuse": {"conflict"},
     "POST /api/access-reviews/{review_id}/sign-off": {"conflict"},
@@ -294,11 +296,20 @@ def test_a_machine_client_conflicts_when_it_exists_or_races(stack, client, peopl
 
 def test_access_requests_and_reviews_are_decided_once(client, people):
     admin = people["admin"]
-    asked = ok(client.call("POST", "/api/access-requests", token=people["other"], body={
+    wanted = {
         "role": "fasilitator", "opd_scope": ["dinkes"],
         "subject": {"login": f"calon.{uuid.uuid4().hex[:8]}", "display_name": "Rudi Hartono",
                     "email": f"{uuid.uuid4().hex[:10]}@dinkes.jatimprov.go.id"},
-        "justification": "SK Kadinkes tentang penunjukan fasilitator"}), 201)
+        "justification": "SK Kadinkes tentang penunjukan fasilitator"}
+    key = {"Idempotency-Key": f"akses-{uuid.uuid4().hex}"}
+    asked = ok(client.call("POST", "/api/access-requests", token=people["other"], body=wanted,
+                           headers=key), 201)
+    again = ok(client.call("POST", "/api/access-requests", token=people["other"], body=wanted,
+                           headers=key), 201)
+    assert again == asked, "a retried request is answered as the first, not made twice"
+    conflict(client.call("POST", "/api/access-requests", token=people["other"],
+                         body={**wanted, "opd_scope": ["rsud-soetomo"]}, headers=key),
+             "POST /api/access-requests", "idempotency_key_reused")
     base = f"/api/access-requests/{asked['request_id']}"
     note = {"note": "belum ada SK penunjukan"}
     assert ok(client.call("POST", f"{base}/refuse", token=admin, body=note))["status"] == \
@@ -308,7 +319,11 @@ def test_access_requests_and_reviews_are_decided_once(client, people):
     conflict(client.call("POST", f"{base}/refuse", token=admin, body=note),
              "POST /api/access-requests/{request_id}/refuse", "conflict")
 
-    review = ok(client.call("POST", "/api/access-reviews", token=admin, body={}), 201)
+    key = {"Idempotency-Key": f"tinjau-{uuid.uuid4().hex}"}
+    review = ok(client.call("POST", "/api/access-reviews", token=admin, body={}, headers=key),
+                201)
+    conflict(client.call("POST", "/api/access-reviews", token=admin, body={"stale_days": 30},
+                         headers=key), "POST /api/access-reviews", "idempotency_key_reused")
     path = f"/api/access-reviews/{review['review_id']}/sign-off"
     ok(client.call("POST", path, token=admin, body={"note": "ditinjau tim BKD"}))
     conflict(client.call("POST", path, token=admin, body={"note": "ditinjau lagi"}),
