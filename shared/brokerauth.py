@@ -68,6 +68,17 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+#: the session fences (services/identity/fences.py, services/gateway/sessions.py): the queue the
+#: process declares, the exchange it publishes on, the one it binds that queue to. Identity
+#: announces fences and collects acknowledgements; every gateway replica hears and acknowledges.
+FENCE_GRANTS = {
+    "identity": (re.escape("identity.fence-acks.") + "[0-9a-f]{32}", FENCE_EXCHANGE,
+                 FENCE_ACK_EXCHANGE),
+    "gateway": (re.escape("gateway.session-fences.") + "[0-9A-Za-z_.:-]+", FENCE_ACK_EXCHANGE,
+                FENCE_EXCHANGE),
+}
+
+
 @dataclass(frozen=True)
 class Grant:
     """A user's permissions on one vhost: three resource regexes plus topic permissions per
@@ -110,21 +121,14 @@ def grant_for(process: str, prefix: str = "simasn-") -> Grant:
     configure += exchanges
     write.append(re.escape(RPC_EXCHANGE))
     read += exchanges
-    if process == "identity":
-        # announces fences, declares its own ack queue and binds it to the ack exchange
-        ack_queue = re.escape("identity.fence-acks.") + "[0-9a-f]{32}"
+    fences = FENCE_GRANTS.get(process)
+    if fences:
+        queue, publishes_on, binds_to = fences
         for grant in (configure, write, read):
-            grant.append(ack_queue)
+            grant.append(queue)
         configure += [re.escape(FENCE_EXCHANGE), re.escape(FENCE_ACK_EXCHANGE)]
-        write.append(re.escape(FENCE_EXCHANGE))
-        read.append(re.escape(FENCE_ACK_EXCHANGE))
-    if process == "gateway":
-        fence_queue = re.escape("gateway.session-fences.") + "[0-9A-Za-z_.:-]+"
-        for grant in (configure, write, read):
-            grant.append(fence_queue)
-        configure += [re.escape(FENCE_EXCHANGE), re.escape(FENCE_ACK_EXCHANGE)]
-        read.append(re.escape(FENCE_EXCHANGE))
-        write.append(re.escape(FENCE_ACK_EXCHANGE))
+        write.append(re.escape(publishes_on))
+        read.append(re.escape(binds_to))
     # its own health RPC: the probes (`simasn health --service <process>`) run in its pod
     calls = [re.escape(f"{process}.health")]
     for target, methods in RPC_CALLS.get(process, {}).items():

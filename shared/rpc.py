@@ -62,32 +62,17 @@ class VerifiedRpc(Rpc):
         super().setup()
         self.callers = caller_tokens.from_config(self.container.config, caller_tokens.SERVICE)
 
+    def unpack_message_headers(self, message):
+        """The caller's context as its token vouches for it (CallerUnverified if it cannot)."""
+        return self.callers.verified(super().unpack_message_headers(message))
+
     def handle_message(self, body, message):
         try:
-            context_data = self.callers.verified(self.unpack_message_headers(message))
-        except SimasnError as exc:
+            super().handle_message(body, message)
+        except caller_tokens.CallerUnverified as exc:
             # refused before any worker runs: the answer goes straight back to the caller
             wire = to_contract(exc)
             self.rpc_consumer.handle_result(message, None, (type(wire), wire, None))
-            return
-        try:
-            args, kwargs = body["args"], body["kwargs"]
-        except (KeyError, TypeError):
-            from nameko.exceptions import MalformedRequest
-
-            raise MalformedRequest("Message missing `args` or `kwargs`") from None
-        self.check_signature(args, kwargs)
-        try:
-            self.container.spawn_worker(self, args, kwargs, context_data=context_data,
-                                        handle_result=lambda worker_ctx, result, exc_info:
-                                        self.handle_result(message, worker_ctx, result,
-                                                           exc_info))
-        except Exception as exc:  # noqa: BLE001 - nameko's ContainerBeingKilled: requeue
-            from nameko.exceptions import ContainerBeingKilled
-
-            if not isinstance(exc, ContainerBeingKilled):
-                raise
-            self.rpc_consumer.requeue_message(message)
 
     def handle_result(self, message, worker_ctx, result, exc_info):
         if exc_info is not None:

@@ -470,8 +470,6 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
             key = idempotency_key_from(request.headers.get("Idempotency-Key"))
             if key is not None:  # passed to the service in the context of every RPC below
                 service.context[IDEMPOTENCY_KEY] = key
-        if spec.upload is not None and (request.content_length or 0) > spec.upload:
-            raise PayloadTooLarge(f"berkas maksimal {spec.upload // (1 << 20)} MB", field="file")
         body = _body(spec, request) if spec.upload is None else None
         if spec.login_limited:
             login = str((body or {}).get("login", ""))[:64] if isinstance(body, dict) else ""
