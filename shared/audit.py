@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import queue
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import orjson
@@ -14,28 +14,11 @@ import orjson
 from shared import SERVICES
 from shared.canonical import GENESIS_HASH, SQL_TIMESTAMP_TEXT, chain_hash, content_hash
 from shared.errors import NotFound
-from shared.eventstore import EventStore, RecordedEvent
+from shared.eventstore import EventStore
+from shared.folds import fold_for
 from shared.merkle import Frontier
 from shared.progress import Progress
 from shared.relay import service_registry
-
-Fold = Callable[[dict, RecordedEvent], dict]
-_FOLDS: dict[str, Fold] = {}
-
-
-def register_fold(stream_type: str):
-    """Register how a stream type's state is rebuilt from its events (in a service's domain)."""
-
-    def register(fn: Fold) -> Fold:
-        _FOLDS[stream_type] = fn
-        return fn
-
-    return register
-
-
-def merge_fold(state: dict, event: RecordedEvent) -> dict:
-    """Default rebuild for stream types without their own fold: later payload fields win."""
-    return {**state, **event.payload}
 
 
 @dataclass
@@ -197,7 +180,7 @@ def replay(conn, schema: str, stream_id: str, as_of=None) -> dict:
     events = store.read_stream(conn, stream_id, as_of=as_of)
     if not events:
         raise NotFound(f"stream {stream_id!r} has no events recorded by {as_of}", field="as_of")
-    fold = _FOLDS.get(events[0].stream_type, merge_fold)
+    fold = fold_for(events[0].stream_type)
     state: dict = {}
     for event in events:
         state = fold(state, event)

@@ -9,8 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from nameko.exceptions import get_module_path
-from nameko.exceptions import registry as _nameko_remote_registry
 
 WIRE_PREFIX = "simasn-error:"
 
@@ -63,13 +61,6 @@ class SimasnError(Exception):
         super().__init__(WIRE_PREFIX + orjson.dumps(self.wire_dict(), default=str,
                                                     option=orjson.OPT_NON_STR_KEYS).decode())
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        # Only the shared contract classes are rebuilt by class; a service's own subclasses
-        # cross RPC as the shared base (shared/rpc.py), in one process as in many.
-        if cls.__module__ == __name__:
-            _nameko_remote_registry[get_module_path(cls)] = cls
-
     def wire_dict(self) -> dict[str, Any]:
         """What crosses RPC: the problem fields plus status, title and whether to retry."""
         return {**self.to_dict(), "status": self.http_status, "title": self.title,
@@ -91,9 +82,6 @@ class SimasnError(Exception):
     def __str__(self) -> str:
         where = f" [{self.field}]" if self.field else ""
         return f"{self.code}: {self.message}{where}"
-
-
-_nameko_remote_registry[get_module_path(SimasnError)] = SimasnError
 
 
 class ValidationFailed(SimasnError):

@@ -21,7 +21,8 @@ import uuid
 
 import eventlet
 from nameko.amqp.publish import UndeliverableMessage
-from nameko.exceptions import UnknownService
+from nameko.exceptions import UnknownService, get_module_path
+from nameko.exceptions import registry as remote_error_registry
 from nameko.rpc import MethodProxy, Rpc, RpcReply, ServiceProxy, get_rpc_exchange
 from nameko.rpc import RpcProxy as NamekoRpcProxy
 
@@ -51,6 +52,21 @@ def to_contract(exc: BaseException) -> BaseException:
         return exc
     base = next(cls for cls in type(exc).__mro__ if _is_contract_class(cls))
     return base.from_wire(exc.wire_dict())
+
+
+def register_contract_errors() -> None:
+    """Let Nameko rebuild every shared/errors.py class by class in this process (and no
+    other class: a service's own subclasses cross as their contract base, see `to_contract`).
+    Done here, where RPC is spoken, so shared/errors.py stays plain Python a domain can use."""
+    pending = [SimasnError]
+    while pending:
+        cls = pending.pop()
+        if _is_contract_class(cls):
+            remote_error_registry[get_module_path(cls)] = cls
+        pending.extend(cls.__subclasses__())
+
+
+register_contract_errors()
 
 
 class VerifiedRpc(Rpc):

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from shared.audit import register_fold
+from shared.folds import register_fold
 
 PEGAWAI = "pegawai"
 FASILITATOR = "fasilitator"

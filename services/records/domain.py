@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from shared.audit import register_fold
+from shared.folds import register_fold
 from shared.reference import document_slots, domain_data
 
 MALE, FEMALE = "L", "P"  # jenis kelamin as SIASN writes it

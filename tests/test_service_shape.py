@@ -1,0 +1,28 @@
+"""One shape for every service (issue 13, part 6): what a module may import is checked here, so
+the next service built on the foundation cannot drift from it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/domain.py"))
+#: infrastructure a domain module must not pull in, directly or through what it imports
+INFRASTRUCTURE = ("nameko", "eventlet", "kombu", "amqp", "pika", "psycopg2", "sqlalchemy",
+                  "marshmallow", "boto3", "botocore", "pyhanko")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_domain_module_imports_no_infrastructure(service):
+    probe = (
+        "import importlib, sys, json\n"
+        f"importlib.import_module('services.{service}.domain')\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    loaded = set(__import__("json").loads(out))
+    assert not loaded & set(INFRASTRUCTURE), (
+        f"services/{service}/domain.py pulls in {sorted(loaded & set(INFRASTRUCTURE))}")
