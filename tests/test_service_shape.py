@@ -26,3 +26,11 @@ def test_domain_module_imports_no_infrastructure(service):
     loaded = set(__import__("json").loads(out))
     assert not loaded & set(INFRASTRUCTURE), (
         f"services/{service}/domain.py pulls in {sorted(loaded & set(INFRASTRUCTURE))}")
+
+
+def test_the_service_map_is_what_the_code_says():
+    """services/README.md is written from the registries and entrypoints; stale means someone
+    added an event, RPC or consumer without `make servicemap`."""
+    result = subprocess.run([sys.executable, "scripts/servicemap.py", "--check"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
