@@ -1,1 +1,0 @@
-"""Marshmallow schemas for the records service's RPC payloads."""

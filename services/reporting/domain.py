@@ -1,1 +1,0 @@
-"""Domain rules of the reporting service: plain Python, no Nameko, SQLAlchemy or marshmallow."""

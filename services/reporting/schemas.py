@@ -1,1 +1,0 @@
-"""Marshmallow schemas for the reporting service's RPC payloads."""

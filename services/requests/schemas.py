@@ -1,1 +1,0 @@
-"""Marshmallow schemas for the requests service's RPC payloads."""

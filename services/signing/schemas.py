@@ -1,1 +1,0 @@
-"""Marshmallow schemas for the signing service's RPC payloads."""

@@ -1,1 +1,0 @@
-"""Domain rules of the sync service: plain Python, no Nameko, SQLAlchemy or marshmallow."""

@@ -1,1 +1,0 @@
-"""Marshmallow schemas for the sync service's RPC payloads."""

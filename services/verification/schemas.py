@@ -1,1 +1,0 @@
-"""Marshmallow schemas for the verification service's RPC payloads."""
