@@ -1,40 +1,47 @@
-"""A small progress bar on stderr for long CLI runs (only when stderr is a terminal or forced)."""
+"""A progress bar on stderr for long command-line runs (verifying a log, seeding, rebuilding a
+projection), drawn by rich; only when stderr is a terminal, unless forced on or off. The
+`Progress(label, total).advance(n) ... close()` shape lets library code report progress without
+knowing how (or whether) it is drawn."""
 
 from __future__ import annotations
 
 import sys
-import time
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
 
 
 class Progress:
-    def __init__(self, label: str, total: int, enabled: bool | None = None, width: int = 30):
+    def __init__(self, label: str, total: int, enabled: bool | None = None):
         self.label = label
         self.total = max(total, 0)
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.width = width
         self.done = 0
-        self.started = time.monotonic()
-        self._last_draw = 0.0
+        self._bar: RichProgress | None = None
+        if self.enabled:
+            self._bar = RichProgress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=Console(file=sys.stderr, force_terminal=enabled or None),
+                refresh_per_second=8)
+            self._task = self._bar.add_task(label, total=self.total or None)
+            self._bar.start()
 
     def advance(self, count: int = 1) -> None:
         self.done += count
-        now = time.monotonic()
-        if self.enabled and (now - self._last_draw > 0.1 or self.done >= self.total):
-            self._last_draw = now
-            self._draw(now)
-
-    def _draw(self, now: float) -> None:
-        share = self.done / self.total if self.total else 1.0
-        filled = int(self.width * min(share, 1.0))
-        rate = self.done / max(now - self.started, 1e-9)
-        sys.stderr.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-            f"{self.done}/{self.total} ({rate:,.0f}/s)"
-        )
-        sys.stderr.flush()
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done)
 
     def close(self) -> None:
-        if self.enabled:
-            self._draw(time.monotonic())
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done)
+            self._bar.stop()
+            self._bar = None

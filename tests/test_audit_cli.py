@@ -6,10 +6,10 @@ import psycopg2
 import pytest
 
 from shared.canonical import chain_hash, content_hash
-from shared.cli import main
 from shared.eventstore import EventStore, NewEvent
 from shared.migrations import migrate
 from shared.testing import create_test_database, drop_test_database
+from simasn_cli.main import main
 from tests.conftest import ADMIN_URL
 
 

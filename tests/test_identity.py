@@ -264,7 +264,7 @@ def test_the_first_administrator_is_created_from_the_command_line(
         identity, identity_config, database_url, monkeypatch, capsys):
     import io
 
-    from shared.cli import main
+    from simasn_cli.main import main
 
     monkeypatch.setenv("SIMASN_DATABASE_URL", database_url)
     monkeypatch.delenv("SIMASN_CONFIG", raising=False)

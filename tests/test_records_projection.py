@@ -11,7 +11,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.records import projection
 from services.records.service import RecordsService
-from shared.cli import main as simasn
+from simasn_cli.main import main as simasn
 from tests.helpers import signed
 from tests.records_helpers import ADMIN, new_person
 

@@ -12,8 +12,8 @@ import pytest
 from services.identity import seed
 from services.identity.bootstrap import Bootstrap
 from services.identity.service import IdentityService
-from shared.cli import main
 from shared.config import validate_config
+from simasn_cli.main import main
 from tests.helpers import fetch
 from tests.identity_helpers import rpc
 

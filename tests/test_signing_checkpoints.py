@@ -15,11 +15,11 @@ from services.signing.events import REGISTRY
 from services.signing.keystore import Keystore
 from shared import SERVICES, audit
 from shared.canonical import GENESIS_HASH, chain_hash, content_hash
-from shared.cli import main
 from shared.config import with_user
 from shared.db import UnitOfWork, make_engine
 from shared.eventstore import EventStore
 from shared.merkle import EMPTY_ROOT, inclusion_proof, merkle_root, verify_inclusion
+from simasn_cli.main import main
 from tests import test_audit_cli
 from tests.test_audit_cli import append_history, tamper
 

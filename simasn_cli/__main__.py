@@ -1,0 +1,3 @@
+from simasn_cli.main import run
+
+run()

@@ -1,0 +1,183 @@
+"""Deploying: `simasn migrate` (once per deployment), `simasn relay` (the outbox relays),
+`simasn keys` (fresh secrets), `simasn broker setup|remove|uri` (per-process RabbitMQ users)
+and `simasn health`."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import signal
+import threading
+import time
+
+import click
+
+from shared import SERVICES
+from shared.errors import ValidationFailed
+from simasn_cli.common import Environment, pass_env, print_json, service_option
+
+
+@click.command()
+@click.option("--skip-broker", is_flag=True, help="leave the broker topology alone")
+@click.option("--broker-users", is_flag=True,
+              help="also create each process's RabbitMQ user (as `simasn broker setup`)")
+@pass_env
+def migrate(env: Environment, skip_broker: bool, broker_users: bool) -> int:
+    """Create/upgrade schemas, roles and broker topology (once per deployment)."""
+    from shared.migrations import migrate as run_migrations
+    from shared.topology import declare
+
+    applied = run_migrations(env.config.database_url, env.config.db_role_prefix)
+    for name in applied:
+        click.echo(f"applied {name}")
+    click.echo(f"database up to date ({len(applied)} migrations applied)")
+    if not skip_broker:
+        declared = declare(env.config.amqp_uri)
+        click.echo(f"broker topology declared ({len(declared)} exchanges and queues)")
+        if broker_users:
+            return _broker_setup(env)
+    return 0
+
+
+@click.command()
+@service_option
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=500, show_default=True)
+@pass_env
+def relay(env: Environment, services: tuple[str, ...], batch_size: int) -> int:
+    """Run the outbox relays (one per service log) until SIGTERM or SIGINT."""
+    from shared.relay import run_relays
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_relays(env.config.service_database_url, list(services or SERVICES),
+               env.config.amqp_uri, stop=stop, batch_size=batch_size)
+    return 0
+
+
+@click.command()
+def keys() -> int:
+    """Print fresh identity keys, caller-token keys and broker passwords as environment lines
+    (for .run/secrets.env or a Kubernetes Secret)."""
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    from shared import brokerauth
+    from shared.callers import dev_keys
+
+    click.echo(f"SIMASN_TOKEN_SIGNING_KEY={secrets.token_urlsafe(48)}")
+    click.echo(f"SIMASN_SECRET_ENCRYPTION_KEY={Fernet.generate_key().decode()}")
+    for key, value in dev_keys().items():
+        click.echo(f"SIMASN_{key}={value}")
+    for process, password in brokerauth.new_passwords().items():
+        click.echo(f"{brokerauth.env_name(process)}={password}")
+    return 0
+
+
+def broker_passwords(environ=None) -> dict[str, str]:
+    from shared import brokerauth
+
+    env = os.environ if environ is None else environ
+    missing = [brokerauth.env_name(p) for p in brokerauth.processes()
+               if not env.get(brokerauth.env_name(p))]
+    if missing:
+        raise ValidationFailed(f"set {', '.join(missing)} (simasn keys prints them)",
+                               field=missing[0])
+    return {p: env[brokerauth.env_name(p)] for p in brokerauth.processes()}
+
+
+def _user_prefix() -> str:
+    return os.environ.get("SIMASN_BROKER_USER_PREFIX", "simasn-")
+
+
+def _management(env: Environment):
+    from urllib.parse import unquote, urlsplit
+
+    from shared import brokerauth
+
+    parts = urlsplit(env.config.amqp_uri)
+    return brokerauth.Management(
+        os.environ.get("SIMASN_RABBIT_MANAGEMENT_URL",
+                       f"http://{parts.hostname or '127.0.0.1'}:15672"),
+        unquote(parts.username or "guest"), unquote(parts.password or "guest"))
+
+
+def _broker_setup(env: Environment) -> int:
+    from shared import brokerauth
+
+    vhost = brokerauth.vhost_of(env.config.amqp_uri)
+    grants = brokerauth.apply(_management(env), vhost, broker_passwords(), _user_prefix())
+    for grant in grants:
+        click.echo(f"{grant.user}: permissions on vhost {vhost!r} set "
+                   f"({len(grant.topics)} topic exchange(s) restricted)")
+    return 0
+
+
+@click.group()
+def broker() -> None:
+    """Per-process RabbitMQ users and their permissions (shared/brokerauth.py), applied as the
+    vhost's administrator login of SIMASN_AMQP_URI through the management API."""
+
+
+@broker.command()
+@pass_env
+def setup(env: Environment) -> int:
+    """Create/update every process's user and its permissions on the vhost."""
+    return _broker_setup(env)
+
+
+@broker.command()
+@pass_env
+def remove(env: Environment) -> int:
+    """Delete the users."""
+    from shared import brokerauth
+
+    brokerauth.remove(_management(env), _user_prefix())
+    click.echo(f"removed the users {_user_prefix()}*")
+    return 0
+
+
+@broker.command()
+@click.argument("process")
+@pass_env
+def uri(env: Environment, process: str) -> int:
+    """The AMQP URI one process connects with."""
+    from shared import brokerauth
+
+    if process not in brokerauth.processes():
+        raise ValidationFailed(f"unknown process {process}", field="process")
+    click.echo(brokerauth.uri_for(env.config.amqp_uri, _user_prefix() + process,
+                                  broker_passwords()[process]))
+    return 0
+
+
+@click.command()
+@service_option
+@click.option("--wait", type=float, default=0, help="keep asking this many seconds")
+@pass_env
+def health(env: Environment, services: tuple[str, ...], wait: float) -> int:
+    """Ask every service's health RPC; non-zero exit while one does not answer."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    deadline = time.monotonic() + wait
+    pending = list(services or SERVICES)
+    answers: dict = {}
+    with ClusterRpcProxy({"AMQP_URI": env.config.amqp_uri}, timeout=5) as cluster:
+        while True:
+            for service in list(pending):
+                try:
+                    answers[service] = getattr(cluster, service).health()
+                    pending.remove(service)
+                except Exception as exc:  # noqa: BLE001 - report, keep asking
+                    answers[service] = {"status": "down", "error": type(exc).__name__}
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    print_json(answers)
+    return 1 if pending else 0
+
+
+def operator_name() -> str:
+    """Who runs the command, for the events and dead-letter decisions it records."""
+    return os.environ.get("SIMASN_OPERATOR") or getpass.getuser()
