@@ -9,7 +9,6 @@ tests/test_service_shape.py fails when the file is not what this script writes.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR  # noqa: E402
 from nameko.rpc import Rpc  # noqa: E402
 from nameko.web.handlers import HttpRequestHandler  # noqa: E402
 
+from services.registry import event_registry, service_classes  # noqa: E402
 from shared import SERVICES  # noqa: E402
 from shared.brokerauth import RPC_CALLS  # noqa: E402
 
@@ -41,14 +41,6 @@ talks to the others only over RPC and the events its outbox relay publishes
 """
 
 
-def service_class(name: str):
-    module = importlib.import_module(f"services.{name}.service")
-    for _, cls in inspect.getmembers(module, inspect.isclass):
-        if cls.__module__ == module.__name__ and getattr(cls, "name", None) == name:
-            return cls
-    raise LookupError(f"services/{name}/service.py declares no service named {name!r}")
-
-
 def entrypoints(cls) -> tuple[list[str], list[tuple[str, str, str]], list[str]]:
     rpcs, consumed, routes = [], [], []
     for attr, method in inspect.getmembers(cls, inspect.isfunction):
@@ -62,18 +54,11 @@ def entrypoints(cls) -> tuple[list[str], list[tuple[str, str, str]], list[str]]:
     return sorted(rpcs), sorted(consumed), sorted(routes)
 
 
-def registry(name: str):
-    try:
-        return importlib.import_module(f"services.{name}.events").REGISTRY
-    except (ModuleNotFoundError, AttributeError):
-        return None
-
-
 def render() -> str:
     summary, sections = [], []
     for name in SERVICES:
-        reg = registry(name)
-        rpcs, consumed, routes = entrypoints(service_class(name))
+        reg = event_registry(name)
+        rpcs, consumed, routes = entrypoints(service_classes()[name])
         calls = RPC_CALLS.get(name, {})
         streams = reg.streams if reg else ()
         events = reg.names() if reg else []

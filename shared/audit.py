@@ -3,7 +3,6 @@ and show who did what, when and why."""
 
 from __future__ import annotations
 
-import importlib
 import queue
 import threading
 from collections.abc import Collection
@@ -15,10 +14,10 @@ from shared import SERVICES
 from shared.canonical import GENESIS_HASH, SQL_TIMESTAMP_TEXT, chain_hash, content_hash
 from shared.errors import NotFound
 from shared.eventstore import EventStore
+from shared.eventtypes import EventRegistry
 from shared.folds import fold_for
 from shared.merkle import Frontier
 from shared.progress import Progress
-from shared.relay import service_registry
 
 
 @dataclass
@@ -166,17 +165,11 @@ def find_stream(conn, stream_id: str, schemas) -> str:
     raise NotFound(f"no service log holds stream {stream_id!r}", field="stream")
 
 
-def _load_folds(service: str) -> None:
-    try:
-        importlib.import_module(f"services.{service}.domain")
-    except ModuleNotFoundError:
-        pass
-
-
-def replay(conn, schema: str, stream_id: str, as_of=None) -> dict:
-    """The state of a stream rebuilt from its events recorded up to `as_of`."""
-    _load_folds(schema)
-    store = EventStore(schema, service_registry(schema))
+def replay(conn, schema: str, stream_id: str, as_of=None,
+           registry: EventRegistry | None = None) -> dict:
+    """The state of a stream rebuilt from its events recorded up to `as_of` (upcast by the
+    log's `registry`; folded by the fold its domain registered, shared/folds.py)."""
+    store = EventStore(schema, registry)
     events = store.read_stream(conn, stream_id, as_of=as_of)
     if not events:
         raise NotFound(f"stream {stream_id!r} has no events recorded by {as_of}", field="as_of")
@@ -195,8 +188,9 @@ def replay(conn, schema: str, stream_id: str, as_of=None) -> dict:
     }
 
 
-def timeline(conn, schema: str, stream_id: str) -> list[dict]:
-    store = EventStore(schema, service_registry(schema))
+def timeline(conn, schema: str, stream_id: str,
+             registry: EventRegistry | None = None) -> list[dict]:
+    store = EventStore(schema, registry)
     return [
         {
             "version": e.version,

@@ -96,14 +96,9 @@ def _any(names) -> str:
     return "^(" + "|".join(names) + ")$" if names else "^$"
 
 
-def _event_queues(service: str) -> list[tuple[str, str, str]]:
-    from shared.topology import handler_queues, service_class
-
-    return handler_queues(service_class(service))
-
-
-def grant_for(process: str, prefix: str = "simasn-") -> Grant:
-    """The permissions of `process` (a service name, or "relay")."""
+def grant_for(process: str, classes: dict, prefix: str = "simasn-") -> Grant:
+    """The permissions of `process` (a service name, or "relay"); `classes` are the Nameko
+    service classes (services/registry.py), whose event handlers' queues a service may use."""
     user = prefix + process
     if process == "relay":
         exchanges = [re.escape(f"{s}.events") for s in BACKENDS + ("gateway",)]
@@ -113,7 +108,11 @@ def grant_for(process: str, prefix: str = "simasn-") -> Grant:
         raise ConfigError(f"unknown process {process!r}", field="process")
     own_queues = [re.escape(f"rpc-{process}"), re.escape(f"rpc.reply-{process}-") + UUID,
                   re.escape("rpc.reply-standalone_rpc_proxy-") + UUID]
-    events = _event_queues(process)
+    from shared.topology import handler_queues
+
+    if process not in classes:
+        raise ConfigError(f"no service class given for {process!r}", field="process")
+    events = handler_queues(classes[process])
     own_queues += [re.escape(queue) for queue, _, _ in events]
     sources = sorted({source for _, source, _ in events})
     exchanges = [re.escape(RPC_EXCHANGE)] + [re.escape(f"{s}.events") for s in sources]
@@ -180,13 +179,14 @@ def _q(text: str) -> str:
     return urllib.parse.quote(text, safe="")
 
 
-def apply(management: Management, vhost: str, passwords: dict[str, str],
+def apply(management: Management, vhost: str, passwords: dict[str, str], classes: dict,
           prefix: str = "simasn-") -> list[Grant]:
     """Create or update every process's user (password from `passwords[process]`) and set its
-    permissions on `vhost` exactly (topic permissions on other exchanges are removed)."""
+    permissions on `vhost` exactly (topic permissions on other exchanges are removed);
+    `classes`: each service's Nameko class (services/registry.py)."""
     grants = []
     for process in processes():
-        grant = grant_for(process, prefix)
+        grant = grant_for(process, classes, prefix)
         management.call("PUT", f"/api/users/{_q(grant.user)}",
                         {"password": passwords[process], "tags": ""})
         management.call("PUT", f"/api/permissions/{_q(vhost)}/{_q(grant.user)}",

@@ -11,7 +11,6 @@ replicas wait as hot standbys."""
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 
@@ -19,6 +18,7 @@ import psycopg2
 from kombu import Connection, Exchange, Producer
 
 from shared.eventstore import EventStore
+from shared.eventtypes import EventRegistry
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -28,14 +28,6 @@ def event_exchange(service: str) -> Exchange:
     """Declared exactly as Nameko declares it, or RabbitMQ refuses with 406."""
     return Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False,
                     delivery_mode=2)
-
-
-def service_registry(service: str):
-    try:
-        module = importlib.import_module(f"services.{service}.events")
-    except ModuleNotFoundError:
-        return None
-    return getattr(module, "REGISTRY", None)
 
 
 def _public_metadata(metadata: dict) -> dict:
@@ -53,7 +45,8 @@ def _public_metadata(metadata: dict) -> dict:
 class OutboxRelay:
     def __init__(self, database_url: str, service: str, amqp_uri: str, *,
                  schema: str | None = None, batch_size: int = 500, idle_sleep: float = 0.2,
-                 name: str = "relay", heartbeat: float = 30):
+                 name: str = "relay", heartbeat: float = 30,
+                 registry: EventRegistry | None = None):
         self.database_url = database_url
         self.service = service
         self.schema = schema or service
@@ -64,7 +57,9 @@ class OutboxRelay:
         self.heartbeat = heartbeat
         #: broker connections made so far (one unless the broker or the network dropped one)
         self.connections = 0
-        self.store = EventStore(self.schema, service_registry(service))
+        #: the log's event types (from services/registry.py), for upcasting and redaction;
+        #: None only for a scratch log without confidential events
+        self.store = EventStore(self.schema, registry)
         self.exchange = event_exchange(service)
         self._returned: list[tuple[str, str]] = []
 
@@ -204,13 +199,15 @@ class OutboxRelay:
         return headers
 
 
-def run_relays(database_url_for, services: list[str], amqp_uri: str,
+def run_relays(database_url_for, registries: dict[str, EventRegistry | None], amqp_uri: str,
                stop: threading.Event | None = None, **kwargs) -> None:
-    """Run one relay thread per service log until `stop` is set (or the process ends)."""
+    """Run one relay thread per service log (`registries`: service -> its event types) until
+    `stop` is set (or the process ends)."""
     stop = stop or threading.Event()
     threads = []
-    for service in services:
-        relay = OutboxRelay(database_url_for(service), service, amqp_uri, **kwargs)
+    for service, registry in registries.items():
+        relay = OutboxRelay(database_url_for(service), service, amqp_uri, registry=registry,
+                            **kwargs)
         thread = threading.Thread(target=relay.run, args=(stop,), name=f"relay-{service}",
                                   daemon=True)
         thread.start()

@@ -4,7 +4,6 @@ published before a consumer first starts then wait in its queue instead of being
 
 from __future__ import annotations
 
-import importlib
 import inspect
 
 from kombu import Connection, Queue
@@ -14,14 +13,6 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from shared import SERVICES
 from shared.consumer import queue_name
 from shared.relay import event_exchange
-
-
-def service_class(service: str):
-    module = importlib.import_module(f"services.{service}.service")
-    for _, obj in inspect.getmembers(module, inspect.isclass):
-        if getattr(obj, "name", None) == service and obj.__module__ == module.__name__:
-            return obj
-    raise LookupError(f"services.{service}.service defines no class named {service!r}")
 
 
 def handler_queues(cls) -> list[tuple[str, str, str]]:
@@ -35,8 +26,9 @@ def handler_queues(cls) -> list[tuple[str, str, str]]:
     return out
 
 
-def declare(amqp_uri: str, classes=None) -> list[str]:
-    classes = classes if classes is not None else [service_class(s) for s in SERVICES]
+def declare(amqp_uri: str, classes) -> list[str]:
+    """Declare every service's event exchange and the queues of `classes`' event handlers (the
+    Nameko service classes, from services/registry.py)."""
     declared = []
     with Connection(amqp_uri) as conn:
         channel = conn.channel()

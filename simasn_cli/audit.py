@@ -126,14 +126,16 @@ def verify_proof(file: str, trust_roots: tuple[str, ...]) -> int:
 @pass_env
 def replay(env: Environment, stream: str, as_of: str, services: tuple[str, ...]) -> int:
     """The stream's state as of a moment, rebuilt from its events."""
+    from services.registry import event_registry, load_folds
     from shared import audit as audit_logs
 
+    load_folds()
     moment = parse_time(as_of)
     conn = connect(auditor_url(env.config))
     try:
         schema = audit_logs.find_stream(
             conn, stream, audit_logs.existing_schemas(conn, services or SERVICES))
-        print_json(audit_logs.replay(conn, schema, stream, moment))
+        print_json(audit_logs.replay(conn, schema, stream, moment, event_registry(schema)))
     finally:
         conn.close()
     return 0
@@ -146,13 +148,14 @@ def replay(env: Environment, stream: str, as_of: str, services: tuple[str, ...])
 @pass_env
 def timeline(env: Environment, stream: str, services: tuple[str, ...], as_json: bool) -> int:
     """Who did what to the stream, when and why."""
+    from services.registry import event_registry
     from shared import audit as audit_logs
 
     conn = connect(auditor_url(env.config))
     try:
         schema = audit_logs.find_stream(
             conn, stream, audit_logs.existing_schemas(conn, services or SERVICES))
-        rows = audit_logs.timeline(conn, schema, stream)
+        rows = audit_logs.timeline(conn, schema, stream, event_registry(schema))
     finally:
         conn.close()
     if as_json:

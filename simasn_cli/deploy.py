@@ -24,6 +24,7 @@ from simasn_cli.common import Environment, pass_env, print_json, service_option
 @pass_env
 def migrate(env: Environment, skip_broker: bool, broker_users: bool) -> int:
     """Create/upgrade schemas, roles and broker topology (once per deployment)."""
+    from services.registry import service_classes
     from shared.migrations import migrate as run_migrations
     from shared.topology import declare
 
@@ -32,7 +33,7 @@ def migrate(env: Environment, skip_broker: bool, broker_users: bool) -> int:
         click.echo(f"applied {name}")
     click.echo(f"database up to date ({len(applied)} migrations applied)")
     if not skip_broker:
-        declared = declare(env.config.amqp_uri)
+        declared = declare(env.config.amqp_uri, list(service_classes().values()))
         click.echo(f"broker topology declared ({len(declared)} exchanges and queues)")
         if broker_users:
             return _broker_setup(env)
@@ -45,12 +46,14 @@ def migrate(env: Environment, skip_broker: bool, broker_users: bool) -> int:
 @pass_env
 def relay(env: Environment, services: tuple[str, ...], batch_size: int) -> int:
     """Run the outbox relays (one per service log) until SIGTERM or SIGINT."""
+    from services.registry import event_registry
     from shared.relay import run_relays
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    run_relays(env.config.service_database_url, list(services or SERVICES),
+    run_relays(env.config.service_database_url,
+               {service: event_registry(service) for service in services or SERVICES},
                env.config.amqp_uri, stop=stop, batch_size=batch_size)
     return 0
 
@@ -104,10 +107,12 @@ def _management(env: Environment):
 
 
 def _broker_setup(env: Environment) -> int:
+    from services.registry import service_classes
     from shared import brokerauth
 
     vhost = brokerauth.vhost_of(env.config.amqp_uri)
-    grants = brokerauth.apply(_management(env), vhost, broker_passwords(), _user_prefix())
+    grants = brokerauth.apply(_management(env), vhost, broker_passwords(), service_classes(),
+                              _user_prefix())
     for grant in grants:
         click.echo(f"{grant.user}: permissions on vhost {vhost!r} set "
                    f"({len(grant.topics)} topic exchange(s) restricted)")

@@ -100,6 +100,9 @@ class RelayThread:
     """An outbox relay running beside the test (green thread under eventlet)."""
 
     def __init__(self, url: str, source: str, schema: str, amqp_uri: str, **kwargs):
+        from services.registry import event_registry
+
+        kwargs.setdefault("registry", event_registry(source))
         self.relay = OutboxRelay(url, source, amqp_uri, schema=schema, idle_sleep=0.05, **kwargs)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.relay.run, args=(self.stop,), daemon=True)

@@ -20,6 +20,7 @@ import yaml
 from nameko.standalone.rpc import ClusterRpcProxy, ServiceRpcProxy
 
 from services.records.service import RecordsService
+from services.registry import service_classes
 from shared.db import Database
 from shared.service import ServiceBase
 from shared.testing import wait_for
@@ -76,7 +77,8 @@ def outage_stack(database_url, rabbit_config, tmp_path, keystore_dir, container_
     itself) to make changes with; yields (proxy, processes, direct AMQP URI, records config)."""
     amqp = rabbit_config["AMQP_URI"]
     container_factory(RecordsService, service_config).start()
-    declare(amqp)  # as `simasn migrate` does: queues exist before the first event is relayed
+    # as `simasn migrate` does: queues exist before the first event is relayed
+    declare(amqp, list(service_classes().values()))
     proxy = BrokerProxy().start()
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({

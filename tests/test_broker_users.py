@@ -4,6 +4,7 @@ makes is allowed to it, and nothing grants one process another's queues."""
 import re
 from pathlib import Path
 
+from services.registry import service_classes
 from shared import SERVICES, brokerauth
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,26 +30,30 @@ def _allowed(grant: brokerauth.Grant, routing_key: str, exchange="nameko-rpc") -
 
 def test_every_rpc_in_the_code_is_allowed_to_its_caller():
     for service in SERVICES:
-        grant = brokerauth.grant_for(service)
+        grant = grant_of(service)
         calls = _calls_in(service)
         refused = sorted(c for c in calls if not _allowed(grant, c))
         assert not refused, f"{service} calls {refused} but RPC_CALLS does not allow it"
 
 
+def grant_of(process: str) -> brokerauth.Grant:
+    return brokerauth.grant_for(process, service_classes())
+
+
 def test_nothing_more_than_the_code_needs_is_allowed():
-    assert not _allowed(brokerauth.grant_for("signing"), "identity.list_accounts")
-    assert not _allowed(brokerauth.grant_for("gateway"), "records.record_for_rules")
-    assert not _allowed(brokerauth.grant_for("gateway"), "requests.apply_outcome")
-    assert _allowed(brokerauth.grant_for("requests"), "0f5c2a0e-7e1b-4b8f-9a7f-3b1a2c3d4e5f")
+    assert not _allowed(grant_of("signing"), "identity.list_accounts")
+    assert not _allowed(grant_of("gateway"), "records.record_for_rules")
+    assert not _allowed(grant_of("gateway"), "requests.apply_outcome")
+    assert _allowed(grant_of("requests"), "0f5c2a0e-7e1b-4b8f-9a7f-3b1a2c3d4e5f")
     for service in SERVICES:  # no process may bind a wildcard on nameko-rpc
-        _, read = brokerauth.grant_for(service).topics["nameko-rpc"]
+        _, read = grant_of(service).topics["nameko-rpc"]
         for key in ("#", "*.*", "records.#", "identity.*" if service != "identity" else "x.*"):
             assert not re.fullmatch(read, key), (service, key)
 
 
 def test_no_process_may_touch_another_process_queues():
     for service in SERVICES:
-        grant = brokerauth.grant_for(service)
+        grant = grant_of(service)
         for other in SERVICES:
             if other == service:
                 continue
@@ -57,5 +62,5 @@ def test_no_process_may_touch_another_process_queues():
                 for regex in (grant.configure, grant.write, grant.read):
                     assert not re.fullmatch(regex, queue), (service, queue)
         assert not re.fullmatch(grant.write, "amq.default"), service
-    relay = brokerauth.grant_for("relay")
+    relay = grant_of("relay")
     assert re.fullmatch(relay.write, "records.events") and relay.read == "^$"

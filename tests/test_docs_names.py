@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from services.registry import service_classes
 from shared import SERVICES
 from shared.errors import SimasnError
-from shared.topology import handler_queues, service_class
+from shared.topology import handler_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs" / "panduan").glob("*.md"))]
@@ -93,7 +94,7 @@ def test_every_cited_stream_is_one_a_service_writes():
 
 def test_every_cited_consumer_and_queue_exists():
     queues = {queue for service in SERVICES
-              for queue, _, _ in handler_queues(service_class(service))}
+              for queue, _, _ in handler_queues(service_classes()[service])}
     consumers = {queue.split("--", 1)[1] for queue in queues}
     wrong = [(where, found) for where, found in cited(CONSUMER) if found not in consumers]
     wrong += [(where, found) for where, found in cited(QUEUE) if found not in queues]

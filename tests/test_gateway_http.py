@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from shared.topology import service_class
+from services.registry import service_classes
 
 
 def free_port():
@@ -22,7 +22,7 @@ def free_port():
 def gateway(container_factory, service_config):
     port = free_port()
     config = {**service_config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}
-    container_factory(service_class("gateway"), config).start()
+    container_factory(service_classes()["gateway"], config).start()
     return f"http://127.0.0.1:{port}", config
 
 
@@ -79,7 +79,7 @@ def test_unknown_route_is_a_problem_not_html(gateway):
 
 def test_readiness_names_the_services_that_do_not_answer(gateway, container_factory):
     base, config = gateway
-    container_factory(service_class("records"), config).start()
+    container_factory(service_classes()["records"], config).start()
     status, headers, body = call(base + "/health/ready")
     assert status == 503 and headers["Content-Type"] == "application/problem+json"
     assert body["code"] == "service_unavailable"

@@ -34,3 +34,40 @@ def test_the_service_map_is_what_the_code_says():
     result = subprocess.run([sys.executable, "scripts/servicemap.py", "--check"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module `path` imports, statically or through importlib with a literal name."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module"
+              and node.args and isinstance(node.args[0], (ast.Constant, ast.JoinedStr))):
+            found.add(ast.unparse(node.args[0]).strip("f'\""))
+    return found
+
+
+def test_shared_imports_no_service():
+    """The shared library does not know its users: what it needs of a service is handed to it
+    by a composition root (services/registry.py through the simasn command or a container)."""
+    offenders = {str(path.relative_to(ROOT)): sorted(m for m in _imports(path)
+                                                      if m.split(".")[0] == "services")
+                 for path in (ROOT / "shared").rglob("*.py")}
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_every_service_is_registered_by_hand():
+    from services import registry
+    from shared import SERVICES as NAMES
+
+    assert set(registry.EVENT_REGISTRIES) == set(NAMES)
+    assert set(registry.service_classes()) == set(NAMES)
+    for name, cls in registry.service_classes().items():
+        assert cls.name == name
+        assert registry.EVENT_REGISTRIES[name].service == name

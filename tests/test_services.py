@@ -9,12 +9,12 @@ import pytest
 from nameko.rpc import RpcProxy
 from nameko.standalone.rpc import ServiceRpcProxy
 
+from services.registry import service_classes
 from shared.db import Database
 from shared.eventstore import NO_STREAM, NewEvent
 from shared.logging import get_logger
 from shared.service import ServiceBase, rpc
 from shared.testing import create_scratch_log
-from shared.topology import service_class
 from tests.helpers import REGISTRY, signed
 
 ALL = ["identity", "records", "requests", "verification", "signing", "reporting", "sync",
@@ -26,7 +26,7 @@ log = get_logger(__name__)
 def test_each_service_answers_health_from_its_own_schema(service, container_factory,
                                                          identity_config):
     config = {**identity_config, "WEB_SERVER_ADDRESS": "127.0.0.1:0"}
-    container = container_factory(service_class(service), config)
+    container = container_factory(service_classes()[service], config)
     container.start()
     with ServiceRpcProxy(service, config) as proxy:
         answer = proxy.health()

@@ -5,6 +5,7 @@ scratch log; NAME keeps its checkpoint apart from other relays of the same log."
 import sys
 import threading
 
+from services.registry import event_registry
 from shared.logging import configure_logging
 from shared.relay import OutboxRelay
 
@@ -13,4 +14,5 @@ if __name__ == "__main__":
     name = sys.argv[4] if len(sys.argv) > 4 else "relay"
     configure_logging("relay", "INFO" if len(sys.argv) > 4 else "WARNING")
     OutboxRelay(url, source, amqp_uri, schema=source, idle_sleep=0.05,
+                registry=event_registry(source),
                 batch_size=200, name=name).run(threading.Event())
