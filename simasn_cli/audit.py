@@ -27,7 +27,9 @@ from simasn_cli.common import (
 
 @click.group()
 def audit() -> None:
-    """Verify, replay and inspect the event logs (as the auditor's read-only role)."""
+    """Verify, replay and inspect the event logs.
+
+    Connects as the auditor's read-only role."""
 
 
 @audit.command()
@@ -37,8 +39,9 @@ def audit() -> None:
 @pass_env
 def verify(env: Environment, services: tuple[str, ...], progress: bool | None,
            trust_roots: tuple[str, ...]) -> int:
-    """Recompute the hash chains and hold them against the signed checkpoints; exit 2 on a
-    break or an untrusted checkpoint."""
+    """Recompute the hash chains against the signed checkpoints.
+
+    Exit 2 on a break or an untrusted checkpoint."""
     from shared import audit as audit_logs
     from shared import audit_checkpoints as cp
 
@@ -88,8 +91,10 @@ def verify(env: Environment, services: tuple[str, ...], progress: bool | None,
 @trust_roots_option
 @pass_env
 def prove(env: Environment, schema: str, position: int, trust_roots: tuple[str, ...]) -> int:
-    """An inclusion proof of the event at POSITION of SERVICE's log against the latest signed
-    checkpoint (JSON on stdout, checkable offline with `audit verify-proof`)."""
+    """An inclusion proof of one event (JSON).
+
+    Proves the event at POSITION of SERVICE's log against the latest signed checkpoint;
+    checkable offline with `audit verify-proof`."""
     from shared import audit_checkpoints as cp
 
     conn = connect(auditor_url(env.config))
@@ -105,7 +110,9 @@ def prove(env: Environment, schema: str, position: int, trust_roots: tuple[str, 
 @click.argument("file")
 @trust_roots_option
 def verify_proof(file: str, trust_roots: tuple[str, ...]) -> int:
-    """Check a proof from `audit prove` (no database needed); exit 2 if it fails."""
+    """Check a proof from `audit prove` offline.
+
+    No database needed; exit 2 if it fails."""
     from shared import audit_checkpoints as cp
 
     try:

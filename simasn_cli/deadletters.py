@@ -18,7 +18,7 @@ from simasn_cli.deploy import operator_name
 
 @click.group()
 def deadletters() -> None:
-    """Events their consumers could not handle, parked with the error."""
+    """Events their consumers could not handle."""
 
 
 @deadletters.command("list")

@@ -23,7 +23,7 @@ from simasn_cli.common import Environment, pass_env, print_json, service_option
               help="also create each process's RabbitMQ user (as `simasn broker setup`)")
 @pass_env
 def migrate(env: Environment, skip_broker: bool, broker_users: bool) -> int:
-    """Create/upgrade schemas, roles and broker topology (once per deployment)."""
+    """Schemas, roles and broker topology (once per deployment)."""
     from services.registry import service_classes
     from shared.migrations import migrate as run_migrations
     from shared.topology import declare
@@ -45,7 +45,9 @@ def migrate(env: Environment, skip_broker: bool, broker_users: bool) -> int:
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=500, show_default=True)
 @pass_env
 def relay(env: Environment, services: tuple[str, ...], batch_size: int) -> int:
-    """Run the outbox relays (one per service log) until SIGTERM or SIGINT."""
+    """Run the outbox relays, one per service log.
+
+    Until SIGTERM or SIGINT; a standby waits while another relay leads a log."""
     from services.registry import event_registry
     from shared.relay import run_relays
 
@@ -60,8 +62,10 @@ def relay(env: Environment, services: tuple[str, ...], batch_size: int) -> int:
 
 @click.command()
 def keys() -> int:
-    """Print fresh identity keys, caller-token keys and broker passwords as environment lines
-    (for .run/secrets.env or a Kubernetes Secret)."""
+    """Fresh keys and broker passwords as environment lines.
+
+    Identity keys, caller-token keys and a broker password per process, for
+    .run/secrets.env or a Kubernetes Secret."""
     import secrets
 
     from cryptography.fernet import Fernet
@@ -121,8 +125,10 @@ def _broker_setup(env: Environment) -> int:
 
 @click.group()
 def broker() -> None:
-    """Per-process RabbitMQ users and their permissions (shared/brokerauth.py), applied as the
-    vhost's administrator login of SIMASN_AMQP_URI through the management API."""
+    """Per-process RabbitMQ users and their permissions.
+
+    Applied (shared/brokerauth.py) as the vhost's administrator login of SIMASN_AMQP_URI
+    through the management API."""
 
 
 @broker.command()
@@ -162,7 +168,9 @@ def uri(env: Environment, process: str) -> int:
 @click.option("--wait", type=float, default=0, help="keep asking this many seconds")
 @pass_env
 def health(env: Environment, services: tuple[str, ...], wait: float) -> int:
-    """Ask every service's health RPC; non-zero exit while one does not answer."""
+    """Ask every service's health RPC.
+
+    Exit 1 while one does not answer (after --wait seconds)."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
     deadline = time.monotonic() + wait
