@@ -42,6 +42,11 @@ class Frontier:
         self.size = 0
         self._stack: list[bytes] = []
 
+    def copy(self) -> Frontier:
+        other = Frontier()
+        other.size, other._stack = self.size, list(self._stack)
+        return other
+
     def append(self, event_hash: str | bytes) -> None:
         self.append_leaf(leaf_hash(event_hash))
 
