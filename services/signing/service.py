@@ -81,10 +81,10 @@ class SigningWork(DependencyProvider):
                                   str(config.get("SIGNING_TSA_URL") or "") or None)
         try:
             self.checkpoint_seconds = float(config.get("SIGNING_CHECKPOINT_SECONDS") or 60)
-            if self.checkpoint_seconds < CHECKPOINT_TICK:
+            if self.checkpoint_seconds <= 0:
                 raise ValueError
         except (TypeError, ValueError):
-            raise ConfigError(f"SIGNING_CHECKPOINT_SECONDS harus angka >= {CHECKPOINT_TICK}",
+            raise ConfigError("SIGNING_CHECKPOINT_SECONDS harus angka positif",
                               field="SIGNING_CHECKPOINT_SECONDS") from None
         self.merkle_cache = checkpoints.MerkleCache()
         self.witness = witness_from_config(config)
