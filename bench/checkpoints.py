@@ -184,9 +184,9 @@ def main() -> None:
         "about twice (its leaf, then the nodes), so their cost grows linearly with the events "
         "of all logs together; by that line a checkpoint over 10 million events would spend "
         f"about {rows['heads + Merkle roots (8 logs)'] * 1e7 / args.events:.0f} s (an "
-        "estimate, not measured). Before that, sign with "
-        "`heads(..., merkle=False)` or keep the Merkle frontier between checkpoints (not "
-        "built). Keeping the Merkle frontier during `audit verify` (once any trusted checkpoint "
+        "estimate, not measured): the cost of the first checkpoint after the signing "
+        "service starts; after it, the service keeps the Merkle frontier between checkpoints "
+        "(below). Keeping the Merkle frontier during `audit verify` (once any trusted checkpoint "
         "sealed the log) adds one leaf hash and about one node hash per event to the walk.",
         "",
         "## Checkpoint cost per minute of writes",
