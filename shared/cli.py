@@ -6,9 +6,12 @@
   simasn keys                             fresh identity keys as environment lines
   simasn admin create --username U --name N --email E [--password-stdin]
   simasn seed demo [--seed N] [--pegawai N]
-  simasn audit verify [--service S] [--trust-roots PEM]
+  simasn audit verify [--service S] [--trust-roots PEM] [--witness LOCATION] [--state FILE]
                                           recompute the hash chains and check them against the
-                                          signed checkpoints; non-zero exit on a break
+                                          signed checkpoints (and the witness's copies, and the
+                                          heads accepted last time); non-zero exit on a break
+  simasn audit consistency [--witness LOCATION] [--from N --to M] [--json]
+                                          RFC 6962 consistency proofs between two checkpoints
   simasn audit prove SERVICE POSITION [--trust-roots PEM]
                                           an inclusion proof of one event (JSON, offline-checkable)
   simasn audit verify-proof FILE [--trust-roots PEM]
@@ -357,41 +360,10 @@ def _signature_judge(args):
 
 
 def _audit_verify(conn, args, schemas) -> int:
-    from shared import audit
-    from shared import audit_checkpoints as cp
+    from shared import audit_commands
 
-    sealed = cp.read_checkpoints(conn)
-    cp.judge(sealed, _signature_judge(args))
-    failed = False
-    for schema in schemas:
-        started = time.monotonic()
-        result = audit.verify_log(conn, schema, progress=args.progress,
-                                  marks=cp.marks(sealed, schema))
-        took = time.monotonic() - started
-        found = cp.findings(conn, schema, result, sealed)
-        failed = failed or not result.ok or bool(found)
-        if not result.ok:
-            print(f"{schema}: BROKEN at position {result.position}: {result.problem}")
-            for finding in found:
-                print(f"{schema}: {finding}")
-        elif found:
-            for finding in found:
-                print(f"{schema}: BROKEN: {finding}")
-        else:
-            held = cp.sealing(sealed, schema)
-            note = (f"; {len(held)} checkpoint(s) hold, up to position "
-                    f"{max(head['position'] for _, head in held)}" if held else "")
-            print(f"{schema}: OK, {result.checked} events verified in {took:.2f}s{note}")
-    untrusted = [c for c in sealed if not c.trusted]
-    for checkpoint in untrusted:
-        print(f"{checkpoint.label()}: NOT TRUSTED: {checkpoint.problem}")
-    trusted = [c for c in sealed if c.trusted]
-    if sealed:
-        latest = f", latest trusted: {trusted[-1].label()}" if trusted else ""
-        print(f"checkpoints: {len(sealed)} signed, {len(trusted)} trusted{latest}")
-    else:
-        print("checkpoints: none signed yet")
-    return 2 if failed or untrusted else 0
+    return audit_commands.verify(conn, schemas, _signature_judge(args), progress=args.progress,
+                                 witness=args.witness, state=args.state)
 
 
 def _audit_proof(args) -> int:
@@ -402,7 +374,13 @@ def _audit_proof(args) -> int:
     except (OSError, ValueError) as exc:
         raise ValidationFailed(f"{args.file} is not a readable JSON proof: {exc}",
                                field="file") from None
-    ok, message = cp.check_proof(doc if isinstance(doc, dict) else {}, _signature_judge(args))
+    doc = doc if isinstance(doc, dict) else {}
+    if doc.get("format") == "simasn-consistency-proof/1":
+        from shared.audit_witness import check_consistency
+
+        ok, message = check_consistency(doc, _signature_judge(args))
+    else:
+        ok, message = cp.check_proof(doc, _signature_judge(args))
     print(("proof holds: " if ok else "proof FAILS: ") + message)
     return 0 if ok else 2
 
@@ -423,6 +401,12 @@ def cmd_audit(args, config: ServiceConfig) -> int:
         schemas = audit.existing_schemas(conn, args.service or SERVICES)
         if args.audit_command == "verify":
             return _audit_verify(conn, args, schemas)
+        if args.audit_command == "consistency":
+            from shared import audit_commands
+
+            return audit_commands.consistency(conn, schemas, _signature_judge(args),
+                                              witness=args.witness, old=args.old, new=args.new,
+                                              as_json=args.json)
         schema = audit.find_stream(conn, args.stream, schemas)
         if args.audit_command == "replay":
             _print_json(audit.replay(conn, schema, args.stream, _parse_time(args.as_of)))
@@ -571,6 +555,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = asub.add_parser("verify")
     p.add_argument("--service", action="append", choices=SERVICES)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--witness", metavar="LOCATION",
+                   help="hold the logs against the checkpoints kept outside the database: a "
+                        "directory, s3://bucket[/prefix] or the URL of /api/public/checkpoints")
+    p.add_argument("--state", metavar="FILE",
+                   help="the heads this auditor accepted last time: refuse a log that shrank "
+                        "or forked since (consistency proof), then save the new heads")
+    _add_trust_roots(p)
+    p = asub.add_parser("consistency", help="RFC 6962 consistency proofs between two signed "
+                                            "checkpoints (by default the last two)")
+    p.add_argument("--service", action="append", choices=SERVICES)
+    p.add_argument("--witness", metavar="LOCATION",
+                   help="take the checkpoints from the witness instead of the signing log")
+    p.add_argument("--from", dest="old", type=int, metavar="POSITION",
+                   help="the earlier checkpoint's position in the signing log")
+    p.add_argument("--to", dest="new", type=int, metavar="POSITION",
+                   help="the later checkpoint's position in the signing log")
+    p.add_argument("--json", action="store_true",
+                   help="the proofs as documents `audit verify-proof` checks offline")
     _add_trust_roots(p)
     p = asub.add_parser("prove", help="an inclusion proof of one event against the latest "
                                       "signed checkpoint (JSON on stdout)")
