@@ -30,25 +30,28 @@ class VerifyResult:
     #: for each position asked for in `marks` that the walk verified: (chain hash, RFC 6962
     #: Merkle root over events 1..position)
     marks: dict[int, tuple[str, str]] = field(default_factory=dict)
+    #: the Merkle root over every event checked (with `keep_root`, when the walk held)
+    root: str | None = None
 
 
 def verify_log(conn, schema: str, progress: bool | None = None,
-               batch: int = 20000, marks: Collection[int] = ()) -> VerifyResult:
+               batch: int = 20000, marks: Collection[int] = (),
+               keep_root: bool = False) -> VerifyResult:
     """Recompute one log's chain from genesis; stop at the first position that does not hold.
     At each position in `marks` (the heads signed checkpoints name) note the verified hash and
-    the Merkle root so far.
+    the Merkle root so far; with `keep_root`, the root over the whole log too.
 
     The head and the events are read in one REPEATABLE READ snapshot, so appends committing
     meanwhile are simply not seen (rather than looking like a head/chain mismatch)."""
     conn.rollback()
     try:
-        return _verify_in_snapshot(conn, schema, progress, batch, frozenset(marks))
+        return _verify_in_snapshot(conn, schema, progress, batch, frozenset(marks), keep_root)
     finally:
         conn.rollback()
 
 
 def _verify_in_snapshot(conn, schema: str, progress: bool | None, batch: int,
-                        marks: frozenset[int]) -> VerifyResult:
+                        marks: frozenset[int], keep_root: bool = False) -> VerifyResult:
     with conn.cursor() as cur:
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cur.execute(f"SELECT last_position, last_hash FROM {schema}.event_log_head WHERE id = 1")  # noqa: S608 - identifiers from code only; every value is a bound parameter
@@ -57,7 +60,7 @@ def _verify_in_snapshot(conn, schema: str, progress: bool | None, batch: int,
     prev = GENESIS_HASH
     expected = 1
     loads = orjson.loads
-    frontier = Frontier() if marks else None
+    frontier = Frontier() if marks or keep_root else None
     seen: dict[int, tuple[str, str]] = {}
     with conn.cursor(name=f"verify_{schema}") as cur:
         cur.execute(
@@ -106,7 +109,8 @@ def _verify_in_snapshot(conn, schema: str, progress: bool | None, batch: int,
         return VerifyResult(schema, checked, False, checked + 1,
                             f"the log head says position {head_position} but the chain ends at "
                             f"{checked} (events removed from the end?)", seen)
-    return VerifyResult(schema, checked, True, marks=seen)
+    return VerifyResult(schema, checked, True, marks=seen,
+                        root=frontier.root() if frontier is not None else None)
 
 
 def _prefetched(cur, batch: int):

@@ -374,7 +374,9 @@ def test_checkpoints_on_demand_and_by_the_timer_sign_every_log_head(
     from services.signing import checkpoints
     from shared import SERVICES
     from tests.records_helpers import AUDITOR
+    from tests.test_audit_cli import append_history
 
+    append_history(database_url, stream="199404042018034004", count=1)  # a log grew
     container_factory(SigningService, {**service_config,
                                        "SIGNING_CHECKPOINT_SECONDS": 0.2}).start()
     roots = checkpoints.load_trust_roots([keystore_dir / "root-ca.pem"])

@@ -638,6 +638,22 @@ class GatewayService(ServiceBase):
     def http_checkpoints(self, request, **_):
         return self.rpc_signing.list_checkpoints()
 
+    # -- published checkpoints: the witness's copy, for anyone to keep and check --------------
+
+    @endpoint("GET", "/api/public/checkpoints",
+              summary="Checkpoint audit yang diterbitkan (tanpa login; posisi, berhalaman)",
+              query=g.PublicCheckpointQuery, response=g.PublicCheckpointList,
+              tag="verifikasi publik", errors=(503,))
+    def http_public_checkpoints(self, request, query, **_):
+        return self.rpc_signing.public_checkpoints(query)
+
+    @endpoint("GET", "/api/public/checkpoints/<position>",
+              summary="Satu checkpoint audit bertanda tangan segel (tanpa login; posisi atau "
+                      "latest)", response=g.PublicCheckpoint, tag="verifikasi publik",
+              errors=(404, 503))
+    def http_public_checkpoint(self, request, position, **_):
+        return self.rpc_signing.public_checkpoint(position)
+
     # -- anything else -----------------------------------------------------------------------
 
     @http("GET,POST,PUT,PATCH,DELETE", "/<path:path>")

@@ -38,6 +38,7 @@ from shared.eventstore import NewEvent
 from shared.logging import get_logger
 from shared.merkle import Frontier
 
+STREAM_OWNER = "signing"  # the log that holds the checkpoints
 STREAM_ID = "checkpoints"
 STREAM_TYPE = "Checkpoint"
 EVENT_TYPE = "CheckpointSigned"
@@ -50,15 +51,36 @@ logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
 logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
 
 
-def heads(conn, schemas: Iterable[str], merkle: bool = True) -> dict:
+class MerkleCache:
+    """The Merkle frontier of each log as of the last checkpoint (in memory, per process): the
+    next checkpoint hashes only the events appended since, so a checkpoint a minute costs what
+    that minute wrote, not the whole log. Used only while the event at the cached size still
+    has the hash it had: a log rewritten under it is hashed again from the start (and logged)."""
+
+    def __init__(self):
+        self._entries: dict[str, tuple[int, str, Frontier]] = {}
+
+    def get(self, schema: str) -> tuple[int, str, Frontier] | None:
+        return self._entries.get(schema)
+
+    def put(self, schema: str, size: int, last_hash: str, frontier: Frontier) -> None:
+        self._entries[schema] = (size, last_hash, frontier.copy())
+
+    def forget(self, schema: str) -> None:
+        self._entries.pop(schema, None)
+
+
+def heads(conn, schemas: Iterable[str], merkle: bool = True,
+          cache: MerkleCache | None = None) -> dict:
     """{schema: {position, hash, recorded_at, size, merkle_root}} of each log, read with `conn`
     (a DB-API connection in a transaction, e.g. `uow.dbapi`, as the role `simasn_signing`).
 
     `recorded_at` is the head's time as the log writes it (microseconds, UTC) or None for an
     empty log. `size` and `merkle_root` (RFC 6962, see shared/merkle.py) cover events
-    1..position: reading every chain hash of the log, which is why `merkle=False` exists. A log
-    whose events do not match its head (a hole, a changed last hash) is still signed by its head
-    but without a root; `audit verify` reports the break."""
+    1..position: reading every chain hash of the log (or, with a `cache`, those appended since
+    the last call), which is why `merkle=False` exists. A log whose events do not match its head
+    (a hole, a changed last hash) is still signed by its head but without a root; `audit verify`
+    reports the break."""
     result = {}
     for schema in schemas:
         if not _SCHEMA_NAME.match(schema):
@@ -72,7 +94,7 @@ def heads(conn, schemas: Iterable[str], merkle: bool = True) -> dict:
             position, digest, recorded_at = cur.fetchone()
         head = {"position": position, "hash": digest, "recorded_at": recorded_at}
         if merkle:
-            root, problem = _merkle_root(conn, ident, position, digest)
+            root, problem = _merkle_root(conn, ident, position, digest, cache, schema)
             if problem:
                 log.warning("checkpoint_without_merkle_root", schema=schema, problem=problem)
             else:
@@ -82,15 +104,39 @@ def heads(conn, schemas: Iterable[str], merkle: bool = True) -> dict:
     return result
 
 
-def _merkle_root(conn, ident, position: int, head_hash: str) -> tuple[str | None, str | None]:
+def _cached_start(conn, ident, position: int, cache: MerkleCache | None,
+                  schema: str) -> tuple[Frontier, str | None]:
+    """The frontier to go on from and the hash it ends at: the cached one if the log still
+    holds it, else an empty one."""
+    entry = cache.get(schema) if cache is not None else None
+    if entry is None:
+        return Frontier(), None
+    size, last_hash, frontier = entry
+    if size == 0:
+        return frontier.copy(), None
+    if size <= position:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT hash FROM {}.events WHERE position = %s").format(ident),
+                        (size,))
+            row = cur.fetchone()
+        if row is not None and row[0] == last_hash:
+            return frontier.copy(), last_hash
+    log.error("checkpoint_log_rewritten", schema=schema, position=size,
+              problem="the event the last checkpoint ended at changed or is gone")
+    cache.forget(schema)
+    return Frontier(), None
+
+
+def _merkle_root(conn, ident, position: int, head_hash: str, cache: MerkleCache | None = None,
+                 schema: str = "") -> tuple[str | None, str | None]:
     """The root over events 1..position, streamed (the log may be large). Rows up to the head
     read a moment ago are committed and never change, so a later snapshot sees the same ones."""
-    frontier = Frontier()
-    last = None
+    frontier, last = _cached_start(conn, ident, position, cache, schema)
     with conn.cursor(name="checkpoint_merkle") as cur:
         cur.itersize = 20000
-        cur.execute(sql.SQL("SELECT position, hash FROM {}.events WHERE position <= %s "
-                            "ORDER BY position").format(ident), (position,))
+        cur.execute(sql.SQL("SELECT position, hash FROM {}.events WHERE position > %s AND "
+                            "position <= %s ORDER BY position").format(ident),
+                    (frontier.size, position))
         for row_position, digest in cur:
             if row_position != frontier.size + 1:
                 return None, f"position {frontier.size + 1} is missing"
@@ -100,6 +146,8 @@ def _merkle_root(conn, ident, position: int, head_hash: str) -> tuple[str | None
         return None, f"the head says {position} but the events end at {frontier.size}"
     if position and last != head_hash:
         return None, "the last event's hash is not the head's"
+    if cache is not None:
+        cache.put(schema, position, head_hash, frontier)
     return frontier.root(), None
 
 
@@ -120,14 +168,33 @@ def format_signed_at(moment: dt.datetime) -> str:
     return _utc_seconds(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def sign(signer, heads: dict, signed_at: dt.datetime, trigger: str = "on_demand") -> dict:
+def grew(last: dict | None, current: dict) -> bool:
+    """Whether any log grew since the checkpoint `last` ({"position", "payload"} of the latest
+    CheckpointSigned, None if there is none) by `current` heads (`heads(..., merkle=False)`).
+    The signing log counts from the checkpoint's own event: it holds every checkpoint, so
+    counting that one would make each checkpoint call for the next."""
+    if last is None:
+        return any(head["position"] > 0 for head in current.values())
+    sealed = last["payload"].get("heads") or {}
+    for schema, head in current.items():
+        base = (last["position"] if schema == STREAM_OWNER
+                else (sealed.get(schema) or {}).get("position") or 0)
+        if head["position"] > base:
+            return True
+    return False
+
+
+def sign(signer, heads: dict, signed_at: dt.datetime, trigger: str = "on_demand",
+         timestamper=None) -> dict:
     """The CheckpointSigned payload: a detached CMS SignedData over `canonical(heads)` made by
     `signer` (a pyHanko Signer, e.g. `keystore.signer("seal")`), with `signed_at` (to the
-    second) as its signed signing-time. `trigger` is "timer" or "on_demand"."""
+    second) as its signed signing-time. `trigger` is "timer" or "on_demand". With a
+    `timestamper` (the TSA of SIGNING_TSA_URL) the signature carries an RFC 3161 time stamp
+    token: a time the seal's holder alone cannot choose (network: run it in an OS thread)."""
     moment = _utc_seconds(signed_at)
     content = canonical(heads)
     signed = asyncio.run(signer.async_sign_general_data(
-        content, DIGEST, detached=True,
+        content, DIGEST, detached=True, timestamper=timestamper,
         signed_attr_settings=CMSSignedAttributes(signing_time=moment)))
     return {
         "heads": heads,
@@ -203,4 +270,10 @@ def verify_signature(payload: dict, trust_roots) -> tuple[bool, str]:
     if serial != str(payload.get("certificate_serial")):
         return False, (f"certificate_serial {payload.get('certificate_serial')} is not the "
                        f"signer's ({serial})")
-    return True, "signature valid"
+    stamp = status.timestamp_validity
+    if stamp is None:
+        return True, "signature valid"
+    if not (stamp.intact and stamp.valid and stamp.trusted):
+        return False, "the TSA time stamp on the signature does not hold"
+    stamped = stamp.timestamp.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return True, f"signature valid, time-stamped by the TSA at {stamped}"

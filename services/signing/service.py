@@ -19,18 +19,22 @@ from services.signing.keystore import Keystore
 from services.signing.signers import SignerPool
 from shared import SERVICES
 from shared.auth import Principal
+from shared.canonical import SQL_TIMESTAMP_TEXT
 from shared.consumer import idempotent_handler
 from shared.contracts import signing as c
 from shared.db import Database, ServiceDatabase
-from shared.errors import ConfigError, NotFound, ValidationFailed
+from shared.errors import ConfigError, NotFound, SimasnError, ValidationFailed
 from shared.eventstore import NewEvent
 from shared.logging import get_logger
 from shared.objectstore import DocumentStore
 from shared.rpc import RpcProxy
 from shared.schemas import load
 from shared.service import ServiceBase, rpc
+from shared.witness import FORMAT, object_name, parse, witness_from_config
 
 log = get_logger(__name__)
+#: seconds between two looks at the logs' heads (a checkpoint is made once one grew)
+CHECKPOINT_TICK = 5
 SYSTEM = {"actor_id": "service:signing", "actor_role": "system", "actor_roles": ["system"],
           "actor_scope": []}
 
@@ -76,10 +80,16 @@ class SigningWork(DependencyProvider):
         self.signers = SignerPool(self.keystore, processes,
                                   str(config.get("SIGNING_TSA_URL") or "") or None)
         try:
-            self.checkpoint_seconds = float(config.get("SIGNING_CHECKPOINT_SECONDS") or 3600)
+            self.checkpoint_seconds = float(config.get("SIGNING_CHECKPOINT_SECONDS") or 60)
+            if self.checkpoint_seconds <= 0:
+                raise ValueError
         except (TypeError, ValueError):
-            raise ConfigError("SIGNING_CHECKPOINT_SECONDS harus angka",
+            raise ConfigError("SIGNING_CHECKPOINT_SECONDS harus angka positif",
                               field="SIGNING_CHECKPOINT_SECONDS") from None
+        self.merkle_cache = checkpoints.MerkleCache()
+        self.witness = witness_from_config(config)
+        #: every checkpoint up to this position is in the witness (None: not looked yet)
+        self.witnessed: int | None = None
         self.runner = f"{self.container.service_name}-{uuid.uuid4().hex[:8]}"
         self.pending: dict[str, list[str]] = {}
 
@@ -366,12 +376,14 @@ class SigningService(ServiceBase):
 
     # -- signed checkpoints of every service's log --------------------------------------------
 
-    @timer(interval=10, eager=True)
+    @timer(interval=CHECKPOINT_TICK, eager=True)
     def checkpoint_due(self):
-        """Every SIGNING_CHECKPOINT_SECONDS (one hour by default), the heads of every log are
-        signed; replicas agree through a lock, so one checkpoint is made per interval."""
+        """Once a log grows, its new head is signed within SIGNING_CHECKPOINT_SECONDS (60 by
+        default): at most one checkpoint per interval, none while nothing grows; replicas agree
+        through a lock. Then every checkpoint not yet in the witness is written there."""
         self.context.update(SYSTEM)
         self._checkpoint("timer", self.work.checkpoint_seconds)
+        self._witness_backlog()
 
     @rpc
     def sign_checkpoint(self):
@@ -386,21 +398,61 @@ class SigningService(ServiceBase):
                 if min_age is not None:
                     return None  # another replica is signing one right now
                 uow.execute("SELECT pg_advisory_xact_lock(hashtext('signing.checkpoint'))")
-            if min_age is not None:
-                age = uow.execute("SELECT extract(epoch FROM now() - max(recorded_at)) FROM "
-                                  "events WHERE stream_id = :s",
-                                  {"s": checkpoints.STREAM_ID}).scalar()
-                if age is not None and float(age) < min_age:
-                    return None
-            heads = checkpoints.heads(uow.dbapi, SERVICES)
+            if min_age is not None and not self._grown_and_due(uow, min_age):
+                return None
+            heads = checkpoints.heads(uow.dbapi, SERVICES, cache=self.work.merkle_cache)
             # the seal as the key store has it now: one replaced (or taken out) by the operator
             # is used (or missed: 409 no_signing_key) without a restart, as officials' keys are
             self.work.keystore.refresh()
             payload = tpool.execute(checkpoints.sign, self.work.keystore.signer("seal"), heads,
-                                    dt.datetime.now(dt.UTC), trigger)
+                                    dt.datetime.now(dt.UTC), trigger,
+                                    self.work.signers.timestamper)
             position = checkpoints.record(uow, payload)
         log.info("checkpoint_signed", position=position, trigger=trigger)
+        self._witness_backlog()
         return _checkpoint_view(position, payload)
+
+    def _grown_and_due(self, uow, min_age: float) -> bool:
+        """A log grew since the last checkpoint, and that one is old enough that the next
+        timer tick would come too late."""
+        last = uow.execute("SELECT position, payload, extract(epoch FROM now() - recorded_at) "
+                           "FROM events WHERE stream_id = :s ORDER BY position DESC LIMIT 1",
+                           {"s": checkpoints.STREAM_ID}).first()
+        if last is not None and float(last[2]) < min_age - CHECKPOINT_TICK:
+            return False
+        current = checkpoints.heads(uow.dbapi, SERVICES, merkle=False)
+        return checkpoints.grew(
+            None if last is None else {"position": last[0], "payload": last[1]}, current)
+
+    def _witness_backlog(self, batch: int = 100) -> int:
+        """Write to the witness every committed checkpoint it does not hold yet, oldest first,
+        as read back from the log (so the bytes are the same whoever writes them). A witness
+        that cannot be reached is tried again at the next tick; returns how many were new."""
+        witness = self.work.witness
+        if witness is None:
+            return 0
+        written = 0
+        try:
+            if self.work.witnessed is None:
+                held = witness.positions()
+                self.work.witnessed = held[-1] if held else 0
+            while True:
+                with self.db.transaction() as uow:
+                    rows = uow.execute(
+                        f"SELECT position, {SQL_TIMESTAMP_TEXT}, payload FROM events "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+                        "WHERE stream_id = :s AND event_type = :t AND position > :after "
+                        "ORDER BY position LIMIT :n",
+                        {"s": checkpoints.STREAM_ID, "t": checkpoints.EVENT_TYPE,
+                         "after": self.work.witnessed, "n": batch}).all()
+                for position, recorded_at, payload in rows:
+                    written += witness.put_checkpoint(position, recorded_at, payload)
+                    self.work.witnessed = position
+                if len(rows) < batch:
+                    return written
+        except SimasnError as exc:
+            log.error("witness_behind", witness=witness.location, witnessed=self.work.witnessed,
+                      code=exc.code, error=exc.message)
+            return written
 
     @rpc
     def list_checkpoints(self, limit=50):
@@ -410,6 +462,60 @@ class SigningService(ServiceBase):
                                "position DESC LIMIT :n", {"s": checkpoints.STREAM_ID,
                                                          "n": max(1, min(int(limit), 500))}).all()
         return [_checkpoint_view(position, payload) for position, payload in rows]
+
+    # -- published checkpoints (no login) ----------------------------------------------------------
+
+    @rpc
+    def public_checkpoints(self, payload=None):
+        """The checkpoints anyone may fetch: the witness's when one is configured (what an
+        auditor holds the database against), else the signing log's; positions only."""
+        query = load(c.PublicCheckpointQuery(), payload or {})
+        after, limit = query["after"], query["limit"]
+        if self.work.witness is not None:
+            positions = [p for p in self.work.witness.positions() if p > after]
+            source = "witness"
+        else:
+            with self.db.transaction() as uow:
+                positions = list(uow.execute(
+                    "SELECT position FROM events WHERE stream_id = :s AND event_type = :t AND "
+                    "position > :after ORDER BY position LIMIT :n",
+                    {"s": checkpoints.STREAM_ID, "t": checkpoints.EVENT_TYPE, "after": after,
+                     "n": limit + 1}).scalars())
+            source = "log"
+        return c.PublicCheckpointList().dump({
+            "checkpoints": [{"position": p} for p in positions[:limit]],
+            "more": len(positions) > limit, "source": source})
+
+    @rpc
+    def public_checkpoint(self, position):
+        """One published checkpoint (a position, or `latest`), as the witness holds it."""
+        text = str(position)[:20]
+        if text != "latest" and not text.isdigit():
+            raise NotFound("checkpoint tidak ditemukan", field="position")
+        if self.work.witness is not None:
+            if text == "latest":
+                positions = self.work.witness.positions()
+                if not positions:
+                    raise NotFound("belum ada checkpoint", field="position")
+                text = str(positions[-1])
+            if int(text) < 1:
+                raise NotFound("checkpoint tidak ditemukan", field="position")
+            try:
+                held = self.work.witness.get(object_name(int(text)))
+            except NotFound:  # its own message names the witness: not for anonymous callers
+                raise NotFound("checkpoint tidak ditemukan", field="position") from None
+            return c.PublicCheckpoint().dump(parse(held.data))
+        with self.db.transaction() as uow:
+            row = uow.execute(
+                f"SELECT position, {SQL_TIMESTAMP_TEXT}, payload FROM events "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+                "WHERE stream_id = :s AND event_type = :t AND (:p = 0 OR position = :p) "
+                "ORDER BY position DESC LIMIT 1",
+                {"s": checkpoints.STREAM_ID, "t": checkpoints.EVENT_TYPE,
+                 "p": 0 if text == "latest" else int(text)}).first()
+        if row is None or (text != "latest" and int(text) == 0):
+            raise NotFound("checkpoint tidak ditemukan", field="position")
+        return c.PublicCheckpoint().dump({"format": FORMAT, "position": row[0],
+                                          "recorded_at": row[1], "payload": row[2]})
 
     # -- public verification (no login) ------------------------------------------------------------
 

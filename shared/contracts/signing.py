@@ -153,3 +153,33 @@ class Checkpoint(Schema):
     trigger = fields.String(metadata={"description": "timer | on_demand"})
     heads = fields.Dict(metadata={"description": "per log: posisi dan hash terakhir"})
     certificate_serial = fields.String()
+
+
+class PublicCheckpointQuery(Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0),
+                           metadata={"description": "hanya checkpoint setelah posisi ini"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class PublicCheckpointItem(Schema):
+    position = fields.Integer(metadata={"description": "posisi checkpoint di log signing"})
+
+
+class PublicCheckpointList(Schema):
+    checkpoints = fields.List(fields.Nested(PublicCheckpointItem))
+    more = fields.Boolean(metadata={"description": "ada halaman berikutnya (after = posisi "
+                                                   "terakhir di halaman ini)"})
+    source = fields.String(metadata={"description": "witness (salinan di luar basis data) | "
+                                                    "log (belum ada witness)"})
+
+
+class PublicCheckpoint(Schema):
+    """One checkpoint as the witness holds it (simasn-checkpoint/1): anyone may keep it and
+    check it with `simasn audit verify --witness URL`."""
+
+    format = fields.String(metadata={"description": "simasn-checkpoint/1"})
+    position = fields.Integer()
+    recorded_at = fields.String(allow_none=True)
+    payload = fields.Dict(metadata={"description": "heads (posisi, hash, ukuran, akar Merkle "
+                                                   "per log), signed_at, cms (tanda tangan "
+                                                   "segel, base64), certificate_serial, trigger"})
