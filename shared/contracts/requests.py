@@ -2,6 +2,8 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from shared.reference import domain_data
+
 _version = fields.Integer(required=True, validate=validate.Range(0, 1_000_000),
                           metadata={"description": "versi usulan yang dibaca (konkurensi)"})
 _reason = fields.String(validate=validate.Length(3, 1000))
@@ -80,8 +82,9 @@ _masa_kerja = {"masa_kerja_tahun": fields.Integer(validate=validate.Range(0, 60)
 
 
 class KenaikanPangkatOutcome(Schema):
-    golongan = fields.String(required=True, validate=validate.Length(1, 10),
-                             metadata={"description": "golongan ruang baru, mis. III/d"})
+    golongan = fields.String(required=True, validate=validate.OneOf(
+        [g["gol_ruang"] for g in domain_data()["golongan_pns"]]),
+        metadata={"description": "golongan ruang baru, mis. III/d"})
     tmt = fields.Date(**_tmt)
     locals().update(_masa_kerja)
 
