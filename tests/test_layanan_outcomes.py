@@ -486,6 +486,9 @@ def test_a_republished_completion_changes_nothing_twice(stack):
                                     declare=[event_exchange("requests")])
     after = stack.record(nip)
     assert len(after["histories"]["izin_belajar"]) == 1
+    assert not stack.query("SELECT 1 FROM records.dead_letters WHERE consumer = %s AND "
+                           "position IN (%s, %s)", ("records.on_request_completed", position,
+                                                    10**9 + position))
     assert after["version"] == record["version"]
     assert len(stack.query("SELECT 1 FROM records.events WHERE stream_id = %s AND "
                            "event_type = 'LayananOutcomeApplied'", (f"employee:{nip}",))) == 1

@@ -162,7 +162,15 @@ def apply_layanan_outcome(uow, request_id: str, completed: dict) -> dict | None:
         document_id=str(completed["document_id"]) if completed.get("document_id") else None,
         options=dict(completed.get("options") or {}),
         outcome=dict(completed.get("outcome") or {}))
-    outcome = _checked(outcomes.changes_for, employee, decree)
+    try:
+        outcome = outcomes.changes_for(employee, decree)
+    except domain.RuleViolation as exc:
+        # the dead letter says every reason, each with its code, and which decree it was
+        rejected = RecordRejected.from_problems(exc.problems)
+        rejected.message = (f"hasil {layanan} (SK {decree.number}, usulan {request_id}) tidak "
+                            "dapat dicatat: " + "; ".join(f"{p.code}: {p.message}"
+                                                          for p in exc.problems))
+        raise rejected from None
     for history, entry in outcome.entries:  # the shape an entry made by hand must have
         try:
             HISTORY_ENTRIES[history]().load(entry)

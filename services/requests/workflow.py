@@ -352,8 +352,8 @@ def change_documents(uow, actor: Principal, request_id: str, data: dict) -> dict
     return view(request)
 
 
-def _transition(uow, actor: Principal, request: domain.ServiceRequest, event_type: str,
-                payload: dict, expected: int, reason: str) -> dict:
+def _refuse_step(actor: Principal, request: domain.ServiceRequest, event_type: str) -> None:
+    """Refuse a step the request's state or four-eyes does not allow."""
     try:
         request.check(event_type)
     except domain.IllegalTransition as exc:
@@ -362,6 +362,11 @@ def _transition(uow, actor: Principal, request: domain.ServiceRequest, event_typ
     why_not = domain.four_eyes(request, actor.account_id, event_type)
     if why_not:
         raise Forbidden(why_not, field="actor")
+
+
+def _transition(uow, actor: Principal, request: domain.ServiceRequest, event_type: str,
+                payload: dict, expected: int, reason: str) -> dict:
+    _refuse_step(actor, request, event_type)
     _save(uow, request, expected, [(event_type, {**payload, "nip": request.nip})], reason)
     return view(request)
 
@@ -492,6 +497,7 @@ def decide(uow, actor: Principal, request_id: str, data: dict) -> dict:
         raise NotFound("usulan tidak ditemukan", field="request_id")
     event = "RequestApproved" if data["approve"] else "RequestRejected"
     payload = {"reason": data["reason"]}
+    _refuse_step(actor, request, event)  # the state and four-eyes before the outcome's fields
     if data["approve"]:
         payload["outcome"] = decree_outcome(request.layanan, data.get("outcome") or {})
     elif data.get("outcome"):
