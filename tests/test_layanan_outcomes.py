@@ -315,6 +315,8 @@ def test_kenaikan_pangkat_adds_the_pangkat_and_raises_the_golongan(stack):
     event, metadata = outcome_event(stack, nip, request["request_id"])
     assert_cites_decree(event, request, "KENAIKAN_PANGKAT")
     assert metadata["actor_id"] == "service:records" and metadata["causation_id"]
+    (stored,) = stack.query("SELECT record FROM records.employees WHERE nip = %s", (nip,))[0]
+    assert stored == record  # the projection row is the replayed record (full view)
     with stack.call(ADMIN, "signing") as signing:
         document = signing.request_output(request["request_id"])
     assert (document["document_id"], document["number"]) == (event["document_id"],
