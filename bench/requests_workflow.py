@@ -117,7 +117,8 @@ def drive(stack: Stack, nips: list[str], sha: str, total: int, clients: int):
                                 for c in KK}})),
                         ("approve", lambda v: admin.requests.decide_request(rid, {
                             "expected_version": v, "approve": True,
-                            "reason": "memenuhi syarat"})),
+                            "reason": "memenuhi syarat",
+                            "outcome": {"nomor_kartu": "0001234567890"}})),
                         ("complete", lambda v: system.requests.complete_request(rid, {
                             "expected_version": v, "output_sha256": "cd" * 32})))
                     for step, call in steps:

@@ -484,7 +484,8 @@ class World:
                 verdict = {"original": True, "legible": True, "matches_record": True}
                 body["checks"] = {c: verdict for c in self.KK_CODES}
             elif step == "decision":
-                body.update(approve=True, reason="memenuhi syarat")
+                body.update(approve=True, reason="memenuhi syarat",
+                            outcome={"nomor_kartu": "0001234567890"})
             elif method == "GET":
                 body = None
             return path.replace("<request_id>", rid).replace("<document>", "kk"), token, body

@@ -120,7 +120,8 @@ def test_every_step_of_a_request_repeated_with_its_key_answers_the_same(kgb):
     verified = step("POST", f"{base}/verify", fasilitator, {
         "expected_version": claimed["version"], "checks": {c: verdict for c in kgb["docs"]}})
     approved = step("POST", f"{base}/decision", admin, {
-        "expected_version": verified["version"], "approve": True, "reason": "memenuhi syarat"})
+        "expected_version": verified["version"], "approve": True, "reason": "memenuhi syarat",
+        "outcome": {"tmt": "2026-04-01", "gaji_pokok": 4_150_000}})
     assert approved["state"] == "signing"
     events = [t["event"] for t in client.call("GET", f"{base}/timeline", token=pegawai).body]
     assert events == ["RequestDrafted", "RequestSubmitted", "VerificationStarted",

@@ -127,7 +127,9 @@ def test_a_gaji_berkala_request_from_draft_to_completed(stack):
                                              "approve": True, "reason": "lengkap"})
     with call(ADMIN) as admin:
         approved = admin.decide_request(rid, {"expected_version": verified["version"],
-                                              "approve": True, "reason": "memenuhi syarat"})
+                                              "approve": True, "reason": "memenuhi syarat",
+                                              "outcome": {"tmt": "2026-04-01",
+                                                          "gaji_pokok": 4_150_000}})
         assert approved["state"] == "signing"
     with call(SYSTEM) as signing:
         done = signing.complete_request(rid, {"expected_version": approved["version"],

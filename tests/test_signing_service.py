@@ -72,7 +72,7 @@ def approved_request(call, store, nip, admin=ADMIN):
     with call(admin, "requests") as requests:
         return requests.decide_request(request["request_id"], {
             "expected_version": verified["version"], "approve": True,
-            "reason": "memenuhi syarat"})
+            "reason": "memenuhi syarat", "outcome": {"nomor_kartu": "0001234567890"}})
 
 
 def request_of(call, nip, request_id):

@@ -10,6 +10,7 @@ from services.records.documents import DocumentPolicy
 from services.records.events import REGISTRY
 from services.records.sandbox import ParseSandbox, SandboxLimits
 from shared.auth import Principal
+from shared.consumer import idempotent_handler
 from shared.contracts import records as c
 from shared.db import Database, ServiceDatabase
 from shared.errors import ConfigError, Forbidden, NotFound, ValidationFailed
@@ -171,6 +172,11 @@ class RecordsService(ServiceBase):
         with self.db.transaction() as uow:
             return once(uow, "decide_change", [nip, payload], lambda: employees.decide(
                 uow, self._actor(), str(nip), data))
+
+    @idempotent_handler("requests", "RequestCompleted")
+    def on_request_completed(self, uow, event):
+        """A completed layanan changes the record (docs/design/layanan-outcomes.md)."""
+        employees.apply_layanan_outcome(uow, event.stream_id.split(":", 1)[1], event.payload)
 
     # -- documents -----------------------------------------------------------------------------
 

@@ -526,7 +526,14 @@ class ServiceRequest:
     #: a disciplinary procedure (BKD-only layanan): seen by BKD and the employee concerned only
     confidential: bool = False
     decision_reason: str | None = None
+    #: what the approver recorded of the decree (what it changes in the employee's record)
+    outcome: dict = field(default_factory=dict)
     output_sha256: str | None = None
+    #: the signed decree: its number and date (set when the request completes)
+    decree_number: str | None = None
+    decree_date: str | None = None
+    #: when signing started: the signing service dates the decree by it
+    signing_started_at: str | None = None
     stage_since: str | None = None
 
     def apply(self, event_type: str, payload: dict, recorded_at: str | None = None,
@@ -552,8 +559,15 @@ class ServiceRequest:
                 self.returns.append(payload["documents"])
             if event_type in ("RequestApproved", "RequestRejected"):
                 self.decision_reason = payload.get("reason")
+            if event_type == "RequestApproved":
+                self.outcome = dict(payload.get("outcome") or {})
+            if event_type == "SigningStarted":
+                self.signing_started_at = recorded_at
             if event_type in ("RequestCompleted", "OutputReplaced"):
                 self.output_sha256 = payload["output_sha256"]
+            if event_type == "RequestCompleted":
+                self.decree_number = payload.get("decree_number")
+                self.decree_date = payload.get("decree_date")
         if actor:
             self.actors[event_type] = actor
             if event_type in ("RequestDrafted", "RequestDocumentsChanged", "RequestSubmitted"):

@@ -267,7 +267,9 @@ class RequestsService(ServiceBase):
     def on_document_signed(self, uow, event):
         """A request's output is signed and stored: the request is complete."""
         if event.payload.get("request_id") and event.payload.get("sha256"):
-            workflow.complete_signed(uow, event.payload["request_id"], event.payload["sha256"])
+            workflow.complete_signed(uow, event.payload["request_id"], event.payload["sha256"],
+                                     event.payload.get("number"),
+                                     event.stream_id.split(":", 1)[1])
 
     @idempotent_handler("verification", "VerificationItemClaimed")
     def on_verification_item_claimed(self, uow, event):

@@ -18,8 +18,11 @@ from services.requests.exceptions import (
     TransitionRefused,
 )
 from shared.auth import Principal
+from shared.calendar import WIB
+from shared.contracts import requests as requests_contract
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.eventstore import NO_STREAM, NewEvent
+from shared.schemas import load
 
 #: catalogue fields a change may set (kode and the version are the system's)
 CHANGEABLE = ("nama", "deskripsi", "dasar_hukum", "eligibilitas_teks", "eligibility",
@@ -198,7 +201,9 @@ def view(request: domain.ServiceRequest) -> dict:
             "submitted_by": request.submitted_by, "on_behalf": request.on_behalf,
             "options": request.options, "documents": request.documents,
             "returns": request.returns, "decision_reason": request.decision_reason,
-            "output_sha256": request.output_sha256, "stage_since": request.stage_since,
+            "outcome": request.outcome, "output_sha256": request.output_sha256,
+            "decree_number": request.decree_number, "decree_date": request.decree_date,
+            "stage_since": request.stage_since,
             "prepared_by": sorted(request.preparers)}
 
 
@@ -347,8 +352,8 @@ def change_documents(uow, actor: Principal, request_id: str, data: dict) -> dict
     return view(request)
 
 
-def _transition(uow, actor: Principal, request: domain.ServiceRequest, event_type: str,
-                payload: dict, expected: int, reason: str) -> dict:
+def _refuse_step(actor: Principal, request: domain.ServiceRequest, event_type: str) -> None:
+    """Refuse a step the request's state or four-eyes does not allow."""
     try:
         request.check(event_type)
     except domain.IllegalTransition as exc:
@@ -357,6 +362,11 @@ def _transition(uow, actor: Principal, request: domain.ServiceRequest, event_typ
     why_not = domain.four_eyes(request, actor.account_id, event_type)
     if why_not:
         raise Forbidden(why_not, field="actor")
+
+
+def _transition(uow, actor: Principal, request: domain.ServiceRequest, event_type: str,
+                payload: dict, expected: int, reason: str) -> dict:
+    _refuse_step(actor, request, event_type)
     _save(uow, request, expected, [(event_type, {**payload, "nip": request.nip})], reason)
     return view(request)
 
@@ -486,7 +496,13 @@ def decide(uow, actor: Principal, request_id: str, data: dict) -> dict:
             raise Forbidden("persetujuan usulan oleh administrator BKD", field="role")
         raise NotFound("usulan tidak ditemukan", field="request_id")
     event = "RequestApproved" if data["approve"] else "RequestRejected"
-    view_after = _transition(uow, actor, request, event, {"reason": data["reason"]},
+    payload = {"reason": data["reason"]}
+    _refuse_step(actor, request, event)  # the state and four-eyes before the outcome's fields
+    if data["approve"]:
+        payload["outcome"] = decree_outcome(request.layanan, data.get("outcome") or {})
+    elif data.get("outcome"):
+        raise ValidationFailed("isi keputusan hanya dicatat pada persetujuan", field="outcome")
+    view_after = _transition(uow, actor, request, event, payload,
                              data["expected_version"], data["reason"])
     if data["approve"]:
         entry = catalogue_version(uow, request.layanan, request.catalogue_version)
@@ -497,23 +513,48 @@ def decide(uow, actor: Principal, request_id: str, data: dict) -> dict:
     return view_after
 
 
+def decree_outcome(layanan: str, outcome: dict) -> dict:
+    """What the approver records of the decree for this layanan, checked against the layanan's
+    contract (shared/contracts/requests.py OUTCOMES); dates as ISO strings, as events hold
+    them. A missing or malformed value is refused naming `outcome.<field>`."""
+    loaded = load(requests_contract.outcome_schema(layanan), {"outcome": outcome})["outcome"]
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in loaded.items()}
+
+
+def _decree_date(request: domain.ServiceRequest) -> str | None:
+    """The date the signing service prints on the decree: the day signing started (WIB)."""
+    if not request.signing_started_at:
+        return None
+    return _instant(request.signing_started_at).astimezone(WIB).date().isoformat()
+
+
 def complete(uow, actor: Principal, request_id: str, data: dict) -> dict:
     """The signed output is stored: the request is complete (the signing service's
     DocumentSigned, consumed here; or an administrator). Completing again with the same output
-    is a no-op."""
+    is a no-op. RequestCompleted carries all a consumer needs to apply the outcome to the
+    record: layanan, options, the approver's outcome and the decree's number and date."""
     request = _load(uow, request_id)
     if not actor.has("administrator", "system"):
         raise NotFound("usulan tidak ditemukan", field="request_id")
     if request.state == domain.COMPLETED and request.output_sha256 == data["output_sha256"]:
         return view(request)
-    return _transition(uow, actor, request, "RequestCompleted",
-                       {"output_sha256": data["output_sha256"]}, data["expected_version"],
-                       "dokumen keluaran ditandatangani")
+    decree_date = data.get("decree_date")
+    payload = {"output_sha256": data["output_sha256"], "request_id": request.request_id,
+               "layanan": request.layanan, "opd_id": request.opd_id,
+               "options": request.options, "outcome": request.outcome,
+               "decree_number": data.get("decree_number"),
+               "decree_date": decree_date.isoformat() if isinstance(decree_date, date)
+               else decree_date or _decree_date(request),
+               "document_id": data.get("document_id")}
+    return _transition(uow, actor, request, "RequestCompleted", payload,
+                       data["expected_version"], "dokumen keluaran ditandatangani")
 
 
-def complete_signed(uow, request_id: str, output_sha256: str) -> None:
-    """The signing service signed and stored this request's output (its DocumentSigned event):
-    the request is complete. A redelivery, or an output already recorded, changes nothing."""
+def complete_signed(uow, request_id: str, output_sha256: str, number: str | None = None,
+                    document_id: str | None = None) -> None:
+    """The signing service signed and stored this request's output (its DocumentSigned event,
+    which names the decree's number and document id): the request is complete. A redelivery,
+    or an output already recorded, changes nothing."""
     request = _load(uow, request_id)
     if request.state == domain.COMPLETED and request.output_sha256 != output_sha256:
         # a re-issued output (a correction with a new number)
@@ -523,7 +564,8 @@ def complete_signed(uow, request_id: str, output_sha256: str) -> None:
     if request.state != domain.SIGNING:
         return
     complete(uow, SIGNING_SERVICE, request_id,
-             {"output_sha256": output_sha256, "expected_version": request.version})
+             {"output_sha256": output_sha256, "expected_version": request.version,
+              "decree_number": number, "document_id": document_id})
 
 
 SIGNING_SERVICE = Principal("service:signing", frozenset({"system"}), frozenset())

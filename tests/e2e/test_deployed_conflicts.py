@@ -388,7 +388,8 @@ def test_a_request_refuses_stale_versions_and_steps_out_of_turn(stack, client, p
 
     verdicts = {c: {"original": True, "legible": True, "matches_record": True} for c in docs}
     returned = {"documents": {"usulan": "dokumen kurang jelas"}}
-    decision = {"approve": True, "reason": "memenuhi syarat KGB"}
+    decision = {"approve": True, "reason": "memenuhi syarat KGB",
+                "outcome": {"tmt": "2026-04-01", "gaji_pokok": 4_150_000}}
     withdrawal = {"reason": "salah layanan"}
     # a draft: the documents changed with a stale version; steps that need it submitted
     conflict(step("/documents", pegawai, {"documents": docs, "expected_version": 0}),
