@@ -244,12 +244,15 @@ def _save(uow, request: domain.ServiceRequest, expected, changes, reason: str | 
             ":final THEN now() END", row)
     if any(event_type == "RequestCompleted" for event_type, _ in changes):
         # what the employee was granted, in the transaction that records the completion
+        # (granted when the completion was recorded, as migrations/002_grants.sql has it)
         uow.execute(
             "INSERT INTO grants (request_id, nip, layanan, catalogue_version, options, tmt, "
-            "granted_at) VALUES (:id, :nip, :l, :cv, CAST(:o AS jsonb), COALESCE(CAST(:tmt AS "
-            "date), CAST(timezone('Asia/Jakarta', now()) AS date)), now()) "
-            "ON CONFLICT (request_id) DO NOTHING",
+            "granted_at) SELECT :id, :nip, :l, :cv, CAST(:o AS jsonb), COALESCE(CAST(:tmt AS "
+            "date), CAST(timezone('Asia/Jakarta', e.recorded_at) AS date)), e.recorded_at "
+            "FROM events e WHERE e.stream_id = :stream AND e.event_type = 'RequestCompleted' "
+            "ORDER BY e.version DESC LIMIT 1 ON CONFLICT (request_id) DO NOTHING",
             {**row, "o": orjson.dumps(request.options).decode(),
+             "stream": request_stream(request.request_id),
              "tmt": request.tmt.isoformat() if request.tmt else None})
 
 
