@@ -36,7 +36,11 @@ from bench.gateway import ADMIN_URL, Stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "requests_workflow.md"
 TRANSITIONS = ("create", "submit", "start_verification", "verify", "approve", "complete")
-KK = ("sk_terakhir", "daftar_gaji", "kk", "ktp", "pas_foto")
+#: a layanan granted as often as it is asked for (a KARTU_KESEHATAN is granted once per
+#: employee), and the documents it asks of an unmarried PNS
+LAYANAN = "MUTASI"
+KK = ("surat_permohonan", "anjab_abk", "pernyataan_bebas", "sk_cpns", "sk_pns",
+      "sk_pangkat_terakhir", "skp_2_tahun", "kk")
 ADMIN = {"actor_id": "admin.bench", "actor_role": "administrator",
          "actor_roles": ["administrator"], "actor_scope": []}
 FASIL = {"actor_id": "fas.bench", "actor_role": "fasilitator", "actor_roles": ["fasilitator"],
@@ -100,8 +104,7 @@ def drive(stack: Stack, nips: list[str], sha: str, total: int, clients: int):
                 try:
                     t0 = time.perf_counter()
                     made = pegawai.requests.create_request({
-                        "layanan": "KARTU_KESEHATAN", "nip": nip,
-                        "options": {"tanggungan": "sendiri"},
+                        "layanan": LAYANAN, "nip": nip,
                         "documents": {c: sha for c in KK},
                         "idempotency_key": f"bench-{number}-{uuid.uuid4().hex[:6]}"})
                     timings.append(("create", time.perf_counter() - t0))

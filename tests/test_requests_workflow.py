@@ -408,7 +408,13 @@ def test_a_running_penalty_is_not_revealed_to_a_fasilitator(stack):
     assert hidden["eligible_from"] is None and answer["eligible_from"] is None
     with call(principal(nip, ["pegawai"])) as own:
         mine = own.eligibility("KGB", nip)
-    assert mine["eligible_from"] == "2027-03-02"
+    (shown,) = [c for c in mine["checks"] if c["rule"] == "no_running_penalty"]
+    assert shown["eligible_from"] == "2027-03-02"
+    # the fasilitator's draft is still open: no second KGB request until it is done, so
+    # waiting alone does not make the employee eligible
+    (running,) = [c for c in mine["checks"] if c["rule"] == "no_open_request"]
+    assert not running["ok"] and running["request_id"] == draft["request_id"]
+    assert mine["eligible_from"] is None
 
 
 def test_a_disciplinary_procedure_never_reaches_the_bus():

@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.requests import workflow
 from services.requests.events import REGISTRY
-from services.requests.exceptions import DocumentNotOwned
+from services.requests.exceptions import DocumentNotOwned, RequestAlreadyOpen
 from shared.auth import Principal
 from shared.calendar import today_wib
 from shared.consumer import idempotent_handler
@@ -109,19 +109,9 @@ class RequestsService(ServiceBase):
     @rpc
     def eligibility(self, kode, nip):
         """Is this employee eligible for this layanan today, rule by rule, and if not, when."""
-        from services.requests import domain
-
-        actor = self._actor()
         record = self._record(str(nip))
         with self.db.transaction() as uow:
-            entry = workflow.layanan(uow, str(kode)[:40])
-        result = workflow.mask_disciplinary(domain.evaluate(entry, record, _today()).as_dict(),
-                                            actor, record["nip"])
-        # the documents this employee needs (conditions on options are decided at the draft)
-        result["documents_required"] = [
-            {"code": d["code"], "nama": d["nama"]}
-            for d in domain.check_documents(entry, record, {}, {}).required]
-        return result
+            return workflow.eligibility(uow, self._actor(), str(kode)[:40], record, _today())
 
     @rpc
     def evaluation_report(self, year):
@@ -169,14 +159,16 @@ class RequestsService(ServiceBase):
         try:
             with self.db.transaction() as uow:
                 return once(uow, "create_request", payload,
-                            lambda: workflow.draft(uow, self._actor(), data, record), body_key)
-        except IntegrityError:
+                            lambda: workflow.draft(uow, self._actor(), data, record, _today()),
+                            body_key)
+        except (IntegrityError, RequestAlreadyOpen):
             # the same body key under two different header keys at once: the other call made
-            # the request (unique drafter and body key), answered here as it is now
+            # the request (unique drafter and body key, or the employee's one open request of
+            # the layanan), answered here as it is now
             if not body_key:
                 raise
             with self.db.transaction() as uow:
-                return workflow.draft(uow, self._actor(), data, record)
+                return workflow.draft(uow, self._actor(), data, record, _today())
 
     @rpc
     def get_request(self, request_id):

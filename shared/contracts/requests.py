@@ -243,6 +243,9 @@ class LayananFields(Schema):
     sla_hari_kerja = fields.Integer(validate=validate.Range(1, 365))
     submitters = fields.List(fields.String(validate=validate.OneOf(
         ["pegawai", "fasilitator", "administrator"])), validate=validate.Length(1, 3))
+    repeat = fields.Dict(keys=fields.String(validate=validate.Length(1, 40)), metadata={
+        "description": "pemberian ulang: {rule: unlimited | once (replacement: {option, values} "
+                       "atau {document}) | interval (years, lead_months)}"})
 
 
 class LayananChange(Schema):
@@ -315,6 +318,8 @@ class Layanan(Schema):
         "description": "syarat dalam kata-kata"})
     submitters = fields.List(fields.String(), metadata={
         "description": "peran yang boleh membuat usulan: pegawai, fasilitator, administrator"})
+    repeat = fields.Dict(metadata={
+        "description": "kapan layanan boleh diberikan lagi kepada pegawai yang sama"})
     sla_hari_kerja = fields.Integer()
     output = fields.String()
     penerbit_output = fields.String(metadata={"description": "yang menerbitkan keluaran"})
@@ -329,7 +334,12 @@ class Eligibility(Schema):
     layanan = fields.String()
     eligible = fields.Boolean()
     eligible_from = fields.String(allow_none=True)
-    checks = fields.List(fields.Dict())
+    tmt = fields.String(allow_none=True, metadata={
+        "description": "TMT layanan bila diberikan (KGB, KP), menurut aturan syarat"})
+    checks = fields.List(fields.Dict(), metadata={
+        "description": "setiap aturan: {rule, ok, message, eligible_from, request_id?}; "
+                       "no_open_request, not_granted_before dan grant_period menyebut usulan "
+                       "yang masih berjalan atau yang sudah memberikan layanan ini"})
     documents_required = fields.List(fields.Dict(), metadata={
         "description": "dokumen yang diperlukan pegawai ini untuk layanan ini"})
 
