@@ -41,6 +41,10 @@ TRANSITIONS = ("create", "submit", "start_verification", "verify", "approve", "c
 LAYANAN = "MUTASI"
 KK = ("surat_permohonan", "anjab_abk", "pernyataan_bebas", "sk_cpns", "sk_pns",
       "sk_pangkat_terakhir", "skp_2_tahun", "kk")
+#: the decree's outcome the approver enters (docs/design/layanan-outcomes.md): the move
+MUTASI_DECREE = {"opd_id": "dinkes", "unit": "Bidang Pelayanan Kesehatan",
+                 "jenis_jabatan": "pelaksana", "nama_jabatan": "Pengadministrasi Umum",
+                 "tmt": "2026-12-01"}
 ADMIN = {"actor_id": "admin.bench", "actor_role": "administrator",
          "actor_roles": ["administrator"], "actor_scope": []}
 FASIL = {"actor_id": "fas.bench", "actor_role": "fasilitator", "actor_roles": ["fasilitator"],
@@ -121,7 +125,7 @@ def drive(stack: Stack, nips: list[str], sha: str, total: int, clients: int):
                         ("approve", lambda v: admin.requests.decide_request(rid, {
                             "expected_version": v, "approve": True,
                             "reason": "memenuhi syarat",
-                            "outcome": {"nomor_kartu": "0001234567890"}})),
+                            "outcome": MUTASI_DECREE})),
                         ("complete", lambda v: system.requests.complete_request(rid, {
                             "expected_version": v, "output_sha256": "cd" * 32})))
                     for step, call in steps:

@@ -122,6 +122,8 @@ MATRIX = {
     ("POST", "/api/clients/<client_id>/revoke"): BKD,
     ("GET", "/api/public/verification/<document_id>"): PUBLIC,
     ("POST", "/api/public/verification"): PUBLIC,
+    ("GET", "/api/public/checkpoints"): PUBLIC,
+    ("GET", "/api/public/checkpoints/<position>"): PUBLIC,
     ("GET", "/api/signed-documents"): {"administrator", "auditor"},
     ("GET", "/api/signed-documents/<document_id>"): {"administrator", "auditor", "pegawai"},
     ("GET", "/api/signed-documents/<document_id>/pdf"): {"administrator", "auditor", "pegawai"},
@@ -501,6 +503,8 @@ class World:
             body = {"reason": "uji matriks tanda tangan"} if method == "POST" and not \
                 path.endswith("/retry") else None
             return path.replace("<document_id>", document["document_id"]), token, body
+        if "<position>" in path:
+            return path.replace("<position>", "latest"), token, None
         if path == "/api/public/verification":
             document = self.signed_document()
             return path, token, FileSystemStore(self.config["DOCUMENT_ROOT"]).read(

@@ -167,8 +167,18 @@ def submitted(call, store, who, draft: dict) -> dict:
         return svc.submit_request(rid, {"expected_version": changed["version"]})
 
 
-def decided(call, request: dict, approve: bool) -> dict:
-    """Verified and decided by people who did not prepare it (four eyes)."""
+#: the decree's outcome an approval of a card layanan carries (docs/design/layanan-outcomes.md)
+CARD = {"nomor_kartu": "0001234567890"}
+
+
+def kgb_decree(tmt: date) -> dict:
+    """The outcome of a KGB decree for the period from `tmt`."""
+    return {"tmt": tmt.isoformat(), "gaji_pokok": 4_150_000}
+
+
+def decided(call, request: dict, approve: bool, outcome: dict | None = None) -> dict:
+    """Verified and decided by people who did not prepare it (four eyes); an approval carries
+    the decree's outcome."""
     rid = request["request_id"]
     verifier = ADMIN if FASIL["actor_id"] in request["prepared_by"] else FASIL
     with call(verifier) as svc:
@@ -178,14 +188,16 @@ def decided(call, request: dict, approve: bool) -> dict:
             "checks": {code: OK for code in claimed["documents"]}})
     with call(OTHER_ADMIN) as admin:
         return admin.decide_request(rid, {"expected_version": verified["version"],
-                                          "approve": approve, "reason": "diputus"})
+                                          "approve": approve, "reason": "diputus",
+                                          "outcome": (outcome or CARD) if approve else {}})
 
 
-def granted(call, store, who, nip: str, layanan: str, options: dict | None = None) -> dict:
+def granted(call, store, who, nip: str, layanan: str, options: dict | None = None,
+            outcome: dict | None = None) -> dict:
     """A request of `layanan` drafted by `who`, submitted, verified, approved and signed."""
     with call(who) as svc:
         draft = svc.create_request({"layanan": layanan, "nip": nip, "options": options or {}})
-    approved = decided(call, submitted(call, store, who, draft), approve=True)
+    approved = decided(call, submitted(call, store, who, draft), approve=True, outcome=outcome)
     with call(SYSTEM) as signing:
         done = signing.complete_request(approved["request_id"], {
             "expected_version": approved["version"], "output_sha256": uuid.uuid4().hex * 2})
@@ -323,7 +335,7 @@ def test_kgb_is_granted_again_only_for_the_next_period(stack):
     # last KGB six years ago: the one due four years ago is granted
     nip = employee(call, last_kgb=first_of_month(6))
     pegawai = principal(nip, ["pegawai"])
-    first = granted(call, store, pegawai, nip, "KGB")
+    first = granted(call, store, pegawai, nip, "KGB", outcome=kgb_decree(first_of_month(4)))
     period = first_of_month(4).isoformat()
     with call(pegawai) as svc:
         # the record does not hold that KGB yet: this request would take its period again
@@ -333,13 +345,14 @@ def test_kgb_is_granted_again_only_for_the_next_period(stack):
         assert same_period.value.details["eligible_from"] is None
         assert period in same_period.value.message
     record_kgb(call, nip, period)
-    second = granted(call, store, pegawai, nip, "KGB")  # the next period: two years later
+    # the next period: two years later
+    second = granted(call, store, pegawai, nip, "KGB", outcome=kgb_decree(first_of_month(2)))
     assert second["request_id"] != first["request_id"]
 
     # a KGB granted for this month's period: the next one opens two years on, less 2 months
     recent = employee(call, last_kgb=first_of_month(2))
     mine = principal(recent, ["pegawai"])
-    kgb = granted(call, store, mine, recent, "KGB")
+    kgb = granted(call, store, mine, recent, "KGB", outcome=kgb_decree(first_of_month(0)))
     record_kgb(call, recent, first_of_month(0).isoformat())
     with call(mine) as svc:
         with raises_code("grant_period_not_reached") as early:
@@ -364,7 +377,8 @@ def test_the_migration_fills_the_grants_from_the_log(container_factory, service_
         call, store, containers = _stack(container_factory,
                                          {**service_config, "DATABASE_URL": url})
         nip = employee(call, last_kgb=first_of_month(2))
-        done = granted(call, store, principal(nip, ["pegawai"]), nip, "KGB")
+        done = granted(call, store, principal(nip, ["pegawai"]), nip, "KGB",
+                       outcome=kgb_decree(first_of_month(0)))
         with call(FASIL) as fasilitator:
             still_open = fasilitator.create_request({"layanan": "KARPEG", "nip": nip,
                                                      "options": {"alasan": "baru"}})

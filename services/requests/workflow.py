@@ -21,9 +21,8 @@ from services.requests.exceptions import (
     TransitionRefused,
 )
 from shared.auth import Principal
-from shared.calendar import WIB
+from shared.calendar import WIB, today_wib
 from shared.contracts import requests as requests_contract
-from shared.calendar import today_wib
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.eventstore import NO_STREAM, NewEvent
 from shared.schemas import load
@@ -258,7 +257,16 @@ def _save(uow, request: domain.ServiceRequest, expected, changes, reason: str | 
             "ORDER BY e.version DESC LIMIT 1 ON CONFLICT (request_id) DO NOTHING",
             {**row, "o": orjson.dumps(request.options).decode(),
              "stream": request_stream(request.request_id),
-             "tmt": request.tmt.isoformat() if request.tmt else None})
+             "tmt": _granted_tmt(request)})
+
+
+def _granted_tmt(request: domain.ServiceRequest) -> str | None:
+    """The TMT a grant counts its next period from: the decree's own (the approver's outcome,
+    as records applies it), else the one the eligibility rules computed at submission."""
+    decreed = (request.outcome or {}).get("tmt")
+    if decreed:
+        return str(decreed)
+    return request.tmt.isoformat() if request.tmt else None
 
 
 def _open_request(uow, nip: str, layanan_kode: str,

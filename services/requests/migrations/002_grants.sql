@@ -17,8 +17,9 @@ CREATE UNIQUE INDEX requests_one_open ON {schema}.requests (nip, layanan)
  WHERE state NOT IN ('completed', 'rejected', 'withdrawn') AND NOT legacy_duplicate;
 
 -- A layanan granted: one row per completed request, written in the transaction that records
--- its RequestCompleted. `tmt` is the TMT the grant took (KGB, KP: set by the eligibility rules
--- at the last submission) or else the day it was granted (WIB).
+-- its RequestCompleted. `tmt` is the TMT the grant took: the decree's (the approver's outcome,
+-- carried by RequestCompleted v2), else the one the eligibility rules set at the last
+-- submission (KGB, KP), else the day it was granted (WIB).
 CREATE TABLE {schema}.grants (
     request_id   uuid PRIMARY KEY,
     nip          text NOT NULL,
@@ -37,7 +38,8 @@ INSERT INTO {schema}.grants (request_id, nip, layanan, catalogue_version, option
                              granted_at)
 SELECT (d.payload->>'request_id')::uuid, d.payload->>'nip', d.payload->>'layanan',
        (d.payload->>'catalogue_version')::integer, COALESCE(d.payload->'options', '{}'),
-       COALESCE((SELECT (s.payload->'eligibility'->>'tmt')::date FROM {schema}.events s
+       COALESCE((c.payload->'outcome'->>'tmt')::date,
+                (SELECT (s.payload->'eligibility'->>'tmt')::date FROM {schema}.events s
                   WHERE s.stream_id = c.stream_id AND s.event_type = 'RequestSubmitted'
                     AND s.version < c.version
                   ORDER BY s.version DESC LIMIT 1),
