@@ -396,12 +396,15 @@ def secure_log_writer(cur, schema: str, role: str, log_owner: str) -> None:
     cur.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (log_owner,))
     if cur.fetchone()[0]:
         cur.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(log_owner)))
-    cur.execute("SELECT rolsuper OR pg_has_role(current_user, %s, 'MEMBER') FROM pg_roles "
-                "WHERE rolname = current_user", (log_owner,))
-    if not cur.fetchone()[0]:
-        # a migrating role that is not a superuser may only hand objects to a role it is a
-        # member of, and the new owner needs CREATE on the schema (ALTER ... OWNER TO)
+    cur.execute("SELECT rolsuper, pg_has_role(current_user, %s, 'MEMBER'), "
+                "has_schema_privilege(%s, %s, 'CREATE') FROM pg_roles "
+                "WHERE rolname = current_user", (log_owner, log_owner, schema))
+    superuser, member, creates = cur.fetchone()
+    # a migrating role that is not a superuser (deploy/k8s: a CREATEROLE owner) may only hand
+    # objects to a role it is a member of, and the new owner needs CREATE on the schema
+    if not superuser and not member:
         cur.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(log_owner)))
+    if not superuser and not creates:
         cur.execute(sql.SQL("GRANT CREATE ON SCHEMA {} TO {}").format(
             sql.Identifier(schema), sql.Identifier(log_owner)))
     cur.execute(_render(LOG_WRITER_DDL, {"schema": schema, "role": role, "owner": log_owner}))

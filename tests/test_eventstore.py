@@ -30,7 +30,8 @@ from shared.eventstore import (
     StreamAppend,
 )
 from shared.eventtypes import EventRegistry
-from shared.migrations import create_log_schema
+from shared.migrations import create_log_schema, migrate, with_database
+from shared.testing import drop_test_database
 
 REGISTRY = EventRegistry("scratch")
 
@@ -521,3 +522,37 @@ def test_as_of_takes_any_time_zone_python_accepts(store, conn):
         store.read_stream(conn, "s-tz", as_of=early)
     with pytest.raises(ValidationFailed):
         store.read_stream(conn, "s-tz", as_of=datetime(2026, 1, 1))
+
+
+def test_a_migrating_role_that_is_not_a_superuser_can_hand_the_log_to_its_owner():
+    """E-20: deploy/k8s migrates as a CREATEROLE owner, not a superuser; it makes itself a
+    member of the log owner so that it may give the log away, twice over without change."""
+    from tests.conftest import ADMIN_URL
+
+    migrator = f"simasn_test_migrator_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(ADMIN_URL)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE ROLE {migrator} LOGIN CREATEROLE CREATEDB")
+    url = with_database(ADMIN_URL, f"simasn_test_{uuid.uuid4().hex[:10]}")
+    try:
+        assert "records/000_event_log" in migrate(with_user(url, migrator), services=("records",))
+        assert migrate(with_user(url, migrator), services=("records",)) == []
+        conn = psycopg2.connect(url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT c.relname, c.relowner::regrole::text, d.datdba::regrole::text "
+                            "FROM pg_class c, pg_database d WHERE d.datname = current_database() "
+                            "AND c.relnamespace = 'records'::regnamespace "
+                            "AND c.relname IN ('events', 'event_log_head') ORDER BY 1")
+                assert cur.fetchall() == [("event_log_head", "simasn_log_owner", migrator),
+                                          ("events", "simasn_log_owner", migrator)]
+            assert table_privileges(conn, "records", "simasn_records") == [
+                ("event_log_head", "SELECT"), ("events", "SELECT")]
+        finally:
+            conn.close()
+    finally:
+        drop_test_database(url)
+        with admin.cursor() as cur:
+            cur.execute(f"DROP ROLE {migrator}")
+        admin.close()
