@@ -16,6 +16,10 @@ content before it asks; the lock, the checks, the chain and the inserts happen i
 schema's `append_events` function, so the lock is held for one round trip plus the commit. The
 price is still that appends to one service log are serialised; keep the append the last
 statement of a transaction so the lock is released at commit soon after.
+
+That function (and `append_streams`) is the only way a service writes its log: they run as the
+log's owner, and the service's role may only call them and read (shared/migrations.py,
+LOG_WRITER_DDL). Position, version, time and chain link are decided there, never sent from here.
 """
 
 from __future__ import annotations
