@@ -133,7 +133,7 @@ def main() -> int:
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `bench/log_writer.py --before "
         f"{args.before}`; took {time.monotonic() - started:.0f} s; load average 1/5/15 min "
         f"{load_start} at start, {loadavg()} at end (other work shares the machine).", "",
-        f"- {postgres_description(ADMIN_URL)}",
+        f"- PostgreSQL {postgres_description(ADMIN_URL)}",
         "- before: the functions of that commit (invoker rights, `append_streams` with a "
         "temporary table); now: SECURITY DEFINER entry points with a pinned search_path and one "
         "`chain_events`", f"- {args.rounds} rounds alternating which goes first, same appends "
