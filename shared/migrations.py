@@ -193,6 +193,20 @@ CREATE TABLE {schema}.idempotency_keys (
 GRANT SELECT, INSERT ON {schema}.idempotency_keys TO {role};
 """
 
+# Where each catch-up subscription of this service got to in each source log: every event of
+# its types up to `position` is handled (shared/subscriptions.py). Written in the transaction of
+# the handler's effect, like the `consumed` marker.
+SUBSCRIPTIONS_DDL = """
+CREATE TABLE {schema}.subscriptions (
+    name        text NOT NULL,
+    source      text NOT NULL,
+    position    bigint NOT NULL DEFAULT 0 CHECK (position >= 0),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, source)
+);
+GRANT SELECT, INSERT, UPDATE ON {schema}.subscriptions TO {role};
+"""
+
 # Many streams in one call (bulk imports): the head row is locked and updated once for the
 # whole batch instead of once per stream. All-or-nothing: every stream's expected version and
 # every event id is checked before anything is written; on any conflict nothing is written and
@@ -343,7 +357,7 @@ def create_log_schema(cur, schema: str, role: str, auditor: str, extra: Iterable
     done = {row[0] for row in cur.fetchall()}
     applied = []
     steps = [("000_event_log", CORE_LOG_DDL), ("000_append_streams", APPEND_STREAMS_DDL),
-             ("000_idempotency", IDEMPOTENCY_DDL)]
+             ("000_idempotency", IDEMPOTENCY_DDL), ("000_subscriptions", SUBSCRIPTIONS_DDL)]
     if checkpointer:
         steps.append(("000_checkpoint_reader", CHECKPOINT_READER_DDL))
     steps += extra
