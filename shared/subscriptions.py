@@ -206,11 +206,16 @@ def deliver(service, fn, source: str, event_type: str, envelope, db_attr: str):
     return result
 
 
+def lock_key(schema: str, name: str, source: str) -> str:
+    """The advisory lock a catch-up holds (and a rebuild's reset waits for)."""
+    return f"simasn.subscription.{schema}.{name}.{source}"
+
+
 @contextmanager
 def _catching_up(db, sub: Subscription) -> Iterator[bool]:
     """Whether this process may catch `sub` up now (no one else is): a session advisory lock
     on a connection of its own, released at the end (or when the connection dies)."""
-    key = f"simasn.subscription.{db.store.schema}.{sub.name}.{sub.source}"
+    key = lock_key(db.store.schema, sub.name, sub.source)
     with db.engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         held = conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": key}).scalar()

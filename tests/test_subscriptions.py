@@ -216,3 +216,18 @@ def test_the_feed_pages_filters_and_is_for_services_only(database_url, source, c
         feed(config, source, 0, 10, context=administrator)
     with ServiceRpcProxy(source, config) as anonymous, raises_code("unauthorized"):
         anonymous.events_feed(0, 10)
+
+
+def test_status_shows_the_lag_per_consumer_and_source(database_url, source, consumer, config,
+                                                     container_factory, admin_conn):
+    from shared.projections_admin import status
+
+    append_things(database_url, source, 4)
+    container_factory(make_source_service(source), config).start()
+    container_factory(make_consumer_service(consumer, source), config).start()
+    wait_for(lambda: subscription_position(database_url, consumer, consumer, source) == 4,
+             message="caught up at start")
+    append_things(database_url, source, 3)  # nobody relays them; the next sweep is an hour off
+    (row,) = status(admin_conn, [consumer])
+    assert (row["consumer"], row["service"], row["source"]) == (consumer, consumer, source)
+    assert (row["position"], row["head"], row["lag"]) == (4, 7, 3)
