@@ -79,7 +79,8 @@ class Subscription:
 
 def declared(cls) -> dict[tuple[str, str], Subscription]:
     """The subscriptions of a service class, keyed (name, source), from its idempotent
-    handlers. One event type has one handler per subscription (or which would count it?)."""
+    handlers. An event type has at most one handler per subscription: the position counts each
+    event once."""
     out: dict[tuple[str, str], Subscription] = {}
     for _, method in inspect.getmembers(cls, inspect.isfunction):
         spec = getattr(method, "subscribes", None)

@@ -231,3 +231,20 @@ def test_status_shows_the_lag_per_consumer_and_source(database_url, source, cons
     (row,) = status(admin_conn, [consumer])
     assert (row["consumer"], row["service"], row["source"]) == (consumer, consumer, source)
     assert (row["position"], row["head"], row["lag"]) == (4, 7, 3)
+
+
+def test_the_catch_up_and_live_deliveries_racing_over_the_same_events_apply_each_once(
+        database_url, source, consumer, config, container_factory):
+    """The start-up catch-up reads the feed while the relay publishes the same events to the
+    live queue (ten workers at once): whichever commits second finds the `consumed` marker."""
+    append_things(database_url, source, 150)
+    container_factory(make_source_service(source), config).start()
+    with RelayThread(database_url, source, source, config["AMQP_URI"]):
+        container = container_factory(make_consumer_service(consumer, source), config)
+        container.start()
+        wait_for(lambda: len(effects(database_url, consumer)) >= 150, message="150 effects")
+        append_things(database_url, source, 1)  # a marker behind the live duplicates
+        wait_for(lambda: len(effects(database_url, consumer)) >= 151, message="the marker")
+    container.stop()  # lets the workers still running finish
+    positions = [r[0] for r in effects(database_url, consumer)]
+    assert sorted(positions) == list(range(1, 152)), "each event applied exactly once"
