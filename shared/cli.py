@@ -19,6 +19,9 @@
   simasn audit timeline --stream ID [--service S]
   simasn records check                    replay every employee and compare with the stored row
   simasn records rebuild [--nip NIP ...]  re-derive stored rows from the log
+  simasn projections status [--json]      how far each consumer read each source log (lag)
+  simasn projections rebuild NAME [--wait SECONDS]
+                                          empty one read model and replay it from zero
   simasn deadletters list [--service S] [--all]
   simasn deadletters retry SERVICE:ID
   simasn deadletters discard SERVICE:ID --reason TEXT
@@ -485,6 +488,40 @@ def cmd_deadletters(args, config: ServiceConfig) -> int:
         conn.close()
 
 
+def cmd_projections(args, config: ServiceConfig) -> int:
+    from shared import audit, projections_admin
+
+    projections = projections_admin.declared_projections()
+    conn = _connect(config.database_url)
+    try:
+        if args.projections_command == "status":
+            rows = projections_admin.status(conn, audit.existing_schemas(conn, SERVICES),
+                                            projections)
+            if args.json:
+                _print_json(rows)
+                return 0
+            print(f"{'CONSUMER':28} {'SOURCE':13} {'POSITION':>9} {'HEAD':>9} {'LAG':>7}")
+            for r in rows:
+                shown = "-" if r["position"] is None else r["position"]
+                print(f"{r['consumer']:28} {r['source']:13} {shown:>9} "
+                      f"{'-' if r['head'] is None else r['head']:>9} "
+                      f"{'-' if r['lag'] is None else r['lag']:>7}")
+            return 0
+        projection = projections_admin.find(projections, args.name)
+        heads = projections_admin.reset(conn, projection)
+        print(f"{projection.name}: emptied; replaying {sum(heads.values())} event(s) of "
+              f"{', '.join(sorted(heads))} from zero", file=sys.stderr)
+        if projections_admin.follow(conn, projection, heads, args.wait, args.progress):
+            print(f"{projection.name}: rebuilt, continuing live")
+            return 0
+        print(f"{projection.name}: not caught up after {args.wait:g} s; is the "
+              f"{projection.schema} service running? It goes on when it runs "
+              "(`simasn projections status`)", file=sys.stderr)
+        return 2
+    finally:
+        conn.close()
+
+
 def _add_trust_roots(parser) -> None:
     parser.add_argument("--trust-roots", action="append", metavar="PEM",
                         help="root certificate the checkpoints' seal must chain to (repeatable; "
@@ -597,6 +634,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("rebuild", help="re-derive stored rows from the log")
     p.add_argument("--nip", action="append", help="only this NIP (repeatable)")
 
+    proj = sub.add_parser("projections", help="consumers' positions in the logs they read; "
+                                              "rebuilding a read model")
+    psub2 = proj.add_subparsers(dest="projections_command", required=True)
+    p = psub2.add_parser("status", help="position, source head and lag per consumer and source")
+    p.add_argument("--json", action="store_true")
+    p = psub2.add_parser("rebuild", help="empty a read model and replay it from zero")
+    p.add_argument("name", help="the consumer, e.g. verification.queue")
+    p.add_argument("--wait", type=float, default=600,
+                   help="seconds to follow the replay (600); it goes on regardless")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+
     dl = sub.add_parser("deadletters", help="events their consumers could not handle")
     dsub = dl.add_subparsers(dest="dl_command", required=True)
     p = dsub.add_parser("list")
@@ -622,6 +670,7 @@ COMMANDS = {
     "audit": cmd_audit,
     "records": cmd_records,
     "deadletters": cmd_deadletters,
+    "projections": cmd_projections,
     "pki": cmd_pki,
 }
 

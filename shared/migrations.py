@@ -129,6 +129,20 @@ CREATE TABLE {schema}.idempotency_keys (
 GRANT SELECT, INSERT ON {schema}.idempotency_keys TO {role};
 """
 
+# Where each catch-up subscription of this service got to in each source log: every event of
+# its types up to `position` is handled (shared/subscriptions.py). Written in the transaction of
+# the handler's effect, like the `consumed` marker.
+SUBSCRIPTIONS_DDL = """
+CREATE TABLE {schema}.subscriptions (
+    name        text NOT NULL,
+    source      text NOT NULL,
+    position    bigint NOT NULL DEFAULT 0 CHECK (position >= 0),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, source)
+);
+GRANT SELECT, INSERT, UPDATE ON {schema}.subscriptions TO {role};
+"""
+
 # How events get in: two entry points and, behind them, the one loop that chains and inserts.
 # Applied by every `migrate` (CREATE OR REPLACE, then ownership and grants), so a log created
 # by older code is brought to it too. The tables and functions belong to a NOLOGIN role of
@@ -381,7 +395,8 @@ def create_log_schema(cur, schema: str, role: str, auditor: str, extra: Iterable
              "owner": log_owner}
     # a log made by older code also has "000_append_streams" recorded: its function is now
     # (re)written by secure_log_writer below, with append_events
-    for name, text in [("000_event_log", CORE_LOG_DDL), ("000_idempotency", IDEMPOTENCY_DDL)]:
+    for name, text in [("000_event_log", CORE_LOG_DDL), ("000_idempotency", IDEMPOTENCY_DDL),
+                       ("000_subscriptions", SUBSCRIPTIONS_DDL)]:
         if name not in done:
             cur.execute(_render(text, names))
             _record(cur, schema, name)

@@ -21,6 +21,9 @@ from shared.schemas import load
 from shared.service import Holidays, ServiceBase, rpc
 
 log = get_logger(__name__)
+#: the requests' side of the work other services do: a signed output completes its request, a
+#: claim in verification goes on its timeline (not rebuildable: the effects are events here)
+WORKFLOW = "requests.workflow"
 
 
 class CatalogueSeed(DependencyProvider):
@@ -255,7 +258,7 @@ class RequestsService(ServiceBase):
             return once(uow, "decide_request", [request_id, payload], lambda: workflow.decide(
                 uow, self._actor(), str(request_id)[:64], data))
 
-    @idempotent_handler("signing", "DocumentSigned")
+    @idempotent_handler("signing", "DocumentSigned", subscription=WORKFLOW)
     def on_document_signed(self, uow, event):
         """A request's output is signed and stored: the request is complete."""
         if event.payload.get("request_id") and event.payload.get("sha256"):
@@ -263,7 +266,7 @@ class RequestsService(ServiceBase):
                                      event.payload.get("number"),
                                      event.stream_id.split(":", 1)[1])
 
-    @idempotent_handler("verification", "VerificationItemClaimed")
+    @idempotent_handler("verification", "VerificationItemClaimed", subscription=WORKFLOW)
     def on_verification_item_claimed(self, uow, event):
         """A verifier took one of our requests from the queue: a line on its timeline."""
         if event.payload.get("kind") == "request" and event.payload.get("request_id"):
