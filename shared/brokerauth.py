@@ -66,7 +66,8 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                      "requests": ("events_feed", "get_request")},
     "signing": {"records": ("get_employee",), "requests": ("events_feed", "get_request"),
                 "verification": ("events_feed", "get_case")},
-    "identity": {"requests": ("events_feed",)}, "records": {}, "reporting": {}, "sync": {},
+    "identity": {"requests": ("events_feed",)}, "records": {"requests": ("events_feed",)},
+    "reporting": {}, "sync": {},
 }
 # `events_feed`: a consumer catching up reads its sources' feeds (shared/subscriptions.py); the
 # table lists it for exactly the sources each process subscribes to (tests/test_broker_users.py)

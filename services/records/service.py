@@ -23,6 +23,11 @@ from shared.service import ServiceBase, rpc
 log = get_logger(__name__)
 
 
+#: completed layanan applied to the record: caught up like every subscription, never rebuilt
+#: (its effects are events in the records log, which a replay would append again)
+OUTCOMES = "records.outcomes"
+
+
 class DocumentChecks(DependencyProvider):
     """How uploads are judged, from config. The readability policy (DOCUMENT_MAX_BYTES,
     DOCUMENT_MIN_WIDTH/HEIGHT, DOCUMENT_BLANK_STDDEV, DOCUMENT_MAX_PDF_PAGES): what "clearly
@@ -173,7 +178,7 @@ class RecordsService(ServiceBase):
             return once(uow, "decide_change", [nip, payload], lambda: employees.decide(
                 uow, self._actor(), str(nip), data))
 
-    @idempotent_handler("requests", "RequestCompleted")
+    @idempotent_handler("requests", "RequestCompleted", subscription=OUTCOMES)
     def on_request_completed(self, uow, event):
         """A completed layanan changes the record (docs/design/layanan-outcomes.md)."""
         employees.apply_layanan_outcome(uow, event.stream_id.split(":", 1)[1], event.payload)
