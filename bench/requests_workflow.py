@@ -36,7 +36,15 @@ from bench.gateway import ADMIN_URL, Stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "requests_workflow.md"
 TRANSITIONS = ("create", "submit", "start_verification", "verify", "approve", "complete")
-KK = ("sk_terakhir", "daftar_gaji", "kk", "ktp", "pas_foto")
+#: a layanan granted as often as it is asked for (a KARTU_KESEHATAN is granted once per
+#: employee), and the documents it asks of an unmarried PNS
+LAYANAN = "MUTASI"
+KK = ("surat_permohonan", "anjab_abk", "pernyataan_bebas", "sk_cpns", "sk_pns",
+      "sk_pangkat_terakhir", "skp_2_tahun", "kk")
+#: the decree's outcome the approver enters (docs/design/layanan-outcomes.md): the move
+MUTASI_DECREE = {"opd_id": "dinkes", "unit": "Bidang Pelayanan Kesehatan",
+                 "jenis_jabatan": "pelaksana", "nama_jabatan": "Pengadministrasi Umum",
+                 "tmt": "2026-12-01"}
 ADMIN = {"actor_id": "admin.bench", "actor_role": "administrator",
          "actor_roles": ["administrator"], "actor_scope": []}
 FASIL = {"actor_id": "fas.bench", "actor_role": "fasilitator", "actor_roles": ["fasilitator"],
@@ -100,8 +108,7 @@ def drive(stack: Stack, nips: list[str], sha: str, total: int, clients: int):
                 try:
                     t0 = time.perf_counter()
                     made = pegawai.requests.create_request({
-                        "layanan": "KARTU_KESEHATAN", "nip": nip,
-                        "options": {"tanggungan": "sendiri"},
+                        "layanan": LAYANAN, "nip": nip,
                         "documents": {c: sha for c in KK},
                         "idempotency_key": f"bench-{number}-{uuid.uuid4().hex[:6]}"})
                     timings.append(("create", time.perf_counter() - t0))
@@ -117,7 +124,8 @@ def drive(stack: Stack, nips: list[str], sha: str, total: int, clients: int):
                                 for c in KK}})),
                         ("approve", lambda v: admin.requests.decide_request(rid, {
                             "expected_version": v, "approve": True,
-                            "reason": "memenuhi syarat"})),
+                            "reason": "memenuhi syarat",
+                            "outcome": MUTASI_DECREE})),
                         ("complete", lambda v: system.requests.complete_request(rid, {
                             "expected_version": v, "output_sha256": "cd" * 32})))
                     for step, call in steps:

@@ -60,13 +60,17 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
         "reporting": ("health",),
         "sync": ("health",),
     },
-    "requests": {"records": ("document_meta", "documents_not_owned", "record_for_rules")},
-    "verification": {"records": ("get_employee", "record_history"),
-                     "requests": ("get_request",)},
-    "signing": {"records": ("get_employee",), "requests": ("get_request",),
-                "verification": ("get_case",)},
-    "identity": {}, "records": {}, "reporting": {}, "sync": {},
+    "requests": {"records": ("document_meta", "documents_not_owned", "record_for_rules"),
+                 "signing": ("events_feed",), "verification": ("events_feed",)},
+    "verification": {"records": ("events_feed", "get_employee", "record_history"),
+                     "requests": ("events_feed", "get_request")},
+    "signing": {"records": ("get_employee",), "requests": ("events_feed", "get_request"),
+                "verification": ("events_feed", "get_case")},
+    "identity": {"requests": ("events_feed",)}, "records": {"requests": ("events_feed",)},
+    "reporting": {}, "sync": {},
 }
+# `events_feed`: a consumer catching up reads its sources' feeds (shared/subscriptions.py); the
+# table lists it for exactly the sources each process subscribes to (tests/test_broker_users.py)
 
 
 #: the session fences (services/identity/fences.py, services/gateway/sessions.py): the queue the

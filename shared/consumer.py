@@ -8,7 +8,10 @@ Nameko acks a message even when its handler raised. `idempotent_handler` closes 
 - only if the event can be neither handled nor parked (database down) does the wrapper raise,
   and the entrypoint is declared `requeue_on_error`, so the broker keeps the message;
 - an event handled while the broker connection died is not acked; the broker delivers it
-  again after the reconnect and it is a no-op then (tests/test_broker_outage.py).
+  again after the reconnect and it is a no-op then (tests/test_broker_outage.py);
+- every handler belongs to a subscription (shared/subscriptions.py): a position per source log,
+  moved in the same transaction as the effect, a gap in positions filled from the source's
+  events feed before the live event, and catch-up from any position (a new consumer, a rebuild).
 """
 
 from __future__ import annotations
@@ -77,14 +80,20 @@ def queue_name(source: str, event_type: str, service: str, method: str) -> str:
     return f"evt-{source}-{event_type}--{service}.{method}"
 
 
-def idempotent_handler(source_service: str, event_type: str, db_attr: str = "db"):
-    """Decorate `def handler(self, uow, event: ReceivedEvent)` on a service with a Database."""
+def idempotent_handler(source_service: str, event_type: str, db_attr: str = "db",
+                       subscription: str | None = None):
+    """Decorate `def handler(self, uow, event: ReceivedEvent)` on a service with a Database.
+    `subscription` names the read model or process the handler feeds (default: the service's
+    name); its handlers share one position per source log (shared/subscriptions.py)."""
 
     def decorate(fn):
         @functools.wraps(fn)
         def entry(self, envelope):
-            return _consume(self, fn, source_service, event_type, envelope, db_attr)
+            from shared.subscriptions import deliver
 
+            return deliver(self, fn, source_service, event_type, envelope, db_attr)
+
+        entry.subscribes = (subscription, source_service, event_type, fn, db_attr)
         return event_handler(
             source_service,
             event_type,
@@ -96,7 +105,9 @@ def idempotent_handler(source_service: str, event_type: str, db_attr: str = "db"
     return decorate
 
 
-def _consume(service, fn, source: str, event_type: str, envelope, db_attr: str):
+def _consume(service, fn, source: str, event_type: str, envelope, db_attr: str, track=None):
+    """Handle one event once; `track(uow, event)` moves the subscription's position in the
+    same transaction (also when the event was handled before: the position still counts it)."""
     db = getattr(service, db_attr)
     consumer = f"{service.name}.{fn.__name__}"
     queue = queue_name(source, event_type, service.name, fn.__name__)
@@ -121,6 +132,8 @@ def _consume(service, fn, source: str, event_type: str, envelope, db_attr: str):
                     {"consumer": consumer, "source": source, "position": event.position,
                      "event_id": event.event_id},
                 ).first()
+                if track is not None:
+                    track(uow, event)
                 if fresh is None:
                     log.info("event_already_consumed", consumer=consumer,
                              position=event.position)

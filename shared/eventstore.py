@@ -16,6 +16,10 @@ content before it asks; the lock, the checks, the chain and the inserts happen i
 schema's `append_events` function, so the lock is held for one round trip plus the commit. The
 price is still that appends to one service log are serialised; keep the append the last
 statement of a transaction so the lock is released at commit soon after.
+
+That function (and `append_streams`) is the only way a service writes its log: they run as the
+log's owner, and the service's role may only call them and read (shared/migrations.py,
+LOG_WRITER_DDL). Position, version, time and chain link are decided there, never sent from here.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import psycopg2
 
 from shared.canonical import (
     GENESIS_HASH,
@@ -40,6 +45,7 @@ from shared.errors import (
     Conflict,
     DuplicateEventId,
     EventPayloadInvalid,
+    SimasnError,
     ValidationFailed,
 )
 from shared.eventtypes import EventRegistry
@@ -108,6 +114,14 @@ class BatchConflict(Conflict):
         super().__init__(f"{len(conflicts)} stream(s) of the batch conflict; nothing written",
                          field="batch", details={"conflicts": conflicts})
         self.conflicts = conflicts
+
+
+class LogWriteRefused(SimasnError):
+    """The database refused this role the log's writing functions: a deployment whose
+    migrations were not run (`simasn migrate`), or a connection as the wrong role."""
+
+    code = "log_write_refused"
+    http_status = 500
 
 
 @dataclass(frozen=True)
@@ -198,10 +212,8 @@ class EventStore:
                                           version_no, payload, meta)}
             for event_id, event_type, version_no, payload in prepared
         ]
-        with conn.cursor() as cur:
-            cur.execute(self._sql_append,
-                        (stream_id, stream_type, expected_version, dumps(meta), dumps(rows)))
-            (outcome,) = cur.fetchone()
+        outcome = self._call(conn, self._sql_append,
+                             (stream_id, stream_type, expected_version, dumps(meta), dumps(rows)))
         if "first" in outcome:
             return list(range(outcome["first"], outcome["last"] + 1))
         if "replayed" in outcome:
@@ -243,12 +255,23 @@ class EventStore:
         if len(set(ids)) != len(ids):
             raise DuplicateEventId("the same event id appears twice in one batch",
                                    field="event_id")
-        with conn.cursor() as cur:
-            cur.execute(self._sql_append_streams, (dumps(items),))
-            (outcome,) = cur.fetchone()
+        outcome = self._call(conn, self._sql_append_streams, (dumps(items),))
         if "conflicts" in outcome:
             raise BatchConflict(outcome["conflicts"])
         return list(range(outcome["first"], outcome["last"] + 1))
+
+    def _call(self, conn, statement: str, params: tuple) -> dict:
+        """One call of a writing function; its owner does the writing (shared/migrations.py,
+        LOG_WRITER_DDL), the connection's role needs only EXECUTE on it."""
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement, params)
+                (outcome,) = cur.fetchone()
+        except psycopg2.errors.InsufficientPrivilege as exc:
+            raise LogWriteRefused(
+                f"this database role may not append to the log {self.schema}: run "
+                "`simasn migrate`, and connect as the service's own role") from exc
+        return outcome
 
     def _prepare(self, event: NewEvent) -> tuple[str, str, int, dict]:
         try:
@@ -313,6 +336,21 @@ class EventStore:
             out.append(self._record(row))
             expected += 1
         return out
+
+    def read_types(self, conn, after: int, upto: int, limit: int,
+                   event_types: Sequence[str] | None = None) -> list[RecordedEvent]:
+        """Events in (`after`, `upto`] of `event_types` (all when None), in position order.
+        With `upto` read from the head row first, every event up to it has committed (the
+        module docstring), so the answer has no hole among the types asked for."""
+        sql = (f"SELECT {_COLUMNS} FROM {self.schema}.events "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+               "WHERE position > %s AND position <= %s")
+        params: list[Any] = [after, upto]
+        if event_types is not None:
+            sql += " AND event_type = ANY(%s)"
+            params.append(list(event_types))
+        with conn.cursor() as cur:
+            cur.execute(sql + " ORDER BY position LIMIT %s", [*params, limit])
+            return [self._record(row) for row in cur.fetchall()]
 
     def iter_stream_type(self, conn, stream_type: str,
                          batch: int = 2000) -> Iterator[RecordedEvent]:

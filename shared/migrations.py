@@ -1,8 +1,11 @@
 """Schema migrations, run once per deployment (`simasn migrate`, a make target or a k8s Job) —
 never by every replica at start.
 
-Each service owns one PostgreSQL schema named after it and a login role that may only INSERT and
-SELECT its event log (UPDATE/DELETE/TRUNCATE are refused by triggers even for the owner).
+Each service owns one PostgreSQL schema named after it and a login role. That role writes its
+event log only by calling the schema's `append_events`/`append_streams`, which run as the NOLOGIN
+role `<prefix>log_owner` that owns the log (SECURITY DEFINER); on the log's tables it has SELECT
+and nothing else, so it cannot insert a back-dated event or move the head (`LOG_WRITER_DDL`).
+UPDATE/DELETE/TRUNCATE of events are refused by triggers even for the owner.
 Service-specific migrations live in `services/<name>/migrations/NNN_name.sql`; `{schema}` and
 `{role}` in them are replaced before they run.
 
@@ -48,70 +51,6 @@ CREATE TABLE {schema}.event_log_head (
     last_recorded_at timestamptz
 );
 INSERT INTO {schema}.event_log_head VALUES (1, 0, '{genesis}', NULL);
-
--- The only way events get in: one call, one round trip, the head row locked for as short a
--- time as possible. See shared/eventstore.py for why positions never show a late commit and
--- shared/canonical.py for the two hash levels. Outcomes come back as jsonb, not exceptions,
--- so a conflict leaves the caller's transaction usable.
-CREATE FUNCTION {schema}.append_events(p_stream text, p_stream_type text, p_expected integer,
-                                       p_metadata jsonb, p_events jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE
-    head        record;
-    n           integer := jsonb_array_length(p_events);
-    found       integer;
-    same_stream boolean;
-    existing    jsonb;
-    current_v   integer;
-    ts          timestamptz;
-    ts_text     text;
-    pos         bigint;
-    ver         integer;
-    prev        text;
-    link        text;
-    e           jsonb;
-BEGIN
-    SELECT last_position, last_hash, last_recorded_at INTO head
-      FROM {schema}.event_log_head WHERE id = 1 FOR UPDATE;
-    -- every statement below runs with a snapshot taken after the lock was granted
-    SELECT count(ev.position), bool_and(ev.stream_id = p_stream),
-           jsonb_agg(ev.position ORDER BY x.ord)
-      INTO found, same_stream, existing
-      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, ord)
-      JOIN {schema}.events ev ON ev.event_id = (x.e->>'event_id')::uuid;
-    IF found = n AND same_stream THEN
-        RETURN jsonb_build_object('replayed', existing);
-    ELSIF found > 0 THEN
-        RETURN jsonb_build_object('duplicate', found);
-    END IF;
-    SELECT coalesce(max(version), 0) INTO current_v FROM {schema}.events
-     WHERE stream_id = p_stream;
-    IF p_expected IS NOT NULL AND p_expected <> current_v THEN
-        RETURN jsonb_build_object('conflict', current_v);
-    END IF;
-    ts := greatest(clock_timestamp(), coalesce(head.last_recorded_at, '-infinity'));
-    ts_text := to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
-    pos := head.last_position;
-    ver := current_v;
-    prev := head.last_hash;
-    FOR e IN SELECT value FROM jsonb_array_elements(p_events) LOOP
-        pos := pos + 1;
-        ver := ver + 1;
-        link := encode(sha256(convert_to(
-            prev || '|' || pos || '|' || ver || '|' || ts_text || '|' || (e->>'content_hash'),
-            'UTF8')), 'hex');
-        INSERT INTO {schema}.events (position, event_id, stream_id, stream_type, version,
-                event_type, schema_version, payload, metadata, recorded_at, content_hash,
-                prev_hash, hash)
-        VALUES (pos, (e->>'event_id')::uuid, p_stream, p_stream_type, ver, e->>'event_type',
-                (e->>'schema_version')::integer, e->'payload', p_metadata, ts,
-                e->>'content_hash', prev, link);
-        prev := link;
-    END LOOP;
-    UPDATE {schema}.event_log_head
-       SET last_position = pos, last_hash = prev, last_recorded_at = ts WHERE id = 1;
-    RETURN jsonb_build_object('first', head.last_position + 1, 'last', pos);
-END $$;
 
 CREATE FUNCTION {schema}.refuse_event_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -167,9 +106,6 @@ CREATE TABLE {schema}.dead_letters (
 );
 
 GRANT USAGE ON SCHEMA {schema} TO {role};
-GRANT SELECT, INSERT ON {schema}.events TO {role};
-GRANT EXECUTE ON FUNCTION {schema}.append_events(text, text, integer, jsonb, jsonb) TO {role};
-GRANT SELECT, UPDATE ON {schema}.event_log_head TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.relay_checkpoint, {schema}.relay_unrouted TO {role};
 GRANT SELECT, INSERT ON {schema}.consumed TO {role};
 GRANT SELECT, INSERT, UPDATE ON {schema}.dead_letters TO {role};
@@ -193,54 +129,67 @@ CREATE TABLE {schema}.idempotency_keys (
 GRANT SELECT, INSERT ON {schema}.idempotency_keys TO {role};
 """
 
-# Many streams in one call (bulk imports): the head row is locked and updated once for the
-# whole batch instead of once per stream. All-or-nothing: every stream's expected version and
-# every event id is checked before anything is written; on any conflict nothing is written and
-# the conflicting items are named, so the caller can drop them and call again.
-APPEND_STREAMS_DDL = """
-CREATE FUNCTION {schema}.append_streams(p_batch jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+# Where each catch-up subscription of this service got to in each source log: every event of
+# its types up to `position` is handled (shared/subscriptions.py). Written in the transaction of
+# the handler's effect, like the `consumed` marker.
+SUBSCRIPTIONS_DDL = """
+CREATE TABLE {schema}.subscriptions (
+    name        text NOT NULL,
+    source      text NOT NULL,
+    position    bigint NOT NULL DEFAULT 0 CHECK (position >= 0),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, source)
+);
+GRANT SELECT, INSERT, UPDATE ON {schema}.subscriptions TO {role};
+"""
+
+# How events get in: two entry points and, behind them, the one loop that chains and inserts.
+# Applied by every `migrate` (CREATE OR REPLACE, then ownership and grants), so a log created
+# by older code is brought to it too. The tables and functions belong to a NOLOGIN role of
+# their own (`<prefix>log_owner`); the entry points run with its rights (SECURITY DEFINER) and
+# the service role, which is not a member of it, may only call them and SELECT. So whatever a
+# service appends gets its position, version, time (the database clock, never earlier than the
+# head's) and chain link from here, never from the caller: the events' JSON has no field for
+# them and a service cannot INSERT into `events` or UPDATE `event_log_head` by itself.
+# search_path is pinned (pg_catalog first, pg_temp last) so a caller cannot slip in its own
+# functions, operators or tables, and no temporary table is used: a caller could have made one
+# of that name beforehand, with a trigger that would then run with the owner's rights.
+# See shared/eventstore.py for why positions never show a late commit and shared/canonical.py
+# for the two hash levels. Outcomes come back as jsonb, not exceptions, so a conflict leaves
+# the caller's transaction usable.
+LOG_WRITER_DDL = """
+-- The chain, once for both entry points. Called with the head row locked and every check
+-- passed, with one element per stream in each array: the stream, its type, its metadata, its
+-- version now (read under the lock) and its events ([{event_id, event_type, schema_version,
+-- payload, content_hash}]), all built by the entry point itself. Arrays rather than one jsonb
+-- document, so the events pass through as they came (re-building them into a new jsonb made
+-- a 100-event append a third slower). Only its owner may run it (EXECUTE revoked from PUBLIC
+-- below); it runs with the rights and search_path of the entry point that called it.
+CREATE OR REPLACE FUNCTION {schema}.chain_events(p_last_position bigint, p_last_hash text,
+                                                 p_last_recorded_at timestamptz,
+                                                 p_streams text[], p_stream_types text[],
+                                                 p_metadata jsonb[], p_versions integer[],
+                                                 p_events jsonb[])
+RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
-    head      record;
-    problems  jsonb;
-    ts        timestamptz;
-    ts_text   text;
-    pos       bigint;
-    prev      text;
-    link      text;
-    item      record;
-    e         jsonb;
-    ver       integer;
+    ts          timestamptz := greatest(clock_timestamp(),
+                                        coalesce(p_last_recorded_at, '-infinity'));
+    ts_text     text := to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+    pos         bigint := p_last_position;
+    prev        text := p_last_hash;
+    link        text;
+    stream      text;
+    stream_type text;
+    meta        jsonb;
+    ver         integer;
+    e           jsonb;
 BEGIN
-    SELECT last_position, last_hash, last_recorded_at INTO head
-      FROM {schema}.event_log_head WHERE id = 1 FOR UPDATE;
-    CREATE TEMP TABLE IF NOT EXISTS pg_temp.append_batch (
-        ord integer, stream text, stream_type text, expected integer, metadata jsonb,
-        events jsonb, current_v integer) ON COMMIT DROP;
-    TRUNCATE pg_temp.append_batch;
-    INSERT INTO pg_temp.append_batch
-    SELECT x.ord, x.v->>'stream', x.v->>'stream_type', (x.v->>'expected')::integer,
-           x.v->'metadata', x.v->'events',
-           (SELECT coalesce(max(ev.version), 0) FROM {schema}.events ev
-             WHERE ev.stream_id = x.v->>'stream')
-      FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS x(v, ord);
-    SELECT jsonb_agg(jsonb_build_object('index', b.ord - 1, 'current', b.current_v)
-                     ORDER BY b.ord) INTO problems
-      FROM pg_temp.append_batch b
-     WHERE (b.expected IS NOT NULL AND b.expected <> b.current_v)
-        OR EXISTS (SELECT 1 FROM jsonb_array_elements(b.events) AS n(e)
-                   JOIN {schema}.events ev ON ev.event_id = (n.e->>'event_id')::uuid)
-        OR (SELECT count(*) FROM pg_temp.append_batch o WHERE o.stream = b.stream) > 1;
-    IF problems IS NOT NULL THEN
-        RETURN jsonb_build_object('conflicts', problems);
-    END IF;
-    ts := greatest(clock_timestamp(), coalesce(head.last_recorded_at, '-infinity'));
-    ts_text := to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
-    pos := head.last_position;
-    prev := head.last_hash;
-    FOR item IN SELECT * FROM pg_temp.append_batch ORDER BY ord LOOP
-        ver := item.current_v;
-        FOR e IN SELECT value FROM jsonb_array_elements(item.events) LOOP
+    FOR i IN 1 .. coalesce(array_length(p_streams, 1), 0) LOOP
+        stream := p_streams[i];
+        stream_type := p_stream_types[i];
+        meta := p_metadata[i];
+        ver := p_versions[i];
+        FOR e IN SELECT value FROM jsonb_array_elements(p_events[i]) LOOP
             pos := pos + 1;
             ver := ver + 1;
             link := encode(sha256(convert_to(
@@ -249,19 +198,117 @@ BEGIN
             INSERT INTO {schema}.events (position, event_id, stream_id, stream_type, version,
                     event_type, schema_version, payload, metadata, recorded_at, content_hash,
                     prev_hash, hash)
-            VALUES (pos, (e->>'event_id')::uuid, item.stream, item.stream_type, ver,
-                    e->>'event_type', (e->>'schema_version')::integer, e->'payload',
-                    item.metadata, ts, e->>'content_hash', prev, link);
+            VALUES (pos, (e->>'event_id')::uuid, stream, stream_type, ver, e->>'event_type',
+                    (e->>'schema_version')::integer, e->'payload', meta, ts,
+                    e->>'content_hash', prev, link);
             prev := link;
         END LOOP;
     END LOOP;
     UPDATE {schema}.event_log_head
        SET last_position = pos, last_hash = prev, last_recorded_at = ts WHERE id = 1;
-    RETURN jsonb_build_object('first', head.last_position + 1, 'last', pos);
+    RETURN jsonb_build_object('first', p_last_position + 1, 'last', pos);
 END $$;
-GRANT EXECUTE ON FUNCTION {schema}.append_streams(jsonb) TO {role};
-"""
 
+-- One stream: one call, one round trip, the head row locked for as short a time as possible.
+CREATE OR REPLACE FUNCTION {schema}.append_events(p_stream text, p_stream_type text,
+                                                  p_expected integer, p_metadata jsonb,
+                                                  p_events jsonb)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {schema}, pg_temp
+AS $$
+DECLARE
+    head        record;
+    n           integer := jsonb_array_length(p_events);
+    found       integer;
+    same_stream boolean;
+    existing    jsonb;
+    current_v   integer;
+BEGIN
+    SELECT last_position, last_hash, last_recorded_at INTO head
+      FROM {schema}.event_log_head WHERE id = 1 FOR UPDATE;
+    -- every statement below runs with a snapshot taken after the lock was granted
+    SELECT count(ev.position), bool_and(ev.stream_id = p_stream),
+           jsonb_agg(ev.position ORDER BY x.ord)
+      INTO found, same_stream, existing
+      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, ord)
+      JOIN {schema}.events ev ON ev.event_id = (x.e->>'event_id')::uuid;
+    IF found = n AND same_stream THEN
+        RETURN jsonb_build_object('replayed', existing);
+    ELSIF found > 0 THEN
+        RETURN jsonb_build_object('duplicate', found);
+    END IF;
+    SELECT coalesce(max(version), 0) INTO current_v FROM {schema}.events
+     WHERE stream_id = p_stream;
+    IF p_expected IS NOT NULL AND p_expected <> current_v THEN
+        RETURN jsonb_build_object('conflict', current_v);
+    END IF;
+    RETURN {schema}.chain_events(head.last_position, head.last_hash, head.last_recorded_at,
+                                 ARRAY[p_stream], ARRAY[p_stream_type], ARRAY[p_metadata],
+                                 ARRAY[current_v], ARRAY[p_events]);
+END $$;
+
+-- Many streams in one call (bulk imports): the head row is locked and updated once for the
+-- whole batch instead of once per stream. All-or-nothing: every stream's expected version and
+-- every event id is checked before anything is written; on any conflict nothing is written and
+-- the conflicting items are named, so the caller can drop them and call again.
+CREATE OR REPLACE FUNCTION {schema}.append_streams(p_batch jsonb)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {schema}, pg_temp
+AS $$
+DECLARE
+    head      record;
+    problems  jsonb;
+    b_streams  text[];
+    b_types    text[];
+    b_metadata jsonb[];
+    b_versions integer[];
+    b_events   jsonb[];
+BEGIN
+    SELECT last_position, last_hash, last_recorded_at INTO head
+      FROM {schema}.event_log_head WHERE id = 1 FOR UPDATE;
+    WITH batch AS (
+        SELECT x.ord, x.v->>'stream' AS stream, x.v->>'stream_type' AS stream_type,
+               (x.v->>'expected')::integer AS expected, x.v->'metadata' AS metadata,
+               x.v->'events' AS events,
+               (SELECT coalesce(max(ev.version), 0) FROM {schema}.events ev
+                 WHERE ev.stream_id = x.v->>'stream') AS current_v,
+               count(*) OVER (PARTITION BY x.v->>'stream') AS times
+          FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS x(v, ord)
+    ), checked AS (
+        SELECT b.*, (b.expected IS NOT NULL AND b.expected <> b.current_v)
+                    OR b.times > 1
+                    OR EXISTS (SELECT 1 FROM jsonb_array_elements(b.events) AS n(e)
+                               JOIN {schema}.events ev ON ev.event_id = (n.e->>'event_id')::uuid)
+                    AS conflicting
+          FROM batch b
+    )
+    SELECT jsonb_agg(jsonb_build_object('index', c.ord - 1, 'current', c.current_v)
+                     ORDER BY c.ord) FILTER (WHERE c.conflicting),
+           array_agg(c.stream ORDER BY c.ord), array_agg(c.stream_type ORDER BY c.ord),
+           array_agg(c.metadata ORDER BY c.ord), array_agg(c.current_v ORDER BY c.ord),
+           array_agg(c.events ORDER BY c.ord)
+      INTO problems, b_streams, b_types, b_metadata, b_versions, b_events
+      FROM checked c;
+    IF problems IS NOT NULL THEN
+        RETURN jsonb_build_object('conflicts', problems);
+    END IF;
+    RETURN {schema}.chain_events(head.last_position, head.last_hash, head.last_recorded_at,
+                                 b_streams, b_types, b_metadata, b_versions, b_events);
+END $$;
+
+ALTER FUNCTION {schema}.chain_events(bigint, text, timestamptz, text[], text[], jsonb[],
+                                          integer[], jsonb[]) OWNER TO {owner};
+ALTER FUNCTION {schema}.append_events(text, text, integer, jsonb, jsonb) OWNER TO {owner};
+ALTER FUNCTION {schema}.append_streams(jsonb) OWNER TO {owner};
+REVOKE ALL ON FUNCTION {schema}.chain_events(bigint, text, timestamptz, text[], text[], jsonb[],
+                                          integer[], jsonb[]),
+                       {schema}.append_events(text, text, integer, jsonb, jsonb),
+                       {schema}.append_streams(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION {schema}.append_events(text, text, integer, jsonb, jsonb),
+                          {schema}.append_streams(jsonb) TO {role};
+GRANT USAGE ON SCHEMA {schema} TO {owner};
+-- what older code granted the service role (INSERT on events, UPDATE on the head) goes
+REVOKE ALL ON {schema}.events, {schema}.event_log_head FROM {role}, PUBLIC;
+GRANT SELECT ON {schema}.events, {schema}.event_log_head TO {role};
+"""
 
 # What the signing service needs to sign a checkpoint of this log: the head (last position and
 # hash) and, for the Merkle root over the events, their positions and chain hashes. Column
@@ -324,10 +371,12 @@ def service_migrations(service: str) -> list[tuple[str, str]]:
 
 
 def create_log_schema(cur, schema: str, role: str, auditor: str, extra: Iterable = (),
-                      checkpointer: str | None = None) -> list[str]:
+                      checkpointer: str | None = None,
+                      log_owner: str = "simasn_log_owner") -> list[str]:
     """Create (or bring up to date) one service schema; returns the migrations it applied.
     `checkpointer` is the role that signs checkpoints of this log (created here if need be:
-    the signing service's own schema may come later in the list)."""
+    the signing service's own schema may come later in the list). `log_owner` owns the log
+    and its writing functions (`secure_log_writer`)."""
     ensure_role(cur, role)
     ensure_role(cur, auditor)
     if checkpointer:
@@ -342,32 +391,69 @@ def create_log_schema(cur, schema: str, role: str, auditor: str, extra: Iterable
     cur.execute(sql.SQL("SELECT name FROM {}.schema_migrations").format(sql.Identifier(schema)))
     done = {row[0] for row in cur.fetchall()}
     applied = []
-    steps = [("000_event_log", CORE_LOG_DDL), ("000_append_streams", APPEND_STREAMS_DDL),
-             ("000_idempotency", IDEMPOTENCY_DDL)]
-    if checkpointer:
-        steps.append(("000_checkpoint_reader", CHECKPOINT_READER_DDL))
-    steps += extra
-    for name, text in steps:
-        if name in done:
-            continue
-        ddl = (
-            text.replace("{schema}", schema)
-            .replace("{role}", f'"{role}"')
-            .replace("{auditor}", f'"{auditor}"')
-            .replace("{checkpointer}", f'"{checkpointer}"')
-            .replace("{genesis}", GENESIS_HASH)
-            .replace("{{", "{")
-            .replace("}}", "}")
-        )
-        cur.execute(ddl)
-        cur.execute(
-            sql.SQL("INSERT INTO {}.schema_migrations (name) VALUES (%s)").format(
-                sql.Identifier(schema)
-            ),
-            (name,),
-        )
-        applied.append(f"{schema}/{name}")
+    names = {"schema": schema, "role": role, "auditor": auditor, "checkpointer": checkpointer,
+             "owner": log_owner}
+    # a log made by older code also has "000_append_streams" recorded: its function is now
+    # (re)written by secure_log_writer below, with append_events
+    for name, text in [("000_event_log", CORE_LOG_DDL), ("000_idempotency", IDEMPOTENCY_DDL),
+                       ("000_subscriptions", SUBSCRIPTIONS_DDL)]:
+        if name not in done:
+            cur.execute(_render(text, names))
+            _record(cur, schema, name)
+            applied.append(f"{schema}/{name}")
+    secure_log_writer(cur, schema, role, log_owner)
+    steps = [("000_checkpoint_reader", CHECKPOINT_READER_DDL)] if checkpointer else []
+    for name, text in [*steps, *extra]:
+        if name not in done:
+            cur.execute(_render(text, names))
+            _record(cur, schema, name)
+            applied.append(f"{schema}/{name}")
     return applied
+
+
+def secure_log_writer(cur, schema: str, role: str, log_owner: str) -> None:
+    """Make `log_owner` (NOLOGIN) own the log's tables and writing functions, and leave the
+    service role EXECUTE on the two entry points and SELECT on the tables, no more. Run by every
+    `migrate`, idempotently: a log created by older code loses the INSERT/UPDATE its role had
+    and gets the current functions."""
+    ensure_role(cur, log_owner, login=False)
+    cur.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (log_owner,))
+    if cur.fetchone()[0]:
+        cur.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(log_owner)))
+    cur.execute("SELECT rolsuper, pg_has_role(current_user, %s, 'MEMBER'), "
+                "has_schema_privilege(%s, %s, 'CREATE') FROM pg_roles "
+                "WHERE rolname = current_user", (log_owner, log_owner, schema))
+    superuser, member, creates = cur.fetchone()
+    # a migrating role that is not a superuser (deploy/k8s: a CREATEROLE owner) may only hand
+    # objects to a role it is a member of, and the new owner needs CREATE on the schema
+    if not superuser and not member:
+        cur.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(log_owner)))
+    if not superuser and not creates:
+        cur.execute(sql.SQL("GRANT CREATE ON SCHEMA {} TO {}").format(
+            sql.Identifier(schema), sql.Identifier(log_owner)))
+    cur.execute(_render(LOG_WRITER_DDL, {"schema": schema, "role": role, "owner": log_owner}))
+    cur.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_roles r ON r.oid = c.relowner WHERE n.nspname = %s "
+        "AND c.relname IN ('events', 'event_log_head') AND r.rolname <> %s",
+        (schema, log_owner),
+    )
+    # only when it changes: ALTER TABLE takes an exclusive lock even when there is nothing to do
+    for (table,) in cur.fetchall():
+        cur.execute(sql.SQL("ALTER TABLE {}.{} OWNER TO {}").format(
+            sql.Identifier(schema), sql.Identifier(table), sql.Identifier(log_owner)))
+
+
+def _render(text: str, names: dict[str, str | None]) -> str:
+    ddl = text
+    for key, value in names.items():
+        ddl = ddl.replace("{" + key + "}", value if key == "schema" else f'"{value}"')
+    return (ddl.replace("{genesis}", GENESIS_HASH).replace("{{", "{").replace("}}", "}"))
+
+
+def _record(cur, schema: str, name: str) -> None:
+    cur.execute(sql.SQL("INSERT INTO {}.schema_migrations (name) VALUES (%s)").format(
+        sql.Identifier(schema)), (name,))
 
 
 def migrate(admin_url: str, role_prefix: str = "simasn_",
@@ -383,6 +469,7 @@ def migrate(admin_url: str, role_prefix: str = "simasn_",
                 applied += create_log_schema(
                     cur, service, role_prefix + service, role_prefix + "auditor",
                     service_migrations(service), checkpointer=role_prefix + "signing",
+                    log_owner=role_prefix + "log_owner",
                 )
         return applied
     finally:

@@ -17,6 +17,7 @@ import time
 import psycopg2
 from kombu import Connection, Exchange, Producer
 
+from shared.envelopes import public_envelope
 from shared.eventstore import EventStore
 from shared.eventtypes import EventRegistry
 from shared.logging import get_logger
@@ -30,16 +31,6 @@ def event_exchange(service: str) -> Exchange:
                     delivery_mode=2)
 
 
-def _public_metadata(metadata: dict) -> dict:
-    """The metadata of a redacted event on the bus. A reason may name what was withheld; and a
-    pegawai acting on a confidential matter can only be the employee it concerns (only they
-    and BKD may), so their identity would tell what the payload withholds: both stay in the
-    log. BKD staff and services stay named."""
-    public = {k: v for k, v in metadata.items() if k != "reason"}
-    if public.get("actor_role") == "pegawai":
-        for key in ("actor_id", "opd_id", "client_address"):
-            public.pop(key, None)
-    return public
 
 
 class OutboxRelay:
@@ -175,17 +166,8 @@ class OutboxRelay:
         return len(events)
 
     def _public_envelope(self, event) -> dict:
-        """What goes on the bus: confidential parts withheld by the service's redactors. A
-        redacted envelope says so (`redacted: true`); its `hash` still names the full event in
-        the log, so an auditor can find it there."""
-        envelope = event.envelope(self.service)
-        registry = self.store.registry
-        if registry is not None:
-            envelope["payload"], envelope["redacted"] = registry.public_payload(
-                event.event_type, event.payload)
-            if envelope["redacted"]:
-                envelope["metadata"] = _public_metadata(event.metadata)
-        return envelope
+        """What goes on the bus: the same envelope the events feed answers (shared/envelopes.py)."""
+        return public_envelope(event, self.service, self.store.registry)
 
     def _on_return(self, exc, exchange, routing_key, message) -> None:
         self._returned.append((routing_key, str(exc)))

@@ -1,12 +1,16 @@
-"""What every SIMASN Nameko service has in common: request context, a health RPC."""
+"""What every SIMASN Nameko service has in common: request context, a health RPC, the feed of
+its log for other services' catch-up subscriptions, and the sweep that keeps its own
+subscriptions caught up (shared/subscriptions.py)."""
 
 from __future__ import annotations
 
 from nameko.extensions import DependencyProvider
 
+from shared import subscriptions
+from shared.auth import Principal
 from shared.calendar import holidays_from
 from shared.context import RequestContext
-from shared.errors import SimasnError
+from shared.errors import Forbidden, SimasnError
 from shared.rpc import rpc
 from shared.schemas import HealthSchema
 
@@ -18,6 +22,7 @@ class ServiceBase:
 
     name: str
     context = RequestContext()
+    feeds = subscriptions.FeedProxy()
 
     @rpc
     def health(self):
@@ -30,6 +35,23 @@ class ServiceBase:
         return HealthSchema().dump(
             {"service": self.name, "status": "ok", "database": "ok", "log_position": position}
         )
+
+    @rpc
+    def events_feed(self, after=0, limit=subscriptions.FEED_PAGE, event_types=None):
+        """A page of this service's log after position `after` (of `event_types` only, if
+        given), redacted exactly as the bus carries it, with the log's head. Services only."""
+        if not Principal.from_context(self.context).has("system"):
+            raise Forbidden("umpan peristiwa hanya untuk layanan", field="caller")
+        after, limit, event_types = subscriptions.feed_arguments(after, limit, event_types)
+        with self.db.transaction() as uow:
+            return subscriptions.read_feed(uow.dbapi, self.db.store, self.name, after, limit,
+                                           event_types)
+
+    @subscriptions.sweep_timer
+    def catch_up_subscriptions(self):
+        """At start and then every SUBSCRIPTION_SWEEP_SECONDS: every subscription of this
+        service caught up with its source's log."""
+        subscriptions.sweep(self)
 
 
 class Holidays(DependencyProvider):

@@ -10,7 +10,7 @@ import click
 import psycopg2
 
 from shared.errors import SimasnError
-from simasn_cli import accounts, audit, deadletters, deploy, pki, records
+from simasn_cli import accounts, audit, deadletters, deploy, pki, projections, records
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"],
@@ -21,7 +21,7 @@ def cli() -> None:
 
 for command in (deploy.migrate, deploy.relay, deploy.keys, deploy.broker, deploy.health,
                 accounts.admin, accounts.seed, pki.pki, audit.audit, records.records,
-                deadletters.deadletters):
+                deadletters.deadletters, projections.projections):
     cli.add_command(command)
 
 

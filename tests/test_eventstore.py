@@ -4,21 +4,34 @@ retries, append-only enforcement, versioned payloads and the gap-free reader."""
 import random
 import threading
 import uuid
+from datetime import datetime
 
 import eventlet
+import orjson
 import psycopg2
 import pytest
 from marshmallow import Schema, fields
 
 from shared.audit import verify_log
+from shared.canonical import chain_hash, content_hash
+from shared.config import with_user
 from shared.errors import (
     ConcurrencyError,
     DuplicateEventId,
     EventPayloadInvalid,
     UnknownEventType,
 )
-from shared.eventstore import NO_STREAM, BatchConflict, EventStore, NewEvent, StreamAppend
+from shared.eventstore import (
+    NO_STREAM,
+    BatchConflict,
+    EventStore,
+    LogWriteRefused,
+    NewEvent,
+    StreamAppend,
+)
 from shared.eventtypes import EventRegistry
+from shared.migrations import create_log_schema, migrate, with_database
+from shared.testing import drop_test_database
 
 REGISTRY = EventRegistry("scratch")
 
@@ -192,17 +205,181 @@ def test_update_delete_truncate_are_refused_even_for_the_owner(store, conn, admi
     assert count_events(conn, store.schema) == 1
 
 
-def test_service_role_has_insert_and_select_only(store, conn):
+def table_privileges(conn, schema, grantee="simasn_scratch"):
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT privilege_type FROM information_schema.role_table_grants "
-            "WHERE grantee = 'simasn_scratch' AND table_schema = %s AND table_name = 'events'",
-            (store.schema,),
-        )
-        assert sorted(r[0] for r in cur.fetchall()) == ["INSERT", "SELECT"]
+        cur.execute("SELECT table_name, privilege_type FROM information_schema.role_table_grants "
+                    "WHERE grantee = %s AND table_schema = %s "
+                    "AND table_name IN ('events', 'event_log_head') ORDER BY 1, 2",
+                    (grantee, schema))
+        return cur.fetchall()
+
+
+def forged_next_event(conn, schema, recorded_at="2020-01-01T00:00:00.000000Z"):
+    """INSERT values for a back-dated event that would verify as OK at the head of the log."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT last_position, last_hash FROM {schema}.event_log_head")
+        position, prev = cur.fetchone()
+    event_id, payload = str(uuid.uuid4()), {"name": "back-dated", "count": 0}
+    content = content_hash(event_id, "s-forged", "Thing", "ThingHappened", 1, payload, {})
+    return (position + 1, event_id, "s-forged", "Thing", 1, "ThingHappened", 1,
+            orjson.dumps(payload).decode(), "{}", recorded_at, content, prev,
+            chain_hash(prev, position + 1, 1, recorded_at, content))
+
+
+def test_the_service_role_writes_the_log_only_through_its_functions(store, conn):
+    """E-18: INSERT, UPDATE, DELETE, TRUNCATE on the log tables, the inner chain function, the
+    owner role and the triggers are all out of the service role's reach; appends still work."""
+    with conn:
+        store.append(conn, "s-u", "Thing", NO_STREAM, [thing()])
+    assert table_privileges(conn, store.schema) == [("event_log_head", "SELECT"),
+                                                    ("events", "SELECT")]
+    s = store.schema
+    refused = [
+        (f"INSERT INTO {s}.events VALUES (%s, %s::uuid, %s, %s, %s, %s, %s, %s::jsonb, "
+         "%s::jsonb, %s::timestamptz, %s, %s, %s)", forged_next_event(conn, s)),
+        (f"UPDATE {s}.event_log_head SET last_recorded_at = '2999-01-01Z'", None),
+        (f"UPDATE {s}.event_log_head SET last_position = last_position + 1", None),
+        (f"DELETE FROM {s}.event_log_head", None),
+        (f"TRUNCATE {s}.events", None),
+        (f"TRUNCATE {s}.event_log_head", None),
+        (f"SELECT 1 FROM {s}.event_log_head FOR UPDATE", None),
+        (f"SELECT {s}.chain_events(0, %s, NULL, '{{}}', '{{}}', '{{}}', '{{}}', '{{}}')",
+         ("0" * 64,)),
+        (f"ALTER TABLE {s}.events DISABLE TRIGGER ALL", None),
+        ("SET ROLE simasn_log_owner", None),
+    ]
+    for statement, params in refused:
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            with conn, conn.cursor() as cur:
+                cur.execute(statement, params)
+    with conn:
+        assert store.append(conn, "s-u", "Thing", 1, [thing()]) == [2]
+    assert count_events(conn, s) == 2
+    assert verify_log(conn, s).ok
+
+
+def test_the_log_and_its_functions_belong_to_a_role_no_one_logs_in_as(store, admin_conn):
+    """E-18: the owner is NOLOGIN; the entry points run as it with a pinned search_path, and
+    only the service role (not PUBLIC) may call them."""
+    with admin_conn.cursor() as cur:
+        cur.execute("SELECT c.relname, r.rolname, r.rolcanlogin FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "JOIN pg_roles r ON r.oid = c.relowner "
+                    "WHERE n.nspname = %s AND c.relname IN ('events', 'event_log_head') "
+                    "ORDER BY 1", (store.schema,))
+        assert cur.fetchall() == [("event_log_head", "simasn_log_owner", False),
+                                  ("events", "simasn_log_owner", False)]
+        cur.execute("SELECT p.proname, r.rolname, p.prosecdef, p.proconfig, "
+                    "has_function_privilege('simasn_scratch', p.oid, 'EXECUTE'), "
+                    "has_function_privilege('simasn_auditor', p.oid, 'EXECUTE') "
+                    "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                    "JOIN pg_roles r ON r.oid = p.proowner "
+                    "WHERE n.nspname = %s AND p.proname <> 'refuse_event_change' ORDER BY 1",
+                    (store.schema,))
+        pinned = [f"search_path=pg_catalog, {store.schema}, pg_temp"]
+        assert cur.fetchall() == [
+            ("append_events", "simasn_log_owner", True, pinned, True, False),
+            ("append_streams", "simasn_log_owner", True, pinned, True, False),
+            ("chain_events", "simasn_log_owner", False, None, False, False),
+        ]
+
+
+def test_nothing_a_caller_sends_sets_the_time_position_version_or_chain(store, conn):
+    """E-19: the functions' only inputs are what the writer decides; fields naming a time, a
+    position, a version or a hash are ignored, and the log verifies."""
+    with conn:
+        store.append(conn, "s-b", "Thing", NO_STREAM, [thing("first")])
+    with conn.cursor() as cur:
+        cur.execute("SELECT clock_timestamp()")
+        before = cur.fetchone()[0]
+    conn.rollback()
+    forged = {"recorded_at": "2001-01-01T00:00:00.000000Z", "position": 1000, "version": 9,
+              "prev_hash": "0" * 64, "hash": "f" * 64, "current": 41}
+
+    def event(stream, name):
+        payload, event_id = {"name": name, "count": 0}, str(uuid.uuid4())
+        return {**forged, "event_id": event_id, "event_type": "ThingHappened",
+                "schema_version": 1, "payload": payload,
+                "content_hash": content_hash(event_id, stream, "Thing", "ThingHappened", 1,
+                                             payload, {})}
+
+    with conn, conn.cursor() as cur:
+        cur.execute(f"SELECT {store.schema}.append_events('s-b', 'Thing', 1, '{{}}'::jsonb, "
+                    "%s::jsonb)", (orjson.dumps([event("s-b", "second")]).decode(),))
+        assert cur.fetchone()[0] == {"first": 2, "last": 2}
+        cur.execute(f"SELECT {store.schema}.append_streams(%s::jsonb)", (orjson.dumps([
+            {**forged, "stream": "s-n", "stream_type": "Thing", "expected": None,
+             "metadata": {}, "events": [event("s-n", "third")]}]).decode(),))
+        assert cur.fetchone()[0] == {"first": 3, "last": 3}
+    written = store.read_all(conn, 2, 10)
+    assert [(e.position, e.stream_id, e.version) for e in written] == [(2, "s-b", 2),
+                                                                         (3, "s-n", 1)]
+    for recorded in written:
+        assert datetime.fromisoformat(recorded.recorded_at) >= before
+        assert recorded.hash != "f" * 64
+    assert verify_log(conn, store.schema).ok
+
+
+def test_a_role_without_the_functions_gets_our_error(store, database_url):
+    """The auditor may read the log but not append: the store says so in its own terms."""
+    auditor = psycopg2.connect(with_user(database_url, "simasn_auditor"))
+    try:
+        with pytest.raises(LogWriteRefused) as caught:
+            store.append(auditor, "s-a", "Thing", NO_STREAM, [thing()])
+        auditor.rollback()
+        assert caught.value.code == "log_write_refused"
+        assert store.schema in caught.value.message
+        with pytest.raises(LogWriteRefused):
+            store.append_streams(auditor, [StreamAppend("s-a", "Thing", NO_STREAM, [thing()])])
+        auditor.rollback()
+        assert store.head(auditor) == (0, "0" * 64)
+    finally:
+        auditor.close()
+
+
+def test_a_log_made_by_older_code_loses_its_write_privileges_on_migrate(store, conn,
+                                                                         admin_conn):
+    """E-20: the state older code left (tables and invoker functions owned by the migrating
+    user, INSERT/UPDATE granted to the service role) is put right by the next migration run,
+    which records no new migration; the events already written still verify."""
+    s = store.schema
+    with conn:
+        store.append(conn, "s-old", "Thing", NO_STREAM, [thing("before")])
+    with admin_conn, admin_conn.cursor() as cur:
+        cur.execute(f"ALTER TABLE {s}.events OWNER TO CURRENT_USER")
+        cur.execute(f"ALTER TABLE {s}.event_log_head OWNER TO CURRENT_USER")
+        cur.execute(f"GRANT INSERT ON {s}.events TO simasn_scratch")
+        cur.execute(f"GRANT UPDATE ON {s}.event_log_head TO simasn_scratch")
+        cur.execute(f"DROP FUNCTION {s}.chain_events(bigint, text, timestamptz, text[], "
+                    "text[], jsonb[], integer[], jsonb[])")
+        for signature in ("append_events(text, text, integer, jsonb, jsonb)",
+                          "append_streams(jsonb)"):
+            cur.execute(f"DROP FUNCTION {s}.{signature}")
+            cur.execute(f"CREATE FUNCTION {s}.{signature} RETURNS jsonb LANGUAGE sql "
+                        "AS $$ SELECT jsonb_build_object('old', true) $$")
+            cur.execute(f"GRANT EXECUTE ON FUNCTION {s}.{signature} TO simasn_scratch")
+    with conn, conn.cursor() as cur:  # the hole the old privileges left
+        cur.execute(f"UPDATE {s}.event_log_head SET last_recorded_at = last_recorded_at")
+    with admin_conn, admin_conn.cursor() as cur:
+        assert create_log_schema(cur, s, "simasn_scratch", "simasn_auditor") == []
+    assert table_privileges(conn, s) == [("event_log_head", "SELECT"), ("events", "SELECT")]
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
         with conn, conn.cursor() as cur:
-            cur.execute(f"ALTER TABLE {store.schema}.events DISABLE TRIGGER ALL")
+            cur.execute(f"INSERT INTO {s}.events VALUES (%s, %s::uuid, %s, %s, %s, %s, %s, "
+                        "%s::jsonb, %s::jsonb, %s::timestamptz, %s, %s, %s)",
+                        forged_next_event(conn, s))
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        with conn, conn.cursor() as cur:
+            cur.execute(f"UPDATE {s}.event_log_head SET last_recorded_at = '2999-01-01Z'")
+    with conn:
+        assert store.append(conn, "s-old", "Thing", 1, [thing("after")]) == [2]
+        assert store.append_streams(conn, [StreamAppend("s-new", "Thing", NO_STREAM,
+                                                        [thing()])]) == [3]
+    assert verify_log(conn, s).ok
+    with admin_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON "
+                    "n.oid = p.pronamespace WHERE n.nspname = %s AND p.prosecdef", (s,))
+        assert cur.fetchone()[0] == 2
 
 
 def test_read_stream_as_of_returns_the_past(store, conn):
@@ -347,3 +524,37 @@ def test_as_of_takes_any_time_zone_python_accepts(store, conn):
         store.read_stream(conn, "s-tz", as_of=early)
     with pytest.raises(ValidationFailed):
         store.read_stream(conn, "s-tz", as_of=datetime(2026, 1, 1))
+
+
+def test_a_migrating_role_that_is_not_a_superuser_can_hand_the_log_to_its_owner():
+    """E-20: deploy/k8s migrates as a CREATEROLE owner, not a superuser; it makes itself a
+    member of the log owner so that it may give the log away, twice over without change."""
+    from tests.conftest import ADMIN_URL
+
+    migrator = f"simasn_test_migrator_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(ADMIN_URL)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE ROLE {migrator} LOGIN CREATEROLE CREATEDB")
+    url = with_database(ADMIN_URL, f"simasn_test_{uuid.uuid4().hex[:10]}")
+    try:
+        assert "records/000_event_log" in migrate(with_user(url, migrator), services=("records",))
+        assert migrate(with_user(url, migrator), services=("records",)) == []
+        conn = psycopg2.connect(url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT c.relname, c.relowner::regrole::text, d.datdba::regrole::text "
+                            "FROM pg_class c, pg_database d WHERE d.datname = current_database() "
+                            "AND c.relnamespace = 'records'::regnamespace "
+                            "AND c.relname IN ('events', 'event_log_head') ORDER BY 1")
+                assert cur.fetchall() == [("event_log_head", "simasn_log_owner", migrator),
+                                          ("events", "simasn_log_owner", migrator)]
+            assert table_privileges(conn, "records", "simasn_records") == [
+                ("event_log_head", "SELECT"), ("events", "SELECT")]
+        finally:
+            conn.close()
+    finally:
+        drop_test_database(url)
+        with admin.cursor() as cur:
+            cur.execute(f"DROP ROLE {migrator}")
+        admin.close()

@@ -122,6 +122,8 @@ MATRIX = {
     ("POST", "/api/clients/<client_id>/revoke"): BKD,
     ("GET", "/api/public/verification/<document_id>"): PUBLIC,
     ("POST", "/api/public/verification"): PUBLIC,
+    ("GET", "/api/public/checkpoints"): PUBLIC,
+    ("GET", "/api/public/checkpoints/<position>"): PUBLIC,
     ("GET", "/api/signed-documents"): {"administrator", "auditor"},
     ("GET", "/api/signed-documents/<document_id>"): {"administrator", "auditor", "pegawai"},
     ("GET", "/api/signed-documents/<document_id>/pdf"): {"administrator", "auditor", "pegawai"},
@@ -202,6 +204,8 @@ class World:
 
     def __init__(self, people: People, config: dict):
         self.people, self.config = people, config
+        #: requests made for the pegawai persona, finished before the next is made
+        self.made: list[str] = []
         self.logins = {
             "pegawai": people.pegawai("dinkes"),
             "fasilitator_own": people.staff(["fasilitator"], ["dinkes"]),
@@ -246,10 +250,12 @@ class World:
         verification by `actor` when that persona may verify (else by the administrator)."""
         pegawai, nip = self.requests("pegawai"), self.logins["pegawai"]
         sha = self.uploaded_document()
+        self.settle()
         made = pegawai.create_request({"layanan": "KARTU_KESEHATAN", "nip": nip,
                                        "options": {"tanggungan": "sendiri"},
                                        "documents": {c: sha for c in self.KK_CODES}})
         rid, version = made["request_id"], made["version"]
+        self.made.append(rid)
         if state == "draft":
             return rid, version
         version = pegawai.submit_request(rid, {"expected_version": version})["version"]
@@ -346,8 +352,38 @@ class World:
     def hukdis(self) -> tuple[str, int]:
         """A draft disciplinary request (only BKD drafts one) about the pegawai persona, by the
         administrator persona, with every document it needs."""
-        made = self.requests("administrator").create_request(self.hukdis_body())
+        body = self.hukdis_body()
+        self.settle()
+        made = self.requests("administrator").create_request(body)
+        self.made.append(made["request_id"])
         return made["request_id"], made["version"]
+
+    def settle(self) -> None:
+        """Finish the requests made so far for the pegawai persona — withdrawn, returned and
+        withdrawn, or rejected — since one request of a layanan is open per employee at a
+        time (none is approved here: a grant would stop the next request)."""
+        admin = self.requests("administrator")
+        for rid in self.made:
+            request = admin.get_request(rid)
+            version = {"expected_version": request["version"]}
+            if request["state"] == "under_verification":
+                verifier = next(s["actor_id"] for s in reversed(admin.request_timeline(rid))
+                                if s["event"] == "VerificationStarted")
+                persona = next(p for p, login in self.logins.items() if login == verifier)
+                request = self.requests(persona).return_request(rid, {
+                    **version, "documents": {"usulan": "selesai diuji"}})
+            elif request["state"] == "under_approval":
+                other = {"actor_id": "admin.penutup", "actor_role": "administrator",
+                         "actor_roles": ["administrator"], "actor_scope": []}
+                with rpc(self.config, other, service="requests") as svc:
+                    svc.decide_request(rid, {**version, "approve": False,
+                                             "reason": "selesai diuji"})
+                continue
+            if request["state"] in ("draft", "submitted", "returned"):
+                drafter = "administrator" if request["layanan"] == "HUKDIS" else "pegawai"
+                self.requests(drafter).withdraw_request(rid, {
+                    "expected_version": request["version"], "reason": "selesai diuji"})
+        self.made.clear()
 
     def hukdis_body(self) -> dict:
         return {"layanan": "HUKDIS", "nip": self.logins["pegawai"],
@@ -369,12 +405,16 @@ class World:
         if scenario == "own":
             return path.replace("<nip>", nip).replace("<field>", "name"), token, None
         if scenario == "drafted":
+            self.settle()
             made = self.requests(persona).create_request(
                 {"layanan": "KARTU_KESEHATAN", "nip": nip, "options": {"tanggungan": "sendiri"}})
+            self.made.append(made["request_id"])
             return (path.replace("<request_id>", made["request_id"]), token,
                     {"expected_version": made["version"], "reason": "tidak jadi"})
         if path == "/api/requests":
-            return path, token, self.hukdis_body()
+            body = self.hukdis_body()
+            self.settle()
+            return path, token, body
         rid, version = self.hukdis()
         body = {"expected_version": version}
         if path.endswith("/documents"):
@@ -451,6 +491,7 @@ class World:
         if "<int:year>" in path:
             return path.replace("<int:year>", "2026"), token, None
         if path == "/api/requests":
+            self.settle()
             return path, token, {"layanan": "KARTU_KESEHATAN", "nip": self.logins["pegawai"],
                                  "options": {"tanggungan": "sendiri"}}
         if path == "/api/requests/<request_id>/output":
@@ -462,6 +503,8 @@ class World:
             body = {"reason": "uji matriks tanda tangan"} if method == "POST" and not \
                 path.endswith("/retry") else None
             return path.replace("<document_id>", document["document_id"]), token, body
+        if "<position>" in path:
+            return path.replace("<position>", "latest"), token, None
         if path == "/api/public/verification":
             document = self.signed_document()
             return path, token, FileSystemStore(self.config["DOCUMENT_ROOT"]).read(
@@ -484,7 +527,9 @@ class World:
                 verdict = {"original": True, "legible": True, "matches_record": True}
                 body["checks"] = {c: verdict for c in self.KK_CODES}
             elif step == "decision":
-                body.update(approve=True, reason="memenuhi syarat")
+                # refused, not approved: an approved request would stay open while it is
+                # signed, and once signed the KARTU_KESEHATAN would be granted for good
+                body.update(approve=False, reason="belum memenuhi syarat")
             elif method == "GET":
                 body = None
             return path.replace("<request_id>", rid).replace("<document>", "kk"), token, body
@@ -620,6 +665,8 @@ def test_authorization_matrix(gateway):
         for persona in PERSONAS:
             path, token, body = world.request(method, rule, persona)
             answer = send(client, method, path, token, body)
+            if rule == "/api/requests" and answer.status == 201:
+                world.made.append(answer.body["request_id"])
             mismatches += conformance_problems(method, rule, answer)
             ok = answer.status < 400 or (rule == "/health/ready" and answer.status == 503)
             refused = answer.status in (401, 403, 404)
@@ -631,6 +678,8 @@ def test_authorization_matrix(gateway):
         for persona, scenario in personas.items():
             path, token, body = world.request(method, rule, persona, scenario)
             answer = send(client, method, path, token, body)
+            if rule == "/api/requests" and answer.status == 201:
+                world.made.append(answer.body["request_id"])
             mismatches += conformance_problems(method, rule, answer)
             if answer.status >= 400:
                 failures.append(f"{persona} ({scenario}) {method} {path}: {answer.status} "

@@ -123,7 +123,7 @@ def test_gaji_berkala_from_submission_to_signed_letter_through_the_gateway(
     assert seen_by_other(rid) == 404
     approved = client.call("POST", f"/api/requests/{rid}/decision", token=admin, body={
         "expected_version": verified.body["version"], "approve": True,
-        "reason": "memenuhi syarat KGB"})
+        "reason": "memenuhi syarat KGB", "outcome": {"tmt": "2026-04-01", "gaji_pokok": 4_150_000}})
     assert approved.status == 200 and approved.body["state"] == "signing"
     assert seen_by_other(rid) == 404
 

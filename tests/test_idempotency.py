@@ -120,7 +120,8 @@ def test_every_step_of_a_request_repeated_with_its_key_answers_the_same(kgb):
     verified = step("POST", f"{base}/verify", fasilitator, {
         "expected_version": claimed["version"], "checks": {c: verdict for c in kgb["docs"]}})
     approved = step("POST", f"{base}/decision", admin, {
-        "expected_version": verified["version"], "approve": True, "reason": "memenuhi syarat"})
+        "expected_version": verified["version"], "approve": True, "reason": "memenuhi syarat",
+        "outcome": {"tmt": "2026-04-01", "gaji_pokok": 4_150_000}})
     assert approved["state"] == "signing"
     events = [t["event"] for t in client.call("GET", f"{base}/timeline", token=pegawai).body]
     assert events == ["RequestDrafted", "RequestSubmitted", "VerificationStarted",
@@ -128,8 +129,10 @@ def test_every_step_of_a_request_repeated_with_its_key_answers_the_same(kgb):
                       "VerificationStarted", "RequestVerified", "RequestApproved",
                       "SigningStarted"], "each step happened once"
 
+    # (another layanan: the KGB request is still open, and one is open at a time)
     other = step("POST", "/api/requests", pegawai,
-                 {"layanan": "KGB", "nip": kgb["nip"], "documents": kgb["docs"]})
+                 {"layanan": "KARTU_KESEHATAN", "nip": kgb["nip"],
+                  "options": {"tanggungan": "sendiri"}})
     withdrawn = step("POST", f"/api/requests/{other['request_id']}/withdraw", pegawai,
                      {"expected_version": other["version"], "reason": "salah layanan"})
     assert withdrawn["state"] == "withdrawn"
@@ -141,10 +144,15 @@ def test_keys_are_per_caller_and_a_key_in_the_body_is_the_same_mechanism(kgb):
     body = {"layanan": "KGB", "nip": kgb["nip"], "documents": kgb["docs"]}
     mine = client.call("POST", "/api/requests", token=pegawai, body=body, headers=headers)
     # the fasilitator happens to send the same key: a request of their own, not the pegawai's
-    theirs = client.call("POST", "/api/requests", token=fasilitator, body=body, headers=headers)
-    assert mine.status == theirs.status == 201
+    # (of another layanan: one KGB request is open at a time)
+    theirs = client.call("POST", "/api/requests", token=fasilitator, headers=headers, body={
+        "layanan": "KARTU_KESEHATAN", "nip": kgb["nip"], "options": {"tanggungan": "sendiri"}})
+    assert mine.status == theirs.status == 201, theirs.body
     assert theirs.body["request_id"] != mine.body["request_id"]
     assert theirs.body["on_behalf"] is True
+    assert client.call("POST", f"/api/requests/{mine.body['request_id']}/withdraw",
+                       token=pegawai, body={"expected_version": mine.body["version"],
+                                            "reason": "diulang"}).status == 200
 
     in_body = {**body, "idempotency_key": f"kgb-{uuid.uuid4().hex}"}
     first, again = twice(client, "POST", "/api/requests", pegawai, in_body, None)

@@ -127,7 +127,9 @@ def test_a_gaji_berkala_request_from_draft_to_completed(stack):
                                              "approve": True, "reason": "lengkap"})
     with call(ADMIN) as admin:
         approved = admin.decide_request(rid, {"expected_version": verified["version"],
-                                              "approve": True, "reason": "memenuhi syarat"})
+                                              "approve": True, "reason": "memenuhi syarat",
+                                              "outcome": {"tmt": "2026-04-01",
+                                                          "gaji_pokok": 4_150_000}})
         assert approved["state"] == "signing"
     with call(SYSTEM) as signing:
         done = signing.complete_request(rid, {"expected_version": approved["version"],
@@ -406,7 +408,13 @@ def test_a_running_penalty_is_not_revealed_to_a_fasilitator(stack):
     assert hidden["eligible_from"] is None and answer["eligible_from"] is None
     with call(principal(nip, ["pegawai"])) as own:
         mine = own.eligibility("KGB", nip)
-    assert mine["eligible_from"] == "2027-03-02"
+    (shown,) = [c for c in mine["checks"] if c["rule"] == "no_running_penalty"]
+    assert shown["eligible_from"] == "2027-03-02"
+    # the fasilitator's draft is still open: no second KGB request until it is done, so
+    # waiting alone does not make the employee eligible
+    (running,) = [c for c in mine["checks"] if c["rule"] == "no_open_request"]
+    assert not running["ok"] and running["request_id"] == draft["request_id"]
+    assert mine["eligible_from"] is None
 
 
 def test_a_disciplinary_procedure_never_reaches_the_bus():

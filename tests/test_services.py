@@ -40,10 +40,15 @@ def test_each_service_connects_as_its_own_least_privilege_role(admin_conn):
         for service in ALL:
             cur.execute("SELECT has_table_privilege(%s, %s, 'UPDATE'), "
                         "has_table_privilege(%s, %s, 'INSERT'), "
+                        "has_function_privilege(%s, %s, 'EXECUTE'), "
                         "has_schema_privilege(%s, 'records', 'USAGE')",
-                        (f"simasn_{service}", f"{service}.events") * 2 + (f"simasn_{service}",))
-            update, insert, records_usage = cur.fetchone()
-            assert (update, insert) == (False, True)
+                        (f"simasn_{service}", f"{service}.events") * 2
+                        + (f"simasn_{service}",
+                           f"{service}.append_events(text, text, integer, jsonb, jsonb)",
+                           f"simasn_{service}"))
+            update, insert, append, records_usage = cur.fetchone()
+            # it appends only through its log's function (tests/test_eventstore.py)
+            assert (update, insert, append) == (False, False, True)
             # signing reads every log's head and chain hashes (signed checkpoints), no more:
             # tests/test_signing_checkpoints.py checks what exactly
             assert records_usage == (service in ("records", "signing")), \

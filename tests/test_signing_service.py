@@ -72,7 +72,7 @@ def approved_request(call, store, nip, admin=ADMIN):
     with call(admin, "requests") as requests:
         return requests.decide_request(request["request_id"], {
             "expected_version": verified["version"], "approve": True,
-            "reason": "memenuhi syarat"})
+            "reason": "memenuhi syarat", "outcome": {"nomor_kartu": "0001234567890"}})
 
 
 def request_of(call, nip, request_id):
@@ -351,7 +351,10 @@ def test_a_corrected_output_replaces_the_request_s_document(stack):
     wait_for(lambda: request_of(call, nip, rid)["state"] == "completed", timeout=60,
              message="the first output is signed")
     with call(ADMIN, "records") as records:
-        record = records.get_employee(nip)
+        # records applies the completed layanan first (the card number): a change made before
+        # that would race it for the record's version
+        record = wait_for(lambda: (lambda r: r if r.get("nomor_bpjs") else None)(
+            records.get_employee(nip)), timeout=60, message="the outcome reaches the record")
         records.record_history(nip, {
             "history": "pangkat", "entry": {"golongan": "III/b", "tmt": "2019-04-01",
                                             "jenis_kp": "reguler"},

@@ -47,9 +47,10 @@ def test_a_fake_document_becomes_a_case_and_an_issued_warning(stack):
         with pytest.raises(NotFound):  # not a verifier
             own.report_fake_document(report)
     with call(FASIL, "requests") as requests:  # a request the fasilitator made on their behalf
-        on_behalf = requests.create_request({"layanan": "KARTU_KESEHATAN", "nip": nip,
-                                             "options": {"tanggungan": "sendiri"},
-                                             "documents": request["documents"]})
+        # (of another layanan asking for the KK: the KARTU_KESEHATAN one is still open)
+        on_behalf = requests.create_request({"layanan": "IZIN_CERAI", "nip": nip,
+                                             "options": {"kedudukan": "penggugat"},
+                                             "documents": {"kk": request["documents"]["kk"]}})
     with call(FASIL) as fasilitator:
         with pytest.raises(Forbidden):  # who uploaded it does not judge it
             fasilitator.report_fake_document({**report, "request_id": on_behalf["request_id"]})

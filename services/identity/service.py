@@ -53,12 +53,16 @@ def _committed(outcome: accounts.Outcome):
     return outcome.result
 
 
+#: the mails queued from the requests events (`simasn projections rebuild identity.notifications`)
+NOTIFICATIONS = "identity.notifications"
+
+
 def _mail_handler(event_type: str, method_name: str):
     def handle(self, uow, event):
         mailer.queue(uow, event)
 
     handle.__name__ = handle.__qualname__ = method_name
-    return idempotent_handler("requests", event_type)(handle)
+    return idempotent_handler("requests", event_type, subscription=NOTIFICATIONS)(handle)
 
 
 class IdentityService(ServiceBase):
@@ -68,6 +72,9 @@ class IdentityService(ServiceBase):
     db = fences.FencedDatabase(REGISTRY)
     kit = Identity()
     mail = Mail()
+    #: a rebuild empties nothing: the outbox is what people were sent, and a replay queues
+    #: only the mails with no outbox row yet (keyed by event), so nobody is mailed twice
+    rebuildable = {NOTIFICATIONS: ()}
 
     # request notifications by email: queued once per event, delivered at most once
     locals().update({f"mail_on_{event.lower()}": _mail_handler(event, f"mail_on_{event.lower()}")

@@ -219,7 +219,7 @@ CONFIDENTIAL_HISTORIES = frozenset({"hukuman_disiplin"})
 #: data pokok fields that are confidential
 CONFIDENTIAL_FIELDS = frozenset({"catatan_kesehatan"})
 HISTORIES = ("pangkat", "jabatan", "pendidikan", "keluarga", "diklat", "penghargaan",
-             "hukuman_disiplin", "kinerja", "gaji_berkala")
+             "hukuman_disiplin", "kinerja", "gaji_berkala", "izin_belajar", "ujian")
 #: entry dates that cannot precede the employee's birth (family members' own dates can)
 _LIFE_DATES = ("tmt", "sk_tanggal", "lulus_tanggal", "mulai", "selesai", "tanggal", "akhir",
                "tanggal_nikah")
@@ -274,13 +274,16 @@ class Employee:
     documents: dict = None
     #: every document hash an event of this record links -> True when it is confidential
     linked: dict = None
+    #: request id -> the decree whose outcome was applied (LayananOutcomeApplied)
+    outcomes: dict = None
 
     def __post_init__(self):
         self.data = self.data or {}
-        self.histories = self.histories or {name: [] for name in HISTORIES}
+        self.histories = {name: [] for name in HISTORIES} | (self.histories or {})
         self.pending = self.pending or {}
         self.documents = self.documents or {}
         self.linked = self.linked or {}
+        self.outcomes = self.outcomes or {}
 
     def _link(self, hashes, confidential: bool) -> None:
         for sha256 in hashes or ():
@@ -310,6 +313,18 @@ class Employee:
             self._link([payload["sha256"]], slot_is_confidential(payload["slot"]))
         elif event_type in ("ChangeApplied", "ChangeRejected"):
             self.pending.pop(payload["change_id"], None)
+        elif event_type == "LayananOutcomeApplied":
+            # a completed layanan: each entry cites its request and the signed decree
+            self.data.update(payload["changes"])
+            source = {"request_id": payload["request_id"],
+                      "output_sha256": payload["output_sha256"],
+                      "document_id": payload.get("document_id")}
+            for item in payload["entries"]:
+                self.histories[item["history"]].append(
+                    {"entry_id": item["entry_id"], **item["entry"], "documents": [], **source})
+            self.outcomes[payload["request_id"]] = {
+                "layanan": payload["layanan"], "decree_number": payload["decree_number"],
+                "decree_date": payload["decree_date"]}
         self.version += 1
 
     def view(self, confidential: bool) -> dict:
@@ -342,7 +357,8 @@ def _fold_employee(state: dict, event) -> dict:
     employee.apply(event.event_type, event.payload)
     return {"nip": employee.nip, "version": employee.version, "data": employee.data,
             "histories": employee.histories, "pending": employee.pending,
-            "documents": employee.documents, "linked": employee.linked}
+            "documents": employee.documents, "linked": employee.linked,
+            "outcomes": employee.outcomes}
 
 
 def replay_employee(events) -> Employee:
@@ -409,9 +425,6 @@ def entry_problems(employee: Employee, history: str, entry: dict) -> list[Proble
     elif history == "jabatan" and entry.get("eselon") and entry["eselon"] not in codes["eselon"]:
         problems.append(Problem("entry.eselon", "eselon_unknown",
                                 f"eselon {entry['eselon']!r} tidak dikenal (mis. III.a)"))
-    elif history == "pendidikan" and entry["education_id"] not in education_levels():
-        problems.append(Problem("entry.education_id", "education_unknown",
-                                f"tingkat pendidikan {entry['education_id']!r} tidak dikenal"))
     elif history == "hukuman_disiplin" and entry["kode"] not in codes["hukuman"]:
         problems.append(Problem("entry.kode", "penalty_unknown",
                                 f"jenis hukuman {entry['kode']!r} tidak dikenal (PP 94/2021)"))
@@ -423,6 +436,14 @@ def entry_problems(employee: Employee, history: str, entry: dict) -> list[Proble
         if any(e["tahun"] == entry["tahun"] for e in employee.histories["kinerja"]):
             problems.append(Problem("entry.tahun", "kinerja_year_exists",
                                     f"kinerja tahun {entry['tahun']} sudah tercatat"))
+    elif history in ("pendidikan", "izin_belajar") and (
+            entry["education_id"] not in education_levels()):
+        problems.append(Problem("entry.education_id", "education_unknown",
+                                f"tingkat pendidikan {entry['education_id']!r} tidak dikenal"))
+    elif history == "ujian" and any(e["jenis"] == entry["jenis"]
+                                    for e in employee.histories["ujian"]):
+        problems.append(Problem("entry.jenis", "ujian_exists",
+                                f"kelulusan {entry['jenis']} sudah tercatat"))
     elif history == "gaji_berkala":
         if entry.get("golongan"):
             problems += golongan_problems(entry["golongan"], field="entry.golongan")

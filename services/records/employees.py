@@ -5,12 +5,19 @@ transaction. Who may do what is decided here, not only at the gateway."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
-from services.records import documents, domain, projection
+from marshmallow import ValidationError
+
+from services.records import documents, domain, outcomes, projection
 from services.records.exceptions import DocumentNotOwned, EmployeeExists, RecordRejected
 from shared.auth import Principal
+from shared.contracts.records import HISTORY_ENTRIES
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.eventstore import NO_STREAM, NewEvent
+
+#: history entry ids of an applied outcome derive from the request: the same decree, the same ids
+_OUTCOME_ENTRIES = uuid.UUID("0c6e2f1a-5b7d-4e39-9a21-7f4d3b8c6e15")
 
 
 def _load(uow, nip: str, as_of=None) -> domain.Employee:
@@ -129,6 +136,54 @@ def decide(uow, actor: Principal, nip: str, data: dict) -> dict:
     return view_for(actor, employee)
 
 
+def apply_layanan_outcome(uow, request_id: str, completed: dict) -> dict | None:
+    """A completed layanan (requests' RequestCompleted v2): what its decree changes, applied to
+    the employee's record through the records rules and appended as one LayananOutcomeApplied
+    (in the consumer's transaction, beside its `consumed` row). Nothing to apply: a confidential
+    procedure withheld from the bus (hukuman disiplin: an administrator records it), a request
+    completed before outcomes were captured, a layanan that changes nothing, or a request
+    already applied. A decree that cannot be applied raises (unknown employee, a broken rule):
+    the consumer dead-letters it with the reason. Returns the event's payload when applied."""
+    if completed.get("withheld") or completed.get("confidential"):
+        return None
+    layanan = completed.get("layanan")
+    if layanan is None or layanan in outcomes.NO_CHANGE:
+        return None
+    if not completed.get("decree_number") or not completed.get("decree_date"):
+        raise RecordRejected(f"usulan {request_id} selesai tanpa nomor atau tanggal SK: hasilnya "
+                             "tidak dapat dicatat", field="decree_number")
+    employee = _load(uow, str(completed.get("nip") or ""))
+    if request_id in employee.outcomes:
+        return None  # the same decree again (republished under another position)
+    decree = outcomes.Decree(
+        request_id=request_id, layanan=layanan, number=completed["decree_number"],
+        date=date.fromisoformat(str(completed["decree_date"])[:10]),
+        output_sha256=completed["output_sha256"],
+        document_id=str(completed["document_id"]) if completed.get("document_id") else None,
+        options=dict(completed.get("options") or {}),
+        outcome=dict(completed.get("outcome") or {}))
+    try:
+        outcome = outcomes.changes_for(employee, decree)
+    except domain.RuleViolation as exc:
+        # the dead letter says every reason, each with its code, and which decree it was
+        rejected = RecordRejected.from_problems(exc.problems)
+        rejected.message = (f"hasil {layanan} (SK {decree.number}, usulan {request_id}) tidak "
+                            "dapat dicatat: " + "; ".join(f"{p.code}: {p.message}"
+                                                          for p in exc.problems))
+        raise rejected from None
+    for history, entry in outcome.entries:  # the shape an entry made by hand must have
+        try:
+            HISTORY_ENTRIES[history]().load(entry)
+        except ValidationError as exc:
+            raise ValidationFailed.from_marshmallow({"entry": exc.messages}) from None
+    entry_ids = [str(uuid.uuid5(_OUTCOME_ENTRIES, f"{request_id}:{i}"))
+                 for i in range(len(outcome.entries))]
+    event = outcomes.applied_event(decree, outcome, entry_ids)
+    _save(uow, employee, employee.version, [event],
+          f"{layanan} selesai: SK {decree.number} tanggal {decree.date.isoformat()}")
+    return event[1]
+
+
 def field_history(uow, actor: Principal, nip: str, field: str) -> list[dict]:
     """Every value one data pokok field has had, when, by whom and why."""
     get(uow, actor, nip)  # the same read rights as the record
@@ -138,7 +193,8 @@ def field_history(uow, actor: Principal, nip: str, field: str) -> list[dict]:
     for event in uow.read_stream(domain.stream_for(nip)):
         if event.event_type == "EmployeeRegistered" and field in event.payload:
             value = event.payload[field]
-        elif event.event_type == "DataPokokChanged" and field in event.payload["changes"]:
+        elif event.event_type in ("DataPokokChanged", "LayananOutcomeApplied") and (
+                field in event.payload["changes"]):
             value = event.payload["changes"][field]
         else:
             continue

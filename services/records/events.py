@@ -150,6 +150,32 @@ class DocumentDownloaded(Schema):
     sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
+class _OutcomeEntry(Schema):
+    history = fields.String(required=True, validate=validate.OneOf(
+        [h for h in HISTORIES if h not in CONFIDENTIAL_HISTORIES]))
+    entry_id = fields.String(required=True)
+    entry = fields.Dict(keys=fields.String(), required=True)
+
+
+@REGISTRY.event("LayananOutcomeApplied", version=1)
+class LayananOutcomeApplied(Schema):
+    """A completed layanan changed the record (requests' RequestCompleted, consumed once): the
+    data pokok `changes` and history `entries` its decree states, naming the request, the
+    decree's number and date and the signed document (its hash in the document store and the
+    signing service's document id). services/records/outcomes.py says what each layanan
+    changes."""
+
+    request_id = fields.String(required=True)
+    layanan = fields.String(required=True, validate=validate.Regexp(r"^[A-Z_]{2,40}$"))
+    decree_number = fields.String(required=True, validate=validate.Length(1, 80))
+    decree_date = fields.Date(required=True)
+    output_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    document_id = fields.String(allow_none=True)
+    changes = fields.Dict(keys=fields.String(validate=validate.NoneOf(
+        sorted(CONFIDENTIAL_FIELDS))), required=True)
+    entries = fields.List(fields.Nested(_OutcomeEntry), required=True)
+
+
 # -- what the bus may carry ------------------------------------------------------------------
 # Hukuman disiplin entries and health notes are confidential (Pergub 73/2020): only
 # administrators see them. Consumers on the bus are other services acting for every role, so

@@ -10,6 +10,7 @@ from services.records.documents import DocumentPolicy
 from services.records.events import REGISTRY
 from services.records.sandbox import ParseSandbox, SandboxLimits
 from shared.auth import Principal
+from shared.consumer import idempotent_handler
 from shared.contracts import records as c
 from shared.db import Database, ServiceDatabase
 from shared.errors import ConfigError, Forbidden, NotFound, ValidationFailed
@@ -20,6 +21,11 @@ from shared.schemas import load
 from shared.service import ServiceBase, rpc
 
 log = get_logger(__name__)
+
+
+#: completed layanan applied to the record: caught up like every subscription, never rebuilt
+#: (its effects are events in the records log, which a replay would append again)
+OUTCOMES = "records.outcomes"
 
 
 class DocumentChecks(DependencyProvider):
@@ -171,6 +177,11 @@ class RecordsService(ServiceBase):
         with self.db.transaction() as uow:
             return once(uow, "decide_change", [nip, payload], lambda: employees.decide(
                 uow, self._actor(), str(nip), data))
+
+    @idempotent_handler("requests", "RequestCompleted", subscription=OUTCOMES)
+    def on_request_completed(self, uow, event):
+        """A completed layanan changes the record (docs/design/layanan-outcomes.md)."""
+        employees.apply_layanan_outcome(uow, event.stream_id.split(":", 1)[1], event.payload)
 
     # -- documents -----------------------------------------------------------------------------
 

@@ -67,7 +67,56 @@ def entry_problems(entry: dict) -> list[str]:
             problems.append(f"{kode}: syarat dokumen {when!r} tidak dikenal")
     if set(entry.get("submitters") or []) - {"pegawai", "fasilitator", "administrator"}:
         problems.append(f"{kode}: pengaju hanya pegawai, fasilitator atau administrator")
+    if "repeat" in entry:
+        problems += repeat_problems(entry)
     return problems
+
+
+def repeat_problems(entry: dict) -> list[str]:
+    """What is wrong with an entry's repeat rule (whether, and when, it is granted again)."""
+    kode, spec = entry.get("kode", "?"), entry.get("repeat")
+    if not isinstance(spec, dict) or spec.get("rule") not in domain.REPEAT_PARAMS:
+        return [f"{kode}: aturan pemberian ulang harus salah satu dari "
+                f"{', '.join(domain.REPEAT_PARAMS)}"]
+    wanted = domain.REPEAT_PARAMS[spec["rule"]]
+    required = {p for p in wanted if not p.endswith("?")}
+    given = set(spec) - {"rule", "note"}
+    problems = []
+    if required - given:
+        problems.append(f"{kode}: aturan pemberian ulang {spec['rule']} perlu "
+                        f"{', '.join(sorted(required - given))}")
+    if given - {p.rstrip("?") for p in wanted}:
+        problems.append(f"{kode}: aturan pemberian ulang {spec['rule']} tidak mengenal "
+                        f"{', '.join(sorted(given - {p.rstrip('?') for p in wanted}))}")
+    for key in ("years", "lead_months"):
+        if key in spec and not (isinstance(spec[key], int) and 0 <= spec[key] <= 40
+                                and (key != "years" or spec[key] >= 1)):
+            problems.append(f"{kode}: {key} pemberian ulang harus bilangan bulat wajar")
+    replacement = spec.get("replacement")
+    if replacement is not None:
+        options = entry.get("options") or {}
+        documents = {d.get("code") for d in entry.get("documents") or []}
+        if not isinstance(replacement, dict):
+            problems.append(f"{kode}: penggantian harus {{option, values}} atau {{document}}")
+        elif "option" in replacement:
+            values = replacement.get("values")
+            if not isinstance(values, list) or not values or \
+                    set(values) - set(options.get(replacement["option"], [])):
+                problems.append(f"{kode}: penggantian menyebut pilihan "
+                                f"{replacement['option']}={values!r} yang tidak ada")
+        elif replacement.get("document") not in documents:
+            problems.append(f"{kode}: penggantian menyebut dokumen "
+                            f"{replacement.get('document')!r} yang tidak diminta layanan ini")
+    return problems
+
+
+def repeat_rule(entry: dict) -> dict:
+    """The entry's repeat rule; an entry published before entries had one takes the rule the
+    shipped catalogue gives its layanan (and a layanan it does not know repeats freely)."""
+    if entry.get("repeat"):
+        return entry["repeat"]
+    shipped = {e["kode"]: e for e in layanan_catalogue()["layanan"]}.get(entry.get("kode"))
+    return (shipped or {}).get("repeat") or {"rule": "unlimited"}
 
 
 def seed() -> list[dict]:

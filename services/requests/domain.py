@@ -25,10 +25,18 @@ class Check:
     message: str
     #: when the rule will hold (None: it will not by waiting, or it holds now)
     eligible_from: date | None = None
+    #: the TMT the grant this rule is about would take (KGB: its due date; KP: its period)
+    tmt: date | None = None
+    #: the earlier request this answer is about (a grant made before, a request still open)
+    request_id: str | None = None
 
     def as_dict(self) -> dict:
-        return {"rule": self.rule, "ok": self.ok, "message": self.message,
-                "eligible_from": self.eligible_from.isoformat() if self.eligible_from else None}
+        answer = {"rule": self.rule, "ok": self.ok, "message": self.message,
+                  "eligible_from": self.eligible_from.isoformat() if self.eligible_from
+                  else None}
+        if self.request_id:
+            answer["request_id"] = self.request_id
+        return answer
 
 
 @dataclass(frozen=True)
@@ -48,10 +56,19 @@ class Eligibility:
             return None
         return max(c.eligible_from for c in failing)
 
+    @property
+    def tmt(self) -> date | None:
+        """The TMT a grant made now would take, when one of the rules sets it."""
+        return next((c.tmt for c in self.checks if c.tmt is not None), None)
+
+    def with_checks(self, *more: Check) -> Eligibility:
+        return Eligibility(self.layanan, self.checks + tuple(more))
+
     def as_dict(self) -> dict:
-        when = self.eligible_from
+        when, tmt = self.eligible_from, self.tmt
         return {"layanan": self.layanan, "eligible": self.eligible,
                 "eligible_from": when.isoformat() if when else None,
+                "tmt": tmt.isoformat() if tmt else None,
                 "checks": [c.as_dict() for c in self.checks]}
 
 
@@ -276,11 +293,12 @@ def _years_in_rank(record, today, p) -> Check:
     when = f"periode {at.isoformat()}" if p.get("at") else "hari ini"
     if due <= at:
         return Check("years_in_rank", True,
-                     f"{p['years']} tahun dalam golongan {golongan} terpenuhi ({when})")
+                     f"{p['years']} tahun dalam golongan {golongan} terpenuhi ({when})",
+                     tmt=at if p.get("at") else None)
     eligible = next_kp_period(due) if p.get("at") == "next_kp_period" else due
     return Check("years_in_rank", False,
                  f"baru {p['years']} tahun dalam golongan {golongan} pada {due.isoformat()}",
-                 eligible)
+                 eligible, tmt=eligible if p.get("at") else None)
 
 
 @rule("education_ceiling")
@@ -331,10 +349,10 @@ def _kgb_due(record, today, p) -> Check:
     due = add_years(max(starts), p["years"])
     opens = add_months(due, -p.get("lead_months", 0))
     if opens <= today:
-        return Check("kgb_due", True, f"KGB berikutnya ber-TMT {due.isoformat()}")
+        return Check("kgb_due", True, f"KGB berikutnya ber-TMT {due.isoformat()}", tmt=due)
     return Check("kgb_due", False,
                  f"KGB berikutnya ber-TMT {due.isoformat()}; usul dapat diajukan mulai "
-                 f"{opens.isoformat()}", opens)
+                 f"{opens.isoformat()}", opens, tmt=due)
 
 
 @rule("bup")
@@ -417,6 +435,97 @@ def evaluate(entry: dict, record: dict, today: date) -> Eligibility:
         params = {k: v for k, v in spec.items() if k != "rule"}
         checks.append(RULES[spec["rule"]](record, today, params))
     return Eligibility(entry["kode"], tuple(checks))
+
+
+# -- a layanan granted before: whether and when it may be granted again -----------------------
+
+@dataclass(frozen=True)
+class Grant:
+    """A request of this layanan completed for this employee (the requests log's own record of
+    what it granted: the `grants` table, written with RequestCompleted)."""
+
+    request_id: str
+    granted_on: date
+    #: the TMT the grant took (KGB, KP) or, when it has none, the day it was granted
+    tmt: date
+    options: dict = field(default_factory=dict)
+
+
+#: repeat rule -> its parameters (`?`: optional); a catalogue entry's `repeat`
+REPEAT_PARAMS = {"unlimited": set(), "once": {"replacement?"},
+                 "interval": {"years", "lead_months?"}}
+#: the eligibility lines these rules answer with
+NOT_GRANTED_BEFORE, GRANT_PERIOD, NO_OPEN_REQUEST = (
+    "not_granted_before", "grant_period", "no_open_request")
+
+
+def is_replacement(replacement: dict | None, options: dict, documents: dict) -> bool:
+    """Does this request ask for a replacement the rule allows: an option with one of the
+    stated values (the catalogue then asks for its document, e.g. the loss report), or a
+    document attached (e.g. the loss report itself)?"""
+    if not replacement:
+        return False
+    if "option" in replacement:
+        return options.get(replacement["option"]) in replacement["values"]
+    return bool(documents.get(replacement["document"]))
+
+
+def _replacement_text(replacement: dict) -> str:
+    if "option" in replacement:
+        return (f"usulan lagi hanya sebagai penggantian: pilih {replacement['option']} "
+                f"{'/'.join(replacement['values'])} dan lampirkan dokumen yang diminta "
+                "(mis. surat keterangan kehilangan)")
+    return (f"usulan lagi hanya sebagai penggantian dengan dokumen {replacement['document']} "
+            "terlampir")
+
+
+def repeat_check(spec: dict, nama: str, grants: list[Grant], options: dict, documents: dict,
+                 tmt: date | None, today: date) -> Check | None:
+    """May this layanan be granted to this employee again? `spec` is the catalogue entry's
+    repeat rule, `grants` what was granted before, `tmt` the TMT this request would take
+    (from the eligibility rules, when the layanan has one). None: the layanan repeats freely."""
+    rule_name = spec["rule"]
+    if rule_name == "unlimited":
+        return None
+    line = NOT_GRANTED_BEFORE if rule_name == "once" else GRANT_PERIOD
+    if not grants:
+        return Check(line, True, f"{nama} belum pernah diberikan kepada pegawai ini")
+    if rule_name == "once":
+        last = max(grants, key=lambda g: g.granted_on)
+        given = (f"{nama} sudah diberikan pada {last.granted_on.isoformat()} "
+                 f"(usulan {last.request_id})")
+        replacement = spec.get("replacement")
+        if is_replacement(replacement, options, documents):
+            return Check(line, True, f"penggantian: {given}", request_id=last.request_id)
+        rest = _replacement_text(replacement) if replacement else "layanan ini diberikan sekali"
+        return Check(line, False, f"{given}; {rest}", request_id=last.request_id)
+    last = max(grants, key=lambda g: g.tmt)
+    following = add_years(last.tmt, spec["years"])
+    opens = add_months(following, -spec.get("lead_months", 0))
+    given = f"{nama} ber-TMT {last.tmt.isoformat()} sudah diberikan (usulan {last.request_id})"
+    if today < opens:
+        return Check(line, False, f"{given}; periode berikutnya ber-TMT {following.isoformat()}"
+                                  f", usul dapat diajukan mulai {opens.isoformat()}", opens,
+                     request_id=last.request_id)
+    if tmt is not None and tmt < following:
+        return Check(line, False, f"{given}; usulan ini ber-TMT {tmt.isoformat()}, sebelum "
+                                  f"periode berikutnya ({following.isoformat()}): riwayat "
+                                  "pegawai belum memuat pemberian itu",
+                     request_id=last.request_id)
+    return Check(line, True, f"periode berikutnya: {given}", request_id=last.request_id)
+
+
+def open_request_check(nama: str, open_request: tuple[str, str] | None) -> Check:
+    """One open request per employee and layanan: `open_request` is (id, state) of another
+    request of this layanan for this employee that is neither completed, rejected nor
+    withdrawn."""
+    if open_request is None:
+        return Check(NO_OPEN_REQUEST, True, f"tidak ada usulan {nama} lain yang masih berjalan")
+    request_id, state = open_request
+    return Check(NO_OPEN_REQUEST, False,
+                 f"usulan {nama} untuk pegawai ini masih berjalan (usulan {request_id}, "
+                 f"{STATE_NAMES.get(state, state)}): lanjutkan atau tarik usulan itu",
+                 request_id=request_id)
 
 
 # -- documents -------------------------------------------------------------------------------
@@ -526,8 +635,17 @@ class ServiceRequest:
     #: a disciplinary procedure (BKD-only layanan): seen by BKD and the employee concerned only
     confidential: bool = False
     decision_reason: str | None = None
+    #: what the approver recorded of the decree (what it changes in the employee's record)
+    outcome: dict = field(default_factory=dict)
     output_sha256: str | None = None
+    #: the signed decree: its number and date (set when the request completes)
+    decree_number: str | None = None
+    decree_date: str | None = None
+    #: when signing started: the signing service dates the decree by it
+    signing_started_at: str | None = None
     stage_since: str | None = None
+    #: the TMT the layanan takes, as the eligibility rules set it at the last submission
+    tmt: date | None = None
 
     def apply(self, event_type: str, payload: dict, recorded_at: str | None = None,
               actor: str | None = None) -> None:
@@ -548,12 +666,21 @@ class ServiceRequest:
                 self.documents.pop(code, None)
         else:
             self.state = TRANSITIONS[event_type][1]
+            if event_type == "RequestSubmitted":
+                self.tmt = _d((payload.get("eligibility") or {}).get("tmt"))
             if event_type == "RequestReturned":
                 self.returns.append(payload["documents"])
             if event_type in ("RequestApproved", "RequestRejected"):
                 self.decision_reason = payload.get("reason")
+            if event_type == "RequestApproved":
+                self.outcome = dict(payload.get("outcome") or {})
+            if event_type == "SigningStarted":
+                self.signing_started_at = recorded_at
             if event_type in ("RequestCompleted", "OutputReplaced"):
                 self.output_sha256 = payload["output_sha256"]
+            if event_type == "RequestCompleted":
+                self.decree_number = payload.get("decree_number")
+                self.decree_date = payload.get("decree_date")
         if actor:
             self.actors[event_type] = actor
             if event_type in ("RequestDrafted", "RequestDocumentsChanged", "RequestSubmitted"):

@@ -122,6 +122,20 @@ class RequestApproved(Schema):
     reason = _reason
 
 
+@REGISTRY.event("RequestApproved", version=2)
+class RequestApprovedV2(RequestApproved):
+    """Approved, with what the decree will state that changes the employee's record (per
+    layanan: shared/contracts/requests.py OUTCOMES), entered by the approver."""
+
+    outcome = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+@REGISTRY.upcaster("RequestApproved", from_version=1)
+def _approved_without_outcome(payload: dict) -> dict:
+    # approved before issue 13: nothing of the decree was captured
+    return {**payload, "outcome": {}}
+
+
 @REGISTRY.event("RequestRejected", version=1)
 class RequestRejected(Schema):
     nip = _nip
@@ -141,6 +155,30 @@ class RequestCompleted(Schema):
     nip = _nip
     confidential = _confidential
     output_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
+@REGISTRY.event("RequestCompleted", version=2)
+class RequestCompletedV2(RequestCompleted):
+    """Complete, and self-contained for whoever applies its outcome (records): which layanan,
+    the options chosen at the draft, the outcome the approver entered, and the signed decree
+    (its number and date, the signing service's document id; the PDF is `output_sha256`)."""
+
+    request_id = fields.UUID(required=True)
+    layanan = _kode
+    opd_id = fields.String(required=True)
+    options = fields.Dict(load_default=dict)
+    outcome = fields.Dict(keys=fields.String(), load_default=dict)
+    decree_number = fields.String(allow_none=True, validate=validate.Length(1, 80))
+    decree_date = fields.Date(allow_none=True)
+    document_id = fields.UUID(allow_none=True)
+
+
+@REGISTRY.upcaster("RequestCompleted", from_version=1)
+def _completed_before_outcomes(payload: dict) -> dict:
+    # completed before issue 13: no layanan, outcome or decree in the event; a consumer finds
+    # the request in the stream id and has no outcome to apply
+    return {**payload, "request_id": None, "layanan": None, "opd_id": None, "options": {},
+            "outcome": {}, "decree_number": None, "decree_date": None, "document_id": None}
 
 
 @REGISTRY.event("OutputReplaced", version=1)

@@ -37,3 +37,27 @@ class DocumentNotOwned(ValidationFailed):
 
     code = "document_not_owned"
     title = "Dokumen bukan milik pegawai ini"
+
+
+class RequestAlreadyOpen(Conflict):
+    """One open request per employee and layanan: `details.request_id` is the open one."""
+
+    code = "request_already_open"
+    title = "Masih ada usulan layanan ini yang berjalan"
+
+
+class LayananAlreadyGranted(Conflict):
+    """Granted before and the layanan's repeat rule allows no other (or only a replacement):
+    `details.request_id` is the request that granted it."""
+
+    code = "layanan_already_granted"
+    title = "Layanan ini sudah pernah diberikan"
+
+
+class GrantPeriodNotReached(ValidationFailed):
+    """A periodic layanan (KGB, KP, ...) granted for a period whose next one has not come:
+    `details.request_id` is the last grant, `details.eligible_from` when it opens (if waiting
+    is enough)."""
+
+    code = "grant_period_not_reached"
+    title = "Periode berikutnya layanan ini belum tiba"

@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.requests import workflow
 from services.requests.events import REGISTRY
-from services.requests.exceptions import DocumentNotOwned
+from services.requests.exceptions import DocumentNotOwned, RequestAlreadyOpen
 from shared.auth import Principal
 from shared.calendar import today_wib
 from shared.consumer import idempotent_handler
@@ -21,6 +21,9 @@ from shared.schemas import load
 from shared.service import Holidays, ServiceBase, rpc
 
 log = get_logger(__name__)
+#: the requests' side of the work other services do: a signed output completes its request, a
+#: claim in verification goes on its timeline (not rebuildable: the effects are events here)
+WORKFLOW = "requests.workflow"
 
 
 class CatalogueSeed(DependencyProvider):
@@ -109,19 +112,9 @@ class RequestsService(ServiceBase):
     @rpc
     def eligibility(self, kode, nip):
         """Is this employee eligible for this layanan today, rule by rule, and if not, when."""
-        from services.requests import domain
-
-        actor = self._actor()
         record = self._record(str(nip))
         with self.db.transaction() as uow:
-            entry = workflow.layanan(uow, str(kode)[:40])
-        result = workflow.mask_disciplinary(domain.evaluate(entry, record, _today()).as_dict(),
-                                            actor, record["nip"])
-        # the documents this employee needs (conditions on options are decided at the draft)
-        result["documents_required"] = [
-            {"code": d["code"], "nama": d["nama"]}
-            for d in domain.check_documents(entry, record, {}, {}).required]
-        return result
+            return workflow.eligibility(uow, self._actor(), str(kode)[:40], record, _today())
 
     @rpc
     def evaluation_report(self, year):
@@ -169,14 +162,16 @@ class RequestsService(ServiceBase):
         try:
             with self.db.transaction() as uow:
                 return once(uow, "create_request", payload,
-                            lambda: workflow.draft(uow, self._actor(), data, record), body_key)
-        except IntegrityError:
+                            lambda: workflow.draft(uow, self._actor(), data, record, _today()),
+                            body_key)
+        except (IntegrityError, RequestAlreadyOpen):
             # the same body key under two different header keys at once: the other call made
-            # the request (unique drafter and body key), answered here as it is now
+            # the request (unique drafter and body key, or the employee's one open request of
+            # the layanan), answered here as it is now
             if not body_key:
                 raise
             with self.db.transaction() as uow:
-                return workflow.draft(uow, self._actor(), data, record)
+                return workflow.draft(uow, self._actor(), data, record, _today())
 
     @rpc
     def get_request(self, request_id):
@@ -263,13 +258,15 @@ class RequestsService(ServiceBase):
             return once(uow, "decide_request", [request_id, payload], lambda: workflow.decide(
                 uow, self._actor(), str(request_id)[:64], data))
 
-    @idempotent_handler("signing", "DocumentSigned")
+    @idempotent_handler("signing", "DocumentSigned", subscription=WORKFLOW)
     def on_document_signed(self, uow, event):
         """A request's output is signed and stored: the request is complete."""
         if event.payload.get("request_id") and event.payload.get("sha256"):
-            workflow.complete_signed(uow, event.payload["request_id"], event.payload["sha256"])
+            workflow.complete_signed(uow, event.payload["request_id"], event.payload["sha256"],
+                                     event.payload.get("number"),
+                                     event.stream_id.split(":", 1)[1])
 
-    @idempotent_handler("verification", "VerificationItemClaimed")
+    @idempotent_handler("verification", "VerificationItemClaimed", subscription=WORKFLOW)
     def on_verification_item_claimed(self, uow, event):
         """A verifier took one of our requests from the queue: a line on its timeline."""
         if event.payload.get("kind") == "request" and event.payload.get("request_id"):

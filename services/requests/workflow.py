@@ -13,18 +13,24 @@ import orjson
 from services.requests import catalogue, domain
 from services.requests.exceptions import (
     DocumentsMissing,
+    GrantPeriodNotReached,
+    LayananAlreadyGranted,
     LayananInactive,
     NotEligible,
+    RequestAlreadyOpen,
     TransitionRefused,
 )
 from shared.auth import Principal
+from shared.calendar import WIB, today_wib
+from shared.contracts import requests as requests_contract
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.eventstore import NO_STREAM, NewEvent
+from shared.schemas import load
 
 #: catalogue fields a change may set (kode and the version are the system's)
 CHANGEABLE = ("nama", "deskripsi", "dasar_hukum", "eligibilitas_teks", "eligibility",
               "documents", "options", "output", "penerbit_output", "sla_hari_kerja",
-              "submitters")
+              "submitters", "repeat")
 
 
 def layanan_stream(kode: str) -> str:
@@ -68,6 +74,7 @@ def layanan(uow, kode: str) -> dict:
     if row is None:
         raise NotFound(f"layanan {kode[:40]} tidak ada dalam katalog", field="layanan")
     entry = orjson.loads(row[2])
+    entry["repeat"] = catalogue.repeat_rule(entry)
     return {**entry, "version": row[0], "active": row[1], "decree_number": row[3],
             "decree_date": row[4].isoformat() if row[4] else None}
 
@@ -198,7 +205,9 @@ def view(request: domain.ServiceRequest) -> dict:
             "submitted_by": request.submitted_by, "on_behalf": request.on_behalf,
             "options": request.options, "documents": request.documents,
             "returns": request.returns, "decision_reason": request.decision_reason,
-            "output_sha256": request.output_sha256, "stage_since": request.stage_since,
+            "outcome": request.outcome, "output_sha256": request.output_sha256,
+            "decree_number": request.decree_number, "decree_date": request.decree_date,
+            "stage_since": request.stage_since,
             "prepared_by": sorted(request.preparers)}
 
 
@@ -213,21 +222,119 @@ def _save(uow, request: domain.ServiceRequest, expected, changes, reason: str | 
     for event_type, payload in changes:
         request.apply(event_type, payload, None, uow.metadata.get("actor_id"))
     final = request.state in domain.FINAL
-    uow.execute(
-        "INSERT INTO requests (request_id, layanan, catalogue_version, nip, opd_id, state, "
-        "version, drafted_by, idempotency_key) VALUES (:id, :l, :cv, :nip, :opd, :s, :v, :by, "
-        ":key) ON CONFLICT (request_id) DO UPDATE SET state = EXCLUDED.state, "
-        "version = EXCLUDED.version, stage_since = CASE WHEN requests.state = EXCLUDED.state "
-        "THEN requests.stage_since ELSE now() END, finished_at = CASE WHEN :final THEN now() "
-        "END",
-        {"id": request.request_id, "l": request.layanan, "cv": request.catalogue_version,
-         "nip": request.nip, "opd": request.opd_id, "s": request.state, "v": request.version,
-         "by": request.submitted_by, "key": idempotency_key, "final": final})
+    row = {"id": request.request_id, "l": request.layanan, "cv": request.catalogue_version,
+           "nip": request.nip, "opd": request.opd_id, "s": request.state, "v": request.version,
+           "by": request.submitted_by, "key": idempotency_key, "final": final}
+    if expected == 0:
+        # the unique index on open requests (`requests_one_open`, migrations/002_grants.sql)
+        # decides a race between two drafts: the second waits for the first to commit, finds
+        # the slot taken and writes nothing
+        made = uow.execute(
+            "INSERT INTO requests (request_id, layanan, catalogue_version, nip, opd_id, state, "
+            "version, drafted_by, idempotency_key) VALUES (:id, :l, :cv, :nip, :opd, :s, :v, "
+            ":by, :key) ON CONFLICT (nip, layanan) WHERE state NOT IN ('completed', "
+            "'rejected', 'withdrawn') AND NOT legacy_duplicate DO NOTHING RETURNING request_id",
+            row).first()
+        if made is None:
+            raise _already_open(request.layanan, _open_request(uow, request.nip,
+                                                               request.layanan))
+    else:
+        uow.execute(
+            "INSERT INTO requests (request_id, layanan, catalogue_version, nip, opd_id, state, "
+            "version, drafted_by, idempotency_key) VALUES (:id, :l, :cv, :nip, :opd, :s, :v, "
+            ":by, :key) ON CONFLICT (request_id) DO UPDATE SET state = EXCLUDED.state, "
+            "version = EXCLUDED.version, stage_since = CASE WHEN requests.state = "
+            "EXCLUDED.state THEN requests.stage_since ELSE now() END, finished_at = CASE WHEN "
+            ":final THEN now() END", row)
+    if any(event_type == "RequestCompleted" for event_type, _ in changes):
+        # what the employee was granted, in the transaction that records the completion
+        # (granted when the completion was recorded, as migrations/002_grants.sql has it)
+        uow.execute(
+            "INSERT INTO grants (request_id, nip, layanan, catalogue_version, options, tmt, "
+            "granted_at) SELECT :id, :nip, :l, :cv, CAST(:o AS jsonb), COALESCE(CAST(:tmt AS "
+            "date), CAST(timezone('Asia/Jakarta', e.recorded_at) AS date)), e.recorded_at "
+            "FROM events e WHERE e.stream_id = :stream AND e.event_type = 'RequestCompleted' "
+            "ORDER BY e.version DESC LIMIT 1 ON CONFLICT (request_id) DO NOTHING",
+            {**row, "o": orjson.dumps(request.options).decode(),
+             "stream": request_stream(request.request_id),
+             "tmt": _granted_tmt(request)})
 
 
-def draft(uow, actor: Principal, data: dict, record: dict) -> dict:
+def _granted_tmt(request: domain.ServiceRequest) -> str | None:
+    """The TMT a grant counts its next period from: the decree's own (the approver's outcome,
+    as records applies it), else the one the eligibility rules computed at submission."""
+    decreed = (request.outcome or {}).get("tmt")
+    if decreed:
+        return str(decreed)
+    return request.tmt.isoformat() if request.tmt else None
+
+
+def _open_request(uow, nip: str, layanan_kode: str,
+                  before: str | None = None) -> tuple[str, str] | None:
+    """(id, state) of an open request of this layanan for this employee; with `before`, only
+    one drafted before that request (of the duplicates an older release let through, the
+    earliest goes first)."""
+    query = ("SELECT request_id, state FROM requests WHERE nip = :nip AND layanan = :l "
+             "AND state NOT IN ('completed', 'rejected', 'withdrawn')")
+    if before:
+        query += (" AND (created_at, request_id) < (SELECT created_at, request_id FROM "
+                  "requests WHERE request_id = :before)")
+    row = uow.execute(query + " ORDER BY created_at, request_id LIMIT 1",
+                      {"nip": nip, "l": layanan_kode, "before": before}).first()
+    return (str(row[0]), row[1]) if row else None
+
+
+def _already_open(layanan_kode: str, open_request: tuple[str, str] | None) -> RequestAlreadyOpen:
+    check = domain.open_request_check(layanan_kode, open_request)
+    return RequestAlreadyOpen(check.message, field="layanan",
+                              details={"request_id": check.request_id})
+
+
+def _grants(uow, nip: str, layanan_kode: str) -> list[domain.Grant]:
+    rows = uow.execute("SELECT request_id, granted_at, tmt, options::text FROM grants "
+                       "WHERE nip = :nip AND layanan = :l ORDER BY granted_at",
+                       {"nip": nip, "l": layanan_kode})
+    return [domain.Grant(str(r[0]), today_wib(r[1]), r[2], orjson.loads(r[3])) for r in rows]
+
+
+def grant_checks(uow, entry: dict, nip: str, options: dict, documents: dict,
+                 tmt: date | None, today: date,
+                 request_id: str | None = None) -> tuple[domain.Check, ...]:
+    """The eligibility lines about earlier requests of this layanan for this employee: none
+    still open (besides `request_id`, the one being submitted), and a grant made before
+    allowing this one (the entry's repeat rule)."""
+    open_request = _open_request(uow, nip, entry["kode"], before=request_id)
+    checks = [domain.open_request_check(entry["nama"], open_request)]
+    repeat = domain.repeat_check(catalogue.repeat_rule(entry), entry["nama"],
+                                 _grants(uow, nip, entry["kode"]), options, documents, tmt,
+                                 today)
+    if repeat is not None:
+        checks.append(repeat)
+    return tuple(checks)
+
+
+def _refuse_repeat(checks: tuple[domain.Check, ...]) -> None:
+    """A draft refused for an open request or an earlier grant, with the code that says
+    which."""
+    for check in checks:
+        if check.ok:
+            continue
+        details = {"request_id": check.request_id,
+                   "eligible_from": check.eligible_from.isoformat() if check.eligible_from
+                   else None}
+        if check.rule == domain.NO_OPEN_REQUEST:
+            raise RequestAlreadyOpen(check.message, field="layanan",
+                                     details={"request_id": check.request_id})
+        if check.rule == domain.NOT_GRANTED_BEFORE:
+            raise LayananAlreadyGranted(check.message, field="layanan", details=details)
+        raise GrantPeriodNotReached(check.message, field="layanan", details=details)
+
+
+def draft(uow, actor: Principal, data: dict, record: dict, today: date) -> dict:
     """A new request in draft: by the employee, or by a fasilitator on their behalf (recorded
-    as such); the same idempotency key from the same person gives the same request."""
+    as such); the same idempotency key from the same person gives the same request. Refused
+    while another request of the layanan for the employee is open, or when a grant made before
+    allows no other (the entry's repeat rule)."""
     key = data.get("idempotency_key")
     if key:
         row = uow.execute("SELECT request_id FROM requests WHERE drafted_by = :a AND "
@@ -249,6 +356,9 @@ def draft(uow, actor: Principal, data: dict, record: dict) -> dict:
         raise Forbidden(f"layanan {entry['nama']} diajukan oleh "
                         f"{' atau '.join(entry['submitters'])}", field="layanan")
     _check_options(entry, data.get("options") or {})
+    _refuse_repeat(grant_checks(uow, entry, nip, data.get("options") or {},
+                                data.get("documents") or {},
+                                domain.evaluate(entry, record, today).tmt, today))
     request_id = str(uuid.uuid4())
     payload = {"request_id": request_id, "layanan": entry["kode"],
                "catalogue_version": entry["version"], "nip": nip, "opd_id": opd,
@@ -347,8 +457,8 @@ def change_documents(uow, actor: Principal, request_id: str, data: dict) -> dict
     return view(request)
 
 
-def _transition(uow, actor: Principal, request: domain.ServiceRequest, event_type: str,
-                payload: dict, expected: int, reason: str) -> dict:
+def _refuse_step(actor: Principal, request: domain.ServiceRequest, event_type: str) -> None:
+    """Refuse a step the request's state or four-eyes does not allow."""
     try:
         request.check(event_type)
     except domain.IllegalTransition as exc:
@@ -357,6 +467,11 @@ def _transition(uow, actor: Principal, request: domain.ServiceRequest, event_typ
     why_not = domain.four_eyes(request, actor.account_id, event_type)
     if why_not:
         raise Forbidden(why_not, field="actor")
+
+
+def _transition(uow, actor: Principal, request: domain.ServiceRequest, event_type: str,
+                payload: dict, expected: int, reason: str) -> dict:
+    _refuse_step(actor, request, event_type)
     _save(uow, request, expected, [(event_type, {**payload, "nip": request.nip})], reason)
     return view(request)
 
@@ -378,6 +493,31 @@ def mask_disciplinary(result: dict, actor: Principal, nip: str) -> dict:
     return result
 
 
+def eligibility(uow, actor: Principal, kode: str, record: dict, today: date) -> dict:
+    """Is this employee eligible for this layanan today, rule by rule, and if not, when: the
+    catalogue's rules on the record, then whether a request of it is still open and whether a
+    grant made before allows another (a replacement or a period is decided at the draft, by
+    its options)."""
+    entry = layanan(uow, kode)
+    result = domain.evaluate(entry, record, today)
+    result = result.with_checks(*grant_checks(uow, entry, record["nip"], {}, {}, result.tmt,
+                                              today))
+    answer = mask_disciplinary(result.as_dict(), actor, record["nip"])
+    if entry["submitters"] == [ADMIN_ONLY] and not (actor.has("administrator")
+                                                    or actor.account_id == record["nip"]):
+        # a disciplinary procedure: whether one runs or ran is BKD's and the employee's to know
+        answer["checks"] = [c for c in answer["checks"] if c["rule"] not in GRANT_RULES]
+        answer["eligible"] = all(c["ok"] for c in answer["checks"])
+    # the documents this employee needs (conditions on options are decided at the draft)
+    answer["documents_required"] = [
+        {"code": d["code"], "nama": d["nama"]}
+        for d in domain.check_documents(entry, record, {}, {}).required]
+    return answer
+
+
+GRANT_RULES = frozenset({domain.NO_OPEN_REQUEST, domain.NOT_GRANTED_BEFORE, domain.GRANT_PERIOD})
+
+
 def submit(uow, actor: Principal, request_id: str, data: dict, record: dict,
            today: date) -> dict:
     """Submitted only when the employee is eligible under the request's catalogue version and
@@ -386,6 +526,9 @@ def submit(uow, actor: Principal, request_id: str, data: dict, record: dict,
     _refuse_preparing(uow, actor, request)
     entry = catalogue_version(uow, request.layanan, request.catalogue_version)
     result = domain.evaluate(entry, record, today)
+    result = result.with_checks(*grant_checks(uow, entry, request.nip, request.options,
+                                              request.documents, result.tmt, today,
+                                              request_id=request.request_id))
     if not result.eligible:
         explained = mask_disciplinary(result.as_dict(), actor, request.nip)
         failing = [c for c in explained["checks"] if not c["ok"]]
@@ -486,7 +629,13 @@ def decide(uow, actor: Principal, request_id: str, data: dict) -> dict:
             raise Forbidden("persetujuan usulan oleh administrator BKD", field="role")
         raise NotFound("usulan tidak ditemukan", field="request_id")
     event = "RequestApproved" if data["approve"] else "RequestRejected"
-    view_after = _transition(uow, actor, request, event, {"reason": data["reason"]},
+    payload = {"reason": data["reason"]}
+    _refuse_step(actor, request, event)  # the state and four-eyes before the outcome's fields
+    if data["approve"]:
+        payload["outcome"] = decree_outcome(request.layanan, data.get("outcome") or {})
+    elif data.get("outcome"):
+        raise ValidationFailed("isi keputusan hanya dicatat pada persetujuan", field="outcome")
+    view_after = _transition(uow, actor, request, event, payload,
                              data["expected_version"], data["reason"])
     if data["approve"]:
         entry = catalogue_version(uow, request.layanan, request.catalogue_version)
@@ -497,23 +646,48 @@ def decide(uow, actor: Principal, request_id: str, data: dict) -> dict:
     return view_after
 
 
+def decree_outcome(layanan: str, outcome: dict) -> dict:
+    """What the approver records of the decree for this layanan, checked against the layanan's
+    contract (shared/contracts/requests.py OUTCOMES); dates as ISO strings, as events hold
+    them. A missing or malformed value is refused naming `outcome.<field>`."""
+    loaded = load(requests_contract.outcome_schema(layanan), {"outcome": outcome})["outcome"]
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in loaded.items()}
+
+
+def _decree_date(request: domain.ServiceRequest) -> str | None:
+    """The date the signing service prints on the decree: the day signing started (WIB)."""
+    if not request.signing_started_at:
+        return None
+    return _instant(request.signing_started_at).astimezone(WIB).date().isoformat()
+
+
 def complete(uow, actor: Principal, request_id: str, data: dict) -> dict:
     """The signed output is stored: the request is complete (the signing service's
     DocumentSigned, consumed here; or an administrator). Completing again with the same output
-    is a no-op."""
+    is a no-op. RequestCompleted carries all a consumer needs to apply the outcome to the
+    record: layanan, options, the approver's outcome and the decree's number and date."""
     request = _load(uow, request_id)
     if not actor.has("administrator", "system"):
         raise NotFound("usulan tidak ditemukan", field="request_id")
     if request.state == domain.COMPLETED and request.output_sha256 == data["output_sha256"]:
         return view(request)
-    return _transition(uow, actor, request, "RequestCompleted",
-                       {"output_sha256": data["output_sha256"]}, data["expected_version"],
-                       "dokumen keluaran ditandatangani")
+    decree_date = data.get("decree_date")
+    payload = {"output_sha256": data["output_sha256"], "request_id": request.request_id,
+               "layanan": request.layanan, "opd_id": request.opd_id,
+               "options": request.options, "outcome": request.outcome,
+               "decree_number": data.get("decree_number"),
+               "decree_date": decree_date.isoformat() if isinstance(decree_date, date)
+               else decree_date or _decree_date(request),
+               "document_id": data.get("document_id")}
+    return _transition(uow, actor, request, "RequestCompleted", payload,
+                       data["expected_version"], "dokumen keluaran ditandatangani")
 
 
-def complete_signed(uow, request_id: str, output_sha256: str) -> None:
-    """The signing service signed and stored this request's output (its DocumentSigned event):
-    the request is complete. A redelivery, or an output already recorded, changes nothing."""
+def complete_signed(uow, request_id: str, output_sha256: str, number: str | None = None,
+                    document_id: str | None = None) -> None:
+    """The signing service signed and stored this request's output (its DocumentSigned event,
+    which names the decree's number and document id): the request is complete. A redelivery,
+    or an output already recorded, changes nothing."""
     request = _load(uow, request_id)
     if request.state == domain.COMPLETED and request.output_sha256 != output_sha256:
         # a re-issued output (a correction with a new number)
@@ -523,7 +697,8 @@ def complete_signed(uow, request_id: str, output_sha256: str) -> None:
     if request.state != domain.SIGNING:
         return
     complete(uow, SIGNING_SERVICE, request_id,
-             {"output_sha256": output_sha256, "expected_version": request.version})
+             {"output_sha256": output_sha256, "expected_version": request.version,
+              "decree_number": number, "document_id": document_id})
 
 
 SIGNING_SERVICE = Principal("service:signing", frozenset({"system"}), frozenset())

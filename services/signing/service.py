@@ -35,6 +35,9 @@ from shared.witness import FORMAT, object_name, parse, witness_from_config
 log = get_logger(__name__)
 #: seconds between two looks at the logs' heads (a checkpoint is made once one grew)
 CHECKPOINT_TICK = 5
+#: the documents produced for approved requests and issued warnings: not rebuildable (a replay
+#: would sign again), but caught up like every subscription
+DOCUMENTS = "signing.documents"
 SYSTEM = {"actor_id": "service:signing", "actor_role": "system", "actor_roles": ["system"],
           "actor_scope": []}
 
@@ -179,7 +182,7 @@ class SigningService(ServiceBase):
 
     # -- an approved request: its output document ------------------------------------------------
 
-    @idempotent_handler("requests", "SigningStarted")
+    @idempotent_handler("requests", "SigningStarted", subscription=DOCUMENTS)
     def on_signing_started(self, uow, event):
         """The approving administrator signs the request's output; the record is read as it
         was when the request was approved."""
@@ -194,7 +197,7 @@ class SigningService(ServiceBase):
                           request_id=request_id,
                           confidential=bool(event.payload.get("confidential")))
 
-    @idempotent_handler("verification", "WarningIssued")
+    @idempotent_handler("verification", "WarningIssued", subscription=DOCUMENTS)
     def on_warning_issued(self, uow, event):
         """A teguran tertulis an administrator issued for a document found not original: signed
         by that administrator, confidential (the employee and BKD see it)."""

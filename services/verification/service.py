@@ -37,6 +37,11 @@ UPSERT = (
 )
 
 
+#: the read model the requests and records events build here: the verification queues and the
+#: employees' in-app inbox (`simasn projections rebuild verification.queue`)
+QUEUE = "verification.queue"
+
+
 def _notify(uow, event) -> None:
     """The employee's inbox message for this step (once: keyed by the event's position)."""
     message = notification_for(event.event_type, event.payload)
@@ -71,7 +76,7 @@ def _request_handler(event_type: str, method_name: str):
         _request_item(uow, event, stage)
 
     handle.__name__ = handle.__qualname__ = method_name
-    return idempotent_handler("requests", event_type)(handle)
+    return idempotent_handler("requests", event_type, subscription=QUEUE)(handle)
 
 
 class VerificationService(ServiceBase):
@@ -82,6 +87,11 @@ class VerificationService(ServiceBase):
     holidays = Holidays()
     requests = RpcProxy("requests")
     records = RpcProxy("records")
+    #: how `simasn projections rebuild` empties a read model before replaying it from zero:
+    #: an item a verifier holds keeps its claim, a notification its reader has seen stays
+    #: (neither is in the events); everything else is derived again
+    rebuildable = {QUEUE: ("DELETE FROM queue_items WHERE claimed_by IS NULL",
+                           "DELETE FROM inbox WHERE read_at IS NULL")}
 
     on_request_submitted = _request_handler("RequestSubmitted", "on_request_submitted")
     on_verification_started = _request_handler("VerificationStarted", "on_verification_started")
@@ -92,7 +102,7 @@ class VerificationService(ServiceBase):
     on_request_withdrawn = _request_handler("RequestWithdrawn", "on_request_withdrawn")
     on_request_completed = _request_handler("RequestCompleted", "on_request_completed")
 
-    @idempotent_handler("records", "ChangeProposed")
+    @idempotent_handler("records", "ChangeProposed", subscription=QUEUE)
     def on_change_proposed(self, uow, event):
         nip = event.stream_id.split(":", 1)[1]
         uow.execute(UPSERT, {
@@ -108,11 +118,11 @@ class VerificationService(ServiceBase):
             "version": event.version, "stage": "done", "opd": None, "nip": nip,
             "layanan": None, "sla": None, "since": event.recorded_at, "confidential": False})
 
-    @idempotent_handler("records", "ChangeApplied")
+    @idempotent_handler("records", "ChangeApplied", subscription=QUEUE)
     def on_change_applied(self, uow, event):
         self._change_decided(uow, event)
 
-    @idempotent_handler("records", "ChangeRejected")
+    @idempotent_handler("records", "ChangeRejected", subscription=QUEUE)
     def on_change_rejected(self, uow, event):
         self._change_decided(uow, event)
 

@@ -102,11 +102,33 @@ class GajiBerkalaEntry(Schema):
     locals().update(_sk | _masa_kerja)
 
 
+class IzinBelajarEntry(Schema):
+    """A study permit (surat izin belajar): the level and programme the employee may study."""
+
+    education_id = fields.String(required=True, validate=validate.Length(1, 10))
+    programme = _text(150, required=True)
+    institution = _text(200, required=True)
+    mulai = fields.Date()
+    locals().update(_sk)
+
+
+class UjianEntry(Schema):
+    """A passed service exam: ujian dinas tingkat I/II, UPKP (penyesuaian ijazah), KP Pembina."""
+
+    jenis = fields.String(required=True, validate=validate.OneOf(
+        ["ujian_dinas_tingkat_i", "ujian_dinas_tingkat_ii", "upkp", "kp_pembina"]))
+    tanggal = fields.Date(required=True, metadata={"description": "tanggal lulus"})
+    education_id = fields.String(validate=validate.Length(1, 10),
+                                 metadata={"description": "ijazah yang disesuaikan (UPKP)"})
+    locals().update(_sk)
+
+
 HISTORY_ENTRIES = {"pangkat": PangkatEntry, "jabatan": JabatanEntry,
                    "pendidikan": PendidikanEntry, "keluarga": KeluargaEntry,
                    "diklat": DiklatEntry, "penghargaan": PenghargaanEntry,
                    "hukuman_disiplin": HukumanDisiplinEntry, "kinerja": KinerjaEntry,
-                   "gaji_berkala": GajiBerkalaEntry}
+                   "gaji_berkala": GajiBerkalaEntry, "izin_belajar": IzinBelajarEntry,
+                   "ujian": UjianEntry}
 HISTORIES = list(HISTORY_ENTRIES)
 
 
@@ -206,9 +228,15 @@ class Employee(Schema):
     address = _pokok()
     email = _pokok()
     phone = _pokok()
-    status = _pokok(metadata={"description": "CPNS | PNS | PPPK"})
+    status = _pokok(metadata={"description": "CPNS | PNS | PPPK | Pensiun (SK pensiun)"})
     tmt_cpns = _pokok(metadata={"format": "date"})
     tmt_pns = _pokok(metadata={"format": "date"})
+    tmt_pensiun = _pokok(metadata={"format": "date", "description": "dari SK pensiun"})
+    jenis_pensiun = _pokok(metadata={"description": "BUP | APS | janda_duda | tewas | uzur"})
+    nomor_karpeg = _pokok(metadata={"description": "dari layanan KARPEG"})
+    nomor_karis_karsu = _pokok(metadata={"description": "dari layanan KARIS_KARSU"})
+    nomor_taspen = _pokok(metadata={"description": "dari layanan TASPEN"})
+    nomor_bpjs = _pokok(metadata={"description": "dari layanan KARTU_KESEHATAN"})
     opd_id = _pokok()
     unit = _pokok()
     golongan = _pokok()
@@ -216,7 +244,9 @@ class Employee(Schema):
     catatan_kesehatan = _pokok(metadata={"description": "hanya untuk administrator"})
     histories = fields.Dict(keys=fields.String(), values=fields.List(fields.Dict()),
                             metadata={"description": "jenis riwayat -> entri (entry_id, isi, "
-                                                     "documents)"})
+                                                     "documents; entri dari layanan yang "
+                                                     "selesai juga request_id, output_sha256 "
+                                                     "dan document_id SK-nya)"})
     documents = fields.Dict(metadata={"description": "slot -> versi dokumen"})
     pending_changes = fields.List(fields.String())
     proposals = fields.List(fields.Dict(), metadata={

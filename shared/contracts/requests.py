@@ -2,6 +2,8 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from shared.reference import domain_data
+
 _version = fields.Integer(required=True, validate=validate.Range(0, 1_000_000),
                           metadata={"description": "versi usulan yang dibaca (konkurensi)"})
 _reason = fields.String(validate=validate.Length(3, 1000))
@@ -65,15 +67,135 @@ class Verification(Schema):
     reason = _reason
 
 
+# -- what the approver records of the decree: per layanan, what it changes in the record -------
+# The decree (SK) states these facts; the approving administrator enters them with the
+# approval, so the signed document and the record say the same thing. Layanan whose outcome is
+# derived from the record and the decree alone (the exam pass certificates) take nothing; the
+# three that change nothing take nothing (docs/design/layanan-outcomes.md says why).
+
+_tmt = {"required": True, "metadata": {"description": "terhitung mulai tanggal menurut SK"}}
+_card = fields.String(required=True,
+                      validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9./ -]{2,29}$"),
+                      metadata={"description": "nomor kartu yang diterbitkan"})
+_masa_kerja = {"masa_kerja_tahun": fields.Integer(validate=validate.Range(0, 60)),
+               "masa_kerja_bulan": fields.Integer(validate=validate.Range(0, 11))}
+
+
+class KenaikanPangkatOutcome(Schema):
+    golongan = fields.String(required=True, validate=validate.OneOf(
+        [g["gol_ruang"] for g in domain_data()["golongan_pns"]]),
+        metadata={"description": "golongan ruang baru, mis. III/d"})
+    tmt = fields.Date(**_tmt)
+    locals().update(_masa_kerja)
+
+
+class KgbOutcome(Schema):
+    tmt = fields.Date(**_tmt)
+    gaji_pokok = fields.Integer(required=True, validate=validate.Range(1, 100_000_000),
+                                metadata={"description": "gaji pokok baru (rupiah)"})
+    locals().update(_masa_kerja)
+
+
+class MutasiOutcome(Schema):
+    opd_id = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9-]{2,40}$"),
+                           metadata={"description": "perangkat daerah tujuan"})
+    unit = fields.String(required=True, validate=validate.Length(1, 200))
+    jenis_jabatan = fields.String(required=True, validate=validate.OneOf(
+        ["struktural", "fungsional", "pelaksana"]))
+    nama_jabatan = fields.String(required=True, validate=validate.Length(1, 200))
+    eselon = fields.String(validate=validate.Length(1, 10))
+    tmt = fields.Date(**_tmt)
+
+
+class PindahJabatanOutcome(Schema):
+    nama_jabatan = fields.String(required=True, validate=validate.Length(1, 200),
+                                 metadata={"description": "jabatan pelaksana (baru atau tetap)"})
+    unit = fields.String(validate=validate.Length(1, 200),
+                         metadata={"description": "unit organisasi baru, bila berpindah unor"})
+    tmt = fields.Date(**_tmt)
+
+
+class PensiunOutcome(Schema):
+    tmt_pensiun = fields.Date(required=True, metadata={
+        "description": "TMT pensiun: tanggal 1 bulan berikutnya setelah mencapai BUP"})
+    jenis_pensiun = fields.String(load_default="BUP", validate=validate.OneOf(
+        ["BUP", "APS", "janda_duda", "tewas", "uzur"]))
+
+
+class CpnsPnsOutcome(Schema):
+    tmt_pns = fields.Date(required=True)
+
+
+class SatyalancanaOutcome(Schema):
+    tingkat = fields.Integer(required=True, validate=validate.OneOf([10, 20, 30]),
+                             metadata={"description": "masa kerja 10, 20 atau 30 tahun"})
+    keppres_nomor = fields.String(validate=validate.Length(1, 100),
+                                  metadata={"description": "nomor Keppres, bila sudah terbit"})
+    keppres_tanggal = fields.Date()
+
+
+class KartuOutcome(Schema):
+    nomor_kartu = _card
+
+
+class KartuKesehatanOutcome(Schema):
+    nomor_kartu = fields.String(required=True, validate=validate.Regexp(r"^\d{13}$"),
+                                metadata={"description": "nomor kartu BPJS Kesehatan (13 digit)"})
+
+
+class IzinBelajarOutcome(Schema):
+    education_id = fields.String(required=True, validate=validate.Length(1, 10),
+                                 metadata={"description": "jenjang yang ditempuh (kode SIASN)"})
+    programme = fields.String(required=True, validate=validate.Length(1, 150))
+    institution = fields.String(required=True, validate=validate.Length(1, 200))
+    mulai = fields.Date()
+
+
+class UjianOutcome(Schema):
+    tanggal_lulus = fields.Date(metadata={"description": "tanggal lulus; tanpa ini: tanggal "
+                                                         "surat tanda lulus"})
+
+
+class NoOutcome(Schema):
+    """A layanan whose decree changes nothing in the record."""
+
+
+OUTCOMES = {
+    "KENAIKAN_PANGKAT": KenaikanPangkatOutcome, "KGB": KgbOutcome, "MUTASI": MutasiOutcome,
+    "PINDAH_JAB_PELAKSANA": PindahJabatanOutcome, "PENSIUN": PensiunOutcome,
+    "CPNS_PNS": CpnsPnsOutcome, "SATYALANCANA": SatyalancanaOutcome, "KARIS_KARSU": KartuOutcome,
+    "KARPEG": KartuOutcome, "TASPEN": KartuOutcome, "KARTU_KESEHATAN": KartuKesehatanOutcome,
+    "IZIN_BELAJAR": IzinBelajarOutcome, "UJIAN_DINAS": UjianOutcome, "UPKP": UjianOutcome,
+    "UJIAN_KP_PEMBINA": UjianOutcome, "IZIN_CERAI": NoOutcome, "DUPAK_PAK": NoOutcome,
+    "HUKDIS": NoOutcome,
+}
+
+
+def outcome_schema(layanan: str) -> Schema:
+    """The approval's `outcome` for this layanan, as a schema whose errors name `outcome.<x>`."""
+    return Schema.from_dict({"outcome": fields.Nested(OUTCOMES.get(layanan, NoOutcome),
+                                                      required=True)})()
+
+
 class Decision(Schema):
     expected_version = _version
     approve = fields.Boolean(required=True)
     reason = fields.String(required=True, validate=validate.Length(3, 1000))
+    outcome = fields.Dict(keys=fields.String(validate=validate.Length(1, 40)), load_default=dict,
+                          metadata={"description": (
+                              "isi keputusan yang mengubah data pegawai, wajib saat menyetujui "
+                              "layanan yang mengubah data (docs/design/layanan-outcomes.md); "
+                              "kolomnya menurut layanan: ") + "; ".join(
+                              f"{kode}: {', '.join(schema().fields) or '-'}"
+                              for kode, schema in sorted(OUTCOMES.items()))})
 
 
 class Completion(Schema):
     expected_version = _version
     output_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    decree_number = fields.String(validate=validate.Length(1, 80), metadata={
+        "description": "nomor dokumen keluaran yang ditandatangani di luar SIMASN"})
+    decree_date = fields.Date(metadata={"description": "tanggal dokumen keluaran"})
 
 
 class LayananDocumentCondition(Schema):
@@ -121,6 +243,9 @@ class LayananFields(Schema):
     sla_hari_kerja = fields.Integer(validate=validate.Range(1, 365))
     submitters = fields.List(fields.String(validate=validate.OneOf(
         ["pegawai", "fasilitator", "administrator"])), validate=validate.Length(1, 3))
+    repeat = fields.Dict(keys=fields.String(validate=validate.Length(1, 40)), metadata={
+        "description": "pemberian ulang: {rule: unlimited | once (replacement: {option, values} "
+                       "atau {document}) | interval (years, lead_months)}"})
 
 
 class LayananChange(Schema):
@@ -153,7 +278,12 @@ class Request(Schema):
     documents = fields.Dict()
     returns = fields.List(fields.Dict())
     decision_reason = fields.String(allow_none=True)
+    outcome = fields.Dict(metadata={"description": "isi keputusan yang dicatat pada data pegawai "
+                                                   "saat usulan selesai"})
     output_sha256 = fields.String(allow_none=True)
+    decree_number = fields.String(allow_none=True, metadata={
+        "description": "nomor dokumen keluaran yang ditandatangani"})
+    decree_date = fields.String(allow_none=True)
     stage_since = fields.String(allow_none=True)
     prepared_by = fields.List(fields.String(), metadata={
         "description": "yang menyusun, melengkapi dokumen atau mengajukan (tidak memverifikasi)"})
@@ -188,6 +318,8 @@ class Layanan(Schema):
         "description": "syarat dalam kata-kata"})
     submitters = fields.List(fields.String(), metadata={
         "description": "peran yang boleh membuat usulan: pegawai, fasilitator, administrator"})
+    repeat = fields.Dict(metadata={
+        "description": "kapan layanan boleh diberikan lagi kepada pegawai yang sama"})
     sla_hari_kerja = fields.Integer()
     output = fields.String()
     penerbit_output = fields.String(metadata={"description": "yang menerbitkan keluaran"})
@@ -202,7 +334,12 @@ class Eligibility(Schema):
     layanan = fields.String()
     eligible = fields.Boolean()
     eligible_from = fields.String(allow_none=True)
-    checks = fields.List(fields.Dict())
+    tmt = fields.String(allow_none=True, metadata={
+        "description": "TMT layanan bila diberikan (KGB, KP), menurut aturan syarat"})
+    checks = fields.List(fields.Dict(), metadata={
+        "description": "setiap aturan: {rule, ok, message, eligible_from, request_id?}; "
+                       "no_open_request, not_granted_before dan grant_period menyebut usulan "
+                       "yang masih berjalan atau yang sudah memberikan layanan ini"})
     documents_required = fields.List(fields.Dict(), metadata={
         "description": "dokumen yang diperlukan pegawai ini untuk layanan ini"})
 

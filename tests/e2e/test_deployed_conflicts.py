@@ -2,7 +2,9 @@
 stack, with a documented `code`: a stale `expected_version` (`concurrency_conflict`), a step in
 the wrong state (`transition_refused`), something that already exists (`account_exists`,
 `employee_exists`), something already decided or taken (`conflict`), a layanan switched off
-(`layanan_inactive`), a key store without the seal (`no_signing_key`).
+(`layanan_inactive`), a second request of a layanan while one is open
+(`request_already_open`) or after it was granted (`layanan_already_granted`), a key store
+without the seal (`no_signing_key`).
 
 Through HTTP, as a client meets them. Most operations without an `expected_version` in their
 body can only conflict when two writes to one stream race (each reads the stream, the second to
@@ -62,7 +64,8 @@ CONFLICTS: dict[str, set[str]] = {
     "POST /api/employees/{nip}/documents": {"concurrency_conflict"},
     "PUT /api/layanan/{kode}": {"concurrency_conflict"},
     "POST /api/layanan/{kode}/deactivate": {"conflict"},
-    "POST /api/requests": {"layanan_inactive"},
+    "POST /api/requests": {"layanan_inactive", "request_already_open",
+                           "layanan_already_granted"},
     "PUT /api/requests/{request_id}/documents": {"concurrency_conflict", "transition_refused"},
     "POST /api/requests/{request_id}/submit": {"transition_refused"},
     "POST /api/requests/{request_id}/withdraw": {"concurrency_conflict", "transition_refused"},
@@ -388,7 +391,8 @@ def test_a_request_refuses_stale_versions_and_steps_out_of_turn(stack, client, p
 
     verdicts = {c: {"original": True, "legible": True, "matches_record": True} for c in docs}
     returned = {"documents": {"usulan": "dokumen kurang jelas"}}
-    decision = {"approve": True, "reason": "memenuhi syarat KGB"}
+    decision = {"approve": True, "reason": "memenuhi syarat KGB",
+                "outcome": {"tmt": "2026-04-01", "gaji_pokok": 4_150_000}}
     withdrawal = {"reason": "salah layanan"}
     # a draft: the documents changed with a stale version; steps that need it submitted
     conflict(step("/documents", pegawai, {"documents": docs, "expected_version": 0}),
@@ -461,6 +465,44 @@ def test_a_request_refuses_stale_versions_and_steps_out_of_turn(stack, client, p
              "POST /api/verification/fake-documents/{case_id}/dismiss", "conflict")
     conflict(client.call("POST", f"{path}/issue", token=admin, body={"reason": "palsu"}),
              "POST /api/verification/fake-documents/{case_id}/issue", "conflict")
+
+
+# -- requests: one open request of a layanan, and a card granted once -----------------------------
+
+def test_a_layanan_is_asked_for_once_at_a_time_and_a_card_granted_once(stack, client, people):
+    nip, pegawai, admin = people["nip"], people["pegawai"], people["admin"]
+    fasilitator = people["fasilitator"]
+    karpeg = {"layanan": "KARPEG", "nip": nip, "options": {"alasan": "baru"}}
+    eligibility = ok(client.call("GET", f"/api/layanan/KARPEG/eligibility/{nip}", token=pegawai))
+    assert eligibility["eligible"], eligibility
+    docs = {code: ok(client.call("POST", "/api/documents", token=pegawai, headers=PDF,
+                                 raw=pdf_with_text(marker=f"{code}-{nip}-karpeg")),
+                     201)["sha256"]
+            for code in (d["code"] for d in eligibility["documents_required"])}
+    draft = ok(client.call("POST", "/api/requests", token=pegawai,
+                           body={**karpeg, "documents": docs}), 201)
+    rid = draft["request_id"]
+    for token in (pegawai, fasilitator):  # the employee, or their fasilitator on their behalf
+        again = client.call("POST", "/api/requests", token=token, body=karpeg)
+        conflict(again, "POST /api/requests", "request_already_open")
+        assert again.body["errors"]["request_id"] == rid, again.body
+
+    base = f"/api/requests/{rid}"
+    submitted = ok(client.call("POST", f"{base}/submit", token=pegawai,
+                               body={"expected_version": draft["version"]}))
+    claimed = ok(client.call("POST", f"{base}/verification", token=fasilitator,
+                             body={"expected_version": submitted["version"]}))
+    verdict = {"original": True, "legible": True, "matches_record": True}
+    verified = ok(client.call("POST", f"{base}/verify", token=fasilitator, body={
+        "expected_version": claimed["version"], "checks": {c: verdict for c in docs}}))
+    ok(client.call("POST", f"{base}/decision", token=admin, body={
+        "expected_version": verified["version"], "approve": True, "reason": "kartu pertama"}))
+    wait_for(lambda: ok(client.call("GET", base, token=pegawai))["state"] == "completed",
+             timeout=90, message="the card is signed and the request completed")
+    # a new user asking again, as one once did five times: the card was granted
+    granted = client.call("POST", "/api/requests", token=pegawai, body=karpeg)
+    conflict(granted, "POST /api/requests", "layanan_already_granted")
+    assert granted.body["errors"]["request_id"] == rid, granted.body
 
 
 # -- the catalogue --------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def test_a_kgb_request_ends_in_a_signed_letter_that_the_public_check_accepts(sta
     assert verified.status == 200 and verified.body["state"] == "under_approval", verified.body
     approved = client.call("POST", f"/api/requests/{rid}/decision", token=admin, body={
         "expected_version": verified.body["version"], "approve": True,
-        "reason": "memenuhi syarat KGB"})
+        "reason": "memenuhi syarat KGB", "outcome": {"tmt": "2026-04-01", "gaji_pokok": 4_150_000}})
     assert approved.status == 200, approved.body
 
     # the signing service (its own process) signs; the relay carries DocumentSigned back
