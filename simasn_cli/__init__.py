@@ -2,6 +2,6 @@
 
 One module per command group (`migrate`, `relay`, `keys` and `broker`, `admin` and `seed`,
 `pki`, `health`, `audit`, `records`, `deadletters`, `projections`); `main.py` puts them
-together and turns our errors into exit codes. The command line is a composition root like a service's container: it
-is the one place outside `services/` that knows the services (through `services/registry.py`)
-and hands what `shared` needs to it, so `shared` imports no service."""
+together and turns our errors into exit codes. The command line is a composition root like a
+service's container: it is the one place outside `services/` that knows the services (through
+`services/registry.py`) and hands what `shared` needs to it, so `shared` imports no service."""
