@@ -69,11 +69,11 @@ def test_no_process_may_touch_another_process_queues():
 def test_every_consumer_may_read_the_feeds_of_its_sources():
     """A catch-up subscription reads its source's `events_feed` (shared/subscriptions.py); the
     call is made by the shared code, so the scan above cannot see it."""
-    from shared.topology import handler_queues, service_class
+    from shared.topology import handler_queues
 
     for service in BACKENDS:
-        grant = brokerauth.grant_for(service)
-        sources = {source for _, source, _ in handler_queues(service_class(service))}
+        grant = grant_of(service)
+        sources = {source for _, source, _ in handler_queues(service_classes()[service])}
         for source in sources:
             assert _allowed(grant, f"{source}.events_feed"), (service, source)
         for other in set(BACKENDS) - sources - {service}:
