@@ -99,8 +99,11 @@ def make_consumer_service(name: str, source: str):
 class RelayThread:
     """An outbox relay running beside the test (green thread under eventlet)."""
 
-    def __init__(self, url: str, source: str, schema: str, amqp_uri: str, **kwargs):
+    def __init__(self, url: str, source: str, schema: str, amqp_uri: str, registry=None,
+                 **kwargs):
         self.relay = OutboxRelay(url, source, amqp_uri, schema=schema, idle_sleep=0.05, **kwargs)
+        if registry is not None:  # what a service's events.py would give: upcasters, redactors
+            self.relay.store.registry = registry
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.relay.run, args=(self.stop,), daemon=True)
 
