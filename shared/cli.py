@@ -2,6 +2,11 @@
 
   simasn migrate                          schemas, roles and broker topology, once per deploy
   simasn relay [--service S ...]          run the outbox relays (one per service log)
+  simasn relay status [--service S] [--json]
+                                          per log: head, relay position and lag, leader, held
+                                          and unrouted events; exit 1 while an event is held
+  simasn relay retry [--service S] [--wait SECONDS]
+                                          ask the leaders to offer held and unrouted events again
   simasn health [--wait SECONDS]          ask every service's health RPC
   simasn keys                             fresh identity keys as environment lines
   simasn admin create --username U --name N --email E [--password-stdin]
@@ -101,12 +106,42 @@ def cmd_migrate(args, config: ServiceConfig) -> int:
 def cmd_relay(args, config: ServiceConfig) -> int:
     from shared.relay import run_relays
 
+    if args.relay_command:
+        return _relay_ops(args, config)
+
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     run_relays(config.service_database_url, args.service or list(SERVICES), config.amqp_uri,
                stop=stop, batch_size=args.batch_size)
     return 0
+
+
+def _relay_ops(args, config: ServiceConfig) -> int:
+    from shared import audit, relayops
+
+    conn = _connect(config.database_url)
+    try:
+        schemas = audit.existing_schemas(conn, args.service or SERVICES)
+        if args.relay_command == "retry":
+            for schema in schemas:
+                asked = relayops.request_retry(conn, schema)
+                print(f"{schema}: retry requested of {asked} relay(s)")
+            deadline = time.monotonic() + args.wait
+            while any(relayops.retry_pending(conn, s) for s in schemas):
+                if time.monotonic() > deadline:
+                    print("not yet taken up by a leader (is `simasn relay` running?)")
+                    return 1
+                time.sleep(0.5)
+        statuses = [relayops.relay_status(conn, schema) for schema in schemas]
+    finally:
+        conn.close()
+    if getattr(args, "json", False):
+        _print_json(statuses)
+    else:
+        for status in statuses:
+            print("\n".join(relayops.format_status(status)))
+    return 1 if any(status["held"] for status in statuses) else 0
 
 
 def cmd_keys(args, config: ServiceConfig | None) -> int:
@@ -517,9 +552,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broker-users", action="store_true",
                    help="also create each process's RabbitMQ user (as `simasn broker setup`)")
 
-    p = sub.add_parser("relay", help="run outbox relays")
+    p = sub.add_parser("relay", help="run outbox relays (no subcommand), or see/retry them")
     p.add_argument("--service", action="append", choices=SERVICES)
     p.add_argument("--batch-size", type=int, default=500)
+    rsub = p.add_subparsers(dest="relay_command")
+    p = rsub.add_parser("status", help="per log: head, position, lag, leader, held, unrouted")
+    p.add_argument("--service", action="append", choices=SERVICES)
+    p.add_argument("--json", action="store_true")
+    p = rsub.add_parser("retry", help="offer held and unrouted events again (after a fix, or "
+                                      "once a queue is bound); then print the status")
+    p.add_argument("--service", action="append", choices=SERVICES)
+    p.add_argument("--wait", type=float, default=30,
+                   help="seconds to wait for the leaders to take the request up (30)")
 
     sub.add_parser("keys", help="print fresh identity keys, caller-token keys and broker "
                                "passwords as environment lines")

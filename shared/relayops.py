@@ -107,3 +107,24 @@ def retry_pending(conn, schema: str) -> bool:
         (pending,) = cur.fetchone()
     conn.rollback()
     return pending > 0
+
+
+def format_status(status: dict) -> list[str]:
+    """`simasn relay status` for a person: one block per service log."""
+    lines = [f"{status['service']}: head {status['head']}, held {status['held']}, "
+             f"unrouted {status['unrouted']}"]
+    for relay in status["relays"]:
+        who = relay["leader"]
+        leading = (f"leader pid {who['pid']} {who['application_name'] or ''} "
+                   f"{who['client_addr'] or 'local'}".rstrip() if who else "NO LEADER")
+        retry = "  retry requested" if relay["retry_requested_at"] else ""
+        lines.append(f"  relay {relay['relay']}: position {relay['position']}, "
+                     f"lag {relay['lag']}, {leading}{retry}")
+    for event in status["held_events"]:
+        lines.append(f"  HELD #{event['position']} {event['event_type']} "
+                     f"(relay {event['relay']}, {event['attempts']} attempt(s)): "
+                     f"{event['error_type']}: {event['error'][:160]}")
+    for group in status["unrouted_by_type"]:
+        lines.append(f"  unrouted {group['event_type']}: {group['count']} "
+                     f"(oldest #{group['oldest_position']})")
+    return lines
