@@ -222,9 +222,9 @@ def test_a_connection_cut_mid_batch_loses_nothing(database_url, source, consumer
     checkpointed, the relay reconnects and every event arrives (once, by idempotency)."""
     container = container_factory(make_consumer_service(consumer, source), config)
     container.start()
+    append_things(database_url, source, 400)  # committed before the relay reads: one batch
     with RelayThread(database_url, source, source, proxy.uri(config["AMQP_URI"]),
                      batch_size=1000) as relay:
-        append_things(database_url, source, 400)
         wait_for(lambda: effects(database_url, consumer), message="publishing under way")
         proxy.cut()
         cut_at = checkpoint_of(database_url, source)
