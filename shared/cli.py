@@ -1,7 +1,8 @@
 """`simasn`: the operator's and auditor's command line.
 
   simasn migrate                          schemas, roles and broker topology, once per deploy
-  simasn relay [--service S ...]          run the outbox relays (one per service log)
+  simasn relay [--service S ...] [--heartbeat 30] [--confirm-timeout 30] [--retry-interval 60]
+                                          run the outbox relays (one per service log)
   simasn relay status [--service S] [--json]
                                           per log: head, relay position and lag, leader, held
                                           and unrouted events; exit 1 while an event is held
@@ -113,7 +114,8 @@ def cmd_relay(args, config: ServiceConfig) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     run_relays(config.service_database_url, args.service or list(SERVICES), config.amqp_uri,
-               stop=stop, batch_size=args.batch_size)
+               stop=stop, batch_size=args.batch_size, heartbeat=args.heartbeat,
+               confirm_timeout=args.confirm_timeout, retry_interval=args.retry_interval)
     return 0
 
 
@@ -555,6 +557,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("relay", help="run outbox relays (no subcommand), or see/retry them")
     p.add_argument("--service", action="append", choices=SERVICES)
     p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--heartbeat", type=float, default=30,
+                   help="broker heartbeat in seconds; a silent broker is given up after two (30)")
+    p.add_argument("--confirm-timeout", type=float, default=30,
+                   help="longest wait for the broker to confirm one publish, seconds (30)")
+    p.add_argument("--retry-interval", type=float, default=60,
+                   help="how often unrouted events are offered again, seconds (60)")
     rsub = p.add_subparsers(dest="relay_command")
     p = rsub.add_parser("status", help="per log: head, position, lag, leader, held, unrouted")
     p.add_argument("--service", action="append", choices=SERVICES)
