@@ -3,7 +3,8 @@
 Nameko acks a message even when its handler raised. `idempotent_handler` closes that hole:
 - the handler runs in one transaction with a row in `consumed` keyed (consumer, source,
   position), so a redelivered or republished event is a no-op;
-- a failing handler is retried with exponential backoff, then parked in `dead_letters` with the
+- a failing handler is retried with exponential backoff (a ConcurrencyError too: the next
+  attempt decides again on fresh state), then parked in `dead_letters` with the
   error and traceback (`simasn deadletters list|retry|discard`);
 - only if the event can be neither handled nor parked (database down) does the wrapper raise,
   and the entrypoint is declared `requeue_on_error`, so the broker keeps the message;
@@ -26,7 +27,7 @@ import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 from nameko.events import SERVICE_POOL, event_handler
 
-from shared.errors import SimasnError
+from shared.errors import ConcurrencyError, SimasnError
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -140,14 +141,23 @@ def _consume(service, fn, source: str, event_type: str, envelope, db_attr: str, 
                     return None
                 return fn(service, uow, event)
         except Exception as exc:  # noqa: BLE001 - every failure is retried or parked
-            permanent = isinstance(exc, SimasnError) and not exc.transient
-            if permanent or attempt == attempts:
+            if not _decide_again(exc) or attempt == attempts:
                 log.warning("event_handler_failed", consumer=consumer, position=event.position,
                             attempts=attempt, error=str(exc))
                 _park(db, consumer, queue, source, event_type, envelope, exc, attempt)
                 return None
             time.sleep(delay * (4 ** (attempt - 1)))
     return None
+
+
+def _decide_again(exc: Exception) -> bool:
+    """Whether another attempt can succeed: unknown and transient failures may, and so may a
+    concurrency conflict (the stream moved while the handler decided; the next attempt reads
+    it afresh and decides again). Our other non-transient errors (bad input, forbidden, a
+    business conflict) would only fail the same way: they are parked at once."""
+    if not isinstance(exc, SimasnError) or exc.transient:
+        return True
+    return exc.code == ConcurrencyError.code
 
 
 def _park(db, consumer, queue, source, event_type, envelope, exc, attempts: int) -> None:

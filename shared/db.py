@@ -115,6 +115,16 @@ class ServiceDatabase:
         except sqlalchemy.exc.OperationalError as exc:
             raise StoreUnavailable("the database did not answer") from exc
 
+    def relay_summary(self) -> dict:
+        """How far the outbox relay of this service's log is behind (shared/relayops.py)."""
+        from shared.relayops import relay_summary
+
+        try:
+            with self.engine.connect() as conn:
+                return relay_summary(conn.connection, self.store.schema)
+        except sqlalchemy.exc.OperationalError as exc:
+            raise StoreUnavailable("the database did not answer") from exc
+
 
 class Database(DependencyProvider):
     """Nameko dependency: `db = Database(REGISTRY)` on a service class."""

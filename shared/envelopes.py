@@ -6,6 +6,8 @@ cannot differ: the same redactors withhold the same confidential parts."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from shared.eventstore import RecordedEvent
 from shared.eventtypes import EventRegistry
 
@@ -23,9 +25,17 @@ def public_metadata(metadata: dict) -> dict:
 
 
 def public_envelope(event: RecordedEvent, service: str, registry: EventRegistry | None) -> dict:
-    """The envelope consumers receive: confidential parts withheld by the service's redactors.
-    A redacted envelope says so (`redacted: true`); its `hash` still names the full event in the
-    log, so an auditor can find it there."""
+    """The envelope consumers receive: the payload lifted to its type's current schema version
+    by the service's upcasters (a no-op for an event read already upcast), then confidential
+    parts withheld by its redactors. A redacted envelope says so (`redacted: true`); its `hash`
+    still names the full event in the log, so an auditor can find it there. Raises whatever an
+    upcaster or redactor raises (the relay holds such an event, shared/relay.py)."""
+    if registry is not None and event.event_type in registry:
+        current = registry.get(event.event_type)
+        if event.schema_version < current.version:
+            event = dataclasses.replace(
+                event, payload=current.upcast(event.payload, event.schema_version),
+                schema_version=current.version)
     envelope = event.envelope(service)
     if registry is not None:
         envelope["payload"], envelope["redacted"] = registry.public_payload(

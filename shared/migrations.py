@@ -114,6 +114,31 @@ GRANT USAGE ON SCHEMA {schema} TO {auditor};
 GRANT SELECT ON {schema}.events, {schema}.event_log_head TO {auditor};
 """
 
+# The relay's faults (shared/relay.py): events it could not prepare for the bus (an upcaster or
+# redactor raised) are held with their error until an operator's retry publishes them; events
+# the broker returned (no queue bound) are offered again and their rows deleted once delivered;
+# an operator asks for a retry through relay_checkpoint.retry_requested_at (`simasn relay retry`).
+RELAY_FAULTS_DDL = """
+CREATE TABLE {schema}.relay_held (
+    relay         text NOT NULL,
+    position      bigint NOT NULL,
+    event_type    text NOT NULL,
+    error_type    text NOT NULL,
+    error         text NOT NULL,
+    attempts      integer NOT NULL DEFAULT 1,
+    held_at       timestamptz NOT NULL DEFAULT now(),
+    last_tried_at timestamptz NOT NULL DEFAULT now(),
+    released_at   timestamptz,
+    PRIMARY KEY (relay, position)
+);
+ALTER TABLE {schema}.relay_unrouted ADD COLUMN attempts integer NOT NULL DEFAULT 1,
+    ADD COLUMN last_tried_at timestamptz;
+CREATE INDEX relay_unrouted_by_type ON {schema}.relay_unrouted (event_type, position);
+ALTER TABLE {schema}.relay_checkpoint ADD COLUMN retry_requested_at timestamptz;
+GRANT SELECT, INSERT, UPDATE ON {schema}.relay_held TO {role};
+GRANT DELETE ON {schema}.relay_unrouted TO {role};
+"""
+
 # What a state-changing call answered, per (caller, Idempotency-Key), written in the same
 # transaction as the change (shared/idempotency.py).
 IDEMPOTENCY_DDL = """
@@ -396,7 +421,8 @@ def create_log_schema(cur, schema: str, role: str, auditor: str, extra: Iterable
     # a log made by older code also has "000_append_streams" recorded: its function is now
     # (re)written by secure_log_writer below, with append_events
     for name, text in [("000_event_log", CORE_LOG_DDL), ("000_idempotency", IDEMPOTENCY_DDL),
-                       ("000_subscriptions", SUBSCRIPTIONS_DDL)]:
+                       ("000_subscriptions", SUBSCRIPTIONS_DDL),
+                       ("001_relay_faults", RELAY_FAULTS_DDL)]:
         if name not in done:
             cur.execute(_render(text, names))
             _record(cur, schema, name)

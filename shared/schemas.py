@@ -3,11 +3,22 @@
 from marshmallow import Schema, fields, validate
 
 
+class RelayLagSchema(Schema):
+    """How far the outbox relay of a service's log is behind (shared/relayops.py)."""
+
+    head = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    lag = fields.Integer(required=True)
+    held = fields.Integer(required=True)
+    leader = fields.Boolean(required=True)
+
+
 class HealthSchema(Schema):
     service = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(["ok", "degraded"]))
     database = fields.String(required=True)
     log_position = fields.Integer()
+    relay = fields.Nested(RelayLagSchema)
 
 
 def _nul_at(value, where: str) -> str | None:

@@ -28,12 +28,14 @@ class ServiceBase:
     def health(self):
         try:
             position = self.db.ping()
+            relay = self.db.relay_summary()
         except SimasnError as exc:
             return HealthSchema().dump(
                 {"service": self.name, "status": "degraded", "database": exc.code}
             )
         return HealthSchema().dump(
-            {"service": self.name, "status": "ok", "database": "ok", "log_position": position}
+            {"service": self.name, "status": "ok", "database": "ok", "log_position": position,
+             "relay": relay}
         )
 
     @rpc

@@ -1,13 +1,10 @@
-"""Deploying: `simasn migrate` (once per deployment), `simasn relay` (the outbox relays),
-`simasn keys` (fresh secrets), `simasn broker setup|remove|uri` (per-process RabbitMQ users)
-and `simasn health`."""
+"""Deploying: `simasn migrate` (once per deployment), `simasn keys` (fresh secrets),
+`simasn broker setup|remove|uri` (per-process RabbitMQ users) and `simasn health`."""
 
 from __future__ import annotations
 
 import getpass
 import os
-import signal
-import threading
 import time
 
 import click
@@ -37,26 +34,6 @@ def migrate(env: Environment, skip_broker: bool, broker_users: bool) -> int:
         click.echo(f"broker topology declared ({len(declared)} exchanges and queues)")
         if broker_users:
             return _broker_setup(env)
-    return 0
-
-
-@click.command()
-@service_option
-@click.option("--batch-size", type=click.IntRange(1, 10000), default=500, show_default=True)
-@pass_env
-def relay(env: Environment, services: tuple[str, ...], batch_size: int) -> int:
-    """Run the outbox relays, one per service log.
-
-    Until SIGTERM or SIGINT; a standby waits while another relay leads a log."""
-    from services.registry import event_registry
-    from shared.relay import run_relays
-
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    run_relays(env.config.service_database_url,
-               {service: event_registry(service) for service in services or SERVICES},
-               env.config.amqp_uri, stop=stop, batch_size=batch_size)
     return 0
 
 

@@ -10,7 +10,7 @@ import click
 import psycopg2
 
 from shared.errors import SimasnError
-from simasn_cli import accounts, audit, deadletters, deploy, pki, projections, records
+from simasn_cli import accounts, audit, deadletters, deploy, pki, projections, records, relay
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"],
@@ -19,7 +19,7 @@ def cli() -> None:
     """SIMASN Jatim operations: deploy, run, audit and repair."""
 
 
-for command in (deploy.migrate, deploy.relay, deploy.keys, deploy.broker, deploy.health,
+for command in (deploy.migrate, relay.relay, deploy.keys, deploy.broker, deploy.health,
                 accounts.admin, accounts.seed, pki.pki, audit.audit, records.records,
                 deadletters.deadletters, projections.projections):
     cli.add_command(command)

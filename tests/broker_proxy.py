@@ -3,12 +3,15 @@
 
 `cut()` behaves like a stopped broker: every open connection is closed and new ones are refused
 (the listening socket is closed, so a connect gets ECONNREFUSED). `restore()` listens again on
-the same port.
+the same port. `pause()` behaves like a broker that stopped answering, or a network that drops
+every packet without a reset (a half-open connection): connections stay open and whatever is
+sent is accepted, but nothing is passed on in either direction until `resume()`.
 
 The forwarder runs in a process of its own (`python -m tests.broker_proxy HOST PORT`), with
 plain OS threads: in the eventlet-patched test process, closing a socket another green thread
 is reading trips the hub when the file descriptor is reused. It prints the port it listens on,
-then obeys one command per line on stdin (`cut`, `restore`), answering `ok` to each."""
+then obeys one command per line on stdin (`cut`, `restore`, `pause`, `resume`), answering `ok`
+to each."""
 
 from __future__ import annotations
 
@@ -43,6 +46,12 @@ class BrokerProxy:
         self._command("restore")
         self.is_cut = False
 
+    def pause(self) -> None:
+        self._command("pause")
+
+    def resume(self) -> None:
+        self._command("resume")
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
@@ -73,6 +82,9 @@ class Forwarder:
         self.listener: socket.socket | None = None
         self.open: set[socket.socket] = set()
         self.lock = threading.Lock()
+        #: cleared while paused: the pumps hold what they read instead of passing it on
+        self.flowing = threading.Event()
+        self.flowing.set()
 
     def listen(self) -> None:
         listener = socket.socket()
@@ -116,11 +128,14 @@ class Forwarder:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self.flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
         finally:
-            # shut both down (that wakes the other pump), then close
+            # a close is passed on like data: never while paused (a half-open connection's
+            # peer learns nothing); then shut both down (that wakes the other pump) and close
+            self.flowing.wait()
             for sock in (source, sink):
                 try:
                     sock.shutdown(socket.SHUT_RDWR)
@@ -150,6 +165,10 @@ def main() -> None:
             forwarder.cut()
         elif command == "restore":
             forwarder.listen()
+        elif command == "pause":
+            forwarder.flowing.clear()
+        elif command == "resume":
+            forwarder.flowing.set()
         else:
             print(f"unknown command {command}", flush=True)
             continue

@@ -102,6 +102,7 @@ class RelayThread:
     def __init__(self, url: str, source: str, schema: str, amqp_uri: str, **kwargs):
         from services.registry import event_registry
 
+        # a service's log: its events.py (upcasters, redactors); a test's own log: as given
         kwargs.setdefault("registry", event_registry(source))
         self.relay = OutboxRelay(url, source, amqp_uri, schema=schema, idle_sleep=0.05, **kwargs)
         self.stop = threading.Event()

@@ -147,3 +147,43 @@ def test_deadletters_list_on_an_empty_store(own_database, capsys):
     assert "0 dead letter(s)" in capsys.readouterr().out
     assert main(["deadletters", "retry", "bogus"]) == 1
     assert "SERVICE:ID" in capsys.readouterr().err
+
+
+def test_relay_status_shows_lag_leader_held_and_unrouted_events_and_retry_clears_them(
+        own_database, rabbit_config, capsys):
+    """`simasn relay status` per service log: head, relay position and lag, the leader's
+    session, held events (an alarm: exit 1) and unrouted ones; `simasn relay retry` has the
+    leader offer them again."""
+    from shared.testing import wait_for
+    from tests.helpers import RelayThread, fetch
+
+    append_history(own_database, count=3)
+    assert main(["relay", "status", "--service", "records"]) == 0
+    assert "relay relay: position 0, lag 3, NO LEADER" in capsys.readouterr().out
+
+    with RelayThread(own_database, "records", "records", rabbit_config["AMQP_URI"]):
+        wait_for(lambda: fetch(own_database, "SELECT position FROM records.relay_checkpoint")
+                 == [(3,)], message="the relay to catch up")
+        # as the relay records an event whose redactor raised
+        conn = psycopg2.connect(own_database)
+        with conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO records.relay_held (relay, position, event_type, "
+                        "error_type, error) VALUES ('relay', 2, 'FieldChanged', 'KeyError', "
+                        "'KeyError(''nik'')')")
+        conn.close()
+        assert main(["relay", "status", "--service", "records"]) == 1
+        out = capsys.readouterr().out
+        assert "records: head 3, held 1, unrouted 3" in out
+        assert "relay relay: position 3, lag 0, leader pid" in out
+        assert "HELD #2 FieldChanged (relay relay, 1 attempt(s)): KeyError: KeyError('nik')" in out
+        assert "unrouted FieldChanged: 3 (oldest #1)" in out
+
+        assert main(["relay", "retry", "--service", "records", "--wait", "30"]) == 0
+        out = capsys.readouterr().out
+        assert "records: retry requested of 1 relay(s)" in out
+        assert "held 0" in out
+    assert main(["relay", "status", "--service", "records", "--json"]) == 0
+    (status,) = json.loads(capsys.readouterr().out)
+    assert status["held"] == 0 and status["relays"][0]["leader"] is None
+    assert fetch(own_database, "SELECT released_at IS NOT NULL FROM records.relay_held") \
+        == [(True,)]

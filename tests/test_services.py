@@ -31,8 +31,12 @@ def test_each_service_answers_health_from_its_own_schema(service, container_fact
     with ServiceRpcProxy(service, config) as proxy:
         answer = proxy.health()
     position = answer.pop("log_position")
+    relay = answer.pop("relay")
     assert answer == {"service": service, "status": "ok", "database": "ok"}
     assert isinstance(position, int) and position >= 0
+    # what an operator sees of the relay, read with the service's own role
+    assert relay["head"] >= position and relay["lag"] == relay["head"] - relay["position"]
+    assert set(relay) == {"head", "position", "lag", "held", "leader"}
 
 
 def test_each_service_connects_as_its_own_least_privilege_role(admin_conn):
