@@ -22,6 +22,7 @@ from nameko.testing.services import entrypoint_waiter
 from services.records import domain as records_domain
 from services.records import outcomes
 from services.records.service import RecordsService
+from services.registry import event_registry
 from services.requests.domain import add_months, add_years, tmt_pensiun
 from services.requests.service import RequestsService
 from services.signing.service import SigningService
@@ -29,7 +30,7 @@ from shared.calendar import today_wib
 from shared.errors import SimasnError
 from shared.eventstore import EventStore
 from shared.objectstore import FileSystemStore
-from shared.relay import event_exchange, service_registry
+from shared.relay import event_exchange
 from shared.testing import wait_for
 from tests.document_samples import pdf_with_text
 from tests.helpers import RelayThread, signed
@@ -475,7 +476,7 @@ def test_a_republished_completion_changes_nothing_twice(stack):
     # knows this request's outcome is applied
     conn = psycopg2.connect(stack.database_url)
     try:
-        (event,) = EventStore("requests", service_registry("requests")).read_all(conn, position,
+        (event,) = EventStore("requests", event_registry("requests")).read_all(conn, position,
                                                                                  1)
     finally:
         conn.close()

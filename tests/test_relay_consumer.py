@@ -392,11 +392,12 @@ def make_racing_service(name: str):
     class Racing(ServiceBase):
         db = Database()
 
-        @idempotent_handler(name, "ThingHappened")
+        # two subscriptions: a subscription has one handler per event type
+        @idempotent_handler(name, "ThingHappened", subscription=f"{name}.first")
         def first(self, uow, event):
             decide(uow, event, "first")
 
-        @idempotent_handler(name, "ThingHappened")
+        @idempotent_handler(name, "ThingHappened", subscription=f"{name}.second")
         def second(self, uow, event):
             decide(uow, event, "second")
 
