@@ -73,7 +73,7 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
 # table lists it for exactly the sources each process subscribes to (tests/test_broker_users.py)
 
 
-#: the session fences (services/identity/fences.py, services/gateway/sessions.py): the queue the
+#: the session fences (services/identity/fences.py, services/gateway/dependencies.py): the queue the
 #: process declares, the exchange it publishes on, the one it binds that queue to. Identity
 #: announces fences and collects acknowledgements; every gateway replica hears and acknowledges.
 FENCE_GRANTS = {

@@ -18,7 +18,7 @@ def _calls_in(service: str) -> set[str]:
         found |= {f"{target}.{method}" for target, method in CALL.findall(path.read_text())}
     if service == "gateway":
         found |= {f"{backend}.health" for backend in BACKENDS}  # readiness asks every backend
-        sessions = (ROOT / "services/gateway/sessions.py").read_text()
+        sessions = (ROOT / "services/gateway/dependencies.py").read_text()
         found |= {f"identity.{m}" for m in re.findall(r"proxy\.([a-z_]+)\(", sessions)}
     return found
 

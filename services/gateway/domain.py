@@ -1,6 +1,5 @@
 """Gateway rules that are plain Python: request ids, client addresses, roles, rate limits."""
 
-import hashlib
 import ipaddress
 import re
 import uuid
@@ -102,34 +101,3 @@ class RateLimiter:
             return True, 0.0
         self._buckets[key] = (tokens, now)
         return False, (1 - tokens) / self.rate
-
-
-class SharedRateLimiter:
-    """Token buckets kept in the gateway's database, so every replica draws from the same
-    bucket: N replicas do not allow N times the limit. One statement per request (an UPSERT that
-    refills and takes a token under the row's lock); used for login-type routes, whose cost
-    (Argon2) dwarfs it. Keys are stored as SHA-256 digests."""
-
-    TAKE = (
-        "INSERT INTO rate_buckets AS b (key_hash, tokens, updated_at) "
-        "VALUES (:k, :burst - 1, clock_timestamp()) ON CONFLICT (key_hash) DO UPDATE SET "
-        "tokens = least(:burst, b.tokens + extract(epoch FROM clock_timestamp() - b.updated_at)"
-        " * :rate) - 1, updated_at = clock_timestamp() "
-        "WHERE least(:burst, b.tokens + extract(epoch FROM clock_timestamp() - b.updated_at)"
-        " * :rate) >= 1 RETURNING tokens")
-    WAIT = (
-        "SELECT (1 - least(:burst, tokens + extract(epoch FROM clock_timestamp() - updated_at)"
-        " * :rate)) / :rate FROM rate_buckets WHERE key_hash = :k")
-
-    def __init__(self, rate: float, burst: int):
-        self.rate, self.burst = rate, burst
-
-    def allow(self, db, key: str) -> tuple[bool, float]:
-        """(allowed, seconds until the next token), through `db` (a ServiceDatabase)."""
-        params = {"k": hashlib.sha256(key.encode()).hexdigest(), "burst": float(self.burst),
-                  "rate": float(self.rate)}
-        with db.transaction() as uow:
-            if uow.execute(self.TAKE, params).first() is not None:
-                return True, 0.0
-            wait = uow.execute(self.WAIT, params).scalar()
-        return False, max(0.0, float(wait or 0.0))

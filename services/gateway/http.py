@@ -2,7 +2,7 @@
 
 It gives each request an id, limits body size and rate, authenticates the bearer token through
 identity or its session cache (either way logout, disabling and role removal take effect on the
-very next request: services/gateway/sessions.py), checks the
+very next request: services/gateway/dependencies.py), checks the
 route's roles, validates the JSON body and query against the route's schemas (unknown fields
 refused), puts the principal into the Nameko context for every RPC that follows, and answers every
 error as an RFC 7807 problem (Nameko would turn an unhandled exception into a text/plain 500 whose
@@ -22,7 +22,6 @@ import orjson
 from eventlet import wsgi
 from marshmallow import Schema
 from nameko.exceptions import UnknownService
-from nameko.extensions import DependencyProvider
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
@@ -33,12 +32,10 @@ from werkzeug.wrappers import Request, Response
 
 from services.gateway.domain import (
     RateLimiter,
-    SharedRateLimiter,
     client_address,
     idempotency_key_from,
     request_id_from,
     role_used,
-    trusted_networks,
 )
 from services.gateway.exceptions import (
     InvalidJson,
@@ -57,7 +54,6 @@ from shared.context import (
     CORRELATION_ID,
     IDEMPOTENCY_KEY,
     REQUEST_ID,
-    RequestContext,
 )
 from shared.errors import (
     ConfigError,
@@ -76,37 +72,6 @@ log = get_logger(__name__)
 PROBLEM_BASE = "https://simasn.jatimprov.go.id/problems/"
 MAX_JSON_BYTES = 64 * 1024
 
-
-
-class RateLimits(DependencyProvider):
-    """Rate limits, from config: every client address (GATEWAY_CLIENT_RATE per second, bursts
-    of GATEWAY_CLIENT_BURST; in memory, per replica — the ingress limits clients globally) and,
-    on login-type routes, every (client, route, login) (GATEWAY_LOGIN_RATE per minute, bursts of
-    GATEWAY_LOGIN_BURST) shared by every replica through the gateway's database, so guessing
-    passwords does not get faster with more replicas. If the database does not answer, the login
-    limit falls back to this replica's own buckets."""
-
-    def setup(self):
-        config = self.container.config
-        try:
-            self.client = RateLimiter(float(config.get("GATEWAY_CLIENT_RATE", 50)),
-                                      int(config.get("GATEWAY_CLIENT_BURST", 100)))
-            login_rate = float(config.get("GATEWAY_LOGIN_RATE", 10)) / 60
-            login_burst = int(config.get("GATEWAY_LOGIN_BURST", 10))
-            self.login = RateLimiter(login_rate, login_burst)
-            self.shared_login = SharedRateLimiter(login_rate, login_burst)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"GATEWAY_* rate limit settings must be numbers: {exc}",
-                              field="GATEWAY_CLIENT_RATE") from None
-        try:
-            # an ingress in front: the client's address is in X-Forwarded-For (domain.py)
-            self.trusted_proxies = trusted_networks(config.get("GATEWAY_TRUSTED_PROXIES"))
-        except ValueError as exc:
-            raise ConfigError(f"GATEWAY_TRUSTED_PROXIES: {exc}",
-                              field="GATEWAY_TRUSTED_PROXIES") from None
-
-    def get_dependency(self, worker_ctx):
-        return self
 
 
 @dataclass(frozen=True)
@@ -441,19 +406,6 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
         return http(method, path)(handler)
 
     return decorate
-
-
-class GatewayRequestContext(RequestContext):
-    """The gateway's request context: an HTTP worker takes the client's X-Request-Id (if sane,
-    else a fresh one) as its request and correlation id from the start, so every log line the
-    gateway writes for the request carries the id the client got back."""
-
-    def entrypoint_context(self, worker_ctx) -> dict:
-        request = worker_ctx.args[0] if worker_ctx.args else None
-        if not isinstance(request, Request):
-            return {}
-        request_id = request_id_from(request.headers.get("X-Request-Id"))
-        return {REQUEST_ID: request_id, CORRELATION_ID: request_id}
 
 
 def serve(service, spec: RouteSpec, fn, request, params) -> Response:

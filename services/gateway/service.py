@@ -9,17 +9,13 @@ from nameko.timer import timer
 from werkzeug.wrappers import Response
 
 from services.gateway import openapi
+from services.gateway.dependencies import GatewayRequestContext, RateLimits, SessionCache
 from services.gateway.events import REGISTRY
 from services.gateway.exceptions import ServiceUnavailable
-from services.gateway.http import (
-    GatewayRequestContext,
-    RateLimits,
-    endpoint,
-    http,
-    unrouted_response,
-)
+from services.gateway.http import endpoint, http, unrouted_response
 from services.gateway.schemas import OpdSchema, ReadinessSchema
-from services.gateway.sessions import SessionCache
+from services.gateway.usecases import auditing
+from services.gateway.usecases import limits as rate_limits
 from shared import SERVICES
 from shared.callers import GATEWAY
 from shared.contracts import identity as c
@@ -28,7 +24,6 @@ from shared.contracts import requests as q
 from shared.contracts import signing as g
 from shared.contracts import verification as v
 from shared.db import Database
-from shared.eventstore import ANY_VERSION, NewEvent
 from shared.objectstore import DocumentStore
 from shared.reference import opds
 from shared.rpc import RpcProxy
@@ -74,14 +69,13 @@ class GatewayService(ServiceBase):
     def prune_rate_buckets(self):
         """Login rate buckets untouched for a day are full again: drop them."""
         with self.db.transaction() as uow:
-            uow.execute("DELETE FROM rate_buckets WHERE updated_at < now() - interval '1 day'")
+            rate_limits.prune_rate_buckets(uow)
 
     def record_auditor_read(self, request):
         """Every auditor read is itself recorded (Pergub 73/2020)."""
         with self.db.transaction(reason="akses auditor") as uow:
-            uow.append(f"auditor:{self.context['actor_id']}", "AuditorAccess", ANY_VERSION,
-                       [NewEvent("AuditorRead", {"method": request.method, "path": request.path,
-                                                 "query": request.query_string.decode()[:2000]})])
+            auditing.record_auditor_read(uow, self.context["actor_id"], request.method,
+                                         request.path, request.query_string.decode())
 
     # -- health and documentation ----------------------------------------------------------
 

@@ -1,5 +1,8 @@
-"""The gateway's session cache: identity's answer about a session, reused without an RPC, and
-still dropped everywhere before identity answers a revocation.
+"""The gateway's dependency providers: its request context (`GatewayRequestContext`), its rate
+limits (`RateLimits`) and its session cache (`SessionCache`).
+
+The session cache: identity's answer about a session, reused without an RPC, and still dropped
+everywhere before identity answers a revocation.
 
 With GATEWAY_SESSION_CACHE_SECONDS = N > 0 the gateway verifies the access token's signature
 itself and reuses identity's answer about the session for at most N seconds (never past the
@@ -27,8 +30,12 @@ import eventlet
 from kombu import Connection, Consumer, Producer, Queue
 from nameko.extensions import DependencyProvider
 from nameko.standalone.rpc import ServiceRpcProxy
+from werkzeug.wrappers import Request
 
+from services.gateway.domain import RateLimiter, request_id_from, trusted_networks
+from services.gateway.usecases.limits import SharedRateLimiter
 from shared.auth import FENCE_ACK_EXCHANGE, SESSION_FENCE_EXCHANGE
+from shared.context import CORRELATION_ID, REQUEST_ID, RequestContext
 from shared.errors import ConfigError
 from shared.logging import get_logger
 from shared.tokens import AccessTokens
@@ -243,3 +250,47 @@ def _close(proxy) -> None:
         proxy.stop()
     except Exception as exc:  # noqa: BLE001 - its connection is gone already
         log.info("session_lease_proxy_not_closed", error=type(exc).__name__)
+
+
+class GatewayRequestContext(RequestContext):
+    """The gateway's request context: an HTTP worker takes the client's X-Request-Id (if sane,
+    else a fresh one) as its request and correlation id from the start, so every log line the
+    gateway writes for the request carries the id the client got back."""
+
+    def entrypoint_context(self, worker_ctx) -> dict:
+        request = worker_ctx.args[0] if worker_ctx.args else None
+        if not isinstance(request, Request):
+            return {}
+        request_id = request_id_from(request.headers.get("X-Request-Id"))
+        return {REQUEST_ID: request_id, CORRELATION_ID: request_id}
+
+
+class RateLimits(DependencyProvider):
+    """Rate limits, from config: every client address (GATEWAY_CLIENT_RATE per second, bursts
+    of GATEWAY_CLIENT_BURST; in memory, per replica — the ingress limits clients globally) and,
+    on login-type routes, every (client, route, login) (GATEWAY_LOGIN_RATE per minute, bursts of
+    GATEWAY_LOGIN_BURST) shared by every replica through the gateway's database, so guessing
+    passwords does not get faster with more replicas. If the database does not answer, the login
+    limit falls back to this replica's own buckets."""
+
+    def setup(self):
+        config = self.container.config
+        try:
+            self.client = RateLimiter(float(config.get("GATEWAY_CLIENT_RATE", 50)),
+                                      int(config.get("GATEWAY_CLIENT_BURST", 100)))
+            login_rate = float(config.get("GATEWAY_LOGIN_RATE", 10)) / 60
+            login_burst = int(config.get("GATEWAY_LOGIN_BURST", 10))
+            self.login = RateLimiter(login_rate, login_burst)
+            self.shared_login = SharedRateLimiter(login_rate, login_burst)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"GATEWAY_* rate limit settings must be numbers: {exc}",
+                              field="GATEWAY_CLIENT_RATE") from None
+        try:
+            # an ingress in front: the client's address is in X-Forwarded-For (domain.py)
+            self.trusted_proxies = trusted_networks(config.get("GATEWAY_TRUSTED_PROXIES"))
+        except ValueError as exc:
+            raise ConfigError(f"GATEWAY_TRUSTED_PROXIES: {exc}",
+                              field="GATEWAY_TRUSTED_PROXIES") from None
+
+    def get_dependency(self, worker_ctx):
+        return self
