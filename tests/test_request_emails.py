@@ -107,8 +107,8 @@ class FlakyRelay:
 
 
 def test_a_refused_mail_is_tried_again_later_and_given_up_after_five_tries(database_url):
-    from services.identity import mailer
     from services.identity.events import REGISTRY
+    from services.identity.usecases import emails
     from shared.db import ServiceDatabase, make_engine
     from shared.eventstore import EventStore
 
@@ -132,12 +132,12 @@ def test_a_refused_mail_is_tried_again_later_and_given_up_after_five_tries(datab
                 uow.execute("INSERT INTO email_outbox (source_key, recipient, subject, body) "
                             "VALUES (:k, 'x@mail.test', 'SIMASN Jatim: uji', 'isi')", {"k": key})
         relay = FlakyRelay(failures=2)  # both refused once, then the relay is back
-        mailer.deliver(db, relay)
+        emails.deliver(db, relay)
         assert status(keys[0]) == ("failed", 1) and relay.sent == []
-        mailer.deliver(db, relay)  # not due yet: nothing is tried
+        emails.deliver(db, relay)  # not due yet: nothing is tried
         assert status(keys[0]) == ("failed", 1)
         due_now()
-        mailer.deliver(db, relay)
+        emails.deliver(db, relay)
         assert [status(k) for k in keys] == [("sent", 2), ("sent", 2)]
         assert len(relay.sent) == 2
 
@@ -147,8 +147,19 @@ def test_a_refused_mail_is_tried_again_later_and_given_up_after_five_tries(datab
         down = FlakyRelay(failures=100)
         for _ in range(7):
             due_now()
-            mailer.deliver(db, down)
-        assert status(keys[0]) == ("failed", mailer.MAX_ATTEMPTS)
-        assert down.failures == 100 - mailer.MAX_ATTEMPTS
+            emails.deliver(db, down)
+        assert status(keys[0]) == ("failed", emails.MAX_ATTEMPTS)
+        assert down.failures == 100 - emails.MAX_ATTEMPTS
     finally:
         engine.dispose()
+
+
+def test_identity_mails_on_every_notified_event():
+    """The mail handlers are written out, one per event: none of NOTIFIED_EVENTS is missing,
+    and none mails on an event the requests service does not tell its employee about."""
+    from shared.notifications import NOTIFIED_EVENTS
+
+    handled = {entry.subscribes[1:3] for entry in vars(IdentityService).values()
+               if getattr(entry, "subscribes", None)
+               and entry.subscribes[0] == "identity.notifications"}
+    assert handled == {("requests", event_type) for event_type in NOTIFIED_EVENTS}
