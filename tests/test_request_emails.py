@@ -155,11 +155,14 @@ def test_a_refused_mail_is_tried_again_later_and_given_up_after_five_tries(datab
 
 
 def test_identity_mails_on_every_notified_event():
-    """The mail handlers are written out, one per event: none of NOTIFIED_EVENTS is missing,
-    and none mails on an event the requests service does not tell its employee about."""
+    """The mail handlers are declared one per event, by name: none of NOTIFIED_EVENTS is
+    missing, none mails on an event the employee is not told about, and each consumer is named
+    as the service attribute that declares it (its queue and position are named after it)."""
     from shared.notifications import NOTIFIED_EVENTS
 
-    handled = {entry.subscribes[1:3] for entry in vars(IdentityService).values()
-               if getattr(entry, "subscribes", None)
-               and entry.subscribes[0] == "identity.notifications"}
-    assert handled == {("requests", event_type) for event_type in NOTIFIED_EVENTS}
+    handlers = {name: entry for name, entry in vars(IdentityService).items()
+                if getattr(entry, "subscribes", None)
+                and entry.subscribes[0] == "identity.notifications"}
+    assert {entry.subscribes[1:3] for entry in handlers.values()} == {
+        ("requests", event_type) for event_type in NOTIFIED_EVENTS}
+    assert all(entry.__name__ == name for name, entry in handlers.items())

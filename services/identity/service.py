@@ -29,6 +29,17 @@ def _committed(outcome: accounts.Outcome):
     return outcome.result
 
 
+def _mail_on(event_type: str):
+    """The consumer `mail_on_<event type>` of one requests event: it queues the employee's
+    mail. The service declares one per event, by name, in its class body."""
+
+    def handle(self, uow, event):
+        emails.queue(uow, event)
+
+    handle.__name__ = handle.__qualname__ = f"mail_on_{event_type.lower()}"
+    return idempotent_handler("requests", event_type, subscription=NOTIFICATIONS)(handle)
+
+
 class IdentityService(ServiceBase):
     """Accounts, roles, OPD assignments, sessions and the access lifecycle."""
 
@@ -40,40 +51,16 @@ class IdentityService(ServiceBase):
     #: only the mails with no outbox row yet (keyed by event), so nobody is mailed twice
     rebuildable = {NOTIFICATIONS: ()}
 
-    # request notifications by email, one handler per event of shared.notifications.
+    # request notifications by email, one handler per requests event of shared.notifications.
     # NOTIFIED_EVENTS: queued once per event, delivered at most once (usecases/emails.py)
-
-    @idempotent_handler("requests", "RequestSubmitted", subscription=NOTIFICATIONS)
-    def mail_on_requestsubmitted(self, uow, event):
-        emails.queue(uow, event)
-
-    @idempotent_handler("requests", "VerificationStarted", subscription=NOTIFICATIONS)
-    def mail_on_verificationstarted(self, uow, event):
-        emails.queue(uow, event)
-
-    @idempotent_handler("requests", "RequestReturned", subscription=NOTIFICATIONS)
-    def mail_on_requestreturned(self, uow, event):
-        emails.queue(uow, event)
-
-    @idempotent_handler("requests", "RequestVerified", subscription=NOTIFICATIONS)
-    def mail_on_requestverified(self, uow, event):
-        emails.queue(uow, event)
-
-    @idempotent_handler("requests", "RequestApproved", subscription=NOTIFICATIONS)
-    def mail_on_requestapproved(self, uow, event):
-        emails.queue(uow, event)
-
-    @idempotent_handler("requests", "RequestRejected", subscription=NOTIFICATIONS)
-    def mail_on_requestrejected(self, uow, event):
-        emails.queue(uow, event)
-
-    @idempotent_handler("requests", "RequestCompleted", subscription=NOTIFICATIONS)
-    def mail_on_requestcompleted(self, uow, event):
-        emails.queue(uow, event)
-
-    @idempotent_handler("requests", "RequestWithdrawn", subscription=NOTIFICATIONS)
-    def mail_on_requestwithdrawn(self, uow, event):
-        emails.queue(uow, event)
+    mail_on_requestsubmitted = _mail_on("RequestSubmitted")
+    mail_on_verificationstarted = _mail_on("VerificationStarted")
+    mail_on_requestreturned = _mail_on("RequestReturned")
+    mail_on_requestverified = _mail_on("RequestVerified")
+    mail_on_requestapproved = _mail_on("RequestApproved")
+    mail_on_requestrejected = _mail_on("RequestRejected")
+    mail_on_requestcompleted = _mail_on("RequestCompleted")
+    mail_on_requestwithdrawn = _mail_on("RequestWithdrawn")
 
     @timer(interval=2)
     def deliver_mail(self):
