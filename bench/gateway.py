@@ -139,7 +139,7 @@ def free_port() -> int:
 def create_accounts(config: dict, nips: list[str]) -> int:
     """Register pegawai with known passwords, as an installation's bootstrap does (runs in a
     child process: Bootstrap hashes through eventlet's thread pool)."""
-    from services.identity.bootstrap import Bootstrap
+    from services.identity.usecases.bootstrap import Bootstrap
     from shared.config import validate_config
 
     boot = Bootstrap(validate_config(config), config)
@@ -723,7 +723,8 @@ def report(info: dict, params: Params, catalogue: dict[str, Scenario], loaded: d
         "database and RabbitMQ vhost; LOG_LEVEL WARNING; the gateway's rate limits set out of "
         "the way",
         f"- accounts: {params.accounts} pegawai (home OPD `{HOME_OPD}`) created with "
-        "`services.identity.bootstrap.Bootstrap`; passwords hashed with **Argon2id time_cost "
+        "`services.identity.usecases.bootstrap.Bootstrap`; passwords hashed with **Argon2id "
+        "time_cost "
         f"{ARGON2_TIME_COST}, memory {ARGON2_MEMORY_KIB} KiB ({ARGON2_MEMORY_KIB // 1024} MiB), "
         "parallelism 1** — the production defaults. A login verifies at the cost recorded in "
         "the stored hash, hashed in identity's eventlet thread pool.",

@@ -60,8 +60,8 @@ def create(env: Environment, username: str, name: str, email: str, reason: str,
     """Create an administrator with password and TOTP (the secret is shown once)."""
     import pyotp
 
-    from services.identity.bootstrap import Bootstrap
     from services.identity.security import totp_uri
+    from services.identity.usecases.bootstrap import Bootstrap
 
     config = env.config
     if password_stdin:
@@ -101,8 +101,8 @@ def seed() -> None:
 def demo(env: Environment, seed_number: int, pegawai: int, progress: bool | None) -> int:
     """A demo province: administrator, auditor, fasilitators of a few OPDs, pegawai with
     realistic names and NIPs and their records. Credentials go to stdout only."""
-    from services.identity import seed as identity_seed
-    from services.identity.bootstrap import Bootstrap
+    from services.identity.usecases import seed as identity_seed
+    from services.identity.usecases.bootstrap import Bootstrap
     from services.records.seed import seed_records
     from shared.progress import Progress
 

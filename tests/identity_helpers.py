@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import pyotp
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from services.identity.bootstrap import Bootstrap
+from services.identity.usecases.bootstrap import Bootstrap
 from shared.config import validate_config
 from shared.testing import wait_for
 from tests.helpers import signed

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from services.identity import seed
+from services.identity.usecases import seed
 from services.signing.keystore import Keystore
 from shared.config import load_env_file
 from shared.errors import ConfigError

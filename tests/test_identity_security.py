@@ -13,8 +13,9 @@ import pyotp
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from services.identity import accounts, domain
+from services.identity import domain
 from services.identity.security import Passwords
+from services.identity.usecases import accounts
 from shared.errors import SimasnError
 from tests.helpers import signed
 from tests.identity_helpers import PASSWORD, context_of, rpc, unique_nip, unique_username

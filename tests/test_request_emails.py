@@ -107,8 +107,8 @@ class FlakyRelay:
 
 
 def test_a_refused_mail_is_tried_again_later_and_given_up_after_five_tries(database_url):
-    from services.identity import mailer
     from services.identity.events import REGISTRY
+    from services.identity.usecases import emails
     from shared.db import ServiceDatabase, make_engine
     from shared.eventstore import EventStore
 
@@ -132,12 +132,12 @@ def test_a_refused_mail_is_tried_again_later_and_given_up_after_five_tries(datab
                 uow.execute("INSERT INTO email_outbox (source_key, recipient, subject, body) "
                             "VALUES (:k, 'x@mail.test', 'SIMASN Jatim: uji', 'isi')", {"k": key})
         relay = FlakyRelay(failures=2)  # both refused once, then the relay is back
-        mailer.deliver(db, relay)
+        emails.deliver(db, relay)
         assert status(keys[0]) == ("failed", 1) and relay.sent == []
-        mailer.deliver(db, relay)  # not due yet: nothing is tried
+        emails.deliver(db, relay)  # not due yet: nothing is tried
         assert status(keys[0]) == ("failed", 1)
         due_now()
-        mailer.deliver(db, relay)
+        emails.deliver(db, relay)
         assert [status(k) for k in keys] == [("sent", 2), ("sent", 2)]
         assert len(relay.sent) == 2
 
@@ -147,8 +147,22 @@ def test_a_refused_mail_is_tried_again_later_and_given_up_after_five_tries(datab
         down = FlakyRelay(failures=100)
         for _ in range(7):
             due_now()
-            mailer.deliver(db, down)
-        assert status(keys[0]) == ("failed", mailer.MAX_ATTEMPTS)
-        assert down.failures == 100 - mailer.MAX_ATTEMPTS
+            emails.deliver(db, down)
+        assert status(keys[0]) == ("failed", emails.MAX_ATTEMPTS)
+        assert down.failures == 100 - emails.MAX_ATTEMPTS
     finally:
         engine.dispose()
+
+
+def test_identity_mails_on_every_notified_event():
+    """The mail handlers are declared one per event, by name: none of NOTIFIED_EVENTS is
+    missing, none mails on an event the employee is not told about, and each consumer is named
+    as the service attribute that declares it (its queue and position are named after it)."""
+    from shared.notifications import NOTIFIED_EVENTS
+
+    handlers = {name: entry for name, entry in vars(IdentityService).items()
+                if getattr(entry, "subscribes", None)
+                and entry.subscribes[0] == "identity.notifications"}
+    assert {entry.subscribes[1:3] for entry in handlers.values()} == {
+        ("requests", event_type) for event_type in NOTIFIED_EVENTS}
+    assert all(entry.__name__ == name for name, entry in handlers.items())

@@ -9,9 +9,9 @@ from datetime import date
 import pyotp
 import pytest
 
-from services.identity import seed
-from services.identity.bootstrap import Bootstrap
 from services.identity.service import IdentityService
+from services.identity.usecases import seed
+from services.identity.usecases.bootstrap import Bootstrap
 from shared.config import validate_config
 from simasn_cli.main import main
 from tests.helpers import fetch

@@ -1,19 +1,21 @@
-"""The identity service's composition point: credential tooling built from validated config in
-`setup()` (never at import time)."""
+"""The identity service's composition point, its Nameko DependencyProviders: the credential
+tooling (`Identity`), where mail goes (`Mail`) and the fenced database (`FencedDatabase`), each
+built in `setup()` from validated config (never at import time)."""
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from cryptography.fernet import Fernet
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 from nameko.extensions import DependencyProvider
 
 from services.identity.domain import PasswordPolicy, ThrottlePolicy
+from services.identity.fences import Announcer, FencedServiceDatabase, scope_of
+from services.identity.mailer import Outbox, SmtpRelay
 from services.identity.security import AccessTokens, Passwords, SecretBox
+from shared.db import Database
 from shared.errors import ConfigError
 
 
@@ -48,21 +50,6 @@ class IdentityConfigSchema(Schema):
         except (ValueError, TypeError):
             raise ValidationError("must be a Fernet key (32 url-safe base64-encoded bytes); "
                                   "make one with `simasn keys`") from None
-
-
-class Outbox:
-    """Where identity's mail goes when no SMTP relay is set (SMTP_HOST empty): a local JSON-lines
-    file a developer reads. Messages reach it through `mailer.deliver`, like the relay."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def send(self, to: str, subject: str, body: str, kind: str) -> None:
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        line = json.dumps({"to": to, "subject": subject, "body": body, "kind": kind,
-                           "queued_at": datetime.now(UTC).isoformat()}, ensure_ascii=False)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
 
 
 @dataclass(frozen=True)
@@ -107,3 +94,41 @@ class Identity(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.kit
+
+
+class Mail(DependencyProvider):
+    """Where identity's mail goes (request notifications, activation, reset): an SMTP relay
+    (SMTP_HOST, SMTP_PORT, SMTP_SENDER, SMTP_STARTTLS, SMTP_USERNAME/SMTP_PASSWORD) or, by
+    default, the local outbox file."""
+
+    def setup(self):
+        config = self.container.config
+        host = config.get("SMTP_HOST")
+        if not host:
+            self.transport = build_kit(config).outbox
+            return
+        try:
+            port = int(config.get("SMTP_PORT") or 587)
+        except (TypeError, ValueError):
+            raise ConfigError("SMTP_PORT harus angka", field="SMTP_PORT") from None
+        self.transport = SmtpRelay(
+            host, port, config.get("SMTP_SENDER") or "simasn@bkd.jatimprov.go.id",
+            str(config.get("SMTP_STARTTLS", "true")).lower() in ("1", "true", "yes"),
+            config.get("SMTP_USERNAME") or None, config.get("SMTP_PASSWORD") or None)
+
+    def get_dependency(self, worker_ctx):
+        return self.transport
+
+
+class FencedDatabase(Database):
+    """`db = FencedDatabase(REGISTRY)`: identity's database dependency, whose transactions that
+    change access are fenced (services/identity/fences.py)."""
+
+    def setup(self):
+        super().setup()
+        amqp_uri = self.container.config["AMQP_URI"]
+        self.announcer = Announcer(amqp_uri, scope_of(amqp_uri), self.engine)
+
+    def get_dependency(self, worker_ctx):
+        return FencedServiceDatabase(self.engine, self.store, worker_ctx.data, self.config,
+                                     self.announcer)

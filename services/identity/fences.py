@@ -3,9 +3,10 @@
 A gateway replica that caches identity's answer about a session (GATEWAY_SESSION_CACHE_SECONDS
 > 0) must never serve a session after identity has answered its revocation. The protocol:
 
-1. **Lease.** The replica renews a lease in `session_cache_leases` every third of
-   SESSION_LEASE_SECONDS, and serves from its cache only while it holds one and its fence queue
-   is connected (counted from when it *sent* the renewal, so its view always ends first).
+1. **Lease.** The replica renews a lease in `session_cache_leases` (usecases/leases.py) every
+   third of SESSION_LEASE_SECONDS, and serves from its cache only while it holds one and its
+   fence queue is connected (counted from when it *sent* the renewal, so its view always ends
+   first).
 2. **Fence.** Any transaction of identity that appends an access change (`ACCESS_CHANGES`:
    logout, session revoked, account disabled, role granted or removed, OPD scope, TOTP reset,
    password, client secret) also inserts a `session_fences` row naming the accounts, in the same
@@ -34,16 +35,10 @@ from kombu import Connection, Consumer, Producer, Queue
 from kombu.pools import connections
 
 from shared.auth import ACCESS_CHANGES, FENCE_ACK_EXCHANGE, SESSION_FENCE_EXCHANGE
-from shared.db import Database, ServiceDatabase, UnitOfWork
+from shared.db import ServiceDatabase, UnitOfWork
 from shared.logging import get_logger
 
 log = get_logger(__name__)
-
-#: fences older than this many lease periods are no longer reported on renewal
-REPORTED_PERIODS = 3
-#: fences are deleted after this long (they only matter for a few lease periods)
-FENCE_RETENTION = "1 hour"
-
 
 def scope_of(amqp_uri: str) -> str:
     """The RabbitMQ virtual host a gateway listens on: leases are only waited for within it."""
@@ -65,26 +60,6 @@ def record(uow) -> Fence | None:
     fence_id = uow.execute("INSERT INTO session_fences (account_ids) VALUES (:a) "
                            "RETURNING fence_id", {"a": accounts}).scalar_one()
     return Fence(fence_id, tuple(accounts))
-
-
-def renew(uow, holder: str, scope: str, lease_seconds: int) -> dict:
-    """Grant or extend `holder`'s lease; report the recent fences so it can check none was lost."""
-    uow.execute(
-        "INSERT INTO session_cache_leases (holder, scope, expires_at) VALUES "
-        "(CAST(:h AS uuid), :s, now() + make_interval(secs => :l)) ON CONFLICT (holder) DO "
-        "UPDATE SET scope = excluded.scope, expires_at = excluded.expires_at",
-        {"h": holder, "s": scope, "l": lease_seconds})
-    fences = uow.execute(
-        "SELECT fence_id FROM session_fences WHERE created_at > now() - make_interval(secs => :w) "
-        "ORDER BY fence_id", {"w": lease_seconds * REPORTED_PERIODS}).scalars().all()
-    uow.execute("DELETE FROM session_fences WHERE created_at < now() - "  # noqa: S608 - identifiers from code only; every value is a bound parameter
-                f"interval '{FENCE_RETENTION}'")
-    uow.execute("DELETE FROM session_cache_leases WHERE expires_at < now() - interval '1 hour'")
-    return {"lease_seconds": lease_seconds, "fences": list(fences)}
-
-
-def release(uow, holder: str) -> None:
-    uow.execute("DELETE FROM session_cache_leases WHERE holder = CAST(:h AS uuid)", {"h": holder})
 
 
 def live_holders(conn, scope: str) -> dict[str, float]:
@@ -196,16 +171,3 @@ class FencedServiceDatabase(ServiceDatabase):
             fence = record(uow)
         if fence is not None:
             self.announcer.wait(fence)
-
-
-class FencedDatabase(Database):
-    """`db = FencedDatabase(REGISTRY)`: identity's database dependency (see the module)."""
-
-    def setup(self):
-        super().setup()
-        amqp_uri = self.container.config["AMQP_URI"]
-        self.announcer = Announcer(amqp_uri, scope_of(amqp_uri), self.engine)
-
-    def get_dependency(self, worker_ctx):
-        return FencedServiceDatabase(self.engine, self.store, worker_ctx.data, self.config,
-                                     self.announcer)

@@ -1,18 +1,15 @@
 """Nameko entrypoints of the identity service. Each validates its payload against the shared
 contract, runs one use case in one unit of work, and returns a dumped schema."""
 
-from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from services.identity import access, accounts, fences, mailer, throttle
 from services.identity import schemas as s
-from services.identity.dependencies import Identity, build_kit
+from services.identity.dependencies import FencedDatabase, Identity, Mail
 from services.identity.events import REGISTRY
+from services.identity.usecases import access, accounts, emails, leases, throttle
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
-from shared.errors import ConfigError
 from shared.idempotency import once
-from shared.notifications import NOTIFIED_EVENTS
 from shared.schemas import load
 from shared.service import ServiceBase, rpc
 
@@ -20,29 +17,8 @@ from shared.service import ServiceBase, rpc
 PRINCIPAL = s.Principal()
 ACCOUNT = s.Account()
 
-
-class Mail(DependencyProvider):
-    """Where identity's mail goes (request notifications, activation, reset): an SMTP relay
-    (SMTP_HOST, SMTP_PORT, SMTP_SENDER, SMTP_STARTTLS, SMTP_USERNAME/SMTP_PASSWORD) or, by
-    default, the local outbox file."""
-
-    def setup(self):
-        config = self.container.config
-        host = config.get("SMTP_HOST")
-        if not host:
-            self.transport = build_kit(config).outbox
-            return
-        try:
-            port = int(config.get("SMTP_PORT") or 587)
-        except (TypeError, ValueError):
-            raise ConfigError("SMTP_PORT harus angka", field="SMTP_PORT") from None
-        self.transport = mailer.SmtpRelay(
-            host, port, config.get("SMTP_SENDER") or "simasn@bkd.jatimprov.go.id",
-            str(config.get("SMTP_STARTTLS", "true")).lower() in ("1", "true", "yes"),
-            config.get("SMTP_USERNAME") or None, config.get("SMTP_PASSWORD") or None)
-
-    def get_dependency(self, worker_ctx):
-        return self.transport
+#: the mails queued from the requests events (`simasn projections rebuild identity.notifications`)
+NOTIFICATIONS = "identity.notifications"
 
 
 def _committed(outcome: accounts.Outcome):
@@ -53,15 +29,14 @@ def _committed(outcome: accounts.Outcome):
     return outcome.result
 
 
-#: the mails queued from the requests events (`simasn projections rebuild identity.notifications`)
-NOTIFICATIONS = "identity.notifications"
+def _mail_on(event_type: str):
+    """The consumer `mail_on_<event type>` of one requests event: it queues the employee's
+    mail. The service declares one per event, by name, in its class body."""
 
-
-def _mail_handler(event_type: str, method_name: str):
     def handle(self, uow, event):
-        mailer.queue(uow, event)
+        emails.queue(uow, event)
 
-    handle.__name__ = handle.__qualname__ = method_name
+    handle.__name__ = handle.__qualname__ = f"mail_on_{event_type.lower()}"
     return idempotent_handler("requests", event_type, subscription=NOTIFICATIONS)(handle)
 
 
@@ -69,24 +44,31 @@ class IdentityService(ServiceBase):
     """Accounts, roles, OPD assignments, sessions and the access lifecycle."""
 
     name = "identity"
-    db = fences.FencedDatabase(REGISTRY)
+    db = FencedDatabase(REGISTRY)
     kit = Identity()
     mail = Mail()
     #: a rebuild empties nothing: the outbox is what people were sent, and a replay queues
     #: only the mails with no outbox row yet (keyed by event), so nobody is mailed twice
     rebuildable = {NOTIFICATIONS: ()}
 
-    # request notifications by email: queued once per event, delivered at most once
-    locals().update({f"mail_on_{event.lower()}": _mail_handler(event, f"mail_on_{event.lower()}")
-                     for event in NOTIFIED_EVENTS})
+    # request notifications by email, one handler per requests event of shared.notifications.
+    # NOTIFIED_EVENTS: queued once per event, delivered at most once (usecases/emails.py)
+    mail_on_requestsubmitted = _mail_on("RequestSubmitted")
+    mail_on_verificationstarted = _mail_on("VerificationStarted")
+    mail_on_requestreturned = _mail_on("RequestReturned")
+    mail_on_requestverified = _mail_on("RequestVerified")
+    mail_on_requestapproved = _mail_on("RequestApproved")
+    mail_on_requestrejected = _mail_on("RequestRejected")
+    mail_on_requestcompleted = _mail_on("RequestCompleted")
+    mail_on_requestwithdrawn = _mail_on("RequestWithdrawn")
 
     @timer(interval=2)
     def deliver_mail(self):
-        mailer.deliver(self.db, self.mail, self.kit.box)
+        emails.deliver(self.db, self.mail, self.kit.box)
 
     @timer(interval=3600)
     def prune_login_throttle(self):
-        """Sources that stopped failing a day ago start afresh (services/identity/throttle.py)."""
+        """Sources that stopped failing a day ago start afresh (usecases/throttle.py)."""
         with self.db.transaction() as uow:
             throttle.prune(uow)
 
@@ -131,14 +113,14 @@ class IdentityService(ServiceBase):
         """A caching gateway replica's lease (services/identity/fences.py)."""
         holder = load(s.LeaseRequest(), {"holder": holder})["holder"]
         with self.db.transaction() as uow:
-            return s.LeaseAnswer().dump(fences.renew(uow, str(holder), self.db.announcer.scope,
+            return s.LeaseAnswer().dump(leases.renew(uow, str(holder), self.db.announcer.scope,
                                                      self.kit.lease_seconds))
 
     @rpc
     def release_session_lease(self, holder):
         holder = load(s.LeaseRequest(), {"holder": holder})["holder"]
         with self.db.transaction() as uow:
-            fences.release(uow, str(holder))
+            leases.release(uow, str(holder))
 
     @rpc
     def logout(self):
@@ -306,9 +288,8 @@ class IdentityService(ServiceBase):
     def revoke_client(self, client_id, payload):
         data = load(s.ReasonRequest(), payload)
         with self.db.transaction() as uow:
-            access.get_client(uow, self._actor(), str(client_id))
-            accounts.set_status(uow, self._actor(), str(client_id), False, data["reason"])
-            return s.Client().dump(access.get_client(uow, self._actor(), str(client_id)))
+            return s.Client().dump(access.revoke_client(uow, self._actor(), str(client_id),
+                                                        data["reason"]))
 
     @rpc
     def client_token(self, payload):

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from services.identity.bootstrap import Bootstrap
 from services.identity.dependencies import IdentityConfigSchema
 from services.identity.domain import TOTP_ROLES, PasswordPolicy
 from services.identity.exceptions import AccountExists
 from services.identity.security import new_totp_secret, totp_uri
+from services.identity.usecases.bootstrap import Bootstrap
 from shared.errors import ValidationFailed
 from shared.reference import opds
 

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.identity import domain, mailer, throttle
+from services.identity import domain
 from services.identity.dependencies import IdentityKit
 from services.identity.domain import ADMINISTRATOR, AUDITOR, FASILITATOR, Account
 from services.identity.exceptions import (
@@ -31,6 +31,7 @@ from services.identity.security import (
     totp_step,
     totp_uri,
 )
+from services.identity.usecases import emails, throttle
 from shared.auth import Principal
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.eventstore import ANY_VERSION, NO_STREAM, NewEvent
@@ -139,7 +140,7 @@ def register(uow, kit: IdentityKit, actor: Principal, data: dict, invite: bool =
         save(uow, account, [("PasswordResetRequested", {"expires_at": expires_at.isoformat(),
                                                         "delivered_to": _mask(data["email"])})],
              reason="aktivasi akun baru")
-        mailer.queue_account_mail(uow, kit.box, "activation", data["email"],
+        emails.queue_account_mail(uow, kit.box, "activation", data["email"],
                                   "Aktivasi akun SIMASN Jatim",
                                   f"Buat kata sandi Anda dengan token aktivasi berikut: {token}")
     return account.snapshot()
@@ -253,7 +254,7 @@ def trigger_password_reset(uow, kit: IdentityKit, actor: Principal, account_id: 
     save(uow, account, [("PasswordResetRequested", {"expires_at": expires_at.isoformat(),
                                                     "delivered_to": _mask(account.email)})],
          reason)
-    mailer.queue_account_mail(uow, kit.box, "reset", account.email,
+    emails.queue_account_mail(uow, kit.box, "reset", account.email,
                               "Reset kata sandi SIMASN Jatim",
                               f"Gunakan token berikut untuk membuat kata sandi baru: {token}")
     return {"account_id": account_id, "delivered_to": _mask(account.email),

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import uuid
 
-from services.identity import accounts, domain
+from services.identity import domain
 from services.identity.dependencies import IdentityKit
 from services.identity.domain import ADMINISTRATOR, AUDITOR, FASILITATOR, MACHINE, Account
 from services.identity.exceptions import AccountExists, IdentityError, LoginFailed
 from services.identity.security import new_token
+from services.identity.usecases import accounts
 from shared.auth import Principal
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.eventstore import NO_STREAM, NewEvent
@@ -318,6 +319,13 @@ def rotate_client_secret(uow, kit: IdentityKit, actor: Principal, client_id: str
     accounts.save(uow, account, [("ClientSecretRotated", {})], reason)
     accounts._revoke_sessions(uow, client_id, "password_changed")
     return {**client, "client_secret": secret}
+
+
+def revoke_client(uow, actor: Principal, client_id: str, reason: str) -> dict:
+    """Withdraw a machine client's access: its account is disabled, which ends its sessions."""
+    get_client(uow, actor, client_id)
+    accounts.set_status(uow, actor, client_id, False, reason)
+    return get_client(uow, actor, client_id)
 
 
 def client_token(uow, kit: IdentityKit, data: dict, client_address: str | None):
