@@ -1,7 +1,8 @@
 """The gateway's session cache keeps "logout, account disabled, role removed take effect at
 once" at every replica: identity answers an access change only after every replica holding a
 lease dropped the account's cached sessions (services/identity/fences.py,
-services/gateway/dependencies.py). Two gateway replicas, one identity, real RabbitMQ and PostgreSQL."""
+services/gateway/dependencies.py). Two gateway replicas, one identity, real RabbitMQ and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import pytest
 from kombu import Connection
 from kombu.pools import connections
 
-from services.gateway.service import GatewayService
 from services.gateway.dependencies import SessionCache
+from services.gateway.service import GatewayService
 from services.identity.fences import Announcer, Fence, scope_of
 from services.identity.service import IdentityService
 from shared.db import make_engine
