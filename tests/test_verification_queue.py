@@ -156,7 +156,7 @@ def test_queues_per_opd_oldest_first_with_sla_and_one_claim_wins(stack):
 def test_events_handled_out_of_order_never_move_an_item_backwards(database_url):
     from sqlalchemy import create_engine, text
 
-    from services.verification.service import UPSERT
+    from services.verification.usecases.queues import UPSERT
     from shared.db import sqlalchemy_url
 
     engine = create_engine(sqlalchemy_url(database_url))

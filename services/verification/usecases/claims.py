@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from services.verification import domain
 from shared.auth import Principal
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.eventstore import ANY_VERSION, NewEvent
 
 #: a claim lapses after this long without a decision; another verifier may then take it over
@@ -21,6 +21,8 @@ def stream_for(item_id: str) -> str:
 def claim(uow, actor: Principal, item_id: str) -> dict:
     """Take `item_id` for `actor`; a second verifier gets a conflict naming who holds it. The
     row lock taken first orders concurrent claims, so each claim logs its true predecessor."""
+    if not isinstance(item_id, str) or len(item_id) > 120:
+        raise ValidationFailed("item_id tidak sah", field="item_id")
     row = uow.execute(
         "SELECT kind, opd_id, stage, claimed_by, claimed_at, claimed_at < now() - "  # noqa: S608 - identifiers from code only; every value is a bound parameter
         f"interval '{CLAIM_MINUTES} minutes' AS lapsed FROM queue_items WHERE item_id = :i "
