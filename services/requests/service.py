@@ -4,9 +4,9 @@
 from nameko.extensions import DependencyProvider
 from sqlalchemy.exc import IntegrityError
 
-from services.requests import workflow
 from services.requests.events import REGISTRY
 from services.requests.exceptions import DocumentNotOwned, RequestAlreadyOpen
+from services.requests.usecases import workflow
 from shared.auth import Principal
 from shared.calendar import today_wib
 from shared.consumer import idempotent_handler
@@ -121,7 +121,7 @@ class RequestsService(ServiceBase):
         """The yearly evaluation of every layanan (administrators and auditors)."""
         from itertools import groupby
 
-        from services.requests import evaluation
+        from services.requests.usecases import evaluation
 
         actor = self._actor()
         if not actor.has("administrator", "auditor"):

@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 import orjson
 
-from services.requests import catalogue, domain
+from services.requests import domain
 from services.requests.exceptions import (
     DocumentsMissing,
     GrantPeriodNotReached,
@@ -20,6 +20,7 @@ from services.requests.exceptions import (
     RequestAlreadyOpen,
     TransitionRefused,
 )
+from services.requests.usecases import catalogue
 from shared.auth import Principal
 from shared.calendar import WIB, today_wib
 from shared.contracts import requests as requests_contract
