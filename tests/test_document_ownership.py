@@ -11,9 +11,9 @@ import pytest
 from services.records import employees
 from services.records.events import REGISTRY as RECORDS_EVENTS
 from services.records.service import RecordsService
-from services.requests import workflow
 from services.requests.events import REGISTRY as REQUESTS_EVENTS
 from services.requests.service import RequestsService
+from services.requests.usecases import workflow
 from shared.auth import Principal
 from shared.config import validate_config
 from shared.db import ServiceDatabase, make_engine

@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from services.requests import catalogue, domain
+from services.requests import domain
+from services.requests.usecases import catalogue
 
 TODAY = date(2026, 11, 30)
 CATALOGUE = {entry["kode"]: entry for entry in catalogue.seed()}

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from services.requests import evaluation
+from services.requests.usecases import evaluation
 
 OK = {"original": True, "legible": True, "matches_record": True}
 

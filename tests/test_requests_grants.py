@@ -15,8 +15,9 @@ import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.records.service import RecordsService
-from services.requests import catalogue, domain
+from services.requests import domain
 from services.requests.service import RequestsService
+from services.requests.usecases import catalogue
 from shared.calendar import today_wib
 from shared.errors import SimasnError
 from shared.migrations import migrate

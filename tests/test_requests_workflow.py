@@ -11,11 +11,19 @@ import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.records.service import RecordsService
+from services.requests.events import REGISTRY as REQUESTS_EVENTS
 from services.requests.exceptions import (
     TransitionRefused,
 )
 from services.requests.service import RequestsService
+from services.requests.usecases import workflow
+from shared.auth import Principal
+from shared.calendar import today_wib
+from shared.config import validate_config
+from shared.context import IDEMPOTENCY_KEY
+from shared.db import ServiceDatabase, make_engine
 from shared.errors import Forbidden, NotFound, ValidationFailed
+from shared.eventstore import EventStore
 from shared.objectstore import FileSystemStore
 from tests.document_samples import pdf_with_text
 from tests.helpers import raises_code, signed
@@ -268,6 +276,58 @@ def test_a_catalogue_change_of_the_wrong_shape_is_refused_naming_the_field(stack
                 admin.change_layanan("KARIS_KARSU", {**change, "changes": changes})
             assert refused.value.field == field, refused.value
         assert admin.get_layanan("KARIS_KARSU")["version"] == 1
+
+
+def test_a_draft_that_loses_the_race_for_its_body_key_answers_the_winners_request(
+        stack, service_config, database_url):
+    """One body key under two header keys at once, the second draft held at the log until the
+    first commits: it finds the employee's one open request of the layanan taken, goes back to
+    its savepoint and answers the first one's request in its own transaction (the use case
+    `workflow.create`); the log holds one RequestDrafted."""
+    import eventlet
+    import psycopg2
+
+    call, _ = stack
+    nip = employee(call)
+    with call(ADMIN, "records") as records:
+        record = records.record_for_rules(nip)
+    pegawai = Principal(nip, frozenset({"pegawai"}), frozenset())
+    data = {"layanan": "KGB", "nip": nip, "idempotency_key": uuid.uuid4().hex}
+    engine = make_engine(validate_config(service_config).service_database_url("requests"),
+                         schema="requests", pool_size=2)
+
+    def database(header_key):
+        return ServiceDatabase(engine, EventStore("requests", REQUESTS_EVENTS),
+                               {"actor_id": nip, "actor_role": "pegawai",
+                                IDEMPOTENCY_KEY: header_key})
+
+    def second():
+        with database(uuid.uuid4().hex).transaction() as uow:
+            return workflow.create(uow, pegawai, data, record, today_wib(), data)
+
+    watcher = psycopg2.connect(database_url)
+    watcher.autocommit = True
+    try:
+        with database(uuid.uuid4().hex).transaction() as uow:
+            first = workflow.create(uow, pegawai, data, record, today_wib(), data)
+            loser = eventlet.spawn(second)
+            deadline = eventlet.hubs.get_hub().clock() + 30
+            with watcher.cursor() as cur:
+                while True:  # the second draft waits for the log this transaction holds
+                    cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                "current_database() AND wait_event_type = 'Lock'")
+                    if cur.fetchone()[0]:
+                        break
+                    assert eventlet.hubs.get_hub().clock() < deadline, "never waited"
+                    eventlet.sleep(0.01)  # yield to the second draft, polling the wait
+        assert loser.wait()["request_id"] == first["request_id"]
+        with watcher.cursor() as cur:
+            cur.execute("SELECT count(*) FROM requests.events WHERE event_type = "
+                        "'RequestDrafted' AND payload->>'nip' = %s", (nip,))
+            assert cur.fetchone()[0] == 1
+    finally:
+        watcher.close()
+        engine.dispose()
 
 
 def test_the_same_submission_at_once_makes_one_request_and_one_verifier_gets_it(stack):

@@ -222,8 +222,8 @@ class LayananDocument(Schema):
 
 
 class LayananFields(Schema):
-    """What a catalogue change may set (services/requests/workflow.py CHANGEABLE), typed as the
-    published entry holds it."""
+    """What a catalogue change may set (services/requests/usecases/catalogue.py CHANGEABLE),
+    typed as the published entry holds it."""
 
     nama = fields.String(validate=validate.Length(1, 200))
     deskripsi = fields.String(validate=validate.Length(max=2000))

@@ -5,7 +5,7 @@
 -- race (the second insert waits for the first to commit, then finds the slot taken). Requests
 -- already open twice before this rule keep going: the earliest holds the slot, the later ones
 -- are marked `legacy_duplicate` (they may not be submitted while the earlier one is open:
--- services/requests/workflow.py checks every open request at submission).
+-- services/requests/usecases/workflow.py checks every open request at submission).
 ALTER TABLE {schema}.requests ADD COLUMN legacy_duplicate boolean NOT NULL DEFAULT false;
 UPDATE {schema}.requests r SET legacy_duplicate = true
  WHERE r.state NOT IN ('completed', 'rejected', 'withdrawn')

@@ -1,5 +1,5 @@
-"""Requests use cases: the catalogue (seeded, changed with a new SOP, switched off by decree) and
-a request's way through its workflow. Each function is one command in one unit of work; who may
+"""Requests use cases: a request's way through its workflow, from draft to completion (the
+catalogue's own are in catalogue.py). Each function is one command in one unit of work; who may
 do what is decided here. The employee's record comes from the records service (the caller
 passes it in); the catalogue entry a request was submitted under stays its entry."""
 
@@ -9,9 +9,11 @@ import uuid
 from datetime import date, datetime
 
 import orjson
+from sqlalchemy.exc import IntegrityError
 
-from services.requests import catalogue, domain
+from services.requests import domain
 from services.requests.exceptions import (
+    DocumentNotOwned,
     DocumentsMissing,
     GrantPeriodNotReached,
     LayananAlreadyGranted,
@@ -20,125 +22,18 @@ from services.requests.exceptions import (
     RequestAlreadyOpen,
     TransitionRefused,
 )
+from services.requests.usecases import catalogue
 from shared.auth import Principal
 from shared.calendar import WIB, today_wib
 from shared.contracts import requests as requests_contract
-from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.eventstore import NO_STREAM, NewEvent
+from shared.idempotency import once
 from shared.schemas import load
-
-#: catalogue fields a change may set (kode and the version are the system's)
-CHANGEABLE = ("nama", "deskripsi", "dasar_hukum", "eligibilitas_teks", "eligibility",
-              "documents", "options", "output", "penerbit_output", "sla_hari_kerja",
-              "submitters", "repeat")
-
-
-def layanan_stream(kode: str) -> str:
-    return f"layanan:{kode}"
 
 
 def request_stream(request_id: str) -> str:
     return f"request:{request_id}"
-
-
-# -- catalogue ---------------------------------------------------------------------------------
-
-def _publish(uow, kode: str, version: int, entry: dict, approval: dict, reason: str,
-             expected: int | None = None) -> None:
-    uow.append(layanan_stream(kode), "Layanan", NO_STREAM if version == 1 else expected,
-               [NewEvent("LayananPublished", {"kode": kode, "version": version, "entry": entry,
-                                              "sop": entry["sop"], "approval": approval})],
-               reason=reason)
-    uow.execute(
-        "INSERT INTO layanan (kode, version, entry) VALUES (:k, :v, CAST(:e AS jsonb)) "
-        "ON CONFLICT (kode) DO UPDATE SET version = EXCLUDED.version, entry = EXCLUDED.entry, "
-        "updated_at = now()", {"k": kode, "v": version, "e": orjson.dumps(entry).decode()})
-
-
-def seed_catalogue(uow) -> list[str]:
-    """Publish version 1 of every shipped entry not yet in the log (idempotent)."""
-    present = {row[0] for row in uow.execute("SELECT kode FROM layanan")}
-    added = []
-    for entry in catalogue.seed():
-        if entry["kode"] in present:
-            continue
-        _publish(uow, entry["kode"], 1, {**entry, "version": 1}, {},
-                 "katalog awal (Pergub Jatim 73/2020)")
-        added.append(entry["kode"])
-    return added
-
-
-def layanan(uow, kode: str) -> dict:
-    row = uow.execute("SELECT version, active, entry::text, decree_number, decree_date "
-                      "FROM layanan WHERE kode = :k", {"k": kode}).first()
-    if row is None:
-        raise NotFound(f"layanan {kode[:40]} tidak ada dalam katalog", field="layanan")
-    entry = orjson.loads(row[2])
-    entry["repeat"] = catalogue.repeat_rule(entry)
-    return {**entry, "version": row[0], "active": row[1], "decree_number": row[3],
-            "decree_date": row[4].isoformat() if row[4] else None}
-
-
-def list_catalogue(uow) -> list[dict]:
-    return [layanan(uow, kode) for (kode,) in uow.execute("SELECT kode FROM layanan ORDER BY kode")]
-
-
-def catalogue_version(uow, kode: str, version: int) -> dict:
-    """The entry exactly as it was published at `version` (what a request was submitted under)."""
-    for event in uow.read_stream(layanan_stream(kode)):
-        if event.event_type == "LayananPublished" and event.payload["version"] == version:
-            return event.payload["entry"]
-    raise NotFound(f"layanan {kode} versi {version} tidak ada", field="catalogue_version")
-
-
-def change_layanan(uow, actor: Principal, kode: str, data: dict) -> dict:
-    """A changed service: approved by the SIMASN team and carrying its new SOP (a higher
-    version), checked as a whole before it is published."""
-    actor.require("administrator")
-    current = layanan(uow, kode)
-    sop = data.get("sop") or {}
-    if not sop.get("nomor") or not isinstance(sop.get("versi"), int):
-        raise ValidationFailed("perubahan layanan wajib disertai SOP baru (nomor dan versi)",
-                               field="sop")
-    if sop["versi"] <= current["sop"]["versi"]:
-        raise ValidationFailed(f"versi SOP harus lebih tinggi dari {current['sop']['versi']}",
-                               field="sop.versi")
-    approval = data.get("approval") or {}
-    if not approval.get("reference"):
-        raise ValidationFailed("perubahan layanan perlu persetujuan tim SIMASN (nomor berita "
-                               "acara/keputusan)", field="approval.reference")
-    unknown = sorted(set(data.get("changes") or {}) - set(CHANGEABLE))
-    if unknown:
-        raise ValidationFailed(f"kolom {unknown[0]} tidak dapat diubah",
-                               field=f"changes.{unknown[0]}")
-    entry = {k: v for k, v in current.items()
-             if k not in ("active", "decree_number", "decree_date")}
-    entry.update(data.get("changes") or {})
-    entry["sop"] = {"nomor": sop["nomor"], "versi": sop["versi"]}
-    entry["version"] = current["version"] + 1
-    problems = catalogue.entry_problems(entry)
-    if problems:
-        raise ValidationFailed(problems[0], field="changes", details={"problems": problems})
-    # the stream as read: two changes made at once cannot both become the same version
-    _publish(uow, kode, entry["version"], entry,
-             {"reference": approval["reference"], "approved_by": actor.account_id},
-             data["reason"], expected=len(uow.read_stream(layanan_stream(kode))))
-    return layanan(uow, kode)
-
-
-def deactivate_layanan(uow, actor: Principal, kode: str, data: dict) -> dict:
-    actor.require("administrator")
-    current = layanan(uow, kode)
-    if not current["active"]:
-        raise Conflict(f"layanan {kode} sudah dinonaktifkan dengan keputusan "
-                       f"{current['decree_number']}", field="layanan")
-    uow.append(layanan_stream(kode), "Layanan", None, [NewEvent("LayananDeactivated", {
-        "kode": kode, "decree_number": data["decree_number"],
-        "decree_date": data["decree_date"].isoformat()})], reason=data["reason"])
-    uow.execute("UPDATE layanan SET active = false, decree_number = :n, decree_date = :d, "
-                "updated_at = now() WHERE kode = :k",
-                {"k": kode, "n": data["decree_number"], "d": data["decree_date"]})
-    return layanan(uow, kode)
 
 
 # -- a request -----------------------------------------------------------------------------------
@@ -330,6 +225,40 @@ def _refuse_repeat(checks: tuple[domain.Check, ...]) -> None:
         raise GrantPeriodNotReached(check.message, field="layanan", details=details)
 
 
+def refuse_documents_not_owned(nip: str, documents: dict | None, foreign) -> None:
+    """A request links only its employee's documents: uploaded for them and checked. `foreign`:
+    the hashes among them the records service says are not (`documents_not_owned`)."""
+    foreign = set(foreign)
+    refused = sorted(code for code, sha in (documents or {}).items() if sha in foreign)
+    if refused:
+        raise DocumentNotOwned(
+            f"dokumen {refused[0]} belum diunggah untuk pegawai {nip} atau belum lolos "
+            "pemeriksaan; unggah dokumennya untuk pegawai ini",
+            field=f"documents.{refused[0]}", details={"documents": refused})
+
+
+def create(uow, actor: Principal, data: dict, record: dict, today: date, request) -> dict:
+    """`draft`, once per Idempotency-Key (`request`: the call's payload, shared/idempotency.py).
+    A key in the body (older clients) is an Idempotency-Key when the header has none; the same
+    body key under two different header keys at once: the other call made the request (unique
+    drafter and body key, or the employee's one open request of the layanan), answered here as
+    it is now."""
+    body_key = data.get("idempotency_key")
+    if not body_key:
+        return once(uow, "create_request", request,
+                    lambda: draft(uow, actor, data, record, today))
+    appended = len(uow.appended)
+    try:
+        # a savepoint: the call that lost the race reads the winner's request in this
+        # transaction (READ COMMITTED: the next statement sees the winner's commit)
+        with uow.conn.begin_nested():
+            return once(uow, "create_request", request,
+                        lambda: draft(uow, actor, data, record, today), body_key)
+    except (IntegrityError, RequestAlreadyOpen):
+        del uow.appended[appended:]
+        return draft(uow, actor, data, record, today)
+
+
 def draft(uow, actor: Principal, data: dict, record: dict, today: date) -> dict:
     """A new request in draft: by the employee, or by a fasilitator on their behalf (recorded
     as such); the same idempotency key from the same person gives the same request. Refused
@@ -341,7 +270,7 @@ def draft(uow, actor: Principal, data: dict, record: dict, today: date) -> dict:
                           "idempotency_key = :k", {"a": actor.account_id, "k": key}).first()
         if row is not None:
             return view(_load(uow, str(row[0])))
-    entry = layanan(uow, data["layanan"])
+    entry = catalogue.layanan(uow, data["layanan"])
     if not entry["active"]:
         raise LayananInactive(f"layanan {entry['nama']} dinonaktifkan dengan keputusan "
                               f"{entry['decree_number']} ({entry['decree_date']})",
@@ -426,6 +355,14 @@ def _instant(recorded_at: str) -> datetime:
 _CLAIMS = uuid.UUID("6f3a0c52-9d1e-4f7a-b8c4-2e5d7a9b1c03")
 
 
+def verification_item_claimed(uow, event) -> None:
+    """Verification's VerificationItemClaimed: when it is one of our requests a verifier took
+    from the queue, a line on its timeline."""
+    if event.payload.get("kind") == "request" and event.payload.get("request_id"):
+        record_claim(uow, event.event_id, event.payload, event.recorded_at,
+                     event.metadata.get("reason"))
+
+
 def record_claim(uow, claimed_event_id: str, claimed: dict, recorded_at: str,
                  reason: str | None) -> None:
     """Verification's VerificationItemClaimed for one of our requests: on its timeline. The
@@ -498,7 +435,7 @@ def eligibility(uow, actor: Principal, kode: str, record: dict, today: date) -> 
     catalogue's rules on the record, then whether a request of it is still open and whether a
     grant made before allows another (a replacement or a period is decided at the draft, by
     its options)."""
-    entry = layanan(uow, kode)
+    entry = catalogue.layanan(uow, kode)
     result = domain.evaluate(entry, record, today)
     result = result.with_checks(*grant_checks(uow, entry, record["nip"], {}, {}, result.tmt,
                                               today))
@@ -524,7 +461,7 @@ def submit(uow, actor: Principal, request_id: str, data: dict, record: dict,
     every required document is there; otherwise refused saying which rule or document."""
     request = _load(uow, request_id)
     _refuse_preparing(uow, actor, request)
-    entry = catalogue_version(uow, request.layanan, request.catalogue_version)
+    entry = catalogue.catalogue_version(uow, request.layanan, request.catalogue_version)
     result = domain.evaluate(entry, record, today)
     result = result.with_checks(*grant_checks(uow, entry, request.nip, request.options,
                                               request.documents, result.tmt, today,
@@ -638,7 +575,7 @@ def decide(uow, actor: Principal, request_id: str, data: dict) -> dict:
     view_after = _transition(uow, actor, request, event, payload,
                              data["expected_version"], data["reason"])
     if data["approve"]:
-        entry = catalogue_version(uow, request.layanan, request.catalogue_version)
+        entry = catalogue.catalogue_version(uow, request.layanan, request.catalogue_version)
         _save(uow, request, request.version, [("SigningStarted", {"output": entry["output"],
                                                                    "nip": request.nip})],
               "dokumen keluaran disiapkan untuk ditandatangani")
@@ -681,6 +618,14 @@ def complete(uow, actor: Principal, request_id: str, data: dict) -> dict:
                "document_id": data.get("document_id")}
     return _transition(uow, actor, request, "RequestCompleted", payload,
                        data["expected_version"], "dokumen keluaran ditandatangani")
+
+
+def document_signed(uow, event) -> None:
+    """Signing's DocumentSigned: when it is a request's output, signed and stored, the request
+    is complete."""
+    if event.payload.get("request_id") and event.payload.get("sha256"):
+        complete_signed(uow, event.payload["request_id"], event.payload["sha256"],
+                        event.payload.get("number"), event.stream_id.split(":", 1)[1])
 
 
 def complete_signed(uow, request_id: str, output_sha256: str, number: str | None = None,

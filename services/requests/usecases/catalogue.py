@@ -1,10 +1,16 @@
 """The catalogue of layanan: loaded from the versioned data file and checked before use, so a
 mistyped rule or a document listed twice is found when the catalogue is published, not when an
-employee asks."""
+employee asks; and its use cases: seeded at start, read, changed with a new SOP (a higher
+version, approved by the SIMASN team), switched off by decree."""
 
 from __future__ import annotations
 
+import orjson
+
 from services.requests import domain
+from shared.auth import Principal
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.eventstore import NO_STREAM, NewEvent
 from shared.reference import document_slots, layanan_catalogue
 
 #: parameters each rule needs (the rest of a rule's spec is refused as unknown)
@@ -133,3 +139,112 @@ def slot_for(document_code: str) -> str | None:
     document already on the record can be reused)."""
     return document_code if document_code in document_slots() else None
 
+
+# -- the catalogue's use cases ---------------------------------------------------------------
+
+#: catalogue fields a change may set (kode and the version are the system's)
+CHANGEABLE = ("nama", "deskripsi", "dasar_hukum", "eligibilitas_teks", "eligibility",
+              "documents", "options", "output", "penerbit_output", "sla_hari_kerja",
+              "submitters", "repeat")
+
+
+def layanan_stream(kode: str) -> str:
+    return f"layanan:{kode}"
+
+
+def _publish(uow, kode: str, version: int, entry: dict, approval: dict, reason: str,
+             expected: int | None = None) -> None:
+    uow.append(layanan_stream(kode), "Layanan", NO_STREAM if version == 1 else expected,
+               [NewEvent("LayananPublished", {"kode": kode, "version": version, "entry": entry,
+                                              "sop": entry["sop"], "approval": approval})],
+               reason=reason)
+    uow.execute(
+        "INSERT INTO layanan (kode, version, entry) VALUES (:k, :v, CAST(:e AS jsonb)) "
+        "ON CONFLICT (kode) DO UPDATE SET version = EXCLUDED.version, entry = EXCLUDED.entry, "
+        "updated_at = now()", {"k": kode, "v": version, "e": orjson.dumps(entry).decode()})
+
+
+def seed_catalogue(uow) -> list[str]:
+    """Publish version 1 of every shipped entry not yet in the log (idempotent)."""
+    present = {row[0] for row in uow.execute("SELECT kode FROM layanan")}
+    added = []
+    for entry in seed():
+        if entry["kode"] in present:
+            continue
+        _publish(uow, entry["kode"], 1, {**entry, "version": 1}, {},
+                 "katalog awal (Pergub Jatim 73/2020)")
+        added.append(entry["kode"])
+    return added
+
+
+def layanan(uow, kode: str) -> dict:
+    row = uow.execute("SELECT version, active, entry::text, decree_number, decree_date "
+                      "FROM layanan WHERE kode = :k", {"k": kode}).first()
+    if row is None:
+        raise NotFound(f"layanan {kode[:40]} tidak ada dalam katalog", field="layanan")
+    entry = orjson.loads(row[2])
+    entry["repeat"] = repeat_rule(entry)
+    return {**entry, "version": row[0], "active": row[1], "decree_number": row[3],
+            "decree_date": row[4].isoformat() if row[4] else None}
+
+
+def list_catalogue(uow) -> list[dict]:
+    return [layanan(uow, kode) for (kode,) in uow.execute("SELECT kode FROM layanan ORDER BY kode")]
+
+
+def catalogue_version(uow, kode: str, version: int) -> dict:
+    """The entry exactly as it was published at `version` (what a request was submitted under)."""
+    for event in uow.read_stream(layanan_stream(kode)):
+        if event.event_type == "LayananPublished" and event.payload["version"] == version:
+            return event.payload["entry"]
+    raise NotFound(f"layanan {kode} versi {version} tidak ada", field="catalogue_version")
+
+
+def change_layanan(uow, actor: Principal, kode: str, data: dict) -> dict:
+    """A changed service: approved by the SIMASN team and carrying its new SOP (a higher
+    version), checked as a whole before it is published."""
+    actor.require("administrator")
+    current = layanan(uow, kode)
+    sop = data.get("sop") or {}
+    if not sop.get("nomor") or not isinstance(sop.get("versi"), int):
+        raise ValidationFailed("perubahan layanan wajib disertai SOP baru (nomor dan versi)",
+                               field="sop")
+    if sop["versi"] <= current["sop"]["versi"]:
+        raise ValidationFailed(f"versi SOP harus lebih tinggi dari {current['sop']['versi']}",
+                               field="sop.versi")
+    approval = data.get("approval") or {}
+    if not approval.get("reference"):
+        raise ValidationFailed("perubahan layanan perlu persetujuan tim SIMASN (nomor berita "
+                               "acara/keputusan)", field="approval.reference")
+    unknown = sorted(set(data.get("changes") or {}) - set(CHANGEABLE))
+    if unknown:
+        raise ValidationFailed(f"kolom {unknown[0]} tidak dapat diubah",
+                               field=f"changes.{unknown[0]}")
+    entry = {k: v for k, v in current.items()
+             if k not in ("active", "decree_number", "decree_date")}
+    entry.update(data.get("changes") or {})
+    entry["sop"] = {"nomor": sop["nomor"], "versi": sop["versi"]}
+    entry["version"] = current["version"] + 1
+    problems = entry_problems(entry)
+    if problems:
+        raise ValidationFailed(problems[0], field="changes", details={"problems": problems})
+    # the stream as read: two changes made at once cannot both become the same version
+    _publish(uow, kode, entry["version"], entry,
+             {"reference": approval["reference"], "approved_by": actor.account_id},
+             data["reason"], expected=len(uow.read_stream(layanan_stream(kode))))
+    return layanan(uow, kode)
+
+
+def deactivate_layanan(uow, actor: Principal, kode: str, data: dict) -> dict:
+    actor.require("administrator")
+    current = layanan(uow, kode)
+    if not current["active"]:
+        raise Conflict(f"layanan {kode} sudah dinonaktifkan dengan keputusan "
+                       f"{current['decree_number']}", field="layanan")
+    uow.append(layanan_stream(kode), "Layanan", None, [NewEvent("LayananDeactivated", {
+        "kode": kode, "decree_number": data["decree_number"],
+        "decree_date": data["decree_date"].isoformat()})], reason=data["reason"])
+    uow.execute("UPDATE layanan SET active = false, decree_number = :n, decree_date = :d, "
+                "updated_at = now() WHERE kode = :k",
+                {"k": kode, "n": data["decree_number"], "d": data["decree_date"]})
+    return layanan(uow, kode)

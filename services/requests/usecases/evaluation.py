@@ -10,16 +10,22 @@ Definitions, per layanan, over the requests first submitted in the year:
   verification, under approval — not the days back with the employee) exceed the SLA of the
   catalogue version they were submitted under;
 - most-rejected documents: the documents named when returning requests, and those a verifier
-  judged not original or not legible, most frequent first."""
+  judged not original or not legible, most frequent first.
+
+`yearly_report` is the use case: it reads the catalogue's and the requests' events from the log
+and hands them to `report`, the computation (plain functions, tested without a database)."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
 from datetime import date, datetime
+from itertools import groupby
 
 from services.requests.domain import APPROVING, RETURNED, SUBMITTED, VERIFYING
+from shared.auth import Principal
 from shared.calendar import WIB, working_days_between
+from shared.errors import Forbidden, ValidationFailed
 
 BKD_STAGES = frozenset({SUBMITTED, VERIFYING, APPROVING})
 STAGE_AFTER = {"RequestSubmitted": SUBMITTED, "VerificationStarted": VERIFYING,
@@ -120,3 +126,27 @@ def report(requests_events, year: int, sla_for,
                                             counted.items(), key=lambda kv: (-kv[1], kv[0]))[:5]],
         })
     return out
+
+
+def yearly_report(uow, actor: Principal, year, holidays: frozenset = frozenset()) -> list[dict]:
+    """The yearly evaluation of every layanan, for administrators and auditors: each request
+    measured against the SLA of the catalogue version it was submitted under (the latest
+    version's when that one is unknown)."""
+    if not actor.has("administrator", "auditor"):
+        raise Forbidden("evaluasi layanan untuk BKD dan auditor", field="role")
+    try:
+        year = int(year)
+    except (TypeError, ValueError):
+        raise ValidationFailed("tahun harus angka, mis. 2026", field="year") from None
+    if not 2000 <= year <= 2100:
+        raise ValidationFailed("tahun di luar jangkauan", field="year")
+    slas: dict[tuple[str, int | None], int] = {}
+    for event in uow.store.iter_stream_type(uow.dbapi, "Layanan"):
+        if event.event_type == "LayananPublished":
+            sla = event.payload["entry"]["sla_hari_kerja"]
+            slas[(event.payload["kode"], event.payload["version"])] = sla
+            slas[(event.payload["kode"], None)] = sla
+    streams = groupby(uow.store.iter_stream_type(uow.dbapi, "Request"), key=lambda e: e.stream_id)
+    return report((list(events) for _, events in streams), year,
+                  lambda kode, version: slas.get((kode, version), slas.get((kode, None), 0)),
+                  holidays)
