@@ -6,27 +6,31 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from marshmallow import post_load, pre_load
+from marshmallow import post_load
 
 from services.records.events import EmployeeRegistered
 from shared.errors import ValidationFailed
+from shared.schemas import load
 
 #: the most document hashes one ownership question may name
 MAX_HASHES = 100
 
 
 class Registration(EmployeeRegistered):
-    """register_employee's body, checked as it always was: the EmployeeRegistered v1 fields (a
-    `reason` inside the body is ignored: it travels as its own argument), dates given back as
-    ISO text, as the event stores them."""
-
-    @pre_load
-    def _without_reason(self, data, **_):
-        return {k: v for k, v in data.items() if k != "reason"} if isinstance(data, dict) else data
+    """register_employee's body, checked as it always was: the EmployeeRegistered v1 fields,
+    dates given back as ISO text, as the event stores them."""
 
     @post_load
     def _iso_dates(self, data, **_):
         return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items()}
+
+
+def registration(payload) -> dict:
+    """The checked registration body; a `reason` inside it is ignored (not even checked): the
+    reason travels as its own argument."""
+    if isinstance(payload, dict):
+        payload = {k: v for k, v in payload.items() if k != "reason"}
+    return load(Registration(), payload)
 
 
 def moment(as_of) -> datetime | None:

@@ -36,7 +36,7 @@ class RecordsService(ServiceBase):
 
     @rpc
     def register_employee(self, payload, reason):
-        data = load(s.Registration(), payload)
+        data = s.registration(payload)
         with self.db.transaction() as uow:
             return once(uow, "register_employee", [payload, reason], lambda: employees.register(
                 uow, self._actor(), data, str(reason)))
