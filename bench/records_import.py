@@ -70,8 +70,8 @@ def peak_rss_mb() -> float:
 # -- the two workers (each in its own process) ---------------------------------------------------
 
 def worker_import(url: str, csv_path: str, documents: str) -> dict:
-    from services.records import imports
     from services.records.events import REGISTRY
+    from services.records.usecases import imports
     from shared.config import with_user
     from shared.db import ServiceDatabase, make_engine
     from shared.eventstore import EventStore

@@ -8,9 +8,9 @@ import hashlib
 import psycopg2
 import pytest
 
-from services.records import employees
 from services.records.events import REGISTRY as RECORDS_EVENTS
 from services.records.service import RecordsService
+from services.records.usecases import employees
 from services.requests.events import REGISTRY as REQUESTS_EVENTS
 from services.requests.service import RequestsService
 from services.requests.usecases import workflow

@@ -12,8 +12,8 @@ import psycopg2
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from services.records import imports
 from services.records.service import RecordsService
+from services.records.usecases import imports
 from shared.errors import Forbidden
 from shared.objectstore import FileSystemStore
 from shared.testing import wait_for

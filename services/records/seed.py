@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.records import domain, employees
+from services.records import domain
 from services.records.events import REGISTRY
 from services.records.exceptions import EmployeeExists
+from services.records.usecases import employees
 from shared.auth import Principal
 from shared.db import ServiceDatabase, make_engine
 from shared.eventstore import EventStore

@@ -26,9 +26,10 @@ from marshmallow import Schema, ValidationError, fields
 from psycopg2.extras import execute_values
 
 from services.records import domain, projection
+from services.records.usecases.employees import may_maintain
 from shared.auth import Principal
 from shared.contracts import records as contract
-from shared.errors import ValidationFailed
+from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.eventstore import NO_STREAM, BatchConflict, NewEvent, StreamAppend
 from shared.objectstore import ChunkReader
 
@@ -380,6 +381,24 @@ def stream_for(import_id: str) -> str:
     return f"import:{import_id}"
 
 
+def checked_file(actor: Principal, store, data: dict) -> str:
+    """The kind of the stored file an import of `data["opd_id"]` would read, its header checked
+    before any transaction opens: only who maintains that OPD imports into it, and only an
+    administrator imports health notes."""
+    if not may_maintain(actor, data["opd_id"]):
+        raise Forbidden("hanya administrator atau fasilitator OPD ini", field="opd_id")
+    first = next(iter(store.open(data["sha256"])), b"")
+    kind = sniff_kind(first)
+    header = next(read_rows(store.open(data["sha256"]), kind), None)
+    if header is None:
+        raise ImportRejected("berkas tidak berisi baris data", field="file")
+    columns = set(header[1])
+    if "catatan_kesehatan" in columns and not actor.has("administrator"):
+        raise Forbidden("kolom catatan_kesehatan hanya boleh diimpor administrator",
+                        field="file")
+    return kind
+
+
 def start(uow, actor: Principal, context: dict, data: dict, kind: str) -> str:
     """Record a new import job (status running) and its ImportStarted event."""
     import_id = str(uuid.uuid4())
@@ -511,6 +530,14 @@ def _finish(db, job: Job, status: str, error: str | None) -> None:
             payload["error"] = error
         uow.append(stream_for(job.import_id), "EmployeeImport", None,
                    [NewEvent(event, payload)], reason=f"impor {job.file_name}")
+
+
+def report(uow, actor: Principal, import_id: str, offset: int = 0, limit: int = 100) -> dict:
+    """`view` for the caller, or NotFound (absent and out of scope answer the same)."""
+    job = view(uow.dbapi, uow.store.schema, actor, import_id, offset, limit)
+    if job is None:
+        raise NotFound(f"impor {import_id} tidak ditemukan", field="import_id")
+    return job
 
 
 def view(conn, schema: str, actor: Principal, import_id: str, offset: int = 0,

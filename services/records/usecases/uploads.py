@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 
-from services.records import employees
 from services.records.documents import DocumentPolicy
 from services.records.sandbox import ParseSandbox
+from services.records.usecases import employees
 from shared.auth import Principal
 from shared.errors import NotFound, SimasnError, StoreUnavailable
 from shared.eventstore import NewEvent

@@ -318,6 +318,15 @@ def owned_document(uow, actor: Principal, nip: str, sha256: str) -> dict | None:
     return _owned_rows(uow, nip, [sha256]).get(sha256)
 
 
+def document_meta(uow, actor: Principal, nip: str, sha256: str) -> dict:
+    """What the checks found a document of employee `nip` to be, for another service that
+    serves it; absent (NotFound) unless it is theirs."""
+    meta = owned_document(uow, actor, nip, sha256)
+    if meta is None:
+        raise NotFound("dokumen tidak ditemukan pada data pegawai ini", field="sha256")
+    return meta
+
+
 def documents_not_owned(uow, actor: Principal, nip: str, hashes) -> list[str]:
     """Which of `hashes` are not documents of employee `nip` (never uploaded for them, or never
     passed the checks), for someone who may read that employee's record."""

@@ -1,0 +1,7 @@
+"""The records use cases: each function takes the unit of work (and the actor and the validated
+data), loads the employee from its `employee:<NIP>` stream, decides through domain.py (and
+outcomes.py for a completed layanan), appends the events and writes the `employees` projection
+in the same transaction; the SQL of the records schema lives here. `employees` is the employee
+record and the documents it owns (upload owner, ownership of every link, attach, download);
+`uploads` is an upload's three steps around the parsing sandbox; `imports` is the bulk import
+job (start, claim, run in chunks, report)."""
