@@ -5,9 +5,9 @@ import uuid
 
 import pytest
 
-from services.signing import issuing
 from services.signing.events import REGISTRY
 from services.signing.exceptions import NoSigningKey
+from services.signing.usecases import issuing
 from shared.config import with_user
 from shared.db import ServiceDatabase, make_engine
 from shared.eventstore import EventStore

@@ -5,17 +5,43 @@ codes with its fixed message (shared.contracts.signing.VERIFICATION_REASONS)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 
-from services.signing import issuing, pdfsign
+from eventlet import tpool
+
+from services.signing import pdfsign
+from services.signing.usecases import issuing
 from shared.contracts.signing import VERIFICATION_REASONS
+from shared.errors import ValidationFailed
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 _ID_IN_PDF = re.compile(rb"SIMASN Jatim ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
                         rb"[0-9a-f]{12})")
+
+
+def _check(pdf: bytes, trust_roots):
+    """pyHanko's validation runs its own event loop: in an OS thread, never on the hub."""
+    return tpool.execute(pdfsign.verify, pdf, trust_roots)
+
+
+def document(uow, store, trust_roots, document_id) -> dict:
+    """The QR link's answer, the signature judged in an OS thread."""
+    return by_id(uow, str(document_id)[:64], store, trust_roots, _check)
+
+
+def upload(uow, pdf_base64: str, trust_roots) -> dict:
+    """The answer for uploaded bytes (base64, as the RPC carries them), judged in an OS
+    thread."""
+    try:
+        pdf = base64.b64decode(pdf_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationFailed("pdf_base64 bukan base64 yang sah", field="pdf_base64") from None
+    return by_upload(uow, pdf, trust_roots, _check)
 
 
 def _public(uow, document: dict) -> dict:

@@ -9,6 +9,11 @@ Two transactions with the slow part between them:
    DocumentSigned and mark the row signed in one transaction. A failure leaves the row to be
    tried again with the same number and the same values: a number is never given to another
    document, never repeated and never skipped.
+
+What asks for a document: an approved request (`for_approved_request`), an issued written
+warning (`for_warning`) — both run after the consuming transaction commits — and a caller of
+`issue_document` (`issue`), run in the calling worker. `work` is the service's SigningWork
+(services/signing/dependencies.py): the key store, the signers, the runner's name.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ import orjson
 from services.signing import domain, render
 from services.signing.exceptions import NoSigningKey, SigningError
 from shared.calendar import WIB
-from shared.errors import NotFound
+from shared.errors import NotFound, ValidationFailed
 from shared.eventstore import NO_STREAM, NewEvent
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 STREAM_TYPE = "Document"
 MAX_ATTEMPTS = 5
@@ -271,3 +279,116 @@ def supersede(uow, document_id: str, reason: str, signer: str,
                [NewEvent("DocumentSuperseded", {"superseded_by": new_id,
                                                 "number": old["number"]})], reason=reason)
     return old, new_id
+
+
+# -- the work: a document produced between two transactions ----------------------------------
+
+def run(db, store, work, document_id: str, row: dict | None = None) -> dict | None:
+    """Produce one document unless someone else is on it (`row`: already claimed); never
+    raises (a failure is recorded on the document and retried by the timer). Returns the
+    document once signed."""
+    if row is None:
+        with db.transaction() as uow:
+            row = claim(uow, document_id, work.attempt(), work.stale_seconds)
+        if row is None:
+            return None
+    try:
+        produced = produce(row, work.keystore, work.verification_base, work.signers.sign,
+                           work.signers.pades_level)
+        stored = store.put(produced.pdf, "application/pdf")
+        with db.transaction() as uow:
+            return record_signed(uow, row, produced, stored.sha256)
+    except Exception as exc:  # noqa: BLE001 - recorded on the document, retried later
+        log.warning("document_not_signed", document_id=document_id, error=str(exc))
+        with db.transaction() as uow:
+            record_failure(uow, document_id, row["runner"], exc)
+        return None
+
+
+def produce_now(db, store, work, document_id: str, row: dict | None = None) -> dict:
+    """Produce the document in this worker and answer it: signed, or as the attempt left
+    it (failed, waiting for a key, taken by another runner)."""
+    signed = run(db, store, work, document_id, row)
+    if signed is not None:
+        return signed
+    with db.transaction() as uow:
+        return get(uow, document_id)
+
+
+def produce_due(db, store, work) -> None:
+    """Documents a crash, a failure or a missing key left: tried again with backoff."""
+    with db.transaction() as uow:
+        pending = due(uow, work.stale_seconds)
+    for document_id in pending:
+        run(db, store, work, document_id)
+
+
+def require_certificate(work, account_id: str) -> None:
+    if not work.keystore.has(account_id):
+        raise ValidationFailed(f"{account_id} belum punya sertifikat tanda tangan",
+                               field="signer")
+
+
+# -- what asks for a document ----------------------------------------------------------------
+
+def for_approved_request(uow, work, requests, records, event) -> None:
+    """The approving administrator signs the request's output; the record is read as it
+    was when the request was approved (`requests`, `records`: RPC proxies, called as the
+    service)."""
+    request_id = event.stream_id.split(":", 1)[1]
+    request = requests.get_request(request_id)
+    record = records.get_employee(request["nip"], as_of=event.recorded_at)
+    template = domain.template_for(request["layanan"])
+    values = domain.context_for(template, record, {"options": request.get("options")})
+    _enqueue_for(uow, work, event, subject=f"request:{request_id}",
+                 document_key=request["layanan"], values=values, nip=request["nip"],
+                 request_id=request_id, confidential=bool(event.payload.get("confidential")))
+
+
+def for_warning(uow, work, verification, records, event) -> None:
+    """A teguran tertulis an administrator issued for a document found not original: signed
+    by that administrator, confidential (the employee and BKD see it)."""
+    case = verification.get_case(event.payload["case_id"])
+    record = records.get_employee(case["nip"], as_of=event.recorded_at)
+    template = domain.template_for("TEGURAN_TERTULIS")
+    values = domain.context_for(template, record, {
+        "alasan": case["warning"], "dokumen": case["document"]})
+    _enqueue_for(uow, work, event, subject=f"case:{case['case_id']}",
+                 document_key="TEGURAN_TERTULIS", values=values, nip=case["nip"],
+                 confidential=True)
+
+
+def _enqueue_for(uow, work, event, **order) -> None:
+    """The document an event asks for, signed by whoever took the step and dated by it;
+    produced once the consuming transaction has committed."""
+    document_id, created = enqueue(uow, Order(
+        signer=str(event.metadata.get("actor_id")), as_of=event.recorded_at, **order))
+    if created:
+        work.after_commit(document_id)
+
+
+def issue(db, store, work, records, actor, data: dict) -> dict:
+    """Produce and sign a document now (another service's output, e.g. a written warning;
+    or a benchmark): answered once it is signed, or with its failure. `data` is a loaded
+    IssueDocument; with a `nip`, the record's values (read as the caller) under the given."""
+    actor.require("system", "administrator")
+    try:
+        template = domain.template_for(data["document_key"])
+    except domain.UnknownOutput:
+        raise ValidationFailed(f"tidak ada templat dokumen {data['document_key']}",
+                               field="document_key") from None
+    values = dict(data["values"])
+    if data.get("nip"):
+        record = records.get_employee(data["nip"])
+        values = {**domain.context_for(template, record, {}), **values}
+    require_certificate(work, data["signer"])
+    with db.transaction() as uow:
+        document_id, _ = enqueue(uow, Order(
+            subject=data["subject"], document_key=data["document_key"], signer=data["signer"],
+            values=values, nip=data.get("nip"), as_of=dt.datetime.now(dt.UTC).isoformat(),
+            confidential=data["confidential"]))
+        row = claim(uow, document_id, work.attempt(), work.stale_seconds)
+    if row is None:  # an earlier call's document, produced or being produced
+        with db.transaction() as uow:
+            return get(uow, document_id)
+    return produce_now(db, store, work, document_id, row)

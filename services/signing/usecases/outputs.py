@@ -1,0 +1,116 @@
+"""The output documents as their readers and administrators use them: the work list, one
+document (BKD, auditors, and the employee it concerns), a request's output, the logged download,
+and an administrator's retry, revocation and re-issue (a correction: a new number, the record
+read again, signed by the re-issuing administrator). Producing and signing is `issuing`'s."""
+
+from __future__ import annotations
+
+from services.signing import domain
+from services.signing.usecases import SYSTEM, issuing
+from shared.errors import NotFound, ValidationFailed
+from shared.eventstore import NewEvent
+
+STATUSES = ("pending", "waiting_key", "failed", "signed", "revoked", "superseded")
+
+
+def listing(uow, actor, status: str | None, limit) -> list[dict]:
+    """The newest documents first, of one status if given (administrators and auditors)."""
+    actor.require("administrator", "auditor")
+    if status is not None and status not in STATUSES:
+        raise ValidationFailed("status tidak dikenal", field="status")
+    rows = uow.execute(
+        f"SELECT {issuing.COLUMNS} FROM documents WHERE (CAST(:s AS text) IS NULL OR "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+        "status = :s) ORDER BY created_at DESC LIMIT :limit",
+        {"s": status, "limit": max(1, min(int(limit), 500))}).mappings().all()
+    return [issuing.view(dict(row)) for row in rows]
+
+
+def read(uow, actor, document_id) -> dict:
+    """An output document's details: BKD, auditors, and the employee it concerns (anyone else:
+    not found, as if it did not exist)."""
+    document = issuing.get(uow, str(document_id)[:64])
+    if not (actor.has("administrator", "auditor", "system")
+            or (document["nip"] and document["nip"] == actor.account_id)):
+        raise NotFound("dokumen tidak ditemukan", field="document_id")
+    return document
+
+
+def request_output(uow, actor, request_id) -> dict:
+    """The output document of a request (the newest, whatever its status)."""
+    row = uow.execute("SELECT document_id FROM documents WHERE subject = :s ORDER BY "
+                      "created_at DESC LIMIT 1",
+                      {"s": f"request:{str(request_id)[:64]}"}).first()
+    if row is None:
+        raise NotFound("usulan ini belum punya dokumen keluaran", field="request_id")
+    return read(uow, actor, str(row[0]))
+
+
+def authorize_download(db, store, actor, document_id) -> dict:
+    """May the caller fetch this signed PDF? Those who may read it; the download is logged
+    (committed) before the bytes leave. Returns what the gateway needs to stream it."""
+    with db.transaction() as uow:
+        document = read(uow, actor, document_id)
+    if document["sha256"] is None:
+        raise NotFound("dokumen belum ditandatangani", field="document_id")
+    with db.transaction() as uow:
+        uow.append(f"document-downloads:{document['document_id']}", "DocumentAccess", None,
+                   [NewEvent("DocumentDownloaded", {
+                       "document_id": document["document_id"], "sha256": document["sha256"],
+                       "confidential": document["confidential"]})],
+                   reason="unduh dokumen keluaran")
+    return {"sha256": document["sha256"], "content_type": "application/pdf",
+            "size": store.stat(document["sha256"]).size,
+            "file_name": f"{document['document_type']}-{document['document_id'][:8]}.pdf"}
+
+
+def retry(db, store, work, actor, document_id) -> dict:
+    """A failed document (or one waiting for a key) tried again now, its attempts reset."""
+    actor.require("administrator")
+    with db.transaction() as uow:
+        document = issuing.get(uow, str(document_id)[:64])
+        uow.execute("UPDATE documents SET attempts = 0, runner = NULL, updated_at = now() "
+                    "WHERE document_id = :id AND status IN ('failed', 'waiting_key')",
+                    {"id": document["document_id"]})
+    return issuing.produce_now(db, store, work, document["document_id"])
+
+
+def revoke(uow, actor, document_id, reason: str, decree: str | None) -> dict:
+    actor.require("administrator")
+    return issuing.revoke(uow, str(document_id)[:64], reason, decree)
+
+
+def reissue(db, store, work, actor, document_id, reason: str, *, context, records,
+            requests) -> dict:
+    """A corrected document replaces this one (new number); the old one reads superseded.
+    `context` is the worker's (the record is read again as the service, then the caller's
+    context is back); `records`, `requests`: RPC proxies."""
+    actor.require("administrator")
+    issuing.require_certificate(work, actor.account_id)
+    with db.transaction() as uow:
+        old = issuing.get(uow, str(document_id)[:64])
+    values = _fresh_values(db, old, context, records, requests)
+    with db.transaction() as uow:
+        _, new_id = issuing.supersede(uow, old["document_id"], reason, actor.account_id, values)
+    return issuing.produce_now(db, store, work, new_id)
+
+
+def _fresh_values(db, old: dict, context, records, requests) -> dict | None:
+    """What a corrected document says: the employee's record as it is now (and the
+    request's options); None when the document is not about an employee."""
+    if not old["nip"]:
+        return None
+    with db.transaction() as uow:
+        previous = uow.execute("SELECT values_json FROM documents WHERE document_id = :id",
+                               {"id": old["document_id"]}).scalar_one()
+    caller = dict(context)
+    context.update(SYSTEM)
+    try:
+        record = records.get_employee(old["nip"])
+        options = (requests.get_request(old["request_id"]).get("options")
+                   if old["request_id"] else None)
+    finally:
+        context.clear()
+        context.update(caller)
+    template = domain.template_for(old["document_key"])
+    fresh = domain.context_for(template, record, {"options": options} if options else {})
+    return {**previous, **{k: v for k, v in fresh.items() if v != "-"}}
