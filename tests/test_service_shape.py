@@ -71,3 +71,48 @@ def test_every_service_is_registered_by_hand():
     for name, cls in registry.service_classes().items():
         assert cls.name == name
         assert registry.EVENT_REGISTRIES[name].service == name
+
+
+SQL = __import__("re").compile(
+    r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|ON\s+CONFLICT)\b",
+    __import__("re").I | __import__("re").S)
+#: services that are skeletons until their issues (sync: 14, reporting: 15) give them use cases
+SKELETONS = {"reporting", "sync"}
+
+
+def _tree(path: Path):
+    import ast
+
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("service", sorted(p.parent.name for p in
+                                           (ROOT / "services").glob("*/service.py")))
+def test_service_py_holds_entrypoints_only(service):
+    """No SQL and no dependency provider in a service.py: its entrypoints validate, open one
+    unit of work and call one use case (usecases/); providers live in dependencies.py."""
+    import ast
+
+    tree = _tree(ROOT / "services" / service / "service.py")
+    statements = [node.value for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                  and SQL.search(node.value)]
+    assert not statements, f"SQL in services/{service}/service.py: {statements[:2]}"
+    executes = [node.lineno for node in ast.walk(tree)
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "execute"]
+    assert not executes, f"services/{service}/service.py executes SQL at lines {executes}"
+    providers = [node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+                 and any(getattr(base, "id", getattr(base, "attr", "")) in
+                         ("DependencyProvider", "SharedExtension") for base in node.bases)]
+    assert not providers, f"providers {providers} belong in services/{service}/dependencies.py"
+
+
+@pytest.mark.parametrize("service", sorted(p.parent.name for p in
+                                           (ROOT / "services").glob("*/service.py")))
+def test_every_service_keeps_its_use_cases_in_usecases(service):
+    if service in SKELETONS:
+        pytest.skip(f"{service} is a skeleton: no use case yet")
+    package = ROOT / "services" / service / "usecases"
+    assert (package / "__init__.py").is_file(), f"services/{service}/usecases/ is missing"
+    assert _tree(package / "__init__.py").body, "usecases/__init__.py says what they are"
+    assert list(package.glob("[!_]*.py")), f"services/{service}/usecases/ holds no use case"
