@@ -33,6 +33,18 @@ def database_url():
 
 
 @pytest.fixture
+def own_database(monkeypatch):
+    """A database of this test's own, migrated, which the CLI run in-process connects to: for
+    tests that tamper with a real service log or empty whole tables."""
+    url = create_test_database(ADMIN_URL)
+    migrate(url)
+    monkeypatch.setenv("SIMASN_DATABASE_URL", url)
+    monkeypatch.delenv("SIMASN_CONFIG", raising=False)
+    yield url
+    drop_test_database(url)
+
+
+@pytest.fixture
 def admin_conn(database_url):
     conn = psycopg2.connect(database_url)
     yield conn

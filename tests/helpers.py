@@ -139,3 +139,18 @@ def raises_code(code: str):
     with pytest.raises(SimasnError) as caught:
         yield caught
     assert caught.value.code == code, f"expected {code}, got {caught.value!r}"
+
+
+def rfc6962_root(leaves: list[str]) -> bytes:
+    """RFC 6962 §2.1 MTH over hex leaf hashes, written as recursively as the RFC writes it: the
+    reference our shared/merkle.py is held against."""
+    import hashlib
+
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return hashlib.sha256(b"\x00" + bytes.fromhex(leaves[0])).digest()
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return hashlib.sha256(b"\x01" + rfc6962_root(leaves[:k]) + rfc6962_root(leaves[k:])).digest()

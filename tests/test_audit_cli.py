@@ -7,21 +7,7 @@ import pytest
 
 from shared.canonical import chain_hash, content_hash
 from shared.eventstore import EventStore, NewEvent
-from shared.migrations import migrate
-from shared.testing import create_test_database, drop_test_database
 from simasn_cli.main import main
-from tests.conftest import ADMIN_URL
-
-
-@pytest.fixture
-def own_database(monkeypatch):
-    """A database of this test's own: these tests tamper with a real service log."""
-    url = create_test_database(ADMIN_URL)
-    migrate(url)
-    monkeypatch.setenv("SIMASN_DATABASE_URL", url)
-    monkeypatch.delenv("SIMASN_CONFIG", raising=False)
-    yield url
-    drop_test_database(url)
 
 
 def append_history(url, schema="records", stream="199001012015031001", count=12):

@@ -17,11 +17,10 @@ from shared.canonical import GENESIS_HASH
 from shared.testing import wait_for
 from shared.witness import DirectoryWitness, object_name, parse
 from simasn_cli.main import main
-from tests import test_audit_cli, test_signing_checkpoints
+from tests import test_signing_checkpoints
 from tests.test_audit_cli import append_history, tamper
 from tests.test_signing_checkpoints import make_checkpoint, rewrite_and_rehash
 
-own_database = test_audit_cli.own_database
 keys = test_signing_checkpoints.keys
 
 pytestmark = pytest.mark.timeout(90)

@@ -19,10 +19,7 @@ from services.identity.usecases import seed
 from services.signing.keystore import Keystore
 from shared.config import load_env_file
 from shared.errors import ConfigError
-from tests import test_audit_cli
 from tests.test_signing_checkpoints import make_checkpoint
-
-own_database = test_audit_cli.own_database  # the demo province goes into a database of its own
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -12,32 +12,22 @@ from shared.merkle import (
     merkle_root,
     verify_consistency,
 )
+from tests.helpers import rfc6962_root
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _mth(leaves):
-    if not leaves:
-        return hashlib.sha256(b"").digest()
-    if len(leaves) == 1:
-        return hashlib.sha256(b"\x00" + bytes.fromhex(leaves[0])).digest()
-    k = 1
-    while k * 2 < len(leaves):
-        k *= 2
-    return hashlib.sha256(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:])).digest()
 
 
 def _reference_proof(m, leaves, whole=True):
     """RFC 6962 §2.1.2 SUBPROOF, literally."""
     n = len(leaves)
     if m == n:
-        return [] if whole else [_mth(leaves).hex()]
+        return [] if whole else [rfc6962_root(leaves).hex()]
     k = 1
     while k * 2 < n:
         k *= 2
     if m <= k:
-        return _reference_proof(m, leaves[:k], whole) + [_mth(leaves[k:]).hex()]
-    return _reference_proof(m - k, leaves[k:], False) + [_mth(leaves[:k]).hex()]
+        return _reference_proof(m, leaves[:k], whole) + [rfc6962_root(leaves[k:]).hex()]
+    return _reference_proof(m - k, leaves[k:], False) + [rfc6962_root(leaves[:k]).hex()]
 
 
 def _leaves(n, tag="x"):

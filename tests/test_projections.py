@@ -6,18 +6,15 @@ import json
 import uuid
 
 import psycopg2
-import pytest
 
 from services.records.events import REGISTRY as RECORDS
 from services.requests.events import REGISTRY as REQUESTS
 from services.verification.service import VerificationService
 from shared.db import Database
 from shared.eventstore import NO_STREAM, EventStore, NewEvent
-from shared.migrations import migrate
 from shared.service import ServiceBase
-from shared.testing import create_test_database, drop_test_database, wait_for
+from shared.testing import wait_for
 from simasn_cli.main import main
-from tests.conftest import ADMIN_URL
 from tests.helpers import fetch
 
 QUEUE_COLUMNS = ("item_id, kind, stream_version, stage, opd_id, nip, layanan, sla_hari_kerja, "
@@ -31,17 +28,6 @@ def source_service(name, registry):
 
     Source.name = name
     return Source
-
-
-@pytest.fixture
-def own_database(monkeypatch):
-    """A database of this test's own: a rebuild empties whole tables."""
-    url = create_test_database(ADMIN_URL)
-    migrate(url)
-    monkeypatch.setenv("SIMASN_DATABASE_URL", url)
-    monkeypatch.delenv("SIMASN_CONFIG", raising=False)
-    yield url
-    drop_test_database(url)
 
 
 def append_requests(url, count):

@@ -20,10 +20,8 @@ from shared.db import UnitOfWork, make_engine
 from shared.eventstore import EventStore
 from shared.merkle import EMPTY_ROOT, inclusion_proof, merkle_root, verify_inclusion
 from simasn_cli.main import main
-from tests import test_audit_cli
+from tests.helpers import rfc6962_root
 from tests.test_audit_cli import append_history, tamper
-
-own_database = test_audit_cli.own_database  # a database of each test's own: they tamper
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -318,24 +316,11 @@ def test_a_checkpoint_sealed_under_an_untrusted_root_is_reported(own_database, k
 
 # -- inclusion proofs ---------------------------------------------------------------------------
 
-def _reference_root(leaves):
-    """RFC 6962 §2.1 MTH, written as recursively as the RFC writes it."""
-    if not leaves:
-        return hashlib.sha256(b"").digest()
-    if len(leaves) == 1:
-        return hashlib.sha256(b"\x00" + bytes.fromhex(leaves[0])).digest()
-    k = 1
-    while k * 2 < len(leaves):
-        k *= 2
-    return hashlib.sha256(b"\x01" + _reference_root(leaves[:k])
-                          + _reference_root(leaves[k:])).digest()
-
-
 def test_merkle_proofs_hold_for_every_leaf_of_trees_of_1_to_33():
     for size in range(1, 34):
         leaves = [hashlib.sha256(f"{size}-{i}".encode()).hexdigest() for i in range(size)]
         root = merkle_root(leaves)
-        assert root == _reference_root(leaves).hex()
+        assert root == rfc6962_root(leaves).hex()
         for index in range(size):
             proof = inclusion_proof(leaves, index)
             assert len(proof) <= (size - 1).bit_length()  # at most ceil(log2(size))
