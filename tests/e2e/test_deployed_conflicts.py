@@ -496,7 +496,8 @@ def test_a_layanan_is_asked_for_once_at_a_time_and_a_card_granted_once(stack, cl
     verified = ok(client.call("POST", f"{base}/verify", token=fasilitator, body={
         "expected_version": claimed["version"], "checks": {c: verdict for c in docs}}))
     ok(client.call("POST", f"{base}/decision", token=admin, body={
-        "expected_version": verified["version"], "approve": True, "reason": "kartu pertama"}))
+        "expected_version": verified["version"], "approve": True, "reason": "kartu pertama",
+        "outcome": {"nomor_kartu": "L.0012345"}}))
     wait_for(lambda: ok(client.call("GET", base, token=pegawai))["state"] == "completed",
              timeout=90, message="the card is signed and the request completed")
     # a new user asking again, as one once did five times: the card was granted
