@@ -162,6 +162,10 @@ def start(run_dir: Path) -> Stack:
            "SIMASN_NOTIFICATION_OUTBOX": str(run_dir / "outbox.jsonl"),
            "SIMASN_SIGNING_VERIFY_URL": f"http://127.0.0.1:{port}/api/public/verification",
            "SIMASN_UP_WAIT": "120", "SIMASN_STOP_GRACE": "10", "SIMASN_RPC_TIMEOUT": "8",
+           # a checkpoint within seconds of a log growing, copied to a witness directory
+           # (test_deployed_audit: published without login, held against by `audit verify`)
+           "SIMASN_SIGNING_CHECKPOINT_SECONDS": "2",
+           "SIMASN_SIGNING_WITNESS": str(run_dir / "witness"),
            # small, so one slow upload can hold it (test_deployed_errors: 503 gateway_busy)
            "SIMASN_GATEWAY_BODY_BUDGET": str(4 << 20),
            "PYTHONWARNINGS": "ignore::DeprecationWarning"}
