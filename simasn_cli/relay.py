@@ -16,12 +16,16 @@ from simasn_cli.common import Environment, connect, pass_env, print_json, servic
 
 @click.group(invoke_without_command=True)
 @service_option
-@click.option("--batch-size", type=click.IntRange(1, 10000), default=500, show_default=True)
-@click.option("--heartbeat", type=float, default=30, show_default=True,
-              help="broker heartbeat in seconds; a silent broker is given up after two")
-@click.option("--confirm-timeout", type=float, default=30, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=500, show_default=True,
+              envvar="SIMASN_RELAY_BATCH_SIZE", show_envvar=True)
+@click.option("--heartbeat", type=click.FloatRange(0), default=30, show_default=True,
+              envvar="SIMASN_RELAY_HEARTBEAT", show_envvar=True,
+              help="broker heartbeat in seconds (0: off); a silent broker is given up after two")
+@click.option("--confirm-timeout", type=click.FloatRange(0.1), default=30, show_default=True,
+              envvar="SIMASN_RELAY_CONFIRM_TIMEOUT", show_envvar=True,
               help="longest wait for the broker to confirm one publish, seconds")
-@click.option("--retry-interval", type=float, default=60, show_default=True,
+@click.option("--retry-interval", type=click.FloatRange(1), default=60, show_default=True,
+              envvar="SIMASN_RELAY_RETRY_INTERVAL", show_envvar=True,
               help="how often unrouted events are offered again, seconds")
 @click.pass_context
 def relay(ctx: click.Context, services: tuple[str, ...], batch_size: int, heartbeat: float,
