@@ -20,8 +20,13 @@ class ProblemSchema(Schema):
 
 
 class ReadinessSchema(Schema):
+    """What anyone may see of the backends (the route needs no login): each one's status and
+    database, not its log position or its relay's lag, leader and held events (those are for
+    operators: `simasn health`, `simasn relay status`)."""
+
     status = fields.String(required=True)
-    services = fields.Dict(keys=fields.String(), values=fields.Nested(HealthSchema))
+    services = fields.Dict(keys=fields.String(), values=fields.Nested(
+        HealthSchema(only=("service", "status", "database"))))
 
 
 class OpdSchema(Schema):

@@ -46,6 +46,7 @@ DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
 #: who may read an output document: BKD, auditors, and the employee it concerns
 OUTPUT_READERS = ("pegawai", "administrator", "auditor")
 PRINCIPAL = c.Principal()  # made once: a schema's construction costs more than its dump
+READINESS = ReadinessSchema()
 
 
 class GatewayService(ServiceBase):
@@ -101,7 +102,7 @@ class GatewayService(ServiceBase):
                 down.append(service)
         if down:
             raise ServiceUnavailable(f"not answering: {', '.join(down)}", field="services")
-        return {"status": "ok", "services": answers}
+        return READINESS.dump({"status": "ok", "services": answers})
 
     @endpoint("GET", "/api/openapi.json", summary="Dokumen OpenAPI 3", tag="sistem",
               media=("application/json",))

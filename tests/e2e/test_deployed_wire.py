@@ -176,3 +176,16 @@ def test_the_backends_answer_through_their_own_users(stack, client):
     ready = client.call("GET", "/health/ready")
     assert ready.status == 200, ready.body
     eventlet.sleep(0)
+
+
+def test_readiness_tells_anyone_only_whether_each_backend_is_up(stack, client):
+    """/health/ready needs no login: it answers each backend's status and database, not its log
+    position or its relay's lag, leader and held events (operators read those with simasn)."""
+    answer = client.call("GET", "/health/ready")
+    assert answer.status == 200, answer.body
+    assert set(answer.body["services"]) == {"identity", "records", "requests", "verification",
+                                            "signing", "reporting", "sync"}
+    for name, health in answer.body["services"].items():
+        assert set(health) == {"service", "status", "database"}, (name, health)
+    operator = stack.cli("health", "--service", "records")
+    assert '"relay"' in operator.stdout and '"log_position"' in operator.stdout
