@@ -19,6 +19,7 @@ from shared.auth import Principal
 from shared.errors import Forbidden, NotFound
 from shared.eventstore import NO_STREAM, EventStore, NewEvent
 from shared.migrations import migrate
+from shared.objectstore import FileSystemStore
 from shared.reference import domain_data, instansi
 from shared.testing import create_test_database, drop_test_database
 from tests.conftest import ADMIN_URL
@@ -338,3 +339,35 @@ def test_invalid_data_is_refused_with_every_field_and_nothing_written(records, d
         entry["data"]["entry"]["tmt"] = "2016-01-01"
         assert sync.apply_region_change("3507", entry)["status"] == "applied"
     assert stream_version(database_url, nip) == 2
+
+
+def test_an_opd_import_never_reaches_a_kabkota_employee(container_factory, service_config):
+    """A provincial OPD's import cannot update a kab/kota employee (same NIP) nor register one
+    (a row naming a kab/kota instansi)."""
+    from tests.test_records_import import HEADER, csv_bytes, person_row, run_import
+
+    config = {**service_config, "IMPORT_STALE_SECONDS": 1, "IMPORT_CHUNK_ROWS": 3}
+    container_factory(RecordsService, config).start()
+    store = FileSystemStore(config["DOCUMENT_ROOT"])
+
+    def call(context):
+        return ServiceRpcProxy("records", config, context_data=signed(context, config))
+
+    theirs = person_row()
+    registration = {"nik": theirs["NIK"], "name": "Pegawai Kab", "gender":
+                    theirs["Jenis Kelamin"], "date_of_birth": theirs["Tanggal Lahir"],
+                    "status": "PNS", "tmt_cpns": theirs["tmt_cpns"], "opd_id": "3507.dkp",
+                    "opd_name": "Dinas Kelautan Kab. Malang"}
+    with call(SYNC) as sync:
+        sync.apply_region_change("3507", change("employee_registered", theirs["NIP"],
+                                                registration))
+    other = person_row(instansi="3507")
+    report = run_import(call, store, csv_bytes([{**theirs, "alamat": "Jl. Impor"}, other],
+                                               header=HEADER + ["instansi"]))
+    codes = {row["nip"]: {p["code"] for p in row["problems"]} for row in report["problems"]}
+    assert codes == {theirs["NIP"]: {"employee_other_opd"},
+                     other["NIP"]: {"opd_not_of_instansi", "opd_name_missing"}}
+    with call(ADMIN) as svc:
+        assert "address" not in svc.get_employee(theirs["NIP"])
+        with pytest.raises(NotFound):
+            svc.get_employee(other["NIP"])

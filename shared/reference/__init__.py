@@ -1,7 +1,8 @@
 """Reference data loaded from versioned data files (never hard-coded in rules).
 
-`opd.json`, `instansi.json` (the province and the 38 kabupaten/kota) and `reference-data.json` (golongan, kab/kota, layanan, ...; a copy of the domain
-research file, versioned with the code) live here; SIMASN_REFERENCE_DATA may point elsewhere."""
+`opd.json`, `instansi.json` (the province and the 38 kabupaten/kota) and `reference-data.json`
+(golongan, kab/kota, layanan, ...; a copy of the domain research file, versioned with the code)
+live here; SIMASN_REFERENCE_DATA may point elsewhere."""
 
 from __future__ import annotations
 
