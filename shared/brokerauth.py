@@ -67,7 +67,9 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "signing": {"records": ("get_employee",), "requests": ("events_feed", "get_request"),
                 "verification": ("events_feed", "get_case")},
     "identity": {"requests": ("events_feed",)}, "records": {"requests": ("events_feed",)},
-    "reporting": {}, "sync": {},
+    "reporting": {},
+    # a kabupaten/kota's change, once in the sync log, applied through records' use cases
+    "sync": {"records": ("apply_region_change",)},
 }
 # `events_feed`: a consumer catching up reads its sources' feeds (shared/subscriptions.py); the
 # table lists it for exactly the sources each process subscribes to (tests/test_broker_users.py)

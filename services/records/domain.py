@@ -10,11 +10,12 @@ Every check answers with problems naming the field, never a bare "invalid"."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
 from shared.folds import register_fold
-from shared.reference import document_slots, domain_data
+from shared.reference import PROVINCE, document_slots, domain_data, instansi, opds
 
 MALE, FEMALE = "L", "P"  # jenis kelamin as SIASN writes it
 PNS, CPNS, PPPK = "PNS", "CPNS", "PPPK"
@@ -372,8 +373,84 @@ def _iso(value) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
+# -- where an employee works: the instansi above the OPD/unit ---------------------------------
+# Every employee belongs to one instansi: the province ("35") or a kabupaten/kota (its BPS code,
+# "3501".."3579"). A provincial employee's `opd_id` is one of the province's OPDs (opd.json);
+# a kab/kota employee's is the region's own unit, stored as "<instansi>.<the region's code>"
+# (e.g. "3507.dinkes") with its name in `opd_name`: never equal to a provincial OPD code, so no
+# provincial fasilitator's OPD scope (and no per-OPD queue or list of another service) can ever
+# contain it.
+
+#: a kab/kota's own OPD/unit code: "<instansi>.<code>"
+REGION_OPD = re.compile(r"^(35\d\d)\.([a-z0-9-]{2,40})$")
+#: data pokok a region's feed may not change: the NIP is the record's identity, and moving an
+#: employee to another instansi is a transfer between governments, not one region's edit
+NOT_CHANGED_BY_REGION = frozenset({"nip", "instansi"})
+
+
+def instansi_of(data: dict) -> str:
+    """The instansi of a record's data pokok (records registered before issue 14: the province)."""
+    return data.get("instansi") or PROVINCE
+
+
+def placement_problems(data: dict) -> list[Problem]:
+    """The instansi is known and the OPD/unit is one of its own."""
+    code, opd = instansi_of(data), data.get("opd_id")
+    if code not in instansi():
+        return [Problem("instansi", "instansi_unknown",
+                        f"instansi {code!r} tidak dikenal (35 = Provinsi Jawa Timur, atau kode "
+                        "BPS kabupaten/kota 3501-3579)")]
+    if code == PROVINCE:
+        if opd not in opds():
+            return [Problem("opd_id", "opd_unknown",
+                            f"OPD {opd!r} bukan perangkat daerah Pemerintah Provinsi")]
+        return []
+    problems = []
+    match = REGION_OPD.match(opd or "")
+    if match is None or match.group(1) != code:
+        problems.append(Problem("opd_id", "opd_not_of_instansi",
+                                f"OPD pegawai {instansi()[code]['short']} ditulis "
+                                f"\"{code}.<kode unit>\" (mis. {code}.dinkes)"))
+    if not data.get("opd_name"):
+        problems.append(Problem("opd_name", "opd_name_missing",
+                                "nama OPD/unit kerja pada kabupaten/kota wajib diisi"))
+    return problems
+
+
 def register(data: dict, today: date | None = None) -> list[tuple[str, dict]]:
-    """A new employee record: identity numbers, grade and dates must hold together."""
+    """A new employee record: identity numbers, grade and dates must hold together, and the
+    OPD/unit belongs to the employee's instansi."""
+    data = {**data, "instansi": instansi_of(data)}
+    problems = _pokok_problems(data, today)
+    if problems:
+        raise RuleViolation(problems)
+    return [("EmployeeRegistered", dict(data))]
+
+
+def change_data_pokok(employee: Employee, changes: dict,
+                      today: date | None = None) -> list[tuple[str, dict]]:
+    """Data pokok changed by whoever is authoritative for it (a region for its own employees):
+    the changed record must hold together as a registration would. Nothing different: no event."""
+    refused = sorted(set(changes) & NOT_CHANGED_BY_REGION)
+    if refused:
+        raise RuleViolation([Problem(f"changes.{name}", "field_not_changeable",
+                                     f"{name} tidak dapat diubah melalui perubahan data pokok")
+                             for name in refused])
+    if not changes:
+        raise RuleViolation([Problem("changes", "empty", "tidak ada perubahan")])
+    different = {k: v for k, v in changes.items() if employee.data.get(k) != v}
+    if not different:
+        return []
+    merged = {**employee.data, **different, "nip": employee.nip}
+    problems = _pokok_problems(merged, today)
+    if problems:
+        # named as the change names them where the change caused them
+        raise RuleViolation([Problem(f"changes.{p.field}" if p.field in different else p.field,
+                                     p.code, p.message) for p in problems])
+    return [("DataPokokChanged", {"changes": different, "documents": []})]
+
+
+def _pokok_problems(data: dict, today: date | None = None) -> list[Problem]:
     born, tmt = _iso(data["date_of_birth"]), _iso(data.get("tmt_cpns"))
     status = data.get("status", PNS)
     problems = nip_problems(data["nip"], date_of_birth=born, gender=data["gender"],
@@ -384,9 +461,7 @@ def register(data: dict, today: date | None = None) -> list[tuple[str, dict]]:
         problems += golongan_problems(data["golongan"], data.get("education_id"))
     if tmt and born and tmt <= born:
         problems.append(Problem("tmt_cpns", "tmt_before_birth", "TMT CPNS sebelum lahir"))
-    if problems:
-        raise RuleViolation(problems)
-    return [("EmployeeRegistered", dict(data))]
+    return problems + placement_problems(data)
 
 
 def _reference_codes() -> dict[str, set[str]]:

@@ -10,6 +10,7 @@ from services.records.domain import (
     slot_is_confidential,
 )
 from shared.eventtypes import EventRegistry
+from shared.reference import PROVINCE, instansi
 
 REGISTRY = EventRegistry("records", streams=(
     "employee:<NIP>",        # one employee's master record and histories
@@ -22,7 +23,7 @@ REGISTRY = EventRegistry("records", streams=(
 
 
 @REGISTRY.event("EmployeeRegistered", version=1)
-class EmployeeRegistered(Schema):
+class EmployeeRegisteredV1(Schema):
     nip = fields.String(required=True, validate=validate.Regexp(r"^\d{18}$"))
     nik = fields.String(validate=validate.Regexp(r"^\d{16}$"))
     name = fields.String(required=True, validate=validate.Length(1, 150))
@@ -44,6 +45,22 @@ class EmployeeRegistered(Schema):
     golongan = fields.String()
     education_id = fields.String()
     catatan_kesehatan = fields.String(validate=validate.Length(max=1000))
+
+
+@REGISTRY.event("EmployeeRegistered", version=2)
+class EmployeeRegistered(EmployeeRegisteredV1):
+    """A new employee record, in its instansi: the province ("35") or a kabupaten/kota (its BPS
+    code). A kab/kota employee's `opd_id` is the region's own unit ("3507.dinkes") named by
+    `opd_name` (domain.placement_problems)."""
+
+    instansi = fields.String(required=True, validate=validate.OneOf(sorted(instansi())))
+    opd_name = fields.String(validate=validate.Length(1, 200))
+
+
+@REGISTRY.upcaster("EmployeeRegistered", from_version=1)
+def _registered_in_the_province(payload: dict) -> dict:
+    # before issue 14 records held the province's employees only
+    return {**payload, "instansi": PROVINCE}
 
 
 @REGISTRY.event("DataPokokChanged", version=1)

@@ -1,6 +1,6 @@
 """Errors of the records service; all carry a code, an HTTP status and the field concerned."""
 
-from shared.errors import Conflict, SimasnError, ValidationFailed
+from shared.errors import Conflict, Forbidden, SimasnError, ValidationFailed
 
 
 class RecordsError(SimasnError):
@@ -33,3 +33,18 @@ class DocumentNotOwned(ValidationFailed):
 
     code = "document_not_owned"
     title = "Dokumen bukan milik pegawai ini"
+
+
+class InstansiForbidden(Forbidden):
+    """A write to another instansi's employee: a kabupaten/kota writes only its own employees,
+    and a provincial fasilitator none of theirs."""
+
+    code = "instansi_forbidden"
+    title = "Pegawai instansi lain"
+
+
+class RegionEventReused(Conflict):
+    """A region's event id already applied with other content: an event id names one change."""
+
+    code = "region_event_reused"
+    title = "Id peristiwa sudah dipakai untuk perubahan lain"

@@ -15,12 +15,15 @@ from services.records.events import REGISTRY
 from shared.eventstore import EventStore
 
 _ON_CONFLICT = (
-    "ON CONFLICT (nip) DO UPDATE SET opd_id = EXCLUDED.opd_id, name = EXCLUDED.name, "
+    "ON CONFLICT (nip) DO UPDATE SET instansi = EXCLUDED.instansi, opd_id = EXCLUDED.opd_id, "
+    "name = EXCLUDED.name, "
     "status = EXCLUDED.status, version = EXCLUDED.version, record = EXCLUDED.record, "
     "updated_at = now()"
 )
-UPSERT_TEMPLATE = "(%(nip)s, %(opd)s, %(name)s, %(status)s, %(version)s, %(record)s::jsonb)"
-_INSERT = "INSERT INTO {schema}.employees (nip, opd_id, name, status, version, record) VALUES "
+UPSERT_TEMPLATE = ("(%(nip)s, %(instansi)s, %(opd)s, %(name)s, %(status)s, %(version)s, "
+                   "%(record)s::jsonb)")
+_INSERT = ("INSERT INTO {schema}.employees (nip, instansi, opd_id, name, status, version, record) "
+           "VALUES ")
 #: one row (`row_for`), and many rows through psycopg2's execute_values
 UPSERT = _INSERT + UPSERT_TEMPLATE + " " + _ON_CONFLICT
 UPSERT_MANY = _INSERT + "%s " + _ON_CONFLICT
@@ -30,7 +33,8 @@ UPSERT_MANY = _INSERT + "%s " + _ON_CONFLICT
 
 def row_for(employee: domain.Employee) -> dict:
     """The projection row of an employee: the full (administrator's) view."""
-    return {"nip": employee.nip, "opd": employee.data["opd_id"], "name": employee.data["name"],
+    return {"nip": employee.nip, "instansi": domain.instansi_of(employee.data),
+            "opd": employee.data["opd_id"], "name": employee.data["name"],
             "status": employee.data["status"], "version": employee.version,
             "record": orjson.dumps(employee.view(confidential=True)).decode()}
 
@@ -77,7 +81,7 @@ def check(conn, schema: str = "records") -> CheckReport:
         for employee in replayed(conn, schema):
             report.checked += 1
             with conn.cursor() as cur:
-                cur.execute(f"SELECT record::text, version FROM {schema}.employees "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+                cur.execute(f"SELECT record::text, version, instansi FROM {schema}.employees "  # noqa: S608 - identifiers from code only; every value is a bound parameter
                             "WHERE nip = %s", (employee.nip,))
                 row = cur.fetchone()
             if row is None:
@@ -86,11 +90,14 @@ def check(conn, schema: str = "records") -> CheckReport:
             stored_nips.discard(employee.nip)
             expected = orjson.loads(orjson.dumps(employee.view(confidential=True)))
             stored = orjson.loads(row[0])
-            if stored != expected or row[1] != employee.version:
+            instansi = domain.instansi_of(employee.data)
+            if stored != expected or row[1] != employee.version or row[2] != instansi:
                 keys = {k for k in expected.keys() | stored.keys()
                         if expected.get(k) != stored.get(k)}
                 if row[1] != employee.version:
                     keys.add("version")
+                if row[2] != instansi:
+                    keys.add("instansi")
                 report.mismatched.append((employee.nip, sorted(keys)))
         report.orphaned = sorted(stored_nips)
     finally:

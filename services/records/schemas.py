@@ -1,15 +1,16 @@
 """The records service's own edge checks, beside the RPC contract in shared/contracts/records.py:
 the ones whose answers predate the contract and must stay as they are (the registration body
-checked by the EmployeeRegistered v1 fields, the `as_of` moment, the list of document hashes)."""
+checked by the EmployeeRegistered fields, the `as_of` moment, the list of document hashes)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from marshmallow import post_load
+from marshmallow import fields, post_load, validate
 
 from services.records.events import EmployeeRegistered
 from shared.errors import ValidationFailed
+from shared.reference import PROVINCE, instansi
 from shared.schemas import load
 
 #: the most document hashes one ownership question may name
@@ -17,8 +18,10 @@ MAX_HASHES = 100
 
 
 class Registration(EmployeeRegistered):
-    """register_employee's body, checked as it always was: the EmployeeRegistered v1 fields,
-    dates given back as ISO text, as the event stores them."""
+    """register_employee's body, checked as it always was: the EmployeeRegistered fields,
+    dates given back as ISO text, as the event stores them; no instansi: the province's."""
+
+    instansi = fields.String(load_default=PROVINCE, validate=validate.OneOf(sorted(instansi())))
 
     @post_load
     def _iso_dates(self, data, **_):

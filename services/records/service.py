@@ -7,7 +7,7 @@ from nameko.timer import timer
 from services.records import schemas as s
 from services.records.dependencies import DocumentChecks, ImportJobs
 from services.records.events import REGISTRY
-from services.records.usecases import employees, imports, uploads
+from services.records.usecases import employees, imports, regions, uploads
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
 from shared.contracts import records as c
@@ -78,6 +78,15 @@ class RecordsService(ServiceBase):
         with self.db.transaction() as uow:
             return once(uow, "decide_change", [nip, payload], lambda: employees.decide(
                 uow, self._actor(), str(nip), data))
+
+    @rpc
+    def apply_region_change(self, region, change):
+        """Internal, for the sync service: one change a kabupaten/kota pushed, applied through
+        the records use cases as `sync:<region>`, once per event id (usecases/regions.py)."""
+        data = regions.checked_change(self._actor(), region, change)
+        with self.db.transaction(actor_id=f"sync:{data['region']}",
+                                 actor_role="machine") as uow:
+            return c.RegionChangeAnswer().dump(regions.apply(uow, data))
 
     @idempotent_handler("requests", "RequestCompleted", subscription=OUTCOMES)
     def on_request_completed(self, uow, event):

@@ -4,6 +4,11 @@ from datetime import date
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from shared.reference import instansi
+
+#: an OPD code: the province's (opd.json), or a kab/kota's own unit "<instansi>.<code>"
+_OPD = r"^(35\d\d\.)?[a-z0-9-]{2,40}$"
+
 _docs = fields.List(fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$")),
                     load_default=list, validate=validate.Length(max=20))
 _version = fields.Integer(required=True, validate=validate.Range(0, 1_000_000),
@@ -195,7 +200,14 @@ class EmployeeCreate(Schema):
     status = fields.String(required=True, validate=validate.OneOf(["CPNS", "PNS", "PPPK"]))
     tmt_cpns = fields.Date()
     tmt_pns = fields.Date()
-    opd_id = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9-]{2,40}$"))
+    instansi = fields.String(validate=validate.OneOf(sorted(instansi())), metadata={
+        "description": "35 = Pemerintah Provinsi Jawa Timur (bawaan), atau kode BPS "
+                       "kabupaten/kota 3501-3579"})
+    opd_id = fields.String(required=True, validate=validate.Regexp(_OPD), metadata={
+        "description": "OPD provinsi (mis. dinkes), atau unit kabupaten/kota "
+                       "\"<instansi>.<kode>\" (mis. 3507.dinkes)"})
+    opd_name = fields.String(validate=validate.Length(1, 200), metadata={
+        "description": "nama OPD/unit kerja kabupaten/kota (wajib untuk pegawai kab/kota)"})
     unit = fields.String(validate=validate.Length(max=200))
     golongan = fields.String(validate=validate.Length(max=10))
     education_id = fields.String(validate=validate.Length(max=10))
@@ -237,7 +249,9 @@ class Employee(Schema):
     nomor_karis_karsu = _pokok(metadata={"description": "dari layanan KARIS_KARSU"})
     nomor_taspen = _pokok(metadata={"description": "dari layanan TASPEN"})
     nomor_bpjs = _pokok(metadata={"description": "dari layanan KARTU_KESEHATAN"})
+    instansi = _pokok(metadata={"description": "35 = provinsi, atau kode BPS kabupaten/kota"})
     opd_id = _pokok()
+    opd_name = _pokok(metadata={"description": "nama OPD/unit kabupaten/kota"})
     unit = _pokok()
     golongan = _pokok()
     education_id = _pokok()
@@ -349,3 +363,56 @@ class AttachRequest(Schema):
     file_name = fields.String(validate=validate.Length(1, 200))
     expected_version = _version
     reason = _reason
+
+
+# -- a region's change, applied by the sync service (records.apply_region_change) --------------
+
+REGION_CHANGE_KINDS = ("employee_registered", "data_pokok_changed", "history_recorded")
+
+
+class RegionChange(Schema):
+    """One change a kabupaten/kota pushed, as the sync service passes it on after its own log,
+    signature and sequence checks. `data` follows the person-facing contract of its kind
+    (RegionRegistration, RegionDataPokok, RegionHistory)."""
+
+    region = fields.String(required=True, validate=validate.OneOf(
+        sorted(code for code in instansi() if code != "35")), metadata={
+        "description": "kode BPS kabupaten/kota pengirim (3501-3579)"})
+    event_id = fields.UUID(required=True)
+    sequence = fields.Integer(required=True, validate=validate.Range(1, 2**63 - 1))
+    kind = fields.String(required=True, validate=validate.OneOf(REGION_CHANGE_KINDS))
+    nip = fields.String(required=True, validate=validate.Regexp(r"^\d{18}$"))
+    data = fields.Dict(keys=fields.String(), required=True)
+
+
+class RegionRegistration(EmployeeCreate):
+    """employee_registered: register_employee's body; the NIP may be left to the change's
+    `nip`, the instansi to the region, the reason to the sync."""
+
+    nip = fields.String(validate=validate.Regexp(r"^\d{18}$"))
+    reason = fields.String(validate=validate.Length(3, 500))
+
+
+class RegionDataPokok(Schema):
+    """data_pokok_changed: the data pokok fields the region changed (register_employee's
+    fields but the NIP and the instansi), applied at once: a region is authoritative for its
+    own employees."""
+
+    changes = fields.Dict(keys=fields.String(), required=True)
+    reason = fields.String(validate=validate.Length(3, 500))
+
+
+class RegionHistory(HistoryRequest):
+    """history_recorded: record_history's body; the version is the record's current one unless
+    given, the entry id the change's event id unless given."""
+
+    expected_version = fields.Integer(validate=validate.Range(0, 1_000_000))
+    reason = fields.String(validate=validate.Length(3, 500))
+
+
+class RegionChangeAnswer(Schema):
+    status = fields.String(validate=validate.OneOf(["applied", "duplicate"]), metadata={
+        "description": "applied: this call made the change (or found nothing to change); "
+                       "duplicate: this event_id was applied before, nothing done again"})
+    nip = fields.String()
+    version = fields.Integer(metadata={"description": "versi rekaman setelah perubahan"})

@@ -1,7 +1,8 @@
 """Reference data loaded from versioned data files (never hard-coded in rules).
 
-`opd.json` and `reference-data.json` (golongan, kab/kota, layanan, ...; a copy of the domain
-research file, versioned with the code) live here; SIMASN_REFERENCE_DATA may point elsewhere."""
+`opd.json`, `instansi.json` (the province and the 38 kabupaten/kota) and `reference-data.json`
+(golongan, kab/kota, layanan, ...; a copy of the domain research file, versioned with the code)
+live here; SIMASN_REFERENCE_DATA may point elsewhere."""
 
 from __future__ import annotations
 
@@ -18,6 +19,18 @@ def opds() -> dict[str, str]:
     """OPD code -> name."""
     data = json.loads((HERE / "opd.json").read_text(encoding="utf-8"))
     return {row["code"]: row["name"] for row in data["opd"]}
+
+
+#: the instansi code of the Pemerintah Provinsi Jawa Timur (a kab/kota's is its 4-digit BPS code)
+PROVINCE = "35"
+
+
+@cache
+def instansi() -> dict[str, dict]:
+    """Instansi code -> {"name", "short", "jenis"}: the province ("35") and the 38 kabupaten/
+    kota by their BPS code ("3501".."3579", as in a NIK and in identity's `kabkota_code`)."""
+    data = json.loads((HERE / "instansi.json").read_text(encoding="utf-8"))
+    return {row["code"]: row for row in data["instansi"]}
 
 
 def opd_version() -> str:

@@ -4,4 +4,5 @@ outcomes.py for a completed layanan), appends the events and writes the `employe
 in the same transaction; the SQL of the records schema lives here. `employees` is the employee
 record and the documents it owns (upload owner, ownership of every link, attach, download);
 `uploads` is an upload's three steps around the parsing sandbox; `imports` is the bulk import
-job (start, claim, run in chunks, report)."""
+job (start, claim, run in chunks, report); `regions` is a kabupaten/kota's change the sync
+service passes on (once per event id, through the employee use cases)."""

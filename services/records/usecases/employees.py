@@ -4,17 +4,24 @@ transaction. Who may do what is decided here, not only at the gateway."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date
 
 from marshmallow import ValidationError
 
 from services.records import documents, domain, outcomes, projection
-from services.records.exceptions import DocumentNotOwned, EmployeeExists, RecordRejected
+from services.records.exceptions import (
+    DocumentNotOwned,
+    EmployeeExists,
+    InstansiForbidden,
+    RecordRejected,
+)
 from shared.auth import Principal
 from shared.contracts.records import HISTORY_ENTRIES
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.eventstore import NO_STREAM, NewEvent
+from shared.reference import PROVINCE, instansi
 
 #: history entry ids of an applied outcome derive from the request: the same decree, the same ids
 _OUTCOME_ENTRIES = uuid.UUID("0c6e2f1a-5b7d-4e39-9a21-7f4d3b8c6e15")
@@ -47,17 +54,69 @@ def _checked(fn, *args):
         raise RecordRejected.from_problems(exc.problems) from None
 
 
-def may_maintain(actor: Principal, opd_id: str) -> bool:
-    """Administrators everywhere; a fasilitator for the OPDs it is assigned."""
-    return actor.has("administrator") or ("fasilitator" in actor.roles
-                                          and opd_id in actor.opd_scope)
+# -- who may write whom: the instansi first, then the OPD --------------------------------------
+
+#: a kabupaten/kota's machine actor: identity's client of the region (`kabkota-3507`, role
+#: machine) or the sync service applying that region's change (`sync:3507`, usecases/regions.py)
+_REGION_ACTOR = re.compile(r"^(?:kabkota-|sync:)(35\d\d)$")
+
+
+def region_of(actor: Principal) -> str | None:
+    """The kab/kota whose employees this machine actor writes; None for everyone else."""
+    if "machine" not in actor.roles:
+        return None
+    match = _REGION_ACTOR.match(actor.account_id)
+    code = match.group(1) if match else None
+    return code if code in instansi() and code != PROVINCE else None
+
+
+def may_maintain(actor: Principal, opd_id: str, instansi_code: str = PROVINCE) -> bool:
+    """Administrators everywhere; a region's machine actor its own instansi's employees; a
+    fasilitator the OPDs it is assigned, all of them the province's (a provincial OPD scope
+    never reaches a kab/kota employee, whatever their unit is called)."""
+    region = region_of(actor)
+    if region is not None:
+        return instansi_code == region
+    if actor.has("administrator"):
+        return True
+    return ("fasilitator" in actor.roles and instansi_code == PROVINCE
+            and opd_id in actor.opd_scope)
+
+
+def may_read(actor: Principal, nip: str, data: dict) -> bool:
+    """The pegawai themselves, BKD's administrators and auditors, services; otherwise whoever
+    may maintain the record."""
+    return (actor.account_id == nip or actor.has("administrator", "auditor", "system")
+            or may_maintain(actor, data["opd_id"], domain.instansi_of(data)))
+
+
+def _maintainable(actor: Principal, employee: domain.Employee) -> None:
+    """Refuse a write to a record outside the actor's reach: a region hears that the employee
+    is another instansi's (its feed is quarantined with that reason); a person hears "absent",
+    as for a read (no probing of other OPDs)."""
+    code = domain.instansi_of(employee.data)
+    if may_maintain(actor, employee.data["opd_id"], code):
+        return
+    if region_of(actor) is not None:
+        raise InstansiForbidden(f"pegawai {employee.nip} bukan pegawai "
+                                f"{instansi()[region_of(actor)]['short']}", field="nip")
+    raise NotFound(f"pegawai {employee.nip} tidak ditemukan", field="nip")
 
 
 def register(uow, actor: Principal, data: dict, reason: str) -> dict:
-    if not may_maintain(actor, data["opd_id"]):
+    code = domain.instansi_of(data)
+    if not may_maintain(actor, data["opd_id"], code):
+        if region_of(actor) is not None or code != PROVINCE:
+            raise InstansiForbidden("hanya administrator atau instansi pegawai itu sendiri",
+                                    field="instansi")
         raise Forbidden("hanya administrator atau fasilitator OPD ini", field="opd_id")
     _only_admin_writes_confidential(actor, data)
-    if uow.execute("SELECT 1 FROM employees WHERE nip = :n", {"n": data["nip"]}).first():
+    stored = uow.execute("SELECT instansi FROM employees WHERE nip = :n",
+                         {"n": data["nip"]}).first()
+    if stored is not None:
+        if region_of(actor) is not None and stored[0] != code:
+            raise InstansiForbidden(f"NIP {data['nip']} terdaftar pada instansi lain",
+                                    field="nip")
         raise EmployeeExists(f"pegawai {data['nip']} sudah terdaftar", field="nip")
     employee = domain.Employee()
     _save(uow, employee, 0, _checked(domain.register, data), reason)
@@ -78,9 +137,7 @@ def view_for(actor: Principal, employee: domain.Employee) -> dict:
 
 def get(uow, actor: Principal, nip: str, as_of=None) -> dict:
     employee = _load(uow, nip, as_of)
-    opd = employee.data["opd_id"]
-    if not (actor.account_id == nip or actor.has("administrator", "auditor", "system")
-            or ("fasilitator" in actor.roles and opd in actor.opd_scope)):
+    if not may_read(actor, nip, employee.data):
         # the same answer as "absent": no probing of other OPDs
         raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
     return view_for(actor, employee)
@@ -98,13 +155,30 @@ def record_history(uow, actor: Principal, nip: str, data: dict) -> dict:
     employee = _load(uow, nip)
     if data["history"] in domain.CONFIDENTIAL_HISTORIES and not actor.has("administrator"):
         raise Forbidden("data rahasia hanya diisi administrator", field="history")
-    if not may_maintain(actor, employee.data["opd_id"]):
-        raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
+    _maintainable(actor, employee)
     check_documents(uow, nip, data.get("documents"))
     changes = _checked(domain.record_history, employee, data["history"],
                        data.get("entry_id") or str(uuid.uuid4()), data["entry"],
                        data.get("documents", []))
     _save(uow, employee, data["expected_version"], changes, data.get("reason"))
+    return view_for(actor, employee)
+
+
+def current_version(uow, nip: str) -> int:
+    """The record's version now (0: no such employee), for a writer that does not name one."""
+    return uow.store.stream_version(uow.dbapi, domain.stream_for(nip))
+
+
+def change_data_pokok(uow, actor: Principal, nip: str, changes: dict, reason: str) -> dict:
+    """Data pokok changed at once by whoever is authoritative for it — a region for its own
+    employees (usecases/regions.py) — checked as a registration is; nothing different: no
+    event."""
+    employee = _load(uow, nip)
+    _maintainable(actor, employee)
+    _only_admin_writes_confidential(actor, changes)
+    events = _checked(domain.change_data_pokok, employee, changes)
+    if events:
+        _save(uow, employee, employee.version, events, reason)
     return view_for(actor, employee)
 
 
@@ -123,8 +197,7 @@ def propose(uow, actor: Principal, nip: str, data: dict) -> dict:
 
 def decide(uow, actor: Principal, nip: str, data: dict) -> dict:
     employee = _load(uow, nip)
-    if not may_maintain(actor, employee.data["opd_id"]):
-        raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
+    _maintainable(actor, employee)
     if actor.account_id == nip:
         raise Forbidden("perubahan data sendiri diverifikasi orang lain", field="nip")
     proposal = employee.pending.get(data["change_id"])
@@ -220,8 +293,8 @@ def upload_owner(uow, actor: Principal, nip: str | None) -> str:
                                    field="nip")
         nip = actor.account_id
     employee = _load(uow, nip)
-    if actor.account_id != nip and not may_maintain(actor, employee.data["opd_id"]):
-        raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
+    if actor.account_id != nip:
+        _maintainable(actor, employee)
     return nip
 
 
@@ -349,8 +422,7 @@ def check_documents(uow, nip: str, hashes, field: str = "documents[{}]") -> None
 
 def attach_document(uow, actor: Principal, nip: str, data: dict) -> dict:
     employee = _load(uow, nip)
-    if not may_maintain(actor, employee.data["opd_id"]):
-        raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
+    _maintainable(actor, employee)
     if domain.slot_is_confidential(data["slot"]) and not actor.has("administrator"):
         raise Forbidden("dokumen rahasia hanya diisi administrator", field="slot")
     check_documents(uow, nip, [data["sha256"]], field="sha256")
