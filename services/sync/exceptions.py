@@ -46,6 +46,12 @@ class BatchTooLarge(SyncError):
     title = "Batch terlalu besar"
 
 
+class BatchTooManyEvents(SyncError):
+    code = "batch_too_many_events"
+    http_status = 413
+    title = "Batch berisi terlalu banyak peristiwa"
+
+
 class BatchMalformed(SyncError):
     code = "batch_malformed"
     http_status = 400

@@ -20,6 +20,7 @@ from services.sync.exceptions import (
     BatchMalformed,
     BatchReplayed,
     BatchTooLarge,
+    BatchTooManyEvents,
     KeyRetired,
     KeyUnknown,
     SignatureInvalid,
@@ -104,7 +105,8 @@ def _events(body: bytes, settings) -> tuple[list[dict], list[str]]:
         raise BatchMalformed("batch bukan JSON yang sah", field="body") from None
     if isinstance(document, dict) and isinstance(document.get("events"), list) and \
             len(document["events"]) > settings.max_events:
-        raise BatchTooLarge(f"batch maksimal {settings.max_events} peristiwa", field="events")
+        raise BatchTooManyEvents(f"batch maksimal {settings.max_events} peristiwa",
+                                 field="events")
     try:
         events = _BATCH.load(document)["events"]
     except ValidationError as exc:
