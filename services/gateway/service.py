@@ -723,14 +723,14 @@ class GatewayService(ServiceBase):
     def http_sync_quarantine(self, request, region, query, **_):
         return self.rpc_sync.list_quarantine(region, query)
 
-    @endpoint("POST", "/api/sync/regions/<region>/quarantine/<int:sequence>/skip",
+    @endpoint("POST", "/api/sync/regions/<region>/quarantine/<sequence>/skip",
               summary="Lewati peristiwa yang dikarantina (tidak diterapkan)", roles=BKD,
               body=y.ReasonRequest, response=y.QuarantineDecision, tag="sinkronisasi daerah",
               errors=(409,))
     def http_sync_skip(self, request, region, sequence, body, **_):
         return self.rpc_sync.skip_quarantined(region, sequence, body)
 
-    @endpoint("POST", "/api/sync/regions/<region>/quarantine/<int:sequence>/retry",
+    @endpoint("POST", "/api/sync/regions/<region>/quarantine/<sequence>/retry",
               summary="Terapkan ulang peristiwa yang dikarantina apa adanya", roles=BKD,
               body=y.ReasonRequest, response=y.QuarantineDecision, tag="sinkronisasi daerah",
               errors=(409,))

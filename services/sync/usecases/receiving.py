@@ -54,8 +54,11 @@ def authenticate(uow, settings, region: str, request: dict, now: float | None = 
     stamp = _header(headers, domain.H_TIMESTAMP)
     signature = _header(headers, domain.H_SIGNATURE)
     claimed = _header(headers, domain.H_REGION)
-    for name, value in ((domain.H_REGION, claimed), (domain.H_KEY_ID, key_id),
-                        (domain.H_TIMESTAMP, stamp), (domain.H_SIGNATURE, signature)):
+    required = [(domain.H_REGION, claimed), (domain.H_KEY_ID, key_id),
+                (domain.H_TIMESTAMP, stamp), (domain.H_SIGNATURE, signature)]
+    if request["method"] == "POST":
+        required.append((domain.H_BATCH_ID, _header(headers, domain.H_BATCH_ID)))
+    for name, value in required:
         if not value:
             raise SignatureMissing(f"header {name} wajib", field=name)
     if claimed != region:
