@@ -58,7 +58,10 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                     "reissue_document", "request_output", "retry_document",
                     "revoke_document", "sign_checkpoint", "verify_document", "verify_pdf"),
         "reporting": ("health",),
-        "sync": ("health",),
+        "sync": ("health", "add_region_key", "get_region", "list_quarantine",
+                 "list_region_keys", "list_regions", "onboard_region", "receive_batch",
+                 "retire_region_key", "retry_quarantined", "signed_quarantine", "signed_status",
+                 "skip_quarantined"),
     },
     "requests": {"records": ("document_meta", "documents_not_owned", "record_for_rules"),
                  "signing": ("events_feed",), "verification": ("events_feed",)},
@@ -68,7 +71,8 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                 "verification": ("events_feed", "get_case")},
     "identity": {"requests": ("events_feed",)}, "records": {"requests": ("events_feed",)},
     "reporting": {},
-    # a kabupaten/kota's change, once in the sync log, applied through records' use cases
+    # sync applies the regions' changes through records' own use case (services/sync/usecases/
+    # applying.py)
     "sync": {"records": ("apply_region_change",)},
 }
 # `events_feed`: a consumer catching up reads its sources' feeds (shared/subscriptions.py); the

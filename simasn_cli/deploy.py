@@ -52,6 +52,7 @@ def keys() -> int:
 
     click.echo(f"SIMASN_TOKEN_SIGNING_KEY={secrets.token_urlsafe(48)}")
     click.echo(f"SIMASN_SECRET_ENCRYPTION_KEY={Fernet.generate_key().decode()}")
+    click.echo(f"SIMASN_SYNC_KEY_SEAL_KEY={Fernet.generate_key().decode()}")
     for key, value in dev_keys().items():
         click.echo(f"SIMASN_{key}={value}")
     for process, password in brokerauth.new_passwords().items():

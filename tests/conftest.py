@@ -19,6 +19,8 @@ from shared.testing import (  # noqa: E402
 )
 
 ADMIN_URL = os.environ.get("SIMASN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+#: this run's key sealing the regions' HMAC secrets (sync)
+SYNC_SEAL_KEY = "wZ7bV2o3lHc5mI0k9cQnS3fX1yU8tR6eA4dG2hJ5kL0="
 # the CLI run in-process never reads a developer's .run/secrets.env into the test process
 os.environ["SIMASN_ENV_FILE"] = ""
 
@@ -98,6 +100,8 @@ def service_config(database_url, rabbit_config, tmp_path, keystore_dir, caller_k
         "LOG_LEVEL": "WARNING",
         "CONSUMER_RETRY_ATTEMPTS": 3,
         "CONSUMER_RETRY_BASE_DELAY": 0.01,
+        # sync: the Fernet key sealing the regions' HMAC secrets
+        "SYNC_KEY_SEAL_KEY": SYNC_SEAL_KEY,
     }
 
 

@@ -5,7 +5,9 @@ document (status, media type, body), and the roles a route declares (`x-roles`) 
 the roles the matrix sees reach it."""
 
 import re
+import uuid
 
+import psycopg2
 import pyotp
 import pytest
 
@@ -15,6 +17,8 @@ from services.gateway.http import ROUTES
 from services.records.service import RecordsService
 from services.requests.service import RequestsService
 from services.signing.service import SigningService
+from services.sync import domain as sync_domain
+from services.sync.service import SyncService
 from services.verification.service import VerificationService
 from shared.objectstore import FileSystemStore
 from shared.testing import wait_for
@@ -133,6 +137,20 @@ MATRIX = {
     ("GET", "/api/requests/<request_id>/output"): {"administrator", "auditor", "pegawai"},
     ("POST", "/api/audit/checkpoints"): BKD,
     ("GET", "/api/audit/checkpoints"): {"administrator", "auditor"},
+    # kabupaten/kota feeds: signed with the region's HMAC key, so no bearer token reaches them
+    # (tests/test_sync_feeds.py signs them); administrators onboard and decide
+    ("POST", "/api/sync/<region>/batches"): set(),
+    ("GET", "/api/sync/<region>/status"): set(),
+    ("GET", "/api/sync/<region>/quarantine"): set(),
+    ("POST", "/api/sync/regions"): BKD,
+    ("GET", "/api/sync/regions"): {"administrator", "auditor"},
+    ("GET", "/api/sync/regions/<region>"): {"administrator", "auditor"},
+    ("GET", "/api/sync/regions/<region>/keys"): {"administrator", "auditor"},
+    ("POST", "/api/sync/regions/<region>/keys"): BKD,
+    ("POST", "/api/sync/regions/<region>/keys/<key_id>/retire"): BKD,
+    ("GET", "/api/sync/regions/<region>/quarantine"): {"administrator", "auditor"},
+    ("POST", "/api/sync/regions/<region>/quarantine/<sequence>/skip"): BKD,
+    ("POST", "/api/sync/regions/<region>/quarantine/<sequence>/retry"): BKD,
 }
 
 #: (method, path) -> {persona: scenario}: personas the matrix refuses for its usual target that
@@ -189,6 +207,9 @@ def test_declared_roles_are_exactly_the_roles_that_reach_each_route():
         operation = paths.get(path, {}).get(route.method.lower())
         if operation is None:
             wrong.append(f"{route.method} {route.path}: not in the document as {path}")
+        elif route.signed:  # the region's HMAC signature, no bearer token, no role
+            if personas or "x-roles" in operation:
+                wrong.append(f"{route.method} {route.path}: signed, yet reached by {personas}")
         elif route.roles is None:
             if "anonymous" not in personas or "x-roles" in operation:
                 wrong.append(f"{route.method} {route.path}: public, yet not open to all")
@@ -327,8 +348,55 @@ class World:
         return nip, self.records("administrator").register_employee(employee_for(nip, opd),
                                                                     "data awal")
 
-    def admin_call(self, method, *args):
-        with rpc(self.config, self.context("administrator")) as svc:
+    def sync_target(self, method, path, token):
+        """A region onboarded for this matrix run, keys to retire and a quarantined event."""
+        if path == "/api/sync/regions":
+            body = {"region": self.free_region(), "reason": "uji matriks"} \
+                if method == "POST" else None
+            return path, token, body
+        if not getattr(self, "sync_region", None):
+            self.sync_region = self.free_region()
+            self.admin_call("onboard_region", {"region": self.sync_region,
+                                               "reason": "uji matriks"}, service="sync")
+            self.sync_sequence = 0
+        region = self.sync_region
+        body = {"reason": "uji matriks"} if method == "POST" else None
+        if path.endswith("/batches"):
+            body = {"events": []}
+        if "<key_id>" in path:
+            active = [k["key_id"] for k in self.admin_call("list_region_keys", region,
+                                                           service="sync")
+                      if k["status"] == "active"]
+            if len(active) >= 3:
+                self.admin_call("retire_region_key", region, active[0], {"reason": "cukup"},
+                                service="sync")
+            key = self.admin_call("add_region_key", region, {"reason": "rotasi"}, service="sync")
+            path = path.replace("<key_id>", key["key_id"])
+        if "<sequence>" in path:
+            # records.apply_region_change (issue 14 part 1) is not on this branch: the refused
+            # event is put into quarantine as the applier would leave it
+            self.sync_sequence += 1
+            batch = f"matriks-{self.sync_sequence:04d}"
+            conn = psycopg2.connect(self.config["DATABASE_URL"])
+            with conn, conn.cursor() as cur:
+                cur.execute("INSERT INTO sync.batches (region, batch_id, key_id, event_count) "
+                            "VALUES (%s, %s, 'x', 1)", (region, batch))
+                cur.execute("INSERT INTO sync.inbound (region, sequence, event_id, kind, nip, "
+                            "data, batch_id, status, refusal) VALUES (%s, %s, %s, "
+                            "'data_pokok_changed', %s, '{}', %s, 'quarantined', "
+                            "'{\"code\": \"validation_failed\", \"status\": 422, "
+                            "\"message\": \"uji\"}')",
+                            (region, self.sync_sequence, str(uuid.uuid4()), unique_nip(), batch))
+            conn.close()
+            path = path.replace("<sequence>", str(self.sync_sequence))
+        return path.replace("<region>", region), token, body
+
+    def free_region(self) -> str:
+        taken = {r["region"] for r in self.admin_call("list_regions", service="sync")}
+        return next(code for code in sync_domain.regions() if code not in taken)
+
+    def admin_call(self, method, *args, service="identity"):
+        with rpc(self.config, self.context("administrator"), service=service) as svc:
             return getattr(svc, method)(*args)
 
     def token(self, persona):
@@ -599,6 +667,8 @@ class World:
                         "expected_version": proposed["version"]}
             path = path.replace("<nip>", nip).replace("<field>", "name")
             return path, token, body
+        if path.startswith("/api/sync/"):
+            return self.sync_target(method, path, token)
         if path == "/api/access-requests" and method == "POST":
             return path, token, access_request_body()
         if "<request_id>" in path:
@@ -638,7 +708,7 @@ class World:
 def gateway(start_gateway, database_url):
     # the client-wide rate limit is tested in test_gateway_api; here it would only get in the way
     client, people, config = start_gateway(RecordsService, RequestsService,
-                                           VerificationService, SigningService,
+                                           VerificationService, SigningService, SyncService,
                                            GATEWAY_CLIENT_RATE=100000,
                                            GATEWAY_CLIENT_BURST=100000)
     # the verification queue is fed by the records and requests events

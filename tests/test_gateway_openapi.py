@@ -121,6 +121,9 @@ def test_each_operation_lists_the_errors_it_can_answer_as_problems():
         assert {408, 413, 429, 500, 503} <= errors, where
         if route.roles is not None:
             assert {401, 403} <= errors and operation["security"] == [{"bearer": []}], where
+        elif route.signed:  # a region's HMAC signature instead of a bearer token
+            assert 401 in errors and 403 not in errors, where
+            assert operation["security"] == [{"region_hmac": []}], where
         elif not route.login_limited:
             assert not {401, 403} & errors, f"{where} asks for no credentials"
         if "{" in path:

@@ -77,7 +77,7 @@ SQL = __import__("re").compile(
     r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|ON\s+CONFLICT)\b",
     __import__("re").I | __import__("re").S)
 #: services that are skeletons until their issues (sync: 14, reporting: 15) give them use cases
-SKELETONS = {"reporting", "sync"}
+SKELETONS = {"reporting"}
 
 
 def _tree(path: Path):

@@ -106,6 +106,9 @@ class RouteSpec:
     #: the service behind it records (caller, Idempotency-Key) -> answer (shared/idempotency.py):
     #: the gateway passes the header on and the document declares it (and its 409/422)
     idempotent: bool = False
+    #: no bearer token: a kabupaten/kota signs the request with its HMAC key, which the sync
+    #: service checks (docs/design/sync.md); the gateway hands it the signing headers and body
+    signed: bool = False
 
 
 ROUTES: list[RouteSpec] = []
@@ -380,7 +383,7 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
              login_limited: bool = False, changes_access: bool = False,
              upload: int | None = None, upload_types: tuple[str, ...] = (),
              in_memory: bool = False, idempotent: bool = False, errors: tuple[int, ...] = (),
-             media: tuple[str, ...] = ()):
+             media: tuple[str, ...] = (), signed: bool = False):
     """Declare a gateway route. The handler is called as
     `fn(self, request, principal=..., body=..., query=..., **path_params)` and returns data
     for `response` (or None for 204), or a Response of its own in one of `media`. An `upload`
@@ -395,7 +398,7 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
                          tuple(roles) if roles is not None else None, body, query, response,
                          many, status, tag, login_limited, changes_access, upload,
                          tuple(upload_types), in_memory, tuple(errors), tuple(media),
-                         idempotent)
+                         idempotent, signed)
         ROUTES.append(spec)
         SPECS_BY_NAME[spec.name] = spec
 

@@ -27,6 +27,7 @@ from marshmallow import fields
 
 from services.gateway.http import MAX_JSON_BYTES, ROUTES, RouteSpec
 from services.gateway.schemas import ProblemSchema
+from shared.contracts.sync import SIGNED_HEADERS as REGION_HEADERS
 
 PARAM = re.compile(r"<(?:([a-z]+):)?([a-z_0-9]+)>")
 BINARY = {"type": "string", "format": "binary"}
@@ -90,6 +91,8 @@ def error_statuses(route: RouteSpec) -> list[int]:
     statuses = {*ALWAYS, *route.errors}
     if route.roles is not None:
         statuses |= {401, 403}
+    if route.signed:
+        statuses.add(401)
     if route.body is not None:
         statuses |= {400, 415, 422}
     if route.query is not None:
@@ -181,6 +184,12 @@ def _operation(route: RouteSpec) -> dict:
     if route.roles is not None:
         operation["security"] = [{"bearer": []}]
         operation["x-roles"] = list(route.roles)
+    if route.signed:
+        operation["security"] = [{"region_hmac": []}]
+        operation["parameters"] += [{"in": "header", "name": name, "required": True,
+                                     "schema": {"type": "string"}}
+                                    for name in REGION_HEADERS
+                                    if name != "X-Simasn-Batch-Id" or route.method == "POST"]
     status, answer = _success(route)
     operation["responses"] = {status: answer, **_errors(route)}
     return operation
@@ -203,6 +212,11 @@ def document() -> dict:
     plugin.converter.add_attribute_function(_dict_sizes)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
                                                "bearerFormat": "JWT"})
+    spec.components.security_scheme("region_hmac", {
+        "type": "apiKey", "in": "header", "name": "X-Simasn-Signature",
+        "description": "HMAC-SHA256 kunci daerah atas X-Simasn-Timestamp, baris baru, "
+                       "X-Simasn-Batch-Id (GET: metode dan path), baris baru, badan permintaan "
+                       "(docs/design/sync.md)"})
     spec.components.schema("Problem", schema=ProblemSchema)
     by_path: dict[str, dict] = {}
     for route in ROUTES:

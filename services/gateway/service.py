@@ -22,6 +22,7 @@ from shared.contracts import identity as c
 from shared.contracts import records as r
 from shared.contracts import requests as q
 from shared.contracts import signing as g
+from shared.contracts import sync as y
 from shared.contracts import verification as v
 from shared.db import Database
 from shared.objectstore import DocumentStore
@@ -39,7 +40,9 @@ BKD = ("administrator",)
 IMPORT_MAX_BYTES = 64 << 20  # a 50,000-row CSV is about 10 MB
 #: the gateway's hard cap; the records document policy (DOCUMENT_MAX_BYTES) decides within it
 DOCUMENT_MAX_BYTES = 20 << 20
-VERIFY_MAX_BYTES = 10 << 20  # a signed output is tens of KB; a scanned copy is not ours
+VERIFY_MAX_BYTES = 10 << 20
+#: the gateway's hard cap on a region's batch; SYNC_MAX_BATCH_BYTES (sync) decides within it
+SYNC_BATCH_MAX_BYTES = 8 << 20  # a signed output is tens of KB; a scanned copy is not ours
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: what a stored document is, judged by its bytes (records' checks): what a download answers
 DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
@@ -648,6 +651,92 @@ class GatewayService(ServiceBase):
               errors=(404, 503))
     def http_public_checkpoint(self, request, position, **_):
         return self.rpc_signing.public_checkpoint(position)
+
+    # -- kabupaten/kota feeds: signed with the region's HMAC key, which only sync knows ---------
+
+    def _signed(self, request, raw: bytes) -> dict:
+        """A region's request as sync checks it: method, path, the signing headers, the body."""
+        return {"method": request.method, "path": request.path,
+                "headers": {name: request.headers[name][:512] for name in y.SIGNED_HEADERS
+                            if name in request.headers},
+                "body_base64": base64.b64encode(raw).decode()}
+
+    @endpoint("POST", "/api/sync/<region>/batches",
+              summary="Kirim batch perubahan data pegawai daerah (ditandatangani HMAC, tanpa "
+                      "token)", response=y.BatchAnswer, tag="sinkronisasi daerah",
+              upload=SYNC_BATCH_MAX_BYTES, upload_types=("application/json",), in_memory=True,
+              signed=True, errors=(400, 409))
+    def http_sync_batch(self, request, region, raw, **_):
+        return self.rpc_sync.receive_batch(region, self._signed(request, raw))
+
+    @endpoint("GET", "/api/sync/<region>/status",
+              summary="Status umpan daerah (ditandatangani HMAC, tanpa token)",
+              response=y.RegionStatus, tag="sinkronisasi daerah", signed=True)
+    def http_sync_signed_status(self, request, region, **_):
+        return self.rpc_sync.signed_status(region, self._signed(request, b""))
+
+    @endpoint("GET", "/api/sync/<region>/quarantine",
+              summary="Peristiwa daerah yang dikarantina beserta alasannya (ditandatangani HMAC)",
+              response=y.QuarantineEntry, many=True, tag="sinkronisasi daerah", signed=True)
+    def http_sync_signed_quarantine(self, request, region, **_):
+        return self.rpc_sync.signed_quarantine(region, self._signed(request, b""))
+
+    @endpoint("POST", "/api/sync/regions", summary="Daftarkan daerah untuk sinkronisasi (kunci "
+              "HMAC pertama, ditampilkan sekali)", roles=BKD, body=y.RegionOnboard,
+              response=y.KeySecret, status=201, tag="sinkronisasi daerah", errors=(409,))
+    def http_sync_onboard(self, request, body, **_):
+        return self.rpc_sync.onboard_region(body)
+
+    @endpoint("GET", "/api/sync/regions", summary="Status sinkronisasi setiap daerah",
+              roles=("administrator", "auditor"), response=y.RegionStatus, many=True,
+              tag="sinkronisasi daerah")
+    def http_sync_regions(self, request, **_):
+        return self.rpc_sync.list_regions()
+
+    @endpoint("GET", "/api/sync/regions/<region>", summary="Status sinkronisasi satu daerah",
+              roles=("administrator", "auditor"), response=y.RegionStatus,
+              tag="sinkronisasi daerah")
+    def http_sync_region(self, request, region, **_):
+        return self.rpc_sync.get_region(region)
+
+    @endpoint("GET", "/api/sync/regions/<region>/keys", summary="Kunci HMAC daerah (tanpa "
+              "rahasia)", roles=("administrator", "auditor"), response=y.RegionKey, many=True,
+              tag="sinkronisasi daerah")
+    def http_sync_keys(self, request, region, **_):
+        return self.rpc_sync.list_region_keys(region)
+
+    @endpoint("POST", "/api/sync/regions/<region>/keys", summary="Tambah kunci HMAC (rotasi; "
+              "rahasia ditampilkan sekali)", roles=BKD, body=y.ReasonRequest,
+              response=y.KeySecret, status=201, tag="sinkronisasi daerah", errors=(409,))
+    def http_sync_add_key(self, request, region, body, **_):
+        return self.rpc_sync.add_region_key(region, body)
+
+    @endpoint("POST", "/api/sync/regions/<region>/keys/<key_id>/retire",
+              summary="Cabut kunci HMAC daerah", roles=BKD, body=y.ReasonRequest,
+              response=y.RegionKey, tag="sinkronisasi daerah", errors=(409,))
+    def http_sync_retire_key(self, request, region, key_id, body, **_):
+        return self.rpc_sync.retire_region_key(region, key_id, body)
+
+    @endpoint("GET", "/api/sync/regions/<region>/quarantine",
+              summary="Karantina daerah: peristiwa yang ditolak data pegawai, dengan alasan",
+              roles=("administrator", "auditor"), query=y.QuarantineQuery,
+              response=y.QuarantineEntry, many=True, tag="sinkronisasi daerah")
+    def http_sync_quarantine(self, request, region, query, **_):
+        return self.rpc_sync.list_quarantine(region, query)
+
+    @endpoint("POST", "/api/sync/regions/<region>/quarantine/<sequence>/skip",
+              summary="Lewati peristiwa yang dikarantina (tidak diterapkan)", roles=BKD,
+              body=y.ReasonRequest, response=y.QuarantineDecision, tag="sinkronisasi daerah",
+              errors=(409,))
+    def http_sync_skip(self, request, region, sequence, body, **_):
+        return self.rpc_sync.skip_quarantined(region, sequence, body)
+
+    @endpoint("POST", "/api/sync/regions/<region>/quarantine/<sequence>/retry",
+              summary="Terapkan ulang peristiwa yang dikarantina apa adanya", roles=BKD,
+              body=y.ReasonRequest, response=y.QuarantineDecision, tag="sinkronisasi daerah",
+              errors=(409,))
+    def http_sync_retry(self, request, region, sequence, body, **_):
+        return self.rpc_sync.retry_quarantined(region, sequence, body)
 
     # -- anything else -----------------------------------------------------------------------
 

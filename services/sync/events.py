@@ -1,5 +1,199 @@
-"""Event types the sync service records in its log (past tense, versioned schemas)."""
+"""Event types the sync service records in its log (past tense, versioned schemas).
+
+One stream per region, `region:<BPS code>`: its onboarding and keys, every batch and every
+event it sent (with the raw payload, before anything is applied), what became of each event
+(applied, quarantined, skipped, deferred), gaps reported and silences. The raw payloads and NIPs
+concern employees: the bus carries them without (the log keeps them)."""
+
+from marshmallow import Schema, fields
 
 from shared.eventtypes import EventRegistry
 
-REGISTRY = EventRegistry("sync")
+REGISTRY = EventRegistry("sync", streams=("region:<BPS code>",))
+
+_region = fields.String(required=True)
+_reason = fields.String(required=True)
+
+
+@REGISTRY.event("RegionOnboarded", version=1)
+class RegionOnboarded(Schema):
+    region = _region
+    name = fields.String(required=True)
+    key_id = fields.String(required=True)
+    reason = _reason
+
+
+@REGISTRY.event("RegionKeyAdded", version=1)
+class RegionKeyAdded(Schema):
+    region = _region
+    key_id = fields.String(required=True)
+    reason = _reason
+
+
+@REGISTRY.event("RegionKeyRetired", version=1)
+class RegionKeyRetired(Schema):
+    region = _region
+    key_id = fields.String(required=True)
+    reason = _reason
+
+
+@REGISTRY.event("SyncBatchReceived", version=1)
+class SyncBatchReceived(Schema):
+    region = _region
+    batch_id = fields.String(required=True)
+    key_id = fields.String(required=True)
+    body_sha256 = fields.String(required=True)
+    event_count = fields.Integer(required=True)
+
+
+@REGISTRY.event("SyncEventReceived", version=1)
+class SyncEventReceived(Schema):
+    """An event as the region sent it (`raw`: its JSON text, exactly), before it is applied;
+    `replaces`: the event id of a quarantined event this corrected one takes the place of."""
+
+    region = _region
+    batch_id = fields.String(required=True)
+    sequence = fields.Integer(required=True)
+    event_id = fields.String(required=True)
+    kind = fields.String(required=True)
+    nip = fields.String(required=True)
+    raw = fields.String(required=True)
+    waiting_for_gap = fields.Boolean(required=True)
+    replaces = fields.String(load_default=None, allow_none=True)
+
+
+@REGISTRY.event("SyncEventDuplicated", version=1)
+class SyncEventDuplicated(Schema):
+    """The same event (region, sequence, event id) sent again: acknowledged, nothing done."""
+
+    region = _region
+    batch_id = fields.String(required=True)
+    sequence = fields.Integer(required=True)
+    event_id = fields.String(required=True)
+
+
+@REGISTRY.event("SyncEventRefused", version=1)
+class SyncEventRefused(Schema):
+    """Refused: another event id for a sequence held by an event that is not quarantined
+    (`sequence_taken`), or an event id the region already used for another sequence
+    (`event_id_reused`); the raw payload is kept here."""
+
+    region = _region
+    batch_id = fields.String(required=True)
+    sequence = fields.Integer(required=True)
+    event_id = fields.String(required=True)
+    code = fields.String(required=True)
+    existing_event_id = fields.String(required=True)
+    raw = fields.String(required=True)
+
+
+@REGISTRY.event("SyncEventApplied", version=1)
+class SyncEventApplied(Schema):
+    """Records took the event (`outcome` "applied", or "duplicate" when records had already
+    applied this event id, e.g. before a crash)."""
+
+    region = _region
+    sequence = fields.Integer(required=True)
+    event_id = fields.String(required=True)
+    nip = fields.String(required=True)
+    outcome = fields.String(required=True)
+    employee_version = fields.Integer(load_default=None, allow_none=True)
+
+
+@REGISTRY.event("SyncEventQuarantined", version=1)
+class SyncEventQuarantined(Schema):
+    """Records refused the event: the reasons, field by field, as records gave them."""
+
+    region = _region
+    sequence = fields.Integer(required=True)
+    event_id = fields.String(required=True)
+    nip = fields.String(required=True)
+    code = fields.String(required=True)
+    status = fields.Integer(required=True)
+    message = fields.String(required=True)
+    field = fields.String(load_default=None, allow_none=True)
+    details = fields.Raw(load_default=None, allow_none=True)
+
+
+@REGISTRY.event("SyncApplyDeferred", version=1)
+class SyncApplyDeferred(Schema):
+    """Records could not be reached or failed transiently: the region's feed is tried again
+    after `retry_seconds` (never quarantined for this)."""
+
+    region = _region
+    sequence = fields.Integer(required=True)
+    event_id = fields.String(required=True)
+    code = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    retry_seconds = fields.Integer(required=True)
+
+
+@REGISTRY.event("SyncQuarantineSkipped", version=1)
+class SyncQuarantineSkipped(Schema):
+    """An administrator decided a quarantined event is not to be applied."""
+
+    region = _region
+    sequence = fields.Integer(required=True)
+    event_id = fields.String(required=True)
+    reason = _reason
+
+
+@REGISTRY.event("SyncQuarantineRetried", version=1)
+class SyncQuarantineRetried(Schema):
+    """An administrator sent a quarantined event back to be applied as it is (e.g. once the
+    data it depended on was corrected)."""
+
+    region = _region
+    sequence = fields.Integer(required=True)
+    event_id = fields.String(required=True)
+    reason = _reason
+
+
+@REGISTRY.event("SyncGapReported", version=1)
+class SyncGapReported(Schema):
+    """Sequences still missing after the gap timeout: the region must send them again."""
+
+    region = _region
+    missing = fields.List(fields.List(fields.Integer()), required=True)
+    held = fields.Integer(required=True)
+    open_seconds = fields.Integer(required=True)
+
+
+@REGISTRY.event("SyncGapClosed", version=1)
+class SyncGapClosed(Schema):
+    region = _region
+    received_through = fields.Integer(required=True)
+
+
+@REGISTRY.event("RegionWentSilent", version=1)
+class RegionWentSilent(Schema):
+    region = _region
+    last_received_at = fields.String(load_default=None, allow_none=True)
+    silent_seconds = fields.Integer(required=True)
+
+
+@REGISTRY.event("RegionResumed", version=1)
+class RegionResumed(Schema):
+    region = _region
+    batch_id = fields.String(required=True)
+
+
+@REGISTRY.redactor("SyncEventReceived")
+def _received_public(payload: dict) -> dict:
+    return {k: v for k, v in payload.items() if k not in ("raw", "nip")}
+
+
+@REGISTRY.redactor("SyncEventRefused")
+def _refused_public(payload: dict) -> dict:
+    return {k: v for k, v in payload.items() if k != "raw"}
+
+
+@REGISTRY.redactor("SyncEventApplied")
+def _applied_public(payload: dict) -> dict:
+    return {k: v for k, v in payload.items() if k != "nip"}
+
+
+@REGISTRY.redactor("SyncEventQuarantined")
+def _quarantined_public(payload: dict) -> dict:
+    # the reasons may quote the refused values
+    return {k: v for k, v in payload.items() if k not in ("nip", "message", "details")}

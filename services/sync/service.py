@@ -1,8 +1,24 @@
-"""Nameko entrypoints of the sync service."""
+"""Nameko entrypoints of the sync service: regions' signed pushes and reads (through the gateway,
+which does not know the keys), administrators' onboarding, keys, status and quarantine decisions,
+and the timers that apply what arrived and watch for gaps and silence. The work is in
+usecases/; the protocol in docs/design/sync.md."""
 
+from __future__ import annotations
+
+from nameko.timer import timer
+
+from services.sync.dependencies import SyncSettings
 from services.sync.events import REGISTRY
+from services.sync.usecases import SYSTEM, applying, monitoring, quarantine, receiving, regions
+from shared.auth import Principal
+from shared.contracts import sync as c
 from shared.db import Database
-from shared.service import ServiceBase
+from shared.rpc import RpcProxy
+from shared.schemas import load
+from shared.service import ServiceBase, rpc
+
+#: seconds between two runs of the applier and of the watch (gaps, silence)
+TICK = 1.0
 
 
 class SyncService(ServiceBase):
@@ -10,3 +26,109 @@ class SyncService(ServiceBase):
 
     name = "sync"
     db = Database(REGISTRY)
+    settings = SyncSettings()
+    records = RpcProxy("records")
+
+    def _actor(self) -> Principal:
+        return Principal.from_context(self.context)
+
+    # -- a region's signed requests (the gateway hands them over as they came) ---------------
+
+    @rpc
+    def receive_batch(self, region, payload):
+        """A region's signed batch: checked, every event logged with its raw payload and queued
+        in one transaction; answered per event without waiting for records."""
+        request = load(c.SignedRequest(), payload)
+        with self.db.transaction(reason="batch daerah") as uow:
+            return c.BatchAnswer().dump(receiving.receive(uow, self.settings, str(region),
+                                                          request))
+
+    @rpc
+    def signed_status(self, region, payload):
+        """The region's own feed status, for its signed read."""
+        request = load(c.SignedRequest(), payload)
+        with self.db.transaction() as uow:
+            receiving.authenticate(uow, self.settings, str(region), request)
+            return c.RegionStatus().dump(monitoring.status(uow, str(region)))
+
+    @rpc
+    def signed_quarantine(self, region, payload):
+        """The region's quarantined events with records' reasons, for its signed read."""
+        request = load(c.SignedRequest(), payload)
+        with self.db.transaction() as uow:
+            receiving.authenticate(uow, self.settings, str(region), request)
+            return c.QuarantineEntry(many=True).dump(quarantine.listing(uow, str(region), 1000))
+
+    # -- administrators -------------------------------------------------------------------------
+
+    @rpc
+    def onboard_region(self, payload):
+        data = load(c.RegionOnboard(), payload)
+        with self.db.transaction(reason=data["reason"]) as uow:
+            return c.KeySecret().dump(regions.onboard(uow, self._actor(), self.settings, data))
+
+    @rpc
+    def add_region_key(self, region, payload):
+        data = load(c.ReasonRequest(), payload)
+        with self.db.transaction(reason=data["reason"]) as uow:
+            return c.KeySecret().dump(regions.add_key(uow, self._actor(), self.settings,
+                                                      str(region), data["reason"]))
+
+    @rpc
+    def retire_region_key(self, region, key_id, payload):
+        data = load(c.ReasonRequest(), payload)
+        with self.db.transaction(reason=data["reason"]) as uow:
+            return c.RegionKey().dump(regions.retire_key(uow, self._actor(), str(region),
+                                                         str(key_id), data["reason"]))
+
+    @rpc
+    def list_region_keys(self, region):
+        with self.db.transaction() as uow:
+            return c.RegionKey(many=True).dump(regions.keys(uow, self._actor(), str(region)))
+
+    @rpc
+    def list_regions(self):
+        """Every onboarded region's feed status (administrators, auditors)."""
+        with self.db.transaction() as uow:
+            return c.RegionStatus(many=True).dump(monitoring.listing(uow, self._actor()))
+
+    @rpc
+    def get_region(self, region):
+        with self.db.transaction() as uow:
+            return c.RegionStatus().dump(monitoring.for_administrator(uow, self._actor(),
+                                                                      str(region)))
+
+    @rpc
+    def list_quarantine(self, region, payload=None):
+        query = load(c.QuarantineQuery(), payload or {})
+        with self.db.transaction() as uow:
+            return c.QuarantineEntry(many=True).dump(
+                quarantine.for_administrator(uow, self._actor(), str(region), query["limit"]))
+
+    @rpc
+    def skip_quarantined(self, region, sequence, payload):
+        data = load(c.ReasonRequest(), payload)
+        with self.db.transaction(reason=data["reason"]) as uow:
+            return c.QuarantineDecision().dump(quarantine.skip(
+                uow, self._actor(), str(region), c.sequence_of(sequence), data["reason"]))
+
+    @rpc
+    def retry_quarantined(self, region, sequence, payload):
+        data = load(c.ReasonRequest(), payload)
+        with self.db.transaction(reason=data["reason"]) as uow:
+            return c.QuarantineDecision().dump(quarantine.retry(
+                uow, self._actor(), str(region), c.sequence_of(sequence), data["reason"]))
+
+    # -- the worker -------------------------------------------------------------------------------
+
+    @timer(interval=TICK)
+    def apply_due(self):
+        """What arrived, applied to records in sequence order per region (usecases/applying)."""
+        self.context.update(SYSTEM)
+        applying.tick(self.db, self.records, self.settings)
+
+    @timer(interval=TICK)
+    def watch_regions(self):
+        """Gaps open too long reported, silent regions flagged."""
+        self.context.update(SYSTEM)
+        monitoring.watch(self.db, self.settings)

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Reference client for a kabupaten/kota's IT team: signs and sends a batch of change events to
+SIMASN Jatim, and reads the region's feed status and quarantine. Python standard library only;
+copy it, read it, port it (docs/design/sync.md is the protocol, docs/panduan/
+sinkronisasi-daerah.md the guide).
+
+    export SIMASN_SYNC_SECRET='...'          # the key's secret, shown once at onboarding
+    python region_client.py --url https://simasn.example --region 3507 --key-id 3507-ab12 \\
+        send events.jsonl      # one event a line: event_id, sequence, kind, nip, data
+    python region_client.py ... status
+    python region_client.py ... quarantine
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+
+def signature(secret: str, timestamp: str, second_line: str, body: bytes) -> str:
+    """HMAC-SHA256 over timestamp, newline, batch id (GET: method and path), newline, body."""
+    base = timestamp.encode() + b"\n" + second_line.encode() + b"\n" + body
+    return hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def _base(url: str) -> str:
+    if not url.startswith(("https://", "http://")):
+        raise SystemExit("--url must start with https:// (or http:// for a test server)")
+    return url.rstrip("/")
+
+
+def _call(request: urllib.request.Request) -> tuple[int, object]:
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 - http(s) only, checked in _base
+            status, raw = answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def send_batch(url: str, region: str, key_id: str, secret: str, events: list[dict],
+               batch_id: str | None = None, timestamp: int | None = None,
+               body: bytes | None = None) -> tuple[int, object]:
+    """POST one signed batch; returns (HTTP status, answer). A new batch id each call unless
+    given; `body` overrides the JSON made from `events` (e.g. to send bytes as they are)."""
+    batch_id = batch_id or str(uuid.uuid4())
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    if body is None:
+        body = json.dumps({"events": events}, separators=(",", ":")).encode()
+    request = urllib.request.Request(  # noqa: S310 - http(s) only, checked in _base
+        f"{_base(url)}/api/sync/{region}/batches", data=body, method="POST",
+        headers={"Content-Type": "application/json", "X-Simasn-Region": region,
+                 "X-Simasn-Key-Id": key_id, "X-Simasn-Timestamp": stamp,
+                 "X-Simasn-Batch-Id": batch_id,
+                 "X-Simasn-Signature": signature(secret, stamp, batch_id, body)})
+    return _call(request)
+
+
+def signed_get(url: str, region: str, key_id: str, secret: str, what: str,
+               timestamp: int | None = None) -> tuple[int, object]:
+    """GET the region's `status` or `quarantine`, signed over method and path."""
+    path = f"/api/sync/{region}/{what}"
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    request = urllib.request.Request(  # noqa: S310 - http(s) only, checked in _base
+        _base(url) + path, method="GET",
+        headers={"X-Simasn-Region": region, "X-Simasn-Key-Id": key_id,
+                 "X-Simasn-Timestamp": stamp,
+                 "X-Simasn-Signature": signature(secret, stamp, f"GET {path}", b"")})
+    return _call(request)
+
+
+def _read_events(path: str) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True, help="alamat SIMASN, mis. https://simasn.example")
+    parser.add_argument("--region", required=True, help="kode BPS daerah, mis. 3507")
+    parser.add_argument("--key-id", required=True)
+    parser.add_argument("--batch-size", type=int, default=500)
+    sub = parser.add_subparsers(dest="command", required=True)
+    send = sub.add_parser("send", help="kirim peristiwa dari berkas JSON lines")
+    send.add_argument("events_file")
+    sub.add_parser("status", help="status umpan daerah")
+    sub.add_parser("quarantine", help="peristiwa yang dikarantina dan alasannya")
+    args = parser.parse_args(argv)
+    secret = os.environ.get("SIMASN_SYNC_SECRET")
+    if not secret:
+        print("set SIMASN_SYNC_SECRET to the key's secret", file=sys.stderr)
+        return 2
+    if args.command != "send":
+        status, answer = signed_get(args.url, args.region, args.key_id, secret, args.command)
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
+        return 0 if status == 200 else 1
+    events = _read_events(args.events_file)
+    for start in range(0, len(events), args.batch_size):
+        status, answer = send_batch(args.url, args.region, args.key_id, secret,
+                                    events[start:start + args.batch_size])
+        print(json.dumps({"status": status, "answer": answer}, ensure_ascii=False))
+        if status != 200:
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

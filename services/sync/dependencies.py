@@ -1,0 +1,104 @@
+"""The sync service's composition point: `SyncSettings`, built in `setup()` from validated config
+(never at import time): the box that seals region keys and the protocol's limits and clocks."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from cryptography.fernet import Fernet, InvalidToken
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
+from nameko.extensions import DependencyProvider
+
+from shared.errors import ConfigError
+
+
+class SyncConfigSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    #: Fernet key sealing the regions' HMAC secrets at rest (`simasn keys` makes one)
+    SYNC_KEY_SEAL_KEY = fields.String(required=True)
+    #: a signed request is taken only within this many seconds of our clock, either side
+    SYNC_REPLAY_WINDOW_SECONDS = fields.Integer(load_default=300,
+                                                validate=validate.Range(30, 3600))
+    SYNC_MAX_BATCH_EVENTS = fields.Integer(load_default=1000, validate=validate.Range(1, 10000))
+    SYNC_MAX_BATCH_BYTES = fields.Integer(load_default=2 << 20,
+                                          validate=validate.Range(1024, 8 << 20))
+    #: a gap still open this long is reported (status, event, every batch answer lists it)
+    SYNC_GAP_REPORT_SECONDS = fields.Integer(load_default=300, validate=validate.Range(1, 86400))
+    #: a region that sent nothing for this long raises the silence alarm
+    SYNC_SILENCE_SECONDS = fields.Integer(load_default=86400,
+                                          validate=validate.Range(1, 90 * 86400))
+    #: after a transient failure of records: first wait, doubling, up to the cap
+    SYNC_RETRY_SECONDS = fields.Float(load_default=5.0, validate=validate.Range(0.01, 3600))
+    SYNC_RETRY_MAX_SECONDS = fields.Float(load_default=300.0, validate=validate.Range(0.01, 86400))
+    #: events one applier run takes for one region before it lets go of the region
+    SYNC_APPLY_BATCH = fields.Integer(load_default=500, validate=validate.Range(1, 10000))
+
+    @validates("SYNC_KEY_SEAL_KEY")
+    def _fernet(self, value, **kwargs):
+        try:
+            Fernet(value.encode())
+        except (ValueError, TypeError):
+            raise ValidationError("must be a Fernet key (32 url-safe base64-encoded bytes); "
+                                  "make one with `simasn keys`") from None
+
+
+class KeyBox:
+    """Seals and opens region secrets (Fernet: AES-128-CBC + HMAC-SHA256), like identity's
+    TOTP secrets: the secret must be read back to check an HMAC, so it is encrypted, not
+    hashed."""
+
+    def __init__(self, key: str):
+        self._fernet = Fernet(key.encode())
+
+    def seal(self, secret: str) -> str:
+        return self._fernet.encrypt(secret.encode()).decode()
+
+    def open(self, sealed: str) -> str | None:
+        """The secret, or None when this key cannot open it (a wrong SYNC_KEY_SEAL_KEY)."""
+        try:
+            return self._fernet.decrypt(sealed.encode()).decode()
+        except InvalidToken:
+            return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    box: KeyBox
+    replay_window: int
+    max_events: int
+    max_bytes: int
+    gap_report_seconds: int
+    silence_seconds: int
+    retry_seconds: float
+    retry_max_seconds: float
+    apply_batch: int
+    #: who this container is, as the holder of a region's applier lease
+    runner: str
+
+
+def build_settings(config: dict, runner: str = "sync") -> Settings:
+    """Validate the SYNC_* keys; a bad or missing key fails naming it."""
+    try:
+        c = SyncConfigSchema().load(config)
+    except ValidationError as exc:
+        key = sorted(exc.messages)[0]
+        raise ConfigError(f"config key {key}: {exc.messages[key][0]}", field=key) from None
+    return Settings(KeyBox(c["SYNC_KEY_SEAL_KEY"]), c["SYNC_REPLAY_WINDOW_SECONDS"],
+                    c["SYNC_MAX_BATCH_EVENTS"], c["SYNC_MAX_BATCH_BYTES"],
+                    c["SYNC_GAP_REPORT_SECONDS"], c["SYNC_SILENCE_SECONDS"],
+                    c["SYNC_RETRY_SECONDS"], c["SYNC_RETRY_MAX_SECONDS"],
+                    c["SYNC_APPLY_BATCH"], runner)
+
+
+class SyncSettings(DependencyProvider):
+    """`settings = SyncSettings()`: the validated settings, read once at start."""
+
+    def setup(self):
+        self.settings = build_settings(
+            self.container.config, f"{self.container.service_name}-{uuid.uuid4().hex[:8]}")
+
+    def get_dependency(self, worker_ctx):
+        return self.settings

@@ -1,0 +1,101 @@
+"""A kabupaten/kota pushing through the gateway as its IT team would, with the reference client
+(scripts/region_client.py), and the sync service's log and tables read back."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2
+
+from shared.testing import wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_client():
+    spec = importlib.util.spec_from_file_location("region_client",
+                                                  ROOT / "scripts" / "region_client.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+region_client = _load_client()
+
+
+def change(sequence: int, nip: str, kind: str = "data_pokok_changed", data: dict | None = None,
+           event_id: str | None = None) -> dict:
+    return {"event_id": event_id or str(uuid.uuid4()), "sequence": sequence, "kind": kind,
+            "nip": nip, "data": data if data is not None else {"name": f"Pegawai {sequence}"}}
+
+
+@dataclass
+class Region:
+    """One onboarded region and the key it signs with."""
+
+    base_url: str
+    code: str
+    key_id: str
+    secret: str
+    sent: list = field(default_factory=list)
+
+    def send(self, events: list[dict], **kwargs):
+        self.sent.extend(events)
+        return region_client.send_batch(self.base_url, self.code, self.key_id, self.secret,
+                                        events, **kwargs)
+
+    def get(self, what: str, **kwargs):
+        return region_client.signed_get(self.base_url, self.code, self.key_id, self.secret,
+                                        what, **kwargs)
+
+    def with_key(self, key_id: str, secret: str) -> Region:
+        return Region(self.base_url, self.code, key_id, secret)
+
+
+def onboard(client, admin_token: str, code: str) -> Region:
+    answer = client.call("POST", "/api/sync/regions", admin_token,
+                         {"region": code, "reason": "PKS sinkronisasi data kepegawaian"})
+    assert answer.status == 201, answer.body
+    return Region(client.base, code, answer.body["key_id"], answer.body["secret"])
+
+
+def sync_log(url: str, region: str, event_type: str | None = None) -> list[dict]:
+    """The region's stream in the sync log: (event_type, payload) in order."""
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT event_type, payload::text FROM sync.events WHERE stream_id = %s "
+                        "ORDER BY position", (f"region:{region}",))
+            rows = [{"type": t, **json.loads(p)} for t, p in cur.fetchall()]
+    finally:
+        conn.close()
+    return [r for r in rows if event_type is None or r["type"] == event_type]
+
+
+def inbound(url: str, region: str) -> dict[int, dict]:
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT sequence, event_id::text, status, attempts, refusal::text FROM "
+                        "sync.inbound WHERE region = %s ORDER BY sequence", (region,))
+            return {s: {"event_id": e, "status": st, "attempts": a,
+                        "refusal": json.loads(r) if r else None}
+                    for s, e, st, a, r in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def status(client, admin_token: str, region: str) -> dict:
+    answer = client.call("GET", f"/api/sync/regions/{region}", admin_token)
+    assert answer.status == 200, answer.body
+    return answer.body
+
+
+def wait_status(client, admin_token: str, region: str, condition, message: str,
+                timeout: float = 30) -> dict:
+    return wait_for(lambda: (s := status(client, admin_token, region)) and condition(s) and s,
+                    timeout=timeout, message=message)
