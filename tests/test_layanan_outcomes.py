@@ -115,6 +115,99 @@ def test_an_applied_outcome_is_in_the_fold_and_never_applied_twice():
         "penghargaan_exists"}
 
 
+def _replacement(decree: outcomes.Decree, number="800/9/204/2026", day=date(2026, 12, 8),
+                 sha="cd" * 32) -> outcomes.Replacement:
+    return outcomes.Replacement(request_id=decree.request_id, layanan=decree.layanan,
+                                number=number, date=day, output_sha256=sha,
+                                document_id=str(uuid.uuid5(uuid.NAMESPACE_URL, sha)))
+
+
+def test_a_reissued_decree_moves_the_outcome_s_entries_in_the_fold():
+    """E-27: the entries an outcome added cite the re-issued decree; the one they cited stays
+    in their history; a repeat, an older replacement or one for an outcome never applied
+    changes nothing."""
+    employee = _employee()
+    log = []
+
+    def apply(event_type, payload):
+        log.append(_Recorded(event_type, payload))
+        employee.apply(event_type, payload)
+
+    decree = _decree("KENAIKAN_PANGKAT", {"golongan": "III/c", "tmt": "2026-12-01"},
+                     document_id="11111111-1111-4111-8111-111111111111")
+    apply(*outcomes.applied_event(decree, outcomes.changes_for(employee, decree), ["kp-1"]))
+    apply("HistoryEntryRecorded", {"history": "pangkat", "entry_id": "by-hand",
+                                   "entry": {"golongan": "III/a", "tmt": "2010-04-01"}})
+    replacement = _replacement(decree)
+    event_type, payload = outcomes.replacement_event(employee, replacement)
+    assert event_type == "LayananDecreeReplaced"
+    assert [(e["history"], e["entry_id"]) for e in payload["entries"]] == [("pangkat", "kp-1")]
+    assert payload["previous"] == {"decree_number": "800/1/204/2026",
+                                   "decree_date": "2026-12-01", "output_sha256": "ab" * 32,
+                                   "document_id": decree.document_id}
+    event_registry("records").get(event_type).validate(payload)
+    apply(event_type, payload)
+
+    entry = next(e for e in employee.histories["pangkat"] if e["entry_id"] == "kp-1")
+    assert (entry["sk_nomor"], entry["sk_tanggal"]) == ("800/9/204/2026", "2026-12-08")
+    assert (entry["output_sha256"], entry["document_id"]) == ("cd" * 32,
+                                                              replacement.document_id)
+    assert (entry["golongan"], entry["tmt"], entry["request_id"]) == (
+        "III/c", "2026-12-01", decree.request_id)  # what the decree decided stays
+    assert entry["replaced_decrees"] == [payload["previous"]]
+    untouched = next(e for e in employee.histories["pangkat"] if e["entry_id"] == "by-hand")
+    assert "replaced_decrees" not in untouched and "sk_nomor" not in untouched
+    assert employee.data["golongan"] == "III/c"
+    assert employee.outcomes[decree.request_id]["decree_number"] == "800/9/204/2026"
+
+    assert outcomes.replacement_event(employee, replacement) is None  # a repeat
+    assert outcomes.replacement_event(employee, _replacement(decree, sha="ab" * 32)) is None
+    again = _replacement(decree, number="800/12/204/2026", sha="ef" * 32)
+    apply(*outcomes.replacement_event(employee, again))  # a second correction: both kept
+    entry = next(e for e in employee.histories["pangkat"] if e["entry_id"] == "kp-1")
+    assert [d["decree_number"] for d in entry["replaced_decrees"]] == [
+        "800/1/204/2026", "800/9/204/2026"]
+    assert outcomes.replacement_event(employee, replacement) is None  # an old one again
+    never = _decree("KENAIKAN_PANGKAT", {"golongan": "III/d", "tmt": "2027-12-01"})
+    assert outcomes.replacement_event(employee, _replacement(never)) is None
+
+    # the audit fold (simasn audit replay) rebuilds the same record from the same events
+    folded = records_domain._fold_employee({}, _Recorded("EmployeeRegistered", {
+        **_employee().data, "nip": "198102032006031001"}))
+    for event in log:
+        folded = records_domain._fold_employee(folded, event)
+    assert folded["histories"] == employee.histories
+    assert folded["outcomes"] == employee.outcomes and folded["data"] == employee.data
+
+
+def test_a_reissued_letter_keeps_the_keppres_an_entry_cites():
+    employee = _employee()
+    decree = _decree("SATYALANCANA", {"tingkat": 10, "keppres_nomor": "12/TK/2026",
+                                      "keppres_tanggal": "2026-08-17"})
+    employee.apply(*outcomes.applied_event(decree, outcomes.changes_for(employee, decree),
+                                           ["s-1"]))
+    _, payload = outcomes.replacement_event(employee, _replacement(decree))
+    assert payload["entries"][0]["changes"] == {"output_sha256": "cd" * 32,
+                                                "document_id": _replacement(decree).document_id}
+
+
+def test_a_replacement_of_before_issue_13_or_withheld_is_ignored():
+    from services.records.usecases import employees
+
+    v1 = event_registry("requests").get("OutputReplaced").upcast(
+        {"output_sha256": "cd" * 32, "nip": "198102032006031001"}, 1)
+    assert v1["layanan"] is None
+    # nothing to read: the use case returns before it opens the record
+    assert employees.replace_layanan_decree(None, str(uuid.uuid4()), v1) is None
+    assert employees.replace_layanan_decree(None, str(uuid.uuid4()), {
+        "confidential": True, "withheld": True}) is None
+
+
+class _Recorded:
+    def __init__(self, event_type, payload):
+        self.event_type, self.payload = event_type, payload
+
+
 # -- through the real services ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -518,3 +611,131 @@ def test_a_decree_the_record_cannot_take_is_dead_lettered_with_its_reason(stack)
     assert "kp_not_higher" in error and "III/b" in error
     after = stack.record(nip)
     assert after["version"] == before["version"] and after["golongan"] == "III/a"
+
+
+# -- a re-issued decree (E-27) -------------------------------------------------------------------
+
+def reissued(stack, request_id: str) -> tuple[dict, dict]:
+    """An administrator re-issues the request's signed output: (old document, new one)."""
+    with stack.call(ADMIN, "signing") as signing:
+        old = signing.request_output(request_id)
+        new = signing.reissue_document(old["document_id"], {"reason": "salah ketik pada SK"})
+    assert new["status"] == "signed" and new["number"] != old["number"]
+    return old, new
+
+
+def replaced_events(stack, nip) -> list:
+    return stack.query("SELECT payload, metadata, version FROM records.events WHERE "
+                       "stream_id = %s AND event_type = 'LayananDecreeReplaced'",
+                       (f"employee:{nip}",))
+
+
+def test_a_reissued_kenaikan_pangkat_decree_reaches_the_record_once(stack):
+    from services.records import projection
+    from shared import audit
+
+    nip = register(stack, histories=[pangkat("III/b", 5), *skp(2)])
+    tmt = first_of_month(TODAY, 2).isoformat()
+    request, record = completed(stack, nip, "KENAIKAN_PANGKAT",
+                                {"golongan": "III/c", "tmt": tmt}, {"jenis_kp": "reguler"})
+    rid = request["request_id"]
+    old, new = reissued(stack, rid)
+
+    def moved():
+        current = stack.record(nip)
+        (entry,) = applied_by(current, rid)
+        return (current, entry) if entry["document_id"] == new["document_id"] else None
+
+    after, entry = wait_for(moved, timeout=60, message="the record cites the re-issued decree")
+    with stack.call(ADMIN, "requests") as requests:
+        current = requests.get_request(rid)
+    assert (current["decree_number"], current["output_sha256"]) == (new["number"], new["sha256"])
+    assert (entry["sk_nomor"], entry["sk_tanggal"]) == (new["number"], current["decree_date"])
+    assert entry["output_sha256"] == new["sha256"]
+    assert (entry["golongan"], entry["tmt"], entry["jenis_kp"]) == ("III/c", tmt, "reguler")
+    assert entry["replaced_decrees"] == [{
+        "decree_number": old["number"], "decree_date": request["decree_date"],
+        "output_sha256": old["sha256"], "document_id": old["document_id"]}]
+    assert after["golongan"] == "III/c" and after["version"] == record["version"] + 1
+    (payload, metadata, version), = replaced_events(stack, nip)
+    assert (payload["request_id"], payload["layanan"]) == (rid, "KENAIKAN_PANGKAT")
+    assert payload["previous"]["document_id"] == old["document_id"]
+    assert metadata["actor_id"] == "service:records" and metadata["causation_id"]
+    assert old["number"] in metadata["reason"] and new["number"] in metadata["reason"]
+
+    # the requests log's OutputReplaced v2 names the new decree and the one it replaces
+    ((position, replaced),) = stack.query(
+        "SELECT position, payload FROM requests.events WHERE stream_id = %s AND "
+        "event_type = 'OutputReplaced'", (f"request:{rid}",))
+    assert (replaced["decree_number"], replaced["document_id"]) == (new["number"],
+                                                                    new["document_id"])
+    assert (replaced["previous_document_id"], replaced["previous_output_sha256"]) == (
+        old["document_id"], old["sha256"])
+
+    def at(wanted):
+        return lambda worker_ctx, result, exc_info: worker_ctx.args[0]["position"] == wanted
+
+    # replayed twice: the relay reads the same position again (the consumed row stops it),
+    # and the same replacement arrives under another position (the record already cites it)
+    with entrypoint_waiter(_records_container(stack), "on_output_replaced",
+                           callback=at(position), timeout=30):
+        stack.query("UPDATE requests.relay_checkpoint SET position = %s WHERE relay = %s "
+                    "RETURNING position", (position - 1, stack.relay_name))
+    conn = psycopg2.connect(stack.database_url)
+    try:
+        (event,) = EventStore("requests", event_registry("requests")).read_all(conn, position,
+                                                                                 1)
+    finally:
+        conn.close()
+    envelope = {**event.envelope("requests"), "position": 10**9 + position}
+    with entrypoint_waiter(_records_container(stack), "on_output_replaced",
+                           callback=at(10**9 + position), timeout=30):
+        with Connection(stack.config["AMQP_URI"]) as amqp:
+            amqp.Producer().publish(envelope, exchange=event_exchange("requests"),
+                                    routing_key="OutputReplaced", serializer="json",
+                                    declare=[event_exchange("requests")])
+    assert stack.record(nip) == after
+    assert len(replaced_events(stack, nip)) == 1
+    assert not stack.query("SELECT 1 FROM records.dead_letters WHERE consumer = %s",
+                           ("records.on_output_replaced",))
+
+    # the replay (simasn audit replay) and the projection check agree with the record
+    conn = psycopg2.connect(stack.database_url)
+    try:
+        state = audit.replay(conn, "records", f"employee:{nip}",
+                             registry=event_registry("records"))["state"]
+        report = projection.check(conn)
+    finally:
+        conn.close()
+    assert state["histories"]["pangkat"] == after["histories"]["pangkat"]
+    assert nip not in {n for n, _ in report.mismatched}
+    (stored,) = stack.query("SELECT record FROM records.employees WHERE nip = %s", (nip,))[0]
+    assert stored == after
+
+
+def test_a_reissued_decree_whose_outcome_was_never_applied_changes_nothing(stack):
+    nip = register(stack, histories=[pangkat("III/b", 5), *skp(2)])
+    # the approver typed the golongan the employee already has: records dead-letters it
+    request = approved(stack, nip, "KENAIKAN_PANGKAT",
+                       {"golongan": "III/b", "tmt": first_of_month(TODAY, 2).isoformat()},
+                       {"jenis_kp": "reguler"})
+    rid = request["request_id"]
+    wait_for(lambda: stack.query(
+        "SELECT 1 FROM records.dead_letters d JOIN requests.events e ON e.position = "
+        "d.position WHERE d.source = 'requests' AND d.consumer = 'records.on_request_completed' "
+        "AND e.stream_id = %s",
+        (f"request:{rid}",)), timeout=60, message="the outcome dead-lettered")
+    before = stack.record(nip)
+    _, new = reissued(stack, rid)
+    (position,) = wait_for(lambda: stack.query(
+        "SELECT position FROM requests.events WHERE stream_id = %s AND "
+        "event_type = 'OutputReplaced'", (f"request:{rid}",)), timeout=60,
+        message="the request points at the re-issued decree")[0]
+    wait_for(lambda: stack.query(
+        "SELECT 1 FROM records.consumed WHERE consumer = 'records.on_output_replaced' AND "
+        "source = 'requests' AND position = %s", (position,)), timeout=30,
+        message="records took the replacement")
+    assert stack.record(nip) == before
+    assert not replaced_events(stack, nip)
+    assert not stack.query("SELECT 1 FROM records.dead_letters WHERE consumer = %s AND "
+                           "position = %s", ("records.on_output_replaced", position))

@@ -325,7 +325,26 @@ class Employee:
                     {"entry_id": item["entry_id"], **item["entry"], "documents": [], **source})
             self.outcomes[payload["request_id"]] = {
                 "layanan": payload["layanan"], "decree_number": payload["decree_number"],
-                "decree_date": payload["decree_date"]}
+                "decree_date": payload["decree_date"],
+                "output_sha256": payload["output_sha256"],
+                "document_id": payload.get("document_id")}
+        elif event_type == "LayananDecreeReplaced":
+            # a re-issued decree: its outcome's entries cite the new one and keep the old
+            moved = {(item["history"], item["entry_id"]): item["changes"]
+                     for item in payload["entries"]}
+            for history, entries in self.histories.items():
+                self.histories[history] = [
+                    {**entry, **moved[(history, entry["entry_id"])],
+                     "replaced_decrees": [*entry.get("replaced_decrees", []),
+                                          payload["previous"]]}
+                    if (history, entry["entry_id"]) in moved else entry
+                    for entry in entries]
+            applied = self.outcomes.get(payload["request_id"], {})
+            self.outcomes[payload["request_id"]] = {
+                **applied, "layanan": payload["layanan"],
+                **{k: payload.get(k) for k in ("decree_number", "decree_date",
+                                                "output_sha256", "document_id")},
+                "replaced": [*applied.get("replaced", []), payload["previous"]]}
         self.version += 1
 
     def view(self, confidential: bool) -> dict:

@@ -193,6 +193,36 @@ class LayananOutcomeApplied(Schema):
     entries = fields.List(fields.Nested(_OutcomeEntry), required=True)
 
 
+class _Decree(Schema):
+    decree_number = fields.String(required=True, validate=validate.Length(1, 80))
+    decree_date = fields.Date(required=True)
+    output_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    document_id = fields.String(allow_none=True)
+
+
+class _MovedEntry(Schema):
+    history = fields.String(required=True, validate=validate.OneOf(
+        [h for h in HISTORIES if h not in CONFIDENTIAL_HISTORIES]))
+    entry_id = fields.String(required=True)
+    #: what the entry cites from now on: its document (`output_sha256`, `document_id`) and,
+    #: where it cited the first decree, `sk_nomor`/`sk_tanggal`
+    changes = fields.Dict(keys=fields.String(validate=validate.OneOf(
+        ["sk_nomor", "sk_tanggal", "output_sha256", "document_id"])), required=True)
+
+
+@REGISTRY.event("LayananDecreeReplaced", version=1)
+class LayananDecreeReplaced(_Decree):
+    """The decree of an applied layanan outcome was re-issued (requests' OutputReplaced v2,
+    consumed once): the `entries` that outcome added cite the new decree (its number, date and
+    signed document) from now on; `previous` is the decree they cited, kept on each entry
+    (`replaced_decrees`). What the decree decided (golongan, TMT, ...) stays as it was."""
+
+    request_id = fields.String(required=True)
+    layanan = fields.String(required=True, validate=validate.Regexp(r"^[A-Z_]{2,40}$"))
+    previous = fields.Nested(_Decree, required=True)
+    entries = fields.List(fields.Nested(_MovedEntry), required=True)
+
+
 # -- what the bus may carry ------------------------------------------------------------------
 # Hukuman disiplin entries and health notes are confidential (Pergub 73/2020): only
 # administrators see them. Consumers on the bus are other services acting for every role, so

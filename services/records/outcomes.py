@@ -7,7 +7,11 @@ date, document). `changes_for` turns that into data pokok changes and history en
 by the same rules as a change made by hand (`domain.entry_problems` for every entry) plus the
 rules of the layanan (a kenaikan pangkat raises the golongan, CPNS→PNS only from CPNS, ...).
 A decree that breaks a rule raises `RuleViolation`; its event is dead-lettered with the
-problems, never applied in part."""
+problems, never applied in part.
+
+A re-issued decree (requests' OutputReplaced v2: a correction with a new number) changes no
+fact of the outcome; `replacement_event` moves the entries the outcome added to the new decree's
+number, date and document, keeping the one they cited."""
 
 from __future__ import annotations
 
@@ -311,3 +315,53 @@ def applied_event(decree: Decree, outcome: Outcome, entry_ids: list[str]) -> tup
         "entries": [{"history": history, "entry_id": entry_id, "entry": entry}
                     for (history, entry), entry_id in zip(outcome.entries, entry_ids,
                                                           strict=True)]})
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A re-issued decree as OutputReplaced v2 states it."""
+
+    request_id: str
+    layanan: str
+    number: str
+    date: date
+    output_sha256: str
+    document_id: str | None = None
+
+
+def replacement_event(employee: domain.Employee,
+                      replacement: Replacement) -> tuple[str, dict] | None:
+    """The one event by which the entries a request's outcome added cite its re-issued decree
+    (sk_nomor and sk_tanggal where they cited the first decree; a Keppres number stays), and
+    the decree they cited before. None when there is nothing to move: no outcome of that
+    request was applied (dead-lettered, or a layanan that changes nothing), or the record
+    already cites this decree or replaced it since (a repeat, an old replacement again)."""
+    applied = employee.outcomes.get(replacement.request_id)
+    if applied is None:
+        return None
+    known = {applied.get("output_sha256")} | {d["output_sha256"]
+                                              for d in applied.get("replaced", [])}
+    if replacement.output_sha256 in known:
+        return None
+    previous = {"decree_number": applied["decree_number"],
+                "decree_date": applied["decree_date"],
+                "output_sha256": applied["output_sha256"],
+                "document_id": applied.get("document_id")}
+    moved = []
+    for history, entries in employee.histories.items():
+        for entry in entries:
+            if entry.get("request_id") != replacement.request_id:
+                continue
+            changes = {"output_sha256": replacement.output_sha256,
+                       "document_id": replacement.document_id}
+            if entry.get("sk_nomor") == previous["decree_number"]:
+                changes["sk_nomor"] = replacement.number
+                if entry.get("sk_tanggal") == previous["decree_date"]:
+                    changes["sk_tanggal"] = replacement.date.isoformat()
+            moved.append({"history": history, "entry_id": entry["entry_id"],
+                          "changes": changes})
+    return ("LayananDecreeReplaced", {
+        "request_id": replacement.request_id, "layanan": replacement.layanan,
+        "decree_number": replacement.number, "decree_date": replacement.date.isoformat(),
+        "output_sha256": replacement.output_sha256, "document_id": replacement.document_id,
+        "previous": previous, "entries": moved})

@@ -93,6 +93,11 @@ class RecordsService(ServiceBase):
         """A completed layanan changes the record (docs/design/layanan-outcomes.md)."""
         employees.apply_layanan_outcome(uow, event.stream_id.split(":", 1)[1], event.payload)
 
+    @idempotent_handler("requests", "OutputReplaced", subscription=OUTCOMES)
+    def on_output_replaced(self, uow, event):
+        """A re-issued decree moves what its outcome added to the new decree."""
+        employees.replace_layanan_decree(uow, event.stream_id.split(":", 1)[1], event.payload)
+
     # -- documents -----------------------------------------------------------------------------
 
     @rpc

@@ -641,6 +641,8 @@ class ServiceRequest:
     #: the signed decree: its number and date (set when the request completes)
     decree_number: str | None = None
     decree_date: str | None = None
+    #: the signing service's document id of the signed decree (a re-issue moves all three)
+    document_id: str | None = None
     #: when signing started: the signing service dates the decree by it
     signing_started_at: str | None = None
     stage_since: str | None = None
@@ -678,9 +680,12 @@ class ServiceRequest:
                 self.signing_started_at = recorded_at
             if event_type in ("RequestCompleted", "OutputReplaced"):
                 self.output_sha256 = payload["output_sha256"]
-            if event_type == "RequestCompleted":
+            if event_type == "RequestCompleted" or (
+                    event_type == "OutputReplaced" and payload.get("decree_number")):
+                # an OutputReplaced of before the re-issue carried its decree (v1) names none
                 self.decree_number = payload.get("decree_number")
                 self.decree_date = payload.get("decree_date")
+                self.document_id = payload.get("document_id")
         if actor:
             self.actors[event_type] = actor
             if event_type in ("RequestDrafted", "RequestDocumentsChanged", "RequestSubmitted"):

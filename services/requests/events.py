@@ -191,6 +191,32 @@ class OutputReplaced(Schema):
     output_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
+@REGISTRY.event("OutputReplaced", version=2)
+class OutputReplacedV2(OutputReplaced):
+    """Re-issued, and self-contained as RequestCompleted v2 is: the new decree (its number and
+    date from the signing service's DocumentSigned, its document id, the PDF `output_sha256`)
+    and the one it replaces, so records moves the entries the first decree added."""
+
+    request_id = fields.UUID(required=True)
+    layanan = _kode
+    decree_number = fields.String(required=True, validate=validate.Length(1, 80))
+    #: None only when the signing service's event did not say (withheld from the bus)
+    decree_date = fields.Date(required=True, allow_none=True)
+    document_id = fields.UUID(required=True)
+    previous_output_sha256 = fields.String(
+        allow_none=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    previous_document_id = fields.UUID(allow_none=True)
+
+
+@REGISTRY.upcaster("OutputReplaced", from_version=1)
+def _replaced_before_outcomes(payload: dict) -> dict:
+    # replaced before issue 13's re-issue reached the record: only the new PDF is known; a
+    # consumer finds no layanan and has nothing to move
+    return {**payload, "request_id": None, "layanan": None, "decree_number": None,
+            "decree_date": None, "document_id": None, "previous_output_sha256": None,
+            "previous_document_id": None}
+
+
 @REGISTRY.event("RequestDocumentDownloaded", version=1)
 class RequestDocumentDownloaded(Schema):
     """Who fetched which document of a request (stream request-downloads:<id>, so reading

@@ -56,6 +56,20 @@ class DocumentSigned(Schema):
     confidential = _confidential
 
 
+@REGISTRY.event("DocumentSigned", version=2)
+class DocumentSignedV2(DocumentSigned):
+    """Signed, with the date printed on the document ("Surabaya, <tanggal>": the day it was
+    asked for, in WIB): a re-issued decree's consumer (requests, then records) cites it."""
+
+    document_date = fields.Date(required=True)
+
+
+@REGISTRY.upcaster("DocumentSigned", from_version=1)
+def _signed_without_its_date(payload: dict) -> dict:
+    # signed before the date was carried: a consumer falls back on its own date
+    return {**payload, "document_date": None}
+
+
 @REGISTRY.event("DocumentRevoked", version=1)
 class DocumentRevoked(Schema):
     reason = fields.String(required=True, validate=validate.Length(5, 1000))

@@ -257,6 +257,37 @@ def apply_layanan_outcome(uow, request_id: str, completed: dict) -> dict | None:
     return event[1]
 
 
+def replace_layanan_decree(uow, request_id: str, replaced: dict) -> dict | None:
+    """A re-issued decree (requests' OutputReplaced v2: a correction with a new number): the
+    entries the request's outcome added cite the new decree's number, date and document from
+    now on, in one LayananDecreeReplaced (in the consumer's transaction). Nothing to move, and
+    no error: a confidential procedure, a replacement of before issue 13 (v1, no layanan), an
+    unknown employee or an outcome never applied (dead-lettered, or a layanan that changes
+    nothing), or a repeat. Returns the event's payload when appended."""
+    if replaced.get("withheld") or replaced.get("confidential") or not replaced.get("layanan"):
+        return None
+    try:
+        employee = _load(uow, str(replaced.get("nip") or ""))
+    except NotFound:
+        return None  # no record, so no outcome was ever applied to one
+    if not replaced.get("decree_number") or not replaced.get("decree_date"):
+        raise RecordRejected(f"usulan {request_id}: SK pengganti tanpa nomor atau tanggal",
+                             field="decree_number")
+    replacement = outcomes.Replacement(
+        request_id=request_id, layanan=replaced["layanan"], number=replaced["decree_number"],
+        date=date.fromisoformat(str(replaced["decree_date"])[:10]),
+        output_sha256=replaced["output_sha256"],
+        document_id=str(replaced["document_id"]) if replaced.get("document_id") else None)
+    event = outcomes.replacement_event(employee, replacement)
+    if event is None:
+        return None
+    previous = event[1]["previous"]["decree_number"]
+    _save(uow, employee, employee.version, [event],
+          f"{replacement.layanan}: SK {previous} diganti SK {replacement.number} tanggal "
+          f"{replacement.date.isoformat()}")
+    return event[1]
+
+
 def field_history(uow, actor: Principal, nip: str, field: str) -> list[dict]:
     """Every value one data pokok field has had, when, by whom and why."""
     get(uow, actor, nip)  # the same read rights as the record

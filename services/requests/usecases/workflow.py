@@ -622,28 +622,49 @@ def complete(uow, actor: Principal, request_id: str, data: dict) -> dict:
 
 def document_signed(uow, event) -> None:
     """Signing's DocumentSigned: when it is a request's output, signed and stored, the request
-    is complete."""
-    if event.payload.get("request_id") and event.payload.get("sha256"):
-        complete_signed(uow, event.payload["request_id"], event.payload["sha256"],
-                        event.payload.get("number"), event.stream_id.split(":", 1)[1])
+    is complete (or, completed already, its output re-issued)."""
+    payload = event.payload
+    if payload.get("request_id") and payload.get("sha256"):
+        complete_signed(uow, payload["request_id"], payload["sha256"], payload.get("number"),
+                        event.stream_id.split(":", 1)[1], payload.get("document_date"),
+                        payload.get("signed_at"))
 
 
 def complete_signed(uow, request_id: str, output_sha256: str, number: str | None = None,
-                    document_id: str | None = None) -> None:
+                    document_id: str | None = None, document_date: str | None = None,
+                    signed_at: str | None = None) -> None:
     """The signing service signed and stored this request's output (its DocumentSigned event,
-    which names the decree's number and document id): the request is complete. A redelivery,
-    or an output already recorded, changes nothing."""
+    which names the decree's number, date and document id): the request is complete. A
+    completed request's new output is a re-issue (a correction with a new number): recorded
+    as OutputReplaced naming the new decree and the one it replaces. A redelivery, or an
+    output already recorded, changes nothing."""
     request = _load(uow, request_id)
     if request.state == domain.COMPLETED and request.output_sha256 != output_sha256:
-        # a re-issued output (a correction with a new number)
         _save(uow, request, request.version, [("OutputReplaced", {
-            "output_sha256": output_sha256, "nip": request.nip})], "dokumen keluaran diganti")
+            "output_sha256": output_sha256, "nip": request.nip,
+            "request_id": request.request_id, "layanan": request.layanan,
+            "decree_number": number, "document_id": document_id,
+            "decree_date": _replacement_date(document_date, signed_at),
+            "previous_output_sha256": request.output_sha256,
+            "previous_document_id": request.document_id})], "dokumen keluaran diganti")
         return
     if request.state != domain.SIGNING:
         return
     complete(uow, SIGNING_SERVICE, request_id,
              {"output_sha256": output_sha256, "expected_version": request.version,
-              "decree_number": number, "document_id": document_id})
+              "decree_number": number, "decree_date": document_date,
+              "document_id": document_id})
+
+
+def _replacement_date(document_date: str | None, signed_at: str | None) -> str | None:
+    """The re-issued decree's date: the one printed on it; for a DocumentSigned of before the
+    date was carried, the day it was signed (WIB); None when the bus withheld both (a
+    confidential document: its consumers get the number and hash only)."""
+    if document_date:
+        return str(document_date)[:10]
+    if signed_at:
+        return _instant(signed_at).astimezone(WIB).date().isoformat()
+    return None
 
 
 SIGNING_SERVICE = Principal("service:signing", frozenset({"system"}), frozenset())

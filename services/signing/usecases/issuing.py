@@ -146,6 +146,8 @@ class Produced:
     issuer: str
     pades_level: str
     signed_at: str
+    #: the date printed on the document (ISO): the day it was asked for (`as_of`), in WIB
+    document_date: str
 
 
 def produce(row: dict, keystore, verification_base: str, sign, pades_level: str) -> Produced:
@@ -157,17 +159,18 @@ def produce(row: dict, keystore, verification_base: str, sign, pades_level: str)
     document_id = str(row["document_id"])
     values = dict(row["values_json"] or {})
     approved = row["as_of"] or now
-    values.setdefault("tanggal", domain.tanggal(approved.astimezone(WIB).date()))
+    dated = approved.astimezone(WIB).date()
+    values.setdefault("tanggal", domain.tanggal(dated))
     unsigned = render.render(
         template, values, number=row["number"], document_id=document_id,
         verification_url=f"{verification_base.rstrip('/')}/{document_id}",
-        place_date=f"Surabaya, {domain.tanggal(approved.astimezone(WIB).date())}")
+        place_date=f"Surabaya, {domain.tanggal(dated)}")
     signed = sign(row["signer"], unsigned, name=identity.name, jabatan=identity.jabatan,
                   reason=f"{template['title'][:120]} {row['number']}")
     cert = keystore.certificate(row["signer"])
     return Produced(signed, hashlib.sha256(unsigned).hexdigest(), identity.name,
                     identity.jabatan, str(cert.serial_number), cert.issuer.human_friendly[:300],
-                    pades_level, now.isoformat())
+                    pades_level, now.isoformat(), dated.isoformat())
 
 
 def record_signed(uow, row: dict, produced: Produced, stored_sha256: str) -> dict:
@@ -182,7 +185,8 @@ def record_signed(uow, row: dict, produced: Produced, stored_sha256: str) -> dic
                "signer": row["signer"], "signer_name": produced.name,
                "jabatan": produced.jabatan, "certificate_serial": produced.serial,
                "certificate_issuer": produced.issuer, "pades_level": produced.pades_level,
-               "signed_at": produced.signed_at, "nip": row["nip"],
+               "signed_at": produced.signed_at, "document_date": produced.document_date,
+               "nip": row["nip"],
                "request_id": str(row["request_id"]) if row["request_id"] else None,
                "confidential": bool(row["confidential"])}
     uow.append(stream(document_id), STREAM_TYPE, None, [NewEvent("DocumentSigned", payload)],
