@@ -30,7 +30,8 @@ region_client = _load_client()
 def change(sequence: int, nip: str, kind: str = "data_pokok_changed", data: dict | None = None,
            event_id: str | None = None) -> dict:
     return {"event_id": event_id or str(uuid.uuid4()), "sequence": sequence, "kind": kind,
-            "nip": nip, "data": data if data is not None else {"name": f"Pegawai {sequence}"}}
+            "nip": nip, "data": data if data is not None else {
+                "changes": {"name": f"Pegawai {sequence}"}}}
 
 
 @dataclass

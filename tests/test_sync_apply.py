@@ -23,9 +23,12 @@ SYSTEM = {"actor_id": "service:test", "actor_role": "system", "actor_roles": ["s
           "actor_scope": []}
 
 
-def registration(sequence: int, nip: str, **data) -> dict:
+def registration(sequence: int, nip: str, region: str = "3507", **data) -> dict:
+    """A kab/kota employee as the region registers them: its own unit (`<instansi>.<code>`,
+    named), the instansi and the reason left to the sync (records' RegionRegistration)."""
     payload = {k: v for k, v in employee_for(nip).items() if k not in ("reason", "opd_id")}
-    return change(sequence, nip, "employee_registered", {**payload, **data})
+    unit = {"opd_id": f"{region}.dinkes", "opd_name": "Dinas Kesehatan"}
+    return change(sequence, nip, "employee_registered", {**payload, **unit, **data})
 
 
 @pytest.fixture
@@ -45,7 +48,7 @@ def test_reordered_events_are_applied_in_sequence_order_exactly_once(applied):
     client, admin, config, url = applied
     region = onboard(client, admin, "3507")
     nip = unique_nip()
-    register, rename = registration(1, nip), change(2, nip, data={"name": "Siti Aminah"})
+    register, rename = registration(1, nip), change(2, nip, data={"changes": {"name": "Siti Aminah"}})
     assert region.send([rename])[1]["events"][0]["outcome"] == "waiting"
     assert region.send([register])[1]["events"][0]["outcome"] == "received"
     done = wait_status(client, admin, "3507", lambda s: s["applied_through"] == 2, "applied")
@@ -66,7 +69,7 @@ def test_a_refused_event_is_quarantined_with_reasons_and_fixed_by_a_corrected_ev
     region = onboard(client, admin, "3507")
     bad_nip, good_nip = unique_nip(), unique_nip()
     bad = registration(1, bad_nip, golongan="IX/z")
-    later_same = change(2, bad_nip, data={"name": "Menunggu"})
+    later_same = change(2, bad_nip, data={"changes": {"name": "Menunggu"}})
     other = registration(3, good_nip)
     region.send([bad, later_same, other])
     wait_status(client, admin, "3507", lambda s: s["quarantined"] == 1 and s["waiting"] == 1,
@@ -95,7 +98,7 @@ def test_another_instansi_employee_is_refused_and_an_administrator_decides(appli
     nip = unique_nip()
     malang.send([registration(1, nip)])
     wait_status(client, admin, "3507", lambda s: s["applied_through"] == 1, "registered")
-    kediri.send([change(1, nip, data={"name": "Bukan pegawai Kediri"})])
+    kediri.send([change(1, nip, data={"changes": {"name": "Bukan pegawai Kediri"}})])
     wait_status(client, admin, "3571", lambda s: s["quarantined"] == 1, "quarantined")
     assert inbound(url, "3571")[1]["refusal"]["status"] == 403
     assert employee(config, nip)["name"] != "Bukan pegawai Kediri"
