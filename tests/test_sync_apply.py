@@ -48,7 +48,8 @@ def test_reordered_events_are_applied_in_sequence_order_exactly_once(applied):
     client, admin, config, url = applied
     region = onboard(client, admin, "3507")
     nip = unique_nip()
-    register, rename = registration(1, nip), change(2, nip, data={"changes": {"name": "Siti Aminah"}})
+    register = registration(1, nip)
+    rename = change(2, nip, data={"changes": {"name": "Siti Aminah"}})
     assert region.send([rename])[1]["events"][0]["outcome"] == "waiting"
     assert region.send([register])[1]["events"][0]["outcome"] == "received"
     done = wait_status(client, admin, "3507", lambda s: s["applied_through"] == 2, "applied")
