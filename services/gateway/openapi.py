@@ -101,7 +101,8 @@ def error_statuses(route: RouteSpec) -> list[int]:
         statuses.add(422)  # an empty file, or one the checks refuse
         if route.in_memory and route.upload_types:
             statuses.add(415)
-    if PARAM.search(route.path):
+    if PARAM.search(route.path) and not route.signed:
+        # a signed route's path names the region whose key signs it: another region is 401
         statuses.add(404)
     if route.idempotent:
         statuses |= {409, 422}  # Idempotency-Key reused for another request, or malformed

@@ -87,6 +87,12 @@ CONFLICTS: dict[str, set[str]] = {
     "POST /api/clients/{client_id}/rotate-secret": {"concurrency_conflict"},
     "POST /api/clients/{client_id}/revoke": {"concurrency_conflict"},
     "POST /api/audit/checkpoints": {"no_signing_key"},
+    "POST /api/sync/regions": {"region_already_onboarded"},
+    "POST /api/sync/regions/{region}/keys": {"key_limit_reached"},
+    "POST /api/sync/regions/{region}/keys/{key_id}/retire": {"last_active_key"},
+    "POST /api/sync/{region}/batches": {"batch_replayed"},
+    "POST /api/sync/regions/{region}/quarantine/{sequence}/skip": {"not_quarantined"},
+    "POST /api/sync/regions/{region}/quarantine/{sequence}/retry": {"not_quarantined"},
 }
 #: what this run provoked: operation -> codes seen
 SEEN: dict[str, set[str]] = {}
@@ -558,6 +564,50 @@ def test_a_checkpoint_without_the_seal_in_the_key_store(stack, client, people):
     finally:
         _rewrite(path, index, stamp + 2_000_000_000)
     ok(client.call("POST", "/api/audit/checkpoints", token=admin), 201)
+
+
+def test_a_region_is_onboarded_once_its_keys_and_batches_and_quarantine_conflict(
+        stack, client, people):
+    """The sync service's conflicts as a region's IT team and BKD meet them: a region onboarded
+    twice, a fourth key, the last key retired, a batch id sent again, and deciding an event that
+    is not (or no longer) in quarantine."""
+    from tests.sync_helpers import change, onboard
+
+    admin = people["admin"]
+    region = onboard(client, admin, "3571")
+    conflict(client.call("POST", "/api/sync/regions", token=admin,
+                         body={"region": "3571", "reason": "PKS sinkronisasi kedua"}),
+             "POST /api/sync/regions", "region_already_onboarded")
+    keys = f"/api/sync/regions/{region.code}/keys"
+    for _ in range(2):  # three active keys at most
+        ok(client.call("POST", keys, token=admin, body={"reason": "rotasi kunci"}), 201)
+    conflict(client.call("POST", keys, token=admin, body={"reason": "rotasi kunci"}),
+             "POST /api/sync/regions/{region}/keys", "key_limit_reached")
+    others = [k["key_id"] for k in ok(client.call("GET", keys, token=admin))
+              if k["status"] == "active" and k["key_id"] != region.key_id]
+    for key_id in others:
+        ok(client.call("POST", f"{keys}/{key_id}/retire", token=admin,
+                       body={"reason": "kunci lama"}))
+    conflict(client.call("POST", f"{keys}/{region.key_id}/retire", token=admin,
+                         body={"reason": "kunci terakhir"}),
+             "POST /api/sync/regions/{region}/keys/{key_id}/retire", "last_active_key")
+    # an employee records does not know: the event is quarantined once sync applies it
+    unknown = "199001012020121997"
+    status, answer = region.send([change(1, unknown)], batch_id="e2e-batch-0001")
+    assert status == 200, answer
+    status, again = region.send([change(2, unknown)], batch_id="e2e-batch-0001")
+    assert status == 409 and again["code"] == "batch_replayed", again
+    SEEN.setdefault("POST /api/sync/{region}/batches", set()).add("batch_replayed")
+    quarantine = f"/api/sync/regions/{region.code}/quarantine"
+    wait_for(lambda: [e for e in ok(client.call("GET", quarantine, token=admin))
+                      if e["sequence"] == 1], timeout=60, message="the event in quarantine")
+    ok(client.call("POST", f"{quarantine}/1/skip", token=admin,
+                   body={"reason": "pegawai tidak ada"}))
+    for action in ("skip", "retry"):
+        conflict(client.call("POST", f"{quarantine}/1/{action}", token=admin,
+                             body={"reason": "diputus lagi"}),
+                 f"POST /api/sync/regions/{{region}}/quarantine/{{sequence}}/{action}",
+                 "not_quarantined")
 
 
 # -- the table against the document ---------------------------------------------------------------
