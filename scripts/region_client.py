@@ -9,6 +9,14 @@ sinkronisasi-daerah.md the guide).
         send events.jsonl      # one event a line: event_id, sequence, kind, nip, data
     python region_client.py ... status
     python region_client.py ... quarantine
+
+AMQP push instead of HTTP (needs `pip install pika`): the region's own RabbitMQ login, given by
+BKD's operator (`simasn broker region <code>`), publishes each signed batch on the region's
+exchange `sync.region.<code>`; the answer per event is read with `status`.
+
+    export SIMASN_AMQP_URL='amqps://simasn-region-3507:PASSWORD@broker.simasn.example/simasn'
+    python region_client.py --url https://simasn.example --region 3507 --key-id 3507-ab12 \
+        amqp events.jsonl
 """
 
 from __future__ import annotations
@@ -67,6 +75,44 @@ def send_batch(url: str, region: str, key_id: str, secret: str, events: list[dic
     return _call(request)
 
 
+def batch_headers(region: str, key_id: str, secret: str, body: bytes,
+                  batch_id: str | None = None, timestamp: int | None = None) -> dict:
+    """The five signed headers of a batch (the same over HTTP and AMQP)."""
+    batch_id = batch_id or str(uuid.uuid4())
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    return {"X-Simasn-Region": region, "X-Simasn-Key-Id": key_id, "X-Simasn-Timestamp": stamp,
+            "X-Simasn-Batch-Id": batch_id,
+            "X-Simasn-Signature": signature(secret, stamp, batch_id, body)}
+
+
+def publish_batches(amqp_url: str, region: str, key_id: str, secret: str,
+                    batches: list[list[dict]], headers: list[dict] | None = None,
+                    bodies: list[bytes] | None = None) -> list[str]:
+    """Publish signed batches on the region's exchange over one connection, each confirmed by
+    the broker (a refusal raises); returns their batch ids. `headers`/`bodies` override what is
+    made from each batch (e.g. to send bytes as they are)."""
+    import pika  # only the AMQP mode needs it
+
+    ids = []
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        for index, events in enumerate(batches):
+            body = bodies[index] if bodies else json.dumps(
+                {"events": events}, separators=(",", ":")).encode()
+            signed = headers[index] if headers else batch_headers(region, key_id, secret, body)
+            channel.basic_publish(
+                exchange=f"sync.region.{region}", routing_key="batch", body=body,
+                properties=pika.BasicProperties(content_type="application/json",
+                                                delivery_mode=2, headers=signed),
+                mandatory=True)
+            ids.append(signed["X-Simasn-Batch-Id"])
+    finally:
+        connection.close()
+    return ids
+
+
 def signed_get(url: str, region: str, key_id: str, secret: str, what: str,
                timestamp: int | None = None) -> tuple[int, object]:
     """GET the region's `status` or `quarantine`, signed over method and path."""
@@ -94,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     send = sub.add_parser("send", help="kirim peristiwa dari berkas JSON lines")
     send.add_argument("events_file")
+    amqp = sub.add_parser("amqp", help="terbitkan peristiwa lewat AMQP (SIMASN_AMQP_URL)")
+    amqp.add_argument("events_file")
     sub.add_parser("status", help="status umpan daerah")
     sub.add_parser("quarantine", help="peristiwa yang dikarantina dan alasannya")
     args = parser.parse_args(argv)
@@ -101,6 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     if not secret:
         print("set SIMASN_SYNC_SECRET to the key's secret", file=sys.stderr)
         return 2
+    if args.command == "amqp":
+        amqp_url = os.environ.get("SIMASN_AMQP_URL")
+        if not amqp_url:
+            print("set SIMASN_AMQP_URL to the region's broker login", file=sys.stderr)
+            return 2
+        events = _read_events(args.events_file)
+        batches = [events[i:i + args.batch_size] for i in range(0, len(events), args.batch_size)]
+        for batch_id in publish_batches(amqp_url, args.region, args.key_id, secret, batches):
+            print(json.dumps({"published": batch_id}))
+        return 0
     if args.command != "send":
         status, answer = signed_get(args.url, args.region, args.key_id, secret, args.command)
         print(json.dumps(answer, indent=2, ensure_ascii=False))

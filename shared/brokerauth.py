@@ -35,6 +35,11 @@ UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 RPC_EXCHANGE = "nameko-rpc"
 FENCE_EXCHANGE = "identity.session-fences"
 FENCE_ACK_EXCHANGE = "identity.fence-acks"
+#: the AMQP push of issue 14 (docs/design/sync.md "AMQP push"): each kabupaten/kota publishes
+#: its batches on its own exchange; sync consumes them all from one queue bound to every one
+REGION_EXCHANGE_PREFIX = "sync.region."
+REGION_BATCH_QUEUE = "sync.region-batches"
+REGION_CODE = "35[0-9]{2}"
 BACKENDS = tuple(s for s in SERVICES if s != "gateway")
 
 #: which RPC methods each process may call ("*": every method of that service). Kept exact:
@@ -131,6 +136,9 @@ def grant_for(process: str, classes: dict, prefix: str = "simasn-") -> Grant:
     configure += exchanges
     write.append(re.escape(RPC_EXCHANGE))
     read += exchanges
+    if process == "sync":  # it declares and consumes the regions' batch queue (not binds it)
+        configure.append(re.escape(REGION_BATCH_QUEUE))
+        read.append(re.escape(REGION_BATCH_QUEUE))
     fences = FENCE_GRANTS.get(process)
     if fences:
         queue, publishes_on, binds_to = fences
@@ -208,6 +216,47 @@ def apply(management: Management, vhost: str, passwords: dict[str, str], classes
                             {"exchange": exchange, "write": write, "read": read})
         grants.append(grant)
     return grants
+
+
+def region_exchange(code: str) -> str:
+    return REGION_EXCHANGE_PREFIX + code
+
+
+def region_grant(code: str, prefix: str = "simasn-") -> Grant:
+    """A kabupaten/kota's own broker user: it may publish on its exchange `sync.region.<code>`
+    and nothing else; it declares nothing (configure), reads nothing (no queue, no binding)."""
+    if not re.fullmatch(REGION_CODE, code):
+        raise ConfigError(f"not a region code: {code!r}", field="region")
+    exchange = region_exchange(code)
+    return Grant(f"{prefix}region-{code}", "^$", _any([re.escape(exchange)]), "^$", {})
+
+
+def apply_region(management: Management, vhost: str, code: str, password: str,
+                 prefix: str = "simasn-") -> Grant:
+    """The region's exchange (durable direct), sync's batch queue bound to it, and the region's
+    user with exactly `region_grant` (a new password each time: a rotation)."""
+    grant = region_grant(code, prefix)
+    exchange, v = region_exchange(code), _q(vhost)
+    management.call("PUT", f"/api/exchanges/{v}/{_q(exchange)}",
+                    {"type": "direct", "durable": True, "auto_delete": False, "internal": False,
+                     "arguments": {}})
+    management.call("PUT", f"/api/queues/{v}/{_q(REGION_BATCH_QUEUE)}",
+                    {"durable": True, "auto_delete": False, "arguments": {}})
+    management.call("POST", f"/api/bindings/{v}/e/{_q(exchange)}/q/{_q(REGION_BATCH_QUEUE)}",
+                    {"routing_key": "batch", "arguments": {}})
+    management.call("PUT", f"/api/users/{_q(grant.user)}", {"password": password, "tags": ""})
+    management.call("PUT", f"/api/permissions/{v}/{_q(grant.user)}",
+                    {"configure": grant.configure, "write": grant.write, "read": grant.read})
+    management.call("DELETE", f"/api/topic-permissions/{v}/{_q(grant.user)}")
+    for topic_exchange, (write, read) in grant.topics.items():
+        management.call("PUT", f"/api/topic-permissions/{v}/{_q(grant.user)}",
+                        {"exchange": topic_exchange, "write": write, "read": read})
+    return grant
+
+
+def remove_region(management: Management, code: str, prefix: str = "simasn-") -> None:
+    """The region's broker user deleted (its exchange stays: nothing queued is lost)."""
+    management.call("DELETE", f"/api/users/{_q(region_grant(code, prefix).user)}")
 
 
 def remove(management: Management, prefix: str = "simasn-") -> None:

@@ -128,6 +128,33 @@ def remove(env: Environment) -> int:
 
 
 @broker.command()
+@click.argument("code")
+@click.option("--remove", "delete", is_flag=True, help="delete the region's user instead")
+@pass_env
+def region(env: Environment, code: str, delete: bool) -> int:
+    """A kabupaten/kota's broker identity for the AMQP push (docs/design/sync.md).
+
+    Declares its exchange sync.region.<CODE>, binds sync's batch queue to it, and creates (or
+    gives a new password to) the user <prefix>region-<CODE>, which may only publish there.
+    The password is printed once: hand it to the region with its HMAC key."""
+    import secrets
+
+    from shared import brokerauth
+
+    if delete:
+        brokerauth.remove_region(_management(env), code, _user_prefix())
+        click.echo(f"removed the user {_user_prefix()}region-{code}")
+        return 0
+    password = secrets.token_urlsafe(24)
+    vhost = brokerauth.vhost_of(env.config.amqp_uri)
+    grant = brokerauth.apply_region(_management(env), vhost, code, password, _user_prefix())
+    click.echo(f"{grant.user}: may publish only on {brokerauth.region_exchange(code)} "
+               f"(vhost {vhost!r})")
+    click.echo(f"password (shown once): {password}")
+    return 0
+
+
+@broker.command()
 @click.argument("process")
 @pass_env
 def uri(env: Environment, process: str) -> int:

@@ -3,13 +3,19 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
+from functools import partial
 
 from cryptography.fernet import Fernet, InvalidToken
+from kombu import Queue
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
+from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import DependencyProvider
+from nameko.messaging import Consumer, QueueConsumer
 
+from shared.brokerauth import REGION_BATCH_QUEUE, REGION_EXCHANGE_PREFIX
 from shared.errors import ConfigError
 
 
@@ -102,3 +108,45 @@ class SyncSettings(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.settings
+
+
+class RegionQueueConsumer(QueueConsumer):
+    """Nameko's queue consumer for the regions' batches, which never deserialises a body: a
+    region's bytes are checked as bytes (kombu's `on_message` skips decoding, so neither a
+    body that is not JSON nor a hostile content type such as pickle reaches a decoder)."""
+
+    def get_consumers(self, consumer_cls, channel):
+        consumers = super().get_consumers(consumer_cls, channel)
+        for provider, consumer in self._consumers.items():
+            consumer.on_message = partial(self.handle_message, provider, None)
+        return consumers
+
+
+class RegionBatchConsumer(Consumer):
+    """Nameko's `consume` on the regions' batch queue, handing the handler what checking a
+    batch needs and Nameko would drop: the raw body bytes as published (the HMAC is over them),
+    the message's headers, the exchange it was published on (only the region's broker user can
+    publish there) and whether it is a redelivery. Acked when the handler returns; requeued
+    when it raises (a transient failure: the database gone); refusals are recorded and return."""
+
+    queue_consumer = RegionQueueConsumer()
+
+    def handle_message(self, body, message):
+        exchange = message.delivery_info.get("exchange") or ""
+        region = exchange[len(REGION_EXCHANGE_PREFIX):] \
+            if exchange.startswith(REGION_EXCHANGE_PREFIX) else ""
+        delivered = {"region": region,
+                     "headers": {str(k): str(v) for k, v in (message.headers or {}).items()},
+                     "body_base64": base64.b64encode(message.body or b"").decode(),
+                     "redelivered": bool(message.delivery_info.get("redelivered"))}
+        handle_result = partial(self.handle_result, message)
+        try:
+            self.container.spawn_worker(self, (delivered,), {}, context_data={},
+                                        handle_result=handle_result)
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+
+
+#: `@region_batches`: the entrypoint of the AMQP push (docs/design/sync.md)
+region_batches = RegionBatchConsumer.decorator(
+    Queue(REGION_BATCH_QUEUE, durable=True, no_declare=False), requeue_on_error=True)

@@ -172,6 +172,20 @@ class RegionWentSilent(Schema):
     silent_seconds = fields.Integer(required=True)
 
 
+@REGISTRY.event("SyncAmqpMessageRejected", version=1)
+class SyncAmqpMessageRejected(Schema):
+    """A batch published on the region's exchange that was refused (the AMQP dead letter): the
+    refusal as the HTTP route would answer it, the signed headers and the body's digest."""
+
+    region = _region
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    field = fields.String(load_default=None, allow_none=True)
+    headers = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    body_sha256 = fields.String(required=True)
+    body_bytes = fields.Integer(required=True)
+
+
 @REGISTRY.event("RegionResumed", version=1)
 class RegionResumed(Schema):
     region = _region

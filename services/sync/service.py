@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from nameko.timer import timer
 
-from services.sync.dependencies import SyncSettings
+from services.sync.dependencies import SyncSettings, region_batches
 from services.sync.events import REGISTRY
 from services.sync.usecases import SYSTEM, applying, monitoring, quarantine, receiving, regions
 from shared.auth import Principal
@@ -42,6 +42,13 @@ class SyncService(ServiceBase):
         with self.db.transaction(reason="batch daerah") as uow:
             return c.BatchAnswer().dump(receiving.receive(uow, self.settings, str(region),
                                                           request))
+
+    @region_batches
+    def receive_published_batch(self, delivered):
+        """A batch a region published on its own exchange (the AMQP push): the same checks and
+        recording as `receive_batch`, committed before the ack; refusals dead-lettered into the
+        region's log."""
+        receiving.receive_message(self.db, self.settings, delivered)
 
     @rpc
     def signed_status(self, region, payload):

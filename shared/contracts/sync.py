@@ -104,6 +104,10 @@ class RegionStatus(Schema):
     retry_after = fields.String(allow_none=True)
     silent = fields.Boolean(required=True)
     silent_since = fields.String(allow_none=True)
+    amqp_rejected = fields.Integer(load_default=0, metadata={
+        "description": "messages of the AMQP push refused (dead-lettered into the log)"})
+    last_amqp_rejection = fields.Dict(allow_none=True, load_default=None, metadata={
+        "description": "the last one: code, message, field, batch_id, at (Unix seconds)"})
 
 
 # -- administrators ----------------------------------------------------------------------------

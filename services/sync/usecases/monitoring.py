@@ -44,7 +44,9 @@ def _view(uow, row) -> dict:
         "gap_reported": row["gap_reported_at"] is not None, "waiting": row["waiting"],
         "held_for_gap": row["held_for_gap"], "quarantined": row["quarantined"],
         "retry_after": iso(row["retry_after"]), "silent": row["silent_since"] is not None,
-        "silent_since": iso(row["silent_since"])}
+        "silent_since": iso(row["silent_since"]),
+        "amqp_rejected": row["amqp_rejected"],
+        "last_amqp_rejection": row["last_amqp_rejection"]}
 
 
 def status(uow, region: str) -> dict:

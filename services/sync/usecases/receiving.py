@@ -28,7 +28,9 @@ from services.sync.exceptions import (
     TimestampOutsideWindow,
 )
 from services.sync.usecases import STREAM_TYPE, regions, stream
+from shared.brokerauth import REGION_EXCHANGE_PREFIX
 from shared.contracts import sync as c
+from shared.errors import SimasnError
 from shared.eventstore import ANY_VERSION, NewEvent
 from shared.logging import get_logger
 
@@ -46,9 +48,12 @@ def _header(headers: dict, name: str) -> str:
 
 
 def authenticate(uow, settings, region: str, request: dict, now: float | None = None,
-                 body: bytes = b"") -> str:
+                 body: bytes = b"", queued: bool = False) -> str:
     """The key id that signed `request` for `region`, or the refusal (401). For a batch the
-    second line of the signature base is the batch id, for a signed read the method and path."""
+    second line of the signature base is the batch id, for a signed read the method and path.
+    `queued` (the AMQP push): a message may wait in the queue while sync is down, so only a
+    timestamp from the future beyond the window is refused; its replay is refused by the batch
+    id (taken for ever) and only the region's broker user can publish it."""
     headers = request["headers"]
     key_id = _header(headers, domain.H_KEY_ID)
     stamp = _header(headers, domain.H_TIMESTAMP)
@@ -82,7 +87,9 @@ def authenticate(uow, settings, region: str, request: dict, now: float | None = 
                                field=domain.H_SIGNATURE)
     moment = domain.parse_timestamp(stamp)
     now = time.time() if now is None else now
-    if moment is None or not domain.within_window(moment, now, settings.replay_window):
+    fresh = (moment is not None and moment <= now + settings.replay_window) if queued else \
+        (moment is not None and domain.within_window(moment, now, settings.replay_window))
+    if not fresh:
         raise TimestampOutsideWindow(
             f"{domain.H_TIMESTAMP} harus detik Unix dalam {settings.replay_window} detik dari "
             "waktu server", field=domain.H_TIMESTAMP,
@@ -130,11 +137,12 @@ def _events(body: bytes, settings) -> tuple[list[dict], list[str]]:
     return events, raws
 
 
-def receive(uow, settings, region: str, request: dict) -> dict:
+def receive(uow, settings, region: str, request: dict, queued: bool = False) -> dict:
     """Check and record one batch; answer per event: received (to be applied), waiting (held
-    for a missing sequence), duplicate, refused; and the sequences still missing."""
+    for a missing sequence), duplicate, refused; and the sequences still missing. The HTTP
+    route and the AMQP push (`queued`, receive_message) both come here."""
     body = _body(request, settings)
-    key_id = authenticate(uow, settings, region, request, body=body)
+    key_id = authenticate(uow, settings, region, request, body=body, queued=queued)
     batch_id = _header(request["headers"], domain.H_BATCH_ID)
     if not domain.BATCH_ID.match(batch_id):
         raise BatchInvalid(f"{domain.H_BATCH_ID}: 8-80 huruf, angka, . _ : -",
@@ -241,3 +249,54 @@ def _positions(uow, region, state, events, log_events) -> dict:
                 {"l": last, "t": through, "r": region})
     return {"received_through": through, "applied_through": state["applied_through"],
             "missing": missing}
+
+
+def receive_message(db, settings, delivered: dict) -> dict | None:
+    """A batch published by a region on its exchange (the AMQP push): the same checks and the
+    same recording as an HTTP batch (`receive`), committed before the message is acked. A
+    message refused (signature, shape, batch id...) is dead-lettered: recorded in the region's
+    log with the reason (SyncAmqpMessageRejected, its headers and the body's digest) and counted
+    in the region's status, then acked, never requeued. A redelivery of a batch already taken
+    (sync stopped between commit and ack) is acked quietly. A transient failure raises: the
+    message goes back to the queue."""
+    region = delivered["region"]
+    headers = delivered["headers"]
+    request = {"method": "POST", "path": f"amqp:{REGION_EXCHANGE_PREFIX}{region}",
+               "headers": headers, "body_base64": delivered["body_base64"]}
+    try:
+        if _header(headers, domain.H_REGION) != region:
+            raise KeyUnknown(f"{domain.H_REGION} tidak sama dengan daerah exchange",
+                             field=domain.H_REGION)
+        with db.transaction(reason="batch daerah (AMQP)") as uow:
+            return receive(uow, settings, region, request, queued=True)
+    except SimasnError as exc:
+        if getattr(exc, "transient", False):
+            raise
+        if isinstance(exc, BatchReplayed) and delivered.get("redelivered"):
+            log.info("sync_amqp_redelivered", region=region,
+                     batch_id=_header(headers, domain.H_BATCH_ID)[:80])
+            return None
+        _dead_letter(db, region, headers, delivered["body_base64"], exc)
+        return None
+
+
+def _dead_letter(db, region: str, headers: dict, body_base64: str, exc) -> None:
+    body = base64.b64decode(body_base64 or "")
+    reason = {"code": exc.code, "message": str(exc)[:500],
+              "field": getattr(exc, "field", None)}
+    kept = {name: _header(headers, name)[:200] for name in domain.SIGNED_HEADERS}
+    with db.transaction(reason="pesan AMQP ditolak") as uow:
+        found = uow.execute(
+            "UPDATE regions SET amqp_rejected = amqp_rejected + 1, last_amqp_rejection = "
+            "CAST(:j AS jsonb) WHERE code = :c RETURNING code",
+            {"c": region, "j": orjson.dumps({**reason, "at": time.time(),
+                                             "batch_id": kept[domain.H_BATCH_ID]}).decode()}
+        ).first()
+        if found is None:  # no such region: nobody to tell but the log
+            log.error("sync_amqp_unknown_region", region=region, **reason)
+            return
+        uow.append(stream(region), STREAM_TYPE, ANY_VERSION, [NewEvent(
+            "SyncAmqpMessageRejected", {"region": region, **reason, "headers": kept,
+                                        "body_sha256": hashlib.sha256(body).hexdigest(),
+                                        "body_bytes": len(body)})])
+    log.warning("sync_amqp_rejected", region=region, **reason)
