@@ -139,8 +139,12 @@ def region(env: Environment, code: str, delete: bool) -> int:
     The password is printed once: hand it to the region with its HMAC key."""
     import secrets
 
+    from services.sync.domain import regions
     from shared import brokerauth
 
+    if code not in regions():
+        raise ValidationFailed(f"{code} is not a kabupaten/kota code (3501..3579)",
+                               field="code")
     if delete:
         brokerauth.remove_region(_management(env), code, _user_prefix())
         click.echo(f"removed the user {_user_prefix()}region-{code}")

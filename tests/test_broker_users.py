@@ -78,3 +78,25 @@ def test_every_consumer_may_read_the_feeds_of_its_sources():
             assert _allowed(grant, f"{source}.events_feed"), (service, source)
         for other in set(BACKENDS) - sources - {service}:
             assert not _allowed(grant, f"{other}.events_feed"), (service, other)
+
+
+def test_a_regions_broker_user_may_only_publish_on_its_own_exchange():
+    """The AMQP push (issue 14): `simasn broker region <code>` grants this and no more; the
+    refusals themselves are checked on a real broker in tests/test_sync_amqp.py."""
+    grant = brokerauth.region_grant("3507")
+    assert grant.user == "simasn-region-3507"
+    assert grant.configure == "^$" and grant.read == "^$" and grant.topics == {}
+    assert re.fullmatch(grant.write, "sync.region.3507")
+    for other in ("sync.region.3573", "sync.region.35071", "sync.region-batches", "amq.default",
+                  "nameko-rpc", "records.events", ""):
+        assert not re.fullmatch(grant.write, other), other
+    sync = grant_of("sync")
+    assert re.fullmatch(sync.read, brokerauth.REGION_BATCH_QUEUE)
+    assert not re.fullmatch(sync.write, "sync.region.3507")  # sync never publishes as a region
+    for bad in ("35", "3507.#", "../3507", "9999"):
+        try:
+            brokerauth.region_grant(bad)
+        except Exception as exc:  # noqa: BLE001 - any refusal will do, a ConfigError is given
+            assert getattr(exc, "code", "") == "config_invalid", bad
+        else:
+            raise AssertionError(f"{bad!r} accepted as a region code")
