@@ -12,6 +12,7 @@ import pytest
 from pika.exceptions import ChannelClosedByBroker
 
 from services.records.service import RecordsService
+from services.registry import service_classes
 from services.sync.service import SyncService
 from shared import brokerauth
 from tests.gateway_helpers import http_login
@@ -165,3 +166,45 @@ def test_published_events_are_applied_to_records(feed, broker_region):
     again = region.send([register, rename])[1]
     assert [e["outcome"] for e in again["events"]] == ["duplicate", "duplicate"]
     assert len(sync_log(feed.url, "3507", "SyncEventApplied")) == 2
+
+
+def test_a_batch_published_twice_is_refused_by_its_id_and_counted(feed, broker_region):
+    """A captured message published again (not a broker redelivery) is a replay: the batch id
+    is taken for ever, across both transports."""
+    client, admin, _ = feed()
+    region = onboard(client, admin, "3507")
+    url = broker_region("3507")
+    body = json.dumps({"events": [change(1, NIP)]}).encode()
+    signed = region_client.batch_headers("3507", region.key_id, region.secret, body)
+    publish(url, region, [[], []], bodies=[body, body], headers=[signed, signed])
+    state = wait_status(client, admin, "3507", lambda s: s["amqp_rejected"] == 1, "replay")
+    assert state["last_amqp_rejection"]["code"] == "batch_replayed"
+    assert state["received_through"] == 1
+    assert len(sync_log(feed.url, "3507", "SyncBatchReceived")) == 1
+    # the same batch id over HTTP: one namespace
+    answer = region.send([change(2, NIP)], batch_id=signed["X-Simasn-Batch-Id"])
+    assert answer[0] == 409
+
+
+def test_syncs_own_broker_user_may_declare_and_consume_the_batch_queue(request, rabbit_config):
+    """Under `simasn broker setup` sync runs as its own user: its grant covers the queue."""
+    management = _management(request)
+    grant = brokerauth.grant_for("sync", service_classes(), f"t{secrets.token_hex(4)}-")
+    password = secrets.token_urlsafe(16)
+    vhost = rabbit_config["vhost"]
+    management.call("PUT", f"/api/users/{grant.user}", {"password": password, "tags": ""})
+    try:
+        management.call("PUT", f"/api/permissions/{vhost}/{grant.user}", {
+            "configure": grant.configure, "write": grant.write, "read": grant.read})
+        url = brokerauth.uri_for(rabbit_config["AMQP_URI"], grant.user, password).replace(
+            "pyamqp://", "amqp://", 1)
+        management.call("PUT", f"/api/exchanges/{vhost}/sync.region.3507", {
+            "type": "direct", "durable": True})
+        _on_channel(url, lambda ch: (ch.queue_declare(brokerauth.REGION_BATCH_QUEUE,
+                                                      durable=True),
+                                     ch.basic_get(brokerauth.REGION_BATCH_QUEUE)))
+        with pytest.raises(ChannelClosedByBroker) as refused:  # it never publishes as a region
+            _on_channel(url, lambda ch: ch.basic_publish("sync.region.3507", "batch", b"x"))
+        assert refused.value.reply_code == 403
+    finally:
+        management.call("DELETE", f"/api/users/{grant.user}")
