@@ -10,6 +10,9 @@ import os  # noqa: E402
 import psycopg2  # noqa: E402
 import pytest  # noqa: E402
 
+# the test process is an RPC client too (standalone proxies): the contract error classes are
+# rebuilt by class where shared/rpc.py registers them, whichever test module runs first
+import shared.rpc  # noqa: E402, F401
 from shared.config import with_user  # noqa: E402
 from shared.migrations import migrate  # noqa: E402
 from shared.testing import (  # noqa: E402
