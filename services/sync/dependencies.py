@@ -41,6 +41,9 @@ class SyncConfigSchema(Schema):
     SYNC_RETRY_MAX_SECONDS = fields.Float(load_default=300.0, validate=validate.Range(0.01, 86400))
     #: events one applier run takes for one region before it lets go of the region
     SYNC_APPLY_BATCH = fields.Integer(load_default=500, validate=validate.Range(1, 10000))
+    #: a region's applier lease: how long a replica that died (SIGKILL, OOM) keeps the region
+    #: from a restarted one; renewed at every event, so longer than one records call
+    SYNC_APPLY_LEASE_SECONDS = fields.Integer(load_default=60, validate=validate.Range(2, 3600))
 
     @validates("SYNC_KEY_SEAL_KEY")
     def _fernet(self, value, **kwargs):
@@ -83,6 +86,7 @@ class Settings:
     apply_batch: int
     #: who this container is, as the holder of a region's applier lease
     runner: str
+    lease_seconds: int = 60
 
 
 def build_settings(config: dict, runner: str = "sync") -> Settings:
@@ -96,7 +100,7 @@ def build_settings(config: dict, runner: str = "sync") -> Settings:
                     c["SYNC_MAX_BATCH_EVENTS"], c["SYNC_MAX_BATCH_BYTES"],
                     c["SYNC_GAP_REPORT_SECONDS"], c["SYNC_SILENCE_SECONDS"],
                     c["SYNC_RETRY_SECONDS"], c["SYNC_RETRY_MAX_SECONDS"],
-                    c["SYNC_APPLY_BATCH"], runner)
+                    c["SYNC_APPLY_BATCH"], runner, c["SYNC_APPLY_LEASE_SECONDS"])
 
 
 class SyncSettings(DependencyProvider):

@@ -5,7 +5,7 @@ the same as for a person's change.
 - Only sequences of the contiguous prefix received (1..received_through) are applied: an event
   after a gap waits until the gap fills.
 - One applier per region at a time: a lease on the region's row (replicas, overlapping ticks);
-  a replica that dies loses it after LEASE_SECONDS.
+  a replica that dies loses it after SYNC_APPLY_LEASE_SECONDS (settings.lease_seconds).
 - Each event: the RPC, then one transaction marking it applied (or quarantined) with its event
   in the log and the region's applied_through advanced. A crash between the RPC and that
   transaction leaves it waiting; applied again, records answers "duplicate" for the event id it
@@ -27,7 +27,6 @@ from shared.eventstore import ANY_VERSION, NewEvent
 from shared.logging import get_logger
 
 log = get_logger(__name__)
-LEASE_SECONDS = 60
 
 
 def due_regions(db) -> list[str]:
@@ -50,7 +49,7 @@ def _take_lease(db, settings, region: str) -> bool:
             "UPDATE regions SET applier = :me, lease_until = now() + make_interval(secs => :l) "
             "WHERE code = :c AND (lease_until IS NULL OR lease_until < now() OR applier = :me) "
             "AND (retry_after IS NULL OR retry_after <= now()) RETURNING code",
-            {"me": settings.runner, "c": region, "l": LEASE_SECONDS}).first() is not None
+            {"me": settings.runner, "c": region, "l": settings.lease_seconds}).first() is not None
 
 
 def _release_lease(db, settings, region: str) -> None:
@@ -123,7 +122,7 @@ def _decide(uow, settings, region: str, event: dict, status: str, refusal: dict 
     advance_applied(uow, region)
     uow.execute("UPDATE regions SET retry_attempts = 0, retry_after = NULL, lease_until = now() + "
                 "make_interval(secs => :l) WHERE code = :c AND applier = :me",
-                {"c": region, "me": settings.runner, "l": LEASE_SECONDS})
+                {"c": region, "me": settings.runner, "l": settings.lease_seconds})
     return True
 
 
