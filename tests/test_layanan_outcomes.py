@@ -543,6 +543,34 @@ def test_an_exam_layanan_records_the_pass(stack, layanan, histories, education, 
     assert_entry_cites_decree(entry, request)
 
 
+def deliver_again(stack, handler: str, event_type: str, position: int) -> None:
+    """The requests event at `position` reaches records' `handler` twice more: the relay starts
+    again from before it (as after a crash before its checkpoint: the `consumed` row stops it),
+    then the same event under another position (a log read again from elsewhere: the record
+    itself knows it is applied)."""
+
+    def at(wanted):
+        return lambda worker_ctx, result, exc_info: worker_ctx.args[0]["position"] == wanted
+
+    with entrypoint_waiter(_records_container(stack), handler, callback=at(position),
+                           timeout=30):
+        stack.query("UPDATE requests.relay_checkpoint SET position = %s WHERE relay = %s "
+                    "RETURNING position", (position - 1, stack.relay_name))
+    conn = psycopg2.connect(stack.database_url)
+    try:
+        (event,) = EventStore("requests", event_registry("requests")).read_all(conn, position,
+                                                                                 1)
+    finally:
+        conn.close()
+    envelope = {**event.envelope("requests"), "position": 10**9 + position}
+    with entrypoint_waiter(_records_container(stack), handler, callback=at(10**9 + position),
+                           timeout=30):
+        with Connection(stack.config["AMQP_URI"]) as amqp:
+            amqp.Producer().publish(envelope, exchange=event_exchange("requests"),
+                                    routing_key=event_type, serializer="json",
+                                    declare=[event_exchange("requests")])
+
+
 def _records_container(stack):
     return stack.containers["records"]
 
@@ -556,30 +584,7 @@ def test_a_republished_completion_changes_nothing_twice(stack):
     (position,) = stack.query("SELECT position FROM requests.events WHERE stream_id = %s AND "
                               "event_type = 'RequestCompleted'", (f"request:{rid}",))[0]
 
-    def at(wanted):
-        return lambda worker_ctx, result, exc_info: worker_ctx.args[0]["position"] == wanted
-
-    # the relay starts again from before the event (as after a crash before its checkpoint):
-    # the same position arrives again and the consumer's `consumed` row stops it
-    with entrypoint_waiter(_records_container(stack), "on_request_completed",
-                           callback=at(position), timeout=30):
-        stack.query("UPDATE requests.relay_checkpoint SET position = %s WHERE relay = %s "
-                    "RETURNING position", (position - 1, stack.relay_name))
-    # the same completion under another position (a log read again from elsewhere): the record
-    # knows this request's outcome is applied
-    conn = psycopg2.connect(stack.database_url)
-    try:
-        (event,) = EventStore("requests", event_registry("requests")).read_all(conn, position,
-                                                                                 1)
-    finally:
-        conn.close()
-    envelope = {**event.envelope("requests"), "position": 10**9 + position}
-    with entrypoint_waiter(_records_container(stack), "on_request_completed",
-                           callback=at(10**9 + position), timeout=30):
-        with Connection(stack.config["AMQP_URI"]) as conn:
-            conn.Producer().publish(envelope, exchange=event_exchange("requests"),
-                                    routing_key="RequestCompleted", serializer="json",
-                                    declare=[event_exchange("requests")])
+    deliver_again(stack, "on_request_completed", "RequestCompleted", position)
     after = stack.record(nip)
     assert len(after["histories"]["izin_belajar"]) == 1
     assert not stack.query("SELECT 1 FROM records.dead_letters WHERE consumer = %s AND "
@@ -672,28 +677,7 @@ def test_a_reissued_kenaikan_pangkat_decree_reaches_the_record_once(stack):
     assert (replaced["previous_document_id"], replaced["previous_output_sha256"]) == (
         old["document_id"], old["sha256"])
 
-    def at(wanted):
-        return lambda worker_ctx, result, exc_info: worker_ctx.args[0]["position"] == wanted
-
-    # replayed twice: the relay reads the same position again (the consumed row stops it),
-    # and the same replacement arrives under another position (the record already cites it)
-    with entrypoint_waiter(_records_container(stack), "on_output_replaced",
-                           callback=at(position), timeout=30):
-        stack.query("UPDATE requests.relay_checkpoint SET position = %s WHERE relay = %s "
-                    "RETURNING position", (position - 1, stack.relay_name))
-    conn = psycopg2.connect(stack.database_url)
-    try:
-        (event,) = EventStore("requests", event_registry("requests")).read_all(conn, position,
-                                                                                 1)
-    finally:
-        conn.close()
-    envelope = {**event.envelope("requests"), "position": 10**9 + position}
-    with entrypoint_waiter(_records_container(stack), "on_output_replaced",
-                           callback=at(10**9 + position), timeout=30):
-        with Connection(stack.config["AMQP_URI"]) as amqp:
-            amqp.Producer().publish(envelope, exchange=event_exchange("requests"),
-                                    routing_key="OutputReplaced", serializer="json",
-                                    declare=[event_exchange("requests")])
+    deliver_again(stack, "on_output_replaced", "OutputReplaced", position)
     assert stack.record(nip) == after
     assert len(replaced_events(stack, nip)) == 1
     assert not stack.query("SELECT 1 FROM records.dead_letters WHERE consumer = %s",
