@@ -11,6 +11,7 @@ from services.signing import checkpoints, domain
 from services.signing.keystore import Keystore
 from services.signing.signers import SignerPool
 from services.signing.usecases import SYSTEM, issuing
+from services.signing.usecases import checkpoints as checkpoint_usecases
 from shared.db import Database, ServiceDatabase
 from shared.errors import ConfigError
 from shared.objectstore import DocumentStore
@@ -54,8 +55,7 @@ class SigningWork(DependencyProvider):
                               field="SIGNING_CHECKPOINT_SECONDS") from None
         self.merkle_cache = checkpoints.MerkleCache()
         self.witness = witness_from_config(config)
-        #: every checkpoint up to this position is in the witness (None: not looked yet)
-        self.witnessed: int | None = None
+        self.witness_mark = checkpoint_usecases.WitnessMark()
         self.runner = f"{self.container.service_name}-{uuid.uuid4().hex[:8]}"
         self.pending: dict[str, list[str]] = {}
 

@@ -11,6 +11,7 @@ witness and how far it is known to hold the log."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from eventlet import tpool
 
@@ -82,6 +83,15 @@ def _grown_and_due(uow, min_age: float) -> bool:
         None if last is None else {"position": last[0], "payload": last[1]}, current)
 
 
+@dataclass
+class WitnessMark:
+    """How far the witness holds the checkpoints, kept by the provider across workers (a
+    worker's handle forwards reads only): every checkpoint up to `through` is there (None: not
+    looked yet, so the first tick of a process lists the witness once, not every tick)."""
+
+    through: int | None = None
+
+
 def witness_backlog(db, work, batch: int = 100) -> int:
     """Write to the witness every committed checkpoint it does not hold yet, oldest first,
     as read back from the log (so the bytes are the same whoever writes them). A witness
@@ -89,11 +99,12 @@ def witness_backlog(db, work, batch: int = 100) -> int:
     witness = work.witness
     if witness is None:
         return 0
+    mark = work.witness_mark
     written = 0
     try:
-        if work.witnessed is None:
+        if mark.through is None:
             held = witness.positions()
-            work.witnessed = held[-1] if held else 0
+            mark.through = held[-1] if held else 0
         while True:
             with db.transaction() as uow:
                 rows = uow.execute(
@@ -101,14 +112,14 @@ def witness_backlog(db, work, batch: int = 100) -> int:
                     "WHERE stream_id = :s AND event_type = :t AND position > :after "
                     "ORDER BY position LIMIT :n",
                     {"s": checkpoints.STREAM_ID, "t": checkpoints.EVENT_TYPE,
-                     "after": work.witnessed, "n": batch}).all()
+                     "after": mark.through, "n": batch}).all()
             for position, recorded_at, payload in rows:
                 written += witness.put_checkpoint(position, recorded_at, payload)
-                work.witnessed = position
+                mark.through = position
             if len(rows) < batch:
                 return written
     except SimasnError as exc:
-        log.error("witness_behind", witness=witness.location, witnessed=work.witnessed,
+        log.error("witness_behind", witness=witness.location, witnessed=mark.through,
                   code=exc.code, error=exc.message)
         return written
 
