@@ -260,6 +260,13 @@ class EventStore:
             raise BatchConflict(outcome["conflicts"])
         return list(range(outcome["first"], outcome["last"] + 1))
 
+    def check_events(self, events: Sequence[NewEvent]) -> None:
+        """Refuse events `append` would refuse for their id or payload (EventPayloadInvalid,
+        ValidationFailed), before anything is written: a writer that stages events to append
+        them later in one batch hears it while it can still leave that change out."""
+        for event in events:
+            self._prepare(event)
+
     def _call(self, conn, statement: str, params: tuple) -> dict:
         """One call of a writing function; its owner does the writing (shared/migrations.py,
         LOG_WRITER_DDL), the connection's role needs only EXECUTE on it."""
@@ -316,6 +323,20 @@ class EventStore:
         with conn.cursor() as cur:
             cur.execute(sql, params)
             return [self._record(row) for row in cur.fetchall()]
+
+    def read_streams(self, conn, stream_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        """Many streams' events in one query, each in version order (a batch that works on
+        many streams reads them once)."""
+        out: dict[str, list[RecordedEvent]] = {stream_id: [] for stream_id in stream_ids}
+        if not out:
+            return out
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM {self.schema}.events "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+                        "WHERE stream_id = ANY(%s) ORDER BY stream_id, version",
+                        (list(out),))
+            for row in cur.fetchall():
+                out[row[2]].append(self._record(row))
+        return out
 
     def read_all(self, conn, from_position: int = 1, limit: int = 1000) -> list[RecordedEvent]:
         """Events from `from_position` on, in position order, never with a hole: see the

@@ -88,6 +88,14 @@ class RecordsService(ServiceBase):
                                  actor_role="machine") as uow:
             return c.RegionChangeAnswer().dump(regions.apply(uow, data))
 
+    @rpc
+    def apply_region_changes(self, region, changes):
+        """Internal, for the sync service: up to MAX_REGION_CHANGES changes of one region in
+        order, in one transaction, answered one by one (usecases/regions.py `apply_many`)."""
+        code = regions.checked_region(self._actor(), region, changes)
+        with self.db.transaction(actor_id=f"sync:{code}", actor_role="machine") as uow:
+            return c.RegionChangeResult(many=True).dump(regions.apply_many(uow, code, changes))
+
     @idempotent_handler("requests", "RequestCompleted", subscription=OUTCOMES)
     def on_request_completed(self, uow, event):
         """A completed layanan changes the record (docs/design/layanan-outcomes.md)."""

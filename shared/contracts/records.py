@@ -410,6 +410,34 @@ class RegionHistory(HistoryRequest):
     reason = fields.String(validate=validate.Length(3, 500))
 
 
+#: at most this many changes in one records.apply_region_changes call (more: 413)
+MAX_REGION_CHANGES = 1000
+
+
+class RegionChangeError(Schema):
+    """Why records refused one change: what apply_region_change would have raised for it."""
+
+    code = fields.String()
+    status = fields.Integer()
+    message = fields.String()
+    field = fields.String(allow_none=True)
+    details = fields.Raw(allow_none=True)
+
+
+class RegionChangeResult(Schema):
+    """One change of an apply_region_changes call, in the order given."""
+
+    event_id = fields.String(allow_none=True)
+    status = fields.String(validate=validate.OneOf(
+        ["applied", "duplicate", "refused", "blocked"]), metadata={
+        "description": "applied / duplicate as apply_region_change answers; refused: see "
+                       "`error`, nothing of it applied; blocked: an earlier change of the same "
+                       "NIP was refused in this call, this one was not attempted"})
+    nip = fields.String(allow_none=True)
+    version = fields.Integer(metadata={"description": "versi rekaman setelah perubahan"})
+    error = fields.Nested(RegionChangeError)
+
+
 class RegionChangeAnswer(Schema):
     status = fields.String(validate=validate.OneOf(["applied", "duplicate"]), metadata={
         "description": "applied: this call made the change (or found nothing to change); "

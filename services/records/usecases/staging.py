@@ -1,0 +1,116 @@
+"""Employee writes of a batch, staged and written together (records.apply_region_changes): the
+batch's employees are read in one query, each change runs through the ordinary use cases
+(usecases/employees.py) against those cached employees, and its events, projection rows and
+`region_changes` rows are written at the end — events through `append_streams` (one round trip
+per run of distinct employees), rows in one statement each.
+
+A change is staged only once every check of its use case has passed (the use cases save last),
+so a refused change leaves nothing staged and its employee as it was: the in-memory equivalent
+of a savepoint rolled back. The version checks `append` makes are made at staging against the
+cached employee; the flush's `append_streams` checks them again against the log and raises
+BatchConflict, writing nothing, when someone else wrote one of these employees meanwhile (the
+caller then applies the batch change by change)."""
+
+from __future__ import annotations
+
+from psycopg2.extras import execute_values
+
+from services.records import domain, projection
+from shared.errors import ConcurrencyError
+from shared.eventstore import NewEvent, StreamAppend
+
+
+class StagedWrites:
+    """What a batch has staged: employees (cached, as the log plus the batch's changes leave
+    them), their appends in order, the region_changes rows."""
+
+    def __init__(self, uow, nips, event_ids):
+        nips = sorted(set(nips))
+        streams = uow.store.read_streams(uow.dbapi, [domain.stream_for(n) for n in nips])
+        self._employees: dict[str, domain.Employee | None] = {
+            nip: domain.replay_employee(streams[domain.stream_for(nip)])
+            if streams[domain.stream_for(nip)] else None for nip in nips}
+        self._instansi = {row[0]: row[1] for row in uow.execute(
+            "SELECT nip, instansi FROM employees WHERE nip = ANY(:n)", {"n": nips})}
+        self._changes = {row[0]: (row[1], row[2], row[3]) for row in uow.execute(
+            "SELECT event_id::text, nip, fingerprint, version FROM region_changes "
+            "WHERE event_id = ANY(CAST(:ids AS uuid[]))", {"ids": sorted(set(event_ids))})}
+        self._appends: list[StreamAppend] = []
+        self._rows: list[dict] = []
+
+    # -- what the use cases read -------------------------------------------------------------
+
+    def employee(self, nip: str) -> domain.Employee | None:
+        if nip not in self._employees:  # a NIP the batch did not name up front
+            raise KeyError(nip)
+        return self._employees[nip]
+
+    def version(self, nip: str) -> int:
+        employee = self._employees.get(nip)
+        return employee.version if employee is not None else 0
+
+    def instansi(self, nip: str) -> str | None:
+        return self._instansi.get(nip)
+
+    def applied_change(self, event_id: str) -> tuple[str, str, int] | None:
+        """(nip, fingerprint, version) of an event id applied before or earlier in the batch."""
+        return self._changes.get(event_id)
+
+    # -- what the use cases write ------------------------------------------------------------
+
+    def save(self, uow, stream_id: str, employee: domain.Employee, expected: int,
+             events: list[NewEvent], reason: str | None) -> None:
+        """Stage one use case's events: checked as `append` checks them (version, payloads),
+        then applied to the cached employee."""
+        current = employee.version
+        if expected != current:
+            raise ConcurrencyError(stream_id=stream_id, expected_version=expected,
+                                   current_version=current)
+        uow.store.check_events(events)
+        meta = dict(uow.metadata)
+        if reason is not None:
+            meta["reason"] = reason
+        self._appends.append(StreamAppend(stream_id, "Employee", expected, events, meta))
+        uow.appended.extend((stream_id, event.event_type) for event in events)
+        for event in events:
+            employee.apply(event.event_type, event.payload)
+        self._employees[employee.nip] = employee
+        self._instansi[employee.nip] = domain.instansi_of(employee.data)
+
+    def remember(self, row: dict) -> None:
+        """A region_changes row, written at the flush."""
+        self._rows.append(row)
+        self._changes[row["id"]] = (row["nip"], row["digest"], row["version"])
+
+    # -- the flush ---------------------------------------------------------------------------
+
+    def flush(self, uow) -> None:
+        """Everything staged, written: appends in runs of distinct streams (an employee changed
+        twice waits for the next run, so its versions follow each other), then the projection
+        rows of every employee written and the region_changes rows. BatchConflict: nothing of
+        this flush's appends written."""
+        run: list[StreamAppend] = []
+        seen: set[str] = set()
+        for item in self._appends:
+            if item.stream_id in seen:
+                uow.store.append_streams(uow.dbapi, run)
+                run, seen = [], set()
+            run.append(item)
+            seen.add(item.stream_id)
+        if run:
+            uow.store.append_streams(uow.dbapi, run)
+        touched = {a.stream_id.split(":", 1)[1] for a in self._appends}
+        schema = uow.store.schema
+        with uow.dbapi.cursor() as cur:
+            if touched:
+                execute_values(cur, projection.UPSERT_MANY.format(schema=schema),
+                               [projection.row_for(self._employees[nip])
+                                for nip in sorted(touched)],
+                               template=projection.UPSERT_TEMPLATE, page_size=1000)
+            if self._rows:
+                execute_values(
+                    cur, f"INSERT INTO {schema}.region_changes (event_id, region, sequence, "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+                    "kind, nip, fingerprint, version) VALUES %s", self._rows,
+                    template="(CAST(%(id)s AS uuid), %(region)s, %(sequence)s, %(kind)s, "
+                             "%(nip)s, %(digest)s, %(version)s)", page_size=1000)
+        self._appends, self._rows = [], []
