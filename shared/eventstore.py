@@ -260,13 +260,6 @@ class EventStore:
             raise BatchConflict(outcome["conflicts"])
         return list(range(outcome["first"], outcome["last"] + 1))
 
-    def check_events(self, events: Sequence[NewEvent]) -> None:
-        """Refuse events `append` would refuse for their id or payload (EventPayloadInvalid,
-        ValidationFailed), before anything is written: a writer that stages events to append
-        them later in one batch hears it while it can still leave that change out."""
-        for event in events:
-            self._prepare(event)
-
     def _call(self, conn, statement: str, params: tuple) -> dict:
         """One call of a writing function; its owner does the writing (shared/migrations.py,
         LOG_WRITER_DDL), the connection's role needs only EXECUTE on it."""

@@ -31,7 +31,7 @@ from services.records.usecases import employees
 from services.records.usecases.staging import StagedWrites
 from shared.auth import Principal
 from shared.contracts import records as contract
-from shared.errors import Forbidden, SimasnError, ValidationFailed
+from shared.errors import EventPayloadInvalid, Forbidden, SimasnError, ValidationFailed
 from shared.eventstore import BatchConflict
 from shared.idempotency import fingerprint
 from shared.reference import PROVINCE, instansi
@@ -105,7 +105,8 @@ def apply_many(uow, region: str, changes: list) -> list[dict]:
     Fast path: the changes are staged (usecases/staging.py) and written together. Should the
     flush find an employee someone else changed meanwhile, the batch is undone to its
     savepoint and applied change by change, each in a savepoint of its own, with the same
-    answers `apply` gives."""
+    answers `apply` gives; so is a batch with an event the log refuses (EventPayloadInvalid,
+    checked once, at the flush), which then refuses that change alone."""
     items = []
     for raw in changes:
         try:
@@ -123,7 +124,7 @@ def apply_many(uow, region: str, changes: list) -> list[dict]:
     try:
         results = _each(uow, items, savepoints=False)
         staged.flush(uow)
-    except BatchConflict:
+    except (BatchConflict, EventPayloadInvalid):
         del uow.staged
         uow.execute("ROLLBACK TO SAVEPOINT region_changes_batch")
         return _each(uow, items, savepoints=True)
@@ -225,7 +226,11 @@ def _apply_change(uow, change: dict) -> dict:
     return {"status": "applied", "nip": change["nip"], "version": record["version"]}
 
 
+#: the contracts' schemas, built once (building one costs far more than a load with it)
 _REGION_CHANGE = contract.RegionChange()
+_REGISTRATION = contract.RegionRegistration()
+_DATA_POKOK = contract.RegionDataPokok()
+_HISTORY = contract.RegionHistory()
 
 
 def _reason(change: dict) -> str:
@@ -243,7 +248,7 @@ def _load(schema, data: dict, prefix: str = "data") -> dict:
 
 
 def _register(uow, actor: Principal, change: dict) -> dict:
-    data = _load(contract.RegionRegistration(), change["data"])  # the API contract's shape
+    data = _load(_REGISTRATION, change["data"])  # the API contract's shape
     if data.get("nip", change["nip"]) != change["nip"]:
         raise _invalid(ValidationFailed, [{"field": "data.nip", "code": "nip_mismatch",
                                            "message": "NIP pada data berbeda dengan NIP "
@@ -262,13 +267,13 @@ _POKOK_FIELDS = records_schemas.Registration(partial=True)
 
 
 def _change_pokok(uow, actor: Principal, change: dict) -> dict:
-    data = _load(contract.RegionDataPokok(), change["data"])
+    data = _load(_DATA_POKOK, change["data"])
     changes = _load(_POKOK_FIELDS, data["changes"], "data.changes")
     return employees.change_data_pokok(uow, actor, change["nip"], changes, _reason(change))
 
 
 def _record_history(uow, actor: Principal, change: dict) -> dict:
-    data = _load(contract.RegionHistory(), change["data"])
+    data = _load(_HISTORY, change["data"])
     data.setdefault("entry_id", str(change["event_id"]))
     if data.get("expected_version") is None:
         data["expected_version"] = employees.current_version(uow, change["nip"])

@@ -8,8 +8,9 @@ A change is staged only once every check of its use case has passed (the use cas
 so a refused change leaves nothing staged and its employee as it was: the in-memory equivalent
 of a savepoint rolled back. The version checks `append` makes are made at staging against the
 cached employee; the flush's `append_streams` checks them again against the log and raises
-BatchConflict, writing nothing, when someone else wrote one of these employees meanwhile (the
-caller then applies the batch change by change)."""
+BatchConflict, writing nothing, when someone else wrote one of these employees meanwhile, and
+checks the events' payloads (EventPayloadInvalid): the caller then applies the batch change by
+change, where such a refusal is its change's alone."""
 
 from __future__ import annotations
 
@@ -60,13 +61,12 @@ class StagedWrites:
 
     def save(self, uow, stream_id: str, employee: domain.Employee, expected: int,
              events: list[NewEvent], reason: str | None) -> None:
-        """Stage one use case's events: checked as `append` checks them (version, payloads),
-        then applied to the cached employee."""
+        """Stage one use case's events, their version checked as `append` checks it, and apply
+        them to the cached employee (their payloads are checked once, at the flush)."""
         current = employee.version
         if expected != current:
             raise ConcurrencyError(stream_id=stream_id, expected_version=expected,
                                    current_version=current)
-        uow.store.check_events(events)
         meta = dict(uow.metadata)
         if reason is not None:
             meta["reason"] = reason
@@ -87,8 +87,8 @@ class StagedWrites:
     def flush(self, uow) -> None:
         """Everything staged, written: appends in runs of distinct streams (an employee changed
         twice waits for the next run, so its versions follow each other), then the projection
-        rows of every employee written and the region_changes rows. BatchConflict: nothing of
-        this flush's appends written."""
+        rows of every employee written and the region_changes rows. BatchConflict or
+        EventPayloadInvalid: the caller rolls back to before the batch."""
         run: list[StreamAppend] = []
         seen: set[str] = set()
         for item in self._appends:
