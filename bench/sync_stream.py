@@ -38,7 +38,8 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import cpu_model, loadavg, log, postgres_description  # noqa: E402
-from bench.gateway import ADMIN_URL, HOST, Stack  # noqa: E402
+from bench.gateway import ADMIN_URL, HOST, Stack, all_processes  # noqa: E402
+from shared.migrations import database_name  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sync_stream.md"
 EVENTS = 100_000
@@ -226,6 +227,15 @@ def per_event(config: dict, events: list[dict], region: str) -> float:
         return time.perf_counter() - started
 
 
+def cpu_seconds(pids: dict[str, int], database: str) -> dict[str, float]:
+    """CPU seconds so far of each named process, and of PostgreSQL's backends connected to the
+    benchmark's database (they live as long as the services' connection pools)."""
+    table = all_processes()
+    out = {name: table.get(pid, ("", 0.0))[1] for name, pid in pids.items()}
+    out["postgres"] = sum(cpu for name, cpu in table.values() if name == f"postgres:{database}")
+    return out
+
+
 def peak_rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -269,12 +279,17 @@ def main() -> int:
                     for region in (*regions, "3579")}
             base_url = f"http://{HOST}:{stack.ports['gateway']}"
             log(f"pushing {args.events:,} events in batches of {BATCH:,}")
+            pids = {name: stack.processes[name].popen.pid
+                    for name in ("sync", "records", "gateway")}
+            database = database_name(stack.database_url)
+            cpu_before = cpu_seconds(pids, database)
             started, received_at, problems = push_all(base_url, keys, feeds)
             if problems:
                 raise RuntimeError(f"pushes refused: {problems[:3]}")
             log(f"received in {received_at - started:.1f} s; waiting until applied")
             applied_at = wait_applied(stack.database_url, feeds, started,
                                       timeout=max(600, args.events / 50))
+            cpu_after = cpu_seconds(pids, database)
             load_after = loadavg()
             log(f"applied in {applied_at - started:.1f} s; checking the outcome")
             outcome = check_outcome(stack.database_url, feeds, expected)
@@ -293,6 +308,10 @@ def main() -> int:
     applied_rate = total / (applied_at - started)
     copy_rate = copied / copy_seconds
     per_event_rate = PER_EVENT_SAMPLE / per_event_seconds
+    cpu = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
+    cpu_ms = {name: 1000 * seconds / total for name, seconds in cpu.items()}
+    cpu_total_ms = sum(cpu_ms.values())
+    cores = os.cpu_count() or 1
     ok = applied_rate >= TARGET_PER_SECOND and outcome["accounted"] and outcome["records_equal"]
 
     def mb(value):
@@ -333,6 +352,13 @@ def main() -> int:
         f"Applied end to end vs one RPC per event: {applied_rate / per_event_rate:.1f}×. "
         f"Target ≥ {TARGET_PER_SECOND:,} events/s applied end to end: "
         f"{'pass' if ok else '**miss**'}.",
+        "",
+        f"CPU per event, received and applied (from /proc, the stream's window): sync "
+        f"{cpu_ms['sync']:.2f} ms, records {cpu_ms['records']:.2f} ms, gateway "
+        f"{cpu_ms['gateway']:.2f} ms, PostgreSQL backends {cpu_ms['postgres']:.2f} ms; "
+        f"{cpu_total_ms:.2f} ms in all, so {cores} cores given to this stream alone would "
+        f"carry at most {1000 * cores / cpu_total_ms:,.0f} events/s (a ceiling that the load "
+        "of other work on the machine does not move, unlike the wall-clock figures above).",
         "",
         f"Outcome: every event accounted for (sync: all applied, one SyncEventApplied each; "
         f"records: one region_changes row each): {'yes' if outcome['accounted'] else '**no**'} "
