@@ -1,8 +1,8 @@
 """Employee writes of a batch, staged and written together (records.apply_region_changes): the
 batch's employees are read in one query, each change runs through the ordinary use cases
 (usecases/employees.py) against those cached employees, and its events, projection rows and
-`region_changes` rows are written at the end — events through `append_streams` (one round trip
-per run of distinct employees), rows in one statement each.
+`region_changes` rows are written at the end — rows in one statement each, events through
+`append_streams` (one round trip per round: every employee's first append, then every second...).
 
 A change is staged only once every check of its use case has passed (the use cases save last),
 so a refused change leaves nothing staged and its employee as it was: the in-memory equivalent
@@ -85,27 +85,18 @@ class StagedWrites:
     # -- the flush ---------------------------------------------------------------------------
 
     def flush(self, uow) -> None:
-        """Everything staged, written: appends in runs of distinct streams (an employee changed
-        twice waits for the next run, so its versions follow each other), then the projection
-        rows of every employee written and the region_changes rows. BatchConflict or
-        EventPayloadInvalid: the caller rolls back to before the batch."""
-        run: list[StreamAppend] = []
-        seen: set[str] = set()
-        for item in self._appends:
-            if item.stream_id in seen:
-                uow.store.append_streams(uow.dbapi, run)
-                run, seen = [], set()
-            run.append(item)
-            seen.add(item.stream_id)
-        if run:
-            uow.store.append_streams(uow.dbapi, run)
-        touched = {a.stream_id.split(":", 1)[1] for a in self._appends}
+        """Everything staged, written: the projection rows of every employee and the
+        region_changes rows first, then the appends (last, so the log's head row is locked
+        for as short a time as the transaction allows), in rounds: an employee's first
+        append in the first round, its second in the next... so that its versions follow each
+        other. BatchConflict or EventPayloadInvalid: the caller rolls back to before the
+        batch."""
+        touched = sorted({a.stream_id.split(":", 1)[1] for a in self._appends})
         schema = uow.store.schema
         with uow.dbapi.cursor() as cur:
             if touched:
                 execute_values(cur, projection.UPSERT_MANY.format(schema=schema),
-                               [projection.row_for(self._employees[nip])
-                                for nip in sorted(touched)],
+                               [projection.row_for(self._employees[nip]) for nip in touched],
                                template=projection.UPSERT_TEMPLATE, page_size=1000)
             if self._rows:
                 execute_values(
@@ -113,4 +104,14 @@ class StagedWrites:
                     "kind, nip, fingerprint, version) VALUES %s", self._rows,
                     template="(CAST(%(id)s AS uuid), %(region)s, %(sequence)s, %(kind)s, "
                              "%(nip)s, %(digest)s, %(version)s)", page_size=1000)
+        rounds: list[list[StreamAppend]] = []
+        appended: dict[str, int] = {}
+        for item in self._appends:
+            index = appended.get(item.stream_id, 0)
+            appended[item.stream_id] = index + 1
+            if index == len(rounds):
+                rounds.append([])
+            rounds[index].append(item)
+        for batch in rounds:
+            uow.store.append_streams(uow.dbapi, batch)
         self._appends, self._rows = [], []

@@ -107,6 +107,7 @@ def _apply_chunk(db, records, settings, region: str) -> int:
     if not events:
         return 0
     answers = []
+    asked = time.monotonic()
     try:
         for start in range(0, len(events), MAX_REGION_CHANGES):
             part = events[start:start + MAX_REGION_CHANGES]
@@ -119,7 +120,12 @@ def _apply_chunk(db, records, settings, region: str) -> int:
     except Exception as exc:  # noqa: BLE001 - records not running, a broken reply: try again later
         _defer(db, settings, region, events[len(answers)], type(exc).__name__)
         return 0
-    return _mark(db, settings, region, events, answers)
+    answered = time.monotonic()
+    decided = _mark(db, settings, region, events, answers)
+    log.info("sync_chunk_applied", region=region, events=len(events), decided=decided,
+             records_ms=round(1000 * (answered - asked)),
+             marking_ms=round(1000 * (time.monotonic() - answered)))
+    return decided
 
 
 def _mark(db, settings, region: str, events: list[dict], answers: list[dict]) -> int:
