@@ -165,3 +165,40 @@ def test_a_transient_failure_applies_nothing_of_the_call(records_db, database_ur
         assert [a["status"] for a in regions.apply_many(uow, "3507", batch)] == [
             "applied", "applied"]
     assert stream_version(database_url, nip) == 2
+
+
+def test_a_cached_employee_is_used_only_while_the_log_agrees(records_db, database_url):
+    """The process keeps a batch's employees for the next batch; one written since by someone
+    else, or left by a batch that rolled back, is read from the log again."""
+    cache = staging.EmployeeCache()
+    nip, person = kabkota_person()
+    with records_db.transaction() as uow:
+        regions.apply_many(uow, "3507", [registration(nip, person, 1)], cache)
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn:
+            EventStore("records", REGISTRY).append(
+                conn, f"employee:{nip}", "Employee", 1, [NewEvent("DataPokokChanged", {
+                    "changes": {"phone": "081234567890"}, "documents": []})])
+    finally:
+        conn.close()
+    with records_db.transaction() as uow:
+        answer, = regions.apply_many(uow, "3507", [change(
+            "data_pokok_changed", nip, {"changes": {"name": "Ana"}}, 2)], cache)
+    assert answer["version"] == 3
+    with pytest.raises(RuntimeError), records_db.transaction() as uow:
+        regions.apply_many(uow, "3507", [change(
+            "data_pokok_changed", nip, {"changes": {"name": "Batal"}}, 3)], cache)
+        raise RuntimeError("the transaction rolls back after the batch")
+    with records_db.transaction() as uow:
+        answer, = regions.apply_many(uow, "3507", [change(
+            "data_pokok_changed", nip, {"changes": {"address": "Jl. Ijen 3"}}, 4)], cache)
+    assert answer["version"] == 4 and stream_version(database_url, nip) == 4
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT record->>'name', record->>'phone', record->>'address' FROM "
+                        "records.employees WHERE nip = %s", (nip,))
+            assert cur.fetchone() == ("Ana", "081234567890", "Jl. Ijen 3")
+    finally:
+        conn.close()

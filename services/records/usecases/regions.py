@@ -28,7 +28,7 @@ from services.records.exceptions import (
     RegionEventReused,
 )
 from services.records.usecases import employees
-from services.records.usecases.staging import StagedWrites
+from services.records.usecases.staging import EmployeeCache, StagedWrites
 from shared.auth import Principal
 from shared.contracts import records as contract
 from shared.errors import EventPayloadInvalid, Forbidden, SimasnError, ValidationFailed
@@ -95,14 +95,15 @@ def apply(uow, change: dict) -> dict:
     return _apply_change(uow, change)
 
 
-def apply_many(uow, region: str, changes: list) -> list[dict]:
+def apply_many(uow, region: str, changes: list, cache: EmployeeCache | None = None) -> list[dict]:
     """Apply a region's changes in order in `uow`, each as `apply` would, answered one by one:
     applied / duplicate, refused (with the error records would have raised for it alone) or
     blocked (an earlier change of its NIP was refused in this call: its order matters, it is
     not attempted). A refusal undoes only its change; anything else (the database gone)
     raises and the caller's transaction applies nothing.
 
-    Fast path: the changes are staged (usecases/staging.py) and written together. Should the
+    Fast path: the changes are staged (usecases/staging.py) and written together, on
+    employees read once (or taken from `cache`, when still current). Should the
     flush find an employee someone else changed meanwhile, the batch is undone to its
     savepoint and applied change by change, each in a savepoint of its own, with the same
     answers `apply` gives; so is a batch with an event the log refuses (EventPayloadInvalid,
@@ -119,7 +120,7 @@ def apply_many(uow, region: str, changes: list) -> list[dict]:
                                                     for c in checked})})
     uow.execute("SAVEPOINT region_changes_batch")
     staged = StagedWrites(uow, [c["nip"] for c in checked],
-                          [str(c["event_id"]) for c in checked])
+                          [str(c["event_id"]) for c in checked], cache)
     uow.staged = staged
     try:
         results = _each(uow, items, savepoints=False)
@@ -132,6 +133,7 @@ def apply_many(uow, region: str, changes: list) -> list[dict]:
         if hasattr(uow, "staged"):
             del uow.staged
     uow.execute("RELEASE SAVEPOINT region_changes_batch")
+    staged.give_back(cache)
     return results
 
 

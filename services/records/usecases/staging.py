@@ -14,6 +14,8 @@ change, where such a refusal is its change's alone."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from psycopg2.extras import execute_values
 
 from services.records import domain, projection
@@ -21,16 +23,45 @@ from shared.errors import ConcurrencyError
 from shared.eventstore import NewEvent, StreamAppend
 
 
+class EmployeeCache:
+    """Employees this records process rebuilt for earlier batches, each with the id of the
+    last event it was rebuilt from (at most `size`, the least recently used go first): a batch
+    takes an employee out (no two batches share one) and uses it only if that event is still
+    the last of the employee's stream in the log — an event id is written once, so any other
+    writer, or a batch that rolled back, shows as another id and the employee is read again.
+    A batch gives its employees back when it ends."""
+
+    def __init__(self, size: int = 20_000):
+        self.size = size
+        self._entries: OrderedDict[str, tuple[str, domain.Employee]] = OrderedDict()
+
+    def take(self, nips) -> dict[str, tuple[str, domain.Employee]]:
+        return {nip: self._entries.pop(nip) for nip in nips if nip in self._entries}
+
+    def give(self, entries: dict[str, tuple[str, domain.Employee]]) -> None:
+        for nip, entry in entries.items():
+            self._entries[nip] = entry
+            self._entries.move_to_end(nip)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
 class StagedWrites:
     """What a batch has staged: employees (cached, as the log plus the batch's changes leave
     them), their appends in order, the region_changes rows."""
 
-    def __init__(self, uow, nips, event_ids):
+    def __init__(self, uow, nips, event_ids, cache: EmployeeCache | None = None):
         nips = sorted(set(nips))
-        streams = uow.store.read_streams(uow.dbapi, [domain.stream_for(n) for n in nips])
+        current = _still_current(uow, cache.take(nips) if cache is not None else {})
+        self._last: dict[str, str] = {nip: last for nip, (last, _) in current.items()}
         self._employees: dict[str, domain.Employee | None] = {
-            nip: domain.replay_employee(streams[domain.stream_for(nip)])
-            if streams[domain.stream_for(nip)] else None for nip in nips}
+            nip: employee for nip, (_, employee) in current.items()}
+        missing = [domain.stream_for(n) for n in nips if n not in self._employees]
+        for stream_id, events in uow.store.read_streams(uow.dbapi, missing).items():
+            nip = stream_id.split(":", 1)[1]
+            self._employees[nip] = domain.replay_employee(events) if events else None
+            if events:
+                self._last[nip] = events[-1].event_id
         self._instansi = {row[0]: row[1] for row in uow.execute(
             "SELECT nip, instansi FROM employees WHERE nip = ANY(:n)", {"n": nips})}
         self._changes = {row[0]: (row[1], row[2], row[3]) for row in uow.execute(
@@ -75,6 +106,7 @@ class StagedWrites:
         for event in events:
             employee.apply(event.event_type, event.payload)
         self._employees[employee.nip] = employee
+        self._last[employee.nip] = events[-1].event_id
         self._instansi[employee.nip] = domain.instansi_of(employee.data)
 
     def remember(self, row: dict) -> None:
@@ -115,3 +147,23 @@ class StagedWrites:
         for batch in rounds:
             uow.store.append_streams(uow.dbapi, batch)
         self._appends, self._rows = [], []
+
+    def give_back(self, cache: EmployeeCache | None) -> None:
+        """The batch's employees, as its writes leave them, for the next batch (checked
+        against the log then)."""
+        if cache is not None:
+            cache.give({nip: (self._last[nip], employee)
+                        for nip, employee in self._employees.items() if employee is not None})
+
+
+def _still_current(uow, taken: dict) -> dict:
+    """The cached employees whose last event is still their stream's last in the log."""
+    if not taken:
+        return {}
+    streams = {domain.stream_for(nip): nip for nip in taken}
+    latest = dict(uow.execute(
+        "SELECT s, (SELECT event_id::text FROM events WHERE stream_id = s "
+        "ORDER BY version DESC LIMIT 1) FROM unnest(CAST(:s AS text[])) AS s",
+        {"s": list(streams)}).all())
+    return {nip: taken[nip] for stream_id, nip in streams.items()
+            if latest.get(stream_id) == taken[nip][0]}
