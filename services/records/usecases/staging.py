@@ -31,7 +31,7 @@ class EmployeeCache:
     writer, or a batch that rolled back, shows as another id and the employee is read again.
     A batch gives its employees back when it ends."""
 
-    def __init__(self, size: int = 20_000):
+    def __init__(self, size: int = 10_000):
         self.size = size
         self._entries: OrderedDict[str, tuple[str, domain.Employee]] = OrderedDict()
 
