@@ -250,6 +250,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=EVENTS)
     parser.add_argument("--regions", type=int, default=len(REGIONS))
+    parser.add_argument("--apply-batch", type=int, default=None,
+                        help="SYNC_APPLY_BATCH for sync (default: the config's, 500)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     regions = REGIONS[:max(1, min(args.regions, len(REGIONS)))]
@@ -265,6 +267,8 @@ def main() -> int:
         try:
             stack.create()
             stack.config["SYNC_KEY_SEAL_KEY"] = Fernet.generate_key().decode()
+            if args.apply_batch:
+                stack.config["SYNC_APPLY_BATCH"] = args.apply_batch
             stack.write_config("config.yaml", stack.config)
             for name in ("records", "sync", "gateway"):
                 stack.start(name, f"services.{name}.service:{name.capitalize()}Service",
@@ -329,7 +333,8 @@ def main() -> int:
         f"{len(expected):,} employees registered, then data pokok changes and kinerja entries "
         f"— pushed as signed HTTP batches of {BATCH:,} through the gateway (one pusher per "
         "region, all at once) to sync, which applies them to records with one "
-        "`records.apply_region_changes` call per chunk of SYNC_APPLY_BATCH (500). Gateway, "
+        "`records.apply_region_changes` call per chunk of SYNC_APPLY_BATCH "
+        f"({args.apply_batch or 500}). Gateway, "
         "sync and records are `nameko run` processes of their own. Received: first send → "
         "last batch answered. Applied end to end: first send → applied_through at the last "
         "sequence of every region (receiving and applying overlap). COPY: the same rows into "
