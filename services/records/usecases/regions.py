@@ -14,7 +14,12 @@ Every refusal of invalid data is a 422 whose `details.problems` lists each field
 names it: `data.changes.gender`, `data.entry.tmt`), its code and its reason, so the sync service
 can quarantine the change with them. An applied change leaves one `region_changes` row in its
 own transaction: the same event id again answers `duplicate` and changes nothing; the same id
-with other content is refused (409 `region_event_reused`)."""
+with other content is refused (409 `region_event_reused`). A region's calls take turns (one
+advisory lock a call); should two regions use one event id at the same moment, the later commit
+fails on the key, and the call tried again is refused 409 for that change.
+
+`apply_region_changes` applies up to MAX_CHANGES of a region's changes in one call, each as
+here, answered one by one (`apply_many`, usecases/staging.py)."""
 
 from __future__ import annotations
 
@@ -89,10 +94,17 @@ def checked_region(caller: Principal, region, changes) -> str:
 def apply(uow, change: dict) -> dict:
     """Apply one checked change in `uow` (whose metadata names `sync:<region>`), or answer
     `duplicate` for an event id applied before."""
-    event_id = str(change["event_id"])
-    uow.execute("SELECT pg_advisory_xact_lock(hashtext(:key))",
-                {"key": f"region-change:{event_id}"})
+    _lock_region(uow, change["region"])
     return _apply_change(uow, change)
+
+
+def _lock_region(uow, region: str) -> None:
+    """A region's changes are applied one call at a time until the transaction ends, so an
+    event id is looked up in `region_changes` only after every earlier call that could have
+    written it committed (one lock a call, however many changes it has: the server's lock
+    table is not filled with one per change)."""
+    uow.execute("SELECT pg_advisory_xact_lock(hashtext(:key))",
+                {"key": f"region-changes:{region}"})
 
 
 def apply_many(uow, region: str, changes: list, cache: EmployeeCache | None = None) -> list[dict]:
@@ -115,9 +127,7 @@ def apply_many(uow, region: str, changes: list, cache: EmployeeCache | None = No
         except ValidationFailed as exc:
             items.append(_Refused(raw, exc))
     checked = [item for item in items if not isinstance(item, _Refused)]
-    uow.execute("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(CAST(:keys AS text[])) "
-                "AS k ORDER BY k", {"keys": sorted({f"region-change:{c['event_id']}"
-                                                    for c in checked})})
+    _lock_region(uow, region)
     uow.execute("SAVEPOINT region_changes_batch")
     staged = StagedWrites(uow, [c["nip"] for c in checked],
                           [str(c["event_id"]) for c in checked], cache)
