@@ -113,11 +113,23 @@ def test_another_instansi_employee_is_refused_and_an_administrator_decides(appli
     wait_for(lambda: sync_log(url, "3571", "SyncQuarantineSkipped"), message="skip logged")
 
 
-def test_a_mixed_batch_ends_as_the_feed_leads_and_every_event_is_accounted_for(applied):
+@pytest.fixture(params=[500, 7], ids=["one-chunk", "chunks-of-7"])
+def applied_in_chunks(request, start_gateway, own_database):
+    """As `applied`, the applier taking SYNC_APPLY_BATCH events a chunk."""
+    client, people, config = start_gateway(SyncService, RecordsService,
+                                           DATABASE_URL=own_database,
+                                           SYNC_APPLY_BATCH=request.param)
+    admin = http_login(client, people, people.staff(["administrator"]))
+    return client, admin, config, own_database
+
+
+def test_a_mixed_batch_ends_as_the_feed_leads_and_every_event_is_accounted_for(
+        applied_in_chunks):
     """One push of registrations, data pokok changes and history entries of several employees,
     one refused registration with later events of its NIP behind it: records ends as the
-    applied events lead, each event applied, quarantined or left waiting behind its NIP."""
-    client, admin, config, url = applied
+    applied events lead, each event applied, quarantined or left waiting behind its NIP —
+    in one chunk, and in chunks of 7 (the events behind the quarantined one in later chunks)."""
+    client, admin, config, url = applied_in_chunks
     region = onboard(client, admin, "3507")
     nips = [unique_nip() for _ in range(4)]
     refused_nip = nips[3]
