@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing
+.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync
 
 venv: $(STAMP)
 
@@ -54,7 +54,12 @@ bench-signing: venv
 	scripts/infra.sh ensure
 	$(BIN)/python bench/signing.py
 
-bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing
+bench-sync: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/sync_stream.py
+	$(BIN)/python bench/sync_snapshot.py
+
+bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync
 
 # The whole stack on this machine (scripts/stack.sh): `make up`, `make status`, `make logs`
 # (`make logs S=records` for one process), `make down`.

@@ -78,7 +78,7 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "reporting": {},
     # sync applies the regions' changes through records' own use case (services/sync/usecases/
     # applying.py)
-    "sync": {"records": ("apply_region_change",)},
+    "sync": {"records": ("apply_region_change", "apply_region_changes")},
 }
 # `events_feed`: a consumer catching up reads its sources' feeds (shared/subscriptions.py); the
 # table lists it for exactly the sources each process subscribes to (tests/test_broker_users.py)

@@ -111,3 +111,56 @@ def test_another_instansi_employee_is_refused_and_an_administrator_decides(appli
                         {"reason": "coba lagi"})
     assert again.status == 409 and again.code == "not_quarantined"
     wait_for(lambda: sync_log(url, "3571", "SyncQuarantineSkipped"), message="skip logged")
+
+
+@pytest.fixture(params=[500, 7], ids=["one-chunk", "chunks-of-7"])
+def applied_in_chunks(request, start_gateway, own_database):
+    """As `applied`, the applier taking SYNC_APPLY_BATCH events a chunk."""
+    client, people, config = start_gateway(SyncService, RecordsService,
+                                           DATABASE_URL=own_database,
+                                           SYNC_APPLY_BATCH=request.param)
+    admin = http_login(client, people, people.staff(["administrator"]))
+    return client, admin, config, own_database
+
+
+def test_a_mixed_batch_ends_as_the_feed_leads_and_every_event_is_accounted_for(
+        applied_in_chunks):
+    """One push of registrations, data pokok changes and history entries of several employees,
+    one refused registration with later events of its NIP behind it: records ends as the
+    applied events lead, each event applied, quarantined or left waiting behind its NIP —
+    in one chunk, and in chunks of 7 (the events behind the quarantined one in later chunks)."""
+    client, admin, config, url = applied_in_chunks
+    region = onboard(client, admin, "3507")
+    nips = [unique_nip() for _ in range(4)]
+    refused_nip = nips[3]
+    events = [registration(i + 1, nip) for i, nip in enumerate(nips[:3])]
+    events.append(registration(4, refused_nip, golongan="IX/z"))
+    expected = {nip: {"name": employee_for(nip)["name"], "kinerja": set()} for nip in nips[:3]}
+    for sequence in range(5, 41):
+        nip = nips[sequence % 4]
+        if sequence % 3 == 0:
+            year = 2000 + sequence
+            data = {"history": "kinerja", "entry": {"tahun": year, "predikat": "Baik"}}
+            events.append(change(sequence, nip, "history_recorded", data))
+            expected.get(nip, {"kinerja": set()})["kinerja"].add(year)
+        else:
+            events.append(change(sequence, nip, data={"changes": {"name": f"Nama {sequence}"}}))
+            expected.get(nip, {})["name"] = f"Nama {sequence}"
+    region.send(events[20:])
+    assert region.send(events[:20])[0] == 200  # the rest
+    assert {e["outcome"] for e in region.send(events[5:10])[1]["events"]} == {"duplicate"}
+    behind = [e["sequence"] for e in events if e["nip"] == refused_nip and e["sequence"] > 4]
+    wait_status(client, admin, "3507", lambda s: s["quarantined"] == 1 and s["waiting"] == len(
+        behind) and s["applied_through"] == 3, "every event decided")
+    rows = inbound(url, "3507")
+    assert {s for s, r in rows.items() if r["status"] == "waiting"} == set(behind)
+    assert rows[4]["status"] == "quarantined" and rows[4]["refusal"]["status"] == 422
+    applied_sequences = {s for s, r in rows.items() if r["status"] == "applied"}
+    assert applied_sequences == set(range(1, 41)) - set(behind) - {4}
+    assert sorted(e["sequence"] for e in sync_log(url, "3507", "SyncEventApplied")) == sorted(
+        applied_sequences)
+    assert [e["sequence"] for e in sync_log(url, "3507", "SyncEventQuarantined")] == [4]
+    for nip, want in expected.items():
+        record = employee(config, nip)
+        years = {e["tahun"] for e in record["histories"]["kinerja"]}
+        assert (record["name"], years) == (want["name"], want["kinerja"]), nip

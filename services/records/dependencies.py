@@ -9,6 +9,7 @@ from nameko.extensions import DependencyProvider
 from services.records.documents import DocumentPolicy
 from services.records.sandbox import ParseSandbox, SandboxLimits
 from services.records.usecases import imports
+from services.records.usecases.staging import EmployeeCache
 from shared.db import ServiceDatabase
 from shared.errors import ConfigError
 from shared.logging import get_logger
@@ -99,3 +100,25 @@ class ImportJobs(DependencyProvider):
 
         self.container.spawn_managed_thread(work, identifier=f"import-{job_id}")
         return job_id
+
+
+class EmployeeCaches(DependencyProvider):
+    """The process's cache of employees rebuilt for a region's batch (usecases/staging.py),
+    shared by its workers: a kabupaten/kota's next batch mostly changes the same employees, and
+    rebuilding them from their streams was most of a batch's work. Each entry is checked
+    against the log before use. RECORDS_EMPLOYEE_CACHE employees at most (0: no cache)."""
+
+    def setup(self):
+        raw = self.container.config.get("RECORDS_EMPLOYEE_CACHE")
+        try:
+            size = 10_000 if raw in (None, "") else int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError("RECORDS_EMPLOYEE_CACHE harus berupa angka",
+                              field="RECORDS_EMPLOYEE_CACHE") from None
+        if size < 0:
+            raise ConfigError("RECORDS_EMPLOYEE_CACHE tidak boleh negatif",
+                              field="RECORDS_EMPLOYEE_CACHE")
+        self.cache = EmployeeCache(size) if size else None
+
+    def get_dependency(self, worker_ctx):
+        return self.cache

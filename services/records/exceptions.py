@@ -48,3 +48,11 @@ class RegionEventReused(Conflict):
 
     code = "region_event_reused"
     title = "Id peristiwa sudah dipakai untuk perubahan lain"
+
+
+class BatchTooLarge(ValidationFailed):
+    """More changes in one call than records applies at once (apply_region_changes)."""
+
+    code = "batch_too_large"
+    http_status = 413
+    title = "Terlalu banyak perubahan dalam satu panggilan"

@@ -28,12 +28,15 @@ class Registration(EmployeeRegistered):
         return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items()}
 
 
+_REGISTRATION = Registration()  # built once: building a schema costs more than a load
+
+
 def registration(payload) -> dict:
     """The checked registration body; a `reason` inside it is ignored (not even checked): the
     reason travels as its own argument."""
     if isinstance(payload, dict):
         payload = {k: v for k, v in payload.items() if k != "reason"}
-    return load(Registration(), payload)
+    return load(_REGISTRATION, payload)
 
 
 def moment(as_of) -> datetime | None:

@@ -5,7 +5,7 @@ its answer. The use cases are in usecases/, the providers in dependencies.py."""
 from nameko.timer import timer
 
 from services.records import schemas as s
-from services.records.dependencies import DocumentChecks, ImportJobs
+from services.records.dependencies import DocumentChecks, EmployeeCaches, ImportJobs
 from services.records.events import REGISTRY
 from services.records.usecases import employees, imports, regions, uploads
 from shared.auth import Principal
@@ -30,6 +30,7 @@ class RecordsService(ServiceBase):
     documents = DocumentStore()
     document_checks = DocumentChecks()
     import_jobs = ImportJobs()
+    employee_cache = EmployeeCaches()
 
     def _actor(self) -> Principal:
         return Principal.from_context(self.context)
@@ -87,6 +88,15 @@ class RecordsService(ServiceBase):
         with self.db.transaction(actor_id=f"sync:{data['region']}",
                                  actor_role="machine") as uow:
             return c.RegionChangeAnswer().dump(regions.apply(uow, data))
+
+    @rpc
+    def apply_region_changes(self, region, changes):
+        """Internal, for the sync service: up to MAX_REGION_CHANGES changes of one region in
+        order, in one transaction, answered one by one (usecases/regions.py `apply_many`)."""
+        code = regions.checked_region(self._actor(), region, changes)
+        with self.db.transaction(actor_id=f"sync:{code}", actor_role="machine") as uow:
+            return c.RegionChangeResult(many=True).dump(
+                regions.apply_many(uow, code, changes, self.employee_cache))
 
     @idempotent_handler("requests", "RequestCompleted", subscription=OUTCOMES)
     def on_request_completed(self, uow, event):

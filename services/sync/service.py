@@ -5,6 +5,7 @@ usecases/; the protocol in docs/design/sync.md."""
 
 from __future__ import annotations
 
+import eventlet
 from nameko.timer import timer
 
 from services.sync.dependencies import SyncSettings, region_batches
@@ -19,6 +20,8 @@ from shared.service import ServiceBase, rpc
 
 #: seconds between two runs of the applier and of the watch (gaps, silence)
 TICK = 1.0
+#: regions one applier run applies side by side (each its own chunk and records call)
+REGIONS_AT_ONCE = 4
 
 
 class SyncService(ServiceBase):
@@ -132,7 +135,8 @@ class SyncService(ServiceBase):
     def apply_due(self):
         """What arrived, applied to records in sequence order per region (usecases/applying)."""
         self.context.update(SYSTEM)
-        applying.tick(self.db, self.records, self.settings)
+        applying.tick(self.db, self.records, self.settings,
+                      eventlet.GreenPool(REGIONS_AT_ONCE).imap)
 
     @timer(interval=TICK)
     def watch_regions(self):

@@ -27,24 +27,50 @@ from shared.reference import PROVINCE, instansi
 _OUTCOME_ENTRIES = uuid.UUID("0c6e2f1a-5b7d-4e39-9a21-7f4d3b8c6e15")
 
 
+def _staged(uow):
+    """The batch staging this unit of work's employee writes (usecases/staging.py), or None:
+    the same use cases then read its cached employees and leave their events to its flush."""
+    return getattr(uow, "staged", None)
+
+
 def _load(uow, nip: str, as_of=None) -> domain.Employee:
     if not (len(nip) == 18 and nip.isascii() and nip.isdigit()):
         raise NotFound(f"pegawai {nip[:40]} tidak ditemukan", field="nip")
-    events = uow.read_stream(domain.stream_for(nip), as_of=as_of)
-    if not events:
+    staged = _staged(uow)
+    if staged is not None and as_of is None:
+        employee = staged.employee(nip)
+    else:
+        events = uow.read_stream(domain.stream_for(nip), as_of=as_of)
+        employee = domain.replay_employee(events) if events else None
+    if employee is None:
         raise NotFound(f"pegawai {nip} tidak ditemukan", field="nip")
-    return domain.replay_employee(events)
+    return employee
 
 
 def _save(uow, employee: domain.Employee, expected: int, changes, reason: str | None) -> None:
-    uow.append(domain.stream_for(employee.nip or changes[0][1]["nip"]), "Employee",
-               expected if expected else NO_STREAM, [NewEvent(t, p) for t, p in changes],
+    stream_id = domain.stream_for(employee.nip or changes[0][1]["nip"])
+    events = [NewEvent(t, p) for t, p in changes]
+    staged = _staged(uow)
+    if staged is not None:
+        staged.save(uow, stream_id, employee, expected if expected else NO_STREAM, events,
+                    reason)
+        return
+    uow.append(stream_id, "Employee", expected if expected else NO_STREAM, events,
                reason=reason)
     for event_type, payload in changes:
         employee.apply(event_type, payload)
     with uow.dbapi.cursor() as cur:
         cur.execute(projection.UPSERT.format(schema=uow.store.schema),
                     projection.row_for(employee))
+
+
+def _stored_instansi(uow, nip: str) -> str | None:
+    """The instansi of the employee registered under `nip`, None when there is none."""
+    staged = _staged(uow)
+    if staged is not None:
+        return staged.instansi(nip)
+    row = uow.execute("SELECT instansi FROM employees WHERE nip = :n", {"n": nip}).first()
+    return None if row is None else row[0]
 
 
 def _checked(fn, *args):
@@ -111,10 +137,9 @@ def register(uow, actor: Principal, data: dict, reason: str) -> dict:
                                     field="instansi")
         raise Forbidden("hanya administrator atau fasilitator OPD ini", field="opd_id")
     _only_admin_writes_confidential(actor, data)
-    stored = uow.execute("SELECT instansi FROM employees WHERE nip = :n",
-                         {"n": data["nip"]}).first()
+    stored = _stored_instansi(uow, data["nip"])
     if stored is not None:
-        if region_of(actor) is not None and stored[0] != code:
+        if region_of(actor) is not None and stored != code:
             raise InstansiForbidden(f"NIP {data['nip']} terdaftar pada instansi lain",
                                     field="nip")
         raise EmployeeExists(f"pegawai {data['nip']} sudah terdaftar", field="nip")
@@ -166,6 +191,9 @@ def record_history(uow, actor: Principal, nip: str, data: dict) -> dict:
 
 def current_version(uow, nip: str) -> int:
     """The record's version now (0: no such employee), for a writer that does not name one."""
+    staged = _staged(uow)
+    if staged is not None:
+        return staged.version(nip)
     return uow.store.stream_version(uow.dbapi, domain.stream_for(nip))
 
 

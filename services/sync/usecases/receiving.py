@@ -215,10 +215,13 @@ def _record_events(uow, region, batch_id, events, raws, log_events):
             "region": region, "batch_id": batch_id, "sequence": sequence, "event_id": event_id,
             "kind": event["kind"], "nip": event["nip"], "raw": raw, "waiting_for_gap": False,
             "replaces": answer["replaces"]}))
-    if inserts:
+    if inserts:  # one statement for the batch (an executemany is a round trip per row)
         uow.execute("INSERT INTO inbound (region, sequence, event_id, kind, nip, data, "
-                    "batch_id, status) VALUES (:r, :s, :e, :k, :n, CAST(:d AS jsonb), :b, "
-                    "'waiting')", inserts)
+                    "batch_id, status) SELECT :r, s, e, k, n, CAST(d AS jsonb), :b, 'waiting' "
+                    "FROM unnest(CAST(:s AS bigint[]), CAST(:e AS uuid[]), CAST(:k AS text[]), "
+                    "CAST(:n AS text[]), CAST(:d AS text[])) AS v(s, e, k, n, d)",
+                    {"r": region, "b": batch_id, **{key: [row[key] for row in inserts]
+                                                    for key in ("s", "e", "k", "n", "d")}})
     return outcomes, log_events
 
 
