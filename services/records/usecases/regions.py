@@ -1,7 +1,9 @@
 """A kabupaten/kota's change, applied to the records (`records.apply_region_change`, called by
 the sync service once the change is in its log): through the same use cases, rules and events
 as a person's change, as the region's machine actor `sync:<region>` (the event metadata says
-so), and once per event id.
+so), and once per event id. A change comes from the region's feed (its `sequence`) or from a
+reconciliation decision to take the region's value (`origin`: the reconciliation and the
+difference); its region_changes row and the reason in the log say which.
 
 - employee_registered: register_employee's body (instansi: the region's, unless it says so);
 - data_pokok_changed: data pokok fields changed at once — a region is authoritative for its
@@ -53,8 +55,10 @@ def apply(uow, change: dict) -> dict:
     """Apply one checked change in `uow` (whose metadata names `sync:<region>`), or answer
     `duplicate` for an event id applied before."""
     event_id = str(change["event_id"])
-    digest = fingerprint("apply_region_change", {k: v for k, v in change.items()
-                                                 if k != "event_id"})
+    # a feed change's digest is what it was before reconciliation changes existed (no origin)
+    digest = fingerprint("apply_region_change", {
+        k: v for k, v in change.items()
+        if k != "event_id" and not (k == "origin" and v is None)})
     uow.execute("SELECT pg_advisory_xact_lock(hashtext(:key))",
                 {"key": f"region-change:{event_id}"})
     row = uow.execute("SELECT nip, fingerprint, version FROM region_changes "
@@ -80,19 +84,24 @@ def apply(uow, change: dict) -> dict:
             raise
         raise _invalid(type(exc), [{"field": f"data.{exc.field}" if exc.field else "data",
                                     "code": exc.code, "message": exc.message}]) from None
-    uow.execute("INSERT INTO region_changes (event_id, region, sequence, kind, nip, fingerprint, "
-                "version) VALUES (CAST(:id AS uuid), :region, :sequence, :kind, :nip, :digest, "
-                ":version)", {"id": event_id, "region": change["region"],
-                              "sequence": change["sequence"], "kind": change["kind"],
-                              "nip": change["nip"], "digest": digest,
-                              "version": record["version"]})
+    origin = change.get("origin") or {}
+    uow.execute("INSERT INTO region_changes (event_id, region, sequence, reconciliation_id, "
+                "difference_id, kind, nip, fingerprint, version) VALUES (CAST(:id AS uuid), "
+                ":region, :sequence, CAST(:rec AS uuid), :diff, :kind, :nip, :digest, :version)",
+                {"id": event_id, "region": change["region"], "sequence": change["sequence"],
+                 "rec": str(origin["reconciliation_id"]) if origin else None,
+                 "diff": origin.get("difference_id"), "kind": change["kind"],
+                 "nip": change["nip"], "digest": digest, "version": record["version"]})
     return {"status": "applied", "nip": change["nip"], "version": record["version"]}
 
 
 def _reason(change: dict) -> str:
     region = instansi()[change["region"]]["short"]
     given = change["data"].get("reason")
-    told = f"sinkronisasi {region} (urutan {change['sequence']}, peristiwa {change['event_id']})"
+    origin = change.get("origin")
+    told = (f"rekonsiliasi {region} ({origin['reconciliation_id']}, selisih "
+            f"{origin['difference_id']}, peristiwa {change['event_id']})" if origin else
+            f"sinkronisasi {region} (urutan {change['sequence']}, peristiwa {change['event_id']})")
     return f"{told}: {given}" if isinstance(given, str) and given else told
 
 
