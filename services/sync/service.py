@@ -174,8 +174,7 @@ class SyncService(ServiceBase):
         """The meeting's berita acara, signed by signing; the reconciliation closed."""
         data = load(c.BeritaAcaraRequest(), payload)
         return c.ReconciliationState().dump(berita_acara.produce(
-            self.db, self.signing, self.context, self._actor(), str(region), reconciliation_id,
-            data))
+            self.db, self.signing, self._actor(), str(region), reconciliation_id, data))
 
     # -- the worker -------------------------------------------------------------------------------
 

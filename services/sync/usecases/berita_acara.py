@@ -9,6 +9,8 @@ steps, the RPC between two transactions:
    document says what was decided;
 2. signing produces and signs it (one live document per subject: asked again, the same one);
 3. closing -> closed (ReconciliationClosed, the document id on the reconciliation).
+Signing is asked on the administrator's behalf (their caller token travels with the call), so
+its log names who asked; the document is signed by the official named in `signer`.
 Signing refuses (a signer without a certificate, a bad value): back to applied
 (BeritaAcaraRefused) and the refusal answered. Signing fails transiently or has not signed yet:
 the reconciliation stays closing and the same request is answered `berita_acara_not_signed`
@@ -20,7 +22,7 @@ import hashlib
 
 from services.sync import domain
 from services.sync.exceptions import BeritaAcaraNotReady, BeritaAcaraNotSigned
-from services.sync.usecases import STREAM_TYPE, SYSTEM, decisions, stream
+from services.sync.usecases import STREAM_TYPE, decisions, stream
 from shared.errors import SimasnError
 from shared.eventstore import ANY_VERSION, NewEvent
 
@@ -28,7 +30,7 @@ from shared.eventstore import ANY_VERSION, NewEvent
 PAGE = 10_000
 
 
-def produce(db, signing, context, actor, region: str, reconciliation_id, data: dict) -> dict:
+def produce(db, signing, actor, region: str, reconciliation_id, data: dict) -> dict:
     """The signed berita acara of the meeting (`data`: a loaded BeritaAcaraRequest); answers
     the closed reconciliation's state."""
     actor.require("administrator")
@@ -49,7 +51,7 @@ def produce(db, signing, context, actor, region: str, reconciliation_id, data: d
     order = {"subject": f"reconciliation:{rid}", "document_key": domain.BERITA_ACARA_KEY,
              "signer": data["signer"], "values": values}
     try:
-        document = _as_service(context, lambda: signing.issue_document(order))
+        document = signing.issue_document(order)
     except SimasnError as exc:
         if exc.transient:
             raise
@@ -106,18 +108,6 @@ def _refused(db, region: str, rid: str, exc: SimasnError) -> None:
         uow.append(stream(region), STREAM_TYPE, ANY_VERSION, [NewEvent("BeritaAcaraRefused", {
             "region": region, "reconciliation_id": rid, "code": exc.code,
             "message": exc.message, "field": exc.field})])
-
-
-def _as_service(context, call):
-    """Signing is asked by the sync service (which checked the administrator), as the timers
-    ask records; the caller's context is back afterwards."""
-    caller = dict(context)
-    context.update(SYSTEM)
-    try:
-        return call()
-    finally:
-        context.clear()
-        context.update(caller)
 
 
 def _values(uow, rec: dict, region_name: str, meeting: dict) -> dict:
