@@ -106,11 +106,13 @@ def wait_status(client, admin_token: str, region: str, condition, message: str,
 
 def reported_reconciliation(url: str, region: str, rows: dict[int, dict],
                             differences: list[dict], year: int = 2026,
-                            figures: dict | None = None) -> str:
+                            figures: dict | None = None, status: str = "reported",
+                            decision: str | None = None) -> str:
     """A reconciliation of `region` in status `reported`, as the report leaves it: a loaded
     snapshot with `rows` ({line: data}) and `differences` (dicts with kind, nip and, as the kind
     needs, field, region_value, province_value, other_instansi, line), numbered 1..n in the
-    order given; its id. STAND-IN: the lead swaps it for the real upload and report (issue 14
+    order given; its id. `status`, `decision`: further on (e.g. applied, every difference
+    decided keep_province). STAND-IN: the lead swaps it for the real upload and report (issue 14
     part 4, first half) at merge."""
     snapshot_id, reconciliation_id = str(uuid.uuid4()), str(uuid.uuid4())
     conn = psycopg2.connect(url)
@@ -126,18 +128,20 @@ def reported_reconciliation(url: str, region: str, rows: dict[int, dict],
                             (snapshot_id, line, data.get("nip", ""), json.dumps(data)))
             cur.execute("INSERT INTO sync.reconciliations (reconciliation_id, region, "
                         "snapshot_id, year, status, requested_by, reported_at, figures) VALUES "
-                        "(%s, %s, %s, %s, 'reported', 'admin.bkd', now(), %s)",
-                        (reconciliation_id, region, snapshot_id, year,
+                        "(%s, %s, %s, %s, %s, 'admin.bkd', now(), %s)",
+                        (reconciliation_id, region, snapshot_id, year, status,
                          json.dumps(figures or {"rows": len(rows)})))
             for number, d in enumerate(differences, 1):
                 cur.execute(
                     "INSERT INTO sync.differences (reconciliation_id, difference_id, kind, nip, "
-                    "field, region_value, province_value, other_instansi, line) VALUES (%s, %s, "
-                    "%s, %s, %s, %s, %s, %s, %s)",
+                    "field, region_value, province_value, other_instansi, line, decision, "
+                    "decided_by, decided_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, CASE WHEN %s IS NULL THEN NULL ELSE now() END)",
                     (reconciliation_id, number, d["kind"], d["nip"], d.get("field"),
                      json.dumps(d["region_value"]) if "region_value" in d else None,
                      json.dumps(d["province_value"]) if "province_value" in d else None,
-                     d.get("other_instansi"), d.get("line")))
+                     d.get("other_instansi"), d.get("line"), decision,
+                     "admin.bkd" if decision else None, decision))
     finally:
         conn.close()
     return reconciliation_id
