@@ -305,3 +305,54 @@ def _text(pdf: bytes) -> str:
     reader = PdfFileReader(io.BytesIO(pdf))
     kids = reader.root["/Pages"]["/Kids"]
     return "".join(kids[i]["/Contents"].data.decode("latin-1") for i in range(len(kids)))
+
+
+# -- the rules and the rendering, without services --------------------------------------------
+
+def test_the_decision_table_and_the_fields_a_region_may_change():
+    from services.sync import domain
+
+    assert domain.decision_refusal("field_mismatch", "name", "take_region") is None
+    for field in ("nip", "instansi", "catatan_kesehatan"):
+        assert "tidak dapat diubah" in domain.decision_refusal("field_mismatch", field,
+                                                               "take_region")
+    assert domain.decision_refusal("field_mismatch", "nip", "keep_province") is None
+    assert "mutasi" in domain.decision_refusal("nip_in_two_instansi", None, "take_region")
+    assert domain.decision_refusal("nip_invalid", None, "keep_province")
+    assert domain.decision_refusal("missing_in_records", None, "take_region") is None
+    kind, data = domain.region_change("missing_in_records", None, None,
+                                      {"name": "Ani", "unit": "", "_line": 3}, "1" * 18)
+    assert (kind, data) == ("employee_registered", {"name": "Ani", "nip": "1" * 18})
+
+
+def test_thousands_of_decisions_are_summarised_with_the_digest_and_still_render():
+    import datetime as dt
+
+    from services.signing import domain as signing_domain
+    from services.signing import render
+    from services.sync import domain
+
+    figures = domain.applied_figures([("field_mismatch", "take_region", "applied", 2400),
+                                      ("field_mismatch", "take_region", "refused", 100),
+                                      ("nip_invalid", "ask_correction", None, 500)])
+    participants = [{"name": f"Peserta {i}", "position": "Analis SDM Aparatur",
+                     "instansi": "Pemerintah Kabupaten Malang"} for i in range(40)]
+    values = domain.berita_acara_values(
+        region_name="Kabupaten Malang", year=2026,
+        meeting={"date": dt.date(2026, 12, 4), "place": "Ruang Rapat BKD",
+                 "participants": participants, "notes": None},
+        figures=figures, matched=None, decisions=[], total=3000, digest="ab" * 32,
+        reference="GET /api/sync/regions/3507/reconciliations/x/decisions")
+    assert values["keputusan"] == [] and "Karena berjumlah 3000" in values["keputusan_rujukan"]
+    assert "ab" * 32 in values["keputusan_rujukan"] and values["jumlah_cocok"] == "-"
+    assert "2400 perubahan diterapkan" in values["ringkasan"]
+    assert "100 ditolak" in values["ringkasan"]
+    pdf = render.render(signing_domain.template_for(domain.BERITA_ACARA_KEY), values,
+                        number="800.1.1.2/1/204/2026", document_id="x",
+                        verification_url="https://simasn.test/verifikasi/x",
+                        place_date="Surabaya, 5 Desember 2026")
+    text = _text(pdf)
+    assert "Peserta 39" in text and "Karena berjumlah 3000" in text
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    assert len(PdfFileReader(io.BytesIO(pdf)).root["/Pages"]["/Kids"]) >= 2  # 40 participants
