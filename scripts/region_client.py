@@ -115,7 +115,8 @@ def publish_batches(amqp_url: str, region: str, key_id: str, secret: str,
 
 def signed_get(url: str, region: str, key_id: str, secret: str, what: str,
                timestamp: int | None = None) -> tuple[int, object]:
-    """GET the region's `status` or `quarantine`, signed over method and path."""
+    """GET the region's `status`, `quarantine` or `reconciliations/<id>/corrections`, signed
+    over method and path."""
     path = f"/api/sync/{region}/{what}"
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     request = urllib.request.Request(  # noqa: S310 - http(s) only, checked in _base
@@ -144,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     amqp.add_argument("events_file")
     sub.add_parser("status", help="status umpan daerah")
     sub.add_parser("quarantine", help="peristiwa yang dikarantina dan alasannya")
+    corrections = sub.add_parser("corrections", help="perbaikan yang diminta BKD dari satu "
+                                                     "rekonsiliasi")
+    corrections.add_argument("reconciliation_id")
     args = parser.parse_args(argv)
     secret = os.environ.get("SIMASN_SYNC_SECRET")
     if not secret:
@@ -160,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"published": batch_id}))
         return 0
     if args.command != "send":
-        status, answer = signed_get(args.url, args.region, args.key_id, secret, args.command)
+        what = f"reconciliations/{args.reconciliation_id}/corrections" \
+            if args.command == "corrections" else args.command
+        status, answer = signed_get(args.url, args.region, args.key_id, secret, what)
         print(json.dumps(answer, indent=2, ensure_ascii=False))
         return 0 if status == 200 else 1
     events = _read_events(args.events_file)

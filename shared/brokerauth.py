@@ -63,10 +63,11 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                     "reissue_document", "request_output", "retry_document",
                     "revoke_document", "sign_checkpoint", "verify_document", "verify_pdf"),
         "reporting": ("health",),
-        "sync": ("health", "add_region_key", "get_region", "list_quarantine",
-                 "list_region_keys", "list_regions", "onboard_region", "receive_batch",
-                 "retire_region_key", "retry_quarantined", "signed_quarantine", "signed_status",
-                 "skip_quarantined"),
+        "sync": ("health", "add_region_key", "apply_decisions", "get_region", "list_decisions",
+                 "list_quarantine", "list_region_keys", "list_regions", "onboard_region",
+                 "produce_berita_acara", "receive_batch", "record_decisions",
+                 "retire_region_key", "retry_quarantined", "signed_corrections",
+                 "signed_quarantine", "signed_status", "skip_quarantined"),
     },
     "requests": {"records": ("document_meta", "documents_not_owned", "record_for_rules"),
                  "signing": ("events_feed",), "verification": ("events_feed",)},
@@ -77,8 +78,9 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "identity": {"requests": ("events_feed",)}, "records": {"requests": ("events_feed",)},
     "reporting": {},
     # sync applies the regions' changes through records' own use case (services/sync/usecases/
-    # applying.py)
-    "sync": {"records": ("apply_region_change", "apply_region_changes")},
+    # applying.py, settlement.py) and has the reconciliation's berita acara signed
+    "sync": {"records": ("apply_region_change", "apply_region_changes"),
+             "signing": ("issue_document",)},
 }
 # `events_feed`: a consumer catching up reads its sources' feeds (shared/subscriptions.py); the
 # table lists it for exactly the sources each process subscribes to (tests/test_broker_users.py)

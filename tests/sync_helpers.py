@@ -100,3 +100,48 @@ def wait_status(client, admin_token: str, region: str, condition, message: str,
                 timeout: float = 30) -> dict:
     return wait_for(lambda: (s := status(client, admin_token, region)) and condition(s) and s,
                     timeout=timeout, message=message)
+
+
+# -- a reported reconciliation, made directly in the tables ----------------------------------
+
+def reported_reconciliation(url: str, region: str, rows: dict[int, dict],
+                            differences: list[dict], year: int = 2026,
+                            figures: dict | None = None, status: str = "reported",
+                            decision: str | None = None) -> str:
+    """A reconciliation of `region` in status `reported`, as the report leaves it: a loaded
+    snapshot with `rows` ({line: data}) and `differences` (dicts with kind, nip and, as the kind
+    needs, field, region_value, province_value, other_instansi, line), numbered 1..n in the
+    order given; its id. `status`, `decision`: further on (e.g. applied, every difference
+    decided keep_province). STAND-IN: the lead swaps it for the real upload and report (issue 14
+    part 4, first half) at merge."""
+    snapshot_id, reconciliation_id = str(uuid.uuid4()), str(uuid.uuid4())
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO sync.snapshots (snapshot_id, region, format, sha256, "
+                        "size_bytes, key_id, status, rows_total, loaded_at) VALUES (%s, %s, "
+                        "'jsonl', %s, 1, 'uji', 'loaded', %s, now())",
+                        (snapshot_id, region, "0" * 64, len(rows)))
+            for line, data in rows.items():
+                cur.execute("INSERT INTO sync.snapshot_rows (snapshot_id, line, nip, data) "
+                            "VALUES (%s, %s, %s, %s)",
+                            (snapshot_id, line, data.get("nip", ""), json.dumps(data)))
+            cur.execute("INSERT INTO sync.reconciliations (reconciliation_id, region, "
+                        "snapshot_id, year, status, requested_by, reported_at, figures) VALUES "
+                        "(%s, %s, %s, %s, %s, 'admin.bkd', now(), %s)",
+                        (reconciliation_id, region, snapshot_id, year, status,
+                         json.dumps(figures or {"rows": len(rows)})))
+            for number, d in enumerate(differences, 1):
+                cur.execute(
+                    "INSERT INTO sync.differences (reconciliation_id, difference_id, kind, nip, "
+                    "field, region_value, province_value, other_instansi, line, decision, "
+                    "decided_by, decided_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, CASE WHEN %s IS NULL THEN NULL ELSE now() END)",
+                    (reconciliation_id, number, d["kind"], d["nip"], d.get("field"),
+                     json.dumps(d["region_value"]) if "region_value" in d else None,
+                     json.dumps(d["province_value"]) if "province_value" in d else None,
+                     d.get("other_instansi"), d.get("line"), decision,
+                     "admin.bkd" if decision else None, decision))
+    finally:
+        conn.close()
+    return reconciliation_id

@@ -151,6 +151,13 @@ MATRIX = {
     ("GET", "/api/sync/regions/<region>/quarantine"): {"administrator", "auditor"},
     ("POST", "/api/sync/regions/<region>/quarantine/<sequence>/skip"): BKD,
     ("POST", "/api/sync/regions/<region>/quarantine/<sequence>/retry"): BKD,
+    # a reconciliation's decisions, applying them, the berita acara (issue 14 part 4)
+    ("GET", "/api/sync/<region>/reconciliations/<reconciliation_id>/corrections"): set(),
+    ("POST", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>/decisions"): BKD,
+    ("GET", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>/decisions"):
+        {"administrator", "auditor"},
+    ("POST", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>/apply"): BKD,
+    ("POST", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>/berita-acara"): BKD,
 }
 
 #: (method, path) -> {persona: scenario}: personas the matrix refuses for its usual target that
@@ -372,6 +379,8 @@ class World:
                                 service="sync")
             key = self.admin_call("add_region_key", region, {"reason": "rotasi"}, service="sync")
             path = path.replace("<key_id>", key["key_id"])
+        if "<reconciliation_id>" in path:
+            return self.reconciliation_target(method, path, token, region)
         if "<sequence>" in path:
             # records.apply_region_change (issue 14 part 1) is not on this branch: the refused
             # event is put into quarantine as the applier would leave it
@@ -390,6 +399,28 @@ class World:
             conn.close()
             path = path.replace("<sequence>", str(self.sync_sequence))
         return path.replace("<region>", region), token, body
+
+    def reconciliation_target(self, method, path, token, region):
+        """A reconciliation of its own for each call (STAND-IN: made in the tables until the
+        snapshot upload and report are merged): reported with one difference, or for the
+        berita acara already applied with it decided."""
+        from tests.sync_helpers import reported_reconciliation
+
+        nip = unique_nip()
+        closing = path.endswith("/berita-acara")
+        rid = reported_reconciliation(
+            self.config["DATABASE_URL"], region, {}, [{"kind": "missing_in_region", "nip": nip}],
+            status="applied" if closing else "reported",
+            decision="keep_province" if closing else None)
+        body = None
+        if path.endswith("/decisions") and method == "POST":
+            body = {"decisions": [{"difference_id": 1, "decision": "keep_province"}]}
+        elif closing:
+            body = {"meeting_date": "2026-12-04", "place": "Ruang Rapat BKD",
+                    "participants": [{"name": "Dr. Budi Santoso", "position": "Kepala BKD",
+                                      "instansi": "Pemerintah Provinsi Jawa Timur"}],
+                    "signer": "admin.bkd"}
+        return path.replace("<region>", region).replace("<reconciliation_id>", rid), token, body
 
     def free_region(self) -> str:
         taken = {r["region"] for r in self.admin_call("list_regions", service="sync")}

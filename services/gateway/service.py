@@ -738,6 +738,47 @@ class GatewayService(ServiceBase):
     def http_sync_retry(self, request, region, sequence, body, **_):
         return self.rpc_sync.retry_quarantined(region, sequence, body)
 
+    # -- a reconciliation's decisions, applying them, the berita acara (issue 14 part 4) -------
+
+    @endpoint("GET", "/api/sync/<region>/reconciliations/<reconciliation_id>/corrections",
+              summary="Selisih yang diminta diperbaiki oleh daerah (ditandatangani HMAC)",
+              response=y.CorrectionAsked, many=True, tag="sinkronisasi daerah", signed=True,
+              errors=(404,))
+    def http_sync_signed_corrections(self, request, region, reconciliation_id, **_):
+        return self.rpc_sync.signed_corrections(region, reconciliation_id,
+                                                self._signed(request, b""))
+
+    @endpoint("POST", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>/decisions",
+              summary="Catat keputusan atas selisih rekonsiliasi (per selisih atau sekaligus)",
+              roles=BKD, body=y.DecisionsRequest, response=y.DecisionsAnswer,
+              tag="sinkronisasi daerah", errors=(404, 409))
+    def http_sync_record_decisions(self, request, region, reconciliation_id, body, **_):
+        return self.rpc_sync.record_decisions(region, reconciliation_id, body)
+
+    @endpoint("GET", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>/decisions",
+              summary="Selisih rekonsiliasi beserta keputusan dan hasil penerapannya",
+              roles=("administrator", "auditor"), query=y.DecidedDifferenceQuery,
+              response=y.DecidedDifference, many=True, tag="sinkronisasi daerah",
+              errors=(404,))
+    def http_sync_list_decisions(self, request, region, reconciliation_id, query, **_):
+        return self.rpc_sync.list_decisions(region, reconciliation_id, query)
+
+    @endpoint("POST", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>/apply",
+              summary="Terapkan keputusan ambil data daerah ke data pegawai (berjalan di latar)",
+              roles=BKD, response=y.ReconciliationState, status=202,
+              tag="sinkronisasi daerah", errors=(404, 409))
+    def http_sync_apply_decisions(self, request, region, reconciliation_id, **_):
+        return self.rpc_sync.apply_decisions(region, reconciliation_id)
+
+    @endpoint("POST",
+              "/api/sync/regions/<region>/reconciliations/<reconciliation_id>/berita-acara",
+              summary="Buat dan tandatangani berita acara rapat rekonsiliasi (menutup "
+                      "rekonsiliasi)", roles=BKD, body=y.BeritaAcaraRequest,
+              response=y.ReconciliationState, status=201, tag="sinkronisasi daerah",
+              errors=(404, 409, 503))
+    def http_sync_berita_acara(self, request, region, reconciliation_id, body, **_):
+        return self.rpc_sync.produce_berita_acara(region, reconciliation_id, body)
+
     # -- anything else -----------------------------------------------------------------------
 
     @http("GET,POST,PUT,PATCH,DELETE", "/<path:path>")

@@ -18,6 +18,7 @@ FIELD_LABELS = {
     "opd_id": "Perangkat daerah", "tmt_cpns": "TMT CPNS", "tmt_pns": "TMT PNS",
     "status": "Status kepegawaian", "wilayah": "Kabupaten/kota", "tahun": "Tahun",
     "jumlah_cocok": "Data cocok", "jumlah_selisih": "Data berselisih",
+    "rapat_tanggal": "Tanggal rapat", "rapat_tempat": "Tempat rapat",
 }
 
 

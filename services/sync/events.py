@@ -192,6 +192,99 @@ class RegionResumed(Schema):
     batch_id = fields.String(required=True)
 
 
+# -- decisions on a reconciliation's differences, applying them, the berita acara -------------
+
+_reconciliation = fields.String(required=True)
+
+
+@REGISTRY.event("ReconciliationDecisionsRecorded", version=1)
+class ReconciliationDecisionsRecorded(Schema):
+    """One decision taken on the listed differences (`difference_ids`) of a reconciliation, by
+    id or in bulk (`selector`: the kind and field chosen); `changed_ids`: those that had another
+    decision before (a decision changes until it is applied). One event per decision a call
+    takes."""
+
+    region = _region
+    reconciliation_id = _reconciliation
+    decision = fields.String(required=True)
+    difference_ids = fields.List(fields.Integer(), required=True)
+    changed_ids = fields.List(fields.Integer(), required=True)
+    note = fields.String(load_default=None, allow_none=True)
+    selector = fields.Dict(load_default=None, allow_none=True)
+
+
+@REGISTRY.event("ReconciliationApplyStarted", version=1)
+class ReconciliationApplyStarted(Schema):
+    """An administrator asked for the take_region decisions to be applied to the records."""
+
+    region = _region
+    reconciliation_id = _reconciliation
+    to_apply = fields.Integer(required=True)
+
+
+@REGISTRY.event("ReconciliationDecisionsApplied", version=1)
+class ReconciliationDecisionsApplied(Schema):
+    """A chunk of take_region decisions through records: each one's outcome (`applied`, with
+    records' answer and the employee's version, or `refused` with records' code, status, field
+    and message); `event_id` is the change's id at records (uuid5 of the reconciliation and the
+    difference: the same on a re-run)."""
+
+    region = _region
+    reconciliation_id = _reconciliation
+    outcomes = fields.List(fields.Dict(), required=True)
+
+
+@REGISTRY.event("ReconciliationApplied", version=1)
+class ReconciliationApplied(Schema):
+    """Every take_region decision went through records: how many were applied and refused."""
+
+    region = _region
+    reconciliation_id = _reconciliation
+    applied = fields.Integer(required=True)
+    refused = fields.Integer(required=True)
+    figures = fields.Dict(required=True)
+
+
+@REGISTRY.event("BeritaAcaraRequested", version=1)
+class BeritaAcaraRequested(Schema):
+    """An administrator asked for the meeting's berita acara: the reconciliation is closing (its
+    decisions no longer change) while signing produces and signs it."""
+
+    region = _region
+    reconciliation_id = _reconciliation
+    meeting_date = fields.String(required=True)
+    place = fields.String(required=True)
+    participants = fields.List(fields.Dict(), required=True)
+    signer = fields.String(required=True)
+
+
+@REGISTRY.event("BeritaAcaraRefused", version=1)
+class BeritaAcaraRefused(Schema):
+    """Signing refused the berita acara (e.g. the signer has no certificate): the
+    reconciliation is back to applied, its decisions open again."""
+
+    region = _region
+    reconciliation_id = _reconciliation
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    field = fields.String(load_default=None, allow_none=True)
+
+
+@REGISTRY.event("ReconciliationClosed", version=1)
+class ReconciliationClosed(Schema):
+    """The meeting's berita acara is signed (signing's document): the reconciliation is over."""
+
+    region = _region
+    reconciliation_id = _reconciliation
+    berita_acara = fields.String(required=True)
+    number = fields.String(load_default=None, allow_none=True)
+    meeting_date = fields.String(required=True)
+    place = fields.String(required=True)
+    participants = fields.List(fields.Dict(), required=True)
+    signer = fields.String(required=True)
+    figures = fields.Dict(required=True)
+
+
 @REGISTRY.redactor("SyncEventReceived")
 def _received_public(payload: dict) -> dict:
     return {k: v for k, v in payload.items() if k not in ("raw", "nip")}
@@ -211,3 +304,11 @@ def _applied_public(payload: dict) -> dict:
 def _quarantined_public(payload: dict) -> dict:
     # the reasons may quote the refused values
     return {k: v for k, v in payload.items() if k not in ("nip", "message", "details")}
+
+
+@REGISTRY.redactor("ReconciliationDecisionsApplied")
+def _outcomes_public(payload: dict) -> dict:
+    # records' reasons may quote the refused values
+    return {**payload, "outcomes": [{k: v for k, v in o.items() if k not in ("message",
+                                                                           "details")}
+                                    for o in payload["outcomes"]]}

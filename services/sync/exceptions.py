@@ -86,3 +86,42 @@ class LastKey(Conflict):
 class NotQuarantined(Conflict):
     code = "not_quarantined"
     title = "Peristiwa tidak dalam karantina"
+
+
+# -- a reconciliation's decisions, applying them and the berita acara ---------------------------
+
+class ReconciliationUnknown(NotFound):
+    code = "reconciliation_unknown"
+    title = "Rekonsiliasi tidak ditemukan"
+
+
+class DifferenceUnknown(ValidationFailed):
+    code = "difference_unknown"
+    title = "Selisih tidak ada pada rekonsiliasi ini"
+
+
+class DecisionNotAllowed(ValidationFailed):
+    code = "decision_not_allowed"
+    title = "Keputusan tidak berlaku untuk jenis selisih ini"
+
+
+class DecisionApplied(Conflict):
+    code = "decision_applied"
+    title = "Keputusan sudah diterapkan dan tidak dapat diubah"
+
+
+class ReconciliationNotDecidable(Conflict):
+    code = "reconciliation_not_decidable"
+    title = "Rekonsiliasi tidak dalam tahap keputusan"
+
+
+class BeritaAcaraNotReady(Conflict):
+    code = "berita_acara_not_ready"
+    title = "Berita acara belum dapat dibuat"
+
+
+class BeritaAcaraNotSigned(SyncError):
+    code = "berita_acara_not_signed"
+    http_status = 503
+    transient = True
+    title = "Berita acara belum selesai ditandatangani"

@@ -10,7 +10,17 @@ from nameko.timer import timer
 
 from services.sync.dependencies import SyncSettings, region_batches
 from services.sync.events import REGISTRY
-from services.sync.usecases import SYSTEM, applying, monitoring, quarantine, receiving, regions
+from services.sync.usecases import (
+    SYSTEM,
+    applying,
+    berita_acara,
+    decisions,
+    monitoring,
+    quarantine,
+    receiving,
+    regions,
+    settlement,
+)
 from shared.auth import Principal
 from shared.contracts import sync as c
 from shared.db import Database
@@ -31,6 +41,7 @@ class SyncService(ServiceBase):
     db = Database(REGISTRY)
     settings = SyncSettings()
     records = RpcProxy("records")
+    signing = RpcProxy("signing")
 
     def _actor(self) -> Principal:
         return Principal.from_context(self.context)
@@ -68,6 +79,15 @@ class SyncService(ServiceBase):
         with self.db.transaction() as uow:
             receiving.authenticate(uow, self.settings, str(region), request)
             return c.QuarantineEntry(many=True).dump(quarantine.listing(uow, str(region), 1000))
+
+    @rpc
+    def signed_corrections(self, region, reconciliation_id, payload):
+        """The differences BKD asks the region to correct, for its signed read."""
+        request = load(c.SignedRequest(), payload)
+        with self.db.transaction() as uow:
+            receiving.authenticate(uow, self.settings, str(region), request)
+            return c.CorrectionAsked(many=True).dump(
+                decisions.corrections(uow, str(region), reconciliation_id))
 
     # -- administrators -------------------------------------------------------------------------
 
@@ -129,6 +149,36 @@ class SyncService(ServiceBase):
             return c.QuarantineDecision().dump(quarantine.retry(
                 uow, self._actor(), str(region), c.sequence_of(sequence), data["reason"]))
 
+    # -- a reconciliation's decisions, applying them, the berita acara ---------------------------
+
+    @rpc
+    def record_decisions(self, region, reconciliation_id, payload):
+        request = load(c.DecisionsRequest(), payload)
+        with self.db.transaction(reason="keputusan rekonsiliasi") as uow:
+            return c.DecisionsAnswer().dump(decisions.record(
+                uow, self._actor(), str(region), reconciliation_id, request))
+
+    @rpc
+    def list_decisions(self, region, reconciliation_id, payload=None):
+        query = load(c.DecidedDifferenceQuery(), payload or {})
+        with self.db.transaction() as uow:
+            return c.DecidedDifference(many=True).dump(decisions.listing(
+                uow, self._actor(), str(region), reconciliation_id, query))
+
+    @rpc
+    def apply_decisions(self, region, reconciliation_id):
+        """Status applying; the timer applies the take_region decisions (usecases/settlement)."""
+        with self.db.transaction(reason="terapkan keputusan rekonsiliasi") as uow:
+            return c.ReconciliationState().dump(settlement.start(
+                uow, self._actor(), str(region), reconciliation_id))
+
+    @rpc
+    def produce_berita_acara(self, region, reconciliation_id, payload):
+        """The meeting's berita acara, signed by signing; the reconciliation closed."""
+        data = load(c.BeritaAcaraRequest(), payload)
+        return c.ReconciliationState().dump(berita_acara.produce(
+            self.db, self.signing, self._actor(), str(region), reconciliation_id, data))
+
     # -- the worker -------------------------------------------------------------------------------
 
     @timer(interval=TICK)
@@ -137,6 +187,12 @@ class SyncService(ServiceBase):
         self.context.update(SYSTEM)
         applying.tick(self.db, self.records, self.settings,
                       eventlet.GreenPool(REGIONS_AT_ONCE).imap)
+
+    @timer(interval=TICK)
+    def apply_reconciliations(self):
+        """take_region decisions applied to records, resumable (usecases/settlement)."""
+        self.context.update(SYSTEM)
+        settlement.tick(self.db, self.records, self.settings)
 
     @timer(interval=TICK)
     def watch_regions(self):

@@ -376,19 +376,41 @@ class AttachRequest(Schema):
 REGION_CHANGE_KINDS = ("employee_registered", "data_pokok_changed", "history_recorded")
 
 
+class RegionChangeOrigin(Schema):
+    """Where a change comes from when it is not the region's feed: a take_region decision on a
+    difference of the yearly reconciliation (the sync service's settlement)."""
+
+    reconciliation_id = fields.UUID(required=True)
+    difference_id = fields.Integer(required=True, strict=True,
+                                   validate=validate.Range(1, 2**31 - 1))
+
+
 class RegionChange(Schema):
-    """One change a kabupaten/kota pushed, as the sync service passes it on after its own log,
-    signature and sequence checks. `data` follows the person-facing contract of its kind
-    (RegionRegistration, RegionDataPokok, RegionHistory)."""
+    """One change of a kabupaten/kota's employee, as the sync service passes it on: a change the
+    region pushed (its feed's `sequence`, after the sync's log, signature and sequence checks),
+    or a reconciliation decision to take the region's value (`origin`, no sequence). Exactly one
+    of the two. `data` follows the person-facing contract of its kind (RegionRegistration,
+    RegionDataPokok, RegionHistory)."""
 
     region = fields.String(required=True, validate=validate.OneOf(
         sorted(code for code in instansi() if code != "35")), metadata={
         "description": "kode BPS kabupaten/kota pengirim (3501-3579)"})
     event_id = fields.UUID(required=True)
-    sequence = fields.Integer(required=True, validate=validate.Range(1, 2**63 - 1))
+    sequence = fields.Integer(load_default=None, allow_none=True,
+                              validate=validate.Range(1, 2**63 - 1), metadata={
+                                  "description": "urutan umpan daerah (perubahan yang dikirim "
+                                                 "daerah)"})
+    origin = fields.Nested(RegionChangeOrigin, load_default=None, allow_none=True, metadata={
+        "description": "keputusan rekonsiliasi yang mengambil data daerah (tanpa urutan)"})
     kind = fields.String(required=True, validate=validate.OneOf(REGION_CHANGE_KINDS))
     nip = fields.String(required=True, validate=validate.Regexp(r"^\d{18}$"))
     data = fields.Dict(keys=fields.String(), required=True)
+
+    @validates_schema
+    def _one_origin(self, data, **_):
+        if (data.get("sequence") is None) == (data.get("origin") is None):
+            raise ValidationError("isi salah satu: sequence (umpan daerah) atau origin "
+                                  "(keputusan rekonsiliasi)", "sequence")
 
 
 class RegionRegistration(EmployeeCreate):

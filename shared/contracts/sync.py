@@ -1,7 +1,7 @@
 """Contract of the sync service's RPC payloads and answers (shared with the gateway), and of the
 batch a region sends (docs/design/sync.md)."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.reference import domain_data
 
@@ -160,3 +160,122 @@ def sequence_of(value) -> int:
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     return load(_Sequence(), {"sequence": value})["sequence"]
+
+
+# -- a reconciliation's decisions, applying them, the berita acara ---------------------------
+
+DIFFERENCE_KINDS = ("missing_in_records", "missing_in_region", "field_mismatch",
+                    "nip_in_two_instansi", "nip_invalid")
+DECISIONS = ("take_region", "keep_province", "ask_correction")
+_decision = fields.String(required=True, validate=validate.OneOf(DECISIONS), metadata={
+    "description": "take_region: ambil data daerah; keep_province: tetap data provinsi; "
+                   "ask_correction: minta daerah memperbaiki"})
+_note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+
+class DecisionItem(Schema):
+    difference_id = fields.Integer(required=True, strict=True,
+                                   validate=validate.Range(1, 2**31 - 1))
+    decision = _decision
+    note = _note
+
+
+class BulkDecision(Schema):
+    """Every undecided difference of a kind (and field, for field_mismatch) at once."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(DIFFERENCE_KINDS))
+    field = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 60))
+    decision = _decision
+    note = _note
+
+
+class DecisionsRequest(Schema):
+    """Either `decisions` (by difference id, at most 1,000) or `bulk`, not both."""
+
+    decisions = fields.List(fields.Nested(DecisionItem), validate=validate.Length(1, 1000))
+    bulk = fields.Nested(BulkDecision)
+
+    @validates_schema
+    def _one_form(self, data, **_):
+        if ("decisions" in data) == ("bulk" in data):
+            raise ValidationError("isi salah satu: decisions atau bulk", "decisions")
+
+
+class DecisionsAnswer(Schema):
+    reconciliation_id = fields.String(required=True)
+    decided = fields.Integer(required=True, metadata={"description": "selisih yang diputuskan "
+                                                      "oleh permintaan ini"})
+    changed = fields.Integer(required=True, metadata={"description": "di antaranya yang "
+                                                      "keputusannya berubah"})
+    undecided = fields.Integer(required=True, metadata={"description": "selisih yang belum "
+                                                        "diputuskan"})
+
+
+class DecidedDifferenceQuery(Schema):
+    kind = fields.String(validate=validate.OneOf(DIFFERENCE_KINDS))
+    decision = fields.String(validate=validate.OneOf((*DECISIONS, "undecided")))
+    after = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1))
+    limit = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
+
+
+class DecidedDifference(Schema):
+    difference_id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    nip = fields.String(required=True)
+    field = fields.String(allow_none=True)
+    region_value = fields.Raw(allow_none=True)
+    province_value = fields.Raw(allow_none=True)
+    other_instansi = fields.String(allow_none=True)
+    line = fields.Integer(allow_none=True)
+    decision = fields.String(allow_none=True)
+    decided_by = fields.String(allow_none=True)
+    decided_at = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    applied_at = fields.String(allow_none=True)
+    applied_outcome = fields.Dict(allow_none=True, metadata={
+        "description": "status applied, atau refused dengan alasan dari data pegawai"})
+
+
+class CorrectionAsked(Schema):
+    """A difference BKD asks the region to correct (its signed read)."""
+
+    difference_id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    nip = fields.String(required=True)
+    field = fields.String(allow_none=True)
+    region_value = fields.Raw(allow_none=True)
+    province_value = fields.Raw(allow_none=True)
+    line = fields.Integer(allow_none=True)
+    note = fields.String(allow_none=True)
+    decided_at = fields.String(allow_none=True)
+
+
+class ReconciliationState(Schema):
+    reconciliation_id = fields.String(required=True)
+    region = fields.String(required=True)
+    year = fields.Integer(required=True)
+    status = fields.String(required=True)
+    figures = fields.Dict(required=True, metadata={"description": "per jenis selisih: jumlah, "
+                                                   "keputusan, diterapkan, ditolak"})
+    applied_at = fields.String(allow_none=True)
+    berita_acara = fields.String(allow_none=True, metadata={"description": "id dokumen berita "
+                                                            "acara bertanda tangan"})
+    closed_at = fields.String(allow_none=True)
+
+
+class Participant(Schema):
+    name = fields.String(required=True, validate=validate.Length(2, 150))
+    position = fields.String(required=True, validate=validate.Length(2, 150))
+    instansi = fields.String(required=True, validate=validate.Length(2, 150))
+
+
+class BeritaAcaraRequest(Schema):
+    meeting_date = fields.Date(required=True)
+    place = fields.String(required=True, validate=validate.Length(3, 200))
+    participants = fields.List(fields.Nested(Participant), required=True,
+                               validate=validate.Length(1, 60))
+    signer = fields.String(required=True, validate=validate.Length(1, 80), metadata={
+        "description": "akun pejabat penandatangan (punya sertifikat)"})
+    notes = fields.String(load_default=None, allow_none=True,
+                          validate=validate.Length(max=2000))
+

@@ -12,7 +12,8 @@ append finds it moved on). To make such a race happen every time rather than now
 `race` holds the service log's head row in PostgreSQL for a moment — every append of that
 service waits for it — sends the calls one after another, waits until each is blocked on a lock,
 and lets go: the first in line writes, the one after it finds the stream moved on. Nothing is
-read or written in the database by the test itself. The checkpoint's 409 needs a key store
+read or written in the database by the test itself (but for the reconciliations' stand-in, said
+in its test). The checkpoint's 409 needs a key store
 without the seal, which is the operator's doing: the test takes the seal out of the deployed key
 store's index and puts it back.
 
@@ -93,6 +94,12 @@ CONFLICTS: dict[str, set[str]] = {
     "POST /api/sync/{region}/batches": {"batch_replayed"},
     "POST /api/sync/regions/{region}/quarantine/{sequence}/skip": {"not_quarantined"},
     "POST /api/sync/regions/{region}/quarantine/{sequence}/retry": {"not_quarantined"},
+    "POST /api/sync/regions/{region}/reconciliations/{reconciliation_id}/decisions": {
+        "decision_applied", "reconciliation_not_decidable"},
+    "POST /api/sync/regions/{region}/reconciliations/{reconciliation_id}/apply": {
+        "reconciliation_not_decidable"},
+    "POST /api/sync/regions/{region}/reconciliations/{reconciliation_id}/berita-acara": {
+        "berita_acara_not_ready"},
 }
 #: what this run provoked: operation -> codes seen
 SEEN: dict[str, set[str]] = {}
@@ -608,6 +615,46 @@ def test_a_region_is_onboarded_once_its_keys_and_batches_and_quarantine_conflict
                              body={"reason": "diputus lagi"}),
                  f"POST /api/sync/regions/{{region}}/quarantine/{{sequence}}/{action}",
                  "not_quarantined")
+
+
+def test_a_reconciliations_decisions_conflict_once_applied_or_closed(stack, client, people):
+    """BKD deciding on a reconciliation: the berita acara before everything is decided and
+    applied, a decision already applied changed, and a closed reconciliation decided on or
+    applied again. STAND-IN: the reconciliations are written into the tables in the states the
+    report and the applier leave them (the only database writes of this file) until the
+    snapshot upload and report are merged; the lead swaps them for the real ones."""
+    from tests.sync_helpers import onboard, reported_reconciliation
+
+    admin = people["admin"]
+    region = onboard(client, admin, "3574")
+    nip = f"198101012006041{uuid.uuid4().int % 1000:03d}"
+    name = [{"kind": "field_mismatch", "nip": nip, "field": "name", "region_value": "Ani",
+             "province_value": "Ana"}]
+    base = f"/api/sync/regions/{region.code}/reconciliations"
+    op = "POST /api/sync/regions/{region}/reconciliations/{reconciliation_id}/"
+    reported = reported_reconciliation(stack.database_url, region.code, {}, name)
+    conflict(client.call("POST", f"{base}/{reported}/berita-acara", token=admin, body={
+        "meeting_date": "2026-12-04", "place": "Ruang Rapat BKD", "signer": "admin.bkd",
+        "participants": [{"name": "Dr. Budi Santoso", "position": "Kepala BKD",
+                          "instansi": "Pemerintah Provinsi Jawa Timur"}]}),
+        op + "berita-acara", "berita_acara_not_ready")
+    applied = reported_reconciliation(stack.database_url, region.code, {}, name,
+                                      status="applied", decision="take_region")
+    conn = psycopg2.connect(stack.database_url)
+    with conn, conn.cursor() as cur:
+        cur.execute("UPDATE sync.differences SET applied_at = now(), applied_outcome = "
+                    "'{\"status\": \"applied\"}' WHERE reconciliation_id = %s", (applied,))
+    conn.close()
+    conflict(client.call("POST", f"{base}/{applied}/decisions", token=admin, body={
+        "decisions": [{"difference_id": 1, "decision": "keep_province"}]}),
+        op + "decisions", "decision_applied")
+    closed = reported_reconciliation(stack.database_url, region.code, {}, name,
+                                     status="closed", decision="keep_province")
+    conflict(client.call("POST", f"{base}/{closed}/decisions", token=admin, body={
+        "decisions": [{"difference_id": 1, "decision": "ask_correction"}]}),
+        op + "decisions", "reconciliation_not_decidable")
+    conflict(client.call("POST", f"{base}/{closed}/apply", token=admin), op + "apply",
+             "reconciliation_not_decidable")
 
 
 # -- the table against the document ---------------------------------------------------------------

@@ -391,6 +391,18 @@ def _the_special_cases(matrix, stack, client):
         "expected_version": 1, "reason": "data awal"})
     matrix.seen[("post", "/api/employees/{nip}/histories")] |= matrix.seen.pop(
         ("post", "/api/employees/199001012020121999/histories"), set())
+    # a reconciliation that does not exist: decided on (a valid body, which the minimal one
+    # is not: decisions or bulk), and read by a region with its own signature
+    template = "/api/sync/regions/{region}/reconciliations/{reconciliation_id}/decisions"
+    decisions = matrix.concrete(template)
+    _post(matrix, decisions, "administrator",
+          {"decisions": [{"difference_id": 1, "decision": "keep_province"}]})
+    matrix.seen[("post", template)] |= matrix.seen.pop(("post", decisions), set())
+    template = "/api/sync/{region}/reconciliations/{reconciliation_id}/corrections"
+    corrections = matrix.concrete(template, {"region": matrix.region.code})
+    s, h, _ = matrix.raw.send("get", corrections,
+                              matrix.region_headers("get", corrections, b""))
+    matrix.record("get", template, s, h)
     # a pegawai whose account exists but whose record BKD has not registered yet
     nip = "198502022010012001"
     email = f"{nip}@mail.test"

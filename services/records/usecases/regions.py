@@ -1,7 +1,9 @@
 """A kabupaten/kota's change, applied to the records (`records.apply_region_change`, called by
 the sync service once the change is in its log): through the same use cases, rules and events
 as a person's change, as the region's machine actor `sync:<region>` (the event metadata says
-so), and once per event id.
+so), and once per event id. A change comes from the region's feed (its `sequence`) or from a
+reconciliation decision to take the region's value (`origin`: the reconciliation and the
+difference); its region_changes row and the reason in the log say which.
 
 - employee_registered: register_employee's body (instansi: the region's, unless it says so);
 - data_pokok_changed: data pokok fields changed at once — a region is authoritative for its
@@ -197,8 +199,10 @@ def _apply_change(uow, change: dict) -> dict:
     """One checked change, its event id's lock held: applied through the records use cases,
     or `duplicate` for an event id applied before (in this batch too)."""
     event_id = str(change["event_id"])
-    digest = fingerprint("apply_region_change", {k: v for k, v in change.items()
-                                                 if k != "event_id"})
+    # a feed change's digest is what it was before reconciliation changes existed (no origin)
+    digest = fingerprint("apply_region_change", {
+        k: v for k, v in change.items()
+        if k != "event_id" and not (k == "origin" and v is None)})
     staged = getattr(uow, "staged", None)
     if staged is not None:
         row = staged.applied_change(event_id)
@@ -226,15 +230,18 @@ def _apply_change(uow, change: dict) -> dict:
             raise
         raise _invalid(type(exc), [{"field": f"data.{exc.field}" if exc.field else "data",
                                     "code": exc.code, "message": exc.message}]) from None
-    remembered = {"id": event_id, "region": change["region"], "sequence": change["sequence"],
-                  "kind": change["kind"], "nip": change["nip"], "digest": digest,
-                  "version": record["version"]}
+    origin = change.get("origin") or {}
+    remembered = {"id": event_id, "region": change["region"], "sequence": change.get("sequence"),
+                  "rec": str(origin["reconciliation_id"]) if origin else None,
+                  "diff": origin.get("difference_id"), "kind": change["kind"],
+                  "nip": change["nip"], "digest": digest, "version": record["version"]}
     if staged is not None:
         staged.remember(remembered)
     else:
-        uow.execute("INSERT INTO region_changes (event_id, region, sequence, kind, nip, "
-                    "fingerprint, version) VALUES (CAST(:id AS uuid), :region, :sequence, "
-                    ":kind, :nip, :digest, :version)", remembered)
+        uow.execute("INSERT INTO region_changes (event_id, region, sequence, reconciliation_id, "
+                    "difference_id, kind, nip, fingerprint, version) VALUES (CAST(:id AS uuid), "
+                    ":region, :sequence, CAST(:rec AS uuid), :diff, :kind, :nip, :digest, "
+                    ":version)", remembered)
     return {"status": "applied", "nip": change["nip"], "version": record["version"]}
 
 
@@ -248,7 +255,10 @@ _HISTORY = contract.RegionHistory()
 def _reason(change: dict) -> str:
     region = instansi()[change["region"]]["short"]
     given = change["data"].get("reason")
-    told = f"sinkronisasi {region} (urutan {change['sequence']}, peristiwa {change['event_id']})"
+    origin = change.get("origin")
+    told = (f"rekonsiliasi {region} ({origin['reconciliation_id']}, selisih "
+            f"{origin['difference_id']}, peristiwa {change['event_id']})" if origin else
+            f"sinkronisasi {region} (urutan {change['sequence']}, peristiwa {change['event_id']})")
     return f"{told}: {given}" if isinstance(given, str) and given else told
 
 

@@ -133,9 +133,11 @@ class StagedWrites:
             if self._rows:
                 execute_values(
                     cur, f"INSERT INTO {schema}.region_changes (event_id, region, sequence, "  # noqa: S608 - identifiers from code only; every value is a bound parameter
-                    "kind, nip, fingerprint, version) VALUES %s", self._rows,
-                    template="(CAST(%(id)s AS uuid), %(region)s, %(sequence)s, %(kind)s, "
-                             "%(nip)s, %(digest)s, %(version)s)", page_size=1000)
+                    "reconciliation_id, difference_id, kind, nip, fingerprint, version) VALUES %s",
+                    self._rows,
+                    template="(CAST(%(id)s AS uuid), %(region)s, %(sequence)s, "
+                             "CAST(%(rec)s AS uuid), %(diff)s, %(kind)s, %(nip)s, %(digest)s, "
+                             "%(version)s)", page_size=1000)
         rounds: list[list[StreamAppend]] = []
         appended: dict[str, int] = {}
         for item in self._appends:
