@@ -63,10 +63,13 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                     "reissue_document", "request_output", "retry_document",
                     "revoke_document", "sign_checkpoint", "verify_document", "verify_pdf"),
         "reporting": ("health",),
-        "sync": ("health", "add_region_key", "get_region", "list_quarantine",
-                 "list_region_keys", "list_regions", "onboard_region", "receive_batch",
-                 "retire_region_key", "retry_quarantined", "signed_quarantine", "signed_status",
-                 "skip_quarantined"),
+        "sync": ("health", "add_region_key", "get_reconciliation", "get_region",
+                 "list_differences", "list_quarantine", "list_reconciliations",
+                 "list_region_keys", "list_regions", "list_snapshots", "onboard_region",
+                 "permit_snapshot", "receive_batch", "receive_snapshot", "retire_region_key",
+                 "retry_quarantined", "signed_differences", "signed_quarantine",
+                 "signed_reconciliation", "signed_snapshot", "signed_status",
+                 "skip_quarantined", "start_reconciliation"),
     },
     "requests": {"records": ("document_meta", "documents_not_owned", "record_for_rules"),
                  "signing": ("events_feed",), "verification": ("events_feed",)},
@@ -78,7 +81,7 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "reporting": {},
     # sync applies the regions' changes through records' own use case (services/sync/usecases/
     # applying.py)
-    "sync": {"records": ("apply_region_change",)},
+    "sync": {"records": ("apply_region_change", "locate_nips", "region_roster")},
 }
 # `events_feed`: a consumer catching up reads its sources' feeds (shared/subscriptions.py); the
 # table lists it for exactly the sources each process subscribes to (tests/test_broker_users.py)

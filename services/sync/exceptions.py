@@ -86,3 +86,44 @@ class LastKey(Conflict):
 class NotQuarantined(Conflict):
     code = "not_quarantined"
     title = "Peristiwa tidak dalam karantina"
+
+
+class SnapshotReplayed(Conflict):
+    code = "snapshot_replayed"
+    title = "Id snapshot sudah pernah dipakai"
+
+
+class SnapshotTooLarge(SyncError):
+    code = "snapshot_too_large"
+    http_status = 413
+    title = "Snapshot terlalu besar"
+
+
+class SnapshotInvalid(ValidationFailed):
+    code = "snapshot_invalid"
+    title = "Permintaan snapshot tidak sesuai format"
+
+
+class SnapshotDigestMismatch(ValidationFailed):
+    code = "snapshot_digest_mismatch"
+    title = "Isi snapshot tidak cocok dengan SHA-256 yang ditandatangani"
+
+
+class SnapshotUnknown(NotFound):
+    code = "snapshot_unknown"
+    title = "Snapshot tidak ditemukan"
+
+
+class SnapshotNotLoaded(Conflict):
+    code = "snapshot_not_loaded"
+    title = "Snapshot belum selesai dimuat"
+
+
+class ReconciliationUnknown(NotFound):
+    code = "reconciliation_unknown"
+    title = "Rekonsiliasi tidak ditemukan"
+
+
+class ReconciliationRunning(Conflict):
+    code = "reconciliation_running"
+    title = "Rekonsiliasi daerah ini sedang berjalan"

@@ -3,7 +3,9 @@ manages its HMAC keys (add, retire, list); `receiving` checks a region's signed 
 records a batch (every event into the log with its raw payload, then into `inbound`);
 `applying` is the worker that applies what arrived, in sequence order per region, through
 records.apply_region_change; `quarantine` is what the region and administrators do with refused
-events; `monitoring` is the status of each region, gap reports and the silence alarm. Each
+events; `snapshots` takes a region's full snapshot in (signed over its digest) and loads it row
+by row; `reconciling` compares a loaded snapshot with records and lists the differences;
+`monitoring` is the status of each region, gap reports and the silence alarm. Each
 takes the unit of work (or the database, where an RPC must run between two transactions), the
 caller's principal and validated data; the SQL is here, the rules in services/sync/domain.py."""
 
