@@ -24,3 +24,19 @@ def stream(region: str) -> str:
 
 def iso(moment) -> str | None:
     return moment.isoformat() if moment is not None else None
+
+
+def copy_in(uow, statement: str, buffer) -> None:
+    """`COPY ... FROM STDIN` of `buffer` on the unit of work's connection. psycopg2 refuses COPY
+    while a wait callback is set (eventlet's green psycopg2 sets one), so the callback is lifted
+    for the length of one COPY: the hub waits for that chunk (a few thousand rows, tens of ms)
+    and every other query stays green."""
+    from psycopg2 import extensions
+
+    callback = extensions.get_wait_callback()
+    extensions.set_wait_callback(None)
+    try:
+        with uow.dbapi.cursor() as cur:
+            cur.copy_expert(statement, buffer)
+    finally:
+        extensions.set_wait_callback(callback)

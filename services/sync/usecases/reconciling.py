@@ -39,7 +39,7 @@ from services.sync.exceptions import (
     SnapshotNotLoaded,
     SnapshotUnknown,
 )
-from services.sync.usecases import STREAM_TYPE, iso, stream
+from services.sync.usecases import STREAM_TYPE, copy_in, iso, stream
 from services.sync.usecases.receiving import authenticate
 from shared.contracts import sync as c
 from shared.errors import SimasnError
@@ -76,7 +76,7 @@ def start(uow, actor, region: str, data: dict) -> dict:
     uow.execute("INSERT INTO reconciliations (reconciliation_id, region, snapshot_id, year, "
                 "status, requested_by) VALUES (CAST(:i AS uuid), :r, CAST(:s AS uuid), :y, "
                 "'running', :by)", {"i": reconciliation_id, "r": region, "s": snapshot_id,
-                                    "y": data["year"], "by": actor.id})
+                                    "y": data["year"], "by": actor.account_id})
     uow.append(stream(region), STREAM_TYPE, ANY_VERSION, [NewEvent("ReconciliationStarted", {
         "region": region, "reconciliation_id": reconciliation_id, "snapshot_id": snapshot_id,
         "year": data["year"]})], reason=f"rekonsiliasi {data['year']}")
@@ -218,8 +218,7 @@ def _copy(uow, table: str, rows) -> None:
     for values in rows:
         buffer.write("\t".join(_copy_field(v) for v in values) + "\n")
     buffer.seek(0)
-    with uow.dbapi.cursor() as cur:
-        cur.copy_expert(f"COPY {table} FROM STDIN", buffer)
+    copy_in(uow, f"COPY {table} FROM STDIN", buffer)
 
 
 def _copy_field(value) -> str:
@@ -267,8 +266,9 @@ _DIFFERENCES = f"""
 INSERT INTO differences (reconciliation_id, difference_id, kind, nip, field, region_value,
                          province_value, other_instansi, line)
 SELECT CAST(:rid AS uuid),
-       row_number() OVER (ORDER BY array_position(CAST(:kinds AS text[]), kind), nip,
-                          field NULLS FIRST, other_instansi NULLS FIRST, line NULLS FIRST),
+       row_number() OVER (ORDER BY array_position(CAST(:kinds AS text[]), kind), nip COLLATE "C",
+                          field COLLATE "C" NULLS FIRST, other_instansi COLLATE "C" NULLS FIRST,
+                          line NULLS FIRST),
        kind, nip, field, region_value, province_value, other_instansi, line
 FROM (
   SELECT 'nip_invalid' AS kind, nip, NULL::text AS field,

@@ -33,7 +33,7 @@ from services.sync.exceptions import (
     SnapshotTooLarge,
     SnapshotUnknown,
 )
-from services.sync.usecases import STREAM_TYPE, iso, stream
+from services.sync.usecases import STREAM_TYPE, copy_in, iso, stream
 from services.sync.usecases.receiving import _header, authenticate
 from shared.contracts import records as record_contract
 from shared.contracts import sync as c
@@ -323,9 +323,8 @@ def _copy_chunk(uow, settings, snapshot_id: str, chunk: list) -> bool:
                      f"{_copy_field(orjson.dumps(data).decode())}\t"
                      f"{_copy_field(orjson.dumps(problems).decode() if problems else None)}\n")
     buffer.seek(0)
-    with uow.dbapi.cursor() as cur:
-        cur.copy_expert("COPY snapshot_rows (snapshot_id, line, nip, data, problems) "
-                        "FROM STDIN", buffer)
+    copy_in(uow, "COPY snapshot_rows (snapshot_id, line, nip, data, problems) FROM STDIN",
+            buffer)
     return True
 
 
