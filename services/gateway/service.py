@@ -680,7 +680,7 @@ class GatewayService(ServiceBase):
                       "ditandatangani HMAC atas SHA-256 isinya, tanpa token)",
               response=y.Snapshot, status=202, tag="sinkronisasi daerah",
               upload=SYNC_SNAPSHOT_MAX_BYTES, upload_types=SNAPSHOT_TYPES, signed=True,
-              streamed=True, errors=(400, 408, 409, 422))
+              streamed=True, errors=(408, 409))
     def http_sync_snapshot(self, request, region, **_):
         """Sync checks the signature over the declared digest before a byte of the body is
         read; the body then streams into the object store, checked against that digest."""

@@ -41,6 +41,7 @@ from services.sync.exceptions import (
 )
 from services.sync.usecases import STREAM_TYPE, copy_in, iso, stream
 from services.sync.usecases.receiving import authenticate
+from services.sync.usecases.snapshots import known
 from shared.contracts import sync as c
 from shared.errors import SimasnError
 from shared.eventstore import ANY_VERSION, NewEvent
@@ -116,6 +117,7 @@ def for_administrator(uow, actor, region: str, reconciliation_id) -> dict:
 
 def listing(uow, actor, region: str) -> list[dict]:
     actor.require("administrator", "auditor")
+    known(uow, region)
     return [_view(row) for row in uow.execute(
         f"SELECT {_COLUMNS} FROM reconciliations WHERE region = :r ORDER BY started_at DESC",  # noqa: S608 - constant columns
         {"r": str(region)[:8]}).mappings()]

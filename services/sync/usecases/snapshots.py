@@ -26,6 +26,7 @@ from marshmallow import ValidationError
 
 from services.sync import domain
 from services.sync.exceptions import (
+    RegionUnknown,
     SignatureMissing,
     SnapshotDigestMismatch,
     SnapshotInvalid,
@@ -155,10 +156,19 @@ def signed_get(uow, settings, region: str, snapshot_id: str, request: dict) -> d
 
 
 def listing(uow, actor, region: str, limit: int = 100) -> list[dict]:
+    """The region's last `limit` snapshots, newest first (administrators, auditors)."""
     actor.require("administrator", "auditor")
+    known(uow, region)
     return [_view(row) for row in uow.execute(
         f"SELECT {_COLUMNS} FROM snapshots WHERE region = :r ORDER BY received_at DESC "  # noqa: S608 - constant columns
         "LIMIT :n", {"r": str(region)[:8], "n": limit}).mappings()]
+
+
+def known(uow, region: str) -> None:
+    """RegionUnknown (404) unless `region` is onboarded."""
+    if uow.execute("SELECT 1 FROM regions WHERE code = :r", {"r": str(region)[:8]}
+                   ).first() is None:
+        raise RegionUnknown("daerah belum terdaftar", field="region")
 
 
 # -- reading a file ----------------------------------------------------------------------------
