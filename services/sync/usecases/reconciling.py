@@ -250,9 +250,9 @@ def _fetch_roster(uow, records, settings, region: str) -> int:
 _SNAP = """
 CREATE TEMP TABLE snap ON COMMIT DROP AS
 SELECT line, nip, data,
-       (SELECT jsonb_agg(p ORDER BY p->>'code') FROM jsonb_array_elements(coalesce(problems,
-               '[]'::jsonb)) p WHERE p->>'code' LIKE 'nip%' OR p->>'code' = 'json_invalid')
-           AS nip_problems,
+       CASE WHEN problems IS NOT NULL THEN
+       (SELECT jsonb_agg(p ORDER BY p->>'code') FROM jsonb_array_elements(problems) p
+         WHERE p->>'code' LIKE 'nip%' OR p->>'code' = 'json_invalid') END AS nip_problems,
        min(line) OVER (PARTITION BY nip) AS first_line
   FROM snapshot_rows WHERE snapshot_id = CAST(:s AS uuid);
 CREATE INDEX ON snap (nip);
@@ -293,6 +293,7 @@ FROM (
     FROM snap s JOIN roster r ON r.nip = s.nip
     CROSS JOIN unnest(CAST(:fields AS text[])) AS f
    WHERE s.nip_problems IS NULL AND s.line = s.first_line
+     AND s.data->>f IS DISTINCT FROM r.data->>f  -- equal as written: equal normalised
      AND ({_NORM.replace('v)', "s.data->>f)")}) IS DISTINCT FROM
          ({_NORM.replace('v)', "r.data->>f)")})
   UNION ALL
