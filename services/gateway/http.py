@@ -189,7 +189,10 @@ def _take_body(environ, provider, policy: BodyPolicy):
         raise InvalidJson("Content-Length tidak sah", field="Content-Length") from None
     if declared is not None and declared > limit:
         raise PayloadTooLarge(f"maksimal {limit // 1024} KB", field="body")
-    if streamed:  # the handler checks the caller, then reads the body with its own deadline
+    if streamed:  # the handler checks the caller, then streams the body with its own deadline
+        if policy.in_flight >= policy.budget:  # nothing buffered, but the gateway is swamped
+            raise GatewayBusy("terlalu banyak unggahan bersamaan; coba lagi sebentar lagi",
+                              details={"retry_after": 5})
         return lambda: None
     if needs_token and declared and declared > MAX_JSON_BYTES and \
             not (environ.get("HTTP_AUTHORIZATION") or "").lower().startswith("bearer "):
