@@ -92,7 +92,8 @@ CONFLICTS: dict[str, set[str]] = {
     "POST /api/sync/regions/{region}/keys/{key_id}/retire": {"last_active_key"},
     "POST /api/sync/{region}/batches": {"batch_replayed"},
     "POST /api/sync/{region}/snapshots": {"snapshot_replayed"},
-    "POST /api/sync/regions/{region}/reconciliations": {"snapshot_not_loaded"},
+    "POST /api/sync/regions/{region}/reconciliations": {"snapshot_not_loaded",
+                                                        "reconciliation_running"},
     "POST /api/sync/regions/{region}/quarantine/{sequence}/skip": {"not_quarantined"},
     "POST /api/sync/regions/{region}/quarantine/{sequence}/retry": {"not_quarantined"},
 }
@@ -640,13 +641,14 @@ def test_a_snapshot_id_is_used_once_and_one_reconciliation_runs_at_a_time(
              "POST /api/sync/regions/{region}/reconciliations", "snapshot_not_loaded")
     wait_for(lambda: region.get(f"snapshots/{first['snapshot_id']}")[1]["status"] == "loaded",
              timeout=60, message="the snapshot loaded")
-    ok(client.call("POST", reconciliations, token=admin,
-                   body={"snapshot_id": first["snapshot_id"], "year": 2026}), 202)
-    second = client.call("POST", reconciliations, token=admin,
-                         body={"snapshot_id": first["snapshot_id"], "year": 2026})
-    if second.status == 409:  # else the first was reported already: nothing runs to refuse
-        conflict(second, "POST /api/sync/regions/{region}/reconciliations",
-                 "reconciliation_running")
+    for _ in range(5):  # a one-row report may be done before the second request: again
+        answer = client.call("POST", reconciliations, token=admin,
+                             body={"snapshot_id": first["snapshot_id"], "year": 2026})
+        if answer.status == 409:
+            conflict(answer, "POST /api/sync/regions/{region}/reconciliations",
+                     "reconciliation_running")
+            break
+        ok(answer, 202)
 
 
 # -- the table against the document ---------------------------------------------------------------
