@@ -549,8 +549,8 @@ def _upload(service, spec: RouteSpec, request):
     return stored
 
 
-def stream_upload(service, spec: RouteSpec, request, limit: int, expected_sha256: str,
-                  mismatch: Exception, min_rate: float = 64 * 1024):
+def stream_upload(service, request, limit: int, expected_sha256: str, mismatch: Exception,
+                  min_rate: float = 64 * 1024):
     """For a `streamed` route, once the caller is checked: the body streamed into the document
     store, refused past `limit` bytes (413), when its SHA-256 is not `expected_sha256`
     (`mismatch`; nothing kept), or when it does not arrive at `min_rate` bytes/s (408). Whatever

@@ -17,7 +17,6 @@ from services.gateway.exceptions import (
     UnsupportedMediaType,
 )
 from services.gateway.http import (
-    SPECS_BY_NAME,
     abandon_body,
     endpoint,
     http,
@@ -695,8 +694,7 @@ class GatewayService(ServiceBase):
         except Exception:
             abandon_body(request)
             raise
-        spec = SPECS_BY_NAME["http_sync_snapshot"]
-        stored = stream_upload(self, spec, request, min(spec.upload, permit["max_bytes"]),
+        stored = stream_upload(self, request, min(SYNC_SNAPSHOT_MAX_BYTES, permit["max_bytes"]),
                                request.headers.get(y.CONTENT_SHA256, "").strip().lower(),
                                SnapshotDigestMismatch("isi snapshot tidak sama dengan "
                                                       f"{y.CONTENT_SHA256}", field="body"))
