@@ -9,6 +9,8 @@ sinkronisasi-daerah.md the guide).
         send events.jsonl      # one event a line: event_id, sequence, kind, nip, data
     python region_client.py ... status
     python region_client.py ... quarantine
+    python region_client.py ... snapshot pegawai.csv      # or .jsonl: the full snapshot
+    python region_client.py ... get snapshots/<id>        # or reconciliations/<id>[/differences]
 
 AMQP push instead of HTTP (needs `pip install pika`): the region's own RabbitMQ login, given by
 BKD's operator (`simasn broker region <code>`), publishes each signed batch on the region's
@@ -114,17 +116,62 @@ def publish_batches(amqp_url: str, region: str, key_id: str, secret: str,
 
 
 def signed_get(url: str, region: str, key_id: str, secret: str, what: str,
-               timestamp: int | None = None) -> tuple[int, object]:
-    """GET the region's `status`, `quarantine` or `reconciliations/<id>/corrections`, signed
-    over method and path."""
+               timestamp: int | None = None, query: str = "") -> tuple[int, object]:
+    """GET the region's `status`, `quarantine`, `snapshots/<id>`, `reconciliations/<id>`,
+    `reconciliations/<id>/differences` or `reconciliations/<id>/corrections`, signed over method
+    and path (the query string, e.g. `kind=field_mismatch&offset=100`, is not signed: it only
+    pages a read)."""
     path = f"/api/sync/{region}/{what}"
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     request = urllib.request.Request(  # noqa: S310 - http(s) only, checked in _base
-        _base(url) + path, method="GET",
+        _base(url) + path + (f"?{query}" if query else ""), method="GET",
         headers={"X-Simasn-Region": region, "X-Simasn-Key-Id": key_id,
                  "X-Simasn-Timestamp": stamp,
                  "X-Simasn-Signature": signature(secret, stamp, f"GET {path}", b"")})
     return _call(request)
+
+
+SNAPSHOT_TYPES = {".csv": "text/csv", ".jsonl": "application/x-ndjson",
+                  ".ndjson": "application/x-ndjson"}
+
+
+def file_sha256(path: str) -> str:
+    """The hex SHA-256 of a file, read 1 MB at a time (a snapshot is never held in memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def snapshot_headers(region: str, key_id: str, secret: str, content_sha256: str,
+                     snapshot_id: str | None = None, timestamp: int | None = None) -> dict:
+    """The signed headers of a snapshot upload: the signature covers timestamp, snapshot id and
+    the body's SHA-256 (X-Simasn-Content-SHA256), not the body itself."""
+    snapshot_id = snapshot_id or str(uuid.uuid4())
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    return {"X-Simasn-Region": region, "X-Simasn-Key-Id": key_id, "X-Simasn-Timestamp": stamp,
+            "X-Simasn-Batch-Id": snapshot_id, "X-Simasn-Content-SHA256": content_sha256,
+            "X-Simasn-Signature": signature(secret, stamp, snapshot_id,
+                                            content_sha256.encode())}
+
+
+def send_snapshot(url: str, region: str, key_id: str, secret: str, path: str,
+                  content_type: str | None = None, snapshot_id: str | None = None,
+                  content_sha256: str | None = None, timestamp: int | None = None
+                  ) -> tuple[int, object]:
+    """Upload a snapshot file, streamed from disk (its digest computed first, in one pass);
+    answers 202 with the snapshot's id and status. `content_sha256` overrides the digest."""
+    suffix = os.path.splitext(path)[1].lower()
+    content_type = content_type or SNAPSHOT_TYPES.get(suffix, "text/csv")
+    headers = snapshot_headers(region, key_id, secret, content_sha256 or file_sha256(path),
+                               snapshot_id, timestamp)
+    with open(path, "rb") as body:
+        request = urllib.request.Request(  # noqa: S310 - http(s) only, checked in _base
+            f"{_base(url)}/api/sync/{region}/snapshots", data=body, method="POST",
+            headers={**headers, "Content-Type": content_type,
+                     "Content-Length": str(os.path.getsize(path))})
+        return _call(request)
 
 
 def _read_events(path: str) -> list[dict]:
@@ -143,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("events_file")
     amqp = sub.add_parser("amqp", help="terbitkan peristiwa lewat AMQP (SIMASN_AMQP_URL)")
     amqp.add_argument("events_file")
+    snapshot = sub.add_parser("snapshot", help="unggah snapshot lengkap (CSV atau JSON lines)")
+    snapshot.add_argument("snapshot_file")
+    get = sub.add_parser("get", help="baca snapshots/<id>, reconciliations/<id>[/differences]")
+    get.add_argument("what")
+    get.add_argument("--query", default="", help="mis. kind=field_mismatch&offset=0&limit=100")
     sub.add_parser("status", help="status umpan daerah")
     sub.add_parser("quarantine", help="peristiwa yang dikarantina dan alasannya")
     corrections = sub.add_parser("corrections", help="perbaikan yang diminta BKD dari satu "
@@ -163,6 +215,16 @@ def main(argv: list[str] | None = None) -> int:
         for batch_id in publish_batches(amqp_url, args.region, args.key_id, secret, batches):
             print(json.dumps({"published": batch_id}))
         return 0
+    if args.command == "snapshot":
+        status, answer = send_snapshot(args.url, args.region, args.key_id, secret,
+                                       args.snapshot_file)
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
+        return 0 if status == 202 else 1
+    if args.command == "get":
+        status, answer = signed_get(args.url, args.region, args.key_id, secret, args.what,
+                                    query=args.query)
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
+        return 0 if status == 200 else 1
     if args.command != "send":
         what = f"reconciliations/{args.reconciliation_id}/corrections" \
             if args.command == "corrections" else args.command

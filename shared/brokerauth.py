@@ -63,11 +63,14 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                     "reissue_document", "request_output", "retry_document",
                     "revoke_document", "sign_checkpoint", "verify_document", "verify_pdf"),
         "reporting": ("health",),
-        "sync": ("health", "add_region_key", "apply_decisions", "get_region", "list_decisions",
-                 "list_quarantine", "list_region_keys", "list_regions", "onboard_region",
-                 "produce_berita_acara", "receive_batch", "record_decisions",
-                 "retire_region_key", "retry_quarantined", "signed_corrections",
-                 "signed_quarantine", "signed_status", "skip_quarantined"),
+        "sync": ("health", "add_region_key", "apply_decisions", "get_reconciliation",
+                 "get_region", "list_decisions", "list_differences", "list_quarantine",
+                 "list_reconciliations", "list_region_keys", "list_regions", "list_snapshots",
+                 "onboard_region", "permit_snapshot", "produce_berita_acara", "receive_batch",
+                 "receive_snapshot", "record_decisions", "retire_region_key", "retry_quarantined",
+                 "signed_corrections", "signed_differences", "signed_quarantine",
+                 "signed_reconciliation", "signed_snapshot", "signed_status", "skip_quarantined",
+                 "start_reconciliation"),
     },
     "requests": {"records": ("document_meta", "documents_not_owned", "record_for_rules"),
                  "signing": ("events_feed",), "verification": ("events_feed",)},
@@ -78,8 +81,10 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "identity": {"requests": ("events_feed",)}, "records": {"requests": ("events_feed",)},
     "reporting": {},
     # sync applies the regions' changes through records' own use case (services/sync/usecases/
-    # applying.py, settlement.py) and has the reconciliation's berita acara signed
-    "sync": {"records": ("apply_region_change", "apply_region_changes"),
+    # applying.py, settlement.py; the reconciliation reads its roster) and has the
+    # reconciliation's berita acara signed
+    "sync": {"records": ("apply_region_change", "apply_region_changes", "locate_nips",
+                         "region_roster"),
              "signing": ("issue_document",)},
 }
 # `events_feed`: a consumer catching up reads its sources' feeds (shared/subscriptions.py); the

@@ -53,6 +53,10 @@ class Region:
         return region_client.signed_get(self.base_url, self.code, self.key_id, self.secret,
                                         what, **kwargs)
 
+    def snapshot(self, path, **kwargs):
+        return region_client.send_snapshot(self.base_url, self.code, self.key_id, self.secret,
+                                           str(path), **kwargs)
+
     def with_key(self, key_id: str, secret: str) -> Region:
         return Region(self.base_url, self.code, key_id, secret)
 

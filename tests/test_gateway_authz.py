@@ -151,6 +151,19 @@ MATRIX = {
     ("GET", "/api/sync/regions/<region>/quarantine"): {"administrator", "auditor"},
     ("POST", "/api/sync/regions/<region>/quarantine/<sequence>/skip"): BKD,
     ("POST", "/api/sync/regions/<region>/quarantine/<sequence>/retry"): BKD,
+    # issue 14 part 4: a region's snapshot and its own report, signed (tests/test_sync_snapshots
+    # signs them); BKD starts the reconciliation, BKD and auditors read it
+    ("POST", "/api/sync/<region>/snapshots"): set(),
+    ("GET", "/api/sync/<region>/snapshots/<snapshot_id>"): set(),
+    ("GET", "/api/sync/<region>/reconciliations/<reconciliation_id>"): set(),
+    ("GET", "/api/sync/<region>/reconciliations/<reconciliation_id>/differences"): set(),
+    ("GET", "/api/sync/regions/<region>/snapshots"): {"administrator", "auditor"},
+    ("POST", "/api/sync/regions/<region>/reconciliations"): BKD,
+    ("GET", "/api/sync/regions/<region>/reconciliations"): {"administrator", "auditor"},
+    ("GET", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>"):
+        {"administrator", "auditor"},
+    ("GET", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>/differences"):
+        {"administrator", "auditor"},
     # a reconciliation's decisions, applying them, the berita acara (issue 14 part 4)
     ("GET", "/api/sync/<region>/reconciliations/<reconciliation_id>/corrections"): set(),
     ("POST", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>/decisions"): BKD,
@@ -370,6 +383,15 @@ class World:
         body = {"reason": "uji matriks"} if method == "POST" else None
         if path.endswith("/batches"):
             body = {"events": []}
+        if path.endswith(("/decisions", "/apply", "/berita-acara", "/corrections")):
+            return self.reconciliation_target(method, path, token, region)
+        if path.endswith("/reconciliations") or "<snapshot_id>" in path or \
+                "<reconciliation_id>" in path:
+            snapshot_id, reconciliation_id = self.sync_reconciliation(region)
+            path = path.replace("<snapshot_id>", snapshot_id).replace("<reconciliation_id>",
+                                                                      reconciliation_id)
+            if method == "POST":
+                body = {"snapshot_id": snapshot_id, "year": 2026}
         if "<key_id>" in path:
             active = [k["key_id"] for k in self.admin_call("list_region_keys", region,
                                                            service="sync")
@@ -379,8 +401,6 @@ class World:
                                 service="sync")
             key = self.admin_call("add_region_key", region, {"reason": "rotasi"}, service="sync")
             path = path.replace("<key_id>", key["key_id"])
-        if "<reconciliation_id>" in path:
-            return self.reconciliation_target(method, path, token, region)
         if "<sequence>" in path:
             # records.apply_region_change (issue 14 part 1) is not on this branch: the refused
             # event is put into quarantine as the applier would leave it
@@ -421,6 +441,23 @@ class World:
                                       "instansi": "Pemerintah Provinsi Jawa Timur"}],
                     "signer": "admin.bkd"}
         return path.replace("<region>", region).replace("<reconciliation_id>", rid), token, body
+
+    def sync_reconciliation(self, region: str) -> tuple[str, str]:
+        """A loaded snapshot of the region and a reported reconciliation on it, as the loader
+        and the report leave them (their making is tests/test_sync_snapshots.py's)."""
+        snapshot_id, reconciliation_id = str(uuid.uuid4()), str(uuid.uuid4())
+        conn = psycopg2.connect(self.config["DATABASE_URL"])
+        with conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO sync.snapshots (snapshot_id, region, format, sha256, "
+                        "size_bytes, key_id, status, rows_total, columns) VALUES (%s, %s, "
+                        "'csv', %s, 10, 'x', 'loaded', 0, '{}')",
+                        (snapshot_id, region, "0" * 64))
+            cur.execute("INSERT INTO sync.reconciliations (reconciliation_id, region, "
+                        "snapshot_id, year, status, requested_by, reported_at, figures) VALUES "
+                        "(%s, %s, %s, 2026, 'reported', 'uji', now(), '{}')",
+                        (reconciliation_id, region, snapshot_id))
+        conn.close()
+        return snapshot_id, reconciliation_id
 
     def free_region(self) -> str:
         taken = {r["region"] for r in self.admin_call("list_regions", service="sync")}

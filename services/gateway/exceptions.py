@@ -53,3 +53,13 @@ class MethodNotAllowed(SimasnError):
     http_status = 405
     title = "Metode tidak diizinkan pada alamat ini"
     transient = False
+
+
+class SnapshotDigestMismatch(SimasnError):
+    """A region's snapshot whose bytes do not hash to the X-Simasn-Content-SHA256 it signed
+    (the sync service's code of the same name: docs/design/sync.md)."""
+
+    code = "snapshot_digest_mismatch"
+    http_status = 422
+    title = "Isi snapshot tidak cocok dengan SHA-256 yang ditandatangani"
+    transient = False

@@ -109,6 +109,10 @@ class RouteSpec:
     #: no bearer token: a kabupaten/kota signs the request with its HMAC key, which the sync
     #: service checks (docs/design/sync.md); the gateway hands it the signing headers and body
     signed: bool = False
+    #: the upload is neither buffered before the handler nor stored by `serve`: the handler has
+    #: the caller checked first, then streams the body itself (`stream_upload`); a region's
+    #: snapshot (hundreds of MB) is signed over its digest and not read at all unless signed
+    streamed: bool = False
 
 
 ROUTES: list[RouteSpec] = []
@@ -160,18 +164,19 @@ class BodyPolicy:
                               field="GATEWAY_BODY_SECONDS") from None
 
 
-def _route_limit(provider) -> tuple[int, bool]:
-    """(most body bytes the route accepts, whether it needs a bearer token)."""
+def _route_limit(provider) -> tuple[int, bool, bool]:
+    """(most body bytes the route accepts, whether it needs a bearer token, whether the handler
+    streams the body itself)."""
     spec = SPECS_BY_NAME.get(getattr(provider, "method_name", ""))
     if spec is None:
-        return MAX_JSON_BYTES, False
-    return (spec.upload or MAX_JSON_BYTES), spec.roles is not None
+        return MAX_JSON_BYTES, False, False
+    return (spec.upload or MAX_JSON_BYTES), spec.roles is not None, spec.streamed
 
 
 def _take_body(environ, provider, policy: BodyPolicy):
     """Read the request body completely (or refuse it) in the connection's greenthread; the
     handler then reads a local buffer. Returns a release callback for the budget."""
-    limit, needs_token = _route_limit(provider)
+    limit, needs_token, streamed = _route_limit(provider)
     length_header = environ.get("CONTENT_LENGTH") or ""
     chunked = "chunked" in (environ.get("HTTP_TRANSFER_ENCODING") or "").lower()
     if not length_header and not chunked:
@@ -184,6 +189,11 @@ def _take_body(environ, provider, policy: BodyPolicy):
         raise InvalidJson("Content-Length tidak sah", field="Content-Length") from None
     if declared is not None and declared > limit:
         raise PayloadTooLarge(f"maksimal {limit // 1024} KB", field="body")
+    if streamed:  # the handler checks the caller, then streams the body with its own deadline
+        if policy.in_flight >= policy.budget:  # nothing buffered, but the gateway is swamped
+            raise GatewayBusy("terlalu banyak unggahan bersamaan; coba lagi sebentar lagi",
+                              details={"retry_after": 5})
+        return lambda: None
     if needs_token and declared and declared > MAX_JSON_BYTES and \
             not (environ.get("HTTP_AUTHORIZATION") or "").lower().startswith("bearer "):
         # a large upload without even a bearer token is not read at all
@@ -383,7 +393,7 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
              login_limited: bool = False, changes_access: bool = False,
              upload: int | None = None, upload_types: tuple[str, ...] = (),
              in_memory: bool = False, idempotent: bool = False, errors: tuple[int, ...] = (),
-             media: tuple[str, ...] = (), signed: bool = False):
+             media: tuple[str, ...] = (), signed: bool = False, streamed: bool = False):
     """Declare a gateway route. The handler is called as
     `fn(self, request, principal=..., body=..., query=..., **path_params)` and returns data
     for `response` (or None for 204), or a Response of its own in one of `media`. An `upload`
@@ -398,7 +408,7 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
                          tuple(roles) if roles is not None else None, body, query, response,
                          many, status, tag, login_limited, changes_access, upload,
                          tuple(upload_types), in_memory, tuple(errors), tuple(media),
-                         idempotent, signed)
+                         idempotent, signed, streamed)
         ROUTES.append(spec)
         SPECS_BY_NAME[spec.name] = spec
 
@@ -438,7 +448,7 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
             "body": load(spec.body(), body) if spec.body else None,
             "query": load(spec.query(), request.args.to_dict()) if spec.query else None,
         }
-        if spec.upload is not None:
+        if spec.upload is not None and not spec.streamed:
             opd = (data["query"] or {}).get("opd_id")
             if opd is not None and not Principal.from_context(service.context).covers_opd(opd):
                 # refused before a byte of the file is stored
@@ -537,6 +547,47 @@ def _upload(service, spec: RouteSpec, request):
     if stored.size == 0:
         raise ValidationFailed("berkas kosong", field="file")
     return stored
+
+
+def stream_upload(service, request, limit: int, expected_sha256: str, mismatch: Exception,
+                  min_rate: float = 64 * 1024):
+    """For a `streamed` route, once the caller is checked: the body streamed into the document
+    store, refused past `limit` bytes (413), when its SHA-256 is not `expected_sha256`
+    (`mismatch`; nothing kept), or when it does not arrive at `min_rate` bytes/s (408). Whatever
+    is refused, the rest of the body is not read (the connection closes after the answer)."""
+    declared = request.content_length or limit
+    deadline = 10.0 + min(declared, limit) / min_rate
+    reader = BoundedReader(request.stream, limit,
+                           PayloadTooLarge(f"berkas maksimal {limit // (1 << 20)} MB",
+                                           field="body"))
+    try:
+        with eventlet.Timeout(deadline):
+            stored = service.documents.put(reader, request.mimetype or
+                                           "application/octet-stream",
+                                           expected_sha256=expected_sha256)
+    except eventlet.Timeout:
+        _abandon_body(request.environ)
+        raise RequestTimeout(f"badan permintaan tidak selesai dikirim dalam {deadline:.0f} "
+                             "detik", field="body") from None
+    except ValidationFailed as exc:
+        if exc.field == "sha256":
+            raise mismatch from None
+        raise
+    except (OSError, ValueError):
+        _abandon_body(request.environ)
+        raise RequestTimeout("koneksi terputus saat mengirim badan permintaan",
+                             field="body") from None
+    except SimasnError:
+        _abandon_body(request.environ)
+        raise
+    if stored.size == 0:
+        raise ValidationFailed("berkas kosong", field="body")
+    return stored
+
+
+def abandon_body(request) -> None:
+    """A streamed route refused before its body was read: the body is never read."""
+    _abandon_body(request.environ)
 
 
 def _authenticate(service, spec: RouteSpec, request) -> dict | None:

@@ -27,6 +27,7 @@ from marshmallow import fields
 
 from services.gateway.http import MAX_JSON_BYTES, ROUTES, RouteSpec
 from services.gateway.schemas import ProblemSchema
+from shared.contracts.sync import CONTENT_SHA256
 from shared.contracts.sync import SIGNED_HEADERS as REGION_HEADERS
 
 PARAM = re.compile(r"<(?:([a-z]+):)?([a-z_0-9]+)>")
@@ -99,7 +100,7 @@ def error_statuses(route: RouteSpec) -> list[int]:
         statuses.add(422)
     if route.upload is not None:
         statuses.add(422)  # an empty file, or one the checks refuse
-        if route.in_memory and route.upload_types:
+        if (route.in_memory or route.streamed) and route.upload_types:
             statuses.add(415)
     if PARAM.search(route.path) and not route.signed:
         # a signed route's path names the region whose key signs it: another region is 401
@@ -191,6 +192,11 @@ def _operation(route: RouteSpec) -> dict:
                                      "schema": {"type": "string"}}
                                     for name in REGION_HEADERS
                                     if name != "X-Simasn-Batch-Id" or route.method == "POST"]
+        if route.streamed:  # signed over the body's digest, not the body (docs/design/sync.md)
+            operation["parameters"].append({
+                "in": "header", "name": CONTENT_SHA256, "required": True,
+                "description": "SHA-256 isi berkas (heksadesimal), yang ditandatangani",
+                "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}})
     status, answer = _success(route)
     operation["responses"] = {status: answer, **_errors(route)}
     return operation

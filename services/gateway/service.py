@@ -11,8 +11,18 @@ from werkzeug.wrappers import Response
 from services.gateway import openapi
 from services.gateway.dependencies import GatewayRequestContext, RateLimits, SessionCache
 from services.gateway.events import REGISTRY
-from services.gateway.exceptions import ServiceUnavailable
-from services.gateway.http import endpoint, http, unrouted_response
+from services.gateway.exceptions import (
+    ServiceUnavailable,
+    SnapshotDigestMismatch,
+    UnsupportedMediaType,
+)
+from services.gateway.http import (
+    abandon_body,
+    endpoint,
+    http,
+    stream_upload,
+    unrouted_response,
+)
 from services.gateway.schemas import OpdSchema, ReadinessSchema
 from services.gateway.usecases import auditing
 from services.gateway.usecases import limits as rate_limits
@@ -43,6 +53,9 @@ DOCUMENT_MAX_BYTES = 20 << 20
 VERIFY_MAX_BYTES = 10 << 20
 #: the gateway's hard cap on a region's batch; SYNC_MAX_BATCH_BYTES (sync) decides within it
 SYNC_BATCH_MAX_BYTES = 8 << 20  # a signed output is tens of KB; a scanned copy is not ours
+#: the gateway's hard cap on a region's snapshot; SYNC_MAX_SNAPSHOT_BYTES (sync) decides within
+SYNC_SNAPSHOT_MAX_BYTES = 1 << 30
+SNAPSHOT_TYPES = tuple(y.SNAPSHOT_TYPES)
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: what a stored document is, judged by its bytes (records' checks): what a download answers
 DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
@@ -654,12 +667,66 @@ class GatewayService(ServiceBase):
 
     # -- kabupaten/kota feeds: signed with the region's HMAC key, which only sync knows ---------
 
-    def _signed(self, request, raw: bytes) -> dict:
+    def _signed(self, request, raw: bytes, headers=y.SIGNED_HEADERS) -> dict:
         """A region's request as sync checks it: method, path, the signing headers, the body."""
         return {"method": request.method, "path": request.path,
-                "headers": {name: request.headers[name][:512] for name in y.SIGNED_HEADERS
+                "headers": {name: request.headers[name][:512] for name in headers
                             if name in request.headers},
                 "body_base64": base64.b64encode(raw).decode()}
+
+    @endpoint("POST", "/api/sync/<region>/snapshots",
+              summary="Unggah snapshot lengkap pegawai daerah (CSV atau JSON lines; "
+                      "ditandatangani HMAC atas SHA-256 isinya, tanpa token)",
+              response=y.Snapshot, status=202, tag="sinkronisasi daerah",
+              upload=SYNC_SNAPSHOT_MAX_BYTES, upload_types=SNAPSHOT_TYPES, signed=True,
+              streamed=True, errors=(408, 409))
+    def http_sync_snapshot(self, request, region, **_):
+        """Sync checks the signature over the declared digest before a byte of the body is
+        read; the body then streams into the object store, checked against that digest."""
+        signed = {**self._signed(request, b"", y.SNAPSHOT_HEADERS),
+                  "content_type": request.mimetype or None,
+                  "content_length": request.content_length}
+        try:
+            permit = self.rpc_sync.permit_snapshot(region, signed)
+            if not permit["format"]:
+                raise UnsupportedMediaType(f"kirim snapshot sebagai {', '.join(SNAPSHOT_TYPES)}",
+                                           field="Content-Type")
+        except Exception:
+            abandon_body(request)
+            raise
+        stored = stream_upload(self, request, min(SYNC_SNAPSHOT_MAX_BYTES, permit["max_bytes"]),
+                               request.headers.get(y.CONTENT_SHA256, "").strip().lower(),
+                               SnapshotDigestMismatch("isi snapshot tidak sama dengan "
+                                                      f"{y.CONTENT_SHA256}", field="body"))
+        try:
+            return self.rpc_sync.receive_snapshot(region, signed, {
+                "sha256": stored.sha256, "size": stored.size, "created": stored.created})
+        except Exception:
+            if stored.created:  # refused after all (a replay racing it): nothing refers to it
+                self.documents.delete(stored.sha256)
+            raise
+
+    @endpoint("GET", "/api/sync/<region>/snapshots/<snapshot_id>",
+              summary="Status snapshot daerah (ditandatangani HMAC, tanpa token)",
+              response=y.Snapshot, tag="sinkronisasi daerah", signed=True, errors=(404,))
+    def http_sync_signed_snapshot(self, request, region, snapshot_id, **_):
+        return self.rpc_sync.signed_snapshot(region, snapshot_id, self._signed(request, b""))
+
+    @endpoint("GET", "/api/sync/<region>/reconciliations/<reconciliation_id>",
+              summary="Laporan rekonsiliasi daerah (ditandatangani HMAC, tanpa token)",
+              response=y.Reconciliation, tag="sinkronisasi daerah", signed=True,
+              errors=(404,))
+    def http_sync_signed_reconciliation(self, request, region, reconciliation_id, **_):
+        return self.rpc_sync.signed_reconciliation(region, reconciliation_id,
+                                                   self._signed(request, b""))
+
+    @endpoint("GET", "/api/sync/<region>/reconciliations/<reconciliation_id>/differences",
+              summary="Selisih hasil rekonsiliasi daerah, berhalaman (ditandatangani HMAC)",
+              query=y.DifferenceQuery, response=y.DifferencePage, tag="sinkronisasi daerah",
+              signed=True, errors=(404,))
+    def http_sync_signed_differences(self, request, region, reconciliation_id, query, **_):
+        return self.rpc_sync.signed_differences(region, reconciliation_id,
+                                                self._signed(request, b""), query)
 
     @endpoint("POST", "/api/sync/<region>/batches",
               summary="Kirim batch perubahan data pegawai daerah (ditandatangani HMAC, tanpa "
@@ -737,6 +804,40 @@ class GatewayService(ServiceBase):
               errors=(409,))
     def http_sync_retry(self, request, region, sequence, body, **_):
         return self.rpc_sync.retry_quarantined(region, sequence, body)
+
+    @endpoint("GET", "/api/sync/regions/<region>/snapshots",
+              summary="Snapshot daerah yang diterima dan statusnya",
+              roles=("administrator", "auditor"), response=y.Snapshot, many=True,
+              tag="sinkronisasi daerah")
+    def http_sync_snapshots(self, request, region, **_):
+        return self.rpc_sync.list_snapshots(region)
+
+    @endpoint("POST", "/api/sync/regions/<region>/reconciliations",
+              summary="Mulai rekonsiliasi tahunan daerah atas snapshot yang sudah dimuat",
+              roles=BKD, body=y.ReconciliationStart, response=y.Reconciliation, status=202,
+              tag="sinkronisasi daerah", errors=(404, 409))
+    def http_sync_start_reconciliation(self, request, region, body, **_):
+        return self.rpc_sync.start_reconciliation(region, body)
+
+    @endpoint("GET", "/api/sync/regions/<region>/reconciliations",
+              summary="Rekonsiliasi daerah", roles=("administrator", "auditor"),
+              response=y.Reconciliation, many=True, tag="sinkronisasi daerah")
+    def http_sync_reconciliations(self, request, region, **_):
+        return self.rpc_sync.list_reconciliations(region)
+
+    @endpoint("GET", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>",
+              summary="Satu rekonsiliasi: status dan angka per jenis selisih",
+              roles=("administrator", "auditor"), response=y.Reconciliation,
+              tag="sinkronisasi daerah", errors=(404,))
+    def http_sync_reconciliation(self, request, region, reconciliation_id, **_):
+        return self.rpc_sync.get_reconciliation(region, reconciliation_id)
+
+    @endpoint("GET", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>/"
+              "differences", summary="Selisih hasil rekonsiliasi, berhalaman (kind, offset, "
+              "limit)", roles=("administrator", "auditor"), query=y.DifferenceQuery,
+              response=y.DifferencePage, tag="sinkronisasi daerah", errors=(404,))
+    def http_sync_differences(self, request, region, reconciliation_id, query, **_):
+        return self.rpc_sync.list_differences(region, reconciliation_id, query)
 
     # -- a reconciliation's decisions, applying them, the berita acara (issue 14 part 4) -------
 

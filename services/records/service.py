@@ -7,7 +7,7 @@ from nameko.timer import timer
 from services.records import schemas as s
 from services.records.dependencies import DocumentChecks, EmployeeCaches, ImportJobs
 from services.records.events import REGISTRY
-from services.records.usecases import employees, imports, regions, uploads
+from services.records.usecases import employees, imports, regions, roster, uploads
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
 from shared.contracts import records as c
@@ -97,6 +97,21 @@ class RecordsService(ServiceBase):
         with self.db.transaction(actor_id=f"sync:{code}", actor_role="machine") as uow:
             return c.RegionChangeResult(many=True).dump(
                 regions.apply_many(uow, code, changes, self.employee_cache))
+
+    @rpc
+    def region_roster(self, payload):
+        """Internal, for the sync service's reconciliation: one keyset page of an instansi's
+        employees with the compared fields (usecases/roster.py)."""
+        query = load(c.RosterQuery(), payload)
+        with self.db.transaction() as uow:
+            return c.RosterPage().dump(roster.page(uow, self._actor(), query))
+
+    @rpc
+    def locate_nips(self, payload):
+        """Internal, for the sync service: which instansi holds each of these NIPs."""
+        nips = load(c.LocateNips(), payload)["nips"]
+        with self.db.transaction() as uow:
+            return roster.locate(uow, self._actor(), nips)
 
     @idempotent_handler("requests", "RequestCompleted", subscription=OUTCOMES)
     def on_request_completed(self, uow, event):

@@ -44,6 +44,17 @@ class SyncConfigSchema(Schema):
     #: a region's applier lease: how long a replica that died (SIGKILL, OOM) keeps the region
     #: from a restarted one; renewed at every event, so longer than one records call
     SYNC_APPLY_LEASE_SECONDS = fields.Integer(load_default=60, validate=validate.Range(2, 3600))
+    #: a region's full snapshot: the most bytes taken (the gateway's own cap is 1 GiB)
+    SYNC_MAX_SNAPSHOT_BYTES = fields.Integer(load_default=512 << 20,
+                                             validate=validate.Range(1024, 1 << 30))
+    #: rows the loader COPYs and commits at once (a crash resumes after the last chunk)
+    SYNC_SNAPSHOT_CHUNK_ROWS = fields.Integer(load_default=5000,
+                                              validate=validate.Range(10, 100_000))
+    #: the loader's and the reconciliation's lease on their row: renewed at every chunk
+    SYNC_SNAPSHOT_LEASE_SECONDS = fields.Integer(load_default=300,
+                                                 validate=validate.Range(2, 3600))
+    #: employees one records.region_roster call returns to the reconciliation
+    SYNC_ROSTER_PAGE = fields.Integer(load_default=10_000, validate=validate.Range(10, 20_000))
 
     @validates("SYNC_KEY_SEAL_KEY")
     def _fernet(self, value, **kwargs):
@@ -87,6 +98,10 @@ class Settings:
     #: who this container is, as the holder of a region's applier lease
     runner: str
     lease_seconds: int = 60
+    max_snapshot_bytes: int = 512 << 20
+    snapshot_chunk_rows: int = 5000
+    snapshot_lease_seconds: int = 300
+    roster_page: int = 10_000
 
 
 def build_settings(config: dict, runner: str = "sync") -> Settings:
@@ -100,7 +115,11 @@ def build_settings(config: dict, runner: str = "sync") -> Settings:
                     c["SYNC_MAX_BATCH_EVENTS"], c["SYNC_MAX_BATCH_BYTES"],
                     c["SYNC_GAP_REPORT_SECONDS"], c["SYNC_SILENCE_SECONDS"],
                     c["SYNC_RETRY_SECONDS"], c["SYNC_RETRY_MAX_SECONDS"],
-                    c["SYNC_APPLY_BATCH"], runner, c["SYNC_APPLY_LEASE_SECONDS"])
+                    c["SYNC_APPLY_BATCH"], runner, c["SYNC_APPLY_LEASE_SECONDS"],
+                    max_snapshot_bytes=c["SYNC_MAX_SNAPSHOT_BYTES"],
+                    snapshot_chunk_rows=c["SYNC_SNAPSHOT_CHUNK_ROWS"],
+                    snapshot_lease_seconds=c["SYNC_SNAPSHOT_LEASE_SECONDS"],
+                    roster_page=c["SYNC_ROSTER_PAGE"])
 
 
 class SyncSettings(DependencyProvider):

@@ -19,6 +19,11 @@ H_TIMESTAMP = "X-Simasn-Timestamp"
 H_BATCH_ID = "X-Simasn-Batch-Id"
 H_SIGNATURE = "X-Simasn-Signature"
 SIGNED_HEADERS = (H_REGION, H_KEY_ID, H_TIMESTAMP, H_BATCH_ID, H_SIGNATURE)
+#: a snapshot upload signs this digest of its body instead of the body (too big to hold)
+H_CONTENT_SHA256 = "X-Simasn-Content-SHA256"
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+#: a snapshot id: a UUID, in its own namespace (the snapshots table), taken once for ever
+SNAPSHOT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 #: the change kinds records applies for a region (records.apply_region_change)
 KINDS = ("employee_registered", "data_pokok_changed", "history_recorded")

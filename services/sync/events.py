@@ -284,6 +284,70 @@ class ReconciliationClosed(Schema):
     signer = fields.String(required=True)
     figures = fields.Dict(required=True)
 
+@REGISTRY.event("SnapshotReceived", version=1)
+class SnapshotReceived(Schema):
+    """A region's full snapshot of its employees, stored in the object store under its SHA-256
+    (signed over that digest, checked as it streamed in); the loader reads it next."""
+
+    region = _region
+    snapshot_id = fields.String(required=True)
+    key_id = fields.String(required=True)
+    format = fields.String(required=True)
+    sha256 = fields.String(required=True)
+    size_bytes = fields.Integer(required=True)
+
+
+@REGISTRY.event("SnapshotLoaded", version=1)
+class SnapshotLoaded(Schema):
+    """Every row of the snapshot is in snapshot_rows, with its problems; `invalid`: rows with
+    at least one."""
+
+    region = _region
+    snapshot_id = fields.String(required=True)
+    rows = fields.Integer(required=True)
+    invalid = fields.Integer(required=True)
+    columns = fields.List(fields.String(), required=True)
+
+
+@REGISTRY.event("SnapshotFailed", version=1)
+class SnapshotFailed(Schema):
+    """The snapshot cannot be read as what it claims (not CSV, not UTF-8, unknown or missing
+    columns, not JSON lines): `code` and `reason` say why; the region uploads a fixed file under
+    a new snapshot id."""
+
+    region = _region
+    snapshot_id = fields.String(required=True)
+    code = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+@REGISTRY.event("ReconciliationStarted", version=1)
+class ReconciliationStarted(Schema):
+    region = _region
+    reconciliation_id = fields.String(required=True)
+    snapshot_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+
+
+@REGISTRY.event("ReconciliationReported", version=1)
+class ReconciliationReported(Schema):
+    """The report is ready: `figures` per kind, rows compared, and `differences_sha256`, the
+    SHA-256 of the ordered differences list (docs/design/sync.md says how it is made), so the
+    berita acara can name exactly the list the meeting decided on."""
+
+    region = _region
+    reconciliation_id = fields.String(required=True)
+    figures = fields.Dict(required=True)
+    differences_sha256 = fields.String(required=True)
+
+
+@REGISTRY.event("ReconciliationFailed", version=1)
+class ReconciliationFailed(Schema):
+    region = _region
+    reconciliation_id = fields.String(required=True)
+    code = fields.String(required=True)
+    reason = fields.String(required=True)
+
 
 @REGISTRY.redactor("SyncEventReceived")
 def _received_public(payload: dict) -> dict:

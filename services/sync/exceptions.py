@@ -90,6 +90,37 @@ class NotQuarantined(Conflict):
 
 # -- a reconciliation's decisions, applying them and the berita acara ---------------------------
 
+class SnapshotReplayed(Conflict):
+    code = "snapshot_replayed"
+    title = "Id snapshot sudah pernah dipakai"
+
+
+class SnapshotTooLarge(SyncError):
+    code = "snapshot_too_large"
+    http_status = 413
+    title = "Snapshot terlalu besar"
+
+
+class SnapshotInvalid(ValidationFailed):
+    code = "snapshot_invalid"
+    title = "Permintaan snapshot tidak sesuai format"
+
+
+class SnapshotDigestMismatch(ValidationFailed):
+    code = "snapshot_digest_mismatch"
+    title = "Isi snapshot tidak cocok dengan SHA-256 yang ditandatangani"
+
+
+class SnapshotUnknown(NotFound):
+    code = "snapshot_unknown"
+    title = "Snapshot tidak ditemukan"
+
+
+class SnapshotNotLoaded(Conflict):
+    code = "snapshot_not_loaded"
+    title = "Snapshot belum selesai dimuat"
+
+
 class ReconciliationUnknown(NotFound):
     code = "reconciliation_unknown"
     title = "Rekonsiliasi tidak ditemukan"
@@ -125,3 +156,7 @@ class BeritaAcaraNotSigned(SyncError):
     http_status = 503
     transient = True
     title = "Berita acara belum selesai ditandatangani"
+
+class ReconciliationRunning(Conflict):
+    code = "reconciliation_running"
+    title = "Rekonsiliasi daerah ini sedang berjalan"

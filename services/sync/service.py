@@ -18,12 +18,15 @@ from services.sync.usecases import (
     monitoring,
     quarantine,
     receiving,
+    reconciling,
     regions,
     settlement,
+    snapshots,
 )
 from shared.auth import Principal
 from shared.contracts import sync as c
 from shared.db import Database
+from shared.objectstore import DocumentStore
 from shared.rpc import RpcProxy
 from shared.schemas import load
 from shared.service import ServiceBase, rpc
@@ -42,6 +45,7 @@ class SyncService(ServiceBase):
     settings = SyncSettings()
     records = RpcProxy("records")
     signing = RpcProxy("signing")
+    documents = DocumentStore()
 
     def _actor(self) -> Principal:
         return Principal.from_context(self.context)
@@ -89,7 +93,77 @@ class SyncService(ServiceBase):
             return c.CorrectionAsked(many=True).dump(
                 decisions.corrections(uow, str(region), reconciliation_id))
 
+    @rpc
+    def permit_snapshot(self, region, payload):
+        """Before the gateway reads a snapshot's body: signed, fresh, snapshot id unused."""
+        request = load(c.SignedRequest(), payload)
+        with self.db.transaction() as uow:
+            return c.SnapshotPermit().dump(snapshots.permit(uow, self.settings, str(region),
+                                                            request))
+
+    @rpc
+    def receive_snapshot(self, region, payload, upload):
+        """A snapshot the gateway streamed into the object store, recorded for the loader."""
+        request = load(c.SignedRequest(), payload)
+        stored = load(c.SnapshotUpload(), upload)
+        with self.db.transaction(reason="snapshot daerah") as uow:
+            return c.Snapshot().dump(snapshots.receive(uow, self.settings, str(region),
+                                                       request, stored))
+
+    @rpc
+    def signed_snapshot(self, region, snapshot_id, payload):
+        request = load(c.SignedRequest(), payload)
+        with self.db.transaction() as uow:
+            return c.Snapshot().dump(snapshots.signed_get(uow, self.settings, str(region),
+                                                          str(snapshot_id), request))
+
+    @rpc
+    def signed_reconciliation(self, region, reconciliation_id, payload):
+        request = load(c.SignedRequest(), payload)
+        with self.db.transaction() as uow:
+            return c.Reconciliation().dump(reconciling.signed_get(
+                uow, self.settings, str(region), reconciliation_id, request))
+
+    @rpc
+    def signed_differences(self, region, reconciliation_id, payload, query=None):
+        request = load(c.SignedRequest(), payload)
+        data = load(c.DifferenceQuery(), query or {})
+        with self.db.transaction() as uow:
+            return c.DifferencePage().dump(reconciling.signed_differences(
+                uow, self.settings, str(region), reconciliation_id, request, data))
+
     # -- administrators -------------------------------------------------------------------------
+
+    @rpc
+    def list_snapshots(self, region):
+        with self.db.transaction() as uow:
+            return c.Snapshot(many=True).dump(snapshots.listing(uow, self._actor(), str(region)))
+
+    @rpc
+    def start_reconciliation(self, region, payload):
+        data = load(c.ReconciliationStart(), payload)
+        with self.db.transaction(reason=f"rekonsiliasi {data['year']}") as uow:
+            return c.Reconciliation().dump(reconciling.start(uow, self._actor(), str(region),
+                                                             data))
+
+    @rpc
+    def list_reconciliations(self, region):
+        with self.db.transaction() as uow:
+            return c.Reconciliation(many=True).dump(reconciling.listing(uow, self._actor(),
+                                                                        str(region)))
+
+    @rpc
+    def get_reconciliation(self, region, reconciliation_id):
+        with self.db.transaction() as uow:
+            return c.Reconciliation().dump(reconciling.for_administrator(
+                uow, self._actor(), str(region), reconciliation_id))
+
+    @rpc
+    def list_differences(self, region, reconciliation_id, query=None):
+        data = load(c.DifferenceQuery(), query or {})
+        with self.db.transaction() as uow:
+            return c.DifferencePage().dump(reconciling.for_administrator_differences(
+                uow, self._actor(), str(region), reconciliation_id, data))
 
     @rpc
     def onboard_region(self, payload):
@@ -193,6 +267,18 @@ class SyncService(ServiceBase):
         """take_region decisions applied to records, resumable (usecases/settlement)."""
         self.context.update(SYSTEM)
         settlement.tick(self.db, self.records, self.settings)
+
+    @timer(interval=TICK)
+    def load_snapshots(self):
+        """Snapshots received, loaded row by row into snapshot_rows (usecases/snapshots)."""
+        self.context.update(SYSTEM)
+        snapshots.load_next(self.db, self.documents, self.settings)
+
+    @timer(interval=TICK)
+    def report_reconciliations(self):
+        """Reconciliations started, compared and reported (usecases/reconciling)."""
+        self.context.update(SYSTEM)
+        reconciling.run_next(self.db, self.records, self.settings)
 
     @timer(interval=TICK)
     def watch_regions(self):

@@ -221,6 +221,31 @@ class EmployeeCreate(Schema):
     reason = _reason
 
 
+#: an employee row of a bulk file (records' import of an OPD, sync's snapshot of a region):
+#: the registration's fields and the date of the last pangkat
+IMPORT_ROW_FIELDS = {**{name: f for name, f in EmployeeCreate._declared_fields.items()
+                        if name != "reason"}, "tmt_golongan": fields.Date()}
+#: column names as BKD's and the regions' spreadsheets usually write them -> our field names
+IMPORT_ALIASES = {
+    "nama": "name", "nama_lengkap": "name", "tempat_lahir": "birth_place",
+    "tanggal_lahir": "date_of_birth", "tgl_lahir": "date_of_birth", "jenis_kelamin": "gender",
+    "jk": "gender", "agama": "religion", "status_kawin": "marital_status",
+    "status_perkawinan": "marital_status", "alamat": "address", "no_hp": "phone",
+    "telepon": "phone", "hp": "phone", "status_pegawai": "status", "jenis_pegawai": "status",
+    "opd": "opd_id", "kode_opd": "opd_id", "unit_kerja": "unit", "gol": "golongan",
+    "gol_ruang": "golongan", "pendidikan": "education_id", "tingkat_pendidikan": "education_id",
+    "tmt_gol": "tmt_golongan",
+}
+#: columns a bulk file must have
+IMPORT_REQUIRED = ("nip", "name", "date_of_birth", "gender", "status")
+
+
+def import_column(name) -> str:
+    """A file's column name as our field name ("Tanggal Lahir" -> date_of_birth)."""
+    key = str(name or "").strip().lower().replace(" ", "_").replace("-", "_")
+    return IMPORT_ALIASES.get(key, key)
+
+
 class EmployeeQuery(Schema):
     as_of = fields.AwareDateTime(metadata={"description": "rekaman per waktu ini (ISO 8601)"})
 
@@ -472,3 +497,34 @@ class RegionChangeAnswer(Schema):
                        "duplicate: this event_id was applied before, nothing done again"})
     nip = fields.String()
     version = fields.Integer(metadata={"description": "versi rekaman setelah perubahan"})
+
+
+# -- sync's reconciliation reads a region's employees (system callers only) -------------------
+
+#: the fields records hands sync for a reconciliation (record_roster), in this order
+ROSTER_FIELDS = ("nik", "name", "gelar_depan", "gelar_belakang", "birth_place",
+                 "date_of_birth", "gender", "religion", "marital_status", "status", "tmt_cpns",
+                 "tmt_pns", "opd_id", "unit", "golongan", "education_id")
+
+
+class RosterQuery(Schema):
+    instansi = fields.String(required=True, validate=validate.OneOf(sorted(instansi())))
+    after_nip = fields.String(load_default=None, allow_none=True,
+                              validate=validate.Length(max=32))
+    limit = fields.Integer(load_default=5000, validate=validate.Range(1, 20000))
+
+
+class RosterPage(Schema):
+    """One keyset page of an instansi's employees by NIP: `rows` are [nip, *values] in the
+    order of `columns`; `next_after` is the NIP to ask after, or none at the end."""
+
+    columns = fields.List(fields.String(), required=True)
+    #: [[nip, value, ...], ...]: passed through as they are (a page is 10,000 rows; a schema
+    #: per value would cost more than the query)
+    rows = fields.Raw(required=True)
+    next_after = fields.String(allow_none=True)
+
+
+class LocateNips(Schema):
+    nips = fields.List(fields.String(validate=validate.Length(1, 32)), required=True,
+                       validate=validate.Length(max=20000))

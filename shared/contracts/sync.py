@@ -1,8 +1,11 @@
 """Contract of the sync service's RPC payloads and answers (shared with the gateway), and of the
 batch a region sends (docs/design/sync.md)."""
 
+import copy
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from shared.contracts import records
 from shared.reference import domain_data
 
 REGION_CODES = tuple(row["kode_bps_nik"] for row in domain_data()["kab_kota_jatim"])
@@ -41,6 +44,10 @@ class SignedRequest(Schema):
     path = fields.String(required=True, validate=validate.Length(1, 8192))
     headers = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     body_base64 = fields.String(load_default="")
+    #: a snapshot upload (its body is not in the request): its media type and declared length
+    content_type = fields.String(load_default=None, allow_none=True,
+                                 validate=validate.Length(max=200))
+    content_length = fields.Integer(load_default=None, allow_none=True)
 
 
 # -- answers to a region ------------------------------------------------------------------------
@@ -108,6 +115,12 @@ class RegionStatus(Schema):
         "description": "messages of the AMQP push refused (dead-lettered into the log)"})
     last_amqp_rejection = fields.Dict(allow_none=True, load_default=None, metadata={
         "description": "the last one: code, message, field, batch_id, at (Unix seconds)"})
+    last_snapshot = fields.Dict(allow_none=True, load_default=None, metadata={
+        "description": "snapshot terakhir: snapshot_id, status, received_at, rows_total, "
+                       "rows_invalid"})
+    last_reconciliation = fields.Dict(allow_none=True, load_default=None, metadata={
+        "description": "rekonsiliasi terakhir: reconciliation_id, snapshot_id, year, status, "
+                       "started_at, reported_at"})
 
 
 # -- administrators ----------------------------------------------------------------------------
@@ -162,10 +175,125 @@ def sequence_of(value) -> int:
     return load(_Sequence(), {"sequence": value})["sequence"]
 
 
-# -- a reconciliation's decisions, applying them, the berita acara ---------------------------
+# -- snapshots and the reconciliation (docs/design/sync.md "Snapshots and reconciliation") ------
 
+#: the header carrying the hex SHA-256 of a snapshot's body: signed instead of the body, which
+#: is too big to hold in memory (the signature base is timestamp, snapshot id, this digest)
+CONTENT_SHA256 = "X-Simasn-Content-SHA256"
+SNAPSHOT_HEADERS = (*SIGNED_HEADERS, CONTENT_SHA256)
+#: a snapshot's media type -> its format
+SNAPSHOT_TYPES = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
+SNAPSHOT_STATUSES = ("received", "loading", "loaded", "failed")
+#: the kinds of difference, in the order a report lists them
 DIFFERENCE_KINDS = ("missing_in_records", "missing_in_region", "field_mismatch",
                     "nip_in_two_instansi", "nip_invalid")
+#: the fields a reconciliation compares, where the snapshot has the column: identity and data
+#: pokok both sides keep (contact details and the health note are not compared)
+COMPARED_FIELDS = ("nik", "name", "gelar_depan", "gelar_belakang", "birth_place",
+                   "date_of_birth", "gender", "religion", "marital_status", "status", "tmt_cpns",
+                   "tmt_pns", "opd_id", "unit", "golongan", "education_id")
+#: compared without regard to case or repeated spaces (free text typed by people); the rest
+#: are codes and dates, compared trimmed (codes upper-cased)
+FREE_TEXT_FIELDS = ("name", "gelar_depan", "gelar_belakang", "birth_place", "religion",
+                    "marital_status", "unit")
+#: a snapshot row must have these
+SNAPSHOT_REQUIRED = records.IMPORT_REQUIRED
+
+
+def _optional(field):
+    copied = copy.copy(field)
+    copied.required = False
+    return copied
+
+
+#: one employee of a region's snapshot: the columns of records' bulk import (aliases too), the
+#: same field rules; the unit code optional (a region's unit codes are its own)
+SnapshotRow = Schema.from_dict(
+    {name: (_optional(f) if name not in SNAPSHOT_REQUIRED else f)
+     for name, f in records.IMPORT_ROW_FIELDS.items()}, name="SnapshotRow")
+SNAPSHOT_COLUMNS = frozenset(records.IMPORT_ROW_FIELDS)
+
+
+class Snapshot(Schema):
+    snapshot_id = fields.String(required=True)
+    region = fields.String(required=True)
+    format = fields.String(required=True, metadata={"description": "csv | jsonl"})
+    sha256 = fields.String(required=True)
+    size_bytes = fields.Integer(required=True)
+    key_id = fields.String(required=True)
+    received_at = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(SNAPSHOT_STATUSES),
+                           metadata={"description": "received | loading | loaded | failed"})
+    rows_total = fields.Integer(required=True)
+    rows_invalid = fields.Integer(required=True)
+    loaded_at = fields.String(allow_none=True)
+    error = fields.Dict(allow_none=True, metadata={
+        "description": "failed: code, message (mengapa berkas tidak dapat dibaca)"})
+
+
+class SnapshotUpload(Schema):
+    """What the gateway hands sync after streaming a signed snapshot into the object store."""
+
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    size = fields.Integer(required=True, validate=validate.Range(0, 1 << 40))
+    created = fields.Boolean(load_default=False)
+
+
+class SnapshotPermit(Schema):
+    """Sync's answer before a byte of the body is read: whose it is, how many bytes at most."""
+
+    snapshot_id = fields.String(required=True)
+    format = fields.String(required=True)
+    max_bytes = fields.Integer(required=True)
+
+
+class ReconciliationStart(Schema):
+    snapshot_id = fields.UUID(required=True)
+    year = fields.Integer(required=True, strict=True, validate=validate.Range(2000, 2100))
+
+
+class Reconciliation(Schema):
+    reconciliation_id = fields.String(required=True)
+    region = fields.String(required=True)
+    snapshot_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "running | reported | failed (lalu applying | applied | closed)"})
+    requested_by = fields.String(required=True)
+    started_at = fields.String(required=True)
+    reported_at = fields.String(allow_none=True)
+    figures = fields.Dict(allow_none=True, metadata={
+        "description": "per kind, rows_compared, roster, differences, differences_sha256"})
+    error = fields.Dict(allow_none=True)
+
+
+class Difference(Schema):
+    difference_id = fields.Integer(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(DIFFERENCE_KINDS))
+    nip = fields.String(required=True)
+    field = fields.String(allow_none=True)
+    region_value = fields.Raw(allow_none=True)
+    province_value = fields.Raw(allow_none=True)
+    other_instansi = fields.String(allow_none=True)
+    line = fields.Integer(allow_none=True)
+    decision = fields.String(allow_none=True)
+
+
+class DifferenceQuery(Schema):
+    kind = fields.String(validate=validate.OneOf(DIFFERENCE_KINDS))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 100_000_000))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class DifferencePage(Schema):
+    reconciliation_id = fields.String(required=True)
+    total = fields.Integer(required=True, metadata={"description": "jumlah (sesuai kind)"})
+    offset = fields.Integer(required=True)
+    differences = fields.List(fields.Nested(Difference), required=True)
+
+
+# -- a reconciliation's decisions, applying them, the berita acara ---------------------------
+
 DECISIONS = ("take_region", "keep_province", "ask_correction")
 _decision = fields.String(required=True, validate=validate.OneOf(DECISIONS), metadata={
     "description": "take_region: ambil data daerah; keep_province: tetap data provinsi; "
@@ -278,4 +406,3 @@ class BeritaAcaraRequest(Schema):
         "description": "akun pejabat penandatangan (punya sertifikat)"})
     notes = fields.String(load_default=None, allow_none=True,
                           validate=validate.Length(max=2000))
-

@@ -92,6 +92,9 @@ CONFLICTS: dict[str, set[str]] = {
     "POST /api/sync/regions/{region}/keys": {"key_limit_reached"},
     "POST /api/sync/regions/{region}/keys/{key_id}/retire": {"last_active_key"},
     "POST /api/sync/{region}/batches": {"batch_replayed"},
+    "POST /api/sync/{region}/snapshots": {"snapshot_replayed"},
+    "POST /api/sync/regions/{region}/reconciliations": {"snapshot_not_loaded",
+                                                        "reconciliation_running"},
     "POST /api/sync/regions/{region}/quarantine/{sequence}/skip": {"not_quarantined"},
     "POST /api/sync/regions/{region}/quarantine/{sequence}/retry": {"not_quarantined"},
     "POST /api/sync/regions/{region}/reconciliations/{reconciliation_id}/decisions": {
@@ -655,6 +658,44 @@ def test_a_reconciliations_decisions_conflict_once_applied_or_closed(stack, clie
         op + "decisions", "reconciliation_not_decidable")
     conflict(client.call("POST", f"{base}/{closed}/apply", token=admin), op + "apply",
              "reconciliation_not_decidable")
+
+
+def test_a_snapshot_id_is_used_once_and_one_reconciliation_runs_at_a_time(
+        stack, client, people, tmp_path):
+    """A region's snapshot sent again under its id; a reconciliation asked of a snapshot that
+    is not loaded (a file that is no snapshot), and a second one while the first runs."""
+    from tests.sync_helpers import onboard
+
+    admin = people["admin"]
+    region = onboard(client, admin, "3572")
+    path = tmp_path / "pegawai.csv"
+    path.write_text("nip,nama,tanggal_lahir,jenis_kelamin,status\n"
+                    "199001012020121001,Budi,1990-01-01,L,PNS\n", encoding="utf-8")
+    status, first = region.snapshot(path)
+    assert status == 202, first
+    status, again = region.snapshot(path, snapshot_id=first["snapshot_id"])
+    assert status == 409 and again["code"] == "snapshot_replayed", again
+    SEEN.setdefault("POST /api/sync/{region}/snapshots", set()).add("snapshot_replayed")
+    picture = tmp_path / "foto.csv"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    status, failed = region.snapshot(picture)
+    assert status == 202, failed
+    wait_for(lambda: region.get(f"snapshots/{failed['snapshot_id']}")[1]["status"] ==
+             "failed", timeout=60, message="the picture failed")
+    reconciliations = f"/api/sync/regions/{region.code}/reconciliations"
+    conflict(client.call("POST", reconciliations, token=admin,
+                         body={"snapshot_id": failed["snapshot_id"], "year": 2026}),
+             "POST /api/sync/regions/{region}/reconciliations", "snapshot_not_loaded")
+    wait_for(lambda: region.get(f"snapshots/{first['snapshot_id']}")[1]["status"] == "loaded",
+             timeout=60, message="the snapshot loaded")
+    for _ in range(5):  # a one-row report may be done before the second request: again
+        answer = client.call("POST", reconciliations, token=admin,
+                             body={"snapshot_id": first["snapshot_id"], "year": 2026})
+        if answer.status == 409:
+            conflict(answer, "POST /api/sync/regions/{region}/reconciliations",
+                     "reconciliation_running")
+            break
+        ok(answer, 202)
 
 
 # -- the table against the document ---------------------------------------------------------------

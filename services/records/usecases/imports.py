@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import orjson
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError
 from psycopg2.extras import execute_values
 
 from services.records import domain, projection
@@ -37,20 +37,8 @@ CSV, XLSX = "csv", "xlsx"
 CHUNK_ROWS = 500
 MAX_PROBLEMS_SHOWN = 1000
 
-#: column names as BKD spreadsheets usually write them -> our field names
-ALIASES = {
-    "nama": "name", "nama_lengkap": "name", "tempat_lahir": "birth_place",
-    "tanggal_lahir": "date_of_birth", "tgl_lahir": "date_of_birth", "jenis_kelamin": "gender",
-    "jk": "gender", "agama": "religion", "status_kawin": "marital_status",
-    "status_perkawinan": "marital_status", "alamat": "address", "no_hp": "phone",
-    "telepon": "phone", "hp": "phone", "status_pegawai": "status", "jenis_pegawai": "status",
-    "opd": "opd_id", "kode_opd": "opd_id", "unit_kerja": "unit", "gol": "golongan",
-    "gol_ruang": "golongan", "pendidikan": "education_id", "tingkat_pendidikan": "education_id",
-    "tmt_gol": "tmt_golongan",
-}
-_ROW_FIELDS = {name: f for name, f in contract.EmployeeCreate._declared_fields.items()
-               if name != "reason"}
-ImportRow = Schema.from_dict({**_ROW_FIELDS, "tmt_golongan": fields.Date()}, name="ImportRow")
+ALIASES = contract.IMPORT_ALIASES
+ImportRow = Schema.from_dict(contract.IMPORT_ROW_FIELDS, name="ImportRow")
 COLUMNS = frozenset(ImportRow().fields)
 #: data pokok an import may change on an existing record; anything else differing is refused
 UPDATABLE = frozenset({"name", "gelar_depan", "gelar_belakang", "birth_place", "religion",
@@ -77,9 +65,7 @@ def sniff_kind(first_bytes: bytes) -> str:
     return CSV
 
 
-def _column(name) -> str:
-    key = str(name or "").strip().lower().replace(" ", "_").replace("-", "_")
-    return ALIASES.get(key, key)
+_column = contract.import_column
 
 
 def check_header(raw: list) -> list[str]:
@@ -92,7 +78,7 @@ def check_header(raw: list) -> list[str]:
     duplicated = sorted({c for c in columns if c and columns.count(c) > 1})
     if duplicated:
         raise ImportRejected(f"kolom ganda: {', '.join(duplicated)}", field="file")
-    missing = sorted({"nip", "name", "date_of_birth", "gender", "status"} - set(columns))
+    missing = sorted(set(contract.IMPORT_REQUIRED) - set(columns))
     if missing:
         raise ImportRejected(f"kolom wajib tidak ada: {', '.join(missing)}", field="file",
                              details={"missing_columns": missing})

@@ -46,7 +46,25 @@ def _view(uow, row) -> dict:
         "retry_after": iso(row["retry_after"]), "silent": row["silent_since"] is not None,
         "silent_since": iso(row["silent_since"]),
         "amqp_rejected": row["amqp_rejected"],
-        "last_amqp_rejection": row["last_amqp_rejection"]}
+        "last_amqp_rejection": row["last_amqp_rejection"],
+        **_last_snapshot_and_reconciliation(uow, row["code"])}
+
+
+def _last_snapshot_and_reconciliation(uow, region: str) -> dict:
+    snapshot = uow.execute(
+        "SELECT snapshot_id::text AS snapshot_id, status, received_at, rows_total, "
+        "rows_invalid FROM snapshots WHERE region = :r ORDER BY received_at DESC LIMIT 1",
+        {"r": region}).mappings().first()
+    reconciliation = uow.execute(
+        "SELECT reconciliation_id::text AS reconciliation_id, snapshot_id::text AS snapshot_id, "
+        "year, status, started_at, reported_at FROM reconciliations WHERE region = :r "
+        "ORDER BY started_at DESC LIMIT 1", {"r": region}).mappings().first()
+    return {
+        "last_snapshot": None if snapshot is None else {
+            **snapshot, "received_at": iso(snapshot["received_at"])},
+        "last_reconciliation": None if reconciliation is None else {
+            **reconciliation, "started_at": iso(reconciliation["started_at"]),
+            "reported_at": iso(reconciliation["reported_at"])}}
 
 
 def status(uow, region: str) -> dict:
