@@ -16,6 +16,7 @@ import psycopg2
 import pytest
 
 from services.records.service import RecordsService
+from services.signing.service import SigningService
 from services.sync.service import SyncService
 from shared.contracts.records import ROSTER_FIELDS
 from shared.contracts.sync import DIFFERENCE_KINDS
@@ -33,12 +34,12 @@ MAX_BYTES = 8192
 HEADER = {"nip": "nip", "name": "nama", "date_of_birth": "tanggal_lahir",
           "gender": "jenis_kelamin", "status": "status", "tmt_cpns": "tmt_cpns",
           "golongan": "golongan", "education_id": "pendidikan", "birth_place": "tempat_lahir",
-          "opd_id": "opd_id"}
+          "opd_id": "opd_id", "opd_name": "nama_opd"}
 
 
 @pytest.fixture
 def stack(start_gateway, own_database):
-    client, people, config = start_gateway(SyncService, RecordsService,
+    client, people, config = start_gateway(SyncService, RecordsService, SigningService,
                                            DATABASE_URL=own_database,
                                            SYNC_MAX_SNAPSHOT_BYTES=MAX_BYTES)
     admin = http_login(client, people, people.staff(["administrator"]))
@@ -61,7 +62,7 @@ def row_of(nip: str, region: str = "3507", **changes) -> dict:
     row = {"nip": nip, "name": base["name"], "date_of_birth": base["date_of_birth"],
            "gender": base["gender"], "status": "PNS", "tmt_cpns": base["tmt_cpns"],
            "golongan": "III/a", "education_id": "40", "birth_place": "",
-           "opd_id": f"{region}.dinkes"}
+           "opd_id": f"{region}.dinkes", "opd_name": "Dinas Kesehatan"}
     return {**row, **changes}
 
 
@@ -202,6 +203,7 @@ def test_the_report_lists_exactly_the_known_differences(stack, tmp_path):
         "missing_in_records": 2, "missing_in_region": 1, "field_mismatch": 3,
         "nip_in_two_instansi": 2, "nip_invalid": 3}
     assert figures["rows_compared"] == 10 and figures["roster"] == 5
+    assert figures["matched"] == 1  # `same`: held by both, no difference at all
     lines = "\n".join(_jsonb([d["difference_id"], d["kind"], d["nip"], d["field"],
                               d["region_value"], d["province_value"], d["other_instansi"],
                               d["line"]]) for d in want)
@@ -224,6 +226,72 @@ def test_the_report_lists_exactly_the_known_differences(stack, tmp_path):
     region_status = client.call("GET", "/api/sync/regions/3507", admin).body
     assert region_status["last_snapshot"]["snapshot_id"] == snapshot_id
     assert region_status["last_reconciliation"]["status"] == "reported"
+
+
+def test_a_reconciliation_from_the_snapshot_to_the_signed_berita_acara(stack, tmp_path):
+    """The whole yearly reconciliation through the real steps: the region's snapshot, the
+    report, the meeting's decisions, the region's values applied to the records, the berita
+    acara signed by the signing service and verifiable by anyone."""
+    client, admin, config, url = stack
+    region = onboard(client, admin, "3507")
+    same, renamed, unsent = unique_nip(), unique_nip(), unique_nip()
+    for nip in (same, renamed, unsent):
+        register(config, "3507", nip)
+    new = unique_nip()
+    snapshot_id = upload(region, tmp_path, [
+        row_of(same), row_of(renamed, name="Budi Santoso", golongan="III/b"), row_of(new)])
+    wait_snapshot(url, snapshot_id, "loaded")
+    started = client.call("POST", "/api/sync/regions/3507/reconciliations", admin,
+                          {"snapshot_id": snapshot_id, "year": 2026})
+    assert started.status == 202, started.body
+    path = f"/api/sync/regions/3507/reconciliations/{started.body['reconciliation_id']}"
+    wait_for(lambda: client.call("GET", path, admin).body["status"] == "reported",
+             timeout=60, message="report")
+    listed = client.call("GET", f"{path}/differences?limit=100", admin).body["differences"]
+    found = {(d["kind"], d["nip"], d["field"]): d["difference_id"] for d in listed}
+    assert set(found) == {("missing_in_records", new, None),
+                          ("missing_in_region", unsent, None),
+                          ("field_mismatch", renamed, "name"),
+                          ("field_mismatch", renamed, "golongan")}
+
+    # the meeting: the region's name and the new employee taken, the golongan kept (a
+    # kenaikan pangkat changes it, not a spreadsheet), the region asked about the one it omitted
+    decided = client.call("POST", f"{path}/decisions", admin, {"decisions": [
+        {"difference_id": found[("missing_in_records", new, None)], "decision": "take_region"},
+        {"difference_id": found[("field_mismatch", renamed, "name")], "decision": "take_region"},
+        {"difference_id": found[("field_mismatch", renamed, "golongan")],
+         "decision": "keep_province"},
+        {"difference_id": found[("missing_in_region", unsent, None)],
+         "decision": "ask_correction", "note": "masih aktif?"}]})
+    assert decided.status == 200, decided.body
+    assert decided.body["undecided"] == 0
+    status, asked = region.get(f"reconciliations/{started.body['reconciliation_id']}/corrections")
+    assert status == 200 and [a["nip"] for a in asked] == [unsent]
+
+    assert client.call("POST", f"{path}/apply", admin).status == 202
+    wait_for(lambda: client.call("GET", path, admin).body["status"] == "applied", timeout=60,
+             message="applied")
+    outcomes = {d["difference_id"]: d["applied_outcome"] for d in client.call(
+        "GET", f"{path}/decisions?decision=take_region", admin).body}
+    assert all(o["status"] == "applied" for o in outcomes.values()), outcomes
+    with rpc(config, SYSTEM, service="records") as records:
+        assert records.get_employee(renamed)["name"] == "Budi Santoso"
+        assert records.get_employee(renamed)["golongan"] == "III/a"
+        registered = records.get_employee(new)
+    assert registered["instansi"] == "3507" and registered["name"] == row_of(new)["name"]
+
+    closed = client.call("POST", f"{path}/berita-acara", admin, {
+        "meeting_date": "2026-12-04", "place": "Ruang Rapat BKD Provinsi Jawa Timur",
+        "participants": [{"name": "Dr. Budi Santoso, M.Si.", "position": "Kepala BKD",
+                          "instansi": "Pemerintah Provinsi Jawa Timur"}],
+        "signer": "admin.bkd"})
+    assert closed.status == 201, closed.body
+    assert closed.body["status"] == "closed"
+    verified = client.call("GET", f"/api/public/verification/{closed.body['berita_acara']}")
+    assert verified.status == 200 and verified.body["valid"], verified.body
+    (event,) = sync_log(url, "3507", "ReconciliationClosed")
+    assert event["figures"]["missing_in_records"]["applied"] == 1
+    assert event["figures"]["field_mismatch"]["applied"] == 1
 
 
 def _raw_post(base: str, path: str, headers: dict, declared: int, sent: bytes) -> tuple:

@@ -234,7 +234,7 @@ IMPORT_ALIASES = {
     "telepon": "phone", "hp": "phone", "status_pegawai": "status", "jenis_pegawai": "status",
     "opd": "opd_id", "kode_opd": "opd_id", "unit_kerja": "unit", "gol": "golongan",
     "gol_ruang": "golongan", "pendidikan": "education_id", "tingkat_pendidikan": "education_id",
-    "tmt_gol": "tmt_golongan",
+    "tmt_gol": "tmt_golongan", "nama_opd": "opd_name", "nama_unit": "opd_name",
 }
 #: columns a bulk file must have
 IMPORT_REQUIRED = ("nip", "name", "date_of_birth", "gender", "status")

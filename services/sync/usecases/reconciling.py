@@ -348,8 +348,14 @@ def report(uow, records, settings, taken: dict) -> dict:
     counts = dict(uow.execute("SELECT kind, count(*) FROM differences WHERE reconciliation_id "
                               "= CAST(:rid AS uuid) GROUP BY kind", {"rid": rid}).all())
     rows = uow.execute("SELECT count(*) FROM snap").scalar_one()
+    # employees both sides hold with no difference at all (the berita acara's "data cocok")
+    matched = uow.execute(
+        "SELECT count(*) FROM (SELECT s.nip FROM snap s JOIN roster r ON r.nip = s.nip EXCEPT "
+        "SELECT nip FROM differences WHERE reconciliation_id = CAST(:rid AS uuid)) m",
+        {"rid": rid}).scalar_one()
     digest = uow.execute(_DIGEST, {"rid": rid}).scalar_one()
-    figures = {"rows_compared": rows, "roster": roster_size, "compared_fields": compared,
+    figures = {"rows_compared": rows, "roster": roster_size, "matched": matched,
+               "compared_fields": compared,
                "differences": sum(counts.values()),
                **{kind: counts.get(kind, 0) for kind in c.DIFFERENCE_KINDS},
                "differences_sha256": digest}
