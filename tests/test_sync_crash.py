@@ -1,15 +1,15 @@
-"""Issue 14 crash test (Y-16, Y-36): a region pushes a generated feed over both transports at
-once (registrations, then data pokok changes and history entries of a few hundred employees, in
-batches, with duplicates and reordering): even batches over HTTP through the gateway, odd ones
-published over AMQP as the region's own broker user (`simasn broker region`), while the sync and
-records services, each a `nameko run` process of its own, are SIGKILLed at random moments and
-restarted (at least 20 kills). The region retries a batch whose outcome it does not know as a
-region would: its events in a new batch (an HTTP answer that did not come, a publish the broker
-did not confirm), answered `duplicate` when they had arrived. A message sync took but did not ack
-before it was killed is redelivered: taken then, or acked quietly when its batch was recorded.
-At the end every event is accounted for in the sync log, every batch the region sent over either
-transport was recorded, none dead-lettered, applied_through is the last sequence, and records
-equals the state the feed leads to, employee by employee.
+"""Issue 14 crash test (Y-16, Y-36): a region pushes a generated feed over both transports at once
+(registrations, then data pokok changes and history entries of a few hundred employees, in batches,
+with duplicates and reordering): even batches over HTTP through the gateway, odd ones published
+over AMQP as the region's own broker user (`simasn broker region`), two streams side by side, while
+the sync and records services, each a `nameko run` process of its own, are SIGKILLed at random
+moments and restarted (at least 20 kills). The region retries a batch whose outcome it does not
+know as a region would: its events in a new batch (an HTTP answer that did not come, a publish the
+broker did not confirm), answered `duplicate` when they had arrived. A message sync took but did
+not ack before it was killed is redelivered: taken then, or acked quietly when its batch was
+recorded. At the end every event is accounted for in the sync log, every batch the region sent over
+either transport was recorded, none dead-lettered, applied_through is the last sequence, and
+records equals the state the feed leads to, employee by employee.
 
 The acceptance run is 20,000 events (`SIMASN_SYNC_CRASH_EVENTS=20000`); `make test` runs a
 smaller feed (CRASH_EVENTS below) to keep the suite's time on a 2-core runner."""
@@ -32,7 +32,7 @@ from shared.testing import wait_for
 from tests.gateway_helpers import free_port
 from tests.helpers import signed
 from tests.identity_helpers import employee_for, rpc, unique_nip
-from tests.sync_helpers import region_client, sync_log
+from tests.sync_helpers import batch_recorded, region_client, sync_log
 from tests.test_crash_recovery import Proc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,10 +111,11 @@ def http_pusher(url, region, key_id, secret):
     return push
 
 
-def amqp_pusher(amqp_url, region, key_id, secret):
+def amqp_pusher(amqp_url, region, key_id, secret, recorded):
     """Publish one batch with the reference client (publisher confirms, mandatory) until the
-    broker confirms it; a publish not confirmed is published again in a new batch. Once
-    confirmed the batch is in sync's durable queue: the region reads its outcome in `status`."""
+    broker confirms it; a publish not confirmed is published again in a new batch. Paced like a
+    region that reads its status before the next batch: it returns once sync recorded the batch
+    (which waits in the durable queue while sync is down)."""
     import pika.exceptions
 
     def push(batch):
@@ -122,17 +123,12 @@ def amqp_pusher(amqp_url, region, key_id, secret):
             try:
                 (batch_id,) = region_client.publish_batches(amqp_url, region, key_id, secret,
                                                             [batch])
-                return "amqp", batch_id
+                break
             except (pika.exceptions.AMQPError, OSError):
                 time.sleep(0.2)
+        wait_for(lambda: recorded(batch_id), timeout=600, message=f"batch {batch_id} recorded")
+        return "amqp", batch_id
     return push
-
-
-def both(*pushers):
-    """The region's batches over each transport in turn (even over HTTP, odd over AMQP): both
-    ways in at once, the AMQP ones queued while the HTTP ones are answered."""
-    turn = iter(range(1 << 62))
-    return lambda batch: pushers[next(turn) % len(pushers)](batch)
 
 
 def query(url, sql, params=()):
@@ -166,7 +162,6 @@ def test_sigkilled_sync_and_records_lose_and_double_nothing(own_database, identi
                         env, tmp_path) for name in ("records", "sync", "gateway")}
     events, expected = generate_feed(rng, CRASH_EVENTS)
     batches = batches_of(rng, events)
-    pushed = threading.Event()
     answers = []
     for proc in procs.values():
         proc.start()
@@ -176,20 +171,25 @@ def test_sigkilled_sync_and_records_lose_and_double_nothing(own_database, identi
         with rpc(config, ADMIN, service="sync") as sync:
             key = wait_for(lambda: _onboard(sync), timeout=60, message="region onboarded")
         signer = (REGION, key["key_id"], key["secret"])
-        push = both(http_pusher(f"http://127.0.0.1:{port}", *signer),
-                    amqp_pusher(broker_region(REGION), *signer))
+        pushers = {"http": http_pusher(f"http://127.0.0.1:{port}", *signer),
+                   "amqp": amqp_pusher(broker_region(REGION), *signer,
+                                       lambda b: batch_recorded(own_database, REGION, b))}
+        done = {transport: threading.Event() for transport in pushers}
 
-        def pusher():
+        def pusher(transport, share):
             try:
-                answers.extend(push(batch) for batch in batches)
+                answers.extend(pushers[transport](batch) for batch in share)
             finally:
-                pushed.set()
+                done[transport].set()
 
-        thread = threading.Thread(target=pusher)
-        thread.start()
+        # both ways in at once: even batches over HTTP, odd ones over AMQP, each in its order
+        threads = [threading.Thread(target=pusher, args=(transport, batches[i::2]))
+                   for i, transport in enumerate(pushers)]
+        for thread in threads:
+            thread.start()
         victims = [procs["sync"], procs["records"]]
         kills = 0
-        while kills < KILLS or not pushed.is_set():
+        while kills < KILLS or not all(d.is_set() for d in done.values()):
             time.sleep(rng.uniform(0.2, 2.5))  # a random moment of its work
             chosen = rng.choice([[victims[0]], [victims[1]], victims])
             for victim in chosen:
@@ -199,8 +199,9 @@ def test_sigkilled_sync_and_records_lose_and_double_nothing(own_database, identi
             for victim in chosen:  # up again (else it is killed while it starts, for ever)
                 wait_for(lambda v=victim: _healthy(config, v.name), timeout=120,
                          message=f"{victim.name} restarted")
-        thread.join(timeout=600)
-        assert pushed.is_set()
+        for thread in threads:
+            thread.join(timeout=600)
+        assert all(d.is_set() for d in done.values())
         applied_through = lambda: query(  # noqa: E731
             own_database, "SELECT applied_through FROM sync.regions WHERE code = %s",
             (REGION,))[0][0]
