@@ -176,9 +176,14 @@ def test_sigkilled_sync_and_records_lose_and_double_nothing(own_database, identi
                                        lambda b: batch_recorded(own_database, REGION, b))}
         done = {transport: threading.Event() for transport in pushers}
 
+        failed = []
+
         def pusher(transport, share):
             try:
                 answers.extend(pushers[transport](batch) for batch in share)
+            except BaseException as exc:  # said at once below, not after waiting for the feed
+                failed.append((transport, exc))
+                raise
             finally:
                 done[transport].set()
 
@@ -201,7 +206,7 @@ def test_sigkilled_sync_and_records_lose_and_double_nothing(own_database, identi
                          message=f"{victim.name} restarted")
         for thread in threads:
             thread.join(timeout=600)
-        assert all(d.is_set() for d in done.values())
+        assert all(d.is_set() for d in done.values()) and not failed, failed
         applied_through = lambda: query(  # noqa: E731
             own_database, "SELECT applied_through FROM sync.regions WHERE code = %s",
             (REGION,))[0][0]
