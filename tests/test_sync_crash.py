@@ -175,7 +175,6 @@ def test_sigkilled_sync_and_records_lose_and_double_nothing(own_database, identi
                    "amqp": amqp_pusher(broker_region(REGION), *signer,
                                        lambda b: batch_recorded(own_database, REGION, b))}
         done = {transport: threading.Event() for transport in pushers}
-
         failed = []
 
         def pusher(transport, share):
