@@ -178,6 +178,8 @@ class Transport:
             return None if code == 200 else answer["code"]
         batch_id = headers["X-Simasn-Batch-Id"]
         rejections = len(sync_log(self.database_url, region.code, "SyncAmqpMessageRejected"))
+        # a batch id taken before (a replay) is answered by its dead letter only
+        taken_before = batch_recorded(self.database_url, region.code, batch_id)
         region_client.publish_batches(self.amqp_urls[region.code], region.code, region.key_id,
                                       region.secret, [events], headers=[headers], bodies=[body])
 
@@ -185,7 +187,8 @@ class Transport:
             dead = sync_log(self.database_url, region.code, "SyncAmqpMessageRejected")
             if len(dead) > rejections:
                 return {"code": dead[rejections]["code"]}
-            return batch_recorded(self.database_url, region.code, batch_id) and {"code": None}
+            return not taken_before and batch_recorded(self.database_url, region.code,
+                                                       batch_id) and {"code": None}
 
         return wait_for(outcome, timeout=30, message=f"batch {batch_id} taken or refused")["code"]
 
