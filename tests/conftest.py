@@ -20,6 +20,7 @@ from shared.testing import (  # noqa: E402
     create_test_database,
     drop_test_database,
 )
+from tests.sync_helpers import broker_region  # noqa: E402, F401 - a fixture (the AMQP push)
 
 ADMIN_URL = os.environ.get("SIMASN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 #: this run's key sealing the regions' HMAC secrets (sync)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
+import pytest
 
 from shared.testing import wait_for
 
@@ -149,3 +150,136 @@ def reported_reconciliation(url: str, region: str, rows: dict[int, dict],
     finally:
         conn.close()
     return reconciliation_id
+
+
+# -- the AMQP push: the region's broker identity and one way to send over either transport ----
+
+
+def management(request):
+    """The RabbitMQ management API as the test run's administrator (credentials out of the
+    URL), as `simasn broker region` uses it."""
+    from urllib.parse import unquote, urlsplit
+
+    from shared.brokerauth import Management
+
+    parts = urlsplit(request.config.getoption("RABBIT_API_URI"))
+    host = "127.0.0.1" if parts.hostname in (None, "localhost") else parts.hostname
+    return Management(f"{parts.scheme}://{host}:{parts.port or 15672}",
+                      unquote(parts.username or "guest"), unquote(parts.password or "guest"))
+
+
+@pytest.fixture
+def broker_region(request, rabbit_config):
+    """`simasn broker region <code>` as the operator runs it (brokerauth.apply_region): the
+    region's exchange, sync's queue bound to it, its own user (a prefix of this test's: users
+    are not per vhost). Returns pika's URL for the region's login."""
+    import secrets
+
+    from shared import brokerauth
+
+    api = management(request)
+    prefix = f"t{secrets.token_hex(4)}-"
+    made = []
+
+    def make(code: str) -> str:
+        password = secrets.token_urlsafe(16)
+        grant = brokerauth.apply_region(api, rabbit_config["vhost"], code, password, prefix)
+        made.append(code)
+        uri = brokerauth.uri_for(rabbit_config["AMQP_URI"], grant.user, password)
+        return uri.replace("pyamqp://", "amqp://", 1)  # kombu's scheme; pika's is amqp
+
+    yield make
+    for code in made:
+        brokerauth.remove_region(api, code, prefix)
+
+
+def batch_recorded(url: str, region: str, batch_id: str) -> bool:
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM sync.batches WHERE region = %s AND batch_id = %s",
+                        (region, batch_id))
+            return cur.fetchone() is not None
+    finally:
+        conn.close()
+
+
+@dataclass
+class Transport:
+    """A region sending a batch over HTTP or AMQP, answered the same way: None when the batch
+    was taken, else the refusal's code (the HTTP answer's, or the dead letter's in the log).
+    Over AMQP there is no reply: it waits until sync recorded the batch or dead-lettered it."""
+
+    name: str
+    database_url: str
+    amqp_urls: dict = field(default_factory=dict)  # region code -> the region's broker login
+
+    def send(self, region: Region, events: list[dict], body: bytes | None = None,
+             headers: dict | None = None) -> str | None:
+        if body is None:
+            body = json.dumps({"events": events}, separators=(",", ":")).encode()
+        headers = headers or region_client.batch_headers(region.code, region.key_id,
+                                                         region.secret, body)
+        region.sent.extend(events)
+        if self.name == "http":
+            code, answer = _post(region.base_url, region.code, body, headers)
+            assert code == 200 or code >= 400 and answer.get("code"), (code, answer)
+            return None if code == 200 else answer["code"]
+        batch_id = headers["X-Simasn-Batch-Id"]
+        rejections = len(sync_log(self.database_url, region.code, "SyncAmqpMessageRejected"))
+        # a batch id taken before (a replay) is answered by its dead letter only
+        taken_before = batch_recorded(self.database_url, region.code, batch_id)
+        region_client.publish_batches(self.amqp_urls[region.code], region.code, region.key_id,
+                                      region.secret, [events], headers=[headers], bodies=[body])
+
+        def outcome():
+            dead = sync_log(self.database_url, region.code, "SyncAmqpMessageRejected")
+            if len(dead) > rejections:
+                return {"code": dead[rejections]["code"]}
+            return not taken_before and batch_recorded(self.database_url, region.code,
+                                                       batch_id) and {"code": None}
+
+        return wait_for(outcome, timeout=30, message=f"batch {batch_id} taken or refused")["code"]
+
+
+def _post(base_url: str, region: str, body: bytes, headers: dict):
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 - the test's own gateway
+        f"{base_url}/api/sync/{region}/batches", data=body, method="POST",
+        headers={"Content-Type": "application/json", **headers})
+    return region_client._call(request)
+
+
+def accounted(url: str, region: str) -> dict:
+    """Every event a batch of `region` carried, accounted for in the sync log: the events the
+    taken batches counted are each received, duplicate or refused; each sequence received once
+    (a corrected event replaces a quarantined one); the inbound rows by status (applied,
+    quarantined, waiting, skipped). Returns the tally."""
+    log = sync_log(url, region)
+    of = {}
+    for entry in log:
+        of.setdefault(entry["type"], []).append(entry)
+    received = of.get("SyncEventReceived", [])
+    duplicates = of.get("SyncEventDuplicated", [])
+    refused = of.get("SyncEventRefused", [])
+    taken = sum(b["event_count"] for b in of.get("SyncBatchReceived", []))
+    assert taken == len(received) + len(duplicates) + len(refused), (taken, len(received),
+                                                                     len(duplicates),
+                                                                     len(refused))
+    rows = inbound(url, region)
+    held = {e["sequence"]: e["event_id"] for e in received if not e.get("replaces")}
+    replaced = [e for e in received if e.get("replaces")]
+    assert len(held) == len(received) - len(replaced)
+    for event in replaced:
+        held[event["sequence"]] = event["event_id"]
+    assert {s: r["event_id"] for s, r in rows.items()} == held
+    applied = [e["sequence"] for e in of.get("SyncEventApplied", [])]
+    assert len(applied) == len(set(applied)), "an event applied twice"
+    statuses = {}
+    for sequence, row in rows.items():
+        statuses.setdefault(row["status"], []).append(sequence)
+    assert sorted(statuses.get("applied", [])) == sorted(applied)
+    return {"received": len(received), "duplicate": len(duplicates), "refused": len(refused),
+            "rejected": len(of.get("SyncAmqpMessageRejected", [])),
+            **{k: sorted(v) for k, v in statuses.items()}}

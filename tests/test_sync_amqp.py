@@ -5,7 +5,6 @@ region's log; the region's user reaches nothing else. Real RabbitMQ and PostgreS
 
 import json
 import secrets
-from urllib.parse import unquote, urlsplit
 
 import pika
 import pytest
@@ -15,42 +14,13 @@ from services.records.service import RecordsService
 from services.registry import service_classes
 from services.sync.service import SyncService
 from shared import brokerauth
+from tests import sync_helpers
 from tests.gateway_helpers import http_login
 from tests.identity_helpers import rpc, unique_nip
 from tests.sync_helpers import change, inbound, onboard, region_client, sync_log, wait_status
 from tests.test_sync_apply import SYSTEM, registration
 
 NIP = "198503152010012003"
-
-
-@pytest.fixture
-def broker_region(request, rabbit_config):
-    """`simasn broker region <code>` as the operator runs it: the region's exchange, sync's
-    queue bound to it, its own user (a prefix of this test's: users are not per vhost)."""
-    management = _management(request)
-    prefix = f"t{secrets.token_hex(4)}-"
-    made = []
-
-    def make(code: str) -> str:
-        password = secrets.token_urlsafe(16)
-        grant = brokerauth.apply_region(management, rabbit_config["vhost"], code, password,
-                                        prefix)
-        made.append(code)
-        uri = brokerauth.uri_for(rabbit_config["AMQP_URI"], grant.user, password)
-        return uri.replace("pyamqp://", "amqp://", 1)  # kombu's scheme; pika's is amqp
-
-    yield make
-    for code in made:
-        brokerauth.remove_region(management, code, prefix)
-
-
-def _management(request):
-    """The management API as the test run's administrator (credentials out of the URL)."""
-    parts = urlsplit(request.config.getoption("RABBIT_API_URI"))
-    host = "127.0.0.1" if parts.hostname in (None, "localhost") else parts.hostname
-    return brokerauth.Management(f"{parts.scheme}://{host}:{parts.port or 15672}",
-                                 unquote(parts.username or "guest"),
-                                 unquote(parts.password or "guest"))
 
 
 @pytest.fixture
@@ -188,7 +158,7 @@ def test_a_batch_published_twice_is_refused_by_its_id_and_counted(feed, broker_r
 
 def test_syncs_own_broker_user_may_declare_and_consume_the_batch_queue(request, rabbit_config):
     """Under `simasn broker setup` sync runs as its own user: its grant covers the queue."""
-    management = _management(request)
+    management = sync_helpers.management(request)
     grant = brokerauth.grant_for("sync", service_classes(), f"t{secrets.token_hex(4)}-")
     password = secrets.token_urlsafe(16)
     vhost = rabbit_config["vhost"]
