@@ -4,7 +4,7 @@
 - One runner per reconciliation: a lease on its row (reconciliations.runner / lease_until), as
   the region applier's; a replica that dies loses it after SYNC_APPLY_LEASE_SECONDS.
 - The work list is the take_region decisions with no outcome yet (applied_at IS NULL), in
-  difference id order, SYNC_APPLY_BATCH per run, through records in chunks of CHUNK.
+  difference id order, in chunks (CHUNK, at most SYNC_APPLY_BATCH) for up to RUN_SECONDS a run.
 - Each change goes through records' own use case (`_through_records`, the one place that calls
   records) with an event id derived from the reconciliation and the difference (uuid5): a crash
   between the call and the transaction that records the outcome leaves the decision to be
@@ -17,12 +17,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import orjson
 
 from services.sync import domain
 from services.sync.usecases import STREAM_TYPE, decisions, stream
+from services.sync.usecases.applying import RUN_SECONDS
 from shared.canonical import find_non_json_native
 from shared.errors import SimasnError
 from shared.eventstore import ANY_VERSION, NewEvent
@@ -92,13 +94,16 @@ def _let_go(db, settings, reconciliation_id: str, wait_seconds: float = 0) -> No
 
 
 def run(db, records, settings, reconciliation_id: str, region: str) -> int:
-    """Up to SYNC_APPLY_BATCH decisions of one reconciliation; finishes it when none is left."""
+    """Chunks of one reconciliation's decisions (SYNC_APPLY_BATCH at most each) while there
+    are some, for at most RUN_SECONDS (the feeds' applier's budget; the next tick goes on);
+    finishes it when none is left."""
     if not _take_lease(db, settings, reconciliation_id):
         return 0
     done, wait = 0, 0.0
+    started = time.monotonic()
     try:
-        while done < settings.apply_batch:
-            chunk = _next_chunk(db, reconciliation_id, min(CHUNK, settings.apply_batch - done))
+        while time.monotonic() - started < RUN_SECONDS:
+            chunk = _next_chunk(db, reconciliation_id, min(CHUNK, settings.apply_batch))
             if not chunk:
                 _finish(db, settings, reconciliation_id, region)
                 break
