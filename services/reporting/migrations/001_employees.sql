@@ -36,7 +36,7 @@ CREATE TABLE {schema}.employees (
 CREATE INDEX employees_scope ON {schema}.employees (instansi, opd_id, nip);
 CREATE INDEX employees_golongan ON {schema}.employees (golongan_rank, nip);
 CREATE INDEX employees_born ON {schema}.employees (date_of_birth, nip);
-CREATE INDEX employees_name_order ON {schema}.employees (lower(name), nip);
+CREATE INDEX employees_name_order ON {schema}.employees ((lower(name) COLLATE "C"), nip);
 -- "a word anywhere in the name": trigram index (pg_trgm, a trusted extension since PostgreSQL
 -- 13: the migrating role needs CREATE on the database, not superuser). Without the extension
 -- the search still works, by scanning; the migration says so and goes on.

@@ -12,8 +12,9 @@ from shared.calendar import today_wib
 from shared.contracts.reporting import EmployeeListItem, EmployeePage
 from shared.errors import Forbidden
 
-#: sort key -> the expression it orders by (the NIP breaks ties, so pages never overlap)
-ORDER = {"nip": "nip", "name": "lower(name)", "golongan": "golongan_rank",
+#: sort key -> the expression it orders by (the NIP breaks ties, so pages never overlap); names
+#: in byte order of their lower case, the same on every server whatever its locale
+ORDER = {"nip": "nip", "name": "lower(name) COLLATE \"C\"", "golongan": "golongan_rank",
          "date_of_birth": "date_of_birth", "tmt_cpns": "tmt_cpns",
          "tmt_golongan": "tmt_golongan", "opd_id": "opd_id"}
 _FIELDS = ("nip", "name", "gelar_depan", "gelar_belakang", "instansi", "opd_id", "opd_name",
