@@ -280,6 +280,28 @@ def test_a_rebuilt_list_equals_the_live_one_and_status_shows_no_lag(stack, own_d
     assert status["lag"] == 0 and status["rebuildable"] is True
 
 
+def test_a_restarted_service_resumes_from_its_position(own_database, service_config,
+                                                      container_factory):
+    """Stopped and started again, the list goes on from where it was: the rows it had are not
+    applied again (their `updated_at` stays), the events written meanwhile are."""
+    config = {**service_config, "DATABASE_URL": own_database,
+              "SUBSCRIPTION_SWEEP_SECONDS": 0.2}
+    container_factory(RecordsService, config).start()
+    reporting = container_factory(ReportingService, config)
+    reporting.start()
+    people = generate(6, seed=21)
+    build_province(config, people[:3], random.Random(4))
+    wait_for(lambda: caught_up(own_database), message="caught up")
+    before = fetch(own_database, "SELECT nip, updated_at FROM reporting.employees ORDER BY 1")
+    reporting.stop()
+    build_province(config, people[3:], random.Random(5))
+    container_factory(ReportingService, config).start()
+    wait_for(lambda: caught_up(own_database), message="caught up after the restart")
+    after = dict(fetch(own_database, "SELECT nip, updated_at FROM reporting.employees"))
+    assert sorted(after) == sorted(p.nip for p in people)
+    assert all(after[nip] == stamp for nip, stamp in before), "nothing applied twice"
+
+
 def test_a_stalled_list_is_reported_by_health_until_it_moves(stack, own_database):
     people = generate(3, seed=9)
     build_province(stack, people[:1], random.Random(1))

@@ -37,6 +37,9 @@ CREATE INDEX employees_scope ON {schema}.employees (instansi, opd_id, nip);
 CREATE INDEX employees_golongan ON {schema}.employees (golongan_rank, nip);
 CREATE INDEX employees_born ON {schema}.employees (date_of_birth, nip);
 CREATE INDEX employees_name_order ON {schema}.employees ((lower(name) COLLATE "C"), nip);
+CREATE INDEX employees_opd_order ON {schema}.employees (opd_id, nip);
+CREATE INDEX employees_tmt_cpns ON {schema}.employees (tmt_cpns, nip);
+CREATE INDEX employees_tmt_golongan ON {schema}.employees (tmt_golongan, nip);
 -- "a word anywhere in the name": trigram index (pg_trgm, a trusted extension since PostgreSQL
 -- 13: the migrating role needs CREATE on the database, not superuser). Without the extension
 -- the search still works, by scanning; the migration says so and goes on.
@@ -53,6 +56,8 @@ BEGIN
                 'USING gin (name gin_trgm_ops)';
         EXECUTE 'CREATE INDEX employees_jabatan_trgm ON {schema}.employees '
                 'USING gin (jabatan gin_trgm_ops)';
+        EXECUTE 'CREATE INDEX employees_unit_trgm ON {schema}.employees '
+                'USING gin (unit gin_trgm_ops)';
     END IF;
 END $$;
 GRANT SELECT, INSERT, UPDATE ON {schema}.employees TO {role};

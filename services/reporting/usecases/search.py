@@ -93,7 +93,9 @@ def find(uow, actor: Principal, query: dict, today: date | None = None) -> dict:
     where = _scope_clause(scope, params) + _filters(query, today, params)
     key = query["sort"].removeprefix("-")
     direction = "DESC" if query["sort"].startswith("-") else "ASC"
-    order = f"{ORDER[key]} {direction} NULLS LAST" + (f", nip {direction}" if key != "nip" else "")
+    # PostgreSQL's own null order (a missing value counts as the highest), so that an index
+    # serves a descending order too, read backwards
+    order = f"{ORDER[key]} {direction}" + (f", nip {direction}" if key != "nip" else "")
     rows = uow.execute(
         f"SELECT {', '.join(_FIELDS)} FROM employees "  # noqa: S608 - fixed pieces only; every value is a bound parameter
         f"{'WHERE ' + ' AND '.join(where) if where else ''} "
