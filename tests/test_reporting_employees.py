@@ -6,6 +6,7 @@ read model equal to the live one; a stalled one reported by health."""
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from datetime import date
@@ -273,11 +274,9 @@ def test_a_rebuilt_list_equals_the_live_one_and_status_shows_no_lag(stack, own_d
     assert rebuilt == live
     capsys.readouterr()
     assert main(["projections", "status", "--json"]) == 0
-    import json
-
     rows = {(r["consumer"], r["source"]): r for r in json.loads(capsys.readouterr().out)}
     status = rows[(EMPLOYEES, "records")]
-    assert status["lag"] == 0 and status["rebuildable"] is True
+    assert status["lag"] == 0 and status["rebuildable"] is True and status["stalled"] is False
 
 
 def test_a_restarted_service_resumes_from_its_position(own_database, service_config,
@@ -302,7 +301,7 @@ def test_a_restarted_service_resumes_from_its_position(own_database, service_con
     assert all(after[nip] == stamp for nip, stamp in before), "nothing applied twice"
 
 
-def test_a_stalled_list_is_reported_by_health_until_it_moves(stack, own_database):
+def test_a_stalled_list_is_reported_by_health_until_it_moves(stack, own_database, capsys):
     people = generate(3, seed=9)
     build_province(stack, people[:1], random.Random(1))
     wait_for(lambda: caught_up(own_database), message="caught up")
@@ -329,6 +328,12 @@ def test_a_stalled_list_is_reported_by_health_until_it_moves(stack, own_database
             health()), message="health reports the stall")
         (seen,) = stalled["projections"]
         assert seen["stalled"] and seen["lag"] > 0 and seen["behind_seconds"] >= 1.0
+        capsys.readouterr()
+        assert main(["projections", "status", "--json", "--stall-seconds", "1"]) == 0
+        out = capsys.readouterr()
+        rows = {(r["consumer"], r["source"]): r for r in json.loads(out.out)}
+        assert rows[(EMPLOYEES, "records")]["stalled"] is True
+        assert f"{EMPLOYEES} is stalled" in out.err
     finally:
         with blocker.cursor() as cur:
             cur.execute("SELECT pg_advisory_unlock(hashtext(%s))",
