@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing
+.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-reporting
 
 venv: $(STAMP)
 
@@ -54,7 +54,11 @@ bench-signing: venv
 	scripts/infra.sh ensure
 	$(BIN)/python bench/signing.py
 
-bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing
+bench-reporting: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/reporting.py
+
+bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-reporting
 
 # The whole stack on this machine (scripts/stack.sh): `make up`, `make status`, `make logs`
 # (`make logs S=records` for one process), `make down`.

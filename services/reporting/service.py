@@ -15,6 +15,7 @@ from shared.subscriptions import declared
 
 #: the employee list (`simasn projections rebuild reporting.employees`)
 EMPLOYEES = "reporting.employees"
+SEARCH = c.EmployeeSearch()  # made once: building a schema costs more than loading with it
 
 
 class ReportingService(ServiceBase):
@@ -48,7 +49,7 @@ class ReportingService(ServiceBase):
 
     @rpc
     def find_employees(self, payload):
-        query = load(c.EmployeeSearch(), payload)
+        query = load(SEARCH, payload)
         with self.db.transaction() as uow:
             return search.find(uow, Principal.from_context(self.context), query)
 
