@@ -26,6 +26,8 @@ class ReportingService(ServiceBase):
     projection_settings = ProjectionSettings()
     #: how `simasn projections rebuild` empties a read model before replaying it from zero
     rebuildable = {EMPLOYEES: projection.RESET}
+    #: caught up a feed page per transaction: its handlers write the list's own table only
+    batched_catch_up = frozenset({EMPLOYEES})
 
     # -- the employee list, from the records events --------------------------------------------
 
