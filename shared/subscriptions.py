@@ -20,11 +20,12 @@ paged feed that service serves, and then continues live on the bus.
   position to the source's head: a new consumer reads the history, a rebuild (`simasn
   projections rebuild`, shared/projections_admin.py) replays from zero.
 - **Pages.** A read model whose handlers only write its own tables (no events appended, nothing
-  read from the worker's context) may be caught up a page at a time (`batched_catch_up` on the
-  service class names such subscriptions): the page's markers, effects and position in one
-  transaction, instead of one transaction per event. If any event of the page cannot be read or
-  its handler raises, that transaction rolls back and the page is handled one event at a time
-  as usual (retried, parked alone), so a poison event costs its page the fast path, no more.
+  read from the worker's context) may be caught up a page at a time: `batched_catch_up` on the
+  service class maps such a subscription to a page function `fn(uow, events)` (or None: its
+  handlers called in turn). The page's markers (one statement), effects and position are one
+  transaction, instead of one transaction per event. If any event of the page cannot be read
+  or the page's handling raises, that transaction rolls back and the page is handled one event
+  at a time as usual (retried, parked alone), so a poison event costs its page the fast path.
 - **Once.** The `consumed` marker (consumer, source, position) is written in the transaction of
   the effect: a live delivery and the catch-up of the same event cannot both apply it, whichever
   commits second finds the marker and does nothing. Only one catch-up runs per subscription at a
@@ -271,18 +272,24 @@ def _handle_page(service, sub: Subscription, envelopes: list[dict], db) -> bool:
         return False
     if not events:
         return True
+    page_fn = type(service).batched_catch_up[sub.name]
+    ours = [(h, e) for h, e in events if h is not None]  # a type not asked for: not ours
     try:
         with db.transaction(actor_id=f"service:{service.name}", actor_role="system") as uow:
-            for handler, event in events:
-                if handler is None:  # a type not asked for: not ours to handle
-                    continue
-                fresh = uow.execute(
-                    "INSERT INTO consumed (consumer, source, position, event_id) "
-                    "VALUES (:consumer, :source, :position, :event_id) "
-                    "ON CONFLICT DO NOTHING RETURNING 1",
-                    {"consumer": handler.consumer, "source": sub.source,
-                     "position": event.position, "event_id": event.event_id}).first()
-                if fresh is not None:
+            fresh = {row[0] for row in uow.execute(
+                "INSERT INTO consumed (consumer, source, position, event_id) SELECT * FROM "
+                "unnest(CAST(:consumers AS text[]), CAST(:sources AS text[]), "
+                "CAST(:positions AS bigint[]), CAST(:ids AS uuid[])) "
+                "ON CONFLICT DO NOTHING RETURNING position",
+                {"consumers": [h.consumer for h, _ in ours],
+                 "sources": [sub.source] * len(ours),
+                 "positions": [e.position for _, e in ours],
+                 "ids": [e.event_id for _, e in ours]}).all()} if ours else set()
+            todo = [(h, e) for h, e in ours if e.position in fresh]
+            if page_fn is not None:
+                page_fn(uow, [e for _, e in todo])
+            else:
+                for handler, event in todo:
                     handler.fn(service, uow, event)
             _advance(uow, sub, events[-1][1].position, contiguous=False)
     except Exception as exc:  # noqa: BLE001 - rolled back: handled one at a time instead

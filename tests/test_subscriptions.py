@@ -260,7 +260,7 @@ def test_a_batched_catch_up_applies_pages_whole_and_a_poison_event_one_by_one(
     append_things(database_url, source, 130)
     container_factory(make_source_service(source), config).start()
     batched = make_consumer_service(consumer, source)
-    batched.batched_catch_up = frozenset({consumer})
+    batched.batched_catch_up = {consumer: None}  # its handlers called in turn
     container_factory(batched, config).start()
     wait_for(lambda: subscription_position(database_url, consumer, consumer, source) == 251,
              message="the position reaches the head")

@@ -26,8 +26,9 @@ class ReportingService(ServiceBase):
     projection_settings = ProjectionSettings()
     #: how `simasn projections rebuild` empties a read model before replaying it from zero
     rebuildable = {EMPLOYEES: projection.RESET}
-    #: caught up a feed page per transaction: its handlers write the list's own table only
-    batched_catch_up = frozenset({EMPLOYEES})
+    #: caught up a feed page per transaction, folded and written at once (the list's own table
+    #: only: nothing appended, nothing read from the context)
+    batched_catch_up = {EMPLOYEES: projection.employee_events}
 
     # -- the employee list, from the records events --------------------------------------------
 
