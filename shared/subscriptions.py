@@ -241,6 +241,8 @@ def catch_up(service, sub: Subscription, through: int | None = None,
     position, or None when another catch-up of `sub` is running."""
     db = getattr(service, next(iter(sub.handlers.values())).db_attr)
     batched = sub.name in getattr(type(service), "batched_catch_up", ())
+    if batched:  # a page costs one transaction: the largest page the feed serves
+        page_size = max(page_size, FEED_PAGE_MAX)
     with _catching_up(db, sub) as held:
         if not held:
             return None
