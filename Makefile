@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync
+.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting
 
 venv: $(STAMP)
 
@@ -59,7 +59,11 @@ bench-sync: venv
 	$(BIN)/python bench/sync_stream.py
 	$(BIN)/python bench/sync_snapshot.py
 
-bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync
+bench-reporting: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/reporting.py
+
+bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting
 
 # The whole stack on this machine (scripts/stack.sh): `make up`, `make status`, `make logs`
 # (`make logs S=records` for one process), `make down`.

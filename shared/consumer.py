@@ -52,6 +52,9 @@ class EnvelopeSchema(Schema):
     redacted = fields.Boolean(load_default=False)
 
 
+_ENVELOPE = EnvelopeSchema()  # made once: building a schema costs more than loading with it
+
+
 @dataclass(frozen=True)
 class ReceivedEvent:
     source: str
@@ -71,7 +74,7 @@ class ReceivedEvent:
 
     @classmethod
     def from_envelope(cls, envelope: dict) -> ReceivedEvent:
-        data = EnvelopeSchema().load(envelope)
+        data = _ENVELOPE.load(envelope)
         data["event_id"] = str(data["event_id"])
         return cls(**data)
 

@@ -58,11 +58,21 @@ def _head(cur, source: str) -> int | None:
     return row[0] if row else 0
 
 
-def status(conn, schemas, projections: dict[str, Projection] | None = None) -> list[dict]:
-    """One row per (consumer, source): position, the source's head, the lag between them; a
-    declared subscription that never ran shows no position (its lag is the whole log)."""
+#: a consumer behind its source whose position has not moved for this long is stalled (the
+#: reporting service's PROJECTION_STALL_SECONDS has the same default)
+STALL_SECONDS = 300.0
+
+
+def status(conn, schemas, projections: dict[str, Projection] | None = None,
+           stall_seconds: float = STALL_SECONDS) -> list[dict]:
+    """One row per (consumer, source): position, the source's head, the lag between them, and
+    `stalled`: behind, and the position unmoved for `stall_seconds` (a sweep that runs moves it
+    whenever the source grew, even by events of other types). A declared subscription that
+    never ran shows no position (its lag is the whole log; not judged stalled)."""
     rows: dict[tuple[str, str], dict] = {}
     with conn.cursor() as cur:
+        cur.execute("SELECT now()")
+        now = cur.fetchone()[0]
         for schema in schemas:
             if not _schema_has(cur, schema, "subscriptions"):
                 continue
@@ -81,6 +91,8 @@ def status(conn, schemas, projections: dict[str, Projection] | None = None) -> l
             head = _head(cur, row["source"])
             row["head"] = head
             row["lag"] = None if head is None else head - (row["position"] or 0)
+            row["stalled"] = bool(row["position"] is not None and row["lag"]
+                                  and (now - row["updated_at"]).total_seconds() >= stall_seconds)
             if projections is not None and row["consumer"] in projections:
                 row["rebuildable"] = projections[row["consumer"]].reset is not None
     conn.rollback()

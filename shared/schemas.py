@@ -19,6 +19,8 @@ class HealthSchema(Schema):
     database = fields.String(required=True)
     log_position = fields.Integer()
     relay = fields.Nested(RelayLagSchema)
+    #: the read models a service keeps and whether they keep up (reporting: usecases/watch.py)
+    projections = fields.List(fields.Dict())
 
 
 def _nul_at(value, where: str) -> str | None:

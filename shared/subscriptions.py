@@ -19,6 +19,13 @@ paged feed that service serves, and then continues live on the bus.
 - **Sweep.** At start and every SUBSCRIPTION_SWEEP_SECONDS each subscription catches up from its
   position to the source's head: a new consumer reads the history, a rebuild (`simasn
   projections rebuild`, shared/projections_admin.py) replays from zero.
+- **Pages.** A read model whose handlers only write its own tables (no events appended, nothing
+  read from the worker's context) may be caught up a page at a time: `batched_catch_up` on the
+  service class maps such a subscription to a page function `fn(uow, events)` (or None: its
+  handlers called in turn). The page's markers (one statement), effects and position are one
+  transaction, instead of one transaction per event. If any event of the page cannot be read
+  or the page's handling raises, that transaction rolls back and the page is handled one event
+  at a time as usual (retried, parked alone), so a poison event costs its page the fast path.
 - **Once.** The `consumed` marker (consumer, source, position) is written in the transaction of
   the effect: a live delivery and the catch-up of the same event cannot both apply it, whichever
   commits second finds the marker and does nothing. Only one catch-up runs per subscription at a
@@ -233,6 +240,9 @@ def catch_up(service, sub: Subscription, through: int | None = None,
     in order, until the source's head (or, for a live gap, until `through`). Returns the new
     position, or None when another catch-up of `sub` is running."""
     db = getattr(service, next(iter(sub.handlers.values())).db_attr)
+    batched = sub.name in getattr(type(service), "batched_catch_up", ())
+    if batched:  # a page costs one transaction: the largest page the feed serves
+        page_size = max(page_size, FEED_PAGE_MAX)
     with _catching_up(db, sub) as held:
         if not held:
             return None
@@ -240,8 +250,9 @@ def catch_up(service, sub: Subscription, through: int | None = None,
             position = ensure(uow, sub)
         while True:
             page = service.feeds(sub.source).events_feed(position, page_size, sub.event_types)
-            for envelope in page["events"]:
-                _handle_fetched(service, sub, envelope, db)
+            if not (batched and _handle_page(service, sub, page["events"], db)):
+                for envelope in page["events"]:
+                    _handle_fetched(service, sub, envelope, db)
             until = int(page["until"])
             if until > position:
                 with db.transaction() as uow:
@@ -250,6 +261,44 @@ def catch_up(service, sub: Subscription, through: int | None = None,
             position = max(position, until)
             if done or (through is not None and position >= through):
                 return position
+
+
+def _handle_page(service, sub: Subscription, envelopes: list[dict], db) -> bool:
+    """A whole feed page in one transaction: each event's `consumed` marker and effect, then the
+    position past the page. False, with nothing written, when an event cannot be read or a
+    handler raises: the caller then handles the page one event at a time."""
+    try:
+        events = [(sub.handlers.get(e.get("event_type")), ReceivedEvent.from_envelope(e))
+                  for e in envelopes]
+    except Exception:  # noqa: BLE001 - the one-at-a-time path parks what it cannot read
+        return False
+    if not events:
+        return True
+    page_fn = type(service).batched_catch_up[sub.name]
+    ours = [(h, e) for h, e in events if h is not None]  # a type not asked for: not ours
+    try:
+        with db.transaction(actor_id=f"service:{service.name}", actor_role="system") as uow:
+            fresh = {row[0] for row in uow.execute(
+                "INSERT INTO consumed (consumer, source, position, event_id) SELECT * FROM "
+                "unnest(CAST(:consumers AS text[]), CAST(:sources AS text[]), "
+                "CAST(:positions AS bigint[]), CAST(:ids AS uuid[])) "
+                "ON CONFLICT DO NOTHING RETURNING position",
+                {"consumers": [h.consumer for h, _ in ours],
+                 "sources": [sub.source] * len(ours),
+                 "positions": [e.position for _, e in ours],
+                 "ids": [e.event_id for _, e in ours]}).all()} if ours else set()
+            todo = [(h, e) for h, e in ours if e.position in fresh]
+            if page_fn is not None:
+                page_fn(uow, [e for _, e in todo])
+            else:
+                for handler, event in todo:
+                    handler.fn(service, uow, event)
+            _advance(uow, sub, events[-1][1].position, contiguous=False)
+    except Exception as exc:  # noqa: BLE001 - rolled back: handled one at a time instead
+        log.info("subscription_page_one_by_one", subscription=sub.name, source=sub.source,
+                 first=events[0][1].position, error=repr(exc)[:300])
+        return False
+    return True
 
 
 def _handle_fetched(service, sub: Subscription, envelope: dict, db) -> None:

@@ -23,17 +23,24 @@ def projections() -> None:
 
 @projections.command()
 @click.option("--json", "as_json", is_flag=True, help="JSON, with service, time and rebuildable")
+@click.option("--stall-seconds", type=float, default=300, show_default=True,
+              help="behind and unmoved this long: STALLED")
 @pass_env
-def status(env: Environment, as_json: bool) -> int:
-    """Position, source head and lag per consumer and source."""
+def status(env: Environment, as_json: bool, stall_seconds: float) -> int:
+    """Position, source head and lag per consumer and source; STALLED where one is behind and
+    has not moved for --stall-seconds (also said on stderr)."""
     from shared import audit, projections_admin
 
     conn = connect(env.config.database_url)
     try:
         rows = projections_admin.status(conn, audit.existing_schemas(conn, SERVICES),
-                                        _declared())
+                                        _declared(), stall_seconds)
     finally:
         conn.close()
+    for r in rows:
+        if r["stalled"]:
+            click.echo(f"{r['consumer']} is stalled: {r['lag']} event(s) of {r['source']} "
+                       f"behind, unmoved since {r['updated_at']:%Y-%m-%d %H:%M:%S %z}", err=True)
     if as_json:
         print_json(rows)
         return 0
@@ -42,7 +49,8 @@ def status(env: Environment, as_json: bool) -> int:
         shown = "-" if r["position"] is None else r["position"]
         click.echo(f"{r['consumer']:28} {r['source']:13} {shown:>9} "
                    f"{'-' if r['head'] is None else r['head']:>9} "
-                   f"{'-' if r['lag'] is None else r['lag']:>7}")
+                   f"{'-' if r['lag'] is None else r['lag']:>7}"
+                   + ("  STALLED" if r["stalled"] else ""))
     return 0
 
 

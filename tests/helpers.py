@@ -85,7 +85,7 @@ def make_consumer_service(name: str, source: str):
                 "INSERT INTO effects (position, event_id, correlation_id, causation_id) "
                 "VALUES (:p, :e, :c, :k)",
                 {"p": event.position, "e": event.event_id,
-                 "c": self.context.get("correlation_id"), "k": uow.metadata["causation_id"]},
+                 "c": self.context.get("correlation_id"), "k": uow.metadata.get("causation_id")},
             )
 
         @idempotent_handler(source, "PoisonPill")

@@ -15,6 +15,7 @@ from services.gateway import openapi
 from services.gateway import service as gateway_service
 from services.gateway.http import ROUTES
 from services.records.service import RecordsService
+from services.reporting.service import ReportingService
 from services.requests.service import RequestsService
 from services.signing.service import SigningService
 from services.sync import domain as sync_domain
@@ -75,6 +76,10 @@ MATRIX = {
     ("POST", "/api/accounts/<account_id>/totp-reset"): BKD,
     ("PUT", "/api/accounts/<account_id>/opd-scope"): BKD,
     ("POST", "/api/employees"): {"administrator", "fasilitator_own"},
+    # the list (reporting): every fasilitator sees its own OPDs, BKD and auditors everyone; a
+    # machine client only as a kabupaten/kota (OWN_TARGETS), never as an agency
+    ("GET", "/api/employees"): {"fasilitator_own", "fasilitator_other", "administrator",
+                                "auditor"},
     ("GET", "/api/employees/<nip>"): READERS_OWN_OPD,
     ("GET", "/api/employees/<nip>/fields/<field>/history"): READERS_OWN_OPD,
     ("POST", "/api/employees/<nip>/histories"): {"administrator", "fasilitator_own"},
@@ -179,6 +184,7 @@ MATRIX = {
 #: all the roles that can get a 2xx, which is what a route declares (`x-roles`).
 OWN_TARGETS = {
     ("GET", "/api/accounts/<account_id>"): {"pegawai": "own"},
+    ("GET", "/api/employees"): {"machine": "region"},
     ("GET", "/api/employees/<nip>"): {"pegawai": "own"},
     ("GET", "/api/employees/<nip>/fields/<field>/history"): {"pegawai": "own"},
     ("GET", "/api/employees/<nip>/documents/<sha256>"): {"pegawai": "own"},
@@ -485,6 +491,25 @@ class World:
                                       else ["dindik"] if persona == "fasilitator_other" else [])
         return self.people.login(login)
 
+    def region_token(self) -> str:
+        """An access token of a kabupaten/kota's machine client (one not registered yet)."""
+        from shared.reference import instansi
+
+        for code in sorted(instansi(), reverse=True):
+            body = {**client_body(), "client_kind": "kabkota", "kabkota_code": code}
+            body.pop("client_id")
+            try:
+                client = self.admin_call("register_client", body)
+            except Exception as exc:  # noqa: BLE001 - taken by another test: the next one
+                if getattr(exc, "code", None) in ("account_exists", "validation_failed"):
+                    continue
+                raise
+            with rpc(self.config) as svc:
+                return svc.client_token({"client_id": client["client_id"],
+                                         "client_secret": client["client_secret"]})[
+                    "access_token"]
+        raise AssertionError("no kabupaten/kota left to register")
+
     def hukdis(self) -> tuple[str, int]:
         """A draft disciplinary request (only BKD drafts one) about the pegawai persona, by the
         administrator persona, with every document it needs."""
@@ -529,6 +554,8 @@ class World:
     def own_target(self, method, path, persona, scenario):
         """(path, token, body) for a persona reaching a route with a target of its own."""
         token, nip = self.token(persona), self.logins["pegawai"]
+        if scenario == "region":
+            return path + "?sort=name", self.region_token(), None
         if scenario == "own" and "<account_id>" in path:
             return path.replace("<account_id>", nip), token, None
         if scenario == "own" and path.endswith("/<sha256>"):
@@ -607,6 +634,8 @@ class World:
         if "<client_id>" in path:
             client = self.admin_call("register_client", client_body())
             return path.replace("<client_id>", client["client_id"]), token, {"reason": "uji"}
+        if path == "/api/employees" and method == "GET":
+            return path + "?sort=name&limit=5", token, None
         if path == "/api/employees":
             return path, token, employee_for(unique_nip())
         if path.startswith("/api/layanan/<kode>"):
@@ -777,6 +806,7 @@ def gateway(start_gateway, database_url):
     # the client-wide rate limit is tested in test_gateway_api; here it would only get in the way
     client, people, config = start_gateway(RecordsService, RequestsService,
                                            VerificationService, SigningService, SyncService,
+                                           ReportingService,
                                            GATEWAY_CLIENT_RATE=100000,
                                            GATEWAY_CLIENT_BURST=100000)
     # the verification queue is fed by the records and requests events

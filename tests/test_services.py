@@ -32,6 +32,8 @@ def test_each_service_answers_health_from_its_own_schema(service, container_fact
         answer = proxy.health()
     position = answer.pop("log_position")
     relay = answer.pop("relay")
+    # a service keeping read models says whether they keep up (reporting: usecases/watch.py)
+    assert all(not p["stalled"] for p in answer.pop("projections", []))
     assert answer == {"service": service, "status": "ok", "database": "ok"}
     assert isinstance(position, int) and position >= 0
     # what an operator sees of the relay, read with the service's own role

@@ -248,3 +248,32 @@ def test_the_catch_up_and_live_deliveries_racing_over_the_same_events_apply_each
     container.stop()  # lets the workers still running finish
     positions = [r[0] for r in effects(database_url, consumer)]
     assert sorted(positions) == list(range(1, 152)), "each event applied exactly once"
+
+
+def test_a_batched_catch_up_applies_pages_whole_and_a_poison_event_one_by_one(
+        database_url, source, consumer, config, container_factory):
+    """`batched_catch_up`: a page (the feed's largest, 500) in one transaction, markers,
+    effects and position; a page holding an event whose handler fails is handled one event at
+    a time instead, so the good events of that page are applied and the poison one is parked
+    alone."""
+    append_things(database_url, source, 120, per_stream=50)
+    append_things(database_url, source, 1, event_type="PoisonPill")  # position 121
+    append_things(database_url, source, 500, per_stream=50)
+    container_factory(make_source_service(source), config).start()
+    batched = make_consumer_service(consumer, source)
+    batched.batched_catch_up = {consumer: None}  # its handlers called in turn
+    container_factory(batched, config).start()
+    wait_for(lambda: subscription_position(database_url, consumer, consumer, source) == 621,
+             message="the position reaches the head")
+    rows = effects(database_url, consumer)
+    assert [r[0] for r in rows] == [p for p in range(1, 622) if p != 121], \
+        "each good event applied once, in log order"
+    (parked,) = fetch(database_url, f"SELECT position, error FROM {consumer}.dead_letters")
+    assert parked[0] == 121 and "cannot digest" in parked[1]
+    markers = fetch(database_url, f"SELECT count(*) FROM {consumer}.consumed")[0][0]
+    assert markers == 620
+    # one event per transaction names its event as the cause; a page's transaction names none
+    caused = dict(fetch(database_url, f"SELECT position, causation_id IS NOT NULL FROM "
+                                      f"{consumer}.effects"))
+    assert all(caused[p] for p in range(1, 501) if p != 121), "the poisoned page: one by one"
+    assert not any(caused[p] for p in range(501, 622)), "the next page: whole"

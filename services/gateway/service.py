@@ -30,6 +30,7 @@ from shared import SERVICES
 from shared.callers import GATEWAY
 from shared.contracts import identity as c
 from shared.contracts import records as r
+from shared.contracts import reporting as rp
 from shared.contracts import requests as q
 from shared.contracts import signing as g
 from shared.contracts import sync as y
@@ -262,6 +263,14 @@ class GatewayService(ServiceBase):
               response=r.Employee, status=201, tag="data pegawai", errors=(409,), idempotent=True)
     def http_register_employee(self, request, body, **_):
         return self.rpc_records.register_employee(body, body["reason"])
+
+    @endpoint("GET", "/api/employees", summary="Cari pegawai (daftar sesuai cakupan peran)",
+              roles=("fasilitator", "administrator", "auditor", "machine"),
+              query=rp.EmployeeSearch, response=rp.EmployeePage, tag="data pegawai")
+    def http_find_employees(self, request, query, **_):
+        """Fasilitator: their OPDs; a kabupaten/kota's client: its instansi; BKD and auditors:
+        everyone (the reporting service's read model, services/reporting/usecases/search.py)."""
+        return self.rpc_reporting.find_employees(query)
 
     @endpoint("GET", "/api/employees/<nip>", summary="Data pegawai (kini atau per waktu)",
               roles=ANYONE, query=r.EmployeeQuery, response=r.Employee, tag="data pegawai")

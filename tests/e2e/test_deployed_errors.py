@@ -447,6 +447,12 @@ def _the_special_cases(matrix, stack, client):
     matrix.record("post", "/api/employees/{nip}/proposals", s, h)
     _post(matrix, "/api/verification/fake-documents", "fasilitator",
           {"request_id": UUID, "document": "skp_1_tahun", "note": "tidak terdaftar"})
+    # the employee list refuses what it cannot serve, naming the parameter
+    for query, field in (("sort=gaji", "sort"), ("limit=101", "limit"),
+                         ("golongan=V/z", "golongan")):
+        s, h, b = matrix.raw.send("get", f"/api/employees?{query}", matrix.auth("administrator"))
+        assert (s, (b or {}).get("field")) == (422, field), (query, s, b)
+        matrix.record("get", "/api/employees", s, h)
 
 
 def test_408_for_a_body_that_never_arrives(matrix):

@@ -209,3 +209,35 @@ def test_an_access_request_is_granted_and_then_revoked(stack, client):
     assert revoked.status == 200 and "fasilitator" not in revoked.body["roles"], revoked.body
     after = client.call("GET", "/api/verification/queue", token=token)
     assert after.status in (401, 403), after.body  # at once: the session cache is fenced
+
+
+def test_bkd_finds_every_seeded_employee_and_a_fasilitator_only_their_opd(stack, client):
+    """The employee list (issue 15) in the deployed topology: the reporting process catches up
+    from the records log through its feed and the bus, with its own broker user."""
+    admin = stack.login("admin.bkd")
+    fasilitator = stack.login("fas.dindik1")
+    seeded = stack.seeded.pegawai
+
+    def everyone():
+        found, offset = [], 0
+        while True:
+            page = client.call("GET", f"/api/employees?sort=nip&limit=100&offset={offset}",
+                               token=admin)
+            assert page.status == 200, page.body
+            found += page.body["items"]
+            if not page.body["has_more"]:
+                return found
+            offset += 100
+
+    listed = wait_for(lambda: (lambda items: items if set(seeded) <= {i["nip"] for i in items}
+                               else None)(everyone()), timeout=60,
+                      message="the list shows every seeded employee")
+    assert all("catatan_kesehatan" not in i and "nik" not in i for i in listed)
+    own = client.call("GET", "/api/employees?limit=100", token=fasilitator)
+    assert own.status == 200, own.body
+    assert {i["opd_id"] for i in own.body["items"]} <= {"dindik"}
+    assert {n for n, opd in seeded.items() if opd == "dindik"} <= {
+        i["nip"] for i in own.body["items"]}
+    nip = next(iter(seeded))
+    exact = client.call("GET", f"/api/employees?nip={nip}", token=admin)
+    assert [i["nip"] for i in exact.body["items"]] == [nip]

@@ -1,0 +1,167 @@
+"""Rules of the reporting service's employee read model: plain Python, no Nameko, SQLAlchemy or
+marshmallow.
+
+One row per NIP, folded from the records events as the bus and the feed carry them (confidential
+parts already withheld by records' redactors). Events of one employee can reach us out of order
+(a live delivery does not wait for a catch-up another worker runs, shared/subscriptions.py), so
+each field remembers the stream version that last set it and an older event never overwrites a
+newer value; the current golongan and jabatan are the history entries with the latest TMT,
+whatever order they arrived in. Who may list whom (`Scope`) is decided here too."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from shared.reference import PROVINCE, domain_data, instansi
+
+#: data pokok copied from the record into the list (never confidential ones, never NIK,
+#: address, phone or e-mail: a list is not the record)
+POKOK = ("name", "gelar_depan", "gelar_belakang", "instansi", "opd_id", "opd_name", "unit",
+         "status", "gender", "date_of_birth", "education_id", "tmt_cpns", "tmt_pns",
+         "tmt_pensiun", "golongan")
+#: what the history entries decide: (golongan, tmt_golongan) from pangkat; jabatan from jabatan
+DERIVED = ("golongan", "tmt_golongan", "jabatan", "jenis_jabatan", "eselon", "tmt_jabatan")
+COLUMNS = tuple(dict.fromkeys(POKOK + DERIVED))
+RETIRED = "Pensiun"
+STATUSES = ("CPNS", "PNS", "PPPK", RETIRED)
+JENIS_JABATAN = ("struktural", "fungsional", "pelaksana")
+#: age bands of the BKD statistics, in whole years: code -> (youngest, oldest or None)
+AGE_BANDS = {"<30": (0, 29), "30-39": (30, 39), "40-49": (40, 49), "50-59": (50, 59),
+             "60+": (60, None)}
+
+
+def golongan_ranks() -> dict[str, int]:
+    """"III/a" -> 9: the order of the golongan (I/a = 1 .. IV/e = 17)."""
+    return {g["gol_ruang"]: g["urutan"] for g in domain_data()["golongan_pns"]}
+
+
+def education_levels() -> dict[str, str]:
+    return {e["id"]: e["nama"] for e in domain_data()["tingkat_pendidikan_siasn"]}
+
+
+@dataclass
+class EmployeeRow:
+    """The read model's state of one employee: its columns, the stream version that set each
+    one (`versions`), the TMT of the pangkat and jabatan entries in force, and the highest
+    stream version seen."""
+
+    nip: str
+    values: dict
+    versions: dict
+    stream_version: int = 0
+
+    @classmethod
+    def empty(cls, nip: str) -> EmployeeRow:
+        return cls(nip, {}, {}, 0)
+
+    def _set(self, name: str, value, version: int) -> None:
+        if version >= self.versions.get(name, 0):
+            self.values[name] = value
+            self.versions[name] = version
+
+    def _newer_entry(self, kind: str, tmt: str | None, version: int) -> bool:
+        """An entry dated `tmt` is the one in force unless one with a later TMT (or the same
+        TMT recorded later) is known already."""
+        if not tmt:
+            return False
+        known = self.versions.get(f"{kind}_entry")
+        if known is None or (tmt, version) >= (known[0], known[1]):
+            self.versions[f"{kind}_entry"] = [tmt, version]
+            return True
+        return False
+
+    def apply(self, event_type: str, version: int, payload: dict) -> bool:
+        """Fold one records event of this employee; False when it changes nothing we keep."""
+        self.stream_version = max(self.stream_version, version)
+        if event_type == "EmployeeRegistered":
+            for name in POKOK:
+                if name == "golongan" and "pangkat_entry" in self.versions:
+                    continue  # a pangkat entry already decided it
+                self._set(name, payload.get(name) if name != "instansi"
+                          else payload.get("instansi") or PROVINCE, version)
+            if "pangkat_entry" not in self.versions:
+                self._set("tmt_golongan", payload.get("tmt_cpns"), version)
+            return True
+        if event_type in ("DataPokokChanged", "LayananOutcomeApplied"):
+            changes = payload.get("changes") or {}
+            for name, value in changes.items():
+                if name == "golongan" and "pangkat_entry" in self.versions:
+                    continue  # the pangkat entry of the same event (or a later one) decides
+                if name in POKOK:
+                    self._set(name, value, version)
+            for item in payload.get("entries") or ():
+                self._entry(item.get("history"), item.get("entry") or {}, version)
+            return True
+        if event_type == "HistoryEntryRecorded":
+            if payload.get("withheld"):
+                return False  # a confidential history: nothing of it reaches us
+            return self._entry(payload.get("history"), payload.get("entry") or {}, version)
+        return False
+
+    def _entry(self, history: str | None, entry: dict, version: int) -> bool:
+        if history == "pangkat" and self._newer_entry("pangkat", entry.get("tmt"), version):
+            self.values["golongan"] = entry.get("golongan")
+            self.values["tmt_golongan"] = entry.get("tmt")
+            return True
+        if history == "jabatan" and self._newer_entry("jabatan", entry.get("tmt"), version):
+            self.values.update({"jabatan": entry.get("nama_jabatan"),
+                                "jenis_jabatan": entry.get("jenis_jabatan"),
+                                "eselon": entry.get("eselon"), "tmt_jabatan": entry.get("tmt")})
+            return True
+        return False
+
+
+def age_on(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def birth_dates_for_ages(youngest: int | None, oldest: int | None,
+                         today: date) -> tuple[date | None, date | None]:
+    """(born after, born on or before): the birth dates of people aged `youngest`..`oldest`
+    whole years today."""
+    latest = _years_before(today, youngest) if youngest else None
+    earliest = _years_before(today, oldest + 1) if oldest is not None else None
+    return earliest, latest
+
+
+# -- who may list whom -------------------------------------------------------------------------
+
+#: a kabupaten/kota's machine actor: identity's client of the region or the sync service
+#: acting for it (as records judges them, services/records/usecases/employees.py)
+REGION_ACTOR = re.compile(r"^(?:kabkota-|sync:)(35\d\d)$")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The employees a caller may find: every one (`everyone`), or those of these provincial
+    OPDs, or of this kabupaten/kota."""
+
+    everyone: bool = False
+    opds: tuple[str, ...] = ()
+    instansi: str | None = None
+
+
+def scope_for(account_id: str, roles: frozenset[str], opd_scope: frozenset[str]) -> Scope | None:
+    """BKD's administrators and auditors: everyone; a region's machine actor: its instansi; a
+    fasilitator: the province's OPDs assigned to it. Anyone else (a pegawai reads their own
+    record, not a list): None."""
+    if "machine" in roles:
+        match = REGION_ACTOR.match(account_id or "")
+        code = match.group(1) if match else None
+        if code in instansi() and code != PROVINCE:
+            return Scope(instansi=code)
+        return None
+    if roles & {"administrator", "auditor"}:
+        return Scope(everyone=True)
+    if "fasilitator" in roles:
+        return Scope(opds=tuple(sorted(opd_scope)))
+    return None

@@ -1,0 +1,131 @@
+"""Contract of the reporting service's RPC payloads and answers (shared with the gateway):
+finding employees in the reporting read model (issue 15)."""
+
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+from shared.reference import domain_data, instansi
+
+#: sort keys a list may be ordered by ("-" in front: descending); anything else is refused
+SORT_KEYS = ("nip", "name", "golongan", "date_of_birth", "tmt_cpns", "tmt_golongan", "opd_id")
+PAGE_MAX = 100
+#: deepest offset served: past it, narrow the search (an export is issue 15 part 5)
+OFFSET_MAX = 10_000
+AGE_BANDS = ("<30", "30-39", "40-49", "50-59", "60+")
+
+
+def _golongan_codes() -> list[str]:
+    return [g["gol_ruang"] for g in domain_data()["golongan_pns"]]
+
+
+def _education_ids() -> list[str]:
+    return [e["id"] for e in domain_data()["tingkat_pendidikan_siasn"]]
+
+
+class EmployeeSearch(Schema):
+    """`GET /api/employees?...`: every filter optional, combined with AND."""
+
+    nip = fields.String(validate=validate.Regexp(r"^\d{1,18}$", error="NIP berupa 1-18 digit "
+                                                 "angka (18 digit: tepat; kurang: awalan)"),
+                        metadata={"description": "18 digit: NIP tepat; kurang: awalan NIP"})
+    name = fields.String(validate=validate.Length(3, 100, error="cari nama dengan 3-100 huruf"),
+                         metadata={"description": "bagian nama (tanpa membedakan huruf besar)"})
+    instansi = fields.String(validate=validate.OneOf(
+        sorted(instansi()), error="instansi tidak dikenal: 35 (provinsi) atau kode BPS "
+                                  "kabupaten/kota 3501-3579"))
+    opd_id = fields.String(validate=validate.Regexp(r"^(35\d\d\.)?[a-z0-9-]{2,40}$",
+                                                    error="kode OPD tidak sah (mis. dinkes)"))
+    unit = fields.String(validate=validate.Length(2, 200, error="unit kerja 2-200 huruf"),
+                         metadata={"description": "bagian nama unit kerja"})
+    golongan = fields.String(metadata={"description": "golongan/ruang, mis. III/a"})
+    jabatan = fields.String(validate=validate.Length(3, 200, error="cari jabatan dengan "
+                                                                    "3-200 huruf"),
+                            metadata={"description": "bagian nama jabatan"})
+    jenis_jabatan = fields.String(validate=validate.OneOf(
+        ["struktural", "fungsional", "pelaksana"],
+        error="jenis jabatan: struktural, fungsional atau pelaksana"))
+    status = fields.String(validate=validate.OneOf(
+        ["CPNS", "PNS", "PPPK", "Pensiun"], error="status: CPNS, PNS, PPPK atau Pensiun"))
+    gender = fields.String(validate=validate.OneOf(["L", "P"], error="jenis kelamin: L atau P"))
+    age_band = fields.String(validate=validate.OneOf(
+        AGE_BANDS, error="kelompok usia: " + ", ".join(AGE_BANDS)))
+    age_min = fields.Integer(validate=validate.Range(0, 100, error="usia 0-100 tahun"))
+    age_max = fields.Integer(validate=validate.Range(0, 100, error="usia 0-100 tahun"))
+    education_id = fields.String(metadata={"description": "tingkat pendidikan SIASN, mis. 40"})
+    sort = fields.String(load_default="nip", metadata={
+        "description": "urutan: " + ", ".join(SORT_KEYS) + " (awali '-' untuk menurun)"})
+    limit = fields.Integer(load_default=25, metadata={"description": f"1-{PAGE_MAX} per "
+                                                                     "halaman"})
+    offset = fields.Integer(load_default=0, metadata={"description": f"0-{OFFSET_MAX}"})
+
+    @validates("golongan")
+    def _golongan(self, value, **_):
+        if value not in _golongan_codes():
+            raise ValidationError(f"golongan {value[:20]!r} tidak dikenal (mis. III/a)")
+
+    @validates("education_id")
+    def _education(self, value, **_):
+        if value not in _education_ids():
+            raise ValidationError(f"tingkat pendidikan {value[:20]!r} tidak dikenal (mis. 40 "
+                                  "untuk S-1)")
+
+    @validates("sort")
+    def _sort(self, value, **_):
+        if value.removeprefix("-") not in SORT_KEYS:
+            raise ValidationError(f"urutan {value[:30]!r} tidak dikenal; pilih salah satu: "
+                                  + ", ".join(SORT_KEYS))
+
+    @validates("limit")
+    def _limit(self, value, **_):
+        if not 1 <= value <= PAGE_MAX:
+            raise ValidationError(f"halaman berisi 1-{PAGE_MAX} pegawai")
+
+    @validates("offset")
+    def _offset(self, value, **_):
+        if not 0 <= value <= OFFSET_MAX:
+            raise ValidationError(f"offset 0-{OFFSET_MAX}; persempit pencarian untuk melihat "
+                                  "lebih jauh")
+
+    @validates_schema
+    def _ages(self, data, **_):
+        if data.get("age_band") and ("age_min" in data or "age_max" in data):
+            raise ValidationError("pilih kelompok usia atau usia min/maks, bukan keduanya",
+                                  field_name="age_band")
+        if data.get("age_min", 0) > data.get("age_max", 100):
+            raise ValidationError("usia minimal melebihi usia maksimal", field_name="age_min")
+
+
+class EmployeeListItem(Schema):
+    """One employee as a list shows them: no confidential field, no NIK, address, phone or
+    e-mail (the record itself is `GET /api/employees/{nip}`)."""
+
+    nip = fields.String()
+    name = fields.String(allow_none=True)
+    gelar_depan = fields.String(allow_none=True)
+    gelar_belakang = fields.String(allow_none=True)
+    instansi = fields.String()
+    opd_id = fields.String(allow_none=True)
+    opd_name = fields.String(allow_none=True, metadata={"description": "OPD/unit kab/kota"})
+    unit = fields.String(allow_none=True)
+    status = fields.String(allow_none=True)
+    gender = fields.String(allow_none=True)
+    date_of_birth = fields.String(allow_none=True, metadata={"format": "date"})
+    age = fields.Integer(allow_none=True, metadata={"description": "usia (tahun penuh) hari ini"})
+    education_id = fields.String(allow_none=True)
+    golongan = fields.String(allow_none=True)
+    tmt_golongan = fields.String(allow_none=True, metadata={"format": "date"})
+    jabatan = fields.String(allow_none=True)
+    jenis_jabatan = fields.String(allow_none=True)
+    eselon = fields.String(allow_none=True)
+    tmt_cpns = fields.String(allow_none=True, metadata={"format": "date"})
+    tmt_pns = fields.String(allow_none=True, metadata={"format": "date"})
+    tmt_pensiun = fields.String(allow_none=True, metadata={"format": "date"})
+
+
+class EmployeePage(Schema):
+    items = fields.List(fields.Nested(EmployeeListItem))
+    limit = fields.Integer()
+    offset = fields.Integer()
+    sort = fields.String()
+    has_more = fields.Boolean(metadata={"description": "ada halaman berikutnya"})
+    position = fields.Integer(metadata={
+        "description": "posisi log records yang sudah tercermin dalam daftar ini"})
