@@ -103,12 +103,20 @@ def run(db, records, settings, reconciliation_id: str, region: str) -> int:
     started = time.monotonic()
     try:
         while time.monotonic() - started < RUN_SECONDS:
+            read_at = time.monotonic()
             chunk = _next_chunk(db, reconciliation_id, min(CHUNK, settings.apply_batch))
             if not chunk:
                 _finish(db, settings, reconciliation_id, region)
                 break
+            asked = time.monotonic()
             outcomes, stopped = _through_records(records, region, reconciliation_id, chunk)
+            answered = time.monotonic()
             done += _record(db, settings, reconciliation_id, region, outcomes)
+            log.info("reconciliation_chunk_applied", region=region,
+                     reconciliation_id=reconciliation_id, decisions=len(chunk),
+                     outcomes=len(outcomes), reading_ms=round(1000 * (asked - read_at)),
+                     records_ms=round(1000 * (answered - asked)),
+                     recording_ms=round(1000 * (time.monotonic() - answered)))
             if stopped:
                 log.warning("reconciliation_apply_deferred", region=region,
                             reconciliation_id=reconciliation_id, code=stopped)
