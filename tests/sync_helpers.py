@@ -117,8 +117,8 @@ def reported_reconciliation(url: str, region: str, rows: dict[int, dict],
     snapshot with `rows` ({line: data}) and `differences` (dicts with kind, nip and, as the kind
     needs, field, region_value, province_value, other_instansi, line), numbered 1..n in the
     order given; its id. `status`, `decision`: further on (e.g. applied, every difference
-    decided keep_province). STAND-IN: the lead swaps it for the real upload and report (issue 14
-    part 4, first half) at merge."""
+    decided keep_province). A shortcut for tests of what follows the report; the report itself
+    is tests/test_sync_snapshots.py's."""
     snapshot_id, reconciliation_id = str(uuid.uuid4()), str(uuid.uuid4())
     conn = psycopg2.connect(url)
     try:

@@ -408,8 +408,8 @@ class World:
             key = self.admin_call("add_region_key", region, {"reason": "rotasi"}, service="sync")
             path = path.replace("<key_id>", key["key_id"])
         if "<sequence>" in path:
-            # records.apply_region_change (issue 14 part 1) is not on this branch: the refused
-            # event is put into quarantine as the applier would leave it
+            # a quarantined event, as the applier leaves one records refused (the refusal
+            # itself is tests/test_sync_apply.py's)
             self.sync_sequence += 1
             batch = f"matriks-{self.sync_sequence:04d}"
             conn = psycopg2.connect(self.config["DATABASE_URL"])
@@ -427,9 +427,9 @@ class World:
         return path.replace("<region>", region), token, body
 
     def reconciliation_target(self, method, path, token, region):
-        """A reconciliation of its own for each call (STAND-IN: made in the tables until the
-        snapshot upload and report are merged): reported with one difference, or for the
-        berita acara already applied with it decided."""
+        """A reconciliation of its own for each call, made in the tables (the real chain is
+        tests/test_sync_snapshots.py's): reported with one difference, or for the berita acara
+        already applied with it decided."""
         from tests.sync_helpers import reported_reconciliation
 
         nip = unique_nip()

@@ -1,10 +1,6 @@
 """Issue 14, part 3: what a region sent, applied to the real records service through
 records.apply_region_change, in sequence order, exactly once in effect; refusals quarantined with
-records' field-level reasons and fixed by a corrected event or an administrator's decision.
-
-COMPLETED AT MERGE: records.apply_region_change is engineer I's (issue 14, part 1); until it is
-merged these tests are skipped. The `data` of each kind below follows records' registration and
-change payloads as they stand; adjust `registration` to the merged contract if it differs."""
+records' field-level reasons and fixed by a corrected event or an administrator's decision."""
 
 import pytest
 
@@ -14,10 +10,6 @@ from shared.testing import wait_for
 from tests.gateway_helpers import http_login
 from tests.identity_helpers import employee_for, rpc, unique_nip
 from tests.sync_helpers import change, inbound, onboard, status, sync_log, wait_status
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(RecordsService, "apply_region_change"),
-    reason="completed at merge: needs records.apply_region_change (engineer I, issue 14 part 1)")
 
 SYSTEM = {"actor_id": "service:test", "actor_role": "system", "actor_roles": ["system"],
           "actor_scope": []}

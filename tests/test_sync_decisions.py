@@ -3,8 +3,10 @@ per kind, changed, in bulk), applied to the real records service exactly once in
 refusal recorded with records' reasons, a crashed run resumed), and the meeting's berita acara
 produced and signed by the real signing service, verifiable publicly, the reconciliation closed.
 
-STAND-IN: the reconciliation is made reported by `reported_reconciliation` (tables written
-directly) until the snapshot upload and report are merged; the lead swaps it for the real ones."""
+Each case starts from a reconciliation made reported by `reported_reconciliation` (tables
+written directly, so a case is set up in milliseconds with exactly the differences it needs);
+the real chain from the snapshot to the berita acara is
+tests/test_sync_snapshots.py::test_a_reconciliation_from_the_snapshot_to_the_signed_berita_acara."""
 
 import io
 import urllib.request

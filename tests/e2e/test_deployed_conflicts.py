@@ -623,9 +623,9 @@ def test_a_region_is_onboarded_once_its_keys_and_batches_and_quarantine_conflict
 def test_a_reconciliations_decisions_conflict_once_applied_or_closed(stack, client, people):
     """BKD deciding on a reconciliation: the berita acara before everything is decided and
     applied, a decision already applied changed, and a closed reconciliation decided on or
-    applied again. STAND-IN: the reconciliations are written into the tables in the states the
-    report and the applier leave them (the only database writes of this file) until the
-    snapshot upload and report are merged; the lead swaps them for the real ones."""
+    applied again. The reconciliations are written into the tables in the states the report and
+    the applier leave them (the only database writes of this file; the real chain is
+    tests/test_sync_snapshots.py's)."""
     from tests.sync_helpers import onboard, reported_reconciliation
 
     admin = people["admin"]
