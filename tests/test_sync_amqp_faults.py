@@ -22,6 +22,7 @@ from shared import brokerauth
 from shared.testing import wait_for
 from tests.broker_proxy import BrokerProxy
 from tests.gateway_helpers import http_login
+from tests.helpers import fetch as query
 from tests.identity_helpers import rpc, unique_nip
 from tests.sync_helpers import (
     accounted,
@@ -39,16 +40,6 @@ from tests.test_sync_crash import ADMIN
 
 ROOT = Path(__file__).resolve().parent.parent
 NIP = "198503152010012003"
-
-
-def query(url, sql, params=()):
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def waiting_on_the_region(url) -> int:

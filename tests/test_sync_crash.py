@@ -23,13 +23,13 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg2
 import pytest
 import yaml
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from shared.testing import wait_for
 from tests.gateway_helpers import free_port
+from tests.helpers import fetch as query
 from tests.helpers import signed
 from tests.identity_helpers import employee_for, rpc, unique_nip
 from tests.sync_helpers import batch_recorded, region_client, sync_log
@@ -129,16 +129,6 @@ def amqp_pusher(amqp_url, region, key_id, secret, recorded):
         wait_for(lambda: recorded(batch_id), timeout=600, message=f"batch {batch_id} recorded")
         return "amqp", batch_id
     return push
-
-
-def query(url, sql, params=()):
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.mark.slow
