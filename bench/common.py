@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import resource
+import subprocess
 import sys
 from pathlib import Path
 
@@ -57,3 +60,16 @@ def postgres_description(admin_url: str, settings=("fsync", "synchronous_commit"
     finally:
         conn.close()
     return server + " (" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")"
+
+
+def peak_rss_mb() -> float:
+    """This process's peak memory (max RSS) so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_worker(script: str, *args: str) -> dict:
+    """Run `script --worker args...` in a process of its own (so its peak memory is its own);
+    its answer is the JSON on the last line of its output."""
+    out = subprocess.run([sys.executable, script, "--worker", *args], check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])

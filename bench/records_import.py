@@ -15,8 +15,6 @@ import csv
 import json
 import os
 import random
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import cpu_model, loadavg, log, postgres_description  # noqa: E402
+from bench.common import cpu_model, loadavg, log, peak_rss_mb, postgres_description, run_worker  # noqa: E402
 
 ADMIN_URL = os.environ.get("SIMASN_BENCH_DATABASE_URL",
                            "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -61,10 +59,6 @@ def generate(path: Path, count: int, seed: int = 73) -> None:
                              "P" if female else "L", "Islam", "PNS", tmt.isoformat(), "III/a",
                              "40", tmt.isoformat(), "Bidang Umum", "Jl. Pahlawan 110"])
             written += 1
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- the two workers (each in its own process) ---------------------------------------------------
@@ -131,12 +125,6 @@ def worker_copy(url: str, csv_path: str) -> dict:
     return {"seconds": took, "rows": rows, "rss_start_mb": before, "rss_peak_mb": peak_rss_mb()}
 
 
-def _run_worker(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", *args], check=True,
-                         capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 # -- the run --------------------------------------------------------------------------------------
 
 def measure(size: int, tmp: Path) -> dict:
@@ -149,9 +137,9 @@ def measure(size: int, tmp: Path) -> dict:
     try:
         migrate(url)
         log(f"{size:,} rows: COPY baseline")
-        copy = _run_worker("copy", url, str(csv_path))
+        copy = run_worker(__file__, "copy", url, str(csv_path))
         log(f"{size:,} rows: records import job")
-        ours = _run_worker("import", url, str(csv_path), str(tmp / f"documents-{size}"))
+        ours = run_worker(__file__, "import", url, str(csv_path), str(tmp / f"documents-{size}"))
     finally:
         drop_test_database(url)
     return {"size": size, "bytes": csv_path.stat().st_size, "copy": copy, "import": ours}

@@ -26,8 +26,6 @@ import csv
 import json
 import os
 import random
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import cpu_model, loadavg, log, postgres_description  # noqa: E402
+from bench.common import cpu_model, loadavg, log, peak_rss_mb, postgres_description, run_worker  # noqa: E402
 
 ADMIN_URL = os.environ.get("SIMASN_BENCH_DATABASE_URL",
                            "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -135,10 +133,6 @@ def generate(tmp: Path, total: int, codes: list[str], seed: int = 14) -> tuple[d
         if code in expected:
             expected[code]["missing_in_region"] += count
     return files, seed_path, expected
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- the workers (each in its own process) ----------------------------------------------------
@@ -311,12 +305,6 @@ def worker_copy(url: str, files_json: str) -> dict:
     return {"seconds": took, "rows": rows, "rss_start_mb": before, "rss_peak_mb": peak_rss_mb()}
 
 
-def _run_worker(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", *args], check=True,
-                         capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def _seed_records(url: str, seed_path: Path) -> None:
     import psycopg2
 
@@ -344,11 +332,12 @@ def measure_main(total: int, tmp: Path) -> dict:
         _seed_records(url, seed_path)
         paths = json.dumps({k: str(v) for k, v in files.items()})
         log("plain COPY of the same rows")
-        copy = _run_worker("copy", url, paths)
+        copy = run_worker(__file__, "copy", url, paths)
         log("upload and load of 38 snapshots")
-        load = _run_worker("load", url, str(tmp / "documents"), paths)
+        load = run_worker(__file__, "load", url, str(tmp / "documents"), paths)
         log("reconciliation of 38 regions")
-        report = _run_worker("reconcile", url, str(tmp / "documents"), json.dumps(expected))
+        report = run_worker(__file__, "reconcile", url, str(tmp / "documents"),
+                            json.dumps(expected))
     finally:
         drop_test_database(url)
     return {"total": total, "bytes": sum(p.stat().st_size for p in files.values()),
@@ -370,10 +359,10 @@ def measure_memory(size: int, tmp: Path) -> dict:
         migrate(url)
         _seed_records(url, seed_path)
         log(f"memory: one snapshot of {size:,} rows")
-        load = _run_worker("load", url, str(folder / "documents"),
+        load = run_worker(__file__, "load", url, str(folder / "documents"),
                            json.dumps({k: str(v) for k, v in files.items()}))
         log(f"one region's report of {size:,} rows")
-        report = _run_worker("reconcile", url, str(folder / "documents"),
+        report = run_worker(__file__, "reconcile", url, str(folder / "documents"),
                              json.dumps(expected))
     finally:
         drop_test_database(url)

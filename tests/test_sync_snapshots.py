@@ -10,6 +10,7 @@ import hashlib
 import json
 import socket
 import uuid
+from datetime import date
 from urllib.parse import urlparse
 
 import psycopg2
@@ -163,9 +164,9 @@ def test_the_report_lists_exactly_the_known_differences(stack, tmp_path):
     row_values = {k: v for k, v in row_of(new).items() if k != "nip" and v}
     row_values_2 = {k: v for k, v in row_of(in_neighbour_snapshot).items() if k != "nip" and v}
     birth_problems = [p.as_dict() for p in nip_problems(
-        wrong_birth, date_of_birth=__import__("datetime").date.fromisoformat(born_other),
+        wrong_birth, date_of_birth=date.fromisoformat(born_other),
         gender=row_of(wrong_birth)["gender"],
-        tmt_cpns=__import__("datetime").date.fromisoformat(row_of(wrong_birth)["tmt_cpns"]))]
+        tmt_cpns=date.fromisoformat(row_of(wrong_birth)["tmt_cpns"]))]
     expected = [
         ("missing_in_records", new, None, row_values, None, None, 6),
         ("missing_in_records", in_neighbour_snapshot, None, row_values_2, None, None, 8),

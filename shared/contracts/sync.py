@@ -346,16 +346,9 @@ class DecidedDifferenceQuery(Schema):
     limit = fields.Integer(load_default=500, validate=validate.Range(1, 5000))
 
 
-class DecidedDifference(Schema):
-    difference_id = fields.Integer(required=True)
-    kind = fields.String(required=True)
-    nip = fields.String(required=True)
-    field = fields.String(allow_none=True)
-    region_value = fields.Raw(allow_none=True)
-    province_value = fields.Raw(allow_none=True)
-    other_instansi = fields.String(allow_none=True)
-    line = fields.Integer(allow_none=True)
-    decision = fields.String(allow_none=True)
+class DecidedDifference(Difference):
+    """A difference with its decision, who took it, and what applying it did."""
+
     decided_by = fields.String(allow_none=True)
     decided_at = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
@@ -364,18 +357,11 @@ class DecidedDifference(Schema):
         "description": "status applied, atau refused dengan alasan dari data pegawai"})
 
 
-class CorrectionAsked(Schema):
+class CorrectionAsked(DecidedDifference):
     """A difference BKD asks the region to correct (its signed read)."""
 
-    difference_id = fields.Integer(required=True)
-    kind = fields.String(required=True)
-    nip = fields.String(required=True)
-    field = fields.String(allow_none=True)
-    region_value = fields.Raw(allow_none=True)
-    province_value = fields.Raw(allow_none=True)
-    line = fields.Integer(allow_none=True)
-    note = fields.String(allow_none=True)
-    decided_at = fields.String(allow_none=True)
+    class Meta:
+        exclude = ("other_instansi", "decision", "decided_by", "applied_at", "applied_outcome")
 
 
 class ReconciliationState(Schema):
