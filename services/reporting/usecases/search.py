@@ -4,12 +4,14 @@ the SQL text is assembled from fixed pieces only."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from services.reporting import domain
+from services.reporting.usecases import reports
 from shared.auth import Principal
 from shared.calendar import today_wib
-from shared.contracts.reporting import EmployeeListItem, EmployeePage
+from shared.contracts.reporting import EmployeeListItem, EmployeePage, EmployeeSearch
 from shared.errors import Forbidden
 
 #: sort key -> the expression it orders by (the NIP breaks ties, so pages never overlap); names
@@ -107,3 +109,41 @@ def find(uow, actor: Principal, query: dict, today: date | None = None) -> dict:
                        "limit": query["limit"], "offset": query["offset"],
                        "sort": query["sort"], "has_more": len(rows) > query["limit"],
                        "position": position})
+
+
+# -- the whole list, for an export (usecases/reports.py) ---------------------------------------
+
+_TITLES = {"nip": "NIP", "name": "Nama", "gelar_depan": "Gelar depan",
+           "gelar_belakang": "Gelar belakang", "instansi": "Instansi", "opd_id": "Kode OPD",
+           "opd_name": "OPD/unit", "unit": "Unit kerja", "status": "Status", "gender": "L/P",
+           "date_of_birth": "Tanggal lahir", "education_id": "Pendidikan",
+           "golongan": "Golongan", "tmt_golongan": "TMT golongan", "jabatan": "Jabatan",
+           "jenis_jabatan": "Jenis jabatan", "eselon": "Eselon", "tmt_cpns": "TMT CPNS",
+           "tmt_pns": "TMT PNS", "tmt_pensiun": "TMT pensiun"}
+_DATE_FIELDS = {"date_of_birth", "tmt_golongan", "tmt_cpns", "tmt_pns", "tmt_pensiun"}
+
+
+def list_columns(query: dict) -> list[reports.Column]:
+    return [reports.Column(f, _TITLES[f], "date" if f in _DATE_FIELDS else "text")
+            for f in _FIELDS]
+
+
+def list_rows(uow, actor: Principal, query: dict, today: date | None = None):
+    """Every employee `actor` may see that matches `query`, in its order, streamed (the
+    filters and order of `find`, without the page)."""
+    scope = reports.scope_of(actor)
+    params: dict = {}
+    where = _scope_clause(scope, params) + _filters(query, today or today_wib(), params)
+    key = query["sort"].removeprefix("-")
+    direction = "DESC" if query["sort"].startswith("-") else "ASC"
+    order = f"{ORDER[key]} {direction}" + (f", nip {direction}" if key != "nip" else "")
+    sql = (f"SELECT {', '.join(_FIELDS)} FROM {{schema}}.employees "  # noqa: S608 - fixed pieces only
+           f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order}")
+    # the named cursor speaks psycopg2's placeholders, not SQLAlchemy's
+    sql = re.sub(r":([a-z_]+)", r"%(\1)s", sql.replace("::", "\0")).replace("\0", "::")
+    yield from reports.stream(uow, sql, params)
+
+
+reports.register(reports.Report(
+    name="employees", title="Daftar pegawai", personal=True, official=False,
+    params=EmployeeSearch, columns=list_columns, rows=list_rows))

@@ -1,0 +1,81 @@
+"""Every list and statistic the reporting service answers, as one registry (`REPORTS`): what its
+columns are, who may see it, whether it names persons, and how its rows are read. The pages on
+screen, the exports (CSV, XLSX, PDF) and the charts all read a report through this one interface,
+so a new list is registered once and is exportable at once.
+
+A report's `rows` yields plain tuples in the order of its columns, already cut to what the
+caller may see (domain.scope_for): an export streams them from a server-side cursor and never
+holds the whole list in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from services.reporting import domain
+from shared.auth import Principal
+from shared.errors import Forbidden
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its key (the API's field name), its heading in Bahasa Indonesia and its
+    kind (text, int, date, percent), which the export formats and the PDF align by."""
+
+    key: str
+    title: str
+    kind: str = "text"
+
+
+@dataclass(frozen=True)
+class Report:
+    """One list or statistic.
+
+    - `personal`: its rows name persons (NIP, name): every export of it is a disclosure;
+    - `official`: its PDF is an official list, signed by the signing service;
+    - `params`: the marshmallow schema of its filters (shared/contracts/reporting.py);
+    - `columns(params)`: its columns for these filters;
+    - `rows(uow, actor, params, today)`: its rows for this caller, streamed."""
+
+    name: str
+    title: str
+    personal: bool
+    official: bool
+    params: type
+    columns: Callable[[dict], list[Column]]
+    rows: Callable[..., Iterator[tuple]]
+
+
+#: name -> report; each module that defines a report registers it here (`register`)
+REPORTS: dict[str, Report] = {}
+
+
+def register(report: Report) -> Report:
+    if report.name in REPORTS:
+        raise ValueError(f"report {report.name!r} registered twice")
+    REPORTS[report.name] = report
+    return report
+
+
+def scope_of(actor: Principal) -> domain.Scope:
+    """The employees `actor` may see in any report; pegawai (and anyone else) see none."""
+    scope = domain.scope_for(actor.account_id, actor.roles, actor.opd_scope)
+    if scope is None:
+        raise Forbidden("laporan kepegawaian hanya untuk fasilitator, BKD, auditor dan instansi "
+                        "kabupaten/kota", field="role")
+    return scope
+
+
+def stream(uow, sql: str, params: dict, size: int = 2000) -> Iterator[tuple]:
+    """The rows of `sql` from a server-side cursor, `size` at a time: memory stays flat
+    whatever the length of the list (the unit of work's transaction must stay open while the
+    caller iterates)."""
+    with uow.dbapi.cursor(name=f"report_{id(params):x}") as cur:
+        cur.itersize = size
+        cur.execute(sql.format(schema=uow.store.schema), params)
+        yield from cur
+
+
+def as_text(value) -> object:
+    return value.isoformat() if isinstance(value, date) else value
