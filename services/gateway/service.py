@@ -62,6 +62,9 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
 #: who may read an output document: BKD, auditors, and the employee it concerns
 OUTPUT_READERS = ("pegawai", "administrator", "auditor")
+#: who may read reports, export them and see their charts (the reporting service scopes rows)
+REPORT_READERS = ("fasilitator", "administrator", "auditor", "machine")
+EXPORT_TYPES = {"csv": "text/csv", "xlsx": XLSX_TYPE, "pdf": "application/pdf"}
 PRINCIPAL = c.Principal()  # made once: a schema's construction costs more than its dump
 READINESS = ReadinessSchema()
 
@@ -302,6 +305,53 @@ class GatewayService(ServiceBase):
               response=r.Employee, tag="data pegawai", errors=(409,), idempotent=True)
     def http_decide(self, request, nip, body, **_):
         return self.rpc_records.decide_change(nip, body)
+
+    # -- exports and charts of reports, the disclosure log (issue 15 part 5) -------------------
+
+    @endpoint("POST", "/api/reports/<name>/export",
+              summary="Ekspor laporan ke CSV/XLSX/PDF (data perorangan: dicatat sebagai "
+                      "pengungkapan)", roles=REPORT_READERS, body=rp.ExportRequest,
+              response=rp.Export, status=202, tag="laporan", errors=(404,), idempotent=True)
+    def http_start_export(self, request, name, body, **_):
+        return self.rpc_reporting.start_export(name, body)
+
+    @endpoint("GET", "/api/reports/<name>/export/<export_id>",
+              summary="Status ekspor laporan", roles=REPORT_READERS, response=rp.Export,
+              tag="laporan", errors=(404,))
+    def http_export(self, request, name, export_id, **_):
+        return self.rpc_reporting.get_export(name, export_id)
+
+    @endpoint("GET", "/api/reports/<name>/export/<export_id>/file",
+              summary="Unduh berkas ekspor (hanya peminta)", roles=REPORT_READERS,
+              tag="laporan", media=tuple(EXPORT_TYPES.values()), errors=(404, 409))
+    def http_export_file(self, request, name, export_id, **_):
+        meta = self.rpc_reporting.authorize_export_download(name, export_id)
+        response = Response(self.documents.open(meta["sha256"]),
+                            mimetype=EXPORT_TYPES[meta["format"]], direct_passthrough=True)
+        response.headers["Content-Length"] = str(meta["size"])
+        response.headers["Content-Disposition"] = f'attachment; filename="{meta["file_name"]}"'
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+    @endpoint("GET", "/api/reports/<name>/chart",
+              summary="Grafik statistik atau tren (PNG/SVG; filter sama dengan laporannya)",
+              roles=REPORT_READERS, query=rp.ChartQuery, tag="laporan",
+              media=("image/png", "image/svg+xml"), errors=(404,))
+    def http_chart(self, request, name, query, **_):
+        chart = self.rpc_reporting.chart(name, query)
+        response = Response(base64.b64decode(chart["body_base64"]),
+                            mimetype=chart["content_type"])
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+    @endpoint("GET", "/api/disclosures",
+              summary="Log pengungkapan data perorangan (ekspor: siapa, apa, untuk apa)",
+              roles=("administrator", "auditor"), query=rp.DisclosureQuery,
+              response=rp.Disclosure, many=True, tag="laporan")
+    def http_disclosures(self, request, query, **_):
+        return self.rpc_reporting.list_disclosures(query)
 
     # -- documents -------------------------------------------------------------------------------
 

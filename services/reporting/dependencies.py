@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
@@ -43,6 +45,49 @@ class ProjectionSettings(DependencyProvider):
     def setup(self):
         self.stall_seconds = _seconds(self.container.config, "PROJECTION_STALL_SECONDS",
                                       STALL_SECONDS)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+EXPORT_POLL_SECONDS = 1.0
+EXPORT_STALE_SECONDS = 900.0
+#: an official list up to this many rows is listed inside its signed PDF; a longer one is
+#: bound by its SHA-256 (docs/design/reporting.md "Exports")
+EXPORT_SIGNED_MAX_ROWS = 2000
+
+
+class ExportTimer(Timer):
+    """Fires every EXPORT_POLL_SECONDS (default 1): the export worker's tick."""
+
+    def __init__(self, **kwargs):
+        super().__init__(EXPORT_POLL_SECONDS, eager=True, **kwargs)
+
+    def setup(self):
+        self.interval = _seconds(self.container.config, "EXPORT_POLL_SECONDS",
+                                 EXPORT_POLL_SECONDS)
+
+
+export_timer = ExportTimer.decorator
+
+
+class ExportSettings(DependencyProvider):
+    """`self.export_settings`: the runner's name (process and a fresh token), how old a claim
+    must be before another worker takes it over, and how long an official list may be to be
+    listed in its signed document (EXPORT_SIGNED_MAX_ROWS, 1-5000)."""
+
+    def setup(self):
+        config = self.container.config
+        self.stale_seconds = _seconds(config, "EXPORT_STALE_SECONDS", EXPORT_STALE_SECONDS)
+        raw = config.get("EXPORT_SIGNED_MAX_ROWS", EXPORT_SIGNED_MAX_ROWS)
+        try:
+            self.signed_max_rows = int(raw)
+        except (TypeError, ValueError):
+            self.signed_max_rows = 0
+        if not 1 <= self.signed_max_rows <= 5000:
+            raise ConfigError("config key EXPORT_SIGNED_MAX_ROWS: 1-5000 baris",
+                              field="EXPORT_SIGNED_MAX_ROWS")
+        self.runner = f"{self.container.service_name}-{uuid.uuid4().hex[:12]}"
 
     def get_dependency(self, worker_ctx):
         return self

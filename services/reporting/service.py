@@ -1,14 +1,24 @@
 """Nameko entrypoints of the reporting service: the employee read model fed from the records
-log by the catch-up subscription `reporting.employees`, finding employees in it, and the
-watch that raises the alarm when a read model stops keeping up."""
+log by the catch-up subscription `reporting.employees`, finding employees in it, exports and
+charts of every registered report (usecases/exports.py), and the watch that raises the alarm
+when a read model stops keeping up."""
 
-from services.reporting.dependencies import ProjectionSettings, watch_timer
+import base64
+
+from services.reporting.dependencies import (
+    ExportSettings,
+    ProjectionSettings,
+    export_timer,
+    watch_timer,
+)
 from services.reporting.events import REGISTRY
-from services.reporting.usecases import projection, search, watch
+from services.reporting.usecases import exports, projection, search, watch
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
 from shared.contracts import reporting as c
 from shared.db import Database
+from shared.objectstore import DocumentStore
+from shared.rpc import RpcProxy
 from shared.schemas import load
 from shared.service import ServiceBase, rpc
 from shared.subscriptions import declared
@@ -16,6 +26,12 @@ from shared.subscriptions import declared
 #: the employee list (`simasn projections rebuild reporting.employees`)
 EMPLOYEES = "reporting.employees"
 SEARCH = c.EmployeeSearch()  # made once: building a schema costs more than loading with it
+EXPORT_REQUEST, EXPORT = c.ExportRequest(), c.Export()
+DISCLOSURE_QUERY, DISCLOSURE = c.DisclosureQuery(), c.Disclosure(many=True)
+CHART_QUERY = c.ChartQuery()
+#: who the export worker is when it asks signing for an official list
+SYSTEM = {"actor_id": "service:reporting", "actor_role": "system", "actor_roles": ["system"],
+          "actor_scope": []}
 
 
 class ReportingService(ServiceBase):
@@ -24,6 +40,9 @@ class ReportingService(ServiceBase):
     name = "reporting"
     db = Database(REGISTRY)
     projection_settings = ProjectionSettings()
+    export_settings = ExportSettings()
+    documents = DocumentStore()
+    signing = RpcProxy("signing")
     #: how `simasn projections rebuild` empties a read model before replaying it from zero
     rebuildable = {EMPLOYEES: projection.RESET}
     #: caught up a feed page per transaction, folded and written at once (the list's own table
@@ -55,6 +74,59 @@ class ReportingService(ServiceBase):
         query = load(SEARCH, payload)
         with self.db.transaction() as uow:
             return search.find(uow, Principal.from_context(self.context), query)
+
+    # -- exports, the disclosure log and charts (issue 15 part 5) ------------------------------
+
+    @rpc
+    def start_export(self, name, payload):
+        """Check and record an export of report `name`; its file is produced by the timer."""
+        data = load(EXPORT_REQUEST, payload)
+        with self.db.transaction(reason=data.get("purpose")) as uow:
+            return EXPORT.dump(exports.start(uow, self._actor(), name, data))
+
+    @rpc
+    def get_export(self, name, export_id):
+        with self.db.transaction() as uow:
+            return EXPORT.dump(exports.get(uow, self._actor(), name, export_id))
+
+    @rpc
+    def authorize_export_download(self, name, export_id):
+        """The stored file of a ready export, for the one who asked for it."""
+        with self.db.transaction() as uow:
+            return EXPORT.dump(exports.authorize_download(uow, self._actor(), name,
+                                                          export_id))
+
+    @export_timer
+    def produce_exports(self):
+        """Exports waiting for their file, one at a time, oldest first, until none is left."""
+        self.context.update(SYSTEM)
+        settings = self.export_settings
+        while True:
+            with self.db.transaction() as uow:
+                export_id = exports.claim(uow, settings.runner, settings.stale_seconds)
+            if export_id is None:
+                return
+            exports.produce(self.db, self.documents, self.signing, export_id,
+                            settings.runner, settings)
+
+    @rpc
+    def list_disclosures(self, payload=None):
+        query = load(DISCLOSURE_QUERY, payload or {})
+        with self.db.transaction() as uow:
+            return DISCLOSURE.dump(exports.disclosures(uow, self._actor(), query))
+
+    @rpc
+    def chart(self, name, payload=None):
+        """The chart of a statistic: {content_type, body_base64} (a few KB)."""
+        payload = dict(payload or {})
+        query = load(CHART_QUERY, {"format": payload.pop("format", "svg")})
+        with self.db.transaction() as uow:
+            content_type, body = exports.chart(uow, self._actor(), name, query["format"],
+                                               payload)
+        return {"content_type": content_type, "body_base64": base64.b64encode(body).decode()}
+
+    def _actor(self) -> Principal:
+        return Principal.from_context(self.context)
 
     # -- keeping up ------------------------------------------------------------------------------
 

@@ -19,6 +19,9 @@ FIELD_LABELS = {
     "status": "Status kepegawaian", "wilayah": "Kabupaten/kota", "tahun": "Tahun",
     "jumlah_cocok": "Data cocok", "jumlah_selisih": "Data berselisih",
     "rapat_tanggal": "Tanggal rapat", "rapat_tempat": "Tempat rapat",
+    # an official list exported by reporting (DAFTAR_RESMI)
+    "judul": "Daftar", "filter": "Filter", "jumlah_baris": "Jumlah baris",
+    "sha256_daftar": "SHA-256 daftar lengkap",
 }
 
 

@@ -65,6 +65,9 @@ def render(template: dict, values: dict, *, number: str, document_id: str,
     if template.get("kind") == "berita_acara":
         return _berita_acara(pdf, buffer, template, values, y, document_id=document_id,
                              verification_url=verification_url, place_date=place_date)
+    if template.get("kind") == "daftar":
+        return _daftar(pdf, buffer, template, values, y, document_id=document_id,
+                       verification_url=verification_url, place_date=place_date)
     for paragraph in template["body"][:1]:
         y = _paragraph(pdf, domain.fill(paragraph, values), y)
     y = _fields(pdf, template, values, y)
@@ -211,4 +214,26 @@ def _berita_acara(pdf: canvas.Canvas, buffer: io.BytesIO, template: dict, values
     if values.get("catatan") not in (None, "", "-"):
         y = para(f"Catatan: {values['catatan']}", y)
     y = para(template["closing"], y)
+    return _finish(pdf, buffer, y, **finish)
+
+
+# -- an official list exported by reporting (services/reporting/usecases/exports.py) ---------
+
+def _daftar(pdf: canvas.Canvas, buffer: io.BytesIO, template: dict, values: dict, y: float,
+            **finish) -> bytes:
+    """What the list is (title, filters, rows, the SHA-256 of the full PDF), then its rows as
+    a table when reporting sent them (short lists; a long one is bound by its SHA-256)."""
+    y = _paragraph(pdf, domain.fill(template["body"][0], values), y)
+    y = _fields(pdf, template, values, y) - 8
+    columns, rows = values.get("kolom") or [], values.get("baris") or []
+    if columns and rows:
+        y = _section(pdf, "Isi daftar", y)
+        share = 1 / (len(columns) + 0.5)
+        y = _table(pdf, y, [("No", share / 2)] + [(name, share) for name in columns],
+                   [[index, *row] for index, row in enumerate(rows, 1)], size=6.5)
+    for paragraph in template["body"][1:] + [template["closing"]]:
+        if y < 120:
+            pdf.showPage()
+            y = HEIGHT - MARGIN
+        y = _paragraph(pdf, domain.fill(paragraph, values), y, size=10)
     return _finish(pdf, buffer, y, **finish)

@@ -1,7 +1,15 @@
 """Contract of the reporting service's RPC payloads and answers (shared with the gateway):
 finding employees in the reporting read model (issue 15)."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import (
+    INCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates,
+    validates_schema,
+)
 
 from shared.reference import domain_data, instansi
 
@@ -129,3 +137,90 @@ class EmployeePage(Schema):
     has_more = fields.Boolean(metadata={"description": "ada halaman berikutnya"})
     position = fields.Integer(metadata={
         "description": "posisi log records yang sudah tercermin dalam daftar ini"})
+
+
+# -- exports and charts (issue 15 part 5, services/reporting/usecases/exports.py) ----------------
+
+EXPORT_FORMATS = ("csv", "xlsx", "pdf")
+CHART_FORMATS = ("png", "svg")
+PURPOSE_MIN = 10
+
+
+class ExportRequest(Schema):
+    """`POST /api/reports/{name}/export`: the file to produce. `params` are the report's own
+    filters (the same as its list); `purpose` is why the data leaves the system, required for
+    a report that names persons (it is logged as a disclosure)."""
+
+    format = fields.String(required=True, validate=validate.OneOf(
+        EXPORT_FORMATS, error="format: " + ", ".join(EXPORT_FORMATS)))
+    params = fields.Dict(keys=fields.String(validate=validate.Length(1, 40)), load_default=dict,
+                         metadata={"description": "filter laporan (sama dengan daftarnya)"})
+    purpose = fields.String(validate=validate.Length(
+        PURPOSE_MIN, 500, error=f"tujuan penggunaan data {PURPOSE_MIN}-500 huruf"),
+        metadata={"description": "untuk apa data ini dipakai (wajib bila berisi data "
+                                 "perorangan; dicatat sebagai pengungkapan)"})
+    signer = fields.String(validate=validate.Length(1, 80), metadata={
+        "description": "akun pejabat penandatangan daftar resmi (PDF laporan resmi)"})
+
+
+class Export(Schema):
+    export_id = fields.String()
+    report = fields.String()
+    title = fields.String()
+    format = fields.String()
+    params = fields.Dict()
+    purpose = fields.String(allow_none=True)
+    account_id = fields.String()
+    personal = fields.Boolean(metadata={"description": "berisi data perorangan (pengungkapan)"})
+    official = fields.Boolean()
+    status = fields.String(metadata={"description": "running, ready atau failed"})
+    rows = fields.Integer(allow_none=True)
+    sha256 = fields.String(allow_none=True)
+    size = fields.Integer(allow_none=True)
+    content_type = fields.String(allow_none=True)
+    file_name = fields.String(allow_none=True)
+    document_id = fields.String(allow_none=True, metadata={
+        "description": "dokumen bertanda tangan (daftar resmi)"})
+    error = fields.String(allow_none=True)
+    created_at = fields.String()
+    finished_at = fields.String(allow_none=True)
+
+
+class DisclosureQuery(Schema):
+    """`GET /api/disclosures`: newest first; by recipient, by report, or by the NIP released."""
+
+    account_id = fields.String(validate=validate.Length(1, 80))
+    report = fields.String(validate=validate.Length(1, 60))
+    nip = fields.String(validate=validate.Regexp(r"^\d{18}$", error="NIP 18 digit angka"))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500, error="1-500"))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 100_000,
+                                                                    error="0-100000"))
+
+
+class Disclosure(Schema):
+    export_id = fields.String()
+    recipient = fields.String()
+    recipient_roles = fields.List(fields.String())
+    report = fields.String()
+    params = fields.Dict()
+    format = fields.String()
+    rows = fields.Integer()
+    sha256 = fields.String()
+    purpose = fields.String()
+    disclosed_at = fields.String()
+
+
+class ChartQuery(Schema):
+    """`GET /api/reports/{name}/chart?format=svg&...`: the chart of a statistic; every other
+    query key is the report's own filter (checked by the reporting service)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    format = fields.String(load_default="svg", validate=validate.OneOf(
+        CHART_FORMATS, error="format grafik: png atau svg"))
+
+
+class Chart(Schema):
+    content_type = fields.String()
+    body_base64 = fields.String()

@@ -1,0 +1,308 @@
+"""Exports and charts of reports (issue 15 part 5) against real RabbitMQ and PostgreSQL: a small
+province registered through records, caught up by reporting, then every format of the employee
+list exported as BKD and as a fasilitator and compared row by row with the list
+(`find_employees`); each personal export is a disclosure event with the right figures and the
+NIPs it released; a statistic (registered here, as any report is) charts as PNG and SVG with
+its own figures and exports without a disclosure; an official list's PDF is signed by the
+signing service and verifies; nasty inputs are refused naming their field."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import random
+import re
+import xml.etree.ElementTree as ET
+import zlib
+
+import pytest
+from openpyxl import load_workbook
+from PIL import Image
+
+from services.records.service import RecordsService
+from services.reporting.service import ReportingService
+from services.reporting.usecases import reports
+from services.signing.service import SigningService
+from shared.contracts.reporting import EmployeeSearch
+from shared.errors import Forbidden, NotFound
+from shared.objectstore import FileSystemStore
+from shared.testing import wait_for
+from tests.helpers import fetch, raises_code
+from tests.records_helpers import ADMIN, AUDITOR, principal
+from tests.test_reporting_employees import (
+    FASIL_DKP,
+    build_province,
+    call,
+    caught_up,
+    find_all,
+    generate,
+)
+
+pytestmark = pytest.mark.timeout(240)
+PURPOSE = "bahan rapat Baperjakat Desember 2026"
+
+
+# -- two reports registered the way every list and statistic registers ----------------------
+
+class GolonganQuery(EmployeeSearch):
+    """The employee filters (for the statistic and the official list below)."""
+
+
+def _golongan_columns(params):
+    return [reports.Column("golongan", "Golongan"), reports.Column("jumlah", "Jumlah", "int")]
+
+
+def _golongan_rows(uow, actor, params, today):
+    """Headcount per golongan within what `actor` may see: a statistic, no person named."""
+    scope = reports.scope_of(actor)
+    where, args = "", {}
+    if not scope.everyone and scope.instansi is not None:
+        where, args = "WHERE instansi = %(i)s", {"i": scope.instansi}
+    elif not scope.everyone:
+        where, args = "WHERE instansi = '35' AND opd_id = ANY(%(o)s)", {"o": list(scope.opds)}
+    yield from reports.stream(uow, "SELECT coalesce(golongan, '-'), count(*)::int FROM "  # noqa: S608 - fixed text
+                              "{schema}.employees " + where + " GROUP BY 1 ORDER BY 1", args)
+
+
+def _official_columns(params):
+    return [reports.Column("nip", "NIP"), reports.Column("name", "Nama"),
+            reports.Column("golongan", "Golongan")]
+
+
+def _official_rows(uow, actor, params, today):
+    reports.scope_of(actor)
+    yield from reports.stream(uow, "SELECT nip, name, golongan FROM {schema}.employees "
+                                   "ORDER BY golongan_rank DESC, nip", {})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def test_reports():
+    added = [reports.register(reports.Report(
+        name="test_golongan", title="Jumlah pegawai per golongan", personal=False,
+        official=False, params=GolonganQuery, columns=_golongan_columns, rows=_golongan_rows)),
+        reports.register(reports.Report(
+            name="test_resmi", title="Daftar uji resmi", personal=True, official=True,
+            params=GolonganQuery, columns=_official_columns, rows=_official_rows))]
+    yield
+    for report in added:
+        reports.REPORTS.pop(report.name)
+
+
+@pytest.fixture
+def stack(own_database, service_config, container_factory):
+    config = {**service_config, "DATABASE_URL": own_database,
+              "SUBSCRIPTION_SWEEP_SECONDS": 0.2, "EXPORT_POLL_SECONDS": 0.2}
+    for cls in (RecordsService, ReportingService, SigningService):
+        container_factory(cls, config).start()
+    people = generate(30, seed=151)
+    build_province(config, people, random.Random(5))
+    wait_for(lambda: caught_up(own_database), message="the list caught up with records")
+    return config
+
+
+def export(config, context, name, fmt, **extra) -> dict:
+    """Ask for an export and wait until its file is ready."""
+    with call(config, context) as reporting:
+        started = reporting.start_export(name, {"format": fmt, **extra})
+        assert started["status"] == "running"
+
+        def done():
+            state = reporting.get_export(name, started["export_id"])
+            return state if state["status"] != "running" else None
+        state = wait_for(done, timeout=60, message=f"export {fmt} produced")
+        assert state["status"] == "ready", state["error"]
+    return state
+
+
+def file_of(config, context, state) -> bytes:
+    with call(config, context) as reporting:
+        meta = reporting.authorize_export_download(state["report"], state["export_id"])
+    data = FileSystemStore(config["DOCUMENT_ROOT"]).read(meta["sha256"])
+    assert hashlib.sha256(data).hexdigest() == state["sha256"] and len(data) == state["size"]
+    return data
+
+
+def pdf_strings(data: bytes) -> list[str]:
+    """The text shown on the pages of one of our streamed PDFs, in drawing order."""
+    shown = []
+    for stream in re.findall(rb"stream\n(.*?)\nendstream", data, re.S):
+        content = zlib.decompress(stream)
+        for text in re.findall(rb"\(((?:\\.|[^\\)])*)\) Tj", content):
+            shown.append(re.sub(rb"\\(.)", rb"\1", text).decode("cp1252"))
+    return shown
+
+
+LIST_FIELDS = ("nip", "name", "gelar_depan", "gelar_belakang", "instansi", "opd_id", "opd_name",
+               "unit", "status", "gender", "date_of_birth", "education_id", "golongan",
+               "tmt_golongan", "jabatan", "jenis_jabatan", "eselon", "tmt_cpns", "tmt_pns",
+               "tmt_pensiun")
+
+
+def test_every_format_of_the_employee_list_equals_the_list_and_is_a_disclosure(stack,
+                                                                               own_database):
+    for context, query in ((ADMIN, {"sort": "name"}), (FASIL_DKP, {"gender": "P"})):
+        expected = [[("" if item[f] is None else item[f]) for f in LIST_FIELDS]
+                    for item in find_all(stack, context, **query)]
+        assert expected, "the province has rows to export"
+        states = {fmt: export(stack, context, "employees", fmt, params=query, purpose=PURPOSE)
+                  for fmt in ("csv", "xlsx", "pdf")}
+
+        lines = list(csv.reader(io.StringIO(file_of(stack, context, states["csv"])
+                                            .decode("utf-8-sig"))))
+        assert lines[0][0] == "NIP" and lines[1:] == expected
+
+        book = load_workbook(io.BytesIO(file_of(stack, context, states["xlsx"])),
+                            read_only=True)
+        # (a row's trailing empty cells are not stored: padded back to the columns)
+        sheet = [["" if v is None else v for v in row] + [""] * (len(LIST_FIELDS) - len(row))
+                 for row in book["Data"].iter_rows(values_only=True)]
+        assert sheet[1:] == expected
+        assert any(PURPOSE in str(row[0]) for row in book["Keterangan"].iter_rows(
+            values_only=True))
+
+        shown = pdf_strings(file_of(stack, context, states["pdf"]))
+        nips = [s for s in shown if re.fullmatch(r"\d{18}", s)]
+        assert nips == [row[0] for row in expected]  # every row, in the list's order
+        assert f"Jumlah baris: {len(expected)}" in shown
+
+        for fmt, state in states.items():
+            assert state["rows"] == len(expected) and state["personal"]
+            event = fetch(own_database, "SELECT event_type, payload FROM reporting.events "
+                                        "WHERE stream_id = %s ORDER BY version",
+                          (f"export:{state['export_id']}",))
+            assert [e[0] for e in event] == ["ExportRequested", "PersonalDataDisclosed"]
+            disclosed = event[1][1]
+            assert disclosed["recipient"] == context["actor_id"]
+            assert disclosed["recipient_roles"] == context["actor_roles"]
+            assert disclosed["purpose"] == PURPOSE and disclosed["format"] == fmt
+            assert disclosed["rows"] == disclosed["subjects"] == len(expected)
+            assert disclosed["sha256"] == state["sha256"] and disclosed["params"] == query
+            subjects = fetch(own_database, "SELECT nip FROM reporting.disclosed_subjects WHERE "
+                                           "export_id = %s ORDER BY nip", (state["export_id"],))
+            assert [s[0] for s in subjects] == sorted(row[0] for row in expected)
+
+    # the disclosure log: BKD and auditors; by recipient and by the NIP released
+    with call(stack, AUDITOR) as reporting:
+        everything = reporting.list_disclosures({})
+        assert len(everything) == 6
+        mine = reporting.list_disclosures({"account_id": FASIL_DKP["actor_id"]})
+        assert {d["recipient"] for d in mine} == {FASIL_DKP["actor_id"]} and len(mine) == 3
+        some = lines[1][0]
+        about = reporting.list_disclosures({"nip": some})
+        assert len(about) == 6 and {d["purpose"] for d in about} == {PURPOSE}
+    with call(stack, FASIL_DKP) as reporting, pytest.raises(Forbidden):
+        reporting.list_disclosures({})
+
+    # the file is the requester's: nobody else downloads it, even BKD
+    with call(stack, ADMIN) as reporting, pytest.raises(NotFound):
+        reporting.authorize_export_download("employees", states["csv"]["export_id"])
+
+
+def test_nasty_export_requests_are_refused_naming_the_field(stack):
+    with call(stack, ADMIN) as reporting:
+        for name, payload, code, field in (
+                ("gaji", {"format": "csv"}, "report_not_found", "name"),
+                ("employees", {"format": "docx", "purpose": PURPOSE}, "validation_failed",
+                 "format"),
+                ("employees", {"format": "csv"}, "purpose_required", "purpose"),
+                ("employees", {"format": "csv", "purpose": "  singkat "}, "purpose_required",
+                 "purpose"),
+                ("employees", {"format": "csv", "purpose": PURPOSE,
+                               "params": {"sort": "gaji"}}, "validation_failed",
+                 "params.sort"),
+                ("employees", {"format": "csv", "purpose": PURPOSE,
+                               "params": {"golongan": "V/z"}}, "validation_failed",
+                 "params.golongan"),
+                ("test_resmi", {"format": "pdf", "purpose": PURPOSE}, "signer_required",
+                 "signer")):
+            with raises_code(code) as refused:
+                reporting.start_export(name, payload)
+            assert refused.value.field == field, (name, payload)
+        with raises_code("not_found"):
+            reporting.get_export("employees", "not-a-uuid")
+    for nobody in (principal("199001012020121001", ["pegawai"]),):
+        with call(stack, nobody) as reporting, pytest.raises(Forbidden):
+            reporting.start_export("employees", {"format": "csv", "purpose": PURPOSE})
+    with call(stack, FASIL_DKP) as reporting, pytest.raises(Forbidden):
+        reporting.start_export("test_resmi", {"format": "pdf", "purpose": PURPOSE,
+                                              "signer": ADMIN["actor_id"]})
+
+
+def test_a_statistic_charts_its_own_figures_and_exports_without_disclosure(stack,
+                                                                           own_database):
+    counts = dict(fetch(own_database, "SELECT golongan, count(*)::int FROM reporting.employees "
+                                      "GROUP BY 1"))
+    with call(stack, ADMIN) as reporting:
+        svg = reporting.chart("test_golongan", {"format": "svg"})
+        png = reporting.chart("test_golongan", {"format": "png"})
+        with raises_code("not_a_statistic"):
+            reporting.chart("employees", {"format": "svg"})
+        with raises_code("validation_failed") as refused:
+            reporting.chart("test_golongan", {"format": "gif"})
+        assert refused.value.field == "format"
+    import base64
+    assert svg["content_type"] == "image/svg+xml" and png["content_type"] == "image/png"
+    root = ET.fromstring(base64.b64decode(svg["body_base64"]))
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "Jumlah pegawai per golongan" in texts
+    for golongan, count in counts.items():  # each category labelled, its count on its bar
+        assert golongan in texts and str(count) in texts
+    bars = [r for r in root.iter("{http://www.w3.org/2000/svg}rect")
+            if r.get("fill") not in ("#ffffff",)]
+    heights = sorted(float(r.get("height")) for r in bars)
+    ratio = heights[-1] / max(counts.values())
+    assert heights == pytest.approx(sorted(c * ratio for c in counts.values()), abs=0.2)
+    raw = base64.b64decode(png["body_base64"])
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(raw)) as image:
+        image.verify()
+    with Image.open(io.BytesIO(raw)) as image:
+        assert image.size == (900, 500)
+
+    state = export(stack, ADMIN, "test_golongan", "pdf")  # no purpose needed: nobody named
+    shown = pdf_strings(file_of(stack, ADMIN, state))
+    assert "Jumlah pegawai per golongan" in shown
+    assert state["rows"] == len(counts) and not state["personal"]
+    events = fetch(own_database, "SELECT event_type FROM reporting.events WHERE stream_id = %s "
+                                 "ORDER BY version", (f"export:{state['export_id']}",))
+    assert [e[0] for e in events] == ["ExportRequested", "ReportExported"]
+    assert not fetch(own_database, "SELECT 1 FROM reporting.disclosed_subjects WHERE "
+                                   "export_id = %s", (state["export_id"],))
+
+    # a fasilitator's chart: their OPDs only
+    with call(stack, FASIL_DKP) as reporting:
+        theirs = ET.fromstring(base64.b64decode(
+            reporting.chart("test_golongan", {"format": "svg"})["body_base64"]))
+    seen = dict(fetch(own_database, "SELECT golongan, count(*)::int FROM reporting.employees "
+                                    "WHERE instansi = '35' AND opd_id IN ('dkp', 'dinkes') "
+                                    "GROUP BY 1"))
+    texts = [t.text for t in theirs.iter("{http://www.w3.org/2000/svg}text")]
+    for golongan, count in seen.items():
+        assert golongan in texts and str(count) in texts
+
+
+def test_an_official_list_is_signed_by_the_signing_service_and_verifies(stack, own_database):
+    state = export(stack, ADMIN, "test_resmi", "pdf", purpose=PURPOSE,
+                   signer=ADMIN["actor_id"])
+    assert state["official"] and state["document_id"]
+    with call(stack, ADMIN, "signing") as signing:
+        document = signing.get_document(state["document_id"])
+        assert document["status"] == "signed" and document["document_key"] == "DAFTAR_RESMI"
+        signed_pdf = FileSystemStore(stack["DOCUMENT_ROOT"]).read(document["sha256"])
+    with call(stack, {}, "signing") as public:
+        answer = public.verify_pdf({"pdf_base64": __import__("base64").b64encode(signed_pdf)
+                                    .decode()})
+    assert answer["valid"] and answer["status"] == "valid", answer
+    # the signed document names the full list's SHA-256 and, being short, lists its rows
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    reader = PdfFileReader(io.BytesIO(signed_pdf))
+    kids = reader.root["/Pages"]["/Kids"]
+    content = b"".join(kids[index]["/Contents"].data for index in range(len(kids)))
+    assert state["sha256"].encode() in content
+    nips = [r[0] for r in fetch(own_database, "SELECT nip FROM reporting.employees")]
+    assert all(nip.encode() in content for nip in nips)
+    disclosed = fetch(own_database, "SELECT payload FROM reporting.events WHERE stream_id = %s "
+                                    "AND event_type = 'PersonalDataDisclosed'",
+                      (f"export:{state['export_id']}",))[0][0]
+    assert disclosed["document_id"] == state["document_id"] and disclosed["rows"] == len(nips)
