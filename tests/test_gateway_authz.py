@@ -36,6 +36,7 @@ from tests.identity_helpers import (
     unique_nip,
     unique_username,
 )
+from tests.reporting_helpers import STATISTIC, registered_test_reports
 
 JABATAN = {"jenis_jabatan": "fungsional", "nama_jabatan": "Analis", "tmt": "2016-01-01"}
 
@@ -45,6 +46,7 @@ PUBLIC = set(PERSONAS)
 ANYONE = set(PERSONAS) - {"anonymous", "machine"}
 BKD = {"administrator"}
 READERS_OWN_OPD = {"administrator", "auditor", "fasilitator_own"}
+REPORT_PEOPLE = {"fasilitator_own", "fasilitator_other", "administrator", "auditor"}
 
 #: (method, path) -> personas that are allowed; every other persona must be refused
 MATRIX = {
@@ -176,6 +178,14 @@ MATRIX = {
         {"administrator", "auditor"},
     ("POST", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>/apply"): BKD,
     ("POST", "/api/sync/regions/<region>/reconciliations/<reconciliation_id>/berita-acara"): BKD,
+    # exports and charts of reports (issue 15 part 5): people who read reports, each within
+    # their scope; an export's state and file are its requester's (BKD and auditors may read
+    # any export's state); the disclosure log is BKD's and the auditors'
+    ("POST", "/api/reports/<name>/export"): REPORT_PEOPLE,
+    ("GET", "/api/reports/<name>/export/<export_id>"): REPORT_PEOPLE,
+    ("GET", "/api/reports/<name>/export/<export_id>/file"): REPORT_PEOPLE,
+    ("GET", "/api/reports/<name>/chart"): REPORT_PEOPLE,
+    ("GET", "/api/disclosures"): {"administrator", "auditor"},
 }
 
 #: (method, path) -> {persona: scenario}: personas the matrix refuses for its usual target that
@@ -551,6 +561,23 @@ class World:
                 "options": {"pelanggaran": "lainnya"},
                 "documents": {c: self.uploaded_document() for c in HUKDIS_CODES}}
 
+    def report_target(self, method, path, persona, token):
+        """An export of the employee list (the persona's own when it may export, else BKD's),
+        ready when its file is asked for; the chart of a statistic registered by the test."""
+        if path.endswith("/chart"):
+            return path.replace("<name>", STATISTIC) + "?format=svg", token, None
+        path = path.replace("<name>", "employees")
+        body = {"format": "csv", "purpose": "uji matriks otorisasi", "params": {"limit": 5}}
+        if method == "POST":
+            return path, token, body
+        owner = persona if persona in REPORT_PEOPLE else "administrator"
+        with rpc(self.config, self.context(owner), service="reporting") as svc:
+            export = svc.start_export("employees", body)
+            if path.endswith("/file"):
+                wait_for(lambda: svc.get_export("employees", export["export_id"])["status"]
+                         == "ready", timeout=30, message="the export's file")
+        return path.replace("<export_id>", export["export_id"]), token, None
+
     def own_target(self, method, path, persona, scenario):
         """(path, token, body) for a persona reaching a route with a target of its own."""
         token, nip = self.token(persona), self.logins["pegawai"]
@@ -636,6 +663,8 @@ class World:
             return path.replace("<client_id>", client["client_id"]), token, {"reason": "uji"}
         if path == "/api/employees" and method == "GET":
             return path + "?sort=name&limit=5", token, None
+        if path.startswith("/api/reports/"):
+            return self.report_target(method, path, persona, token)
         if path == "/api/employees":
             return path, token, employee_for(unique_nip())
         if path.startswith("/api/layanan/<kode>"):
@@ -814,7 +843,8 @@ def gateway(start_gateway, database_url):
               for log in ("records", "requests")]
     for relay in relays:
         relay.__enter__()
-    yield client, World(people, config)
+    with registered_test_reports():
+        yield client, World(people, config)
     for relay in relays:
         relay.__exit__(None, None, None)
 

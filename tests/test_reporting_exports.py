@@ -22,14 +22,13 @@ from PIL import Image
 
 from services.records.service import RecordsService
 from services.reporting.service import ReportingService
-from services.reporting.usecases import reports
 from services.signing.service import SigningService
-from shared.contracts.reporting import EmployeeSearch
 from shared.errors import Forbidden, NotFound
 from shared.objectstore import FileSystemStore
 from shared.testing import wait_for
 from tests.helpers import fetch, raises_code
 from tests.records_helpers import ADMIN, AUDITOR, principal
+from tests.reporting_helpers import registered_test_reports
 from tests.test_reporting_employees import (
     FASIL_DKP,
     build_province,
@@ -43,50 +42,10 @@ pytestmark = pytest.mark.timeout(240)
 PURPOSE = "bahan rapat Baperjakat Desember 2026"
 
 
-# -- two reports registered the way every list and statistic registers ----------------------
-
-class GolonganQuery(EmployeeSearch):
-    """The employee filters (for the statistic and the official list below)."""
-
-
-def _golongan_columns(params):
-    return [reports.Column("golongan", "Golongan"), reports.Column("jumlah", "Jumlah", "int")]
-
-
-def _golongan_rows(uow, actor, params, today):
-    """Headcount per golongan within what `actor` may see: a statistic, no person named."""
-    scope = reports.scope_of(actor)
-    where, args = "", {}
-    if not scope.everyone and scope.instansi is not None:
-        where, args = "WHERE instansi = %(i)s", {"i": scope.instansi}
-    elif not scope.everyone:
-        where, args = "WHERE instansi = '35' AND opd_id = ANY(%(o)s)", {"o": list(scope.opds)}
-    yield from reports.stream(uow, "SELECT coalesce(golongan, '-'), count(*)::int FROM "  # noqa: S608 - fixed text
-                              "{schema}.employees " + where + " GROUP BY 1 ORDER BY 1", args)
-
-
-def _official_columns(params):
-    return [reports.Column("nip", "NIP"), reports.Column("name", "Nama"),
-            reports.Column("golongan", "Golongan")]
-
-
-def _official_rows(uow, actor, params, today):
-    reports.scope_of(actor)
-    yield from reports.stream(uow, "SELECT nip, name, golongan FROM {schema}.employees "
-                                   "ORDER BY golongan_rank DESC, nip", {})
-
-
 @pytest.fixture(scope="module", autouse=True)
 def test_reports():
-    added = [reports.register(reports.Report(
-        name="test_golongan", title="Jumlah pegawai per golongan", personal=False,
-        official=False, params=GolonganQuery, columns=_golongan_columns, rows=_golongan_rows)),
-        reports.register(reports.Report(
-            name="test_resmi", title="Daftar uji resmi", personal=True, official=True,
-            params=GolonganQuery, columns=_official_columns, rows=_official_rows))]
-    yield
-    for report in added:
-        reports.REPORTS.pop(report.name)
+    with registered_test_reports():
+        yield
 
 
 @pytest.fixture

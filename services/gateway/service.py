@@ -62,8 +62,9 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
 #: who may read an output document: BKD, auditors, and the employee it concerns
 OUTPUT_READERS = ("pegawai", "administrator", "auditor")
-#: who may read reports, export them and see their charts (the reporting service scopes rows)
-REPORT_READERS = ("fasilitator", "administrator", "auditor", "machine")
+#: who may export reports and see their charts (the reporting service scopes the rows): people;
+#: a machine client reads the JSON of a report, not files made for a person
+REPORT_READERS = ("fasilitator", "administrator", "auditor")
 EXPORT_TYPES = {"csv": "text/csv", "xlsx": XLSX_TYPE, "pdf": "application/pdf"}
 PRINCIPAL = c.Principal()  # made once: a schema's construction costs more than its dump
 READINESS = ReadinessSchema()

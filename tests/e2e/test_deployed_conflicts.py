@@ -103,6 +103,7 @@ CONFLICTS: dict[str, set[str]] = {
         "reconciliation_not_decidable"},
     "POST /api/sync/regions/{region}/reconciliations/{reconciliation_id}/berita-acara": {
         "berita_acara_not_ready"},
+    "GET /api/reports/{name}/export/{export_id}/file": {"export_not_ready"},
 }
 #: what this run provoked: operation -> codes seen
 SEEN: dict[str, set[str]] = {}
@@ -699,6 +700,35 @@ def test_a_snapshot_id_is_used_once_and_one_reconciliation_runs_at_a_time(
 
 
 # -- the table against the document ---------------------------------------------------------------
+
+def test_an_export_file_is_refused_until_it_is_ready(stack, client, people):
+    """An export's file asked for while the export worker has not written it yet: 409
+    export_not_ready; once ready, the file. The test holds the export's row (as `race` holds a
+    log's head) so that the worker cannot take it before the download is tried."""
+    admin = people["admin"]
+    holder = psycopg2.connect(stack.database_url)
+    try:
+        for _ in range(20):  # until an export is caught before its worker took it
+            started = ok(client.call("POST", "/api/reports/employees/export", token=admin, body={
+                "format": "csv", "purpose": "uji konflik ekspor", "params": {"limit": 5}}), 202)
+            with holder.cursor() as cur:
+                cur.execute("SELECT 1 FROM reporting.exports WHERE export_id = %s AND status = "
+                            "'running' FOR UPDATE", (started["export_id"],))
+                if cur.fetchone():
+                    break
+            holder.rollback()
+        else:
+            raise AssertionError("every export was ready before it could be held")
+        path = f"/api/reports/employees/export/{started['export_id']}/file"
+        conflict(client.call("GET", path, token=admin),
+                 "GET /api/reports/{name}/export/{export_id}/file", "export_not_ready")
+    finally:
+        holder.rollback()
+        holder.close()
+    wait_for(lambda: client.call("GET", path.removesuffix("/file"), token=admin).body.get(
+        "status") == "ready", timeout=60, message="the export's file")
+    assert client.call("GET", path, token=admin).status == 200
+
 
 def test_every_operation_that_declares_409_is_provoked(request, capsys, client):
     document = ok(client.call("GET", "/api/openapi.json"))

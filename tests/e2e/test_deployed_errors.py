@@ -453,6 +453,25 @@ def _the_special_cases(matrix, stack, client):
         s, h, b = matrix.raw.send("get", f"/api/employees?{query}", matrix.auth("administrator"))
         assert (s, (b or {}).get("field")) == (422, field), (query, s, b)
         matrix.record("get", "/api/employees", s, h)
+    # exports and charts (issue 15 part 5): what cannot be exported or drawn, named
+    export = "/api/reports/{name}/export"
+    for name, body, code, field in (
+            ("employees", {"format": "docx", "purpose": "bahan rapat Baperjakat"},
+             "validation_failed", "format"),
+            ("employees", {"format": "csv"}, "purpose_required", "purpose"),
+            ("employees", {"format": "csv", "purpose": "bahan rapat Baperjakat",
+                           "params": {"sort": "gaji"}}, "validation_failed", "params.sort"),
+            ("tidak_ada", {"format": "csv"}, "report_not_found", "name")):
+        s, b = _post(matrix, export.replace("{name}", name), "administrator", body)
+        assert (s, b.get("code"), b.get("field")) == (
+            404 if code == "report_not_found" else 422, code, field), (name, body, b)
+        matrix.seen[("post", export)] |= matrix.seen.pop(
+            ("post", export.replace("{name}", name)), set())
+    for query, code in (("format=gif", "validation_failed"), ("format=svg", "not_a_statistic")):
+        s, h, b = matrix.raw.send("get", f"/api/reports/employees/chart?{query}",
+                                  matrix.auth("administrator"))
+        assert (s, (b or {}).get("code")) == (422, code), (query, s, b)
+        matrix.record("get", "/api/reports/{name}/chart", s, h)
 
 
 def test_408_for_a_body_that_never_arrives(matrix):
