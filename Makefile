@@ -62,6 +62,7 @@ bench-sync: venv
 bench-reporting: venv
 	scripts/infra.sh ensure
 	$(BIN)/python bench/reporting.py
+	$(BIN)/python bench/reporting_export.py
 
 bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting
 

@@ -256,7 +256,7 @@ def _produce(uow, store, signing, row: dict, settings) -> dict:
     uow.execute(
         "UPDATE exports SET status = 'ready', row_count = :rows, sha256 = :sha, size = :size, "
         "content_type = :type, document_id = CAST(:doc AS uuid), runner = NULL, "
-        "finished_at = now() WHERE export_id = CAST(:id AS uuid)",
+        "finished_at = clock_timestamp() WHERE export_id = CAST(:id AS uuid)",
         {"rows": counter.count, "sha": stored.sha256, "size": size,
          "type": formats.CONTENT_TYPES[fmt], "doc": document_id, "id": export_id})
     common = {"report": report.name, "format": fmt, "rows": counter.count,
@@ -327,8 +327,8 @@ def _fail(db, export_id: str, code: str, message: str) -> None:
         row = _row(uow, export_id, lock=True)
         if row["status"] != "running":
             return
-        uow.execute("UPDATE exports SET status = 'failed', error = :err, finished_at = now() "
-                    "WHERE export_id = CAST(:id AS uuid)",
+        uow.execute("UPDATE exports SET status = 'failed', error = :err, "
+                    "finished_at = clock_timestamp() WHERE export_id = CAST(:id AS uuid)",
                     {"err": f"{code}: {message}"[:1000], "id": export_id})
         uow.append(stream(export_id), STREAM_TYPE, ANY_VERSION, [NewEvent("ExportFailed", {
             "report": row["report"], "format": row["format"], "code": code,
