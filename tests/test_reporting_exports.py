@@ -16,6 +16,7 @@ import re
 import xml.etree.ElementTree as ET
 import zlib
 
+import psycopg2
 import pytest
 from openpyxl import load_workbook
 from PIL import Image
@@ -265,3 +266,39 @@ def test_an_official_list_is_signed_by_the_signing_service_and_verifies(stack, o
                                     "AND event_type = 'PersonalDataDisclosed'",
                       (f"export:{state['export_id']}",))[0][0]
     assert disclosed["document_id"] == state["document_id"] and disclosed["rows"] == len(nips)
+
+
+def write(url: str, statement: str, params=()) -> None:
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(statement, params)
+    finally:
+        conn.close()
+
+
+def test_an_export_whose_worker_vanished_is_taken_over_and_a_live_claim_is_not(
+        own_database, service_config, container_factory):
+    """An export claimed by a worker that died (its claim older than EXPORT_STALE_SECONDS) is
+    produced by another; one claimed a moment ago is left to its worker. No province needed:
+    rows written straight into the read model."""
+    config = {**service_config, "DATABASE_URL": own_database, "EXPORT_STALE_SECONDS": 600}
+    container_factory(ReportingService, {**config, "EXPORT_POLL_SECONDS": 3600}).start()
+    write(own_database, "INSERT INTO reporting.employees (nip, name, instansi, opd_id, status) "
+                        "SELECT (199001012020121000 + g)::text, 'Pegawai ' || g, '35', 'dinkes', "
+                        "'PNS' FROM generate_series(1, 40) g")
+    body = {"format": "csv", "purpose": PURPOSE}
+    with call(config, ADMIN) as reporting:  # the only worker ticks once an hour
+        dead, alive = (reporting.start_export("employees", body)["export_id"] for _ in range(2))
+    write(own_database, "UPDATE reporting.exports SET runner = 'reporting-dead', claimed_at = "
+                        "now() - interval '2 hours' WHERE export_id = %s", (dead,))
+    write(own_database, "UPDATE reporting.exports SET runner = 'reporting-alive', claimed_at = "
+                        "now() WHERE export_id = %s", (alive,))
+    container_factory(ReportingService, {**config, "EXPORT_POLL_SECONDS": 0.2}).start()
+    with call(config, ADMIN) as reporting:
+        later = reporting.start_export("employees", body)["export_id"]
+        for export_id in (dead, later):  # oldest first: the dead one's, then the new one
+            wait_for(lambda e=export_id: reporting.get_export("employees", e)["status"] ==
+                     "ready", timeout=60, message="taken over and produced")
+        assert reporting.get_export("employees", dead)["rows"] == 40
+        assert reporting.get_export("employees", alive)["status"] == "running"

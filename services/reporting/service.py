@@ -106,8 +106,9 @@ class ReportingService(ServiceBase):
                 export_id = exports.claim(uow, settings.runner, settings.stale_seconds)
             if export_id is None:
                 return
-            exports.produce(self.db, self.documents, self.signing, export_id,
-                            settings.runner, settings)
+            if exports.produce(self.db, self.documents, self.signing, export_id,
+                               settings.runner, settings) is None:
+                return  # failed, given back or taken over: the next tick goes on
 
     @rpc
     def list_disclosures(self, payload=None):

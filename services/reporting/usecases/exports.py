@@ -192,7 +192,9 @@ class _Head:
 
 def produce(db, store, signing, export_id: str, runner: str, settings) -> dict | None:
     """Write the claimed export's file and record it (see the module's docstring); a failure
-    the caller can act on marks it failed with the reason. Answers the export's view."""
+    the caller can act on marks it failed with the reason, a transient one (the store, the
+    database, signing away for a moment) gives the export back for the next tick. Answers the
+    export's view, or None when nothing was recorded."""
     try:
         with db.transaction(reason="ekspor laporan") as uow:
             row = _row(uow, export_id, lock=True)
@@ -200,8 +202,10 @@ def produce(db, store, signing, export_id: str, runner: str, settings) -> dict |
                 return None  # another runner took it over
             return _produce(uow, store, signing, row, settings)
     except SimasnError as exc:
-        if exc.transient:
-            raise
+        if exc.transient:  # the store or a service away for a moment: the next tick retries
+            log.warning("export_postponed", export_id=export_id, error=exc.message)
+            _release(db, export_id, runner)
+            return None
         _fail(db, export_id, exc.code, exc.message)
     except Exception as exc:
         log.exception("export_failed", export_id=export_id)
@@ -320,6 +324,13 @@ def _signed(signing, report, row: dict, columns: list, head: _Head, count: int, 
                                f"{document.get('last_error') or ''}"[:300], field="signer",
                                code="official_not_signed")
     return document["document_id"]
+
+
+def _release(db, export_id: str, runner: str) -> None:
+    with db.transaction() as uow:
+        uow.execute("UPDATE exports SET runner = NULL, claimed_at = NULL WHERE export_id = "
+                    "CAST(:id AS uuid) AND runner = :runner AND status = 'running'",
+                    {"id": export_id, "runner": runner})
 
 
 def _fail(db, export_id: str, code: str, message: str) -> None:
