@@ -24,6 +24,7 @@ from PIL import Image
 from services.records.service import RecordsService
 from services.reporting.service import ReportingService
 from services.signing.service import SigningService
+from shared.context import IDEMPOTENCY_KEY
 from shared.errors import Forbidden, NotFound
 from shared.objectstore import FileSystemStore
 from shared.testing import wait_for
@@ -159,7 +160,7 @@ def test_every_format_of_the_employee_list_equals_the_list_and_is_a_disclosure(s
         reporting.authorize_export_download("employees", states["csv"]["export_id"])
 
 
-def test_nasty_export_requests_are_refused_naming_the_field(stack):
+def test_nasty_export_requests_are_refused_naming_the_field(stack, own_database):
     with call(stack, ADMIN) as reporting:
         for name, payload, code, field in (
                 ("gaji", {"format": "csv"}, "report_not_found", "name"),
@@ -187,6 +188,19 @@ def test_nasty_export_requests_are_refused_naming_the_field(stack):
     with call(stack, FASIL_DKP) as reporting, pytest.raises(Forbidden):
         reporting.start_export("test_resmi", {"format": "pdf", "purpose": PURPOSE,
                                               "signer": ADMIN["actor_id"]})
+    # a retried request (the same Idempotency-Key): the same export, asked once
+    keyed = {**ADMIN, IDEMPOTENCY_KEY: "ekspor-ulang-1"}
+    body = {"format": "csv", "purpose": PURPOSE}
+    with call(stack, keyed) as reporting:
+        first = reporting.start_export("employees", body)
+        assert reporting.start_export("employees", body)["export_id"] == first["export_id"]
+        with raises_code("idempotency_key_reused"):
+            reporting.start_export("employees", {**body, "format": "xlsx"})
+    assert fetch(own_database, "SELECT count(*) FROM reporting.events WHERE stream_id = %s",
+                 (f"export:{first['export_id']}",))[0][0] >= 1
+    assert fetch(own_database, "SELECT count(*) FROM reporting.exports WHERE account_id = %s "
+                               "AND format = 'csv' AND report = 'employees'",
+                 (ADMIN["actor_id"],))[0][0] == 1
 
 
 def test_a_statistic_charts_its_own_figures_and_exports_without_disclosure(stack,

@@ -16,6 +16,7 @@ Nameko, no database), memory flat whatever the number of rows.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import zlib
 from collections.abc import Iterable, Iterator
@@ -115,6 +116,7 @@ ROW_H = 9.5
 TITLE_SIZE = 11
 
 
+@functools.lru_cache(maxsize=8192)  # lists repeat their values (status, OPD, golongan...)
 def _pdf_text(value: str) -> bytes:
     """A PDF string literal in WinAnsi, its delimiters escaped."""
     raw = value.encode("cp1252", "replace")
@@ -122,6 +124,7 @@ def _pdf_text(value: str) -> bytes:
         .replace(b"\r", b" ").replace(b"\n", b" ") + b")"
 
 
+@functools.lru_cache(maxsize=8192)
 def fit(text: str, width: float, size: float = FONT_SIZE, font: str = "Helvetica") -> str:
     """`text` cut to `width` points, an ellipsis marking the cut."""
     if stringWidth(text, font, size) <= width:

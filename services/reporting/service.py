@@ -17,6 +17,7 @@ from shared.auth import Principal
 from shared.consumer import idempotent_handler
 from shared.contracts import reporting as c
 from shared.db import Database
+from shared.idempotency import once
 from shared.objectstore import DocumentStore
 from shared.rpc import RpcProxy
 from shared.schemas import load
@@ -82,7 +83,9 @@ class ReportingService(ServiceBase):
         """Check and record an export of report `name`; its file is produced by the timer."""
         data = load(EXPORT_REQUEST, payload)
         with self.db.transaction(reason=data.get("purpose")) as uow:
-            return EXPORT.dump(exports.start(uow, self._actor(), name, data))
+            # a retried POST with the same Idempotency-Key: the same export, one disclosure
+            return once(uow, "start_export", [name, payload], lambda: EXPORT.dump(
+                exports.start(uow, self._actor(), name, data)))
 
     @rpc
     def get_export(self, name, export_id):

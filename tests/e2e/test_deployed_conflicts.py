@@ -103,6 +103,7 @@ CONFLICTS: dict[str, set[str]] = {
         "reconciliation_not_decidable"},
     "POST /api/sync/regions/{region}/reconciliations/{reconciliation_id}/berita-acara": {
         "berita_acara_not_ready"},
+    "POST /api/reports/{name}/export": {"idempotency_key_reused"},
     "GET /api/reports/{name}/export/{export_id}/file": {"export_not_ready"},
 }
 #: what this run provoked: operation -> codes seen
@@ -706,6 +707,17 @@ def test_an_export_file_is_refused_until_it_is_ready(stack, client, people):
     export_not_ready; once ready, the file. The test holds the export's row (as `race` holds a
     log's head) so that the worker cannot take it before the download is tried."""
     admin = people["admin"]
+    # asked again with the same Idempotency-Key: the same export; for another one: refused
+    key = {"Idempotency-Key": f"ekspor-{uuid.uuid4()}"}
+    body = {"format": "csv", "purpose": "uji konflik ekspor", "params": {"limit": 5}}
+    first = ok(client.call("POST", "/api/reports/employees/export", token=admin, body=body,
+                           headers=key), 202)
+    again = ok(client.call("POST", "/api/reports/employees/export", token=admin, body=body,
+                           headers=key), 202)
+    assert again["export_id"] == first["export_id"]
+    conflict(client.call("POST", "/api/reports/employees/export", token=admin,
+                         body={**body, "format": "xlsx"}, headers=key),
+             "POST /api/reports/{name}/export", "idempotency_key_reused")
     holder = psycopg2.connect(stack.database_url)
     try:
         for _ in range(20):  # until an export is caught before its worker took it
