@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import itertools
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -195,7 +196,8 @@ class PdfWriter:
 
 
 class Page:
-    """The drawing operators of one page (PDF coordinates: origin bottom left)."""
+    """The drawing operators of one page (PDF coordinates: origin bottom left). Every
+    coloured shape is drawn inside q...Q, so text is always black."""
 
     def __init__(self):
         self.ops: list[bytes] = []
@@ -212,13 +214,13 @@ class Page:
     def rect(self, x: float, y: float, w: float, h: float, fill: tuple | None = None,
              stroke: bool = True) -> None:
         if fill is not None:
-            self.ops.append(b"%.3f %.3f %.3f rg %.2f %.2f %.2f %.2f re f" % (*fill, x, y, w, h))
+            self.ops.append(b"q %.3f %.3f %.3f rg %.2f %.2f %.2f %.2f re f Q" % (*fill, x, y, w, h))
         if stroke:
-            self.ops.append(b"0 0 0 RG 0.4 w %.2f %.2f %.2f %.2f re S" % (x, y, w, h))
+            self.ops.append(b"q 0 0 0 RG 0.4 w %.2f %.2f %.2f %.2f re S Q" % (x, y, w, h))
 
     def line(self, x1: float, y1: float, x2: float, y2: float, width: float = 0.4,
              color: tuple = (0, 0, 0)) -> None:
-        self.ops.append(b"%.3f %.3f %.3f RG %.2f w %.2f %.2f m %.2f %.2f l S" % (
+        self.ops.append(b"q %.3f %.3f %.3f RG %.2f w %.2f %.2f m %.2f %.2f l S Q" % (
             *color, width, x1, y1, x2, y2))
 
     def polyline(self, points: list[tuple[float, float]], width: float, color: tuple) -> None:
@@ -226,16 +228,17 @@ class Page:
             return
         path = b" ".join(b"%.2f %.2f %s" % (x, y, b"m" if i == 0 else b"l")
                          for i, (x, y) in enumerate(points))
-        self.ops.append(b"%.3f %.3f %.3f RG %.2f w " % (*color, width) + path + b" S")
+        self.ops.append(b"q %.3f %.3f %.3f RG %.2f w " % (*color, width) + path + b" S Q")
 
     def bytes(self) -> bytes:
         return b"\n".join(self.ops)
 
 
-def column_widths(columns: list, width: float) -> list[float]:
+def column_widths(columns: list, width: float, sample: list[tuple] = ()) -> list[float]:
     """NIPs, dates and numbers get the width their longest value needs (never cut); the text
-    columns share the rest, each cut with an ellipsis where it runs over (the CSV and XLSX
-    carry every character)."""
+    columns share the rest in proportion to what their values need on the first page
+    (`sample`: the PDF is streamed, the rest is not known yet), each cut with an ellipsis
+    where a later value runs over (the CSV and XLSX carry every character)."""
     def needed(column) -> float | None:
         title = stringWidth(column.title, "Helvetica-Bold", FONT_SIZE) + 4
         if column.key == "nip" or column.key.endswith("_nip"):
@@ -249,10 +252,26 @@ def column_widths(columns: list, width: float) -> list[float]:
     fixed = [needed(c) for c in columns]
     free = [i for i, w in enumerate(fixed) if w is None]
     left = width - sum(w for w in fixed if w is not None)
-    share = left / len(free) if free else 0
-    if free and share < 24:  # too many columns for the page: everything shrinks alike
+    if not free:
+        return fixed
+    if left / len(free) < 24:  # too many columns for the page: everything shrinks alike
         return [width / len(columns)] * len(columns)
-    return [w if w is not None else share for w in fixed]
+    wants = {}
+    for i in free:
+        longest = max((stringWidth(str(cell(row[i])), "Helvetica", FONT_SIZE)
+                       for row in sample if row[i] is not None), default=0)
+        title = stringWidth(columns[i].title, "Helvetica-Bold", FONT_SIZE)
+        wants[i] = max(min(max(longest, title * 0.6), 220), 12) + 5
+    scale = left / sum(wants.values())
+    if scale < 1:  # short columns keep what they need, long ones give up the difference
+        floor = {i: min(w, 30) for i, w in wants.items()}
+        spare = left - sum(floor.values())
+        extra = sum(w - floor[i] for i, w in wants.items()) or 1
+        widths = {i: floor[i] + (w - floor[i]) * max(spare, 0) / extra
+                  for i, w in wants.items()}
+    else:
+        widths = {i: w * scale for i, w in wants.items()}
+    return [w if w is not None else widths[i] for i, w in enumerate(fixed)]
 
 
 def _heading(page: Page, sheet: Sheet, number: int) -> float:
@@ -282,7 +301,10 @@ def write_pdf(sheet: Sheet, rows: Iterable[tuple], out) -> None:
         charts.draw_pdf(sheet.chart, page, MARGIN, MARGIN + 10, PAGE_W - 2 * MARGIN,
                         top - MARGIN - 16)
         pdf.page(page.bytes())
-    widths = column_widths(sheet.columns, PAGE_W - 2 * MARGIN)
+    rows = iter(rows)
+    first = list(itertools.islice(rows, 60))  # the first page decides the columns' widths
+    widths = column_widths(sheet.columns, PAGE_W - 2 * MARGIN, first)
+    rows = itertools.chain(first, rows)
     right = {i for i, c in enumerate(sheet.columns) if c.kind in ("int", "percent")}
 
     def draw_row(page: Page, y: float, values: list, bold: bool = False,
