@@ -59,6 +59,25 @@ def test_a_statistics_pdf_opens_with_its_chart():
     assert len(pages) == 2  # the chart, then the table
     assert b"(1.250) Tj" in pages[0] and b" re f" in pages[0]  # its bars and figures
     assert b"(1250) Tj" in pages[1] and b"(Jumlah baris: 3) Tj" in pages[1]
+    for page in pages:
+        assert text_colours(page) == {(0.0, 0.0, 0.0)}, "every text drawn in black"
+
+
+def text_colours(content: bytes) -> set[tuple]:
+    """The fill colour in force at each text drawn (PDF graphics state: q/Q save and restore;
+    `r g b rg` sets the fill, which text is painted with)."""
+    stack, fill, seen = [], (0.0, 0.0, 0.0), set()
+    tokens = re.findall(rb"\((?:\\.|[^\\)])*\)|[^\s]+", content)
+    for index, token in enumerate(tokens):
+        if token == b"q":
+            stack.append(fill)
+        elif token == b"Q":
+            fill = stack.pop()
+        elif token == b"rg":
+            fill = tuple(float(t) for t in tokens[index - 3:index])
+        elif token == b"Tj":
+            seen.add(fill)
+    return seen
 
 
 def test_numbers_read_the_indonesian_way_and_what_cannot_be_drawn_is_refused():
