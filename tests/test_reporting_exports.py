@@ -23,6 +23,7 @@ from PIL import Image
 
 from services.records.service import RecordsService
 from services.reporting.service import ReportingService
+from services.reporting.usecases import exports
 from services.signing.service import SigningService
 from shared.context import IDEMPOTENCY_KEY
 from shared.errors import Forbidden, NotFound
@@ -273,7 +274,7 @@ def test_an_official_list_is_signed_by_the_signing_service_and_verifies(stack, o
     reader = PdfFileReader(io.BytesIO(signed_pdf))
     kids = reader.root["/Pages"]["/Kids"]
     content = b"".join(kids[index]["/Contents"].data for index in range(len(kids)))
-    assert state["sha256"].encode() in content
+    assert exports.grouped(state["sha256"]).encode() in content
     nips = [r[0] for r in fetch(own_database, "SELECT nip FROM reporting.employees")]
     assert all(nip.encode() in content for nip in nips)
     disclosed = fetch(own_database, "SELECT payload FROM reporting.events WHERE stream_id = %s "

@@ -312,7 +312,7 @@ def _signed(signing, report, row: dict, columns: list, head: _Head, count: int, 
     listed = head.kept if count <= settings.signed_max_rows else []
     values = {
         "judul": report.title, "filter": notes[0].removeprefix("Filter: "),
-        "jumlah_baris": count, "sha256_daftar": sha256,
+        "jumlah_baris": count, "sha256_daftar": grouped(sha256),
         "rujukan": f"ekspor {row['export_id']} (PDF lengkap, SHA-256 {sha256})",
         "kolom": [c.title for c in columns],
         "baris": [[formats.cell(v) for v in r] for r in listed]}
@@ -331,6 +331,12 @@ def _release(db, export_id: str, runner: str) -> None:
         uow.execute("UPDATE exports SET runner = NULL, claimed_at = NULL WHERE export_id = "
                     "CAST(:id AS uuid) AND runner = :runner AND status = 'running'",
                     {"id": export_id, "runner": runner})
+
+
+def grouped(sha256: str) -> str:
+    """The digest in four groups of 16 (a line of the signed document holds it; `sha256sum`'s
+    output is compared group by group)."""
+    return " ".join(sha256[i:i + 16] for i in range(0, 64, 16))
 
 
 def _fail(db, export_id: str, code: str, message: str) -> None:
