@@ -235,7 +235,8 @@ def _produce(uow, store, signing, row: dict, settings) -> dict:
             except ValueError:
                 chart = None
             rows = itertools.chain(first, rows)
-        counter = formats.Counter(rows, nip_index, lambda nip: nips.write(f"{nip}\n"))
+        counter = formats.Counter(rows, nip_index,
+                                  lambda nip: nip is not None and nips.write(f"{nip}\n"))
         head = _Head(counter, settings.signed_max_rows if row["official"] else 0)
         sheet = formats.Sheet(report.title, columns, notes, chart,
                               footer=f"SIMASN Jatim - ekspor {export_id} - "
