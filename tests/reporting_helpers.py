@@ -39,9 +39,12 @@ def _official_columns(params):
 
 
 def _official_rows(uow, actor, params, today):
+    """Everyone (an official list is BKD's), or one OPD's when `opd_id` is given."""
     reports.scope_of(actor)
-    yield from reports.stream(uow, "SELECT nip, name, golongan FROM {schema}.employees "
-                                   "ORDER BY golongan_rank DESC, nip", {})
+    where, args = ("WHERE opd_id = %(o)s", {"o": params["opd_id"]}) if params.get("opd_id") \
+        else ("", {})
+    yield from reports.stream(uow, "SELECT nip, name, golongan FROM {schema}.employees "  # noqa: S608 - fixed text
+                                   + where + " ORDER BY golongan_rank DESC, nip", args)
 
 
 @contextlib.contextmanager

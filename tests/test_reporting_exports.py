@@ -8,6 +8,7 @@ signing service and verifies; nasty inputs are refused naming their field."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
@@ -54,7 +55,9 @@ def test_reports():
 @pytest.fixture
 def stack(own_database, service_config, container_factory):
     config = {**service_config, "DATABASE_URL": own_database,
-              "SUBSCRIPTION_SWEEP_SECONDS": 0.2, "EXPORT_POLL_SECONDS": 0.2}
+              "SUBSCRIPTION_SWEEP_SECONDS": 0.2, "EXPORT_POLL_SECONDS": 0.2,
+              # the official list of the whole province (30) is longer than this, one OPD's not
+              "EXPORT_SIGNED_MAX_ROWS": 20}
     for cls in (RecordsService, ReportingService, SigningService):
         container_factory(cls, config).start()
     people = generate(30, seed=151)
@@ -216,7 +219,6 @@ def test_a_statistic_charts_its_own_figures_and_exports_without_disclosure(stack
         with raises_code("validation_failed") as refused:
             reporting.chart("test_golongan", {"format": "gif"})
         assert refused.value.field == "format"
-    import base64
     assert svg["content_type"] == "image/svg+xml" and png["content_type"] == "image/png"
     root = ET.fromstring(base64.b64decode(svg["body_base64"]))
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
@@ -257,31 +259,61 @@ def test_a_statistic_charts_its_own_figures_and_exports_without_disclosure(stack
         assert golongan in texts and str(count) in texts
 
 
-def test_an_official_list_is_signed_by_the_signing_service_and_verifies(stack, own_database):
-    state = export(stack, ADMIN, "test_resmi", "pdf", purpose=PURPOSE,
-                   signer=ADMIN["actor_id"])
-    assert state["official"] and state["document_id"]
+def signed_content(stack, state) -> bytes:
+    """The official list's signed PDF, checked by the public verification; its page text."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
     with call(stack, ADMIN, "signing") as signing:
         document = signing.get_document(state["document_id"])
         assert document["status"] == "signed" and document["document_key"] == "DAFTAR_RESMI"
         signed_pdf = FileSystemStore(stack["DOCUMENT_ROOT"]).read(document["sha256"])
     with call(stack, {}, "signing") as public:
-        answer = public.verify_pdf({"pdf_base64": __import__("base64").b64encode(signed_pdf)
-                                    .decode()})
+        answer = public.verify_pdf({"pdf_base64": base64.b64encode(signed_pdf).decode()})
     assert answer["valid"] and answer["status"] == "valid", answer
-    # the signed document names the full list's SHA-256 and, being short, lists its rows
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    reader = PdfFileReader(io.BytesIO(signed_pdf))
-    kids = reader.root["/Pages"]["/Kids"]
+    kids = PdfFileReader(io.BytesIO(signed_pdf)).root["/Pages"]["/Kids"]
     content = b"".join(kids[index]["/Contents"].data for index in range(len(kids)))
-    for group in exports.grouped(state["sha256"]).split():  # (it wraps over two lines)
+    for group in exports.grouped(state["sha256"]).split():  # the full list's SHA-256
         assert group.encode() in content
+    return content
+
+
+def test_an_official_list_is_signed_by_the_signing_service_and_verifies(stack, own_database):
+    # the province's list (30 rows, over EXPORT_SIGNED_MAX_ROWS): bound by its SHA-256 only
+    state = export(stack, ADMIN, "test_resmi", "pdf", purpose=PURPOSE,
+                   signer=ADMIN["actor_id"])
+    assert state["official"] and state["document_id"]
+    content = signed_content(stack, state)
     nips = [r[0] for r in fetch(own_database, "SELECT nip FROM reporting.employees")]
-    assert all(nip.encode() in content for nip in nips)
+    assert len(nips) == state["rows"] == 30
+    assert not any(nip.encode() in content for nip in nips)
+    assert b"(30) Tj" in content
     disclosed = fetch(own_database, "SELECT payload FROM reporting.events WHERE stream_id = %s "
                                     "AND event_type = 'PersonalDataDisclosed'",
                       (f"export:{state['export_id']}",))[0][0]
-    assert disclosed["document_id"] == state["document_id"] and disclosed["rows"] == len(nips)
+    assert disclosed["document_id"] == state["document_id"] and disclosed["rows"] == 30
+
+    # one OPD's list (short): its rows are in the signed document itself, no one else's
+    state = export(stack, ADMIN, "test_resmi", "pdf", purpose=PURPOSE,
+                   signer=ADMIN["actor_id"], params={"opd_id": "dinkes"})
+    content = signed_content(stack, state)
+    theirs = {r[0] for r in fetch(own_database, "SELECT nip FROM reporting.employees WHERE "
+                                                "opd_id = 'dinkes'")}
+    assert 0 < len(theirs) == state["rows"] <= 20
+    assert all(nip.encode() in content for nip in theirs)
+    assert not any(nip.encode() in content for nip in set(nips) - theirs)
+
+    # a signer without a certificate: signing refuses, the export fails with the reason
+    with call(stack, ADMIN) as reporting:
+        started = reporting.start_export("test_resmi", {"format": "pdf", "purpose": PURPOSE,
+                                                        "signer": "tanpa.sertifikat"})
+        failed = wait_for(lambda: (lambda s: s if s["status"] != "running" else None)(
+            reporting.get_export("test_resmi", started["export_id"])), timeout=60,
+            message="the export refused")
+    assert failed["status"] == "failed" and "sertifikat" in failed["error"], failed
+    assert [e[0] for e in fetch(own_database, "SELECT event_type FROM reporting.events WHERE "
+                                              "stream_id = %s ORDER BY version",
+                                (f"export:{started['export_id']}",))] == [
+        "ExportRequested", "ExportFailed"]
 
 
 def write(url: str, statement: str, params=()) -> None:
