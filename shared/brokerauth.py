@@ -62,7 +62,7 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                     "list_documents", "public_checkpoint", "public_checkpoints",
                     "reissue_document", "request_output", "retry_document",
                     "revoke_document", "sign_checkpoint", "verify_document", "verify_pdf"),
-        "reporting": ("health", "find_employees"),
+        "reporting": ("health", "find_employees", "report", "public_statistics"),
         "sync": ("health", "add_region_key", "apply_decisions", "get_reconciliation",
                  "get_region", "list_decisions", "list_differences", "list_quarantine",
                  "list_reconciliations", "list_region_keys", "list_regions", "list_snapshots",

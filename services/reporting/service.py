@@ -4,7 +4,8 @@ watch that raises the alarm when a read model stops keeping up."""
 
 from services.reporting.dependencies import ProjectionSettings, watch_timer
 from services.reporting.events import REGISTRY
-from services.reporting.usecases import projection, search, watch
+from services.reporting.exceptions import ReportUnknown
+from services.reporting.usecases import lists, projection, public, reports, search, watch
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
 from shared.contracts import reporting as c
@@ -55,6 +56,28 @@ class ReportingService(ServiceBase):
         query = load(SEARCH, payload)
         with self.db.transaction() as uow:
             return search.find(uow, Principal.from_context(self.context), query)
+
+    # -- the lists and statistics BKD works from, and the public figures ------------------------
+
+    @rpc
+    def report(self, name, params):
+        """Any registered list or statistic (usecases/reports.py) as JSON: `params` checked
+        against that report's own schema; a list of persons one page at a time."""
+        report = reports.REPORTS.get(name) if isinstance(name, str) else None
+        if report is None or name == public.NAME:
+            raise ReportUnknown(f"laporan {str(name)[:40]!r} tidak dikenal; tersedia: "
+                                + ", ".join(sorted(set(reports.REPORTS) - {public.NAME})),
+                                field="name")
+        query = load(report.params(), params)
+        with self.db.transaction() as uow:
+            return c.ReportAnswer().dump(
+                lists.answer(uow, Principal.from_context(self.context), name, query))
+
+    @rpc
+    def public_statistics(self):
+        """Aggregate headcounts for anyone, small cells suppressed (usecases/public.py)."""
+        with self.db.transaction() as uow:
+            return c.PublicStatistics().dump(public.statistics(uow, public.threshold()))
 
     # -- keeping up ------------------------------------------------------------------------------
 

@@ -311,3 +311,7 @@ class PublicStatistics(Schema):
     threshold = fields.Integer()
     generated_at = fields.String()
     tables = fields.List(fields.Nested(PublicTable))
+
+
+class PublicStatisticsQuery(Schema):
+    """`GET /api/public/statistics` takes no parameter: the figures are the same for all."""
