@@ -297,6 +297,14 @@ def test_400_415_413_422_as_a_client_sends_them(matrix):
     s, h, _ = matrix.raw.send("post", "/api/verification/queue/" + "x" * 121 + "/claim",
                               matrix.auth("fasilitator"))
     matrix.record("post", "/api/verification/queue/{item_id}/claim", s, h)
+    # a report's parameters are checked against that report's own schema (the name first: an
+    # unknown one is 404 whatever its parameters)
+    for query, field in (("duk?limit=0", "limit"), ("headcount?by=nip", "by"),
+                         ("nominatif?as_of=kemarin", "as_of"), ("duk?zz_not_a_param=1",
+                                                                 "zz_not_a_param")):
+        s, h, b = matrix.raw.send("get", f"/api/reports/{query}", matrix.auth("administrator"))
+        assert (s, (b or {}).get("field")) == (422, field), (query, s, b)
+        matrix.record("get", "/api/reports/{name}", s, h)
     for status in ("400", "415", "413", "422"):
         left = {k: v for k, v in matrix.missing().items() if status in v}
         assert not left, f"{status} not answered by {sorted(left)}"

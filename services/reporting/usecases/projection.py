@@ -18,6 +18,7 @@ import orjson
 from psycopg2.extras import execute_values
 
 from services.reporting import domain
+from shared.reference import PROVINCE
 
 #: how `simasn projections rebuild reporting.employees` empties the read model: every row is
 #: derived from the records log, nothing else is kept in it
@@ -70,6 +71,8 @@ def _row(stored) -> domain.EmployeeRow:
 
 def _state(row: domain.EmployeeRow) -> dict:
     values = {c: row.values.get(c) for c in domain.COLUMNS}
+    # an entry overtaking the registration: the row waits for it under the column's default
+    values["instansi"] = values["instansi"] or PROVINCE
     return {"nip": row.nip, **values, **domain.computed(values),
             "field_versions": orjson.dumps(row.versions).decode()}
 
