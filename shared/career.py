@@ -6,6 +6,7 @@ reference data; services import this module, never each other."""
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 
 from shared.reference import domain_data
 
@@ -45,10 +46,15 @@ def next_kp_period(today: date) -> date:
     raise ValueError(today)
 
 
+@cache
+def _bup_rules() -> dict[str, dict]:
+    return {r["jabatan"]: r for r in domain_data()["bup"]["rules"]}
+
+
 def bup_age_of(jenis_jabatan: str | None, nama_jabatan: str | None,
                eselon: str | None) -> tuple[int, str]:
     """Retirement age (BUP) for a jabatan (its kind, name and eselon), with its legal basis."""
-    rules = {r["jabatan"]: r for r in domain_data()["bup"]["rules"]}
+    rules = _bup_rules()
     name = str(nama_jabatan or "").lower()
     if jenis_jabatan == "fungsional":
         for needle, key in (("guru", "JF Guru"), ("dosen", "JF Dosen"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 
 from shared.career import bup_age_of, retirement_day
 from shared.reference import PROVINCE, domain_data, instansi, reporting_lists
@@ -41,11 +42,13 @@ AGE_BANDS = {"<30": (0, 29), "30-39": (30, 39), "40-49": (40, 49), "50-59": (50,
              "60+": (60, None)}
 
 
+@cache
 def golongan_ranks() -> dict[str, int]:
     """"III/a" -> 9: the order of the golongan (I/a = 1 .. IV/e = 17)."""
     return {g["gol_ruang"]: g["urutan"] for g in domain_data()["golongan_pns"]}
 
 
+@cache
 def eselon_ranks() -> dict[str, int]:
     """"I.a" -> 10 .. "V.b" -> 1: the higher the eselon, the greater (NON has none)."""
     codes = [e["eselon"] for e in domain_data()["jenis_jabatan"]["eselon_siasn"]
@@ -86,6 +89,7 @@ def computed(values: dict) -> dict:
             "bup_age": bup, "tmt_bup": retirement_day(born, bup) if born else None}
 
 
+@cache
 def education_levels() -> dict[str, str]:
     return {e["id"]: e["nama"] for e in domain_data()["tingkat_pendidikan_siasn"]}
 

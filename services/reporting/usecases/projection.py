@@ -34,6 +34,8 @@ _WRITE = (  # noqa: S608 - column names from domain.COLUMNS only; values are bou
     "position = GREATEST(employees.position, EXCLUDED.position), updated_at = now()"
 ).format(cols=", ".join(_KEYS), sets=", ".join(f"{c} = EXCLUDED.{c}" for c in _STATE))
 _VKEYS = ("nip", "stream_version", "valid_from", *_STATE, "field_versions", "position")
+_INSERT_VERSIONS = (  # noqa: S608 - column names from domain.COLUMNS only; values are bound
+    "INSERT INTO {{schema}}.employee_versions ({cols}) VALUES %s").format(cols=", ".join(_VKEYS))
 _WRITE_VERSIONS = (  # noqa: S608 - column names from domain.COLUMNS only; values are bound
     "INSERT INTO {{schema}}.employee_versions ({cols}) VALUES %s "
     "ON CONFLICT (nip, stream_version) DO UPDATE SET {sets}, "
@@ -94,7 +96,7 @@ def employee_events(uow, events) -> None:
     if not by_nip:
         return
     found = {r["nip"]: r for r in uow.execute(_READ, {"nips": sorted(by_nip)}).mappings()}
-    rows, versions = [], []
+    rows, versions, rewritten = [], [], set()
     for nip, mine in by_nip.items():
         stored = found.get(nip)
         row = domain.EmployeeRow.empty(nip) if stored is None else _row(stored)
@@ -109,17 +111,21 @@ def employee_events(uow, events) -> None:
                                  "valid_from": event.recorded_at, "position": event.position})
         if late:
             versions += _late(uow, nip, late, versions)
+            rewritten.add(nip)
         if stored is not None and not changed:
             continue
-        rows.append({**_state(row), "stream_version": row.stream_version,
+        last = versions[-1] if versions and not late else None
+        # the row as its last version left it: the same state, made once
+        state = (last if last and last["nip"] == nip
+                 and last["stream_version"] == row.stream_version else _state(row))
+        rows.append({**state, "stream_version": row.stream_version,
                      "position": max(e.position for e in mine)})
     with uow.dbapi.cursor() as cur:
         if rows:
             execute_values(cur, _WRITE.format(schema=uow.store.schema), rows,
                            template=_TEMPLATE, page_size=500)
         if versions:
-            execute_values(cur, _WRITE_VERSIONS.format(schema=uow.store.schema),
-                           _last_of_each(versions), template=_VTEMPLATE, page_size=500)
+            _write_versions(cur, uow.store.schema, _last_of_each(versions), rewritten)
 
 
 def _late(uow, nip: str, late: list, pending: list[dict]) -> list[dict]:
@@ -156,3 +162,18 @@ def _late(uow, nip: str, late: list, pending: list[dict]) -> list[dict]:
 def _last_of_each(versions: list[dict]) -> list[dict]:
     """One row per (NIP, version), the last one made (an INSERT may not touch a row twice)."""
     return list({(v["nip"], v["stream_version"]): v for v in versions}.values())
+
+
+def _write_versions(cur, schema: str, versions: list[dict], rewritten: set[str]) -> None:
+    """New versions (in order: none of them can exist yet) by a plain batched INSERT; the
+    versions of employees a late event rewrote by INSERT ... ON CONFLICT. (COPY would be
+    faster but psycopg2 refuses it under eventlet's wait callback, which `nameko run`
+    installs.)"""
+    fresh = [v for v in versions if v["nip"] not in rewritten]
+    again = [v for v in versions if v["nip"] in rewritten]
+    if fresh:
+        execute_values(cur, _INSERT_VERSIONS.format(schema=schema), fresh,
+                       template=_VTEMPLATE, page_size=1000)
+    if again:
+        execute_values(cur, _WRITE_VERSIONS.format(schema=schema), again,
+                       template=_VTEMPLATE, page_size=500)
