@@ -1,6 +1,7 @@
 """Nameko entrypoints of the reporting service: the employee read model fed from the records
-log by the catch-up subscription `reporting.employees`, finding employees in it, and the
-watch that raises the alarm when a read model stops keeping up."""
+log by the catch-up subscription `reporting.employees`, finding employees in it, the lists and
+statistics of the report registry (usecases/reports.py, lists.py, public.py), and the watch
+that raises the alarm when a read model stops keeping up."""
 
 from services.reporting.dependencies import ProjectionSettings, watch_timer
 from services.reporting.events import REGISTRY

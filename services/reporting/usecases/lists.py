@@ -49,13 +49,12 @@ def _where(actor: Principal, params: dict, day: date, binds: dict,
     scope = reports.scope_of(actor)
     named: dict = {}
     clauses = search._scope_clause(scope, named) + search._filters(params, day, named)
-    if params.get("status"):
-        pass  # the filter above: the retired only when asked for
-    elif statuses:
-        named["statuses"] = list(statuses)
-        clauses.append("status = ANY(CAST(:statuses AS text[]))")
-    else:
-        clauses.append("status IS DISTINCT FROM 'Pensiun'")
+    if not params.get("status"):  # a status asked for is in the filters, the retired too
+        if statuses:
+            named["statuses"] = list(statuses)
+            clauses.append("status = ANY(CAST(:statuses AS text[]))")
+        else:
+            clauses.append("status IS DISTINCT FROM 'Pensiun'")
     binds.update(named)
     return [re.sub(r":([a-z_]+)", r"%(\1)s", w.replace("::", "\0")).replace("\0", "::")
             for w in clauses]
