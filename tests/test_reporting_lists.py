@@ -389,6 +389,10 @@ def test_reports_refuse_the_wrong_caller_and_bad_parameters(stack, own_database)
         reporting.report("duk", {})
     with call(stack, AUDITOR) as reporting:
         assert reporting.report("headcount", {"by": "gender"})["items"]
+        # the employee list through the same RPC: a page of it, the registry's columns
+        page = reporting.report("employees", {"limit": 2, "offset": 1})
+        assert len(page["items"]) == 2 and page["has_more"] and not page["page"]
+        assert [i["nip"] for i in page["items"]] == sorted(p.nip for p in people)[1:3]
         with raises_code("report_unknown") as refused:
             reporting.report("gaji", {})
         assert refused.value.field == "name"

@@ -416,9 +416,10 @@ def answer(uow, actor: Principal, name: str, params: dict, today: date | None = 
         rows = list(report.rows(uow, actor, params, today,
                                 page=((page - 1) * limit, limit + 1)))
     elif "limit" in params:  # a list paged by offset (the employee list)
-        limit = params["limit"]
-        rows = list(islice(report.rows(uow, actor, params, today), params.get("offset", 0),
+        limit, streamed = params["limit"], report.rows(uow, actor, params, today)
+        rows = list(islice(streamed, params.get("offset", 0),
                            params.get("offset", 0) + limit + 1))
+        streamed.close()  # its server-side cursor, while the transaction is still open
     else:  # a statistic: whole
         rows = list(report.rows(uow, actor, params, today))
     has_more = limit is not None and len(rows) > limit
