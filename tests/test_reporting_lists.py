@@ -520,3 +520,32 @@ def test_versions_folded_out_of_order_equal_the_in_order_ones(stack, own_databas
         assert [r[:10] + r[11:] for r in rows_now] == [r[:10] + r[11:] for r in in_order[0]]
         assert [r[:8] for r in versions_now] == [r[:8] for r in in_order[1]], seed
     engine.dispose()
+
+
+def test_suppression_hides_small_cells_and_their_complement():
+    """The public tables' rule on its own: small cells hidden, never one alone beside a shown
+    total, everything hidden when the total itself is small."""
+    from services.reporting.usecases.public import suppress
+
+    assert suppress([10, 3, 8], 5) == ([False, True, True], False)  # 3, and 8 to cover it
+    assert suppress([10, 3, 2], 5) == ([False, True, True], False)  # two small: enough
+    assert suppress([12, 3], 5) == ([True, True], False)
+    assert suppress([3, 1], 5) == ([True, True], True)  # a total of 4 is itself small
+    assert suppress([9, 6, 7], 5) == ([False, False, False], False)
+    assert suppress([20, 0, 4], 5) == ([True, False, True], False)  # a zero hides nothing
+
+
+def test_the_duk_order_is_configuration(monkeypatch):
+    """The criteria and their order come from reporting-lists.json; an unknown one fails by
+    its key instead of ordering silently wrong."""
+    from services.reporting.usecases import lists
+    from shared.errors import ConfigError
+
+    config = {"duk": {"criteria": ["usia", "pangkat"], "statuses": ["PNS"]}}
+    monkeypatch.setattr(lists, "reporting_lists", lambda: config)
+    assert lists.duk_order() == ("date_of_birth ASC NULLS LAST, golongan_rank DESC NULLS LAST, "
+                                 "tmt_golongan ASC NULLS LAST, nip ASC")
+    config["duk"]["criteria"] = ["pangkat", "kesetiaan"]
+    with pytest.raises(ConfigError) as refused:
+        lists.duk_order()
+    assert refused.value.field == "duk.criteria"
