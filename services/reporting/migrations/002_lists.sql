@@ -10,6 +10,12 @@ ALTER TABLE {schema}.employees
     ADD COLUMN bup_age         smallint,  -- retirement age of the jabatan in force
     ADD COLUMN tmt_bup         date;      -- TMT pensiun that age gives (shared/career.py)
 CREATE INDEX employees_tmt_bup ON {schema}.employees (tmt_bup, nip);
+-- a DUK page in the default order of reporting-lists.json (PP 15/1979) read from an index, not
+-- by sorting every PNS (another configured order still works, by sorting)
+CREATE INDEX employees_duk ON {schema}.employees (
+    golongan_rank DESC NULLS LAST, tmt_golongan ASC NULLS LAST, eselon_rank DESC NULLS LAST,
+    tmt_jabatan ASC NULLS LAST, tmt_cpns ASC NULLS LAST, diklat_level DESC NULLS LAST,
+    education_rank DESC NULLS LAST, date_of_birth ASC NULLS LAST, nip);
 
 -- One row per employee per stream version that changed it: the row as it stood once that
 -- event was applied (every earlier one of the stream folded in too), valid from the moment
