@@ -82,6 +82,11 @@ MATRIX = {
     # machine client only as a kabupaten/kota (OWN_TARGETS), never as an agency
     ("GET", "/api/employees"): {"fasilitator_own", "fasilitator_other", "administrator",
                                 "auditor"},
+    # the lists and statistics BKD works from: scoped like the employee list (another OPD's
+    # fasilitator gets its own, empty figures; a region its instansi), never a pegawai
+    ("GET", "/api/reports/<name>"): {"fasilitator_own", "fasilitator_other", "administrator",
+                                     "auditor"},
+    ("GET", "/api/public/statistics"): PUBLIC,
     ("GET", "/api/employees/<nip>"): READERS_OWN_OPD,
     ("GET", "/api/employees/<nip>/fields/<field>/history"): READERS_OWN_OPD,
     ("POST", "/api/employees/<nip>/histories"): {"administrator", "fasilitator_own"},
@@ -195,6 +200,7 @@ MATRIX = {
 OWN_TARGETS = {
     ("GET", "/api/accounts/<account_id>"): {"pegawai": "own"},
     ("GET", "/api/employees"): {"machine": "region"},
+    ("GET", "/api/reports/<name>"): {"machine": "region"},
     ("GET", "/api/employees/<nip>"): {"pegawai": "own"},
     ("GET", "/api/employees/<nip>/fields/<field>/history"): {"pegawai": "own"},
     ("GET", "/api/employees/<nip>/documents/<sha256>"): {"pegawai": "own"},
@@ -581,6 +587,8 @@ class World:
     def own_target(self, method, path, persona, scenario):
         """(path, token, body) for a persona reaching a route with a target of its own."""
         token, nip = self.token(persona), self.logins["pegawai"]
+        if scenario == "region" and "<name>" in path:
+            return path.replace("<name>", "headcount") + "?by=gender", self.region_token(), None
         if scenario == "region":
             return path + "?sort=name", self.region_token(), None
         if scenario == "own" and "<account_id>" in path:
@@ -697,6 +705,8 @@ class World:
             body = {"reason": "uji matriks tanda tangan"} if method == "POST" and not \
                 path.endswith("/retry") else None
             return path.replace("<document_id>", document["document_id"]), token, body
+        if path == "/api/reports/<name>":
+            return path.replace("<name>", "duk") + "?limit=5", token, None
         if "<position>" in path:
             return path.replace("<position>", "latest"), token, None
         if path == "/api/public/verification":

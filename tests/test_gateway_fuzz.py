@@ -116,7 +116,8 @@ def real_ids(world: World) -> dict[str, dict[str, str]]:
               "document_id": document["document_id"], "review_id": review,
               "client_id": client, "session_id": other_session, "case_id": case,
               "import_id": job}
-    return {"/api/access-requests/": {"request_id": access_request}, "": common}
+    return {"/api/access-requests/": {"request_id": access_request},
+            "/api/reports/": {"name": "headcount"}, "": common}
 
 
 def with_examples(target) -> dict:

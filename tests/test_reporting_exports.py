@@ -167,7 +167,7 @@ def test_every_format_of_the_employee_list_equals_the_list_and_is_a_disclosure(s
 def test_nasty_export_requests_are_refused_naming_the_field(stack, own_database):
     with call(stack, ADMIN) as reporting:
         for name, payload, code, field in (
-                ("gaji", {"format": "csv"}, "report_not_found", "name"),
+                ("gaji", {"format": "csv"}, "report_unknown", "name"),
                 ("employees", {"format": "docx", "purpose": PURPOSE}, "validation_failed",
                  "format"),
                 ("employees", {"format": "csv"}, "purpose_required", "purpose"),

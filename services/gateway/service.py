@@ -276,6 +276,19 @@ class GatewayService(ServiceBase):
         everyone (the reporting service's read model, services/reporting/usecases/search.py)."""
         return self.rpc_reporting.find_employees(query)
 
+    # -- the lists and statistics BKD works from (reporting's registry of reports) -------------
+
+    @endpoint("GET", "/api/reports/<name>",
+              summary="Statistik dan daftar kepegawaian (jumlah pegawai, DUK, nominatif, "
+                      "pensiun, KP, KGB; per waktu dengan as_of)",
+              roles=("fasilitator", "administrator", "auditor", "machine"),
+              query=rp.ReportQuery, response=rp.ReportAnswer, tag="laporan", errors=(404,))
+    def http_report(self, request, name, query, **_):
+        """One registered report (services/reporting/usecases/reports.py), its parameters
+        checked by the reporting service against that report's schema; scoped as the employee
+        list is."""
+        return self.rpc_reporting.report(name, query)
+
     @endpoint("GET", "/api/employees/<nip>", summary="Data pegawai (kini atau per waktu)",
               roles=ANYONE, query=r.EmployeeQuery, response=r.Employee, tag="data pegawai")
     def http_employee(self, request, nip, query, **_):
@@ -656,6 +669,12 @@ class GatewayService(ServiceBase):
               upload_types=("application/pdf",), in_memory=True)
     def http_verify_pdf(self, request, raw, **_):
         return self.rpc_signing.verify_pdf({"pdf_base64": base64.b64encode(raw).decode()})
+
+    @endpoint("GET", "/api/public/statistics",
+              summary="Statistik ASN (tanpa login; sel kecil disembunyikan)",
+              response=rp.PublicStatistics, tag="statistik publik")
+    def http_public_statistics(self, request, **_):
+        return self.rpc_reporting.public_statistics()
 
     @endpoint("GET", "/api/signed-documents", summary="Dokumen keluaran (antrean tanda tangan)",
               roles=("administrator", "auditor"), query=g.DocumentQuery,

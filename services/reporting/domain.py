@@ -13,8 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 
-from shared.reference import PROVINCE, domain_data, instansi
+from shared.career import bup_age_of, retirement_day
+from shared.reference import PROVINCE, domain_data, instansi, reporting_lists
 
 #: data pokok copied from the record into the list (never confidential ones, never NIK,
 #: address, phone or e-mail: a list is not the record)
@@ -23,7 +25,15 @@ POKOK = ("name", "gelar_depan", "gelar_belakang", "instansi", "opd_id", "opd_nam
          "tmt_pensiun", "golongan")
 #: what the history entries decide: (golongan, tmt_golongan) from pangkat; jabatan from jabatan
 DERIVED = ("golongan", "tmt_golongan", "jabatan", "jenis_jabatan", "eselon", "tmt_jabatan")
-COLUMNS = tuple(dict.fromkeys(POKOK + DERIVED))
+#: what the lists BKD works from need of the other histories, each the greatest seen so it
+#: does not matter in which order the entries arrive: the last KGB's TMT (gaji_berkala), the
+#: highest latihan jabatan (diklat, levels in reporting-lists.json), the highest education
+#: recorded in the pendidikan history
+MAXIMA = ("last_kgb_tmt", "diklat_level", "pendidikan_top")
+COLUMNS = tuple(dict.fromkeys(POKOK + DERIVED + MAXIMA))
+#: computed from the columns whenever a row is written: ranks to order by, the retirement age
+#: of the jabatan in force (BUP, shared/career.py) and the TMT pensiun it gives
+COMPUTED = ("golongan_rank", "eselon_rank", "education_rank", "bup_age", "tmt_bup")
 RETIRED = "Pensiun"
 STATUSES = ("CPNS", "PNS", "PPPK", RETIRED)
 JENIS_JABATAN = ("struktural", "fungsional", "pelaksana")
@@ -32,11 +42,54 @@ AGE_BANDS = {"<30": (0, 29), "30-39": (30, 39), "40-49": (40, 49), "50-59": (50,
              "60+": (60, None)}
 
 
+@cache
 def golongan_ranks() -> dict[str, int]:
     """"III/a" -> 9: the order of the golongan (I/a = 1 .. IV/e = 17)."""
     return {g["gol_ruang"]: g["urutan"] for g in domain_data()["golongan_pns"]}
 
 
+@cache
+def eselon_ranks() -> dict[str, int]:
+    """"I.a" -> 10 .. "V.b" -> 1: the higher the eselon, the greater (NON has none)."""
+    codes = [e["eselon"] for e in domain_data()["jenis_jabatan"]["eselon_siasn"]
+             if e["eselon"] != "NON"]
+    return {code: len(codes) - n for n, code in enumerate(codes)}
+
+
+def education_rank(*ids: str | None) -> int | None:
+    """The highest of these SIASN education levels (their codes grow with the level)."""
+    levels = [int(i) for i in ids if i and str(i).isdigit()]
+    return max(levels) if levels else None
+
+
+def latihan_jabatan_level(entry: dict) -> int | None:
+    """The level of a diklat entry as a latihan jabatan (DUK), by the editable patterns of
+    reporting-lists.json; None when its kind is not a latihan jabatan."""
+    rules = reporting_lists()["latihan_jabatan"]
+    if entry.get("jenis") not in rules["jenis"]:
+        return None
+    name = str(entry.get("nama") or "").lower()
+    return next((r["level"] for r in rules["levels"] if re.search(r["pattern"], name)), None)
+
+
+def _day(value) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def computed(values: dict) -> dict:
+    """The COMPUTED columns of a row with these values."""
+    bup, _ = bup_age_of(values.get("jenis_jabatan"), values.get("jabatan"), values.get("eselon"))
+    born = _day(values.get("date_of_birth"))
+    return {"golongan_rank": golongan_ranks().get(values.get("golongan")),
+            "eselon_rank": eselon_ranks().get(values.get("eselon") or ""),
+            "education_rank": education_rank(values.get("education_id"),
+                                              values.get("pendidikan_top")),
+            "bup_age": bup, "tmt_bup": retirement_day(born, bup) if born else None}
+
+
+@cache
 def education_levels() -> dict[str, str]:
     return {e["id"]: e["nama"] for e in domain_data()["tingkat_pendidikan_siasn"]}
 
@@ -60,6 +113,19 @@ class EmployeeRow:
         if version >= self.versions.get(name, 0):
             self.values[name] = value
             self.versions[name] = version
+
+    def copy(self) -> EmployeeRow:
+        return EmployeeRow(self.nip, dict(self.values), dict(self.versions), self.stream_version)
+
+    def _raise(self, name: str, value, key=None) -> bool:
+        """Keep the greatest value seen (by `key`): the same whatever the order."""
+        if value is None:
+            return False
+        known = self.values.get(name)
+        if known is None or (key or str)(value) > (key or str)(known):
+            self.values[name] = value
+            return True
+        return False
 
     def _newer_entry(self, kind: str, tmt: str | None, version: int) -> bool:
         """An entry dated `tmt` is the one in force unless one with a later TMT (or the same
@@ -110,6 +176,13 @@ class EmployeeRow:
                                 "jenis_jabatan": entry.get("jenis_jabatan"),
                                 "eselon": entry.get("eselon"), "tmt_jabatan": entry.get("tmt")})
             return True
+        if history == "gaji_berkala":
+            return self._raise("last_kgb_tmt", entry.get("tmt"))
+        if history == "diklat":
+            return self._raise("diklat_level", latihan_jabatan_level(entry), int)
+        if history == "pendidikan":
+            return self._raise("pendidikan_top", entry.get("education_id"),
+                               lambda i: int(i) if str(i).isdigit() else -1)
         return False
 
 

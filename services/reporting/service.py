@@ -1,7 +1,8 @@
 """Nameko entrypoints of the reporting service: the employee read model fed from the records
-log by the catch-up subscription `reporting.employees`, finding employees in it, exports and
-charts of every registered report (usecases/exports.py), and the watch that raises the alarm
-when a read model stops keeping up."""
+log by the catch-up subscription `reporting.employees`, finding employees in it, the lists and
+statistics of the report registry (usecases/reports.py, lists.py, public.py), their exports and
+charts (usecases/exports.py), and the watch that raises the alarm when a read model stops
+keeping up."""
 
 import base64
 
@@ -12,7 +13,7 @@ from services.reporting.dependencies import (
     watch_timer,
 )
 from services.reporting.events import REGISTRY
-from services.reporting.usecases import exports, projection, search, watch
+from services.reporting.usecases import exports, lists, projection, public, reports, search, watch
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
 from shared.contracts import reporting as c
@@ -76,6 +77,23 @@ class ReportingService(ServiceBase):
         with self.db.transaction() as uow:
             return search.find(uow, Principal.from_context(self.context), query)
 
+    # -- the lists and statistics BKD works from, and the public figures ------------------------
+
+    @rpc
+    def report(self, name, params):
+        """Any registered list or statistic (usecases/reports.py) as JSON: `params` checked
+        against that report's own schema; a list of persons one page at a time."""
+        report = reports.named(name)
+        query = load(report.params(), params)
+        with self.db.transaction() as uow:
+            return c.ReportAnswer().dump(
+                lists.answer(uow, Principal.from_context(self.context), name, query))
+
+    @rpc
+    def public_statistics(self):
+        """Aggregate headcounts for anyone, small cells suppressed (usecases/public.py)."""
+        with self.db.transaction() as uow:
+            return c.PublicStatistics().dump(public.statistics(uow, public.threshold()))
     # -- exports, the disclosure log and charts (issue 15 part 5) ------------------------------
 
     @rpc

@@ -12,6 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from shared.career import (  # noqa: F401 - add_months, add_years: part of this module's vocabulary
+    add_months,
+    add_years,
+    bup_age_of,
+    kgb_due_day,
+    next_kp_period,
+    retirement_day,
+)
 from shared.reference import domain_data
 
 PREDICATES = ("Sangat Kurang", "Kurang", "Butuh Perbaikan", "Baik", "Sangat Baik")
@@ -80,21 +88,6 @@ def _d(value) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
-def add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return date(year, month, min(day.day, candidate))
-        except ValueError:
-            continue
-    raise ValueError(day)
-
-
-def add_years(day: date, years: int) -> date:
-    return add_months(day, 12 * years)
-
-
 def _grades() -> dict[str, dict]:
     return {g["gol_ruang"]: g for g in domain_data()["golongan_pns"]}
 
@@ -139,51 +132,16 @@ def is_married(record: dict) -> bool:
     return spouse or str(record.get("marital_status") or "").lower() in ("kawin", "menikah")
 
 
-def next_kp_period(today: date) -> date:
-    """The first kenaikan pangkat period on or after `today` (Peraturan BKN 4/2023)."""
-    periods = domain_data()["kp_periode"]["tanggal"]
-    for year in (today.year, today.year + 1):
-        for mm_dd in periods:
-            month, day = (int(x) for x in mm_dd.split("-"))
-            if date(year, month, day) >= today:
-                return date(year, month, day)
-    raise ValueError(today)
-
-
 def bup_age(record: dict) -> tuple[int, str]:
     """Retirement age (BUP) for the employee's position, with its legal basis."""
-    rules = {r["jabatan"]: r for r in domain_data()["bup"]["rules"]}
     jabatan = current_jabatan(record) or {}
-    name = str(jabatan.get("nama_jabatan") or "").lower()
-    kind = jabatan.get("jenis_jabatan")
-    if kind == "fungsional":
-        for needle, key in (("guru", "JF Guru"), ("dosen", "JF Dosen"),
-                            ("ahli utama", "Fungsional Ahli Utama"),
-                            ("ahli madya", "Fungsional Ahli Madya"),
-                            ("ahli muda", "Fungsional Ahli Muda"),
-                            ("ahli pertama", "Fungsional Ahli Pertama")):
-            if needle in name:
-                return rules[key]["usia"], rules[key]["dasar"]
-        key = "Fungsional Keterampilan (pemula/terampil/mahir/penyelia)"
-        return rules[key]["usia"], rules[key]["dasar"]
-    eselon = str(jabatan.get("eselon") or "")
-    if kind == "struktural" and eselon.startswith(("I.", "II.")):
-        key = "JPT Utama / Madya / Pratama"
-    elif kind == "struktural" and eselon.startswith("III."):
-        key = "Administrator"
-    elif kind == "struktural" and eselon.startswith("IV."):
-        key = "Pengawas"
-    else:
-        key = "Pelaksana"
-    return rules[key]["usia"], rules[key]["dasar"]
+    return bup_age_of(jabatan.get("jenis_jabatan"), jabatan.get("nama_jabatan"),
+                      jabatan.get("eselon"))
 
 
 def tmt_pensiun(record: dict) -> date:
     """First day of the month after the month the employee reaches BUP."""
-    born = _d(record["date_of_birth"])
-    age, _ = bup_age(record)
-    reached = add_years(born, age)
-    return add_months(date(reached.year, reached.month, 1), 1)
+    return retirement_day(_d(record["date_of_birth"]), bup_age(record)[0])
 
 
 # -- the rules -------------------------------------------------------------------------------
@@ -343,10 +301,9 @@ def _skp_min(record, today, p) -> Check:
 def _kgb_due(record, today, p) -> Check:
     kgb = sorted(_d(e["tmt"]) for e in _history(record, "gaji_berkala"))
     _, rank_since = current_pangkat(record)
-    starts = [d for d in (kgb[-1] if kgb else None, rank_since) if d is not None]
-    if not starts:
+    due = kgb_due_day(kgb[-1] if kgb else None, rank_since, p["years"])
+    if due is None:
         return Check("kgb_due", False, "TMT gaji berkala atau pangkat terakhir belum tercatat")
-    due = add_years(max(starts), p["years"])
     opens = add_months(due, -p.get("lead_months", 0))
     if opens <= today:
         return Check("kgb_due", True, f"KGB berikutnya ber-TMT {due.isoformat()}", tmt=due)

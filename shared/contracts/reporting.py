@@ -1,5 +1,8 @@
 """Contract of the reporting service's RPC payloads and answers (shared with the gateway):
-finding employees in the reporting read model (issue 15)."""
+finding employees in the reporting read model, the lists and statistics BKD works from and the
+public statistics, exports, charts and the disclosure log (issue 15)."""
+
+from datetime import date, datetime, time, timedelta, timezone
 
 from marshmallow import (
     INCLUDE,
@@ -137,6 +140,181 @@ class EmployeePage(Schema):
     has_more = fields.Boolean(metadata={"description": "ada halaman berikutnya"})
     position = fields.Integer(metadata={
         "description": "posisi log records yang sudah tercermin dalam daftar ini"})
+
+
+# -- the lists and statistics BKD works from (issue 15 part 4; services/reporting/usecases/
+# -- lists.py), read through one RPC `report(name, params)` and `GET /api/reports/<name>` ------
+
+#: what a headcount may be broken down by (one dimension, or a cross of two)
+DIMENSIONS = ("instansi", "opd_id", "golongan", "jenis_jabatan", "education_id", "gender",
+              "age_band", "status")
+RETIREMENT_GROUPS = ("opd_id", "instansi", "jabatan", "jenis_jabatan")
+WIB = timezone(timedelta(hours=7))
+
+
+class AsOf(fields.Field):
+    """A past moment: a date (the end of that day, WIB) or an ISO 8601 date-time (without a
+    zone: WIB). Loads as an aware datetime."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = str(value).strip()
+        try:
+            if len(text) == 10:
+                day = date.fromisoformat(text)
+                return datetime.combine(day + timedelta(days=1), time(), WIB) - timedelta(
+                    microseconds=1)
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError("as_of: tanggal (YYYY-MM-DD) atau waktu ISO 8601") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=WIB)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value.isoformat() if value is not None else None
+
+
+class ReportFilters(Schema):
+    """Filters every list and statistic takes, combined with AND, within the caller's scope;
+    without `status` the retired are left out."""
+
+    instansi = EmployeeSearch._declared_fields["instansi"]
+    opd_id = EmployeeSearch._declared_fields["opd_id"]
+    golongan = fields.String(metadata={"description": "golongan/ruang, mis. III/a"})
+    jenis_jabatan = EmployeeSearch._declared_fields["jenis_jabatan"]
+    status = EmployeeSearch._declared_fields["status"]
+    gender = EmployeeSearch._declared_fields["gender"]
+    education_id = fields.String(metadata={"description": "tingkat pendidikan SIASN"})
+    age_band = EmployeeSearch._declared_fields["age_band"]
+    as_of = AsOf(metadata={"description": "keadaan per tanggal/waktu lampau (ISO 8601)"})
+
+    _golongan = EmployeeSearch._golongan
+    _education = EmployeeSearch._education
+
+    @validates("as_of")
+    def _not_future(self, value, **_):
+        if value > datetime.now(WIB) + timedelta(minutes=5):
+            raise ValidationError("as_of tidak boleh di masa depan")
+
+
+class PagedReport(ReportFilters):
+    page = fields.Integer(load_default=1, validate=validate.Range(
+        1, 10_000, error="halaman 1-10000"))
+    limit = fields.Integer(load_default=50, validate=validate.Range(
+        1, PAGE_MAX, error=f"halaman berisi 1-{PAGE_MAX} baris"))
+
+
+class HeadcountQuery(ReportFilters):
+    by = fields.String(load_default="opd_id", validate=validate.OneOf(
+        DIMENSIONS, error="rincian: " + ", ".join(DIMENSIONS)))
+    by2 = fields.String(validate=validate.OneOf(
+        DIMENSIONS, error="rincian kedua: " + ", ".join(DIMENSIONS)),
+        metadata={"description": "silang dengan rincian kedua"})
+
+    @validates_schema
+    def _two(self, data, **_):
+        if data.get("by2") and data["by2"] == data.get("by"):
+            raise ValidationError("rincian kedua harus berbeda", field_name="by2")
+
+
+class DukQuery(PagedReport):
+    """Daftar Urut Kepangkatan, in the order of reporting-lists.json (PP 15/1979)."""
+
+
+class NominatifQuery(PagedReport):
+    """Daftar nominatif, grouped by OPD."""
+
+
+class _Horizon:
+    years = fields.Integer(validate=validate.Range(1, 10, error="1-10 tahun ke depan"),
+                           metadata={"description": "cakrawala ramalan (bawaan 5 tahun)"})
+
+
+class RetirementForecastQuery(ReportFilters):
+    years = _Horizon.years
+    group = fields.String(load_default="opd_id", validate=validate.OneOf(
+        RETIREMENT_GROUPS, error="kelompok: " + ", ".join(RETIREMENT_GROUPS)))
+
+
+class RetirementListQuery(PagedReport):
+    years = _Horizon.years
+
+
+class KpDueQuery(PagedReport):
+    period = fields.Date(metadata={"description": "periode KP (1 Feb/Apr/Jun/Agu/Okt/Des); "
+                                                  "bawaan: periode berikutnya"})
+
+    @validates("period")
+    def _period(self, value, **_):
+        from shared.career import kp_periods
+
+        if value not in kp_periods(value.year):
+            raise ValidationError("periode KP: tanggal 1 Februari, April, Juni, Agustus, "
+                                  "Oktober atau Desember")
+
+
+class KgbDueQuery(PagedReport):
+    period = fields.String(validate=validate.Regexp(r"^20\d\d-(0[1-9]|1[0-2])$",
+                                                    error="bulan KGB: YYYY-MM"),
+                           metadata={"description": "bulan jatuh tempo KGB; bawaan: bulan ini"})
+
+
+class ReportQuery(Schema):
+    """`GET /api/reports/<name>?...`: passed through as text; the reporting service checks it
+    against that report's own schema (above)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    @validates_schema
+    def _short(self, data, **_):
+        for key, value in data.items():
+            if len(str(key)) > 40 or len(str(value)) > 200:
+                raise ValidationError("parameter terlalu panjang", field_name=str(key)[:40])
+
+
+class ReportColumn(Schema):
+    key = fields.String()
+    title = fields.String()
+    kind = fields.String()
+
+
+class ReportAnswer(Schema):
+    name = fields.String()
+    title = fields.String()
+    personal = fields.Boolean(metadata={"description": "menyebut orang (NIP, nama)"})
+    official = fields.Boolean(metadata={"description": "daftar resmi (PDF bertanda tangan)"})
+    columns = fields.List(fields.Nested(ReportColumn))
+    items = fields.List(fields.Dict(), metadata={"description": "baris, kunci = kolom"})
+    page = fields.Integer(allow_none=True)
+    limit = fields.Integer(allow_none=True)
+    has_more = fields.Boolean()
+    as_of = fields.String(allow_none=True)
+
+
+class PublicCell(Schema):
+    value = fields.String(allow_none=True)
+    label = fields.String(allow_none=True)
+    count = fields.Integer(allow_none=True, metadata={
+        "description": "kosong bila disembunyikan (sel kecil)"})
+    suppressed = fields.Boolean()
+
+
+class PublicTable(Schema):
+    dimension = fields.String()
+    cells = fields.List(fields.Nested(PublicCell))
+    total = fields.Integer(allow_none=True)
+
+
+class PublicStatistics(Schema):
+    """Aggregate figures for anyone (penyebarluasan data): no NIP, no name; a cell below the
+    threshold, and enough others that it cannot be worked out from the total, are hidden."""
+
+    threshold = fields.Integer()
+    generated_at = fields.String()
+    tables = fields.List(fields.Nested(PublicTable))
+
+
+class PublicStatisticsQuery(Schema):
+    """`GET /api/public/statistics` takes no parameter: the figures are the same for all."""
 
 
 # -- exports and charts (issue 15 part 5, services/reporting/usecases/exports.py) ----------------

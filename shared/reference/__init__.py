@@ -63,3 +63,10 @@ def output_documents() -> dict:
     """The output documents the signing service renders (one per layanan, plus documents
     other services ask for): title, wording, fields, classification code, number format."""
     return json.loads((HERE / "output-documents.json").read_text(encoding="utf-8"))
+
+
+@cache
+def reporting_lists() -> dict:
+    """Editable rules of BKD's lists (DUK order, latihan jabatan levels, KP/KGB periods,
+    retirement horizon): shared/reference/reporting-lists.json."""
+    return json.loads((HERE / "reporting-lists.json").read_text(encoding="utf-8"))

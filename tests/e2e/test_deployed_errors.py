@@ -304,6 +304,14 @@ def test_400_415_413_422_as_a_client_sends_them(matrix):
                                   matrix.auth("administrator"))
         assert (s, (b or {}).get("code")) == (422, code), (query, s, b)
         matrix.record("get", "/api/reports/{name}/chart", s, h)
+    # a report's parameters are checked against that report's own schema (the name first: an
+    # unknown one is 404 whatever its parameters)
+    for query, field in (("duk?limit=0", "limit"), ("headcount?by=nip", "by"),
+                         ("nominatif?as_of=kemarin", "as_of"), ("duk?zz_not_a_param=1",
+                                                                 "zz_not_a_param")):
+        s, h, b = matrix.raw.send("get", f"/api/reports/{query}", matrix.auth("administrator"))
+        assert (s, (b or {}).get("field")) == (422, field), (query, s, b)
+        matrix.record("get", "/api/reports/{name}", s, h)
     for status in ("400", "415", "413", "422"):
         left = {k: v for k, v in matrix.missing().items() if status in v}
         assert not left, f"{status} not answered by {sorted(left)}"
@@ -468,10 +476,10 @@ def _the_special_cases(matrix, stack, client):
             ("employees", {"format": "csv"}, "purpose_required", "purpose"),
             ("employees", {"format": "csv", "purpose": "bahan rapat Baperjakat",
                            "params": {"sort": "gaji"}}, "validation_failed", "params.sort"),
-            ("tidak_ada", {"format": "csv"}, "report_not_found", "name")):
+            ("tidak_ada", {"format": "csv"}, "report_unknown", "name")):
         s, b = _post(matrix, export.replace("{name}", name), "administrator", body)
         assert (s, b.get("code"), b.get("field")) == (
-            404 if code == "report_not_found" else 422, code, field), (name, body, b)
+            404 if code == "report_unknown" else 422, code, field), (name, body, b)
         matrix.seen[("post", export)] |= matrix.seen.pop(
             ("post", export.replace("{name}", name)), set())
 

@@ -59,12 +59,7 @@ def stream(export_id: str) -> str:
 
 
 def report_named(name: str) -> reports.Report:
-    report = reports.REPORTS.get(name)
-    if report is None:
-        raise NotFound(f"laporan {name[:60]!r} tidak ada; pilih salah satu: "
-                       + ", ".join(sorted(reports.REPORTS)), field="name",
-                       code="report_not_found")
-    return report
+    return reports.named(name)
 
 
 def load_params(report: reports.Report, raw: dict) -> dict:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from services.reporting import domain
+from services.reporting.exceptions import ReportUnknown
 from shared.auth import Principal
 from shared.errors import Forbidden
 
@@ -55,6 +56,16 @@ def register(report: Report) -> Report:
     if report.name in REPORTS:
         raise ValueError(f"report {report.name!r} registered twice")
     REPORTS[report.name] = report
+    return report
+
+
+def named(name) -> Report:
+    """The report registered as `name`; anything else is `404 report_unknown` naming those
+    there are."""
+    report = REPORTS.get(name) if isinstance(name, str) else None
+    if report is None:
+        raise ReportUnknown(f"laporan {str(name)[:40]!r} tidak dikenal; tersedia: "
+                            + ", ".join(sorted(REPORTS)), field="name")
     return report
 
 
