@@ -62,7 +62,8 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                     "list_documents", "public_checkpoint", "public_checkpoints",
                     "reissue_document", "request_output", "retry_document",
                     "revoke_document", "sign_checkpoint", "verify_document", "verify_pdf"),
-        "reporting": ("health", "find_employees"),
+        "reporting": ("health", "find_employees", "monev_completeness", "monev_employee",
+                      "monev_missing", "monev_trend", "monev_workload"),
         "sync": ("health", "add_region_key", "apply_decisions", "get_reconciliation",
                  "get_region", "list_decisions", "list_differences", "list_quarantine",
                  "list_reconciliations", "list_region_keys", "list_regions", "list_snapshots",
@@ -79,8 +80,10 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "signing": {"records": ("get_employee",), "requests": ("events_feed", "get_request"),
                 "verification": ("events_feed", "get_case")},
     "identity": {"requests": ("events_feed",)}, "records": {"requests": ("events_feed",)},
-    # the employee read model catches up from the records log (services/reporting/service.py)
-    "reporting": {"records": ("events_feed",)},
+    # the employee list and monev's read models catch up from the records, identity (the
+    # fasilitators' OPDs) and requests logs (services/reporting/service.py)
+    "reporting": {"records": ("events_feed",), "identity": ("events_feed",),
+                  "requests": ("events_feed",)},
     # sync applies the regions' changes through records' own use case (services/sync/usecases/
     # applying.py, settlement.py; the reconciliation reads its roster) and has the
     # reconciliation's berita acara signed

@@ -2,20 +2,44 @@
 log by the catch-up subscription `reporting.employees`, finding employees in it, and the
 watch that raises the alarm when a read model stops keeping up."""
 
-from services.reporting.dependencies import ProjectionSettings, watch_timer
+from services.reporting.dependencies import ProjectionSettings, snapshot_timer, watch_timer
 from services.reporting.events import REGISTRY
-from services.reporting.usecases import projection, search, watch
+from services.reporting.usecases import (
+    assignments,
+    completeness,
+    projection,
+    reports,
+    search,
+    watch,
+    workload,
+)
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
+from shared.contracts import monev as m
 from shared.contracts import reporting as c
 from shared.db import Database
 from shared.schemas import load
-from shared.service import ServiceBase, rpc
+from shared.service import Holidays, ServiceBase, rpc
 from shared.subscriptions import declared
 
 #: the employee list (`simasn projections rebuild reporting.employees`)
 EMPLOYEES = "reporting.employees"
+#: monev (issue 15 part 3): what each record holds, who looks after which OPD, the requests
+COMPLETENESS = "reporting.completeness"
+ASSIGNMENTS = "reporting.assignments"
+WORKLOAD = "reporting.workload"
 SEARCH = c.EmployeeSearch()  # made once: building a schema costs more than loading with it
+
+
+def _fed(source: str, event_type: str, subscription: str, prefix: str, fold):
+    """The consumer `<prefix>_<event type>` of one event for one monev read model: `fold(uow,
+    event)`. The service declares each by name in its class body."""
+
+    def handle(self, uow, event):
+        fold(uow, event)
+
+    handle.__name__ = handle.__qualname__ = f"{prefix}_{event_type.lower()}"
+    return idempotent_handler(source, event_type, subscription=subscription)(handle)
 
 
 class ReportingService(ServiceBase):
@@ -25,10 +49,14 @@ class ReportingService(ServiceBase):
     db = Database(REGISTRY)
     projection_settings = ProjectionSettings()
     #: how `simasn projections rebuild` empties a read model before replaying it from zero
-    rebuildable = {EMPLOYEES: projection.RESET}
-    #: caught up a feed page per transaction, folded and written at once (the list's own table
-    #: only: nothing appended, nothing read from the context)
-    batched_catch_up = {EMPLOYEES: projection.employee_events}
+    holidays = Holidays()
+    rebuildable = {EMPLOYEES: projection.RESET, COMPLETENESS: completeness.RESET,
+                   ASSIGNMENTS: assignments.RESET, WORKLOAD: workload.RESET}
+    #: caught up a feed page per transaction, folded and written at once (the read models' own
+    #: tables only: nothing appended, nothing read from the context)
+    batched_catch_up = {EMPLOYEES: projection.employee_events,
+                        COMPLETENESS: completeness.presence_events,
+                        ASSIGNMENTS: None, WORKLOAD: None}
 
     # -- the employee list, from the records events --------------------------------------------
 
@@ -48,6 +76,47 @@ class ReportingService(ServiceBase):
     def on_layanan_outcome_applied(self, uow, event):
         projection.employee_event(uow, event)
 
+    # -- monev: presence of fields and documents, fasilitators' OPDs, the requests' steps ---------
+
+    presence_employeeregistered = _fed("records", "EmployeeRegistered", COMPLETENESS,
+                                       "presence", completeness.presence_event)
+    presence_datapokokchanged = _fed("records", "DataPokokChanged", COMPLETENESS, "presence",
+                                     completeness.presence_event)
+    presence_layananoutcomeapplied = _fed("records", "LayananOutcomeApplied", COMPLETENESS,
+                                          "presence", completeness.presence_event)
+    presence_documentattached = _fed("records", "DocumentAttached", COMPLETENESS, "presence",
+                                     completeness.presence_event)
+    assignment_accountregistered = _fed("identity", "AccountRegistered", ASSIGNMENTS,
+                                        "assignment", assignments.account_event)
+    assignment_rolegranted = _fed("identity", "RoleGranted", ASSIGNMENTS, "assignment",
+                                  assignments.account_event)
+    assignment_rolerevoked = _fed("identity", "RoleRevoked", ASSIGNMENTS, "assignment",
+                                  assignments.account_event)
+    assignment_opdscopechanged = _fed("identity", "OpdScopeChanged", ASSIGNMENTS, "assignment",
+                                      assignments.account_event)
+    assignment_accountdisabled = _fed("identity", "AccountDisabled", ASSIGNMENTS, "assignment",
+                                      assignments.account_event)
+    assignment_accountenabled = _fed("identity", "AccountEnabled", ASSIGNMENTS, "assignment",
+                                     assignments.account_event)
+    workload_requestsubmitted = _fed("requests", "RequestSubmitted", WORKLOAD, "workload",
+                                     workload.request_event)
+    workload_verificationstarted = _fed("requests", "VerificationStarted", WORKLOAD,
+                                        "workload", workload.request_event)
+    workload_requestreturned = _fed("requests", "RequestReturned", WORKLOAD, "workload",
+                                    workload.request_event)
+    workload_requestverified = _fed("requests", "RequestVerified", WORKLOAD, "workload",
+                                    workload.request_event)
+    workload_requestapproved = _fed("requests", "RequestApproved", WORKLOAD, "workload",
+                                    workload.request_event)
+    workload_requestrejected = _fed("requests", "RequestRejected", WORKLOAD, "workload",
+                                    workload.request_event)
+    workload_requestwithdrawn = _fed("requests", "RequestWithdrawn", WORKLOAD, "workload",
+                                     workload.request_event)
+    workload_signingstarted = _fed("requests", "SigningStarted", WORKLOAD, "workload",
+                                   workload.request_event)
+    workload_requestcompleted = _fed("requests", "RequestCompleted", WORKLOAD, "workload",
+                                     workload.request_event)
+
     # -- finding employees -----------------------------------------------------------------------
 
     @rpc
@@ -55,6 +124,52 @@ class ReportingService(ServiceBase):
         query = load(SEARCH, payload)
         with self.db.transaction() as uow:
             return search.find(uow, Principal.from_context(self.context), query)
+
+    # -- monev: the registered reports, as lists of items ---------------------------------------
+
+    def _report(self, name: str, payload, **extra) -> dict:
+        report = reports.REPORTS[name]
+        query = load(report.params(), payload or {})
+        keys = [col.key for col in report.columns(query)]
+        with self.db.transaction() as uow:
+            rows = report.rows(uow, Principal.from_context(self.context), query, **extra)
+            return {"items": [dict(zip(keys, map(reports.as_text, row), strict=True))
+                              for row in rows]}
+
+    @rpc
+    def monev_completeness(self, payload):
+        """Completeness rolled up per OPD, instansi or fasilitator (`group`)."""
+        return self._report("monev_completeness", payload)
+
+    @rpc
+    def monev_missing(self, payload):
+        """One page of each employee's missing fields and documents."""
+        query = load(reports.REPORTS["monev_missing"].params(), payload or {})
+        with self.db.transaction() as uow:
+            return completeness.employees_page(uow, Principal.from_context(self.context), query)
+
+    @rpc
+    def monev_employee(self, nip):
+        """One employee's completeness (the pegawai themself, or whoever's scope holds them)."""
+        with self.db.transaction() as uow:
+            return completeness.of_employee(uow, Principal.from_context(self.context),
+                                            load(m.EmployeeNip(), {"nip": nip})["nip"])
+
+    @rpc
+    def monev_trend(self, payload):
+        """Each OPD's completeness per day over a date range."""
+        return self._report("monev_completeness_trend", payload)
+
+    @rpc
+    def monev_workload(self, payload):
+        """Verification workload and SLA per OPD (working days skip the HOLIDAYS)."""
+        return self._report("monev_workload", payload, holidays=self.holidays.days)
+
+    @snapshot_timer
+    def snapshot_completeness(self):
+        """Today's completeness of every OPD, for the trend (idempotent within a day)."""
+        with self.db.transaction(reason="snapshot kelengkapan harian") as uow:
+            completeness.snapshot(uow)
 
     # -- keeping up ------------------------------------------------------------------------------
 

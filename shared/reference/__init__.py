@@ -63,3 +63,11 @@ def output_documents() -> dict:
     """The output documents the signing service renders (one per layanan, plus documents
     other services ask for): title, wording, fields, classification code, number format."""
     return json.loads((HERE / "output-documents.json").read_text(encoding="utf-8"))
+
+
+@cache
+def completeness_config() -> dict:
+    """What an employee's record must hold for monev (base fields and documents per status,
+    the layanan an employee will soon need, layanan document -> record slot): editable data,
+    checked by services/reporting/monev.py when loaded."""
+    return json.loads((HERE / "completeness.json").read_text(encoding="utf-8"))

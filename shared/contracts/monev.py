@@ -1,0 +1,103 @@
+"""Contract of monitoring and evaluation (monev, issue 15 part 3): the queries of the reporting
+service's completeness, trend and workload reports, and the recorded yearly evaluation of the
+layanan (requests service). Shared with the gateway."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+from shared.reference import instansi, layanan_catalogue
+
+PAGE_MAX = 100
+OFFSET_MAX = 10_000
+#: the longest trend asked for at once, in days
+TREND_DAYS_MAX = 731
+GROUPS = ("opd", "instansi", "fasilitator")
+
+_instansi = fields.String(validate=validate.OneOf(
+    sorted(instansi()), error="instansi tidak dikenal: 35 (provinsi) atau kode BPS "
+                              "kabupaten/kota 3501-3579"))
+_opd = fields.String(validate=validate.Regexp(r"^(35\d\d\.)?[a-z0-9-]{2,40}$",
+                                              error="kode OPD tidak sah (mis. dinkes)"))
+
+
+def _layanan_codes() -> list[str]:
+    return [entry["kode"] for entry in layanan_catalogue()["layanan"]]
+
+
+class CompletenessRollupQuery(Schema):
+    """Completeness rolled up per OPD, instansi or fasilitator."""
+
+    group = fields.String(load_default="opd", validate=validate.OneOf(
+        GROUPS, error="kelompok: opd, instansi atau fasilitator"))
+    instansi = _instansi
+    opd_id = _opd
+
+
+class CompletenessListQuery(Schema):
+    """Each employee's missing fields and documents (within the caller's scope)."""
+
+    instansi = _instansi
+    opd_id = _opd
+    layanan = fields.String(metadata={"description": "hanya pegawai yang akan memerlukan "
+                                                     "layanan ini, mis. PENSIUN"})
+    incomplete_only = fields.Boolean(load_default=True, metadata={
+        "description": "hanya yang belum lengkap (bawaan: ya)"})
+    limit = fields.Integer(load_default=25, validate=validate.Range(
+        1, PAGE_MAX, error=f"halaman berisi 1-{PAGE_MAX} pegawai"))
+    offset = fields.Integer(load_default=0, validate=validate.Range(
+        0, OFFSET_MAX, error=f"offset 0-{OFFSET_MAX}"))
+
+    @validates("layanan")
+    def _layanan(self, value, **_):
+        if value not in _layanan_codes():
+            raise ValidationError(f"layanan {value[:40]!r} tidak dikenal (mis. PENSIUN)")
+
+
+class TrendQuery(Schema):
+    """Each OPD's completeness per day over a date range (both ends included)."""
+
+    date_from = fields.Date(data_key="from", metadata={"description": "awal (bawaan: 30 hari "
+                                                                      "lalu)"})
+    date_to = fields.Date(data_key="to", metadata={"description": "akhir (bawaan: hari ini)"})
+    instansi = _instansi
+    opd_id = _opd
+
+    @validates_schema
+    def _range(self, data, **_):
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            raise ValidationError("tanggal awal sesudah tanggal akhir", field_name="from")
+        if start and end and (end - start).days > TREND_DAYS_MAX:
+            raise ValidationError(f"rentang paling lama {TREND_DAYS_MAX} hari",
+                                  field_name="from")
+
+
+class WorkloadQuery(Schema):
+    """Verification workload and SLA per OPD: what is open now, and what was decided in
+    `year`."""
+
+    year = fields.Integer(validate=validate.Range(2000, 2100, error="tahun 2000-2100"),
+                          metadata={"description": "tahun keputusan (bawaan: tahun ini)"})
+    opd_id = _opd
+
+
+class EvaluationRecord(Schema):
+    """`POST /api/monev/evaluations/{year}`: record (and sign) the year's evaluation."""
+
+    signer = fields.String(required=True, validate=validate.Length(1, 80),
+                           metadata={"description": "akun pejabat penandatangan"})
+    correction = fields.Boolean(load_default=False, metadata={
+        "description": "ralat evaluasi yang sudah dicatat (wajib beserta alasan)"})
+    reason = fields.String(validate=validate.Length(5, 1000, error="alasan 5-1000 huruf"))
+    notes = fields.String(validate=validate.Length(max=2000))
+
+    @validates_schema
+    def _correction(self, data, **_):
+        if data.get("correction") and not data.get("reason"):
+            raise ValidationError("ralat memerlukan alasan", field_name="reason")
+
+
+class EmployeeNip(Schema):
+    nip = fields.String(required=True, validate=validate.Regexp(r"^\d{18}$",
+                                                                error="NIP berupa 18 digit"))
