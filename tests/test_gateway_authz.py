@@ -81,6 +81,19 @@ MATRIX = {
     ("GET", "/api/employees"): {"fasilitator_own", "fasilitator_other", "administrator",
                                 "auditor"},
     ("GET", "/api/employees/<nip>"): READERS_OWN_OPD,
+    # monev (reporting): rollups and lists within the caller's scope (a fasilitator's own OPDs,
+    # so both fasilitators reach them; a machine client only as a kabupaten/kota); one
+    # employee's completeness: the pegawai persona's own record, in fasilitator_own's OPD
+    ("GET", "/api/monev/completeness"): {"fasilitator_own", "fasilitator_other",
+                                         "administrator", "auditor"},
+    ("GET", "/api/monev/completeness/employees"): {"fasilitator_own", "fasilitator_other",
+                                                   "administrator", "auditor"},
+    ("GET", "/api/monev/completeness/employees/<nip>"): {"pegawai", "fasilitator_own",
+                                                         "administrator", "auditor"},
+    ("GET", "/api/monev/completeness/trend"): {"fasilitator_own", "fasilitator_other",
+                                               "administrator", "auditor"},
+    ("GET", "/api/monev/workload"): {"fasilitator_own", "fasilitator_other", "administrator",
+                                     "auditor"},
     ("GET", "/api/employees/<nip>/fields/<field>/history"): READERS_OWN_OPD,
     ("POST", "/api/employees/<nip>/histories"): {"administrator", "fasilitator_own"},
     ("POST", "/api/employees/<nip>/proposals"): {"pegawai"},
@@ -185,6 +198,10 @@ MATRIX = {
 OWN_TARGETS = {
     ("GET", "/api/accounts/<account_id>"): {"pegawai": "own"},
     ("GET", "/api/employees"): {"machine": "region"},
+    ("GET", "/api/monev/completeness"): {"machine": "region"},
+    ("GET", "/api/monev/completeness/employees"): {"machine": "region"},
+    ("GET", "/api/monev/completeness/trend"): {"machine": "region"},
+    ("GET", "/api/monev/workload"): {"machine": "region"},
     ("GET", "/api/employees/<nip>"): {"pegawai": "own"},
     ("GET", "/api/employees/<nip>/fields/<field>/history"): {"pegawai": "own"},
     ("GET", "/api/employees/<nip>/documents/<sha256>"): {"pegawai": "own"},
@@ -555,7 +572,8 @@ class World:
         """(path, token, body) for a persona reaching a route with a target of its own."""
         token, nip = self.token(persona), self.logins["pegawai"]
         if scenario == "region":
-            return path + "?sort=name", self.region_token(), None
+            query = "?sort=name" if path == "/api/employees" else ""
+            return path + query, self.region_token(), None
         if scenario == "own" and "<account_id>" in path:
             return path.replace("<account_id>", nip), token, None
         if scenario == "own" and path.endswith("/<sha256>"):
@@ -738,6 +756,10 @@ class World:
             job = self.records("administrator").start_import(
                 {"opd_id": "dinkes", "sha256": stored.sha256, "file_name": "kosong.csv"})
             return path.replace("<import_id>", job["import_id"]), token, None
+        if path == "/api/monev/completeness/employees/<nip>":
+            # the pegawai persona's record (in fasilitator_own's OPD), long caught up by the
+            # reporting read models
+            return path.replace("<nip>", self.logins["pegawai"]), token, None
         if "<nip>" in path:
             if path.endswith("/proposals"):
                 nip = self.logins["pegawai"]

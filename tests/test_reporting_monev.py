@@ -23,7 +23,7 @@ from services.records.service import RecordsService
 from services.reporting import monev
 from services.reporting.service import ASSIGNMENTS, COMPLETENESS, ReportingService
 from services.reporting.usecases import reports
-from shared.calendar import today_wib
+from shared.calendar import WIB, today_wib
 from shared.errors import Forbidden
 from shared.objectstore import FileSystemStore
 from shared.reference import document_slots
@@ -437,3 +437,185 @@ def test_assignments_folded_in_any_order():
                                                    "opd_scope": ["bkd"], "active": True}
         assert monev.fold_assignment(shuffled[:0] + sorted(shuffled)[:3])["opd_scope"] == [
             "dindik"]
+
+
+# -- verification workload and SLA per OPD ---------------------------------------------------
+
+KGB_DOCS = ("surat_pengantar", "sk_pangkat_terakhir", "sk_kgb_terakhir", "skp_1_tahun")
+OTHER_ADMIN = principal("admin2.bkd", ["administrator"])
+FASIL_DKP = principal("fas.dkp", ["fasilitator"], ["dkp"])
+
+
+def _kgb_employee(config, n: int, opd: str) -> str:
+    """A PNS due for KGB (as tests/test_requests_workflow.py makes one)."""
+    nip = f"198001012005031{n:03d}"
+    with call(config, ADMIN, "records") as records:
+        record = records.register_employee({
+            "nip": nip, "name": f"Budi {n}", "date_of_birth": "1980-01-01", "gender": "L",
+            "status": "PNS", "tmt_cpns": "2005-03-01", "opd_id": opd, "golongan": "III/a",
+            "education_id": "40"}, "data awal")
+        for history, entry in (("pangkat", {"golongan": "III/c", "tmt": "2021-04-01"}),
+                               ("gaji_berkala", {"tmt": "2024-04-01", "gaji_pokok": 4_000_000}),
+                               ("kinerja", {"tahun": 2024, "predikat": "Baik"}),
+                               ("kinerja", {"tahun": 2025, "predikat": "Baik"})):
+            record = records.record_history(nip, {"history": history, "entry": entry,
+                                                  "expected_version": record["version"],
+                                                  "reason": "riwayat"})
+    return nip
+
+
+def _request_in(config, n: int, opd: str, state: str) -> str:
+    """A KGB request of a new employee of `opd`, taken to `state`."""
+    nip = _kgb_employee(config, n, opd)
+    store = FileSystemStore(config["DOCUMENT_ROOT"])
+    with call(config, ADMIN, "records") as records:
+        docs = {code: records.upload_document(store.put(pdf_with_text(
+            marker=f"{code}-{nip}")).sha256, f"{code}.pdf", nip)["sha256"] for code in KGB_DOCS}
+    pegawai = {**principal(nip, ["pegawai"]), "opd_id": opd}
+    with call(config, pegawai, "requests") as svc:
+        draft = svc.create_request({"layanan": "KGB", "nip": nip})
+        changed = svc.change_request_documents(draft["request_id"], {
+            "documents": docs, "expected_version": draft["version"]})
+        rid, version = draft["request_id"], svc.submit_request(
+            draft["request_id"], {"expected_version": changed["version"]})["version"]
+        if state == "withdrawn":
+            svc.withdraw_request(rid, {"expected_version": version, "reason": "tidak jadi"})
+    if state in ("submitted", "withdrawn"):
+        return rid
+    with call(config, ADMIN, "requests") as admin:
+        version = admin.start_verification(rid, {"expected_version": version})["version"]
+        if state == "under_verification":
+            return rid
+        if state == "returned":
+            admin.return_request(rid, {"expected_version": version,
+                                       "documents": {"skp_1_tahun": "belum ditandatangani"}})
+            return rid
+        verdict = {"original": True, "legible": True, "matches_record": True}
+        version = admin.verify_request(rid, {"expected_version": version, "checks": {
+            code: verdict for code in KGB_DOCS}})["version"]
+    if state == "rejected":
+        with call(config, OTHER_ADMIN, "requests") as admin:
+            admin.decide_request(rid, {"expected_version": version, "approve": False,
+                                       "reason": "belum memenuhi syarat"})
+    return rid
+
+
+def _working_days(start: date, end: date, holidays: set) -> int:
+    days, day = 0, start
+    while day < end:
+        day += timedelta(days=1)
+        days += day.weekday() < 5 and day not in holidays
+    return days
+
+
+@pytest.fixture
+def workload_stack(own_database, service_config, container_factory):
+    from services.requests.service import RequestsService
+
+    config = {**service_config, "DATABASE_URL": own_database,
+              "SUBSCRIPTION_SWEEP_SECONDS": 0.2, "PROJECTION_WATCH_SECONDS": 5,
+              "MONEV_SNAPSHOT_SECONDS": 3600}
+    for cls in (RecordsService, RequestsService, ReportingService):
+        container_factory(cls, config).start()
+    return config
+
+
+def test_workload_and_sla_per_opd_from_the_requests_log(workload_stack, own_database):
+    from services.reporting.service import WORKLOAD
+    from services.reporting.usecases import workload
+    from shared.auth import Principal
+    from shared.config import validate_config
+    from shared.db import ServiceDatabase, make_engine
+    from shared.eventstore import EventStore
+
+    config = workload_stack
+    plan = [("dkp", "submitted"), ("dkp", "submitted"), ("dkp", "under_approval"),
+            ("dkp", "rejected"), ("dkp", "returned"), ("dinkes", "under_verification"),
+            ("dinkes", "rejected"), ("dinkes", "withdrawn")]
+    made = {_request_in(config, n + 1, opd, state): (opd, state)
+            for n, (opd, state) in enumerate(plan)}
+    wait_for(lambda: caught_up(own_database, WORKLOAD, "requests", "requests"),
+             message="workload caught up")
+
+    # now: every open request is 0 days old; counts per OPD and stage, scoped
+    with call(config, ADMIN) as reporting:
+        now = {r["opd_id"]: r for r in reporting.monev_workload({})["items"]}
+    assert sorted(now) == ["dinkes", "dkp"]
+    assert (now["dkp"]["open"], now["dkp"]["waiting_verification"],
+            now["dkp"]["waiting_approval"], now["dkp"]["decided"]) == (3, 2, 1, 1)
+    assert (now["dinkes"]["open"], now["dinkes"]["in_verification"],
+            now["dinkes"]["decided"]) == (1, 1, 1)
+    with call(config, FASIL_DKP) as reporting:
+        assert [r["opd_id"] for r in reporting.monev_workload({})["items"]] == ["dkp"]
+        assert reporting.monev_workload({"opd_id": "dinkes"})["items"] == []
+    with call(config, principal("198001012005031001", ["pegawai"])) as reporting:
+        with pytest.raises(Forbidden):
+            reporting.monev_workload({})
+
+    # 30 days on, some working days holidays: figures computed here from the requests log
+    steps = fetch(own_database, "SELECT stream_id, event_type, recorded_at FROM requests."
+                                "events WHERE stream_type = 'Request' ORDER BY position")
+    first_day = {}
+    for stream_id, _, recorded_at in steps:
+        first_day.setdefault(stream_id.split(":", 1)[1], recorded_at.astimezone(WIB).date())
+    start = min(first_day.values())
+    later = start + timedelta(days=30)
+    holidays = {start + timedelta(days=d) for d in (1, 2, 3, 8, 9)
+                if (start + timedelta(days=d)).weekday() < 5}
+    age = _working_days(start, later, holidays)
+    assert age > 5, "beyond the KGB SLA of 5 working days"
+    expected = {}
+    for opd in ("dinkes", "dkp"):
+        mine = [state for rid, (o, state) in made.items() if o == opd]
+        open_ = [s for s in mine if s in ("submitted", "under_verification", "under_approval")]
+        decided = [s for s in mine if s == "rejected"]
+        expected[opd] = {"open": len(open_), "oldest_days": age if open_ else None,
+                         "open_over_sla": len(open_), "decided": len(decided),
+                         "decided_over_sla": 0, "sla_met_percent": 100.0,
+                         "median_verification_days": 0.0, "median_approval_days": 0.0}
+    engine = make_engine(validate_config(config).service_database_url("reporting"),
+                         schema="reporting", pool_size=1)
+    from services.reporting.events import REGISTRY as REPORTING_EVENTS
+    db = ServiceDatabase(engine, EventStore("reporting", REPORTING_EVENTS), {})
+    admin = Principal("admin.bkd", frozenset({"administrator"}), frozenset())
+    with db.transaction() as uow:
+        rows = list(workload.rows(uow, admin, {"year": start.year}, today=later,
+                                  holidays=frozenset(holidays)))
+    keys = [c.key for c in workload.COLUMNS]
+    got = {r[0]: dict(zip(keys, r, strict=True)) for r in rows}
+    for opd, want in expected.items():
+        assert {k: got[opd][k] for k in want} == want, opd
+    engine.dispose()
+
+    # a rebuild gives the same steps
+    def snapshot():
+        return (fetch(own_database, "SELECT * FROM reporting.workload_requests ORDER BY 1"),
+                fetch(own_database, "SELECT * FROM reporting.workload_steps ORDER BY 1, 2"))
+
+    live = snapshot()
+    assert len(live[0]) == len(plan)
+    conn = psycopg2.connect(own_database)
+    with conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM reporting.workload_steps")
+    conn.close()
+    assert main(["projections", "rebuild", WORKLOAD, "--wait", "60", "--no-progress"]) == 0
+    assert snapshot() == live
+
+
+def test_a_request_summary_counts_working_days_per_clock():
+    monday = date(2026, 3, 2)
+    holidays = frozenset({date(2026, 3, 4)})
+    steps = [(3, "RequestSubmitted", monday),
+             (4, "VerificationStarted", monday + timedelta(days=1)),
+             (5, "RequestReturned", monday + timedelta(days=3)),   # Thu: back to the employee
+             (6, "RequestSubmitted", monday + timedelta(days=7)),  # next Mon
+             (7, "VerificationStarted", monday + timedelta(days=8)),
+             (8, "RequestVerified", monday + timedelta(days=9)),
+             (9, "RequestApproved", monday + timedelta(days=14))]
+    summary = monev.request_summary(list(reversed(steps)), date(2026, 6, 1), holidays)
+    # verification: Mon->Tue 1, Tue->Thu 1 (Wed a holiday), Mon->Tue 1, Tue->Wed 1 = 4;
+    # approval: Wed 11th -> Mon 16th = 3 (Thu, Fri, Mon)
+    assert (summary["verification_days"], summary["approval_days"], summary["bkd_days"],
+            summary["stage"], summary["decided"]) == (4, 3, 7, "approved", steps[-1][2])
+    waiting = monev.request_summary(steps[:2], monday + timedelta(days=7), holidays)
+    assert (waiting["stage"], waiting["bkd_days"]) == ("under_verification", 4)

@@ -101,3 +101,102 @@ class EvaluationRecord(Schema):
 class EmployeeNip(Schema):
     nip = fields.String(required=True, validate=validate.Regexp(r"^\d{18}$",
                                                                 error="NIP berupa 18 digit"))
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+_pct = fields.Float(allow_none=True, metadata={"description": "persen (0-100, dua desimal)"})
+
+
+class CompletenessGroup(Schema):
+    """One group of the rollup: an OPD (instansi, opd_id, opd_name), an instansi (instansi,
+    instansi_name) or a fasilitator (account_id, display_name, opd_ids)."""
+
+    instansi = fields.String()
+    opd_id = fields.String(allow_none=True)
+    opd_name = fields.String(allow_none=True)
+    instansi_name = fields.String()
+    account_id = fields.String()
+    display_name = fields.String(allow_none=True)
+    opd_ids = fields.String(metadata={"description": "OPD binaan, dipisah koma"})
+    employees = fields.Integer(metadata={"description": "jumlah pegawai aktif"})
+    complete = fields.Integer(metadata={"description": "pegawai yang datanya lengkap"})
+    complete_percent = _pct
+    required = fields.Integer(metadata={"description": "isian wajib (data + dokumen)"})
+    present = fields.Integer(metadata={"description": "isian wajib yang terisi"})
+    percent = _pct
+
+
+class CompletenessRollup(Schema):
+    items = fields.List(fields.Nested(CompletenessGroup))
+
+
+class _MissingField(Schema):
+    field = fields.String()
+    name = fields.String()
+
+
+class _MissingDocument(Schema):
+    slot = fields.String()
+    name = fields.String()
+
+
+class EmployeeCompleteness(Schema):
+    """One employee's completeness: what is missing, by the rules of the layanan they will
+    need. Never a value of the record."""
+
+    nip = fields.String()
+    name = fields.String(allow_none=True)
+    instansi = fields.String()
+    opd_id = fields.String(allow_none=True)
+    status = fields.String(allow_none=True)
+    layanan = fields.List(fields.String(), metadata={
+        "description": "layanan yang akan diperlukan (mis. PENSIUN menjelang BUP)"})
+    missing_fields = fields.List(fields.Nested(_MissingField))
+    missing_documents = fields.List(fields.Nested(_MissingDocument))
+    required = fields.Integer()
+    present = fields.Integer()
+    percent = _pct
+    complete = fields.Boolean()
+
+
+class CompletenessPage(Schema):
+    items = fields.List(fields.Nested(EmployeeCompleteness))
+    limit = fields.Integer()
+    offset = fields.Integer()
+    has_more = fields.Boolean()
+
+
+class TrendPoint(Schema):
+    day = fields.String(metadata={"format": "date"})
+    instansi = fields.String()
+    opd_id = fields.String()
+    opd_name = fields.String(allow_none=True)
+    employees = fields.Integer()
+    complete = fields.Integer()
+    percent = _pct
+
+
+class Trend(Schema):
+    items = fields.List(fields.Nested(TrendPoint))
+
+
+class OpdWorkload(Schema):
+    opd_id = fields.String()
+    opd_name = fields.String(allow_none=True)
+    open = fields.Integer(metadata={"description": "usulan di tangan BKD kini"})
+    waiting_verification = fields.Integer()
+    in_verification = fields.Integer()
+    waiting_approval = fields.Integer()
+    oldest_days = fields.Integer(allow_none=True, metadata={
+        "description": "hari kerja di tangan BKD dari usulan terbuka tertua"})
+    open_over_sla = fields.Integer()
+    decided = fields.Integer(metadata={"description": "diputus pada tahun yang diminta"})
+    decided_over_sla = fields.Integer()
+    sla_met_percent = _pct
+    median_verification_days = fields.Float(allow_none=True)
+    median_approval_days = fields.Float(allow_none=True)
+
+
+class Workload(Schema):
+    items = fields.List(fields.Nested(OpdWorkload))
