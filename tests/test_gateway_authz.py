@@ -94,6 +94,9 @@ MATRIX = {
                                                "administrator", "auditor"},
     ("GET", "/api/monev/workload"): {"fasilitator_own", "fasilitator_other", "administrator",
                                      "auditor"},
+    # the yearly layanan evaluation (requests), recorded and signed by BKD, read by auditors
+    ("POST", "/api/monev/evaluations/<int:year>"): BKD,
+    ("GET", "/api/monev/evaluations/<int:year>"): {"administrator", "auditor"},
     ("GET", "/api/employees/<nip>/fields/<field>/history"): READERS_OWN_OPD,
     ("POST", "/api/employees/<nip>/histories"): {"administrator", "fasilitator_own"},
     ("POST", "/api/employees/<nip>/proposals"): {"pegawai"},
@@ -337,6 +340,22 @@ class World:
             "expected_version": version, "checks": {c: verdict for c in self.KK_CODES}})[
             "version"]
         return rid, version
+
+    def evaluation_recorded(self, year: int) -> str:
+        """The year's layanan evaluation recorded and signed (once); returns its signer."""
+        from services.signing import keystore, pki
+
+        admin = self.sessions["administrator"]["principal"]["account_id"]
+        directory = self.config["SIGNING_KEYSTORE_DIR"]
+        if not keystore.Keystore(directory).has(admin):
+            pki.add_signer(directory, admin, "Administrator Matriks", "Kepala Bidang BKD")
+        with rpc(self.config, self.context("administrator"), service="requests") as svc:
+            try:
+                svc.record_evaluation(year, {"signer": admin})
+            except Exception as exc:  # noqa: BLE001 - recorded by an earlier call: fine
+                if getattr(exc, "code", None) != "evaluation_recorded":
+                    raise
+        return admin
 
     def signed_document(self, subject=None) -> dict:
         """A signed output document about the pegawai persona (the administrator persona has a
@@ -671,6 +690,12 @@ class World:
                     "sop": {"nomor": "SOP/BKD/02/2026", "versi": current["sop"]["versi"] + 1},
                     "approval": {"reference": "BA/SIMASN/1/2026"}, "reason": "uji matriks"}
             return path.replace("<kode>", "KGB"), token, None
+        if path.startswith("/api/monev/evaluations/"):
+            # recorded once (signed by the administrator persona); a POST is then a correction
+            signer = self.evaluation_recorded(2026)
+            body = {"signer": signer, "correction": True, "reason": "uji matriks"} \
+                if method == "POST" else None
+            return path.replace("<int:year>", "2026"), token, body
         if "<int:year>" in path:
             return path.replace("<int:year>", "2026"), token, None
         if path == "/api/requests":

@@ -8,8 +8,11 @@ read model equal to the live one."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -619,3 +622,115 @@ def test_a_request_summary_counts_working_days_per_clock():
             summary["stage"], summary["decided"]) == (4, 3, 7, "approved", steps[-1][2])
     waiting = monev.request_summary(steps[:2], monday + timedelta(days=7), holidays)
     assert (waiting["stage"], waiting["bkd_days"]) == ("under_verification", 4)
+
+
+# -- the yearly layanan evaluation, recorded and signed -----------------------------------------
+
+def _pdf_text(pdf: bytes) -> str:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    kids = PdfFileReader(io.BytesIO(pdf)).root["/Pages"]["/Kids"]
+    streams = "".join(kids[i]["/Contents"].data.decode("latin-1") for i in range(len(kids)))
+    # the drawn strings, line after line (a wrapped paragraph reads as one)
+    return " ".join(re.findall(r"\((.*?)\) Tj", streams))
+
+
+@pytest.fixture
+def evaluation_stack(own_database, service_config, container_factory):
+    from services.requests.service import RequestsService
+    from services.signing.service import SigningService
+
+    config = {**service_config, "DATABASE_URL": own_database,
+              "SUBSCRIPTION_SWEEP_SECONDS": 0.5}
+    for cls in (RecordsService, RequestsService, SigningService):
+        container_factory(cls, config).start()
+    return config
+
+
+def test_the_yearly_evaluation_is_recorded_once_signed_and_corrected_with_a_reason(
+        evaluation_stack, own_database, keystore_dir):
+    from services.signing import pdfsign
+    from services.signing.keystore import Keystore
+    from shared.canonical import dumps
+
+    config = evaluation_stack
+    for n, state in enumerate(("rejected", "submitted", "returned"), start=40):
+        _request_in(config, n, "dkp", state)
+    year = today_wib().year
+    with call(config, ADMIN, "requests") as requests:
+        live = requests.evaluation_report(year)
+        first = requests.record_evaluation(year, {"signer": "admin.bkd",
+                                                  "notes": "rapat evaluasi 5 Desember"})
+    assert (first["year"], first["revision"], first["status"], first["correction"]) == (
+        year, 1, "signed", False)
+    # the figures the log said, floats kept as their decimal text (the hash chain takes none)
+    def exact(value):
+        if isinstance(value, float):
+            return repr(value)
+        if isinstance(value, dict):
+            return {k: exact(v) for k, v in value.items()}
+        return [exact(v) for v in value] if isinstance(value, list) else value
+
+    assert first["figures"] == exact(live) and live[0]["layanan"] == "KGB"
+    assert live[0]["volume"] == 3 and live[0]["rejected"] == 1
+    assert first["figures_sha256"] == hashlib.sha256(dumps(exact(live)).encode()).hexdigest()
+    assert first["document_url"] == f"/api/signed-documents/{first['document_id']}/pdf"
+    (recorded,) = [json.loads(r[0]) if isinstance(r[0], str) else r[0] for r in fetch(
+        own_database, "SELECT payload FROM requests.events WHERE event_type = "
+                      "'LayananEvaluationRecorded'")]
+    assert recorded["figures"] == first["figures"] and recorded["signer"] == "admin.bkd"
+    signed_events = fetch(own_database, "SELECT payload->>'document_id' FROM requests.events "
+                                        "WHERE event_type = 'LayananEvaluationSigned'")
+    assert signed_events == [(first["document_id"],)]
+
+    # the signed PDF: valid against our root, saying what was recorded
+    pdf = FileSystemStore(config["DOCUMENT_ROOT"]).read(first["pdf_sha256"])
+    verdict = pdfsign.verify(pdf, Keystore(keystore_dir).trust_roots)
+    assert verdict.valid, verdict
+    text = _pdf_text(pdf)
+    for expected in ("LAPORAN EVALUASI TAHUNAN LAYANAN KEPEGAWAIAN", first["number"], "KGB",
+                     first["figures_sha256"], str(year)):
+        assert expected in text, expected
+
+    with call(config, ADMIN, "requests") as requests:
+        with raises_code("evaluation_recorded") as twice:  # 409: once a year
+            requests.record_evaluation(year, {"signer": "admin.bkd"})
+        assert twice.value.field == "year"
+        with raises_code("validation_failed") as bare:
+            requests.record_evaluation(year, {"signer": "admin.bkd", "correction": True})
+        assert bare.value.field == "reason"
+        with raises_code("evaluation_recorded") as nothing:
+            requests.record_evaluation(year - 1, {"signer": "admin.bkd", "correction": True,
+                                                  "reason": "tidak ada yang diralat"})
+        assert nothing.value.field == "correction"
+        with raises_code("validation_failed") as refused:  # no certificate: refused, logged
+            requests.record_evaluation(year, {"signer": "tanpa.sertifikat",
+                                              "correction": True, "reason": "uji penanda"})
+        assert refused.value.field == "signer"
+        assert requests.recorded_evaluation(year)["revision"] == 1
+        _request_in(config, 50, "dinkes", "submitted")
+        corrected = requests.record_evaluation(year, {
+            "signer": "admin.bkd", "correction": True,
+            "reason": "usulan dinkes tercatat sesudah rapat"})
+    assert (corrected["revision"], corrected["status"], corrected["correction"]) == (
+        3, "signed", True)
+    assert corrected["document_id"] != first["document_id"]
+    assert corrected["figures"][0]["volume"] == 4
+    assert [(r["revision"], r["status"]) for r in corrected["revisions"]] == [
+        (1, "signed"), (2, "refused"), (3, "signed")]
+    assert fetch(own_database, "SELECT count(*) FROM requests.events WHERE event_type = "
+                               "'LayananEvaluationRefused'")[0][0] == 1
+    corrected_pdf = FileSystemStore(config["DOCUMENT_ROOT"]).read(corrected["pdf_sha256"])
+    assert pdfsign.verify(corrected_pdf, Keystore(keystore_dir).trust_roots).valid
+    assert "usulan dinkes tercatat sesudah rapat" in _pdf_text(corrected_pdf)
+
+    with call(config, AUDITOR, "requests") as requests:
+        assert requests.recorded_evaluation(year)["document_id"] == corrected["document_id"]
+        with pytest.raises(Forbidden):
+            requests.record_evaluation(year, {"signer": "admin.bkd"})
+        with raises_code("not_found"):
+            requests.recorded_evaluation(year - 1)
+        with raises_code("not_found"):
+            requests.recorded_evaluation(1999)
+    with call(config, FASIL_DKP, "requests") as requests, pytest.raises(Forbidden):
+        requests.recorded_evaluation(year)

@@ -309,6 +309,19 @@ class GatewayService(ServiceBase):
     def http_monev_workload(self, request, query, **_):
         return self.rpc_reporting.monev_workload(query)
 
+    @endpoint("POST", "/api/monev/evaluations/<int:year>",
+              summary="Catat dan tandatangani evaluasi tahunan layanan (ralat: dengan alasan)",
+              roles=("administrator",), body=mv.EvaluationRecord,
+              response=mv.RecordedEvaluation, status=201, tag="monev", errors=(409, 503))
+    def http_record_evaluation(self, request, year, body, **_):
+        return self.rpc_requests.record_evaluation(year, body)
+
+    @endpoint("GET", "/api/monev/evaluations/<int:year>",
+              summary="Evaluasi tahunan layanan yang dicatat, dengan PDF bertanda tangan",
+              roles=("administrator", "auditor"), response=mv.RecordedEvaluation, tag="monev")
+    def http_recorded_evaluation(self, request, year, **_):
+        return self.rpc_requests.recorded_evaluation(year)
+
     @endpoint("GET", "/api/employees/<nip>", summary="Data pegawai (kini atau per waktu)",
               roles=ANYONE, query=r.EmployeeQuery, response=r.Employee, tag="data pegawai")
     def http_employee(self, request, nip, query, **_):

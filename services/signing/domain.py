@@ -19,6 +19,8 @@ FIELD_LABELS = {
     "status": "Status kepegawaian", "wilayah": "Kabupaten/kota", "tahun": "Tahun",
     "jumlah_cocok": "Data cocok", "jumlah_selisih": "Data berselisih",
     "rapat_tanggal": "Tanggal rapat", "rapat_tempat": "Tempat rapat",
+    "revisi": "Revisi", "jumlah_layanan": "Layanan dievaluasi", "jumlah_usulan": "Jumlah usulan",
+    "jumlah_disetujui": "Disetujui", "jumlah_melewati_sla": "Melewati SLA",
 }
 
 

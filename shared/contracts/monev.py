@@ -200,3 +200,30 @@ class OpdWorkload(Schema):
 
 class Workload(Schema):
     items = fields.List(fields.Nested(OpdWorkload))
+
+
+class _Revision(Schema):
+    revision = fields.Integer()
+    status = fields.String(metadata={"description": "recorded, signed atau refused"})
+    correction = fields.Boolean()
+    reason = fields.String(allow_none=True)
+    recorded_by = fields.String()
+    recorded_at = fields.String(metadata={"format": "date-time"})
+    signed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    document_id = fields.String(allow_none=True, metadata={"format": "uuid"})
+    number = fields.String(allow_none=True, metadata={"description": "nomor laporan"})
+    pdf_sha256 = fields.String(allow_none=True)
+    document_url = fields.String(allow_none=True, metadata={
+        "description": "unduh PDF bertanda tangan"})
+
+
+class RecordedEvaluation(_Revision):
+    """The year's evaluation as recorded (its latest signed revision) and its signed PDF."""
+
+    year = fields.Integer()
+    signer = fields.String()
+    notes = fields.String(allow_none=True)
+    figures = fields.List(fields.Dict(), metadata={
+        "description": "angka per layanan saat dicatat (tingkat dan median sebagai teks desimal)"})
+    figures_sha256 = fields.String()
+    revisions = fields.List(fields.Nested(_Revision))
