@@ -734,3 +734,27 @@ def test_the_yearly_evaluation_is_recorded_once_signed_and_corrected_with_a_reas
             requests.recorded_evaluation(1999)
     with call(config, FASIL_DKP, "requests") as requests, pytest.raises(Forbidden):
         requests.recorded_evaluation(year)
+
+
+def test_the_requirement_configuration_is_checked_and_never_names_a_confidential_slot(
+        monkeypatch):
+    from shared.errors import ConfigError
+    from shared.reference import completeness_config
+
+    rules = monev.rules()
+    assert "surat_keterangan_sehat" not in rules.layanan_slots["CPNS_PNS"]
+    assert rules.layanan_slots["CPNS_PNS"] == ("sk_cpns", "spmt", "ijazah_terakhir")
+    good = json.loads(json.dumps(completeness_config()))
+    for change, field_name in (
+            (lambda c: c["base"]["all"]["documents"].append("sk_hukuman_disiplin"),
+             "completeness.base"),
+            (lambda c: c["base"]["PNS"]["documents"].append("sk_tidak_ada"), "completeness.base"),
+            (lambda c: c["upcoming"].update(GAJI={"rule": "status", "statuses": ["PNS"]}),
+             "completeness.upcoming"),
+            (lambda c: c["upcoming"]["KGB"].update(rule="tiap_hari"), "completeness.upcoming")):
+        bad = json.loads(json.dumps(good))
+        change(bad)
+        monkeypatch.setattr(monev, "completeness_config", lambda bad=bad: bad)
+        with pytest.raises(ConfigError) as refused:
+            monev.rules.__wrapped__()
+        assert refused.value.field == field_name
