@@ -342,7 +342,7 @@ def test_completeness_rollups_missing_lists_trend_and_rebuild(stack, own_databas
         with raises_code("validation_failed") as refused:
             reporting.monev_missing({"layanan": "GAJI"})
         assert refused.value.field == "layanan"
-        with raises_code("validation_failed") as refused:
+        with raises_code("not_found") as refused:  # a path naming nobody, as every NIP path
             reporting.monev_employee("123")
         assert refused.value.field == "nip"
     assert {"monev_completeness", "monev_missing", "monev_completeness_trend",

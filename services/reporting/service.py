@@ -15,7 +15,6 @@ from services.reporting.usecases import (
 )
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
-from shared.contracts import monev as m
 from shared.contracts import reporting as c
 from shared.db import Database
 from shared.schemas import load
@@ -153,7 +152,7 @@ class ReportingService(ServiceBase):
         """One employee's completeness (the pegawai themself, or whoever's scope holds them)."""
         with self.db.transaction() as uow:
             return completeness.of_employee(uow, Principal.from_context(self.context),
-                                            load(m.EmployeeNip(), {"nip": nip})["nip"])
+                                            str(nip)[:40])
 
     @rpc
     def monev_trend(self, payload):

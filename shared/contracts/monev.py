@@ -98,11 +98,6 @@ class EvaluationRecord(Schema):
             raise ValidationError("ralat memerlukan alasan", field_name="reason")
 
 
-class EmployeeNip(Schema):
-    nip = fields.String(required=True, validate=validate.Regexp(r"^\d{18}$",
-                                                                error="NIP berupa 18 digit"))
-
-
 # -- answers -----------------------------------------------------------------------------------
 
 _pct = fields.Float(allow_none=True, metadata={"description": "persen (0-100, dua desimal)"})

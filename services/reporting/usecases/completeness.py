@@ -265,6 +265,8 @@ def employees_page(uow, actor: Principal, query: dict, today: date | None = None
 
 def of_employee(uow, actor: Principal, nip: str, today: date | None = None) -> dict:
     """One employee's completeness: the pegawai themself, or anyone whose scope holds them."""
+    if not (len(nip) == 18 and nip.isdigit()):  # a path that names nobody: as for any NIP
+        raise NotFound("pegawai tidak ditemukan", field="nip")
     if actor.roles & {"administrator", "auditor", "fasilitator", "machine"}:
         scope = reports.scope_of(actor)
     elif actor.account_id == nip:
