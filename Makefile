@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting
+.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev
 
 venv: $(STAMP)
 
@@ -64,7 +64,11 @@ bench-reporting: venv
 	$(BIN)/python bench/reporting.py
 	$(BIN)/python bench/reporting_export.py
 
-bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting
+bench-monev: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/monev.py
+
+bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev
 
 # The whole stack on this machine (scripts/stack.sh): `make up`, `make status`, `make logs`
 # (`make logs S=records` for one process), `make down`.

@@ -53,7 +53,8 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
         "requests": ("health", "authorize_document", "change_layanan",
                      "change_request_documents", "create_request", "deactivate_layanan",
                      "decide_request", "eligibility", "evaluation_report", "get_layanan",
-                     "get_request", "list_layanan", "request_timeline", "return_request",
+                     "get_request", "list_layanan", "record_evaluation", "recorded_evaluation",
+                     "request_timeline", "return_request",
                      "start_verification", "submit_request", "verify_request",
                      "withdraw_request"),
         "verification": ("health", "claim", "dismiss_case", "fake_document_cases", "inbox",
@@ -63,8 +64,9 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                     "reissue_document", "request_output", "retry_document",
                     "revoke_document", "sign_checkpoint", "verify_document", "verify_pdf"),
         "reporting": ("health", "authorize_export_download", "chart", "find_employees",
-                      "get_export", "list_disclosures", "public_statistics", "report",
-                      "start_export"),
+                      "get_export", "list_disclosures", "monev_completeness", "monev_employee",
+                      "monev_missing", "monev_trend", "monev_workload", "public_statistics",
+                      "report", "start_export"),
         "sync": ("health", "add_region_key", "apply_decisions", "get_reconciliation",
                  "get_region", "list_decisions", "list_differences", "list_quarantine",
                  "list_reconciliations", "list_region_keys", "list_regions", "list_snapshots",
@@ -74,15 +76,18 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                  "signed_reconciliation", "signed_snapshot", "signed_status", "skip_quarantined",
                  "start_reconciliation"),
     },
+    # requests has its yearly evaluation signed (usecases/evaluation.py `record`)
     "requests": {"records": ("document_meta", "documents_not_owned", "record_for_rules"),
-                 "signing": ("events_feed",), "verification": ("events_feed",)},
+                 "signing": ("events_feed", "issue_document"), "verification": ("events_feed",)},
     "verification": {"records": ("events_feed", "get_employee", "record_history"),
                      "requests": ("events_feed", "get_request")},
     "signing": {"records": ("get_employee",), "requests": ("events_feed", "get_request"),
                 "verification": ("events_feed", "get_case")},
     "identity": {"requests": ("events_feed",)}, "records": {"requests": ("events_feed",)},
-    # the employee read model catches up from the records log (services/reporting/service.py)
-    "reporting": {"records": ("events_feed",), "signing": ("issue_document",)},
+    # the employee list and monev's read models catch up from the records, identity (the
+    # fasilitators' OPDs) and requests logs; official lists are signed (services/reporting)
+    "reporting": {"records": ("events_feed",), "identity": ("events_feed",),
+                  "requests": ("events_feed",), "signing": ("issue_document",)},
     # sync applies the regions' changes through records' own use case (services/sync/usecases/
     # applying.py, settlement.py; the reconciliation reads its roster) and has the
     # reconciliation's berita acara signed

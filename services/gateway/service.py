@@ -29,6 +29,7 @@ from services.gateway.usecases import limits as rate_limits
 from shared import SERVICES
 from shared.callers import GATEWAY
 from shared.contracts import identity as c
+from shared.contracts import monev as mv
 from shared.contracts import records as r
 from shared.contracts import reporting as rp
 from shared.contracts import requests as q
@@ -288,6 +289,54 @@ class GatewayService(ServiceBase):
         checked by the reporting service against that report's schema; scoped as the employee
         list is."""
         return self.rpc_reporting.report(name, query)
+    # -- monitoring and evaluation (monev), the reporting service's read models -----------------
+
+    @endpoint("GET", "/api/monev/completeness",
+              summary="Kelengkapan data dan dokumen per OPD, instansi atau fasilitator",
+              roles=("fasilitator", "administrator", "auditor", "machine"),
+              query=mv.CompletenessRollupQuery, response=mv.CompletenessRollup, tag="monev")
+    def http_monev_completeness(self, request, query, **_):
+        return self.rpc_reporting.monev_completeness(query)
+
+    @endpoint("GET", "/api/monev/completeness/employees",
+              summary="Kekurangan data dan dokumen setiap pegawai (sesuai cakupan peran)",
+              roles=("fasilitator", "administrator", "auditor", "machine"),
+              query=mv.CompletenessListQuery, response=mv.CompletenessPage, tag="monev")
+    def http_monev_missing(self, request, query, **_):
+        return self.rpc_reporting.monev_missing(query)
+
+    @endpoint("GET", "/api/monev/completeness/employees/<nip>",
+              summary="Kelengkapan data seorang pegawai (pegawai: miliknya sendiri)",
+              roles=ANYONE, response=mv.EmployeeCompleteness, tag="monev")
+    def http_monev_employee(self, request, nip, **_):
+        return self.rpc_reporting.monev_employee(nip)
+
+    @endpoint("GET", "/api/monev/completeness/trend",
+              summary="Tren kelengkapan data per OPD per hari",
+              roles=("fasilitator", "administrator", "auditor", "machine"),
+              query=mv.TrendQuery, response=mv.Trend, tag="monev")
+    def http_monev_trend(self, request, query, **_):
+        return self.rpc_reporting.monev_trend(mv.TrendQuery().dump(query))
+
+    @endpoint("GET", "/api/monev/workload",
+              summary="Beban verifikasi dan ketepatan SLA per OPD",
+              roles=("fasilitator", "administrator", "auditor", "machine"),
+              query=mv.WorkloadQuery, response=mv.Workload, tag="monev")
+    def http_monev_workload(self, request, query, **_):
+        return self.rpc_reporting.monev_workload(query)
+
+    @endpoint("POST", "/api/monev/evaluations/<int:year>",
+              summary="Catat dan tandatangani evaluasi tahunan layanan (ralat: dengan alasan)",
+              roles=("administrator",), body=mv.EvaluationRecord,
+              response=mv.RecordedEvaluation, status=201, tag="monev", errors=(409, 503))
+    def http_record_evaluation(self, request, year, body, **_):
+        return self.rpc_requests.record_evaluation(year, body)
+
+    @endpoint("GET", "/api/monev/evaluations/<int:year>",
+              summary="Evaluasi tahunan layanan yang dicatat, dengan PDF bertanda tangan",
+              roles=("administrator", "auditor"), response=mv.RecordedEvaluation, tag="monev")
+    def http_recorded_evaluation(self, request, year, **_):
+        return self.rpc_requests.recorded_evaluation(year)
 
     @endpoint("GET", "/api/employees/<nip>", summary="Data pegawai (kini atau per waktu)",
               roles=ANYONE, query=r.EmployeeQuery, response=r.Employee, tag="data pegawai")

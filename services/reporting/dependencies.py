@@ -37,6 +37,23 @@ class WatchTimer(Timer):
 
 watch_timer = WatchTimer.decorator
 
+SNAPSHOT_SECONDS = 3600.0
+
+
+class SnapshotTimer(Timer):
+    """Fires every MONEV_SNAPSHOT_SECONDS (default 3600), the first time at start: the day's
+    completeness snapshot per OPD is refreshed each time (usecases/completeness.py)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(SNAPSHOT_SECONDS, eager=True, **kwargs)
+
+    def setup(self):
+        self.interval = _seconds(self.container.config, "MONEV_SNAPSHOT_SECONDS",
+                                 SNAPSHOT_SECONDS)
+
+
+snapshot_timer = SnapshotTimer.decorator
+
 
 class ProjectionSettings(DependencyProvider):
     """`self.projection_settings.stall_seconds`: how long a read model may stand behind its

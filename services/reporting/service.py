@@ -10,10 +10,22 @@ from services.reporting.dependencies import (
     ExportSettings,
     ProjectionSettings,
     export_timer,
+    snapshot_timer,
     watch_timer,
 )
 from services.reporting.events import REGISTRY
-from services.reporting.usecases import exports, lists, projection, public, reports, search, watch
+from services.reporting.usecases import (
+    assignments,
+    completeness,
+    exports,
+    lists,
+    projection,
+    public,
+    reports,
+    search,
+    watch,
+    workload,
+)
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
 from shared.contracts import reporting as c
@@ -22,11 +34,15 @@ from shared.idempotency import once
 from shared.objectstore import DocumentStore
 from shared.rpc import RpcProxy
 from shared.schemas import load
-from shared.service import ServiceBase, rpc
+from shared.service import Holidays, ServiceBase, rpc
 from shared.subscriptions import declared
 
 #: the employee list (`simasn projections rebuild reporting.employees`)
 EMPLOYEES = "reporting.employees"
+#: monev (issue 15 part 3): what each record holds, who looks after which OPD, the requests
+COMPLETENESS = "reporting.completeness"
+ASSIGNMENTS = "reporting.assignments"
+WORKLOAD = "reporting.workload"
 SEARCH = c.EmployeeSearch()  # made once: building a schema costs more than loading with it
 EXPORT_REQUEST, EXPORT = c.ExportRequest(), c.Export()
 DISCLOSURE_QUERY, DISCLOSURE = c.DisclosureQuery(), c.Disclosure(many=True)
@@ -36,8 +52,20 @@ SYSTEM = {"actor_id": "service:reporting", "actor_role": "system", "actor_roles"
           "actor_scope": []}
 
 
+def _fed(source: str, event_type: str, subscription: str, prefix: str, fold):
+    """The consumer `<prefix>_<event type>` of one event for one monev read model: `fold(uow,
+    event)`. The service declares each by name in its class body."""
+
+    def handle(self, uow, event):
+        fold(uow, event)
+
+    handle.__name__ = handle.__qualname__ = f"{prefix}_{event_type.lower()}"
+    return idempotent_handler(source, event_type, subscription=subscription)(handle)
+
+
 class ReportingService(ServiceBase):
-    """Read models for finding employees and, later, monitoring and statistics (issue 15)."""
+    """Read models of the logs for finding employees, the lists and statistics BKD works from,
+    monitoring and evaluation, and their exports and charts (issue 15)."""
 
     name = "reporting"
     db = Database(REGISTRY)
@@ -45,11 +73,15 @@ class ReportingService(ServiceBase):
     export_settings = ExportSettings()
     documents = DocumentStore()
     signing = RpcProxy("signing")
+    holidays = Holidays()
     #: how `simasn projections rebuild` empties a read model before replaying it from zero
-    rebuildable = {EMPLOYEES: projection.RESET}
-    #: caught up a feed page per transaction, folded and written at once (the list's own table
-    #: only: nothing appended, nothing read from the context)
-    batched_catch_up = {EMPLOYEES: projection.employee_events}
+    rebuildable = {EMPLOYEES: projection.RESET, COMPLETENESS: completeness.RESET,
+                   ASSIGNMENTS: assignments.RESET, WORKLOAD: workload.RESET}
+    #: caught up a feed page per transaction, folded and written at once (the read models' own
+    #: tables only: nothing appended, nothing read from the context)
+    batched_catch_up = {EMPLOYEES: projection.employee_events,
+                        COMPLETENESS: completeness.presence_events,
+                        ASSIGNMENTS: None, WORKLOAD: None}
 
     # -- the employee list, from the records events --------------------------------------------
 
@@ -69,6 +101,47 @@ class ReportingService(ServiceBase):
     def on_layanan_outcome_applied(self, uow, event):
         projection.employee_event(uow, event)
 
+    # -- monev: presence of fields and documents, fasilitators' OPDs, the requests' steps ---------
+
+    presence_employeeregistered = _fed("records", "EmployeeRegistered", COMPLETENESS,
+                                       "presence", completeness.presence_event)
+    presence_datapokokchanged = _fed("records", "DataPokokChanged", COMPLETENESS, "presence",
+                                     completeness.presence_event)
+    presence_layananoutcomeapplied = _fed("records", "LayananOutcomeApplied", COMPLETENESS,
+                                          "presence", completeness.presence_event)
+    presence_documentattached = _fed("records", "DocumentAttached", COMPLETENESS, "presence",
+                                     completeness.presence_event)
+    assignment_accountregistered = _fed("identity", "AccountRegistered", ASSIGNMENTS,
+                                        "assignment", assignments.account_event)
+    assignment_rolegranted = _fed("identity", "RoleGranted", ASSIGNMENTS, "assignment",
+                                  assignments.account_event)
+    assignment_rolerevoked = _fed("identity", "RoleRevoked", ASSIGNMENTS, "assignment",
+                                  assignments.account_event)
+    assignment_opdscopechanged = _fed("identity", "OpdScopeChanged", ASSIGNMENTS, "assignment",
+                                      assignments.account_event)
+    assignment_accountdisabled = _fed("identity", "AccountDisabled", ASSIGNMENTS, "assignment",
+                                      assignments.account_event)
+    assignment_accountenabled = _fed("identity", "AccountEnabled", ASSIGNMENTS, "assignment",
+                                     assignments.account_event)
+    workload_requestsubmitted = _fed("requests", "RequestSubmitted", WORKLOAD, "workload",
+                                     workload.request_event)
+    workload_verificationstarted = _fed("requests", "VerificationStarted", WORKLOAD,
+                                        "workload", workload.request_event)
+    workload_requestreturned = _fed("requests", "RequestReturned", WORKLOAD, "workload",
+                                    workload.request_event)
+    workload_requestverified = _fed("requests", "RequestVerified", WORKLOAD, "workload",
+                                    workload.request_event)
+    workload_requestapproved = _fed("requests", "RequestApproved", WORKLOAD, "workload",
+                                    workload.request_event)
+    workload_requestrejected = _fed("requests", "RequestRejected", WORKLOAD, "workload",
+                                    workload.request_event)
+    workload_requestwithdrawn = _fed("requests", "RequestWithdrawn", WORKLOAD, "workload",
+                                     workload.request_event)
+    workload_signingstarted = _fed("requests", "SigningStarted", WORKLOAD, "workload",
+                                   workload.request_event)
+    workload_requestcompleted = _fed("requests", "RequestCompleted", WORKLOAD, "workload",
+                                     workload.request_event)
+
     # -- finding employees -----------------------------------------------------------------------
 
     @rpc
@@ -87,13 +160,15 @@ class ReportingService(ServiceBase):
         query = load(report.params(), params)
         with self.db.transaction() as uow:
             return c.ReportAnswer().dump(
-                lists.answer(uow, Principal.from_context(self.context), name, query))
+                lists.answer(uow, Principal.from_context(self.context), name, query,
+                             holidays=self.holidays.days))
 
     @rpc
     def public_statistics(self):
         """Aggregate headcounts for anyone, small cells suppressed (usecases/public.py)."""
         with self.db.transaction() as uow:
             return c.PublicStatistics().dump(public.statistics(uow, public.threshold()))
+
     # -- exports, the disclosure log and charts (issue 15 part 5) ------------------------------
 
     @rpc
@@ -128,7 +203,7 @@ class ReportingService(ServiceBase):
             if export_id is None:
                 return
             if exports.produce(self.db, self.documents, self.signing, export_id,
-                               settings.runner, settings) is None:
+                               settings.runner, settings, self.holidays.days) is None:
                 return  # failed, given back or taken over: the next tick goes on
 
     @rpc
@@ -144,11 +219,58 @@ class ReportingService(ServiceBase):
         query = load(CHART_QUERY, {"format": payload.pop("format", "svg")})
         with self.db.transaction() as uow:
             content_type, body = exports.chart(uow, self._actor(), name, query["format"],
-                                               payload)
+                                               payload, self.holidays.days)
         return {"content_type": content_type, "body_base64": base64.b64encode(body).decode()}
 
     def _actor(self) -> Principal:
         return Principal.from_context(self.context)
+
+    # -- monev: the registered reports, as lists of items ---------------------------------------
+
+    def _report(self, name: str, payload) -> dict:
+        report = reports.REPORTS[name]
+        query = load(report.params(), payload or {})
+        keys = [col.key for col in report.columns(query)]
+        with self.db.transaction() as uow:
+            rows = reports.read(report, uow, self._actor(), query,
+                                holidays=self.holidays.days)
+            return {"items": [dict(zip(keys, map(reports.as_text, row), strict=True))
+                              for row in rows]}
+
+    @rpc
+    def monev_completeness(self, payload):
+        """Completeness rolled up per OPD, instansi or fasilitator (`group`)."""
+        return self._report("monev_completeness", payload)
+
+    @rpc
+    def monev_missing(self, payload):
+        """One page of each employee's missing fields and documents."""
+        query = load(reports.REPORTS["monev_missing"].params(), payload or {})
+        with self.db.transaction() as uow:
+            return completeness.employees_page(uow, Principal.from_context(self.context), query)
+
+    @rpc
+    def monev_employee(self, nip):
+        """One employee's completeness (the pegawai themself, or whoever's scope holds them)."""
+        with self.db.transaction() as uow:
+            return completeness.of_employee(uow, Principal.from_context(self.context),
+                                            str(nip)[:40])
+
+    @rpc
+    def monev_trend(self, payload):
+        """Each OPD's completeness per day over a date range."""
+        return self._report("monev_completeness_trend", payload)
+
+    @rpc
+    def monev_workload(self, payload):
+        """Verification workload and SLA per OPD (working days skip the HOLIDAYS)."""
+        return self._report("monev_workload", payload)
+
+    @snapshot_timer
+    def snapshot_completeness(self):
+        """Today's completeness of every OPD, for the trend (idempotent within a day)."""
+        with self.db.transaction(reason="snapshot kelengkapan harian") as uow:
+            completeness.snapshot(uow)
 
     # -- keeping up ------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ REGISTRY = EventRegistry("requests", streams=(
     "request:<request_id>",            # a request through its workflow
     "request-downloads:<request_id>",  # who downloaded its documents
     "request-claims:<request_id>",     # who took it from the verification queue
+    "layanan-evaluation:<year>",       # the year's evaluation, recorded and signed
 ))
 
 _kode = fields.String(required=True, validate=validate.Regexp(r"^[A-Z_]{2,40}$"))
@@ -242,6 +243,46 @@ class RequestClaimed(Schema):
     previous_claimant = fields.String(allow_none=True, load_default=None)
     lapsed = fields.Boolean(required=True)
     confidential = _confidential
+
+
+# -- the yearly evaluation of the layanan, recorded and signed (usecases/evaluation.py) -------
+
+@REGISTRY.event("LayananEvaluationRecorded", version=1)
+class LayananEvaluationRecorded(Schema):
+    """The year's evaluation as this log said it when an administrator recorded it: the
+    figures per layanan (evaluation.report), their SHA-256 (canonical JSON), who is to sign;
+    a correction names its reason."""
+
+    year = fields.Integer(required=True)
+    revision = fields.Integer(required=True)
+    figures = fields.List(fields.Dict(), required=True)
+    figures_sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    signer = fields.String(required=True)
+    correction = fields.Boolean(required=True)
+    reason = fields.String(allow_none=True)
+    notes = fields.String(allow_none=True)
+
+
+@REGISTRY.event("LayananEvaluationSigned", version=1)
+class LayananEvaluationSigned(Schema):
+    """The signing service produced and signed the report of that revision."""
+
+    year = fields.Integer(required=True)
+    revision = fields.Integer(required=True)
+    document_id = fields.UUID(required=True)
+    number = fields.String(allow_none=True)
+    pdf_sha256 = fields.String(allow_none=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
+@REGISTRY.event("LayananEvaluationRefused", version=1)
+class LayananEvaluationRefused(Schema):
+    """Signing refused that revision (e.g. a signer without a certificate): it may be recorded
+    again."""
+
+    year = fields.Integer(required=True)
+    revision = fields.Integer(required=True)
+    code = fields.String(required=True)
+    message = fields.String(required=True)
 
 
 # -- what the bus may carry: a disciplinary procedure is confidential -------------------------

@@ -61,3 +61,15 @@ class GrantPeriodNotReached(ValidationFailed):
 
     code = "grant_period_not_reached"
     title = "Periode berikutnya layanan ini belum tiba"
+
+
+class EvaluationRecorded(Conflict):
+    code = "evaluation_recorded"
+    title = "Evaluasi tahun ini sudah dicatat"
+
+
+class EvaluationNotSigned(RequestsError):
+    code = "evaluation_not_signed"
+    http_status = 503
+    transient = True
+    title = "Laporan evaluasi belum selesai ditandatangani"

@@ -8,6 +8,7 @@ from services.requests.usecases import catalogue, evaluation, workflow
 from shared.auth import Principal
 from shared.calendar import today_wib
 from shared.consumer import idempotent_handler
+from shared.contracts import monev as m
 from shared.contracts import requests as c
 from shared.db import Database
 from shared.errors import SimasnError, ValidationFailed
@@ -41,6 +42,7 @@ class RequestsService(ServiceBase):
     catalogue_seed = CatalogueSeed()
     holidays = Holidays()
     records = RpcProxy("records")
+    signing = RpcProxy("signing")
 
     def _actor(self) -> Principal:
         return Principal.from_context(self.context)
@@ -107,6 +109,19 @@ class RequestsService(ServiceBase):
         """The yearly evaluation of every layanan (administrators and auditors)."""
         with self.db.transaction() as uow:
             return evaluation.yearly_report(uow, self._actor(), year, self.holidays.days)
+
+    @rpc
+    def record_evaluation(self, year, payload):
+        """Record the year's evaluation and have it signed (administrators; monev)."""
+        data = load(m.EvaluationRecord(), payload)
+        return evaluation.record(self.db, self.signing, self._actor(), year, data,
+                                 self.holidays.days)
+
+    @rpc
+    def recorded_evaluation(self, year):
+        """The year's recorded, signed evaluation (administrators and auditors)."""
+        with self.db.transaction() as uow:
+            return evaluation.recorded(uow, self._actor(), year)
 
     # -- requests ------------------------------------------------------------------------------
 

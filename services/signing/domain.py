@@ -22,6 +22,8 @@ FIELD_LABELS = {
     # an official list exported by reporting (DAFTAR_RESMI)
     "judul": "Daftar", "filter": "Filter", "jumlah_baris": "Jumlah baris",
     "sha256_daftar": "SHA-256 daftar lengkap",
+    "revisi": "Revisi", "jumlah_layanan": "Layanan dievaluasi", "jumlah_usulan": "Jumlah usulan",
+    "jumlah_disetujui": "Disetujui", "jumlah_melewati_sla": "Melewati SLA",
 }
 
 

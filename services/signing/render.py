@@ -72,6 +72,11 @@ def render(template: dict, values: dict, *, number: str, document_id: str,
         y = _paragraph(pdf, domain.fill(paragraph, values), y)
     y = _fields(pdf, template, values, y)
     y -= 10
+    table = values.get("tabel")
+    if isinstance(table, dict) and table.get("rows"):  # e.g. a yearly evaluation's figures
+        y = _section(pdf, str(table.get("title") or ""), y)
+        y = _table(pdf, y, [(str(name), float(width)) for name, width in table["columns"]],
+                   table["rows"], size=7.5)
     for paragraph in template["body"][1:] + [template["closing"]]:
         if y < 230:
             pdf.showPage()

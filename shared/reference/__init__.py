@@ -70,3 +70,10 @@ def reporting_lists() -> dict:
     """Editable rules of BKD's lists (DUK order, latihan jabatan levels, KP/KGB periods,
     retirement horizon): shared/reference/reporting-lists.json."""
     return json.loads((HERE / "reporting-lists.json").read_text(encoding="utf-8"))
+
+
+def completeness_config() -> dict:
+    """What an employee's record must hold for monev (base fields and documents per status,
+    the layanan an employee will soon need, layanan document -> record slot): editable data,
+    checked by services/reporting/monev.py when loaded."""
+    return json.loads((HERE / "completeness.json").read_text(encoding="utf-8"))

@@ -105,6 +105,7 @@ CONFLICTS: dict[str, set[str]] = {
         "berita_acara_not_ready"},
     "POST /api/reports/{name}/export": {"idempotency_key_reused"},
     "GET /api/reports/{name}/export/{export_id}/file": {"export_not_ready"},
+    "POST /api/monev/evaluations/{year}": {"evaluation_recorded"},
 }
 #: what this run provoked: operation -> codes seen
 SEEN: dict[str, set[str]] = {}
@@ -620,6 +621,14 @@ def test_a_region_is_onboarded_once_its_keys_and_batches_and_quarantine_conflict
                              body={"reason": "diputus lagi"}),
                  f"POST /api/sync/regions/{{region}}/quarantine/{{sequence}}/{action}",
                  "not_quarantined")
+
+
+def test_a_yearly_evaluation_is_corrected_only_once_recorded(client, people):
+    """A correction of a year whose evaluation was never recorded: nothing to correct (the
+    second recording of a signed year is the same code, tests/test_reporting_monev.py)."""
+    conflict(client.call("POST", "/api/monev/evaluations/2001", token=people["admin"], body={
+        "signer": "admin.bkd", "correction": True, "reason": "ralat tanpa evaluasi"}),
+        "POST /api/monev/evaluations/{year}", "evaluation_recorded")
 
 
 def test_a_reconciliations_decisions_conflict_once_applied_or_closed(stack, client, people):

@@ -482,6 +482,15 @@ def _the_special_cases(matrix, stack, client):
             404 if code == "report_unknown" else 422, code, field), (name, body, b)
         matrix.seen[("post", export)] |= matrix.seen.pop(
             ("post", export.replace("{name}", name)), set())
+    # so do monev's reports (the reporting read models), naming the parameter
+    for path, query, field in (("/api/monev/completeness", "group=golongan", "group"),
+                               ("/api/monev/completeness/employees", "layanan=GAJI", "layanan"),
+                               ("/api/monev/completeness/trend", "from=2026-02-01&to=2026-01-01",
+                                "from"),
+                               ("/api/monev/workload", "year=1999", "year")):
+        s, h, b = matrix.raw.send("get", f"{path}?{query}", matrix.auth("administrator"))
+        assert (s, (b or {}).get("field")) == (422, field), (path, s, b)
+        matrix.record("get", path, s, h)
 
 
 def test_408_for_a_body_that_never_arrives(matrix):

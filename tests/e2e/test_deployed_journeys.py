@@ -241,3 +241,40 @@ def test_bkd_finds_every_seeded_employee_and_a_fasilitator_only_their_opd(stack,
     nip = next(iter(seeded))
     exact = client.call("GET", f"/api/employees?nip={nip}", token=admin)
     assert [i["nip"] for i in exact.body["items"]] == [nip]
+
+
+def test_monev_rolls_up_the_seeded_province_per_opd_and_per_fasilitator(stack, client):
+    """Monev (issue 15 part 3) in the deployed topology: the reporting process follows the
+    records log (presence of fields and documents) and identity's (the fasilitators' OPDs)
+    through their feeds and the bus, with its own broker user."""
+    admin = stack.login("admin.bkd")
+    seeded = stack.seeded.pegawai
+    fasilitators = {login for login, (role, _) in stack.seeded.staff.items()
+                    if role == "fasilitator"}
+    assert fasilitators
+
+    def rows(group: str, token: str) -> dict:
+        answer = client.call("GET", f"/api/monev/completeness?group={group}", token=token)
+        assert answer.status == 200, answer.body
+        key = "account_id" if group == "fasilitator" else "opd_id"
+        return {r[key]: r for r in answer.body["items"]}
+
+    wanted = {opd: sum(1 for o in seeded.values() if o == opd) for opd in set(seeded.values())}
+    by_opd = wait_for(lambda: (lambda found: found if all(
+        opd in found and found[opd]["employees"] >= n for opd, n in wanted.items())
+        else None)(rows("opd", admin)), timeout=60,
+        message="every seeded employee is in the completeness rollup")
+    assert all(0 <= r["percent"] <= 100 and r["required"] >= r["present"]
+               for r in by_opd.values())
+    by_fasilitator = wait_for(lambda: (lambda found: found if fasilitators <= set(found)
+                                       else None)(rows("fasilitator", admin)), timeout=60,
+                              message="every seeded fasilitator is in the rollup")
+    mine = rows("fasilitator", stack.login("fas.dindik1"))
+    assert list(mine) == ["fas.dindik1"] and mine["fas.dindik1"]["opd_ids"] == \
+        by_fasilitator["fas.dindik1"]["opd_ids"]
+    assert set(rows("opd", stack.login("fas.dindik1"))) <= {"dindik"}
+    nip = next(n for n, opd in seeded.items() if opd == "dindik")
+    missing = client.call("GET", f"/api/monev/completeness/employees/{nip}", token=admin)
+    assert missing.status == 200 and missing.body["nip"] == nip, missing.body
+    workload = client.call("GET", "/api/monev/workload", token=admin)
+    assert workload.status == 200 and isinstance(workload.body["items"], list), workload.body

@@ -185,7 +185,8 @@ class _Head:
             yield row
 
 
-def produce(db, store, signing, export_id: str, runner: str, settings) -> dict | None:
+def produce(db, store, signing, export_id: str, runner: str, settings,
+            holidays: frozenset = frozenset()) -> dict | None:
     """Write the claimed export's file and record it (see the module's docstring); a failure
     the caller can act on marks it failed with the reason, a transient one (the store, the
     database, signing away for a moment) gives the export back for the next tick. Answers the
@@ -195,7 +196,7 @@ def produce(db, store, signing, export_id: str, runner: str, settings) -> dict |
             row = _row(uow, export_id, lock=True)
             if row["status"] != "running" or row["runner"] != runner:
                 return None  # another runner took it over
-            return _produce(uow, store, signing, row, settings)
+            return _produce(uow, store, signing, row, settings, holidays)
     except SimasnError as exc:
         if exc.transient:  # the store or a service away for a moment: the next tick retries
             log.warning("export_postponed", export_id=export_id, error=exc.message)
@@ -208,7 +209,7 @@ def produce(db, store, signing, export_id: str, runner: str, settings) -> dict |
     return None
 
 
-def _produce(uow, store, signing, row: dict, settings) -> dict:
+def _produce(uow, store, signing, row: dict, settings, holidays: frozenset) -> dict:
     report = report_named(row["report"])
     params = load_params(report, row["params"])
     actor = Principal(row["account_id"], frozenset(row["roles"]), frozenset(row["opd_scope"]))
@@ -220,7 +221,7 @@ def _produce(uow, store, signing, row: dict, settings) -> dict:
     export_id = str(row["export_id"])
     notes = _notes(report, row, today)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile("w+") as nips:
-        rows = report.rows(uow, actor, params, today)
+        rows = reports.read(report, uow, actor, params, today, holidays)
         chart = None
         if fmt == "pdf" and not report.personal:
             # a statistic's chart before its table: the rows a chart can hold, then the rest
@@ -378,7 +379,8 @@ def disclosures(uow, actor: Principal, query: dict) -> list[dict]:
 
 # -- charts ----------------------------------------------------------------------------------
 
-def chart(uow, actor: Principal, name: str, fmt: str, raw_params: dict) -> tuple[str, bytes]:
+def chart(uow, actor: Principal, name: str, fmt: str, raw_params: dict,
+          holidays: frozenset = frozenset()) -> tuple[str, bytes]:
     """The chart of statistic `name` as the caller sees it: (content type, bytes)."""
     report = report_named(name)
     if report.personal:
@@ -386,7 +388,7 @@ def chart(uow, actor: Principal, name: str, fmt: str, raw_params: dict) -> tuple
                                field="name", code="not_a_statistic")
     params = load_params(report, raw_params)
     columns = report.columns(params)
-    rows = list(itertools.islice(report.rows(uow, actor, params, today_wib()),
+    rows = list(itertools.islice(reports.read(report, uow, actor, params, today_wib(), holidays),
                                  charts.MAX_CATEGORIES + 1))
     try:
         drawn = charts.from_report(report.title, columns, rows)

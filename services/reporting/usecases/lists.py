@@ -405,7 +405,8 @@ def kgb_due_rows(uow, actor: Principal, params: dict, today: date | None = None,
 
 # -- one answer for the API --------------------------------------------------------------------
 
-def answer(uow, actor: Principal, name: str, params: dict, today: date | None = None) -> dict:
+def answer(uow, actor: Principal, name: str, params: dict, today: date | None = None,
+           holidays: frozenset = frozenset()) -> dict:
     """A report as JSON: a statistic whole, a list of persons one page at a time."""
     report = reports.REPORTS[name]
     columns = report.columns(params)
@@ -413,15 +414,15 @@ def answer(uow, actor: Principal, name: str, params: dict, today: date | None = 
     page = limit = None
     if "page" in params:  # a list of persons: one page (and whether another follows)
         page, limit = params["page"], params["limit"]
-        rows = list(report.rows(uow, actor, params, today,
-                                page=((page - 1) * limit, limit + 1)))
+        rows = list(reports.read(report, uow, actor, params, today, holidays,
+                                 page=((page - 1) * limit, limit + 1)))
     elif "limit" in params:  # a list paged by offset (the employee list)
-        limit, streamed = params["limit"], report.rows(uow, actor, params, today)
+        limit, streamed = params["limit"], reports.read(report, uow, actor, params, today)
         rows = list(islice(streamed, params.get("offset", 0),
                            params.get("offset", 0) + limit + 1))
         streamed.close()  # its server-side cursor, while the transaction is still open
     else:  # a statistic: whole
-        rows = list(report.rows(uow, actor, params, today))
+        rows = list(reports.read(report, uow, actor, params, today, holidays))
     has_more = limit is not None and len(rows) > limit
     rows = rows[:limit] if limit is not None else rows
     as_of: datetime | None = params.get("as_of")

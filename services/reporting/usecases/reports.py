@@ -37,7 +37,8 @@ class Report:
     - `official`: its PDF is an official list, signed by the signing service;
     - `params`: the marshmallow schema of its filters (shared/contracts/reporting.py);
     - `columns(params)`: its columns for these filters;
-    - `rows(uow, actor, params, today)`: its rows for this caller, streamed."""
+    - `rows(uow, actor, params, today)`: its rows for this caller, streamed;
+    - `calendar`: its rows count working days, so `rows` takes the configured `holidays`."""
 
     name: str
     title: str
@@ -46,6 +47,7 @@ class Report:
     params: type
     columns: Callable[[dict], list[Column]]
     rows: Callable[..., Iterator[tuple]]
+    calendar: bool = False
 
 
 #: name -> report; each module that defines a report registers it here (`register`)
@@ -67,6 +69,15 @@ def named(name) -> Report:
         raise ReportUnknown(f"laporan {str(name)[:40]!r} tidak dikenal; tersedia: "
                             + ", ".join(sorted(REPORTS)), field="name")
     return report
+
+
+def read(report: Report, uow, actor: Principal, params: dict, today: date | None = None,
+         holidays: frozenset = frozenset(), **extra) -> Iterator[tuple]:
+    """The rows of `report` for `actor`: how every page, export and chart reads a report (the
+    holidays reach the reports that count working days)."""
+    if report.calendar:
+        extra["holidays"] = holidays
+    return report.rows(uow, actor, params, today, **extra)
 
 
 def scope_of(actor: Principal) -> domain.Scope:

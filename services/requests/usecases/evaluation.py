@@ -17,15 +17,19 @@ and hands them to `report`, the computation (plain functions, tested without a d
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter, defaultdict
 from datetime import date, datetime
 from itertools import groupby
 
 from services.requests.domain import APPROVING, RETURNED, SUBMITTED, VERIFYING
+from services.requests.exceptions import EvaluationNotSigned, EvaluationRecorded
 from shared.auth import Principal
 from shared.calendar import WIB, working_days_between
-from shared.errors import Forbidden, ValidationFailed
+from shared.canonical import dumps
+from shared.errors import Forbidden, NotFound, SimasnError, ValidationFailed
+from shared.eventstore import ANY_VERSION, NewEvent
 
 BKD_STAGES = frozenset({SUBMITTED, VERIFYING, APPROVING})
 STAGE_AFTER = {"RequestSubmitted": SUBMITTED, "VerificationStarted": VERIFYING,
@@ -150,3 +154,189 @@ def yearly_report(uow, actor: Principal, year, holidays: frozenset = frozenset()
     return report((list(events) for _, events in streams), year,
                   lambda kode, version: slas.get((kode, version), slas.get((kode, None), 0)),
                   holidays)
+
+
+# -- the evaluation recorded and signed (monev, issue 15 part 3) --------------------------------
+
+DOCUMENT_KEY = "EVALUASI_LAYANAN_TAHUNAN"
+STREAM_TYPE = "LayananEvaluation"
+_ROW = ("year, revision, status, figures, figures_sha256, signer, correction, reason, notes, "
+        "recorded_by, recorded_at, document_id, number, pdf_sha256, signed_at")
+
+
+def _stream(year: int) -> str:
+    return f"layanan-evaluation:{year}"
+
+
+def _year(year) -> int:
+    try:
+        year = int(year)
+    except (TypeError, ValueError):
+        raise ValidationFailed("tahun harus angka, mis. 2026", field="year") from None
+    if not 2000 <= year <= 2100:
+        raise ValidationFailed("tahun di luar jangkauan", field="year")
+    return year
+
+
+def exact(value):
+    """The figures as the log can carry them: the hash chain takes no float, so a rate or a
+    median is kept as its decimal text ("0.8333", "2.5")."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [exact(v) for v in value]
+    return value
+
+
+def _latest(uow, year: int) -> dict | None:
+    row = uow.execute(f"SELECT {_ROW} FROM evaluations WHERE year = :y AND status <> "  # noqa: S608 - fixed column list
+                      "'refused' ORDER BY revision DESC LIMIT 1", {"y": year}).mappings().first()
+    return dict(row) if row else None
+
+
+def report_values(year: int, revision: int, figures: list[dict], digest: str,
+                  correction: dict | None) -> dict:
+    """The signed report's values (signing's template EVALUASI_LAYANAN_TAHUNAN): totals, one
+    table row per layanan, the SHA-256 of the full figures."""
+    rows = [[f["layanan"], f["volume"], f["approved"], f["rejected"], f["withdrawn"], f["open"],
+             f"{100 * float(f['return_rate']):.1f}%",
+             "-" if f["turnaround_median_days"] is None
+             else f"{float(f['turnaround_median_days']):g}",
+             "-" if f["turnaround_p90_days"] is None else f["turnaround_p90_days"],
+             f["sla_breaches"]] for f in figures]
+    said = "-"
+    if correction:
+        said = (f"Laporan ini adalah ralat (revisi {revision}) atas laporan sebelumnya, dengan "
+                f"alasan: {correction['reason']}")
+    return {"tahun": str(year), "revisi": str(revision), "jumlah_layanan": str(len(figures)),
+            "jumlah_usulan": str(sum(f["volume"] for f in figures)),
+            "jumlah_disetujui": str(sum(f["approved"] for f in figures)),
+            "jumlah_melewati_sla": str(sum(f["sla_breaches"] for f in figures)),
+            "sidik_angka": digest, "ralat": said,
+            "rujukan": f"GET /api/monev/evaluations/{year}",
+            "tabel": {"title": "Angka per layanan (hari kerja)", "columns": [
+                ["Layanan", 0.2], ["Usulan", 0.08], ["Setuju", 0.08], ["Tolak", 0.08],
+                ["Tarik", 0.08], ["Terbuka", 0.09], ["Kembali", 0.09], ["Median", 0.09],
+                ["P90", 0.08], ["Lewat SLA", 0.13]], "rows": rows}}
+
+
+def record(db, signing, actor: Principal, year, data: dict,
+           holidays: frozenset = frozenset()) -> dict:
+    """Record the year's evaluation and have it signed; answers the recorded report.
+
+    1. In one transaction (serialised per year): a signed revision already there is a 409
+       unless this is a correction with a reason; an unsigned one is taken up again (a
+       retried call finishes it); else the figures are computed from this log and
+       LayananEvaluationRecorded appended with them.
+    2. Signing produces and signs the report (asked on the administrator's behalf; one live
+       document per subject, so asking again gives the same one).
+    3. LayananEvaluationSigned with the document; a refusal appends LayananEvaluationRefused
+       (the revision may be recorded again); not signed yet: 503, ask again."""
+
+    actor.require("administrator")
+    year = _year(year)
+    with db.transaction(reason=data.get("reason") or f"evaluasi layanan {year}") as uow:
+        uow.execute("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": _stream(year)})
+        latest = _latest(uow, year)
+        if latest is not None and latest["status"] == "signed" and not data.get("correction"):
+            raise EvaluationRecorded(
+                f"evaluasi tahun {year} sudah dicatat dan ditandatangani (revisi "
+                f"{latest['revision']}); kirim ralat beserta alasannya untuk mengubahnya",
+                field="year", details={"revision": latest["revision"],
+                                       "document_id": str(latest["document_id"])})
+        if latest is None and data.get("correction"):
+            raise EvaluationRecorded(f"belum ada evaluasi tahun {year} yang dapat diralat",
+                                     field="correction")
+        if latest is not None and latest["status"] == "recorded":
+            pending = latest  # a call that did not finish: sign what it recorded
+        else:
+            figures = exact(yearly_report(uow, actor, year, holidays))
+            last = uow.execute("SELECT coalesce(max(revision), 0) FROM evaluations WHERE "
+                               "year = :y", {"y": year}).scalar()
+            pending = {"year": year, "revision": last + 1, "figures": figures,
+                       "figures_sha256": hashlib.sha256(dumps(figures).encode()).hexdigest(),
+                       "signer": data["signer"], "correction": bool(data.get("correction")),
+                       "reason": data.get("reason"), "notes": data.get("notes")}
+            uow.append(_stream(year), STREAM_TYPE, ANY_VERSION,
+                       [NewEvent("LayananEvaluationRecorded", pending)])
+            uow.execute(
+                "INSERT INTO evaluations (year, revision, status, figures, figures_sha256, "
+                "signer, correction, reason, notes, recorded_by) VALUES (:year, :revision, "
+                "'recorded', CAST(:figures AS jsonb), :figures_sha256, :signer, :correction, "
+                ":reason, :notes, :by)",
+                {**pending, "figures": dumps(figures), "by": actor.account_id})
+    revision = pending["revision"]
+    order = {"subject": f"layanan-evaluation:{year}-{revision}", "document_key": DOCUMENT_KEY,
+             "signer": pending["signer"],
+             "values": report_values(year, revision, pending["figures"],
+                                     pending["figures_sha256"],
+                                     pending if pending["correction"] else None)}
+    try:
+        document = signing.issue_document(order)
+    except SimasnError as exc:
+        if exc.transient:
+            raise
+        with db.transaction(reason="evaluasi layanan ditolak penandatanganan") as uow:
+            uow.execute("UPDATE evaluations SET status = 'refused' WHERE year = :y AND "
+                        "revision = :r AND status = 'recorded'", {"y": year, "r": revision})
+            uow.append(_stream(year), STREAM_TYPE, ANY_VERSION, [NewEvent(
+                "LayananEvaluationRefused", {"year": year, "revision": revision,
+                                             "code": exc.code, "message": exc.message})])
+        raise
+    if document.get("status") != "signed":
+        raise EvaluationNotSigned(
+            f"laporan evaluasi {year} belum selesai ditandatangani ({document.get('status')});"
+            " kirim permintaan yang sama lagi", field="signer",
+            details={"document_id": document.get("document_id"),
+                     "status": document.get("status")})
+    with db.transaction(reason=f"evaluasi layanan {year} ditandatangani") as uow:
+        updated = uow.execute(
+            "UPDATE evaluations SET status = 'signed', document_id = CAST(:d AS uuid), "
+            "number = :n, pdf_sha256 = :s, signed_at = now() WHERE year = :y AND "
+            "revision = :r AND status = 'recorded'",
+            {"d": document["document_id"], "n": document.get("number"),
+             "s": document.get("sha256"), "y": year, "r": revision}).rowcount
+        if updated:
+            uow.append(_stream(year), STREAM_TYPE, ANY_VERSION, [NewEvent(
+                "LayananEvaluationSigned", {
+                    "year": year, "revision": revision, "document_id": document["document_id"],
+                    "number": document.get("number"), "pdf_sha256": document.get("sha256")})])
+        return recorded(uow, actor, year)
+
+
+def recorded(uow, actor: Principal, year) -> dict:
+    """The year's recorded evaluation (its latest signed revision, else the one being signed),
+    with the link to its signed PDF and the earlier revisions."""
+    if not actor.has("administrator", "auditor"):
+        raise Forbidden("evaluasi layanan untuk BKD dan auditor", field="role")
+    try:
+        year = _year(year)
+    except ValidationFailed:  # a year out of range has no evaluation either
+        raise NotFound(f"evaluasi tahun {str(year)[:10]} tidak ada", field="year") from None
+    rows = [dict(r) for r in uow.execute(
+        f"SELECT {_ROW} FROM evaluations WHERE year = :y ORDER BY revision",  # noqa: S608 - fixed column list
+        {"y": year}).mappings()]
+    live = [r for r in rows if r["status"] != "refused"]
+    if not live:
+        raise NotFound(f"evaluasi tahun {year} belum dicatat", field="year")
+    signed = [r for r in live if r["status"] == "signed"]
+    current = (signed or live)[-1]
+
+    def brief(row: dict) -> dict:
+        document_id = str(row["document_id"]) if row["document_id"] else None
+        return {"revision": row["revision"], "status": row["status"],
+                "correction": row["correction"], "reason": row["reason"],
+                "recorded_by": row["recorded_by"],
+                "recorded_at": row["recorded_at"].isoformat(),
+                "signed_at": row["signed_at"].isoformat() if row["signed_at"] else None,
+                "document_id": document_id, "number": row["number"],
+                "pdf_sha256": row["pdf_sha256"],
+                "document_url": f"/api/signed-documents/{document_id}/pdf" if document_id
+                else None}
+
+    return {"year": year, **brief(current), "signer": current["signer"],
+            "notes": current["notes"], "figures": current["figures"],
+            "figures_sha256": current["figures_sha256"],
+            "revisions": [brief(r) for r in rows]}
