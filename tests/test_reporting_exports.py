@@ -350,3 +350,49 @@ def test_an_export_whose_worker_vanished_is_taken_over_and_a_live_claim_is_not(
                      "ready", timeout=60, message="taken over and produced")
         assert reporting.get_export("employees", dead)["rows"] == 40
         assert reporting.get_export("employees", alive)["status"] == "running"
+
+
+def every_page(config, context, name, **params) -> list[dict]:
+    with call(config, context) as reporting:
+        answer = reporting.report(name, params)
+        items, page = answer["items"], 1
+        while answer["has_more"]:
+            page += 1
+            answer = reporting.report(name, {**params, "page": page})
+            items += answer["items"]
+    return items
+
+
+def test_the_service_s_own_reports_export_and_chart_as_their_pages_answer(stack, own_database):
+    """The reports the service registers itself (not a test's): the DUK's CSV is its pages,
+    row for row, a disclosure; its PDF an official list signed by the signing service; the
+    headcount's chart carries the headcount's figures; a report counting working days (the
+    workload, handed the configured holidays) exports too."""
+    pages = every_page(stack, ADMIN, "duk", limit=7)
+    assert len(pages) > 7
+    with call(stack, ADMIN) as reporting:
+        columns = [c["key"] for c in reporting.report("duk", {"limit": 1})["columns"]]
+    state = export(stack, ADMIN, "duk", "csv", purpose=PURPOSE)
+    lines = list(csv.reader(io.StringIO(file_of(stack, ADMIN, state).decode("utf-8-sig"))))
+    assert lines[1:] == [["" if item[k] is None else str(item[k]) for k in columns]
+                         for item in pages]
+    events = fetch(own_database, "SELECT event_type FROM reporting.events WHERE stream_id = %s "
+                                 "ORDER BY version", (f"export:{state['export_id']}",))
+    assert [e[0] for e in events] == ["ExportRequested", "PersonalDataDisclosed"]
+
+    signed = export(stack, ADMIN, "duk", "pdf", purpose=PURPOSE, signer=ADMIN["actor_id"])
+    assert signed["official"] and signed["rows"] == len(pages)
+    signed_content(stack, signed)
+
+    with call(stack, ADMIN) as reporting:
+        figures = reporting.report("headcount", {"by": "golongan"})["items"]
+        svg = reporting.chart("headcount", {"format": "svg", "by": "golongan"})
+    texts = [t.text for t in ET.fromstring(base64.b64decode(svg["body_base64"])).iter(
+        "{http://www.w3.org/2000/svg}text")]
+    counted = [f for f in figures if f.get("count")]
+    assert counted
+    for figure in counted:
+        assert str(figure["count"]) in texts
+
+    workload = export(stack, ADMIN, "monev_workload", "csv")
+    assert workload["status"] == "ready" and not workload["personal"]
