@@ -23,6 +23,7 @@ from datetime import date
 from functools import cache
 
 from shared.calendar import working_days_between
+from shared.career import add_months
 from shared.errors import ConfigError
 from shared.reference import completeness_config, document_slots, layanan_catalogue
 
@@ -120,17 +121,6 @@ def rules() -> Rules:
                  raw["upcoming"], layanan_slots, raw["field_names"])
 
 
-def add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for last in (day.day, 30, 29, 28):
-        try:
-            return date(year, month, min(day.day, last))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
-
-
 def _as_date(value) -> date | None:
     if value is None or isinstance(value, date):
         return value
@@ -138,7 +128,8 @@ def _as_date(value) -> date | None:
 
 
 def bup_date(employee: dict, rules_: Rules) -> date | None:
-    """The record's TMT pensiun, else the first of the month after the lowest BUP age."""
+    """The TMT pensiun given (the record's, else the one the BUP of the jabatan gives:
+    shared/career.py), else the first of the month after the lowest BUP age."""
     tmt = _as_date(employee.get("tmt_pensiun"))
     if tmt is not None:
         return tmt

@@ -19,7 +19,7 @@ import orjson
 from psycopg2.extras import execute_values
 
 from services.reporting import domain, monev
-from services.reporting.usecases import reports
+from services.reporting.usecases import projection, reports
 from services.reporting.usecases.search import _scope_clause
 from shared.auth import Principal
 from shared.calendar import today_wib
@@ -40,11 +40,6 @@ _WRITE = (
 _TEMPLATE = "(%s, CAST(%s AS jsonb), CAST(%s AS jsonb), %s, %s)"
 
 
-def _nip_of(event) -> str | None:
-    stream_type, _, nip = event.stream_id.partition(":")
-    return nip if stream_type == "employee" and len(nip) == 18 and nip.isdigit() else None
-
-
 def presence_event(uow, event) -> None:
     presence_events(uow, [event])
 
@@ -52,11 +47,7 @@ def presence_event(uow, event) -> None:
 def presence_events(uow, events) -> None:
     """Fold records events, in log order, into their employees' presence rows: one locked
     read (NIP order), the folds in memory, one write of the rows that changed."""
-    by_nip: dict[str, list] = {}
-    for event in events:
-        nip = _nip_of(event)
-        if nip is not None:
-            by_nip.setdefault(nip, []).append(event)
+    by_nip = projection.by_employee(events)
     if not by_nip:
         return
     found = {r["nip"]: r for r in uow.execute(_READ, {"nips": sorted(by_nip)}).mappings()}
@@ -82,7 +73,9 @@ def presence_events(uow, events) -> None:
 # -- assessing -------------------------------------------------------------------------------
 
 _ASSESS = (
-    "SELECT nip, name, instansi, opd_id, opd_name, status, date_of_birth, tmt_pensiun, "
+    "SELECT nip, name, instansi, opd_id, opd_name, status, date_of_birth, "
+    # the recorded TMT pensiun, else the one the BUP of the jabatan gives (shared/career.py)
+    "coalesce(tmt_pensiun, tmt_bup), "
     "tmt_golongan, tmt_cpns, c.fields, c.slots FROM {{schema}}.employees "
     "LEFT JOIN {{schema}}.completeness c USING (nip) WHERE NOT retired {where} "
     "ORDER BY instansi, opd_id, nip")

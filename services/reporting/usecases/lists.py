@@ -212,14 +212,8 @@ def duk_rows(uow, actor: Principal, params: dict, today: date | None = None,
     binds: dict = {}
     where = _where(actor, params, day, binds, reporting_lists()["duk"]["statuses"])
     sql = _select(_DUK_SQL, params, binds, where, duk_order())
-    first = 1
-    if page is not None:
-        sql += " LIMIT %(limit)s OFFSET %(offset)s"
-        binds.update(limit=page[1], offset=page[0])
-        first = page[0] + 1
+    rows, first = _page(uow, sql, binds, page)
     pangkat, education = _pangkat(), _education()
-    rows = (_fetch(uow, sql, binds) if page is not None else
-            reports.stream(uow, sql, binds))
     for n, r in enumerate(rows, start=first):
         (nip, front, name, back, golongan, tmt_gol, jabatan, eselon, tmt_jab, tmt_cpns,
          diklat, edu_rank, born, opd_id, opd_name) = r
@@ -255,13 +249,8 @@ def nominatif_rows(uow, actor: Principal, params: dict, today: date | None = Non
     binds: dict = {}
     where = _where(actor, params, day, binds)
     sql = _select(_NOMINATIF_SQL, params, binds, where, NOMINATIF_ORDER)
-    first = 1
-    if page is not None:
-        sql += " LIMIT %(limit)s OFFSET %(offset)s"
-        binds.update(limit=page[1], offset=page[0])
-        first = page[0] + 1
+    rows, first = _page(uow, sql, binds, page)
     pangkat, education = _pangkat(), _education()
-    rows = _fetch(uow, sql, binds) if page is not None else reports.stream(uow, sql, binds)
     for n, r in enumerate(rows, start=first):
         (nip, front, name, back, gender, born, status, golongan, tmt_gol, jabatan, jenis,
          eselon, tmt_jab, tmt_cpns, education_id, unit, opd_id, opd_name, instansi) = r
@@ -322,14 +311,17 @@ def retirement_list_rows(uow, actor: Principal, params: dict, today: date | None
         _text(r[8]), r[9], _text(r[10])))
 
 
+def _page(uow, sql: str, binds: dict, page: tuple[int, int] | None):
+    """(rows, number of the first): one page (offset, limit) read at once, or every row
+    streamed from a server-side cursor."""
+    if page is None:
+        return reports.stream(uow, sql, binds), 1
+    binds.update(limit=page[1], offset=page[0])
+    return _fetch(uow, sql + " LIMIT %(limit)s OFFSET %(offset)s", binds), page[0] + 1
+
+
 def _rows(uow, sql, binds, page, shape) -> Iterator[tuple]:
-    if page is not None:
-        sql += " LIMIT %(limit)s OFFSET %(offset)s"
-        binds.update(limit=page[1], offset=page[0])
-        rows = _fetch(uow, sql, binds)
-    else:
-        rows = reports.stream(uow, sql, binds)
-    for r in rows:
+    for r in _page(uow, sql, binds, page)[0]:
         yield shape(r)
 
 

@@ -58,6 +58,17 @@ def _nip_of(event) -> str | None:
     return nip if stream_type == "employee" and len(nip) == 18 and nip.isdigit() else None
 
 
+def by_employee(events) -> dict[str, list]:
+    """Records events of `employee:<NIP>` streams grouped by NIP, each group in log order
+    (every read model folding employees starts so)."""
+    grouped: dict[str, list] = {}
+    for event in events:
+        nip = _nip_of(event)
+        if nip is not None:
+            grouped.setdefault(nip, []).append(event)
+    return grouped
+
+
 def _row(stored) -> domain.EmployeeRow:
     return domain.EmployeeRow(stored["nip"], {c: stored[c] for c in domain.COLUMNS},
                               dict(stored["field_versions"]), stored["stream_version"])
@@ -80,11 +91,7 @@ def employee_events(uow, events) -> None:
     """Fold records events, in log order, into their employees' rows: one read of the rows
     concerned (locked, in NIP order, so two writers never wait on each other crosswise), the
     folds in memory, one write of the rows that changed and one of their new versions."""
-    by_nip: dict[str, list] = {}
-    for event in events:
-        nip = _nip_of(event)
-        if nip is not None:
-            by_nip.setdefault(nip, []).append(event)
+    by_nip = by_employee(events)
     if not by_nip:
         return
     found = {r["nip"]: r for r in uow.execute(_READ, {"nips": sorted(by_nip)}).mappings()}
