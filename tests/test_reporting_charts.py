@@ -87,3 +87,31 @@ def test_numbers_read_the_indonesian_way_and_what_cannot_be_drawn_is_refused():
     with pytest.raises(ValueError, match="terlalu banyak"):
         charts.from_report("x", [Column("k", "K"), Column("n", "N", "int")],
                            [(str(i), i) for i in range(charts.MAX_CATEGORIES + 1)])
+
+
+def test_a_report_says_how_it_is_drawn():
+    """The trend: a line per OPD over the days; a forecast per year and OPD: a bar per year,
+    the OPDs added up; too many series is refused with a reason."""
+    from services.reporting.charts import ChartSpec, from_report
+
+    columns = [Column("day", "Tanggal", "date"), Column("opd_name", "OPD"),
+               Column("percent", "% kelengkapan", "percent")]
+    rows = [(date(2026, 12, d), opd, value) for d in (1, 2, 3)
+            for opd, value in (("Dinas Kesehatan", 50.0 + d), ("Dinas Pendidikan", 70.0))]
+    chart = from_report("Tren", columns, rows,
+                        ChartSpec(("day",), ("percent",), series_by="opd_name", kind="line"))
+    assert chart.kind == "line" and chart.y_title == "Persen"
+    assert chart.categories == ["2026-12-01", "2026-12-02", "2026-12-03"]
+    assert chart.series == [("Dinas Kesehatan", [51.0, 52.0, 53.0]),
+                            ("Dinas Pendidikan", [70.0, 70.0, 70.0])]
+
+    columns = [Column("year", "Tahun", "int"), Column("opd_id", "OPD"),
+               Column("count", "Jumlah pensiun", "int")]
+    rows = [(2027, "dinkes", 3), (2027, "dindik", 4), (2028, "dinkes", 1)]
+    chart = from_report("Proyeksi", columns, rows, ChartSpec(("year",), ("count",)))
+    assert chart.categories == ["2027", "2028"]
+    assert chart.series == [("Jumlah pensiun", [7.0, 1.0])]
+
+    many = [(2027, f"opd-{n}", 1) for n in range(9)]
+    with pytest.raises(ValueError, match="terlalu banyak seri"):
+        from_report("Proyeksi", columns, many, ChartSpec(("year",), ("count",), "opd_id"))

@@ -394,5 +394,25 @@ def test_the_service_s_own_reports_export_and_chart_as_their_pages_answer(stack,
     for figure in counted:
         assert str(figure["count"]) in texts
 
+    # a forecast per year and OPD is drawn per year, its groups added up; a headcount crossed
+    # with a second dimension draws a series per value of that one
+    with call(stack, ADMIN) as reporting:
+        forecast = reporting.report("retirement_forecast", {"years": 10})["items"]
+        drawn = reporting.chart("retirement_forecast", {"format": "svg", "years": 10})
+        crossed = reporting.chart("headcount", {"format": "svg", "by": "golongan",
+                                                "by2": "gender"})
+    per_year: dict = {}
+    for item in forecast:
+        per_year[str(item["year"])] = per_year.get(str(item["year"]), 0) + item["count"]
+    assert per_year, "the province has employees retiring within ten years"
+    texts = [t.text for t in ET.fromstring(base64.b64decode(drawn["body_base64"])).iter(
+        "{http://www.w3.org/2000/svg}text")]
+    for year, count in per_year.items():
+        assert year in texts and str(count) in texts, (year, count)
+    assert len([t for t in texts if t in per_year]) == len(per_year)  # one bar group a year
+    texts = [t.text for t in ET.fromstring(base64.b64decode(crossed["body_base64"])).iter(
+        "{http://www.w3.org/2000/svg}text")]
+    assert "L" in texts and "P" in texts  # the legend: a series per gender
+
     workload = export(stack, ADMIN, "monev_workload", "csv")
     assert workload["status"] == "ready" and not workload["personal"]

@@ -22,6 +22,9 @@ PALETTE = ((0.0, 0.447, 0.698), (0.902, 0.624, 0.0), (0.0, 0.620, 0.451),
            (0.941, 0.894, 0.259))
 WIDTH, HEIGHT = 900, 500
 MAX_CATEGORIES = 60
+#: rows read for one chart (a forecast per year and OPD adds up to a few categories)
+MAX_ROWS = 5000
+MAX_SERIES = len(PALETTE)
 
 
 @dataclass(frozen=True)
@@ -226,21 +229,66 @@ def draw_pdf(chart: Chart, page, x0: float, y0: float, width: float, height: flo
             page.text(x0 + x, fy(y), value, size, bold=bold, align=align)
 
 
-def from_report(title: str, columns: list, rows: list[tuple]) -> Chart:
-    """The chart of a statistic's rows: the first column names the categories (a date column:
-    a trend, drawn as lines), each int or percent column is a series. Raises ValueError when
-    the report has no numeric column or too many categories to draw."""
-    numeric = [i for i, c in enumerate(columns) if c.kind in ("int", "percent")]
-    if not numeric:
+@dataclass(frozen=True)
+class ChartSpec:
+    """How a report's rows are drawn: the columns whose values name a category (joined), the
+    numeric columns drawn (a series each) — or one value split into a series per value of
+    `series_by`; rows falling on the same category and series are added up (a forecast per
+    year and OPD drawn per year)."""
+
+    category: tuple[str, ...]
+    values: tuple[str, ...]
+    series_by: str | None = None
+    kind: str = "bar"
+
+
+def default_spec(columns: list) -> ChartSpec:
+    """A report that says nothing: its first column names the categories (a date column: a
+    trend, lines), each int or percent column is a series."""
+    numeric = tuple(c.key for c in columns if c.kind in ("int", "percent"))
+    return ChartSpec((columns[0].key,), numeric,
+                     kind="line" if columns[0].kind == "date" else "bar")
+
+
+def _label(value) -> str:
+    if value is None:
+        return "(kosong)"
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def from_report(title: str, columns: list, rows: list[tuple],
+                spec: ChartSpec | None = None) -> Chart:
+    """The chart of a statistic's rows as `spec` (else `default_spec`) says. Raises
+    ValueError when there is nothing numeric to draw, or too many rows, categories or series
+    to draw legibly (the message says to narrow the filter)."""
+    spec = spec or default_spec(columns)
+    index = {c.key: i for i, c in enumerate(columns)}
+    if not spec.values:
         raise ValueError("laporan ini tidak memiliki kolom angka untuk digambar")
-    if len(rows) > MAX_CATEGORIES:
-        raise ValueError(f"terlalu banyak kategori untuk grafik ({len(rows)}; maksimal "
+    if len(rows) > MAX_ROWS:
+        raise ValueError(f"terlalu banyak baris untuk grafik (lebih dari {MAX_ROWS}): "
+                         "persempit filter")
+    cells: dict[str, dict[str, float | None]] = {}
+    names: dict[str, None] = {}
+    for row in rows:
+        label = " · ".join(_label(row[index[k]]) for k in spec.category)
+        pairs = ([(_label(row[index[spec.series_by]]), row[index[spec.values[0]]])]
+                 if spec.series_by else
+                 [(columns[index[k]].title, row[index[k]]) for k in spec.values])
+        slot = cells.setdefault(label, {})
+        for name, value in pairs:
+            names.setdefault(name)
+            if value is not None:
+                slot[name] = (slot.get(name) or 0.0) + float(value)
+            else:
+                slot.setdefault(name, None)
+    if len(cells) > MAX_CATEGORIES:
+        raise ValueError(f"terlalu banyak kategori untuk grafik ({len(cells)}; maksimal "
                          f"{MAX_CATEGORIES}): persempit filter")
-    first = columns[0]
-    labels = [str(row[0].isoformat() if hasattr(row[0], "isoformat") else
-                  row[0] if row[0] is not None else "(kosong)") for row in rows]
-    series = [(columns[i].title, [None if row[i] is None else float(row[i]) for row in rows])
-              for i in numeric]
-    kind = "line" if first.kind == "date" else "bar"
-    y_title = "Persen" if all(columns[i].kind == "percent" for i in numeric) else "Jumlah"
-    return Chart(kind, title, labels, series, y_title)
+    if len(names) > MAX_SERIES:
+        raise ValueError(f"terlalu banyak seri untuk grafik ({len(names)}; maksimal "
+                         f"{MAX_SERIES}): persempit filter")
+    series = [(name, [cells[label].get(name) for label in cells]) for name in names]
+    kinds = {columns[index[k]].kind for k in spec.values}
+    return Chart(spec.kind, title, list(cells), series,
+                 "Persen" if kinds == {"percent"} else "Jumlah")

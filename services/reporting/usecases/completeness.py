@@ -19,6 +19,7 @@ import orjson
 from psycopg2.extras import execute_values
 
 from services.reporting import domain, monev
+from services.reporting.charts import ChartSpec
 from services.reporting.usecases import projection, reports
 from services.reporting.usecases.search import _scope_clause
 from shared.auth import Principal
@@ -332,10 +333,13 @@ def trend_rows(uow, actor: Principal, query: dict, today: date | None = None):
 reports.register(reports.Report(
     name="monev_completeness", title="Kelengkapan data per OPD/instansi/fasilitator",
     personal=False, official=False, params=CompletenessRollupQuery, columns=rollup_columns,
-    rows=rollup_rows))
+    rows=rollup_rows, chart=lambda p: ChartSpec(
+        ({"opd": "opd_name", "instansi": "instansi_name", "fasilitator": "display_name"}[
+            p["group"]],), ("percent", "complete_percent"))))
 reports.register(reports.Report(
     name="monev_missing", title="Kekurangan data dan dokumen per pegawai", personal=True,
     official=False, params=CompletenessListQuery, columns=missing_columns, rows=missing_rows))
 reports.register(reports.Report(
     name="monev_completeness_trend", title="Tren kelengkapan data per OPD", personal=False,
-    official=False, params=TrendQuery, columns=trend_columns, rows=trend_rows))
+    official=False, params=TrendQuery, columns=trend_columns, rows=trend_rows,
+    chart=lambda p: ChartSpec(("day",), ("percent",), series_by="opd_name", kind="line")))

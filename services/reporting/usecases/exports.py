@@ -225,9 +225,10 @@ def _produce(uow, store, signing, row: dict, settings, holidays: frozenset) -> d
         chart = None
         if fmt == "pdf" and not report.personal:
             # a statistic's chart before its table: the rows a chart can hold, then the rest
-            first = list(itertools.islice(rows, charts.MAX_CATEGORIES + 1))
+            first = list(itertools.islice(rows, charts.MAX_ROWS + 1))
             try:
-                chart = charts.from_report(report.title, columns, first)
+                chart = charts.from_report(report.title, columns, first,
+                                           report.chart(params) if report.chart else None)
             except ValueError:
                 chart = None
             rows = itertools.chain(first, rows)
@@ -389,9 +390,10 @@ def chart(uow, actor: Principal, name: str, fmt: str, raw_params: dict,
     params = load_params(report, raw_params)
     columns = report.columns(params)
     rows = list(itertools.islice(reports.read(report, uow, actor, params, today_wib(), holidays),
-                                 charts.MAX_CATEGORIES + 1))
+                                 charts.MAX_ROWS + 1))
     try:
-        drawn = charts.from_report(report.title, columns, rows)
+        drawn = charts.from_report(report.title, columns, rows,
+                                   report.chart(params) if report.chart else None)
     except ValueError as exc:
         raise ValidationFailed(str(exc), field="name", code="not_chartable") from None
     if fmt == "png":

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 from itertools import islice
 
 from services.reporting import domain
+from services.reporting.charts import ChartSpec
 from services.reporting.usecases import reports, search
 from services.reporting.usecases.reports import Column
 from shared.auth import Principal
@@ -429,14 +430,16 @@ def answer(uow, actor: Principal, name: str, params: dict, today: date | None = 
 
 for _report in (
     reports.Report("headcount", "Jumlah pegawai", personal=False, official=False,
-                   params=c.HeadcountQuery, columns=headcount_columns, rows=headcount_rows),
+                   params=c.HeadcountQuery, columns=headcount_columns, rows=headcount_rows,
+                   chart=lambda p: ChartSpec((p["by"],), ("count",), p.get("by2"))),
     reports.Report("duk", "Daftar Urut Kepangkatan", personal=True, official=True,
                    params=c.DukQuery, columns=duk_columns, rows=duk_rows),
     reports.Report("nominatif", "Daftar nominatif pegawai", personal=True, official=True,
                    params=c.NominatifQuery, columns=nominatif_columns, rows=nominatif_rows),
     reports.Report("retirement_forecast", "Proyeksi pensiun (BUP)", personal=False,
                    official=False, params=c.RetirementForecastQuery,
-                   columns=retirement_forecast_columns, rows=retirement_forecast_rows),
+                   columns=retirement_forecast_columns, rows=retirement_forecast_rows,
+                   chart=lambda p: ChartSpec(("year",), ("count",))),  # all groups, per year
     reports.Report("retirement_list", "Daftar pegawai yang akan pensiun (BUP)", personal=True,
                    official=False, params=c.RetirementListQuery,
                    columns=retirement_list_columns, rows=retirement_list_rows),

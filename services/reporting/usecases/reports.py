@@ -38,7 +38,9 @@ class Report:
     - `params`: the marshmallow schema of its filters (shared/contracts/reporting.py);
     - `columns(params)`: its columns for these filters;
     - `rows(uow, actor, params, today)`: its rows for this caller, streamed;
-    - `calendar`: its rows count working days, so `rows` takes the configured `holidays`."""
+    - `calendar`: its rows count working days, so `rows` takes the configured `holidays`;
+    - `chart(params)`: how a statistic is drawn (charts.ChartSpec); None: its first column
+      names the categories, its numeric columns are the series."""
 
     name: str
     title: str
@@ -48,6 +50,7 @@ class Report:
     columns: Callable[[dict], list[Column]]
     rows: Callable[..., Iterator[tuple]]
     calendar: bool = False
+    chart: Callable[[dict], object] | None = None
 
 
 #: name -> report; each module that defines a report registers it here (`register`)

@@ -14,6 +14,7 @@ from collections import defaultdict
 from datetime import date, datetime
 
 from services.reporting import domain, monev
+from services.reporting.charts import ChartSpec
 from services.reporting.usecases import reports
 from services.reporting.usecases.completeness import opd_name
 from shared.auth import Principal
@@ -153,4 +154,5 @@ def rows(uow, actor: Principal, query: dict, today: date | None = None,
 
 reports.register(reports.Report(
     name="monev_workload", title="Beban verifikasi dan SLA per OPD", personal=False,
-    official=False, params=WorkloadQuery, columns=columns, rows=rows, calendar=True))
+    official=False, params=WorkloadQuery, columns=columns, rows=rows, calendar=True,
+    chart=lambda p: ChartSpec(("opd_name",), ("open", "open_over_sla"))))
