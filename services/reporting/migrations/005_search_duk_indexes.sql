@@ -19,7 +19,8 @@ CREATE INDEX employees_name_cover ON {schema}.employees ((lower(name) COLLATE "C
 --    diklat_level, education_rank) the index is built on them; without them (a database
 --    migrated before they existed) on the columns of 001, eselon by its code in byte order
 --    (I.a < I.b < II.a ... < V.b: highest first) and education by its SIASN code (higher code,
---    higher level).
+--    higher level). The status is included: the DUK's statuses (PNS, CPNS) are checked in the
+--    index, and a page's NIPs are read from it alone, however deep the page (index-only).
 DO $$
 BEGIN
     IF (SELECT count(*) FROM information_schema.columns
@@ -29,12 +30,13 @@ BEGIN
                 'golongan_rank DESC NULLS LAST, tmt_golongan ASC NULLS LAST, '
                 'eselon_rank DESC NULLS LAST, tmt_jabatan ASC NULLS LAST, '
                 'tmt_cpns ASC NULLS LAST, diklat_level DESC NULLS LAST, '
-                'education_rank DESC NULLS LAST, date_of_birth ASC NULLS LAST, nip ASC)';
+                'education_rank DESC NULLS LAST, date_of_birth ASC NULLS LAST, nip ASC) '
+                'INCLUDE (status)';
     ELSE
         EXECUTE 'CREATE INDEX employees_duk ON {schema}.employees (instansi, '
                 'golongan_rank DESC NULLS LAST, tmt_golongan ASC NULLS LAST, '
                 'eselon COLLATE "C" ASC NULLS LAST, tmt_jabatan ASC NULLS LAST, '
                 'tmt_cpns ASC NULLS LAST, education_id DESC NULLS LAST, '
-                'date_of_birth ASC NULLS LAST, nip ASC)';
+                'date_of_birth ASC NULLS LAST, nip ASC) INCLUDE (status)';
     END IF;
 END $$;
