@@ -192,8 +192,13 @@ def seed_records(url: str, events: int, processes: int,
                 log(f"seeded {done:,} events ({shown:.0%}, {rate:,.0f}/s)")
     took = time.perf_counter() - began
     conn = psycopg2.connect(url)
+    conn.autocommit = True
     try:
         with conn.cursor() as cur:
+            # what autovacuum does after a bulk write, done now rather than within the minute:
+            # with no statistics the feed's query believes a range of the log holds a handful
+            # of events and reads the whole rest of the log for every page (docs/operations.md)
+            cur.execute("VACUUM ANALYZE records.events")
             cur.execute("SELECT last_position FROM records.event_log_head")
             return cur.fetchone()[0], took
     finally:
