@@ -391,23 +391,9 @@ DUK_FIELDS = ("nip", "name", "golongan", "tmt_golongan", "eselon", "jabatan", "t
               "tmt_cpns", "education_id", "date_of_birth")
 
 
-def duk_order(columns: set[str]) -> str:
-    """The DUK's order as migration 005's `employees_duk` serves it (docs/design/reporting.md,
-    "The DUK query"): on the lists' rank columns when the table has them."""
-    if {"eselon_rank", "diklat_level", "education_rank"} <= columns:
-        keys = ["golongan_rank DESC NULLS LAST", "tmt_golongan ASC NULLS LAST",
-                "eselon_rank DESC NULLS LAST", "tmt_jabatan ASC NULLS LAST",
-                "tmt_cpns ASC NULLS LAST", "diklat_level DESC NULLS LAST",
-                "education_rank DESC NULLS LAST", "date_of_birth ASC NULLS LAST", "nip ASC"]
-    else:
-        keys = ["golongan_rank DESC NULLS LAST", "tmt_golongan ASC NULLS LAST",
-                'eselon COLLATE "C" ASC NULLS LAST', "tmt_jabatan ASC NULLS LAST",
-                "tmt_cpns ASC NULLS LAST", "education_id DESC NULLS LAST",
-                "date_of_birth ASC NULLS LAST", "nip ASC"]
-    return ", ".join(keys)
-
-
 def duk_sql(columns: set[str]) -> str:
+    from services.reporting.usecases.plans import duk_order
+
     order = duk_order(columns)
     return (f"SELECT {', '.join(DUK_FIELDS)} FROM reporting.employees JOIN ("  # noqa: S608 - fixed pieces only
             "SELECT nip FROM reporting.employees WHERE instansi = %(instansi)s "
@@ -634,6 +620,8 @@ def _ms(values: list[float], p: float | None = None) -> str:
 
 
 def results(o: dict) -> str:
+    from services.reporting.usecases.plans import duk_order
+
     lines = [
         "# Reporting: rebuilding every projection, finding employees, a DUK page",
         "",
@@ -719,7 +707,8 @@ def results(o: dict) -> str:
         lines += [
             "", f"## DUK page: instansi 35 ({o['duk_total']:,} PNS/CPNS of {o['rows']:,} rows), "
             f"{DUK_PAGE} a page, {o['clients']} clients, {o['seconds']:g} s", "",
-            f"Order: `{duk_order(o['duk_columns'])}`; plan: {o['duk_plan']}.", "",
+            f"Order (services/reporting/usecases/plans.py): `{duk_order(o['duk_columns'])}`; "
+            f"plan: {o['duk_plan']}.", "",
             "| page | SQL calls | SQL p50 ms | SQL p99 ms | RPC calls | RPC p50 ms | RPC p99 ms |",
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
