@@ -527,6 +527,12 @@ def main(argv: list[str] | None = None) -> int:
         stack.write_config("config.yaml", stack.config)
         subs, rebuildable = projections()
         sources = sorted({sub.source for sub in subs})
+        if "signing" in sources:  # a projection of the signing log: its service needs keys
+            from services.signing import pki
+
+            pki.init(workdir / "keystore", [])
+            stack.config["SIGNING_KEYSTORE_DIR"] = str(workdir / "keystore")
+        stack.write_config("config.yaml", stack.config)
         if "rebuild" in parts:
             log(f"seeding {events:,} records events with {args.seeders} processes "
                 f"(disk: {disk_free()})")
@@ -579,12 +585,18 @@ def main(argv: list[str] | None = None) -> int:
             log(f"DUK pages: {args.clients} clients, {seconds:g} s, plain SQL")
             out["duk_sql"] = run_clients(labels, args.clients, seconds,
                                          duk_sql_caller(stack.database_url, columns, pages))
+            out["duk_rpc"] = None
             if duk_report_registered():
-                log("DUK pages over RPC (reporting.report)")
-                out["duk_rpc"] = run_clients(labels, args.clients, seconds,
-                                             duk_rpc_caller(stack.config, pages))
+                try:  # the report's parameters are its own: one call first, to know
+                    duk_rpc_caller(stack.config, pages)()(0)
+                except Exception as exc:  # noqa: BLE001 - said in the results, not fatal
+                    out["duk_rpc_error"] = repr(exc)[:300]
+                    log(f"DUK over RPC refused the bench's call: {exc!r}"[:300])
+                else:
+                    log("DUK pages over RPC (reporting.report)")
+                    out["duk_rpc"] = run_clients(labels, args.clients, seconds,
+                                                 duk_rpc_caller(stack.config, pages))
             else:
-                out["duk_rpc"] = None
                 log("the report 'duk' is not registered (usecases/reports.py REPORTS) or the "
                     "service has no reporting.report RPC yet: DUK over RPC skipped")
         out["postgres"] = postgres_description(ADMIN_URL)
@@ -717,7 +729,10 @@ def results(o: dict) -> str:
             theirs = rpc.get(label, [])
             lines.append(f"| {label} | {len(times)} | {_ms(times)} | {_ms(times, 99)} | "
                          f"{len(theirs) or '–'} | {_ms(theirs)} | {_ms(theirs, 99)} |")
-        if o.get("duk_rpc") is None:
+        if o.get("duk_rpc_error"):
+            lines += ["", f"Over RPC: the service refused the bench's call "
+                          f"(`reporting.report('duk', …)`): `{o['duk_rpc_error']}`."]
+        elif o.get("duk_rpc") is None:
             lines += ["", "Over RPC: skipped — the report `duk` is not registered yet "
                           "(services/reporting/usecases/reports.py) or the service has no "
                           "`reporting.report` RPC."]
