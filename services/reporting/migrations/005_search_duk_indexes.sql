@@ -10,33 +10,35 @@ DROP INDEX IF EXISTS {schema}.employees_name_order;
 CREATE INDEX employees_name_cover ON {schema}.employees ((lower(name) COLLATE "C"), nip)
     INCLUDE (name, instansi, opd_id);
 
--- 2. The Daftar Urut Kepangkatan of an instansi in the regulation's order (PP 15/1979;
+-- 2. The Daftar Urut Kepangkatan in the regulation's order (PP 15/1979; the default order of
 --    shared/reference/reporting-lists.json), so that a DUK page is an ordered walk of this
---    index from its start (LIMIT/OFFSET), never a sort of the whole instansi. The DUK query
---    uses it only if it says exactly `WHERE instansi = :instansi ... ORDER BY` the columns
---    below, in this order, with these directions and NULLS placements (docs/design/reporting.md,
---    "The DUK query"). With the lists' rank columns (migration 002_lists: eselon_rank,
---    diklat_level, education_rank) the index is built on them; without them (a database
---    migrated before they existed) on the columns of 001, eselon by its code in byte order
---    (I.a < I.b < II.a ... < V.b: highest first) and education by its SIASN code (higher code,
---    higher level). The status is included: the DUK's statuses (PNS, CPNS) are checked in the
---    index, and a page's NIPs are read from it alone, however deep the page (index-only).
+--    index from its start, never a sort of every PNS. Migration 002_lists made this index on
+--    the order alone; here it also carries what a DUK page filters on (the instansi and OPD of
+--    the caller's scope, the status), so that a page's NIPs can be read from the index alone
+--    however deep the page (the query shape: services/reporting/usecases/plans.py,
+--    docs/design/reporting.md "The DUK order and its index"). The query uses it only if it
+--    says exactly this ORDER BY: these columns, in this order, with these directions and NULLS
+--    placements. On a table without the lists' rank columns (a database migrated before
+--    002_lists existed) the index is built on migration 001's columns instead: eselon by its
+--    code in byte order (I.a < I.b < II.a ... < V.b: highest first), education by its SIASN
+--    code (the higher, the higher level).
+DROP INDEX IF EXISTS {schema}.employees_duk;
 DO $$
 BEGIN
     IF (SELECT count(*) FROM information_schema.columns
          WHERE table_schema = '{schema}' AND table_name = 'employees'
            AND column_name IN ('eselon_rank', 'diklat_level', 'education_rank')) = 3 THEN
-        EXECUTE 'CREATE INDEX employees_duk ON {schema}.employees (instansi, '
+        EXECUTE 'CREATE INDEX employees_duk ON {schema}.employees ('
                 'golongan_rank DESC NULLS LAST, tmt_golongan ASC NULLS LAST, '
                 'eselon_rank DESC NULLS LAST, tmt_jabatan ASC NULLS LAST, '
                 'tmt_cpns ASC NULLS LAST, diklat_level DESC NULLS LAST, '
                 'education_rank DESC NULLS LAST, date_of_birth ASC NULLS LAST, nip ASC) '
-                'INCLUDE (status)';
+                'INCLUDE (instansi, opd_id, status)';
     ELSE
-        EXECUTE 'CREATE INDEX employees_duk ON {schema}.employees (instansi, '
+        EXECUTE 'CREATE INDEX employees_duk ON {schema}.employees ('
                 'golongan_rank DESC NULLS LAST, tmt_golongan ASC NULLS LAST, '
                 'eselon COLLATE "C" ASC NULLS LAST, tmt_jabatan ASC NULLS LAST, '
                 'tmt_cpns ASC NULLS LAST, education_id DESC NULLS LAST, '
-                'date_of_birth ASC NULLS LAST, nip ASC) INCLUDE (status)';
+                'date_of_birth ASC NULLS LAST, nip ASC) INCLUDE (instansi, opd_id, status)';
     END IF;
 END $$;

@@ -5,8 +5,9 @@ cannot drift apart silently (tests/test_reporting_search_plans.py checks the pla
 
 The Daftar Urut Kepangkatan (PP 15/1979; shared/reference/reporting-lists.json): pangkat
 (golongan, then its TMT), jabatan (eselon, then its TMT), masa kerja (TMT CPNS), latihan
-jabatan, pendidikan, usia; NIP breaks the last ties. `employees_duk` leads with `instansi`: a
-DUK is an instansi's, so the query says `WHERE instansi = :instansi`."""
+jabatan, pendidikan, usia; NIP breaks the last ties (usecases/lists.py DUK_CRITERIA builds the
+same default order from reporting-lists.json). `employees_duk` carries the instansi, OPD and
+status, so the filters of a caller's scope are checked in the index while it is walked."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def duk_order(columns) -> str:
 
 def duk_page_nips(columns) -> str:
     """The NIPs of one DUK page of an instansi, read from `employees_duk` alone (an index-only
-    walk from the list's start: deep pages cost their offset, see the design note)."""
+    walk from the list's start, the filters checked in the index: a deep page costs its
+    offset in index entries, not in table rows); join the rows of the page to them."""
     return ("SELECT nip FROM employees WHERE instansi = :instansi "  # noqa: S608 - fixed pieces only
             "AND status = ANY(CAST(:statuses AS text[])) "
             f"ORDER BY {duk_order(columns)} LIMIT :limit OFFSET :offset")
