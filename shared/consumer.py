@@ -74,9 +74,45 @@ class ReceivedEvent:
 
     @classmethod
     def from_envelope(cls, envelope: dict) -> ReceivedEvent:
+        fast = _plain_envelope(envelope)
+        if fast is not None:
+            return cls(**fast)
         data = _ENVELOPE.load(envelope)
         data["event_id"] = str(data["event_id"])
         return cls(**data)
+
+
+_TEXTS = ("source", "stream_id", "stream_type", "event_type", "recorded_at", "hash")
+_INTEGERS = ("position", "version", "schema_version")
+
+
+def _plain_envelope(envelope) -> dict | None:
+    """What `_ENVELOPE.load` gives for an envelope of plain types (every text a str, every
+    integer an int, payload and metadata dicts, a UUID, `redacted` a bool or absent), checked
+    without marshmallow: a rebuild reads millions, and the schema's load was a third of the
+    reporting service's time per event. Anything else (None): the schema decides, and raises
+    what it raises."""
+    if type(envelope) is not dict:
+        return None
+    try:
+        out = {k: envelope[k] for k in _TEXTS}
+        ints = {k: envelope[k] for k in _INTEGERS}
+        payload, metadata = envelope["payload"], envelope["metadata"]
+        event_id = envelope["event_id"]
+    except KeyError:
+        return None
+    redacted = envelope.get("redacted", False)
+    if (not all(type(v) is str for v in out.values())
+            or not all(type(v) is int for v in ints.values())
+            or type(payload) is not dict or type(metadata) is not dict
+            or type(event_id) is not str or type(redacted) is not bool):
+        return None
+    try:
+        out["event_id"] = str(uuid.UUID(event_id))
+    except ValueError:
+        return None
+    out.update(ints, payload=dict(payload), metadata=dict(metadata), redacted=redacted)
+    return out
 
 
 def queue_name(source: str, event_type: str, service: str, method: str) -> str:

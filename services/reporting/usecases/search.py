@@ -11,7 +11,7 @@ from services.reporting import domain
 from services.reporting.usecases import reports
 from shared.auth import Principal
 from shared.calendar import today_wib
-from shared.contracts.reporting import EmployeeListItem, EmployeePage, EmployeeSearch
+from shared.contracts.reporting import EmployeeListItem, EmployeeSearch
 from shared.errors import Forbidden
 
 #: sort key -> the expression it orders by (the NIP breaks ties, so pages never overlap); names
@@ -23,7 +23,9 @@ _FIELDS = ("nip", "name", "gelar_depan", "gelar_belakang", "instansi", "opd_id",
            "unit", "status", "gender", "date_of_birth", "education_id", "golongan",
            "tmt_golongan", "jabatan", "jenis_jabatan", "eselon", "tmt_cpns", "tmt_pns",
            "tmt_pensiun")
-_ITEM, _PAGE = EmployeeListItem(), EmployeePage()
+_ITEM = EmployeeListItem()
+#: what a list item holds: every value is a text, an integer (age) or null once dates are text
+_ITEM_KEYS = tuple(_ITEM.fields)
 SUBSCRIPTION = "reporting.employees"
 
 
@@ -76,10 +78,12 @@ def _filters(query: dict, today: date, params: dict) -> list[str]:
 
 
 def _item(row: dict, today: date) -> dict:
+    """The row as EmployeeListItem dumps it, built directly: a page is dumped once, not twice
+    (marshmallow's dump of the page and its items was half the service's time per search)."""
     out = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in row.items()}
     born = row.get("date_of_birth")
     out["age"] = domain.age_on(born, today) if born else None
-    return _ITEM.dump(out)
+    return {k: out[k] for k in _ITEM_KEYS if k in out}
 
 
 def find(uow, actor: Principal, query: dict, today: date | None = None) -> dict:
@@ -98,17 +102,21 @@ def find(uow, actor: Principal, query: dict, today: date | None = None) -> dict:
     # PostgreSQL's own null order (a missing value counts as the highest), so that an index
     # serves a descending order too, read backwards
     order = f"{ORDER[key]} {direction}" + (f", nip {direction}" if key != "nip" else "")
+    # the page's NIPs first, then their rows: the inner query names only indexed columns
+    # where it can (scope, name, NIP and the sort key: employees_name_cover, migration 005),
+    # so walking an index in the page's order skips the rows that do not match without
+    # reading them from the table (an index-only scan); then one lookup per row of the page
     rows = uow.execute(
-        f"SELECT {', '.join(_FIELDS)} FROM employees "  # noqa: S608 - fixed pieces only; every value is a bound parameter
-        f"{'WHERE ' + ' AND '.join(where) if where else ''} "
-        f"ORDER BY {order} LIMIT :limit OFFSET :offset", params).mappings().all()
+        f"SELECT {', '.join(_FIELDS)} FROM employees JOIN ("  # noqa: S608 - fixed pieces only; every value is a bound parameter
+        f"SELECT nip FROM employees {'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"ORDER BY {order} LIMIT :limit OFFSET :offset) page USING (nip) "
+        f"ORDER BY {order}", params).mappings().all()
     position = uow.execute("SELECT coalesce(max(position), 0) FROM subscriptions "
                            "WHERE name = :n AND source = 'records'",
                            {"n": SUBSCRIPTION}).scalar()
-    return _PAGE.dump({"items": [_item(dict(r), today) for r in rows[:query["limit"]]],
-                       "limit": query["limit"], "offset": query["offset"],
-                       "sort": query["sort"], "has_more": len(rows) > query["limit"],
-                       "position": position})
+    return {"items": [_item(dict(r), today) for r in rows[:query["limit"]]],
+            "limit": query["limit"], "offset": query["offset"], "sort": query["sort"],
+            "has_more": len(rows) > query["limit"], "position": position}
 
 
 # -- the whole list, for an export (usecases/reports.py) ---------------------------------------
