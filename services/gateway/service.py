@@ -407,6 +407,12 @@ class GatewayService(ServiceBase):
                             mimetype=chart["content_type"])
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "private, no-store"
+        # the report exists (the chart was drawn), so its name is a registered one
+        extension = "png" if chart["content_type"] == "image/png" else "svg"
+        response.headers["Content-Disposition"] = f'inline; filename="{name}.{extension}"'
+        # an SVG opened on its own runs nothing: labels are escaped, and no script may run
+        response.headers["Content-Security-Policy"] = ("default-src 'none'; "
+                                                       "style-src 'unsafe-inline'")
         return response
 
     @endpoint("GET", "/api/disclosures",
