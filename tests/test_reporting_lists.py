@@ -477,6 +477,10 @@ def test_public_statistics_hide_small_cells_and_what_would_give_them_away(stack,
     assert small_seen >= 2, "the generated province has small cells to hide"
     text = str(answer)
     assert not any(p.nip in text or p.data["name"] in text for p in people)
+    # computed once per PUBLIC_STATISTICS_SECONDS (300), whoever asks: a visitor's call does not
+    # scan the list again
+    with call(stack, {}) as reporting:
+        assert reporting.public_statistics() == answer
 
 
 def test_versions_folded_out_of_order_equal_the_in_order_ones(stack, own_database):

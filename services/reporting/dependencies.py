@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
+from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
@@ -105,6 +107,30 @@ class ExportSettings(DependencyProvider):
             raise ConfigError("config key EXPORT_SIGNED_MAX_ROWS: 1-5000 baris",
                               field="EXPORT_SIGNED_MAX_ROWS")
         self.runner = f"{self.container.service_name}-{uuid.uuid4().hex[:12]}"
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+PUBLIC_SECONDS = 300.0
+
+
+class PublicFigures(DependencyProvider):
+    """The public statistics as last computed, kept for PUBLIC_STATISTICS_SECONDS (default
+    300): anyone may ask for them without logging in, so a visitor's call must not cost five
+    scans of the whole list; one worker computes them while the others wait for its answer."""
+
+    def setup(self):
+        self.seconds = _seconds(self.container.config, "PUBLIC_STATISTICS_SECONDS",
+                                PUBLIC_SECONDS)
+        self.answer, self.expires, self.lock = None, 0.0, Semaphore()
+
+    def get(self, compute):
+        with self.lock:
+            if self.answer is None or time.monotonic() >= self.expires:
+                self.answer = compute()
+                self.expires = time.monotonic() + self.seconds
+            return self.answer
 
     def get_dependency(self, worker_ctx):
         return self

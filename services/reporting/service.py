@@ -9,6 +9,7 @@ import base64
 from services.reporting.dependencies import (
     ExportSettings,
     ProjectionSettings,
+    PublicFigures,
     export_timer,
     snapshot_timer,
     watch_timer,
@@ -74,6 +75,7 @@ class ReportingService(ServiceBase):
     documents = DocumentStore()
     signing = RpcProxy("signing")
     holidays = Holidays()
+    public_figures = PublicFigures()
     #: how `simasn projections rebuild` empties a read model before replaying it from zero
     rebuildable = {EMPLOYEES: projection.RESET, COMPLETENESS: completeness.RESET,
                    ASSIGNMENTS: assignments.RESET, WORKLOAD: workload.RESET}
@@ -165,9 +167,12 @@ class ReportingService(ServiceBase):
 
     @rpc
     def public_statistics(self):
-        """Aggregate headcounts for anyone, small cells suppressed (usecases/public.py)."""
-        with self.db.transaction() as uow:
-            return c.PublicStatistics().dump(public.statistics(uow, public.threshold()))
+        """Aggregate headcounts for anyone, small cells suppressed (usecases/public.py), as
+        computed at most PUBLIC_STATISTICS_SECONDS ago."""
+        def compute():
+            with self.db.transaction() as uow:
+                return c.PublicStatistics().dump(public.statistics(uow, public.threshold()))
+        return self.public_figures.get(compute)
 
     # -- exports, the disclosure log and charts (issue 15 part 5) ------------------------------
 
