@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -21,7 +20,7 @@ from psycopg2.extras import execute_values
 from services.reporting import domain, monev
 from services.reporting.charts import ChartSpec
 from services.reporting.usecases import projection, reports
-from services.reporting.usecases.search import _scope_clause
+from services.reporting.usecases.search import scope_clause
 from shared.auth import Principal
 from shared.calendar import today_wib
 from shared.contracts.monev import CompletenessListQuery, CompletenessRollupQuery, TrendQuery
@@ -82,17 +81,12 @@ _ASSESS = (
     "ORDER BY instansi, opd_id, nip")
 
 
-def _psql(sql: str) -> str:
-    """SQLAlchemy's :name placeholders as psycopg2's, for a server-side cursor."""
-    return re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", sql)
-
-
 def assessed(uow, scope: domain.Scope, query: dict, today: date,
              nip: str | None = None) -> Iterator[dict]:
     """Each active employee in `scope` matching `query` (instansi, opd_id), with their
     assessment, in (instansi, OPD, NIP) order, streamed."""
     params: dict = {}
-    where = _scope_clause(scope, params)
+    where = scope_clause(scope, params)
     for name in ("instansi", "opd_id"):
         if query.get(name):
             where.append(f"{name} = :{name}")
@@ -100,7 +94,7 @@ def assessed(uow, scope: domain.Scope, query: dict, today: date,
     if nip is not None:
         where.append("nip = :nip")
         params["nip"] = nip
-    sql = _psql(_ASSESS.format(where="".join(" AND " + w for w in where)))
+    sql = reports.psycopg2_placeholders(_ASSESS.format(where="".join(" AND " + w for w in where)))
     rules = monev.rules()
     for row in reports.stream(uow, sql, params):
         (nip_, name, inst, opd_id, opd_name, status, born, tmt_pensiun, tmt_golongan,
@@ -318,14 +312,15 @@ def trend_rows(uow, actor: Principal, query: dict, today: date | None = None):
     end = query.get("date_to") or today or today_wib()
     start = query.get("date_from") or end - timedelta(days=30)
     params: dict = {"start": start, "end": end}
-    where = ["day BETWEEN :start AND :end"] + _scope_clause(scope, params)
+    where = ["day BETWEEN :start AND :end"] + scope_clause(scope, params)
     for name in ("instansi", "opd_id"):
         if query.get(name):
             where.append(f"{name} = :{name}")
             params[name] = query[name]
-    sql = _psql("SELECT day, instansi, opd_id, employees, complete, percent "  # noqa: S608 - fixed pieces only
-                "FROM {schema}.completeness_daily WHERE " + " AND ".join(where)
-                + " ORDER BY instansi, opd_id, day")
+    sql = reports.psycopg2_placeholders(
+        "SELECT day, instansi, opd_id, employees, complete, percent "  # noqa: S608 - fixed pieces only
+        "FROM {schema}.completeness_daily WHERE " + " AND ".join(where)
+        + " ORDER BY instansi, opd_id, day")
     for day, inst, opd_id, employees, complete, pct in reports.stream(uow, sql, params):
         yield (day, inst, opd_id, opd_name(inst, opd_id), employees, complete, float(pct))
 

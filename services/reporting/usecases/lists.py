@@ -14,7 +14,6 @@ fixed pieces only."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from itertools import islice
@@ -49,7 +48,7 @@ def _where(actor: Principal, params: dict, day: date, binds: dict,
     """The caller's scope and the common filters, in psycopg2's placeholders."""
     scope = reports.scope_of(actor)
     named: dict = {}
-    clauses = search._scope_clause(scope, named) + search._filters(params, day, named)
+    clauses = search.scope_clause(scope, named) + search.filters(params, day, named)
     if not params.get("status"):  # a status asked for is in the filters, the retired too
         if statuses:
             named["statuses"] = list(statuses)
@@ -57,8 +56,7 @@ def _where(actor: Principal, params: dict, day: date, binds: dict,
         else:
             clauses.append("status IS DISTINCT FROM 'Pensiun'")
     binds.update(named)
-    return [re.sub(r":([a-z_]+)", r"%(\1)s", w.replace("::", "\0")).replace("\0", "::")
-            for w in clauses]
+    return [reports.psycopg2_placeholders(w) for w in clauses]
 
 
 def _source(params: dict, binds: dict) -> str:

@@ -9,6 +9,7 @@ holds the whole list in memory."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -100,6 +101,12 @@ def stream(uow, sql: str, params: dict, size: int = 2000) -> Iterator[tuple]:
         cur.itersize = size
         cur.execute(sql.format(schema=uow.store.schema), params)
         yield from cur
+
+
+def psycopg2_placeholders(sql: str) -> str:
+    """SQLAlchemy's `:name` placeholders as psycopg2's `%(name)s`, for a server-side cursor
+    (a `::` cast is left alone)."""
+    return re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", sql)
 
 
 def as_text(value) -> object:

@@ -4,7 +4,6 @@ the SQL text is assembled from fixed pieces only."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from services.reporting import domain
@@ -34,7 +33,7 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _scope_clause(scope: domain.Scope, params: dict) -> list[str]:
+def scope_clause(scope: domain.Scope, params: dict) -> list[str]:
     if scope.everyone:
         return []
     if scope.instansi is not None:
@@ -45,7 +44,7 @@ def _scope_clause(scope: domain.Scope, params: dict) -> list[str]:
     return ["instansi = '35'", "opd_id = ANY(CAST(:scope_opds AS text[]))"]
 
 
-def _filters(query: dict, today: date, params: dict) -> list[str]:
+def filters(query: dict, today: date, params: dict) -> list[str]:
     where = []
     nip = query.get("nip")
     if nip and len(nip) == 18:
@@ -96,7 +95,7 @@ def find(uow, actor: Principal, query: dict, today: date | None = None) -> dict:
                         "kabupaten/kota", field="role")
     today = today or today_wib()
     params: dict = {"limit": query["limit"] + 1, "offset": query["offset"]}
-    where = _scope_clause(scope, params) + _filters(query, today, params)
+    where = scope_clause(scope, params) + filters(query, today, params)
     key = query["sort"].removeprefix("-")
     direction = "DESC" if query["sort"].startswith("-") else "ASC"
     # PostgreSQL's own null order (a missing value counts as the highest), so that an index
@@ -141,15 +140,13 @@ def list_rows(uow, actor: Principal, query: dict, today: date | None = None):
     filters and order of `find`, without the page)."""
     scope = reports.scope_of(actor)
     params: dict = {}
-    where = _scope_clause(scope, params) + _filters(query, today or today_wib(), params)
+    where = scope_clause(scope, params) + filters(query, today or today_wib(), params)
     key = query["sort"].removeprefix("-")
     direction = "DESC" if query["sort"].startswith("-") else "ASC"
     order = f"{ORDER[key]} {direction}" + (f", nip {direction}" if key != "nip" else "")
     sql = (f"SELECT {', '.join(_FIELDS)} FROM {{schema}}.employees "  # noqa: S608 - fixed pieces only
            f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order}")
-    # the named cursor speaks psycopg2's placeholders, not SQLAlchemy's
-    sql = re.sub(r":([a-z_]+)", r"%(\1)s", sql.replace("::", "\0")).replace("\0", "::")
-    yield from reports.stream(uow, sql, params)
+    yield from reports.stream(uow, reports.psycopg2_placeholders(sql), params)
 
 
 reports.register(reports.Report(
