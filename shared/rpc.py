@@ -141,7 +141,26 @@ class _MethodProxy(MethodProxy):
                 headers[token_header] = token
         return headers
 
+    def _await_reply_queue(self):
+        """Nameko starts every extension of a container at once: a timer firing at start (the
+        catch-up sweep) may call before this process's reply queue is declared, and the
+        broker drops a reply to a queue that does not exist; the call then waited its whole
+        deadline for an answer that was sent. Wait, within the same deadline, until the queue
+        consumer that owns the reply queue is consuming (nameko 2.14's `_consumers_ready`,
+        set by `QueueConsumer.on_consume_ready`; tests/test_rpc_contract.py holds it)."""
+        ready = self.reply_listener.queue_consumer._consumers_ready
+        if ready.ready():
+            return
+        try:
+            with eventlet.Timeout(self.timeout):
+                ready.wait()
+        except eventlet.Timeout:
+            raise ServiceTimeout(f"{self.service_name} tidak dapat dihubungi: antrean jawaban "
+                                 f"belum siap dalam {self.timeout:g} detik",
+                                 field="service") from None
+
     def _call(self, *args, **kwargs):
+        self._await_reply_queue()
         exchange = get_rpc_exchange(self.container.config)
         routing_key = f"{self.service_name}.{self.method_name}"
         correlation_id = str(uuid.uuid4())

@@ -2,6 +2,7 @@
 whatever class raised them, every call has a deadline, and a context claiming an actor is
 believed only with a caller token."""
 
+import time
 import uuid
 
 import eventlet
@@ -105,3 +106,38 @@ def test_an_actor_claimed_without_a_token_is_refused_before_the_worker_runs(pair
     assert refused.value.code == "caller_unverified" and refused.value.http_status == 401
     with ServiceRpcProxy(front, config, context_data=signed(admin, config)) as proxy:
         assert proxy.ask("whoami") == {"result": None}
+
+
+def test_a_call_made_as_the_caller_starts_gets_its_answer(container_factory, service_config):
+    """A timer that fires at start (the catch-up sweep does) calls another service before the
+    caller's own reply queue may be declared: Nameko starts every extension at once. A reply
+    published to a queue that does not exist yet is dropped by the broker, and the call waited
+    its whole deadline (20 s) for an answer that was sent. Every call now waits for its reply
+    queue first, so the first call of a starting process is answered like any other."""
+    from nameko.timer import timer
+
+    tag = uuid.uuid4().hex[:8]
+    backend, _ = _services(tag)
+    answers = []
+
+    class Starter:
+        name = f"starter_{tag}"
+        backend_rpc = RpcProxy(f"backend_{tag}")
+
+        @timer(interval=3600, eager=True)
+        def at_start(self):
+            started = time.monotonic()
+            try:
+                answers.append(("ok", self.backend_rpc.whoami(),
+                                time.monotonic() - started))
+            except SimasnError as exc:
+                answers.append((exc.code, None, time.monotonic() - started))
+
+    config = {**service_config, "RPC_TIMEOUT": 5}
+    container_factory(backend, config).start()
+    for _ in range(5):  # the race is lost on most starts, not all: start several
+        container_factory(Starter, config).start()
+    deadline = time.monotonic() + 10
+    while len(answers) < 5 and time.monotonic() < deadline:
+        eventlet.sleep(0.05)
+    assert [a[:2] for a in answers] == [("ok", None)] * 5, answers
