@@ -19,6 +19,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY README.md config.yaml ./
 COPY shared ./shared
 COPY services ./services
+# the web application's files, served by the gateway (services/gateway/web.py)
+COPY web ./web
 RUN pip install --no-deps -c constraints.txt .
 
 # The source tree comes first on the path: migrations read services/<name>/migrations/*.sql

@@ -251,6 +251,7 @@ wait_healthy() {
     sleep 0.5
   done
   say "gateway answers $GATEWAY_URL/health"
+  say "web application: open $GATEWAY_URL/ in a browser (API documentation: $GATEWAY_URL/api/docs)"
 }
 
 # Development keys for identity (token signing, TOTP secret encryption): made once, kept in

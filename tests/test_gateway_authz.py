@@ -153,6 +153,11 @@ MATRIX = {
     ("POST", "/api/clients/<client_id>/rotate-secret"): BKD,
     ("POST", "/api/clients/<client_id>/revoke"): BKD,
     ("GET", "/api/public/verification/<document_id>"): PUBLIC,
+    # the web application's page and files, and its settings (services/gateway/web.py)
+    ("GET", "/"): PUBLIC,
+    ("GET", "/verifikasi/<document_id>"): PUBLIC,
+    ("GET", "/assets/<path:path>"): PUBLIC,
+    ("GET", "/api/web/config"): PUBLIC,
     ("POST", "/api/public/verification"): PUBLIC,
     ("GET", "/api/public/checkpoints"): PUBLIC,
     ("GET", "/api/public/checkpoints/<position>"): PUBLIC,
@@ -752,6 +757,8 @@ class World:
             return path.replace("<name>", "duk") + "?limit=5", token, None
         if "<position>" in path:
             return path.replace("<position>", "latest"), token, None
+        if "<path:path>" in path:
+            return path.replace("<path:path>", "js/app.js"), token, None
         if path == "/api/public/verification":
             document = self.signed_document()
             return path, token, FileSystemStore(self.config["DOCUMENT_ROOT"]).read(

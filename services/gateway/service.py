@@ -26,6 +26,7 @@ from services.gateway.http import (
 from services.gateway.schemas import OpdSchema, ReadinessSchema
 from services.gateway.usecases import auditing
 from services.gateway.usecases import limits as rate_limits
+from services.gateway.web import WebApplication, WebConfigSchema
 from shared import SERVICES
 from shared.callers import GATEWAY
 from shared.contracts import identity as c
@@ -80,6 +81,7 @@ class GatewayService(ServiceBase):
     limits = RateLimits()
     sessions = SessionCache()
     documents = DocumentStore()
+    web = WebApplication()
     rpc_identity = RpcProxy("identity", issuer=GATEWAY)
     rpc_records = RpcProxy("records", issuer=GATEWAY)
     rpc_requests = RpcProxy("requests", issuer=GATEWAY)
@@ -135,6 +137,30 @@ class GatewayService(ServiceBase):
               media=("text/html",))
     def http_docs(self, request, **_):
         return Response(openapi.DOCS_PAGE, mimetype="text/html")
+
+    # -- the web application (services/gateway/web.py, docs/design/web.md) ---------------------
+
+    @endpoint("GET", "/", summary="Aplikasi web SIMASN Jatim", tag="aplikasi web",
+              media=("text/html",))
+    def http_web_page(self, request, **_):
+        return self.web.page(request)
+
+    @endpoint("GET", "/verifikasi/<document_id>",
+              summary="Halaman verifikasi dokumen (alamat yang dibuka kode QR)",
+              tag="aplikasi web", media=("text/html",))
+    def http_web_verification_page(self, request, document_id, **_):
+        return self.web.page(request)
+
+    @endpoint("GET", "/assets/<path:path>", summary="Berkas aplikasi web (skrip, gaya, gambar)",
+              tag="aplikasi web", errors=(404,),
+              media=("text/javascript", "text/css", "image/svg+xml", "image/png"))
+    def http_web_asset(self, request, path, **_):
+        return self.web.asset(request, path)
+
+    @endpoint("GET", "/api/web/config", summary="Pengaturan aplikasi web (kunci layar, notifikasi)",
+              response=WebConfigSchema, tag="aplikasi web")
+    def http_web_config(self, request, **_):
+        return self.web.config(DOCUMENT_MAX_BYTES)
 
     @endpoint("GET", "/api/opds", summary="Daftar OPD", roles=ANYONE, response=OpdSchema,
               many=True, tag="referensi")

@@ -160,7 +160,7 @@ def start(run_dir: Path) -> Stack:
            "SIMASN_BROKER_USER_PREFIX": f"{vhost}-",
            "SIMASN_DOCUMENT_ROOT": str(run_dir / "documents"),
            "SIMASN_NOTIFICATION_OUTBOX": str(run_dir / "outbox.jsonl"),
-           "SIMASN_SIGNING_VERIFY_URL": f"http://127.0.0.1:{port}/api/public/verification",
+           "SIMASN_SIGNING_VERIFY_URL": f"http://127.0.0.1:{port}/verifikasi",
            "SIMASN_UP_WAIT": "120", "SIMASN_STOP_GRACE": "10", "SIMASN_RPC_TIMEOUT": "8",
            # a checkpoint within seconds of a log growing, copied to a witness directory
            # (test_deployed_audit: published without login, held against by `audit verify`)
