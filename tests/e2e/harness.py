@@ -70,6 +70,8 @@ class Stack:
     user_prefix: str
     seeded: Seeded | None = None
     tokens: dict[str, str] = field(default_factory=dict)
+    #: login -> the last TOTP step `otp` handed out (each is taken once by identity)
+    otp_steps: dict[str, int] = field(default_factory=dict)
 
     def client(self) -> Client:
         return Client(self.url)
@@ -97,8 +99,19 @@ class Stack:
         return [m for m in mails if to is None or m.get("to") == to]
 
     def otp(self, login: str) -> str | None:
+        """A TOTP code for `login` that this process has not handed out yet: identity takes
+        each 30-second step once per account (a replayed code is refused), and the API calls
+        and browser tests of one run log the same seeded staff in; a step already given out
+        is waited out."""
         secret = (self.seeded.totp if self.seeded else {}).get(login)
-        return pyotp.TOTP(secret).now() if secret else None
+        if not secret:
+            return None
+        step = int(time.time() // 30)
+        if self.otp_steps.get(login, -1) >= step:
+            wait_next_totp_step()
+            step = int(time.time() // 30)
+        self.otp_steps[login] = step
+        return pyotp.TOTP(secret).now()
 
     def login(self, login: str, password: str | None = None) -> str:
         """An access token for `login` (cached: a TOTP code opens one session per step)."""
