@@ -64,6 +64,12 @@ MATRIX = {
     ("GET", "/api/me/inbox"): ANYONE,
     ("POST", "/api/me/inbox/<notification_id>/read"): {"pegawai"},
     ("GET", "/api/me/sessions"): ANYONE,
+    # the web application's lists (issue 16): a pegawai's own requests and what they may apply
+    # for; staff's requests within their scope (another OPD's fasilitator: an empty page)
+    ("GET", "/api/me/requests"): {"pegawai"},
+    ("GET", "/api/me/eligibility"): {"pegawai"},
+    ("GET", "/api/requests"): REPORT_PEOPLE,
+    ("GET", "/api/employees/<nip>/eligibility"): READERS_OWN_OPD,
     ("DELETE", "/api/me/sessions/<session_id>"): ANYONE,
     ("PUT", "/api/me/password"): ANYONE,
     ("PUT", "/api/me/contact"): ANYONE,
@@ -735,6 +741,8 @@ class World:
             return path.replace("<int:year>", "2026"), token, body
         if "<int:year>" in path:
             return path.replace("<int:year>", "2026"), token, None
+        if path == "/api/requests" and method == "GET":
+            return path + "?limit=5&state=submitted", token, None
         if path == "/api/requests":
             self.settle()
             return path, token, {"layanan": "KARTU_KESEHATAN", "nip": self.logins["pegawai"],

@@ -505,6 +505,20 @@ class GatewayService(ServiceBase):
     def http_eligibility(self, request, kode, nip, **_):
         return self.rpc_requests.eligibility(kode, nip)
 
+    @endpoint("GET", "/api/me/eligibility",
+              summary="Layanan apa yang dapat saya ajukan: setiap layanan aktif, syarat, "
+                      "alasan dan dokumen yang diperlukan (satu panggilan)",
+              roles=("pegawai",), response=q.EligibilityOverview, tag="layanan")
+    def http_my_eligibility(self, request, principal, **_):
+        return self.rpc_requests.eligibility_overview(principal["account_id"])
+
+    @endpoint("GET", "/api/employees/<nip>/eligibility",
+              summary="Layanan yang dapat diajukan untuk seorang pegawai (sesuai cakupan OPD)",
+              roles=("fasilitator", "administrator", "auditor"),
+              response=q.EligibilityOverview, tag="layanan")
+    def http_employee_eligibility(self, request, nip, **_):
+        return self.rpc_requests.eligibility_overview(nip)
+
     @endpoint("GET", "/api/layanan-evaluations/<int:year>",
               summary="Evaluasi tahunan setiap layanan (volume, tingkat persetujuan, waktu "
                       "penyelesaian, pelanggaran SLA, dokumen paling sering ditolak)",
@@ -518,6 +532,20 @@ class GatewayService(ServiceBase):
               response=q.Request, status=201, tag="usulan", errors=(404, 409), idempotent=True)
     def http_create_request(self, request, body, **_):
         return self.rpc_requests.create_request(body)
+
+    @endpoint("GET", "/api/me/requests",
+              summary="Usulan saya (terbaru dahulu, berhalaman; filter status)",
+              roles=("pegawai",), query=q.MyRequestQuery, response=q.RequestPage, tag="usulan")
+    def http_my_requests(self, request, query, **_):
+        return self.rpc_requests.my_requests(query)
+
+    @endpoint("GET", "/api/requests",
+              summary="Daftar usulan sesuai cakupan (fasilitator: OPD-nya; filter status, "
+                      "layanan, OPD, NIP, tanggal pengajuan; berhalaman)",
+              roles=("fasilitator", "administrator", "auditor"), query=q.RequestListQuery,
+              response=q.RequestPage, tag="usulan")
+    def http_list_requests(self, request, query, **_):
+        return self.rpc_requests.list_requests(q.RequestListQuery().dump(query))
 
     @endpoint("GET", "/api/requests/<request_id>", summary="Usulan layanan", roles=ANYONE,
               response=q.Request, tag="usulan")
