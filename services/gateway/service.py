@@ -759,11 +759,15 @@ class GatewayService(ServiceBase):
     def http_public_statistics(self, request, **_):
         return self.rpc_reporting.public_statistics()
 
-    @endpoint("GET", "/api/signed-documents", summary="Dokumen keluaran (antrean tanda tangan)",
+    @endpoint("GET", "/api/signed-documents",
+              summary="Dokumen keluaran, terbaru dahulu (status, NIP, jenis, usulan; limit "
+                      "1..200, offset)",
               roles=("administrator", "auditor"), query=g.DocumentQuery,
               response=g.SignedDocument, many=True, tag="tanda tangan")
     def http_signed_documents(self, request, query, **_):
-        return self.rpc_signing.list_documents(query.get("status"))
+        filters = {k: (str(v) if k == "request_id" else v) for k, v in query.items()
+                   if k not in ("status", "limit")}
+        return self.rpc_signing.list_documents(query.get("status"), query["limit"], filters)
 
     @endpoint("GET", "/api/signed-documents/<document_id>", summary="Satu dokumen keluaran",
               roles=OUTPUT_READERS, response=g.SignedDocument, tag="tanda tangan")

@@ -67,9 +67,12 @@ class SigningService(ServiceBase):
     # -- administrators: the work list, retries, revocation, re-issue ----------------------------
 
     @rpc
-    def list_documents(self, status=None, limit=100):
+    def list_documents(self, status=None, limit=100, filters=None):
+        """`filters`: {nip, document_type, request_id, offset} (shared/contracts/signing.py
+        DocumentFilters), each optional."""
+        data = load(c.DocumentFilters(), filters or {})
         with self.db.transaction() as uow:
-            return outputs.listing(uow, self._actor(), status, limit)
+            return outputs.listing(uow, self._actor(), status, limit, data)
 
     @rpc
     def get_document(self, document_id):
