@@ -62,6 +62,7 @@ MATRIX = {
     ("POST", "/api/auth/logout"): ANYONE,
     ("GET", "/api/me"): ANYONE | {"machine"},
     ("GET", "/api/me/inbox"): ANYONE,
+    ("GET", "/api/me/inbox/updates"): ANYONE,
     ("POST", "/api/me/inbox/<notification_id>/read"): {"pegawai"},
     ("GET", "/api/me/sessions"): ANYONE,
     # the web application's lists (issue 16): a pegawai's own requests and what they may apply

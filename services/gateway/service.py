@@ -656,6 +656,13 @@ class GatewayService(ServiceBase):
     def http_inbox(self, request, query, **_):
         return self.rpc_verification.inbox(query["unread_only"])
 
+    @endpoint("GET", "/api/me/inbox/updates",
+              summary="Pemberitahuan baru sejak kursor dan jumlah yang belum dibaca (ditanya "
+                      "berkala oleh aplikasi web)", roles=ANYONE, query=v.InboxUpdatesQuery,
+              response=v.InboxUpdates, tag="pemberitahuan")
+    def http_inbox_updates(self, request, query, **_):
+        return self.rpc_verification.inbox_updates(query)
+
     @endpoint("POST", "/api/me/inbox/<notification_id>/read", summary="Tandai sudah dibaca",
               roles=("pegawai",), response=v.Read, tag="pemberitahuan")
     def http_inbox_read(self, request, notification_id, **_):
