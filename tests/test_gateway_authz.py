@@ -63,6 +63,7 @@ MATRIX = {
     ("GET", "/api/me"): ANYONE | {"machine"},
     ("GET", "/api/me/inbox"): ANYONE,
     ("GET", "/api/me/inbox/updates"): ANYONE,
+    ("POST", "/api/auth/unlock"): ANYONE,
     ("POST", "/api/me/inbox/<notification_id>/read"): {"pegawai"},
     ("GET", "/api/me/sessions"): ANYONE,
     # the web application's lists (issue 16): a pegawai's own requests and what they may apply
@@ -705,6 +706,12 @@ class World:
                 sid = own["tokens"]["session_id"] if own else "00000000-0000-0000-0000-0000000000"
                 path = f"/api/me/sessions/{sid}"
             return path, own_token, body
+        if path == "/api/auth/unlock":
+            body = {"password": PASSWORD}
+            code = self.people.otp(self.logins.get(persona, ""))
+            if code:
+                body["otp"] = code
+            return path, token, body
         if path == "/api/auth/token":
             client_id, secret = self.client_secret
             return path, token, {"client_id": client_id, "client_secret": secret}

@@ -167,6 +167,13 @@ class GatewayService(ServiceBase):
     def http_reset(self, request, body, **_):
         self.rpc_identity.complete_password_reset(body)
 
+    @endpoint("POST", "/api/auth/unlock",
+              summary="Buka kunci layar: kata sandi (dan OTP) lagi untuk sesi ini; tidak "
+                      "menerbitkan token baru", roles=ANYONE, body=c.UnlockRequest,
+              tag="autentikasi")
+    def http_unlock(self, request, body, **_):
+        self.rpc_identity.unlock_session(body)
+
     @endpoint("POST", "/api/auth/logout", summary="Keluar (mengakhiri sesi ini)", roles=ANYONE,
               tag="autentikasi", changes_access=True)
     def http_logout(self, request, **_):

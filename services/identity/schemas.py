@@ -29,4 +29,5 @@ from shared.contracts.identity import (  # noqa: F401 - re-exported for this ser
     Session,
     TokenResponse,
     TotpConfirmRequest,
+    UnlockRequest,
 )

@@ -138,6 +138,14 @@ class IdentityService(ServiceBase):
             accounts.revoke_session(uow, self._actor(), session_id)
 
     @rpc
+    def unlock_session(self, payload):
+        """The clear-screen lock: the session's owner proves it is still them (no new token)."""
+        data = load(s.UnlockRequest(), payload)
+        with self.db.transaction(reason="layar dibuka kembali") as uow:
+            outcome = accounts.unlock(uow, self.kit, self._actor(), data, self._client())
+        _committed(outcome)
+
+    @rpc
     def change_password(self, payload):
         data = load(s.PasswordChangeRequest(), payload)
         with self.db.transaction(reason="diubah oleh pemilik akun") as uow:

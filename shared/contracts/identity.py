@@ -47,6 +47,14 @@ class TotpConfirmRequest(Schema):
     device = _device
 
 
+class UnlockRequest(Schema):
+    """The clear-screen lock (issue 16): the password again, and an OTP when the account has
+    TOTP."""
+
+    password = _password
+    otp = _otp
+
+
 class PasswordChangeRequest(Schema):
     current_password = _password
     new_password = fields.String(required=True, load_only=True,
