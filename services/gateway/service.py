@@ -357,6 +357,12 @@ class GatewayService(ServiceBase):
     def http_field_history(self, request, nip, field, **_):
         return self.rpc_records.field_history(nip, field)
 
+    @endpoint("GET", "/api/employees/<nip>/timeline",
+              summary="Riwayat data pegawai: setiap perubahan, kapan, oleh siapa, alasannya",
+              roles=ANYONE, response=r.RecordStep, many=True, tag="data pegawai")
+    def http_record_timeline(self, request, nip, **_):
+        return self.rpc_records.record_timeline(nip)
+
     @endpoint("POST", "/api/employees/<nip>/histories", summary="Catat riwayat (pangkat, ...)",
               roles=("administrator", "fasilitator"), body=r.HistoryRequest,
               response=r.Employee, tag="data pegawai", errors=(409,), idempotent=True)
