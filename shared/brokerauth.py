@@ -63,7 +63,7 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                          "inbox_updates", "issue_warning", "mark_read", "queue",
                          "report_fake_document"),
         "signing": ("health", "authorize_download", "get_document", "list_checkpoints",
-                    "list_documents", "public_checkpoint", "public_checkpoints",
+                    "list_documents", "my_documents", "public_checkpoint", "public_checkpoints",
                     "reissue_document", "request_output", "retry_document",
                     "revoke_document", "sign_checkpoint", "verify_document", "verify_pdf"),
         "reporting": ("health", "authorize_export_download", "chart", "find_employees",

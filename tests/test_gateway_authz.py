@@ -70,6 +70,7 @@ MATRIX = {
     # for; staff's requests within their scope (another OPD's fasilitator: an empty page)
     ("GET", "/api/me/requests"): {"pegawai"},
     ("GET", "/api/me/eligibility"): {"pegawai"},
+    ("GET", "/api/me/signed-documents"): {"pegawai"},
     ("GET", "/api/requests"): REPORT_PEOPLE,
     ("GET", "/api/employees/<nip>/eligibility"): READERS_OWN_OPD,
     ("DELETE", "/api/me/sessions/<session_id>"): ANYONE,

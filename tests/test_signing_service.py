@@ -579,3 +579,11 @@ def test_the_documents_list_pages_and_filters(stack):
         assert len(admin.list_documents()) <= 100  # the older call: the newest 100
     with call(FASIL) as fasilitator, pytest.raises(Forbidden):
         fasilitator.list_documents(None, 5, {"nip": nip})
+    with call(principal(nip, ["pegawai"])) as pegawai:  # their own, signed ones only
+        assert [d["document_id"] for d in pegawai.my_documents({})] == [
+            document["document_id"]]
+        assert pegawai.my_documents({"offset": 1}) == []
+        with pytest.raises(ValidationFailed):
+            pegawai.my_documents({"limit": 0})
+    with call(principal(registered(call), ["pegawai"])) as someone_else:
+        assert someone_else.my_documents({}) == []

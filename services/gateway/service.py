@@ -789,6 +789,13 @@ class GatewayService(ServiceBase):
                    if k not in ("status", "limit")}
         return self.rpc_signing.list_documents(query.get("status"), query["limit"], filters)
 
+    @endpoint("GET", "/api/me/signed-documents",
+              summary="Dokumen keluaran bertanda tangan milik saya (terbaru dahulu; limit, "
+                      "offset)", roles=("pegawai",), query=g.OwnDocumentQuery,
+              response=g.SignedDocument, many=True, tag="tanda tangan")
+    def http_my_signed_documents(self, request, query, **_):
+        return self.rpc_signing.my_documents(query)
+
     @endpoint("GET", "/api/signed-documents/<document_id>", summary="Satu dokumen keluaran",
               roles=OUTPUT_READERS, response=g.SignedDocument, tag="tanda tangan")
     def http_signed_document(self, request, document_id, **_):

@@ -75,6 +75,14 @@ class SigningService(ServiceBase):
             return outputs.listing(uow, self._actor(), status, limit, data)
 
     @rpc
+    def my_documents(self, query):
+        """The caller's own signed documents, newest first, a page at a time."""
+        data = load(c.OwnDocumentQuery(), query or {})
+        with self.db.transaction() as uow:
+            return c.SignedDocument(many=True).dump(
+                outputs.own(uow, self._actor(), data["limit"], data["offset"]))
+
+    @rpc
     def get_document(self, document_id):
         """An output document's details: BKD, auditors, and the employee it concerns."""
         with self.db.transaction() as uow:

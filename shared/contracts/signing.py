@@ -128,6 +128,11 @@ class DocumentFilters(Schema):
                        "yang lebih pendek dari limit adalah yang terakhir)"})
 
 
+class OwnDocumentQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000))
+
+
 class DocumentQuery(DocumentFilters):
     status = fields.String(validate=validate.OneOf(["pending", "waiting_key", "failed", "signed",
                                                     "revoked", "superseded"]))

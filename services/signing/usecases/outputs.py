@@ -37,6 +37,22 @@ def listing(uow, actor, status: str | None, limit, filters: dict | None = None) 
     return [issuing.view(dict(row)) for row in rows]
 
 
+#: what an employee's own list shows: documents that were signed (one being produced, or that
+#: failed, is BKD's work list; its error names officials and keys)
+OWN_STATUSES = ("signed", "revoked", "superseded")
+
+
+def own(uow, actor, limit: int, offset: int) -> list[dict]:
+    """The caller's own signed documents (as the employee they concern), newest first: the
+    web application's "my signed documents" (issue 16)."""
+    rows = uow.execute(
+        f"SELECT {issuing.COLUMNS} FROM documents WHERE nip = :me AND status = ANY(:st) "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+        "ORDER BY created_at DESC, document_id DESC LIMIT :limit OFFSET :offset",
+        {"me": actor.account_id, "st": list(OWN_STATUSES), "limit": limit,
+         "offset": offset}).mappings().all()
+    return [issuing.view(dict(row)) for row in rows]
+
+
 def read(uow, actor, document_id) -> dict:
     """An output document's details: BKD, auditors, and the employee it concerns (anyone else:
     not found, as if it did not exist)."""
