@@ -716,6 +716,12 @@ class GatewayService(ServiceBase):
     def http_generate_review(self, request, body, **_):
         return self.rpc_identity.generate_access_review(body)
 
+    @endpoint("GET", "/api/access-reviews", summary="Daftar peninjauan akses (terbaru dahulu)",
+              roles=("administrator", "auditor"), query=c.ReviewQuery, response=c.Review,
+              many=True, tag="akses")
+    def http_reviews(self, request, query, **_):
+        return self.rpc_identity.list_access_reviews(query)
+
     @endpoint("GET", "/api/access-reviews/<review_id>", summary="Laporan peninjauan akses",
               roles=("administrator", "auditor"), response=c.Review, tag="akses")
     def http_review(self, request, review_id, **_):
