@@ -39,7 +39,10 @@ export const ctx = {
     tokens.clear();
     sessionStorage.removeItem(LOCK_KEY);
     ctx.me = null;
+    inboxCursor = null;
+    unread = 0;
     stopWatching();
+    hideLock();
     renderChrome();
     ctx.navigate("/masuk");
     if (message) notify(message, "warn");
@@ -144,7 +147,7 @@ function renderChrome(active) {
   }
   const groups = ROLE_ORDER.filter((role) => ctx.has(role)).map((role) => {
     const items = routes.filter((r) => r.menu && r.roles && r.roles.includes(role) &&
-      (r.menuRole ? r.menuRole === role : r.roles[0] === role || r.roles.length === 1));
+      (r.menuRole ? [].concat(r.menuRole).includes(role) : r.roles[0] === role || r.roles.length === 1));
     if (!items.length) return null;
     return h("div", { class: "menu-group" },
       h("p", { class: "menu-title" }, ROLE_NAMES[role]),
@@ -222,15 +225,19 @@ function showLock() {
   formEl.querySelector("input").focus();
 }
 
-function unlock() {
-  sessionStorage.removeItem(LOCK_KEY);
-  lastActive = Date.now();
+function hideLock() {
   const overlay = document.getElementById("lock");
   overlay.hidden = true;
   clear(overlay);
   const shell = document.getElementById("shell");
   shell.hidden = false;
   shell.removeAttribute("inert");
+}
+
+function unlock() {
+  sessionStorage.removeItem(LOCK_KEY);
+  lastActive = Date.now();
+  hideLock();
   startPolling();
   render();
 }
@@ -255,15 +262,23 @@ for (const type of ["pointerdown", "keydown", "wheel", "touchstart", "scroll"]) 
 
 // -- notifications: a cheap poll (docs/design/web.md: why not server-sent events) ---------------
 
+let inboxCursor = null;
 async function pollInbox() {
   if (!ctx.me || isLocked()) return;
   try {
-    const items = await api.get("/api/me/inbox", { unread_only: "true" });
-    const count = Array.isArray(items) ? items.length : (items.unread ?? 0);
-    if (count !== unread) {
-      if (count > unread && unread !== 0) notify("Ada pemberitahuan baru.");
-      unread = count;
+    // the first ask only learns the cursor and the count; later ones get what is new since
+    let answer = await api.get("/api/me/inbox/updates", { after: inboxCursor ?? "0", limit: 200 });
+    const first = inboxCursor === null;
+    while (first && answer.has_more) {  // what was there before this page opened is not news
+      answer = await api.get("/api/me/inbox/updates", { after: answer.cursor, limit: 200 });
+    }
+    const fresh = !first && answer.items.length > 0;
+    inboxCursor = answer.cursor;
+    if (fresh) notify(answer.items.length === 1 ? answer.items[0].title : "Ada pemberitahuan baru.");
+    if (answer.unread !== unread || fresh) {
+      unread = answer.unread;
       renderChrome(match(currentPath())?.route);
+      if (fresh) window.dispatchEvent(new CustomEvent("simasn:inbox", { detail: answer.items }));
     }
   } catch { /* the next poll tries again; a page shows its own errors */ }
 }

@@ -31,7 +31,7 @@ function verdict(answer) {
       ["Hasil", sig.reason], ["Nama pada sertifikat", sig.signer], ["Waktu", datetime(sig.signed_at)],
       ["Cap waktu tepercaya", sig.timestamped ? "Ya" : "Tidak"],
     ])) : null,
-    answer.sha256 ? h("p", { class: "small muted" }, `SHA-256: ${answer.sha256}`) : null);
+    answer.sha256 ? h("p", { class: "small muted wrap" }, `SHA-256: ${answer.sha256}`) : null);
 }
 
 async function byLink(main, params) {
