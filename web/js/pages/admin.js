@@ -19,6 +19,12 @@ const DOC_STATUS = {
   failed: ["Gagal", "bad"], signed: ["Sah", "ok"], revoked: ["Dicabut", "bad"],
   superseded: ["Diganti", ""],
 };
+const STEPS = { RequestDrafted: "Draf dibuat", RequestDocumentsChanged: "Dokumen dilengkapi",
+                RequestSubmitted: "Diajukan", RequestClaimed: "Diambil dari antrean",
+                VerificationStarted: "Verifikasi dimulai", RequestReturned: "Dikembalikan untuk perbaikan",
+                RequestVerified: "Diverifikasi", RequestApproved: "Disetujui", RequestRejected: "Ditolak",
+                RequestWithdrawn: "Ditarik", RequestCompleted: "Selesai (dokumen ditandatangani)",
+                OutputReplaced: "Dokumen keluaran diganti" };
 const ROLE_NAMES = { pegawai: "Pegawai", fasilitator: "Fasilitator", administrator: "Administrator",
                      auditor: "Auditor" };
 const ACCOUNT_STATUS = { active: ["Aktif", "ok"], disabled: ["Nonaktif", "bad"],
@@ -103,7 +109,7 @@ function tile(label, value, href) {
 async function dashboard(main) {
   const body = page(main, "Dasbor BKD",
     h("p", { class: "muted" }, "Ringkasan pekerjaan BKD saat ini: antrean, kelengkapan data per OPD, dan dokumen yang belum ditandatangani."));
-  const tiles = h("div", { class: "tiles", "aria-live": "polite" });
+  const tiles = h("div", { class: "tiles bkd-tiles", "aria-live": "polite" });
   body.append(section("Antrean", tiles));
   const parts = [
     ["Menunggu persetujuan", () => count(api.get("/api/requests", { state: "under_approval", limit: 200 })), "#/bkd/persetujuan"],
@@ -129,13 +135,14 @@ async function dashboard(main) {
     completeness.append(table({
       caption: "Kelengkapan data pegawai per OPD",
       columns: [
-        { key: "opd", label: "OPD", render: (r) => r.opd_name || r.opd_id || r.instansi_name || "–" },
+        { key: "opd", label: "OPD", render: (r) => r.opd_name || r.opd_id || "Tanpa OPD" },
         { key: "employees", label: "Pegawai", cls: "num" },
         { key: "complete", label: "Lengkap", cls: "num" },
         { key: "percent", label: "Isian terisi", cls: "num", render: (r) => (r.percent == null ? "–" : `${r.percent}%`) },
       ],
       rows: list(rollup), empty: "Belum ada data kelengkapan.",
     }));
+    completeness.querySelector("table")?.classList.add("stack");
   } catch { /* shown by busy */ }
 }
 
@@ -240,7 +247,7 @@ async function approval(main, params, ctx) {
     body.append(section("Dokumen usulan", docHolder));
   }
   body.append(section("Jejak usulan", h("ol", { class: "timeline" }, steps.map((s) => h("li", {},
-    h("strong", {}, s.event), " · ", datetime(s.recorded_at), " · ", s.actor_id || "sistem",
+    h("strong", {}, STEPS[s.event] || s.event), " · ", datetime(s.recorded_at), " · ", s.actor_id || "sistem",
     s.reason ? h("p", { class: "small muted" }, s.reason) : null)))));
 
   if (request.state !== "under_approval") {
@@ -278,7 +285,11 @@ async function approval(main, params, ctx) {
           `Keputusan tersimpan: ${done.state_name || done.state}.`));
       } catch (error) {
         if (error instanceof ApiError && error.status === 403 && error.field === "actor") {
-          formEl.before(fourEyesNotice(error));
+          const notice = fourEyesNotice(error);
+          formEl.before(notice);
+          notice.setAttribute("tabindex", "-1");
+          notice.focus();
+          return;
         }
         throw onOutcomeFields(error);
       }
@@ -765,7 +776,8 @@ async function documentPage(main, params) {
         ["ID dokumen", d.document_id],
       ]), files),
       d.status === "signed" ? section("Cabut dokumen", h("p", { class: "hint" },
-        "Dokumen yang dicabut dinyatakan DICABUT oleh halaman verifikasi publik (kode QR)."), form({
+        "Pencabutan tidak dapat dibatalkan. Sejak dicabut, halaman verifikasi publik (kode QR) "
+        + "menjawab DICABUT beserta alasannya: alasan itu terbaca siapa saja, jangan menulis data pribadi."), form({
         id: "revoke-form", submit: "Cabut dokumen", fields: [
           { name: "decree", label: "Nomor keputusan pencabutan", maxlength: 200 },
           reasonField("Alasan pencabutan"),
@@ -778,9 +790,11 @@ async function documentPage(main, params) {
           show(done);
         },
       })) : null,
-      ["signed", "revoked"].includes(d.status) ? section("Terbitkan ulang", h("p", { class: "hint" },
-        "Dokumen baru ditandatangani dengan data terkini dan menggantikan dokumen ini."), form({
-        id: "reissue-form", submit: "Terbitkan ulang", fields: [reasonField("Alasan penerbitan ulang")],
+      d.status === "signed" ? section("Terbitkan pengganti", h("p", { class: "hint" },
+        "Dokumen baru bernomor baru dicetak dari data pegawai saat ini, Anda tanda tangani, dan "
+        + "menggantikan dokumen ini (pemeriksaan keaslian dokumen lama menjawab DIGANTI). "
+        + "Perbaiki dulu data pegawai bila perlu."), form({
+        id: "reissue-form", submit: "Terbitkan pengganti", fields: [reasonField("Alasan penggantian")],
         onsubmit: async (data) => {
           const fresh = await api.post(`/api/signed-documents/${encodeURIComponent(id)}/reissue`, { reason: data.reason });
           notify("Dokumen pengganti disiapkan untuk ditandatangani.");
