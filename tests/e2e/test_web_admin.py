@@ -116,6 +116,8 @@ def visit(page, stack, path: str, heading: str, name: str, ready: str | None = N
         page.locator(ready).first.wait_for()
     page.locator("[aria-busy=true]").first.wait_for(state="detached")
     check_accessibility(page)
+    # nothing scrolls sideways, on a 360 px phone either
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
     screenshot(page, name)
 
 
@@ -144,6 +146,7 @@ def test_bkd_decides_governs_the_catalogue_manages_accounts_and_revokes(stack, c
     page, _ = watched
     size = viewport.name
     changed_kode, deactivated_kode = CATALOGUE[size]
+    year = {"phone": 2024, "desktop": 2023}[size]  # the evaluation each records
     admin = api_login(stack, ADMIN)
     fasilitator = api_login(stack, FASILITATOR)
     approve_nip, to_approve = _verified_kgb(stack, client, admin, fasilitator)
@@ -153,7 +156,7 @@ def test_bkd_decides_governs_the_catalogue_manages_accounts_and_revokes(stack, c
     page.expected_failures = [
         (401, "/api/auth/login"),  # the password step of a TOTP login: totp_required
         (403, f"/api/requests/{own}/decision"),  # four eyes
-        (404, "/api/monev/evaluations/2026"),  # the year's evaluation is not recorded yet
+        (404, f"/api/monev/evaluations/{year}"),  # the year's evaluation, not recorded yet
     ]
     browser_login(page, stack, ADMIN)
     visit(page, stack, "/bkd", "Dasbor BKD", "dasbor",
@@ -262,9 +265,44 @@ def test_bkd_decides_governs_the_catalogue_manages_accounts_and_revokes(stack, c
     assert sorted(account["roles"]) == ["auditor", "fasilitator"]
     assert account["opd_scope"] == ["dinkes"]
 
+    # access: a fasilitator's request for a colleague approved; a review made and signed off
+    candidate = f"calon.{size}"
+    asked = ok(client.call("POST", "/api/access-requests", token=fasilitator, body={
+        "role": "fasilitator", "opd_scope": ["dinkes"], "justification": "SK Kadinkes 800/5/2026",
+        "subject": {"login": candidate, "display_name": "Candra Wijaya, S.E.",
+                    "email": f"{candidate}@mail.test"}}), 201)
     visit(page, stack, "/bkd/akses", "Permintaan dan tinjauan akses", "akses")
-    visit(page, stack, "/bkd/evaluasi?tahun=2026", "Evaluasi tahunan layanan", "evaluasi",
+    decide = page.locator(f"#access-{asked['request_id']}")
+    decide.locator("select[name=decision]").select_option("approve")
+    decide.get_by_label("Catatan").fill("sesuai SK penunjukan")
+    submit(page, f"access-{asked['request_id']}")
+    decide.wait_for(state="detached")
+    assert asked["request_id"] in [r["request_id"] for r in ok(client.call(
+        "GET", "/api/access-requests?status=approved", token=admin))]
+    assert ok(client.call("GET", f"/api/accounts/{candidate}", token=admin))["roles"] == \
+        ["fasilitator"]
+    submit(page, "review-form")
+    page.locator("#sign-off-form").wait_for()
+    check_accessibility(page)
+    screenshot(page, "tinjauan-akses")
+    page.locator("#sign-off-form").get_by_label("Catatan pemeriksaan").fill(
+        "akun tanpa OTP dihubungi; tidak ada akun yang dinonaktifkan")
+    submit(page, "sign-off-form")
+    page.locator("#sign-off-form").wait_for(state="detached")
+    review = page.url.rsplit("/", 1)[-1]
+    assert ok(client.call("GET", f"/api/access-reviews/{review}", token=admin))[
+        "signed_off_by"] == ADMIN
+
+    # the year's layanan evaluation recorded and signed
+    visit(page, stack, f"/bkd/evaluasi?tahun={year}", "Evaluasi tahunan layanan", "evaluasi",
           ready="#evaluation-form")
+    record = page.locator("#evaluation-form")
+    record.get_by_label("Akun pejabat penanda tangan").fill(ADMIN)
+    record.get_by_label("Catatan").fill("evaluasi layanan tahun berjalan")
+    submit(page, "evaluation-form")
+    page.get_by_role("heading", name="Ralat evaluasi").wait_for()
+    screenshot(page, "evaluasi-dicatat")
+    assert ok(client.call("GET", f"/api/monev/evaluations/{year}", token=admin))["signer"] == ADMIN
 
     # the approved request's letter, signed by its own process, revoked
     wait_for(lambda: client.call("GET", f"/api/requests/{to_approve}", token=admin)
