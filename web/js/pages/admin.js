@@ -27,6 +27,9 @@ const STEPS = { RequestDrafted: "Draf dibuat", RequestDocumentsChanged: "Dokumen
                 OutputReplaced: "Dokumen keluaran diganti" };
 const ROLE_NAMES = { pegawai: "Pegawai", fasilitator: "Fasilitator", administrator: "Administrator",
                      auditor: "Auditor" };
+const FINDINGS = { never_used: "belum pernah dipakai", stale: "lama tidak masuk",
+                   no_second_factor: "tanpa OTP", agreement_expiring: "perjanjian segera berakhir",
+                   agreement_expired: "perjanjian berakhir", disabled_with_roles: "nonaktif tetapi masih berperan" };
 const ACCOUNT_STATUS = { active: ["Aktif", "ok"], disabled: ["Nonaktif", "bad"],
                          pending: ["Belum aktif", "warn"] };
 
@@ -680,13 +683,20 @@ async function access(main, params, ctx) {
   }));
 }
 
+/** {"fasilitator": 3, ...} as "Fasilitator 3, ..." with the names given. */
+function counts(byKey, names) {
+  return Object.entries(byKey || {}).map(([k, n]) => `${names[k] || k} ${n}`).join(", ");
+}
+
 async function review(main, params) {
   const id = params.id;
   const body = page(main, "Tinjauan akses", back("#/bkd/akses", "Permintaan dan tinjauan akses"));
   const r = await busy(body, () => api.get(`/api/access-reviews/${encodeURIComponent(id)}`));
   body.append(section("Ringkasan", facts([
     ["Dibuat", `${datetime(r.generated_at)} oleh ${r.generated_by}`], ["Batas lama tidak masuk", `${r.stale_days} hari`],
-    ...Object.entries(r.summary || {}).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : v]),
+    ["Akun ditinjau", (r.summary || {}).accounts],
+    ["Per peran", counts((r.summary || {}).by_role, ROLE_NAMES)],
+    ["Temuan", counts((r.summary || {}).by_finding, FINDINGS) || "tidak ada"],
     ["Ditandatangani", r.signed_off_by ? `${r.signed_off_by}, ${datetime(r.signed_off_at)}: ${r.sign_off_note || ""}` : "Belum"],
   ])));
   const items = r.items || [];
@@ -697,7 +707,8 @@ async function review(main, params) {
       { key: "roles", label: "Peran", render: (i) => (i.roles || []).map((x) => ROLE_NAMES[x] || x).join(", ") },
       { key: "status", label: "Status", render: (i) => accountBadge(i.status) },
       { key: "last_login_at", label: "Terakhir masuk", render: (i) => datetime(i.last_login_at) },
-      { key: "findings", label: "Temuan", render: (i) => ((i.findings || []).length ? i.findings.join(", ") : "–") },
+      { key: "findings", label: "Temuan", render: (i) => ((i.findings || []).length
+        ? i.findings.map((f) => badge(FINDINGS[f] || f, "warn")) : "–") },
     ],
     rows: items, empty: "Tidak ada akun yang ditinjau.",
   }));
