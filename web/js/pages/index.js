@@ -4,5 +4,6 @@
 
 import { routes as auth } from "./auth.js";
 import { routes as publicPages } from "./public.js";
+import { routes as admin } from "./admin.js";
 
-export const routes = [...publicPages, ...auth];
+export const routes = [...publicPages, ...auth, ...admin];
