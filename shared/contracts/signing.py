@@ -115,9 +115,28 @@ class VerificationAnswer(Schema):
     signature = fields.Nested(SignatureCheck, allow_none=True)
 
 
-class DocumentQuery(Schema):
+class DocumentFilters(Schema):
+    """What narrows the signed documents' list besides its status (the signing RPC's
+    `filters`)."""
+
+    nip = fields.String(validate=validate.Regexp(r"^\d{18}$"))
+    document_type = fields.String(validate=validate.Regexp(r"^[a-z0-9_]{2,60}$"), metadata={
+        "description": "jenis dokumen keluaran, mis. kgb, kenaikan_pangkat"})
+    request_id = fields.UUID()
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000), metadata={
+        "description": "lewati sekian dokumen (halaman berikutnya: offset + limit; halaman "
+                       "yang lebih pendek dari limit adalah yang terakhir)"})
+
+
+class OwnDocumentQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000))
+
+
+class DocumentQuery(DocumentFilters):
     status = fields.String(validate=validate.OneOf(["pending", "waiting_key", "failed", "signed",
                                                     "revoked", "superseded"]))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 200))
 
 
 class SignedDocument(Schema):
@@ -153,6 +172,37 @@ class Checkpoint(Schema):
     trigger = fields.String(metadata={"description": "timer | on_demand"})
     heads = fields.Dict(metadata={"description": "per log: posisi dan hash terakhir"})
     certificate_serial = fields.String()
+
+
+class LogStatus(Schema):
+    log = fields.String(metadata={"description": "log layanan (skema)"})
+    position = fields.Integer(metadata={"description": "posisi kepala log sekarang"})
+    hash = fields.String()
+    checkpointed_position = fields.Integer(allow_none=True)
+    checkpointed_hash = fields.String(allow_none=True)
+    merkle_root = fields.String(allow_none=True, metadata={
+        "description": "akar Merkle atas peristiwa 1..posisi checkpoint; kosong bila log "
+                       "tidak utuh saat disegel"})
+    unchanged_since_checkpoint = fields.Boolean(allow_none=True, metadata={
+        "description": "peristiwa pada posisi checkpoint masih sama dengan yang disegel"})
+    events_since_checkpoint = fields.Integer()
+    status = fields.String(metadata={"description": "holds | broken | unchecked"})
+
+
+class WitnessStatus(Schema):
+    configured = fields.Boolean()
+    location = fields.String(allow_none=True)
+    through = fields.Integer(allow_none=True, metadata={
+        "description": "checkpoint terakhir yang diketahui sudah disimpan saksi (proses ini; "
+                       "null: belum diperiksa)"})
+
+
+class AuditStatus(Schema):
+    checkpoint = fields.Nested(Checkpoint, allow_none=True, metadata={
+        "description": "checkpoint bertanda tangan terbaru"})
+    checkpoint_recorded_at = fields.String(allow_none=True)
+    logs = fields.List(fields.Nested(LogStatus))
+    witness = fields.Nested(WitnessStatus)
 
 
 class PublicCheckpointQuery(Schema):
