@@ -4,5 +4,7 @@
 
 import { routes as auth } from "./auth.js";
 import { routes as publicPages } from "./public.js";
+import { routes as auditor } from "./auditor.js";
+import { routes as bkd } from "./bkd.js";
 
-export const routes = [...publicPages, ...auth];
+export const routes = [...publicPages, ...auth, ...auditor, ...bkd];
