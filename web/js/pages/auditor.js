@@ -44,7 +44,7 @@ function who(step) {
 
 function stateBadge(state, name) {
   const kind = { completed: "ok", approved: "ok", rejected: "bad", withdrawn: "bad", returned: "warn" }[state] || "";
-  return badge(name || STATE_NAMES[state] || state, kind);
+  return badge(STATE_NAMES[state] || name || state, kind);
 }
 
 // -- requests and their timelines ----------------------------------------------------------------
@@ -157,8 +157,7 @@ function localValue(iso) {
 function recordView(record, nip) {
   const rows = Object.keys(FIELD_NAMES).filter((k) => k in record).map((k) => ({ key: k, value: record[k] }));
   const histories = Object.entries(record.histories || {});
-  return [
-    table({
+  const main = table({
       caption: `Data pokok (versi ${record.version})`,
       columns: [
         { key: "key", label: "Kolom", render: (r) => FIELD_NAMES[r.key] },
@@ -168,7 +167,10 @@ function recordView(record, nip) {
           "aria-label": `Riwayat nilai ${FIELD_NAMES[r.key]}` }, "Riwayat") },
       ],
       rows,
-    }),
+    });
+  main.querySelector("table")?.setAttribute("data-version", String(record.version));
+  return [
+    main,
     histories.length ? h("h3", {}, "Riwayat kepegawaian") : null,
     histories.map(([kind, entries]) => table({
       caption: `Riwayat ${kind.replace(/_/g, " ")} (${(entries || []).length})`,
