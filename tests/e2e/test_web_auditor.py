@@ -49,6 +49,15 @@ def staff_login(page, stack, login: str) -> None:
     page.locator("#nav .menu-group").first.wait_for()
 
 
+def shown(page, locator) -> None:
+    """Wait for `locator`; when it never comes, fail with what the page shows instead."""
+    try:
+        locator.wait_for(timeout=15_000)
+    except Exception:  # noqa: BLE001 - the page's text says more than Playwright's timeout
+        raise AssertionError(f"not shown: {locator}\n{page.locator('main').inner_text()}"
+                             ) from None
+
+
 def api_token(stack, login: str) -> str:
     """An access token through the API (stack.login), noting the TOTP step it used."""
     if login not in stack.tokens and stack.otp(login):
@@ -126,7 +135,7 @@ def test_an_auditor_follows_a_request_a_record_as_of_a_moment_and_the_chain(page
               for i in range(history.locator("li").count())]
     assert events[-1] == "EmployeeRegistered" and events.count("HistoryEntryRecorded") == 2
     now = page.get_by_role("table", name=re.compile(r"^Data pokok \(versi \d+\)$"))
-    now.wait_for()
+    shown(page, now)
     assert now.get_attribute("data-version") == str(len(events)), events
     screenshot(page, "data-terkini")
     check_accessibility(page, "data pegawai terkini")

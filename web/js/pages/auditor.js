@@ -204,7 +204,7 @@ async function recordPage(main, params, ctx) {
     busy(stepsCard, () => api.get(`/api/employees/${encodeURIComponent(nip)}/timeline`)),
   ]);
   recordHolder.append(facts([["Nama", record.name], ["OPD", record.opd_name || record.opd_id],
-                             ["Versi data", String(record.version)]]), recordView(record, nip));
+                             ["Versi data", String(record.version)]]), ...recordView(record, nip).flat(Infinity).filter(Boolean));
   stepsCard.append(steps.length ? h("ol", { class: "timeline", "aria-label": "Riwayat perubahan data" }, steps.slice().reverse().map((s) =>
     h("li", { dataset: { event: s.event } },
       h("strong", {}, eventName(s.event)),

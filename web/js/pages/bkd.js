@@ -173,6 +173,8 @@ async function regionPage(main, params, ctx) {
 
 const KIND_NAMES = { missing_in_records: "Ada di daerah, tidak ada di provinsi", missing_in_region: "Ada di provinsi, tidak ada di daerah",
                      field_mismatch: "Nilai berbeda", nip_in_two_instansi: "NIP di dua instansi", nip_invalid: "NIP tidak sah" };
+const FIGURE_NAMES = { roster: "Pegawai provinsi di daerah ini", matched: "Cocok", differences: "Jumlah selisih",
+                       rows: "Baris snapshot", rows_compared: "Baris dibandingkan" };
 const DECISION_NAMES = { take_region: "Ambil data daerah", keep_province: "Tetap data provinsi", ask_correction: "Minta daerah memperbaiki" };
 
 function shown(value) {
@@ -201,7 +203,8 @@ async function reconciliationPage(main, params, ctx) {
   holder.append(section("Ringkasan", facts([
     ["Status", RECON_STATUS[recon.status] || recon.status], ["Dimulai", datetime(recon.started_at)],
     ["Dilaporkan", datetime(recon.reported_at)], ["Diminta oleh", recon.requested_by],
-    ...Object.entries(figures).filter(([, v]) => typeof v !== "object").map(([k, v]) => [KIND_NAMES[k] || k.replace(/_/g, " "), String(v)]),
+    ...Object.entries(figures).filter(([k, v]) => typeof v !== "object" && !k.endsWith("sha256"))
+      .map(([k, v]) => [FIGURE_NAMES[k] || KIND_NAMES[k] || k.replace(/_/g, " "), String(v)]),
     recon.error ? ["Galat", recon.error.message || JSON.stringify(recon.error)] : null,
   ])));
   if (recon.status === "running") {
