@@ -139,7 +139,7 @@ def test_an_auditor_follows_a_request_a_record_as_of_a_moment_and_the_chain(page
     assert now.get_attribute("data-version") == str(len(events)), events
     screenshot(page, "data-terkini")
     check_accessibility(page, "data pegawai terkini")
-    history.get_by_role("button", name="Lihat data seperti setelah langkah versi 1").click()
+    history.get_by_role("button", name="Lihat data versi 1,", exact=False).click()
     then = page.get_by_role("table", name="Data pokok (versi 1)")
     then.wait_for()
     assert "Data per" in page.locator("#asof-title").inner_text()

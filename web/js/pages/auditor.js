@@ -214,7 +214,7 @@ async function recordPage(main, params, ctx) {
       s.reason ? h("p", { class: "small" }, `Alasan: ${s.reason}`) : null,
       s.request_id ? h("p", { class: "small" }, "Dari usulan ", h("a", { href: `#/audit/usulan/${encodeURIComponent(s.request_id)}` }, s.request_id.slice(0, 8))) : null,
       button(`Lihat data versi ${s.version}`, () => ctx.navigate(`${base}?as_of=${encodeURIComponent(s.recorded_at)}`),
-        { class: "link small", "aria-label": `Lihat data seperti setelah langkah versi ${s.version}` }))))
+        { class: "link small", "aria-label": `Lihat data versi ${s.version}, seperti setelah langkah ini` }))))
     : h("p", { class: "empty" }, "Belum ada riwayat."));
 }
 
