@@ -1,9 +1,11 @@
 // Every page module of the application. Each exports `routes`: [{path, title, roles, render,
 // menu?, menuRole?, badge?}] — `roles: null` for pages anyone may open; `menu` puts the page in
-// the menu of its role (the first of `roles`, or `menuRole`).
+// the menu of its role (the first of `roles`, or `menuRole`: a role or a list of roles).
 
 import { routes as auth } from "./auth.js";
 import { routes as publicPages } from "./public.js";
 import { routes as admin } from "./admin.js";
+import { routes as auditor } from "./auditor.js";
+import { routes as bkd } from "./bkd.js";
 
-export const routes = [...publicPages, ...auth, ...admin];
+export const routes = [...publicPages, ...auth, ...admin, ...auditor, ...bkd];
