@@ -4,5 +4,6 @@
 
 import { routes as auth } from "./auth.js";
 import { routes as publicPages } from "./public.js";
+import { routes as fasilitator } from "./fasilitator.js";
 
-export const routes = [...publicPages, ...auth];
+export const routes = [...publicPages, ...auth, ...fasilitator];
