@@ -117,6 +117,10 @@ def fas(request, stack, browser):
             if attempt:
                 raise
             wait_next_totp_step()
+    # the password step is answered 401 totp_required by design (the API asks for the code),
+    # which the browser logs as a failed resource; nothing else may be
+    watch.console_errors[:] = [e for e in watch.console_errors
+                               if not ("401" in e and "/api/auth/login" in e)]
     try:
         yield page, name, login, opd, registrar
         watch.check()
@@ -186,7 +190,7 @@ def test_a_request_is_claimed_read_in_the_viewer_and_verified(stack, client, fas
     for box in page.locator("#verify-form input[type=checkbox]").all():
         box.check()
     page.get_by_role("button", name="Nyatakan terverifikasi").click()
-    page.get_by_text("Menunggu keputusan BKD").first.wait_for()
+    page.locator(".badge", has_text="Menunggu keputusan BKD").first.wait_for()
     assert _request(stack, client, rid)["state"] == "under_approval"
     _step(page, name, "terverifikasi")
 
@@ -232,7 +236,7 @@ def test_a_fake_document_is_reported_and_the_request_returned_with_a_reason(stac
     page.locator(f'fieldset[data-document="{first}"]').get_by_label(
         re.compile("Alasan dikembalikan")).fill("Dokumen tidak asli; unggah SK asli yang dipindai")
     page.get_by_role("button", name="Kembalikan untuk perbaikan").click()
-    page.get_by_text("Dikembalikan").first.wait_for()
+    page.locator(".badge", has_text="Dikembalikan").first.wait_for()
     returned = _request(stack, client, rid)
     assert returned["state"] == "returned"
     assert returned["returns"][-1][first] == "Dokumen tidak asli; unggah SK asli yang dipindai"
@@ -247,12 +251,15 @@ def test_the_opd_s_employees_a_record_and_a_change_proposal_applied(stack, clien
                            body={"changes": {"address": "Jl. Darmo 12, Surabaya"}})
     assert proposal.status == 201, proposal.body
 
+    admin = stack.login("admin.bkd")
+    wait_for(lambda: client.call("GET", f"/api/employees?nip={nip}", token=admin)
+             .body["items"], timeout=90, message="the new employee in the search read model")
+
     _open(page, stack, "/fasilitator/pegawai", "Pegawai OPD")
     page.get_by_label("NIP", exact=True).fill(nip)
     page.get_by_role("button", name="Cari").click()
     link = page.get_by_role("link", name=nip)
-    wait_for(lambda: link.count() or (page.get_by_role("button", name="Cari").click() and False),
-             timeout=30, message="the new employee in the search read model")
+    link.wait_for()
     _step(page, name, "pegawai")
     link.click()
     page.get_by_role("heading", level=1, name="Data pegawai").wait_for()
@@ -280,7 +287,7 @@ def test_a_bulk_import_and_its_report(stack, client, fas, tmp_path):
     _step(page, name, "impor")
     page.get_by_role("button", name="Unggah dan impor").click()
     page.get_by_role("heading", level=1, name="Laporan impor").wait_for()
-    page.get_by_text("Selesai", exact=True).wait_for(timeout=60_000)
+    page.locator("#import-status[data-status=completed]").wait_for(timeout=60_000)
     tiles = page.locator("#import-tiles")
     assert tiles.locator(".tile", has_text="Pegawai baru").locator(".value").inner_text() == "1"
     assert tiles.locator(".tile", has_text="Baris bermasalah").locator(".value").inner_text() == "1"
@@ -301,7 +308,7 @@ def test_the_staff_list_of_requests_filters_by_state(stack, client, fas):
     page.get_by_label("Status").select_option("returned")
     page.get_by_role("button", name="Cari").click()
     page.wait_for_url(re.compile(r"state=returned"))
-    page.locator("[aria-busy=true]").first.wait_for(state="detached", timeout=30_000)
+    page.get_by_role("table", name="Usulan layanan").wait_for()
     rows = page.get_by_role("table", name="Usulan layanan").locator("tbody tr")
     assert rows.count() >= 1
     assert all("Dikembalikan" in rows.nth(i).inner_text() for i in range(rows.count()))

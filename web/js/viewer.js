@@ -24,8 +24,8 @@ async function drawPdf(holder, blob, label, zoom) {
   const lib = await loadPdfjs();
   const data = new Uint8Array(await blob.arrayBuffer());
   // no font or script fetched from anywhere: the document is data, evaluated without eval
-  const doc = await lib.getDocument({ data, isEvalSupported: false, disableFontFace: false,
-                                      useSystemFonts: true }).promise;
+  const task = lib.getDocument({ data, isEvalSupported: false, useSystemFonts: true });
+  const doc = await task.promise;
   const pages = Math.min(doc.numPages, MAX_PAGES);
   const width = Math.max(280, holder.clientWidth - 24);
   for (let n = 1; n <= pages; n += 1) {
@@ -46,8 +46,9 @@ async function drawPdf(holder, blob, label, zoom) {
     holder.append(h("p", { class: "viewer-note" }, `Hanya ${pages} halaman pertama yang ditampilkan `
       + `dari ${doc.numPages}; unduh berkasnya untuk membaca semuanya.`));
   }
-  await doc.destroy();
-  return doc.numPages;
+  const count = doc.numPages;
+  await task.destroy(); // the worker's copy of the document goes with it
+  return count;
 }
 
 /**

@@ -27,7 +27,7 @@ const CHECKS = [["original", "Asli"], ["legible", "Terbaca"], ["matches_record",
 
 function stateBadge(state, name) {
   const kind = { completed: "ok", approved: "ok", returned: "warn", rejected: "bad", withdrawn: "bad" }[state] || "";
-  return badge(name || STATE_NAMES[state] || state, kind);
+  return badge(STATE_NAMES[state] || name || state, kind);
 }
 
 function slaBadge(sla) {
@@ -239,7 +239,7 @@ async function requestPage(main, params, ctx) {
   holder.append(
     h("p", {}, (layanan && layanan.nama) || request.layanan, " · ", stateBadge(request.state, request.state_name)),
     facts([["Layanan", (layanan && layanan.nama) || request.layanan], ["NIP", request.nip], ["OPD", request.opd_id],
-      ["Status", request.state_name || STATE_NAMES[request.state]], ["Diajukan oleh", request.submitted_by],
+      ["Status", STATE_NAMES[request.state] || request.state_name], ["Diajukan oleh", request.submitted_by],
       ["Sejak", datetime(request.stage_since)],
       Object.keys(request.options || {}).length ? ["Pilihan", Object.entries(request.options).map(([k, v]) => `${k}: ${v}`).join(", ")] : null]));
   if (request.state === "submitted") {
@@ -354,7 +354,10 @@ async function requestList(main, params, ctx) {
   for (const key of ["state", "layanan", "opd_id", "nip", "submitted_from", "submitted_to"]) {
     if (q.get(key)) filters[key] = q.get(key);
   }
-  const catalogue = await api.get("/api/layanan").catch(() => []);
+  const holder = h("div", { "aria-live": "polite" });
+  clear(main, h("h1", {}, "Daftar usulan"),
+    h("p", { class: "muted" }, "Semua usulan pegawai OPD Anda, terbaru dahulu."), holder);
+  const catalogue = await busy(holder, () => api.get("/api/layanan").catch(() => []));
   const go = (next) => {
     const s = new URLSearchParams({ ...filters, ...next });
     for (const [k, v] of [...s.entries()]) if (!v || (k === "offset" && v === "0")) s.delete(k);
@@ -377,9 +380,7 @@ async function requestList(main, params, ctx) {
     Object.assign(filters, v);
     go({ offset: "0" });
   });
-  const holder = h("div", { "aria-live": "polite" });
-  clear(main, h("h1", {}, "Daftar usulan"),
-    h("p", { class: "muted" }, "Semua usulan pegawai OPD Anda, terbaru dahulu."), filterForm, holder);
+  holder.before(filterForm);
   const page = await busy(holder, () => api.get("/api/requests", { ...filters, limit: PAGE, offset }));
   holder.append(table({
     caption: "Usulan layanan",
@@ -571,7 +572,8 @@ async function importReport(main, params, ctx) {
   const show = () => {
     const [label, kind] = IMPORT_STATUS[job.status] || [job.status, ""];
     clear(progressHolder,
-      h("p", {}, "Status: ", badge(label, kind), ` · ${job.file_name} · OPD ${job.opd_id}`),
+      h("p", { id: "import-status", dataset: { status: job.status } }, "Status: ", badge(label, kind),
+        ` · ${job.file_name} · OPD ${job.opd_id}`),
       job.status === "running" ? h("div", {}, h("label", { for: "import-progress" }, `Baris diproses: ${job.total_rows}`),
         h("progress", { id: "import-progress", max: Math.max(job.total_rows + 1, job.rows_done || 1) })) : null,
       job.error ? h("p", { class: "problem" }, job.error) : null);
