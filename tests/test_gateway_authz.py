@@ -181,6 +181,7 @@ MATRIX = {
     ("GET", "/api/requests/<request_id>/output"): {"administrator", "auditor", "pegawai"},
     ("POST", "/api/audit/checkpoints"): BKD,
     ("GET", "/api/audit/checkpoints"): {"administrator", "auditor"},
+    ("GET", "/api/audit/status"): {"administrator", "auditor"},
     # kabupaten/kota feeds: signed with the region's HMAC key, so no bearer token reaches them
     # (tests/test_sync_feeds.py signs them); administrators onboard and decide
     ("POST", "/api/sync/<region>/batches"): set(),

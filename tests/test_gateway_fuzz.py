@@ -41,9 +41,10 @@ ADMIN_URL = os.environ.get("SIMASN_TEST_PG_URL", "postgresql://postgres@127.0.0.
 FUZZ_STATS: dict[str, dict[int, int]] = {}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance, unsupported_method]
-#: the caller's own password and contact: guessed with the token of a pegawai of their own (not
-#: the one whose ids are examples), so that the guesses never touch the administrator's session
-SELF_SERVICE = {"/api/me/password", "/api/me/contact"}
+#: the caller's own password and contact, and the clear-screen unlock (a wrong password counts
+#: on the login throttle): guessed with the token of a pegawai of their own (not the one whose
+#: ids are examples), so that the guesses never touch the administrator's session
+SELF_SERVICE = {"/api/me/password", "/api/me/contact", "/api/auth/unlock"}
 # raw PDF bodies (the public signature check, uploads): random bytes, broken and real PDFs
 schemathesis.openapi.media_type("application/pdf", st.one_of(
     st.binary(max_size=4096),

@@ -6,6 +6,7 @@ employee in one call, with the documents the record already holds."""
 
 from datetime import timedelta
 
+import psycopg2
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
@@ -13,7 +14,9 @@ from services.records.service import RecordsService
 from services.requests.service import RequestsService
 from shared.calendar import today_wib
 from shared.errors import Forbidden, NotFound, ValidationFailed
+from shared.migrations import migrate
 from shared.objectstore import FileSystemStore
+from shared.testing import create_test_database, drop_test_database
 from tests.helpers import signed
 from tests.records_helpers import ADMIN, AUDITOR, FASIL, OTHER_FASIL, principal
 from tests.test_requests_workflow import employee, upload
@@ -149,3 +152,49 @@ def test_every_active_layanan_for_one_employee_in_one_call(stack):
         assert "HUKDIS" in [i["kode"] for i in admin.eligibility_overview(nip)["layanan"]]
     with call(OTHER_FASIL) as other, pytest.raises(NotFound):  # another OPD's employee
         other.eligibility_overview(nip)
+
+
+def test_the_migration_fills_the_list_columns_from_the_log(container_factory, service_config):
+    """A deployment from before the lists: migration 004 fills each request's last change, first
+    submission and confidentiality from its events."""
+    from tests.conftest import ADMIN_URL
+
+    url = create_test_database(ADMIN_URL)
+    containers = []
+    try:
+        migrate(url)
+        config = {**service_config, "DATABASE_URL": url}
+        for service in (RecordsService, RequestsService):
+            containers.append(container_factory(service, config))
+            containers[-1].start()
+
+        def call(context, service="requests"):
+            return ServiceRpcProxy(service, config, context_data=signed(context, config))
+
+        store = FileSystemStore(config["DOCUMENT_ROOT"])
+        nip = employee(call)
+        returned = _draft_kgb_and_return(call, store, nip)
+        with call(ADMIN) as admin:
+            hukdis = admin.create_request({"layanan": "HUKDIS", "nip": nip,
+                                           "options": {"pelanggaran": "lainnya"}})
+            live = {i["request_id"]: i for i in admin.list_requests({"nip": nip})["items"]}
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        with conn.cursor() as cur:  # as it was before migration 004
+            cur.execute("DROP INDEX requests.requests_opd_created, requests.requests_created, "
+                        "requests.requests_submitted; ALTER TABLE requests.requests DROP COLUMN "
+                        "updated_at, DROP COLUMN submitted_at, DROP COLUMN confidential; "
+                        "DELETE FROM requests.schema_migrations WHERE name = "
+                        "'004_web_request_lists'")
+        conn.close()
+        assert migrate(url) == ["requests/004_web_request_lists"]
+        with call(ADMIN) as admin:
+            again = {i["request_id"]: i for i in admin.list_requests({"nip": nip})["items"]}
+        assert again == live and set(again) == {returned, hukdis["request_id"]}
+        with call(FASIL) as fasilitator:  # confidential again, from the draft's event
+            assert [i["request_id"] for i in fasilitator.list_requests({"nip": nip})["items"]] \
+                == [returned]
+    finally:
+        for container in containers:
+            container.stop()  # before their database goes
+        drop_test_database(url)

@@ -379,3 +379,45 @@ def test_prove_refuses_what_no_checkpoint_covers_or_a_log_changed_since(own_data
     rewrite_and_rehash(own_database, 2, {"field": "alamat", "value": "Jalan Palsu"})
     assert main(["audit", "prove", "records", "3", "--trust-roots", roots]) == 1
     assert "the records log no longer matches checkpoint" in capsys.readouterr().err
+
+
+def test_the_audit_status_shows_each_log_by_the_newest_checkpoint_and_a_rewrite_breaks_it(
+        own_database, container_factory, service_config):
+    """The auditor page's chain status (issue 16, GET /api/audit/status): every log by the
+    newest signed checkpoint; an event rewritten and rehashed below the checkpointed head is
+    `broken`, though the log's own chain verifies again."""
+    from nameko.standalone.rpc import ServiceRpcProxy
+
+    from services.signing.service import SigningService
+    from shared import SERVICES
+    from shared.errors import Forbidden
+    from tests.helpers import signed
+    from tests.records_helpers import ADMIN, AUDITOR, FASIL
+    from tests.test_audit_cli import append_history
+
+    config = {**service_config, "DATABASE_URL": own_database}
+    container_factory(SigningService, config).start()
+
+    def status(who=AUDITOR):
+        with ServiceRpcProxy("signing", config, context_data=signed(who, config)) as signing:
+            return signing.audit_status()
+
+    before = status()
+    assert before["checkpoint"] is None and {log["status"] for log in before["logs"]} == {
+        "unchecked"}
+    append_history(own_database, stream="199404042018034004", count=3)
+    with ServiceRpcProxy("signing", config, context_data=signed(ADMIN, config)) as signing:
+        made = signing.sign_checkpoint()
+    append_history(own_database, stream="199404042018034005", count=1)
+    after = status()
+    assert after["checkpoint"]["position"] == made["position"]
+    assert [log["log"] for log in after["logs"]] == list(SERVICES)
+    records = next(log for log in after["logs"] if log["log"] == "records")
+    assert records["status"] == "holds" and records["unchanged_since_checkpoint"]
+    assert records["merkle_root"] and records["events_since_checkpoint"] == 1
+    assert after["witness"]["configured"] is False
+    rewrite_and_rehash(own_database, 2, {"forged": True})
+    broken = next(log for log in status()["logs"] if log["log"] == "records")
+    assert broken["status"] == "broken" and broken["unchanged_since_checkpoint"] is False
+    with pytest.raises(Forbidden):
+        status(FASIL)

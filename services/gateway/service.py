@@ -869,6 +869,13 @@ class GatewayService(ServiceBase):
     def http_sign_checkpoint(self, request, **_):
         return self.rpc_signing.sign_checkpoint()
 
+    @endpoint("GET", "/api/audit/status",
+              summary="Status rantai setiap log menurut checkpoint bertanda tangan terbaru, "
+                      "dan saksinya", roles=("administrator", "auditor"),
+              response=g.AuditStatus, tag="audit")
+    def http_audit_status(self, request, **_):
+        return self.rpc_signing.audit_status()
+
     @endpoint("GET", "/api/audit/checkpoints", summary="Checkpoint audit bertanda tangan",
               roles=("administrator", "auditor"), response=g.Checkpoint, many=True, tag="audit")
     def http_checkpoints(self, request, **_):

@@ -104,6 +104,18 @@ def heads(conn, schemas: Iterable[str], merkle: bool = True,
     return result
 
 
+def hash_at(conn, schema: str, position: int) -> str | None:
+    """The chain hash the log holds at `position` now (None: no such event), to tell whether
+    the event a checkpoint ended at is still the one it signed."""
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"{schema!r} is not a service schema name")
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT hash FROM {}.events WHERE position = %s").format(
+            sql.Identifier(schema)), (position,))
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
 def _cached_start(conn, ident, position: int, cache: MerkleCache | None,
                   schema: str) -> tuple[Frontier, str | None]:
     """The frontier to go on from and the hash it ends at: the cached one if the log still

@@ -135,6 +135,11 @@ class SigningService(ServiceBase):
         return checkpoints.on_demand(self.db, self.work, self._actor())
 
     @rpc
+    def audit_status(self):
+        """Each log's chain status by the newest signed checkpoint, and the witness's."""
+        return c.AuditStatus().dump(checkpoints.status(self.db, self.work, self._actor()))
+
+    @rpc
     def list_checkpoints(self, limit=50):
         with self.db.transaction() as uow:
             return checkpoints.listing(uow, self._actor(), limit)

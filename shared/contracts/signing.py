@@ -174,6 +174,37 @@ class Checkpoint(Schema):
     certificate_serial = fields.String()
 
 
+class LogStatus(Schema):
+    log = fields.String(metadata={"description": "log layanan (skema)"})
+    position = fields.Integer(metadata={"description": "posisi kepala log sekarang"})
+    hash = fields.String()
+    checkpointed_position = fields.Integer(allow_none=True)
+    checkpointed_hash = fields.String(allow_none=True)
+    merkle_root = fields.String(allow_none=True, metadata={
+        "description": "akar Merkle atas peristiwa 1..posisi checkpoint; kosong bila log "
+                       "tidak utuh saat disegel"})
+    unchanged_since_checkpoint = fields.Boolean(allow_none=True, metadata={
+        "description": "peristiwa pada posisi checkpoint masih sama dengan yang disegel"})
+    events_since_checkpoint = fields.Integer()
+    status = fields.String(metadata={"description": "holds | broken | unchecked"})
+
+
+class WitnessStatus(Schema):
+    configured = fields.Boolean()
+    location = fields.String(allow_none=True)
+    through = fields.Integer(allow_none=True, metadata={
+        "description": "checkpoint terakhir yang diketahui sudah disimpan saksi (proses ini; "
+                       "null: belum diperiksa)"})
+
+
+class AuditStatus(Schema):
+    checkpoint = fields.Nested(Checkpoint, allow_none=True, metadata={
+        "description": "checkpoint bertanda tangan terbaru"})
+    checkpoint_recorded_at = fields.String(allow_none=True)
+    logs = fields.List(fields.Nested(LogStatus))
+    witness = fields.Nested(WitnessStatus)
+
+
 class PublicCheckpointQuery(Schema):
     after = fields.Integer(load_default=0, validate=validate.Range(min=0),
                            metadata={"description": "hanya checkpoint setelah posisi ini"})

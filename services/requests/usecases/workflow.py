@@ -120,7 +120,9 @@ def _save(uow, request: domain.ServiceRequest, expected, changes, reason: str | 
     row = {"id": request.request_id, "l": request.layanan, "cv": request.catalogue_version,
            "nip": request.nip, "opd": request.opd_id, "s": request.state, "v": request.version,
            "by": request.submitted_by, "key": idempotency_key, "final": final,
-           "conf": request.confidential,
+           # `updated_at`, `submitted_at`: the time of the newest event, just appended (the
+           # log's own times, as migration 004 fills them for older requests)
+           "conf": request.confidential, "stream": request_stream(request.request_id),
            "sub": any(event_type == "RequestSubmitted" for event_type, _ in changes)}
     if expected == 0:
         # the unique index on open requests (`requests_one_open`, migrations/002_grants.sql)
@@ -128,8 +130,9 @@ def _save(uow, request: domain.ServiceRequest, expected, changes, reason: str | 
         # the slot taken and writes nothing
         made = uow.execute(
             "INSERT INTO requests (request_id, layanan, catalogue_version, nip, opd_id, state, "
-            "version, drafted_by, idempotency_key, confidential) VALUES (:id, :l, :cv, :nip, "
-            ":opd, :s, :v, :by, :key, :conf) ON CONFLICT (nip, layanan) WHERE state NOT IN "
+            "version, drafted_by, idempotency_key, confidential, updated_at) VALUES (:id, :l, "
+            ":cv, :nip, :opd, :s, :v, :by, :key, :conf, (SELECT max(recorded_at) FROM events "
+            "WHERE stream_id = :stream)) ON CONFLICT (nip, layanan) WHERE state NOT IN "
             "('completed', 'rejected', 'withdrawn') AND NOT legacy_duplicate DO NOTHING "
             "RETURNING request_id",
             row).first()
@@ -143,8 +146,10 @@ def _save(uow, request: domain.ServiceRequest, expected, changes, reason: str | 
             ":by, :key) ON CONFLICT (request_id) DO UPDATE SET state = EXCLUDED.state, "
             "version = EXCLUDED.version, stage_since = CASE WHEN requests.state = "
             "EXCLUDED.state THEN requests.stage_since ELSE now() END, finished_at = CASE WHEN "
-            ":final THEN now() END, updated_at = now(), submitted_at = COALESCE("
-            "requests.submitted_at, CASE WHEN :sub THEN now() END)", row)
+            ":final THEN now() END, updated_at = (SELECT max(recorded_at) FROM events WHERE "
+            "stream_id = :stream), submitted_at = COALESCE(requests.submitted_at, CASE WHEN "
+            ":sub THEN (SELECT max(recorded_at) FROM events WHERE stream_id = :stream) END)",
+            row)
     if any(event_type == "RequestCompleted" for event_type, _ in changes):
         # what the employee was granted, in the transaction that records the completion
         # (granted when the completion was recorded, as migrations/002_grants.sql has it)

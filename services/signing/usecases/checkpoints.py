@@ -133,6 +133,48 @@ def listing(uow, actor, limit) -> list[dict]:
     return [view(position, payload) for position, payload in rows]
 
 
+def status(db, work, actor) -> dict:
+    """The logs' chain status as the auditor's page shows it (issue 16): for each service's
+    log, its head now and what the newest signed checkpoint holds of it — whether the log was
+    continuous up to the checkpointed head when it was sealed (a Merkle root was computed over
+    every event, `checkpoints.heads`), and whether the event it ended at is still the one it
+    signed; how many events came since; and how far the witness holds the checkpoints. The
+    full recomputation from genesis (content and chain hashes) stays `simasn audit verify`:
+    too long for an HTTP worker on a large log (docs/design/web-api.md)."""
+    actor.require("administrator", "auditor")
+    with db.transaction() as uow:
+        last = uow.execute(
+            f"SELECT position, {SQL_TIMESTAMP_TEXT}, payload FROM events "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+            "WHERE stream_id = :s AND event_type = :t ORDER BY position DESC LIMIT 1",
+            {"s": checkpoints.STREAM_ID, "t": checkpoints.EVENT_TYPE}).first()
+        now = checkpoints.heads(uow.dbapi, SERVICES, merkle=False)
+        logs = []
+        for schema in SERVICES:
+            head = now[schema]
+            signed = (last[2]["heads"].get(schema) if last else None) or {}
+            at = signed.get("position")
+            still = (checkpoints.hash_at(uow.dbapi, schema, at) == signed.get("hash")
+                     if at else None)
+            if last is None or at is None:
+                state = "unchecked"
+            elif at and (not signed.get("merkle_root") or not still):
+                state = "broken"
+            else:
+                state = "holds"
+            logs.append({"log": schema, "position": head["position"], "hash": head["hash"],
+                         "checkpointed_position": at, "checkpointed_hash": signed.get("hash"),
+                         "merkle_root": signed.get("merkle_root"),
+                         "unchanged_since_checkpoint": still,
+                         "events_since_checkpoint": head["position"] - (at or 0),
+                         "status": state})
+    witness = work.witness
+    return {"checkpoint": view(last[0], last[2]) if last else None,
+            "checkpoint_recorded_at": last[1] if last else None, "logs": logs,
+            "witness": {"configured": witness is not None,
+                        "location": witness.location if witness is not None else None,
+                        "through": work.witness_mark.through if witness is not None else None}}
+
+
 # -- published checkpoints (no login) --------------------------------------------------------
 
 def published(db, work, after: int, limit: int) -> dict:
