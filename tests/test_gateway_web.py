@@ -1,7 +1,8 @@
 """The web application's files as the gateway serves them (services/gateway/web.py): one page for
 every application address, assets with an ETag, the content security policy on every answer,
-nothing outside web/ reachable, and the settings the page reads before anyone logs in. And what
-the web application needs of the API (issue 16), through real HTTP, identity, records,
+nothing outside web/ reachable, and the settings the page reads before anyone logs in.
+
+And what the web application needs of the API (issue 16), through real HTTP, identity, records,
 requests, verification and signing: the clear-screen lock's unlock (a wrong password counts like
 a failed login, nothing is issued), a pegawai's own requests, staff's scoped list, the
 eligibility overview, the paged signed documents and the inbox polled by cursor."""
@@ -24,7 +25,6 @@ from tests.identity_helpers import PASSWORD, employee_for
 from tests.test_verification_queue import KK
 
 ROOT = Path(__file__).resolve().parent.parent / "web"
-WRONG = "Salah-Sandi-123"
 
 
 @pytest.fixture
@@ -81,6 +81,9 @@ def test_bad_settings_stop_the_gateway_naming_the_key(tmp_path):
     with pytest.raises(ConfigError) as missing:
         WebFiles.from_config({"WEB_ROOT": str(tmp_path)})
     assert missing.value.field == "WEB_ROOT"
+
+
+WRONG = "Salah-Sandi-123"
 
 
 @pytest.fixture
