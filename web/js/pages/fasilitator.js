@@ -246,8 +246,8 @@ async function requestPage(main, params, ctx) {
     holder.append(h("div", { class: "actions" }, button("Ambil dan mulai verifikasi", async (event) => {
       event.target.disabled = true;
       try {
+        // claimAndOpen navigates to this same page, which renders it again
         await claimAndOpen({ item_id: `request:${request.request_id}`, kind: "request" }, ctx);
-        reload();
       } catch (error) { event.target.disabled = false; holder.append(errorBox(error)); }
     }, { class: "primary" })));
   }
@@ -598,10 +598,11 @@ async function importReport(main, params, ctx) {
     body.querySelector("table")?.classList.add("stack");
   };
   show();
-  const route = window.location.hash;
-  while (job.status === "running" && window.location.hash === route) {
+  // poll while the report is on screen: another page, or the clear-screen lock, ends it
+  const shown = () => holder.isConnected;
+  while (job.status === "running" && shown()) {
     await new Promise((resolve) => { setTimeout(resolve, 1000); });
-    if (window.location.hash !== route) return;
+    if (!shown()) return;
     try {
       job = await api.get(`/api/employee-imports/${encodeURIComponent(params.id)}`, { offset, limit: 100 });
     } catch (error) {
