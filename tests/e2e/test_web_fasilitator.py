@@ -135,8 +135,10 @@ def _open(page, stack, path: str, heading: str):
 
 
 def _step(page, name: str, shot: str):
+    """A screenshot, axe-core, and nothing wider than the screen (a 360 px phone included)."""
     screenshot(page, f"fasilitator-{shot}")
     check_accessibility(page, shot)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), shot
 
 
 # -- the journeys ------------------------------------------------------------------------------
@@ -164,6 +166,13 @@ def test_a_request_is_claimed_read_in_the_viewer_and_verified(stack, client, fas
           for (let i = 0; i < d.length; i += 4) { if (d[i] < 128) return true; }
           return false; })""")
     assert page.get_by_role("heading", name="Data pegawai").is_visible()
+    docs_box = page.locator(".verify-docs").bounding_box()
+    record_box = page.locator(".verify-record").bounding_box()
+    if name == "desktop":  # side by side: the record beside the documents
+        assert record_box["x"] >= docs_box["x"] + docs_box["width"] - 1
+        assert record_box["y"] < docs_box["y"] + docs_box["height"]
+    else:  # one column on a phone: the record after the documents
+        assert record_box["y"] >= docs_box["y"] + docs_box["height"] - 1
     _step(page, name, "verifikasi")
 
     # verifying without a check is refused in the page, before the API is asked
