@@ -7,5 +7,6 @@ import { routes as publicPages } from "./public.js";
 import { routes as admin } from "./admin.js";
 import { routes as auditor } from "./auditor.js";
 import { routes as bkd } from "./bkd.js";
+import { routes as fasilitator } from "./fasilitator.js";
 
-export const routes = [...publicPages, ...auth, ...admin, ...auditor, ...bkd];
+export const routes = [...publicPages, ...auth, ...admin, ...auditor, ...bkd, ...fasilitator];
