@@ -81,10 +81,18 @@ function currentPath() {
   return path || "/";
 }
 
+/** Whether a page is in `role`'s menu: its `menuRole` (one or a list), else its first role. */
+function inMenu(route, role) {
+  if (!route.menu || !route.roles || !route.roles.includes(role)) return false;
+  return route.menuRole ? [].concat(route.menuRole).includes(role)
+    : route.roles[0] === role || route.roles.length === 1;
+}
+
+/** The first page of the first menu of the account's roles (staff roles before pegawai). */
 export function homePath() {
   if (!ctx.me) return "/masuk";
   const role = ROLE_ORDER.find((r) => ctx.has(r));
-  const first = routes.find((r) => r.menu && r.roles && r.roles.includes(role));
+  const first = routes.find((r) => inMenu(r, role));
   return first ? first.path : "/akun";
 }
 
@@ -146,8 +154,7 @@ function renderChrome(active) {
     return;
   }
   const groups = ROLE_ORDER.filter((role) => ctx.has(role)).map((role) => {
-    const items = routes.filter((r) => r.menu && r.roles && r.roles.includes(role) &&
-      (r.menuRole ? [].concat(r.menuRole).includes(role) : r.roles[0] === role || r.roles.length === 1));
+    const items = routes.filter((r) => inMenu(r, role));
     if (!items.length) return null;
     return h("div", { class: "menu-group" },
       h("p", { class: "menu-title" }, ROLE_NAMES[role]),
