@@ -62,8 +62,17 @@ MATRIX = {
     ("POST", "/api/auth/logout"): ANYONE,
     ("GET", "/api/me"): ANYONE | {"machine"},
     ("GET", "/api/me/inbox"): ANYONE,
+    ("GET", "/api/me/inbox/updates"): ANYONE,
+    ("POST", "/api/auth/unlock"): ANYONE,
     ("POST", "/api/me/inbox/<notification_id>/read"): {"pegawai"},
     ("GET", "/api/me/sessions"): ANYONE,
+    # the web application's lists (issue 16): a pegawai's own requests and what they may apply
+    # for; staff's requests within their scope (another OPD's fasilitator: an empty page)
+    ("GET", "/api/me/requests"): {"pegawai"},
+    ("GET", "/api/me/eligibility"): {"pegawai"},
+    ("GET", "/api/me/signed-documents"): {"pegawai"},
+    ("GET", "/api/requests"): REPORT_PEOPLE,
+    ("GET", "/api/employees/<nip>/eligibility"): READERS_OWN_OPD,
     ("DELETE", "/api/me/sessions/<session_id>"): ANYONE,
     ("PUT", "/api/me/password"): ANYONE,
     ("PUT", "/api/me/contact"): ANYONE,
@@ -105,6 +114,7 @@ MATRIX = {
     ("POST", "/api/monev/evaluations/<int:year>"): BKD,
     ("GET", "/api/monev/evaluations/<int:year>"): {"administrator", "auditor"},
     ("GET", "/api/employees/<nip>/fields/<field>/history"): READERS_OWN_OPD,
+    ("GET", "/api/employees/<nip>/timeline"): READERS_OWN_OPD,
     ("POST", "/api/employees/<nip>/histories"): {"administrator", "fasilitator_own"},
     ("POST", "/api/employees/<nip>/proposals"): {"pegawai"},
     ("POST", "/api/employees/<nip>/proposals/decision"): {"administrator", "fasilitator_own"},
@@ -145,6 +155,7 @@ MATRIX = {
     ("POST", "/api/access-requests/<request_id>/approve"): BKD,
     ("POST", "/api/access-requests/<request_id>/refuse"): BKD,
     ("POST", "/api/access-reviews"): BKD,
+    ("GET", "/api/access-reviews"): {"administrator", "auditor"},
     ("GET", "/api/access-reviews/<review_id>"): {"administrator", "auditor"},
     ("POST", "/api/access-reviews/<review_id>/sign-off"): BKD,
     ("POST", "/api/auth/token"): PUBLIC,
@@ -228,6 +239,7 @@ OWN_TARGETS = {
     ("GET", "/api/monev/workload"): {"machine": "region"},
     ("GET", "/api/employees/<nip>"): {"pegawai": "own"},
     ("GET", "/api/employees/<nip>/fields/<field>/history"): {"pegawai": "own"},
+    ("GET", "/api/employees/<nip>/timeline"): {"pegawai": "own"},
     ("GET", "/api/employees/<nip>/documents/<sha256>"): {"pegawai": "own"},
     ("POST", "/api/requests"): {"administrator": "hukdis"},
     ("PUT", "/api/requests/<request_id>/documents"): {"administrator": "hukdis"},
@@ -703,6 +715,12 @@ class World:
                 sid = own["tokens"]["session_id"] if own else "00000000-0000-0000-0000-0000000000"
                 path = f"/api/me/sessions/{sid}"
             return path, own_token, body
+        if path == "/api/auth/unlock":
+            body = {"password": PASSWORD}
+            code = self.people.otp(self.logins.get(persona, ""))
+            if code:
+                body["otp"] = code
+            return path, token, body
         if path == "/api/auth/token":
             client_id, secret = self.client_secret
             return path, token, {"client_id": client_id, "client_secret": secret}
@@ -740,6 +758,8 @@ class World:
             return path.replace("<int:year>", "2026"), token, body
         if "<int:year>" in path:
             return path.replace("<int:year>", "2026"), token, None
+        if path == "/api/requests" and method == "GET":
+            return path + "?limit=5&state=submitted", token, None
         if path == "/api/requests":
             self.settle()
             return path, token, {"layanan": "KARTU_KESEHATAN", "nip": self.logins["pegawai"],
@@ -865,6 +885,8 @@ class World:
             with rpc(self.config, self.context("fasilitator_own")) as svc:
                 pending = svc.request_access(access_request_body())
             return path.replace("<request_id>", pending["request_id"]), token, {"note": "uji"}
+        if path == "/api/access-reviews" and method == "GET":
+            return path + "?limit=5", token, None
         if path == "/api/access-reviews":
             return path, token, {"stale_days": 90}
         if "<review_id>" in path:

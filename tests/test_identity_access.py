@@ -107,6 +107,16 @@ def test_access_review_lists_every_account_flags_what_needs_a_decision_and_is_si
         assert svc.get_access_review(review["review_id"])["signed_off_by"] == admin
         with pytest.raises(Forbidden):
             svc.generate_access_review({"stale_days": 90})
+        # the list (issue 16): newest first, without the items, a page at a time
+        listed = svc.list_access_reviews({"limit": 200})
+        mine = next(r for r in listed if r["review_id"] == review["review_id"])
+        assert mine["signed_off_by"] == admin and "items" not in mine
+        assert [r["generated_at"] for r in listed] == sorted(
+            (r["generated_at"] for r in listed), reverse=True)
+        assert len(svc.list_access_reviews({"limit": 1})) == 1
+    with as_(identity, identity.staff(["fasilitator"], ["dinkes"]), "fasilitator") as svc, \
+            pytest.raises(Forbidden):
+        svc.list_access_reviews({})
 
 
 def unregistered_kabkota(database_url) -> tuple[str, str]:

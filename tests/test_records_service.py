@@ -179,3 +179,32 @@ def test_confidential_document_slots_are_filled_by_administrators_only(container
         assert attached["documents"]["sk_hukuman_disiplin"][0]["sha256"] == sha
     with records(FASIL) as svc:
         assert "sk_hukuman_disiplin" not in svc.get_employee(nip)["documents"]
+
+
+def test_the_record_timeline_names_what_changed_and_hides_what_is_confidential(records):
+    """Issue 16: a record's history as steps (what, when, who, why), without values; the
+    disciplinary history and confidential fields are an administrator's to see."""
+    nip, person = new_person()
+    with records(ADMIN) as svc:
+        record = svc.register_employee(person, "impor awal")
+        record = svc.record_history(nip, {"history": "pangkat",
+                                          "entry": {"golongan": "III/a", "tmt": "2015-03-01"},
+                                          "expected_version": record["version"],
+                                          "reason": "SK CPNS"})
+        svc.record_history(nip, {"history": "hukuman_disiplin", "entry": TEGURAN,
+                                 "expected_version": record["version"],
+                                 "reason": "SK teguran"})
+        full = svc.record_timeline(nip)
+    assert [(s["version"], s["event"], s["reason"]) for s in full] == [
+        (1, "EmployeeRegistered", "impor awal"), (2, "HistoryEntryRecorded", "SK CPNS"),
+        (3, "HistoryEntryRecorded", "SK teguran")]
+    assert full[0]["actor_id"] == ADMIN["actor_id"] and "name" in full[0]["fields"]
+    assert "catatan_kesehatan" in full[0]["fields"]
+    assert full[1]["histories"] == ["pangkat"] and "III/a" not in str(full)
+    for reader in (FASIL, AUDITOR, principal(nip, ["pegawai"])):
+        with records(reader) as svc:
+            steps = svc.record_timeline(nip)
+        assert [s["version"] for s in steps] == [1, 2], reader
+        assert "catatan_kesehatan" not in steps[0]["fields"]
+    with records(OTHER_FASIL) as svc, pytest.raises(NotFound):
+        svc.record_timeline(nip)

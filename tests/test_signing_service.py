@@ -542,3 +542,48 @@ def test_a_confidential_document_is_only_named_on_the_bus(
             assert cur.fetchone() == (nip, "Dr. Budi Santoso, M.Si.")  # the log keeps it
     finally:
         conn.close()
+
+
+def test_the_documents_list_pages_and_filters(stack):
+    """The web application's list (issue 16): newest first, `limit` and `offset`, of one
+    employee, one kind or one request; the list stays BKD's and the auditors'."""
+    call, store = stack
+    nip = registered(call)
+    rid = approved_request(call, store, nip)["request_id"]
+    with call(SYSTEM) as signing:
+        for index in range(3):
+            signing.issue_document({"subject": f"case:{uuid.uuid4()}",
+                                    "document_key": "UJIAN_KP_PEMBINA",
+                                    "signer": ADMIN["actor_id"],
+                                    "values": {"nama_lengkap": f"Halaman {index}"}})
+
+    def own():
+        with call(ADMIN) as admin:
+            return admin.list_documents(None, 10, {"nip": nip})
+
+    wait_for(lambda: own() and own()[0]["status"] == "signed", timeout=60,
+             message="the request's document is signed")
+    (document,) = own()
+    assert document["request_id"] == rid and document["nip"] == nip
+    kind = "surat_lulus_kp_pembina"
+    with call(ADMIN) as admin:
+        assert admin.list_documents(None, 10, {"request_id": rid}) == own()
+        first = admin.list_documents("signed", 2, {"document_type": kind})
+        assert [d["document_type"] for d in first] == [kind, kind]
+        assert first[0]["created_at"] >= first[1]["created_at"]
+        second = admin.list_documents("signed", 1, {"document_type": kind, "offset": 1})
+        assert second == first[1:]
+        assert admin.list_documents(None, 5, {"nip": "1" * 18}) == []
+        with pytest.raises(ValidationFailed):
+            admin.list_documents(None, 5, {"nip": "bukan-nip"})
+        assert len(admin.list_documents()) <= 100  # the older call: the newest 100
+    with call(FASIL) as fasilitator, pytest.raises(Forbidden):
+        fasilitator.list_documents(None, 5, {"nip": nip})
+    with call(principal(nip, ["pegawai"])) as pegawai:  # their own, signed ones only
+        assert [d["document_id"] for d in pegawai.my_documents({})] == [
+            document["document_id"]]
+        assert pegawai.my_documents({"offset": 1}) == []
+        with pytest.raises(ValidationFailed):
+            pegawai.my_documents({"limit": 0})
+    with call(principal(registered(call), ["pegawai"])) as someone_else:
+        assert someone_else.my_documents({}) == []

@@ -13,7 +13,7 @@ from services.records.service import RecordsService
 from services.requests.service import RequestsService
 from services.verification import domain
 from services.verification.service import VerificationService
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.objectstore import FileSystemStore
 from shared.testing import wait_for
 from tests.document_samples import pdf_with_text
@@ -426,3 +426,45 @@ def test_a_disciplinary_procedure_waits_in_the_administrators_queue_only(stack, 
     with call(FASIL, "verification") as fasilitator:
         with pytest.raises(NotFound):
             fasilitator.claim(item)
+
+
+def test_the_inbox_is_polled_by_cursor_with_its_unread_count(stack):
+    """What the web application polls (issue 16): notifications written after a cursor, the
+    unread count, and the next cursor; nothing new, nothing answered but the count."""
+    call, store = stack
+    nip, person = new_person()
+    person.pop("catatan_kesehatan")
+    with call(ADMIN, "records") as records:
+        records.register_employee(person, "data awal")
+    pegawai = principal(nip, ["pegawai"])
+
+    def updates(**query):
+        with call(pegawai, "verification") as verification:
+            return verification.inbox_updates(query)
+
+    empty = updates()
+    assert empty == {"items": [], "unread": 0, "has_more": False, "cursor": "0"}
+    request = submitted_request(call, store, nip)
+    wait_for(lambda: updates()["unread"] == 1, timeout=30, message="told of the submission")
+    first = updates()
+    assert [n["event"] for n in first["items"]] == ["RequestSubmitted"]
+    assert updates(after=first["cursor"]) == {"items": [], "unread": 1, "has_more": False,
+                                              "cursor": first["cursor"]}
+    with call(FASIL, "requests") as requests:
+        claimed = requests.start_verification(request["request_id"],
+                                              {"expected_version": request["version"]})
+        requests.return_request(request["request_id"], {
+            "expected_version": claimed["version"], "documents": {"kk": "KK buram"}})
+    wait_for(lambda: updates()["unread"] == 3, timeout=30, message="three notifications")
+    newer = updates(after=first["cursor"])
+    assert [n["event"] for n in newer["items"]] == ["VerificationStarted", "RequestReturned"]
+    assert int(newer["cursor"]) > int(first["cursor"])
+    page = updates(after=first["cursor"], limit=1)
+    assert page["has_more"] and [n["event"] for n in page["items"]] == ["VerificationStarted"]
+    with call(pegawai, "verification") as verification:
+        verification.mark_read(newer["items"][-1]["notification_id"])
+    assert updates(after=newer["cursor"])["unread"] == 2
+    with call(FASIL, "verification") as other:  # someone else's inbox: nothing of it
+        assert other.inbox_updates({})["items"] == []
+        with pytest.raises(ValidationFailed):
+            other.inbox_updates({"after": "x"})

@@ -193,6 +193,13 @@ class GatewayService(ServiceBase):
     def http_reset(self, request, body, **_):
         self.rpc_identity.complete_password_reset(body)
 
+    @endpoint("POST", "/api/auth/unlock",
+              summary="Buka kunci layar: kata sandi (dan OTP) lagi untuk sesi ini; tidak "
+                      "menerbitkan token baru", roles=ANYONE, body=c.UnlockRequest,
+              tag="autentikasi")
+    def http_unlock(self, request, body, **_):
+        self.rpc_identity.unlock_session(body)
+
     @endpoint("POST", "/api/auth/logout", summary="Keluar (mengakhiri sesi ini)", roles=ANYONE,
               tag="autentikasi", changes_access=True)
     def http_logout(self, request, **_):
@@ -376,6 +383,12 @@ class GatewayService(ServiceBase):
     def http_field_history(self, request, nip, field, **_):
         return self.rpc_records.field_history(nip, field)
 
+    @endpoint("GET", "/api/employees/<nip>/timeline",
+              summary="Riwayat data pegawai: setiap perubahan, kapan, oleh siapa, alasannya",
+              roles=ANYONE, response=r.RecordStep, many=True, tag="data pegawai")
+    def http_record_timeline(self, request, nip, **_):
+        return self.rpc_records.record_timeline(nip)
+
     @endpoint("POST", "/api/employees/<nip>/histories", summary="Catat riwayat (pangkat, ...)",
               roles=("administrator", "fasilitator"), body=r.HistoryRequest,
               response=r.Employee, tag="data pegawai", errors=(409,), idempotent=True)
@@ -531,6 +544,20 @@ class GatewayService(ServiceBase):
     def http_eligibility(self, request, kode, nip, **_):
         return self.rpc_requests.eligibility(kode, nip)
 
+    @endpoint("GET", "/api/me/eligibility",
+              summary="Layanan apa yang dapat saya ajukan: setiap layanan aktif, syarat, "
+                      "alasan dan dokumen yang diperlukan (satu panggilan)",
+              roles=("pegawai",), response=q.EligibilityOverview, tag="layanan")
+    def http_my_eligibility(self, request, principal, **_):
+        return self.rpc_requests.eligibility_overview(principal["account_id"])
+
+    @endpoint("GET", "/api/employees/<nip>/eligibility",
+              summary="Layanan yang dapat diajukan untuk seorang pegawai (sesuai cakupan OPD)",
+              roles=("fasilitator", "administrator", "auditor"),
+              response=q.EligibilityOverview, tag="layanan")
+    def http_employee_eligibility(self, request, nip, **_):
+        return self.rpc_requests.eligibility_overview(nip)
+
     @endpoint("GET", "/api/layanan-evaluations/<int:year>",
               summary="Evaluasi tahunan setiap layanan (volume, tingkat persetujuan, waktu "
                       "penyelesaian, pelanggaran SLA, dokumen paling sering ditolak)",
@@ -544,6 +571,20 @@ class GatewayService(ServiceBase):
               response=q.Request, status=201, tag="usulan", errors=(404, 409), idempotent=True)
     def http_create_request(self, request, body, **_):
         return self.rpc_requests.create_request(body)
+
+    @endpoint("GET", "/api/me/requests",
+              summary="Usulan saya (terbaru dahulu, berhalaman; filter status)",
+              roles=("pegawai",), query=q.MyRequestQuery, response=q.RequestPage, tag="usulan")
+    def http_my_requests(self, request, query, **_):
+        return self.rpc_requests.my_requests(query)
+
+    @endpoint("GET", "/api/requests",
+              summary="Daftar usulan sesuai cakupan (fasilitator: OPD-nya; filter status, "
+                      "layanan, OPD, NIP, tanggal pengajuan; berhalaman)",
+              roles=("fasilitator", "administrator", "auditor"), query=q.RequestListQuery,
+              response=q.RequestPage, tag="usulan")
+    def http_list_requests(self, request, query, **_):
+        return self.rpc_requests.list_requests(q.RequestListQuery().dump(query))
 
     @endpoint("GET", "/api/requests/<request_id>", summary="Usulan layanan", roles=ANYONE,
               response=q.Request, tag="usulan")
@@ -654,6 +695,13 @@ class GatewayService(ServiceBase):
     def http_inbox(self, request, query, **_):
         return self.rpc_verification.inbox(query["unread_only"])
 
+    @endpoint("GET", "/api/me/inbox/updates",
+              summary="Pemberitahuan baru sejak kursor dan jumlah yang belum dibaca (ditanya "
+                      "berkala oleh aplikasi web)", roles=ANYONE, query=v.InboxUpdatesQuery,
+              response=v.InboxUpdates, tag="pemberitahuan")
+    def http_inbox_updates(self, request, query, **_):
+        return self.rpc_verification.inbox_updates(query)
+
     @endpoint("POST", "/api/me/inbox/<notification_id>/read", summary="Tandai sudah dibaca",
               roles=("pegawai",), response=v.Read, tag="pemberitahuan")
     def http_inbox_read(self, request, notification_id, **_):
@@ -693,6 +741,12 @@ class GatewayService(ServiceBase):
               idempotent=True)
     def http_generate_review(self, request, body, **_):
         return self.rpc_identity.generate_access_review(body)
+
+    @endpoint("GET", "/api/access-reviews", summary="Daftar peninjauan akses (terbaru dahulu)",
+              roles=("administrator", "auditor"), query=c.ReviewQuery, response=c.Review,
+              many=True, tag="akses")
+    def http_reviews(self, request, query, **_):
+        return self.rpc_identity.list_access_reviews(query)
 
     @endpoint("GET", "/api/access-reviews/<review_id>", summary="Laporan peninjauan akses",
               roles=("administrator", "auditor"), response=c.Review, tag="akses")
@@ -757,11 +811,22 @@ class GatewayService(ServiceBase):
     def http_public_statistics(self, request, **_):
         return self.rpc_reporting.public_statistics()
 
-    @endpoint("GET", "/api/signed-documents", summary="Dokumen keluaran (antrean tanda tangan)",
+    @endpoint("GET", "/api/signed-documents",
+              summary="Dokumen keluaran, terbaru dahulu (status, NIP, jenis, usulan; limit "
+                      "1..200, offset)",
               roles=("administrator", "auditor"), query=g.DocumentQuery,
               response=g.SignedDocument, many=True, tag="tanda tangan")
     def http_signed_documents(self, request, query, **_):
-        return self.rpc_signing.list_documents(query.get("status"))
+        filters = {k: (str(v) if k == "request_id" else v) for k, v in query.items()
+                   if k not in ("status", "limit")}
+        return self.rpc_signing.list_documents(query.get("status"), query["limit"], filters)
+
+    @endpoint("GET", "/api/me/signed-documents",
+              summary="Dokumen keluaran bertanda tangan milik saya (terbaru dahulu; limit, "
+                      "offset)", roles=("pegawai",), query=g.OwnDocumentQuery,
+              response=g.SignedDocument, many=True, tag="tanda tangan")
+    def http_my_signed_documents(self, request, query, **_):
+        return self.rpc_signing.my_documents(query)
 
     @endpoint("GET", "/api/signed-documents/<document_id>", summary="Satu dokumen keluaran",
               roles=OUTPUT_READERS, response=g.SignedDocument, tag="tanda tangan")

@@ -95,8 +95,16 @@ class LoginFailed(Schema):
 
     reason = fields.String(required=True, validate=validate.OneOf(
         ["bad_password", "bad_otp", "bad_current_password", "throttled", "locked", "disabled",
-         "no_password"]))
+         "no_password", "bad_unlock_password", "bad_unlock_otp"]))
     failures = fields.Integer(required=True)
+
+
+@REGISTRY.event("SessionUnlocked", version=1)
+class SessionUnlocked(Schema):
+    """The session's owner re-entered their password (and OTP) on a page the clear-screen lock
+    had locked (issue 16, `POST /api/auth/unlock`); no token was issued."""
+
+    session_id = fields.String(required=True)
 
 
 @REGISTRY.event("LoginThrottled", version=1)

@@ -25,8 +25,10 @@ from shared.contracts.identity import (  # noqa: F401 - re-exported for this ser
     ResetTriggered,
     Review,
     ReviewCreate,
+    ReviewQuery,
     RoleChange,
     Session,
     TokenResponse,
     TotpConfirmRequest,
+    UnlockRequest,
 )

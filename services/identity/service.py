@@ -40,6 +40,10 @@ def _mail_on(event_type: str):
     return idempotent_handler("requests", event_type, subscription=NOTIFICATIONS)(handle)
 
 
+#: the access reviews' list: each without its items (a dict's `items` would be its method)
+REVIEW_LIST = s.Review(many=True, exclude=("items",))
+
+
 class IdentityService(ServiceBase):
     """Accounts, roles, OPD assignments, sessions and the access lifecycle."""
 
@@ -136,6 +140,14 @@ class IdentityService(ServiceBase):
     def revoke_session(self, session_id):
         with self.db.transaction(reason="sesi diakhiri") as uow:
             accounts.revoke_session(uow, self._actor(), session_id)
+
+    @rpc
+    def unlock_session(self, payload):
+        """The clear-screen lock: the session's owner proves it is still them (no new token)."""
+        data = load(s.UnlockRequest(), payload)
+        with self.db.transaction(reason="layar dibuka kembali") as uow:
+            outcome = accounts.unlock(uow, self.kit, self._actor(), data, self._client())
+        _committed(outcome)
 
     @rpc
     def change_password(self, payload):
@@ -250,6 +262,13 @@ class IdentityService(ServiceBase):
         with self.db.transaction() as uow:
             return once(uow, "generate_access_review", payload, lambda: s.Review().dump(
                 access.generate_review(uow, self._actor(), data["stale_days"])))
+
+    @rpc
+    def list_access_reviews(self, query):
+        data = load(s.ReviewQuery(), query or {})
+        with self.db.transaction() as uow:
+            return REVIEW_LIST.dump(
+                access.list_reviews(uow, self._actor(), data["limit"], data["offset"]))
 
     @rpc
     def get_access_review(self, review_id):

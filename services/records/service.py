@@ -60,6 +60,13 @@ class RecordsService(ServiceBase):
             return employees.field_history(uow, self._actor(), str(nip), str(field))
 
     @rpc
+    def record_timeline(self, nip):
+        """Every step of the record: what it touched, when, by whom and why (no values)."""
+        with self.db.transaction() as uow:
+            return c.RecordStep(many=True).dump(
+                employees.timeline(uow, self._actor(), str(nip)[:18]))
+
+    @rpc
     def record_history(self, nip, payload):
         data = load(c.HistoryRequest(), payload)
         with self.db.transaction() as uow:

@@ -4,7 +4,7 @@ or documents from the records service asks for them first, outside its transacti
 
 from services.requests.dependencies import CatalogueSeed
 from services.requests.events import REGISTRY
-from services.requests.usecases import catalogue, evaluation, workflow
+from services.requests.usecases import catalogue, evaluation, lists, workflow
 from shared.auth import Principal
 from shared.calendar import today_wib
 from shared.consumer import idempotent_handler
@@ -105,6 +105,15 @@ class RequestsService(ServiceBase):
             return workflow.eligibility(uow, self._actor(), _kode(kode), record, _today())
 
     @rpc
+    def eligibility_overview(self, nip):
+        """Every active layanan for this employee today (the web application's "what can I
+        apply for"): one record read, one answer."""
+        record = self.records.record_for_rules(str(nip)[:18])
+        with self.db.transaction() as uow:
+            return c.EligibilityOverview().dump(
+                lists.eligibility_overview(uow, self._actor(), record, _today()))
+
+    @rpc
     def evaluation_report(self, year):
         """The yearly evaluation of every layanan (administrators and auditors)."""
         with self.db.transaction() as uow:
@@ -132,6 +141,20 @@ class RequestsService(ServiceBase):
         self._refuse_documents_not_owned(record["nip"], data.get("documents"))
         with self.db.transaction() as uow:
             return workflow.create(uow, self._actor(), data, record, _today(), payload)
+
+    @rpc
+    def my_requests(self, query):
+        """The caller's own requests, newest first, a page at a time."""
+        data = load(c.MyRequestQuery(), query)
+        with self.db.transaction() as uow:
+            return c.RequestPage().dump(lists.my_requests(uow, self._actor(), data))
+
+    @rpc
+    def list_requests(self, query):
+        """Requests within the caller's scope (staff), filtered, a page at a time."""
+        data = load(c.RequestListQuery(), query)
+        with self.db.transaction() as uow:
+            return c.RequestPage().dump(lists.staff_requests(uow, self._actor(), data))
 
     @rpc
     def get_request(self, request_id):

@@ -67,9 +67,20 @@ class SigningService(ServiceBase):
     # -- administrators: the work list, retries, revocation, re-issue ----------------------------
 
     @rpc
-    def list_documents(self, status=None, limit=100):
+    def list_documents(self, status=None, limit=100, filters=None):
+        """`filters`: {nip, document_type, request_id, offset} (shared/contracts/signing.py
+        DocumentFilters), each optional."""
+        data = load(c.DocumentFilters(), filters or {})
         with self.db.transaction() as uow:
-            return outputs.listing(uow, self._actor(), status, limit)
+            return outputs.listing(uow, self._actor(), status, limit, data)
+
+    @rpc
+    def my_documents(self, query):
+        """The caller's own signed documents, newest first, a page at a time."""
+        data = load(c.OwnDocumentQuery(), query or {})
+        with self.db.transaction() as uow:
+            return c.SignedDocument(many=True).dump(
+                outputs.own(uow, self._actor(), data["limit"], data["offset"]))
 
     @rpc
     def get_document(self, document_id):

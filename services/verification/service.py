@@ -125,6 +125,14 @@ class VerificationService(ServiceBase):
             return inbox.listing(uow, self._actor(), unread_only)
 
     @rpc
+    def inbox_updates(self, query):
+        """The caller's notifications after a cursor, and how many are unread (polled)."""
+        data = load(v.InboxUpdatesQuery(), query)
+        with self.db.transaction() as uow:
+            return v.InboxUpdates().dump(inbox.updates(uow, self._actor(), int(data["after"]),
+                                                       data["limit"]))
+
+    @rpc
     def mark_read(self, notification_id):
         with self.db.transaction() as uow:
             return inbox.mark_read(uow, self._actor(), notification_id)

@@ -47,6 +47,14 @@ class TotpConfirmRequest(Schema):
     device = _device
 
 
+class UnlockRequest(Schema):
+    """The clear-screen lock (issue 16): the password again, and an OTP when the account has
+    TOTP."""
+
+    password = _password
+    otp = _otp
+
+
 class PasswordChangeRequest(Schema):
     current_password = _password
     new_password = fields.String(required=True, load_only=True,
@@ -177,6 +185,11 @@ class DecisionRequest(Schema):
     note = _reason
 
 
+class ReviewQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000))
+
+
 class ReviewCreate(Schema):
     stale_days = fields.Integer(load_default=90, validate=validate.Range(7, 730))
 
@@ -201,7 +214,8 @@ class Review(Schema):
     signed_off_by = fields.String(allow_none=True)
     signed_off_at = fields.DateTime(allow_none=True)
     sign_off_note = fields.String(allow_none=True)
-    items = fields.List(fields.Nested(ReviewItem))
+    items = fields.List(fields.Nested(ReviewItem), metadata={
+        "description": "akun yang ditinjau (tidak ada pada daftar peninjauan)"})
 
 
 CLIENT_SCOPES = ["sync:push", "sync:read", "records:read"]

@@ -310,6 +310,25 @@ class FieldChange(Schema):
     reason = fields.String(allow_none=True)
 
 
+class RecordStep(Schema):
+    """One step of an employee record's history (GET /api/employees/<nip>/timeline)."""
+
+    version = fields.Integer()
+    event = fields.String(metadata={"description": "EmployeeRegistered, DataPokokChanged, "
+                                                   "HistoryEntryRecorded, DocumentAttached, "
+                                                   "ChangeProposed, ChangeApplied, ..."})
+    recorded_at = fields.String()
+    actor_id = fields.String(allow_none=True)
+    actor_role = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    fields_ = fields.List(fields.String(), data_key="fields", attribute="fields", metadata={
+        "description": "kolom data pokok yang diubah (tanpa nilainya)"})
+    histories = fields.List(fields.String(), metadata={"description": "riwayat yang dicatat"})
+    slot = fields.String(allow_none=True, metadata={"description": "slot dokumen"})
+    change_id = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
+
+
 class ImportRequest(Schema):
     """What the gateway passes after streaming an import file into the object store."""
 

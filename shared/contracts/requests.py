@@ -359,3 +359,88 @@ class LayananEvaluation(Schema):
     turnaround_p90_days = fields.Integer(allow_none=True)
     sla_breaches = fields.Integer()
     most_rejected_documents = fields.List(fields.Dict())
+
+
+# -- lists of requests and "what can I apply for" (issue 16, the web application) ----------------
+
+STATES = ("draft", "submitted", "under_verification", "returned", "under_approval", "approved",
+          "rejected", "signing", "completed", "withdrawn")
+_limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+_offset = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000))
+
+
+class MyRequestQuery(Schema):
+    state = fields.String(validate=validate.OneOf(STATES))
+    limit = _limit
+    offset = _offset
+
+
+class RequestListQuery(Schema):
+    state = fields.String(validate=validate.OneOf(STATES))
+    layanan = fields.String(validate=validate.Regexp(r"^[A-Z_]{2,40}$"))
+    opd_id = fields.String(validate=validate.Regexp(r"^[a-z0-9-]{2,40}$"))
+    nip = fields.String(validate=validate.Regexp(r"^\d{18}$"))
+    submitted_from = fields.Date(metadata={"description": "diajukan pertama kali sejak (WIB)"})
+    submitted_to = fields.Date(metadata={"description": "diajukan pertama kali sampai (WIB)"})
+    limit = _limit
+    offset = _offset
+
+    @validates_schema
+    def _range(self, data, **_):
+        if data.get("submitted_from") and data.get("submitted_to") and \
+                data["submitted_from"] > data["submitted_to"]:
+            raise ValidationError("submitted_from setelah submitted_to",
+                                  field_name="submitted_from")
+
+
+class AwaitedDocument(Schema):
+    document = fields.String(metadata={"description": "kode dokumen, atau 'usulan'"})
+    reason = fields.String()
+
+
+class RequestSummary(Schema):
+    request_id = fields.String()
+    layanan = fields.String()
+    layanan_name = fields.String()
+    nip = fields.String()
+    opd_id = fields.String()
+    state = fields.String()
+    state_name = fields.String()
+    version = fields.Integer()
+    created_at = fields.String()
+    updated_at = fields.String()
+    submitted_at = fields.String(allow_none=True, metadata={
+        "description": "pertama kali diajukan; null untuk draf yang belum pernah diajukan"})
+    awaiting = fields.List(fields.Nested(AwaitedDocument), allow_none=True, metadata={
+        "description": "usulan dikembalikan: yang harus diperbaiki pegawai (per dokumen)"})
+    return_note = fields.String(allow_none=True)
+
+
+class RequestPage(Schema):
+    items = fields.List(fields.Nested(RequestSummary))
+    limit = fields.Integer()
+    offset = fields.Integer()
+    has_more = fields.Boolean()
+
+
+class LayananEligibility(Schema):
+    kode = fields.String()
+    nama = fields.String()
+    eligible = fields.Boolean()
+    eligible_from = fields.String(allow_none=True)
+    tmt = fields.String(allow_none=True)
+    may_submit = fields.Boolean(metadata={
+        "description": "peran pemanggil boleh membuat usulan layanan ini"})
+    reasons = fields.List(fields.Dict(), metadata={
+        "description": "aturan yang belum terpenuhi: {rule, message, eligible_from, "
+                       "request_id?}"})
+    checks = fields.List(fields.Dict())
+    documents_required = fields.List(fields.Dict(), metadata={
+        "description": "dokumen yang diperlukan: {code, nama, on_record} (on_record: data "
+                       "pegawai sudah memuat dokumen dengan kode ini)"})
+
+
+class EligibilityOverview(Schema):
+    nip = fields.String()
+    as_of = fields.String(metadata={"description": "tanggal penilaian (WIB)"})
+    layanan = fields.List(fields.Nested(LayananEligibility))

@@ -115,9 +115,28 @@ class VerificationAnswer(Schema):
     signature = fields.Nested(SignatureCheck, allow_none=True)
 
 
-class DocumentQuery(Schema):
+class DocumentFilters(Schema):
+    """What narrows the signed documents' list besides its status (the signing RPC's
+    `filters`)."""
+
+    nip = fields.String(validate=validate.Regexp(r"^\d{18}$"))
+    document_type = fields.String(validate=validate.Regexp(r"^[a-z0-9_]{2,60}$"), metadata={
+        "description": "jenis dokumen keluaran, mis. kgb, kenaikan_pangkat"})
+    request_id = fields.UUID()
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000), metadata={
+        "description": "lewati sekian dokumen (halaman berikutnya: offset + limit; halaman "
+                       "yang lebih pendek dari limit adalah yang terakhir)"})
+
+
+class OwnDocumentQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000))
+
+
+class DocumentQuery(DocumentFilters):
     status = fields.String(validate=validate.OneOf(["pending", "waiting_key", "failed", "signed",
                                                     "revoked", "superseded"]))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 200))
 
 
 class SignedDocument(Schema):

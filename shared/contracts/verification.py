@@ -74,6 +74,20 @@ class Notification(Schema):
     read_at = fields.String(allow_none=True)
 
 
+class InboxUpdatesQuery(Schema):
+    after = fields.String(load_default="0", validate=validate.Regexp(r"^\d{1,18}$"), metadata={
+        "description": "kursor dari jawaban sebelumnya (awal: 0 atau kosong)"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+
+
+class InboxUpdates(Schema):
+    items = fields.List(fields.Nested(Notification), metadata={
+        "description": "pemberitahuan setelah kursor, yang terlama dahulu"})
+    unread = fields.Integer(metadata={"description": "jumlah pemberitahuan belum dibaca"})
+    has_more = fields.Boolean()
+    cursor = fields.String(metadata={"description": "kirim sebagai after pada tanya berikutnya"})
+
+
 class Read(Schema):
     notification_id = fields.String()
     read = fields.Boolean()

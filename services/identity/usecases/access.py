@@ -221,6 +221,16 @@ def get_review(uow, actor: Principal, review_id: str) -> dict:
     return {**review, "items": [dict(i) for i in items]}
 
 
+def list_reviews(uow, actor: Principal, limit: int, offset: int) -> list[dict]:
+    """The access reviews made so far, newest first, without their items (one is read whole by
+    `get_review`): the administrator's and the auditor's list (issue 16)."""
+    actor.require(ADMINISTRATOR, AUDITOR)
+    return [dict(r) for r in uow.execute(
+        "SELECT review_id::text, generated_by, generated_at, stale_days, summary, signed_off_by, "
+        "signed_off_at, sign_off_note FROM access_reviews ORDER BY generated_at DESC, review_id "
+        "LIMIT :n OFFSET :o", {"n": limit, "o": offset}).mappings().all()]
+
+
 def sign_off_review(uow, actor: Principal, review_id: str, note: str) -> dict:
     actor.require(ADMINISTRATOR)
     review = uow.execute("SELECT review_id::text, signed_off_by FROM access_reviews WHERE "

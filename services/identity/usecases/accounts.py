@@ -544,6 +544,46 @@ def _check_current_password(uow, kit: IdentityKit, actor: Principal, password: s
     return None
 
 
+def unlock(uow, kit: IdentityKit, actor: Principal, data: dict,
+           client_address: str | None) -> Outcome:
+    """The clear-screen lock (issue 16): the owner of this live session re-enters their password
+    (and, when the account has TOTP, a fresh OTP). It draws on the login budget of this source
+    exactly as a login does (throttle.py): a source that must wait is refused unchecked, a
+    wrong password or OTP counts as a failed login. A session that ended or an account disabled
+    meanwhile is refused (401) without counting. Nothing is issued: the caller keeps its
+    tokens."""
+    row = uow.execute(
+        "SELECT a.status, a.totp_enrolled, c.password_hash, c.totp_secret_sealed, "
+        "c.totp_last_step, EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = "
+        "CAST(:s AS uuid) AND s.account_id = a.account_id AND s.revoked_at IS NULL AND "
+        "s.expires_at > now()) AS live FROM accounts a LEFT JOIN credentials c "
+        "USING (account_id) WHERE a.account_id = :a",
+        {"a": actor.account_id, "s": actor.session_id}).mappings().first()
+    if actor.session_id is None or row is None or row["status"] != "active" or not row["live"]:
+        return Outcome(error=TokenInvalid("sesi sudah diakhiri; silakan masuk kembali",
+                                          field="Authorization"))
+    attempt = throttle.begin(uow, client_address, actor.account_id)
+    if attempt.wait:
+        return Outcome(error=_refuse_waiting(uow, attempt, actor.account_id))
+    if not kit.passwords.verify(row["password_hash"], data["password"]):
+        return Outcome(error=_count_failure(uow, kit, attempt, actor.account_id,
+                                            "bad_unlock_password",
+                                            LoginFailed("kata sandi salah", field="password")))
+    if row["totp_enrolled"]:
+        if not data.get("otp"):
+            return Outcome(error=TotpRequired("masukkan kode OTP", field="otp"))
+        step = totp_step(kit.box.open(row["totp_secret_sealed"]), data["otp"],
+                         row["totp_last_step"])
+        if step is None or not _take_totp_step(uow, actor.account_id, step):
+            return Outcome(error=_count_failure(uow, kit, attempt, actor.account_id,
+                                                "bad_unlock_otp", TotpInvalid(
+                                                    "kode OTP salah atau sudah dipakai",
+                                                    field="otp")))
+    throttle.succeed(uow, attempt)
+    _login_event(uow, actor.account_id, "SessionUnlocked", {"session_id": actor.session_id})
+    return Outcome()
+
+
 def change_password(uow, kit: IdentityKit, actor: Principal, current: str, new: str,
                     client_address: str | None) -> Outcome:
     """Only the account holder, after re-entering their password; no one else, ever."""

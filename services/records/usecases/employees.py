@@ -337,6 +337,49 @@ def field_history(uow, actor: Principal, nip: str, field: str) -> list[dict]:
     return out
 
 
+#: record events whose payload carries `changes` (the data pokok fields they set)
+_CHANGING = ("DataPokokChanged", "ChangeProposed", "LayananOutcomeApplied")
+
+
+def timeline(uow, actor: Principal, nip: str) -> list[dict]:
+    """The record's history as a list of steps (issue 16: "my record and its history", the
+    auditor's timelines): each event, when, by whom and why, and what it touched — field names,
+    history names, a document slot — never the values (those are the record as of a date and
+    `field_history`). For anyone but an administrator, a step about a confidential history or
+    slot is left out and confidential field names (with the reason given) are not shown."""
+    get(uow, actor, nip)  # the same read rights as the record
+    everything = actor.has("administrator")
+    out = []
+    for event in uow.read_stream(domain.stream_for(nip)):
+        payload = event.payload
+        if event.event_type == "EmployeeRegistered":
+            names = sorted(k for k in payload if k != "nip")
+        elif event.event_type in _CHANGING:
+            names = sorted(payload.get("changes") or {})
+        else:
+            names = []
+        histories = sorted({payload["history"]} if "history" in payload else
+                           {item["history"] for item in payload.get("entries") or ()
+                            if "history" in item})
+        slot = payload.get("slot")
+        reason = event.metadata.get("reason")
+        if not everything:
+            if set(histories) & domain.CONFIDENTIAL_HISTORIES or (
+                    slot and domain.slot_is_confidential(slot)):
+                continue
+            if set(names) & domain.CONFIDENTIAL_FIELDS:
+                names = [n for n in names if n not in domain.CONFIDENTIAL_FIELDS]
+                reason = None
+        out.append({"version": event.version, "event": event.event_type,
+                    "recorded_at": event.recorded_at,
+                    "actor_id": event.metadata.get("actor_id"),
+                    "actor_role": event.metadata.get("actor_role"), "reason": reason,
+                    "fields": names, "histories": histories, "slot": slot,
+                    "change_id": payload.get("change_id"),
+                    "request_id": payload.get("request_id")})
+    return out
+
+
 # -- documents ---------------------------------------------------------------------------------
 # A document belongs to the employee it was uploaded for (`document_owners`, one row per
 # (sha256, nip)): records, proposals and requests link only their employee's documents, and

@@ -119,16 +119,19 @@ def _save(uow, request: domain.ServiceRequest, expected, changes, reason: str | 
     final = request.state in domain.FINAL
     row = {"id": request.request_id, "l": request.layanan, "cv": request.catalogue_version,
            "nip": request.nip, "opd": request.opd_id, "s": request.state, "v": request.version,
-           "by": request.submitted_by, "key": idempotency_key, "final": final}
+           "by": request.submitted_by, "key": idempotency_key, "final": final,
+           "conf": request.confidential,
+           "sub": any(event_type == "RequestSubmitted" for event_type, _ in changes)}
     if expected == 0:
         # the unique index on open requests (`requests_one_open`, migrations/002_grants.sql)
         # decides a race between two drafts: the second waits for the first to commit, finds
         # the slot taken and writes nothing
         made = uow.execute(
             "INSERT INTO requests (request_id, layanan, catalogue_version, nip, opd_id, state, "
-            "version, drafted_by, idempotency_key) VALUES (:id, :l, :cv, :nip, :opd, :s, :v, "
-            ":by, :key) ON CONFLICT (nip, layanan) WHERE state NOT IN ('completed', "
-            "'rejected', 'withdrawn') AND NOT legacy_duplicate DO NOTHING RETURNING request_id",
+            "version, drafted_by, idempotency_key, confidential) VALUES (:id, :l, :cv, :nip, "
+            ":opd, :s, :v, :by, :key, :conf) ON CONFLICT (nip, layanan) WHERE state NOT IN "
+            "('completed', 'rejected', 'withdrawn') AND NOT legacy_duplicate DO NOTHING "
+            "RETURNING request_id",
             row).first()
         if made is None:
             raise _already_open(request.layanan, _open_request(uow, request.nip,
@@ -140,7 +143,8 @@ def _save(uow, request: domain.ServiceRequest, expected, changes, reason: str | 
             ":by, :key) ON CONFLICT (request_id) DO UPDATE SET state = EXCLUDED.state, "
             "version = EXCLUDED.version, stage_since = CASE WHEN requests.state = "
             "EXCLUDED.state THEN requests.stage_since ELSE now() END, finished_at = CASE WHEN "
-            ":final THEN now() END", row)
+            ":final THEN now() END, updated_at = now(), submitted_at = COALESCE("
+            "requests.submitted_at, CASE WHEN :sub THEN now() END)", row)
     if any(event_type == "RequestCompleted" for event_type, _ in changes):
         # what the employee was granted, in the transaction that records the completion
         # (granted when the completion was recorded, as migrations/002_grants.sql has it)
@@ -435,7 +439,11 @@ def eligibility(uow, actor: Principal, kode: str, record: dict, today: date) -> 
     catalogue's rules on the record, then whether a request of it is still open and whether a
     grant made before allows another (a replacement or a period is decided at the draft, by
     its options)."""
-    entry = catalogue.layanan(uow, kode)
+    return eligibility_of(uow, actor, catalogue.layanan(uow, kode), record, today)
+
+
+def eligibility_of(uow, actor: Principal, entry: dict, record: dict, today: date) -> dict:
+    """`eligibility` for a catalogue entry already read (the overview reads every one)."""
     result = domain.evaluate(entry, record, today)
     result = result.with_checks(*grant_checks(uow, entry, record["nip"], {}, {}, result.tmt,
                                               today))

@@ -13,15 +13,43 @@ from shared.eventstore import NewEvent
 STATUSES = ("pending", "waiting_key", "failed", "signed", "revoked", "superseded")
 
 
-def listing(uow, actor, status: str | None, limit) -> list[dict]:
-    """The newest documents first, of one status if given (administrators and auditors)."""
+def listing(uow, actor, status: str | None, limit, filters: dict | None = None) -> list[dict]:
+    """The newest documents first, of one status if given (administrators and auditors); a page
+    of `limit` from `offset`, of one employee (`nip`), one kind (`document_type`) or one
+    request (`request_id`) when given."""
     actor.require("administrator", "auditor")
     if status is not None and status not in STATUSES:
         raise ValidationFailed("status tidak dikenal", field="status")
+    filters = filters or {}
+    where, params = ["(CAST(:s AS text) IS NULL OR status = :s)"], {"s": status}
+    for name in ("nip", "document_type"):
+        if filters.get(name):
+            where.append(f"{name} = :{name}")
+            params[name] = str(filters[name])[:80]
+    if filters.get("request_id"):
+        where.append("request_id = CAST(:request_id AS uuid)")
+        params["request_id"] = str(filters["request_id"])
     rows = uow.execute(
-        f"SELECT {issuing.COLUMNS} FROM documents WHERE (CAST(:s AS text) IS NULL OR "  # noqa: S608 - identifiers from code only; every value is a bound parameter
-        "status = :s) ORDER BY created_at DESC LIMIT :limit",
-        {"s": status, "limit": max(1, min(int(limit), 500))}).mappings().all()
+        f"SELECT {issuing.COLUMNS} FROM documents WHERE {' AND '.join(where)} "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+        "ORDER BY created_at DESC, document_id DESC LIMIT :limit OFFSET :offset",
+        {**params, "limit": max(1, min(int(limit), 500)),
+         "offset": max(0, int(filters.get("offset") or 0))}).mappings().all()
+    return [issuing.view(dict(row)) for row in rows]
+
+
+#: what an employee's own list shows: documents that were signed (one being produced, or that
+#: failed, is BKD's work list; its error names officials and keys)
+OWN_STATUSES = ("signed", "revoked", "superseded")
+
+
+def own(uow, actor, limit: int, offset: int) -> list[dict]:
+    """The caller's own signed documents (as the employee they concern), newest first: the
+    web application's "my signed documents" (issue 16)."""
+    rows = uow.execute(
+        f"SELECT {issuing.COLUMNS} FROM documents WHERE nip = :me AND status = ANY(:st) "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+        "ORDER BY created_at DESC, document_id DESC LIMIT :limit OFFSET :offset",
+        {"me": actor.account_id, "st": list(OWN_STATUSES), "limit": limit,
+         "offset": offset}).mappings().all()
     return [issuing.view(dict(row)) for row in rows]
 
 

@@ -34,6 +34,25 @@ def listing(uow, actor: Principal, unread_only: bool) -> list[dict]:
              for k, v in dict(row).items()} for row in rows]
 
 
+def updates(uow, actor: Principal, after: int, limit: int) -> dict:
+    """What the web application polls (docs/design/web-api.md): the caller's notifications
+    written after cursor `after` (oldest first, at most `limit`; `has_more` when there are
+    more), the number of unread ones, and the cursor to send next time. Cheap: two index
+    scans, whatever the inbox's size."""
+    rows = uow.execute(
+        "SELECT seq, notification_id, request_id, event, title, body, created_at, read_at "
+        "FROM inbox WHERE recipient = :me AND seq > :after ORDER BY seq LIMIT :n",
+        {"me": actor.account_id, "after": after, "n": limit + 1}).mappings().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    unread = uow.execute("SELECT count(*) FROM inbox WHERE recipient = :me AND read_at IS NULL",
+                         {"me": actor.account_id}).scalar_one()
+    items = [{k: (v.isoformat() if hasattr(v, "isoformat") else v)
+              for k, v in dict(row).items() if k != "seq"} for row in rows]
+    return {"items": items, "unread": unread, "has_more": more,
+            "cursor": str(rows[-1]["seq"]) if rows else str(after)}
+
+
 def mark_read(uow, actor: Principal, notification_id) -> dict:
     """Mark one of the caller's notifications read (the first reading time stays)."""
     row = uow.execute("UPDATE inbox SET read_at = coalesce(read_at, now()) WHERE "
