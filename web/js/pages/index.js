@@ -3,6 +3,7 @@
 // the menu of its role (the first of `roles`, or `menuRole`).
 
 import { routes as auth } from "./auth.js";
+import { routes as pegawai } from "./pegawai.js";
 import { routes as publicPages } from "./public.js";
 
-export const routes = [...publicPages, ...auth];
+export const routes = [...publicPages, ...auth, ...pegawai];
