@@ -53,11 +53,15 @@ const EVENT_NAMES = { EmployeeRegistered: "Data didaftarkan", DataPokokChanged: 
   HistoryEntryRecorded: "Riwayat dicatat", ChangeProposed: "Perubahan diusulkan",
   ChangeApplied: "Usulan perubahan diterapkan", ChangeRejected: "Usulan perubahan ditolak",
   DocumentAttached: "Dokumen disimpan", LayananOutcomeApplied: "Hasil layanan dicatat",
-  LayananDecreeReplaced: "SK diganti", RequestCreated: "Draf dibuat", RequestSubmitted: "Diajukan",
-  RequestDocumentsChanged: "Dokumen diubah", RequestVerificationStarted: "Verifikasi dimulai",
+  LayananDecreeReplaced: "SK diganti", RequestDrafted: "Draf dibuat", RequestSubmitted: "Diajukan",
+  RequestDocumentsChanged: "Dokumen diubah", VerificationStarted: "Verifikasi dimulai",
   RequestReturned: "Dikembalikan untuk perbaikan", RequestVerified: "Terverifikasi",
   RequestApproved: "Disetujui", RequestRejected: "Ditolak", RequestWithdrawn: "Ditarik",
-  RequestCompleted: "Selesai", OutputSigned: "Dokumen ditandatangani" };
+  SigningStarted: "Penandatanganan dimulai", RequestCompleted: "Selesai, dokumen ditandatangani",
+  OutputReplaced: "Dokumen keluaran diganti" };
+const ACTORS = { pegawai: "Anda (pegawai)", fasilitator: "Fasilitator OPD", administrator: "Administrator BKD",
+                 auditor: "Auditor", machine: "Sistem", system: "Sistem" };
+const actor = (role) => ACTORS[role] || role;
 
 const nipOf = (ctx) => ctx.me.account_id;
 const stateBadge = (state, name) => badge(STATE_NAMES[state] || name || state, STATE_KIND[state] || "");
@@ -103,8 +107,13 @@ function chosenFiles(formEl) {
       [input.multiple ? `${input.name}.${i}` : input.name, file]));
 }
 
+const EXTENSIONS = { "application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png" };
+
+/** Download through the API (the bearer token travels in the header) and save the file. */
 async function download(path, name) {
-  saveBlob(await api.blob(path), name);
+  const blob = await api.blob(path);
+  const extension = EXTENSIONS[blob.type];
+  saveBlob(blob, extension && !name.toLowerCase().endsWith(`.${extension}`) ? `${name}.${extension}` : name);
 }
 
 // -- Beranda ------------------------------------------------------------------------------------
@@ -229,7 +238,8 @@ async function record(main, params, ctx) {
         { key: "slot", label: "Dokumen", render: (d) => d.slot.replaceAll("_", " ") },
         { key: "count", label: "Versi", cls: "num" },
         { key: "sha256", label: "Unduh", render: (d) => button("Unduh", () =>
-          download(`/api/employees/${nip}/documents/${d.sha256}`, d.file_name || `${d.slot}`), { class: "link" }) },
+          download(`/api/employees/${nip}/documents/${d.sha256}`, d.file_name || d.slot),
+        { class: "link", "aria-label": `Unduh ${d.slot.replaceAll("_", " ")}` }) },
       ],
     }))));
   }
@@ -257,7 +267,7 @@ async function fieldHistory(main, params, ctx) {
     columns: [
       { key: "recorded_at", label: "Waktu", render: (c) => datetime(c.recorded_at) },
       { key: "value", label: "Nilai", render: (c) => show(params.field, c.value) ?? "(kosong)" },
-      { key: "actor_role", label: "Oleh", render: (c) => c.actor_role || "–" },
+      { key: "actor_role", label: "Oleh", render: (c) => (c.actor_role ? actor(c.actor_role) : "–") },
       { key: "reason", label: "Alasan", render: (c) => c.reason || "–" },
     ],
   })));
@@ -506,14 +516,15 @@ async function oneRequest(main, params, ctx) {
     columns: [
       { key: "code", label: "Dokumen", render: (d) => docName(d.code) },
       { key: "sha", label: "Unduh", render: (d) => button("Unduh", () =>
-        download(`/api/requests/${id}/documents/${encodeURIComponent(d.code)}`, `${d.code}`), { class: "link" }) },
+        download(`/api/requests/${id}/documents/${encodeURIComponent(d.code)}`, d.code),
+      { class: "link", "aria-label": `Unduh ${docName(d.code)}` }) },
     ],
   })) : h("p", { class: "empty" }, "Belum ada dokumen.")));
   if (["draft", "submitted", "returned"].includes(request.state)) body.append(withdrawBox(request, ctx));
   body.append(section("Jejak usulan", h("ol", { class: "timeline", id: "jejak-usulan" },
     timeline.map((t) => h("li", {},
       h("strong", {}, eventName(t.event)), " ", h("span", { class: "muted small" }, datetime(t.recorded_at)),
-      t.actor_role ? h("p", { class: "small" }, `Oleh: ${t.actor_role}`) : null,
+      t.actor_role ? h("p", { class: "small" }, `Oleh: ${actor(t.actor_role)}`) : null,
       t.reason ? h("p", { class: "small" }, `Catatan: ${t.reason}`) : null)))));
 }
 
