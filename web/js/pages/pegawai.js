@@ -91,7 +91,9 @@ async function uploadAll(entries, status) {
       const stored = await api.upload("/api/documents", file, { query: { file_name: fileName(file) } });
       out[key] = stored.sha256;
     } catch (error) {
-      if (error instanceof ApiError && !error.field) error.field = key;
+      // the refusal concerns this file: shown on its field, whatever part the API named
+      if (error instanceof ApiError) error.field = key;
+      if (status) status.textContent = `Gagal mengunggah ${fileName(file)}.`;
       throw error;
     }
     done += 1;
@@ -422,8 +424,13 @@ async function apply(main, params, ctx) {
   drawDocs();
   let submitNow = true;
   const draft = button("Simpan sebagai draf", (event) => {
+    // a draft may lack documents: the form's own check of required fields runs synchronously
+    // inside requestSubmit, so it is lifted for that moment only
+    const formNode = event.target.closest("form");
+    const required = [...formNode.querySelectorAll("[required]")];
+    required.forEach((c) => { c.required = false; });
     submitNow = false;
-    event.target.closest("form").requestSubmit();
+    try { formNode.requestSubmit(); } finally { required.forEach((c) => { c.required = true; }); }
   });
   const formEl = form({
     id: "ajukan-form", submit: "Ajukan usulan",
@@ -443,9 +450,14 @@ async function apply(main, params, ctx) {
             { expected_version: created.version }, { idempotent: true });
           notify("Usulan diajukan.");
         } catch (error) {
-          notify("Draf tersimpan, tetapi belum dapat diajukan: lihat rinciannya.", "warn");
-          ctx.navigate(`/pegawai/usulan/${created.request_id}`);
-          throw error;
+          // the draft exists: say why it could not go further, and lead to it (a second
+          // press of the form would make another draft)
+          clear(body, h("div", { class: "notice warn", role: "status" },
+            "Draf tersimpan, tetapi belum dapat diajukan:"), errorBox(error),
+          h("p", {}, h("a", { class: "button primary", href: `#/pegawai/usulan/${created.request_id}` },
+            "Buka draf untuk melengkapinya")));
+          body.querySelector("a.button").focus();
+          return;
         }
       } else {
         notify("Draf tersimpan.");
