@@ -228,7 +228,11 @@ def test_the_catalogue_says_what_i_may_apply_for_and_a_request_is_submitted(stac
     assert page.locator("#layanan-KGB").is_visible()
     step(page, "02-katalog-memenuhi")
 
-    page.locator("#layanan-KGB").get_by_role("link", name=re.compile("^Ajukan")).click()
+    page.locator("#layanan-KGB").get_by_role("link", name="Rincian syarat").click()
+    page.get_by_role("heading", name="Syarat").wait_for()
+    step(page, "02b-rincian-kgb")
+    assert "Anda memenuhi syarat layanan ini" in page.locator("main").inner_text()
+    page.locator("main").get_by_role("link", name="Ajukan", exact=True).click()
     page.locator("#ajukan-form").wait_for()
     step(page, "03-ajukan")
     inputs = page.locator("#ajukan-form input[type=file]")
