@@ -63,6 +63,25 @@ const ACTORS = { pegawai: "Anda (pegawai)", fasilitator: "Fasilitator OPD", admi
                  auditor: "Auditor", machine: "Sistem", system: "Sistem" };
 const actor = (role) => ACTORS[role] || role;
 
+const ENTRY_NAMES = { tmt: "TMT", golongan: "Golongan", gaji_pokok: "Gaji pokok", tahun: "Tahun",
+  predikat: "Predikat", nilai: "Nilai", jenis_jabatan: "Jenis jabatan", nama_jabatan: "Nama jabatan",
+  eselon: "Eselon", unit: "Unit", education_id: "Kode pendidikan", lulus_tanggal: "Tanggal lulus",
+  hubungan: "Hubungan", nama: "Nama", tanggal_lahir: "Tanggal lahir", jenis: "Jenis",
+  mulai: "Mulai", selesai: "Selesai", akhir: "Akhir", tanggal: "Tanggal", kode: "Kode",
+  sk_nomor: "Nomor SK", sk_tanggal: "Tanggal SK", masa_kerja_tahun: "Masa kerja (tahun)",
+  masa_kerja_bulan: "Masa kerja (bulan)", jam_pelajaran: "Jam pelajaran", programme: "Program studi",
+  institution: "Lembaga", tingkat: "Tingkat" };
+const RUPIAH = new Intl.NumberFormat("id-ID", { style: "currency", currency: "IDR", maximumFractionDigits: 0 });
+
+/** An entry's value as read: dates in Indonesian, money in rupiah. */
+function entryValue(key, value) {
+  if (value === undefined || value === null || value === "") return "–";
+  if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}$/.test(value)) return date(value);
+  if (key === "gaji_pokok" && typeof value === "number") return RUPIAH.format(value);
+  if (typeof value === "boolean") return value ? "ya" : "tidak";
+  return String(value);
+}
+
 const nipOf = (ctx) => ctx.me.account_id;
 const stateBadge = (state, name) => badge(STATE_NAMES[state] || name || state, STATE_KIND[state] || "");
 const eventName = (event) => EVENT_NAMES[event] || event;
@@ -220,11 +239,11 @@ async function record(main, params, ctx) {
       .filter((k) => !["entry_id", "documents", "request_id", "output_sha256", "document_id",
                        "replaced_decrees"].includes(k));
     body.append(section(HISTORY_NAMES[history] || history, stacked(table({
-      caption: HISTORY_NAMES[history] || history,
+      caption: `${HISTORY_NAMES[history] || history}: ${entries.length} entri`,
       rows: entries,
       columns: [
-        ...keys.map((k) => ({ key: k, label: k.replaceAll("_", " "),
-                              render: (e) => (e[k] === undefined || e[k] === null ? "–" : String(e[k])) })),
+        ...keys.map((k) => ({ key: k, label: ENTRY_NAMES[k] || k.replaceAll("_", " "),
+                              render: (e) => entryValue(k, e[k]) })),
         { key: "document_id", label: "SK", render: (e) => (e.document_id
           ? button("Unduh SK", () => download(`/api/signed-documents/${e.document_id}/pdf`, `SK-${history}.pdf`), { class: "link" })
           : "–") },
