@@ -21,10 +21,14 @@ servicemap: venv
 lint: venv
 	$(BIN)/ruff check .
 
+# The browser tests (marker `browser`, tests/e2e/browser.py) run in a pytest process of their own
+# without eventlet's monkey patching, under which Playwright's sync API hangs.
 test: venv
 	scripts/infra.sh ensure
+	scripts/infra.sh browser
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not browser"
+	SIMASN_TEST_BROWSER=1 $(BIN)/pytest -m browser
 
 migrate: venv
 	scripts/infra.sh ensure

@@ -3,6 +3,9 @@
 #   scripts/infra.sh ensure   use running servers; else start the machine's own clusters;
 #                             else start private instances under .run/ from local binaries;
 #                             else say exactly what to install.
+#   scripts/infra.sh browser  make sure the Chromium the browser tests drive is installed
+#                             ($SIMASN_CHROMIUM, default /usr/bin/chromium: Debian's `chromium`
+#                             package, installed with apt-get when missing and we are root)
 #   scripts/infra.sh stop     stop private instances started under .run/ (never system ones)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,6 +80,47 @@ ensure_rabbit() {
   fi
 }
 
+ensure_chromium() {
+  local bin=${SIMASN_CHROMIUM:-/usr/bin/chromium}
+  if [ -x "$bin" ]; then return; fi
+  if [ -n "${SIMASN_CHROMIUM:-}" ]; then
+    say "SIMASN_CHROMIUM=$bin is not an executable file"; exit 1
+  fi
+  local apt=(apt-get -y -qq -o DPkg::Lock::Timeout=300)
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then apt=(sudo -n "${apt[@]}")
+    else
+      say "the browser tests need Chromium at /usr/bin/chromium, and installing it needs root."
+      say "Install it: sudo apt-get install --no-install-recommends chromium   (or point"
+      say "SIMASN_CHROMIUM at a Chromium/Chrome executable), then re-run."
+      exit 1
+    fi
+  fi
+  command -v apt-get >/dev/null || {
+    say "the browser tests need Chromium; this machine has no apt-get: install Chromium and set"
+    say "SIMASN_CHROMIUM to its executable, then re-run."
+    exit 1; }
+  local log; log=$(mktemp); local updated=0
+  export DEBIAN_FRONTEND=noninteractive
+  say "installing Debian's chromium package for the browser tests (once per machine)"
+  # the package lists are fetched only when they do not know chromium yet, or when an install
+  # from them fails (a stale list names a version the mirror no longer has)
+  if ! apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    "${apt[@]}" update >"$log" 2>&1 || { say "apt-get update failed:"; cat "$log" >&2; exit 1; }
+    updated=1
+  fi
+  if ! "${apt[@]}" install --no-install-recommends chromium >>"$log" 2>&1; then
+    if [ $updated = 0 ]; then
+      "${apt[@]}" update >>"$log" 2>&1 && "${apt[@]}" install --no-install-recommends chromium >>"$log" 2>&1
+    else false; fi || {
+      say "apt-get install chromium failed (the browser tests cannot run without it):"
+      tail -n 30 "$log" >&2; exit 1; }
+  fi
+  rm -f "$log"
+  [ -x "$bin" ] || { say "chromium was installed but $bin is missing"; exit 1; }
+  say "$("$bin" --version 2>/dev/null | head -1) installed at $bin"
+}
+
 stop_private() {
   local bin
   if [ -f "$RUN_DIR/pg/data/postmaster.pid" ] && bin=$(pg_bin); then
@@ -90,6 +134,7 @@ stop_private() {
 
 case "${1:-ensure}" in
   ensure) ensure_postgres; ensure_rabbit ;;
+  browser) ensure_chromium ;;
   stop) stop_private ;;
-  *) echo "usage: $0 ensure|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 ensure|browser|stop" >&2; exit 2 ;;
 esac

@@ -1,11 +1,15 @@
 """Root fixtures. Eventlet must patch before anything imports sockets or threads, or container
-tests hang (see STACK.md)."""
+tests hang (see STACK.md). The browser tests run in a pytest process of their own
+(SIMASN_TEST_BROWSER=1, `make test`) without it: Playwright's sync API runs an asyncio loop in a
+greenlet, and eventlet's green I/O re-parents that greenlet onto its hub, so the first sync call
+that touches green I/O never returns (tests/e2e/browser.py)."""
+
+import os
 
 import eventlet
 
-eventlet.monkey_patch()
-
-import os  # noqa: E402
+if os.environ.get("SIMASN_TEST_BROWSER") != "1":
+    eventlet.monkey_patch()
 
 import psycopg2  # noqa: E402
 import pytest  # noqa: E402

@@ -28,3 +28,48 @@ def stack(tmp_path_factory):
 @pytest.fixture
 def client(stack):
     return stack.client()
+
+
+# -- browser tests (tests/e2e/browser.py); marker `browser`, run without eventlet ---------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for the run, driven by Playwright."""
+    from tests.e2e import browser as tools
+
+    tools.require_no_eventlet()
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        chromium = tools.launch(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture(params=["phone", "desktop"])
+def viewport(request):
+    """Each test that takes it runs at the phone (360x740, touch) and the desktop size."""
+    from tests.e2e import browser as tools
+
+    return {v.name: v for v in tools.VIEWPORTS}[request.param]
+
+
+@pytest.fixture
+def page(browser, stack, viewport):
+    """A fresh context on the stack (base_url = stack.url, id-ID, Asia/Jakarta) and its page. The
+    test fails when the page logged a console error, threw, broke the CSP, or asked anything of
+    an origin other than the stack's."""
+    from tests.e2e import browser as tools
+
+    context, page, watch = tools.open_page(browser, viewport, stack.url)
+    try:
+        yield page
+        watch.check()
+    finally:
+        context.close()
