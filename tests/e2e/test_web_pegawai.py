@@ -284,16 +284,17 @@ def test_a_returned_request_is_fixed_and_its_notification_read(stack, client, op
     step(page, "01-beranda-dikembalikan")
 
     menu(page, "Pemberitahuan")
-    page.locator(".inbox li.unread").first.wait_for()
+    page.locator(".peg-inbox li.unread").first.wait_for()
     step(page, "02-pemberitahuan")
-    unread = page.locator(".inbox li.unread").count()
-    page.locator(".inbox li.unread").first.get_by_role("button", name="Tandai sudah dibaca").click()
-    wait_for(lambda: page.locator(".inbox li.unread").count() == unread - 1, timeout=10,
+    unread = page.locator(".peg-inbox li.unread").count()
+    first_unread = page.locator(".peg-inbox li.unread").first
+    first_unread.get_by_role("button", name="Tandai sudah dibaca").click()
+    wait_for(lambda: page.locator(".peg-inbox li.unread").count() == unread - 1, timeout=10,
              message="the notification shows as read")
     assert len(client.call("GET", "/api/me/inbox?unread_only=true", token=token).body) \
         == unread - 1
 
-    page.locator(".inbox li").filter(has_text="kembali").get_by_role(
+    page.locator(".peg-inbox li").filter(has_text="kembali").get_by_role(
         "link", name="Buka usulan").first.click()
     page.locator("#perbaikan").wait_for()
     step(page, "03-perbaikan")

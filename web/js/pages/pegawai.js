@@ -160,7 +160,7 @@ async function home(main, params, ctx) {
   if (returned.length) {
     body.append(h("div", { class: "notice warn", role: "status" },
       h("strong", {}, `${returned.length} usulan dikembalikan untuk perbaikan. `),
-      returned.map((r) => h("a", { href: `#/pegawai/usulan/${r.request_id}`, class: "block" },
+      returned.map((r) => h("a", { href: `#/pegawai/usulan/${r.request_id}`, class: "peg-block" },
         `Perbaiki ${r.layanan_name || r.layanan}`))));
   }
   if (completeness && !completeness.complete) {
@@ -174,7 +174,7 @@ async function home(main, params, ctx) {
     "Tidak ada usulan yang sedang berjalan."),
   h("p", {}, h("a", { href: "#/pegawai/layanan" }, "Ajukan layanan baru"))));
   body.append(section("Pemberitahuan terbaru",
-    inbox.length ? h("ul", { class: "plain" }, inbox.slice(0, 5).map((n) => h("li", {},
+    inbox.length ? h("ul", { class: "peg-list" }, inbox.slice(0, 5).map((n) => h("li", {},
       h("strong", {}, n.title), " — ", h("span", { class: "muted small" }, datetime(n.created_at)))))
       : h("p", { class: "empty" }, "Tidak ada pemberitahuan baru."),
     h("p", {}, h("a", { href: "#/pegawai/pemberitahuan" }, "Buka semua pemberitahuan"))));
@@ -216,7 +216,7 @@ async function record(main, params, ctx) {
     api.get(`/api/employees/${nip}/timeline`).catch(() => []),
   ]));
   body.append(h("div", { class: "actions" },
-    h("a", { class: "button primary", href: "#/pegawai/data/usul" }, "Usulkan perubahan data")));
+    h("a", { class: "peg-button primary", href: "#/pegawai/data/usul" }, "Usulkan perubahan data")));
   if (employee.proposals && employee.proposals.length) {
     body.append(h("div", { class: "notice", role: "status", id: "usulan-menunggu" },
       h("strong", {}, "Usulan perubahan menunggu verifikasi: "),
@@ -354,7 +354,7 @@ async function catalogue(main, params, ctx) {
 function card(l) {
   const id = `layanan-${l.kode}`;
   const can = l.eligible && l.may_submit;
-  return h("section", { class: "card layanan", id, "aria-labelledby": `${id}-t` },
+  return h("section", { class: "card peg-layanan", id, "aria-labelledby": `${id}-t` },
     h("h2", { id: `${id}-t` }, l.nama, " ", can ? badge("memenuhi syarat", "ok")
       : l.eligible ? badge("diajukan oleh OPD/BKD") : badge("belum memenuhi syarat", "warn")),
     l.tmt ? h("p", { class: "small" }, `TMT bila diberikan: ${date(l.tmt)}`) : null,
@@ -362,13 +362,13 @@ function card(l) {
       h("ul", { class: "small" }, l.reasons.map((r) => h("li", {}, r.message,
         r.eligible_from ? ` (dapat diajukan mulai ${date(r.eligible_from)})` : "",
         r.request_id ? [" — ", h("a", { href: `#/pegawai/usulan/${r.request_id}` }, "lihat usulannya")] : null)))) : null,
-    l.documents_required.length ? h("details", {},
+    l.documents_required.length ? h("details", { class: "peg-details" },
       h("summary", {}, `Dokumen yang diperlukan (${l.documents_required.length})`),
       h("ul", { class: "small" }, l.documents_required.map((d) => h("li", {}, d.nama,
         d.on_record ? [" ", badge("sudah ada di data Anda", "ok")] : null)))) : null,
     h("div", { class: "actions" },
       h("a", { href: `#/pegawai/layanan/${l.kode}` }, "Rincian syarat"),
-      can ? h("a", { class: "button primary", href: `#/pegawai/layanan/${l.kode}/ajukan` }, `Ajukan ${l.nama}`) : null));
+      can ? h("a", { class: "peg-button primary", href: `#/pegawai/layanan/${l.kode}/ajukan` }, `Ajukan ${l.nama}`) : null));
 }
 
 async function layananDetail(main, params, ctx) {
@@ -396,7 +396,7 @@ async function layananDetail(main, params, ctx) {
     h("div", { class: "actions" },
       h("a", { href: "#/pegawai/layanan" }, "‹ Kembali ke katalog"),
       eligibility.eligible && (layanan.submitters || []).includes("pegawai")
-        ? h("a", { class: "button primary", href: `#/pegawai/layanan/${layanan.kode}/ajukan` }, "Ajukan") : null));
+        ? h("a", { class: "peg-button primary", href: `#/pegawai/layanan/${layanan.kode}/ajukan` }, "Ajukan") : null));
 }
 
 /** The documents a draft needs, given the chosen options (conditions on the record: as answered). */
@@ -425,7 +425,7 @@ async function apply(main, params, ctx) {
   const optionFields = Object.entries(layanan.options || {}).map(([name, choices]) => field({
     name: `option.${name}`, label: `Pilihan: ${name.replaceAll("_", " ")}`, type: "select", required: true,
     options: [["", "— pilih —"], ...choices.map((c) => [c, c.replaceAll("_", " ")])] }));
-  const docsBox = h("fieldset", { class: "docs" }, h("legend", {}, "Dokumen"));
+  const docsBox = h("fieldset", { class: "peg-docs" }, h("legend", {}, "Dokumen"));
   const status = h("p", { class: "small muted", role: "status", "aria-live": "polite" });
   const options = () => Object.fromEntries(optionFields.map((f) => {
     const select = f.querySelector("select");
@@ -473,9 +473,9 @@ async function apply(main, params, ctx) {
           // press of the form would make another draft)
           clear(body, h("div", { class: "notice warn", role: "status" },
             "Draf tersimpan, tetapi belum dapat diajukan:"), errorBox(error),
-          h("p", {}, h("a", { class: "button primary", href: `#/pegawai/usulan/${created.request_id}` },
+          h("p", {}, h("a", { class: "peg-button primary", href: `#/pegawai/usulan/${created.request_id}` },
             "Buka draf untuk melengkapinya")));
-          body.querySelector("a.button").focus();
+          body.querySelector("a.peg-button").focus();
           return;
         }
       } else {
@@ -615,7 +615,7 @@ function finishDraft(request, layanan, docName, ctx) {
 }
 
 function withdrawBox(request, ctx) {
-  const box = h("details", { class: "card" }, h("summary", {}, "Tarik usulan ini"));
+  const box = h("details", { class: "card peg-details" }, h("summary", {}, "Tarik usulan ini"));
   box.append(form({
     id: "tarik-form", submit: "Tarik usulan",
     fields: [{ name: "reason", label: "Alasan menarik usulan", type: "textarea", required: true, maxlength: 1000 }],
@@ -698,7 +698,7 @@ async function inbox(main, params, ctx) {
       }
     })));
   }
-  body.append(h("ul", { class: "plain inbox" }, items.map((n) => h("li", {
+  body.append(h("ul", { class: "peg-list peg-inbox" }, items.map((n) => h("li", {
     class: n.read_at ? "card read" : "card unread", dataset: { id: n.notification_id } },
   h("h2", {}, n.read_at ? null : [badge("baru", "warn"), " "], n.title),
   h("p", { class: "muted small" }, datetime(n.created_at)),
