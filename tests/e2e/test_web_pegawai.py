@@ -29,7 +29,7 @@ from tests.e2e.harness import NEW_PASSWORD, activate
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 PDF = {"Content-Type": "application/pdf"}
-_serial = itertools.count(601)  # this module's NIPs; other modules use their own ranges
+_serial = itertools.count(701)  # this module's NIPs (born 1988-07-17); other files use their own
 VIEWPORTS = pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=lambda v: v.name)
 
 
@@ -68,7 +68,7 @@ def new_pegawai(stack, client) -> str:
     """An employee as BKD and the OPD register one (as test_deployed_journeys does): the account
     activated by mail, a record with a KGB due and a performance rating."""
     admin, fasilitator = stack.login("admin.bkd"), stack.login("fas.dinkes1")
-    nip = f"19850312201003{2}{next(_serial):03d}"
+    nip = f"19880717201003{2}{next(_serial):03d}"
     email = f"{nip}@mail.test"
     account = client.call("POST", "/api/accounts", token=admin, body={
         "login": nip, "display_name": "Dewi Lestari", "email": email, "roles": ["pegawai"],
@@ -77,7 +77,7 @@ def new_pegawai(stack, client) -> str:
     activate(stack, email)
     record = client.call("POST", "/api/employees", token=fasilitator, body={
         "nip": nip, "name": "Dewi Lestari", "status": "PNS", "opd_id": "dinkes",
-        "date_of_birth": "1985-03-12", "tmt_cpns": "2010-03-01", "gender": "P",
+        "date_of_birth": "1988-07-17", "tmt_cpns": "2010-03-01", "gender": "P",
         "golongan": "III/a", "education_id": "40", "address": "Jl. Darmo 12, Surabaya",
         "reason": "data awal"})
     assert record.status == 201, record.body
