@@ -20,9 +20,7 @@ from tests.e2e.browser import (
     DESKTOP,
     PHONE,
     check_accessibility,
-    launch,
     open_page,
-    require_no_eventlet,
     screenshot,
 )
 from tests.e2e.harness import NEW_PASSWORD, activate
@@ -31,17 +29,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 PDF = {"Content-Type": "application/pdf"}
 _serial = itertools.count(701)  # this module's NIPs (born 1988-07-17); other files use their own
 VIEWPORTS = pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=lambda v: v.name)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_no_eventlet()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
