@@ -27,8 +27,8 @@ test: venv
 	scripts/infra.sh ensure
 	scripts/infra.sh browser
 	$(BIN)/ruff check .
-	$(BIN)/pytest -m "not browser"
-	SIMASN_TEST_BROWSER=1 $(BIN)/pytest -m browser
+	$(BIN)/pytest -m "not browser" --durations=20
+	SIMASN_TEST_BROWSER=1 $(BIN)/pytest -m browser --durations=10
 
 migrate: venv
 	scripts/infra.sh ensure

@@ -58,9 +58,12 @@ def test_assets_have_their_type_and_an_etag_that_saves_the_download(gateway):
     assert css.status == 200 and css.headers["Content-Type"].startswith("text/css")
 
 
-@pytest.mark.parametrize("path", ["/assets/../pyproject.toml", "/assets/%2e%2e/pyproject.toml",
+@pytest.mark.parametrize("path", ["/verifikasi/bukan-id-dokumen", "/assets/../pyproject.toml",
+                                  "/assets/%2e%2e/pyproject.toml",
                                   "/assets/js/../../config.yaml", "/assets/vendor/README.md",
-                                  "/assets/.hidden", "/assets/nothing.js", "/assets/js"])
+                                  "/assets/.hidden", "/assets/nothing.js", "/assets/js",
+                                  "/assets/" + "x" * 300,  # too long for the file system
+                                  "/assets/%E1%B9%B0%CC%BA%CC%BA" * 40])
 def test_nothing_outside_the_application_s_files_is_served(gateway, path):
     answer = gateway.call("GET", path)
     assert answer.status == 404, (path, answer.status)

@@ -4,6 +4,7 @@ awaits; staff list requests within their scope with filters and pages (a fasilit
 another OPD's request nor a disciplinary procedure); every active layanan's eligibility for one
 employee in one call, with the documents the record already holds."""
 
+import itertools
 from datetime import timedelta
 
 import psycopg2
@@ -19,7 +20,16 @@ from shared.objectstore import FileSystemStore
 from shared.testing import create_test_database, drop_test_database
 from tests.helpers import signed
 from tests.records_helpers import ADMIN, AUDITOR, FASIL, OTHER_FASIL, principal
-from tests.test_requests_workflow import employee, upload
+from tests.test_requests_workflow import employee as workflow_employee
+from tests.test_requests_workflow import upload
+
+_SEQ = itertools.count(1)
+
+
+def employee(call, **changes):
+    """test_requests_workflow's employee, under NIPs of this module's own (born 1981-01-01)."""
+    nip = f"198101012005031{next(_SEQ):03d}"
+    return workflow_employee(call, nip=nip, **{"date_of_birth": "1981-01-01", **changes})
 
 
 @pytest.fixture

@@ -47,9 +47,11 @@ def stack(container_factory, service_config):
     return call, store
 
 
-def employee(call, **changes):
-    """A PNS of OPD dkp, III/c since 2021, last KGB in 2024: due for KGB now."""
-    nip = f"198001012005031{next(_SEQ):03d}"
+def employee(call, nip: str | None = None, **changes):
+    """A PNS of OPD dkp, III/c since 2021, last KGB in 2024: due for KGB now. Another module
+    using it passes NIPs of its own: it imports this module under another name
+    (tests.test_requests_workflow), with a counter of its own."""
+    nip = nip or f"198001012005031{next(_SEQ):03d}"
     person = {"nip": nip, "name": "Budi Santoso", "date_of_birth": "1980-01-01", "gender": "L",
               "status": "PNS", "tmt_cpns": "2005-03-01", "opd_id": "dkp", "golongan": "III/a",
               "education_id": "40", **changes}

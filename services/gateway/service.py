@@ -147,9 +147,11 @@ class GatewayService(ServiceBase):
 
     @endpoint("GET", "/verifikasi/<document_id>",
               summary="Halaman verifikasi dokumen (alamat yang dibuka kode QR)",
-              tag="aplikasi web", media=("text/html",))
+              tag="aplikasi web", media=("text/html",), errors=(404,))
     def http_web_verification_page(self, request, document_id, **_):
-        return self.web.page(request)
+        # the page asks the API for the verdict; an id no document can have (they are UUIDs)
+        # is answered here, as the API would
+        return self.web.verification_page(request, document_id)
 
     @endpoint("GET", "/assets/<path:path>", summary="Berkas aplikasi web (skrip, gaya, gambar)",
               tag="aplikasi web", errors=(404,),

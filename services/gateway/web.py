@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +50,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
+ASSET_NAME = re.compile(r"[A-Za-z0-9._/-]{1,200}")
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
          ".svg": "image/svg+xml", ".png": "image/png", ".json": "application/json",
          ".html": "text/html", ".woff2": "font/woff2", ".txt": "text/plain",
@@ -106,8 +109,19 @@ class WebFiles:
         """The application's one page: every application address answers it."""
         return self._answer(request, self.root / "index.html", "no-cache")
 
+    def verification_page(self, request, document_id: str) -> Response:
+        """The page a QR code opens, for a document id as the signing service makes them."""
+        try:
+            uuid.UUID(document_id)
+        except ValueError:
+            raise NotFound("dokumen tidak ditemukan", field="document_id") from None
+        return self.page(request)
+
     def asset(self, request, path: str) -> Response:
-        joined = safe_join(str(self.root), path)
+        """A file under the root, named as our files are (ASCII letters, digits, `._-/`, at
+        most 200 characters): any other name is no file of ours, and never reaches the file
+        system (a name too long for it raised there, a 500)."""
+        joined = safe_join(str(self.root), path) if ASSET_NAME.fullmatch(path) else None
         if joined is None or path.startswith(".") or "/." in path or path.endswith(".md"):
             raise NotFound("berkas tidak ditemukan", field="path")
         target = Path(joined)

@@ -11,8 +11,11 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory):
+    """The deployed stack for the tests of this package, stopped after the last of them: its
+    nine processes hold some fifty database connections, which the rest of the suite (run in
+    the same pytest process after tests/e2e) needs under PostgreSQL's default 100."""
     # a run stopped with SIGTERM/SIGHUP (a CI timeout, a closed terminal) still tears the stack
     # down: pytest runs fixture teardown on KeyboardInterrupt, not on a signal's default action
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}

@@ -239,3 +239,34 @@ def stop(stack: Stack) -> None:
         management.call("DELETE", f"/api/users/{stack.user_prefix}{process}")
     management.call("DELETE", f"/api/vhosts/{stack.vhost}")
     drop_test_database(stack.database_url)
+
+
+def register_pegawai(stack: Stack, nip: str, opd: str, *, admin: str, registrar: str,
+                     name: str = "Dewi Lestari", tmt_cpns: str = "2010-03-01",
+                     **fields) -> str:
+    """An employee as BKD and the OPD register one, through the API: the account (activated by
+    the mail it gets), the record (born on the date the NIP says) with a KGB due (the last one
+    in 2021) and a performance rating. `admin` and `registrar` are access tokens."""
+    client = stack.client()
+    email = f"{nip}@mail.test"
+    account = client.call("POST", "/api/accounts", token=admin, body={
+        "login": nip, "display_name": name, "email": email, "roles": ["pegawai"],
+        "home_opd": opd, "reason": f"CPNS formasi {tmt_cpns[:4]}"})
+    assert account.status == 201, account.body
+    activate(stack, email)
+    record = client.call("POST", "/api/employees", token=registrar, body={
+        "nip": nip, "name": name, "status": "PNS", "opd_id": opd,
+        "date_of_birth": f"{nip[0:4]}-{nip[4:6]}-{nip[6:8]}", "tmt_cpns": tmt_cpns,
+        "gender": "P", "golongan": "III/a", "education_id": "40", "reason": "data awal",
+        **fields})
+    assert record.status == 201, record.body
+    version = record.body["version"]
+    for history, entry in (("gaji_berkala", {"tmt": f"2021-{tmt_cpns[5:7]}-01",
+                                             "gaji_pokok": 3_500_000}),
+                           ("kinerja", {"tahun": 2025, "predikat": "Baik"})):
+        changed = client.call("POST", f"/api/employees/{nip}/histories", token=registrar,
+                              body={"history": history, "entry": entry,
+                                    "expected_version": version, "reason": "data awal"})
+        assert changed.status == 200, changed.body
+        version = changed.body["version"]
+    return nip

@@ -377,6 +377,10 @@ def _post(matrix, path, role, body, query="") -> tuple[int, dict]:
 def _the_special_cases(matrix, stack, client):
     """Statuses an operation answers for reasons other than its path and roles."""
     admin = matrix.tokens["administrator"]
+    # the QR code's page answers any document id the signing service could have made (the
+    # page then shows the verdict, "TIDAK SAH" for one it never made); another id is 404
+    s, h, _ = matrix.raw.send("get", "/verifikasi/bukan-id-dokumen", {}, b"")
+    matrix.record("get", "/verifikasi/{document_id}", s, h)
     # the public sign-in routes: wrong credentials are 401
     _post(matrix, "/api/auth/login", None, {"login": "admin.bkd", "password": "Salah-Sandi-1"})
     _post(matrix, "/api/auth/refresh", None, {"refresh_token": "x" * 40})

@@ -15,7 +15,7 @@ import pytest
 
 from shared.testing import wait_for
 from tests.document_samples import pdf_with_text
-from tests.e2e.harness import NEW_PASSWORD, activate
+from tests.e2e.harness import NEW_PASSWORD, activate, register_pegawai
 
 pytestmark = pytest.mark.timeout(300)
 PDF = {"Content-Type": "application/pdf"}
@@ -37,29 +37,9 @@ def _new_nip(born: str = "19850312", cpns: str = "201003", gender: str = "2") ->
 
 
 def _new_pegawai(stack, client, admin: str, fasilitator: str, opd: str = "dinkes") -> str:
-    """An employee as BKD and the OPD register one: the account (activated by mail), the record
-    with a KGB due (last KGB more than two years ago) and a performance rating."""
-    nip = _new_nip()
-    email = f"{nip}@mail.test"
-    account = client.call("POST", "/api/accounts", token=admin, body={
-        "login": nip, "display_name": "Siti Aminah", "email": email, "roles": ["pegawai"],
-        "home_opd": opd, "reason": "CPNS formasi 2010"})
-    assert account.status == 201, account.body
-    activate(stack, email)
-    record = client.call("POST", "/api/employees", token=fasilitator, body={
-        "nip": nip, "name": "Siti Aminah", "status": "PNS", "opd_id": opd,
-        "date_of_birth": f"{nip[0:4]}-{nip[4:6]}-{nip[6:8]}", "tmt_cpns": "2010-03-01",
-        "gender": "P", "golongan": "III/a", "education_id": "40", "reason": "data awal"})
-    assert record.status == 201, record.body
-    version = record.body["version"]
-    for history, entry in (("gaji_berkala", {"tmt": "2021-03-01", "gaji_pokok": 3_500_000}),
-                           ("kinerja", {"tahun": 2025, "predikat": "Baik"})):
-        changed = client.call("POST", f"/api/employees/{nip}/histories", token=fasilitator,
-                              body={"history": history, "entry": entry,
-                                    "expected_version": version, "reason": "data awal"})
-        assert changed.status == 200, changed.body
-        version = changed.body["version"]
-    return nip
+    """An employee as BKD and the OPD register one (harness.register_pegawai)."""
+    return register_pegawai(stack, _new_nip(), opd, admin=admin, registrar=fasilitator,
+                            name="Siti Aminah")
 
 
 def _submitted_kgb(stack, client, pegawai: str, nip: str) -> tuple[str, dict, dict]:

@@ -9,14 +9,13 @@ Every page opened is screenshot and checked for accessibility."""
 from __future__ import annotations
 
 import itertools
-import time
 
 import pytest
 
 from shared.testing import wait_for
 from tests.document_samples import pdf_with_text
 from tests.e2e.browser import check_accessibility, open_page, screenshot
-from tests.e2e.harness import NEW_PASSWORD, activate, wait_next_totp_step
+from tests.e2e.harness import NEW_PASSWORD, register_pegawai
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 PDF = {"Content-Type": "application/pdf"}
@@ -25,7 +24,6 @@ FASILITATOR = "fas.dinkes1"
 _serial = itertools.count(501)  # this module's NIPs (born 1979-09-09); other files use their own
 #: what each viewport's journey changes in the catalogue, no other e2e test touching them
 CATALOGUE = {"phone": ("UPKP", "UJIAN_KP_PEMBINA"), "desktop": ("SATYALANCANA", "DUPAK_PAK")}
-_totp_used: dict[str, int] = {}  # login -> the TOTP step its code was last used in by this module
 
 
 def _nip() -> str:
@@ -38,32 +36,15 @@ def ok(answer, status=200):
 
 
 def api_login(stack, login: str, password: str | None = None) -> str:
-    if login not in stack.tokens and stack.otp(login):
-        _totp_used[login] = int(time.time() // 30)
     return stack.login(login, password)
 
 
 def _verified_kgb(stack, client, admin: str, verifier: str) -> tuple[str, str]:
     """A new employee (account activated by mail, a record with a KGB due) whose KGB request is
     submitted and verified by `verifier`: (nip, request id), the request under approval."""
-    nip = _nip()
-    email = f"{nip}@mail.test"
-    ok(client.call("POST", "/api/accounts", token=admin, body={
-        "login": nip, "display_name": "Ratna Dewi", "email": email, "roles": ["pegawai"],
-        "home_opd": "dinkes", "reason": "CPNS formasi 2010"}), 201)
-    activate(stack, email)
     fasilitator = api_login(stack, FASILITATOR)
-    version = ok(client.call("POST", "/api/employees", token=fasilitator, body={
-        "nip": nip, "name": "Ratna Dewi", "status": "PNS", "opd_id": "dinkes",
-        "date_of_birth": f"{nip[0:4]}-{nip[4:6]}-{nip[6:8]}", "tmt_cpns": "2010-03-01",
-        "gender": "P", "golongan": "III/a", "education_id": "40", "reason": "data awal"}),
-        201)["version"]
-    for history, entry in (("gaji_berkala", {"tmt": "2021-03-01", "gaji_pokok": 3_500_000}),
-                           ("kinerja", {"tahun": 2025, "predikat": "Baik"})):
-        version = ok(client.call("POST", f"/api/employees/{nip}/histories", token=fasilitator,
-                                 body={"history": history, "entry": entry,
-                                       "expected_version": version,
-                                       "reason": "data awal"}))["version"]
+    nip = register_pegawai(stack, _nip(), "dinkes", admin=admin, registrar=fasilitator,
+                           name="Ratna Dewi")
     pegawai = api_login(stack, nip, NEW_PASSWORD)
     eligibility = ok(client.call("GET", f"/api/layanan/KGB/eligibility/{nip}", token=pegawai))
     assert eligibility["eligible"], eligibility
@@ -87,26 +68,15 @@ def _verified_kgb(stack, client, admin: str, verifier: str) -> tuple[str, str]:
 
 
 def browser_login(page, stack, login: str) -> None:
-    """Log in through the page: password, then the TOTP code (a code opens one session per
-    30-second step, so a step this module already used is waited out)."""
-    if _totp_used.get(login) == int(time.time() // 30):
-        wait_next_totp_step()
+    """Log in through the page: password, then the TOTP code (`stack.otp` hands out a step
+    this run has not used: identity takes each once)."""
     page.goto("/#/masuk")
     page.get_by_label("NIP atau nama pengguna").fill(login)
     page.get_by_label("Kata sandi").fill(stack.seeded.password)
     page.locator("#login-form button[type=submit]").click()
-    for attempt in range(2):
-        page.get_by_label("Kode OTP").fill(stack.otp(login))
-        _totp_used[login] = int(time.time() // 30)
-        page.locator("#otp-form button[type=submit]").click()
-        problem = page.locator("#otp-form .problem[data-code=totp_invalid]")
-        signed_in = page.locator("#who").get_by_role("button", name="Keluar")
-        signed_in.or_(problem).wait_for()
-        if signed_in.is_visible():
-            return
-        assert attempt == 0, "the TOTP code was refused twice"
-        wait_next_totp_step()  # the step's code was used elsewhere (another test's login)
-    raise AssertionError("not logged in")
+    page.get_by_label("Kode OTP").fill(stack.otp(login))
+    page.locator("#otp-form button[type=submit]").click()
+    page.locator("#who").get_by_role("button", name="Keluar").wait_for()
 
 
 def visit(page, stack, path: str, heading: str, name: str, ready: str | None = None):

@@ -21,7 +21,7 @@ import pytest
 from shared.testing import wait_for
 from tests.document_samples import _jpeg, _scanned_page, pdf_with_text
 from tests.e2e.browser import DESKTOP, PHONE, check_accessibility, open_page, screenshot
-from tests.e2e.harness import NEW_PASSWORD, activate, wait_next_totp_step
+from tests.e2e.harness import NEW_PASSWORD, register_pegawai, wait_next_totp_step
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 PDF = {"Content-Type": "application/pdf"}
@@ -38,30 +38,9 @@ def _new_nip() -> str:
 
 
 def _new_pegawai(stack, client, opd: str, registrar: str) -> str:
-    """A pegawai of `opd`: the account (activated by mail), the record with a KGB due."""
-    admin = stack.login("admin.bkd")
-    fasilitator = stack.login(registrar)
-    nip = _new_nip()
-    email = f"{nip}@mail.test"
-    account = client.call("POST", "/api/accounts", token=admin, body={
-        "login": nip, "display_name": "Dewi Lestari", "email": email, "roles": ["pegawai"],
-        "home_opd": opd, "reason": "CPNS formasi 2011"})
-    assert account.status == 201, account.body
-    activate(stack, email)
-    record = client.call("POST", "/api/employees", token=fasilitator, body={
-        "nip": nip, "name": "Dewi Lestari", "status": "PNS", "opd_id": opd,
-        "date_of_birth": f"{nip[0:4]}-{nip[4:6]}-{nip[6:8]}", "tmt_cpns": "2011-03-01",
-        "gender": "P", "golongan": "III/a", "education_id": "40", "reason": "data awal"})
-    assert record.status == 201, record.body
-    version = record.body["version"]
-    for history, entry in (("gaji_berkala", {"tmt": "2021-03-01", "gaji_pokok": 3_500_000}),
-                           ("kinerja", {"tahun": 2025, "predikat": "Baik"})):
-        changed = client.call("POST", f"/api/employees/{nip}/histories", token=fasilitator,
-                              body={"history": history, "entry": entry,
-                                    "expected_version": version, "reason": "data awal"})
-        assert changed.status == 200, changed.body
-        version = changed.body["version"]
-    return nip
+    """A pegawai of `opd` (harness.register_pegawai): activated, a record with a KGB due."""
+    return register_pegawai(stack, _new_nip(), opd, admin=stack.login("admin.bkd"),
+                            registrar=stack.login(registrar), tmt_cpns="2011-03-01")
 
 
 def _submitted_kgb(client, pegawai: str, nip: str, scan: bool = False) -> tuple[str, dict]:

@@ -23,7 +23,7 @@ from tests.e2e.browser import (
     open_page,
     screenshot,
 )
-from tests.e2e.harness import NEW_PASSWORD, activate
+from tests.e2e.harness import NEW_PASSWORD, register_pegawai
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 PDF = {"Content-Type": "application/pdf"}
@@ -52,31 +52,10 @@ def open_app(stack, browser):
 # -- data made through the API -------------------------------------------------------------------
 
 def new_pegawai(stack, client) -> str:
-    """An employee as BKD and the OPD register one (as test_deployed_journeys does): the account
-    activated by mail, a record with a KGB due and a performance rating."""
-    admin, fasilitator = stack.login("admin.bkd"), stack.login("fas.dinkes1")
-    nip = f"19880717201003{2}{next(_serial):03d}"
-    email = f"{nip}@mail.test"
-    account = client.call("POST", "/api/accounts", token=admin, body={
-        "login": nip, "display_name": "Dewi Lestari", "email": email, "roles": ["pegawai"],
-        "home_opd": "dinkes", "reason": "CPNS formasi 2010"})
-    assert account.status == 201, account.body
-    activate(stack, email)
-    record = client.call("POST", "/api/employees", token=fasilitator, body={
-        "nip": nip, "name": "Dewi Lestari", "status": "PNS", "opd_id": "dinkes",
-        "date_of_birth": "1988-07-17", "tmt_cpns": "2010-03-01", "gender": "P",
-        "golongan": "III/a", "education_id": "40", "address": "Jl. Darmo 12, Surabaya",
-        "reason": "data awal"})
-    assert record.status == 201, record.body
-    version = record.body["version"]
-    for history, entry in (("gaji_berkala", {"tmt": "2021-03-01", "gaji_pokok": 3_500_000}),
-                           ("kinerja", {"tahun": 2025, "predikat": "Baik"})):
-        changed = client.call("POST", f"/api/employees/{nip}/histories", token=fasilitator,
-                              body={"history": history, "entry": entry,
-                                    "expected_version": version, "reason": "data awal"})
-        assert changed.status == 200, changed.body
-        version = changed.body["version"]
-    return nip
+    """An employee as BKD and the OPD register one (harness.register_pegawai)."""
+    return register_pegawai(stack, f"19880717201003{2}{next(_serial):03d}", "dinkes",
+                            admin=stack.login("admin.bkd"), registrar=stack.login("fas.dinkes1"),
+                            address="Jl. Darmo 12, Surabaya")
 
 
 def submitted_kgb(stack, client, nip: str) -> tuple[str, dict, dict]:
