@@ -240,10 +240,26 @@ def test_monev_rolls_up_the_seeded_province_per_opd_and_per_fasilitator(stack, c
         return {r[key]: r for r in answer.body["items"]}
 
     wanted = {opd: sum(1 for o in seeded.values() if o == opd) for opd in set(seeded.values())}
-    by_opd = wait_for(lambda: (lambda found: found if all(
-        opd in found and found[opd]["employees"] >= n for opd, n in wanted.items())
-        else None)(rows("opd", admin)), timeout=60,
-        message="every seeded employee is in the completeness rollup")
+    seen = {}
+
+    def rolled_up():
+        seen.update(rows("opd", admin))
+        return seen if all(opd in seen and seen[opd]["employees"] >= n
+                           for opd, n in wanted.items()) else None
+
+    try:
+        # the read model follows the records log of everything the tests before this one wrote
+        # (thousands of events by now), through its feed and the bus, on a loaded machine
+        by_opd = wait_for(rolled_up, timeout=120,
+                          message="every seeded employee is in the completeness rollup")
+    except AssertionError as late:
+        # what the next reader needs: what was rolled up, and how far each read model is
+        ready = client.call("GET", "/health/ready").body
+        reporting = (ready or {}).get("services", {}).get("reporting") \
+            if isinstance(ready, dict) else ready
+        raise AssertionError(f"{late}\nwanted {wanted}\nrolled up "
+                             f"{ {k: v['employees'] for k, v in seen.items()} }\n"
+                             f"reporting: {reporting}") from None
     assert all(0 <= r["percent"] <= 100 and r["required"] >= r["present"]
                for r in by_opd.values())
     by_fasilitator = wait_for(lambda: (lambda found: found if fasilitators <= set(found)
