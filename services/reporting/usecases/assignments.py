@@ -4,13 +4,16 @@ the OPD scope and the display name of an account are kept, nothing else of it.
 
 Identity folds an account's events in order (a granted role adds its OPDs to the scope), and
 a live delivery may overtake a catch-up: so each account's steps are kept and folded again in
-version order (monev.fold_assignment) whenever one arrives."""
+version order (monev.fold_assignment) whenever one arrives. Two deliveries of one account at
+once wait for each other (projection.lock_rows): otherwise each folds the steps it can see
+without the other's, and the last upsert keeps a fold missing a step."""
 
 from __future__ import annotations
 
 import orjson
 
 from services.reporting import monev
+from services.reporting.usecases.projection import lock_rows
 
 #: how `simasn projections rebuild reporting.assignments` empties the read model
 RESET = ("DELETE FROM assignment_steps", "DELETE FROM fasilitators")
@@ -21,6 +24,7 @@ def account_event(uow, event) -> None:
     if stream_type != "account" or not account_id:
         return
     payload = {k: event.payload[k] for k in monev.ASSIGNMENT_KEYS if k in event.payload}
+    lock_rows(uow, "fasilitators", [account_id])
     uow.execute("INSERT INTO assignment_steps (account_id, version, event_type, payload) "
                 "VALUES (:a, :v, :t, CAST(:p AS jsonb)) ON CONFLICT DO NOTHING",
                 {"a": account_id, "v": event.version, "t": event.event_type,

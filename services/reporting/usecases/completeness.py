@@ -50,6 +50,7 @@ def presence_events(uow, events) -> None:
     by_nip = projection.by_employee(events)
     if not by_nip:
         return
+    projection.lock_rows(uow, "completeness", list(by_nip))
     found = {r["nip"]: r for r in uow.execute(_READ, {"nips": sorted(by_nip)}).mappings()}
     rows = []
     for nip, mine in sorted(by_nip.items()):

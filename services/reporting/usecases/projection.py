@@ -53,6 +53,21 @@ _READ_VERSIONS = (
     "position FROM employee_versions WHERE nip = :nip ORDER BY stream_version")
 
 
+# A FOR UPDATE read locks the rows that exist. Two writers of an employee the read model does
+# not have yet (the catch-up and a live delivery overtaking it) both read nothing, and the
+# second upsert replaced the first's row: a registration folded by one was lost to the other's
+# later entry, and the employee counted under no OPD. So each writer first takes a transaction
+# lock per NIP (in NIP order, the order of the row locks too: no two writers wait crosswise).
+_LOCK_KEYS = ("SELECT count(pg_advisory_xact_lock(hashtextextended(:model || ':' || k, 0))) "
+              "FROM unnest(CAST(:keys AS text[])) AS k")
+
+
+def lock_rows(uow, model: str, nips: list[str]) -> None:
+    """Hold `model`'s write lock on each of `nips` (sorted) until the transaction ends, whether
+    or not their rows exist yet; then read them FOR UPDATE."""
+    uow.execute(_LOCK_KEYS, {"model": f"{uow.store.schema}.{model}", "keys": sorted(nips)})
+
+
 def _nip_of(event) -> str | None:
     stream_type, _, nip = event.stream_id.partition(":")
     return nip if stream_type == "employee" and len(nip) == 18 and nip.isdigit() else None
@@ -94,6 +109,7 @@ def employee_events(uow, events) -> None:
     by_nip = by_employee(events)
     if not by_nip:
         return
+    lock_rows(uow, "employees", list(by_nip))
     found = {r["nip"]: r for r in uow.execute(_READ, {"nips": sorted(by_nip)}).mappings()}
     rows, versions, rewritten = [], [], set()
     for nip, mine in by_nip.items():
