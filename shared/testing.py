@@ -10,28 +10,50 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 import psycopg2
+import psycopg2.errors
 from psycopg2 import sql
 
 from shared.migrations import create_log_schema, database_name, with_database
 
 
-def create_test_database(admin_url: str, prefix: str = "simasn_test") -> str:
+def create_test_database(admin_url: str, prefix: str = "simasn_test",
+                         template: str | None = None) -> str:
+    """A new empty database; with `template` (a `freeze_template` URL), a copy of that one:
+    a migrated database in a tenth of a second instead of the seconds the migrations take."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(database_name(template)))
     conn = psycopg2.connect(with_database(admin_url, "postgres"))
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        cur.execute(statement)
     conn.close()
     return with_database(admin_url, name)
 
 
+def freeze_template(url: str) -> None:
+    """Make the (migrated) database at `url` a template nobody connects to any more: a copy
+    fails while anyone, autovacuum included, is connected to its source."""
+    _admin(url, "ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", url)
+
+
 def drop_test_database(url: str) -> None:
+    _admin(url, "ALTER DATABASE {} WITH IS_TEMPLATE false", url, missing_ok=True)
+    _admin(url, "DROP DATABASE IF EXISTS {} WITH (FORCE)", url)
+
+
+def _admin(url: str, statement: str, database: str, missing_ok: bool = False) -> None:
     conn = psycopg2.connect(with_database(url, "postgres"))
     conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(database_name(url))))
-    conn.close()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL(statement).format(sql.Identifier(database_name(database))))
+    except psycopg2.errors.InvalidCatalogName:
+        if not missing_ok:
+            raise
+    finally:
+        conn.close()
 
 
 def create_scratch_log(admin_url: str, role: str = "simasn_scratch") -> str:

@@ -29,7 +29,6 @@ from services.requests.service import RequestsService
 from services.signing.service import SigningService
 from services.sync.service import SyncService
 from services.verification.service import VerificationService
-from shared.migrations import migrate
 from shared.objectstore import FileSystemStore
 from shared.testing import create_test_database, drop_test_database
 from tests.document_samples import pdf_with_text
@@ -66,12 +65,11 @@ def _node_id_for_schemathesis(request):
 
 
 @pytest.fixture(scope="module")
-def fuzz_database():
+def fuzz_database(migrated_template):
     """A database of the fuzzer's own: with an administrator's token it creates whatever the
     API lets it (clients, accounts, catalogue versions), which must not meet the other tests'
     fixed names."""
-    url = create_test_database(ADMIN_URL, prefix="simasn_fuzz")
-    migrate(url)
+    url = create_test_database(ADMIN_URL, prefix="simasn_fuzz", template=migrated_template)
     yield url
     drop_test_database(url)
 
