@@ -7,7 +7,7 @@
 import { api, ApiError } from "../api.js";
 import { documentViewer } from "../viewer.js";
 import {
-  badge, busy, button, clear, date, datetime, errorBox, facts, filterForm, form, h, notify, pager,
+  badge, busy, button, clear, date, datetime, errorBox, facts, field, filterForm, form, h, notify, pager,
   section, table, values, withQuery,
 } from "../ui.js";
 
