@@ -162,7 +162,7 @@ def exported(page, fmt: str, **fields) -> tuple[bytes, str]:
     with page.expect_download(timeout=60_000) as download:
         export.get_by_role("button", name="Ekspor").click()
     name = download.value.suggested_filename
-    page.locator(".export-progress").get_by_text(f"Berkas {name}", exact=False).wait_for()
+    page.locator(".export-progress [role=status]", has_text=f"Berkas {name}").wait_for()
     return Path(download.value.path()).read_bytes(), name
 
 

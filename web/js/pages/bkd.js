@@ -181,7 +181,10 @@ const DECISION_NAMES = { take_region: "Ambil data daerah", keep_province: "Tetap
 
 function shown(value) {
   if (value === null || value === undefined) return "–";
-  return typeof value === "object" ? JSON.stringify(value) : String(value);
+  if (typeof value !== "object") return String(value);
+  // a snapshot row (missing_in_records): its fields one by one, so that the cell wraps
+  return Array.isArray(value) ? value.map(shown).join(", ")
+    : Object.entries(value).map(([k, v]) => `${k}: ${shown(v)}`).join("; ");
 }
 
 async function reconciliationPage(main, params, ctx) {
@@ -248,7 +251,7 @@ async function reconciliationPage(main, params, ctx) {
         { key: "field", label: "Kolom", render: (d) => d.field || "–" },
         { key: "region_value", label: "Nilai daerah", render: (d) => shown(d.region_value) },
         { key: "province_value", label: "Nilai provinsi", render: (d) => shown(d.province_value) },
-        { key: "decision", label: "Keputusan", render: (d) => {
+        { key: "decision", label: "Keputusan", cls: "decision", render: (d) => {
           const made = decisions.get(d.difference_id) || d;
           const outcome = outcomeText(made);
           if (!decidable || made.applied_at) {
