@@ -265,6 +265,10 @@ class Reconciliation(Schema):
     figures = fields.Dict(allow_none=True, metadata={
         "description": "per kind, rows_compared, roster, differences, differences_sha256"})
     error = fields.Dict(allow_none=True)
+    applied_at = fields.String(allow_none=True)
+    closed_at = fields.String(allow_none=True)
+    berita_acara = fields.String(allow_none=True, metadata={
+        "description": "id dokumen berita acara bertanda tangan (setelah ditutup)"})
 
 
 class Difference(Schema):

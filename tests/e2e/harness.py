@@ -270,3 +270,32 @@ def register_pegawai(stack: Stack, nip: str, opd: str, *, admin: str, registrar:
         assert changed.status == 200, changed.body
         version = changed.body["version"]
     return nip
+
+
+def submit_kgb(stack: Stack, nip: str, token: str,
+               upload=None) -> tuple[str, dict[str, str], dict]:
+    """The pegawai `nip` (access token `token`) asks for a KGB: eligible, every document the
+    catalogue asks for uploaded (a PDF marked with its code, or what `upload(index, code)`
+    answers as (bytes, content type)), the draft made and submitted. Returns the request id,
+    {document code: sha256} and the submitted request."""
+    from tests.document_samples import pdf_with_text
+
+    client = stack.client()
+    eligibility = client.call("GET", f"/api/layanan/KGB/eligibility/{nip}", token=token)
+    assert eligibility.status == 200 and eligibility.body["eligible"], eligibility.body
+    docs = {}
+    for index, code in enumerate(d["code"] for d in eligibility.body["documents_required"]):
+        raw, kind = (upload(index, code) if upload else None) or \
+            (pdf_with_text(marker=f"{code}-{nip}"), "application/pdf")
+        uploaded = client.call("POST", "/api/documents", token=token, raw=raw,
+                               headers={"Content-Type": kind})
+        assert uploaded.status == 201, uploaded.body
+        docs[code] = uploaded.body["sha256"]
+    draft = client.call("POST", "/api/requests", token=token, body={
+        "layanan": "KGB", "nip": nip, "documents": docs, "idempotency_key": f"kgb-{nip}"})
+    assert draft.status == 201, draft.body
+    rid = draft.body["request_id"]
+    submitted = client.call("POST", f"/api/requests/{rid}/submit", token=token,
+                            body={"expected_version": draft.body["version"]})
+    assert submitted.status == 200 and submitted.body["state"] == "submitted", submitted.body
+    return rid, docs, submitted.body

@@ -15,7 +15,7 @@ import pytest
 
 from shared.testing import wait_for
 from tests.document_samples import pdf_with_text
-from tests.e2e.harness import NEW_PASSWORD, activate, register_pegawai
+from tests.e2e.harness import NEW_PASSWORD, activate, register_pegawai, submit_kgb
 
 pytestmark = pytest.mark.timeout(300)
 PDF = {"Content-Type": "application/pdf"}
@@ -42,32 +42,13 @@ def _new_pegawai(stack, client, admin: str, fasilitator: str, opd: str = "dinkes
                             name="Siti Aminah")
 
 
-def _submitted_kgb(stack, client, pegawai: str, nip: str) -> tuple[str, dict, dict]:
-    eligibility = client.call("GET", f"/api/layanan/KGB/eligibility/{nip}", token=pegawai)
-    assert eligibility.status == 200 and eligibility.body["eligible"], eligibility.body
-    docs = {}
-    for code in (d["code"] for d in eligibility.body["documents_required"]):
-        upload = client.call("POST", "/api/documents", token=pegawai,
-                             raw=pdf_with_text(marker=f"{code}-{nip}"), headers=PDF)
-        assert upload.status == 201, upload.body
-        docs[code] = upload.body["sha256"]
-    draft = client.call("POST", "/api/requests", token=pegawai, body={
-        "layanan": "KGB", "nip": nip, "documents": docs, "idempotency_key": f"kgb-{nip}"})
-    assert draft.status == 201, draft.body
-    rid = draft.body["request_id"]
-    submitted = client.call("POST", f"/api/requests/{rid}/submit", token=pegawai,
-                            body={"expected_version": draft.body["version"]})
-    assert submitted.status == 200 and submitted.body["state"] == "submitted", submitted.body
-    return rid, docs, submitted.body
-
-
 def test_a_kgb_request_ends_in_a_signed_letter_that_the_public_check_accepts(stack, client):
     admin = stack.login("admin.bkd")
     fasilitator = stack.login("fas.dinkes1")
     other_opd = stack.login("fas.dindik1")
     nip = _new_pegawai(stack, client, admin, fasilitator)
     pegawai = stack.login(nip, NEW_PASSWORD)
-    rid, docs, submitted = _submitted_kgb(stack, client, pegawai, nip)
+    rid, docs, submitted = submit_kgb(stack, nip, pegawai)
     assert client.call("GET", f"/api/requests/{rid}", token=other_opd).status == 404
 
     claimed = client.call("POST", f"/api/requests/{rid}/verification", token=fasilitator,
@@ -129,7 +110,7 @@ def test_a_fake_document_is_reported_and_a_written_warning_issued(stack, client)
     fasilitator = stack.login("fas.dinkes1")
     nip = _new_pegawai(stack, client, admin, fasilitator)
     pegawai = stack.login(nip, NEW_PASSWORD)
-    rid, docs, submitted = _submitted_kgb(stack, client, pegawai, nip)
+    rid, docs, submitted = submit_kgb(stack, nip, pegawai)
     claimed = client.call("POST", f"/api/requests/{rid}/verification", token=fasilitator,
                           body={"expected_version": submitted["version"]})
     assert claimed.status == 200, claimed.body

@@ -2,7 +2,8 @@
 and a desktop's size: log in with TOTP, approve a request a fasilitator verified and refuse
 another with a reason, see four eyes refuse a decision on a request the administrator verified,
 change a layanan with a new SOP version, deactivate one by decree, register an account and grant
-it a role, revoke a signed document and see the public verification page answer DICABUT. The
+it a role, re-issue a signed document (the old one superseded by the new one), revoke the new
+one and see the public verification page answer DICABUT. The
 data each journey starts from is made through the API; only the step under test is clicked.
 Every page opened is screenshot and checked for accessibility."""
 
@@ -13,12 +14,11 @@ import itertools
 import pytest
 
 from shared.testing import wait_for
-from tests.document_samples import pdf_with_text
 from tests.e2e.browser import check_accessibility, open_page, screenshot
-from tests.e2e.harness import NEW_PASSWORD, register_pegawai
+from tests.e2e.harness import NEW_PASSWORD, register_pegawai, submit_kgb
+from tests.e2e.test_web_auditor import staff_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
-PDF = {"Content-Type": "application/pdf"}
 ADMIN = "admin.bkd"
 FASILITATOR = "fas.dinkes1"
 _serial = itertools.count(501)  # this module's NIPs (born 1979-09-09); other files use their own
@@ -45,19 +45,7 @@ def _verified_kgb(stack, client, admin: str, verifier: str) -> tuple[str, str]:
     fasilitator = api_login(stack, FASILITATOR)
     nip = register_pegawai(stack, _nip(), "dinkes", admin=admin, registrar=fasilitator,
                            name="Ratna Dewi")
-    pegawai = api_login(stack, nip, NEW_PASSWORD)
-    eligibility = ok(client.call("GET", f"/api/layanan/KGB/eligibility/{nip}", token=pegawai))
-    assert eligibility["eligible"], eligibility
-    docs = {}
-    for code in (d["code"] for d in eligibility["documents_required"]):
-        docs[code] = ok(client.call("POST", "/api/documents", token=pegawai,
-                                    raw=pdf_with_text(marker=f"{code}-{nip}"), headers=PDF),
-                        201)["sha256"]
-    draft = ok(client.call("POST", "/api/requests", token=pegawai, body={
-        "layanan": "KGB", "nip": nip, "documents": docs}), 201)
-    rid = draft["request_id"]
-    submitted = ok(client.call("POST", f"/api/requests/{rid}/submit", token=pegawai,
-                               body={"expected_version": draft["version"]}))
+    rid, docs, submitted = submit_kgb(stack, nip, api_login(stack, nip, NEW_PASSWORD))
     claimed = ok(client.call("POST", f"/api/requests/{rid}/verification", token=verifier,
                              body={"expected_version": submitted["version"]}))
     verdict = {"original": True, "legible": True, "matches_record": True}
@@ -274,7 +262,7 @@ def test_bkd_decides_governs_the_catalogue_manages_accounts_and_revokes(stack, c
     screenshot(page, "evaluasi-dicatat")
     assert ok(client.call("GET", f"/api/monev/evaluations/{year}", token=admin))["signer"] == ADMIN
 
-    # the approved request's letter, signed by its own process, revoked
+    # the approved request's letter, signed by its own process, re-issued, the new one revoked
     wait_for(lambda: client.call("GET", f"/api/requests/{to_approve}", token=admin)
              .body["state"] == "completed", timeout=120,
              message="the letter is signed and the request completed")
@@ -282,9 +270,33 @@ def test_bkd_decides_governs_the_catalogue_manages_accounts_and_revokes(stack, c
     visit(page, stack, f"/bkd/dokumen?nip={approve_nip}", "Dokumen bertanda tangan",
           "dokumen")
     page.locator(f"a[href='#/bkd/dokumen/{letter['document_id']}']").click()
-    page.locator("#revoke-form").wait_for()
+    page.locator("#reissue-form").wait_for()
     check_accessibility(page)
+    page.locator("#reissue-form").get_by_label("Alasan penggantian").fill(
+        "nama pegawai dibetulkan sesuai akta kelahiran")
+    screenshot(page, "dokumen-ganti")
+    submit(page, "reissue-form")
+    page.wait_for_url(lambda url: letter["document_id"] not in url)
+    fresh_id = page.url.rsplit("/", 1)[-1]
+    page.locator("#revoke-form").wait_for()  # the replacement, signed at once
+    fresh = ok(client.call("GET", f"/api/signed-documents/{fresh_id}", token=admin))
+    assert fresh["status"] == "signed" and fresh["number"] != letter["number"], fresh
+    assert fresh["nip"] == approve_nip
+    old = ok(client.call("GET", f"/api/signed-documents/{letter['document_id']}", token=admin))
+    assert old["status"] == "superseded" and old["superseded_by"] == fresh_id, old
+    assert client.call("GET", f"/api/public/verification/{letter['document_id']}"
+                       ).body["status"] == "superseded"
+    check_accessibility(page)
+    screenshot(page, "dokumen-pengganti")
+    # the old one's page says it was replaced, and by which; nothing more can be done to it
+    visit(page, stack, f"/bkd/dokumen/{letter['document_id']}", "Dokumen bertanda tangan",
+          "dokumen-diganti", ready=".facts .badge")
+    assert "Diganti" in page.locator(".facts").inner_text()
+    assert page.locator("#revoke-form, #reissue-form").count() == 0
+    page.locator(f".facts a[href='#/bkd/dokumen/{fresh_id}']").click()
+
     revoke = page.locator("#revoke-form")
+    revoke.wait_for()
     revoke.get_by_label("Nomor keputusan pencabutan").fill("800/78/BKD/2026")
     revoke.get_by_label("Alasan pencabutan").fill("gaji pokok salah hitung")
     screenshot(page, "dokumen-cabut")
@@ -295,5 +307,50 @@ def test_bkd_decides_governs_the_catalogue_manages_accounts_and_revokes(stack, c
     page.get_by_role("heading", name="Dokumen DICABUT").wait_for()
     check_accessibility(page)
     screenshot(page, "verifikasi-dicabut")
-    assert ok(client.call("GET", f"/api/signed-documents/{letter['document_id']}",
+    assert ok(client.call("GET", f"/api/signed-documents/{fresh_id}",
                           token=admin))["status"] == "revoked"
+
+
+def test_bkd_decides_a_fake_document_case(stack, client, page, viewport):
+    """A fasilitator reported a document of a submitted KGB request not original (through the
+    API, as the verification page does); the administrator finds the case in the list, reads
+    the drafted written warning and decides: at phone size the warning is issued (it lands on
+    the employee's record as a hukuman disiplin entry), at desktop size the case is dismissed."""
+    issue = viewport.name == "phone"
+    admin, fasilitator = api_login(stack, ADMIN), api_login(stack, FASILITATOR)
+    nip = register_pegawai(stack, _nip(), "dinkes", admin=admin, registrar=fasilitator,
+                           name="Wulan Sari")
+    rid, docs, _ = submit_kgb(stack, nip, api_login(stack, nip, NEW_PASSWORD))
+    code = sorted(docs)[0]
+    case = ok(client.call("POST", "/api/verification/fake-documents", token=fasilitator, body={
+        "request_id": rid, "document": code, "note": "stempel dan tanda tangan hasil tempelan"}),
+        201)
+    staff_login(page, stack, ADMIN)
+    page.locator("#nav").get_by_role("link", name="Dokumen tidak asli").click()
+    cases = page.get_by_role("table", name="Kasus dokumen tidak asli")
+    row = cases.locator("tbody tr", has_text=nip)
+    assert "Menunggu keputusan" in row.inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    check_accessibility(page, "daftar kasus")
+    screenshot(page, "kasus")
+    row.get_by_role("link").click()
+    form = page.locator("#case-decision-form")
+    form.wait_for()
+    assert "tempelan" in page.locator("blockquote.warning-text").inner_text()
+    form.locator("select[name=decision]").select_option("issue" if issue else "dismiss")
+    form.get_by_label("Alasan keputusan").fill(
+        "dikonfirmasi ke penerbit: SK tidak pernah diterbitkan" if issue
+        else "dokumen asli diperlihatkan pegawai saat klarifikasi")
+    check_accessibility(page, "keputusan kasus")
+    screenshot(page, "kasus-keputusan")
+    form.locator("button[type=submit]").click()
+    status = "Teguran diterbitkan" if issue else "Ditutup tanpa teguran"
+    page.locator(".facts .badge", has_text=status).wait_for()
+    assert page.locator("#case-decision-form").count() == 0
+    decided = [c for c in ok(client.call("GET", "/api/verification/fake-documents",
+                                         token=admin)) if c["case_id"] == case["case_id"]]
+    assert decided[0]["status"] == ("issued" if issue else "dismissed"), decided
+    assert decided[0]["decided_by"] == ADMIN
+    record = ok(client.call("GET", f"/api/employees/{nip}", token=admin))
+    penalties = record.get("histories", {}).get("hukuman_disiplin") or []
+    assert len(penalties) == (1 if issue else 0), penalties

@@ -14,8 +14,7 @@ import uuid
 import pytest
 
 from tests.e2e.browser import check_accessibility, screenshot
-from tests.e2e.harness import NEW_PASSWORD, register_pegawai
-from tests.e2e.test_deployed_journeys import _submitted_kgb
+from tests.e2e.harness import NEW_PASSWORD, register_pegawai, submit_kgb
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 AUDITOR = "auditor.inspektorat"
@@ -59,13 +58,12 @@ def api_token(stack, login: str) -> str:
 def submitted(stack):
     """A new DINKES pegawai (account activated, record with a KGB due) whose KGB request is
     submitted: (nip, request id)."""
-    client = stack.client()
     admin, fasilitator = api_token(stack, "admin.bkd"), api_token(stack, "fas.dinkes1")
     nip = register_pegawai(stack, f"198604152010042{uuid.uuid4().int % 1000:03d}", "dinkes",
                            admin=admin, registrar=fasilitator, name="Wulan Sari",
                            tmt_cpns="2010-04-01")
     pegawai = stack.login(nip, NEW_PASSWORD)
-    request_id, _, _ = _submitted_kgb(stack, client, pegawai, nip)
+    request_id, _, _ = submit_kgb(stack, nip, pegawai)
     return nip, request_id
 
 

@@ -19,13 +19,11 @@ import re
 import pytest
 
 from shared.testing import wait_for
-from tests.document_samples import _jpeg, _scanned_page, pdf_with_text
+from tests.document_samples import _jpeg, _scanned_page
 from tests.e2e.browser import DESKTOP, PHONE, check_accessibility, open_page, screenshot
-from tests.e2e.harness import NEW_PASSWORD, register_pegawai, wait_next_totp_step
+from tests.e2e.harness import NEW_PASSWORD, register_pegawai, submit_kgb, wait_next_totp_step
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
-PDF = {"Content-Type": "application/pdf"}
-JPEG = {"Content-Type": "image/jpeg"}
 VIEWPORTS = {"phone": (PHONE, "fas.dindik2", "dindik", "fas.dindik1"),
              "desktop": (DESKTOP, "fas.rsud-soetomo1", "rsud-soetomo", "fas.dinkes2")}
 _serial = itertools.count(601)  # this module's NIPs (other files use their own ranges)
@@ -43,27 +41,9 @@ def _new_pegawai(stack, client, opd: str, registrar: str) -> str:
                             registrar=stack.login(registrar), tmt_cpns="2011-03-01")
 
 
-def _submitted_kgb(client, pegawai: str, nip: str, scan: bool = False) -> tuple[str, dict]:
-    """A KGB request the pegawai submitted: every document a PDF, or the first a JPEG scan."""
-    eligibility = client.call("GET", f"/api/layanan/KGB/eligibility/{nip}", token=pegawai)
-    assert eligibility.status == 200 and eligibility.body["eligible"], eligibility.body
-    docs = {}
-    for i, code in enumerate(d["code"] for d in eligibility.body["documents_required"]):
-        if scan and i == 0:
-            raw, headers = _jpeg(_scanned_page()), JPEG
-        else:
-            raw, headers = pdf_with_text(marker=f"{code}-{nip}"), PDF
-        upload = client.call("POST", "/api/documents", token=pegawai, raw=raw, headers=headers)
-        assert upload.status == 201, upload.body
-        docs[code] = upload.body["sha256"]
-    draft = client.call("POST", "/api/requests", token=pegawai, body={
-        "layanan": "KGB", "nip": nip, "documents": docs, "idempotency_key": f"kgb-{nip}"})
-    assert draft.status == 201, draft.body
-    rid = draft.body["request_id"]
-    submitted = client.call("POST", f"/api/requests/{rid}/submit", token=pegawai,
-                            body={"expected_version": draft.body["version"]})
-    assert submitted.status == 200 and submitted.body["state"] == "submitted", submitted.body
-    return rid, docs
+def _scan_first(index: int, code: str):
+    """The first document a JPEG scan (harness.submit_kgb's `upload`), the others PDFs."""
+    return (_jpeg(_scanned_page()), "image/jpeg") if index == 0 else None
 
 
 def _request(stack, client, rid: str) -> dict:
@@ -126,7 +106,7 @@ def test_a_request_is_claimed_read_in_the_viewer_and_verified(stack, client, fas
     page, name, _, opd, registrar = fas
     nip = _new_pegawai(stack, client, opd, registrar)
     pegawai = stack.login(nip, NEW_PASSWORD)
-    rid, docs = _submitted_kgb(client, pegawai, nip)
+    rid, docs, _ = submit_kgb(stack, nip, pegawai)
 
     _open(page, stack, "/fasilitator/antrean", "Antrean verifikasi")
     row = page.locator("tr", has_text=nip)
@@ -178,7 +158,7 @@ def test_a_fake_document_is_reported_and_the_request_returned_with_a_reason(stac
     page, name, _, opd, registrar = fas
     nip = _new_pegawai(stack, client, opd, registrar)
     pegawai = stack.login(nip, NEW_PASSWORD)
-    rid, docs = _submitted_kgb(client, pegawai, nip, scan=True)
+    rid, docs, _ = submit_kgb(stack, nip, pegawai, upload=_scan_first)
     first, *_ = docs
 
     _open(page, stack, f"/fasilitator/usulan/{rid}", "Verifikasi usulan")

@@ -23,10 +23,9 @@ from tests.e2e.browser import (
     open_page,
     screenshot,
 )
-from tests.e2e.harness import NEW_PASSWORD, register_pegawai
+from tests.e2e.harness import NEW_PASSWORD, register_pegawai, submit_kgb
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
-PDF = {"Content-Type": "application/pdf"}
 _serial = itertools.count(701)  # this module's NIPs (born 1988-07-17); other files use their own
 VIEWPORTS = pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=lambda v: v.name)
 
@@ -56,25 +55,6 @@ def new_pegawai(stack, client) -> str:
     return register_pegawai(stack, f"19880717201003{2}{next(_serial):03d}", "dinkes",
                             admin=stack.login("admin.bkd"), registrar=stack.login("fas.dinkes1"),
                             address="Jl. Darmo 12, Surabaya")
-
-
-def submitted_kgb(stack, client, nip: str) -> tuple[str, dict, dict]:
-    token = stack.login(nip, NEW_PASSWORD)
-    eligibility = client.call("GET", f"/api/layanan/KGB/eligibility/{nip}", token=token)
-    assert eligibility.status == 200 and eligibility.body["eligible"], eligibility.body
-    docs = {}
-    for code in (d["code"] for d in eligibility.body["documents_required"]):
-        upload = client.call("POST", "/api/documents", token=token,
-                             raw=pdf_with_text(marker=f"{code}-{nip}"), headers=PDF)
-        assert upload.status == 201, upload.body
-        docs[code] = upload.body["sha256"]
-    draft = client.call("POST", "/api/requests", token=token, body={
-        "layanan": "KGB", "nip": nip, "documents": docs, "idempotency_key": f"kgb-{nip}"})
-    assert draft.status == 201, draft.body
-    done = client.call("POST", f"/api/requests/{draft.body['request_id']}/submit", token=token,
-                       body={"expected_version": draft.body["version"]})
-    assert done.status == 200, done.body
-    return draft.body["request_id"], docs, done.body
 
 
 def claimed(stack, client, rid: str, version: int) -> dict:
@@ -233,7 +213,7 @@ def test_the_catalogue_says_what_i_may_apply_for_and_a_request_is_submitted(stac
 def test_a_returned_request_is_fixed_and_its_notification_read(stack, client, open_app,
                                                               viewport):
     nip = new_pegawai(stack, client)
-    rid, docs, submitted = submitted_kgb(stack, client, nip)
+    rid, docs, submitted = submit_kgb(stack, nip, stack.login(nip, NEW_PASSWORD))
     taken = claimed(stack, client, rid, submitted["version"])
     returned_doc = sorted(docs)[0]
     back = client.call("POST", f"/api/requests/{rid}/return", token=stack.login("fas.dinkes1"),
@@ -279,7 +259,7 @@ def test_a_returned_request_is_fixed_and_its_notification_read(stack, client, op
 @VIEWPORTS
 def test_my_signed_decree_is_downloaded(stack, client, open_app, viewport):
     nip = new_pegawai(stack, client)
-    rid, docs, submitted = submitted_kgb(stack, client, nip)
+    rid, docs, submitted = submit_kgb(stack, nip, stack.login(nip, NEW_PASSWORD))
     taken = claimed(stack, client, rid, submitted["version"])
     verdict = {"original": True, "legible": True, "matches_record": True}
     verified = client.call("POST", f"/api/requests/{rid}/verify", token=stack.login("fas.dinkes1"),

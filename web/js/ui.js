@@ -192,6 +192,30 @@ export function table({ caption, columns, rows, empty = "Tidak ada data." }) {
           c.render ? c.render(row) : (row[c.key] ?? "–"))))))));
 }
 
+/** The page address `path` with `params` as its query: empty values and offset 0 left out. */
+export function withQuery(path, params) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null || value === "" || (key === "offset" && Number(value) === 0)) continue;
+    query.set(key, String(value));
+  }
+  return query.toString() ? `${path}?${query}` : path;
+}
+
+/** A list page's filter form: its `fields` (field specs or nodes) and a submit button (`extra`
+ * beside it); submitted, `go(values)` gets the form's values and the page is not reloaded. */
+export function filterForm({ id, fields, go, submit = "Tampilkan", cls = "filters", primary = false,
+                             extra = [], attrs = {} }) {
+  const el = h("form", { class: cls, id, ...attrs },
+    fields.map((f) => (f instanceof Node ? f : field(f))),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: primary ? "primary" : undefined }, submit), extra));
+  el.addEventListener("submit", (event) => {
+    event.preventDefault();
+    go(values(el));
+  });
+  return el;
+}
+
 /** Previous/next paging over an API answering {items, has_more} for limit/offset. */
 export function pager({ offset, limit, hasMore, go }) {
   return h("nav", { class: "pager", "aria-label": "Halaman" },

@@ -85,12 +85,13 @@ def start(uow, actor, region: str, data: dict) -> dict:
 
 
 _COLUMNS = ("reconciliation_id::text AS reconciliation_id, region, snapshot_id::text AS "
-            "snapshot_id, year, status, requested_by, started_at, reported_at, figures, error")
+            "snapshot_id, year, status, requested_by, started_at, reported_at, figures, error, "
+            "applied_at, closed_at, berita_acara::text AS berita_acara")
 
 
 def _view(row) -> dict:
-    return {**dict(row), "started_at": iso(row["started_at"]),
-            "reported_at": iso(row["reported_at"])}
+    return {**dict(row), **{k: iso(row[k]) for k in ("started_at", "reported_at", "applied_at",
+                                                     "closed_at")}}
 
 
 def _uuid(value) -> str | None:

@@ -5,8 +5,8 @@
 
 import { api, ApiError } from "../api.js";
 import {
-  badge, busy, button, clear, date, datetime, errorBox, facts, field, form, h, link, notify,
-  pager, saveBlob, section, table,
+  badge, busy, button, clear, date, datetime, errorBox, facts, field, filterForm, form, h, link,
+  notify, pager, saveBlob, section, table, withQuery,
 } from "../ui.js";
 
 const ADMIN = ["administrator"];
@@ -157,18 +157,15 @@ async function approvals(main, params, ctx) {
   const body = page(main, "Persetujuan usulan",
     h("p", {}, "Usulan yang sudah diverifikasi menunggu keputusan BKD. Prinsip empat mata: "
       + "administrator yang memverifikasi usulan tidak dapat juga memutusnya."));
-  const filter = h("form", { class: "filters", id: "approval-filter" },
-    field({ name: "state", label: "Tahap", type: "select", value: state, options: [
+  body.append(filterForm({
+    id: "approval-filter",
+    fields: [{ name: "state", label: "Tahap", type: "select", value: state, options: [
       ["under_approval", "Menunggu persetujuan"], ["submitted", "Diajukan"],
       ["under_verification", "Sedang diverifikasi"], ["returned", "Dikembalikan"],
       ["approved", "Disetujui"], ["signing", "Penandatanganan"], ["completed", "Selesai"],
-      ["rejected", "Ditolak"]] }),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, "Tampilkan")));
-  filter.addEventListener("submit", (event) => {
-    event.preventDefault();
-    ctx.navigate(`/bkd/persetujuan?state=${encodeURIComponent(filter.elements.state.value)}`);
-  });
-  body.append(filter);
+      ["rejected", "Ditolak"]] }],
+    go: (v) => ctx.navigate(withQuery("/bkd/persetujuan", { state: v.state })),
+  }));
   const holder = h("div", {});
   body.append(holder);
   const answer = await busy(holder, () => api.get("/api/requests", { state, limit: PAGE, offset }));
@@ -185,7 +182,7 @@ async function approvals(main, params, ctx) {
   }));
   holder.querySelector("table")?.classList.add("stack");
   holder.append(pager({ offset, limit: PAGE, hasMore: answer.has_more,
-    go: (next) => ctx.navigate(`/bkd/persetujuan?state=${state}&offset=${next}`) }));
+    go: (next) => ctx.navigate(withQuery("/bkd/persetujuan", { state, offset: next })) }));
 }
 
 function outcomeFields(layanan) {
@@ -407,14 +404,11 @@ function pct(value) { return value == null ? "–" : `${(100 * Number(value)).to
 async function evaluation(main, params, ctx) {
   const year = Number(ctx.query.get("tahun") || new Date().getFullYear());
   const body = page(main, "Evaluasi tahunan layanan", back("#/bkd/layanan", "Katalog layanan"));
-  const pick = h("form", { class: "filters", id: "evaluation-year" },
-    field({ name: "tahun", label: "Tahun", type: "number", min: 2000, max: 2100, value: year }),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, "Tampilkan")));
-  pick.addEventListener("submit", (event) => {
-    event.preventDefault();
-    ctx.navigate(`/bkd/evaluasi?tahun=${encodeURIComponent(pick.elements.tahun.value)}`);
-  });
-  body.append(pick);
+  body.append(filterForm({
+    id: "evaluation-year",
+    fields: [{ name: "tahun", label: "Tahun", type: "number", min: 2000, max: 2100, value: year }],
+    go: (v) => ctx.navigate(withQuery("/bkd/evaluasi", { tahun: v.tahun })),
+  }));
   const figures = h("div", {});
   body.append(section(`Angka layanan ${year}`, figures));
   try {
@@ -490,16 +484,14 @@ async function accounts(main, params, ctx) {
   const body = page(main, "Akun dan peran",
     h("p", {}, link("#/bkd/akun-baru", "Daftarkan akun baru ›"), " · ", link("#/bkd/akses", "Permintaan dan tinjauan akses ›")));
   const all = await busy(body, () => opds());
-  const filter = h("form", { class: "filters", id: "account-filter" },
-    field({ name: "opd", label: "OPD induk", type: "select", value: opd, options: opdOptions(all) }),
-    field({ name: "peran", label: "Peran", type: "select", value: role,
-            options: [["", "— semua peran —"], ...Object.entries(ROLE_NAMES)] }),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, "Tampilkan")));
-  filter.addEventListener("submit", (event) => {
-    event.preventDefault();
-    ctx.navigate(`/bkd/akun?opd=${encodeURIComponent(filter.elements.opd.value)}&peran=${encodeURIComponent(filter.elements.peran.value)}`);
-  });
-  body.append(filter);
+  body.append(filterForm({
+    id: "account-filter",
+    fields: [
+      { name: "opd", label: "OPD induk", type: "select", value: opd, options: opdOptions(all) },
+      { name: "peran", label: "Peran", type: "select", value: role,
+        options: [["", "— semua peran —"], ...Object.entries(ROLE_NAMES)] }],
+    go: (v) => ctx.navigate(withQuery("/bkd/akun", { opd: v.opd, peran: v.peran })),
+  }));
   const holder = h("div", {});
   body.append(holder);
   const answer = await busy(holder, () => api.get("/api/accounts", { opd_id: opd, role, limit: PAGE, offset }));
@@ -516,7 +508,7 @@ async function accounts(main, params, ctx) {
   }));
   holder.querySelector("table")?.classList.add("stack");
   holder.append(pager({ offset, limit: PAGE, hasMore: offset + PAGE < answer.total,
-    go: (next) => ctx.navigate(`/bkd/akun?opd=${opd}&peran=${role}&offset=${next}`) }));
+    go: (next) => ctx.navigate(withQuery("/bkd/akun", { opd, peran: role, offset: next })) }));
 }
 
 function accountBadge(status) {
@@ -622,15 +614,12 @@ async function access(main, params, ctx) {
   const body = page(main, "Permintaan dan tinjauan akses", back("#/bkd/akun", "Akun dan peran"));
   const requests = h("section", { class: "card" }, h("h2", {}, "Permintaan akses"));
   body.append(requests);
-  const filter = h("form", { class: "filters", id: "access-filter" },
-    field({ name: "status", label: "Status", type: "select", value: status,
-            options: [["pending", "Menunggu"], ["approved", "Disetujui"], ["refused", "Ditolak"]] }),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, "Tampilkan")));
-  filter.addEventListener("submit", (event) => {
-    event.preventDefault();
-    ctx.navigate(`/bkd/akses?status=${filter.elements.status.value}`);
-  });
-  requests.append(filter);
+  requests.append(filterForm({
+    id: "access-filter",
+    fields: [{ name: "status", label: "Status", type: "select", value: status,
+               options: [["pending", "Menunggu"], ["approved", "Disetujui"], ["refused", "Ditolak"]] }],
+    go: (v) => ctx.navigate(withQuery("/bkd/akses", { status: v.status })),
+  }));
   const items = list(await busy(requests, () => api.get("/api/access-requests", { status })));
   if (!items.length) requests.append(h("p", { class: "empty" }, "Tidak ada permintaan akses."));
   for (const r of items) {
@@ -734,17 +723,17 @@ async function documents(main, params, ctx) {
               document_type: ctx.query.get("jenis") || "" };
   const offset = Number(ctx.query.get("offset") || 0);
   const body = page(main, "Dokumen bertanda tangan");
-  const filter = h("form", { class: "filters", id: "document-filter" },
-    field({ name: "status", label: "Status", type: "select", value: q.status,
-            options: [["", "— semua —"], ...Object.entries(DOC_STATUS).map(([k, [t]]) => [k, t])] }),
-    field({ name: "nip", label: "NIP", value: q.nip, inputmode: "numeric", pattern: "[0-9]{18}" }),
-    field({ name: "jenis", label: "Jenis dokumen", value: q.document_type, hint: "mis. kgb, kenaikan_pangkat" }),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, "Tampilkan")));
-  const query = (next) => `/bkd/dokumen?status=${encodeURIComponent(filter.elements.status.value)}`
-    + `&nip=${encodeURIComponent(filter.elements.nip.value.trim())}&jenis=${encodeURIComponent(filter.elements.jenis.value.trim())}`
-    + (next ? `&offset=${next}` : "");
-  filter.addEventListener("submit", (event) => { event.preventDefault(); ctx.navigate(query(0)); });
-  body.append(filter);
+  const shown = { status: q.status, nip: q.nip, jenis: q.document_type };
+  const query = (next, v = shown) => withQuery("/bkd/dokumen", { ...v, offset: next });
+  body.append(filterForm({
+    id: "document-filter",
+    fields: [
+      { name: "status", label: "Status", type: "select", value: q.status,
+        options: [["", "— semua —"], ...Object.entries(DOC_STATUS).map(([k, [t]]) => [k, t])] },
+      { name: "nip", label: "NIP", value: q.nip, inputmode: "numeric", pattern: "[0-9]{18}" },
+      { name: "jenis", label: "Jenis dokumen", value: q.document_type, hint: "mis. kgb, kenaikan_pangkat" }],
+    go: (v) => ctx.navigate(query(0, v)),
+  }));
   const holder = h("div", {});
   body.append(holder);
   const rows = list(await busy(holder, () => api.get("/api/signed-documents", { ...q, limit: PAGE, offset })));
@@ -824,6 +813,95 @@ async function documentPage(main, params) {
   show(await busy(holder, () => api.get(`/api/signed-documents/${encodeURIComponent(id)}`)));
 }
 
+// -- documents reported not original (fake documents) -----------------------------------------
+
+const CASE_STATUS = { drafted: ["Menunggu keputusan", "warn"], issued: ["Teguran diterbitkan", "bad"],
+                      dismissed: ["Ditutup tanpa teguran", "ok"] };
+function caseBadge(status) {
+  const [text, kind] = CASE_STATUS[status] || [status, ""];
+  return badge(text, kind);
+}
+
+async function cases(main, params, ctx) {
+  const status = ctx.query.has("status") ? ctx.query.get("status") : "drafted";
+  const body = page(main, "Dokumen tidak asli",
+    h("p", {}, "Laporan fasilitator tentang dokumen usulan yang dinilai tidak asli. Untuk setiap laporan "
+      + "disiapkan naskah teguran tertulis (PP 94/2021); administrator selain pelapor menerbitkannya "
+      + "(dicatat sebagai hukuman disiplin pada data pegawai) atau menutup kasus tanpa teguran."));
+  body.append(filterForm({
+    id: "case-filter",
+    fields: [{ name: "status", label: "Status", type: "select", value: status,
+               options: [["", "— semua —"], ...Object.entries(CASE_STATUS).map(([k, [t]]) => [k, t])] }],
+    go: (v) => ctx.navigate(withQuery("/bkd/kasus", { status: v.status || "semua" })),
+  }));
+  const holder = h("div", {});
+  body.append(holder);
+  const rows = list(await busy(holder, () => api.get("/api/verification/fake-documents",
+    { status: CASE_STATUS[status] ? status : undefined })));
+  holder.append(table({
+    caption: "Kasus dokumen tidak asli",
+    columns: [
+      { key: "reported_at", label: "Dilaporkan", render: (c) => link(`#/bkd/kasus/${encodeURIComponent(c.case_id)}`, datetime(c.reported_at)) },
+      { key: "nip", label: "NIP" },
+      { key: "opd_id", label: "OPD" },
+      { key: "document", label: "Dokumen" },
+      { key: "reported_by", label: "Pelapor" },
+      { key: "status", label: "Status", render: (c) => caseBadge(c.status) },
+    ],
+    rows, empty: "Tidak ada kasus dengan status ini.",
+  }));
+  holder.querySelector("table")?.classList.add("stack");
+}
+
+async function casePage(main, params, ctx) {
+  const id = params.id;
+  const body = page(main, "Kasus dokumen tidak asli", back("#/bkd/kasus", "Dokumen tidak asli"));
+  const holder = h("div", {});
+  body.append(holder);
+  // the API lists cases (at most 500, oldest first); one case is read from the list
+  const found = list(await busy(holder, () => api.get("/api/verification/fake-documents"))).find((c) => c.case_id === id);
+  if (!found) {
+    holder.append(h("p", { class: "problem", dataset: { code: "not_found" } }, "Kasus tidak ditemukan."));
+    return;
+  }
+  const show = (c) => {
+    clear(holder,
+      section(`Dokumen ${c.document}`, facts([
+        ["Status", caseBadge(c.status)], ["NIP", c.nip], ["OPD", c.opd_id],
+        ["Usulan", c.request_id ? link(`#/bkd/persetujuan/${encodeURIComponent(c.request_id)}`, c.request_id) : null],
+        ["Dokumen", c.document], ["SHA-256 dokumen", c.sha256 ? h("code", { class: "hash" }, c.sha256) : null],
+        ["Dilaporkan", `${datetime(c.reported_at)} oleh ${c.reported_by}`],
+        c.decided_by ? ["Diputus", `${datetime(c.decided_at)} oleh ${c.decided_by}`] : null,
+        ["ID kasus", c.case_id],
+      ]), c.request_id ? h("div", { class: "actions" }, button(`Unduh ${c.document}`, () => download(
+        `/api/requests/${encodeURIComponent(c.request_id)}/documents/${encodeURIComponent(c.document)}`, `${c.nip}-${c.document}`, holder))) : null),
+      section("Naskah teguran tertulis", h("blockquote", { class: "warning-text" }, c.warning)),
+      c.status === "drafted" ? decideCase(c, show, ctx) : null);
+  };
+  show(found);
+}
+
+function decideCase(c, show, ctx) {
+  const mine = c.reported_by === ctx.me.account_id;
+  return section("Keputusan",
+    mine ? h("p", { class: "notice warn", dataset: { code: "reporter-hint" } },
+      "Anda pelapor kasus ini: keputusan harus diberikan administrator lain; sistem akan menolak keputusan Anda.") : null,
+    form({
+      id: "case-decision-form", submit: "Simpan keputusan",
+      fields: [
+        { name: "decision", label: "Keputusan", type: "select", required: true, value: "",
+          options: [["", "— pilih —"], ["issue", "Terbitkan teguran tertulis"], ["dismiss", "Tutup tanpa teguran (dokumen asli)"]] },
+        reasonField("Alasan keputusan", "Tercatat di log; teguran yang diterbitkan masuk riwayat hukuman disiplin pegawai."),
+      ],
+      onsubmit: async (data) => {
+        const done = await api.post(`/api/verification/fake-documents/${encodeURIComponent(c.case_id)}/${data.decision}`,
+          { reason: data.reason }, { idempotent: true });
+        notify(done.status === "issued" ? "Teguran tertulis diterbitkan." : "Kasus ditutup tanpa teguran.");
+        show(done);
+      },
+    }));
+}
+
 export const routes = [
   { path: "/bkd", title: "Dasbor BKD", roles: ADMIN, menu: "Dasbor BKD", render: dashboard },
   { path: "/bkd/persetujuan", title: "Persetujuan usulan", roles: ADMIN, menu: "Persetujuan", render: approvals },
@@ -838,4 +916,6 @@ export const routes = [
   { path: "/bkd/akses/tinjauan/:id", title: "Tinjauan akses", roles: ADMIN, render: review },
   { path: "/bkd/dokumen", title: "Dokumen bertanda tangan", roles: ADMIN, menu: "Dokumen bertanda tangan", render: documents },
   { path: "/bkd/dokumen/:id", title: "Dokumen bertanda tangan", roles: ADMIN, render: documentPage },
+  { path: "/bkd/kasus", title: "Dokumen tidak asli", roles: ADMIN, menu: "Dokumen tidak asli", render: cases },
+  { path: "/bkd/kasus/:id", title: "Kasus dokumen tidak asli", roles: ADMIN, render: casePage },
 ];

@@ -66,6 +66,8 @@ const RECON_STATUS = { running: "sedang dibandingkan", failed: "gagal", reported
                        applying: "sedang diterapkan", applied: "sudah diterapkan",
                        closing: "berita acara sedang ditandatangani", closed: "ditutup" };
 
+const QUARANTINE_DONE = { skipped: "dilewati", waiting: "menunggu diterapkan ulang" };
+
 function reasonPrompt(holder, label, onsend) {
   const formEl = form({
     submit: label, cls: "form inline-form",
@@ -116,7 +118,7 @@ async function regionPage(main, params, ctx) {
         const box = h("div", { class: "actions" });
         const act = (verb, label) => button(label, () => reasonPrompt(box, label, async (reason) => {
           const done = await api.post(`${base}/quarantine/${e.sequence}/${verb}`, { reason });
-          notify(`Urutan ${e.sequence}: ${done.status}.`);
+          notify(`Urutan ${e.sequence} ${QUARANTINE_DONE[done.status] || done.status}.`);
           ctx.navigate(`/bkd/daerah/${enc(code)}`);
         }), { "aria-label": `${label} urutan ${e.sequence}` });
         box.append(act("retry", "Terapkan ulang"), act("skip", "Lewati"));
@@ -179,7 +181,10 @@ const DECISION_NAMES = { take_region: "Ambil data daerah", keep_province: "Tetap
 
 function shown(value) {
   if (value === null || value === undefined) return "–";
-  return typeof value === "object" ? JSON.stringify(value) : String(value);
+  if (typeof value !== "object") return String(value);
+  // a snapshot row (missing_in_records): its fields one by one, so that the cell wraps
+  return Array.isArray(value) ? value.map(shown).join(", ")
+    : Object.entries(value).map(([k, v]) => `${k}: ${shown(v)}`).join("; ");
 }
 
 async function reconciliationPage(main, params, ctx) {
@@ -207,11 +212,19 @@ async function reconciliationPage(main, params, ctx) {
       .map(([k, v]) => [FIGURE_NAMES[k] || KIND_NAMES[k] || k.replace(/_/g, " "), String(v)]),
     recon.error ? ["Galat", recon.error.message || JSON.stringify(recon.error)] : null,
   ])));
-  if (recon.status === "running") {
-    holder.append(h("p", { class: "loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }),
-      "Data sedang dibandingkan. Muat ulang halaman ini sebentar lagi."),
+  if (["running", "applying"].includes(recon.status)) {
+    // the comparison and the applying run in the background: the page follows them
+    holder.append(h("p", { class: "loading", role: "status", id: "recon-progress" }, h("span", { class: "spinner", "aria-hidden": "true" }),
+      recon.status === "running" ? "Data sedang dibandingkan…" : "Keputusan sedang diterapkan ke data pegawai…"),
     button("Muat ulang", () => here({})));
+    await followStatus(holder, base, recon.status, () => here({}));
     return;
+  }
+  if (recon.berita_acara) {
+    holder.append(section("Berita acara", facts([
+      ["Ditutup", datetime(recon.closed_at)],
+      ["Dokumen", h("a", { href: `#/bkd/dokumen/${enc(recon.berita_acara)}` }, "Berita acara bertanda tangan")],
+    ])));
   }
   const list = h("section", { class: "card" }, h("h2", {}, "Selisih"));
   holder.append(list);
@@ -226,7 +239,7 @@ async function reconciliationPage(main, params, ctx) {
     api.get(`${base}/decisions`, { kind: kind || undefined, limit: 5000 }),
   ]));
   const decisions = new Map(decided.map((d) => [d.difference_id, d]));
-  const decidable = admin && ["reported"].includes(recon.status);
+  const decidable = admin && DECIDABLE.includes(recon.status);
   list.append(h("p", { class: "small" }, `${page.total} selisih${kind ? ` jenis "${KIND_NAMES[kind]}"` : ""}.`),
     table({
       caption: "Selisih data daerah dan provinsi",
@@ -238,54 +251,129 @@ async function reconciliationPage(main, params, ctx) {
         { key: "field", label: "Kolom", render: (d) => d.field || "–" },
         { key: "region_value", label: "Nilai daerah", render: (d) => shown(d.region_value) },
         { key: "province_value", label: "Nilai provinsi", render: (d) => shown(d.province_value) },
-        { key: "decision", label: "Keputusan", render: (d) => {
+        { key: "decision", label: "Keputusan", cls: "decision", render: (d) => {
           const made = decisions.get(d.difference_id) || d;
-          const text = made.decision ? DECISION_NAMES[made.decision] || made.decision : "Belum diputuskan";
-          if (!decidable) {
-            return [text, made.applied_at ? h("span", { class: "small muted" }, ` · diterapkan ${datetime(made.applied_at)}`) : null];
+          const outcome = outcomeText(made);
+          if (!decidable || made.applied_at) {
+            return [made.decision ? DECISION_NAMES[made.decision] || made.decision : "Belum diputuskan", outcome];
           }
           const select = field({ name: `decision-${d.difference_id}`, label: `Keputusan selisih ${d.difference_id}`, type: "select",
             value: made.decision || "", options: [["", "Belum diputuskan"], ...Object.entries(DECISION_NAMES)] });
+          const said = h("p", { class: "small", role: "status" });
           select.querySelector("select").addEventListener("change", async (event) => {
             if (!event.target.value) return;
+            said.replaceChildren();
             try {
               await api.post(`${base}/decisions`, { decisions: [{ difference_id: d.difference_id, decision: event.target.value }] });
+              said.textContent = "Tersimpan.";
               notify(`Selisih ${d.difference_id}: ${DECISION_NAMES[event.target.value]}.`);
-            } catch (error) { select.append(errorBox(error)); }
+            } catch (error) { said.append(errorBox(error)); }
           });
-          return select;
+          return [select, said, outcome];
         } },
       ],
       rows: page.differences,
     }),
     pager({ offset, limit, hasMore: offset + limit < page.total, go: (o) => here({ offset: o }) }));
-  if (decidable) {
-    const undecided = decided.filter((d) => !d.decision).length;
-    const actions = section("Terapkan keputusan",
-      h("p", {}, `${undecided} selisih belum diputuskan. Keputusan "Ambil data daerah" diterapkan ke data pegawai `
-        + "di latar belakang; selisih lain hanya dicatat."),
-      form({
-        id: "bulk-form", submit: "Putuskan sekaligus", cls: "form inline-form",
-        fields: [
-          { name: "kind", label: "Semua selisih jenis", type: "select", required: true, options: Object.entries(KIND_NAMES) },
-          { name: "decision", label: "Keputusan", type: "select", required: true, options: Object.entries(DECISION_NAMES) },
-        ],
-        onsubmit: async (data) => {
-          const done = await api.post(`${base}/decisions`, { bulk: { kind: data.kind, decision: data.decision } });
-          notify(`${done.decided} selisih diputuskan; ${done.undecided} belum.`);
-          here({});
-        },
-      }),
-      h("div", { class: "actions" }, button("Terapkan keputusan ke data pegawai", async (event) => {
-        event.target.disabled = true;
-        try {
-          const state = await api.post(`${base}/apply`);
-          notify(`Rekonsiliasi ${RECON_STATUS[state.status] || state.status}.`);
-          here({});
-        } catch (error) { actions.append(errorBox(error)); event.target.disabled = false; }
-      }, { class: "primary", id: "apply-decisions" })));
-    holder.append(actions);
+  if (decidable) holder.append(applyCard(base, decided, recon, here));
+  if (admin && ["applied", "closing"].includes(recon.status)) holder.append(beritaAcaraCard(base, recon, here));
+}
+
+const DECIDABLE = ["reported", "applied"];
+
+/** What applying a take_region decision did, in words (nothing before it is applied). */
+function outcomeText(made) {
+  if (!made.applied_at) return null;
+  const result = made.applied_outcome || {};
+  const text = result.status === "refused"
+    ? ` · ditolak data pegawai: ${result.message || result.code}` : " · diterapkan";
+  return h("span", { class: `small ${result.status === "refused" ? "bad-text" : "muted"}` }, `${text} ${datetime(made.applied_at)}`);
+}
+
+/** Re-read the reconciliation every second while it is `status` and the page shows it; then
+ * `changed()` (the page drawn again). */
+async function followStatus(holder, base, status, changed) {
+  while (holder.isConnected) {
+    await new Promise((resolve) => { setTimeout(resolve, 1000); });
+    if (!holder.isConnected) return;
+    let now;
+    try {
+      now = await api.get(base);
+    } catch (error) {
+      holder.append(errorBox(error));
+      return;
+    }
+    if (now.status !== status) { changed(); return; }
   }
+}
+
+function applyCard(base, decided, recon, here) {
+  const undecided = decided.filter((d) => !d.decision).length;
+  const waiting = decided.filter((d) => d.decision === "take_region" && !d.applied_at).length;
+  const card = section("Terapkan keputusan",
+    h("p", {}, `${undecided} selisih belum diputuskan; ${waiting} keputusan "Ambil data daerah" belum diterapkan. `
+      + "Keputusan \"Ambil data daerah\" diterapkan ke data pegawai di latar belakang; selisih lain hanya dicatat."),
+    form({
+      id: "bulk-form", submit: "Putuskan sekaligus", cls: "form inline-form",
+      fields: [
+        { name: "kind", label: "Semua selisih jenis", type: "select", required: true, options: Object.entries(KIND_NAMES) },
+        { name: "decision", label: "Keputusan", type: "select", required: true, options: Object.entries(DECISION_NAMES) },
+      ],
+      onsubmit: async (data) => {
+        const done = await api.post(`${base}/decisions`, { bulk: { kind: data.kind, decision: data.decision } });
+        notify(`${done.decided} selisih diputuskan; ${done.undecided} belum.`);
+        here({});
+      },
+    }));
+  const apply = form({
+    id: "apply-form", submit: "Terapkan keputusan ke data pegawai",
+    onsubmit: async () => {
+      const state = await api.post(`${base}/apply`);
+      notify(`Rekonsiliasi ${RECON_STATUS[state.status] || state.status}.`);
+      here({});
+    },
+  });
+  card.append(apply);
+  if (recon.status === "applied") {
+    card.append(h("p", { class: "small muted" }, `Keputusan terakhir diterapkan ${datetime(recon.applied_at)}. `
+      + "Keputusan yang diubah sesudahnya diterapkan dengan menekan tombol di atas lagi."));
+  }
+  return card;
+}
+
+/** "Nama; Jabatan; Instansi" a line, as the berita acara's participants. */
+function participants(text) {
+  return text.split("\n").map((line) => line.trim()).filter(Boolean).map((line) => {
+    const [name, position, instansi] = line.split(";").map((part) => (part || "").trim());
+    return { name, position, instansi };
+  });
+}
+
+function beritaAcaraCard(base, recon, here) {
+  return section("Tutup dengan berita acara",
+    h("p", {}, "Setelah semua selisih diputuskan dan diterapkan, berita acara rapat rekonsiliasi dibuat dan "
+      + "ditandatangani pejabat yang ditunjuk; rekonsiliasi lalu ditutup dan keputusannya tidak dapat diubah lagi."),
+    recon.status === "closing" ? h("p", { class: "notice warn" },
+      "Berita acara sedang ditandatangani. Kirim formulir yang sama lagi untuk menyelesaikannya.") : null,
+    form({
+      id: "berita-acara-form", submit: "Buat dan tandatangani berita acara",
+      fields: [
+        { name: "meeting_date", label: "Tanggal rapat", type: "date", required: true },
+        { name: "place", label: "Tempat rapat", required: true, maxlength: 200 },
+        { name: "participants", label: "Peserta rapat", type: "textarea", required: true, rows: 4,
+          hint: "Satu peserta per baris: Nama; Jabatan; Instansi. Mis. Dr. Budi Santoso; Kepala BKD; Pemerintah Provinsi Jawa Timur." },
+        { name: "signer", label: "Akun pejabat penanda tangan", required: true, maxlength: 80, hint: "Akun yang memiliki sertifikat tanda tangan elektronik." },
+        { name: "notes", label: "Catatan (opsional)", type: "textarea", maxlength: 2000 },
+      ],
+      onsubmit: async (data) => {
+        const body = { meeting_date: data.meeting_date, place: data.place, signer: data.signer,
+                       participants: participants(data.participants) };
+        if (data.notes) body.notes = data.notes;
+        const state = await api.post(`${base}/berita-acara`, body);
+        notify(`Rekonsiliasi ${RECON_STATUS[state.status] || state.status}.`);
+        here({});
+      },
+    }));
 }
 
 // -- reports, their charts and their exports ---------------------------------------------------------
@@ -456,10 +544,27 @@ function exportCard(name, answer, filters) {
         progress.append(button("Unduh lagi", async () => {
           saveBlob(await api.blob(`/api/reports/${name}/export/${enc(exp.export_id)}/file`), exp.file_name);
         }));
+        if (exp.document_id) progress.append(signedList(exp));
       },
     }),
     progress);
   return card;
+}
+
+/** An official list's signed document: it names the downloaded file's SHA-256 and row count
+ * (and lists the rows when they are few), signed by the official named on the form. */
+function signedList(exp) {
+  const holder = h("div", { class: "signed-list" });
+  holder.append(h("p", { class: "small" }, "Daftar resmi ditandatangani secara elektronik. Dokumen bertanda tangan memuat "
+    + `SHA-256 berkas ${exp.file_name}: `, h("code", { class: "hash" }, exp.sha256), "."),
+  h("div", { class: "actions" },
+    button("Unduh daftar resmi bertanda tangan", async () => {
+      try {
+        saveBlob(await api.blob(`/api/signed-documents/${enc(exp.document_id)}/pdf`), `${exp.file_name.replace(/\.pdf$/, "")}-ttd.pdf`);
+      } catch (error) { holder.append(errorBox(error)); }
+    }),
+    h("a", { href: `/verifikasi/${enc(exp.document_id)}`, class: "button-link" }, "Halaman verifikasi")));
+  return holder;
 }
 
 /** One page in the menus of several roles: the same route once per role's menu (the router takes

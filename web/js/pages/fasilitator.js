@@ -7,8 +7,8 @@
 import { api, ApiError } from "../api.js";
 import { documentViewer } from "../viewer.js";
 import {
-  badge, busy, button, clear, date, datetime, errorBox, facts, field, form, h, notify, pager,
-  section, table, values,
+  badge, busy, button, clear, date, datetime, errorBox, facts, field, filterForm, form, h, notify, pager,
+  section, table, values, withQuery,
 } from "../ui.js";
 
 const ROLES = ["fasilitator"];
@@ -127,18 +127,15 @@ function itemLink(item) {
 async function queuePage(main, params, ctx) {
   const filter = ctx.query.get("opd") || "";
   const holder = h("div", { "aria-live": "polite" });
-  const filterForm = h("form", { class: "form inline-form", id: "queue-filter" },
-    field({ name: "opd", label: "OPD", type: "select", value: filter, options: opdOptions(ctx) }),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, "Tampilkan")));
-  filterForm.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const v = values(filterForm);
-    ctx.navigate(v.opd ? `/fasilitator/antrean?opd=${encodeURIComponent(v.opd)}` : "/fasilitator/antrean");
+  const opdFilter = filterForm({
+    id: "queue-filter", cls: "form inline-form",
+    fields: [{ name: "opd", label: "OPD", type: "select", value: filter, options: opdOptions(ctx) }],
+    go: (v) => ctx.navigate(withQuery("/fasilitator/antrean", { opd: v.opd })),
   });
   clear(main, h("h1", {}, "Antrean verifikasi"),
     h("p", { class: "muted" }, "Usulan layanan dan usulan perubahan data pegawai OPD Anda yang menunggu verifikasi, "
       + "tertua dahulu. Ambil satu item untuk mengerjakannya; item yang diambil orang lain tertulis namanya."),
-    filterForm, holder);
+    opdFilter, holder);
   const items = await busy(holder, () => api.get("/api/verification/queue", filter ? { opd_id: filter } : {}));
   holder.append(h("p", { id: "queue-count" }, `${items.length} item di antrean.`), table({
     caption: "Antrean verifikasi",
@@ -358,29 +355,20 @@ async function requestList(main, params, ctx) {
   clear(main, h("h1", {}, "Daftar usulan"),
     h("p", { class: "muted" }, "Semua usulan pegawai OPD Anda, terbaru dahulu."), holder);
   const catalogue = await busy(holder, () => api.get("/api/layanan").catch(() => []));
-  const go = (next) => {
-    const s = new URLSearchParams({ ...filters, ...next });
-    for (const [k, v] of [...s.entries()]) if (!v || (k === "offset" && v === "0")) s.delete(k);
-    ctx.navigate(`/fasilitator/usulan${s.toString() ? `?${s}` : ""}`);
-  };
-  const filterForm = h("form", { class: "form filters", id: "request-filter" },
-    field({ name: "state", label: "Status", type: "select", value: filters.state,
-            options: [["", "Semua status"], ...Object.entries(STATE_NAMES)] }),
-    field({ name: "layanan", label: "Layanan", type: "select", value: filters.layanan,
-            options: [["", "Semua layanan"], ...catalogue.map((l) => [l.kode, l.nama])] }),
-    field({ name: "opd_id", label: "OPD", type: "select", value: filters.opd_id, options: opdOptions(ctx) }),
-    field({ name: "nip", label: "NIP", value: filters.nip, inputmode: "numeric", maxlength: 18, pattern: "[0-9]{18}" }),
-    field({ name: "submitted_from", label: "Diajukan sejak", type: "date", value: filters.submitted_from }),
-    field({ name: "submitted_to", label: "Diajukan sampai", type: "date", value: filters.submitted_to }),
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Cari")));
-  filterForm.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const v = values(filterForm);
-    for (const k of Object.keys(filters)) delete filters[k];
-    Object.assign(filters, v);
-    go({ offset: "0" });
-  });
-  holder.before(filterForm);
+  const go = (next, shown = filters) => ctx.navigate(withQuery("/fasilitator/usulan", { ...shown, ...next }));
+  holder.before(filterForm({
+    id: "request-filter", cls: "form filters", submit: "Cari", primary: true,
+    fields: [
+      { name: "state", label: "Status", type: "select", value: filters.state,
+        options: [["", "Semua status"], ...Object.entries(STATE_NAMES)] },
+      { name: "layanan", label: "Layanan", type: "select", value: filters.layanan,
+        options: [["", "Semua layanan"], ...catalogue.map((l) => [l.kode, l.nama])] },
+      { name: "opd_id", label: "OPD", type: "select", value: filters.opd_id, options: opdOptions(ctx) },
+      { name: "nip", label: "NIP", value: filters.nip, inputmode: "numeric", maxlength: 18, pattern: "[0-9]{18}" },
+      { name: "submitted_from", label: "Diajukan sejak", type: "date", value: filters.submitted_from },
+      { name: "submitted_to", label: "Diajukan sampai", type: "date", value: filters.submitted_to }],
+    go: (v) => go({}, v),
+  }));
   const page = await busy(holder, () => api.get("/api/requests", { ...filters, limit: PAGE, offset }));
   holder.append(table({
     caption: "Usulan layanan",
@@ -407,33 +395,24 @@ async function employees(main, params, ctx) {
   const incomplete = q.get("incomplete") === "1";
   const filters = {};
   for (const key of SEARCH_KEYS) if (q.get(key)) filters[key] = q.get(key);
-  const go = (next) => {
-    const s = new URLSearchParams({ ...filters, ...next });
-    for (const [k, v] of [...s.entries()]) if (!v || (k === "offset" && v === "0")) s.delete(k);
-    ctx.navigate(`/fasilitator/pegawai${s.toString() ? `?${s}` : ""}`);
-  };
-  const searchForm = h("form", { class: "form filters", id: "employee-search", role: "search" },
-    field({ name: "name", label: "Nama", value: filters.name, hint: "Sebagian nama, minimal 3 huruf." }),
-    field({ name: "nip", label: "NIP", value: filters.nip, inputmode: "numeric", maxlength: 18,
-            hint: "18 digit, atau awalannya." }),
-    field({ name: "opd_id", label: "OPD", type: "select", value: filters.opd_id, options: opdOptions(ctx) }),
-    field({ name: "unit", label: "Unit kerja", value: filters.unit }),
-    field({ name: "jabatan", label: "Jabatan", value: filters.jabatan }),
-    field({ name: "golongan", label: "Golongan", value: filters.golongan, hint: "Mis. III/a." }),
-    field({ name: "status", label: "Status", type: "select", value: filters.status,
-            options: [["", "Semua"], ["CPNS", "CPNS"], ["PNS", "PNS"], ["PPPK", "PPPK"], ["Pensiun", "Pensiun"]] }),
-    field({ name: "jenis_jabatan", label: "Jenis jabatan", type: "select", value: filters.jenis_jabatan,
-            options: [["", "Semua"], ["struktural", "Struktural"], ["fungsional", "Fungsional"], ["pelaksana", "Pelaksana"]] }),
-    field({ name: "gender", label: "Jenis kelamin", type: "select", value: filters.gender,
-            options: [["", "Semua"], ["L", "Laki-laki"], ["P", "Perempuan"]] }),
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Cari"),
-      h("a", { href: "#/fasilitator/pegawai?incomplete=1" }, "Data belum lengkap")));
-  searchForm.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const v = values(searchForm);
-    for (const k of Object.keys(filters)) delete filters[k];
-    Object.assign(filters, v);
-    go({ offset: "0" });
+  const go = (next, shown = filters) => ctx.navigate(withQuery("/fasilitator/pegawai", { ...shown, ...next }));
+  const searchForm = filterForm({
+    id: "employee-search", cls: "form filters", submit: "Cari", primary: true, attrs: { role: "search" },
+    fields: [
+      { name: "name", label: "Nama", value: filters.name, hint: "Sebagian nama, minimal 3 huruf." },
+      { name: "nip", label: "NIP", value: filters.nip, inputmode: "numeric", maxlength: 18, hint: "18 digit, atau awalannya." },
+      { name: "opd_id", label: "OPD", type: "select", value: filters.opd_id, options: opdOptions(ctx) },
+      { name: "unit", label: "Unit kerja", value: filters.unit },
+      { name: "jabatan", label: "Jabatan", value: filters.jabatan },
+      { name: "golongan", label: "Golongan", value: filters.golongan, hint: "Mis. III/a." },
+      { name: "status", label: "Status", type: "select", value: filters.status,
+        options: [["", "Semua"], ["CPNS", "CPNS"], ["PNS", "PNS"], ["PPPK", "PPPK"], ["Pensiun", "Pensiun"]] },
+      { name: "jenis_jabatan", label: "Jenis jabatan", type: "select", value: filters.jenis_jabatan,
+        options: [["", "Semua"], ["struktural", "Struktural"], ["fungsional", "Fungsional"], ["pelaksana", "Pelaksana"]] },
+      { name: "gender", label: "Jenis kelamin", type: "select", value: filters.gender,
+        options: [["", "Semua"], ["L", "Laki-laki"], ["P", "Perempuan"]] }],
+    extra: h("a", { href: "#/fasilitator/pegawai?incomplete=1" }, "Data belum lengkap"),
+    go: (v) => go({}, v),
   });
   const holder = h("div", { "aria-live": "polite" });
   clear(main, h("h1", {}, "Pegawai OPD"), searchForm, holder);
