@@ -224,6 +224,9 @@ MATRIX = {
     ("GET", "/api/reports/<name>/export/<export_id>/file"): REPORT_PEOPLE,
     ("GET", "/api/reports/<name>/chart"): REPORT_PEOPLE,
     ("GET", "/api/disclosures"): {"administrator", "auditor"},
+    # the disclosure log (issue 17 part 3): BKD's report; a pegawai's own releases
+    ("GET", "/api/disclosures/report"): {"administrator", "auditor"},
+    ("GET", "/api/me/disclosures"): {"pegawai"},
 }
 
 #: (method, path) -> {persona: scenario}: personas the matrix refuses for its usual target that
