@@ -24,11 +24,12 @@ from services.gateway.http import (
     unrouted_response,
 )
 from services.gateway.schemas import OpdSchema, ReadinessSchema
-from services.gateway.usecases import auditing
+from services.gateway.usecases import agency, auditing
 from services.gateway.usecases import limits as rate_limits
 from services.gateway.web import WebApplication, WebConfigSchema
 from shared import SERVICES
 from shared.callers import GATEWAY
+from shared.contracts import agency as ag
 from shared.contracts import disclosures as dc
 from shared.contracts import identity as c
 from shared.contracts import monev as mv
@@ -69,6 +70,7 @@ OUTPUT_READERS = ("pegawai", "administrator", "auditor")
 #: a machine client reads the JSON of a report, not files made for a person
 REPORT_READERS = ("fasilitator", "administrator", "auditor")
 EXPORT_TYPES = {"csv": "text/csv", "xlsx": XLSX_TYPE, "pdf": "application/pdf"}
+AGENCY_SEARCH = ag.AgencyEmployeeSearch()
 PRINCIPAL = c.Principal()  # made once: a schema's construction costs more than its dump
 READINESS = ReadinessSchema()
 
@@ -456,6 +458,41 @@ class GatewayService(ServiceBase):
         response.headers["Content-Security-Policy"] = ("default-src 'none'; "
                                                        "style-src 'unsafe-inline'")
         return response
+
+    # -- the agency web services (issue 17 parts 1 and 4, usecases/agency.py) -----------------
+
+    @endpoint("GET", "/api/agency/employees",
+              summary="API instansi: daftar pegawai sesuai perjanjian (kolom, populasi, "
+                      "tujuan; dicatat sebagai pengungkapan)", roles=("machine",),
+              query=ag.AgencyEmployeeSearch, response=ag.AgencyEmployeePage,
+              tag="berbagi data")
+    def http_agency_employees(self, request, principal, query, **_):
+        grant = agency.grant_for(principal, ag.SCOPE_LIST, query)
+        agency.spend(self.db, self.limits.agency, principal)
+        return self.rpc_records.agency_employees(grant, AGENCY_SEARCH.dump(query))
+
+    @endpoint("GET", "/api/agency/employees/<nip>",
+              summary="API instansi: data seorang pegawai sesuai perjanjian (dicatat sebagai "
+                      "pengungkapan)", roles=("machine",), query=ag.AgencyEmployeeQuery,
+              response=ag.AgencyEmployee, tag="berbagi data")
+    def http_agency_employee(self, request, principal, nip, query, **_):
+        grant = agency.grant_for(principal, ag.SCOPE_READ, query)
+        agency.spend(self.db, self.limits.agency, principal)
+        return self.rpc_records.agency_employee(grant, nip)
+
+    @endpoint("POST", "/api/clients/<client_id>/suspend",
+              summary="Tangguhkan perjanjian klien (seketika; dengan alasan)", roles=BKD,
+              body=c.ReasonRequest, response=c.Client, tag="klien", changes_access=True,
+              errors=(409,))
+    def http_suspend_client(self, request, client_id, body, **_):
+        return self.rpc_identity.suspend_client(client_id, body)
+
+    @endpoint("POST", "/api/clients/<client_id>/reinstate",
+              summary="Berlakukan kembali perjanjian klien yang ditangguhkan", roles=BKD,
+              body=c.ReasonRequest, response=c.Client, tag="klien", changes_access=True,
+              errors=(409,))
+    def http_reinstate_client(self, request, client_id, body, **_):
+        return self.rpc_identity.reinstate_client(client_id, body)
 
     # -- the disclosure log (issue 17 part 3, records' usecases/disclosures.py) ----------------
 
