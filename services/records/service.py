@@ -62,7 +62,7 @@ class RecordsService(ServiceBase):
             view = employees.get(uow, actor, str(nip), when)
             # an auditor's read is a disclosure, recorded with the read (or neither happens)
             disclosures.record_auditor_read(
-                uow, actor, str(nip), view.keys(),
+                uow, actor, str(nip), [k for k in view if k not in ("version", "pending_changes")],
                 f"employee:{nip}" + (f" as_of {when.isoformat()}" if when else ""))
             return view
 
