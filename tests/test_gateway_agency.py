@@ -116,6 +116,14 @@ def test_agency_reads_are_cut_to_the_agreement_limited_and_logged_as_disclosures
             "scope_missing", "scope")
     refused(client.call("GET", f"/api/agency/employees?purpose={PURPOSE}", token=admin), 403,
             "forbidden", "role")  # people use their own routes, never the agency API
+    # every route a machine client may call names its scope: an agency's agreement without
+    # records:read does not reach the kab/kota's lists either
+    for path in ("/api/employees", "/api/reports/headcount", "/api/monev/completeness"):
+        refused(client.call("GET", path, token=a), 403, "scope_missing", "scope")
+    document = client.call("GET", "/api/openapi.json").body["paths"]
+    assert document["/api/agency/employees"]["get"]["x-scope"] == "agency:list"
+    assert document["/api/agency/employees/{nip}"]["get"]["x-scope"] == "agency:read"
+    assert document["/api/employees"]["get"]["x-scope"] == "records:read"
 
     # -- one employee: the same cuts; outside the population it is absent ------------------
     one = client.call("GET", f"/api/agency/employees/{mine}?purpose={PURPOSE}&fields=nik",

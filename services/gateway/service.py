@@ -69,6 +69,8 @@ OUTPUT_READERS = ("pegawai", "administrator", "auditor")
 #: who may export reports and see their charts (the reporting service scopes the rows): people;
 #: a machine client reads the JSON of a report, not files made for a person
 REPORT_READERS = ("fasilitator", "administrator", "auditor")
+#: the scope a machine client needs for the lists and figures it may read (a kab/kota's client)
+MACHINE_READ = "records:read"
 EXPORT_TYPES = {"csv": "text/csv", "xlsx": XLSX_TYPE, "pdf": "application/pdf"}
 AGENCY_SEARCH = ag.AgencyEmployeeSearch()
 PRINCIPAL = c.Principal()  # made once: a schema's construction costs more than its dump
@@ -308,7 +310,7 @@ class GatewayService(ServiceBase):
         return self.rpc_records.register_employee(body, body["reason"])
 
     @endpoint("GET", "/api/employees", summary="Cari pegawai (daftar sesuai cakupan peran)",
-              roles=("fasilitator", "administrator", "auditor", "machine"),
+              roles=REPORT_READERS + ("machine",), scope=MACHINE_READ,
               query=rp.EmployeeSearch, response=rp.EmployeePage, tag="data pegawai")
     def http_find_employees(self, request, query, **_):
         """Fasilitator: their OPDs; a kabupaten/kota's client: its instansi; BKD and auditors:
@@ -320,7 +322,7 @@ class GatewayService(ServiceBase):
     @endpoint("GET", "/api/reports/<name>",
               summary="Statistik dan daftar kepegawaian (jumlah pegawai, DUK, nominatif, "
                       "pensiun, KP, KGB; per waktu dengan as_of)",
-              roles=("fasilitator", "administrator", "auditor", "machine"),
+              roles=REPORT_READERS + ("machine",), scope=MACHINE_READ,
               query=rp.ReportQuery, response=rp.ReportAnswer, tag="laporan", errors=(404,))
     def http_report(self, request, name, query, **_):
         """One registered report (services/reporting/usecases/reports.py), its parameters
@@ -331,14 +333,14 @@ class GatewayService(ServiceBase):
 
     @endpoint("GET", "/api/monev/completeness",
               summary="Kelengkapan data dan dokumen per OPD, instansi atau fasilitator",
-              roles=("fasilitator", "administrator", "auditor", "machine"),
+              roles=REPORT_READERS + ("machine",), scope=MACHINE_READ,
               query=mv.CompletenessRollupQuery, response=mv.CompletenessRollup, tag="monev")
     def http_monev_completeness(self, request, query, **_):
         return self.rpc_reporting.monev_completeness(query)
 
     @endpoint("GET", "/api/monev/completeness/employees",
               summary="Kekurangan data dan dokumen setiap pegawai (sesuai cakupan peran)",
-              roles=("fasilitator", "administrator", "auditor", "machine"),
+              roles=REPORT_READERS + ("machine",), scope=MACHINE_READ,
               query=mv.CompletenessListQuery, response=mv.CompletenessPage, tag="monev")
     def http_monev_missing(self, request, query, **_):
         return self.rpc_reporting.monev_missing(query)
@@ -351,14 +353,14 @@ class GatewayService(ServiceBase):
 
     @endpoint("GET", "/api/monev/completeness/trend",
               summary="Tren kelengkapan data per OPD per hari",
-              roles=("fasilitator", "administrator", "auditor", "machine"),
+              roles=REPORT_READERS + ("machine",), scope=MACHINE_READ,
               query=mv.TrendQuery, response=mv.Trend, tag="monev")
     def http_monev_trend(self, request, query, **_):
         return self.rpc_reporting.monev_trend(mv.TrendQuery().dump(query))
 
     @endpoint("GET", "/api/monev/workload",
               summary="Beban verifikasi dan ketepatan SLA per OPD",
-              roles=("fasilitator", "administrator", "auditor", "machine"),
+              roles=REPORT_READERS + ("machine",), scope=MACHINE_READ,
               query=mv.WorkloadQuery, response=mv.Workload, tag="monev")
     def http_monev_workload(self, request, query, **_):
         return self.rpc_reporting.monev_workload(query)
@@ -465,18 +467,18 @@ class GatewayService(ServiceBase):
               summary="API instansi: daftar pegawai sesuai perjanjian (kolom, populasi, "
                       "tujuan; dicatat sebagai pengungkapan)", roles=("machine",),
               query=ag.AgencyEmployeeSearch, response=ag.AgencyEmployeePage,
-              tag="berbagi data")
+              tag="berbagi data", scope=ag.SCOPE_LIST)
     def http_agency_employees(self, request, principal, query, **_):
-        grant = agency.grant_for(principal, ag.SCOPE_LIST, query)
+        grant = agency.grant_for(principal, query)
         agency.spend(self.db, self.limits.agency, principal)
         return self.rpc_records.agency_employees(grant, AGENCY_SEARCH.dump(query))
 
     @endpoint("GET", "/api/agency/employees/<nip>",
               summary="API instansi: data seorang pegawai sesuai perjanjian (dicatat sebagai "
                       "pengungkapan)", roles=("machine",), query=ag.AgencyEmployeeQuery,
-              response=ag.AgencyEmployee, tag="berbagi data")
+              response=ag.AgencyEmployee, tag="berbagi data", scope=ag.SCOPE_READ)
     def http_agency_employee(self, request, principal, nip, query, **_):
-        grant = agency.grant_for(principal, ag.SCOPE_READ, query)
+        grant = agency.grant_for(principal, query)
         agency.spend(self.db, self.limits.agency, principal)
         return self.rpc_records.agency_employee(grant, nip)
 

@@ -3,11 +3,13 @@ sharing.md): before records is asked anything, a machine client's request is hel
 agreement, as identity answered it with the principal (`agreement`; a suspended or expired one
 never gets this far: identity refuses it, and a suspension fences cached principals):
 
-1. the route's scope (`scope_missing`), 2. the purpose named in the request is one the agreement
-lists (`purpose_not_allowed`), 3. every field asked for is one it allows, confidential ones
-only when named as such (`field_not_allowed`), 4. an instansi or OPD asked for is within its
-population (`population_not_allowed`), 5. its rate per minute (`rate_limited`, 429 with
-Retry-After), 6. its quota per day (`quota_exceeded`, 429 with Retry-After until midnight WIB).
+1. the route's scope (`scope_missing`, checked by the endpoint's `scope=` for every route a
+machine client may call: services/gateway/http.py), 2. the purpose named in the request is one
+the agreement lists (`purpose_not_allowed`), 3. every field asked for is one it allows,
+confidential ones only when named as such (`field_not_allowed`), 4. an instansi or OPD asked
+for is within its population (`population_not_allowed`), 5. its rate per minute
+(`rate_limited`, 429 with Retry-After), 6. its quota per day (`quota_exceeded`, 429 with Retry-
+After until midnight WIB).
 
 Each refusal is a problem+json with its code and the `field` it concerns. What passes is the
 grant records reads with (shared/contracts/agency.py AgencyGrant)."""
@@ -32,11 +34,12 @@ def _refuse(code: str, message: str, field: str):
     raise Forbidden(message, field=field, code=code)
 
 
-def grant_for(principal: dict, scope: str, query: dict) -> dict:
-    """Steps 1-4: the grant of this request, or a refusal naming what the agreement lacks."""
+def grant_for(principal: dict, query: dict) -> dict:
+    """Steps 2-4 (the route's scope was checked by the endpoint, `scope=`): the grant of this
+    request, or a refusal naming what the agreement lacks."""
     agreement = principal.get("agreement") or {}
-    if scope not in (principal.get("scopes") or ()) or not agreement:
-        _refuse("scope_missing", f"perjanjian klien tidak mencakup cakupan {scope}", "scope")
+    if not agreement.get("purposes"):
+        _refuse("scope_missing", "perjanjian klien tidak memuat ketentuan berbagi data", "scope")
     purpose = query["purpose"]
     if purpose not in agreement["purposes"]:
         _refuse("purpose_not_allowed", f"tujuan '{purpose[:60]}' tidak disepakati dalam "
