@@ -225,7 +225,11 @@ def matrix(stack):
     admin = m.tokens["administrator"]
     client_answer = client.call("POST", "/api/clients", token=admin, body={
         "client_kind": "kabkota", "kabkota_code": "3578", "client_id": "e2e-surabaya",
-        "agreement_kind": "PKS", "agreement_number": "PKS/001/2026", "scopes": ["sync:push"],
+        "agreement_kind": "PKS", "agreement_number": "PKS/001/2026",
+        # every scope a machine route names, so that each route's 422 is reached (a missing
+        # scope is refused before the query is read); the agency routes' terms (issue 17)
+        "scopes": ["sync:push", "records:read", "agency:list", "agency:read"],
+        "allowed_fields": ["name"], "population_instansi": ["3578"], "purposes": ["uji-e2e"],
         "valid_from": "2026-01-01", "valid_until": "2030-12-31", "reason": "PKS pertukaran data"})
     assert client_answer.status == 201, client_answer.body
     secret = client_answer.body["client_secret"]
