@@ -50,6 +50,7 @@ def test_a_pegawai_sees_who_received_their_data(page, stack, client):
     assert rows.count() == 2
     auditor, agency = rows.nth(0).inner_text(), rows.nth(1).inner_text()  # newest first
     assert "Pemeriksaan auditor" in auditor and "auditor.inspektorat" in auditor
+    assert "Riwayat" in auditor and "histories" not in auditor  # every part named in Indonesian
     for expected in ("BPJS Kesehatan Jatim", "API instansi", "Golongan", "Nama", "NIP", PURPOSE,
                      "PKS PKS/017/BKD/2026"):
         assert expected in agency, (expected, agency)

@@ -683,6 +683,10 @@ const CHANNELS = { agency_api: "API instansi", data_request: "Permintaan data",
                    export: "Ekspor laporan", auditor_read: "Pemeriksaan auditor" };
 const BASIS = { MoU: "MoU", PKS: "PKS", data_request: "Permintaan data", export: "Ekspor",
                 audit: "Tugas pemeriksaan" };
+/** What a release names besides data pokok: the record's parts, an auditor's views. */
+const RELEASED = { nip: "NIP", instansi: "Instansi", histories: "Riwayat", documents: "Dokumen",
+                   proposals: "Usulan perubahan", timeline: "Linimasa perubahan",
+                   record: "Data pegawai", catatan_kesehatan: "Catatan kesehatan" };
 
 async function disclosures(main, params, ctx) {
   heading(main, "Siapa yang menerima data saya",
@@ -700,7 +704,7 @@ async function disclosures(main, params, ctx) {
       { key: "recipient", label: "Penerima", render: (d) => d.recipient.name || d.recipient.id },
       { key: "channel", label: "Melalui", render: (d) => CHANNELS[d.channel] || d.channel },
       { key: "fields", label: "Data yang diberikan",
-        render: (d) => d.fields.map((f) => FIELD_NAMES[f] || (f === "nip" ? "NIP" : f)).join(", ") },
+        render: (d) => d.fields.map((f) => FIELD_NAMES[f] || RELEASED[f] || f).join(", ") },
       { key: "purpose", label: "Tujuan", render: (d) => d.purpose },
       { key: "basis", label: "Dasar",
         render: (d) => `${BASIS[d.basis.kind] || d.basis.kind} ${d.basis.reference}` },
