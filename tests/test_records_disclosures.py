@@ -75,6 +75,12 @@ def test_the_disclosure_log_records_every_release_and_shows_each_pegawai_their_o
                    (f"disclosure:{first_id}",))
     assert len(events) == 1 and events[0][0]["nips"] == sorted([a, b])
     assert events[0][0]["recipient"]["id"] == "bpjs-kesehatan"
+    # on the bus: who received it and why, not whose data (shared/eventtypes.py redaction)
+    from services.records.events import REGISTRY
+
+    public, withheld = REGISTRY.public_payload("PersonalDataDisclosed", events[0][0])
+    assert withheld and "nips" not in public and public["subjects"] == 2
+    assert public["recipient"]["id"] == "bpjs-kesehatan" and a not in str(public)
 
     # an auditor's reads are disclosures, recorded with the read; BKD's own are not
     with call(config, AUDITOR) as records:

@@ -339,3 +339,11 @@ class PersonalDataDisclosed(Schema):
     reference = fields.String(allow_none=True)
     # last: the name shadows the marshmallow module in the rest of this class body
     fields = fields.List(fields.String(), required=True)
+
+
+@REGISTRY.redactor("PersonalDataDisclosed")
+def _disclosed_public(payload: dict) -> dict:
+    # whose data went where is for the log's readers (the pegawai, BKD, auditors), not for
+    # every consumer on the bus; an export's list of NIPs is also the largest event records has
+    return {**{k: v for k, v in payload.items() if k != "nips"},
+            "subjects": len(payload.get("nips") or ()), "withheld": True}
