@@ -47,8 +47,10 @@ BACKENDS = tuple(s for s in SERVICES if s != "gateway")
 RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "gateway": {
         "identity": ("*",),
-        "records": ("health", "attach_document", "authorize_download", "decide_change",
-                    "field_history", "get_employee", "get_import", "propose_change",
+        "records": ("health", "agency_employee", "agency_employees", "attach_document",
+                    "authorize_download", "decide_change",
+                    "disclosure_report", "field_history", "get_employee", "get_import",
+                    "list_disclosures", "my_disclosures", "propose_change",
                     "record_history", "record_timeline", "register_employee", "start_import",
                     "upload_document"),
         "requests": ("health", "authorize_document", "change_layanan",
@@ -68,7 +70,7 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                     "reissue_document", "request_output", "retry_document",
                     "revoke_document", "sign_checkpoint", "verify_document", "verify_pdf"),
         "reporting": ("health", "authorize_export_download", "chart", "find_employees",
-                      "get_export", "list_disclosures", "monev_completeness", "monev_employee",
+                      "get_export", "monev_completeness", "monev_employee",
                       "monev_missing", "monev_trend", "monev_workload", "public_statistics",
                       "report", "start_export"),
         "sync": ("health", "add_region_key", "apply_decisions", "get_reconciliation",
@@ -90,7 +92,8 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "identity": {"requests": ("events_feed",)}, "records": {"requests": ("events_feed",)},
     # the employee list and monev's read models catch up from the records, identity (the
     # fasilitators' OPDs) and requests logs; official lists are signed (services/reporting)
-    "reporting": {"records": ("events_feed",), "identity": ("events_feed",),
+    # (and records every export naming persons in records' disclosure log, record_disclosure)
+    "reporting": {"records": ("events_feed", "record_disclosure"), "identity": ("events_feed",),
                   "requests": ("events_feed",), "signing": ("issue_document",)},
     # sync applies the regions' changes through records' own use case (services/sync/usecases/
     # applying.py, settlement.py; the reconciliation reads its roster) and has the
