@@ -71,6 +71,7 @@ EXPORT_TYPES = {"csv": "text/csv", "xlsx": XLSX_TYPE, "pdf": "application/pdf"}
 #: who may file a data request (permintaan data, issue 17 part 2): an OPD's fasilitator asking
 #: for another OPD's data, BKD and auditors on behalf of a third party
 DATA_REQUESTERS = ("fasilitator", "administrator", "auditor")
+DATA_REQUEST_CREATE = rp.DataRequestCreate()
 PRINCIPAL = c.Principal()  # made once: a schema's construction costs more than its dump
 READINESS = ReadinessSchema()
 
@@ -476,7 +477,7 @@ class GatewayService(ServiceBase):
               roles=DATA_REQUESTERS, body=rp.DataRequestCreate, response=rp.DataRequest,
               status=201, tag="permintaan data", idempotent=True)
     def http_file_data_request(self, request, body, **_):
-        return self.rpc_reporting.file_data_request(body)
+        return self.rpc_reporting.file_data_request(DATA_REQUEST_CREATE.dump(body))
 
     @endpoint("GET", "/api/data-requests",
               summary="Permintaan data saya (BKD dan auditor: semua)", roles=DATA_REQUESTERS,
