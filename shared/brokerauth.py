@@ -48,7 +48,8 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "gateway": {
         "identity": ("*",),
         "records": ("health", "attach_document", "authorize_download", "decide_change",
-                    "field_history", "get_employee", "get_import", "propose_change",
+                    "disclosure_report", "field_history", "get_employee", "get_import",
+                    "list_disclosures", "my_disclosures", "propose_change",
                     "record_history", "record_timeline", "register_employee", "start_import",
                     "upload_document"),
         "requests": ("health", "authorize_document", "change_layanan",
@@ -70,7 +71,7 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
         "reporting": ("health", "answer_consent", "authorize_data_request_file",
                       "authorize_export_download", "chart", "decide_data_request",
                       "file_data_request", "find_employees", "get_data_request", "get_export",
-                      "list_data_requests", "list_disclosures", "monev_completeness",
+                      "list_data_requests", "monev_completeness",
                       "monev_employee", "monev_missing", "monev_trend", "monev_workload",
                       "my_consents", "public_statistics", "release_data_request", "report",
                       "start_export"),
@@ -95,7 +96,8 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "identity": {"requests": ("events_feed",)}, "records": {"requests": ("events_feed",)},
     # the employee list and monev's read models catch up from the records, identity (the
     # fasilitators' OPDs) and requests logs; official lists are signed (services/reporting)
-    "reporting": {"records": ("events_feed",), "identity": ("events_feed",),
+    # (and records every export naming persons in records' disclosure log, record_disclosure)
+    "reporting": {"records": ("events_feed", "record_disclosure"), "identity": ("events_feed",),
                   "requests": ("events_feed",), "signing": ("issue_document",)},
     # sync applies the regions' changes through records' own use case (services/sync/usecases/
     # applying.py, settlement.py; the reconciliation reads its roster) and has the

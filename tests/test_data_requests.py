@@ -196,6 +196,16 @@ def test_no_personal_data_leaves_without_an_approved_request_and_consent(
     assert fetch(database_url, "SELECT nip FROM reporting.disclosed_subjects WHERE export_id = "
                                "%s", (export_id,)) == [(nips[0],)]
 
+    # the pegawai's own disclosure view (records' log, issue 17 part 3) lists the release of
+    # their data, and nobody else's data was released
+    (mine,) = client.call("GET", "/api/me/disclosures", token=pegawai[nips[0]]).body
+    assert (mine["channel"], mine["basis"], mine["recipient"]["kind"], sorted(mine["fields"]),
+            mine["purpose"]) == ("data_request", {"kind": "data_request", "reference": rid},
+                                 "requester", ["golongan", "name"], PURPOSE), mine
+    assert mine["recipient"]["name"] == "Universitas Airlangga"
+    for nip in (nips[1], nips[2], outsider):
+        assert client.call("GET", "/api/me/disclosures", token=pegawai[nip]).body == []
+
     # expired: the file is gone for its requester too
     with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
         cur.execute("UPDATE reporting.exports SET expires_at = now() - interval '1 second' "

@@ -235,6 +235,9 @@ MATRIX = {
     ("GET", "/api/data-requests/<request_id>/file"): REPORT_PEOPLE,
     ("GET", "/api/me/consents"): {"pegawai"},
     ("POST", "/api/me/consents/<request_id>"): {"pegawai"},
+    # the disclosure log (issue 17 part 3): BKD's report; a pegawai's own releases
+    ("GET", "/api/disclosures/report"): {"administrator", "auditor"},
+    ("GET", "/api/me/disclosures"): {"pegawai"},
 }
 
 #: (method, path) -> {persona: scenario}: personas the matrix refuses for its usual target that

@@ -146,6 +146,15 @@ def test_every_format_of_the_employee_list_equals_the_list_and_is_a_disclosure(s
             subjects = fetch(own_database, "SELECT nip FROM reporting.disclosed_subjects WHERE "
                                            "export_id = %s ORDER BY nip", (state["export_id"],))
             assert [s[0] for s in subjects] == sorted(row[0] for row in expected)
+            # and in records' disclosure log (issue 17), under the export's id, before ready
+            logged = fetch(own_database, "SELECT channel, recipient_id, basis_kind, purpose, "
+                                         "subjects FROM records.disclosures WHERE "
+                                         "disclosure_id = %s", (state["export_id"],))
+            assert logged == [("export", context["actor_id"], "export", PURPOSE,
+                               len(expected))]
+            logged = fetch(own_database, "SELECT nip FROM records.disclosure_subjects WHERE "
+                                         "disclosure_id = %s ORDER BY nip", (state["export_id"],))
+            assert logged == subjects
 
     # the disclosure log: BKD and auditors; by recipient and by the NIP released
     with call(stack, AUDITOR) as reporting:
@@ -343,6 +352,15 @@ def test_an_export_whose_worker_vanished_is_taken_over_and_a_live_claim_is_not(
     write(own_database, "UPDATE reporting.exports SET runner = 'reporting-alive', claimed_at = "
                         "now() WHERE export_id = %s", (alive,))
     container_factory(ReportingService, {**config, "EXPORT_POLL_SECONDS": 0.2}).start()
+    # records (the disclosure log) is not running: the file is written but the export is given
+    # back unfinished, never ready without its disclosure (fail closed)
+    wait_for(lambda: fetch(own_database, "SELECT runner FROM reporting.exports WHERE "
+                                         "export_id = %s", (dead,))[0][0] is None,
+             timeout=60, message="claimed, then given back for want of the disclosure log")
+    with call(config, ADMIN) as reporting:
+        assert reporting.get_export("employees", dead)["status"] == "running"
+    assert fetch(own_database, "SELECT count(*) FROM records.disclosures") == [(0,)]
+    container_factory(RecordsService, config).start()
     with call(config, ADMIN) as reporting:
         later = reporting.start_export("employees", body)["export_id"]
         for export_id in (dead, later):  # oldest first: the dead one's, then the new one
@@ -350,6 +368,8 @@ def test_an_export_whose_worker_vanished_is_taken_over_and_a_live_claim_is_not(
                      "ready", timeout=60, message="taken over and produced")
         assert reporting.get_export("employees", dead)["rows"] == 40
         assert reporting.get_export("employees", alive)["status"] == "running"
+    assert fetch(own_database, "SELECT subjects FROM records.disclosures WHERE "
+                               "disclosure_id = %s", (dead,)) == [(40,)]
 
 
 def every_page(config, context, name, **params) -> list[dict]:

@@ -29,6 +29,7 @@ from services.gateway.usecases import limits as rate_limits
 from services.gateway.web import WebApplication, WebConfigSchema
 from shared import SERVICES
 from shared.callers import GATEWAY
+from shared.contracts import disclosures as dc
 from shared.contracts import identity as c
 from shared.contracts import monev as mv
 from shared.contracts import records as r
@@ -463,12 +464,29 @@ class GatewayService(ServiceBase):
                                                        "style-src 'unsafe-inline'")
         return response
 
+    # -- the disclosure log (issue 17 part 3, records' usecases/disclosures.py) ----------------
+
     @endpoint("GET", "/api/disclosures",
-              summary="Log pengungkapan data perorangan (ekspor: siapa, apa, untuk apa)",
-              roles=("administrator", "auditor"), query=rp.DisclosureQuery,
-              response=rp.Disclosure, many=True, tag="laporan")
+              summary="Log pengungkapan data perorangan (API instansi, permintaan data, ekspor, "
+                      "akses auditor: siapa, apa, untuk apa)",
+              roles=("administrator", "auditor"), query=dc.DisclosureQuery,
+              response=dc.Disclosure, many=True, tag="berbagi data")
     def http_disclosures(self, request, query, **_):
-        return self.rpc_reporting.list_disclosures(query)
+        return self.rpc_records.list_disclosures(dc.DisclosureQuery().dump(query))
+
+    @endpoint("GET", "/api/disclosures/report",
+              summary="Laporan pengungkapan data per instansi penerima dan per tujuan",
+              roles=("administrator", "auditor"), query=dc.DisclosureReportQuery,
+              response=dc.DisclosureReport, tag="berbagi data")
+    def http_disclosure_report(self, request, query, **_):
+        return self.rpc_records.disclosure_report(dc.DisclosureReportQuery().dump(query))
+
+    @endpoint("GET", "/api/me/disclosures",
+              summary="Siapa yang menerima data saya: kapan, kolom apa, untuk apa",
+              roles=("pegawai",), query=dc.MyDisclosureQuery, response=dc.MyDisclosure,
+              many=True, tag="berbagi data")
+    def http_my_disclosures(self, request, query, **_):
+        return self.rpc_records.my_disclosures(query)
 
     # -- data requests with consent (permintaan data, issue 17 part 2) -----------------------
 

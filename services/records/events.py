@@ -17,6 +17,7 @@ REGISTRY = EventRegistry("records", streams=(
     "document:<sha256>",     # an uploaded document and what its checks found
     "downloads:<NIP>",       # who downloaded the documents of this employee's record
     "import:<import_id>",    # a bulk import job
+    "disclosure:<uuid>",     # one release of personal data (issue 17, usecases/disclosures.py)
 ))
 
 
@@ -306,3 +307,35 @@ REGISTRY.redactor("ChangeRejected")(_decision_public)
 def _uploaded_public(payload: dict) -> dict:
     # a file name can say what a document is ("SK hukdis ..."): never on the bus
     return {k: v for k, v in payload.items() if k != "file_name"}
+
+
+# -- the disclosure log (issue 17 part 3, stream disclosure:<uuid>) ----------------------------
+
+class _Recipient(Schema):
+    kind = fields.String(required=True)
+    id = fields.String(required=True)
+    name = fields.String(allow_none=True)
+
+
+class _Basis(Schema):
+    kind = fields.String(required=True)
+    reference = fields.String(required=True)
+
+
+@REGISTRY.event("PersonalDataDisclosed", version=1)
+class PersonalDataDisclosed(Schema):
+    """Personal data left the system (shared/contracts/disclosures.py): through which
+    `channel`, to whom (`recipient`), on what `basis` (an agreement, a request, an export, the
+    auditor's mandate), why (`purpose`), which `fields` of whose records (`nips`), and what was
+    released (`reference`). The `disclosures` read model is written in the same transaction."""
+
+    disclosure_id = fields.UUID(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(
+        ["agency_api", "data_request", "export", "auditor_read"]))
+    recipient = fields.Nested(_Recipient, required=True)
+    basis = fields.Nested(_Basis, required=True)
+    purpose = fields.String(required=True)
+    nips = fields.List(fields.String(validate=validate.Regexp(r"^\d{18}$")), required=True)
+    reference = fields.String(allow_none=True)
+    # last: the name shadows the marshmallow module in the rest of this class body
+    fields = fields.List(fields.String(), required=True)

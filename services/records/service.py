@@ -7,9 +7,10 @@ from nameko.timer import timer
 from services.records import schemas as s
 from services.records.dependencies import DocumentChecks, EmployeeCaches, ImportJobs
 from services.records.events import REGISTRY
-from services.records.usecases import employees, imports, regions, roster, uploads
+from services.records.usecases import disclosures, employees, imports, regions, roster, uploads
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
+from shared.contracts import disclosures as dc
 from shared.contracts import records as c
 from shared.db import Database
 from shared.idempotency import once
@@ -20,6 +21,7 @@ from shared.service import ServiceBase, rpc
 #: completed layanan applied to the record: caught up like every subscription, never rebuilt
 #: (its effects are events in the records log, which a replay would append again)
 OUTCOMES = "records.outcomes"
+DISCLOSURE_RECORD = dc.DisclosureRecord()  # made once: exports pass up to MAX_NIPS NIPs
 
 
 class RecordsService(ServiceBase):
@@ -45,8 +47,14 @@ class RecordsService(ServiceBase):
     @rpc
     def get_employee(self, nip, as_of=None):
         when = s.moment(as_of)
+        actor = self._actor()
         with self.db.transaction() as uow:
-            return employees.get(uow, self._actor(), str(nip), when)
+            view = employees.get(uow, actor, str(nip), when)
+            # an auditor's read is a disclosure, recorded with the read (or neither happens)
+            disclosures.record_auditor_read(
+                uow, actor, str(nip), view.keys(),
+                f"employee:{nip}" + (f" as_of {when.isoformat()}" if when else ""))
+            return view
 
     @rpc
     def record_for_rules(self, nip):
@@ -56,15 +64,22 @@ class RecordsService(ServiceBase):
 
     @rpc
     def field_history(self, nip, field):
+        actor = self._actor()
         with self.db.transaction() as uow:
-            return employees.field_history(uow, self._actor(), str(nip), str(field))
+            history = employees.field_history(uow, actor, str(nip), str(field))
+            disclosures.record_auditor_read(uow, actor, str(nip), [str(field)],
+                                            f"employee:{nip} field {field}")
+            return history
 
     @rpc
     def record_timeline(self, nip):
         """Every step of the record: what it touched, when, by whom and why (no values)."""
+        actor = self._actor()
         with self.db.transaction() as uow:
-            return c.RecordStep(many=True).dump(
-                employees.timeline(uow, self._actor(), str(nip)[:18]))
+            steps = c.RecordStep(many=True).dump(employees.timeline(uow, actor, str(nip)[:18]))
+            disclosures.record_auditor_read(uow, actor, str(nip)[:18], ["timeline"],
+                                            f"employee:{str(nip)[:18]} timeline")
+            return steps
 
     @rpc
     def record_history(self, nip, payload):
@@ -129,6 +144,37 @@ class RecordsService(ServiceBase):
     def on_output_replaced(self, uow, event):
         """A re-issued decree moves what its outcome added to the new decree."""
         employees.replace_layanan_decree(uow, event.stream_id.split(":", 1)[1], event.payload)
+
+    # -- the disclosure log (issue 17 part 3, usecases/disclosures.py) -------------------------
+
+    @rpc
+    def record_disclosure(self, payload):
+        """For a service that releases personal data (acting as itself): record the release
+        before answering; no answer if this fails (shared/contracts/disclosures.py)."""
+        data = load(DISCLOSURE_RECORD, payload)
+        with self.db.transaction(reason="pengungkapan data") as uow:
+            return dc.RecordedDisclosure().dump(
+                disclosures.record_for_service(uow, self._actor(), data))
+
+    @rpc
+    def my_disclosures(self, payload=None):
+        """The releases of the caller's own data (a pegawai): who, when, which fields, why."""
+        query = load(dc.MyDisclosureQuery(), payload or {})
+        with self.db.transaction() as uow:
+            return dc.MyDisclosure(many=True).dump(disclosures.mine(uow, self._actor(), query))
+
+    @rpc
+    def list_disclosures(self, payload=None):
+        query = load(dc.DisclosureQuery(), payload or {})
+        with self.db.transaction() as uow:
+            return dc.Disclosure(many=True).dump(
+                disclosures.listing(uow, self._actor(), query))
+
+    @rpc
+    def disclosure_report(self, payload=None):
+        query = load(dc.DisclosureReportQuery(), payload or {})
+        with self.db.transaction() as uow:
+            return dc.DisclosureReport().dump(disclosures.report(uow, self._actor(), query))
 
     # -- documents -----------------------------------------------------------------------------
 

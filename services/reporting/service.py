@@ -77,6 +77,7 @@ class ReportingService(ServiceBase):
     export_settings = ExportSettings()
     documents = DocumentStore()
     signing = RpcProxy("signing")
+    records = RpcProxy("records")  # the disclosure log of exports naming persons
     holidays = Holidays()
     public_figures = PublicFigures()
     #: how `simasn projections rebuild` empties a read model before replaying it from zero
@@ -210,7 +211,7 @@ class ReportingService(ServiceBase):
                 export_id = exports.claim(uow, settings.runner, settings.stale_seconds)
             if export_id is None:
                 return
-            if exports.produce(self.db, self.documents, self.signing, export_id,
+            if exports.produce(self.db, self.documents, self.signing, self.records, export_id,
                                settings.runner, settings, self.holidays.days) is None:
                 return  # failed, given back or taken over: the next tick goes on
 

@@ -77,9 +77,23 @@ def _subjects(uow, export_id: str, params) -> None:
                 {"e": export_id, "r": str(params["request_id"])})
 
 
+def _disclosure(uow, export: dict) -> dict:
+    """The release in records' disclosure log: channel data_request, to the requester (and
+    the organisation they asked for), on the basis of the approved request."""
+    request_id = str(export["params"]["request_id"])
+    organisation = uow.execute("SELECT organisation FROM data_requests WHERE request_id = "
+                               "CAST(:id AS uuid)", {"id": request_id}).scalar_one()
+    return {"channel": "data_request",
+            "recipient": {"kind": "requester", "id": export["account_id"],
+                          "name": organisation[:200]},
+            "basis": {"kind": "data_request", "reference": request_id},
+            "reference": f"datarequest:{request_id} export:{export['export_id']}"}
+
+
 exports.INTERNAL[REPORT] = reports.Report(
     name=REPORT, title="Data pegawai atas permintaan data (dengan persetujuan)", personal=True,
-    official=True, params=_params(), columns=_columns, rows=_rows, subjects=_subjects)
+    official=True, params=_params(), columns=_columns, rows=_rows, subjects=_subjects,
+    disclosure=_disclosure)
 
 
 # -- the workflow ------------------------------------------------------------------------------

@@ -32,13 +32,22 @@ import tempfile
 import uuid
 from datetime import date, datetime
 
+from nameko.exceptions import UnknownService
+
 from services.reporting import charts, formats
 from services.reporting.exceptions import ExportExpired
 from services.reporting.usecases import reports
 from shared.auth import Principal
 from shared.calendar import today_wib
 from shared.contracts.reporting import PURPOSE_MIN
-from shared.errors import Conflict, Forbidden, NotFound, SimasnError, ValidationFailed
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    SimasnError,
+    StoreUnavailable,
+    ValidationFailed,
+)
 from shared.eventstore import ANY_VERSION, NO_STREAM, NewEvent
 from shared.logging import get_logger
 
@@ -210,7 +219,7 @@ class _Head:
             yield row
 
 
-def produce(db, store, signing, export_id: str, runner: str, settings,
+def produce(db, store, signing, records, export_id: str, runner: str, settings,
             holidays: frozenset = frozenset()) -> dict | None:
     """Write the claimed export's file and record it (see the module's docstring); a failure
     the caller can act on marks it failed with the reason, a transient one (the store, the
@@ -221,7 +230,7 @@ def produce(db, store, signing, export_id: str, runner: str, settings,
             row = _row(uow, export_id, lock=True)
             if row["status"] != "running" or row["runner"] != runner:
                 return None  # another runner took it over
-            return _produce(uow, store, signing, row, settings, holidays)
+            return _produce(uow, store, (signing, records), row, settings, holidays)
     except SimasnError as exc:
         if exc.transient:  # the store or a service away for a moment: the next tick retries
             log.warning("export_postponed", export_id=export_id, error=exc.message)
@@ -234,7 +243,8 @@ def produce(db, store, signing, export_id: str, runner: str, settings,
     return None
 
 
-def _produce(uow, store, signing, row: dict, settings, holidays: frozenset) -> dict:
+def _produce(uow, store, services, row: dict, settings, holidays: frozenset) -> dict:
+    signing, records = services
     report = report_named(row["report"], internal=True)
     params = load_params(report, row["params"])
     actor = Principal(row["account_id"], frozenset(row["roles"]), frozenset(row["opd_scope"]))
@@ -284,6 +294,8 @@ def _produce(uow, store, signing, row: dict, settings, holidays: frozenset) -> d
     if row["official"]:
         document_id = _signed(signing, report, row, columns, head, counter.count,
                               stored.sha256, notes, settings)
+    if subjects:
+        _record_disclosure(uow, records, report, row, keys)
     uow.execute(
         "UPDATE exports SET status = 'ready', row_count = :rows, sha256 = :sha, size = :size, "
         "content_type = :type, document_id = CAST(:doc AS uuid), runner = NULL, "
@@ -321,6 +333,33 @@ def _record_subjects(uow, export_id: str, nips) -> int:
     cur.execute("SELECT count(*) FROM disclosed_subjects WHERE export_id = %s::uuid",
                 (export_id,))
     return cur.fetchone()[0]
+
+
+def _record_disclosure(uow, records, report, row: dict, keys: list[str]) -> None:
+    """The export in records' disclosure log (issue 17), before the file may be fetched: the
+    export's id is the disclosure's (a retried export is the same disclosure); if records
+    cannot record it, the export is not marked ready and nobody downloads it."""
+    export_id = str(row["export_id"])
+    nips = [r[0] for r in uow.execute(
+        "SELECT nip FROM disclosed_subjects WHERE export_id = CAST(:id AS uuid)",
+        {"id": export_id})]
+    try:
+        _disclose(records, export_id, report, row, keys, nips,
+                  report.disclosure(uow, row) if report.disclosure else {})
+    except UnknownService:  # records not running: try again on a later tick, file held back
+        raise StoreUnavailable("records tidak dapat mencatat pengungkapan", field="service",
+                               code="disclosure_unrecorded") from None
+
+
+def _disclose(records, export_id: str, report, row: dict, keys: list[str], nips,
+              overrides: dict) -> None:
+    """`overrides`: the report's own channel, recipient, basis (a data request's release)."""
+    records.record_disclosure({
+        "disclosure_id": export_id, "channel": "export",
+        "recipient": {"kind": "account", "id": row["account_id"], "name": None},
+        "basis": {"kind": "export", "reference": export_id},
+        "purpose": row["purpose"] or f"ekspor {report.name}", "fields": keys, "nips": nips,
+        "reference": f"export:{export_id} {report.name}.{row['format']}", **overrides})
 
 
 def _notes(report: reports.Report, row: dict, today: date) -> list[str]:

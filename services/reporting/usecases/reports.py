@@ -56,6 +56,9 @@ class Report:
     #: `subjects(uow, export_id, params)`: records the NIPs an export of it released, for a
     #: personal report whose columns may leave out the NIP (a data request's release)
     subjects: Callable[..., None] | None = None
+    #: `disclosure(uow, export row)`: how an export of it appears in records' disclosure log
+    #: when not as a plain export (channel, recipient, basis)
+    disclosure: Callable[..., dict] | None = None
 
 
 #: name -> report; each module that defines a report registers it here (`register`)
