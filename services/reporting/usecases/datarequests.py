@@ -142,10 +142,17 @@ def _visible(actor: Principal, row: dict) -> dict:
     return row
 
 
-def view(uow, row: dict) -> dict:
+def _counts(uow, request_id) -> dict[str, int]:
+    """How many persons concerned gave, refused, or have not answered yet."""
     counts = dict(uow.execute(
         "SELECT consent, count(*) FROM data_request_consents WHERE request_id = "
-        "CAST(:id AS uuid) GROUP BY consent", {"id": str(row["request_id"])}).all())
+        "CAST(:id AS uuid) GROUP BY consent", {"id": str(request_id)}).all())
+    return {k: counts.get(k, 0) for k in (domain.CONSENT_GIVEN, domain.CONSENT_REFUSED,
+                                          domain.CONSENT_PENDING)}
+
+
+def view(uow, row: dict) -> dict:
+    counts = _counts(uow, row["request_id"])
     export = None
     if row["export_id"]:
         made = exports.view(exports._row(uow, str(row["export_id"])))
@@ -161,7 +168,7 @@ def view(uow, row: dict) -> dict:
             "period_from": row["period_from"].isoformat(),
             "period_until": row["period_until"].isoformat(), "state": row["state"],
             "decided_by": row["decided_by"], "decision_reason": row["decision_reason"],
-            "consents": {k: counts.get(k, 0) for k in ("given", "refused", "pending")},
+            "consents": counts,
             "export": export, "version": row["version"],
             "created_at": row["created_at"].isoformat()}
 
@@ -307,13 +314,10 @@ def release(uow, actor: Principal, request_id, data: dict, now: datetime | None 
     why_not = domain.data_request_step(row["state"], "DataRequestReleased")
     if why_not:
         raise DataRequestStep(why_not, field="state", details={"state": row["state"]})
-    counts = dict(uow.execute(
-        "SELECT consent, count(*) FROM data_request_consents WHERE request_id = "
-        "CAST(:id AS uuid) GROUP BY consent", {"id": str(row["request_id"])}).all())
-    if not counts.get(domain.CONSENT_GIVEN):
+    counts = _counts(uow, row["request_id"])
+    if not counts[domain.CONSENT_GIVEN]:
         raise ConsentMissing("belum ada pegawai yang memberi persetujuan: tidak ada data yang "
-                             "dapat diserahkan", field="consents", details={
-                                 k: counts.get(k, 0) for k in ("given", "refused", "pending")})
+                             "dapat diserahkan", field="consents", details=counts)
     now = now or datetime.now(UTC)
     end_of_period = datetime.combine(row["period_until"] + timedelta(days=1), time(), UTC)
     expires_at = min(now + timedelta(days=RELEASE_DAYS), end_of_period)
@@ -327,9 +331,7 @@ def release(uow, actor: Principal, request_id, data: dict, now: datetime | None 
         row["purpose"], actor, official=True, signer=row["signer"], expires_at=expires_at)
     _step(uow, row, "DataRequestReleased", {
         "export_id": export_id, "format": data["format"],
-        "given": counts.get(domain.CONSENT_GIVEN, 0),
-        "refused": counts.get(domain.CONSENT_REFUSED, 0),
-        "pending": counts.get(domain.CONSENT_PENDING, 0),
+        **counts,
         "expires_at": expires_at.isoformat()}, row["purpose"])
     uow.execute("UPDATE data_requests SET export_id = CAST(:e AS uuid) WHERE request_id = "
                 "CAST(:id AS uuid)", {"e": export_id, "id": str(row["request_id"])})
