@@ -667,8 +667,16 @@ class World:
             rid = svc.file_data_request(body)["request_id"]
         if step == "submitted":
             return rid
-        with rpc(self.config, self.DATA_APPROVER, service="reporting") as svc:
-            svc.decide_data_request(rid, {"approve": True, "reason": "uji matriks"})
+        def approved():
+            with rpc(self.config, self.DATA_APPROVER, service="reporting") as svc:
+                try:
+                    return svc.decide_data_request(rid, {"approve": True,
+                                                         "reason": "uji matriks"})
+                except Exception as exc:  # noqa: BLE001 - the list has not caught up yet
+                    if getattr(exc, "code", None) != "population_empty":
+                        raise
+                    return None
+        wait_for(approved, timeout=60, message="the employee list holds the pegawai")
         if step == "approved":
             return rid
         with rpc(self.config, self.context("pegawai"), service="reporting") as svc:
