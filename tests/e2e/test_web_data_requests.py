@@ -74,15 +74,19 @@ def test_a_requester_files_a_request_and_downloads_the_consented_data(page, stac
     assert "1 setuju" in page.locator("main").inner_text()
     release.get_by_label("Format").select_option("csv")
     release.get_by_role("button", name="Minta berkas").click()
+    shown(page, page.locator("#langkah dl"))  # the file's state, in place of the form
+    download_button = page.get_by_role("button", name="Unduh berkas")
 
     def ready():
-        page.reload()
-        page.locator("#langkah").wait_for()
-        return page.get_by_role("button", name="Unduh berkas").count() == 1
+        if download_button.count():
+            return True
+        page.get_by_role("button", name="Muat ulang").click()  # what the page offers
+        page.locator("#langkah dl").wait_for()
+        return False
     wait_for(ready, timeout=60, message="the release's file ready")
     step(page, "permintaan-03-siap")
     with page.expect_download(timeout=60_000) as download:
-        page.get_by_role("button", name="Unduh berkas").click()
+        download_button.click()
     lines = open(download.value.path(), encoding="utf-8-sig").read().splitlines()  # noqa: PTH123, SIM115
     assert lines == ["Nama,Gol/ruang", "Rina Kartika,III/a"], lines
 
