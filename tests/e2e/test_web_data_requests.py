@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from shared.testing import wait_for
 from tests.e2e.browser import check_accessibility, screenshot
@@ -77,11 +78,18 @@ def test_a_requester_files_a_request_and_downloads_the_consented_data(page, stac
     shown(page, page.locator("#langkah dl"))  # the file's state, in place of the form
     download_button = page.get_by_role("button", name="Unduh berkas")
 
+    reload_button = page.get_by_role("button", name="Muat ulang")  # what the page offers
+
     def ready():
+        shown(page, download_button.or_(reload_button).first)
         if download_button.count():
             return True
-        page.get_by_role("button", name="Muat ulang").click()  # what the page offers
-        page.locator("#langkah dl").wait_for()
+        state = page.locator("#langkah").inner_text()
+        assert "sedang dibuat" in state, state  # not failed, not gone
+        try:  # the page may be re-rendering (showing the file ready) under the click
+            reload_button.click(timeout=5_000)
+        except PlaywrightTimeout:
+            pass
         return False
     wait_for(ready, timeout=60, message="the release's file ready")
     step(page, "permintaan-03-siap")
