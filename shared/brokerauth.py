@@ -47,7 +47,8 @@ BACKENDS = tuple(s for s in SERVICES if s != "gateway")
 RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "gateway": {
         "identity": ("*",),
-        "records": ("health", "attach_document", "authorize_download", "decide_change",
+        "records": ("health", "agency_employee", "agency_employees", "attach_document",
+                    "authorize_download", "decide_change",
                     "disclosure_report", "field_history", "get_employee", "get_import",
                     "list_disclosures", "my_disclosures", "propose_change",
                     "record_history", "record_timeline", "register_employee", "start_import",

@@ -238,6 +238,13 @@ MATRIX = {
     # the disclosure log (issue 17 part 3): BKD's report; a pegawai's own releases
     ("GET", "/api/disclosures/report"): {"administrator", "auditor"},
     ("GET", "/api/me/disclosures"): {"pegawai"},
+    # the agency web services (issue 17): a machine client whose agreement has the route's
+    # scope (OWN_TARGETS "agency"); the matrix's machine persona has none (scope_missing); BKD
+    # suspends and reinstates an agreement
+    ("GET", "/api/agency/employees"): set(),
+    ("GET", "/api/agency/employees/<nip>"): set(),
+    ("POST", "/api/clients/<client_id>/suspend"): BKD,
+    ("POST", "/api/clients/<client_id>/reinstate"): BKD,
 }
 
 #: (method, path) -> {persona: scenario}: personas the matrix refuses for its usual target that
@@ -247,6 +254,8 @@ MATRIX = {
 OWN_TARGETS = {
     ("GET", "/api/accounts/<account_id>"): {"pegawai": "own"},
     ("GET", "/api/employees"): {"machine": "region"},
+    ("GET", "/api/agency/employees"): {"machine": "agency"},
+    ("GET", "/api/agency/employees/<nip>"): {"machine": "agency"},
     ("GET", "/api/reports/<name>"): {"machine": "region"},
     ("GET", "/api/monev/completeness"): {"machine": "region"},
     ("GET", "/api/monev/completeness/employees"): {"machine": "region"},
@@ -575,6 +584,19 @@ class World:
                                       else ["dindik"] if persona == "fasilitator_other" else [])
         return self.people.login(login)
 
+    def agency_path(self, path: str) -> str:
+        return path.replace("<nip>", self.logins["pegawai"]) + "?purpose=uji-matriks"
+
+    def agency_token(self) -> str:
+        """An access token of an agency whose agreement has both agency scopes."""
+        client = self.admin_call("register_client", {
+            **client_body(), "scopes": ["agency:list", "agency:read"],
+            "allowed_fields": ["name"], "population_instansi": ["35"],
+            "purposes": ["uji-matriks"]})
+        with rpc(self.config) as svc:
+            return svc.client_token({"client_id": client["client_id"],
+                                     "client_secret": client["client_secret"]})["access_token"]
+
     def region_token(self) -> str:
         """An access token of a kabupaten/kota's machine client (one not registered yet)."""
         from shared.reference import instansi
@@ -714,6 +736,8 @@ class World:
     def own_target(self, method, path, persona, scenario):
         """(path, token, body) for a persona reaching a route with a target of its own."""
         token, nip = self.token(persona), self.logins["pegawai"]
+        if scenario == "agency":
+            return self.agency_path(path), self.agency_token(), None
         if scenario == "region" and "<name>" in path:
             return path.replace("<name>", "headcount") + "?by=gender", self.region_token(), None
         if scenario == "region":
@@ -802,8 +826,12 @@ class World:
             return path, token, {"client_id": client_id, "client_secret": secret}
         if path == "/api/clients" and method == "POST":
             return path, token, client_body()
+        if path.startswith("/api/agency/"):
+            return self.agency_path(path), token, None
         if "<client_id>" in path:
             client = self.admin_call("register_client", client_body())
+            if path.endswith("/reinstate"):
+                self.admin_call("suspend_client", client["client_id"], {"reason": "uji"})
             return path.replace("<client_id>", client["client_id"]), token, {"reason": "uji"}
         if path == "/api/employees" and method == "GET":
             return path + "?sort=name&limit=5", token, None

@@ -156,13 +156,36 @@ def test_a_kabupaten_client_uses_api_credentials_within_its_agreement(identity, 
         # the agreement ran out: tokens already issued stop working, new ones are refused
         sql(database_url, "UPDATE identity.machine_clients SET valid_until = current_date - 1, "
                           "valid_from = current_date - 30 WHERE client_id = %s", (client_id,))
-        with raises_code("token_invalid"):
+        with raises_code("agreement_expired"):
             svc.authenticate(token["access_token"])
-        with pytest.raises(Forbidden):
+        with raises_code("agreement_expired"):
             svc.client_token({"client_id": client_id, "client_secret": secret})
         sql(database_url, "UPDATE identity.machine_clients SET valid_until = '2099-12-31' "
                           "WHERE client_id = %s", (client_id,))
         token = svc.client_token({"client_id": client_id, "client_secret": secret})
+        assert svc.authenticate(token["access_token"])["agreement"]["agreement_number"] == \
+            "MoU/001/BKD-SBY/2026"
+    # BKD suspends the agreement (issue 17): refused at once, the same token in again once
+    # reinstated; each step is an event with its reason
+    with as_(identity, admin, "administrator") as svc:
+        suspended = svc.suspend_client(client_id, {"reason": "audit keamanan berjalan"})
+        assert suspended["suspended"] and suspended["suspended_reason"] == \
+            "audit keamanan berjalan"
+        with raises_code("agreement_already_suspended"):
+            svc.suspend_client(client_id, {"reason": "audit keamanan berjalan"})
+    with rpc(identity.config) as svc:
+        with raises_code("agreement_suspended"):
+            svc.authenticate(token["access_token"])
+        with raises_code("agreement_suspended"):
+            svc.client_token({"client_id": client_id, "client_secret": secret})
+    with as_(identity, admin, "administrator") as svc:
+        assert not svc.reinstate_client(client_id, {"reason": "audit selesai"})["suspended"]
+    with rpc(identity.config) as svc:
+        assert svc.authenticate(token["access_token"])["account_id"] == client_id
+    assert [r[0] for r in sql(database_url, "SELECT event_type FROM identity.events WHERE "
+                                            "event_type LIKE 'ClientS%%' OR event_type = "
+                                            "'ClientReinstated' ORDER BY position")] == [
+        "ClientSuspended", "ClientReinstated"]
     with as_(identity, admin, "administrator") as svc:
         rotated = svc.rotate_client_secret(client_id, {"reason": "rahasia bocor"})
     with rpc(identity.config) as svc:

@@ -282,6 +282,8 @@ class RateLimits(DependencyProvider):
             login_burst = int(config.get("GATEWAY_LOGIN_BURST", 10))
             self.login = RateLimiter(login_rate, login_burst)
             self.shared_login = SharedRateLimiter(login_rate, login_burst)
+            # each machine client at its agreement's rate (usecases/agency.py gives it per call)
+            self.agency = SharedRateLimiter(1.0, 60)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"GATEWAY_* rate limit settings must be numbers: {exc}",
                               field="GATEWAY_CLIENT_RATE") from None

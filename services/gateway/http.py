@@ -113,6 +113,9 @@ class RouteSpec:
     #: the caller checked first, then streams the body itself (`stream_upload`); a region's
     #: snapshot (hundreds of MB) is signed over its digest and not read at all unless signed
     streamed: bool = False
+    #: the scope a machine client's agreement must grant (identity's CLIENT_SCOPES); people are
+    #: not concerned (their roles decide), a client without it is refused `scope_missing`
+    scope: str | None = None
 
 
 ROUTES: list[RouteSpec] = []
@@ -393,7 +396,8 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
              login_limited: bool = False, changes_access: bool = False,
              upload: int | None = None, upload_types: tuple[str, ...] = (),
              in_memory: bool = False, idempotent: bool = False, errors: tuple[int, ...] = (),
-             media: tuple[str, ...] = (), signed: bool = False, streamed: bool = False):
+             media: tuple[str, ...] = (), signed: bool = False, streamed: bool = False,
+             scope: str | None = None):
     """Declare a gateway route. The handler is called as
     `fn(self, request, principal=..., body=..., query=..., **path_params)` and returns data
     for `response` (or None for 204), or a Response of its own in one of `media`. An `upload`
@@ -408,7 +412,7 @@ def endpoint(method: str, path: str, *, summary: str, roles=None, body=None, que
                          tuple(roles) if roles is not None else None, body, query, response,
                          many, status, tag, login_limited, changes_access, upload,
                          tuple(upload_types), in_memory, tuple(errors), tuple(media),
-                         idempotent, signed, streamed)
+                         idempotent, signed, streamed, scope)
         ROUTES.append(spec)
         SPECS_BY_NAME[spec.name] = spec
 
@@ -440,6 +444,10 @@ def serve(service, spec: RouteSpec, fn, request, params) -> Response:
             login = str((body or {}).get("login", ""))[:64] if isinstance(body, dict) else ""
             _limit_login(service, f"{client}|{spec.name}|{login}")
         principal = _authenticate(service, spec, request)
+        if spec.scope and service.context.get("actor_role") == "machine" and \
+                spec.scope not in (principal.get("scopes") or ()):
+            raise Forbidden(f"perjanjian klien tidak mencakup cakupan {spec.scope}",
+                            field="scope", code="scope_missing")
         for name, value in params.items():
             if "\x00" in str(value):  # nothing is stored under such a name (PostgreSQL has no NUL)
                 raise NotFound("tidak ditemukan", field=name)

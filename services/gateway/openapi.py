@@ -10,10 +10,11 @@ handler (408 a body sent too slowly, 413 a body over the route's limit, 429 the 
 503 too many bodies at once or a backend not answering, 500 a crash) — plus the route's own
 `errors` (a 409 conflict, a 404 for an id in the body, a login's 401/403); a state-changing
 route whose service records keys (`idempotent=True`) takes an `Idempotency-Key` header and may
-answer 409 `idempotency_key_reused` and 422 for a malformed key. `x-roles` are the
-roles that can get a 2xx. The suite validates the document (openapi-spec-validator) and checks
-live answers against it (schemathesis in tests/test_gateway_fuzz.py, every answer of the
-authorization matrix in tests/test_gateway_authz.py)."""
+answer 409 `idempotency_key_reused` and 422 for a malformed key. `x-roles` are the roles that
+can get a 2xx, `x-scope` the scope a machine client's agreement must grant. The suite validates
+the document (openapi-spec-validator) and checks live answers against it (schemathesis in
+tests/test_gateway_fuzz.py, every answer of the authorization matrix in
+tests/test_gateway_authz.py)."""
 
 from __future__ import annotations
 
@@ -187,6 +188,8 @@ def _operation(route: RouteSpec) -> dict:
     if route.roles is not None:
         operation["security"] = [{"bearer": []}]
         operation["x-roles"] = list(route.roles)
+        if route.scope:  # what a machine client's agreement must grant (issue 17)
+            operation["x-scope"] = route.scope
     if route.signed:
         operation["security"] = [{"region_hmac": []}]
         operation["parameters"] += [{"in": "header", "name": name, "required": True,

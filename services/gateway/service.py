@@ -24,11 +24,12 @@ from services.gateway.http import (
     unrouted_response,
 )
 from services.gateway.schemas import OpdSchema, ReadinessSchema
-from services.gateway.usecases import auditing
+from services.gateway.usecases import agency, auditing
 from services.gateway.usecases import limits as rate_limits
 from services.gateway.web import WebApplication, WebConfigSchema
 from shared import SERVICES
 from shared.callers import GATEWAY
+from shared.contracts import agency as ag
 from shared.contracts import disclosures as dc
 from shared.contracts import identity as c
 from shared.contracts import monev as mv
@@ -68,11 +69,14 @@ OUTPUT_READERS = ("pegawai", "administrator", "auditor")
 #: who may export reports and see their charts (the reporting service scopes the rows): people;
 #: a machine client reads the JSON of a report, not files made for a person
 REPORT_READERS = ("fasilitator", "administrator", "auditor")
+#: the scope a machine client needs for the lists and figures it may read (a kab/kota's client)
+MACHINE_READ = "records:read"
 EXPORT_TYPES = {"csv": "text/csv", "xlsx": XLSX_TYPE, "pdf": "application/pdf"}
 #: who may file a data request (permintaan data, issue 17 part 2): an OPD's fasilitator asking
 #: for another OPD's data, BKD and auditors on behalf of a third party
 DATA_REQUESTERS = ("fasilitator", "administrator", "auditor")
 DATA_REQUEST_CREATE = rp.DataRequestCreate()
+AGENCY_SEARCH = ag.AgencyEmployeeSearch()
 PRINCIPAL = c.Principal()  # made once: a schema's construction costs more than its dump
 READINESS = ReadinessSchema()
 
@@ -310,7 +314,7 @@ class GatewayService(ServiceBase):
         return self.rpc_records.register_employee(body, body["reason"])
 
     @endpoint("GET", "/api/employees", summary="Cari pegawai (daftar sesuai cakupan peran)",
-              roles=("fasilitator", "administrator", "auditor", "machine"),
+              roles=REPORT_READERS + ("machine",), scope=MACHINE_READ,
               query=rp.EmployeeSearch, response=rp.EmployeePage, tag="data pegawai")
     def http_find_employees(self, request, query, **_):
         """Fasilitator: their OPDs; a kabupaten/kota's client: its instansi; BKD and auditors:
@@ -322,7 +326,7 @@ class GatewayService(ServiceBase):
     @endpoint("GET", "/api/reports/<name>",
               summary="Statistik dan daftar kepegawaian (jumlah pegawai, DUK, nominatif, "
                       "pensiun, KP, KGB; per waktu dengan as_of)",
-              roles=("fasilitator", "administrator", "auditor", "machine"),
+              roles=REPORT_READERS + ("machine",), scope=MACHINE_READ,
               query=rp.ReportQuery, response=rp.ReportAnswer, tag="laporan", errors=(404,))
     def http_report(self, request, name, query, **_):
         """One registered report (services/reporting/usecases/reports.py), its parameters
@@ -333,14 +337,14 @@ class GatewayService(ServiceBase):
 
     @endpoint("GET", "/api/monev/completeness",
               summary="Kelengkapan data dan dokumen per OPD, instansi atau fasilitator",
-              roles=("fasilitator", "administrator", "auditor", "machine"),
+              roles=REPORT_READERS + ("machine",), scope=MACHINE_READ,
               query=mv.CompletenessRollupQuery, response=mv.CompletenessRollup, tag="monev")
     def http_monev_completeness(self, request, query, **_):
         return self.rpc_reporting.monev_completeness(query)
 
     @endpoint("GET", "/api/monev/completeness/employees",
               summary="Kekurangan data dan dokumen setiap pegawai (sesuai cakupan peran)",
-              roles=("fasilitator", "administrator", "auditor", "machine"),
+              roles=REPORT_READERS + ("machine",), scope=MACHINE_READ,
               query=mv.CompletenessListQuery, response=mv.CompletenessPage, tag="monev")
     def http_monev_missing(self, request, query, **_):
         return self.rpc_reporting.monev_missing(query)
@@ -353,14 +357,14 @@ class GatewayService(ServiceBase):
 
     @endpoint("GET", "/api/monev/completeness/trend",
               summary="Tren kelengkapan data per OPD per hari",
-              roles=("fasilitator", "administrator", "auditor", "machine"),
+              roles=REPORT_READERS + ("machine",), scope=MACHINE_READ,
               query=mv.TrendQuery, response=mv.Trend, tag="monev")
     def http_monev_trend(self, request, query, **_):
         return self.rpc_reporting.monev_trend(mv.TrendQuery().dump(query))
 
     @endpoint("GET", "/api/monev/workload",
               summary="Beban verifikasi dan ketepatan SLA per OPD",
-              roles=("fasilitator", "administrator", "auditor", "machine"),
+              roles=REPORT_READERS + ("machine",), scope=MACHINE_READ,
               query=mv.WorkloadQuery, response=mv.Workload, tag="monev")
     def http_monev_workload(self, request, query, **_):
         return self.rpc_reporting.monev_workload(query)
@@ -463,6 +467,41 @@ class GatewayService(ServiceBase):
         response.headers["Content-Security-Policy"] = ("default-src 'none'; "
                                                        "style-src 'unsafe-inline'")
         return response
+
+    # -- the agency web services (issue 17 parts 1 and 4, usecases/agency.py) -----------------
+
+    @endpoint("GET", "/api/agency/employees",
+              summary="API instansi: daftar pegawai sesuai perjanjian (kolom, populasi, "
+                      "tujuan; dicatat sebagai pengungkapan)", roles=("machine",),
+              query=ag.AgencyEmployeeSearch, response=ag.AgencyEmployeePage,
+              tag="berbagi data", scope=ag.SCOPE_LIST)
+    def http_agency_employees(self, request, principal, query, **_):
+        grant = agency.grant_for(principal, query)
+        agency.spend(self.db, self.limits.agency, principal)
+        return self.rpc_records.agency_employees(grant, AGENCY_SEARCH.dump(query))
+
+    @endpoint("GET", "/api/agency/employees/<nip>",
+              summary="API instansi: data seorang pegawai sesuai perjanjian (dicatat sebagai "
+                      "pengungkapan)", roles=("machine",), query=ag.AgencyEmployeeQuery,
+              response=ag.AgencyEmployee, tag="berbagi data", scope=ag.SCOPE_READ)
+    def http_agency_employee(self, request, principal, nip, query, **_):
+        grant = agency.grant_for(principal, query)
+        agency.spend(self.db, self.limits.agency, principal)
+        return self.rpc_records.agency_employee(grant, nip)
+
+    @endpoint("POST", "/api/clients/<client_id>/suspend",
+              summary="Tangguhkan perjanjian klien (seketika; dengan alasan)", roles=BKD,
+              body=c.ReasonRequest, response=c.Client, tag="klien", changes_access=True,
+              errors=(409,))
+    def http_suspend_client(self, request, client_id, body, **_):
+        return self.rpc_identity.suspend_client(client_id, body)
+
+    @endpoint("POST", "/api/clients/<client_id>/reinstate",
+              summary="Berlakukan kembali perjanjian klien yang ditangguhkan", roles=BKD,
+              body=c.ReasonRequest, response=c.Client, tag="klien", changes_access=True,
+              errors=(409,))
+    def http_reinstate_client(self, request, client_id, body, **_):
+        return self.rpc_identity.reinstate_client(client_id, body)
 
     # -- the disclosure log (issue 17 part 3, records' usecases/disclosures.py) ----------------
 

@@ -177,6 +177,43 @@ class ClientRegistered(Schema):
     valid_until = fields.String(required=True)
 
 
+@REGISTRY.event("ClientRegistered", version=2)
+class ClientRegisteredWithTerms(ClientRegistered):
+    """A machine client and its agreement's terms (issue 17): the fields it may receive (the
+    confidential ones named again), the population (instansi, OPDs), the purposes, the rate per
+    minute and the quota per day (shared/contracts/agency.py AgreementTerms)."""
+
+    allowed_fields = fields.List(fields.String(), required=True)
+    confidential_fields = fields.List(fields.String(), required=True)
+    population_instansi = fields.List(fields.String(), required=True)
+    population_opds = fields.List(fields.String(), required=True)
+    purposes = fields.List(fields.String(), required=True)
+    rate_per_minute = fields.Integer(required=True)
+    quota_per_day = fields.Integer(required=True)
+
+
+@REGISTRY.upcaster("ClientRegistered", from_version=1)
+def _registered_without_terms(payload: dict) -> dict:
+    # before issue 17 an agreement named no terms: such a client reaches no agency route
+    return {**payload, "allowed_fields": [], "confidential_fields": [],
+            "population_instansi": [], "population_opds": [], "purposes": [],
+            "rate_per_minute": 60, "quota_per_day": 10_000}
+
+
+@REGISTRY.event("ClientSuspended", version=1)
+class ClientSuspended(Schema):
+    """BKD suspended the client's agreement (`reason`): every request is refused at once
+    (agreement_suspended) until it is reinstated; its sessions stay, its cached ones are
+    fenced (shared/auth.py ACCESS_CHANGES)."""
+
+    reason = fields.String(required=True)
+
+
+@REGISTRY.event("ClientReinstated", version=1)
+class ClientReinstated(Schema):
+    reason = fields.String(required=True)
+
+
 @REGISTRY.event("ClientSecretRotated", version=1)
 class ClientSecretRotated(Schema):
     pass

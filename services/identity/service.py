@@ -311,6 +311,21 @@ class IdentityService(ServiceBase):
                                                         data["reason"]))
 
     @rpc
+    def suspend_client(self, client_id, payload):
+        """BKD suspends a client's agreement (with a reason): refused at once, until reinstated."""
+        data = load(s.ReasonRequest(), payload)
+        with self.db.transaction() as uow:
+            return s.Client().dump(access.suspend_client(uow, self._actor(), str(client_id),
+                                                         True, data["reason"]))
+
+    @rpc
+    def reinstate_client(self, client_id, payload):
+        data = load(s.ReasonRequest(), payload)
+        with self.db.transaction() as uow:
+            return s.Client().dump(access.suspend_client(uow, self._actor(), str(client_id),
+                                                         False, data["reason"]))
+
+    @rpc
     def client_token(self, payload):
         data = load(s.ClientTokenRequest(), payload)
         with self.db.transaction(actor_id=data["client_id"]) as uow:

@@ -7,9 +7,18 @@ from nameko.timer import timer
 from services.records import schemas as s
 from services.records.dependencies import DocumentChecks, EmployeeCaches, ImportJobs
 from services.records.events import REGISTRY
-from services.records.usecases import disclosures, employees, imports, regions, roster, uploads
+from services.records.usecases import (
+    agency,
+    disclosures,
+    employees,
+    imports,
+    regions,
+    roster,
+    uploads,
+)
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
+from shared.contracts import agency as ac
 from shared.contracts import disclosures as dc
 from shared.contracts import records as c
 from shared.db import Database
@@ -21,6 +30,7 @@ from shared.service import ServiceBase, rpc
 #: completed layanan applied to the record: caught up like every subscription, never rebuilt
 #: (its effects are events in the records log, which a replay would append again)
 OUTCOMES = "records.outcomes"
+AGENCY_GRANT = ac.AgencyGrant()
 DISCLOSURE_RECORD = dc.DisclosureRecord()  # made once: exports pass up to MAX_NIPS NIPs
 
 
@@ -52,7 +62,7 @@ class RecordsService(ServiceBase):
             view = employees.get(uow, actor, str(nip), when)
             # an auditor's read is a disclosure, recorded with the read (or neither happens)
             disclosures.record_auditor_read(
-                uow, actor, str(nip), view.keys(),
+                uow, actor, str(nip), [k for k in view if k not in ("version", "pending_changes")],
                 f"employee:{nip}" + (f" as_of {when.isoformat()}" if when else ""))
             return view
 
@@ -175,6 +185,24 @@ class RecordsService(ServiceBase):
         query = load(dc.DisclosureReportQuery(), payload or {})
         with self.db.transaction() as uow:
             return dc.DisclosureReport().dump(disclosures.report(uow, self._actor(), query))
+
+    # -- the agency web services (issue 17 part 1, usecases/agency.py) ------------------------
+
+    @rpc
+    def agency_employees(self, grant, payload):
+        """For the gateway: a page of employees cut to a machine client's agreement; the
+        answer and its disclosure are one transaction."""
+        grant, query = load(AGENCY_GRANT, grant), load(ac.AgencyEmployeeSearch(), payload)
+        with self.db.transaction(reason=f"API instansi: {grant['purpose']}") as uow:
+            return ac.AgencyEmployeePage().dump(
+                agency.employees(uow, self._actor(), grant, query))
+
+    @rpc
+    def agency_employee(self, grant, nip):
+        grant = load(AGENCY_GRANT, grant)
+        with self.db.transaction(reason=f"API instansi: {grant['purpose']}") as uow:
+            return ac.AgencyEmployee().dump(
+                agency.employee(uow, self._actor(), grant, str(nip)[:18]))
 
     # -- documents -----------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """Contract of the identity service (RPC) and its gateway routes (HTTP)."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from shared.contracts.agency import AGENCY_SCOPES, AgreementTerms, agency_terms_problems
 
 ROLES = ["pegawai", "fasilitator", "administrator", "auditor"]
 STAFF_ROLES = ["fasilitator", "administrator", "auditor"]
@@ -218,10 +220,13 @@ class Review(Schema):
         "description": "akun yang ditinjau (tidak ada pada daftar peninjauan)"})
 
 
-CLIENT_SCOPES = ["sync:push", "sync:read", "records:read"]
+CLIENT_SCOPES = ["sync:push", "sync:read", "records:read", *AGENCY_SCOPES]
 
 
-class ClientCreate(Schema):
+class ClientCreate(AgreementTerms):
+    """A machine client and its agreement: kind, number, dates, scopes, and (AgreementTerms,
+    shared/contracts/agency.py) the fields, population, purposes, rate and quota it allows."""
+
     client_kind = fields.String(required=True, validate=validate.OneOf(["kabkota", "agency"]))
     kabkota_code = fields.String(validate=validate.Regexp(r"^35\d{2}$",
                                                           error="kode BPS 4 digit, mis. 3578"))
@@ -237,6 +242,12 @@ class ClientCreate(Schema):
     contact_email = fields.Email(validate=validate.Length(max=200))
     reason = _reason
 
+    @validates_schema
+    def _agency_terms(self, data, **_):
+        problem = agency_terms_problems(data)
+        if problem is not None:
+            raise ValidationError(problem[1], problem[0])
+
 
 class Client(Schema):
     client_id = fields.String()
@@ -250,6 +261,15 @@ class Client(Schema):
     valid_from = fields.Date()
     valid_until = fields.Date()
     last_login_at = fields.DateTime(allow_none=True)
+    allowed_fields = fields.List(fields.String())
+    confidential_fields = fields.List(fields.String())
+    population_instansi = fields.List(fields.String())
+    population_opds = fields.List(fields.String())
+    purposes = fields.List(fields.String())
+    rate_per_minute = fields.Integer()
+    quota_per_day = fields.Integer()
+    suspended = fields.Boolean(metadata={"description": "perjanjian ditangguhkan"})
+    suspended_reason = fields.String(allow_none=True)
     client_secret = fields.String(metadata={"description": "hanya ditampilkan sekali"})
 
 
@@ -271,6 +291,9 @@ class Principal(Schema):
     #: Unix time after which this answer may no longer hold without any change being recorded
     #: (the session's end, a machine client's agreement end): a cache keeps it no longer
     cache_until = fields.Float()
+    #: a machine client's agreement: kind, number, fields, population, purposes, rate, quota
+    #: (the gateway cuts agency answers to it, services/gateway/usecases/agency.py)
+    agreement = fields.Dict(allow_none=True)
 
 
 class LeaseRequest(Schema):

@@ -87,6 +87,8 @@ CONFLICTS: dict[str, set[str]] = {
     "POST /api/clients": {"account_exists"},
     "POST /api/clients/{client_id}/rotate-secret": {"concurrency_conflict"},
     "POST /api/clients/{client_id}/revoke": {"concurrency_conflict"},
+    "POST /api/clients/{client_id}/suspend": {"agreement_already_suspended"},
+    "POST /api/clients/{client_id}/reinstate": {"agreement_already_in_force"},
     "POST /api/audit/checkpoints": {"no_signing_key"},
     "POST /api/sync/regions": {"region_already_onboarded"},
     "POST /api/sync/regions/{region}/keys": {"key_limit_reached"},
@@ -319,6 +321,18 @@ def test_a_machine_client_conflicts_when_it_exists_or_races(stack, client, peopl
         body={"reason": "rahasia bocor"}))
     ok(first)
     conflict(second, "POST /api/clients/{client_id}/rotate-secret", "concurrency_conflict")
+
+    # an agreement suspended twice, or reinstated while in force (issue 17)
+    def step(action):
+        return client.call("POST", f"/api/clients/{client_id}/{action}", token=admin,
+                           body={"reason": "audit keamanan data"})
+
+    ok(step("suspend"))
+    conflict(step("suspend"), "POST /api/clients/{client_id}/suspend",
+             "agreement_already_suspended")
+    ok(step("reinstate"))
+    conflict(step("reinstate"), "POST /api/clients/{client_id}/reinstate",
+             "agreement_already_in_force")
 
 
 def test_access_requests_and_reviews_are_decided_once(client, people):

@@ -228,7 +228,11 @@ def matrix(stack):
     admin = m.tokens["administrator"]
     client_answer = client.call("POST", "/api/clients", token=admin, body={
         "client_kind": "kabkota", "kabkota_code": "3578", "client_id": "e2e-surabaya",
-        "agreement_kind": "PKS", "agreement_number": "PKS/001/2026", "scopes": ["sync:push"],
+        "agreement_kind": "PKS", "agreement_number": "PKS/001/2026",
+        # every scope a machine route names, so that each route's 422 is reached (a missing
+        # scope is refused before the query is read); the agency routes' terms (issue 17)
+        "scopes": ["sync:push", "records:read", "agency:list", "agency:read"],
+        "allowed_fields": ["name"], "population_instansi": ["3578"], "purposes": ["uji-e2e"],
         "valid_from": "2026-01-01", "valid_until": "2030-12-31", "reason": "PKS pertukaran data"})
     assert client_answer.status == 201, client_answer.body
     secret = client_answer.body["client_secret"]
@@ -409,6 +413,21 @@ def _the_special_cases(matrix, stack, client):
                        body={"reason": "perjanjian berakhir"}).status == 200
     _post(matrix, "/api/auth/token", None, {"client_id": gone,
                                             "client_secret": revoked.body["client_secret"]})
+    # the agency web services (issue 17): an employee the agreement's population does not
+    # hold (or nobody has) is 404 to an agency whose agreement has the scope and the purpose
+    agency = client.call("POST", "/api/clients", token=admin, body={
+        "client_kind": "agency", "client_id": "e2e-instansi", "agreement_kind": "PKS",
+        "agreement_number": "PKS/017/2026", "scopes": ["agency:read"],
+        "allowed_fields": ["name"], "population_instansi": ["35"], "purposes": ["uji-e2e"],
+        "valid_from": "2026-01-01", "valid_until": "2030-12-31", "reason": "PKS data pegawai"})
+    assert agency.status == 201, agency.body
+    agency_token = client.call("POST", "/api/auth/token", body={
+        "client_id": "e2e-instansi", "client_secret": agency.body["client_secret"]}).body[
+        "access_token"]
+    s, h, _ = matrix.raw.send("get", f"/api/agency/employees/{MISSING['nip']}?purpose=uji-e2e",
+                              {"Authorization": f"Bearer {agency_token}"})
+    assert s == 404, s
+    matrix.record("get", "/api/agency/employees/{nip}", s, h)
     # 403 on /api/me: a staff account left without any role
     login = "fas.dishub9"
     granted = client.call("POST", "/api/accounts", token=admin, body={

@@ -1,5 +1,5 @@
-"""Rate limits kept in the gateway's database: the login buckets every replica shares, and
-their pruning."""
+"""Rate limits kept in the gateway's database: the login buckets every replica shares, each
+machine client's rate and daily quota (issue 17 part 4), and their pruning."""
 
 from __future__ import annotations
 
@@ -26,10 +26,12 @@ class SharedRateLimiter:
     def __init__(self, rate: float, burst: int):
         self.rate, self.burst = rate, burst
 
-    def allow(self, db, key: str) -> tuple[bool, float]:
-        """(allowed, seconds until the next token), through `db` (a ServiceDatabase)."""
-        params = {"k": hashlib.sha256(key.encode()).hexdigest(), "burst": float(self.burst),
-                  "rate": float(self.rate)}
+    def allow(self, db, key: str, rate: float | None = None,
+              burst: int | None = None) -> tuple[bool, float]:
+        """(allowed, seconds until the next token), through `db` (a ServiceDatabase); `rate`
+        and `burst` override this limiter's for one key (a machine client's agreement)."""
+        params = {"k": hashlib.sha256(key.encode()).hexdigest(),
+                  "burst": float(burst or self.burst), "rate": float(rate or self.rate)}
         with db.transaction() as uow:
             if uow.execute(self.TAKE, params).first() is not None:
                 return True, 0.0
@@ -37,6 +39,19 @@ class SharedRateLimiter:
         return False, max(0.0, float(wait or 0.0))
 
 
+def take_quota(db, client_id: str, day, quota: int) -> int | None:
+    """One unit of the client's quota for `day` (WIB), shared by every replica: the units used
+    after this request, or None when the day's quota is used up (nothing taken)."""
+    with db.transaction() as uow:
+        return uow.execute(
+            "INSERT INTO client_quotas AS q (client_id, day, used) VALUES (:c, :d, 1) "
+            "ON CONFLICT (client_id, day) DO UPDATE SET used = q.used + 1 "
+            "WHERE q.used < :quota RETURNING used",
+            {"c": client_id, "d": day, "quota": quota}).scalar()
+
+
 def prune_rate_buckets(uow) -> None:
-    """Login rate buckets untouched for a day are full again: drop them."""
+    """Login rate buckets untouched for a day are full again: drop them; quota days older than
+    a week are of no use either."""
     uow.execute("DELETE FROM rate_buckets WHERE updated_at < now() - interval '1 day'")
+    uow.execute("DELETE FROM client_quotas WHERE day < current_date - 7")

@@ -18,7 +18,10 @@ from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.eventstore import NO_STREAM, NewEvent
 from shared.reference import domain_data
 
-CLIENT_SCOPES = ("sync:push", "sync:read", "records:read")
+CLIENT_SCOPES = ("sync:push", "sync:read", "records:read", "agency:list", "agency:read")
+#: an agreement's terms (shared/contracts/agency.py AgreementTerms), as machine_clients holds them
+TERMS = ("allowed_fields", "confidential_fields", "population_instansi", "population_opds",
+         "purposes", "rate_per_minute", "quota_per_day")
 
 
 def _uuid(value: str, field: str) -> str:
@@ -278,17 +281,20 @@ def register_client(uow, kit: IdentityKit, actor: Principal, data: dict) -> dict
                  "agreement_kind": data["agreement_kind"],
                  "agreement_number": data["agreement_number"], "scopes": sorted(data["scopes"]),
                  "valid_from": data["valid_from"].isoformat(),
-                 "valid_until": data["valid_until"].isoformat()}
+                 "valid_until": data["valid_until"].isoformat(),
+                 **{k: sorted(set(data[k])) if isinstance(data[k], list) else data[k]
+                    for k in TERMS}}
     accounts.save(uow, account, [
         ("AccountRegistered", {"account_id": client_id, "kind": domain.KIND_MACHINE,
                                "display_name": display, "email": data.get("contact_email"),
                                "phone": None, "home_opd": None, "roles": [MACHINE],
                                "opd_scope": []}),
         ("ClientRegistered", agreement)], reason=data["reason"])
-    uow.execute("INSERT INTO machine_clients (client_id, client_kind, kabkota_code, "
-                "agreement_kind, agreement_number, scopes, valid_from, valid_until) VALUES "
-                "(:id, :client_kind, :kabkota_code, :agreement_kind, :agreement_number, "
-                ":scopes, :valid_from, :valid_until)",
+    uow.execute("INSERT INTO machine_clients (client_id, client_kind, kabkota_code, "  # noqa: S608 - column names from TERMS; values bound
+                "agreement_kind, agreement_number, scopes, valid_from, valid_until, "
+                + ", ".join(TERMS) + ") VALUES (:id, :client_kind, :kabkota_code, "
+                ":agreement_kind, :agreement_number, :scopes, :valid_from, :valid_until, "
+                + ", ".join(f":{k}" for k in TERMS) + ")",
                 {**agreement, "id": client_id, "valid_from": data["valid_from"],
                  "valid_until": data["valid_until"]})
     secret = new_token()
@@ -300,8 +306,9 @@ def register_client(uow, kit: IdentityKit, actor: Principal, data: dict) -> dict
 _CLIENT_QUERY = (
     "SELECT a.account_id AS client_id, a.display_name AS name, a.status, m.client_kind, "
     "m.kabkota_code, m.agreement_kind, m.agreement_number, m.scopes, m.valid_from, "
-    "m.valid_until, a.last_login_at FROM accounts a JOIN machine_clients m "
-    "ON m.client_id = a.account_id")
+    "m.valid_until, a.last_login_at, " + ", ".join(f"m.{k}" for k in TERMS)
+    + ", m.suspended_at IS NOT NULL AS suspended, m.suspended_reason "
+    "FROM accounts a JOIN machine_clients m ON m.client_id = a.account_id")
 
 
 def get_client(uow, actor: Principal, client_id: str) -> dict:
@@ -338,12 +345,32 @@ def revoke_client(uow, actor: Principal, client_id: str, reason: str) -> dict:
     return get_client(uow, actor, client_id)
 
 
+def suspend_client(uow, actor: Principal, client_id: str, suspend: bool, reason: str) -> dict:
+    """BKD suspends a client's agreement (or reinstates it): from this transaction on, every
+    request of the client is refused with `agreement_suspended` (its cached sessions are fenced
+    with it); reinstating lets the same sessions in again."""
+    client = get_client(uow, actor, client_id)
+    actor.require(ADMINISTRATOR)
+    if client["suspended"] == suspend:
+        raise Conflict("perjanjian klien sudah " + ("ditangguhkan" if suspend else "berlaku"),
+                       field="client_id", code="agreement_already_"
+                       + ("suspended" if suspend else "in_force"))
+    account = accounts.load(uow, client_id)
+    accounts.save(uow, account, [("ClientSuspended" if suspend else "ClientReinstated",
+                                  {"reason": reason})], reason)
+    uow.execute("UPDATE machine_clients SET suspended_at = CASE WHEN :s THEN now() END, "
+                "suspended_reason = CASE WHEN :s THEN :r END WHERE client_id = :id",
+                {"s": suspend, "r": reason, "id": client_id})
+    return get_client(uow, actor, client_id)
+
+
 def client_token(uow, kit: IdentityKit, data: dict, client_address: str | None):
     """OAuth2-style client credentials: a session for the machine client while its agreement
     is in force. Failures look the same whether the client exists or not."""
     row = uow.execute(
         "SELECT a.status, c.password_hash, current_date BETWEEN m.valid_from AND m.valid_until "
-        "AS in_force FROM accounts a JOIN machine_clients m ON m.client_id = a.account_id "
+        "AS in_force, m.suspended_at IS NOT NULL AS suspended FROM accounts a "
+        "JOIN machine_clients m ON m.client_id = a.account_id "
         "JOIN credentials c ON c.account_id = a.account_id WHERE a.account_id = :id",
         {"id": data["client_id"]}).mappings().first()
     if row is None:
@@ -353,9 +380,8 @@ def client_token(uow, kit: IdentityKit, data: dict, client_address: str | None):
         raise LoginFailed("client_id atau client_secret salah", field="client_secret")
     if row["status"] != "active":
         raise Forbidden("akses klien telah dicabut", field="client_id")
-    if not row["in_force"]:
-        raise Forbidden("perjanjian (MoU/PKS) klien tidak berlaku pada tanggal ini",
-                        field="client_id")
+    accounts.refuse_agreement(row["in_force"], row["suspended"], "client_id")
     return accounts._start_session(uow, kit, data["client_id"],
                                    {"device": "api-client"}, client_address)
+
 

@@ -460,28 +460,54 @@ def refresh(uow, kit: IdentityKit, refresh_token: str) -> dict:
     return _tokens(kit, row["account_id"], session_id, new_secret)
 
 
+#: a machine client's agreement as the gateway cuts agency answers to it (issue 17)
+_AGREEMENT = ("m.client_kind, m.kabkota_code, m.agreement_kind, m.agreement_number, "
+              "m.valid_until, m.allowed_fields, m.confidential_fields, m.population_instansi, "
+              "m.population_opds, m.purposes, m.rate_per_minute, m.quota_per_day")
+
+
 def authenticate(uow, kit: IdentityKit, access_token: str) -> dict:
     claims = kit.tokens.decode(access_token)
-    # a machine client's agreement must be in force today, not only when the token was issued
     row = uow.execute(
-        "SELECT a.account_id, a.kind, a.display_name, a.roles, a.opd_scope, a.home_opd, "
+        "SELECT a.account_id, a.kind, a.display_name, a.roles, a.opd_scope, a.home_opd, "  # noqa: S608 - fixed columns; values bound
         "coalesce(m.scopes, '{}') AS scopes, extract(epoch FROM least(s.expires_at, "
-        "CAST(m.valid_until + 1 AS timestamptz)))::float8 AS cache_until "
-        "FROM sessions s JOIN accounts a USING (account_id) "
+        "CAST(m.valid_until + 1 AS timestamptz)))::float8 AS cache_until, "
+        "m.client_id IS NOT NULL AS client, current_date BETWEEN m.valid_from AND "
+        "m.valid_until AS in_force, m.suspended_at IS NOT NULL AS suspended, " + _AGREEMENT
+        + " FROM sessions s JOIN accounts a USING (account_id) "
         "LEFT JOIN machine_clients m ON m.client_id = a.account_id WHERE s.session_id = :s "
         "AND s.account_id = :a AND s.revoked_at IS NULL AND s.expires_at > now() "
-        "AND a.status = 'active' AND (a.totp_enrolled OR NOT a.roles && :totp_roles) "
-        "AND (m.client_id IS NULL OR current_date BETWEEN m.valid_from AND m.valid_until)",
+        "AND a.status = 'active' AND (a.totp_enrolled OR NOT a.roles && :totp_roles)",
         {"s": claims["sid"], "a": claims["sub"], "totp_roles": sorted(domain.TOTP_ROLES)}
     ).mappings().first()
     if row is None:
         # ... or it was opened with a password alone and the account's roles now need TOTP
         # (an auditor's session from before auditors did): enrolling ends it (confirm_totp)
         raise TokenInvalid("sesi sudah diakhiri; silakan masuk kembali", field="Authorization")
+    agreement = None
+    if row["client"]:
+        # a machine client's agreement must be in force today and not suspended, not only
+        # when the token was issued (a suspension fences cached answers: ACCESS_CHANGES)
+        refuse_agreement(row["in_force"], row["suspended"], "Authorization")
+        agreement = {k: row[k] for k in _AGREEMENT.replace("m.", "").split(", ")}
+        agreement["valid_until"] = row["valid_until"].isoformat()
+    principal = {k: row[k] for k in ("account_id", "kind", "display_name", "roles",
+                                     "opd_scope", "home_opd", "scopes")}
     # this answer holds, unless an access change is recorded, until the token, the session or
     # a machine client's agreement ends, whichever comes first
-    return {**row, "session_id": claims["sid"],
-            "cache_until": min(float(claims["exp"]), row["cache_until"])}
+    return {**principal, "session_id": claims["sid"], "agreement": agreement,
+            "cache_until": min(float(claims["exp"]), row["cache_until"] or float("inf"))}
+
+
+def refuse_agreement(in_force: bool, suspended: bool, field: str) -> None:
+    """A machine client whose agreement is suspended or not in force today is refused, each
+    with its own code (issue 17: access stops at once)."""
+    if suspended:
+        raise Forbidden("perjanjian (MoU/PKS) klien sedang ditangguhkan BKD", field=field,
+                        code="agreement_suspended")
+    if not in_force:
+        raise Forbidden("perjanjian (MoU/PKS) klien tidak berlaku pada tanggal ini",
+                        field=field, code="agreement_expired")
 
 
 # -- sessions and self-service -------------------------------------------------------------

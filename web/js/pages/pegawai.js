@@ -728,6 +728,45 @@ async function consents(main, params, ctx) {
   })));
 }
 
+// -- who received my data (issue 17: the disclosure log) -----------------------------------------
+
+const CHANNELS = { agency_api: "API instansi", data_request: "Permintaan data",
+                   export: "Ekspor laporan", auditor_read: "Pemeriksaan auditor" };
+const BASIS = { MoU: "MoU", PKS: "PKS", data_request: "Permintaan data", export: "Ekspor",
+                audit: "Tugas pemeriksaan" };
+/** What a release names besides data pokok: the record's parts, an auditor's views. */
+const RELEASED = { nip: "NIP", instansi: "Instansi", histories: "Riwayat", documents: "Dokumen",
+                   proposals: "Usulan perubahan", timeline: "Linimasa perubahan",
+                   record: "Data pegawai", catatan_kesehatan: "Catatan kesehatan" };
+
+async function disclosures(main, params, ctx) {
+  heading(main, "Siapa yang menerima data saya",
+    "Setiap kali data Anda diberikan kepada instansi lain, diekspor, atau dibaca auditor, "
+    + "tercatat di sini: siapa penerimanya, kapan, kolom apa, dan untuk apa.");
+  const offset = Number(ctx.query?.get("offset") || 0);
+  const body = holder(main);
+  const items = await busy(body, () => api.get("/api/me/disclosures", { limit: PAGE, offset }));
+  body.append(stacked(table({
+    caption: "Pemberian data Anda, terbaru dahulu",
+    rows: items,
+    empty: "Data Anda belum pernah diberikan kepada siapa pun.",
+    columns: [
+      { key: "disclosed_at", label: "Waktu", render: (d) => datetime(d.disclosed_at) },
+      { key: "recipient", label: "Penerima", render: (d) => d.recipient.name || d.recipient.id },
+      { key: "channel", label: "Melalui", render: (d) => CHANNELS[d.channel] || d.channel },
+      { key: "fields", label: "Data yang diberikan",
+        render: (d) => d.fields.map((f) => FIELD_NAMES[f] || RELEASED[f] || f).join(", ") },
+      { key: "purpose", label: "Tujuan", render: (d) => d.purpose },
+      { key: "basis", label: "Dasar",
+        render: (d) => `${BASIS[d.basis.kind] || d.basis.kind} ${d.basis.reference}` },
+    ],
+  })));
+  if (offset > 0 || items.length === PAGE) {
+    body.append(pager({ offset, limit: PAGE, hasMore: items.length === PAGE,
+      go: (o) => ctx.navigate(`/pegawai/penerima-data?offset=${o}`) }));
+  }
+}
+
 // -- notifications --------------------------------------------------------------------------------
 
 async function inbox(main, params, ctx) {
@@ -785,6 +824,8 @@ export const routes = [
   { path: "/pegawai/usulan", title: "Usulan saya", roles: ["pegawai"], menu: "Usulan saya", render: myRequests },
   { path: "/pegawai/usulan/:id", title: "Usulan", roles: ["pegawai"], render: oneRequest },
   { path: "/pegawai/dokumen", title: "Dokumen saya", roles: ["pegawai"], menu: "Dokumen saya", render: signedDocuments },
+  { path: "/pegawai/penerima-data", title: "Siapa yang menerima data saya", roles: ["pegawai"],
+    menu: "Penerima data saya", render: disclosures },
   { path: "/pegawai/pemberitahuan", title: "Pemberitahuan", roles: ["pegawai"], menu: "Pemberitahuan",
     badge: "inbox", render: inbox },
   { path: "/pegawai/persetujuan", title: "Persetujuan data", roles: ["pegawai"], menu: "Persetujuan data",
