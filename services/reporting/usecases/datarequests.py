@@ -22,6 +22,7 @@ from services.reporting import domain
 from services.reporting.exceptions import ConsentMissing, DataRequestStep, FourEyes
 from services.reporting.usecases import exports, reports
 from shared.auth import Principal
+from shared.calendar import WIB
 from shared.errors import NotFound
 from shared.eventstore import NO_STREAM, NewEvent
 
@@ -319,7 +320,8 @@ def release(uow, actor: Principal, request_id, data: dict, now: datetime | None 
         raise ConsentMissing("belum ada pegawai yang memberi persetujuan: tidak ada data yang "
                              "dapat diserahkan", field="consents", details=counts)
     now = now or datetime.now(UTC)
-    end_of_period = datetime.combine(row["period_until"] + timedelta(days=1), time(), UTC)
+    # the period is in days as East Java counts them: it ends at midnight WIB
+    end_of_period = datetime.combine(row["period_until"] + timedelta(days=1), time(), WIB)
     expires_at = min(now + timedelta(days=RELEASE_DAYS), end_of_period)
     if expires_at <= now:
         raise DataRequestStep("periode penggunaan data sudah berakhir", field="period_until",
