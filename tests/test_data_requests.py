@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
@@ -157,6 +158,9 @@ def test_no_personal_data_leaves_without_an_approved_request_and_consent(
                            body={"format": "csv"})
     assert released.status == 202 and released.body["state"] == "released", released.body
     assert released.body["consents"] == {"given": 1, "refused": 1, "pending": 2}
+    # downloadable for RELEASE_DAYS (the period of use ends later)
+    left = datetime.fromisoformat(released.body["export"]["expires_at"]) - datetime.now(UTC)
+    assert timedelta(days=13) < left <= timedelta(days=14), left
     # the answers are frozen by the release
     _problem(client.call("POST", f"/api/me/consents/{rid}", token=pegawai[nips[2]],
                          body={"consent": True}), 409, "data_request_state")
