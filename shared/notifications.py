@@ -1,5 +1,6 @@
 """What an employee is told when their request moves: one text for the in-app inbox
-(verification) and the email (identity), so both say the same."""
+(verification) and the email (identity), so both say the same; and when a data request asks
+for their consent (issue 17 part 2: inbox only)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ def notification_for(event_type: str, payload: dict) -> tuple[str, str] | None:
     a step not told, or one withheld from the bus (a disciplinary procedure)."""
     if payload.get("withheld"):
         return None
+    if event_type == "ConsentRequested":
+        return ("Permintaan persetujuan data",
+                f"{payload['organisation']} meminta data Anda ({', '.join(payload['fields'])}) "
+                f"untuk: {payload['purpose']}. Beri atau tolak persetujuan di menu "
+                "Persetujuan data; tanpa persetujuan Anda data tidak diserahkan.")
     if event_type == "RequestReturned":
         reasons = "; ".join(f"{code}: {why}" for code, why in payload["documents"].items())
         return ("Usulan dikembalikan untuk perbaikan",

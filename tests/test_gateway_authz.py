@@ -224,6 +224,17 @@ MATRIX = {
     ("GET", "/api/reports/<name>/export/<export_id>/file"): REPORT_PEOPLE,
     ("GET", "/api/reports/<name>/chart"): REPORT_PEOPLE,
     ("GET", "/api/disclosures"): {"administrator", "auditor"},
+    # data requests with consent (issue 17 part 2): staff file them and read their own (BKD
+    # and auditors: every one), BKD decides, only the requester releases and downloads; the
+    # pegawai concerned answers the consent asked of them
+    ("POST", "/api/data-requests"): REPORT_PEOPLE,
+    ("GET", "/api/data-requests"): REPORT_PEOPLE,
+    ("GET", "/api/data-requests/<request_id>"): REPORT_PEOPLE,
+    ("POST", "/api/data-requests/<request_id>/decision"): BKD,
+    ("POST", "/api/data-requests/<request_id>/release"): REPORT_PEOPLE,
+    ("GET", "/api/data-requests/<request_id>/file"): REPORT_PEOPLE,
+    ("GET", "/api/me/consents"): {"pegawai"},
+    ("POST", "/api/me/consents/<request_id>"): {"pegawai"},
     # the disclosure log (issue 17 part 3): BKD's report; a pegawai's own releases
     ("GET", "/api/disclosures/report"): {"administrator", "auditor"},
     ("GET", "/api/me/disclosures"): {"pegawai"},
@@ -663,6 +674,65 @@ class World:
                          == "ready", timeout=30, message="the export's file")
         return path.replace("<export_id>", export["export_id"]), token, None
 
+    #: BKD's approver of the matrix's data requests (never their requester; a signer in the
+    #: test key store, so a release is signed)
+    DATA_APPROVER = {"actor_id": "admin.bkd", "actor_role": "administrator",
+                     "actor_roles": ["administrator"], "actor_scope": []}
+
+    def data_request(self, owner: str, step: str = "submitted") -> str:
+        """A data request about the pegawai persona filed by `owner`, taken to `step`
+        (approved, consented, released: its file ready)."""
+        body = {"organisation": "Lembaga Uji Matriks", "purpose": "uji matriks otorisasi",
+                "fields": ["name"], "population": {"nips": [self.logins["pegawai"]]},
+                "period_from": "2026-12-01", "period_until": "2027-06-30"}
+        with rpc(self.config, self.context(owner), service="reporting") as svc:
+            rid = svc.file_data_request(body)["request_id"]
+        if step == "submitted":
+            return rid
+        def approved():
+            with rpc(self.config, self.DATA_APPROVER, service="reporting") as svc:
+                try:
+                    return svc.decide_data_request(rid, {"approve": True,
+                                                         "reason": "uji matriks"})
+                except Exception as exc:  # noqa: BLE001 - the list has not caught up yet
+                    if getattr(exc, "code", None) != "population_empty":
+                        raise
+                    return None
+        wait_for(approved, timeout=60, message="the employee list holds the pegawai")
+        if step == "approved":
+            return rid
+        with rpc(self.config, self.context("pegawai"), service="reporting") as svc:
+            svc.answer_consent(rid, {"consent": True})
+        if step == "consented":
+            return rid
+        with rpc(self.config, self.context(owner), service="reporting") as svc:
+            svc.release_data_request(rid, {"format": "csv"})
+            wait_for(lambda: (svc.get_data_request(rid)["export"] or {}).get("status")
+                     == "ready", timeout=30, message="the release's file")
+        return rid
+
+    def data_request_target(self, method, path, persona, token):
+        """A data request of the persona's own when it may file one (else fasilitator_own's),
+        in the state the route needs."""
+        if path == "/api/data-requests":
+            body = None if method == "GET" else {
+                "organisation": "Lembaga Uji Matriks", "purpose": "uji matriks otorisasi",
+                "fields": ["name"], "population": {"nips": [self.logins["pegawai"]]},
+                "period_from": "2026-12-01", "period_until": "2027-06-30"}
+            return path, token, body
+        if path == "/api/me/consents":
+            return path, token, None
+        owner = persona if persona in REPORT_PEOPLE else "fasilitator_own"
+        step, body = {"decision": ("submitted", {"approve": False, "reason": "uji matriks"}),
+                      "release": ("consented", {"format": "csv"}),
+                      "file": ("released", None)}.get(path.rsplit("/", 1)[-1], (None, None))
+        if path.startswith("/api/me/consents/"):
+            step, body = "approved", {"consent": True}
+        if path.endswith("/decision"):
+            owner = "fasilitator_own"  # never the deciding administrator's own (four eyes)
+        return path.replace("<request_id>", self.data_request(owner, step or "submitted")), \
+            token, body
+
     def own_target(self, method, path, persona, scenario):
         """(path, token, body) for a persona reaching a route with a target of its own."""
         token, nip = self.token(persona), self.logins["pegawai"]
@@ -709,6 +779,8 @@ class World:
             return self.own_target(method, path, persona, scenario)
         token = self.token(persona)
         admin = self.context("administrator")
+        if path.startswith(("/api/data-requests", "/api/me/consents")):
+            return self.data_request_target(method, path, persona, token)
         if path == "/api/auth/login":
             return path, token, {"login": self.people.pegawai(), "password": PASSWORD}
         if path == "/api/auth/refresh":

@@ -115,7 +115,10 @@ def real_ids(world: World) -> dict[str, dict[str, str]]:
               "document_id": document["document_id"], "review_id": review,
               "client_id": client, "session_id": other_session, "case_id": case,
               "import_id": job}
+    data_request = world.data_request("administrator", "released")
     return {"/api/access-requests/": {"request_id": access_request},
+            "/api/data-requests/": {"request_id": data_request},
+            "/api/me/consents/": {"request_id": data_request},
             "/api/reports/": {"name": "headcount"}, "": common}
 
 

@@ -56,6 +56,7 @@ ERRORS = {
     404: "Tidak ditemukan, atau di luar hak Anda (jawabannya sengaja sama)",
     408: "Badan permintaan tidak selesai dikirim tepat waktu (`request_timeout`)",
     409: "Konflik: data telah berubah (versi), sudah diputuskan, atau sudah ada",
+    410: "Sudah kedaluwarsa: berkas tidak lagi diserahkan (`export_expired`)",
     413: "Badan permintaan terlalu besar",
     415: "Jenis konten tidak didukung",
     422: "Data tidak valid (isian, kueri, atau aturan layanan)",

@@ -72,6 +72,10 @@ REPORT_READERS = ("fasilitator", "administrator", "auditor")
 #: the scope a machine client needs for the lists and figures it may read (a kab/kota's client)
 MACHINE_READ = "records:read"
 EXPORT_TYPES = {"csv": "text/csv", "xlsx": XLSX_TYPE, "pdf": "application/pdf"}
+#: who may file a data request (permintaan data, issue 17 part 2): an OPD's fasilitator asking
+#: for another OPD's data, BKD and auditors on behalf of a third party
+DATA_REQUESTERS = ("fasilitator", "administrator", "auditor")
+DATA_REQUEST_CREATE = rp.DataRequestCreate()
 AGENCY_SEARCH = ag.AgencyEmployeeSearch()
 PRINCIPAL = c.Principal()  # made once: a schema's construction costs more than its dump
 READINESS = ReadinessSchema()
@@ -434,7 +438,10 @@ class GatewayService(ServiceBase):
               summary="Unduh berkas ekspor (hanya peminta)", roles=REPORT_READERS,
               tag="laporan", media=tuple(EXPORT_TYPES.values()), errors=(404, 409))
     def http_export_file(self, request, name, export_id, **_):
-        meta = self.rpc_reporting.authorize_export_download(name, export_id)
+        return self._export_file(self.rpc_reporting.authorize_export_download(name, export_id))
+
+    def _export_file(self, meta: dict) -> Response:
+        """An export's file streamed from the store to the one it was made for."""
         response = Response(self.documents.open(meta["sha256"]),
                             mimetype=EXPORT_TYPES[meta["format"]], direct_passthrough=True)
         response.headers["Content-Length"] = str(meta["size"])
@@ -519,6 +526,63 @@ class GatewayService(ServiceBase):
               many=True, tag="berbagi data")
     def http_my_disclosures(self, request, query, **_):
         return self.rpc_records.my_disclosures(query)
+
+    # -- data requests with consent (permintaan data, issue 17 part 2) -----------------------
+
+    @endpoint("POST", "/api/data-requests",
+              summary="Ajukan permintaan data pegawai (tujuan, kolom, populasi, periode)",
+              roles=DATA_REQUESTERS, body=rp.DataRequestCreate, response=rp.DataRequest,
+              status=201, tag="permintaan data", idempotent=True)
+    def http_file_data_request(self, request, body, **_):
+        return self.rpc_reporting.file_data_request(DATA_REQUEST_CREATE.dump(body))
+
+    @endpoint("GET", "/api/data-requests",
+              summary="Permintaan data saya (BKD dan auditor: semua)", roles=DATA_REQUESTERS,
+              query=rp.DataRequestQuery, response=rp.DataRequest, many=True,
+              tag="permintaan data")
+    def http_data_requests(self, request, query, **_):
+        return self.rpc_reporting.list_data_requests(query)
+
+    @endpoint("GET", "/api/data-requests/<request_id>", summary="Satu permintaan data",
+              roles=DATA_REQUESTERS, response=rp.DataRequest, tag="permintaan data",
+              errors=(404,))
+    def http_data_request(self, request, request_id, **_):
+        return self.rpc_reporting.get_data_request(request_id)
+
+    @endpoint("POST", "/api/data-requests/<request_id>/decision",
+              summary="Setujui (minta persetujuan pegawai) atau tolak permintaan data",
+              roles=BKD, body=rp.DataRequestDecision, response=rp.DataRequest,
+              tag="permintaan data", errors=(404, 409), idempotent=True)
+    def http_decide_data_request(self, request, request_id, body, **_):
+        return self.rpc_reporting.decide_data_request(request_id, body)
+
+    @endpoint("POST", "/api/data-requests/<request_id>/release",
+              summary="Buat berkas data pegawai yang menyetujui (bertanda tangan, berbatas "
+                      "waktu)", roles=DATA_REQUESTERS, body=rp.DataRequestRelease,
+              response=rp.DataRequest, status=202, tag="permintaan data", errors=(404, 409),
+              idempotent=True)
+    def http_release_data_request(self, request, request_id, body, **_):
+        return self.rpc_reporting.release_data_request(request_id, body)
+
+    @endpoint("GET", "/api/data-requests/<request_id>/file",
+              summary="Unduh berkas permintaan data (hanya peminta, sampai kedaluwarsa)",
+              roles=DATA_REQUESTERS, tag="permintaan data", media=tuple(EXPORT_TYPES.values()),
+              errors=(404, 409, 410))
+    def http_data_request_file(self, request, request_id, **_):
+        return self._export_file(self.rpc_reporting.authorize_data_request_file(request_id))
+
+    @endpoint("GET", "/api/me/consents",
+              summary="Permintaan persetujuan atas data saya (permintaan data)",
+              roles=("pegawai",), response=rp.Consent, many=True, tag="permintaan data")
+    def http_my_consents(self, request, **_):
+        return self.rpc_reporting.my_consents()
+
+    @endpoint("POST", "/api/me/consents/<request_id>",
+              summary="Beri atau tolak persetujuan atas data saya", roles=("pegawai",),
+              body=rp.ConsentAnswer, response=rp.Consent, tag="permintaan data",
+              errors=(404, 409), idempotent=True)
+    def http_answer_consent(self, request, request_id, body, **_):
+        return self.rpc_reporting.answer_consent(request_id, body)
 
     # -- documents -------------------------------------------------------------------------------
 

@@ -238,3 +238,58 @@ def scope_for(account_id: str, roles: frozenset[str], opd_scope: frozenset[str])
     if "fasilitator" in roles:
         return Scope(opds=tuple(sorted(opd_scope)))
     return None
+
+
+# -- data requests (permintaan data, issue 17 part 2) ------------------------------------------
+
+#: the columns of the employee list a data request may ask for, with their headings: never
+#: NIK, address, phone or e-mail (the list does not hold them), never a confidential field
+REQUESTABLE_FIELDS = {
+    "nip": "NIP", "name": "Nama", "gelar_depan": "Gelar depan",
+    "gelar_belakang": "Gelar belakang", "gender": "L/P", "date_of_birth": "Tanggal lahir",
+    "status": "Status", "instansi": "Instansi", "opd_id": "Kode OPD", "opd_name": "OPD",
+    "unit": "Unit kerja", "golongan": "Gol/ruang", "tmt_golongan": "TMT golongan",
+    "jabatan": "Jabatan", "jenis_jabatan": "Jenis jabatan", "eselon": "Eselon",
+    "tmt_jabatan": "TMT jabatan", "education_id": "Kode pendidikan", "tmt_cpns": "TMT CPNS",
+    "tmt_pns": "TMT PNS", "tmt_pensiun": "TMT pensiun"}
+DATE_FIELDS = frozenset({"date_of_birth", "tmt_golongan", "tmt_jabatan", "tmt_cpns", "tmt_pns",
+                         "tmt_pensiun"})
+#: who may file a data request: staff of an OPD asking for another OPD's data, BKD and
+#: auditors (for a third party they represent), and an external requester's account
+REQUESTERS = ("fasilitator", "administrator", "auditor", "peminta_data")
+
+DR_SUBMITTED, DR_REFUSED, DR_APPROVED, DR_RELEASED = ("submitted", "refused", "approved",
+                                                      "released")
+DR_STATE_NAMES = {DR_SUBMITTED: "diajukan", DR_REFUSED: "ditolak",
+                  DR_APPROVED: "disetujui, menunggu persetujuan pegawai",
+                  DR_RELEASED: "data diserahkan"}
+#: event -> (states it may happen in, state after); DataRequestFiled starts a request
+DATA_REQUEST_TRANSITIONS = {
+    "DataRequestApproved": ({DR_SUBMITTED}, DR_APPROVED),
+    "DataRequestRefused": ({DR_SUBMITTED}, DR_REFUSED),
+    "DataRequestReleased": ({DR_APPROVED}, DR_RELEASED),
+}
+CONSENT_PENDING, CONSENT_GIVEN, CONSENT_REFUSED = "pending", "given", "refused"
+
+
+def data_request_step(state: str, event_type: str) -> str | None:
+    """Why `event_type` may not happen to a data request in `state`, or None."""
+    sources, _ = DATA_REQUEST_TRANSITIONS[event_type]
+    if state in sources:
+        return None
+    return (f"langkah ini tidak dapat dilakukan pada permintaan data berstatus "
+            f"{DR_STATE_NAMES.get(state, state)}")
+
+
+def data_request_four_eyes(requester: str, actor: str) -> str | None:
+    """The one who asked for the data never decides their own request (an administrator
+    filing one for a third party leaves the decision to another)."""
+    if requester == actor:
+        return "peminta data tidak boleh memutus permintaannya sendiri (empat mata)"
+    return None
+
+
+def releasable(consents: dict[str, str]) -> list[str]:
+    """The NIPs whose data may leave: those who gave consent, and nobody else (a refusal and
+    no answer yet both keep a person out)."""
+    return sorted(nip for nip, consent in consents.items() if consent == CONSENT_GIVEN)

@@ -1,6 +1,6 @@
 """Errors of the reporting service; all carry a code, an HTTP status and the field concerned."""
 
-from shared.errors import NotFound, SimasnError
+from shared.errors import Conflict, Forbidden, NotFound, SimasnError
 
 
 class ReportingError(SimasnError):
@@ -11,3 +11,30 @@ class ReportingError(SimasnError):
 
 class ReportUnknown(NotFound):
     code = "report_unknown"
+
+
+class ExportExpired(SimasnError):
+    """A data request's release past its end: the file is no longer handed out."""
+
+    code = "export_expired"
+    http_status = 410
+    title = "Masa unduh berkas berakhir"
+    transient = False
+
+
+class DataRequestStep(Conflict):
+    """A step the data request's state does not allow (`details.state`)."""
+
+    code = "data_request_state"
+    title = "Langkah tidak sesuai status permintaan data"
+
+
+class ConsentMissing(Conflict):
+    """A release asked for before anyone concerned has consented: nothing would leave."""
+
+    code = "consent_missing"
+    title = "Belum ada persetujuan pegawai"
+
+
+class FourEyes(Forbidden):
+    code = "four_eyes"

@@ -18,6 +18,7 @@ from services.reporting.events import REGISTRY
 from services.reporting.usecases import (
     assignments,
     completeness,
+    datarequests,
     exports,
     lists,
     projection,
@@ -48,6 +49,8 @@ SEARCH = c.EmployeeSearch()  # made once: building a schema costs more than load
 EXPORT_REQUEST, EXPORT = c.ExportRequest(), c.Export()
 DISCLOSURE_QUERY, DISCLOSURE = c.DisclosureQuery(), c.Disclosure(many=True)
 CHART_QUERY = c.ChartQuery()
+DATA_REQUEST, DATA_REQUESTS = c.DataRequest(), c.DataRequest(many=True)
+CONSENTS = c.Consent(many=True)
 #: who the export worker is when it asks signing for an official list
 SYSTEM = {"actor_id": "service:reporting", "actor_role": "system", "actor_roles": ["system"],
           "actor_scope": []}
@@ -230,6 +233,61 @@ class ReportingService(ServiceBase):
 
     def _actor(self) -> Principal:
         return Principal.from_context(self.context)
+
+    # -- data requests with consent (issue 17 part 2, usecases/datarequests.py) ----------------
+
+    @rpc
+    def file_data_request(self, payload):
+        data = load(c.DataRequestCreate(), payload)
+        with self.db.transaction(reason=data["purpose"]) as uow:
+            return once(uow, "file_data_request", [payload], lambda: DATA_REQUEST.dump(
+                datarequests.file(uow, self._actor(), data)))
+
+    @rpc
+    def list_data_requests(self, query=None):
+        data = load(c.DataRequestQuery(), query or {})
+        with self.db.transaction() as uow:
+            return DATA_REQUESTS.dump(datarequests.listing(uow, self._actor(), data))
+
+    @rpc
+    def get_data_request(self, request_id):
+        with self.db.transaction() as uow:
+            return DATA_REQUEST.dump(datarequests.get(uow, self._actor(), request_id))
+
+    @rpc
+    def decide_data_request(self, request_id, payload):
+        """BKD approves (consent is asked of each person concerned) or refuses."""
+        data = load(c.DataRequestDecision(), payload)
+        with self.db.transaction(reason=data["reason"]) as uow:
+            return once(uow, "decide_data_request", [request_id, payload],
+                        lambda: DATA_REQUEST.dump(datarequests.decide(
+                            uow, self._actor(), request_id, data)))
+
+    @rpc
+    def release_data_request(self, request_id, payload):
+        """The requester's export of the consenting persons' data (produced by the timer)."""
+        data = load(c.DataRequestRelease(), payload)
+        with self.db.transaction() as uow:
+            return once(uow, "release_data_request", [request_id, payload],
+                        lambda: DATA_REQUEST.dump(datarequests.release(
+                            uow, self._actor(), request_id, data)))
+
+    @rpc
+    def authorize_data_request_file(self, request_id):
+        with self.db.transaction() as uow:
+            return EXPORT.dump(datarequests.authorize_file(uow, self._actor(), request_id))
+
+    @rpc
+    def my_consents(self):
+        with self.db.transaction() as uow:
+            return CONSENTS.dump(datarequests.consents(uow, self._actor()))
+
+    @rpc
+    def answer_consent(self, request_id, payload):
+        data = load(c.ConsentAnswer(), payload)
+        with self.db.transaction() as uow:
+            return once(uow, "answer_consent", [request_id, payload], lambda: c.Consent().dump(
+                datarequests.answer(uow, self._actor(), request_id, data)))
 
     # -- monev: the registered reports, as lists of items ---------------------------------------
 

@@ -65,6 +65,11 @@ class VerificationService(ServiceBase):
     def on_request_completed(self, uow, event):
         queues.request_moved(uow, event)
 
+    @idempotent_handler("reporting", "ConsentRequested", subscription=QUEUE)
+    def on_consent_requested(self, uow, event):
+        """A data request asks this pegawai for consent: a line in their inbox."""
+        inbox.notify(uow, event)
+
     @idempotent_handler("records", "ChangeProposed", subscription=QUEUE)
     def on_change_proposed(self, uow, event):
         queues.change_proposed(uow, event)

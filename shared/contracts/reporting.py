@@ -362,6 +362,8 @@ class Export(Schema):
     error = fields.String(allow_none=True)
     created_at = fields.String()
     finished_at = fields.String(allow_none=True)
+    expires_at = fields.String(allow_none=True, metadata={
+        "description": "berkas tidak lagi diserahkan sesudahnya (rilis permintaan data)"})
 
 
 class DisclosureQuery(Schema):
@@ -402,3 +404,143 @@ class ChartQuery(Schema):
 class Chart(Schema):
     content_type = fields.String()
     body_base64 = fields.String()
+
+
+# -- data requests (permintaan data, issue 17 part 2) ------------------------------------------
+
+#: the employee-list columns a data request may name (their headings: services/reporting/domain.py
+#: REQUESTABLE_FIELDS, the same keys)
+DATA_REQUEST_FIELDS = ("nip", "name", "gelar_depan", "gelar_belakang", "gender", "date_of_birth",
+                       "status", "instansi", "opd_id", "opd_name", "unit", "golongan",
+                       "tmt_golongan", "jabatan", "jenis_jabatan", "eselon", "tmt_jabatan",
+                       "education_id", "tmt_cpns", "tmt_pns", "tmt_pensiun")
+#: the most persons one request may concern (each is asked for consent)
+DATA_REQUEST_POPULATION_MAX = 5000
+_NIP = validate.Regexp(r"^\d{18}$", error="NIP 18 digit angka")
+_REASON = validate.Length(5, 500, error="alasan 5-500 huruf")
+
+
+class DataRequestPopulation(Schema):
+    """Whose data: the employees of an OPD (provincial), of an instansi (a kabupaten/kota or
+    the province), or a list of NIPs; given together, all must hold."""
+
+    opd_id = fields.String(validate=validate.Length(1, 40))
+    instansi = fields.String(validate=validate.Length(1, 10))
+    nips = fields.List(fields.String(validate=_NIP), validate=validate.Length(
+        1, DATA_REQUEST_POPULATION_MAX, error=f"1-{DATA_REQUEST_POPULATION_MAX} NIP"))
+
+    @validates_schema
+    def _something(self, data, **_):
+        if not data:
+            raise ValidationError("sebutkan OPD, instansi atau daftar NIP", "opd_id")
+        if "instansi" in data and data["instansi"] not in instansi():
+            raise ValidationError("kode instansi tidak dikenal", "instansi")
+
+
+class DataRequestCreate(Schema):
+    """`POST /api/data-requests`: who asks (the organisation), why, which fields of whom, and
+    for which period the data will be used (the release expires at its end at the latest)."""
+
+    organisation = fields.String(required=True, validate=validate.Length(
+        3, 200, error="nama instansi/lembaga peminta 3-200 huruf"))
+    purpose = fields.String(required=True, validate=validate.Length(
+        PURPOSE_MIN, 500, error=f"tujuan penggunaan data {PURPOSE_MIN}-500 huruf"))
+    columns = fields.List(fields.String(validate=validate.OneOf(
+        DATA_REQUEST_FIELDS, error="kolom tidak dapat diminta")), required=True,
+        data_key="fields", validate=validate.Length(1, len(DATA_REQUEST_FIELDS),
+                                                    error="sebutkan kolom yang diminta"))
+    population = fields.Nested(DataRequestPopulation, required=True)
+    period_from = fields.Date(required=True)
+    period_until = fields.Date(required=True)
+
+    @validates_schema
+    def _period(self, data, **_):
+        start, end = data.get("period_from"), data.get("period_until")
+        if start and end and end < start:
+            raise ValidationError("akhir periode sebelum awalnya", "period_until")
+        if start and end and (end - start).days > 366:
+            raise ValidationError("periode penggunaan paling lama satu tahun", "period_until")
+        if len(set(data.get("columns") or [])) != len(data.get("columns") or []):
+            raise ValidationError("kolom disebut dua kali", "fields")
+
+
+class DataRequestDecision(Schema):
+    """`POST /api/data-requests/{id}/decision`: BKD approves or refuses, saying why."""
+
+    approve = fields.Boolean(required=True)
+    reason = fields.String(required=True, validate=_REASON)
+
+
+class DataRequestRelease(Schema):
+    """`POST /api/data-requests/{id}/release`: the requester asks for the file of the
+    consenting persons' data."""
+
+    format = fields.String(required=True, validate=validate.OneOf(
+        EXPORT_FORMATS, error="format: " + ", ".join(EXPORT_FORMATS)))
+
+
+class DataRequestQuery(Schema):
+    """`GET /api/data-requests`: the caller's own requests; BKD and auditors see every one
+    (`state` narrows)."""
+
+    state = fields.String(validate=validate.OneOf(("submitted", "refused", "approved",
+                                                   "released")))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200, error="1-200"))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 100_000,
+                                                                    error="0-100000"))
+
+
+class ConsentCounts(Schema):
+    given = fields.Integer()
+    refused = fields.Integer()
+    pending = fields.Integer()
+
+
+class DataRequest(Schema):
+    request_id = fields.String()
+    requester = fields.String()
+    organisation = fields.String()
+    purpose = fields.String()
+    columns = fields.List(fields.String(), data_key="fields")
+    population = fields.Dict()
+    period_from = fields.String()
+    period_until = fields.String()
+    state = fields.String(metadata={"description": "submitted, refused, approved, released"})
+    decided_by = fields.String(allow_none=True)
+    decision_reason = fields.String(allow_none=True)
+    consents = fields.Nested(ConsentCounts)
+    export = fields.Nested(lambda: DataRequestExport(), allow_none=True)
+    version = fields.Integer()
+    created_at = fields.String()
+
+
+class DataRequestExport(Schema):
+    export_id = fields.String()
+    status = fields.String(metadata={"description": "running, ready, failed atau expired"})
+    format = fields.String()
+    rows = fields.Integer(allow_none=True)
+    sha256 = fields.String(allow_none=True)
+    document_id = fields.String(allow_none=True, metadata={
+        "description": "dokumen bertanda tangan yang mengikat berkas (SHA-256)"})
+    expires_at = fields.String()
+
+
+class ConsentAnswer(Schema):
+    """`POST /api/me/consents/{request_id}`: the pegawai gives or refuses consent."""
+
+    consent = fields.Boolean(required=True)
+    reason = fields.String(validate=validate.Length(0, 500))
+
+
+class Consent(Schema):
+    """A consent asked of the caller: the request it is for and the answer so far."""
+
+    request_id = fields.String()
+    organisation = fields.String()
+    requester = fields.String()
+    purpose = fields.String()
+    columns = fields.List(fields.String(), data_key="fields")
+    period_from = fields.String()
+    period_until = fields.String()
+    consent = fields.String(metadata={"description": "pending, given atau refused"})
+    answered_at = fields.String(allow_none=True)

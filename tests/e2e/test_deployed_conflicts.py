@@ -13,7 +13,7 @@ append finds it moved on). To make such a race happen every time rather than now
 service waits for it — sends the calls one after another, waits until each is blocked on a lock,
 and lets go: the first in line writes, the one after it finds the stream moved on. Nothing is
 read or written in the database by the test itself (but for the reconciliations' stand-in, said
-in its test). The checkpoint's 409 needs a key store
+in its test, and a data request's file made to expire, 410). The checkpoint's 409 needs a key store
 without the seal, which is the operator's doing: the test takes the seal out of the deployed key
 store's index and puts it back.
 
@@ -108,6 +108,11 @@ CONFLICTS: dict[str, set[str]] = {
     "POST /api/reports/{name}/export": {"idempotency_key_reused"},
     "GET /api/reports/{name}/export/{export_id}/file": {"export_not_ready"},
     "POST /api/monev/evaluations/{year}": {"evaluation_recorded"},
+    "POST /api/data-requests": {"idempotency_key_reused"},
+    "POST /api/data-requests/{request_id}/decision": {"data_request_state"},
+    "POST /api/data-requests/{request_id}/release": {"consent_missing", "data_request_state"},
+    "GET /api/data-requests/{request_id}/file": {"export_not_ready"},
+    "POST /api/me/consents/{request_id}": {"data_request_state"},
 }
 #: what this run provoked: operation -> codes seen
 SEEN: dict[str, set[str]] = {}
@@ -763,6 +768,82 @@ def test_an_export_file_is_refused_until_it_is_ready(stack, client, people):
     wait_for(lambda: client.call("GET", path.removesuffix("/file"), token=admin).body.get(
         "status") == "ready", timeout=60, message="the export's file")
     assert client.call("GET", path, token=admin).status == 200
+
+
+def test_a_data_request_is_decided_consented_and_released_once(stack, client, people):
+    """A DINKES fasilitator's data request about the pegawai: filed once per Idempotency-Key,
+    decided once, released only after consent and once, its file refused until written (the
+    test holds the export's row, as above), the consent frozen after the release; and the
+    file past its end is 410 (the one write of this file: the test moves `expires_at`)."""
+    requester, admin = people["fasilitator"], people["admin"]
+    key = {"Idempotency-Key": f"permintaan-{uuid.uuid4()}"}
+    body = {"organisation": "Lembaga Uji Konflik", "purpose": "uji konflik permintaan data",
+            "fields": ["name"], "population": {"nips": [people["nip"]]},
+            "period_from": "2026-12-01", "period_until": "2027-06-30"}
+    filed = ok(client.call("POST", "/api/data-requests", token=requester, body=body,
+                           headers=key), 201)
+    conflict(client.call("POST", "/api/data-requests", token=requester,
+                         body={**body, "fields": ["golongan"]}, headers=key),
+             "POST /api/data-requests", "idempotency_key_reused")
+    decision = {"approve": True, "reason": "uji konflik"}
+
+    def approved(rid):
+        answer = client.call("POST", f"/api/data-requests/{rid}/decision", token=admin,
+                             body=decision)
+        # the employee list may not have caught up with the record yet: asked again
+        return answer.body if answer.status == 200 else None
+
+    def consented(rid):
+        wait_for(lambda: approved(rid), timeout=60, message="approved with its population")
+        ok(client.call("POST", f"/api/me/consents/{rid}", token=people["pegawai"],
+                       body={"consent": True}))
+
+    rid = filed["request_id"]
+    base = f"/api/data-requests/{rid}"
+    wait_for(lambda: approved(rid), timeout=60, message="approved with its population")
+    conflict(client.call("POST", f"{base}/decision", token=admin, body=decision),
+             "POST /api/data-requests/{request_id}/decision", "data_request_state")
+    conflict(client.call("POST", f"{base}/release", token=requester, body={"format": "csv"}),
+             "POST /api/data-requests/{request_id}/release", "consent_missing")
+    ok(client.call("POST", f"/api/me/consents/{rid}", token=people["pegawai"],
+                   body={"consent": True}))
+    holder = psycopg2.connect(stack.database_url)
+    try:
+        for attempt in range(10):  # until a release is caught before its worker took it
+            if attempt:
+                rid = ok(client.call("POST", "/api/data-requests", token=requester, body=body),
+                         201)["request_id"]
+                base = f"/api/data-requests/{rid}"
+                consented(rid)
+            export_id = ok(client.call("POST", f"{base}/release", token=requester,
+                                       body={"format": "csv"}), 202)["export"]["export_id"]
+            with holder.cursor() as cur:
+                cur.execute("SELECT 1 FROM reporting.exports WHERE export_id = %s AND status "
+                            "= 'running' FOR UPDATE", (export_id,))
+                if cur.fetchone():
+                    break
+            holder.rollback()
+        else:
+            raise AssertionError("every release was written before it could be held")
+        conflict(client.call("GET", f"{base}/file", token=requester),
+                 "GET /api/data-requests/{request_id}/file", "export_not_ready")
+    finally:
+        holder.rollback()
+        holder.close()
+    conflict(client.call("POST", f"{base}/release", token=requester, body={"format": "csv"}),
+             "POST /api/data-requests/{request_id}/release", "data_request_state")
+    conflict(client.call("POST", f"/api/me/consents/{rid}", token=people["pegawai"],
+                         body={"consent": False}),
+             "POST /api/me/consents/{request_id}", "data_request_state")
+    wait_for(lambda: client.call("GET", base, token=requester).body["export"]["status"]
+             == "ready", timeout=60, message="the release's file")
+    assert client.call("GET", f"{base}/file", token=requester).status == 200
+    with psycopg2.connect(stack.database_url) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE reporting.exports SET expires_at = now() - interval '1 second' "
+                    "WHERE export_id = %s", (export_id,))
+    gone = client.call("GET", f"{base}/file", token=requester)
+    assert gone.status == 410 and gone.code == "export_expired", gone.body
+    assert gone.headers["Content-Type"].startswith("application/problem+json")
 
 
 def test_every_operation_that_declares_409_is_provoked(request, capsys, client):

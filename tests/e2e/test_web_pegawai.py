@@ -298,3 +298,51 @@ def test_my_signed_decree_is_downloaded(stack, client, open_app, viewport):
         page.get_by_role("button", name="Unduh PDF bertanda tangan").click()
     with open(again.value.path(), "rb") as saved:
         assert saved.read(5) == b"%PDF-"
+
+
+@VIEWPORTS
+def test_a_data_request_asks_my_consent_and_i_answer_it(stack, client, open_app, viewport):
+    """DINDIK's fasilitator asks for a DINKES pegawai's data (issue 17 part 2); BKD approves;
+    the pegawai is told in Pemberitahuan, opens Persetujuan data, refuses with a reason, then
+    changes their mind and consents — each answer is what the API holds."""
+    nip = new_pegawai(stack, client)
+    requester = stack.login("fas.dindik1")
+    filed = client.call("POST", "/api/data-requests", token=requester, body={
+        "organisation": "Dinas Pendidikan (kajian lintas OPD)",
+        "purpose": "pemetaan tenaga kesehatan sekolah", "fields": ["name", "golongan"],
+        "population": {"nips": [nip]}, "period_from": "2026-12-01",
+        "period_until": "2027-03-31"})
+    assert filed.status == 201, filed.body
+    rid = filed.body["request_id"]
+    admin = stack.login("admin.bkd")
+    wait_for(lambda: client.call("POST", f"/api/data-requests/{rid}/decision", token=admin,
+                                 body={"approve": True, "reason": "sesuai SOP"}).status == 200,
+             timeout=60, message="approved once the employee list holds the pegawai")
+    token = stack.login(nip, NEW_PASSWORD)
+    wait_for(lambda: any(n["event"] == "ConsentRequested" for n in client.call(
+        "GET", "/api/me/inbox", token=token).body), timeout=60,
+             message="the pegawai is told of the consent asked")
+
+    page = open_app(viewport)
+    log_in(page, nip, NEW_PASSWORD)
+    menu(page, "Pemberitahuan")
+    page.locator(".peg-inbox li").filter(has_text="Permintaan persetujuan data").get_by_role(
+        "link", name="Buka persetujuan data").click()
+    card = page.locator(f"li[data-id='{rid}']")
+    card.wait_for()
+    step(page, "persetujuan-01-diminta")
+    assert "pemetaan tenaga kesehatan sekolah" in card.inner_text()
+    assert "Nama, Golongan" in card.inner_text()
+
+    card.get_by_label("Alasan menolak (tidak wajib)").fill("data saya tidak untuk kajian ini")
+    card.get_by_role("button", name="Tolak").click()
+    page.locator(f"li[data-id='{rid}'][data-consent='refused']").wait_for()
+    step(page, "persetujuan-02-ditolak")
+    (mine,) = client.call("GET", "/api/me/consents", token=token).body
+    assert mine["consent"] == "refused"
+
+    page.locator(f"li[data-id='{rid}']").get_by_role("button", name="Setuju").click()
+    page.locator(f"li[data-id='{rid}'][data-consent='given']").wait_for()
+    step(page, "persetujuan-03-disetujui")
+    (mine,) = client.call("GET", "/api/me/consents", token=token).body
+    assert mine["consent"] == "given"

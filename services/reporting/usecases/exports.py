@@ -30,11 +30,12 @@ import itertools
 import json
 import tempfile
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 from nameko.exceptions import UnknownService
 
 from services.reporting import charts, formats
+from services.reporting.exceptions import ExportExpired
 from services.reporting.usecases import reports
 from shared.auth import Principal
 from shared.calendar import today_wib
@@ -60,14 +61,20 @@ SUBJECT_BATCH = 5000
 OVERSEERS = ("administrator", "auditor")
 _COLUMNS = ("export_id, report, format, params, purpose, account_id, roles, opd_scope, "
             "personal, official, signer, status, row_count, sha256, size, content_type, "
-            "document_id, error, runner, created_at, finished_at")
+            "document_id, error, runner, created_at, finished_at, expires_at, "
+            "expires_at IS NOT NULL AND expires_at <= now() AS expired")
+#: reports only a use case of this service exports (a data request's release): never by name
+#: through the report routes
+INTERNAL: dict[str, reports.Report] = {}
 
 
 def stream(export_id: str) -> str:
     return f"export:{export_id}"
 
 
-def report_named(name: str) -> reports.Report:
+def report_named(name: str, internal: bool = False) -> reports.Report:
+    if internal and name in INTERNAL:
+        return INTERNAL[name]
     return reports.named(name)
 
 
@@ -100,23 +107,32 @@ def start(uow, actor: Principal, name: str, data: dict) -> dict:
     if signed and not data.get("signer"):
         raise ValidationFailed("daftar resmi ditandatangani: sebutkan akun pejabat "
                                "penandatangan", field="signer", code="signer_required")
+    export_id = enqueue(uow, report, data["format"], data["params"], purpose, actor,
+                        official=signed, signer=data.get("signer") if signed else None)
+    return view(_row(uow, export_id))
+
+
+def enqueue(uow, report: reports.Report, fmt: str, params: dict, purpose: str | None,
+            actor: Principal, official: bool, signer: str | None = None,
+            expires_at: datetime | None = None) -> str:
+    """Record an export for the worker to produce (its row and ExportRequested, in the
+    caller's transaction); its id. The caller has checked who may have it."""
     export_id = str(uuid.uuid4())
     uow.execute(
         "INSERT INTO exports (export_id, report, format, params, purpose, account_id, roles, "
-        "opd_scope, personal, official, signer) VALUES (CAST(:id AS uuid), :report, :format, "
-        "CAST(:params AS jsonb), :purpose, :account, :roles, :scope, :personal, :official, "
-        ":signer)",
-        {"id": export_id, "report": report.name, "format": data["format"],
-         "params": json.dumps(data["params"]), "purpose": purpose,
-         "account": actor.account_id, "roles": sorted(actor.roles),
-         "scope": sorted(actor.opd_scope), "personal": report.personal, "official": signed,
-         "signer": data.get("signer") if signed else None})
+        "opd_scope, personal, official, signer, expires_at) VALUES (CAST(:id AS uuid), "
+        ":report, :format, CAST(:params AS jsonb), :purpose, :account, :roles, :scope, "
+        ":personal, :official, :signer, :expires)",
+        {"id": export_id, "report": report.name, "format": fmt, "params": json.dumps(params),
+         "purpose": purpose, "account": actor.account_id, "roles": sorted(actor.roles),
+         "scope": sorted(actor.opd_scope), "personal": report.personal, "official": official,
+         "signer": signer, "expires": expires_at})
     uow.append(stream(export_id), STREAM_TYPE, NO_STREAM, [NewEvent("ExportRequested", {
-        "report": report.name, "format": data["format"], "params": data["params"],
-        "purpose": purpose, "account_id": actor.account_id, "roles": sorted(actor.roles),
-        "personal": report.personal, "official": signed})],
+        "report": report.name, "format": fmt, "params": params, "purpose": purpose,
+        "account_id": actor.account_id, "roles": sorted(actor.roles),
+        "personal": report.personal, "official": official})],
         reason=purpose or f"ekspor {report.name}")
-    return view(_row(uow, export_id))
+    return export_id
 
 
 def _row(uow, export_id: str, lock: bool = False) -> dict:
@@ -132,7 +148,7 @@ def _row(uow, export_id: str, lock: bool = False) -> dict:
 
 
 def view(row: dict) -> dict:
-    report = reports.REPORTS.get(row["report"])
+    report = reports.REPORTS.get(row["report"]) or INTERNAL.get(row["report"])
     extension = row["format"]
     return {"export_id": str(row["export_id"]), "report": row["report"],
             "title": report.title if report else row["report"], "format": row["format"],
@@ -143,23 +159,32 @@ def view(row: dict) -> dict:
             "file_name": f"{row['report']}-{str(row['export_id'])[:8]}.{extension}",
             "document_id": str(row["document_id"]) if row["document_id"] else None,
             "error": row["error"], "created_at": row["created_at"].isoformat(),
-            "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None}
+            "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None,
+            "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None}
 
 
 def get(uow, actor: Principal, name: str, export_id: str) -> dict:
     """An export's state: its requester, BKD and auditors."""
     row = _row(uow, export_id)
-    if row["report"] != name or (row["account_id"] != actor.account_id
-                                 and not actor.has(*OVERSEERS)):
+    if row["report"] != name or row["report"] in INTERNAL or (
+            row["account_id"] != actor.account_id and not actor.has(*OVERSEERS)):
         raise NotFound("ekspor tidak ditemukan", field="export_id")
     return view(row)
 
 
-def authorize_download(uow, actor: Principal, name: str, export_id: str) -> dict:
-    """The file of a ready export, for its requester only (the disclosure names them)."""
+def authorize_download(uow, actor: Principal, name: str, export_id: str,
+                       internal: bool = False) -> dict:
+    """The file of a ready export, for its requester only (the disclosure names them), until
+    it expires; an internal report's (a data request's release) only through its own use
+    case (`internal`)."""
     row = _row(uow, export_id)
-    if row["report"] != name or row["account_id"] != actor.account_id:
+    if row["report"] != name or row["account_id"] != actor.account_id or (
+            row["report"] in INTERNAL and not internal):
         raise NotFound("ekspor tidak ditemukan", field="export_id")
+    if row["expired"]:
+        raise ExportExpired(f"masa unduh berkas ini berakhir {row['expires_at']:%Y-%m-%d %H:%M} "
+                            "UTC; ajukan permintaan baru", field="export_id",
+                            details={"expires_at": row["expires_at"].isoformat()})
     if row["status"] != "ready":
         raise Conflict(f"berkas ekspor belum siap (status {row['status']})"
                        + (f": {row['error']}" if row["error"] else ""), field="export_id",
@@ -220,7 +245,7 @@ def produce(db, store, signing, records, export_id: str, runner: str, settings,
 
 def _produce(uow, store, services, row: dict, settings, holidays: frozenset) -> dict:
     signing, records = services
-    report = report_named(row["report"])
+    report = report_named(row["report"], internal=True)
     params = load_params(report, row["params"])
     actor = Principal(row["account_id"], frozenset(row["roles"]), frozenset(row["opd_scope"]))
     today = today_wib()
@@ -261,6 +286,10 @@ def _produce(uow, store, services, row: dict, settings, holidays: frozenset) -> 
         if nip_index is not None:
             nips.seek(0)
             subjects = _record_subjects(uow, export_id, nips)
+        if report.subjects is not None:
+            report.subjects(uow, export_id, params)
+            subjects = uow.execute("SELECT count(*) FROM disclosed_subjects WHERE export_id = "
+                                   "CAST(:id AS uuid)", {"id": export_id}).scalar_one()
     document_id = None
     if row["official"]:
         document_id = _signed(signing, report, row, columns, head, counter.count,
@@ -315,19 +344,22 @@ def _record_disclosure(uow, records, report, row: dict, keys: list[str]) -> None
         "SELECT nip FROM disclosed_subjects WHERE export_id = CAST(:id AS uuid)",
         {"id": export_id})]
     try:
-        _disclose(records, export_id, report, row, keys, nips)
+        _disclose(records, export_id, report, row, keys, nips,
+                  report.disclosure(uow, row) if report.disclosure else {})
     except UnknownService:  # records not running: try again on a later tick, file held back
         raise StoreUnavailable("records tidak dapat mencatat pengungkapan", field="service",
                                code="disclosure_unrecorded") from None
 
 
-def _disclose(records, export_id: str, report, row: dict, keys: list[str], nips) -> None:
+def _disclose(records, export_id: str, report, row: dict, keys: list[str], nips,
+              overrides: dict) -> None:
+    """`overrides`: the report's own channel, recipient, basis (a data request's release)."""
     records.record_disclosure({
         "disclosure_id": export_id, "channel": "export",
         "recipient": {"kind": "account", "id": row["account_id"], "name": None},
         "basis": {"kind": "export", "reference": export_id},
         "purpose": row["purpose"] or f"ekspor {report.name}", "fields": keys, "nips": nips,
-        "reference": f"export:{export_id} {report.name}.{row['format']}"})
+        "reference": f"export:{export_id} {report.name}.{row['format']}", **overrides})
 
 
 def _notes(report: reports.Report, row: dict, today: date) -> list[str]:

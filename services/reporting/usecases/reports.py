@@ -41,7 +41,8 @@ class Report:
     - `rows(uow, actor, params, today)`: its rows for this caller, streamed;
     - `calendar`: its rows count working days, so `rows` takes the configured `holidays`;
     - `chart(params)`: how a statistic is drawn (charts.ChartSpec); None: its first column
-      names the categories, its numeric columns are the series."""
+      names the categories, its numeric columns are the series;
+    - `subjects`: see below."""
 
     name: str
     title: str
@@ -52,6 +53,12 @@ class Report:
     rows: Callable[..., Iterator[tuple]]
     calendar: bool = False
     chart: Callable[[dict], object] | None = None
+    #: `subjects(uow, export_id, params)`: records the NIPs an export of it released, for a
+    #: personal report whose columns may leave out the NIP (a data request's release)
+    subjects: Callable[..., None] | None = None
+    #: `disclosure(uow, export row)`: how an export of it appears in records' disclosure log
+    #: when not as a plain export (channel, recipient, basis)
+    disclosure: Callable[..., dict] | None = None
 
 
 #: name -> report; each module that defines a report registers it here (`register`)

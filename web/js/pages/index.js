@@ -10,6 +10,7 @@ import { routes as fasilitator } from "./fasilitator.js";
 import { routes as admin } from "./admin.js";
 import { routes as auditor } from "./auditor.js";
 import { routes as bkd } from "./bkd.js";
+import { routes as dataRequests } from "./datarequests.js";
 
 export const routes = [...publicPages, ...auth, ...pegawai, ...fasilitator, ...admin, ...auditor,
-                       ...bkd];
+                       ...bkd, ...dataRequests];

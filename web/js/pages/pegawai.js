@@ -1,7 +1,7 @@
 // The pegawai's own pages (phone first): Beranda, my record and its history, proposing a change
 // with documents, the layanan catalogue with "am I eligible and what do I need", drafting and
 // submitting a request with uploads, its timeline, fixing what was returned, my signed
-// documents and my notifications. Every call is the gateway's public API for the pegawai role;
+// documents, my notifications and the consents data requests ask of me. Every call is the gateway's public API for the pegawai role;
 // the pegawai's NIP is their account id.
 
 import { api, ApiError } from "../api.js";
@@ -677,6 +677,57 @@ async function signedDocuments(main, params, ctx) {
   }
 }
 
+// -- consent to data requests (issue 17 part 2) ------------------------------------------------------
+
+const CONSENT = { pending: ["belum dijawab", "warn"], given: ["disetujui", "ok"], refused: ["ditolak", "bad"] };
+/** The employee-list columns a data request may ask for (services/reporting/domain.py). */
+const REQUESTABLE = {
+  nip: "NIP", name: "Nama", gelar_depan: "Gelar depan", gelar_belakang: "Gelar belakang",
+  gender: "Jenis kelamin", date_of_birth: "Tanggal lahir", status: "Status kepegawaian",
+  instansi: "Instansi", opd_id: "Kode OPD", opd_name: "OPD", unit: "Unit kerja", golongan: "Golongan",
+  tmt_golongan: "TMT golongan", jabatan: "Jabatan", jenis_jabatan: "Jenis jabatan", eselon: "Eselon",
+  tmt_jabatan: "TMT jabatan", education_id: "Kode pendidikan", tmt_cpns: "TMT CPNS", tmt_pns: "TMT PNS",
+  tmt_pensiun: "TMT pensiun",
+};
+
+async function consents(main, params, ctx) {
+  heading(main, "Persetujuan data",
+    "Permintaan data yang disetujui BKD dan menyangkut Anda. Data Anda hanya diserahkan bila Anda setuju; "
+    + "bila Anda menolak atau tidak menjawab, data Anda tidak ikut diserahkan.");
+  const body = holder(main);
+  const items = await busy(body, () => api.get("/api/me/consents"));
+  if (!items.length) { body.append(h("p", { class: "empty" }, "Belum ada permintaan persetujuan untuk Anda.")); return; }
+  body.append(h("ul", { class: "peg-list" }, items.map((c) => {
+    const [label, kind] = CONSENT[c.consent] || [c.consent, ""];
+    const reason = field({ name: `alasan-${c.request_id}`, label: "Alasan menolak (tidak wajib)", maxlength: 500 });
+    const answer = (consent) => async (event) => {
+      const li = event.target.closest("li");
+      li.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+      try {
+        const text = li.querySelector("input")?.value.trim();
+        await api.post(`/api/me/consents/${encodeURIComponent(c.request_id)}`,
+          consent ? { consent } : { consent, ...(text ? { reason: text } : {}) });
+        notify(consent ? "Persetujuan Anda dicatat." : "Penolakan Anda dicatat.");
+        ctx.navigate("/pegawai/persetujuan");
+      } catch (error) {
+        li.append(errorBox(error));
+        li.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+      }
+    };
+    return h("li", { class: "card", dataset: { id: c.request_id, consent: c.consent } },
+      h("h2", {}, c.organisation, " ", badge(label, kind)),
+      facts([["Tujuan", c.purpose],
+             ["Data yang diminta", c.fields.map((f) => REQUESTABLE[f] || f).join(", ")],
+             ["Masa penggunaan", `${date(c.period_from)} s.d. ${date(c.period_until)}`],
+             ["Diajukan oleh akun", c.requester],
+             c.answered_at ? ["Dijawab", datetime(c.answered_at)] : null]),
+      c.consent === "pending" ? reason : null,
+      h("div", { class: "actions" },
+        c.consent === "given" ? null : button("Setuju", answer(true), { class: "primary" }),
+        c.consent === "refused" ? null : button("Tolak", answer(false))));
+  })));
+}
+
 // -- who received my data (issue 17: the disclosure log) -----------------------------------------
 
 const CHANNELS = { agency_api: "API instansi", data_request: "Permintaan data",
@@ -743,7 +794,8 @@ async function inbox(main, params, ctx) {
   h("p", { class: "muted small" }, datetime(n.created_at)),
   h("p", {}, n.body),
   h("div", { class: "actions" },
-    n.request_id ? h("a", { href: `#/pegawai/usulan/${n.request_id}` }, "Buka usulan") : null,
+    n.event === "ConsentRequested" ? h("a", { href: "#/pegawai/persetujuan" }, "Buka persetujuan data")
+      : n.request_id ? h("a", { href: `#/pegawai/usulan/${n.request_id}` }, "Buka usulan") : null,
     n.read_at ? null : button("Tandai sudah dibaca", async (event) => {
       event.target.disabled = true;
       try {
@@ -776,4 +828,6 @@ export const routes = [
     menu: "Penerima data saya", render: disclosures },
   { path: "/pegawai/pemberitahuan", title: "Pemberitahuan", roles: ["pegawai"], menu: "Pemberitahuan",
     badge: "inbox", render: inbox },
+  { path: "/pegawai/persetujuan", title: "Persetujuan data", roles: ["pegawai"], menu: "Persetujuan data",
+    render: consents },
 ];
