@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import psycopg2
 import psycopg2.errors
+import pyotp
 from psycopg2 import sql
 
 from shared.migrations import create_log_schema, database_name, with_database
@@ -64,6 +65,27 @@ def create_scratch_log(admin_url: str, role: str = "simasn_scratch") -> str:
         create_log_schema(cur, schema, role, "simasn_auditor")
     conn.close()
     return schema
+
+
+class TotpSteps:
+    """TOTP codes a test client has not handed out yet. Identity takes each 30-second step
+    once per account (a replayed code is refused) and allows one step of clock drift either
+    way, so the current step and the next one may be used: two logins fit in one window. The
+    step before the current one is never used: should the server's clock pass a step boundary
+    before it checks the code (a loaded machine), that code would be two steps old."""
+
+    def __init__(self):
+        self.last: dict[str, int] = {}
+
+    def code(self, login: str, secret: str) -> str:
+        totp = pyotp.TOTP(secret)
+        while True:
+            current = int(time.time() // totp.interval)
+            step = max(current, self.last.get(login, current - 1) + 1)
+            if step <= current + 1:
+                self.last[login] = step
+                return totp.at(step * totp.interval)
+            time.sleep(0.5)
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.05,

@@ -10,7 +10,6 @@ import json
 import random
 import socketserver
 import threading
-import time
 import uuid
 from contextlib import contextmanager
 
@@ -19,7 +18,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.identity.usecases.bootstrap import Bootstrap
 from shared.config import validate_config
-from shared.testing import wait_for
+from shared.testing import TotpSteps, wait_for
 from tests.helpers import signed
 
 PASSWORD = "Rahasia-Kuat-2026!"
@@ -164,7 +163,7 @@ class People:
         self.config = config
         self.boot = Bootstrap(validate_config(config), config)
         self.totp: dict[str, str] = {}
-        self._last_step: dict[str, int] = {}
+        self._steps = TotpSteps()
 
     def close(self):
         self.boot.close()
@@ -185,22 +184,9 @@ class People:
         return nip
 
     def otp(self, login: str) -> str | None:
-        """A code the server will take: each TOTP step is accepted once, and the server
-        allows one step of clock drift either way. The step before the current one is never
-        used: if the server's clock passes a step boundary before it checks the code (a loaded
-        machine), that code would be two steps old and refused. So two logins fit in one
-        30 s window."""
+        """A code the server will take (shared.testing.TotpSteps: two logins a window)."""
         secret = self.totp.get(login)
-        if not secret:
-            return None
-        totp = pyotp.TOTP(secret)
-        while True:
-            current = int(time.time() // totp.interval)
-            step = max(current, self._last_step.get(login, current - 1) + 1)
-            if step <= current + 1:
-                self._last_step[login] = step
-                return totp.at(step * totp.interval)
-            time.sleep(1)
+        return self._steps.code(login, secret) if secret else None
 
     def login(self, login: str, device: str = "laptop") -> dict:
         with rpc(self.config, {"client_address": "10.0.0.1"}) as identity:

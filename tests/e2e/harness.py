@@ -19,7 +19,7 @@ from pathlib import Path
 import pyotp
 
 from shared.brokerauth import Management
-from shared.testing import create_test_database, drop_test_database
+from shared.testing import TotpSteps, create_test_database, drop_test_database
 from tests.gateway_helpers import Client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +71,7 @@ class Stack:
     seeded: Seeded | None = None
     tokens: dict[str, str] = field(default_factory=dict)
     #: login -> the last TOTP step `otp` handed out (each is taken once by identity)
-    otp_steps: dict[str, int] = field(default_factory=dict)
+    otp_steps: TotpSteps = field(default_factory=TotpSteps)
 
     def client(self) -> Client:
         return Client(self.url)
@@ -99,19 +99,11 @@ class Stack:
         return [m for m in mails if to is None or m.get("to") == to]
 
     def otp(self, login: str) -> str | None:
-        """A TOTP code for `login` that this process has not handed out yet: identity takes
-        each 30-second step once per account (a replayed code is refused), and the API calls
-        and browser tests of one run log the same seeded staff in; a step already given out
-        is waited out."""
+        """A TOTP code for `login` that this process has not handed out yet
+        (shared.testing.TotpSteps): the API calls and browser tests of one run log the same
+        seeded staff in, and identity takes each step once per account."""
         secret = (self.seeded.totp if self.seeded else {}).get(login)
-        if not secret:
-            return None
-        step = int(time.time() // 30)
-        if self.otp_steps.get(login, -1) >= step:
-            wait_next_totp_step()
-            step = int(time.time() // 30)
-        self.otp_steps[login] = step
-        return pyotp.TOTP(secret).now()
+        return self.otp_steps.code(login, secret) if secret else None
 
     def login(self, login: str, password: str | None = None) -> str:
         """An access token for `login` (cached: a TOTP code opens one session per step)."""
