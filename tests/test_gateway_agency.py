@@ -52,8 +52,9 @@ def refused(answer, status, code, field=None):
 
 
 def test_agency_reads_are_cut_to_the_agreement_limited_and_logged_as_disclosures(
-        start_gateway):
-    client, people, _ = start_gateway(RecordsService)
+        start_gateway, own_database):
+    # a database of its own: the lists' populations are exactly the employees made here
+    client, people, _ = start_gateway(RecordsService, DATABASE_URL=own_database)
     admin = http_login(client, people, people.staff(["administrator"]))
     auditor_name = people.staff(["auditor"])
     auditor = http_login(client, people, auditor_name)

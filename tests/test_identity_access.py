@@ -183,8 +183,9 @@ def test_a_kabupaten_client_uses_api_credentials_within_its_agreement(identity, 
     with rpc(identity.config) as svc:
         assert svc.authenticate(token["access_token"])["account_id"] == client_id
     assert [r[0] for r in sql(database_url, "SELECT event_type FROM identity.events WHERE "
-                                            "event_type LIKE 'ClientS%%' OR event_type = "
-                                            "'ClientReinstated' ORDER BY position")] == [
+                                            "stream_id = %s AND (event_type LIKE 'ClientS%%' "
+                                            "OR event_type = 'ClientReinstated') ORDER BY "
+                                            "position", (f"account:{client_id}",))] == [
         "ClientSuspended", "ClientReinstated"]
     with as_(identity, admin, "administrator") as svc:
         rotated = svc.rotate_client_secret(client_id, {"reason": "rahasia bocor"})
