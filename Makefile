@@ -22,13 +22,13 @@ lint: venv
 	$(BIN)/ruff check .
 
 # The browser tests (marker `browser`, tests/e2e/browser.py) run in a pytest process of their own
-# without eventlet's monkey patching, under which Playwright's sync API hangs.
+# without eventlet's monkey patching, under which Playwright's sync API hangs, beside the rest
+# of the suite (scripts/test.sh).
 test: venv
 	scripts/infra.sh ensure
 	scripts/infra.sh browser
 	$(BIN)/ruff check .
-	$(BIN)/pytest -m "not browser" --durations=20
-	SIMASN_TEST_BROWSER=1 $(BIN)/pytest -m browser --durations=10
+	scripts/test.sh
 
 migrate: venv
 	scripts/infra.sh ensure

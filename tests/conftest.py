@@ -142,8 +142,16 @@ def identity_config(service_config, tmp_path):
 
 
 def pytest_collection_modifyitems(items):
-    """Tests marked `last` check what the whole run wrote, so they go after everything else."""
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+    """Tests marked `last` check what the whole run wrote, so they go after everything else.
+    The end-to-end tests on the deployed stack (tests/e2e) go just before them: `make test`
+    runs the browser tests, with a stack of their own, beside this run from its start
+    (scripts/test.sh), and the two stacks are then not up at the same time."""
+    def order(item) -> int:
+        if item.get_closest_marker("last") is not None:
+            return 2
+        return 1 if "tests/e2e/" in item.nodeid else 0
+
+    items.sort(key=order)
 
 
 def pytest_terminal_summary(terminalreporter):
