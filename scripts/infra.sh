@@ -2,7 +2,8 @@
 # Make sure PostgreSQL and RabbitMQ answer on 127.0.0.1 (or on the SIMASN_* URLs given).
 #   scripts/infra.sh ensure   use running servers; else start the machine's own clusters;
 #                             else start private instances under .run/ from local binaries;
-#                             else say exactly what to install.
+#                             else say exactly what to install. A PostgreSQL of this machine
+#                             allowing fewer than 300 connections is raised to 300 (restart).
 #   scripts/infra.sh browser  make sure the Chromium the browser tests drive is installed
 #                             ($SIMASN_CHROMIUM, default /usr/bin/chromium: Debian's `chromium`
 #                             package, installed with apt-get when missing and we are root)
@@ -52,6 +53,41 @@ ensure_postgres() {
   "${as[@]}" "$bin/pg_ctl" -D "$data" -l "$RUN_DIR/pg/server.log" -w \
     -o "-p $PG_PORT -k $RUN_DIR/pg -c listen_addresses=$PG_HOST" start >/dev/null
   wait_port $PG_HOST "$PG_PORT" 30 || { say "PostgreSQL did not start; see $RUN_DIR/pg/server.log"; exit 1; }
+}
+
+# The suite holds up to about 130 connections at once (the browser tests' stack of nine
+# processes beside the rest of the suite, scripts/test.sh); PostgreSQL's default maximum is
+# 100. A server of this machine's own (its cluster, or our private one) is raised to
+# MIN_CONNECTIONS and restarted once; any other server is only warned about.
+MIN_CONNECTIONS=${SIMASN_PG_MIN_CONNECTIONS:-300}
+
+pg_sql() {
+  local psql=psql; command -v psql >/dev/null || psql="$(pg_bin)/psql"
+  "$psql" -h $PG_HOST -p "$PG_PORT" -U postgres -d postgres -Atqc "$1"
+}
+
+ensure_pg_connections() {
+  local have; have=$(pg_sql "SHOW max_connections" 2>/dev/null) || {
+    say "could not read max_connections (psql missing?); the suite needs $MIN_CONNECTIONS"; return; }
+  [ "$have" -ge "$MIN_CONNECTIONS" ] && return
+  if [ -f "$RUN_DIR/pg/data/postmaster.pid" ]; then
+    local bin; bin=$(pg_bin); local as=(); [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+    say "raising the private PostgreSQL's max_connections from $have to $MIN_CONNECTIONS (restart)"
+    pg_sql "ALTER SYSTEM SET max_connections = $MIN_CONNECTIONS" >/dev/null
+    "${as[@]}" "$bin/pg_ctl" -D "$RUN_DIR/pg/data" -w restart >/dev/null
+  elif command -v pg_ctlcluster >/dev/null && [ -n "$(ls /etc/postgresql 2>/dev/null)" ] \
+      && [ "$PG_HOST:$PG_PORT" = "127.0.0.1:5432" ]; then
+    local v; v=$(ls /etc/postgresql | sort -V | tail -1)
+    say "raising this machine's PostgreSQL $v max_connections from $have to $MIN_CONNECTIONS (restart)"
+    pg_sql "ALTER SYSTEM SET max_connections = $MIN_CONNECTIONS" >/dev/null
+    pg_ctlcluster --skip-systemctl-redirect "$v" main restart
+  else
+    say "PostgreSQL on $PG_HOST:$PG_PORT allows $have connections; the suite needs about 150:"
+    say "set max_connections = $MIN_CONNECTIONS there, or tests may fail with 'too many clients'"
+    return
+  fi
+  wait_port $PG_HOST "$PG_PORT" 30 || { say "PostgreSQL did not come back after the restart"; exit 1; }
+  say "PostgreSQL allows $(pg_sql "SHOW max_connections") connections"
 }
 
 ensure_rabbit() {
@@ -133,7 +169,7 @@ stop_private() {
 }
 
 case "${1:-ensure}" in
-  ensure) ensure_postgres; ensure_rabbit ;;
+  ensure) ensure_postgres; ensure_pg_connections; ensure_rabbit ;;
   browser) ensure_chromium ;;
   stop) stop_private ;;
   *) echo "usage: $0 ensure|browser|stop" >&2; exit 2 ;;
