@@ -40,10 +40,13 @@ from tests.reporting_helpers import STATISTIC, registered_test_reports
 
 JABATAN = {"jenis_jabatan": "fungsional", "nama_jabatan": "Analis", "tmt": "2016-01-01"}
 
+#: `unsigned`: a fasilitator whose integrity pact was withdrawn (issue 17 part 5): the role no
+#: longer works, the account reaches only itself and its pacts
 PERSONAS = ("anonymous", "pegawai", "fasilitator_own", "fasilitator_other", "administrator",
-            "auditor", "machine")
+            "auditor", "machine", "unsigned")
 PUBLIC = set(PERSONAS)
-ANYONE = set(PERSONAS) - {"anonymous", "machine"}
+ANYONE = set(PERSONAS) - {"anonymous", "machine", "unsigned"}
+PACT_SIGNERS = {"fasilitator_own", "fasilitator_other", "administrator", "auditor", "unsigned"}
 BKD = {"administrator"}
 READERS_OWN_OPD = {"administrator", "auditor", "fasilitator_own"}
 REPORT_PEOPLE = {"fasilitator_own", "fasilitator_other", "administrator", "auditor"}
@@ -60,7 +63,10 @@ MATRIX = {
     ("POST", "/api/auth/refresh"): PUBLIC,
     ("POST", "/api/auth/password-reset"): PUBLIC,
     ("POST", "/api/auth/logout"): ANYONE,
-    ("GET", "/api/me"): ANYONE | {"machine"},
+    ("GET", "/api/me"): ANYONE | {"machine", "unsigned"},
+    ("GET", "/api/me/integrity-pacts"): PACT_SIGNERS,
+    ("POST", "/api/me/integrity-pacts"): PACT_SIGNERS,
+    ("POST", "/api/me/integrity-pacts/<pact_id>/withdraw"): PACT_SIGNERS,
     ("GET", "/api/me/inbox"): ANYONE,
     ("GET", "/api/me/inbox/updates"): ANYONE,
     ("POST", "/api/auth/unlock"): ANYONE,
@@ -337,6 +343,7 @@ class World:
             "administrator": people.staff(["administrator"]),
             "auditor": people.staff(["auditor"]),
         }
+        self.logins["unsigned"] = self.unsigned()
         self.sessions = {p: people.login(login) for p, login in self.logins.items()}
         self.records("administrator").register_employee(
             employee_for(self.logins["pegawai"]), "data awal")
@@ -346,6 +353,15 @@ class World:
             self.client_secret = (client["client_id"], client["client_secret"])
             self.sessions["machine"] = {"tokens": svc.client_token(
                 {"client_id": client["client_id"], "client_secret": client["client_secret"]})}
+
+    def unsigned(self) -> str:
+        """A fasilitator whose integrity pact is withdrawn: the role holds, it does not work."""
+        login = self.people.staff(["fasilitator"], ["dinkes"])
+        principal = self.people.login(login)["principal"]
+        with rpc(self.config, context_of(principal, "fasilitator")) as svc:
+            (pact,) = svc.my_integrity_pacts()
+            svc.withdraw_integrity_pact(pact["pact_id"], {"reason": "uji matriks"})
+        return login
 
     def uploaded_document(self, nip: str | None = None) -> str:
         """A checked document of employee `nip` (the pegawai persona by default) in the store,
@@ -578,6 +594,8 @@ class World:
             return self.sessions["machine"]
         if persona == "pegawai":
             login = self.people.pegawai("dinkes")
+        elif persona == "unsigned":
+            login = self.unsigned()
         else:
             role = "fasilitator" if persona.startswith("fasilitator") else persona
             login = self.people.staff([role], ["dinkes"] if persona == "fasilitator_own"
@@ -815,6 +833,21 @@ class World:
                 sid = own["tokens"]["session_id"] if own else "00000000-0000-0000-0000-0000000000"
                 path = f"/api/me/sessions/{sid}"
             return path, own_token, body
+        if path.startswith("/api/me/integrity-pacts") and method == "POST":
+            # a pact for a role the persona holds none for (signing one grants nothing)
+            role = "fasilitator" if persona == "administrator" else "administrator"
+            if path.endswith("/withdraw"):  # a fresh account's own pact, recorded from paper
+                own = self.clone(persona)
+                pact_id = (self.people.pact(own["principal"]["account_id"], role)
+                           if own and persona not in ("machine", "pegawai")
+                           else "00000000-0000-0000-0000-000000000000")
+                return (path.replace("<pact_id>", pact_id), own and own["tokens"]["access_token"],
+                        {"reason": "uji matriks"})
+            body = {"role": role, "opd_scope": ["dinkes"], "password": PASSWORD}
+            code = self.people.otp(self.logins.get(persona, ""))
+            if code:
+                body["otp"] = code
+            return path, token, body
         if path == "/api/auth/unlock":
             body = {"password": PASSWORD}
             code = self.people.otp(self.logins.get(persona, ""))

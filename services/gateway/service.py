@@ -50,6 +50,10 @@ BACKENDS = [s for s in SERVICES if s != "gateway"]
 READY_TIMEOUT = 3.0
 ANYONE = ("pegawai", "fasilitator", "administrator", "auditor")
 BKD = ("administrator",)
+#: a staff role held without its integrity pact in force (identity's authenticate)
+UNSIGNED = "unsigned"
+#: who signs and withdraws their own integrity pacts: staff, and staff whose role waits for one
+PACT_SIGNERS = ("fasilitator", "administrator", "auditor", UNSIGNED)
 
 
 IMPORT_MAX_BYTES = 64 << 20  # a 50,000-row CSV is about 10 MB
@@ -218,7 +222,7 @@ class GatewayService(ServiceBase):
 
     # -- self-service ------------------------------------------------------------------------
 
-    @endpoint("GET", "/api/me", summary="Akun saya", roles=ANYONE + ("machine",),
+    @endpoint("GET", "/api/me", summary="Akun saya", roles=ANYONE + ("machine", UNSIGNED),
               response=c.Principal, tag="akun saya")
     def http_me(self, request, principal, **_):
         return PRINCIPAL.dump(principal)
@@ -242,6 +246,29 @@ class GatewayService(ServiceBase):
               body=c.ContactChangeRequest, response=c.Account, tag="akun saya", errors=(409,))
     def http_change_contact(self, request, body, **_):
         return self.rpc_identity.change_contact(body)
+
+    # -- the integrity pact (issue 17 part 5) -------------------------------------------------
+
+    @endpoint("GET", "/api/me/integrity-pacts",
+              summary="Pakta integritas saya (terbaru dahulu; yang berlaku dan yang ditarik)",
+              roles=PACT_SIGNERS, response=c.IntegrityPact, many=True, tag="akun saya")
+    def http_my_pacts(self, request, **_):
+        return self.rpc_identity.my_integrity_pacts()
+
+    @endpoint("POST", "/api/me/integrity-pacts",
+              summary="Tandatangani pakta integritas untuk peran fasilitator/administrator "
+                      "(kata sandi, dan OTP, lagi); PDF ditandatangani layanan tanda tangan",
+              roles=PACT_SIGNERS, body=c.IntegrityPactSign, response=c.IntegrityPact,
+              status=201, tag="akun saya", changes_access=True, errors=(409,))
+    def http_sign_pact(self, request, body, **_):
+        return self.rpc_identity.sign_integrity_pact(body)
+
+    @endpoint("POST", "/api/me/integrity-pacts/<pact_id>/withdraw",
+              summary="Tarik pakta integritas saya: peran yang bergantung padanya berhenti "
+                      "seketika", roles=PACT_SIGNERS, body=c.ReasonRequest,
+              response=c.IntegrityPact, tag="akun saya", changes_access=True, errors=(409,))
+    def http_withdraw_pact(self, request, pact_id, body, **_):
+        return self.rpc_identity.withdraw_integrity_pact(pact_id, body)
 
     # -- accounts ------------------------------------------------------------------------------
 
