@@ -1044,6 +1044,7 @@ class World:
                     body["opd_scope"] = ["dinkes", "dinsos"]
             elif path.endswith("/roles") or path.endswith("/roles/revoke"):
                 target = self.people.staff(["auditor"])
+                self.people.pact(target, "fasilitator")  # a grant rests on the person's pact
                 body = {"role": "fasilitator" if path.endswith("/roles") else "auditor",
                         "opd_scope": ["dinkes"], "reason": "uji matriks"}
             else:
