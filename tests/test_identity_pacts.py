@@ -7,6 +7,7 @@ import psycopg2
 import pytest
 
 from services.signing.service import SigningService
+from shared.testing import wait_for
 from tests.gateway_helpers import http_login
 from tests.identity_helpers import PASSWORD
 
@@ -106,6 +107,7 @@ def test_a_role_rests_on_the_persons_signed_pact_and_stops_when_it_is_withdrawn(
 
 def test_a_staff_role_without_a_pact_only_reaches_the_account_and_its_pacts(stack):
     client, people, _ = stack
+    admin = http_login(client, people, people.staff(["administrator"]))
     fasilitator = people.staff(["fasilitator"], ["dinkes"])
     token = http_login(client, people, fasilitator)
     (paper,) = client.call("GET", "/api/me/integrity-pacts", token=token).body
@@ -122,3 +124,14 @@ def test_a_staff_role_without_a_pact_only_reaches_the_account_and_its_pacts(stac
     assert signed.body["opd_scope"] == ["dinkes"]  # a fasilitator's pact names their OPDs
     assert client.call("GET", "/api/me", token=token).body["roles"] == ["fasilitator"]
     assert client.call("GET", "/api/accounts?opd_id=dinkes", token=token).status == 200
+
+    # BKD revokes the signed pact's document: the pact is withdrawn, and the role stops
+    revoked = client.call("POST", f"/api/signed-documents/{signed.body['document_id']}/revocation",
+                          token=admin, body={"reason": "pakta dibatalkan BKD"})
+    assert revoked.status == 200 and revoked.body["status"] == "revoked", revoked.body
+    wait_for(lambda: client.call("GET", "/api/me", token=token).body["roles"] == ["unsigned"],
+             timeout=60, message="the role stops once the pact's document is revoked")
+    (latest, _) = client.call("GET", "/api/me/integrity-pacts", token=token).body
+    assert latest["pact_id"] == signed.body["pact_id"] and not latest["in_force"]
+    assert latest["withdrawn_reason"].startswith("dokumen pakta dicabut")
+    assert client.call("GET", "/api/accounts?opd_id=dinkes", token=token).status == 403

@@ -44,6 +44,9 @@ def _mail_on(event_type: str):
     return idempotent_handler("requests", event_type, subscription=NOTIFICATIONS)(handle)
 
 
+#: integrity pacts whose signed document BKD revoked (not rebuildable: the effects are events)
+PACTS = "identity.pacts"
+
 #: the access reviews' list: each without its items (a dict's `items` would be its method)
 REVIEW_LIST = s.Review(many=True, exclude=("items",))
 
@@ -71,6 +74,12 @@ class IdentityService(ServiceBase):
     mail_on_requestrejected = _mail_on("RequestRejected")
     mail_on_requestcompleted = _mail_on("RequestCompleted")
     mail_on_requestwithdrawn = _mail_on("RequestWithdrawn")
+
+    @idempotent_handler("signing", "DocumentRevoked", subscription=PACTS)
+    def withdraw_pact_of_revoked_document(self, uow, event):
+        """BKD revoked a signed integrity pact: the role it carried stops at once (fenced)."""
+        pacts.on_document_revoked(uow, event.stream_id.split(":", 1)[1],
+                                  event.payload["reason"])
 
     @timer(interval=2)
     def deliver_mail(self):

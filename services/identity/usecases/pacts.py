@@ -154,3 +154,13 @@ def _withdraw(uow, pact: dict, cause: str, reason: str) -> None:
     account = accounts.load(uow, pact["account_id"])
     accounts.save(uow, account, [("IntegrityPactWithdrawn", {
         "pact_id": pact["pact_id"], "role": pact["role"], "cause": cause})], reason)
+
+
+def on_document_revoked(uow, document_id: str, reason: str) -> None:
+    """The signing service revoked a document: a pact signed as it no longer holds (any other
+    document is none of identity's business)."""
+    row = uow.execute(f"SELECT {_COLUMNS} FROM integrity_pacts WHERE document_id = :d "  # noqa: S608 - fixed columns; values bound
+                      "AND withdrawn_at IS NULL FOR UPDATE", {"d": document_id}
+                      ).mappings().first()
+    if row is not None:
+        _withdraw(uow, dict(row), "document_revoked", f"dokumen pakta dicabut: {reason}"[:500])
