@@ -46,6 +46,8 @@ PERSONAS = ("anonymous", "pegawai", "fasilitator_own", "fasilitator_other", "adm
             "auditor", "machine", "unsigned")
 PUBLIC = set(PERSONAS)
 ANYONE = set(PERSONAS) - {"anonymous", "machine", "unsigned"}
+#: the caller's own session and account
+SELF = ANYONE | {"unsigned"}
 PACT_SIGNERS = {"fasilitator_own", "fasilitator_other", "administrator", "auditor", "unsigned"}
 BKD = {"administrator"}
 READERS_OWN_OPD = {"administrator", "auditor", "fasilitator_own"}
@@ -62,16 +64,16 @@ MATRIX = {
     ("POST", "/api/auth/totp/confirm"): PUBLIC,
     ("POST", "/api/auth/refresh"): PUBLIC,
     ("POST", "/api/auth/password-reset"): PUBLIC,
-    ("POST", "/api/auth/logout"): ANYONE,
-    ("GET", "/api/me"): ANYONE | {"machine", "unsigned"},
+    ("POST", "/api/auth/logout"): SELF,
+    ("GET", "/api/me"): SELF | {"machine"},
     ("GET", "/api/me/integrity-pacts"): PACT_SIGNERS,
     ("POST", "/api/me/integrity-pacts"): PACT_SIGNERS,
     ("POST", "/api/me/integrity-pacts/<pact_id>/withdraw"): PACT_SIGNERS,
     ("GET", "/api/me/inbox"): ANYONE,
     ("GET", "/api/me/inbox/updates"): ANYONE,
-    ("POST", "/api/auth/unlock"): ANYONE,
+    ("POST", "/api/auth/unlock"): SELF,
     ("POST", "/api/me/inbox/<notification_id>/read"): {"pegawai"},
-    ("GET", "/api/me/sessions"): ANYONE,
+    ("GET", "/api/me/sessions"): SELF,
     # the web application's lists (issue 16): a pegawai's own requests and what they may apply
     # for; staff's requests within their scope (another OPD's fasilitator: an empty page)
     ("GET", "/api/me/requests"): {"pegawai"},
@@ -79,9 +81,9 @@ MATRIX = {
     ("GET", "/api/me/signed-documents"): {"pegawai"},
     ("GET", "/api/requests"): REPORT_PEOPLE,
     ("GET", "/api/employees/<nip>/eligibility"): READERS_OWN_OPD,
-    ("DELETE", "/api/me/sessions/<session_id>"): ANYONE,
-    ("PUT", "/api/me/password"): ANYONE,
-    ("PUT", "/api/me/contact"): ANYONE,
+    ("DELETE", "/api/me/sessions/<session_id>"): SELF,
+    ("PUT", "/api/me/password"): SELF,
+    ("PUT", "/api/me/contact"): SELF,
     ("GET", "/api/accounts"): READERS_OWN_OPD,
     ("POST", "/api/accounts"): BKD,
     ("GET", "/api/accounts/<account_id>"): READERS_OWN_OPD,

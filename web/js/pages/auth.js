@@ -183,6 +183,7 @@ async function showSessions(holder, ctx) {
 export const routes = [
   { path: "/masuk", title: "Masuk", roles: null, render: loginPage },
   { path: "/lupa-sandi", title: "Lupa kata sandi", roles: null, render: forgotPage },
-  { path: "/akun", title: "Akun saya", roles: ["pegawai", "fasilitator", "administrator", "auditor"],
+  { path: "/akun", title: "Akun saya",
+    roles: ["pegawai", "fasilitator", "administrator", "auditor", "unsigned"],
     render: accountPage },
 ];
