@@ -1,7 +1,7 @@
 // "Pakta integritas" (issue 17 part 5): a fasilitator or administrator role works only while the
 // person's integrity pact for it is in force. The page lists the caller's pacts, signs one
 // (password and OTP again; the signing service renders and signs the PDF) and withdraws one.
-// An account whose role waits for its pact (role `unsigned`) reaches only this page.
+// An account whose role waits for its pact (role `unsigned`) reaches only this page and "Akun saya".
 
 import { api } from "../api.js";
 import { button, clear, datetime, errorBox, form, h, notify, section, table } from "../ui.js";
