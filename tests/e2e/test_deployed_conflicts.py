@@ -280,7 +280,7 @@ def test_an_account_conflicts_on_each_change_that_races_another(stack, client, p
         "role": "administrator", "reason": "penugasan"}),
         "POST /api/accounts/{account_id}/roles", "integrity_pact_missing")
     totp = pyotp.TOTP(enrolment["totp_secret"])
-    pact = {"role": "fasilitator", "password": "Lontong-Balap-2027",
+    pact = {"role": "fasilitator", "password": NEW_PASSWORD,  # both changes above lost the race
             "otp": totp.at(time.time() + totp.interval)}
     signed = ok(client.call("POST", "/api/me/integrity-pacts", token=own, body=pact), 201)
     conflict(client.call("POST", "/api/me/integrity-pacts", token=own, body=pact),
