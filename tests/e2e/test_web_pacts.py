@@ -28,7 +28,7 @@ def test_a_fasilitator_withdraws_and_signs_the_integrity_pact(page, stack, viewp
     page.locator("#pact-waiting").wait_for()  # the principal now holds the role unsigned
     page.get_by_text("Ditarik").first.wait_for()
     titles = page.locator("#nav .menu-title")
-    assert titles.all_inner_texts() == ["Menunggu pakta integritas"]
+    assert titles.all_text_contents() == ["Menunggu pakta integritas"]
     assert not page.locator("#nav").get_by_role("link", name="Dasbor OPD").count()
 
     form = page.locator("form#pact-form")
@@ -42,4 +42,4 @@ def test_a_fasilitator_withdraws_and_signs_the_integrity_pact(page, stack, viewp
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(page, "pakta-integritas")
     check_accessibility(page, "pakta integritas")
-    assert titles.all_inner_texts() == ["Fasilitator"]
+    assert titles.all_text_contents() == ["Fasilitator"]
