@@ -18,7 +18,9 @@ SESSION_ID = "session_id"
 #: gateway that caches sessions drops the account's entries before identity answers the change
 ACCESS_CHANGES = frozenset({"SessionRevoked", "AccountDisabled", "RoleRevoked", "RoleGranted",
                             "OpdScopeChanged", "TotpReset", "ClientSecretRotated",
-                            "PasswordChanged", "ClientSuspended", "ClientReinstated"})
+                            "PasswordChanged", "ClientSuspended", "ClientReinstated",
+                            "IntegrityPactSigned", "IntegrityPactRecorded",
+                            "IntegrityPactWithdrawn"})
 #: fanout exchange on which identity announces such changes to every caching gateway replica
 SESSION_FENCE_EXCHANGE = Exchange("identity.session-fences", type="fanout", durable=False)
 #: direct exchange on which replicas acknowledge a fence to identity's reply queue (never the

@@ -94,7 +94,10 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                      "reporting": ("events_feed",)},
     "signing": {"records": ("get_employee",), "requests": ("events_feed", "get_request"),
                 "verification": ("events_feed", "get_case")},
-    "identity": {"requests": ("events_feed",)}, "records": {"requests": ("events_feed",)},
+    # identity has the integrity pacts staff sign rendered and signed (usecases/pacts.py), and
+    # withdraws one whose document BKD revoked
+    "identity": {"requests": ("events_feed",), "signing": ("events_feed", "issue_document")},
+    "records": {"requests": ("events_feed",)},
     # the employee list and monev's read models catch up from the records, identity (the
     # fasilitators' OPDs) and requests logs; official lists are signed (services/reporting)
     # (and records every export naming persons in records' disclosure log, record_disclosure)

@@ -52,12 +52,16 @@ def admin() -> None:
 @click.option("--name", required=True)
 @click.option("--email", required=True)
 @click.option("--reason", default="administrator pertama instalasi SIMASN", show_default=True)
+@click.option("--pact-reference", default=None,
+              help="the reference of the integrity pact (pakta integritas) the administrator "
+                   "signed on paper, e.g. its agenda number")
 @click.option("--password-stdin", is_flag=True,
               help="read the password from the first line of standard input")
 @pass_env
 def create(env: Environment, username: str, name: str, email: str, reason: str,
-           password_stdin: bool) -> int:
-    """Create an administrator with password and TOTP (the secret is shown once)."""
+           pact_reference: str | None, password_stdin: bool) -> int:
+    """Create an administrator with password and TOTP (the secret is shown once) and the
+    integrity pact they signed on paper (recorded with its reference)."""
     import pyotp
 
     from services.identity.security import totp_uri
@@ -76,7 +80,8 @@ def create(env: Environment, username: str, name: str, email: str, reason: str,
             raise ValidationFailed(f"akun {username} sudah ada", field="username")
         secret = pyotp.random_base32()
         bootstrap.create({"login": username, "display_name": name, "email": email,
-                          "roles": ["administrator"], "reason": reason}, password,
+                          "roles": ["administrator"], "reason": reason,
+                          "pact_reference": pact_reference}, password,
                          totp_secret=secret)
     finally:
         bootstrap.close()

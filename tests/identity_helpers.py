@@ -177,6 +177,11 @@ class People:
         self.totp[username] = secret
         return username
 
+    def pact(self, login: str, role: str) -> str:
+        """An integrity pact for `role` recorded from paper (the signed one: test_identity_pacts),
+        so that the role may be granted; its pact id."""
+        return self.boot.record_pact(login, role, f"uji {uuid.uuid4().hex[:8]}")
+
     def pegawai(self, opd: str = "dinkes") -> str:
         nip = unique_nip()
         self.boot.create({"login": nip, "display_name": "Siti Rahayu", "roles": ["pegawai"],

@@ -40,10 +40,15 @@ from tests.reporting_helpers import STATISTIC, registered_test_reports
 
 JABATAN = {"jenis_jabatan": "fungsional", "nama_jabatan": "Analis", "tmt": "2016-01-01"}
 
+#: `unsigned`: a fasilitator whose integrity pact was withdrawn (issue 17 part 5): the role no
+#: longer works, the account reaches only itself and its pacts
 PERSONAS = ("anonymous", "pegawai", "fasilitator_own", "fasilitator_other", "administrator",
-            "auditor", "machine")
+            "auditor", "machine", "unsigned")
 PUBLIC = set(PERSONAS)
-ANYONE = set(PERSONAS) - {"anonymous", "machine"}
+ANYONE = set(PERSONAS) - {"anonymous", "machine", "unsigned"}
+#: the caller's own session and account
+SELF = ANYONE | {"unsigned"}
+PACT_SIGNERS = {"fasilitator_own", "fasilitator_other", "administrator", "auditor", "unsigned"}
 BKD = {"administrator"}
 READERS_OWN_OPD = {"administrator", "auditor", "fasilitator_own"}
 REPORT_PEOPLE = {"fasilitator_own", "fasilitator_other", "administrator", "auditor"}
@@ -59,13 +64,16 @@ MATRIX = {
     ("POST", "/api/auth/totp/confirm"): PUBLIC,
     ("POST", "/api/auth/refresh"): PUBLIC,
     ("POST", "/api/auth/password-reset"): PUBLIC,
-    ("POST", "/api/auth/logout"): ANYONE,
-    ("GET", "/api/me"): ANYONE | {"machine"},
+    ("POST", "/api/auth/logout"): SELF,
+    ("GET", "/api/me"): SELF | {"machine"},
+    ("GET", "/api/me/integrity-pacts"): PACT_SIGNERS,
+    ("POST", "/api/me/integrity-pacts"): PACT_SIGNERS,
+    ("POST", "/api/me/integrity-pacts/<pact_id>/withdraw"): PACT_SIGNERS,
     ("GET", "/api/me/inbox"): ANYONE,
     ("GET", "/api/me/inbox/updates"): ANYONE,
-    ("POST", "/api/auth/unlock"): ANYONE,
+    ("POST", "/api/auth/unlock"): SELF,
     ("POST", "/api/me/inbox/<notification_id>/read"): {"pegawai"},
-    ("GET", "/api/me/sessions"): ANYONE,
+    ("GET", "/api/me/sessions"): SELF,
     # the web application's lists (issue 16): a pegawai's own requests and what they may apply
     # for; staff's requests within their scope (another OPD's fasilitator: an empty page)
     ("GET", "/api/me/requests"): {"pegawai"},
@@ -73,9 +81,9 @@ MATRIX = {
     ("GET", "/api/me/signed-documents"): {"pegawai"},
     ("GET", "/api/requests"): REPORT_PEOPLE,
     ("GET", "/api/employees/<nip>/eligibility"): READERS_OWN_OPD,
-    ("DELETE", "/api/me/sessions/<session_id>"): ANYONE,
-    ("PUT", "/api/me/password"): ANYONE,
-    ("PUT", "/api/me/contact"): ANYONE,
+    ("DELETE", "/api/me/sessions/<session_id>"): SELF,
+    ("PUT", "/api/me/password"): SELF,
+    ("PUT", "/api/me/contact"): SELF,
     ("GET", "/api/accounts"): READERS_OWN_OPD,
     ("POST", "/api/accounts"): BKD,
     ("GET", "/api/accounts/<account_id>"): READERS_OWN_OPD,
@@ -337,6 +345,7 @@ class World:
             "administrator": people.staff(["administrator"]),
             "auditor": people.staff(["auditor"]),
         }
+        self.logins["unsigned"] = self.unsigned()
         self.sessions = {p: people.login(login) for p, login in self.logins.items()}
         self.records("administrator").register_employee(
             employee_for(self.logins["pegawai"]), "data awal")
@@ -346,6 +355,15 @@ class World:
             self.client_secret = (client["client_id"], client["client_secret"])
             self.sessions["machine"] = {"tokens": svc.client_token(
                 {"client_id": client["client_id"], "client_secret": client["client_secret"]})}
+
+    def unsigned(self) -> str:
+        """A fasilitator whose integrity pact is withdrawn: the role holds, it does not work."""
+        login = self.people.staff(["fasilitator"], ["dinkes"])
+        principal = self.people.login(login)["principal"]
+        with rpc(self.config, context_of(principal, "fasilitator")) as svc:
+            (pact,) = svc.my_integrity_pacts()
+            svc.withdraw_integrity_pact(pact["pact_id"], {"reason": "uji matriks"})
+        return login
 
     def uploaded_document(self, nip: str | None = None) -> str:
         """A checked document of employee `nip` (the pegawai persona by default) in the store,
@@ -578,6 +596,8 @@ class World:
             return self.sessions["machine"]
         if persona == "pegawai":
             login = self.people.pegawai("dinkes")
+        elif persona == "unsigned":
+            login = self.unsigned()
         else:
             role = "fasilitator" if persona.startswith("fasilitator") else persona
             login = self.people.staff([role], ["dinkes"] if persona == "fasilitator_own"
@@ -815,6 +835,21 @@ class World:
                 sid = own["tokens"]["session_id"] if own else "00000000-0000-0000-0000-0000000000"
                 path = f"/api/me/sessions/{sid}"
             return path, own_token, body
+        if path.startswith("/api/me/integrity-pacts") and method == "POST":
+            # a pact for a role the persona holds none for (signing one grants nothing)
+            role = "fasilitator" if persona == "administrator" else "administrator"
+            if path.endswith("/withdraw"):  # a fresh account's own pact, recorded from paper
+                own = self.clone(persona)
+                pact_id = (self.people.pact(own["principal"]["account_id"], role)
+                           if own and persona not in ("machine", "pegawai")
+                           else "00000000-0000-0000-0000-000000000000")
+                return (path.replace("<pact_id>", pact_id), own and own["tokens"]["access_token"],
+                        {"reason": "uji matriks"})
+            body = {"role": role, "opd_scope": ["dinkes"], "password": PASSWORD}
+            code = self.people.otp(self.logins.get(persona, ""))
+            if code:
+                body["otp"] = code
+            return path, token, body
         if path == "/api/auth/unlock":
             body = {"password": PASSWORD}
             code = self.people.otp(self.logins.get(persona, ""))
@@ -1011,6 +1046,7 @@ class World:
                     body["opd_scope"] = ["dinkes", "dinsos"]
             elif path.endswith("/roles") or path.endswith("/roles/revoke"):
                 target = self.people.staff(["auditor"])
+                self.people.pact(target, "fasilitator")  # a grant rests on the person's pact
                 body = {"role": "fasilitator" if path.endswith("/roles") else "auditor",
                         "opd_scope": ["dinkes"], "reason": "uji matriks"}
             else:

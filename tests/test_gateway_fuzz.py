@@ -43,7 +43,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 #: the caller's own password and contact, and the clear-screen unlock (a wrong password counts
 #: on the login throttle): guessed with the token of a pegawai of their own (not the one whose
 #: ids are examples), so that the guesses never touch the administrator's session
-SELF_SERVICE = {"/api/me/password", "/api/me/contact", "/api/auth/unlock"}
+SELF_SERVICE = {"/api/me/password", "/api/me/contact", "/api/auth/unlock",
+                "/api/me/integrity-pacts", "/api/me/integrity-pacts/{pact_id}/withdraw"}
 # raw PDF bodies (the public signature check, uploads): random bytes, broken and real PDFs
 schemathesis.openapi.media_type("application/pdf", st.one_of(
     st.binary(max_size=4096),

@@ -64,6 +64,9 @@ def test_the_requester_never_decides_and_refusals_keep_their_reason(identity):
         with pytest.raises(Forbidden):
             svc.decide_access_request(own["request_id"], True, {"note": "saya sendiri"})
     with as_(identity, other_admin, "administrator") as svc:
+        with raises_code("integrity_pact_missing"):  # issue 17: no pact, no role
+            svc.decide_access_request(own["request_id"], True, {"note": "empat mata"})
+        identity.pact(existing, "fasilitator")
         granted = svc.decide_access_request(own["request_id"], True, {"note": "empat mata"})
         assert granted["status"] == "approved"
         assert set(svc.get_account(existing)["roles"]) == {"auditor", "fasilitator"}

@@ -66,7 +66,9 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Network
     return address
 
 
-ROLE_PRECEDENCE = ("administrator", "auditor", "fasilitator", "pegawai", "machine")
+ROLE_PRECEDENCE = ("administrator", "auditor", "fasilitator", "pegawai", "machine",
+                   # a staff role held without its integrity pact in force (issue 17 part 5)
+                   "unsigned")
 
 
 def role_used(principal_roles, allowed) -> str | None:

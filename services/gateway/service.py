@@ -50,6 +50,12 @@ BACKENDS = [s for s in SERVICES if s != "gateway"]
 READY_TIMEOUT = 3.0
 ANYONE = ("pegawai", "fasilitator", "administrator", "auditor")
 BKD = ("administrator",)
+#: a staff role held without its integrity pact in force (identity's authenticate)
+UNSIGNED = "unsigned"
+#: the caller's own session and account: anyone signed in, a role waiting for its pact too
+SELF = ANYONE + (UNSIGNED,)
+#: who signs and withdraws their own integrity pacts: staff, and staff whose role waits for one
+PACT_SIGNERS = ("fasilitator", "administrator", "auditor", UNSIGNED)
 
 
 IMPORT_MAX_BYTES = 64 << 20  # a 50,000-row CSV is about 10 MB
@@ -206,42 +212,65 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/auth/unlock",
               summary="Buka kunci layar: kata sandi (dan OTP) lagi untuk sesi ini; tidak "
-                      "menerbitkan token baru", roles=ANYONE, body=c.UnlockRequest,
+                      "menerbitkan token baru", roles=SELF, body=c.UnlockRequest,
               tag="autentikasi")
     def http_unlock(self, request, body, **_):
         self.rpc_identity.unlock_session(body)
 
-    @endpoint("POST", "/api/auth/logout", summary="Keluar (mengakhiri sesi ini)", roles=ANYONE,
+    @endpoint("POST", "/api/auth/logout", summary="Keluar (mengakhiri sesi ini)", roles=SELF,
               tag="autentikasi", changes_access=True)
     def http_logout(self, request, **_):
         self.rpc_identity.logout()
 
     # -- self-service ------------------------------------------------------------------------
 
-    @endpoint("GET", "/api/me", summary="Akun saya", roles=ANYONE + ("machine",),
+    @endpoint("GET", "/api/me", summary="Akun saya", roles=SELF + ("machine",),
               response=c.Principal, tag="akun saya")
     def http_me(self, request, principal, **_):
         return PRINCIPAL.dump(principal)
 
-    @endpoint("GET", "/api/me/sessions", summary="Sesi saya per perangkat", roles=ANYONE,
+    @endpoint("GET", "/api/me/sessions", summary="Sesi saya per perangkat", roles=SELF,
               response=c.Session, many=True, tag="akun saya")
     def http_sessions(self, request, **_):
         return self.rpc_identity.list_sessions()
 
     @endpoint("DELETE", "/api/me/sessions/<session_id>", summary="Akhiri salah satu sesi saya",
-              roles=ANYONE, tag="akun saya", changes_access=True)
+              roles=SELF, tag="akun saya", changes_access=True)
     def http_revoke_session(self, request, session_id, **_):
         self.rpc_identity.revoke_session(session_id)
 
-    @endpoint("PUT", "/api/me/password", summary="Ganti kata sandi saya", roles=ANYONE,
+    @endpoint("PUT", "/api/me/password", summary="Ganti kata sandi saya", roles=SELF,
               body=c.PasswordChangeRequest, tag="akun saya", changes_access=True, errors=(409,))
     def http_change_password(self, request, body, **_):
         self.rpc_identity.change_password(body)
 
-    @endpoint("PUT", "/api/me/contact", summary="Ganti email/telepon saya", roles=ANYONE,
+    @endpoint("PUT", "/api/me/contact", summary="Ganti email/telepon saya", roles=SELF,
               body=c.ContactChangeRequest, response=c.Account, tag="akun saya", errors=(409,))
     def http_change_contact(self, request, body, **_):
         return self.rpc_identity.change_contact(body)
+
+    # -- the integrity pact (issue 17 part 5) -------------------------------------------------
+
+    @endpoint("GET", "/api/me/integrity-pacts",
+              summary="Pakta integritas saya (terbaru dahulu; yang berlaku dan yang ditarik)",
+              roles=PACT_SIGNERS, response=c.IntegrityPact, many=True, tag="akun saya")
+    def http_my_pacts(self, request, **_):
+        return self.rpc_identity.my_integrity_pacts()
+
+    @endpoint("POST", "/api/me/integrity-pacts",
+              summary="Tandatangani pakta integritas untuk peran fasilitator/administrator "
+                      "(kata sandi, dan OTP, lagi); PDF ditandatangani layanan tanda tangan",
+              roles=PACT_SIGNERS, body=c.IntegrityPactSign, response=c.IntegrityPact,
+              status=201, tag="akun saya", changes_access=True, errors=(409,))
+    def http_sign_pact(self, request, body, **_):
+        return self.rpc_identity.sign_integrity_pact(body)
+
+    @endpoint("POST", "/api/me/integrity-pacts/<pact_id>/withdraw",
+              summary="Tarik pakta integritas saya: peran yang bergantung padanya berhenti "
+                      "seketika", roles=PACT_SIGNERS, body=c.ReasonRequest,
+              response=c.IntegrityPact, tag="akun saya", changes_access=True, errors=(409,))
+    def http_withdraw_pact(self, request, pact_id, body, **_):
+        return self.rpc_identity.withdraw_integrity_pact(pact_id, body)
 
     # -- accounts ------------------------------------------------------------------------------
 

@@ -42,6 +42,10 @@ class IdentityConfigSchema(Schema):
     #: how long a caching gateway replica's lease lasts (services/identity/fences.py); the most
     #: an access change waits for a replica that stopped answering
     SESSION_LEASE_SECONDS = fields.Integer(load_default=6, validate=validate.Range(2, 60))
+    #: the BKD official (a signer of the signing service's keystore) whose certificate signs the
+    #: integrity pacts staff sign (issue 17 part 5, usecases/pacts.py)
+    INTEGRITY_PACT_SIGNER = fields.String(load_default="admin.bkd",
+                                          validate=validate.Length(1, 80))
 
     @validates("SECRET_ENCRYPTION_KEY")
     def _fernet(self, value, **kwargs):
@@ -63,6 +67,7 @@ class IdentityKit:
     reset_ttl: timedelta
     outbox: Outbox
     lease_seconds: int
+    pact_signer: str = "admin.bkd"
 
 
 def build_kit(config: dict) -> IdentityKit:
@@ -85,6 +90,7 @@ def build_kit(config: dict) -> IdentityKit:
         reset_ttl=timedelta(seconds=c["RESET_TOKEN_TTL"]),
         outbox=Outbox(c["NOTIFICATION_OUTBOX"]),
         lease_seconds=c["SESSION_LEASE_SECONDS"],
+        pact_signer=c["INTEGRITY_PACT_SIGNER"],
     )
 
 

@@ -17,6 +17,13 @@ AUDITOR = "auditor"
 MACHINE = "machine"
 
 STAFF_ROLES = (FASILITATOR, ADMINISTRATOR, AUDITOR)
+#: staff roles held only while the person's integrity pact (pakta integritas) for it is in force
+#: (issue 17 part 5: the seed asks it of fasilitator and administrators). Auditors sign none:
+#: they only read, under the audit mandate of their own institution, and never change data.
+PACT_ROLES = (FASILITATOR, ADMINISTRATOR)
+#: the role a principal carries instead, while a role of PACT_ROLES it holds has no pact in
+#: force: it reaches only its own account and its integrity pacts (never held, only derived)
+UNSIGNED = "unsigned"
 #: roles held by people (a machine client holds `machine` and signs in with its secret)
 HUMAN_ROLES = (PEGAWAI, *STAFF_ROLES)
 #: roles that must pass a TOTP second factor at every login: every human role that reads other

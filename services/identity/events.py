@@ -32,11 +32,51 @@ class AccountRegistered(Schema):
 class RoleGranted(Schema):
     role = _role
     opd_scope = fields.List(fields.String(), load_default=list)
+    #: the integrity pact the grant rests on (issue 17): its pact id; absent before issue 17
+    #: and for auditors (who sign none)
+    pact_id = fields.String(allow_none=True, load_default=None)
 
 
 @REGISTRY.event("RoleRevoked", version=1)
 class RoleRevoked(Schema):
     role = _role
+
+
+_pact_role = fields.String(required=True, validate=validate.OneOf(["fasilitator", "administrator"]))
+
+
+@REGISTRY.event("IntegrityPactSigned", version=1)
+class IntegrityPactSigned(Schema):
+    """The person signed the integrity pact (pakta integritas) for a staff role from their own
+    session, re-authenticated by password: the PDF the signing service rendered and signed is
+    `document_id` (issue 17 part 5)."""
+
+    pact_id = fields.String(required=True)
+    role = _pact_role
+    opd_scope = fields.List(fields.String(), load_default=list)
+    document_id = fields.String(required=True)
+
+
+@REGISTRY.event("IntegrityPactRecorded", version=1)
+class IntegrityPactRecorded(Schema):
+    """A pact signed on paper, recorded by the bootstrap (the first administrator of an
+    installation, the demo seed, the tests' staff), which cannot call the signing service."""
+
+    pact_id = fields.String(required=True)
+    role = _pact_role
+    paper_reference = fields.String(required=True)
+    recorded_by = fields.String(required=True)
+
+
+@REGISTRY.event("IntegrityPactWithdrawn", version=1)
+class IntegrityPactWithdrawn(Schema):
+    """The pact no longer holds (`cause`: the person withdrew it, or its signed document was
+    revoked): the role it carried stops working at once (fenced: shared/auth.py
+    ACCESS_CHANGES)."""
+
+    pact_id = fields.String(required=True)
+    role = _pact_role
+    cause = fields.String(required=True, validate=validate.OneOf(["owner", "document_revoked"]))
 
 
 @REGISTRY.event("PasswordChanged", version=1)

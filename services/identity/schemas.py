@@ -13,6 +13,8 @@ from shared.contracts.identity import (  # noqa: F401 - re-exported for this ser
     ClientTokenRequest,
     ContactChangeRequest,
     DecisionRequest,
+    IntegrityPact,
+    IntegrityPactSign,
     LeaseAnswer,
     LeaseRequest,
     LoginRequest,

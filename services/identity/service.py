@@ -1,15 +1,19 @@
 """Nameko entrypoints of the identity service. Each validates its payload against the shared
 contract, runs one use case in one unit of work, and returns a dumped schema."""
 
+import uuid
+
 from nameko.timer import timer
 
 from services.identity import schemas as s
 from services.identity.dependencies import FencedDatabase, Identity, Mail
 from services.identity.events import REGISTRY
-from services.identity.usecases import access, accounts, emails, leases, throttle
+from services.identity.usecases import access, accounts, emails, leases, pacts, throttle
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
+from shared.errors import Conflict
 from shared.idempotency import once
+from shared.rpc import RpcProxy
 from shared.schemas import load
 from shared.service import ServiceBase, rpc
 
@@ -40,6 +44,9 @@ def _mail_on(event_type: str):
     return idempotent_handler("requests", event_type, subscription=NOTIFICATIONS)(handle)
 
 
+#: integrity pacts whose signed document BKD revoked (not rebuildable: the effects are events)
+PACTS = "identity.pacts"
+
 #: the access reviews' list: each without its items (a dict's `items` would be its method)
 REVIEW_LIST = s.Review(many=True, exclude=("items",))
 
@@ -51,6 +58,8 @@ class IdentityService(ServiceBase):
     db = FencedDatabase(REGISTRY)
     kit = Identity()
     mail = Mail()
+    #: renders and signs the integrity pacts staff sign (usecases/pacts.py)
+    signing = RpcProxy("signing")
     #: a rebuild empties nothing: the outbox is what people were sent, and a replay queues
     #: only the mails with no outbox row yet (keyed by event), so nobody is mailed twice
     rebuildable = {NOTIFICATIONS: ()}
@@ -65,6 +74,12 @@ class IdentityService(ServiceBase):
     mail_on_requestrejected = _mail_on("RequestRejected")
     mail_on_requestcompleted = _mail_on("RequestCompleted")
     mail_on_requestwithdrawn = _mail_on("RequestWithdrawn")
+
+    @idempotent_handler("signing", "DocumentRevoked", subscription=PACTS)
+    def withdraw_pact_of_revoked_document(self, uow, event):
+        """BKD revoked a signed integrity pact: the role it carried stops at once (fenced)."""
+        pacts.on_document_revoked(uow, event.stream_id.split(":", 1)[1],
+                                  event.payload["reason"])
 
     @timer(interval=2)
     def deliver_mail(self):
@@ -148,6 +163,54 @@ class IdentityService(ServiceBase):
         with self.db.transaction(reason="layar dibuka kembali") as uow:
             outcome = accounts.unlock(uow, self.kit, self._actor(), data, self._client())
         _committed(outcome)
+
+    # -- the integrity pact (issue 17 part 5) -------------------------------------------------
+
+    @rpc
+    def sign_integrity_pact(self, payload):
+        """The caller signs the integrity pact for a staff role, re-authenticated by password:
+        checked and re-authenticated first (a wrong password counts, committed), then signing
+        renders and signs the PDF, then the pact is recorded with its document."""
+        data = load(s.IntegrityPactSign(), payload)
+        actor = self._actor()
+        with self.db.transaction(reason="pakta integritas") as uow:
+            pact = pacts.check_signing(uow, actor, data)
+            outcome = accounts.reauthenticate(uow, self.kit, actor, data, self._client())
+        _committed(outcome)
+        pact_id = str(uuid.uuid4())
+        document = self._as_system(lambda: self.signing.issue_document(
+            pacts.document_request(pact, pact_id, self.kit.pact_signer)))
+        if document.get("status") != "signed":
+            raise Conflict("pakta integritas belum dapat ditandatangani: "
+                           f"{document.get('last_error') or document.get('status')}"[:300],
+                           field="role", code="integrity_pact_not_signed")
+        with self.db.transaction(reason="pakta integritas ditandatangani") as uow:
+            return s.IntegrityPact().dump(pacts.record_signed(uow, actor, pact, pact_id,
+                                                              document["document_id"]))
+
+    def _as_system(self, call):
+        """`call` made as the identity service (a backend vouches only for a system caller),
+        the caller's context restored after."""
+        caller = dict(self.context)
+        self.context.clear()
+        self.context.update(pacts.SYSTEM)
+        try:
+            return call()
+        finally:
+            self.context.clear()
+            self.context.update(caller)
+
+    @rpc
+    def my_integrity_pacts(self):
+        with self.db.transaction() as uow:
+            return s.IntegrityPact(many=True).dump(pacts.mine(uow, self._actor()))
+
+    @rpc
+    def withdraw_integrity_pact(self, pact_id, payload):
+        data = load(s.ReasonRequest(), payload)
+        with self.db.transaction() as uow:
+            return s.IntegrityPact().dump(pacts.withdraw(uow, self._actor(), str(pact_id),
+                                                         data["reason"]))
 
     @rpc
     def change_password(self, payload):

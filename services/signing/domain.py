@@ -24,6 +24,9 @@ FIELD_LABELS = {
     "sha256_daftar": "SHA-256 daftar lengkap",
     "revisi": "Revisi", "jumlah_layanan": "Layanan dievaluasi", "jumlah_usulan": "Jumlah usulan",
     "jumlah_disetujui": "Disetujui", "jumlah_melewati_sla": "Melewati SLA",
+    # an integrity pact signed by a fasilitator or an administrator (PAKTA_INTEGRITAS)
+    "nama": "Nama", "akun": "Nama pengguna", "peran": "Peran", "lingkup_opd": "Lingkup OPD",
+    "tanggal": "Tanggal",
 }
 
 

@@ -57,6 +57,31 @@ class UnlockRequest(Schema):
     otp = _otp
 
 
+class IntegrityPactSign(Schema):
+    """The person signs the integrity pact (pakta integritas) for a staff role (issue 17 part
+    5), re-entering their password (and an OTP when the account has TOTP)."""
+
+    role = fields.String(required=True, validate=validate.OneOf(["fasilitator", "administrator"]))
+    opd_scope = fields.List(_opd, load_default=list, validate=validate.Length(max=50))
+    password = _password
+    otp = _otp
+
+
+class IntegrityPact(Schema):
+    pact_id = fields.String()
+    account_id = fields.String()
+    role = fields.String()
+    opd_scope = fields.List(fields.String())
+    document_id = fields.String(allow_none=True, metadata={
+        "description": "dokumen PDF bertanda tangan (unduh lewat rute dokumen bertanda tangan)"})
+    paper_reference = fields.String(allow_none=True, metadata={
+        "description": "rujukan pakta kertas (akun dari bootstrap)"})
+    signed_at = fields.DateTime()
+    withdrawn_at = fields.DateTime(allow_none=True)
+    withdrawn_reason = fields.String(allow_none=True)
+    in_force = fields.Boolean()
+
+
 class PasswordChangeRequest(Schema):
     current_password = _password
     new_password = fields.String(required=True, load_only=True,
@@ -205,6 +230,9 @@ class ReviewItem(Schema):
     last_login_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
     findings = fields.List(fields.String())
+    pacts = fields.List(fields.Dict(), metadata={
+        "description": "pakta integritas tiap peran staf: pact_id, role, document_id, "
+                       "paper_reference, signed_at, withdrawn_at"})
 
 
 class Review(Schema):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -50,10 +51,12 @@ CONFLICTS: dict[str, set[str]] = {
     "POST /api/auth/password-reset": {"concurrency_conflict"},
     "PUT /api/me/password": {"concurrency_conflict"},
     "PUT /api/me/contact": {"concurrency_conflict"},
+    "POST /api/me/integrity-pacts": {"integrity_pact_in_force"},
+    "POST /api/me/integrity-pacts/{pact_id}/withdraw": {"integrity_pact_withdrawn"},
     "POST /api/accounts": {"account_exists"},
     "POST /api/accounts/{account_id}/disable": {"concurrency_conflict"},
     "POST /api/accounts/{account_id}/enable": {"concurrency_conflict"},
-    "POST /api/accounts/{account_id}/roles": {"concurrency_conflict"},
+    "POST /api/accounts/{account_id}/roles": {"concurrency_conflict", "integrity_pact_missing"},
     "POST /api/accounts/{account_id}/roles/revoke": {"concurrency_conflict"},
     "POST /api/accounts/{account_id}/password-reset": {"concurrency_conflict"},
     "POST /api/accounts/{account_id}/totp-reset": {"concurrency_conflict"},
@@ -270,6 +273,22 @@ def test_an_account_conflicts_on_each_change_that_races_another(stack, client, p
         body={"current_password": NEW_PASSWORD, "email": f"baru.{email}"}))
     ok(first)
     conflict(second, "PUT /api/me/contact", "concurrency_conflict")
+
+    # the integrity pact (issue 17 part 5): no staff role is granted without one; one is signed
+    # once while it is in force, and withdrawn once
+    conflict(client.call("POST", f"/api/accounts/{login}/roles", token=admin, body={
+        "role": "administrator", "reason": "penugasan"}),
+        "POST /api/accounts/{account_id}/roles", "integrity_pact_missing")
+    totp = pyotp.TOTP(enrolment["totp_secret"])
+    pact = {"role": "fasilitator", "password": NEW_PASSWORD,  # both changes above lost the race
+            "otp": totp.at(time.time() + totp.interval)}
+    signed = ok(client.call("POST", "/api/me/integrity-pacts", token=own, body=pact), 201)
+    conflict(client.call("POST", "/api/me/integrity-pacts", token=own, body=pact),
+             "POST /api/me/integrity-pacts", "integrity_pact_in_force")
+    withdraw = f"/api/me/integrity-pacts/{signed['pact_id']}/withdraw"
+    ok(client.call("POST", withdraw, token=own, body={"reason": "mutasi"}))
+    conflict(client.call("POST", withdraw, token=own, body={"reason": "mutasi"}),
+             "POST /api/me/integrity-pacts/{pact_id}/withdraw", "integrity_pact_withdrawn")
 
     # two administrators doing the same thing at once: one of them is told to reload
     def twice(method: str, path: str, body: dict):

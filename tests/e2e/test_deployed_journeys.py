@@ -7,6 +7,7 @@ issued, an access request granted and revoked."""
 from __future__ import annotations
 
 import itertools
+import time
 import urllib.error
 import urllib.request
 
@@ -163,6 +164,15 @@ def test_an_access_request_is_granted_and_then_revoked(stack, client):
         "otp": pyotp.TOTP(first.body["totp_secret"]).now(), "device": "laptop"})
     assert enrolled.status == 200, enrolled.body
     token = enrolled.body["access_token"]
+    # the role waits for the person's integrity pact (issue 17 part 5): signed, it works at once
+    assert client.call("GET", "/api/verification/queue", token=token).status == 403
+    totp = pyotp.TOTP(first.body["totp_secret"])
+    signed = client.call("POST", "/api/me/integrity-pacts", token=token, body={
+        "role": "fasilitator", "password": NEW_PASSWORD,
+        "otp": totp.at(time.time() + totp.interval)})
+    assert signed.status == 201 and signed.body["opd_scope"] == ["dishub"], signed.body
+    pdf = client.call("GET", f"/api/signed-documents/{signed.body['document_id']}", token=admin)
+    assert pdf.status == 200 and pdf.body["status"] == "signed", pdf.body
     assert client.call("GET", "/api/verification/queue", token=token).status == 200
 
     revoked = client.call("POST", f"/api/accounts/{login}/roles/revoke", token=admin, body={

@@ -10,12 +10,14 @@ Every page opened is screenshot and checked for accessibility."""
 from __future__ import annotations
 
 import itertools
+import time
 
+import pyotp
 import pytest
 
 from shared.testing import wait_for
 from tests.e2e.browser import check_accessibility, open_page, screenshot
-from tests.e2e.harness import NEW_PASSWORD, register_pegawai, submit_kgb
+from tests.e2e.harness import NEW_PASSWORD, activate, register_pegawai, submit_kgb
 from tests.e2e.test_web_auditor import staff_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -79,6 +81,20 @@ def visit(page, stack, path: str, heading: str, name: str, ready: str | None = N
     screenshot(page, name)
 
 
+def _sign_pact(stack, client, login: str, role: str) -> None:
+    """A newly registered staff member activates the account, enrolls OTP and signs the
+    integrity pact for `role` (the OTP step after the enrolment's)."""
+    activate(stack, f"{login}@mail.test")
+    first = ok(client.call("POST", "/api/auth/login", body={"login": login,
+                                                            "password": NEW_PASSWORD}))
+    totp = pyotp.TOTP(first["totp_secret"])
+    token = ok(client.call("POST", "/api/auth/totp/confirm", body={
+        "enrollment_token": first["enrollment_token"], "otp": totp.now()}))["access_token"]
+    ok(client.call("POST", "/api/me/integrity-pacts", token=token, body={
+        "role": role, "opd_scope": ["dinkes"], "password": NEW_PASSWORD,
+        "otp": totp.at(time.time() + totp.interval)}), 201)
+
+
 def submit(page, form_id: str) -> None:
     page.locator(f"#{form_id} button[type=submit]").click()
 
@@ -115,6 +131,7 @@ def test_bkd_decides_governs_the_catalogue_manages_accounts_and_revokes(stack, c
         (401, "/api/auth/login"),  # the password step of a TOTP login: totp_required
         (403, f"/api/requests/{own}/decision"),  # four eyes
         (404, f"/api/monev/evaluations/{year}"),  # the year's evaluation, not recorded yet
+        (409, f"/api/accounts/e2e.adm.{size}/roles"),  # no integrity pact yet
     ]
     browser_login(page, stack, ADMIN)
     visit(page, stack, "/bkd", "Dasbor BKD", "dasbor",
@@ -216,6 +233,11 @@ def test_bkd_decides_governs_the_catalogue_manages_accounts_and_revokes(stack, c
     grant.locator("select[name=role]").select_option("fasilitator")
     grant.get_by_label("OPD yang ditangani").fill("dinkes")
     grant.get_by_label("Alasan").fill("penugasan fasilitator Dinkes")
+    submit(page, "role-grant-form")
+    # not before the person signed the integrity pact (issue 17 part 5): they activate the
+    # account, enroll their OTP and sign it; then the same grant goes through
+    grant.locator(".problem[data-code=integrity_pact_missing]").wait_for()
+    _sign_pact(stack, client, login, "fasilitator")
     submit(page, "role-grant-form")
     page.locator("#role-revoke-form").wait_for()
     screenshot(page, "akun-peran")

@@ -6,11 +6,12 @@ import { api, ApiError, refresh, tokens } from "./api.js";
 import { routes } from "./pages/index.js";
 import { button, clear, errorBox, field, h, notify, values } from "./ui.js";
 
-const STAFF = ["administrator", "fasilitator", "auditor"];
+// `unsigned`: a fasilitator/administrator role held without its integrity pact (pages/pacts.js)
+const STAFF = ["administrator", "fasilitator", "auditor", "unsigned"];
 const TOTP_ROLES = STAFF;
 const ROLE_NAMES = { pegawai: "Pegawai", fasilitator: "Fasilitator", administrator: "Administrator BKD",
-                     auditor: "Auditor" };
-const ROLE_ORDER = ["administrator", "fasilitator", "auditor", "pegawai"];
+                     auditor: "Auditor", unsigned: "Menunggu pakta integritas" };
+const ROLE_ORDER = ["administrator", "fasilitator", "auditor", "pegawai", "unsigned"];
 const LOCK_KEY = "simasn.locked";
 
 const main = () => document.getElementById("main");
@@ -26,6 +27,8 @@ export const ctx = {
     if (window.location.hash === `#${path}`) render(); else window.location.hash = path;
   },
   refreshBadge() { pollInbox(); },
+  /** The principal again after the caller's own roles changed (an integrity pact). */
+  async refreshMe() { await loadMe(); renderChrome(); },
   home() { return homePath(); },
   async signedIn(answer) {
     tokens.set(answer);

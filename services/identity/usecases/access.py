@@ -12,7 +12,7 @@ from services.identity.dependencies import IdentityKit
 from services.identity.domain import ADMINISTRATOR, AUDITOR, FASILITATOR, MACHINE, Account
 from services.identity.exceptions import AccountExists, IdentityError, LoginFailed
 from services.identity.security import new_token
-from services.identity.usecases import accounts
+from services.identity.usecases import accounts, pacts
 from shared.auth import Principal
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.eventstore import NO_STREAM, NewEvent
@@ -159,11 +159,18 @@ def generate_review(uow, actor: Principal, stale_days: int) -> dict:
     ).mappings().all()
     items, summary = [], {"accounts": len(rows), "by_role": {}, "by_finding": {},
                           "by_status": {}}
+    signed = pacts.of_accounts(uow, [r["account_id"] for r in rows
+                                     if set(r["roles"]) & set(domain.PACT_ROLES)])
     for row in rows:
         findings = _findings(row, stale_days)
+        held = [_pact_item(p) for p in signed.get(row["account_id"], [])]
+        if any(not any(p["role"] == role and p["withdrawn_at"] is None for p in held)
+               for role in set(row["roles"]) & set(domain.PACT_ROLES)):
+            # the role does not work (authenticate leaves it out) until a pact is signed
+            findings.append("integrity_pact_missing")
         items.append({**{k: row[k] for k in ("account_id", "kind", "roles", "opd_scope",
                                              "status", "last_login_at", "created_at")},
-                      "findings": findings})
+                      "findings": findings, "pacts": held})
         for role in row["roles"]:
             summary["by_role"][role] = summary["by_role"].get(role, 0) + 1
         summary["by_status"][row["status"]] = summary["by_status"].get(row["status"], 0) + 1
@@ -183,10 +190,19 @@ def generate_review(uow, actor: Principal, stale_days: int) -> dict:
     if items:
         uow.execute(
             "INSERT INTO access_review_items (review_id, account_id, kind, roles, opd_scope, "
-            "status, last_login_at, created_at, findings) VALUES (:review_id, :account_id, "
-            ":kind, :roles, :opd_scope, :status, :last_login_at, :created_at, :findings)",
-            [{**i, "review_id": review_id} for i in items])
+            "status, last_login_at, created_at, findings, pacts) VALUES (:review_id, "
+            ":account_id, :kind, :roles, :opd_scope, :status, :last_login_at, :created_at, "
+            ":findings, CAST(:pacts_json AS jsonb))",
+            [{**i, "review_id": review_id, "pacts_json": _json(i["pacts"])} for i in items])
     return get_review(uow, actor, review_id)
+
+
+def _pact_item(pact: dict) -> dict:
+    """A pact as the review keeps it (JSON): what it rests on, when signed, when withdrawn."""
+    return {"pact_id": pact["pact_id"], "role": pact["role"],
+            "document_id": pact["document_id"], "paper_reference": pact["paper_reference"],
+            "signed_at": pact["signed_at"].isoformat(),
+            "withdrawn_at": pact["withdrawn_at"] and pact["withdrawn_at"].isoformat()}
 
 
 def _findings(row, stale_days: int) -> list[str]:
@@ -218,8 +234,8 @@ def get_review(uow, actor: Principal, review_id: str) -> dict:
     if review is None:
         raise NotFound("peninjauan akses tidak ditemukan", field="review_id")
     items = uow.execute(
-        "SELECT account_id, kind, roles, opd_scope, status, last_login_at, created_at, findings "
-        "FROM access_review_items WHERE review_id = CAST(:id AS uuid) ORDER BY account_id",
+        "SELECT account_id, kind, roles, opd_scope, status, last_login_at, created_at, findings, "
+        "pacts FROM access_review_items WHERE review_id = CAST(:id AS uuid) ORDER BY account_id",
         {"id": review["review_id"]}).mappings().all()
     return {**review, "items": [dict(i) for i in items]}
 

@@ -31,7 +31,7 @@ from services.identity.security import (
     totp_step,
     totp_uri,
 )
-from services.identity.usecases import emails, throttle
+from services.identity.usecases import emails, pacts, throttle
 from shared.auth import Principal
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.eventstore import ANY_VERSION, NO_STREAM, NewEvent
@@ -196,8 +196,10 @@ def change_role(uow, actor: Principal, account_id: str, role: str, grant: bool,
             raise ValidationFailed("fasilitator harus ditugaskan ke minimal satu OPD",
                                    field="opd_scope")
         _check_opds(opd_scope, "opd_scope")
+        # the grant rests on the person's integrity pact for the role (issue 17 part 5)
         change = ("RoleGranted", {"role": role, "opd_scope": sorted(set(opd_scope))
-                                  if role == FASILITATOR else []})
+                                  if role == FASILITATOR else [],
+                                  "pact_id": pacts.require(uow, account_id, role)})
     else:
         if role not in account.roles:
             raise NotFound(f"akun tidak memiliki peran {role}", field="role")
@@ -469,7 +471,8 @@ _AGREEMENT = ("m.client_kind, m.kabkota_code, m.agreement_kind, m.agreement_numb
 def authenticate(uow, kit: IdentityKit, access_token: str) -> dict:
     claims = kit.tokens.decode(access_token)
     row = uow.execute(
-        "SELECT a.account_id, a.kind, a.display_name, a.roles, a.opd_scope, a.home_opd, "  # noqa: S608 - fixed columns; values bound
+        "SELECT a.account_id, a.kind, a.display_name, a.roles AS held, "  # noqa: S608 - fixed columns; values bound
+        + pacts.WORKING_ROLES + " AS roles, a.opd_scope, a.home_opd, "
         "coalesce(m.scopes, '{}') AS scopes, extract(epoch FROM least(s.expires_at, "
         "CAST(m.valid_until + 1 AS timestamptz)))::float8 AS cache_until, "
         "m.client_id IS NOT NULL AS client, current_date BETWEEN m.valid_from AND "
@@ -478,7 +481,8 @@ def authenticate(uow, kit: IdentityKit, access_token: str) -> dict:
         "LEFT JOIN machine_clients m ON m.client_id = a.account_id WHERE s.session_id = :s "
         "AND s.account_id = :a AND s.revoked_at IS NULL AND s.expires_at > now() "
         "AND a.status = 'active' AND (a.totp_enrolled OR NOT a.roles && :totp_roles)",
-        {"s": claims["sid"], "a": claims["sub"], "totp_roles": sorted(domain.TOTP_ROLES)}
+        {"s": claims["sid"], "a": claims["sub"], "totp_roles": sorted(domain.TOTP_ROLES),
+         "pact_roles": list(domain.PACT_ROLES)}
     ).mappings().first()
     if row is None:
         # ... or it was opened with a password alone and the account's roles now need TOTP
@@ -493,6 +497,10 @@ def authenticate(uow, kit: IdentityKit, access_token: str) -> dict:
         agreement["valid_until"] = row["valid_until"].isoformat()
     principal = {k: row[k] for k in ("account_id", "kind", "display_name", "roles",
                                      "opd_scope", "home_opd", "scopes")}
+    if set(row["held"]) - set(row["roles"]):
+        # a fasilitator or administrator role without an integrity pact in force does not work;
+        # the account may still sign one (issue 17 part 5)
+        principal["roles"] = [*row["roles"], domain.UNSIGNED]
     # this answer holds, unless an access change is recorded, until the token, the session or
     # a machine client's agreement ends, whichever comes first
     return {**principal, "session_id": claims["sid"], "agreement": agreement,
@@ -570,14 +578,14 @@ def _check_current_password(uow, kit: IdentityKit, actor: Principal, password: s
     return None
 
 
-def unlock(uow, kit: IdentityKit, actor: Principal, data: dict,
-           client_address: str | None) -> Outcome:
-    """The clear-screen lock (issue 16): the owner of this live session re-enters their password
-    (and, when the account has TOTP, a fresh OTP). It draws on the login budget of this source
-    exactly as a login does (throttle.py): a source that must wait is refused unchecked, a
-    wrong password or OTP counts as a failed login. A session that ended or an account disabled
-    meanwhile is refused (401) without counting. Nothing is issued: the caller keeps its
-    tokens."""
+def reauthenticate(uow, kit: IdentityKit, actor: Principal, data: dict,
+                   client_address: str | None) -> Outcome:
+    """The owner of this live session re-enters their password (and, when the account has
+    TOTP, a fresh OTP): the clear-screen lock (issue 16), signing an integrity pact (issue 17).
+    It draws on the login budget of this source exactly as a login does (throttle.py): a
+    source that must wait is refused unchecked, a wrong password or OTP counts as a failed
+    login. A session that ended or an account disabled meanwhile is refused (401) without
+    counting."""
     row = uow.execute(
         "SELECT a.status, a.totp_enrolled, c.password_hash, c.totp_secret_sealed, "
         "c.totp_last_step, EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = "
@@ -606,8 +614,17 @@ def unlock(uow, kit: IdentityKit, actor: Principal, data: dict,
                                                     "kode OTP salah atau sudah dipakai",
                                                     field="otp")))
     throttle.succeed(uow, attempt)
-    _login_event(uow, actor.account_id, "SessionUnlocked", {"session_id": actor.session_id})
     return Outcome()
+
+
+def unlock(uow, kit: IdentityKit, actor: Principal, data: dict,
+           client_address: str | None) -> Outcome:
+    """The clear-screen lock (issue 16): `reauthenticate`, then recorded; nothing is issued,
+    the caller keeps its tokens."""
+    outcome = reauthenticate(uow, kit, actor, data, client_address)
+    if outcome.error is None:
+        _login_event(uow, actor.account_id, "SessionUnlocked", {"session_id": actor.session_id})
+    return outcome
 
 
 def change_password(uow, kit: IdentityKit, actor: Principal, current: str, new: str,

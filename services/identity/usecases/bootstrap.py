@@ -1,14 +1,17 @@
 """Creating accounts outside the request path: the first administrator of a new installation
 and the demo province (seed.py). These are operator use cases: they run the same account use
 cases as the service, as the `system` actor, in the operator's shell (its events say so).
-`Bootstrap` is their runner there — what the Nameko container is to service.py: it builds the
-database and the credential tooling from config and opens one unit of work per call."""
+Each fasilitator or administrator so created gets an integrity pact recorded as signed on paper
+(`IntegrityPactRecorded`, usecases/pacts.py). `Bootstrap` is their runner there — what the
+Nameko container is to service.py: it builds the database and the credential tooling from
+config and opens one unit of work per call."""
 
 from __future__ import annotations
 
+from services.identity import domain
 from services.identity.dependencies import IdentityKit, build_kit
 from services.identity.events import REGISTRY
-from services.identity.usecases import accounts
+from services.identity.usecases import accounts, pacts
 from shared.auth import Principal
 from shared.config import ServiceConfig
 from shared.db import ServiceDatabase, make_engine
@@ -24,6 +27,12 @@ def create_account(uow, kit: IdentityKit, data: dict, password: str,
     reason = data.get("reason", "bootstrap")
     account = accounts.register(uow, kit, SYSTEM, {**data, "reason": reason}, invite=False)
     loaded = accounts.load(uow, account["account_id"])
+    # the bootstrap cannot ask the signing service: a fasilitator's or an administrator's pact
+    # is one signed on paper, recorded with its reference (no staff role without a pact)
+    for role in sorted(set(data["roles"]) & set(domain.PACT_ROLES)):
+        pacts.record_paper(uow, loaded, role, data.get("pact_reference")
+                           or f"pakta kertas, bootstrap {account['account_id']}", "bootstrap",
+                           reason)
     accounts._check_password(kit, password, loaded)
     accounts._store_password(uow, kit, loaded, password, "initial")
     if totp_secret:
@@ -53,6 +62,14 @@ class Bootstrap:
         with self.db.transaction(reason=data.get("reason", "bootstrap")) as uow:
             account = create_account(uow, self.kit, data, password, totp_secret)
         return account.snapshot()
+
+    def record_pact(self, account_id: str, role: str, paper_reference: str,
+                    reason: str = "pakta integritas kertas") -> str:
+        """Record an integrity pact the person signed on paper (an operator's use case: the
+        signed one is `POST /api/me/integrity-pacts`); its pact id."""
+        with self.db.transaction(reason=reason) as uow:
+            return pacts.record_paper(uow, accounts.load(uow, account_id), role,
+                                      paper_reference, "bootstrap", reason)
 
     def exists(self, account_id: str) -> bool:
         with self.db.transaction() as uow:

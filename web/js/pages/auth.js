@@ -117,6 +117,10 @@ async function accountPage(main, params, ctx) {
   clear(main, h("h1", {}, "Akun saya"),
     section("Identitas", facts([["Akun", me.account_id], ["Nama", me.display_name],
       ["Peran", (me.roles || []).join(", ")], ["OPD", (me.opd_scope || []).join(", ") || me.home_opd]])));
+  if (ctx.isStaff()) {
+    main.append(section("Pakta integritas", h("p", {}, "Peran fasilitator dan administrator "
+      + "bekerja selama pakta integritasnya berlaku. ", h("a", { href: "#/pakta" }, "Lihat dan tandatangani pakta"))));
+  }
   const sessions = h("section", { class: "card" }, h("h2", {}, "Sesi dan perangkat"));
   main.append(sessions);
   await showSessions(sessions, ctx);
@@ -179,6 +183,7 @@ async function showSessions(holder, ctx) {
 export const routes = [
   { path: "/masuk", title: "Masuk", roles: null, render: loginPage },
   { path: "/lupa-sandi", title: "Lupa kata sandi", roles: null, render: forgotPage },
-  { path: "/akun", title: "Akun saya", roles: ["pegawai", "fasilitator", "administrator", "auditor"],
+  { path: "/akun", title: "Akun saya",
+    roles: ["pegawai", "fasilitator", "administrator", "auditor", "unsigned"],
     render: accountPage },
 ];

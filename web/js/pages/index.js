@@ -11,6 +11,7 @@ import { routes as admin } from "./admin.js";
 import { routes as auditor } from "./auditor.js";
 import { routes as bkd } from "./bkd.js";
 import { routes as dataRequests } from "./datarequests.js";
+import { routes as pacts } from "./pacts.js";
 
 export const routes = [...publicPages, ...auth, ...pegawai, ...fasilitator, ...admin, ...auditor,
-                       ...bkd, ...dataRequests];
+                       ...bkd, ...dataRequests, ...pacts];
