@@ -241,7 +241,18 @@ def test_the_signing_service_seals_a_grown_log_once_and_the_witness_keeps_it(
                 held = witness.positions()
                 return newest if held and held[-1] == newest.position else None
 
-            newest = wait_for(copied_out, timeout=30, message="the witness holds the newest")
+            try:
+                newest = wait_for(copied_out, timeout=60,
+                                  message="the witness holds the newest")
+            except AssertionError as late:  # once in CI: what the database was doing
+                conn.rollback()
+                with conn.cursor() as cur:
+                    cur.execute("SELECT pid, state, wait_event_type, wait_event, "
+                                "now() - xact_start, left(query, 160) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> "
+                                "pg_backend_pid()")
+                    activity = cur.fetchall()
+                raise AssertionError(f"{late}\nsessions: {activity}") from None
             assert newest.payload["trigger"] == "timer"
             with conn.cursor() as cur:
                 cur.execute("SELECT last_position FROM records.event_log_head")
