@@ -141,17 +141,45 @@ def identity_config(service_config, tmp_path):
     }
 
 
-def pytest_collection_modifyitems(items):
-    """Tests marked `last` check what the whole run wrote, so they go after everything else.
-    The end-to-end tests on the deployed stack (tests/e2e) go just before them: `make test`
-    runs the browser tests, with a stack of their own, beside this run from its start
-    (scripts/test.sh), and the two stacks are then not up at the same time."""
+def pytest_addoption(parser):
+    parser.addoption("--shard", default=None, metavar="K/N",
+                     help="run only the K-th of N parts of the suite, whole files each, "
+                          "balanced by tests/file_durations.json (scripts/test.sh)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """With --shard K/N, keep the test files of part K (tests.sharding). Tests marked `last`
+    check what the whole run wrote, so they go after everything else. The end-to-end tests on
+    the deployed stack (tests/e2e) go just before them: `make test` runs the browser tests,
+    with a stack of their own, beside this run from its start (scripts/test.sh), and the two
+    stacks are then not up at the same time."""
+    from tests import sharding
+
+    shard = config.getoption("--shard")
+    if shard:
+        kept, dropped = sharding.select(items, shard)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
     def order(item) -> int:
         if item.get_closest_marker("last") is not None:
             return 2
         return 1 if "tests/e2e/" in item.nodeid else 0
 
     items.sort(key=order)
+
+
+def pytest_runtest_logreport(report):
+    from tests import sharding
+
+    sharding.DURATIONS.add(report)
+
+
+def pytest_sessionfinish(session):
+    from tests import sharding
+
+    sharding.DURATIONS.write(session.config)
 
 
 def pytest_terminal_summary(terminalreporter):
