@@ -5,9 +5,9 @@
 Supported, in kustomize's order (api/krusty/kusttarget.go): `resources` (files, or folders
 holding a kustomization.yaml), then `components` (folders with `kind: Component`, applied to the
 resources gathered so far), then the kustomization's own `patches` (strategic merge, or JSON 6902
-when the patch is a list; `target` by kind, name (a regex, as in kustomize) and labelSelector,
-else the patch's own kind/name), `namespace` and `images`. Anything else in a kustomization is an error, so the test cannot pass
-over a feature it does not render."""
+when the patch is a list; `target` by kind, name (a regex, as in kustomize) and
+labelSelector, else the patch's own kind/name), `namespace` and `images`. Anything else in a
+kustomization is an error, so the test cannot pass over a feature it does not render."""
 
 from __future__ import annotations
 
