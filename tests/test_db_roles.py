@@ -78,3 +78,5 @@ def test_db_roles_command_checks_the_database(database_url, monkeypatch, capsys)
     monkeypatch.setenv("SIMASN_DATABASE_URL", database_url)
     assert main(["db-roles", "--check"]) == 0
     assert "no service role reaches another service's schema" in capsys.readouterr().out
+    assert main(["migrate", "--skip-broker", "--check-roles"]) == 0
+    assert "no service role reaches" in capsys.readouterr().out

@@ -225,7 +225,7 @@ def test_relay_runs_once_and_migrations_run_in_a_job(env):
     assert relay["spec"]["template"]["spec"]["containers"][0]["command"] == ["simasn", "relay"]
     jobs = {d["metadata"]["name"]: d for d in OVERLAYS[f"{env}/migrate"]}
     assert {n: j["spec"]["template"]["spec"]["containers"][0]["command"]
-            for n, j in jobs.items()} == {"simasn-migrate": ["simasn", "migrate"],
+            for n, j in jobs.items()} == {"simasn-migrate": ["simasn", "migrate", "--check-roles"],
                                           "simasn-storage-init": ["simasn", "storage", "init"]}
     assert not [d for d in OVERLAYS[env] if d["kind"] == "Job"]
     for name, pod in _pod_specs(env):
