@@ -44,6 +44,7 @@ class HealthProbe(DependencyProvider):
         self.last_ok: float | None = None
         self.failure: str | None = "not checked yet"
         self.socket = None
+        self.connection = self.channel = None
 
     def start(self):
         if self.port <= 0:
@@ -56,6 +57,7 @@ class HealthProbe(DependencyProvider):
         if self.socket is not None:
             self.socket.close()
             self.socket = None
+        self._drop_connection()
 
     kill = stop
 
@@ -68,7 +70,9 @@ class HealthProbe(DependencyProvider):
         return None
 
     def check(self) -> str | None:
-        """None when the database and the broker answer, else what failed."""
+        """None when the database and the broker answer, else what failed. One broker
+        connection is kept for the checks (a round trip on it each time, not a new connection:
+        RabbitMQ would log every one) and dropped when a check fails."""
         database = self._database()
         if database is not None:
             try:
@@ -78,15 +82,32 @@ class HealthProbe(DependencyProvider):
                 return f"database: {type(exc).__name__}"
         if self.amqp_uri:
             try:
-                with Connection(self.amqp_uri, connect_timeout=5) as conn:
-                    conn.ensure_connection(max_retries=1)
+                if self.channel is None:
+                    self.connection = Connection(self.amqp_uri, connect_timeout=5)
+                    self.connection.ensure_connection(max_retries=1)
+                    self.channel = self.connection.channel()
+                self.channel.basic_qos(0, 0, False)  # a synchronous round trip
             except Exception as exc:  # noqa: BLE001
+                self._drop_connection()
                 return f"broker: {type(exc).__name__}"
         return None
 
+    def _drop_connection(self) -> None:
+        connection, self.connection, self.channel = self.connection, None, None
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception:  # noqa: BLE001, S110 - it is being thrown away
+                pass
+
     def _check_forever(self):
         while True:
-            failure = self.check()
+            # a check stuck on a silent network ends here; the pod turns unready meanwhile
+            failure = "check timed out"
+            with eventlet.Timeout(max(2 * self.every, 10), False):
+                failure = self.check()
+            if failure == "check timed out":
+                self._drop_connection()
             self.failure = failure
             if failure is None:
                 self.last_ok = time.monotonic()

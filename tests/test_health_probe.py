@@ -85,3 +85,23 @@ def test_a_service_without_its_database_is_alive_but_not_ready(start_service):
     assert status == 503
     assert body["status"] == "unready"
     wait_for(lambda: _get(port, "/readyz")[1]["reason"].startswith("database"), timeout=30)
+
+
+@pytest.mark.timeout(180)
+def test_readiness_follows_the_broker_and_comes_back(start_service, service_config):
+    """The broker taken away (tests/broker_proxy.py): still alive, unready naming the broker;
+    given back: ready again, without a restart."""
+    from tests.broker_proxy import BrokerProxy
+
+    proxy = BrokerProxy().start()
+    try:
+        port = start_service(AMQP_URI=proxy.uri(service_config["AMQP_URI"]))
+        wait_for(lambda: (_answers(port, "/readyz") or (0,))[0] == 200, timeout=60)
+        proxy.cut()
+        wait_for(lambda: _get(port, "/readyz")[0] == 503, timeout=30)
+        assert _get(port, "/readyz")[1]["reason"].startswith("broker")
+        assert _get(port, "/livez")[0] == 200
+        proxy.restore()
+        wait_for(lambda: _get(port, "/readyz")[0] == 200, timeout=60)
+    finally:
+        proxy.stop()
