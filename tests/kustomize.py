@@ -188,3 +188,9 @@ def _set_image(doc: dict, image: dict) -> None:
             if name == image["name"]:
                 container["image"] = (image.get("newName", name) + ":"
                                       + str(image.get("newTag", tag)))
+
+
+if __name__ == "__main__":  # python -m tests.kustomize deploy/k8s/overlays/prod
+    import sys
+
+    print(yaml.safe_dump_all(render(sys.argv[1]), sort_keys=False, width=100), end="")
