@@ -13,6 +13,7 @@ from asn1crypto import cms
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import SigFieldSpec, SigSeedSubFilter
+from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.signers.pdf_signer import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -71,11 +72,26 @@ def sign(pdf: bytes, signer, *, name: str, jabatan: str, reason: str,
     # it. The signer's certificate, signed attributes and an RSA signature take ~2 KB, a time
     # stamp token with its TSA certificate ~4 KB more; too small a reservation fails loudly.
     reserved = RESERVED_BYTES + (TIMESTAMP_BYTES if level != "B-B" else 0)
-    pdf_signer.sign_pdf(writer, output=out, bytes_reserved=reserved,
-                        appearance_text_params={
-                            "signer": name, "jabatan": jabatan,
-                            "waktu": dt.datetime.now(WIB).strftime("%d-%m-%Y %H:%M:%S WIB")})
+    try:
+        pdf_signer.sign_pdf(writer, output=out, bytes_reserved=reserved,
+                            appearance_text_params={
+                                "signer": name, "jabatan": jabatan,
+                                "waktu": dt.datetime.now(WIB).strftime("%d-%m-%Y %H:%M:%S WIB")})
+    except PyHankoSigningError as exc:
+        if not long_term:
+            raise
+        # B-LT checks the signer's certificate (and the TSA's) before signing: revoked,
+        # expired or no answer from the CA's responders
+        cause = exc.__cause__ or exc
+        raise CertificateNotInForce(
+            f"sertifikat tidak dapat diperiksa atau tidak berlaku: {type(cause).__name__}: "
+            f"{cause}"[:500]) from exc
     return out.getvalue()
+
+
+class CertificateNotInForce(ValueError):
+    """Signing at B-LT/B-LTA found the signer's (or the TSA's) certificate revoked, expired, or
+    its status not obtainable from the CA's responders: nothing was signed."""
 
 
 @dataclass(frozen=True)
