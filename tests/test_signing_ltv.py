@@ -48,8 +48,9 @@ def ca(tmp_path):
 
 
 def sign(keystore, tsa, level="B-LTA") -> bytes:
-    return pdfsign.sign(rendered("KENAIKAN_PANGKAT"), keystore.signer(SIGNER), name="Dr. Budi Santoso, M.Si.",
-                        jabatan="Kepala BKD", reason="SK kenaikan pangkat",
+    return pdfsign.sign(rendered("KENAIKAN_PANGKAT"), keystore.signer(SIGNER),
+                        name="Dr. Budi Santoso, M.Si.", jabatan="Kepala BKD",
+                        reason="SK kenaikan pangkat",
                         timestamper=RequestsHTTPTimeStamper(tsa.url, timeout=10), level=level,
                         trust_roots=keystore.trust_roots)
 

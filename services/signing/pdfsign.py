@@ -242,7 +242,7 @@ def _with_current_status(verdict: Verdict, cert, trust_roots, timeout: float, pr
     current = ltv.current_status(cert, trust_roots, timeout)
     if not current.reachable:
         return verdict
-    answer = {"status": current.status,
+    answer = {"kind": "ocsp", "status": current.status,
               "revoked_at": current.revoked_at.isoformat() if current.revoked_at else None,
               "produced_at": current.produced_at.isoformat() if current.produced_at else None}
     signed = proved or status.signer_reported_dt
