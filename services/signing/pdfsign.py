@@ -176,7 +176,7 @@ def verify(pdf: bytes, trust_roots, moment=None, online: float | None = None) ->
     if not signatures:
         return Verdict(False, "no_signature")
     try:
-        regular = [sig for sig in signatures if sig.sig_object_type == "/Sig"]
+        regular = [sig for sig in signatures if sig.sig_object_type != "/DocTimeStamp"]
         if not regular:
             return Verdict(False, "no_signature")
         if not pdf.rstrip(b"\r\n").endswith(b"%%EOF"):
