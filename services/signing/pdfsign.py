@@ -29,7 +29,7 @@ FIELD_NAME = "TTE_SIMASN"
 STAMP_BOX = (300, 60, 560, 150)
 STAMP_TEXT = ("Ditandatangani secara elektronik oleh:\n%(signer)s\n%(jabatan)s\n"
               "Waktu: %(waktu)s")
-RESERVED_BYTES = 8192
+RESERVED_BYTES = 10240
 TIMESTAMP_BYTES = 12288
 WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
 log = get_logger(__name__)
@@ -69,8 +69,10 @@ def sign(pdf: bytes, signer, *, name: str, jabatan: str, reason: str,
         new_field_spec=SigFieldSpec(FIELD_NAME, on_page=page, box=STAMP_BOX))
     out = io.BytesIO()
     # room for the CMS blob, given up front: otherwise pyHanko signs once more just to measure
-    # it. The signer's certificate, signed attributes and an RSA signature take ~2 KB, a time
-    # stamp token with its TSA certificate ~4 KB more; too small a reservation fails loudly.
+    # it. The signer's certificate, signed attributes and an RSA signature take ~4 KB (a
+    # certificate naming its OCSP responder and CRL, as a public CA's do, more than 8 KB hex
+    # with the rest), a time stamp token with its TSA certificate ~4 KB more; too small a
+    # reservation fails loudly.
     reserved = RESERVED_BYTES + (TIMESTAMP_BYTES if level != "B-B" else 0)
     try:
         pdf_signer.sign_pdf(writer, output=out, bytes_reserved=reserved,
