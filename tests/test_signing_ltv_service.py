@@ -13,6 +13,7 @@ import json
 import uuid
 
 import pytest
+import yaml
 from nameko.standalone.rpc import ServiceRpcProxy
 from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -20,6 +21,7 @@ from services.signing import ltv, pdfsign, pki
 from services.signing.keystore import Keystore
 from services.signing.service import SigningService
 from shared.objectstore import FileSystemStore
+from simasn_cli.main import main as cli_main
 from tests.helpers import signed
 from tests.records_helpers import ADMIN, principal
 from tests.revocation_server import RevocationServer
@@ -59,6 +61,7 @@ def ltv_stack(container_factory, service_config, tmp_path):
                                        context_data=signed(context, config))
 
             yield {"call": call, "store": FileSystemStore(config["DOCUMENT_ROOT"]),
+                   "config": config,
                    "directory": directory, "keystore": Keystore(directory),
                    "responders": responders, "tsa": tsa}
 
@@ -75,7 +78,8 @@ def verify(call, pdf: bytes) -> dict:
         return public.verify_pdf({"pdf_base64": base64.b64encode(pdf).decode()})
 
 
-def test_a_b_lta_document_is_renewed_and_stays_valid_at_signing_time(ltv_stack):
+def test_a_b_lta_document_is_renewed_and_stays_valid_at_signing_time(ltv_stack, tmp_path,
+                                                                     monkeypatch, capsys):
     call, store = ltv_stack["call"], ltv_stack["store"]
     keystore, responders = ltv_stack["keystore"], ltv_stack["responders"]
     issued = issue(call)
@@ -100,6 +104,13 @@ def test_a_b_lta_document_is_renewed_and_stays_valid_at_signing_time(ltv_stack):
         unchanged = admin.get_document(issued["document_id"])
     assert renewed_doc["sha256"] != issued["sha256"]
     assert unchanged["sha256"] == renewed_doc["sha256"]
+    # the operator's command asks the running service the same
+    config_file = tmp_path / "cli.yaml"
+    config_file.write_text(yaml.safe_dump({k: v for k, v in ltv_stack["config"].items()
+                                           if isinstance(v, (str, int, float))}))
+    monkeypatch.setenv("SIMASN_CONFIG", str(config_file))
+    assert cli_main(["signing", "renew-timestamps", "--timeout", "120"]) == 0
+    assert json.loads(capsys.readouterr().out)["failed"] == 0
     renewed = store.read(renewed_doc["sha256"])
     assert renewed.startswith(first)  # the signed revision untouched
 
