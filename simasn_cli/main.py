@@ -20,6 +20,7 @@ from simasn_cli import (
     projections,
     records,
     relay,
+    signing,
     storage,
 )
 
@@ -33,7 +34,7 @@ def cli() -> None:
 for command in (deploy.migrate, relay.relay, deploy.keys, deploy.broker, deploy.health,
                 accounts.admin, accounts.seed, pki.pki, audit.audit, records.records,
                 deadletters.deadletters, projections.projections, storage.storage,
-                dbroles.db_roles):
+                dbroles.db_roles, signing.signing):
     cli.add_command(command)
 
 

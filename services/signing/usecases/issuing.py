@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import uuid
 from dataclasses import dataclass
 
 import orjson
+from pyhanko.pdf_utils.reader import PdfFileReader
 
-from services.signing import domain, render
+from services.signing import domain, ltv, render
 from services.signing.exceptions import NoSigningKey, SigningError
 from shared.calendar import WIB
 from shared.errors import NotFound, ValidationFailed
@@ -148,6 +150,8 @@ class Produced:
     signed_at: str
     #: the date printed on the document (ISO): the day it was asked for (`as_of`), in WIB
     document_date: str
+    #: B-LTA: when the archive time stamp's TSA certificate ends (the renewal job's due date)
+    archive_expires_at: str | None = None
 
 
 def produce(row: dict, keystore, verification_base: str, sign, pades_level: str) -> Produced:
@@ -166,11 +170,18 @@ def produce(row: dict, keystore, verification_base: str, sign, pades_level: str)
         verification_url=f"{verification_base.rstrip('/')}/{document_id}",
         place_date=f"Surabaya, {domain.tanggal(dated)}")
     signed = sign(row["signer"], unsigned, name=identity.name, jabatan=identity.jabatan,
-                  reason=f"{template['title'][:120]} {row['number']}")
+                  reason=f"{template['title'][:120]} {row['number']}", level=pades_level)
     cert = keystore.certificate(row["signer"])
     return Produced(signed, hashlib.sha256(unsigned).hexdigest(), identity.name,
                     identity.jabatan, str(cert.serial_number), cert.issuer.human_friendly[:300],
-                    pades_level, now.isoformat(), dated.isoformat())
+                    pades_level, now.isoformat(), dated.isoformat(),
+                    archive_expiry(signed) if pades_level == "B-LTA" else None)
+
+
+def archive_expiry(pdf: bytes) -> str | None:
+    """When the last document time stamp's TSA certificate ends (ISO), or None."""
+    stamps = ltv.archive_timestamps(PdfFileReader(io.BytesIO(pdf)))
+    return stamps[-1]["tsa_not_after"].isoformat() if stamps else None
 
 
 def record_signed(uow, row: dict, produced: Produced, stored_sha256: str) -> dict:
@@ -194,9 +205,11 @@ def record_signed(uow, row: dict, produced: Produced, stored_sha256: str) -> dic
     uow.execute(
         "UPDATE documents SET status = 'signed', sha256 = :sha, signer_name = :name, "
         "jabatan = :jabatan, pades_level = :level, signed_at = CAST(:at AS timestamptz), "
+        "archive_expires_at = CAST(:archive AS timestamptz), "
         "runner = NULL, last_error = NULL, updated_at = now() WHERE document_id = :id",
         {"sha": stored_sha256, "name": produced.name, "jabatan": produced.jabatan,
-         "level": produced.pades_level, "at": produced.signed_at, "id": document_id})
+         "level": produced.pades_level, "at": produced.signed_at, "id": document_id,
+         "archive": produced.archive_expires_at})
     return get(uow, document_id)
 
 
@@ -298,7 +311,7 @@ def run(db, store, work, document_id: str, row: dict | None = None) -> dict | No
             return None
     try:
         produced = produce(row, work.keystore, work.verification_base, work.signers.sign,
-                           work.signers.pades_level)
+                           work.level_for(row["document_key"], row["document_type"]))
         stored = store.put(produced.pdf, "application/pdf")
         with db.transaction() as uow:
             return record_signed(uow, row, produced, stored.sha256)
