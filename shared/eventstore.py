@@ -36,8 +36,8 @@ import psycopg2
 from shared.canonical import (
     GENESIS_HASH,
     SQL_TIMESTAMP_TEXT,
-    content_hash,
-    dumps,
+    content_hash_encoded,
+    encode,
     find_non_json_native,
 )
 from shared.errors import (
@@ -153,6 +153,21 @@ def _utc(moment: datetime | str) -> datetime | str:
         raise ValidationFailed("as_of is out of range", field="as_of") from None
 
 
+def _encoded_events(prepared: list[tuple[str, str, int, dict]], stream_id: str,
+                    stream_type: str, meta_json: bytes) -> str:
+    """The events' JSON for the writing functions, each payload encoded once: the same bytes
+    go into the content hash and into the document sent (docs/design/event-log.md)."""
+    rows = []
+    for event_id, event_type, version_no, payload in prepared:
+        payload_json = encode(payload)
+        rows.append({"event_id": event_id, "event_type": event_type,
+                     "schema_version": version_no, "payload": orjson.Fragment(payload_json),
+                     "content_hash": content_hash_encoded(event_id, stream_id, stream_type,
+                                                          event_type, version_no, payload_json,
+                                                          meta_json)})
+    return orjson.dumps(rows).decode()
+
+
 def clean_metadata(metadata: dict | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in (metadata or {}).items():
@@ -205,15 +220,10 @@ class EventStore:
             raise DuplicateEventId("the same event id appears twice in one append",
                                    field="event_id")
 
-        rows = [
-            {"event_id": event_id, "event_type": event_type, "schema_version": version_no,
-             "payload": payload,
-             "content_hash": content_hash(event_id, stream_id, stream_type, event_type,
-                                          version_no, payload, meta)}
-            for event_id, event_type, version_no, payload in prepared
-        ]
+        meta_json = encode(meta)
+        rows = _encoded_events(prepared, stream_id, stream_type, meta_json)
         outcome = self._call(conn, self._sql_append,
-                             (stream_id, stream_type, expected_version, dumps(meta), dumps(rows)))
+                             (stream_id, stream_type, expected_version, meta_json.decode(), rows))
         if "first" in outcome:
             return list(range(outcome["first"], outcome["last"] + 1))
         if "replayed" in outcome:
@@ -232,7 +242,7 @@ class EventStore:
         expected version, any event id is already stored, or a stream appears twice — writes
         nothing and raises BatchConflict naming those items ({"index": i, "current": v});
         the caller's transaction stays usable, so it can drop them and call again."""
-        items = []
+        items, ids = [], []
         for item in batch:
             if not item.events:
                 raise ValidationFailed("every stream in a batch needs events", field="events")
@@ -240,22 +250,19 @@ class EventStore:
                 self.registry.check_stream(item.stream_id)
             meta = clean_metadata(item.metadata)
             prepared = [self._prepare(event) for event in item.events]
+            ids += [event_id for event_id, _, _, _ in prepared]
             items.append({
                 "stream": item.stream_id, "stream_type": item.stream_type,
                 "expected": item.expected_version, "metadata": meta,
-                "events": [{"event_id": event_id, "event_type": event_type,
-                            "schema_version": version_no, "payload": payload,
-                            "content_hash": content_hash(event_id, item.stream_id,
-                                                         item.stream_type, event_type,
-                                                         version_no, payload, meta)}
-                           for event_id, event_type, version_no, payload in prepared]})
+                "events": orjson.Fragment(_encoded_events(prepared, item.stream_id,
+                                                          item.stream_type, encode(meta)))})
         if not items:
             return []
-        ids = [e["event_id"] for item in items for e in item["events"]]
         if len(set(ids)) != len(ids):
             raise DuplicateEventId("the same event id appears twice in one batch",
                                    field="event_id")
-        outcome = self._call(conn, self._sql_append_streams, (dumps(items),))
+        outcome = self._call(conn, self._sql_append_streams,
+                             (orjson.dumps(items).decode(),))
         if "conflicts" in outcome:
             raise BatchConflict(outcome["conflicts"])
         return list(range(outcome["first"], outcome["last"] + 1))

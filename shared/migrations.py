@@ -188,8 +188,11 @@ LOG_WRITER_DDL = """
 -- version now (read under the lock) and its events ([{event_id, event_type, schema_version,
 -- payload, content_hash}]), all built by the entry point itself. Arrays rather than one jsonb
 -- document, so the events pass through as they came (re-building them into a new jsonb made
--- a 100-event append a third slower). Only its owner may run it (EXECUTE revoked from PUBLIC
--- below); it runs with the rights and search_path of the entry point that called it.
+-- a 100-event append a third slower). The loop only links the chain (one SHA-256 per event,
+-- into arrays); the rows then go in with ONE multi-row INSERT: an INSERT per event inside the
+-- loop cost ~140 µs an event, most of a batch's time under the lock (docs/design/event-log.md,
+-- Performance). Only its owner may run it (EXECUTE revoked from PUBLIC below); it runs with
+-- the rights and search_path of the entry point that called it.
 CREATE OR REPLACE FUNCTION {schema}.chain_events(p_last_position bigint, p_last_hash text,
                                                  p_last_recorded_at timestamptz,
                                                  p_streams text[], p_stream_types text[],
@@ -199,36 +202,43 @@ RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     ts          timestamptz := greatest(clock_timestamp(),
                                         coalesce(p_last_recorded_at, '-infinity'));
-    ts_text     text := to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+    ts_text     text := '|' || to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                        || '|';
     pos         bigint := p_last_position;
     prev        text := p_last_hash;
-    link        text;
-    stream      text;
-    stream_type text;
-    meta        jsonb;
     ver         integer;
+    k           integer := 0;
+    e_stream    integer[] := '{}';
+    e_version   integer[] := '{}';
+    e_prev      text[] := '{}';
+    e_hash      text[] := '{}';
+    e_event     jsonb[] := '{}';
     e           jsonb;
 BEGIN
     FOR i IN 1 .. coalesce(array_length(p_streams, 1), 0) LOOP
-        stream := p_streams[i];
-        stream_type := p_stream_types[i];
-        meta := p_metadata[i];
         ver := p_versions[i];
         FOR e IN SELECT value FROM jsonb_array_elements(p_events[i]) LOOP
             pos := pos + 1;
             ver := ver + 1;
-            link := encode(sha256(convert_to(
-                prev || '|' || pos || '|' || ver || '|' || ts_text || '|' || (e->>'content_hash'),
-                'UTF8')), 'hex');
-            INSERT INTO {schema}.events (position, event_id, stream_id, stream_type, version,
-                    event_type, schema_version, payload, metadata, recorded_at, content_hash,
-                    prev_hash, hash)
-            VALUES (pos, (e->>'event_id')::uuid, stream, stream_type, ver, e->>'event_type',
-                    (e->>'schema_version')::integer, e->'payload', meta, ts,
-                    e->>'content_hash', prev, link);
-            prev := link;
+            k := k + 1;
+            e_stream[k] := i;
+            e_version[k] := ver;
+            e_prev[k] := prev;
+            e_event[k] := e;
+            prev := encode(sha256(convert_to(
+                prev || '|' || pos || '|' || ver || ts_text || (e->>'content_hash'), 'UTF8')),
+                'hex');
+            e_hash[k] := prev;
         END LOOP;
     END LOOP;
+    INSERT INTO {schema}.events (position, event_id, stream_id, stream_type, version,
+            event_type, schema_version, payload, metadata, recorded_at, content_hash,
+            prev_hash, hash)
+    SELECT p_last_position + u.k, (u.e->>'event_id')::uuid, p_streams[u.s],
+           p_stream_types[u.s], u.v, u.e->>'event_type', (u.e->>'schema_version')::integer,
+           u.e->'payload', p_metadata[u.s], ts, u.e->>'content_hash', u.pv, u.h
+      FROM unnest(e_event, e_stream, e_version, e_prev, e_hash)
+           WITH ORDINALITY AS u(e, s, v, pv, h, k);
     UPDATE {schema}.event_log_head
        SET last_position = pos, last_hash = prev, last_recorded_at = ts WHERE id = 1;
     RETURN jsonb_build_object('first', p_last_position + 1, 'last', pos);
