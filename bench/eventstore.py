@@ -698,6 +698,12 @@ def before_rows(path: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
+def before_label(path: Path) -> str:
+    """How the earlier results file names its run ("the run of 2026-12-05 17:54 UTC")."""
+    found = re.search(r"^Run (.+?) by ", path.read_text(encoding="utf-8"), re.M)
+    return f"the run of {found.group(1)}" if found else str(path)
+
+
 def comparison(before: dict, after: dict, before_name: str) -> list[str]:
     lines = [
         f"## Before → after (before: {before_name}; each side's ratios measured within its "
@@ -743,8 +749,8 @@ def report(info: dict, params: Params, payload_bytes: float, writes: dict, reads
         "",
         *main_rows(writes, reads, verify, verified_ok, params),
         "",
-        *(comparison(before_rows(before), issue_rows(writes, reads, verify), before.name)
-          + [""] if before else []),
+        *(comparison(before_rows(before), issue_rows(writes, reads, verify),
+                     before_label(before)) + [""] if before else []),
         "- limit: single = one INSERT per transaction (autocommit, one round trip); batch = "
         "one psycopg2 `execute_values` "
         "per transaction; read = the SELECT `read_all` sends, rows kept as tuples; verify = "
