@@ -622,7 +622,7 @@ def heads_of(url: str, schemas: Iterable[str]) -> dict:
 
 def restore(source: Location, url: str, documents: ObjectStore, witness=None, *,
             force: bool = False, key: bytes | None = None, pg_restore: str = "pg_restore",
-            work_dir: str | None = None) -> Outcome:
+            work_dir: str | None = None, skip_witness: bool = False) -> Outcome:
     """Check the whole backup, then restore database, documents and witness, then compare
     every log's head (and its recomputed chain) with the manifest."""
     from shared import audit
@@ -642,9 +642,10 @@ def restore(source: Location, url: str, documents: ObjectStore, witness=None, *,
                                                 if len(problems) > 10 else "")
             raise BackupInvalid(f"the backup {source.location} does not verify, nothing was "
                                 f"restored: {shown}", field="from", details=problems)
-        if manifest["witness"] and witness is None:
-            raise RestoreRefused("the backup holds witness checkpoints: give the witness to "
-                                 "restore them into (--witness)", field="witness")
+        if manifest["witness"] and witness is None and not skip_witness:
+            raise RestoreRefused("the backup holds witness checkpoints: give a new witness "
+                                 "location to restore them into (--witness), or "
+                                 "--skip-witness", field="witness")
         tick = _clock()
         _prepare_target(url, manifest, force)
         _pg_restore(url, dump_path, pg_restore)
@@ -663,7 +664,7 @@ def restore(source: Location, url: str, documents: ObjectStore, witness=None, *,
     outcome.seconds["documents"] = tick()
 
     tick = _clock()
-    if manifest["witness"]:
+    if manifest["witness"] and witness is not None:
         last = None
         for entry in manifest["witness"]["checkpoints"]:
             last = source.read(f"witness/{entry['name']}")

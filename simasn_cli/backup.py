@@ -20,8 +20,8 @@ document_store_option = click.option(
          "DOCUMENT_ROOT, DOCUMENT_BUCKET of config.yaml and the environment)")
 witness_option = click.option(
     "--witness", metavar="LOCATION",
-    help="the witness: a directory or s3://bucket[/prefix] (default: SIGNING_WITNESS; "
-         "unset: no witness)")
+    help="the witness: a directory or s3://bucket[/prefix] (backup: default SIGNING_WITNESS, "
+         "unset: no witness; restore: a new location, never the configured one)")
 key_option = click.option(
     "--key-file", type=click.Path(dir_okay=False), envvar="SIMASN_BACKUP_KEY_FILE",
     help="a secret whose HMAC signs the manifest (backup) or must match it (restore) "
@@ -116,17 +116,22 @@ def backup(env: Environment, to: str, document_store: str | None, witness: str |
 @document_store_option
 @witness_option
 @key_option
+@click.option("--skip-witness", is_flag=True,
+              help="restore without the backup's witness checkpoints")
 @click.option("--force", is_flag=True,
               help="drop what the target database holds first (DESTROYS its data)")
 @click.option("--pg-restore", default="pg_restore", show_default=True)
 @click.option("--check-only", is_flag=True,
               help="only check the backup's files against its manifest; restore nothing")
 def restore(source: str, database_url: str, document_store: str | None, witness: str | None,
-            key_file: str | None, force: bool, pg_restore: str, check_only: bool) -> int:
+            key_file: str | None, skip_witness: bool, force: bool, pg_restore: str,
+            check_only: bool) -> int:
     """Restore a backup into an empty database and document/witness store.
 
     Every file is checked against the manifest before anything is written; afterwards each
-    log's head and chain are compared with the manifest. Exit 2 if they differ."""
+    log's head and chain are compared with the manifest. Exit 2 if they differ. The witness is
+    never taken from the configuration: give a new location (the production witness holds
+    checkpoints newer than the backup), or --skip-witness."""
     location = backups.location_at(source)
     if check_only:
         manifest = backups.read_manifest(location, _key(key_file))
@@ -136,9 +141,12 @@ def restore(source: str, database_url: str, document_store: str | None, witness:
         click.echo(f"{location.location}: " + ("does NOT verify" if problems else
                                                "every file matches the manifest"))
         return 2 if problems else 0
+    from shared.witness import witness_at
+
     outcome = backups.restore(location, database_url, _document_store(document_store),
-                              _witness(witness), force=force, key=_key(key_file),
-                              pg_restore=pg_restore)
+                              witness_at(witness) if witness else None, force=force,
+                              key=_key(key_file), pg_restore=pg_restore,
+                              skip_witness=skip_witness)
     manifest = outcome.manifest
     for schema, stated in manifest["logs"].items():
         now = manifest["restored_heads"][schema]
