@@ -17,40 +17,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.checkpoints import fill  # noqa: E402 - N record events in streams of one
 from bench.common import cpu_model, fmt_ratio, loadavg, log, postgres_description  # noqa: E402
 from shared import backup as backups  # noqa: E402
-from shared.eventstore import EventStore, NewEvent, StreamAppend  # noqa: E402
 from shared.migrations import migrate  # noqa: E402
 from shared.objectstore import FileSystemStore  # noqa: E402
 from shared.testing import create_test_database, drop_test_database  # noqa: E402
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 RESULTS = Path(__file__).resolve().parent / "results" / "backup.md"
-
-
-def fill(url: str, events: int, batch: int = 2000) -> None:
-    """`events` record events in streams of one (a bulk import's shape)."""
-    store = EventStore("records")
-    conn = psycopg2.connect(url)
-    written = 0
-    while written < events:
-        count = min(batch, events - written)
-        items = [StreamAppend(f"employee:bench-{uuid.uuid4().hex}", "Note", 0,
-                              [NewEvent("FieldChanged", {"field": "alamat",
-                                                         "value": f"Jalan Bench {written + i}"})],
-                              {"actor_id": "bench", "reason": "bench"})
-                 for i in range(count)]
-        with conn:
-            store.append_streams(conn, items)
-        written += count
-    conn.close()
 
 
 def documents(url: str, store: FileSystemStore, count: int, size: int) -> None:
