@@ -116,6 +116,7 @@ def backup_dir(root: Path) -> str:
     return str(made)
 
 
+@pytest.mark.timeout(600)  # five services, two signed PDFs, three rebuilds: ~3.5 min at load 25
 def test_the_drill_restores_identical_logs_documents_read_models_and_witness(
         own_database, service_config, container_factory, restored_database, keystore_dir,
         tmp_path, capsys, monkeypatch):
