@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev
+.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev bench-backup drill
 
 venv: $(STAMP)
 
@@ -72,7 +72,18 @@ bench-monev: venv
 	scripts/infra.sh ensure
 	$(BIN)/python bench/monev.py
 
-bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev
+bench-backup: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/backup.py
+
+# The restore drill (docs/operations.md §8): seed through the real services, `simasn backup`,
+# `simasn restore` into a fresh database and stores, compare heads, documents, read models and
+# the witness; and the refusals (tampered file, missing document, non-empty target, S3).
+drill: venv
+	scripts/infra.sh ensure
+	$(BIN)/pytest tests/test_backup_drill.py -q
+
+bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev bench-backup
 
 # The whole stack on this machine (scripts/stack.sh): `make up`, `make status`, `make logs`
 # (`make logs S=records` for one process), `make down`.

@@ -13,6 +13,7 @@ from shared.errors import SimasnError
 from simasn_cli import (
     accounts,
     audit,
+    backup,
     dbroles,
     deadletters,
     deploy,
@@ -34,7 +35,8 @@ def cli() -> None:
 for command in (deploy.migrate, relay.relay, deploy.keys, deploy.broker, deploy.health,
                 accounts.admin, accounts.seed, pki.pki, audit.audit, records.records,
                 deadletters.deadletters, projections.projections, storage.storage,
-                dbroles.db_roles, signing.signing):
+                dbroles.db_roles, signing.signing,
+                backup.backup, backup.restore):
     cli.add_command(command)
 
 
