@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev
+.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev bench-scaling bench-soak
 
 venv: $(STAMP)
 
@@ -71,6 +71,18 @@ bench-reporting: venv
 bench-monev: venv
 	scripts/infra.sh ensure
 	$(BIN)/python bench/monev.py
+
+# The deployed stack (scripts/stack.sh) under load: one replica against three of records,
+# requests and sync (bench/results/scaling.md); a mixed load over the gateway for MINUTES
+# (default 10; bench/results/soak.md). Not part of `make bench`: each takes minutes.
+bench-scaling: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/scaling.py
+
+MINUTES ?= 10
+bench-soak: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/soak.py --minutes $(MINUTES)
 
 bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev
 
