@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import stackload  # noqa: E402
-from bench.common import cpu_model, loadavg, log  # noqa: E402
+from bench.common import cpu_model, fmt_ratio, loadavg, log  # noqa: E402
 from tests.helpers import fetch  # noqa: E402
 from tests.identity_helpers import employee_for, unique_nip  # noqa: E402
 
@@ -147,7 +147,7 @@ def write(rounds: list[dict], clients: int, changes: int) -> None:
     for r in rounds:
         lines.append(f"| {r['label']} | {r['replicas']} | {r['commands']} | {len(r['errors'])} "
                      f"| {r['answered_per_s']:.1f} | {r['drained_per_s']:.1f} | "
-                     f"{r['drained_per_s'] / base['drained_per_s']:.2f}× |")
+                     f"{fmt_ratio(r['drained_per_s'], base['drained_per_s'])} |")
     lines += ["", "Bookkeeping (no duplicate effects):", "",
               "| round | commands answered | their events in records' log | streams exact | "
               "consumptions | consumed twice | dead-lettered |", "|---|--:|--:|--:|--:|--:|--:|"]
@@ -179,7 +179,8 @@ def main() -> int:
     for label, replicas in ROUNDS:
         log(f"round: {label}")
         rounds.append(run_round(label, replicas, args.clients, args.changes))
-        log(f"{label}: {rounds[-1]['drained_per_s']:.1f} commands/s, books {rounds[-1]['books']}")
+        log(f"{label}: {rounds[-1]['drained_per_s']:.1f} commands/s, books {rounds[-1]['books']}, "
+            f"errors {rounds[-1]['errors'][:3]}")
     write(rounds, args.clients, args.changes)
     print(RESULTS.read_text())
     bad = [r for r in rounds if r["errors"] or r["books"]["consumed_twice"]

@@ -155,7 +155,8 @@ def sample_memory(run_dir: Path, stop: threading.Event, every: float, started: f
     while not stop.is_set():
         now = time.monotonic() - started
         for name, pid in stackload.process_pids(run_dir).items():
-            kib = stackload.rss_kib(pid)
+            # the supervisor's children are the other processes: itself alone
+            kib = stackload.rss_kib(pid, children=name != "supervisor")
             if kib is not None:
                 out.setdefault(name, []).append((now, kib, pid))
         stop.wait(every)

@@ -110,10 +110,11 @@ def process_pids(run_dir: Path) -> dict[str, int]:
     return out
 
 
-def rss_kib(pid: int) -> int | None:
-    """VmRSS of `pid` and its children (the signing workers, the document sandbox), KiB."""
+def rss_kib(pid: int, children: bool = True) -> int | None:
+    """VmRSS of `pid` and (`children`) its children (the signing workers, the document
+    sandbox), KiB."""
     total = 0
-    for one in [pid, *children(pid)]:
+    for one in [pid, *(descendants(pid) if children else ())]:
         try:
             for line in Path(f"/proc/{one}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -124,14 +125,14 @@ def rss_kib(pid: int) -> int | None:
     return total
 
 
-def children(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     try:
         found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return []
     out = []
     for child in map(int, found):
-        out += [child, *children(child)]
+        out += [child, *descendants(child)]
     return out
 
 
