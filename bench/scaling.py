@@ -165,8 +165,8 @@ def write(rounds: list[dict], clients: int, changes: int) -> None:
     for service in services:
         lines.append(f"| {service} | " + " | ".join(f"{r['cpu'].get(service, 0):.1f}"
                                                      for r in rounds) + " |")
-    lines += ["", "Errors (first 5 per round): " + "; ".join(
-        f"{r['label']}: {r['errors'][:5]}" for r in rounds if r["errors"]) or "none", ""]
+    lines += ["", "Errors (first 5 per round): " + ("; ".join(
+        f"{r['label']}: {r['errors'][:5]}" for r in rounds if r["errors"]) or "none"), ""]
     RESULTS.write_text("\n".join(lines) + "\n")
 
 
