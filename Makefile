@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev bench-backup drill
+.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev bench-backup drill bench-scaling bench-soak
 
 venv: $(STAMP)
 
@@ -84,6 +84,19 @@ drill: venv
 	$(BIN)/pytest tests/test_backup_drill.py -q
 
 bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev bench-backup
+
+# The deployed stack (scripts/stack.sh) under load: one replica against three of records,
+# requests and sync (bench/results/scaling.md); a mixed load over the gateway for MINUTES
+# (default 10; bench/results/soak.md). Not part of `make bench`: each takes minutes.
+bench-scaling: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/scaling.py
+
+MINUTES ?= 10
+bench-soak: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/soak.py --minutes $(MINUTES)
+
 
 # The whole stack on this machine (scripts/stack.sh): `make up`, `make status`, `make logs`
 # (`make logs S=records` for one process), `make down`.

@@ -500,7 +500,10 @@ def test_docker_compose_has_every_container():
         assert ("SIMASN_CALLER_SERVICE_KEY" in env) == (name not in ("gateway", "relay"))
         assert ("SIMASN_CALLER_GATEWAY_KEY" in env) == (name == "gateway")
     assert len(set(logins.values())) == len(logins)
-    assert "8000:8000" in services["gateway"]["ports"]
+    # at least two gateways behind the edge's one port (issue 18: a killed gateway is no outage)
+    assert services["gateway"]["deploy"]["replicas"] >= 2
+    assert "8000:8000" in services["edge"]["ports"]
+    assert "proxy_pass http://gateway;" in (ROOT / "deploy/compose/edge.conf").read_text()
     assert (ROOT / "Dockerfile").is_file()
 
 

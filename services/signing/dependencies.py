@@ -3,6 +3,7 @@ config (never at import time)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from nameko.extensions import DependencyProvider
@@ -13,6 +14,7 @@ from services.signing.keystore import Keystore
 from services.signing.signers import SignerPool
 from services.signing.usecases import SYSTEM, issuing
 from services.signing.usecases import checkpoints as checkpoint_usecases
+from shared.claims import ClaimLocks
 from shared.db import Database, ServiceDatabase
 from shared.errors import ConfigError
 from shared.objectstore import DocumentStore
@@ -22,7 +24,9 @@ from shared.witness import witness_from_config
 class SigningWork(DependencyProvider):
     """The key store, the TSA and the runner that produces documents in this container: a
     document enqueued by a worker is produced once that worker's transaction has committed;
-    the timer picks up what a crash or a missing key left behind."""
+    the timer picks up what a crash or a missing key left behind. A document is claimed by a
+    session lock of this process (`locks`), so a runner that died is replaced within a timer
+    tick and a slow live one is never replaced."""
 
     def setup(self):
         config = self.container.config
@@ -32,11 +36,6 @@ class SigningWork(DependencyProvider):
         self.keystore = Keystore.from_config(config)
         self.verification_base = str(config.get("SIGNING_VERIFY_URL") or
                                      "https://simasn.bkd.jatimprov.go.id/verifikasi")
-        try:
-            self.stale_seconds = float(config.get("SIGNING_STALE_SECONDS") or 120)
-        except (TypeError, ValueError):
-            raise ConfigError("SIGNING_STALE_SECONDS harus angka",
-                              field="SIGNING_STALE_SECONDS") from None
         try:
             processes = int(config.get("SIGNING_PROCESSES") if config.get("SIGNING_PROCESSES")
                             not in (None, "") else 1)
@@ -62,8 +61,18 @@ class SigningWork(DependencyProvider):
         self.merkle_cache = checkpoints.MerkleCache()
         self.witness = witness_from_config(config)
         self.witness_mark = checkpoint_usecases.WitnessMark()
-        self.runner = f"{self.container.service_name}-{uuid.uuid4().hex[:8]}"
+        # the process id: an operator (or a test) sees which process holds a document
+        self.runner = f"{self.container.service_name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.pending: dict[str, list[str]] = {}
+        self._locks = None
+
+    @property
+    def locks(self) -> ClaimLocks:
+        """The claims of the documents this process produces (shared/claims.py): made on first
+        use, once the database dependency has its engine."""
+        if self._locks is None:
+            self._locks = ClaimLocks(self.db_dependency.engine, "signing.document")
+        return self._locks
 
     def get_dependency(self, worker_ctx):
         self.pending[worker_ctx.call_id] = []
@@ -105,9 +114,11 @@ class SigningWork(DependencyProvider):
 
     def stop(self):
         self.signers.close()
+        if self._locks is not None:
+            self._locks.close()
 
     def kill(self):
-        self.signers.close()
+        self.stop()
 
 
 class _Handle:

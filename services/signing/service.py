@@ -66,9 +66,10 @@ class SigningService(ServiceBase):
         return issuing.issue(self.db, self.documents, self.work, self.records, self._actor(),
                              data)
 
-    @timer(interval=15)
+    @timer(interval=issuing.TAKEOVER_TICK, eager=True)
     def produce_due(self):
-        """Documents a crash, a failure or a missing key left: tried again with backoff."""
+        """Documents a crash (a runner whose process died), a failure or a missing key left:
+        taken over at once, or tried again with backoff."""
         self.context.update(SYSTEM)
         issuing.produce_due(self.db, self.documents, self.work)
 
