@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev
+.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev bench-chaos chaos
 
 venv: $(STAMP)
 
@@ -71,6 +71,15 @@ bench-reporting: venv
 bench-monev: venv
 	scripts/infra.sh ensure
 	$(BIN)/python bench/monev.py
+
+# The kill loop (bench/chaos.py, issue 18): the journeys over the gateway while every process is
+# SIGKILLed (27 kills) and the stack's own RabbitMQ and PostgreSQL are restarted twice each;
+# about ten minutes; figures in bench/results/chaos.md. Its short form runs in the suite
+# (tests/test_chaos.py). Not part of `make bench`: it measures recovery, not speed.
+bench-chaos: venv
+	$(BIN)/python bench/chaos.py
+
+chaos: bench-chaos
 
 bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev
 

@@ -56,6 +56,7 @@ from bench.private_infra import PrivateInfra  # noqa: E402
 
 TRANSIENT_STATUS = (500, 502, 503, 504)
 REGION = "3578"  # Kota Surabaya
+THINK = (0.5, 2.0)  # seconds a worker waits between two journeys
 OPD = "dinkes"
 FASILITATOR = "fas.dinkes1"
 ADMIN = "admin.bkd"
@@ -74,12 +75,14 @@ class Plan:
     signing_stale: int = 20
     journey_deadline: float = 300.0
     seed: int | None = None
+    #: restart RabbitMQ's whole node (Erlang VM too) or only its application (stop_app)
+    rabbit_node_restart: bool = True
 
 
 FULL = Plan(kills=27, workers={"kgb": 3, "record": 1, "region": 1}, gap=(4.0, 14.0),
             rabbit_restarts=2, pg_restarts=2)
 SHORT = Plan(kills=10, workers={"kgb": 2, "record": 1, "region": 1}, gap=(1.0, 4.0),
-             settle=180.0)
+             settle=180.0, rabbit_node_restart=False)
 
 
 def log(message: str) -> None:
@@ -464,8 +467,11 @@ class Chaos:
             with self.lock:
                 self.journeys.append(journey)
                 done = sum(1 for j in self.journeys if j["kind"] == kind)
-            if done % 10 == 1:
+            if done % 25 == 1:
                 log(f"{kind} journeys done: {done}")
+            # people pause between journeys; without it the quick ones (a record change takes
+            # a fraction of a second) would only load the machine the recovery runs on
+            time.sleep(self.rng.uniform(*THINK))
 
     # -- the disruptions -------------------------------------------------------------------------
 
@@ -535,10 +541,11 @@ class Chaos:
     def restart_rabbit(self) -> dict:
         at = time.monotonic()
         log("restarting RabbitMQ")
-        self.infra.rabbit.restart()
+        self.infra.rabbit.restart(node=self.plan.rabbit_node_restart)
         back = time.monotonic() - at
         self._wait_ready(at, "RabbitMQ")
-        return {"what": "rabbitmq", "kind": "restart", "at": at, "down": back,
+        return {"what": "rabbitmq" if self.plan.rabbit_node_restart else "rabbitmq (app)",
+                "kind": "restart", "at": at, "down": back,
                 "ready": time.monotonic() - at}
 
     def restart_pg(self) -> dict:
@@ -636,7 +643,10 @@ class Chaos:
         settled = time.monotonic() - last
         log(f"journeys settled {settled:.0f} s after the last disruption; stuck: {stuck}")
         for event in self.disruptions:
-            event["next_step"] = self._next_step_after(event["at"], STEP_NEEDS.get(event["what"]))
+            # a restart: from the moment the node answers again (before it, callers may still
+            # be served while it shuts down); a kill: from the SIGKILL
+            since = event["at"] + event.get("down", 0.0)
+            event["next_step"] = self._next_step_after(since, STEP_NEEDS.get(event["what"]))
         checks = self.check()
         return {"plan": self.plan, "seconds": time.monotonic() - started,
                 "settled": settled, "stuck": stuck, "checks": checks,
@@ -828,11 +838,14 @@ def report(result: dict, title: str) -> str:
              f"under way when the disruptions ended were done {result['settled']:.0f} s "
              "after the last one.", "",
              "## Recovery per disruption kind", "",
-             "*ready*: from the SIGKILL (or the restart's start) until the supervisor's new "
-             "process answers (a service: the gateway's `/health/ready` answers 200, every "
-             "backend's health RPC; the relay: it relays again; RabbitMQ/PostgreSQL: the "
-             "node is back and every service answers). *next step*: from the disruption "
-             "until any journey step next succeeds through the gateway.", "",
+             "*ready*: from the SIGKILL (or the start of the restart) until the "
+             "supervisor's new process answers (a service: the gateway's `/health/ready` "
+             "answers 200, i.e. every backend's health RPC; the relay: it relays again) or, "
+             "for RabbitMQ/PostgreSQL, until the node is back and every service answers. "
+             "*next step*: from the SIGKILL (a restart: from the moment the node answers "
+             "again) until the next journey step that needed that process succeeds through "
+             "the gateway (bench/chaos.py STEP_NEEDS; the gateway, RabbitMQ and PostgreSQL: "
+             "any step).", "",
              "| what | count | ready p50 (s) | ready max (s) | next step p50 (s) | "
              "next step max (s) |", "|---|---:|---:|---:|---:|---:|"]
     for what in sorted({e["what"] for e in events}):

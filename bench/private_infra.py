@@ -171,9 +171,19 @@ class PrivateRabbit:
                 raise RuntimeError("the private RabbitMQ did not open its ports in 120 s")
             time.sleep(0.2)
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+    def restart(self, node: bool = True) -> None:
+        """Stop and start again: the whole node (`node`: the Erlang VM too, as a pod or a
+        machine restart), or only the RabbitMQ application in it (`rabbitmqctl stop_app`,
+        `start_app`: every connection cut, the queues recovered from disk, in a few seconds)."""
+        if node:
+            self.stop()
+            self.start()
+            return
+        for step in ("stop_app", "start_app"):
+            done = self._ctl(step)
+            if done.returncode != 0:
+                raise RuntimeError(f"rabbitmqctl {step} failed: {done.stdout}{done.stderr}")
+        wait_port(self.port, 60)
 
     def stop(self) -> None:
         if self.process is None:
