@@ -85,6 +85,10 @@ SHORT = Plan(kills=10, workers={"kgb": 2, "record": 1, "region": 1}, gap=(1.0, 4
              settle=180.0, rabbit_node_restart=False)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def log(message: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -549,12 +553,17 @@ class Chaos:
                 "ready": time.monotonic() - at}
 
     def restart_pg(self) -> dict:
+        """The first restart is a clean one (`pg_ctl stop -m fast`), a second one as if the
+        machine died (`-m immediate`: crash recovery from the WAL at start)."""
+        mode = "immediate" if any(e["what"].startswith("postgresql")
+                                  for e in self.disruptions) else "fast"
         at = time.monotonic()
-        log("restarting PostgreSQL")
-        self.infra.pg.restart("fast")
+        log(f"restarting PostgreSQL ({mode})")
+        self.infra.pg.restart(mode)
         back = time.monotonic() - at
         self._wait_ready(at, "PostgreSQL")
-        return {"what": "postgresql", "kind": "restart", "at": at, "down": back,
+        return {"what": "postgresql" if mode == "fast" else "postgresql (crash)",
+                "kind": "restart", "at": at, "down": back,
                 "ready": time.monotonic() - at}
 
     def _wait_ready(self, at: float, what: str) -> None:
@@ -581,6 +590,17 @@ class Chaos:
     # -- the run ---------------------------------------------------------------------------------
 
     def run(self) -> dict:
+        """Start the private PostgreSQL/RabbitMQ and the stack, run, check; everything started
+        is stopped again, also when the run is stopped with SIGTERM/SIGHUP (a CI timeout)."""
+        previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM,
+                                                                    signal.SIGHUP)}
+        try:
+            return self._run_all()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _run_all(self) -> dict:
         from tests.e2e import harness
 
         self._relay_positions = {}
