@@ -853,7 +853,9 @@ def report(result: dict, title: str) -> str:
              f"Plan: {plan.kills} SIGKILLs, {plan.rabbit_restarts} RabbitMQ and "
              f"{plan.pg_restarts} PostgreSQL restart(s), journey workers {plan.workers}, "
              f"{plan.gap[0]:.0f}-{plan.gap[1]:.0f} s between a recovery and the next "
-             f"disruption; SIGNING_STALE_SECONDS {plan.signing_stale} (see below).", "",
+             f"disruption. The stack's SIGNING_STALE_SECONDS is {plan.signing_stale} s (a "
+             f"document whose signing runner was killed is taken over once its claim is that "
+             f"old; 120 s by default).", "",
              f"Run: {result['seconds']:.0f} s of journeys; {len(kills)} kills; the journeys "
              f"under way when the disruptions ended were done {result['settled']:.0f} s "
              "after the last one.", "",

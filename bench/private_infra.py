@@ -18,7 +18,19 @@ import tempfile
 import time
 from pathlib import Path
 
-RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
+
+def _rabbit_bin() -> Path:
+    """The server's own scripts (Debian: /usr/lib/rabbitmq/bin, not the root-only wrappers in
+    /usr/sbin), else wherever `rabbitmq-server` is on the PATH."""
+    debian = Path("/usr/lib/rabbitmq/bin")
+    if (debian / "rabbitmq-server").exists():
+        return debian
+    found = shutil.which("rabbitmq-server")
+    if not found:
+        raise RuntimeError("no RabbitMQ server (apt-get install rabbitmq-server)")
+    return Path(found).resolve().parent
+
+
 
 
 def free_port() -> int:
@@ -149,7 +161,7 @@ class PrivateRabbit:
 
     def _ctl(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run([*_as("rabbitmq"), "env", *self._env_args(),
-                               str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, *args],
+                               str(_rabbit_bin() / "rabbitmqctl"), "-n", self.node, *args],
                               capture_output=True, text=True, timeout=timeout)
 
     def _env_args(self) -> list[str]:
@@ -159,7 +171,7 @@ class PrivateRabbit:
     def start(self) -> None:
         out = open(self.dir / "server.out", "ab")  # noqa: SIM115 - the node's, kept open
         self.process = subprocess.Popen(  # noqa: S603 - our own fixed command line
-            [*_as("rabbitmq"), "env", *self._env_args(), str(RABBIT_BIN / "rabbitmq-server")],
+            [*_as("rabbitmq"), "env", *self._env_args(), str(_rabbit_bin() / "rabbitmq-server")],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, cwd=str(self.dir))
         deadline = time.monotonic() + 120
