@@ -389,8 +389,9 @@ class Chaos:
         return journey
 
     def region_batch(self) -> dict:
-        """The region sends a new employee and a rename in one signed batch (one batch id,
-        sent again after a lost answer), then reads its status until both are applied."""
+        """The region sends a new employee and a rename in one signed batch (sent again after
+        no answer; under a new batch id once the first one is known to have arrived), then
+        reads its status until both are applied."""
         from tests.sync_helpers import change, region_client
         from tests.test_sync_apply import registration
 
@@ -414,6 +415,14 @@ class Chaos:
                 if status in (200, 201, 202):
                     self._success("region", "send")
                     break
+                if status == 409 and isinstance(body, dict) and body.get("code") == \
+                        "batch_replayed":
+                    # the first try was received but its answer lost: as the protocol says
+                    # (docs/design/sync.md), its events go again in a new batch and answer
+                    # `duplicate`
+                    self._transient("region-send", "409 batch_replayed")
+                    batch_id = str(uuid.uuid4())
+                    continue
                 assert status in TRANSIENT_STATUS, (status, body)
                 self._transient("region-send", str(status))
             if time.monotonic() > deadline:
