@@ -73,8 +73,8 @@ bench-monev: venv
 	$(BIN)/python bench/monev.py
 
 # The kill loop (bench/chaos.py, issue 18): the journeys over the gateway while every process is
-# SIGKILLed (27 kills) and the stack's own RabbitMQ and PostgreSQL are restarted twice each;
-# about ten minutes; figures in bench/results/chaos.md. Its short form runs in the suite
+# SIGKILLed (24 kills) and the stack's own RabbitMQ (once) and PostgreSQL (twice, the second as
+# a crash) are restarted; about fifteen minutes; figures in bench/results/chaos.md. Its short form runs in the suite
 # (tests/test_chaos.py). Not part of `make bench`: it measures recovery, not speed.
 bench-chaos: venv
 	$(BIN)/python bench/chaos.py
