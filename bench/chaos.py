@@ -798,8 +798,9 @@ class Chaos:
         done = [j for j in self.journeys if j["kind"] == "region"]
         stream = self._events(cur, "sync", f"region:{REGION}")
         received = [p["sequence"] for t, p in stream if t == "SyncEventReceived"]
-        applied = [p["sequence"] for t, p in stream
-                   if t == "SyncEventApplied" and p["outcome"] == "applied"]
+        # "duplicate": records had applied the event already (sync was killed, or its answer
+        # lost, after records committed): applied once all the same; each sequence once
+        applied = [p["sequence"] for t, p in stream if t == "SyncEventApplied"]
         refused = [p for t, p in stream if t in ("SyncEventRefused", "SyncEventQuarantined")]
         if len(received) != len(set(received)):
             problems.append(f"region {REGION}: an event received twice: {received}")
@@ -813,9 +814,14 @@ class Chaos:
                     problems.append(f"region {REGION}: sequence {sequence} not applied")
             employee = self._events(cur, "records", f"employee:{j['nip']}")
             registered = [t for t, _ in employee if t.startswith("EmployeeRegistered")]
-            if len(registered) != 1:
-                problems.append(f"region employee {j['nip']}: registered {len(registered)}x")
-        return {"region_journeys": len(done), "region_events_applied": len(applied)}
+            renamed = [t for t, _ in employee if t == "DataPokokChanged"]
+            if len(registered) != 1 or len(renamed) != 1:
+                problems.append(f"region employee {j['nip']}: registered {len(registered)}x, "
+                                f"renamed {len(renamed)}x")
+        duplicates = sum(1 for t, p in stream if t == "SyncEventApplied"
+                         and p["outcome"] == "duplicate")
+        return {"region_journeys": len(done), "region_events_applied": len(applied),
+                "region_applied_before_a_crash": duplicates}
 
 
 NEW_PASSWORD = "Rawon-Setan-2026"
@@ -912,7 +918,9 @@ def report(result: dict, title: str) -> str:
               f"unrouted (no consumer subscribes, by design): "
               f"{sum(checks['unrouted'].values())}",
               f"- requests completed (requests log): {checks['requests_completed_in_log']}; "
-              f"region events applied: {checks['region_events_applied']}", "",
+              f"region events applied: {checks['region_events_applied']} (of which "
+              f"{checks['region_applied_before_a_crash']} answered `duplicate` by records: "
+              f"applied before sync was killed or its answer lost, not applied again)", "",
               "Retried by the journeys (step:cause = count), what the disruptions cost the "
               "callers: " + ", ".join(f"{k}={v}" for k, v in
                                       sorted(result["transient"].items())), ""]
