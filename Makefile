@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev bench-backup drill bench-scaling bench-soak
+.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev bench-backup drill bench-scaling bench-soak bench-chaos chaos
 
 venv: $(STAMP)
 
@@ -96,6 +96,15 @@ MINUTES ?= 10
 bench-soak: venv
 	scripts/infra.sh ensure
 	$(BIN)/python bench/soak.py --minutes $(MINUTES)
+
+# The kill loop (bench/chaos.py, issue 18): the journeys over the gateway while every process is
+# SIGKILLed (24 kills) and the stack's own RabbitMQ (once) and PostgreSQL (twice, the second as
+# a crash) are restarted; about fifteen minutes; figures in bench/results/chaos.md. Its short form runs in the suite
+# (tests/test_chaos.py). Not part of `make bench`: it measures recovery, not speed.
+bench-chaos: venv
+	$(BIN)/python bench/chaos.py
+
+chaos: bench-chaos
 
 
 # The whole stack on this machine (scripts/stack.sh): `make up`, `make status`, `make logs`
