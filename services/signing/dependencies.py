@@ -9,7 +9,7 @@ from nameko.extensions import DependencyProvider
 
 from services.signing import checkpoints, domain
 from services.signing.keystore import Keystore
-from services.signing.signers import SignerPool
+from services.signing.signers import signers_from_config
 from services.signing.usecases import SYSTEM, issuing
 from services.signing.usecases import checkpoints as checkpoint_usecases
 from shared.db import Database, ServiceDatabase
@@ -44,8 +44,8 @@ class SigningWork(DependencyProvider):
         except (TypeError, ValueError):
             raise ConfigError("SIGNING_PROCESSES harus bilangan 0-32",
                               field="SIGNING_PROCESSES") from None
-        self.signers = SignerPool(self.keystore, processes,
-                                  str(config.get("SIGNING_TSA_URL") or "") or None)
+        self.signers = signers_from_config(config, self.keystore, processes,
+                                           str(config.get("SIGNING_TSA_URL") or "") or None)
         try:
             self.checkpoint_seconds = float(config.get("SIGNING_CHECKPOINT_SECONDS") or 60)
             if self.checkpoint_seconds <= 0:

@@ -20,7 +20,7 @@ from eventlet.semaphore import Semaphore
 
 from services.signing import pdfsign
 from services.signing.exceptions import SigningError
-from services.signing.keystore import Keystore
+from services.signing.keystore import Keystore, backend
 from services.signing.worker import read_message, write_message
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,3 +136,63 @@ class SignerPool:
         for worker in list(self.workers):
             worker.close()
         self.workers.clear()
+
+
+class RemoteSigner:
+    """BSrE as the signer, behind the pool's interface: `sign(account_id, pdf, name=, jabatan=,
+    reason=, passphrase=)` -> signed bytes. The official's key index entry names their NIK
+    (`{"nik": ..., "name": ..., "jabatan": ...}`); BSrE signs with their certificate once they
+    give their passphrase (services/signing/bsre.py). What comes back is accepted only if it is
+    our PDF with a signature appended that is valid against our trust roots: BSrE must not be
+    able to change a word of the document."""
+
+    needs_passphrase = True
+
+    def __init__(self, keystore: Keystore, client):
+        self.keystore = keystore
+        self.client = client
+
+    def sign(self, account_id: str, pdf: bytes, *, passphrase: str | None = None,
+             **_options) -> bytes:
+        from services.signing import bsre
+
+        nik = self.keystore.nik(account_id)
+        if not passphrase:
+            raise bsre.PassphraseRequired(bsre.MESSAGES[bsre.PassphraseRequired],
+                                          field="passphrase")
+        signed = self.client.sign_pdf(pdf, nik, passphrase)
+        if not signed.startswith(pdf) or len(signed) <= len(pdf):
+            raise bsre.Refused("BSrE mengembalikan PDF yang bukan dokumen kita bertanda tangan",
+                               field="signer")
+        # pyHanko's validation runs its own event loop: in an OS thread
+        verdict = tpool.execute(pdfsign.verify, signed, self.keystore.trust_roots)
+        if not verdict.valid:
+            raise bsre.Refused(f"tanda tangan dari BSrE tidak sah ({verdict.code})",
+                               field="signer", details={"verdict": verdict.code})
+        return signed
+
+    @staticmethod
+    def pades_level(signed: bytes) -> str:
+        """The level of the signature BSrE made: B-T when it carries a time stamp token."""
+        import io
+
+        from pyhanko.pdf_utils.reader import PdfFileReader
+
+        signer_info = PdfFileReader(io.BytesIO(signed)).embedded_signatures[-1].signer_info
+        unsigned = signer_info["unsigned_attrs"].native or []
+        stamped = any(a["type"] == "signature_time_stamp_token" for a in unsigned)
+        return "B-T" if stamped else "B-B"
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def signers_from_config(config: dict, keystore: Keystore, processes: int,
+                        tsa_url: str | None):
+    """SIGNING_BACKEND: `local` (PKCS#12 files), `pkcs11` (a token; SIGNING_PKCS11_*) or
+    `bsre` (BSrE's e-sign service; BSRE_*)."""
+    if backend(config) == "bsre":
+        from services.signing import bsre
+
+        return RemoteSigner(keystore, bsre.client_from_config(config))
+    return SignerPool(keystore, processes, tsa_url)
