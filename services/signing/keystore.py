@@ -163,11 +163,13 @@ class Keystore:
 
     def _load(self, entry: dict) -> signers.Signer:
         if self.kind == "pkcs11":
+            from pyhanko.config.pkcs11 import TokenCriteria
             from pyhanko.sign import pkcs11 as hanko_pkcs11
 
             pin = Path(self.pkcs11["pin_file"]).read_text(encoding="utf-8").strip()
             session = hanko_pkcs11.open_pkcs11_session(
-                self.pkcs11["module"], token_label=self.pkcs11["token"], user_pin=pin)
+                self.pkcs11["module"], token_criteria=TokenCriteria(label=self.pkcs11["token"]),
+                user_pin=pin)
             return hanko_pkcs11.PKCS11Signer(session, key_label=entry["key_label"],
                                              cert_label=entry.get("cert_label"))
         try:
