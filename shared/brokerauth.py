@@ -92,12 +92,15 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "verification": {"records": ("events_feed", "get_employee", "record_history"),
                      "requests": ("events_feed", "get_request"),
                      # the consents a data request asks for reach the pegawai's inbox
-                     "reporting": ("events_feed",)},
+                     "reporting": ("events_feed",),
+                     # and their output documents signed, revoked, replaced (issue 20)
+                     "signing": ("events_feed", "get_document")},
     "signing": {"records": ("get_employee",), "requests": ("events_feed", "get_request"),
                 "verification": ("events_feed", "get_case")},
     # identity has the integrity pacts staff sign rendered and signed (usecases/pacts.py), and
     # withdraws one whose document BKD revoked
-    "identity": {"requests": ("events_feed",), "signing": ("events_feed", "issue_document")},
+    "identity": {"requests": ("events_feed",),
+                 "signing": ("events_feed", "get_document", "issue_document")},
     "records": {"requests": ("events_feed",)},
     # the employee list and monev's read models catch up from the records, identity (the
     # fasilitators' OPDs) and requests logs; official lists are signed (services/reporting)
