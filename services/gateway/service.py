@@ -991,8 +991,7 @@ class GatewayService(ServiceBase):
 
     @endpoint("POST", "/api/signed-documents/<document_id>/sign",
               summary="Tandatangani dengan passphrase BSrE pejabat (tidak disimpan)", roles=BKD,
-              body=g.PassphraseSigning, response=g.SignedDocument, tag="tanda tangan",
-              errors=(409, 503))
+              body=g.PassphraseSigning, response=g.SignedDocument, tag="tanda tangan")
     def http_sign_document(self, request, document_id, body, **_):
         return self.rpc_signing.sign_document(document_id, body)
 

@@ -43,7 +43,7 @@ class PassphraseRequired(SigningError):
     """BSrE signs only with the official's passphrase, given when they sign."""
 
     code = "passphrase_required"
-    http_status = 409
+    http_status = 422
 
 
 class PassphraseWrong(SigningError):
@@ -53,7 +53,7 @@ class PassphraseWrong(SigningError):
 
 class NotRegistered(SigningError):
     code = "bsre_not_registered"
-    http_status = 409
+    http_status = 422
 
 
 class Unavailable(SigningError):
@@ -69,7 +69,7 @@ class Refused(SigningError):
     back something that is not our document signed: for BKD's operators, not the official."""
 
     code = "bsre_refused"
-    http_status = 502
+    http_status = 503  # BSrE, behind us, did not do it: not the official's to fix
 
 
 #: what the official reads (Bahasa Indonesia); BSrE's own words go to last_error

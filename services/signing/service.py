@@ -95,7 +95,7 @@ class SigningService(ServiceBase):
         (used once, never stored or logged)."""
         data = load(c.PassphraseSigning(), payload)
         return issuing.sign_with_passphrase(self.db, self.documents, self.work, self._actor(),
-                                            document_id, data.pop("passphrase"))
+                                            document_id, data.pop("passphrase", None))
 
     @rpc
     def get_document(self, document_id):

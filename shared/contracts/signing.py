@@ -69,10 +69,11 @@ class PassphraseSigning(Schema):
     """The signing official's BSrE passphrase, given when they sign: used once, never stored
     or logged."""
 
-    passphrase = fields.String(required=True, load_only=True,
+    passphrase = fields.String(load_default=None, load_only=True,
                                validate=validate.Length(1, 200),
                                metadata={"description": "passphrase sertifikat elektronik "
-                                                        "BSrE pejabat (tidak disimpan)"})
+                                                        "BSrE pejabat (wajib bila penandatangan "
+                                                        "BSrE; tidak disimpan)"})
 
 
 class OpdDocumentQuery(Schema):

@@ -369,15 +369,14 @@ def produce_due(db, store, work) -> None:
         run(db, store, work, document_id)
 
 
-def sign_with_passphrase(db, store, work, actor, document_id, passphrase: str) -> dict:
+def sign_with_passphrase(db, store, work, actor, document_id, passphrase: str | None) -> dict:
     """The signing official signs a document waiting for them, giving their BSrE passphrase
-    now (SIGNING_BACKEND=bsre). Only the official the document names may; the passphrase is
-    used for this one attempt and dropped. A wrong passphrase, an unregistered NIK or BSrE
-    unreachable: the error is the official's answer and the document waits as before."""
+    now (SIGNING_BACKEND=bsre; with a key store the key store signs, as a retry would). Only
+    the official the document names may; the passphrase is used for this one attempt and
+    dropped. A wrong passphrase, an unregistered NIK or BSrE unreachable: the error is the
+    official's answer and the document waits as before. A signed document is answered as is."""
     actor.require("administrator")
-    if not getattr(work.signers, "needs_passphrase", False):
-        raise ValidationFailed("penandatangan layanan ini tidak memakai passphrase",
-                               field="passphrase")
+    remote = getattr(work.signers, "needs_passphrase", False)
     with db.transaction() as uow:
         document = get(uow, str(document_id)[:64])
         if document["signer"] != actor.account_id:
@@ -385,13 +384,11 @@ def sign_with_passphrase(db, store, work, actor, document_id, passphrase: str) -
                             "menandatanganinya", field="document_id")
         row = claim(uow, document["document_id"], work.attempt(), work.stale_seconds,
                     WITH_PASSPHRASE)
-    if row is None:  # signed already, or being signed right now
+    if row is None:  # signed already, or being signed right now: as it is
         with db.transaction() as uow:
-            current = get(uow, document["document_id"])
-        if current["sha256"] is not None:
-            return current
-        raise SigningError("dokumen ini sedang ditandatangani", field="document_id",
-                           details={"status": current["status"]})
+            return get(uow, document["document_id"])
+    if not remote:  # a key store (local, pkcs11) signs: a retry of the official's own
+        return produce_now(db, store, work, document["document_id"], row)
     return run(db, store, work, document["document_id"], row,
                credentials={"passphrase": passphrase}, raise_errors=True)
 
