@@ -187,3 +187,73 @@ def test_the_client_refuses_plain_http_and_names_bad_client_credentials():
         good = bsre.BsreClient(server.url, *CLIENT)
         with pytest.raises(bsre.NotRegistered):
             good.user_status(NIK)
+
+
+@pytest.fixture
+def bsre_requests_stack(container_factory, service_config, keystore_dir, tmp_path,
+                        database_url):
+    """Records, requests and signing (BSrE) with the relays between them: an approved
+    request's output waits for the approving official's passphrase."""
+    from services.records.service import RecordsService
+    from services.requests.service import RequestsService
+    from tests.helpers import RelayThread
+
+    directory = tmp_path / "keystore-bsre"
+    shutil.copytree(keystore_dir, directory)
+    index = json.loads((directory / "keystore.json").read_text())
+    official = Keystore(keystore_dir).signer("admin.bkd")
+    index["signers"]["admin.bkd"] = {"nik": NIK, "name": "Dr. Budi Santoso, M.Si.",
+                                     "jabatan": "Kepala Badan Kepegawaian Daerah"}
+    (directory / "keystore.json").write_text(json.dumps(index))
+    with LocalBsre({NIK: (PASSPHRASE, official)}) as server:
+        config = {**service_config, "SIGNING_KEYSTORE_DIR": str(directory),
+                  "SIGNING_BACKEND": "bsre", "BSRE_URL": server.url,
+                  "BSRE_CLIENT_ID": CLIENT[0], "BSRE_CLIENT_SECRET": CLIENT[1]}
+        for service in (RecordsService, RequestsService, SigningService):
+            container_factory(service, config).start()
+        name = f"bsre-{uuid.uuid4().hex[:8]}"
+        relays = [RelayThread(database_url, source, source, config["AMQP_URI"], name=name)
+                  for source in ("requests", "signing")]
+        for relay in relays:
+            relay.__enter__()
+
+        def call(context, service="signing"):
+            return ServiceRpcProxy(service, config, context_data=signed(context, config))
+
+        try:
+            yield call, server, FileSystemStore(config["DOCUMENT_ROOT"])
+        finally:
+            for relay in relays:
+                relay.__exit__(None, None, None)
+
+
+def test_an_approved_request_waits_for_the_official_and_completes_once_signed(
+        bsre_requests_stack):
+    from shared.testing import wait_for
+    from tests.test_signing_service import approved_request, registered, request_of
+
+    call, server, store = bsre_requests_stack
+    nip = registered(call)
+    rid = approved_request(call, store, nip)["request_id"]
+
+    def output():
+        with call(ADMIN) as admin:
+            try:
+                return admin.request_output(rid)
+            except Exception:  # noqa: BLE001 - not numbered yet
+                return None
+
+    wait_for(lambda: (output() or {}).get("status") == "waiting_passphrase", timeout=60,
+             message="the output waits for the approving official's passphrase")
+    document = output()
+    with call(ADMIN) as admin:
+        with raises_code("bsre_passphrase_wrong"):
+            admin.sign_document(document["document_id"], {"passphrase": "keliru"})
+    assert request_of(call, nip, rid)["state"] == "signing"  # still the official's to sign
+    with call(ADMIN) as admin:
+        done = admin.sign_document(document["document_id"], {"passphrase": PASSPHRASE})
+    assert done["status"] == "signed" and done["number"] == document["number"]
+    wait_for(lambda: request_of(call, nip, rid)["state"] == "completed", timeout=60,
+             message="the request completes once BSrE signed its output")
+    assert request_of(call, nip, rid)["output_sha256"] == done["sha256"]
+    assert server.signed == 1
