@@ -6,7 +6,8 @@ the protocol), signing with a development CA key through pyHanko so the result v
     GET  /api/user/status/<nik>
 
 Knobs for the faults a test needs: `delay` (seconds before answering a signature: a read
-timeout), `fail_next` ((status, body) answered once instead of signing), `stop()` (BSrE gone).
+timeout), `fail_next` ((status, body) answered once instead of signing), `substitute` (another
+PDF signed instead of ours), `stop()` (BSrE gone).
 `signed` counts the signatures it made (a document must never be signed twice by our side)."""
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class LocalBsre:
         self.officials = officials
         self.delay = 0.0
         self.fail_next: tuple[int, dict] | None = None
+        #: bytes signed instead of the PDF sent (a BSrE that would change the document)
+        self.substitute: bytes | None = None
         self.signed = 0
         self.attempts = 0
         self._lock = threading.Lock()  # pyHanko runs its own event loop: one at a time
@@ -83,7 +86,7 @@ class LocalBsre:
         expected, signer = self.officials[nik]
         if passphrase != expected:
             return _json({"error": "Passphrase anda salah", "status_code": 2031}, 400)
-        pdf = upload.read()
+        pdf = self.substitute or upload.read()
         with self._lock:
             out = io.BytesIO()
             signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)),

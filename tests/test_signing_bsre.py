@@ -174,6 +174,23 @@ def test_bsre_slow_failing_or_gone_leaves_the_document_waiting_never_half_done(b
     assert document(call, second["document_id"])["status"] == "waiting_passphrase"
 
 
+def test_a_signed_pdf_that_is_not_our_document_is_refused(bsre_stack):
+    """BSrE cannot change a word: a validly signed PDF that is not ours byte for byte plus a
+    signature is refused, and the document waits."""
+    from tests.document_samples import pdf_with_text
+
+    call, server, _ = bsre_stack
+    waiting = issued(call)
+    server.substitute = pdf_with_text(marker="bukan dokumen SIMASN")
+    with call(ADMIN) as admin:
+        with raises_code("bsre_refused"):
+            admin.sign_document(waiting["document_id"], {"passphrase": PASSPHRASE})
+    server.substitute = None
+    after = document(call, waiting["document_id"])
+    assert after["status"] == "waiting_passphrase" and after["sha256"] is None
+    assert "bukan dokumen kita" in after["last_error"]
+
+
 def test_the_client_refuses_plain_http_and_names_bad_client_credentials():
     with pytest.raises(ConfigError):
         bsre.BsreClient("http://esign.bssn.go.id", *CLIENT)

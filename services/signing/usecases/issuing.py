@@ -229,7 +229,7 @@ def _status_after(exc: Exception) -> str:
     if isinstance(exc, NoSigningKey):
         return "waiting_key"
     if isinstance(exc, (bsre.PassphraseRequired, bsre.PassphraseWrong, bsre.NotRegistered,
-                        bsre.Unavailable)):
+                        bsre.Unavailable, bsre.Refused)):
         return "waiting_passphrase"  # back to the official, nothing counted against it
     return "failed"
 
