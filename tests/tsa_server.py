@@ -15,15 +15,21 @@ from werkzeug.wrappers import Request, Response
 
 class LocalTsa:
     def __init__(self, keystore_dir: Path, index: dict):
-        entry = index["tsa"]
-        tsa = signers.SimpleSigner.load_pkcs12_data(
-            (keystore_dir / entry["pkcs12"]).read_bytes(), [],
-            passphrase=(keystore_dir / entry["passphrase_file"]).read_bytes().strip())
-        self.stamper = DummyTimeStamper(tsa_cert=tsa.signing_cert, tsa_key=tsa.signing_key)
+        self.keystore_dir = keystore_dir
+        self.use(index)
         self.requests = 0
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}/tsa"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def use(self, index: dict) -> None:
+        """Answer with the index's TSA certificate from now on (its next certificate, after
+        `pki.renew_tsa`)."""
+        entry = index["tsa"]
+        tsa = signers.SimpleSigner.load_pkcs12_data(
+            (self.keystore_dir / entry["pkcs12"]).read_bytes(), [],
+            passphrase=(self.keystore_dir / entry["passphrase_file"]).read_bytes().strip())
+        self.stamper = DummyTimeStamper(tsa_cert=tsa.signing_cert, tsa_key=tsa.signing_key)
 
     @Request.application
     def app(self, request: Request) -> Response:

@@ -8,6 +8,7 @@ import uuid
 from nameko.extensions import DependencyProvider
 
 from services.signing import checkpoints, domain
+from services.signing import levels as long_term
 from services.signing.keystore import Keystore
 from services.signing.signers import signers_from_config
 from services.signing.usecases import SYSTEM, issuing
@@ -44,8 +45,13 @@ class SigningWork(DependencyProvider):
         except (TypeError, ValueError):
             raise ConfigError("SIGNING_PROCESSES harus bilangan 0-32",
                               field="SIGNING_PROCESSES") from None
-        self.signers = signers_from_config(config, self.keystore, processes,
-                                           str(config.get("SIGNING_TSA_URL") or "") or None)
+        tsa_url = str(config.get("SIGNING_TSA_URL") or "") or None
+        self.levels = long_term.levels_from_config(config, tsa_url)
+        self.revocation_timeout = long_term.seconds(config, "SIGNING_REVOCATION_TIMEOUT", 10)
+        self.verify_online = long_term.flag(config, "SIGNING_VERIFY_ONLINE")
+        self.renew_window_days = long_term.seconds(config, "SIGNING_RENEW_WINDOW_DAYS", 90)
+        self.signers = signers_from_config(config, self.keystore, processes, tsa_url,
+                                           self.levels.default, self.revocation_timeout)
         try:
             self.checkpoint_seconds = float(config.get("SIGNING_CHECKPOINT_SECONDS") or 60)
             if self.checkpoint_seconds <= 0:
@@ -85,6 +91,14 @@ class SigningWork(DependencyProvider):
     @property
     def store_dependency(self):
         return next(d for d in self.container.dependencies if isinstance(d, DocumentStore))
+
+    def level_for(self, document_key: str, document_type: str | None = None) -> str:
+        return self.levels.level_for(document_key, document_type)
+
+    @property
+    def online_timeout(self) -> float | None:
+        """Seconds to ask the CA's responder at verification, or None (offline only)."""
+        return self.revocation_timeout if self.verify_online else None
 
     def attempt(self) -> str:
         return f"{self.runner}:{uuid.uuid4().hex[:8]}"

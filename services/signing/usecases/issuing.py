@@ -25,8 +25,9 @@ import uuid
 from dataclasses import dataclass
 
 import orjson
+from pyhanko.pdf_utils.reader import PdfFileReader
 
-from services.signing import bsre, domain, render
+from services.signing import bsre, domain, ltv, render
 from services.signing.exceptions import NoSigningKey, SigningError
 from shared.calendar import WIB
 from shared.errors import Forbidden, NotFound, ValidationFailed
@@ -162,6 +163,8 @@ class Produced:
     signed_at: str
     #: the date printed on the document (ISO): the day it was asked for (`as_of`), in WIB
     document_date: str
+    #: B-LTA: when the archive time stamp's TSA certificate ends (the renewal job's due date)
+    archive_expires_at: str | None = None
 
 
 def produce(row: dict, keystore, verification_base: str, sign, pades_level,
@@ -183,19 +186,26 @@ def produce(row: dict, keystore, verification_base: str, sign, pades_level,
         verification_url=f"{verification_base.rstrip('/')}/{document_id}",
         place_date=f"Surabaya, {domain.tanggal(dated)}")
     signed = sign(row["signer"], unsigned, name=identity.name, jabatan=identity.jabatan,
-                  reason=f"{template['title'][:120]} {row['number']}", **(credentials or {}))
+                  reason=f"{template['title'][:120]} {row['number']}",
+                  **({"level": pades_level} if isinstance(pades_level, str) else {}),
+                  **(credentials or {}))
     cert = signing_certificate(signed)  # the one embedded, whoever signed (key store, BSrE)
     level = pades_level(signed) if callable(pades_level) else pades_level
     return Produced(signed, hashlib.sha256(unsigned).hexdigest(), identity.name,
                     identity.jabatan, str(cert.serial_number), cert.issuer.human_friendly[:300],
-                    level, now.isoformat(), dated.isoformat())
+                    level, now.isoformat(), dated.isoformat(),
+                    archive_expiry(signed) if level == "B-LTA" else None)
 
 
 def signing_certificate(signed: bytes):
     """The signer's certificate embedded in the last signature of `signed`."""
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
     return PdfFileReader(io.BytesIO(signed)).embedded_signatures[-1].signer_cert
+
+
+def archive_expiry(pdf: bytes) -> str | None:
+    """When the last document time stamp's TSA certificate ends (ISO), or None."""
+    stamps = ltv.archive_timestamps(PdfFileReader(io.BytesIO(pdf)))
+    return stamps[-1]["tsa_not_after"].isoformat() if stamps else None
 
 
 def record_signed(uow, row: dict, produced: Produced, stored_sha256: str) -> dict:
@@ -219,9 +229,11 @@ def record_signed(uow, row: dict, produced: Produced, stored_sha256: str) -> dic
     uow.execute(
         "UPDATE documents SET status = 'signed', sha256 = :sha, signer_name = :name, "
         "jabatan = :jabatan, pades_level = :level, signed_at = CAST(:at AS timestamptz), "
+        "archive_expires_at = CAST(:archive AS timestamptz), "
         "runner = NULL, last_error = NULL, updated_at = now() WHERE document_id = :id",
         {"sha": stored_sha256, "name": produced.name, "jabatan": produced.jabatan,
-         "level": produced.pades_level, "at": produced.signed_at, "id": document_id})
+         "level": produced.pades_level, "at": produced.signed_at, "id": document_id,
+         "archive": produced.archive_expires_at})
     return get(uow, document_id)
 
 
@@ -338,7 +350,7 @@ def run(db, store, work, document_id: str, row: dict | None = None,
             raise bsre.PassphraseRequired(bsre.MESSAGES[bsre.PassphraseRequired],
                                           field="passphrase")
         produced = produce(row, work.keystore, work.verification_base, work.signers.sign,
-                           work.signers.pades_level, credentials)
+                           _level_for(work, row), credentials)
         stored = store.put(produced.pdf, "application/pdf")
         with db.transaction() as uow:
             return record_signed(uow, row, produced, stored.sha256)
@@ -367,6 +379,14 @@ def produce_due(db, store, work) -> None:
         pending = due(uow, work.stale_seconds)
     for document_id in pending:
         run(db, store, work, document_id)
+
+
+def _level_for(work, row: dict):
+    """The PAdES level to sign `row` at (SIGNING_PADES_LEVELS); with BSrE, whatever BSrE made,
+    read from the signed file."""
+    if getattr(work.signers, "needs_passphrase", False):
+        return work.signers.pades_level
+    return work.level_for(row["document_key"], row["document_type"])
 
 
 def sign_with_passphrase(db, store, work, actor, document_id, passphrase: str | None) -> dict:
