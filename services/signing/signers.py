@@ -93,8 +93,9 @@ class _Worker:
 class SignerPool:
     """`sign(account_id, pdf, name=, jabatan=, reason=, level=)` -> signed bytes. `level`
     (B-B, B-T, B-LT, B-LTA) defaults to `default_level`: B-LTA with a TSA, B-B without.
-    Whatever computes the signature (the key store's keys here; a remote signing service or
-    a token behind the same `Keystore.signer` later) only needs to be a pyHanko Signer."""
+    Whatever computes the signature (the key store's PKCS#12 keys, or a PKCS#11 token through
+    the same `Keystore.signer`) only needs to be a pyHanko Signer; BSrE, which signs the whole
+    PDF itself, is `RemoteSigner` below, with the same `sign`."""
 
     def __init__(self, keystore: Keystore, processes: int, tsa_url: str | None,
                  default_level: str | None = None, fetch_timeout: float = 10):
