@@ -27,6 +27,7 @@ lint: venv
 test: venv
 	scripts/infra.sh ensure
 	scripts/infra.sh browser
+	scripts/infra.sh softhsm
 	$(BIN)/ruff check .
 	scripts/test.sh
 

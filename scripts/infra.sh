@@ -7,6 +7,8 @@
 #   scripts/infra.sh browser  make sure the Chromium the browser tests drive is installed
 #                             ($SIMASN_CHROMIUM, default /usr/bin/chromium: Debian's `chromium`
 #                             package, installed with apt-get when missing and we are root)
+#   scripts/infra.sh softhsm  make sure SoftHSM 2 (Debian's softhsm2) is installed for the
+#                             PKCS#11 tests (apt-get when missing and we are root)
 #   scripts/infra.sh stop     stop private instances started under .run/ (never system ones)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -157,6 +159,35 @@ ensure_chromium() {
   say "$("$bin" --version 2>/dev/null | head -1) installed at $bin"
 }
 
+# The PKCS#11 tests (tests/test_signing_pkcs11.py) sign with a key on a SoftHSM token: Debian's
+# softhsm2 package (its module /usr/lib/softhsm/libsofthsm2.so and softhsm2-util).
+ensure_softhsm() {
+  local module=${SOFTHSM2_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+  if [ -f "$module" ] && command -v softhsm2-util >/dev/null; then return; fi
+  local apt=(apt-get -y -qq -o DPkg::Lock::Timeout=300)
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then apt=(sudo -n "${apt[@]}")
+    else
+      say "the PKCS#11 tests need SoftHSM, and installing it needs root."
+      say "Install it: sudo apt-get install softhsm2   (or set SOFTHSM2_MODULE), then re-run."
+      exit 1
+    fi
+  fi
+  command -v apt-get >/dev/null || {
+    say "the PKCS#11 tests need SoftHSM 2: install it and set SOFTHSM2_MODULE to its module."
+    exit 1; }
+  local log; log=$(mktemp)
+  export DEBIAN_FRONTEND=noninteractive
+  say "installing Debian's softhsm2 package for the PKCS#11 tests (once per machine)"
+  if ! "${apt[@]}" install --no-install-recommends softhsm2 >"$log" 2>&1; then
+    "${apt[@]}" update >>"$log" 2>&1 && \
+      "${apt[@]}" install --no-install-recommends softhsm2 >>"$log" 2>&1 || {
+        say "apt-get install softhsm2 failed:"; tail -n 30 "$log" >&2; exit 1; }
+  fi
+  rm -f "$log"
+  [ -f "$module" ] || { say "softhsm2 was installed but $module is missing"; exit 1; }
+}
+
 stop_private() {
   local bin
   if [ -f "$RUN_DIR/pg/data/postmaster.pid" ] && bin=$(pg_bin); then
@@ -171,6 +202,7 @@ stop_private() {
 case "${1:-ensure}" in
   ensure) ensure_postgres; ensure_pg_connections; ensure_rabbit ;;
   browser) ensure_chromium ;;
+  softhsm) ensure_softhsm ;;
   stop) stop_private ;;
-  *) echo "usage: $0 ensure|browser|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 ensure|browser|softhsm|stop" >&2; exit 2 ;;
 esac

@@ -66,9 +66,10 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
                          "report_fake_document"),
         "signing": ("health", "audit_status", "authorize_download", "get_document",
                     "list_checkpoints",
-                    "list_documents", "my_documents", "public_checkpoint", "public_checkpoints",
-                    "reissue_document", "request_output", "retry_document",
-                    "revoke_document", "sign_checkpoint", "verify_document", "verify_pdf"),
+                    "list_documents", "my_documents", "opd_documents", "public_checkpoint",
+                    "public_checkpoints", "reissue_document", "request_output",
+                    "retry_document", "revoke_document", "sign_checkpoint", "sign_document",
+                    "verify_document", "verify_pdf"),
         "reporting": ("health", "answer_consent", "authorize_data_request_file",
                       "authorize_export_download", "chart", "decide_data_request",
                       "file_data_request", "find_employees", "get_data_request", "get_export",
@@ -91,12 +92,15 @@ RPC_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     "verification": {"records": ("events_feed", "get_employee", "record_history"),
                      "requests": ("events_feed", "get_request"),
                      # the consents a data request asks for reach the pegawai's inbox
-                     "reporting": ("events_feed",)},
+                     "reporting": ("events_feed",),
+                     # and their output documents signed, revoked, replaced (issue 20)
+                     "signing": ("events_feed", "get_document")},
     "signing": {"records": ("get_employee",), "requests": ("events_feed", "get_request"),
                 "verification": ("events_feed", "get_case")},
     # identity has the integrity pacts staff sign rendered and signed (usecases/pacts.py), and
     # withdraws one whose document BKD revoked
-    "identity": {"requests": ("events_feed",), "signing": ("events_feed", "issue_document")},
+    "identity": {"requests": ("events_feed",),
+                 "signing": ("events_feed", "get_document", "issue_document")},
     "records": {"requests": ("events_feed",)},
     # the employee list and monev's read models catch up from the records, identity (the
     # fasilitators' OPDs) and requests logs; official lists are signed (services/reporting)

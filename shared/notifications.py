@@ -38,3 +38,28 @@ def notification_for(event_type: str, payload: dict) -> tuple[str, str] | None:
         "RequestWithdrawn": ("Usulan ditarik", "Usulan Anda telah ditarik."),
     }
     return fixed.get(event_type)
+
+
+#: the signing events an employee is told about (issue 20 part 4): a document of theirs was
+#: signed, revoked or replaced by a corrected one
+DOCUMENT_EVENTS = ("DocumentSigned", "DocumentRevoked", "DocumentSuperseded")
+
+
+def document_notification(event_type: str, document: dict) -> tuple[str, str] | None:
+    """(title, body) in Bahasa of what an employee is told about their output document
+    (`document`: the signing service's view of it, read when the event is consumed)."""
+    name = f"{document.get('title') or 'Dokumen'} nomor {document.get('number') or '-'}"
+    if event_type == "DocumentSigned":
+        return ("Dokumen ditandatangani",
+                f"{name} telah ditandatangani secara elektronik dan dapat diunduh di menu "
+                "Dokumen saya.")
+    if event_type == "DocumentRevoked":
+        return ("Dokumen dicabut",
+                f"{name} dicabut dan tidak berlaku lagi. Alasan: "
+                f"{document.get('revoked_reason') or '-'}")
+    if event_type == "DocumentSuperseded":
+        return ("Dokumen diganti",
+                f"{name} diganti dengan dokumen baru yang sudah dikoreksi; dokumen lama tidak "
+                "berlaku lagi. Dokumen pengganti tersedia di menu Dokumen saya setelah "
+                "ditandatangani.")
+    return None

@@ -181,12 +181,20 @@ MATRIX = {
     ("GET", "/api/public/checkpoints"): PUBLIC,
     ("GET", "/api/public/checkpoints/<position>"): PUBLIC,
     ("GET", "/api/signed-documents"): {"administrator", "auditor"},
-    ("GET", "/api/signed-documents/<document_id>"): {"administrator", "auditor", "pegawai"},
-    ("GET", "/api/signed-documents/<document_id>/pdf"): {"administrator", "auditor", "pegawai"},
+    # a signed output: BKD, auditors, the employee it concerns and their OPD's fasilitator
+    # (issue 20 part 4; another OPD's fasilitator: not found)
+    ("GET", "/api/signed-documents/<document_id>"): {"administrator", "auditor", "pegawai",
+                                                     "fasilitator_own"},
+    ("GET", "/api/signed-documents/<document_id>/pdf"): {"administrator", "auditor", "pegawai",
+                                                         "fasilitator_own"},
+    ("GET", "/api/opd/signed-documents"): {"fasilitator_own", "fasilitator_other"},
+    # the official named on a document signs it (with their BSrE passphrase when BSrE signs)
+    ("POST", "/api/signed-documents/<document_id>/sign"): BKD,
     ("POST", "/api/signed-documents/<document_id>/revocation"): BKD,
     ("POST", "/api/signed-documents/<document_id>/reissue"): BKD,
     ("POST", "/api/signed-documents/<document_id>/retry"): BKD,
-    ("GET", "/api/requests/<request_id>/output"): {"administrator", "auditor", "pegawai"},
+    ("GET", "/api/requests/<request_id>/output"): {"administrator", "auditor", "pegawai",
+                                                   "fasilitator_own"},
     ("POST", "/api/audit/checkpoints"): BKD,
     ("GET", "/api/audit/checkpoints"): {"administrator", "auditor"},
     ("GET", "/api/audit/status"): {"administrator", "auditor"},
@@ -416,14 +424,19 @@ class World:
             "version"]
         return rid, version
 
-    def evaluation_recorded(self, year: int) -> str:
-        """The year's layanan evaluation recorded and signed (once); returns its signer."""
+    def admin_signer(self) -> str:
+        """The administrator persona, with a certificate in the key store."""
         from services.signing import keystore, pki
 
         admin = self.sessions["administrator"]["principal"]["account_id"]
         directory = self.config["SIGNING_KEYSTORE_DIR"]
         if not keystore.Keystore(directory).has(admin):
             pki.add_signer(directory, admin, "Administrator Matriks", "Kepala Bidang BKD")
+        return admin
+
+    def evaluation_recorded(self, year: int) -> str:
+        """The year's layanan evaluation recorded and signed (once); returns its signer."""
+        admin = self.admin_signer()
         with rpc(self.config, self.context("administrator"), service="requests") as svc:
             try:
                 svc.record_evaluation(year, {"signer": admin})
@@ -432,20 +445,15 @@ class World:
                     raise
         return admin
 
-    def signed_document(self, subject=None) -> dict:
+    def signed_document(self, subject=None, signer="admin.bkd") -> dict:
         """A signed output document about the pegawai persona (the administrator persona has a
-        certificate, so may re-issue it)."""
-        from services.signing import keystore, pki
-
-        admin = self.sessions["administrator"]["principal"]["account_id"]
-        directory = self.config["SIGNING_KEYSTORE_DIR"]
-        if not keystore.Keystore(directory).has(admin):
-            pki.add_signer(directory, admin, "Administrator Matriks", "Kepala Bidang BKD")
+        certificate, so may re-issue it; signed by `signer`)."""
+        self.admin_signer()
         with rpc(self.config, {"actor_id": "service:matrix", "actor_roles": ["system"]},
                  service="signing") as svc:
             return svc.issue_document({
                 "subject": subject or f"case:{unique_username('m')}",
-                "document_key": "IZIN_BELAJAR", "signer": "admin.bkd",
+                "document_key": "IZIN_BELAJAR", "signer": signer,
                 "nip": self.logins["pegawai"]})
 
     def queued_change(self) -> str:
@@ -907,6 +915,10 @@ class World:
             rid, _ = self.service_request("submitted", persona)
             self.signed_document(f"request:{rid}")
             return path.replace("<request_id>", rid), token, None
+        if path.endswith("/sign"):  # a document the administrator persona signs
+            document = self.signed_document(signer=self.admin_signer())
+            return (path.replace("<document_id>", document["document_id"]), token,
+                    {"passphrase": "uji-matriks"})
         if "<document_id>" in path:
             document = self.signed_document()
             body = {"reason": "uji matriks tanda tangan"} if method == "POST" and not \

@@ -70,8 +70,9 @@ SNAPSHOT_TYPES = tuple(y.SNAPSHOT_TYPES)
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: what a stored document is, judged by its bytes (records' checks): what a download answers
 DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
-#: who may read an output document: BKD, auditors, and the employee it concerns
-OUTPUT_READERS = ("pegawai", "administrator", "auditor")
+#: who may read an output document: BKD, auditors, the employee it concerns, and the fasilitator
+#: of that employee's OPD once it is signed (the signing service decides per document)
+OUTPUT_READERS = ("pegawai", "fasilitator", "administrator", "auditor")
 #: who may export reports and see their charts (the reporting service scopes the rows): people;
 #: a machine client reads the JSON of a report, not files made for a person
 REPORT_READERS = ("fasilitator", "administrator", "auditor")
@@ -979,6 +980,20 @@ class GatewayService(ServiceBase):
               response=g.SignedDocument, many=True, tag="tanda tangan")
     def http_my_signed_documents(self, request, query, **_):
         return self.rpc_signing.my_documents(query)
+
+    @endpoint("GET", "/api/opd/signed-documents",
+              summary="Dokumen keluaran bertanda tangan pegawai OPD saya (fasilitator; terbaru "
+                      "dahulu; opd_id, nip, jenis; limit, offset)", roles=("fasilitator",),
+              query=g.OpdDocumentQuery, response=g.SignedDocument, many=True,
+              tag="tanda tangan")
+    def http_opd_signed_documents(self, request, query, **_):
+        return self.rpc_signing.opd_documents(query)
+
+    @endpoint("POST", "/api/signed-documents/<document_id>/sign",
+              summary="Tandatangani dengan passphrase BSrE pejabat (tidak disimpan)", roles=BKD,
+              body=g.PassphraseSigning, response=g.SignedDocument, tag="tanda tangan")
+    def http_sign_document(self, request, document_id, body, **_):
+        return self.rpc_signing.sign_document(document_id, body)
 
     @endpoint("GET", "/api/signed-documents/<document_id>", summary="Satu dokumen keluaran",
               roles=OUTPUT_READERS, response=g.SignedDocument, tag="tanda tangan")

@@ -75,6 +75,23 @@ class IdentityService(ServiceBase):
     mail_on_requestcompleted = _mail_on("RequestCompleted")
     mail_on_requestwithdrawn = _mail_on("RequestWithdrawn")
 
+    # an employee's output document signed, revoked or replaced (issue 20): by email too
+    @idempotent_handler("signing", "DocumentSigned", subscription=NOTIFICATIONS)
+    def mail_on_documentsigned(self, uow, event):
+        emails.queue_document(uow, event, self._document_of(event))
+
+    @idempotent_handler("signing", "DocumentRevoked", subscription=NOTIFICATIONS)
+    def mail_on_documentrevoked(self, uow, event):
+        emails.queue_document(uow, event, self._document_of(event))
+
+    @idempotent_handler("signing", "DocumentSuperseded", subscription=NOTIFICATIONS)
+    def mail_on_documentsuperseded(self, uow, event):
+        emails.queue_document(uow, event, self._document_of(event))
+
+    def _document_of(self, event) -> dict:
+        return self._as_system(
+            lambda: self.signing.get_document(event.stream_id.split(":", 1)[1]))
+
     @idempotent_handler("signing", "DocumentRevoked", subscription=PACTS)
     def withdraw_pact_of_revoked_document(self, uow, event):
         """BKD revoked a signed integrity pact: the role it carried stops at once (fenced)."""

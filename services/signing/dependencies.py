@@ -11,7 +11,7 @@ from nameko.extensions import DependencyProvider
 from services.signing import checkpoints, domain
 from services.signing import levels as long_term
 from services.signing.keystore import Keystore
-from services.signing.signers import SignerPool
+from services.signing.signers import signers_from_config
 from services.signing.usecases import SYSTEM, issuing
 from services.signing.usecases import checkpoints as checkpoint_usecases
 from shared.claims import ClaimLocks
@@ -49,8 +49,8 @@ class SigningWork(DependencyProvider):
         self.revocation_timeout = long_term.seconds(config, "SIGNING_REVOCATION_TIMEOUT", 10)
         self.verify_online = long_term.flag(config, "SIGNING_VERIFY_ONLINE")
         self.renew_window_days = long_term.seconds(config, "SIGNING_RENEW_WINDOW_DAYS", 90)
-        self.signers = SignerPool(self.keystore, processes, tsa_url, self.levels.default,
-                                  self.revocation_timeout)
+        self.signers = signers_from_config(config, self.keystore, processes, tsa_url,
+                                           self.levels.default, self.revocation_timeout)
         try:
             self.checkpoint_seconds = float(config.get("SIGNING_CHECKPOINT_SECONDS") or 60)
             if self.checkpoint_seconds <= 0:

@@ -9,8 +9,13 @@ are the BSrE certificates, mounted from a Secret):
                                    "name": "Nama Pejabat", "jabatan": "Kepala BKD"}},
      "seal": {...}, "tsa": {...}}
 
-With SIGNING_KEYSTORE=pkcs11 the keys stay on a token (SIGNING_PKCS11_MODULE, the token label
-and PIN file); the index then names a key label per signer instead of a PKCS#12 file.
+With SIGNING_BACKEND=bsre an official's entry names their NIK instead (`{"nik": ..., "name":
+..., "jabatan": ...}`): BSrE holds the key (services/signing/bsre.py); the seal and the trust roots
+stay here.
+
+With SIGNING_BACKEND=pkcs11 (formerly SIGNING_KEYSTORE=pkcs11) the keys stay on a token
+(SIGNING_PKCS11_MODULE, the token label and PIN file); the index then names a key label per
+signer instead of a PKCS#12 file.
 """
 
 from __future__ import annotations
@@ -96,7 +101,8 @@ class Keystore:
 
     @classmethod
     def from_config(cls, config: dict) -> Keystore:
-        kind = str(config.get("SIGNING_KEYSTORE") or "pkcs12")
+        kind = "pkcs11" if backend(config) == "pkcs11" else str(
+            config.get("SIGNING_KEYSTORE") or "pkcs12")
         if kind not in ("pkcs12", "pkcs11"):
             raise ConfigError("SIGNING_KEYSTORE harus pkcs12 atau pkcs11", field="SIGNING_KEYSTORE")
         directory = config.get("SIGNING_KEYSTORE_DIR") or "var/keystore"
@@ -134,6 +140,15 @@ class Keystore:
                                field="signer", details={"signer": account_id})
         return entry
 
+    def nik(self, account_id: str) -> str:
+        """The NIK under which BSrE holds the official's certificate (SIGNING_BACKEND=bsre)."""
+        self.refresh()
+        nik = str(self._entry(account_id).get("nik") or "")
+        if not nik:
+            raise NoSigningKey(f"NIK penandatangan {account_id} belum diisi di key store",
+                               field="signer", details={"signer": account_id})
+        return nik
+
     def certificate(self, account_id: str):
         """The signer's certificate (asn1crypto), as embedded in its signatures."""
         return self.signer(account_id).signing_cert
@@ -148,11 +163,13 @@ class Keystore:
 
     def _load(self, entry: dict) -> signers.Signer:
         if self.kind == "pkcs11":
+            from pyhanko.config.pkcs11 import TokenCriteria
             from pyhanko.sign import pkcs11 as hanko_pkcs11
 
             pin = Path(self.pkcs11["pin_file"]).read_text(encoding="utf-8").strip()
             session = hanko_pkcs11.open_pkcs11_session(
-                self.pkcs11["module"], token_label=self.pkcs11["token"], user_pin=pin)
+                self.pkcs11["module"], token_criteria=TokenCriteria(label=self.pkcs11["token"]),
+                user_pin=pin)
             return hanko_pkcs11.PKCS11Signer(session, key_label=entry["key_label"],
                                              cert_label=entry.get("cert_label"))
         try:
@@ -184,3 +201,15 @@ class CachedKeySigner(signers.SimpleSigner):
             return super().sign_raw(data, digest_algorithm)  # other key types: pyHanko's way
         return self._private_key.sign(data, PKCS1v15(),
                                       get_pyca_cryptography_hash(digest_algorithm))
+
+
+def backend(config: dict) -> str:
+    """SIGNING_BACKEND: `local` (PKCS#12 files), `pkcs11` (a token; SIGNING_PKCS11_*) or `bsre`
+    (BSrE's e-sign service; BSRE_*)."""
+    value = str(config.get("SIGNING_BACKEND") or "").strip()
+    if not value:  # before SIGNING_BACKEND: the key store's kind said it
+        return "pkcs11" if config.get("SIGNING_KEYSTORE") == "pkcs11" else "local"
+    if value not in ("local", "pkcs11", "bsre"):
+        raise ConfigError("SIGNING_BACKEND harus local, pkcs11 atau bsre",
+                          field="SIGNING_BACKEND")
+    return value

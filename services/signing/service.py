@@ -111,6 +111,21 @@ class SigningService(ServiceBase):
                 outputs.own(uow, self._actor(), data["limit"], data["offset"]))
 
     @rpc
+    def opd_documents(self, query):
+        """A fasilitator's OPDs' signed outputs, newest first, a page at a time."""
+        data = load(c.OpdDocumentQuery(), query or {})
+        with self.db.transaction() as uow:
+            return c.SignedDocument(many=True).dump(outputs.opd_listing(uow, self._actor(), data))
+
+    @rpc
+    def sign_document(self, document_id, payload):
+        """The signing official signs a document waiting for them with their BSrE passphrase
+        (used once, never stored or logged)."""
+        data = load(c.PassphraseSigning(), payload)
+        return issuing.sign_with_passphrase(self.db, self.documents, self.work, self._actor(),
+                                            document_id, data.pop("passphrase", None))
+
+    @rpc
     def get_document(self, document_id):
         """An output document's details: BKD, auditors, and the employee it concerns."""
         with self.db.transaction() as uow:

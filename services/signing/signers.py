@@ -20,7 +20,7 @@ from eventlet.semaphore import Semaphore
 
 from services.signing import pdfsign
 from services.signing.exceptions import SigningError
-from services.signing.keystore import Keystore
+from services.signing.keystore import Keystore, backend
 from services.signing.worker import read_message, write_message
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,8 +93,9 @@ class _Worker:
 class SignerPool:
     """`sign(account_id, pdf, name=, jabatan=, reason=, level=)` -> signed bytes. `level`
     (B-B, B-T, B-LT, B-LTA) defaults to `default_level`: B-LTA with a TSA, B-B without.
-    Whatever computes the signature (the key store's keys here; a remote signing service or
-    a token behind the same `Keystore.signer` later) only needs to be a pyHanko Signer."""
+    Whatever computes the signature (the key store's PKCS#12 keys, or a PKCS#11 token through
+    the same `Keystore.signer`) only needs to be a pyHanko Signer; BSrE, which signs the whole
+    PDF itself, is `RemoteSigner` below, with the same `sign`."""
 
     def __init__(self, keystore: Keystore, processes: int, tsa_url: str | None,
                  default_level: str | None = None, fetch_timeout: float = 10):
@@ -157,3 +158,65 @@ class SignerPool:
         for worker in list(self.workers):
             worker.close()
         self.workers.clear()
+
+
+class RemoteSigner:
+    """BSrE as the signer, behind the pool's interface: `sign(account_id, pdf, name=, jabatan=,
+    reason=, passphrase=)` -> signed bytes. The official's key index entry names their NIK
+    (`{"nik": ..., "name": ..., "jabatan": ...}`); BSrE signs with their certificate once they
+    give their passphrase (services/signing/bsre.py). What comes back is accepted only if it is
+    our PDF with a signature appended that is valid against our trust roots: BSrE must not be
+    able to change a word of the document."""
+
+    needs_passphrase = True
+
+    def __init__(self, keystore: Keystore, client):
+        self.keystore = keystore
+        self.client = client
+
+    def sign(self, account_id: str, pdf: bytes, *, passphrase: str | None = None,
+             **_options) -> bytes:
+        from services.signing import bsre
+
+        nik = self.keystore.nik(account_id)
+        if not passphrase:
+            raise bsre.PassphraseRequired(bsre.MESSAGES[bsre.PassphraseRequired],
+                                          field="passphrase")
+        signed = self.client.sign_pdf(pdf, nik, passphrase)
+        if not signed.startswith(pdf) or len(signed) <= len(pdf):
+            raise bsre.Refused("BSrE mengembalikan PDF yang bukan dokumen kita bertanda tangan",
+                               field="signer")
+        # pyHanko's validation runs its own event loop: in an OS thread
+        verdict = tpool.execute(pdfsign.verify, signed, self.keystore.trust_roots)
+        if not verdict.valid:
+            raise bsre.Refused(f"tanda tangan dari BSrE tidak sah ({verdict.code})",
+                               field="signer", details={"verdict": verdict.code})
+        return signed
+
+    @staticmethod
+    def pades_level(signed: bytes) -> str:
+        """The level of the signature BSrE made (B-B; B-T with its time stamp; B-LT/B-LTA
+        with the revocation data and archive time stamp it may add), read from the file."""
+        import io
+
+        from pyhanko.pdf_utils.reader import PdfFileReader
+
+        from services.signing import ltv
+
+        reader = PdfFileReader(io.BytesIO(signed))
+        return ltv.level_of(reader, reader.embedded_signatures[-1])
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def signers_from_config(config: dict, keystore: Keystore, processes: int,
+                        tsa_url: str | None, default_level: str | None = None,
+                        fetch_timeout: float = 10):
+    """SIGNING_BACKEND: `local` (PKCS#12 files), `pkcs11` (a token; SIGNING_PKCS11_*) or
+    `bsre` (BSrE's e-sign service; BSRE_*)."""
+    if backend(config) == "bsre":
+        from services.signing import bsre
+
+        return RemoteSigner(keystore, bsre.client_from_config(config))
+    return SignerPool(keystore, processes, tsa_url, default_level, fetch_timeout)

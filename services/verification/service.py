@@ -17,6 +17,9 @@ from shared.service import Holidays, ServiceBase, rpc
 #: the read model the requests and records events build here: the verification queues and the
 #: employees' in-app inbox (`simasn projections rebuild verification.queue`)
 QUEUE = "verification.queue"
+#: how this service calls another when no person asks (reading an output document's employee)
+SYSTEM = {"actor_id": "service:verification", "actor_role": "system",
+          "actor_roles": ["system"], "actor_scope": []}
 
 
 class VerificationService(ServiceBase):
@@ -27,6 +30,7 @@ class VerificationService(ServiceBase):
     holidays = Holidays()
     requests = RpcProxy("requests")
     records = RpcProxy("records")
+    signing = RpcProxy("signing")
     #: how `simasn projections rebuild` empties a read model before replaying it from zero
     #: (usecases/queues.py: claims and read notifications stay)
     rebuildable = {QUEUE: queues.RESET}
@@ -69,6 +73,32 @@ class VerificationService(ServiceBase):
     def on_consent_requested(self, uow, event):
         """A data request asks this pegawai for consent: a line in their inbox."""
         inbox.notify(uow, event)
+
+    # -- the employee told of their output documents (signed, revoked, replaced) -----------------
+
+    @idempotent_handler("signing", "DocumentSigned", subscription=QUEUE)
+    def on_document_signed(self, uow, event):
+        inbox.document_changed(uow, event, self._document_of(event))
+
+    @idempotent_handler("signing", "DocumentRevoked", subscription=QUEUE)
+    def on_document_revoked(self, uow, event):
+        inbox.document_changed(uow, event, self._document_of(event))
+
+    @idempotent_handler("signing", "DocumentSuperseded", subscription=QUEUE)
+    def on_document_superseded(self, uow, event):
+        inbox.document_changed(uow, event, self._document_of(event))
+
+    def _document_of(self, event) -> dict:
+        """The document an event is about, read as this service: its employee's NIP is never
+        on the bus for a confidential one."""
+        caller = dict(self.context)
+        self.context.clear()
+        self.context.update(SYSTEM)
+        try:
+            return self.signing.get_document(event.stream_id.split(":", 1)[1])
+        finally:
+            self.context.clear()
+            self.context.update(caller)
 
     @idempotent_handler("records", "ChangeProposed", subscription=QUEUE)
     def on_change_proposed(self, uow, event):

@@ -65,6 +65,28 @@ class Reissue(Schema):
     reason = _reason
 
 
+class PassphraseSigning(Schema):
+    """The signing official's BSrE passphrase, given when they sign: used once, never stored
+    or logged."""
+
+    passphrase = fields.String(load_default=None, load_only=True,
+                               validate=validate.Length(1, 200),
+                               metadata={"description": "passphrase sertifikat elektronik "
+                                                        "BSrE pejabat (wajib bila penandatangan "
+                                                        "BSrE; tidak disimpan)"})
+
+
+class OpdDocumentQuery(Schema):
+    """A fasilitator's list of their OPDs' signed outputs."""
+
+    opd_id = fields.String(validate=validate.Regexp(r"^[a-z0-9_-]{2,40}$"), metadata={
+        "description": "satu OPD dalam lingkup Anda (kosong: semuanya)"})
+    document_type = fields.String(validate=validate.Regexp(r"^[a-z0-9_]{2,60}$"))
+    nip = fields.String(validate=validate.Regexp(r"^\d{18}$"))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000))
+
+
 class VerifyUpload(Schema):
     pdf_base64 = fields.String(required=True, validate=validate.Length(1, 30_000_000))
 
@@ -160,7 +182,8 @@ class OwnDocumentQuery(Schema):
 
 
 class DocumentQuery(DocumentFilters):
-    status = fields.String(validate=validate.OneOf(["pending", "waiting_key", "failed", "signed",
+    status = fields.String(validate=validate.OneOf(["pending", "waiting_key",
+                                                    "waiting_passphrase", "failed", "signed",
                                                     "revoked", "superseded"]))
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 200))
 
@@ -177,7 +200,8 @@ class SignedDocument(Schema):
     signer = fields.String()
     signer_name = fields.String(allow_none=True)
     jabatan = fields.String(allow_none=True)
-    status = fields.String(metadata={"description": "pending | waiting_key | failed | signed | "
+    status = fields.String(metadata={"description": "pending | waiting_key | "
+                                                    "waiting_passphrase | failed | signed | "
                                                     "revoked | superseded"})
     attempts = fields.Integer()
     last_error = fields.String(allow_none=True)
@@ -190,6 +214,7 @@ class SignedDocument(Schema):
     superseded_by = fields.String(allow_none=True)
     confidential = fields.Boolean()
     created_at = fields.String()
+    opd_id = fields.String(allow_none=True)
 
 
 class Checkpoint(Schema):

@@ -207,8 +207,8 @@ def test_dashboard_shows_completeness_queue_and_sla(stack, fas):
              message="the OPD's workload in the monev read model")
     # the menu of the role: every fasilitator page
     nav = page.get_by_role("navigation", name="Menu utama")
-    for entry in ("Dasbor OPD", "Antrean verifikasi", "Daftar usulan", "Pegawai OPD",
-                  "Impor data pegawai"):
+    for entry in ("Dasbor OPD", "Antrean verifikasi", "Daftar usulan", "Dokumen keluaran",
+                  "Pegawai OPD", "Impor data pegawai"):
         assert nav.get_by_role("link", name=entry).count() == 1, entry
     _step(page, name, "dasbor")
 

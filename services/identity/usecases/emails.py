@@ -11,7 +11,7 @@ import uuid
 
 from services.identity.security import SecretBox, TokenInvalid
 from shared.logging import get_logger
-from shared.notifications import notification_for
+from shared.notifications import document_notification, notification_for
 
 log = get_logger(__name__)
 SUBJECT_PREFIX = "SIMASN Jatim: "
@@ -34,6 +34,27 @@ def queue(uow, event) -> None:
         "(:k, :to, :s, :b) ON CONFLICT (source_key) DO NOTHING",
         {"k": f"{event.source}:{event.position}", "to": row[0], "s": SUBJECT_PREFIX + title,
          "b": f"{body}\n\nUsulan: {event.stream_id.split(':', 1)[1]}"})
+
+
+def queue_document(uow, event, document: dict) -> None:
+    """The mail telling an employee their output document was signed, revoked or replaced
+    (issue 20; `document`: the signing service's view of it), queued once per signing event.
+    A confidential one (a disciplinary decision, a written warning) is told in the in-app
+    inbox only: a mailbox is not ours to protect."""
+    message = document_notification(event.event_type, document)
+    nip = document.get("nip")
+    if message is None or not nip or document.get("confidential"):
+        return
+    row = uow.execute("SELECT email FROM accounts WHERE account_id = :a AND status = 'active'",
+                      {"a": nip}).first()
+    if row is None or not row[0]:
+        return
+    title, body = message
+    uow.execute(
+        "INSERT INTO email_outbox (source_key, recipient, subject, body) VALUES "
+        "(:k, :to, :s, :b) ON CONFLICT (source_key) DO NOTHING",
+        {"k": f"{event.source}:{event.position}", "to": row[0], "s": SUBJECT_PREFIX + title,
+         "b": f"{body}\n\nDokumen: {document['document_id']}"})
 
 
 def queue_account_mail(uow, box: SecretBox, kind: str, to: str, subject: str, body: str) -> None:

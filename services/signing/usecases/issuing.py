@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import orjson
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from services.signing import domain, ltv, render
+from services.signing import bsre, domain, ltv, render
 from services.signing.exceptions import NoSigningKey, SigningError
 from shared.calendar import WIB
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.eventstore import NO_STREAM, NewEvent
 from shared.logging import get_logger
 
@@ -44,7 +44,7 @@ BACKOFF_BASE = 30
 COLUMNS = ("document_id, subject, document_key, document_type, request_id, nip, signer, as_of, "
            "values_json, confidential, number, year, seq, status, attempts, last_error, sha256, "
            "signer_name, jabatan, pades_level, signed_at, revoked_reason, revoked_at, "
-           "superseded_by, created_at")
+           "superseded_by, created_at, opd_id")
 
 
 def stream(document_id: str) -> str:
@@ -64,6 +64,9 @@ class Order:
     request_id: str | None = None
     as_of: str | None = None
     confidential: bool = False
+    #: the OPD of the employee concerned (from the record read for it): its fasilitator may
+    #: list and download the signed document
+    opd_id: str | None = None
 
 
 def _year(as_of: str | None) -> int:
@@ -99,13 +102,15 @@ def enqueue(uow, order: Order) -> tuple[str, bool]:
                [NewEvent("DocumentNumberAssigned", payload)], reason=f"nomor {number}")
     uow.execute(
         "INSERT INTO documents (document_id, subject, document_key, document_type, request_id, "
-        "nip, signer, as_of, values_json, confidential, number, year, seq, status) VALUES "
-        "(:id, :subject, :key, :type, :request, :nip, :signer, CAST(:as_of AS timestamptz), "
-        "CAST(:values AS jsonb), :conf, :number, :year, :seq, 'pending')",
+        "nip, signer, as_of, values_json, confidential, number, year, seq, status, opd_id) "
+        "VALUES (:id, :subject, :key, :type, :request, :nip, :signer, "
+        "CAST(:as_of AS timestamptz), CAST(:values AS jsonb), :conf, :number, :year, :seq, "
+        "'pending', :opd)",
         {"id": document_id, "subject": order.subject, "key": order.document_key,
          "type": template["type"], "request": order.request_id, "nip": order.nip,
          "signer": order.signer, "as_of": order.as_of, "values": _json(order.values),
-         "conf": order.confidential, "number": number, "year": year, "seq": seq})
+         "conf": order.confidential, "number": number, "year": year, "seq": seq,
+         "opd": order.opd_id})
     return document_id, True
 
 
@@ -117,8 +122,14 @@ def _json(value) -> str:
 #: a dead runner's document is signed again within about this long
 TAKEOVER_TICK = 2
 
+#: what the timer and a retry may take; a document waiting for its official's passphrase is
+#: taken only by that official's own call (`sign_with_passphrase`)
+CLAIMABLE = ("pending", "failed", "waiting_key")
+WITH_PASSPHRASE = (*CLAIMABLE, "waiting_passphrase")
 
-def claim(uow, work, document_id: str) -> dict | None:
+
+def claim(uow, work, document_id: str,
+          statuses: tuple[str, ...] = CLAIMABLE) -> dict | None:
     """Take a document to produce, unless a live runner works on it or it is done. The claim
     is `work.locks` (shared/claims.py): a session lock held by this process until the attempt
     ends, gone the moment the process dies, however long a live one takes. The row names the
@@ -129,9 +140,10 @@ def claim(uow, work, document_id: str) -> dict | None:
     try:
         row = uow.execute(
             "UPDATE documents SET runner = :runner, heartbeat_at = now(), updated_at = now() "  # noqa: S608 - identifiers from code only; every value is a bound parameter
-            "WHERE document_id = :id AND status IN ('pending', 'failed', 'waiting_key') "
+            "WHERE document_id = :id AND status = ANY(:statuses) "
             "RETURNING " + COLUMNS + ", runner",
-            {"id": document_id, "runner": work.attempt()}).mappings().first()
+            {"id": document_id, "runner": work.attempt(),
+             "statuses": list(statuses)}).mappings().first()
     except BaseException:
         work.locks.release(document_id)
         raise
@@ -168,9 +180,12 @@ class Produced:
     archive_expires_at: str | None = None
 
 
-def produce(row: dict, keystore, verification_base: str, sign, pades_level: str) -> Produced:
+def produce(row: dict, keystore, verification_base: str, sign, pades_level,
+            credentials: dict | None = None) -> Produced:
     """Render and sign the document of `row` (no database). `sign(account_id, pdf, **options)`
-    makes the signature (services/signing/signers.py: in a worker process by default)."""
+    makes the signature (services/signing/signers.py: in a worker process by default, or
+    BSrE with the official's `credentials`); `pades_level`: the level, or a function of the
+    signed bytes that reads it."""
     template = domain.template_for(row["document_key"])
     identity = keystore.identity(row["signer"])  # NoSigningKey before any work
     now = dt.datetime.now(dt.UTC)
@@ -184,12 +199,20 @@ def produce(row: dict, keystore, verification_base: str, sign, pades_level: str)
         verification_url=f"{verification_base.rstrip('/')}/{document_id}",
         place_date=f"Surabaya, {domain.tanggal(dated)}")
     signed = sign(row["signer"], unsigned, name=identity.name, jabatan=identity.jabatan,
-                  reason=f"{template['title'][:120]} {row['number']}", level=pades_level)
-    cert = keystore.certificate(row["signer"])
+                  reason=f"{template['title'][:120]} {row['number']}",
+                  **({"level": pades_level} if isinstance(pades_level, str) else {}),
+                  **(credentials or {}))
+    cert = signing_certificate(signed)  # the one embedded, whoever signed (key store, BSrE)
+    level = pades_level(signed) if callable(pades_level) else pades_level
     return Produced(signed, hashlib.sha256(unsigned).hexdigest(), identity.name,
                     identity.jabatan, str(cert.serial_number), cert.issuer.human_friendly[:300],
-                    pades_level, now.isoformat(), dated.isoformat(),
-                    archive_expiry(signed) if pades_level == "B-LTA" else None)
+                    level, now.isoformat(), dated.isoformat(),
+                    archive_expiry(signed) if level == "B-LTA" else None)
+
+
+def signing_certificate(signed: bytes):
+    """The signer's certificate embedded in the last signature of `signed`."""
+    return PdfFileReader(io.BytesIO(signed)).embedded_signatures[-1].signer_cert
 
 
 def archive_expiry(pdf: bytes) -> str | None:
@@ -227,13 +250,22 @@ def record_signed(uow, row: dict, produced: Produced, stored_sha256: str) -> dic
     return get(uow, document_id)
 
 
+def _status_after(exc: Exception) -> str:
+    if isinstance(exc, NoSigningKey):
+        return "waiting_key"
+    if isinstance(exc, (bsre.PassphraseRequired, bsre.PassphraseWrong, bsre.NotRegistered,
+                        bsre.Unavailable, bsre.Refused)):
+        return "waiting_passphrase"  # back to the official, nothing counted against it
+    return "failed"
+
+
 def record_failure(uow, document_id: str, runner: str, exc: Exception) -> None:
-    status = "waiting_key" if isinstance(exc, NoSigningKey) else "failed"
+    status = _status_after(exc)
     uow.execute(
         "UPDATE documents SET status = :status, attempts = attempts + :step, last_error = :err, "
         "runner = NULL, updated_at = now() WHERE document_id = :id AND runner = :runner AND "
-        "status IN ('pending', 'failed', 'waiting_key')",
-        {"status": status, "step": 0 if status == "waiting_key" else 1,
+        "status IN ('pending', 'failed', 'waiting_key', 'waiting_passphrase')",
+        {"status": status, "step": 1 if status == "failed" else 0,
          "err": f"{type(exc).__name__}: {exc}"[:2000], "id": document_id, "runner": runner})
 
 
@@ -265,7 +297,8 @@ def view(row: dict) -> dict:
             "as_of": iso(row["as_of"]), "revoked_reason": row["revoked_reason"],
             "revoked_at": iso(row["revoked_at"]),
             "superseded_by": str(row["superseded_by"]) if row["superseded_by"] else None,
-            "confidential": bool(row["confidential"]), "created_at": iso(row["created_at"])}
+            "confidential": bool(row["confidential"]), "created_at": iso(row["created_at"]),
+            "opd_id": row.get("opd_id")}
 
 
 def revoke(uow, document_id: str, reason: str, decree: str | None) -> dict:
@@ -303,7 +336,7 @@ def supersede(uow, document_id: str, reason: str, signer: str,
                                    signer=signer, values=values, nip=old["nip"],
                                    request_id=old["request_id"],
                                    as_of=dt.datetime.now(dt.UTC).isoformat(),
-                                   confidential=old["confidential"]))
+                                   confidential=old["confidential"], opd_id=old["opd_id"]))
     uow.execute("UPDATE documents SET superseded_by = :new WHERE document_id = :id",
                 {"new": new_id, "id": old["document_id"]})
     uow.append(stream(old["document_id"]), STREAM_TYPE, None,
@@ -314,18 +347,24 @@ def supersede(uow, document_id: str, reason: str, signer: str,
 
 # -- the work: a document produced between two transactions ----------------------------------
 
-def run(db, store, work, document_id: str, row: dict | None = None) -> dict | None:
-    """Produce one document unless someone else is on it (`row`: already claimed); never
-    raises (a failure is recorded on the document and retried by the timer). Returns the
-    document once signed. The claim is given back at the end, whatever happened."""
+def run(db, store, work, document_id: str, row: dict | None = None,
+        credentials: dict | None = None, raise_errors: bool = False) -> dict | None:
+    """Produce one document unless someone else is on it (`row`: already claimed); a failure
+    is recorded on the document and retried by the timer — and, with `raise_errors` (the
+    official waiting for the answer), raised as well. Returns the document once signed.
+    `credentials`: the official's passphrase for BSrE, used for this attempt only. The claim
+    is given back at the end, whatever happened."""
     if row is None:
         with db.transaction() as uow:
             row = claim(uow, work, document_id)
         if row is None:
             return None
     try:
+        if getattr(work.signers, "needs_passphrase", False) and not credentials:
+            raise bsre.PassphraseRequired(bsre.MESSAGES[bsre.PassphraseRequired],
+                                          field="passphrase")
         produced = produce(row, work.keystore, work.verification_base, work.signers.sign,
-                           work.level_for(row["document_key"], row["document_type"]))
+                           _level_for(work, row), credentials)
         stored = store.put(produced.pdf, "application/pdf")
         with db.transaction() as uow:
             return record_signed(uow, row, produced, stored.sha256)
@@ -333,6 +372,8 @@ def run(db, store, work, document_id: str, row: dict | None = None) -> dict | No
         log.warning("document_not_signed", document_id=document_id, error=str(exc))
         with db.transaction() as uow:
             record_failure(uow, document_id, row["runner"], exc)
+        if raise_errors:
+            raise
         return None
     finally:
         work.locks.release(document_id)
@@ -356,6 +397,37 @@ def produce_due(db, store, work) -> None:
         run(db, store, work, document_id)
 
 
+def _level_for(work, row: dict):
+    """The PAdES level to sign `row` at (SIGNING_PADES_LEVELS); with BSrE, whatever BSrE made,
+    read from the signed file."""
+    if getattr(work.signers, "needs_passphrase", False):
+        return work.signers.pades_level
+    return work.level_for(row["document_key"], row["document_type"])
+
+
+def sign_with_passphrase(db, store, work, actor, document_id, passphrase: str | None) -> dict:
+    """The signing official signs a document waiting for them, giving their BSrE passphrase
+    now (SIGNING_BACKEND=bsre; with a key store the key store signs, as a retry would). Only
+    the official the document names may; the passphrase is used for this one attempt and
+    dropped. A wrong passphrase, an unregistered NIK or BSrE unreachable: the error is the
+    official's answer and the document waits as before. A signed document is answered as is."""
+    actor.require("administrator")
+    remote = getattr(work.signers, "needs_passphrase", False)
+    with db.transaction() as uow:
+        document = get(uow, str(document_id)[:64])
+        if document["signer"] != actor.account_id:
+            raise Forbidden("hanya pejabat penandatangan dokumen ini yang dapat "
+                            "menandatanganinya", field="document_id")
+        row = claim(uow, work, document["document_id"], WITH_PASSPHRASE)
+    if row is None:  # signed already, or being signed right now: as it is
+        with db.transaction() as uow:
+            return get(uow, document["document_id"])
+    if not remote:  # a key store (local, pkcs11) signs: a retry of the official's own
+        return produce_now(db, store, work, document["document_id"], row)
+    return run(db, store, work, document["document_id"], row,
+               credentials={"passphrase": passphrase}, raise_errors=True)
+
+
 def require_certificate(work, account_id: str) -> None:
     if not work.keystore.has(account_id):
         raise ValidationFailed(f"{account_id} belum punya sertifikat tanda tangan",
@@ -375,7 +447,8 @@ def for_approved_request(uow, work, requests, records, event) -> None:
     values = domain.context_for(template, record, {"options": request.get("options")})
     _enqueue_for(uow, work, event, subject=f"request:{request_id}",
                  document_key=request["layanan"], values=values, nip=request["nip"],
-                 request_id=request_id, confidential=bool(event.payload.get("confidential")))
+                 request_id=request_id, confidential=bool(event.payload.get("confidential")),
+                 opd_id=(record or {}).get("opd_id"))
 
 
 def for_warning(uow, work, verification, records, event) -> None:
@@ -388,7 +461,7 @@ def for_warning(uow, work, verification, records, event) -> None:
         "alasan": case["warning"], "dokumen": case["document"]})
     _enqueue_for(uow, work, event, subject=f"case:{case['case_id']}",
                  document_key="TEGURAN_TERTULIS", values=values, nip=case["nip"],
-                 confidential=True)
+                 confidential=True, opd_id=(record or {}).get("opd_id"))
 
 
 def _enqueue_for(uow, work, event, **order) -> None:
@@ -410,10 +483,11 @@ def issue(db, store, work, records, actor, data: dict) -> dict:
     except domain.UnknownOutput:
         raise ValidationFailed(f"tidak ada templat dokumen {data['document_key']}",
                                field="document_key") from None
-    values = dict(data["values"])
+    values, opd_id = dict(data["values"]), None
     if data.get("nip"):
         record = records.get_employee(data["nip"])
         values = {**domain.context_for(template, record, {}), **values}
+        opd_id = (record or {}).get("opd_id")
     require_certificate(work, data["signer"])
     row = None
     try:
@@ -421,7 +495,8 @@ def issue(db, store, work, records, actor, data: dict) -> dict:
             document_id, _ = enqueue(uow, Order(
                 subject=data["subject"], document_key=data["document_key"],
                 signer=data["signer"], values=values, nip=data.get("nip"),
-                as_of=dt.datetime.now(dt.UTC).isoformat(), confidential=data["confidential"]))
+                as_of=dt.datetime.now(dt.UTC).isoformat(), confidential=data["confidential"],
+                opd_id=opd_id))
             row = claim(uow, work, document_id)
     except BaseException:
         if row is not None:  # claimed, but the document was never committed

@@ -10,7 +10,8 @@ from services.signing.usecases import SYSTEM, issuing
 from shared.errors import NotFound, ValidationFailed
 from shared.eventstore import NewEvent
 
-STATUSES = ("pending", "waiting_key", "failed", "signed", "revoked", "superseded")
+STATUSES = ("pending", "waiting_key", "waiting_passphrase", "failed", "signed", "revoked",
+            "superseded")
 
 
 def listing(uow, actor, status: str | None, limit, filters: dict | None = None) -> list[dict]:
@@ -53,12 +54,44 @@ def own(uow, actor, limit: int, offset: int) -> list[dict]:
     return [issuing.view(dict(row)) for row in rows]
 
 
+def opd_listing(uow, actor, query: dict) -> list[dict]:
+    """The signed outputs of the caller's OPDs (a fasilitator), newest first, a page at a
+    time, of one OPD, employee or kind when given; never a confidential one (a disciplinary
+    decision, a written warning). An OPD outside the caller's scope: an empty page."""
+    actor.require("fasilitator")
+    scope = sorted(actor.opd_scope)
+    if query.get("opd_id"):
+        scope = [o for o in scope if o == query["opd_id"]]
+    where = ["opd_id = ANY(:scope)", "NOT confidential", "status = ANY(:st)"]
+    params = {"scope": scope, "st": list(OWN_STATUSES)}
+    for name in ("nip", "document_type"):
+        if query.get(name):
+            where.append(f"{name} = :{name}")
+            params[name] = str(query[name])
+    rows = uow.execute(
+        f"SELECT {issuing.COLUMNS} FROM documents WHERE {' AND '.join(where)} "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+        "ORDER BY created_at DESC, document_id DESC LIMIT :limit OFFSET :offset",
+        {**params, "limit": query["limit"], "offset": query["offset"]}).mappings().all()
+    return [issuing.view(dict(row)) for row in rows]
+
+
+def _may_read(actor, document: dict) -> bool:
+    """BKD, auditors, the employee it concerns, and the fasilitator of that employee's OPD
+    once it is signed (never a confidential one)."""
+    if actor.has("administrator", "auditor", "system"):
+        return True
+    if document["nip"] and document["nip"] == actor.account_id:
+        return True
+    return ("fasilitator" in actor.roles and not document["confidential"]
+            and document["status"] in OWN_STATUSES
+            and document["opd_id"] is not None and document["opd_id"] in actor.opd_scope)
+
+
 def read(uow, actor, document_id) -> dict:
-    """An output document's details: BKD, auditors, and the employee it concerns (anyone else:
-    not found, as if it did not exist)."""
+    """An output document's details: those `_may_read` names (anyone else: not found, as if
+    it did not exist)."""
     document = issuing.get(uow, str(document_id)[:64])
-    if not (actor.has("administrator", "auditor", "system")
-            or (document["nip"] and document["nip"] == actor.account_id)):
+    if not _may_read(actor, document):
         raise NotFound("dokumen tidak ditemukan", field="document_id")
     return document
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from shared.auth import Principal
 from shared.errors import NotFound
-from shared.notifications import notification_for
+from shared.notifications import document_notification, notification_for
 
 
 def notify(uow, event) -> None:
@@ -20,6 +20,22 @@ def notify(uow, event) -> None:
         "ON CONFLICT DO NOTHING",
         {"id": f"{event.source}:{event.position}", "to": recipient,
          "r": event.stream_id.split(":", 1)[1], "e": event.event_type, "t": message[0],
+         "b": message[1], "at": event.recorded_at})
+
+
+def document_changed(uow, event, document: dict) -> None:
+    """A signing event about an output document (`document`: the signing service's view of
+    it): its employee is told it was signed, revoked or replaced (once: keyed by the event's
+    position in the signing log). The notification names the document in `request_id`."""
+    message = document_notification(event.event_type, document)
+    if message is None or not document.get("nip"):
+        return
+    uow.execute(
+        "INSERT INTO inbox (notification_id, recipient, request_id, event, title, body, "
+        "created_at) VALUES (:id, :to, :r, :e, :t, :b, CAST(:at AS timestamptz)) "
+        "ON CONFLICT DO NOTHING",
+        {"id": f"{event.source}:{event.position}", "to": document["nip"],
+         "r": document["document_id"], "e": event.event_type, "t": message[0],
          "b": message[1], "at": event.recorded_at})
 
 

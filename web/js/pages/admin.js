@@ -16,6 +16,7 @@ const STATE_KIND = { approved: "ok", completed: "ok", rejected: "bad", withdrawn
                      returned: "warn", under_approval: "warn", signing: "warn" };
 const DOC_STATUS = {
   pending: ["Menunggu tanda tangan", "warn"], waiting_key: ["Menunggu kunci penanda tangan", "warn"],
+  waiting_passphrase: ["Menunggu passphrase pejabat", "warn"],
   failed: ["Gagal", "bad"], signed: ["Sah", "ok"], revoked: ["Dicabut", "bad"],
   superseded: ["Diganti", ""],
 };
@@ -799,6 +800,22 @@ async function documentPage(main, params) {
           const fresh = await api.post(`/api/signed-documents/${encodeURIComponent(id)}/reissue`, { reason: data.reason });
           notify("Dokumen pengganti disiapkan untuk ditandatangani.");
           window.location.hash = `/bkd/dokumen/${encodeURIComponent(fresh.document_id)}`;
+        },
+      })) : null,
+      d.status === "waiting_passphrase" ? section("Tandatangani dengan passphrase BSrE", h("p", { class: "hint" },
+        "Dokumen ini ditandatangani oleh BSrE dengan sertifikat pejabat yang tercatat sebagai penanda tangan. "
+        + "Masukkan passphrase sertifikat elektronik BSrE Anda: passphrase hanya dipakai untuk "
+        + "penandatanganan ini, tidak disimpan dan tidak dicatat."), form({
+        id: "passphrase-form", submit: "Tandatangani", fields: [
+          { name: "passphrase", label: "Passphrase BSrE", type: "password", required: true, maxlength: 200,
+            autocomplete: "off" },
+        ],
+        onsubmit: async (data, el) => {
+          const done = await api.post(`/api/signed-documents/${encodeURIComponent(id)}/sign`,
+            { passphrase: data.passphrase });
+          el.reset();
+          notify(done.status === "signed" ? "Dokumen ditandatangani." : "Dokumen belum ditandatangani.");
+          show(done);
         },
       })) : null,
       ["failed", "waiting_key", "pending"].includes(d.status) ? section("Coba tanda tangani lagi",

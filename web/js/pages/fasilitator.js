@@ -8,7 +8,7 @@ import { api, ApiError } from "../api.js";
 import { documentViewer } from "../viewer.js";
 import {
   badge, busy, button, clear, date, datetime, errorBox, facts, field, filterForm, form, h, notify, pager,
-  section, table, values, withQuery,
+  saveBlob, section, table, values, withQuery,
 } from "../ui.js";
 
 const ROLES = ["fasilitator"];
@@ -385,6 +385,49 @@ async function requestList(main, params, ctx) {
   holder.querySelector("table")?.classList.add("stack");
 }
 
+// -- the OPD's signed outputs (issue 20 part 4) ------------------------------------------------
+
+const OUTPUT_STATUS = { signed: ["Sah", "ok"], revoked: ["Dicabut", "bad"], superseded: ["Diganti", "warn"] };
+
+async function signedOutputs(main, params, ctx) {
+  const q = ctx.query;
+  const offset = Number(q.get("offset") || 0);
+  const filters = {};
+  for (const key of ["opd_id", "nip"]) if (q.get(key)) filters[key] = q.get(key);
+  const go = (next, shown = filters) => ctx.navigate(withQuery("/fasilitator/dokumen", { ...shown, ...next }));
+  const holder = h("div", { "aria-live": "polite" });
+  clear(main, h("h1", {}, "Dokumen keluaran OPD"),
+    h("p", { class: "muted" }, "SK dan surat bertanda tangan elektronik untuk pegawai OPD Anda, terbaru dahulu. "
+      + "Setiap unduhan dicatat. Dokumen rahasia (hukuman disiplin, teguran) hanya untuk BKD dan pegawai yang bersangkutan."),
+    filterForm({
+      id: "output-filter", cls: "form filters", submit: "Cari", primary: true,
+      fields: [
+        { name: "opd_id", label: "OPD", type: "select", value: filters.opd_id, options: opdOptions(ctx) },
+        { name: "nip", label: "NIP", value: filters.nip, inputmode: "numeric", maxlength: 18, pattern: "[0-9]{18}" }],
+      go: (v) => go({}, v),
+    }), holder);
+  const rows = await busy(holder, () => api.get("/api/opd/signed-documents", { ...filters, limit: PAGE, offset }));
+  holder.append(table({
+    caption: "Dokumen keluaran bertanda tangan",
+    columns: [
+      { key: "title", label: "Dokumen" },
+      { key: "number", label: "Nomor", render: (d) => d.number || "–" },
+      { key: "nip", label: "NIP" },
+      { key: "opd_id", label: "OPD" },
+      { key: "status", label: "Status", render: (d) => { const [l, k] = OUTPUT_STATUS[d.status] || [d.status, ""]; return badge(l, k); } },
+      { key: "signed_at", label: "Ditandatangani", render: (d) => datetime(d.signed_at) },
+      { key: "document_id", label: "Unduh", render: (d) => button("Unduh PDF", async () => {
+        try {
+          saveBlob(await api.blob(`/api/signed-documents/${encodeURIComponent(d.document_id)}/pdf`),
+            `${(d.number || d.document_id).replace(/[^A-Za-z0-9._-]+/g, "_")}.pdf`);
+        } catch (error) { notify(error.message || "Unduhan gagal.", "bad"); }
+      }, { class: "link", "aria-label": `Unduh PDF ${d.title} ${d.number || ""}` }) },
+    ],
+    rows, empty: "Belum ada dokumen keluaran bertanda tangan untuk pegawai OPD Anda.",
+  }), pager({ offset, limit: PAGE, hasMore: rows.length === PAGE, go: (o) => go({ offset: String(o) }) }));
+  holder.querySelector("table")?.classList.add("stack");
+}
+
 // -- the OPD's employees -----------------------------------------------------------------------
 
 const SEARCH_KEYS = ["nip", "name", "opd_id", "unit", "golongan", "jabatan", "jenis_jabatan", "status", "gender"];
@@ -599,6 +642,7 @@ export const routes = [
   { path: "/fasilitator/usulan", title: "Daftar usulan", roles: ROLES, menu: "Daftar usulan", render: requestList },
   { path: "/fasilitator/usulan/:id", title: "Verifikasi usulan", roles: ROLES, render: requestPage },
   { path: "/fasilitator/usulan/:id/jejak", title: "Jejak usulan", roles: ROLES, render: requestTimeline },
+  { path: "/fasilitator/dokumen", title: "Dokumen keluaran OPD", roles: ROLES, menu: "Dokumen keluaran", render: signedOutputs },
   { path: "/fasilitator/pegawai", title: "Pegawai OPD", roles: ROLES, menu: "Pegawai OPD", render: employees },
   { path: "/fasilitator/pegawai/:nip", title: "Data pegawai", roles: ROLES, render: employeePage },
   { path: "/fasilitator/impor", title: "Impor data pegawai", roles: ROLES, menu: "Impor data pegawai", render: importPage },

@@ -1,0 +1,276 @@
+"""BSrE as the signer (issue 20 part 3), against a local stand-in speaking BSrE's protocol
+(tests/bsre_server.py) and the signing service over real RabbitMQ and PostgreSQL: a document
+waits for its official's passphrase; the official signs with it (the result validates against
+our roots and is our PDF with a signature appended); a wrong passphrase, a NIK without a
+certificate, BSrE too slow, failing or gone each leave the document unsigned and waiting, with a
+clear error to the official and nothing half done; the passphrase is never stored."""
+
+import json
+import shutil
+import uuid
+
+import psycopg2
+import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from services.signing import bsre
+from services.signing.keystore import Keystore
+from services.signing.service import SigningService
+from shared.errors import ConfigError, Forbidden
+from shared.objectstore import FileSystemStore
+from tests.bsre_server import CLIENT, LocalBsre
+from tests.helpers import raises_code, signed
+from tests.records_helpers import ADMIN, principal
+
+pytestmark = pytest.mark.timeout(180)
+
+SYSTEM = principal("service:verification", ["system"])
+NIK = "3578010101700001"
+UNREGISTERED_NIK = "3578010101700099"
+PASSPHRASE = "Rahasia#Pejabat-2026"
+NEWCOMER = principal("kabid.bkd", ["administrator"])
+
+
+@pytest.fixture
+def bsre_stack(container_factory, service_config, keystore_dir, tmp_path):
+    """The signing service with SIGNING_BACKEND=bsre: its key store names the officials' NIKs
+    (admin.bkd registered at the stand-in, kabid.bkd not); the stand-in holds admin.bkd's key."""
+    directory = tmp_path / "keystore-bsre"
+    shutil.copytree(keystore_dir, directory)
+    index = json.loads((directory / "keystore.json").read_text())
+    official = Keystore(keystore_dir).signer("admin.bkd")
+    index["signers"]["admin.bkd"] = {"nik": NIK, "name": "Dr. Budi Santoso, M.Si.",
+                                     "jabatan": "Kepala Badan Kepegawaian Daerah"}
+    index["signers"]["kabid.bkd"] = {"nik": UNREGISTERED_NIK, "name": "Ir. Kabid",
+                                     "jabatan": "Kepala Bidang"}
+    (directory / "keystore.json").write_text(json.dumps(index))
+    with LocalBsre({NIK: (PASSPHRASE, official)}) as server:
+        config = {**service_config, "SIGNING_KEYSTORE_DIR": str(directory),
+                  "SIGNING_BACKEND": "bsre", "BSRE_URL": server.url,
+                  "BSRE_CLIENT_ID": CLIENT[0], "BSRE_CLIENT_SECRET": CLIENT[1],
+                  "BSRE_READ_TIMEOUT": 2}
+        container_factory(SigningService, config).start()
+
+        def call(context):
+            return ServiceRpcProxy("signing", config, context_data=signed(context, config))
+
+        yield call, server, FileSystemStore(config["DOCUMENT_ROOT"])
+
+
+def issued(call, signer=ADMIN["actor_id"]) -> dict:
+    with call(SYSTEM) as signing:
+        return signing.issue_document({
+            "subject": f"case:{uuid.uuid4()}", "document_key": "KARPEG", "signer": signer,
+            "values": {"nama_lengkap": "Uji BSrE"}})
+
+
+def document(call, document_id) -> dict:
+    with call(ADMIN) as admin:
+        return admin.get_document(document_id)
+
+
+def test_a_document_waits_for_the_passphrase_and_is_signed_by_bsre_with_it(
+        bsre_stack, database_url):
+    call, server, store = bsre_stack
+    waiting = issued(call)
+    assert waiting["status"] == "waiting_passphrase" and waiting["sha256"] is None, waiting
+    assert waiting["attempts"] == 0 and server.attempts == 0  # nothing sent without it
+    with call(ADMIN) as admin:
+        assert waiting["document_id"] in {
+            d["document_id"] for d in admin.list_documents("waiting_passphrase")}
+        done = admin.sign_document(waiting["document_id"], {"passphrase": PASSPHRASE})
+    assert done["status"] == "signed" and done["number"] == waiting["number"], done
+    assert done["signer_name"] == "Dr. Budi Santoso, M.Si." and done["pades_level"] == "B-B"
+    assert server.signed == 1
+    pdf = store.read(done["sha256"])
+    with call({}) as public:
+        answer = public.verify_document(done["document_id"])
+    assert answer["valid"] and answer["status"] == "valid", answer
+    assert answer["signature"]["signer"]  # the certificate BSrE signed with, as embedded
+
+    # signed once: asking again answers the signed document, BSrE is not called again
+    with call(ADMIN) as admin:
+        again = admin.sign_document(waiting["document_id"], {"passphrase": PASSPHRASE})
+    assert again["sha256"] == done["sha256"] and server.signed == 1
+    assert pdf.startswith(b"%PDF")
+
+    # the passphrase is nowhere: not in the log, not on the document's row
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM signing.events WHERE payload::text LIKE %s OR "
+                    "metadata::text LIKE %s", (f"%{PASSPHRASE}%", f"%{PASSPHRASE}%"))
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT count(*) FROM signing.documents WHERE "
+                    "documents::text LIKE %s", (f"%{PASSPHRASE}%",))
+        assert cur.fetchone()[0] == 0
+
+
+def test_a_wrong_passphrase_tells_the_official_and_the_document_stays_signable(bsre_stack):
+    call, server, _ = bsre_stack
+    waiting = issued(call)
+    with call(ADMIN) as admin:
+        with raises_code("bsre_passphrase_wrong") as caught:
+            admin.sign_document(waiting["document_id"], {"passphrase": "salah-ketik"})
+    assert caught.value.field == "passphrase" and "passphrase" in str(caught.value)
+    assert "salah-ketik" not in str(caught.value.details)
+    after = document(call, waiting["document_id"])
+    assert after["status"] == "waiting_passphrase" and after["attempts"] == 0
+    assert "salah-ketik" not in (after["last_error"] or "")
+    with call(ADMIN) as admin:
+        done = admin.sign_document(waiting["document_id"], {"passphrase": PASSPHRASE})
+    assert done["status"] == "signed" and server.signed == 1
+
+
+def test_only_the_named_official_signs_and_a_retry_never_does(bsre_stack):
+    call, server, _ = bsre_stack
+    waiting = issued(call)
+    with call(principal("admin.lain", ["administrator"])) as other:
+        with pytest.raises(Forbidden):
+            other.sign_document(waiting["document_id"], {"passphrase": PASSPHRASE})
+    with call(ADMIN) as admin:
+        # a retry (like the timer, whose list never holds it) has no passphrase
+        admin.retry_document(waiting["document_id"])
+    assert document(call, waiting["document_id"])["status"] == "waiting_passphrase"
+    assert server.attempts == 0
+
+
+def test_a_nik_without_a_certificate_at_bsre_is_named(bsre_stack):
+    call, _, _ = bsre_stack
+    waiting = issued(call, signer=NEWCOMER["actor_id"])
+    with call(NEWCOMER) as official:
+        with raises_code("bsre_not_registered"):
+            official.sign_document(waiting["document_id"], {"passphrase": "apa-saja"})
+    after = document(call, waiting["document_id"])
+    assert after["status"] == "waiting_passphrase" and after["sha256"] is None
+
+
+def test_bsre_slow_failing_or_gone_leaves_the_document_waiting_never_half_done(bsre_stack):
+    call, server, _ = bsre_stack
+    waiting = issued(call)
+    server.delay = 3  # past BSRE_READ_TIMEOUT (2 s): the answer is never read
+    with call(ADMIN) as admin:
+        with raises_code("bsre_unavailable"):
+            admin.sign_document(waiting["document_id"], {"passphrase": PASSPHRASE})
+    server.delay = 0
+    after = document(call, waiting["document_id"])
+    assert after["status"] == "waiting_passphrase" and after["sha256"] is None
+
+    server.fail_next = (500, {"error": "Internal Server Error", "status_code": 500})
+    with call(ADMIN) as admin:
+        with raises_code("bsre_unavailable"):
+            admin.sign_document(waiting["document_id"], {"passphrase": PASSPHRASE})
+        done = admin.sign_document(waiting["document_id"], {"passphrase": PASSPHRASE})
+    assert done["status"] == "signed"
+
+    # one DocumentSigned, whatever BSrE did with the request whose answer we never read
+    with call(ADMIN) as admin:
+        assert [d for d in admin.list_documents("signed")
+                if d["number"] == waiting["number"]] == [done]
+
+    second = issued(call)
+    server.stop()
+    with call(ADMIN) as admin:
+        with raises_code("bsre_unavailable"):
+            admin.sign_document(second["document_id"], {"passphrase": PASSPHRASE})
+    assert document(call, second["document_id"])["status"] == "waiting_passphrase"
+
+
+def test_a_signed_pdf_that_is_not_our_document_is_refused(bsre_stack):
+    """BSrE cannot change a word: a validly signed PDF that is not ours byte for byte plus a
+    signature is refused, and the document waits."""
+    from tests.document_samples import pdf_with_text
+
+    call, server, _ = bsre_stack
+    waiting = issued(call)
+    server.substitute = pdf_with_text(marker="bukan dokumen SIMASN")
+    with call(ADMIN) as admin:
+        with raises_code("bsre_refused"):
+            admin.sign_document(waiting["document_id"], {"passphrase": PASSPHRASE})
+    server.substitute = None
+    after = document(call, waiting["document_id"])
+    assert after["status"] == "waiting_passphrase" and after["sha256"] is None
+    assert "bukan dokumen kita" in after["last_error"]
+
+
+def test_the_client_refuses_plain_http_and_names_bad_client_credentials():
+    with pytest.raises(ConfigError):
+        bsre.BsreClient("http://esign.bssn.go.id", *CLIENT)
+    with pytest.raises(ConfigError):
+        bsre.BsreClient("https://esign.bssn.go.id", "", "")
+    with LocalBsre({}) as server:
+        client = bsre.BsreClient(server.url, CLIENT[0], "bukan-rahasianya")
+        with pytest.raises(bsre.Refused) as caught:
+            client.sign_pdf(b"%PDF-1.7", NIK, PASSPHRASE)
+        assert caught.value.details["http_status"] == 401
+        good = bsre.BsreClient(server.url, *CLIENT)
+        with pytest.raises(bsre.NotRegistered):
+            good.user_status(NIK)
+
+
+@pytest.fixture
+def bsre_requests_stack(container_factory, service_config, keystore_dir, tmp_path,
+                        database_url):
+    """Records, requests and signing (BSrE) with the relays between them: an approved
+    request's output waits for the approving official's passphrase."""
+    from services.records.service import RecordsService
+    from services.requests.service import RequestsService
+    from tests.helpers import RelayThread
+
+    directory = tmp_path / "keystore-bsre"
+    shutil.copytree(keystore_dir, directory)
+    index = json.loads((directory / "keystore.json").read_text())
+    official = Keystore(keystore_dir).signer("admin.bkd")
+    index["signers"]["admin.bkd"] = {"nik": NIK, "name": "Dr. Budi Santoso, M.Si.",
+                                     "jabatan": "Kepala Badan Kepegawaian Daerah"}
+    (directory / "keystore.json").write_text(json.dumps(index))
+    with LocalBsre({NIK: (PASSPHRASE, official)}) as server:
+        config = {**service_config, "SIGNING_KEYSTORE_DIR": str(directory),
+                  "SIGNING_BACKEND": "bsre", "BSRE_URL": server.url,
+                  "BSRE_CLIENT_ID": CLIENT[0], "BSRE_CLIENT_SECRET": CLIENT[1]}
+        for service in (RecordsService, RequestsService, SigningService):
+            container_factory(service, config).start()
+        name = f"bsre-{uuid.uuid4().hex[:8]}"
+        relays = [RelayThread(database_url, source, source, config["AMQP_URI"], name=name)
+                  for source in ("requests", "signing")]
+        for relay in relays:
+            relay.__enter__()
+
+        def call(context, service="signing"):
+            return ServiceRpcProxy(service, config, context_data=signed(context, config))
+
+        try:
+            yield call, server, FileSystemStore(config["DOCUMENT_ROOT"])
+        finally:
+            for relay in relays:
+                relay.__exit__(None, None, None)
+
+
+def test_an_approved_request_waits_for_the_official_and_completes_once_signed(
+        bsre_requests_stack):
+    from shared.testing import wait_for
+    from tests.test_signing_service import approved_request, registered, request_of
+
+    call, server, store = bsre_requests_stack
+    nip = registered(call)
+    rid = approved_request(call, store, nip)["request_id"]
+
+    def output():
+        with call(ADMIN) as admin:
+            try:
+                return admin.request_output(rid)
+            except Exception:  # noqa: BLE001 - not numbered yet
+                return None
+
+    wait_for(lambda: (output() or {}).get("status") == "waiting_passphrase", timeout=60,
+             message="the output waits for the approving official's passphrase")
+    document = output()
+    with call(ADMIN) as admin:
+        with raises_code("bsre_passphrase_wrong"):
+            admin.sign_document(document["document_id"], {"passphrase": "keliru"})
+    assert request_of(call, nip, rid)["state"] == "signing"  # still the official's to sign
+    with call(ADMIN) as admin:
+        done = admin.sign_document(document["document_id"], {"passphrase": PASSPHRASE})
+    assert done["status"] == "signed" and done["number"] == document["number"]
+    wait_for(lambda: request_of(call, nip, rid)["state"] == "completed", timeout=60,
+             message="the request completes once BSrE signed its output")
+    assert request_of(call, nip, rid)["output_sha256"] == done["sha256"]
+    assert server.signed == 1
