@@ -145,7 +145,9 @@ def wait_next_totp_step() -> None:
     time.sleep(30.5 - time.time() % 30)
 
 
-def start(run_dir: Path) -> Stack:
+def start(run_dir: Path, overrides: str = "") -> Stack:
+    """`make up` on a database and vhost of this run's own; `overrides` (YAML lines) are appended
+    to the run's config.yaml after OVERRIDES (bench/requests_e2e.py moves the rate limits)."""
     tag = uuid.uuid4().hex[:8]
     vhost = f"simasn_e2e_{tag}"
     management = Management(MANAGEMENT, "guest", "guest")
@@ -155,7 +157,7 @@ def start(run_dir: Path) -> Stack:
     database_url = create_test_database(ADMIN_PG, prefix="simasn_e2e")
     amqp_admin = f"pyamqp://guest:guest@{RABBIT_HOST}:5672/{vhost}"
     config = run_dir / "config.yaml"
-    config.write_text((ROOT / "config.yaml").read_text() + OVERRIDES)
+    config.write_text((ROOT / "config.yaml").read_text() + OVERRIDES + overrides)
     port = free_port()
     env = {**os.environ,
            "SIMASN_RUN_DIR": str(run_dir), "SIMASN_CONFIG": str(config),
