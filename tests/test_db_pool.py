@@ -73,3 +73,23 @@ def test_a_connection_dropped_while_in_steady_use_fails_once_then_the_pool_recov
     with pytest.raises(sqlalchemy.exc.OperationalError):
         _backend_pid(engine)
     assert _backend_pid(engine) != first
+
+
+def test_a_read_runs_without_begin_and_commit_and_appends_nothing(engine):
+    """`ServiceDatabase.read()`: the statement runs in autocommit (no transaction is left open
+    around it: one round trip), the connection goes back to the pool as it was, and an append
+    there is refused (it would not be atomic with anything)."""
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE, TRANSACTION_STATUS_INTRANS
+
+    from shared.eventstore import EventStore
+
+    database = db.ServiceDatabase(engine, EventStore("identity"), {"actor_id": "a"})
+    with database.read() as uow:
+        assert uow.execute("SELECT 1").scalar_one() == 1
+        assert uow.dbapi.get_transaction_status() == TRANSACTION_STATUS_IDLE
+        with pytest.raises(RuntimeError):
+            uow.append("s-1", "Thing", None, [])
+    with database.transaction() as uow:
+        assert uow.execute("SELECT 1").scalar_one() == 1
+        assert uow.dbapi.get_transaction_status() == TRANSACTION_STATUS_INTRANS
+        assert not uow.dbapi.autocommit
