@@ -367,7 +367,11 @@ def main() -> int:
         log(f"the same number of bare RPC round trips ({calls}), {args.clients} clients")
         bare_rate, bare_latencies = bare_rpc(stack, calls, args.clients)
     finally:
-        harness.stop(stack)
+        try:
+            harness.stop(stack)
+        except Exception as exc:  # noqa: BLE001 - the figures are in hand; say what is left
+            log(f"stopping the stack failed ({exc!r}); database {stack.database_url} and vhost "
+                f"{stack.vhost} may be left behind")
     info["load_end"] = loadavg()
 
     last_done = max(completed.values(), default=started_wall)
