@@ -1,6 +1,7 @@
 # One image for every SIMASN Jatim process: the eight Nameko services (`nameko run ...`), the
-# outbox relay (`simasn relay`) and the migration job (`simasn migrate`). The command chooses.
-FROM python:3.11-slim
+# outbox relay (`simasn relay`), the migration job (`simasn migrate`) and the backup job
+# (`simasn backup`). The command chooses.
+FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -8,6 +9,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+
+# pg_dump/pg_restore for `simasn backup`/`simasn restore` (the backup CronJob): bookworm (pinned
+# above) ships client 15, the server's major version; a newer pg_dump writes dumps a 15 server
+# may not restore.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
 
 # Dependencies first, pinned by constraints.txt, so a code change does not reinstall them.
 COPY pyproject.toml constraints.txt ./
@@ -19,6 +27,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY README.md config.yaml ./
 COPY shared ./shared
 COPY services ./services
+COPY simasn_cli ./simasn_cli
 # the web application's files, served by the gateway (services/gateway/web.py)
 COPY web ./web
 RUN pip install --no-deps -c constraints.txt .

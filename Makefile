@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev
+.PHONY: venv servicemap test lint up down status logs migrate bench bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev bench-backup drill bench-scaling bench-soak bench-chaos chaos
 
 venv: $(STAMP)
 
@@ -73,7 +73,40 @@ bench-monev: venv
 	scripts/infra.sh ensure
 	$(BIN)/python bench/monev.py
 
-bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev
+bench-backup: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/backup.py
+
+# The restore drill (docs/operations.md §8): seed through the real services, `simasn backup`,
+# `simasn restore` into a fresh database and stores, compare heads, documents, read models and
+# the witness; and the refusals (tampered file, missing document, non-empty target, S3).
+drill: venv
+	scripts/infra.sh ensure
+	$(BIN)/pytest tests/test_backup_drill.py -q
+
+bench: bench-eventstore bench-gateway bench-import bench-requests bench-checkpoints bench-signing bench-sync bench-reporting bench-monev bench-backup
+
+# The deployed stack (scripts/stack.sh) under load: one replica against three of records,
+# requests and sync (bench/results/scaling.md); a mixed load over the gateway for MINUTES
+# (default 10; bench/results/soak.md). Not part of `make bench`: each takes minutes.
+bench-scaling: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/scaling.py
+
+MINUTES ?= 10
+bench-soak: venv
+	scripts/infra.sh ensure
+	$(BIN)/python bench/soak.py --minutes $(MINUTES)
+
+# The kill loop (bench/chaos.py, issue 18): the journeys over the gateway while every process is
+# SIGKILLed (24 kills) and the stack's own RabbitMQ (once) and PostgreSQL (twice, the second as
+# a crash) are restarted; about fifteen minutes; figures in bench/results/chaos.md. Its short form runs in the suite
+# (tests/test_chaos.py). Not part of `make bench`: it measures recovery, not speed.
+bench-chaos: venv
+	$(BIN)/python bench/chaos.py
+
+chaos: bench-chaos
+
 
 # The whole stack on this machine (scripts/stack.sh): `make up`, `make status`, `make logs`
 # (`make logs S=records` for one process), `make down`.

@@ -601,8 +601,34 @@ def machine(admin_url: str) -> dict[str, str]:
 
 
 
+def targets(writes: dict, reads: dict, verify: dict) -> dict[str, tuple[str, bool]]:
+    """Issue 19's targets, per row of the main table: (what, met)."""
+    out = {}
+    for label, runs in writes.items():
+        limit, ours, peer = (combined(runs[n]).rate for n in ("limit", "ours", "peer"))
+        if label.startswith("100-event"):
+            out[label] = ("≥ 0.7× limit and ≥ 1× peer",
+                          ours >= 0.7 * limit and ours >= peer)
+        else:
+            out[label] = ("≥ 0.6× limit", ours >= 0.6 * limit)
+    limit, ours, peer = (median(reads[n]).rate for n in ("limit", "ours", "peer"))
+    out["read_all"] = ("≥ 1× peer", ours >= peer)
+    out["audit verify"] = ("≥ 150,000 ev/s", median(verify["verify_log"]).rate >= 150_000)
+    return out
+
+
+def scaling(writes: dict, name: str) -> float | None:
+    """Four writers' batch rate over one writer's, for one system."""
+    one = writes.get("100-event batch, 1 writer")
+    four = writes.get("100-event batch, 4 writers")
+    if not one or not four:
+        return None
+    return combined(four[name]).rate / combined(one[name]).rate
+
+
 def main_rows(writes: dict, reads: dict, verify: dict, verified_ok: bool,
               params: Params) -> list[str]:
+    goals = targets(writes, reads, verify)
     lines = [
         "| scenario | limit ev/s | ours ev/s | peer ev/s | ours ÷ limit | ours ÷ peer "
         "| ours p50 ms | ours p99 ms | target | result |",
@@ -610,10 +636,7 @@ def main_rows(writes: dict, reads: dict, verify: dict, verified_ok: bool,
     ]
     for label, runs in writes.items():
         limit, ours, peer = (combined(runs[n]) for n in ("limit", "ours", "peer"))
-        if label.startswith("100-event"):
-            target, ok = "≥ 0.5× limit", ours.rate >= 0.5 * limit.rate
-        else:
-            target, ok = "≥ 1× peer", ours.rate >= peer.rate
+        target, ok = goals[label]
         lines.append(
             f"| {label} | {fmt_rate(limit.rate)} | {fmt_rate(ours.rate)} | {fmt_rate(peer.rate)} "
             f"| {fmt_ratio(ours.rate, limit.rate)} | {fmt_ratio(ours.rate, peer.rate)} "
@@ -621,18 +644,85 @@ def main_rows(writes: dict, reads: dict, verify: dict, verified_ok: bool,
             f"| {target} | {verdict(ok)} |"
         )
     limit, ours, peer = (median(reads[n]).rate for n in ("limit", "ours", "peer"))
+    target, ok = goals["read_all"]
     lines.append(f"| read_all, pages of {params.page} | {fmt_rate(limit)} | {fmt_rate(ours)} "
                  f"| {fmt_rate(peer)} | {fmt_ratio(ours, limit)} | {fmt_ratio(ours, peer)} "
-                 "| | | | |")
+                 f"| | | {target} | {verdict(ok)} |")
     limit, ours = median(verify["fetch"]).rate, median(verify["verify_log"]).rate
-    result = verdict(ours >= 100_000) + ("" if verified_ok else " (chain did NOT verify)")
+    target, ok = goals["audit verify"]
+    result = verdict(ok) + ("" if verified_ok else " (chain did NOT verify)")
     lines.append(f"| audit verify | {fmt_rate(limit)} | {fmt_rate(ours)} | n/a "
-                 f"| {fmt_ratio(ours, limit)} | n/a | | | ≥ 100,000 ev/s | {result} |")
+                 f"| {fmt_ratio(ours, limit)} | n/a | | | {target} | {result} |")
+    ours, limit, peer = (scaling(writes, n) for n in ("ours", "limit", "peer"))
+    if ours is not None:
+        lines.append(f"| batches, 4 writers ÷ 1 writer | {limit:.2f}× | {ours:.2f}× "
+                     f"| {peer:.2f}× | | | | | ≥ 1.5× | {verdict(ours >= 1.5)} |")
+    return lines
+
+
+def issue_rows(writes: dict, reads: dict, verify: dict) -> dict[str, tuple[str, str]]:
+    """The issue's table: scenario -> (ours ÷ limit, ours ÷ peer) as printed."""
+    out = {}
+    for label, runs in writes.items():
+        limit, ours, peer = (combined(runs[n]).rate for n in ("limit", "ours", "peer"))
+        out[label] = (fmt_ratio(ours, limit), fmt_ratio(ours, peer))
+    limit, ours, peer = (median(reads[n]).rate for n in ("limit", "ours", "peer"))
+    out["read_all, pages of 1000"] = (fmt_ratio(ours, limit), fmt_ratio(ours, peer))
+    fetch, ours = median(verify["fetch"]).rate, median(verify["verify_log"]).rate
+    out["audit verify"] = (f"{ours:,.0f} ev/s ({fmt_ratio(ours, fetch)} fetch)", "—")
+    ratio = scaling(writes, "ours")
+    if ratio is not None:
+        out["batches, 4 writers ÷ 1 writer"] = (f"{ratio:.2f}×", "—")
+    return out
+
+
+def before_rows(path: Path) -> dict[str, tuple[str, str]]:
+    """The same rows from an earlier results file of this benchmark (its main table)."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 6 or not cells[4].endswith("×"):
+            continue
+        label = cells[0]
+        if label == "audit verify":
+            out[label] = (f"{cells[2]} ev/s ({cells[4]} fetch)", "—")
+        elif label.startswith("batches, 4 writers"):
+            out[label] = (cells[2], "—")
+        else:
+            out[label] = (cells[4], cells[5])
+    text = path.read_text(encoding="utf-8")
+    one = re.search(r"\| 100-event batch, 1 writer \| [\d,]+ \| ([\d,]+) \|", text)
+    four = re.search(r"\| 100-event batch, 4 writers \| [\d,]+ \| ([\d,]+) \|", text)
+    if one and four and "batches, 4 writers ÷ 1 writer" not in out:
+        ratio = int(four.group(1).replace(",", "")) / int(one.group(1).replace(",", ""))
+        out["batches, 4 writers ÷ 1 writer"] = (f"{ratio:.2f}×", "—")
+    return out
+
+
+def before_label(path: Path) -> str:
+    """How the earlier results file names its run ("the run of 2026-12-05 17:54 UTC")."""
+    found = re.search(r"^Run (.+?) by ", path.read_text(encoding="utf-8"), re.M)
+    return f"the run of {found.group(1)}" if found else str(path)
+
+
+def comparison(before: dict, after: dict, before_name: str) -> list[str]:
+    lines = [
+        f"## Before → after (before: {before_name}; each side's ratios measured within its "
+        "own run)",
+        "",
+        "| scenario | ours ÷ limit | ours ÷ eventsourcing |",
+        "|---|--:|--:|",
+    ]
+    for label, (by_limit, by_peer) in after.items():
+        old_limit, old_peer = before.get(label, ("?", "?"))
+        peer_cell = by_peer if by_peer == "—" else f"{old_peer} → {by_peer}"
+        lines.append(f"| {label} | {old_limit} → {by_limit} | {peer_cell} |")
     return lines
 
 
 def report(info: dict, params: Params, payload_bytes: float, writes: dict, reads: dict,
-           verify: dict, verified_ok: bool, elapsed: float, quick: bool) -> str:
+           verify: dict, verified_ok: bool, elapsed: float, quick: bool,
+           before: Path | None = None) -> str:
     lines = [
         "# Event store benchmark",
         "",
@@ -660,6 +750,8 @@ def report(info: dict, params: Params, payload_bytes: float, writes: dict, reads
         "",
         *main_rows(writes, reads, verify, verified_ok, params),
         "",
+        *(comparison(before_rows(before), issue_rows(writes, reads, verify),
+                     before_label(before)) + [""] if before else []),
         "- limit: single = one INSERT per transaction (autocommit, one round trip); batch = "
         "one psycopg2 `execute_values` "
         "per transaction; read = the SELECT `read_all` sends, rows kept as tuples; verify = "
@@ -785,6 +877,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None,
                         help=f"results file (default {RESULTS.relative_to(ROOT)}; "
                              "none with --quick)")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="an earlier results file of this benchmark: adds a before → "
+                             "after table of its ratios and this run's")
     parser.add_argument("--profile-verify", action="store_true",
                         help="also run verify_log under cProfile and print the top entries")
     args = parser.parse_args(argv)
@@ -821,7 +916,7 @@ def main(argv: list[str] | None = None) -> int:
     info["load_end"] = loadavg()
 
     text = report(info, params, payload_bytes, writes, reads, verify, verified_ok,
-                  time.perf_counter() - began, args.quick)
+                  time.perf_counter() - began, args.quick, args.before)
     print(text, end="")
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)

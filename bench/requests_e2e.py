@@ -332,7 +332,7 @@ def main() -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="simasn-bench-e2e-"))
     began = time.perf_counter()
     log(f"`scripts/stack.sh up` in {run_dir}")
-    stack = harness.start(run_dir, RATE_OVERRIDES)
+    stack = harness.start(run_dir, overrides=RATE_OVERRIDES)
     try:
         log(f"registering {args.requests} pegawai through the API")
         t0 = time.perf_counter()

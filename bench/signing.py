@@ -12,7 +12,12 @@ on the same PDF (the limit), as a ratio. Target: ≥ 0.7× the direct rate.
   default signing worker process) in a throwaway database and vhost — it numbers the document,
   renders it, has it signed by its worker, stores it on the filesystem and logs DocumentSigned
   before it answers;
-* to show where the difference goes: the render alone, and the service with one client.
+* to show where the difference goes: the render alone, and the service with one client;
+* long-term validation (issue 20): the same service signing another document type at PAdES
+  B-LTA (SIGNING_PADES_LEVELS) — a signature time stamp from a local TSA, the CA's OCSP answers
+  fetched from a local responder and embedded, a document time stamp over it all — reported
+  as a ratio to B-B signed directly, in the same run (tests/tsa_server.py,
+  tests/revocation_server.py stand in for the TSA and the CA's responders).
 
 Scenarios run in rounds, in rotating order; each round first waits for a quiet machine. CPU per
 document is read from /proc around every timed window. Afterwards nothing may be lost: every
@@ -28,6 +33,7 @@ import argparse
 import datetime as dt
 import io
 import itertools
+import json
 import os
 import platform
 import re
@@ -78,10 +84,14 @@ from bench.gateway import (  # noqa: E402
 from services.signing import domain, pdfsign, pki, render  # noqa: E402
 from services.signing.keystore import Keystore  # noqa: E402
 from shared.calendar import WIB  # noqa: E402
+from tests.revocation_server import RevocationServer  # noqa: E402
+from tests.tsa_server import LocalTsa  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "signing.md"
 TARGET_RATIO = 0.7  # issue 6: through the service at >= 0.7x the direct pyHanko rate
 DOCUMENT_KEY = "TEGURAN_TERTULIS"
+#: signed at PAdES B-LTA by the same service (SIGNING_PADES_LEVELS)
+LTA_KEY = "PENSIUN"
 SIGNER = {"account_id": "admin.bench", "name": "Dr. Bench Penandatangan, M.Si.",
           "jabatan": "Kepala Badan Kepegawaian Daerah"}
 VALUES = {"nama_lengkap": "Budi Santoso, S.Kom.", "nip": "198001012005011001",
@@ -288,7 +298,7 @@ class Service:
         for proxy in self.opened:
             proxy.stop()
 
-    def issue(self, count: int, clients: int) -> Run:
+    def issue(self, count: int, clients: int, document_key: str = DOCUMENT_KEY) -> Run:
         """`count` documents from `clients` threads, each taking the next one when done."""
         lock = threading.Lock()
         left = iter(range(count))
@@ -302,7 +312,7 @@ class Service:
                         return
                     number = next(self.numbers)
                 payload = {"subject": f"case:bench-{self.run_id}-{number}",
-                           "document_key": DOCUMENT_KEY, "signer": SIGNER["account_id"],
+                           "document_key": document_key, "signer": SIGNER["account_id"],
                            "values": VALUES}
                 t0 = time.perf_counter()
                 try:
@@ -379,6 +389,24 @@ def check_log(database_url: str, document_root: Path) -> dict:
             "stored_files": len(stored), "unreferenced": len(set(stored) - set(hashes)),
             "missing": len(set(hashes) - set(stored)), "produced_twice": twice,
             "last_sha256": hashes[-1] if hashes else None}
+
+
+def lta_verdict(database_url: str, document_root: Path, keystore) -> str:
+    """The last B-LTA document, read back from the store and judged (code, level)."""
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT sha256 FROM signing.documents WHERE pades_level = 'B-LTA' AND "
+                        "sha256 IS NOT NULL ORDER BY created_at DESC LIMIT 1")
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    stored = find_stored(document_root, row[0] if row else None)
+    if stored is None:
+        return "no B-LTA document stored"
+    verdict = pdfsign.verify(stored.read_bytes(), keystore.trust_roots)
+    return f"{verdict.code}, {verdict.pades_level}, {len(verdict.archive_timestamps)} archive " \
+           f"time stamp(s), {len(verdict.revocation_evidence)} embedded OCSP/CRL"
 
 
 def find_stored(document_root: Path, sha256: str | None) -> Path | None:
@@ -559,9 +587,35 @@ def report(info: dict, params: Params, runs: dict[str, list[Run]], checks: dict,
         "| scenario | docs/s per round | ÷ limit per round | p95 ms per round |",
         "|---|---|---|---|",
     ]
+    lta = combined(runs["lta"])
+    lines[lines.index("## Round by round"):lines.index("## Round by round")] = [
+        "## Long-term validation: B-LTA through the service ÷ B-B direct",
+        "",
+        "The same service signs a second document type at PAdES B-LTA (`SIGNING_PADES_LEVELS="
+        f"{LTA_KEY}=B-LTA`): a signature time stamp, the CA's OCSP answers fetched and "
+        "embedded (DSS), a document time stamp over it (TSA and OCSP responder: local test "
+        "servers in this process).",
+        "",
+        "| scenario | concurrency | documents | docs/s | p50 ms | p95 ms | p99 ms | ÷ B-B direct "
+        "(sequential) |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| B-B, pyHanko direct, sequential | 1 | {seq.documents:,} | {fmt_rate(seq.rate)} "
+        f"| {fmt_ms(seq.percentile(0.5))} | {fmt_ms(seq.percentile(0.95))} "
+        f"| {fmt_ms(seq.percentile(0.99))} | 1.00× |",
+        f"| B-LTA, through the service | {n} | {lta.documents:,} | {fmt_rate(lta.rate)} "
+        f"| {fmt_ms(lta.percentile(0.5))} | {fmt_ms(lta.percentile(0.95))} "
+        f"| {fmt_ms(lta.percentile(0.99))} | {fmt_ratio(lta.rate, seq.rate)} |",
+        "",
+        f"- B-LTA failures: {lta.failures}"
+        + (f" (first: {lta.first_error})" if lta.first_error else ""),
+        f"- the last B-LTA PDF, read back and checked with `pdfsign.verify`: "
+        f"{checks.get('lta_verdict')}",
+        "",
+    ]
     for key, name in (("direct", label["direct"]), ("pooled", label["pooled"]),
                       ("service", f"through the service, {n} clients"),
-                      ("single", "through the service, 1 client")):
+                      ("single", "through the service, 1 client"),
+                      ("lta", f"B-LTA through the service, {n} clients")):
         lines.append(
             f"| {name} | {', '.join(fmt_rate(r.rate) for r in runs[key])} | "
             + ", ".join(f"{r.rate / b.rate:.2f}" for r, b in zip(runs[key], runs[limit_key]))
@@ -614,16 +668,23 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="simasn-bench-signing-"))
     stack = Stack(workdir, db_pool_size=10)
     service: Service | None = None
+    closing: list = []
     began = time.perf_counter()
     failed = True
     try:
         log(f"key store, throwaway database and vhost; work files in {workdir}")
         keystore_dir, document_root = workdir / "keystore", workdir / "documents"
-        pki.init(keystore_dir, [SIGNER])
+        responders = RevocationServer(keystore_dir).__enter__()
+        closing.append(responders)
+        pki.init(keystore_dir, [SIGNER], revocation_url=responders.url)
+        tsa = LocalTsa(keystore_dir, json.loads((keystore_dir / "keystore.json").read_text()))
+        closing.append(tsa.__enter__())
         stack.create()
         stack.config.update({"SIGNING_KEYSTORE_DIR": str(keystore_dir),
                              "DOCUMENT_ROOT": str(document_root),
-                             "SIGNING_VERIFY_URL": VERIFY_BASE})
+                             "SIGNING_VERIFY_URL": VERIFY_BASE, "SIGNING_TSA_URL": tsa.url,
+                             "SIGNING_PADES_LEVEL": "B-B",
+                             "SIGNING_PADES_LEVELS": f"{LTA_KEY}=B-LTA"})
         stack.write_config("config.yaml", stack.config)
         stack.start("signing", "services.signing.service:SigningService", "config.yaml")
 
@@ -659,13 +720,15 @@ def main(argv: list[str] | None = None) -> int:
             "single": lambda n: service.issue(n, 1),
             "render": lambda n: direct.render_only(n),
             "stock": lambda n: direct.stock(n),
+            "lta": lambda n: service.issue(n, params.clients, LTA_KEY),
         }
         counts = {"direct": shares(params.direct, params.rounds),
                   "pooled": shares(params.direct, params.rounds),
                   "service": shares(params.documents, params.rounds),
                   "single": shares(params.single, params.rounds),
                   "render": shares(params.renders, params.rounds),
-                  "stock": shares(max(params.direct // 4, params.rounds), params.rounds)}
+                  "stock": shares(max(params.direct // 4, params.rounds), params.rounds),
+                  "lta": shares(params.single, params.rounds)}
         runs: dict[str, list[Run]] = {key: [] for key in scenarios}
         quiet: list[float] = []
         for turn in range(params.rounds):
@@ -673,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
             for key in rotated(list(scenarios), turn):
                 run = scenarios[key](counts[key][turn])
                 runs[key].append(run)
-                if key in ("service", "single"):
+                if key in ("service", "single", "lta"):
                     answered += run.documents
                 log(f"round {turn + 1} {key:<8} {run.documents:>4} docs {fmt_rate(run.rate):>7} "
                     f"docs/s  p50 {fmt_ms(run.percentile(0.5))} ms  p95 "
@@ -685,6 +748,7 @@ def main(argv: list[str] | None = None) -> int:
         stored = find_stored(document_root, checks["last_sha256"])
         checks["verdict"] = (pdfsign.verify(stored.read_bytes(), keystore.trust_roots).code
                              if stored else "not found in the store")
+        checks["lta_verdict"] = lta_verdict(stack.database_url, document_root, keystore)
         failed = False
     finally:
         if failed:
@@ -693,6 +757,8 @@ def main(argv: list[str] | None = None) -> int:
         if service is not None:
             service.close()
         stack.close()
+        for server in closing:
+            server.__exit__(None, None, None)
         shutil.rmtree(workdir, ignore_errors=True)
     info["load_end"] = loadavg()
     info["quiet"] = ", ".join(f"{share:.0%}" for share in quiet)

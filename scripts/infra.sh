@@ -3,7 +3,7 @@
 #   scripts/infra.sh ensure   use running servers; else start the machine's own clusters;
 #                             else start private instances under .run/ from local binaries;
 #                             else say exactly what to install. A PostgreSQL of this machine
-#                             allowing fewer than 300 connections is raised to 300 (restart).
+#                             allowing fewer than 400 connections is raised to 400 (restart).
 #   scripts/infra.sh browser  make sure the Chromium the browser tests drive is installed
 #                             ($SIMASN_CHROMIUM, default /usr/bin/chromium: Debian's `chromium`
 #                             package, installed with apt-get when missing and we are root)
@@ -55,11 +55,11 @@ ensure_postgres() {
   wait_port $PG_HOST "$PG_PORT" 30 || { say "PostgreSQL did not start; see $RUN_DIR/pg/server.log"; exit 1; }
 }
 
-# The suite holds up to about 130 connections at once (the browser tests' stack of nine
-# processes beside the rest of the suite, scripts/test.sh); PostgreSQL's default maximum is
-# 100. A server of this machine's own (its cluster, or our private one) is raised to
+# The suite holds up to about 250 connections at once (scripts/test.sh: two parts and the
+# browser tests side by side, up to three stacks of ten processes among them); PostgreSQL's
+# default maximum is 100. A server of this machine's own (its cluster, or our private one) is raised to
 # MIN_CONNECTIONS and restarted once; any other server is only warned about.
-MIN_CONNECTIONS=${SIMASN_PG_MIN_CONNECTIONS:-300}
+MIN_CONNECTIONS=${SIMASN_PG_MIN_CONNECTIONS:-400}
 
 pg_sql() {
   local psql=psql; command -v psql >/dev/null || psql="$(pg_bin)/psql"

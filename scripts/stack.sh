@@ -14,7 +14,12 @@
 # config.yaml), SIMASN_CONFIG (default: config.yaml), SIMASN_UP_WAIT (seconds to wait for health,
 # default 60), SIMASN_STOP_GRACE (seconds between SIGTERM and SIGKILL, default 20),
 # SIMASN_RUN_DIR (state directory, default .run), SIMASN_BROKER_USERS (default true: every
-# process connects with its own RabbitMQ user, created by `simasn broker setup`).
+# process connects with its own RabbitMQ user, created by `simasn broker setup`),
+# SIMASN_REPLICAS (processes per service, e.g. "records=3,requests=3,sync=3"; default
+# "gateway=2": the replicas of a service are competing consumers of its queues, and the
+# gateway's all listen on one port (SO_REUSEPORT, set by eventlet.listen), so a killed gateway
+# is not an outage. The first process of a service is named after it, the others
+# <service>-2, <service>-3 …: each has its pid file, log and restarts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -43,15 +48,43 @@ services() {
   "$BIN/python" -c 'from shared import SERVICES; print(*SERVICES)'
 }
 
+# How many processes of NAME to run (SIMASN_REPLICAS, default gateway=2, others 1).
+replicas_of() {
+  local name=$1 entry count=1
+  [ "$name" = gateway ] && count=2
+  local IFS=,
+  for entry in ${SIMASN_REPLICAS:-}; do
+    entry=${entry// /}
+    [ "${entry%%=*}" = "$name" ] || continue
+    count=${entry#*=}
+    [[ "$count" =~ ^[1-9][0-9]?$ ]] || die "SIMASN_REPLICAS: '$entry' needs a count 1-99"
+  done
+  echo "$count"
+}
+
+# The service (or relay) a process name runs: records-2 -> records.
+service_of() {
+  local name=$1
+  [[ "$name" =~ ^(.+)-[0-9]+$ ]] && name=${BASH_REMATCH[1]}
+  echo "$name"
+}
+
 all_names() {
-  local list; list=$(services)
-  echo "$list relay"
+  local list name count i out=()
+  list=$(services)
+  for name in $list relay; do
+    count=$(replicas_of "$name")
+    out+=("$name")
+    for ((i = 2; i <= count; i++)); do out+=("$name-$i"); done
+  done
+  echo "${out[*]}"
 }
 
 # Sets CMD to the command line of NAME. services/<name>/service.py defines <Name>Service
 # (records -> RecordsService).
 command_for() {
-  local name=$1 first
+  local name first
+  name=$(service_of "$1")
   if [ "$name" = relay ]; then
     CMD=("$BIN/simasn" relay)
   else
@@ -63,10 +96,10 @@ command_for() {
 # What the command line of a live process must contain, so that a pid reused by another
 # program after a crash is never taken for ours.
 signature_for() {
-  case "$1" in
+  case "$(service_of "$1")" in
     relay) echo "simasn relay" ;;
     supervisor) echo "scripts/supervisor.py" ;;
-    *) echo "services.$1.service:" ;;
+    *) echo "services.$(service_of "$1").service:" ;;
   esac
 }
 
@@ -121,7 +154,8 @@ ensure_infra() {
 # (shared/brokerauth.py) and only the caller-token key of its side (shared/callers.py): the
 # gateway vouches for users, the backends for themselves, the relay for nobody.
 process_env() {
-  local name=$1 user password var
+  local name user password var
+  name=$(service_of "$1")  # replicas of a service share its broker user
   ENV_ARGS=()
   case "$name" in
     gateway) ENV_ARGS+=(-u SIMASN_CALLER_SERVICE_KEY) ;;
@@ -362,8 +396,8 @@ cmd_down() {
   fi
   # The gateway first (no new requests), the relay and the services after it.
   local ordered=()
-  [[ " ${names[*]} " == *" gateway "* ]] && ordered+=(gateway)
-  for name in "${names[@]}"; do [ "$name" = gateway ] || ordered+=("$name"); done
+  for name in "${names[@]}"; do [ "$(service_of "$name")" = gateway ] && ordered+=("$name"); done
+  for name in "${names[@]}"; do [ "$(service_of "$name")" = gateway ] || ordered+=("$name"); done
   for name in "${ordered[@]}"; do pid_of "$name" >/dev/null && running+=("$name"); done
   if [ ${#running[@]} -gt 0 ]; then
     say "stopping ${running[*]} (SIGTERM, SIGKILL after ${STOP_GRACE}s)"
@@ -396,7 +430,9 @@ cmd_status() {
   local names name pid running=() rc=0
   read -r -a names <<<"$(all_names)"
   for name in "${names[@]}"; do
-    if [ "$name" != relay ] && pid_of "$name" >/dev/null; then running+=("$name"); fi
+    if [ "$(service_of "$name")" != relay ] && pid_of "$name" >/dev/null; then
+      [[ " ${running[*]} " == *" $(service_of "$name") "* ]] || running+=("$(service_of "$name")")
+    fi
   done
   local health="{}"
   if [ ${#running[@]} -gt 0 ]; then
@@ -430,8 +466,9 @@ PY
 )
     if pid=$(pid_of "$name"); then
       state=running; shown=$pid
-      if [ "$name" != relay ]; then
-        verdict=$(HEALTH="$health" "$BIN/python" - "$name" <<'PY'
+      if [ "$(service_of "$name")" != relay ]; then
+        # the health RPC is answered by any replica of the service: a verdict per service
+        verdict=$(HEALTH="$health" "$BIN/python" - "$(service_of "$name")" <<'PY'
 import json, os, sys
 try:
     answer = json.loads(os.environ["HEALTH"] or "{}").get(sys.argv[1], {})
@@ -448,7 +485,7 @@ PY
       [ "$supervised_state" = restarting ] && pid_of supervisor >/dev/null && state=restarting
       rc=3
     fi
-    if [ "$name" = gateway ] && [ "$state" = running ]; then
+    if [ "$(service_of "$name")" = gateway ] && [ "$state" = running ]; then
       if curl -fsS --max-time 3 "$GATEWAY_URL/health/ready" >/dev/null 2>&1; then
         verdict="$verdict; $GATEWAY_URL/health/ready ok"
       else

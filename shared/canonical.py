@@ -41,6 +41,20 @@ def content_hash(event_id: str, stream_id: str, stream_type: str, event_type: st
     return hashlib.sha256(body).hexdigest()
 
 
+def encode(value) -> bytes:
+    """The canonical JSON bytes of `value` (sorted keys, no insignificant whitespace)."""
+    return orjson.dumps(value, option=_SORTED)
+
+
+def content_hash_encoded(event_id: str, stream_id: str, stream_type: str, event_type: str,
+                         schema_version: int, payload: bytes, metadata: bytes) -> str:
+    """`content_hash` for a payload and metadata already `encode`d: the same bytes are hashed
+    (orjson copies a Fragment verbatim), so a writer encodes each payload once."""
+    return hashlib.sha256(orjson.dumps(
+        [event_id, stream_id, stream_type, event_type, schema_version,
+         orjson.Fragment(payload), orjson.Fragment(metadata)])).hexdigest()
+
+
 def chain_hash(prev_hash: str, position: int, version: int, recorded_at: str,
                content: str) -> str:
     return hashlib.sha256(
@@ -52,8 +66,35 @@ def dumps(value) -> str:
     return orjson.dumps(value, option=_SORTED).decode()
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63
+
+
 def find_non_json_native(value, path: str = "") -> str | None:
     """Path of the first value the hash chain cannot carry faithfully, else None."""
+    if type(value) is dict and _flat_native(value):
+        return None
+    return _find_non_json_native(value, path)
+
+
+def _flat_native(value: dict) -> bool:
+    """True when `value` is an object of strings (no NUL), 64-bit ints, booleans and nulls
+    only — the common payload, checked without recursion; False: look closer."""
+    for key, item in value.items():
+        kind = type(item)
+        if type(key) is not str:
+            return False
+        if kind is str:
+            if "\x00" in item:
+                return False
+        elif kind is int:
+            if not _INT64_MIN <= item < _INT64_MAX:
+                return False
+        elif item is not None and kind is not bool:
+            return False
+    return True
+
+
+def _find_non_json_native(value, path: str = "") -> str | None:
     if value is None or isinstance(value, bool | str):
         if isinstance(value, str) and "\x00" in value:
             return path or "$"
@@ -67,13 +108,13 @@ def find_non_json_native(value, path: str = "") -> str | None:
         for key, item in value.items():
             if not isinstance(key, str):
                 return f"{path}.{key}" if path else str(key)
-            bad = find_non_json_native(item, f"{path}.{key}" if path else key)
+            bad = _find_non_json_native(item, f"{path}.{key}" if path else key)
             if bad:
                 return bad
         return None
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            bad = find_non_json_native(item, f"{path}[{index}]")
+            bad = _find_non_json_native(item, f"{path}[{index}]")
             if bad:
                 return bad
         return None

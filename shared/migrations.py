@@ -184,51 +184,62 @@ GRANT SELECT, INSERT, UPDATE ON {schema}.subscriptions TO {role};
 # the caller's transaction usable.
 LOG_WRITER_DDL = """
 -- The chain, once for both entry points. Called with the head row locked and every check
--- passed, with one element per stream in each array: the stream, its type, its metadata, its
--- version now (read under the lock) and its events ([{event_id, event_type, schema_version,
--- payload, content_hash}]), all built by the entry point itself. Arrays rather than one jsonb
--- document, so the events pass through as they came (re-building them into a new jsonb made
--- a 100-event append a third slower). Only its owner may run it (EXECUTE revoked from PUBLIC
--- below); it runs with the rights and search_path of the entry point that called it.
+-- passed: per stream (one element each) its id, type, metadata and version now (read under
+-- the lock) and how many events it gets; per event, in order, the event
+-- ({event_id, event_type, schema_version, payload, content_hash}) and its content hash, all
+-- unpacked by the entry point BEFORE it took the lock. Under the lock only the chain is linked
+-- (one SHA-256 an event, into arrays) and the rows go in with ONE multi-row INSERT: an INSERT
+-- per event cost more than the whole rest of a batch (docs/design/event-log.md, Performance).
+-- Only its owner may run it (EXECUTE revoked from PUBLIC below); it runs with the rights and
+-- search_path of the entry point that called it.
+DROP FUNCTION IF EXISTS {schema}.chain_events(bigint, text, timestamptz, text[], text[],
+                                              jsonb[], integer[], jsonb[]);
 CREATE OR REPLACE FUNCTION {schema}.chain_events(p_last_position bigint, p_last_hash text,
                                                  p_last_recorded_at timestamptz,
                                                  p_streams text[], p_stream_types text[],
                                                  p_metadata jsonb[], p_versions integer[],
-                                                 p_events jsonb[])
+                                                 p_counts integer[], p_events jsonb[],
+                                                 p_contents text[])
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     ts          timestamptz := greatest(clock_timestamp(),
                                         coalesce(p_last_recorded_at, '-infinity'));
-    ts_text     text := to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+    ts_text     text := '|' || to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                        || '|';
     pos         bigint := p_last_position;
     prev        text := p_last_hash;
-    link        text;
-    stream      text;
-    stream_type text;
-    meta        jsonb;
+    s           integer := 0;
+    left_in_s   integer := 0;
     ver         integer;
-    e           jsonb;
+    e_stream    integer[] := '{}';
+    e_version   integer[] := '{}';
+    e_prev      text[] := '{}';
+    e_hash      text[] := '{}';
 BEGIN
-    FOR i IN 1 .. coalesce(array_length(p_streams, 1), 0) LOOP
-        stream := p_streams[i];
-        stream_type := p_stream_types[i];
-        meta := p_metadata[i];
-        ver := p_versions[i];
-        FOR e IN SELECT value FROM jsonb_array_elements(p_events[i]) LOOP
-            pos := pos + 1;
-            ver := ver + 1;
-            link := encode(sha256(convert_to(
-                prev || '|' || pos || '|' || ver || '|' || ts_text || '|' || (e->>'content_hash'),
-                'UTF8')), 'hex');
-            INSERT INTO {schema}.events (position, event_id, stream_id, stream_type, version,
-                    event_type, schema_version, payload, metadata, recorded_at, content_hash,
-                    prev_hash, hash)
-            VALUES (pos, (e->>'event_id')::uuid, stream, stream_type, ver, e->>'event_type',
-                    (e->>'schema_version')::integer, e->'payload', meta, ts,
-                    e->>'content_hash', prev, link);
-            prev := link;
+    FOR k IN 1 .. coalesce(array_length(p_events, 1), 0) LOOP
+        WHILE left_in_s = 0 LOOP
+            s := s + 1;
+            left_in_s := p_counts[s];
+            ver := p_versions[s];
         END LOOP;
+        left_in_s := left_in_s - 1;
+        pos := pos + 1;
+        ver := ver + 1;
+        e_stream[k] := s;
+        e_version[k] := ver;
+        e_prev[k] := prev;
+        prev := encode(sha256(convert_to(prev || '|' || pos || '|' || ver || ts_text
+                                         || p_contents[k], 'UTF8')), 'hex');
+        e_hash[k] := prev;
     END LOOP;
+    INSERT INTO {schema}.events (position, event_id, stream_id, stream_type, version,
+            event_type, schema_version, payload, metadata, recorded_at, content_hash,
+            prev_hash, hash)
+    SELECT p_last_position + u.k, (u.e->>'event_id')::uuid, p_streams[u.s],
+           p_stream_types[u.s], u.v, u.e->>'event_type', (u.e->>'schema_version')::integer,
+           u.e->'payload', p_metadata[u.s], ts, p_contents[u.k], u.pv, u.h
+      FROM unnest(p_events, e_stream, e_version, e_prev, e_hash)
+           WITH ORDINALITY AS u(e, s, v, pv, h, k);
     UPDATE {schema}.event_log_head
        SET last_position = pos, last_hash = prev, last_recorded_at = ts WHERE id = 1;
     RETURN jsonb_build_object('first', p_last_position + 1, 'last', pos);
@@ -247,15 +258,23 @@ DECLARE
     same_stream boolean;
     existing    jsonb;
     current_v   integer;
+    events      jsonb[];
+    contents    text[];
+    ids         uuid[];
 BEGIN
+    -- unpacked before the lock: the lock is held for the checks, the chain and the INSERT
+    SELECT array_agg(x.e ORDER BY x.ord), array_agg(x.e->>'content_hash' ORDER BY x.ord),
+           array_agg((x.e->>'event_id')::uuid ORDER BY x.ord)
+      INTO events, contents, ids
+      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, ord);
     SELECT last_position, last_hash, last_recorded_at INTO head
       FROM {schema}.event_log_head WHERE id = 1 FOR UPDATE;
     -- every statement below runs with a snapshot taken after the lock was granted
     SELECT count(ev.position), bool_and(ev.stream_id = p_stream),
            jsonb_agg(ev.position ORDER BY x.ord)
       INTO found, same_stream, existing
-      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, ord)
-      JOIN {schema}.events ev ON ev.event_id = (x.e->>'event_id')::uuid;
+      FROM unnest(ids) WITH ORDINALITY AS x(id, ord)
+      JOIN {schema}.events ev ON ev.event_id = x.id;
     IF found = n AND same_stream THEN
         RETURN jsonb_build_object('replayed', existing);
     ELSIF found > 0 THEN
@@ -268,7 +287,7 @@ BEGIN
     END IF;
     RETURN {schema}.chain_events(head.last_position, head.last_hash, head.last_recorded_at,
                                  ARRAY[p_stream], ARRAY[p_stream_type], ARRAY[p_metadata],
-                                 ARRAY[current_v], ARRAY[p_events]);
+                                 ARRAY[current_v], ARRAY[n], events, contents);
 END $$;
 
 -- Many streams in one call (bulk imports): the head row is locked and updated once for the
@@ -285,8 +304,16 @@ DECLARE
     b_types    text[];
     b_metadata jsonb[];
     b_versions integer[];
-    b_events   jsonb[];
+    b_counts   integer[];
+    events     jsonb[];
+    contents   text[];
 BEGIN
+    -- unpacked before the lock: every event of the batch in order, and its content hash
+    SELECT array_agg(n.e ORDER BY b.ord, n.ord), array_agg(n.e->>'content_hash'
+                                                           ORDER BY b.ord, n.ord)
+      INTO events, contents
+      FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS b(v, ord),
+           jsonb_array_elements(b.v->'events') WITH ORDINALITY AS n(e, ord);
     SELECT last_position, last_hash, last_recorded_at INTO head
       FROM {schema}.event_log_head WHERE id = 1 FOR UPDATE;
     WITH batch AS (
@@ -309,22 +336,23 @@ BEGIN
                      ORDER BY c.ord) FILTER (WHERE c.conflicting),
            array_agg(c.stream ORDER BY c.ord), array_agg(c.stream_type ORDER BY c.ord),
            array_agg(c.metadata ORDER BY c.ord), array_agg(c.current_v ORDER BY c.ord),
-           array_agg(c.events ORDER BY c.ord)
-      INTO problems, b_streams, b_types, b_metadata, b_versions, b_events
+           array_agg(jsonb_array_length(c.events) ORDER BY c.ord)
+      INTO problems, b_streams, b_types, b_metadata, b_versions, b_counts
       FROM checked c;
     IF problems IS NOT NULL THEN
         RETURN jsonb_build_object('conflicts', problems);
     END IF;
     RETURN {schema}.chain_events(head.last_position, head.last_hash, head.last_recorded_at,
-                                 b_streams, b_types, b_metadata, b_versions, b_events);
+                                 b_streams, b_types, b_metadata, b_versions, b_counts,
+                                 events, contents);
 END $$;
 
 ALTER FUNCTION {schema}.chain_events(bigint, text, timestamptz, text[], text[], jsonb[],
-                                          integer[], jsonb[]) OWNER TO {owner};
+                                     integer[], integer[], jsonb[], text[]) OWNER TO {owner};
 ALTER FUNCTION {schema}.append_events(text, text, integer, jsonb, jsonb) OWNER TO {owner};
 ALTER FUNCTION {schema}.append_streams(jsonb) OWNER TO {owner};
 REVOKE ALL ON FUNCTION {schema}.chain_events(bigint, text, timestamptz, text[], text[], jsonb[],
-                                          integer[], jsonb[]),
+                                          integer[], integer[], jsonb[], text[]),
                        {schema}.append_events(text, text, integer, jsonb, jsonb),
                        {schema}.append_streams(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION {schema}.append_events(text, text, integer, jsonb, jsonb),

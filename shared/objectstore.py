@@ -93,6 +93,10 @@ class ObjectStore:
     def stat(self, sha256: str) -> StoredObject:
         raise NotImplementedError
 
+    def hashes(self) -> Iterator[str]:
+        """The SHA-256 of every object held, streamed (a backup walks a store of any size)."""
+        raise NotImplementedError
+
     def delete(self, sha256: str) -> None:
         """Remove an object (a refused upload nothing refers to); absent already is fine.
         The only way an object ever goes: stored objects are never changed."""
@@ -215,6 +219,21 @@ class FileSystemStore(ObjectStore):
 
     def exists(self, sha256: str) -> bool:
         return os.path.exists(self._path(sha256))
+
+    def hashes(self) -> Iterator[str]:
+        top = os.path.join(self.root, "sha256")
+        try:
+            prefixes = sorted(os.listdir(top))
+        except FileNotFoundError:
+            return
+        for prefix in prefixes:
+            try:
+                names = sorted(os.listdir(os.path.join(top, prefix)))
+            except NotADirectoryError:
+                continue
+            for name in names:  # the data files: each sidecar is <hash>.json
+                if len(name) == 64 and name.startswith(prefix):
+                    yield name
 
     def stat(self, sha256: str) -> StoredObject:
         path = self._path(sha256)
@@ -363,6 +382,22 @@ class S3Store(ObjectStore):
         except NotFound:
             return False
         return True
+
+    def hashes(self) -> Iterator[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix="sha256/")
+            for page in pages:
+                for item in page.get("Contents", []):
+                    name = item["Key"].rsplit("/", 1)[-1]
+                    if item["Key"] == f"sha256/{name[:2]}/{name}" and len(name) == 64:
+                        yield name
+        except (ClientError, BotoCoreError) as exc:
+            error = self._translate(exc, "0" * 64)
+            if not isinstance(error, NotFound):  # no bucket yet: nothing held
+                raise error from exc
 
     def stat(self, sha256: str) -> StoredObject:
         from botocore.exceptions import BotoCoreError, ClientError

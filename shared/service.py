@@ -11,6 +11,7 @@ from shared.auth import Principal
 from shared.calendar import holidays_from
 from shared.context import RequestContext
 from shared.errors import Forbidden, SimasnError
+from shared.health import HealthProbe
 from shared.rpc import rpc
 from shared.schemas import HealthSchema
 
@@ -23,6 +24,8 @@ class ServiceBase:
     name: str
     context = RequestContext()
     feeds = subscriptions.FeedProxy()
+    #: /livez and /readyz on HEALTH_PORT for the Kubernetes probes (shared/health.py)
+    health_probe = HealthProbe()
 
     @rpc
     def health(self):

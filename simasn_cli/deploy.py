@@ -19,7 +19,9 @@ from simasn_cli.common import Environment, pass_env, print_json, service_option
 @click.option("--broker-users", is_flag=True,
               help="also create each process's RabbitMQ user (as `simasn broker setup`)")
 @pass_env
-def migrate(env: Environment, skip_broker: bool, broker_users: bool) -> int:
+@click.option("--check-roles", is_flag=True,
+              help="then fail (exit 2) if a service's role reaches another service's schema")
+def migrate(env: Environment, skip_broker: bool, broker_users: bool, check_roles: bool) -> int:
     """Schemas, roles and broker topology (once per deployment)."""
     from services.registry import service_classes
     from shared.migrations import migrate as run_migrations
@@ -29,6 +31,11 @@ def migrate(env: Environment, skip_broker: bool, broker_users: bool) -> int:
     for name in applied:
         click.echo(f"applied {name}")
     click.echo(f"database up to date ({len(applied)} migrations applied)")
+    if check_roles:
+        from simasn_cli.dbroles import check_roles as check
+
+        if check(env) != 0:
+            return 2
     if not skip_broker:
         declared = declare(env.config.amqp_uri, list(service_classes().values()))
         click.echo(f"broker topology declared ({len(declared)} exchanges and queues)")

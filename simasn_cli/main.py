@@ -10,7 +10,20 @@ import click
 import psycopg2
 
 from shared.errors import SimasnError
-from simasn_cli import accounts, audit, deadletters, deploy, pki, projections, records, relay
+from simasn_cli import (
+    accounts,
+    audit,
+    backup,
+    dbroles,
+    deadletters,
+    deploy,
+    pki,
+    projections,
+    records,
+    relay,
+    signing,
+    storage,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"],
@@ -21,7 +34,9 @@ def cli() -> None:
 
 for command in (deploy.migrate, relay.relay, deploy.keys, deploy.broker, deploy.health,
                 accounts.admin, accounts.seed, pki.pki, audit.audit, records.records,
-                deadletters.deadletters, projections.projections):
+                deadletters.deadletters, projections.projections, storage.storage,
+                dbroles.db_roles, signing.signing,
+                backup.backup, backup.restore):
     cli.add_command(command)
 
 

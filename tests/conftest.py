@@ -152,7 +152,10 @@ def pytest_collection_modifyitems(config, items):
     check what the whole run wrote, so they go after everything else. The end-to-end tests on
     the deployed stack (tests/e2e) go just before them: `make test` runs the browser tests,
     with a stack of their own, beside this run from its start (scripts/test.sh), and the two
-    stacks are then not up at the same time."""
+    stacks are then not up at the same time. The kill loop (marker `chaos`) comes after the
+    end-to-end tests of its part: its own stack runs on a private PostgreSQL and RabbitMQ (no
+    connections taken from the shared server), but nine more processes on the same cores would
+    slow the end-to-end tests' stack and its own recovery figures."""
     from tests import sharding
 
     shard = config.getoption("--shard")
@@ -162,9 +165,11 @@ def pytest_collection_modifyitems(config, items):
             config.hook.pytest_deselected(items=dropped)
         items[:] = kept
 
-    def order(item) -> int:
+    def order(item) -> float:
         if item.get_closest_marker("last") is not None:
             return 2
+        if item.get_closest_marker("chaos") is not None:
+            return 1.5
         return 1 if "tests/e2e/" in item.nodeid else 0
 
     items.sort(key=order)

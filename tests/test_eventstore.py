@@ -243,7 +243,8 @@ def test_the_service_role_writes_the_log_only_through_its_functions(store, conn)
         (f"TRUNCATE {s}.events", None),
         (f"TRUNCATE {s}.event_log_head", None),
         (f"SELECT 1 FROM {s}.event_log_head FOR UPDATE", None),
-        (f"SELECT {s}.chain_events(0, %s, NULL, '{{}}', '{{}}', '{{}}', '{{}}', '{{}}')",
+        (f"SELECT {s}.chain_events(0, %s, NULL, '{{}}', '{{}}', '{{}}', '{{}}', '{{}}', "
+         "'{}', '{}')",
          ("0" * 64,)),
         (f"ALTER TABLE {s}.events DISABLE TRIGGER ALL", None),
         ("SET ROLE simasn_log_owner", None),
@@ -351,7 +352,7 @@ def test_a_log_made_by_older_code_loses_its_write_privileges_on_migrate(store, c
         cur.execute(f"GRANT INSERT ON {s}.events TO simasn_scratch")
         cur.execute(f"GRANT UPDATE ON {s}.event_log_head TO simasn_scratch")
         cur.execute(f"DROP FUNCTION {s}.chain_events(bigint, text, timestamptz, text[], "
-                    "text[], jsonb[], integer[], jsonb[])")
+                    "text[], jsonb[], integer[], integer[], jsonb[], text[])")
         for signature in ("append_events(text, text, integer, jsonb, jsonb)",
                           "append_streams(jsonb)"):
             cur.execute(f"DROP FUNCTION {s}.{signature}")

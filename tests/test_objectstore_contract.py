@@ -191,6 +191,14 @@ class TestObjectStoreContract:
             assert err.value.field == "sha256"
         assert not store.exists(missing)
 
+    def test_hashes_lists_every_object_once_and_nothing_else(self, store):
+        assert list(store.hashes()) == []  # a new store (an S3 bucket not made yet)
+        held = {store.put(os.urandom(100 + n)).sha256 for n in range(5)}
+        store.delete(_sha(b"absent"))
+        gone = store.put(b"refused upload").sha256  # deleted: no longer listed
+        store.delete(gone)
+        assert sorted(store.hashes()) == sorted(held)
+
     def test_bad_hash_refused(self, store):
         with pytest.raises(ValidationFailed):
             store.stat("../../etc/passwd")

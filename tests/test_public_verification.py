@@ -31,7 +31,9 @@ pytestmark = pytest.mark.timeout(180)
 SYSTEM = principal("service:verification", ["system"])
 #: fields of an answer that carry data (the registered document, the certificate's subject),
 #: not a verdict: everything else must be a documented code, status or message
-DATA_KEYS = {"document", "sha256", "signer", "signer_serial", "signed_at", "pades_level"}
+DATA_KEYS = {"document", "sha256", "signer", "signer_serial", "signed_at", "pades_level",
+             "proved_signing_time", "archive_timestamps", "revocation_evidence",
+             "current_revocation"}
 DOCUMENTED = (set(VERIFICATION_REASONS) | set(VERIFICATION_REASONS.values())
               | set(SIGNATURE_REASONS.values()) | set(VERIFICATION_STATUSES))
 

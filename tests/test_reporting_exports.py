@@ -336,10 +336,14 @@ def write(url: str, statement: str, params=()) -> None:
 
 def test_an_export_whose_worker_vanished_is_taken_over_and_a_live_claim_is_not(
         own_database, service_config, container_factory):
-    """An export claimed by a worker that died (its claim older than EXPORT_STALE_SECONDS) is
-    produced by another; one claimed a moment ago is left to its worker. No province needed:
-    rows written straight into the read model."""
-    config = {**service_config, "DATABASE_URL": own_database, "EXPORT_STALE_SECONDS": 600}
+    """An export claimed by a worker whose process died (its runner on the row, its session
+    lock gone with it) is produced by another at once; one whose worker is alive (its lock
+    held, here by this test's own session) is left to it, however old its claim. No province
+    needed: rows written straight into the read model."""
+    from shared.claims import ClaimLocks
+    from shared.db import make_engine
+
+    config = {**service_config, "DATABASE_URL": own_database}
     container_factory(ReportingService, {**config, "EXPORT_POLL_SECONDS": 3600}).start()
     write(own_database, "INSERT INTO reporting.employees (nip, name, instansi, opd_id, status) "
                         "SELECT (199001012020121000 + g)::text, 'Pegawai ' || g, '35', 'dinkes', "
@@ -350,7 +354,11 @@ def test_an_export_whose_worker_vanished_is_taken_over_and_a_live_claim_is_not(
     write(own_database, "UPDATE reporting.exports SET runner = 'reporting-dead', claimed_at = "
                         "now() - interval '2 hours' WHERE export_id = %s", (dead,))
     write(own_database, "UPDATE reporting.exports SET runner = 'reporting-alive', claimed_at = "
-                        "now() WHERE export_id = %s", (alive,))
+                        "now() - interval '2 hours' WHERE export_id = %s", (alive,))
+    engine = make_engine(own_database)
+    live_worker = ClaimLocks(engine, "reporting.export")
+    assert live_worker.try_claim(alive)
+    request_cleanup = engine.dispose
     container_factory(ReportingService, {**config, "EXPORT_POLL_SECONDS": 0.2}).start()
     # records (the disclosure log) is not running: the file is written but the export is given
     # back unfinished, never ready without its disclosure (fail closed)
@@ -368,8 +376,12 @@ def test_an_export_whose_worker_vanished_is_taken_over_and_a_live_claim_is_not(
                      "ready", timeout=60, message="taken over and produced")
         assert reporting.get_export("employees", dead)["rows"] == 40
         assert reporting.get_export("employees", alive)["status"] == "running"
+    assert fetch(own_database, "SELECT runner FROM reporting.exports WHERE export_id = %s",
+                 (alive,)) == [("reporting-alive",)]
     assert fetch(own_database, "SELECT subjects FROM records.disclosures WHERE "
                                "disclosure_id = %s", (dead,)) == [(40,)]
+    live_worker.close()
+    request_cleanup()
 
 
 def every_page(config, context, name, **params) -> list[dict]:

@@ -288,10 +288,12 @@ def test_who_may_ask_for_what(stack):
 
 def test_with_a_time_stamping_authority_the_signature_is_pades_b_t(
         container_factory, service_config, keystore_dir):
-    """SIGNING_TSA_URL set: every signature carries an RFC 3161 time stamp (PAdES B-T)."""
+    """SIGNING_TSA_URL set and SIGNING_PADES_LEVEL B-T: every signature carries an RFC 3161
+    time stamp (B-LTA, the default with a TSA: tests/test_signing_ltv_service.py)."""
     index = json.loads((keystore_dir / "keystore.json").read_text())
     with LocalTsa(keystore_dir, index) as tsa:
-        container_factory(SigningService, {**service_config, "SIGNING_TSA_URL": tsa.url}).start()
+        container_factory(SigningService, {**service_config, "SIGNING_TSA_URL": tsa.url,
+                                           "SIGNING_PADES_LEVEL": "B-T"}).start()
         with ServiceRpcProxy("signing", service_config,
                              context_data=signed(SYSTEM, service_config)) as signing:
             issued = signing.issue_document({

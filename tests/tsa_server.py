@@ -4,6 +4,7 @@ certificate (pyHanko's DummyTimeStamper does the RFC 3161 part)."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from asn1crypto import tsp
@@ -15,20 +16,34 @@ from werkzeug.wrappers import Request, Response
 
 class LocalTsa:
     def __init__(self, keystore_dir: Path, index: dict):
-        entry = index["tsa"]
-        tsa = signers.SimpleSigner.load_pkcs12_data(
-            (keystore_dir / entry["pkcs12"]).read_bytes(), [],
-            passphrase=(keystore_dir / entry["passphrase_file"]).read_bytes().strip())
-        self.stamper = DummyTimeStamper(tsa_cert=tsa.signing_cert, tsa_key=tsa.signing_key)
+        self.keystore_dir = keystore_dir
+        self.use(index)
         self.requests = 0
+        #: seconds the next request is held before it is answered (then back to 0): a signing
+        #: that is slow but alive (tests/test_signing_takeover.py)
+        self.delay_next = 0.0
+        self.started = threading.Event()
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}/tsa"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def use(self, index: dict) -> None:
+        """Answer with the index's TSA certificate from now on (its next certificate, after
+        `pki.renew_tsa`)."""
+        entry = index["tsa"]
+        tsa = signers.SimpleSigner.load_pkcs12_data(
+            (self.keystore_dir / entry["pkcs12"]).read_bytes(), [],
+            passphrase=(self.keystore_dir / entry["passphrase_file"]).read_bytes().strip())
+        self.stamper = DummyTimeStamper(tsa_cert=tsa.signing_cert, tsa_key=tsa.signing_key)
 
     @Request.application
     def app(self, request: Request) -> Response:
         if request.mimetype != "application/timestamp-query":
             return Response("timestamp queries only", status=415)
+        delay, self.delay_next = self.delay_next, 0.0
+        self.started.set()
+        if delay:
+            time.sleep(delay)
         answer = self.stamper.request_tsa_response(tsp.TimeStampReq.load(request.get_data()))
         self.requests += 1
         return Response(answer.dump(), mimetype="application/timestamp-reply")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -9,6 +10,7 @@ from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
+from shared.claims import ClaimLocks
 from shared.errors import ConfigError
 
 WATCH_SECONDS = 30.0
@@ -70,7 +72,6 @@ class ProjectionSettings(DependencyProvider):
 
 
 EXPORT_POLL_SECONDS = 1.0
-EXPORT_STALE_SECONDS = 900.0
 #: an official list up to this many rows is listed inside its signed PDF; a longer one is
 #: bound by its SHA-256 (docs/design/reporting.md "Exports")
 EXPORT_SIGNED_MAX_ROWS = 2000
@@ -91,13 +92,13 @@ export_timer = ExportTimer.decorator
 
 
 class ExportSettings(DependencyProvider):
-    """`self.export_settings`: the runner's name (process and a fresh token), how old a claim
-    must be before another worker takes it over, and how long an official list may be to be
+    """`self.export_settings`: the runner's name (process and a fresh token), the process's
+    claims on exports (`locks`, shared/claims.py), and how long an official list may be to be
     listed in its signed document (EXPORT_SIGNED_MAX_ROWS, 1-5000)."""
 
     def setup(self):
         config = self.container.config
-        self.stale_seconds = _seconds(config, "EXPORT_STALE_SECONDS", EXPORT_STALE_SECONDS)
+        self._locks = None
         raw = config.get("EXPORT_SIGNED_MAX_ROWS", EXPORT_SIGNED_MAX_ROWS)
         try:
             self.signed_max_rows = int(raw)
@@ -106,7 +107,20 @@ class ExportSettings(DependencyProvider):
         if not 1 <= self.signed_max_rows <= 5000:
             raise ConfigError("config key EXPORT_SIGNED_MAX_ROWS: 1-5000 baris",
                               field="EXPORT_SIGNED_MAX_ROWS")
-        self.runner = f"{self.container.service_name}-{uuid.uuid4().hex[:12]}"
+        self.runner = f"{self.container.service_name}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+    def locks(self, engine) -> ClaimLocks:
+        """This process's claims on exports, on a connection of `engine` of its own."""
+        if self._locks is None:
+            self._locks = ClaimLocks(engine, "reporting.export")
+        return self._locks
+
+    def stop(self):
+        if self._locks is not None:
+            self._locks.close()
+
+    def kill(self):
+        self.stop()
 
     def get_dependency(self, worker_ctx):
         return self

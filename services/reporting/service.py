@@ -207,13 +207,18 @@ class ReportingService(ServiceBase):
         self.context.update(SYSTEM)
         settings = self.export_settings
         while True:
+            locks = settings.locks(self.db.engine)
             with self.db.transaction() as uow:
-                export_id = exports.claim(uow, settings.runner, settings.stale_seconds)
+                export_id = exports.claim(uow, settings.runner, locks)
             if export_id is None:
                 return
-            if exports.produce(self.db, self.documents, self.signing, self.records, export_id,
-                               settings.runner, settings, self.holidays.days) is None:
-                return  # failed, given back or taken over: the next tick goes on
+            try:
+                if exports.produce(self.db, self.documents, self.signing, self.records,
+                                   export_id, settings.runner, settings,
+                                   self.holidays.days) is None:
+                    return  # failed, given back or taken over: the next tick goes on
+            finally:
+                locks.release(export_id)
 
     @rpc
     def list_disclosures(self, payload=None):

@@ -3,15 +3,18 @@ config (never at import time)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from nameko.extensions import DependencyProvider
 
 from services.signing import checkpoints, domain
+from services.signing import levels as long_term
 from services.signing.keystore import Keystore
 from services.signing.signers import SignerPool
 from services.signing.usecases import SYSTEM, issuing
 from services.signing.usecases import checkpoints as checkpoint_usecases
+from shared.claims import ClaimLocks
 from shared.db import Database, ServiceDatabase
 from shared.errors import ConfigError
 from shared.objectstore import DocumentStore
@@ -21,7 +24,9 @@ from shared.witness import witness_from_config
 class SigningWork(DependencyProvider):
     """The key store, the TSA and the runner that produces documents in this container: a
     document enqueued by a worker is produced once that worker's transaction has committed;
-    the timer picks up what a crash or a missing key left behind."""
+    the timer picks up what a crash or a missing key left behind. A document is claimed by a
+    session lock of this process (`locks`), so a runner that died is replaced within a timer
+    tick and a slow live one is never replaced."""
 
     def setup(self):
         config = self.container.config
@@ -32,11 +37,6 @@ class SigningWork(DependencyProvider):
         self.verification_base = str(config.get("SIGNING_VERIFY_URL") or
                                      "https://simasn.bkd.jatimprov.go.id/verifikasi")
         try:
-            self.stale_seconds = float(config.get("SIGNING_STALE_SECONDS") or 120)
-        except (TypeError, ValueError):
-            raise ConfigError("SIGNING_STALE_SECONDS harus angka",
-                              field="SIGNING_STALE_SECONDS") from None
-        try:
             processes = int(config.get("SIGNING_PROCESSES") if config.get("SIGNING_PROCESSES")
                             not in (None, "") else 1)
             if not 0 <= processes <= 32:
@@ -44,8 +44,13 @@ class SigningWork(DependencyProvider):
         except (TypeError, ValueError):
             raise ConfigError("SIGNING_PROCESSES harus bilangan 0-32",
                               field="SIGNING_PROCESSES") from None
-        self.signers = SignerPool(self.keystore, processes,
-                                  str(config.get("SIGNING_TSA_URL") or "") or None)
+        tsa_url = str(config.get("SIGNING_TSA_URL") or "") or None
+        self.levels = long_term.levels_from_config(config, tsa_url)
+        self.revocation_timeout = long_term.seconds(config, "SIGNING_REVOCATION_TIMEOUT", 10)
+        self.verify_online = long_term.flag(config, "SIGNING_VERIFY_ONLINE")
+        self.renew_window_days = long_term.seconds(config, "SIGNING_RENEW_WINDOW_DAYS", 90)
+        self.signers = SignerPool(self.keystore, processes, tsa_url, self.levels.default,
+                                  self.revocation_timeout)
         try:
             self.checkpoint_seconds = float(config.get("SIGNING_CHECKPOINT_SECONDS") or 60)
             if self.checkpoint_seconds <= 0:
@@ -56,8 +61,18 @@ class SigningWork(DependencyProvider):
         self.merkle_cache = checkpoints.MerkleCache()
         self.witness = witness_from_config(config)
         self.witness_mark = checkpoint_usecases.WitnessMark()
-        self.runner = f"{self.container.service_name}-{uuid.uuid4().hex[:8]}"
+        # the process id: an operator (or a test) sees which process holds a document
+        self.runner = f"{self.container.service_name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.pending: dict[str, list[str]] = {}
+        self._locks = None
+
+    @property
+    def locks(self) -> ClaimLocks:
+        """The claims of the documents this process produces (shared/claims.py): made on first
+        use, once the database dependency has its engine."""
+        if self._locks is None:
+            self._locks = ClaimLocks(self.db_dependency.engine, "signing.document")
+        return self._locks
 
     def get_dependency(self, worker_ctx):
         self.pending[worker_ctx.call_id] = []
@@ -86,14 +101,24 @@ class SigningWork(DependencyProvider):
     def store_dependency(self):
         return next(d for d in self.container.dependencies if isinstance(d, DocumentStore))
 
+    def level_for(self, document_key: str, document_type: str | None = None) -> str:
+        return self.levels.level_for(document_key, document_type)
+
+    @property
+    def online_timeout(self) -> float | None:
+        """Seconds to ask the CA's responder at verification, or None (offline only)."""
+        return self.revocation_timeout if self.verify_online else None
+
     def attempt(self) -> str:
         return f"{self.runner}:{uuid.uuid4().hex[:8]}"
 
     def stop(self):
         self.signers.close()
+        if self._locks is not None:
+            self._locks.close()
 
     def kill(self):
-        self.signers.close()
+        self.stop()
 
 
 class _Handle:

@@ -49,7 +49,8 @@ class DocumentSigned(Schema):
     jabatan = fields.String(required=True)
     certificate_serial = fields.String(required=True)
     certificate_issuer = fields.String(required=True)
-    pades_level = fields.String(required=True, validate=validate.OneOf(["B-B", "B-T"]))
+    pades_level = fields.String(required=True,
+                                validate=validate.OneOf(["B-B", "B-T", "B-LT", "B-LTA"]))
     signed_at = fields.String(required=True)
     nip = fields.String(allow_none=True)
     request_id = fields.String(allow_none=True)
@@ -80,6 +81,20 @@ class DocumentRevoked(Schema):
 class DocumentSuperseded(Schema):
     superseded_by = fields.String(required=True)
     number = fields.String(required=True)
+
+
+@REGISTRY.event("ArchiveTimestampRenewed", version=1)
+class ArchiveTimestampRenewed(Schema):
+    """A B-LTA document got a fresh document time stamp before the last one's TSA certificate
+    expired (with that one's validation data): a new revision of the PDF, whose hash is now the
+    document's; the previous hash stays resolvable."""
+
+    previous_sha256 = _sha256
+    sha256 = _sha256
+    size = fields.Integer(required=True, strict=True)
+    previous_expires_at = fields.String(allow_none=True)
+    archive_expires_at = fields.String(required=True)
+    timestamps = fields.Integer(required=True, strict=True, validate=validate.Range(min=2))
 
 
 @REGISTRY.event("DocumentDownloaded", version=1)

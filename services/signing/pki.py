@@ -19,7 +19,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+    NameOID,
+)
 
 KEY_BITS = 2048
 ORGANIZATION = "Pemerintah Provinsi Jawa Timur"
@@ -68,9 +72,13 @@ def make_root(common_name: str = "SIMASN Jatim Root CA (pengembangan)",
 
 def issue(root: Issued, common_name: str, *, unit: str | None = None,
           serial: str | None = None, not_before: dt.datetime | None = None,
-          not_after: dt.datetime | None = None, timestamping: bool = False) -> Issued:
+          not_after: dt.datetime | None = None, timestamping: bool = False,
+          revocation_url: str | None = None) -> Issued:
     """A leaf certificate under `root`: a document signer (digitalSignature + nonRepudiation,
-    as PAdES validators expect) or, with `timestamping`, a time-stamping authority."""
+    as PAdES validators expect) or, with `timestamping`, a time-stamping authority. With
+    `revocation_url` it names where its status is answered, as a public CA's certificates do:
+    the OCSP responder `<url>/ocsp` (Authority Information Access) and the CRL `<url>/crl`
+    (CRL distribution point) — long-term validation embeds their answers at signing."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     start = not_before or (_now() - dt.timedelta(minutes=5))
     end = not_after or min(start + dt.timedelta(days=365 * 2),
@@ -90,10 +98,39 @@ def issue(root: Issued, common_name: str, *, unit: str | None = None,
                    root.key.public_key()), critical=False)
                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                               critical=False))
+    if revocation_url:
+        base = revocation_url.rstrip("/")
+        builder = (builder.add_extension(x509.AuthorityInformationAccess([
+            x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
+                                   x509.UniformResourceIdentifier(f"{base}/ocsp"))]),
+            critical=False)
+                   .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                       [x509.UniformResourceIdentifier(f"{base}/crl")], None, None, None)]),
+                       critical=False))
     if timestamping:
         builder = builder.add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
     return Issued(key, builder.sign(root.key, hashes.SHA256()))
+
+
+def issue_ocsp_responder(root: Issued, days: int = 3650) -> Issued:
+    """The certificate the CA's OCSP responder signs its answers with: short-lived, marked
+    id-pkix-ocsp-nocheck (nobody asks whether the responder itself is revoked)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+    start = _now() - dt.timedelta(minutes=5)
+    cert = (x509.CertificateBuilder().subject_name(_name("SIMASN Jatim OCSP (pengembangan)"))
+            .issuer_name(root.certificate.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(min(start + dt.timedelta(days=days),
+                                 root.certificate.not_valid_after_utc))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]),
+                           critical=True)
+            .add_extension(x509.OCSPNoCheck(), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                root.key.public_key()), critical=False)
+            .sign(root.key, hashes.SHA256()))
+    return Issued(key, cert)
 
 
 def pem(cert: x509.Certificate) -> bytes:
@@ -114,9 +151,11 @@ def _write_secret(path: Path, data: bytes) -> None:
 
 
 def write_entry(directory: Path, root: Issued, account_id: str, display_name: str,
-                jabatan: str, issued: Issued | None = None) -> dict:
+                jabatan: str, issued: Issued | None = None,
+                revocation_url: str | None = None) -> dict:
     """A PKCS#12 file and its passphrase file for one signer; returns its key store entry."""
-    issued = issued or issue(root, display_name, unit=jabatan, serial=account_id)
+    issued = issued or issue(root, display_name, unit=jabatan, serial=account_id,
+                             revocation_url=revocation_url)
     passphrase = secrets.token_urlsafe(24).encode()
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in account_id)
     (directory / "signers").mkdir(parents=True, exist_ok=True)
@@ -127,10 +166,14 @@ def write_entry(directory: Path, root: Issued, account_id: str, display_name: st
             "name": display_name, "jabatan": jabatan}
 
 
-def init(directory: str | Path, signers: list[dict], force: bool = False) -> dict:
+def init(directory: str | Path, signers: list[dict], force: bool = False,
+         revocation_url: str | None = None, tsa_not_after: dt.datetime | None = None) -> dict:
     """Create a development key store in `directory`: root CA, one PKCS#12 per signer
     ({account_id, name, jabatan}), the service's seal and a TSA. Refuses to overwrite an
-    existing key store unless `force` (a second root would orphan every signed document)."""
+    existing key store unless `force` (a second root would orphan every signed document).
+    `revocation_url`: where the development CA answers OCSP and CRL requests
+    (tests/revocation_server.py); it is kept in the index so later certificates name it too.
+    `tsa_not_after`: the TSA certificate's end (tests of the archive time stamp renewal)."""
     directory = Path(directory)
     index_path = directory / "keystore.json"
     if index_path.exists() and not force:
@@ -144,12 +187,17 @@ def init(directory: str | Path, signers: list[dict], force: bool = False) -> dic
         serialization.BestAvailableEncryption(root_pass)))
     _write_secret(directory / "root-ca.pass", root_pass)
     index = {"format": 1, "trust_roots": ["root-ca.pem"], "signers": {}}
+    if revocation_url:
+        index["revocation_url"] = revocation_url
     for signer in signers:
         index["signers"][signer["account_id"]] = write_entry(
-            directory, root, signer["account_id"], signer["name"], signer["jabatan"])
+            directory, root, signer["account_id"], signer["name"], signer["jabatan"],
+            revocation_url=revocation_url)
     index["seal"] = write_entry(directory, root, "seal", "SIMASN Jatim (segel layanan)",
-                                "Sistem Informasi Manajemen ASN Terintegrasi")
-    tsa = issue(root, "SIMASN Jatim TSA (pengembangan)", timestamping=True)
+                                "Sistem Informasi Manajemen ASN Terintegrasi",
+                                revocation_url=revocation_url)
+    tsa = issue(root, "SIMASN Jatim TSA (pengembangan)", timestamping=True,
+                revocation_url=revocation_url, not_after=tsa_not_after)
     index["tsa"] = write_entry(directory, root, "tsa", "SIMASN Jatim TSA (pengembangan)",
                                "Time-Stamping Authority", issued=tsa)
     index_path.write_text(json.dumps(index, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -164,13 +212,32 @@ def load_root(directory: str | Path) -> Issued:
     return Issued(key, cert)
 
 
+def renew_tsa(directory: str | Path, not_after: dt.datetime | None = None) -> dict:
+    """A new certificate for the development TSA (the old one about to expire): archive time
+    stamps from now on carry it (tests of `simasn signing renew-timestamps`)."""
+    directory = Path(directory)
+    index_path = directory / "keystore.json"
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    root = load_root(directory)
+    issued = issue(root, "SIMASN Jatim TSA (pengembangan)", timestamping=True,
+                   revocation_url=index.get("revocation_url"), not_after=not_after)
+    index["tsa"] = write_entry(directory, root, f"tsa-{issued.certificate.serial_number:x}",
+                               "SIMASN Jatim TSA (pengembangan)", "Time-Stamping Authority",
+                               issued=issued)
+    temporary = index_path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(index, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(temporary, index_path)
+    return index
+
+
 def add_signer(directory: str | Path, account_id: str, name: str, jabatan: str) -> dict:
     """A certificate for one more official, under the development root; the running signing
     service picks up the changed key store without a restart."""
     directory = Path(directory)
     index_path = directory / "keystore.json"
     index = json.loads(index_path.read_text(encoding="utf-8"))
-    entry = write_entry(directory, load_root(directory), account_id, name, jabatan)
+    entry = write_entry(directory, load_root(directory), account_id, name, jabatan,
+                        revocation_url=index.get("revocation_url"))
     index["signers"][account_id] = entry
     temporary = index_path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(index, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -6,9 +6,17 @@ from __future__ import annotations
 
 from nameko.timer import timer
 
+from services.signing import signers
 from services.signing.dependencies import SigningWork
 from services.signing.events import REGISTRY
-from services.signing.usecases import SYSTEM, checkpoints, issuing, outputs, verifying
+from services.signing.usecases import (
+    SYSTEM,
+    checkpoints,
+    issuing,
+    outputs,
+    renewing,
+    verifying,
+)
 from shared.auth import Principal
 from shared.consumer import idempotent_handler
 from shared.contracts import signing as c
@@ -58,11 +66,31 @@ class SigningService(ServiceBase):
         return issuing.issue(self.db, self.documents, self.work, self.records, self._actor(),
                              data)
 
-    @timer(interval=15)
+    @timer(interval=issuing.TAKEOVER_TICK, eager=True)
     def produce_due(self):
-        """Documents a crash, a failure or a missing key left: tried again with backoff."""
+        """Documents a crash (a runner whose process died), a failure or a missing key left:
+        taken over at once, or tried again with backoff."""
         self.context.update(SYSTEM)
         issuing.produce_due(self.db, self.documents, self.work)
+
+    @timer(interval=3600)
+    def renew_archive_timestamps(self):
+        """B-LTA documents whose archive time stamp's TSA certificate ends within
+        SIGNING_RENEW_WINDOW_DAYS get a fresh one (docs/design/long-term-validation.md)."""
+        self.context.update(SYSTEM)
+        if self.work.signers.timestamper is not None:
+            renewing.renew_due(self.db, self.documents,
+                               lambda pdf: signers.renew(self.work.signers, pdf),
+                               self.work.renew_window_days)
+
+    @rpc
+    def renew_timestamps(self):
+        """The renewal now (`simasn signing renew-timestamps`, administrators): counts of
+        documents renewed, skipped and failed."""
+        Principal.from_context(self.context).require("system", "administrator")
+        return renewing.renew_due(self.db, self.documents,
+                                  lambda pdf: signers.renew(self.work.signers, pdf),
+                                  self.work.renew_window_days)
 
     # -- administrators: the work list, retries, revocation, re-issue ----------------------------
 
@@ -165,12 +193,13 @@ class SigningService(ServiceBase):
     def verify_document(self, document_id):
         with self.db.transaction() as uow:
             answer = verifying.document(uow, self.documents, self.work.keystore.trust_roots,
-                                        document_id)
+                                        document_id, self.work.online_timeout)
         return c.VerificationAnswer().dump(answer)
 
     @rpc
     def verify_pdf(self, payload):
         data = load(c.VerifyUpload(), payload)
         with self.db.transaction() as uow:
-            answer = verifying.upload(uow, data["pdf_base64"], self.work.keystore.trust_roots)
+            answer = verifying.upload(uow, data["pdf_base64"], self.work.keystore.trust_roots,
+                                      self.work.online_timeout)
         return c.VerificationAnswer().dump(answer)

@@ -37,6 +37,18 @@ def timestamper_for(tsa_url: str | None):
     return RequestsHTTPTimeStamper(tsa_url, timeout=10)
 
 
+def renew(pool: SignerPool, pdf: bytes) -> bytes:
+    """A fresh archive time stamp over `pdf` (B-LTA renewal), in an OS thread: it waits on
+    the TSA and the CA's responders."""
+    from services.signing import ltv
+
+    if pool.timestamper is None:
+        raise SigningError("pembaruan cap waktu arsip perlu SIGNING_TSA_URL",
+                           field="SIGNING_TSA_URL")
+    return tpool.execute(ltv.renew, pdf, pool.keystore.trust_roots, pool.timestamper,
+                         pool.fetch_timeout)
+
+
 class WorkerFailed(SigningError):
     code = "signing_worker_failed"
     http_status = 503
@@ -79,15 +91,22 @@ class _Worker:
 
 
 class SignerPool:
-    """`sign(account_id, pdf, name=, jabatan=, reason=)` -> signed bytes."""
+    """`sign(account_id, pdf, name=, jabatan=, reason=, level=)` -> signed bytes. `level`
+    (B-B, B-T, B-LT, B-LTA) defaults to `default_level`: B-LTA with a TSA, B-B without.
+    Whatever computes the signature (the key store's keys here; a remote signing service or
+    a token behind the same `Keystore.signer` later) only needs to be a pyHanko Signer."""
 
-    def __init__(self, keystore: Keystore, processes: int, tsa_url: str | None):
+    def __init__(self, keystore: Keystore, processes: int, tsa_url: str | None,
+                 default_level: str | None = None, fetch_timeout: float = 10):
         self.keystore = keystore
         self.processes = processes
         self.tsa_url = tsa_url or None
         self.timestamper = timestamper_for(self.tsa_url)
+        self.default_level = default_level or ("B-LTA" if self.tsa_url else "B-B")
+        self.fetch_timeout = fetch_timeout
         self.settings = {"directory": str(keystore.directory), "kind": keystore.kind,
-                         "pkcs11": keystore.pkcs11, "tsa_url": self.tsa_url}
+                         "pkcs11": keystore.pkcs11, "tsa_url": self.tsa_url,
+                         "fetch_timeout": fetch_timeout}
         # slots: None until a worker is started in it (lazily, at its first document)
         self.idle: LightQueue = LightQueue()
         for _ in range(processes):
@@ -97,9 +116,10 @@ class SignerPool:
 
     @property
     def pades_level(self) -> str:
-        return "B-T" if self.tsa_url else "B-B"
+        return self.default_level
 
     def sign(self, account_id: str, pdf: bytes, **options) -> bytes:
+        options.setdefault("level", self.default_level)
         if self.processes == 0:
             return self._sign_here(account_id, pdf, options)
         worker = self.idle.get()
@@ -128,7 +148,8 @@ class SignerPool:
         signer = self.keystore.signer(account_id)
         if self.timestamper is not None:  # waits on the network: in an OS thread
             return tpool.execute(pdfsign.sign, pdf, signer, timestamper=self.timestamper,
-                                 **options)
+                                 trust_roots=self.keystore.trust_roots,
+                                 fetch_timeout=self.fetch_timeout, **options)
         with self._in_process:  # pyHanko runs its own asyncio loop: one at a time
             return pdfsign.sign(pdf, signer, **options)
 

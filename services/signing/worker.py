@@ -3,7 +3,7 @@ service (services/signing/signers.py): it holds the key store and signs PDFs it 
 stdin, answering on stdout. Each message is two frames (4-byte big-endian length, then the
 bytes): a JSON header, then the PDF.
 
-    request:  {"account_id", "options": {"name", "jabatan", "reason"}}, unsigned PDF
+    request:  {"account_id", "options": {"name", "jabatan", "reason", "level"}}, unsigned PDF
     answer:   {"ok": true}, signed PDF | {"ok": false, "type", "error"}, empty
 """
 
@@ -71,7 +71,9 @@ def main() -> int:
         try:
             keystore.refresh()
             signed = pdfsign.sign(pdf, keystore.signer(header["account_id"]),
-                                  timestamper=timestamper, **header["options"])
+                                  timestamper=timestamper, trust_roots=keystore.trust_roots,
+                                  fetch_timeout=settings.get("fetch_timeout", 10),
+                                  **header["options"])
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the service
             write_message(sink, {"ok": False, "type": type(exc).__name__,
                                  "error": str(exc)[:2000]})

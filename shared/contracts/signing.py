@@ -84,6 +84,24 @@ class PublicDocument(Schema):
     superseded_by_number = fields.String(allow_none=True)
 
 
+class ArchiveTimestamp(Schema):
+    """A document time stamp (PAdES B-LTA) over the signature and its validation data."""
+
+    at = fields.String(allow_none=True)
+    tsa = fields.String(allow_none=True)
+    tsa_not_after = fields.String(allow_none=True)
+
+
+class RevocationEvidence(Schema):
+    """An OCSP response or CRL about the signer's certificate: embedded at signing, or the
+    CA's answer now."""
+
+    kind = fields.String(validate=validate.OneOf(["ocsp", "crl"]))
+    status = fields.String(allow_none=True)
+    produced_at = fields.String(allow_none=True)
+    revoked_at = fields.String(allow_none=True)
+
+
 class SignatureCheck(Schema):
     """The check of the electronic signature alone (it can hold for a revoked document)."""
 
@@ -96,7 +114,15 @@ class SignatureCheck(Schema):
     signer_serial = fields.String(allow_none=True)
     signed_at = fields.String(allow_none=True)
     timestamped = fields.Boolean()
-    pades_level = fields.String(allow_none=True)
+    pades_level = fields.String(allow_none=True, metadata={
+        "description": "B-B, B-T, B-LT (data pencabutan tertanam) atau B-LTA (dan cap waktu "
+                       "arsip)"})
+    proved_signing_time = fields.String(allow_none=True, metadata={
+        "description": "waktu penandatanganan yang dibuktikan cap waktu (sah pada saat itu)"})
+    archive_timestamps = fields.List(fields.Nested(ArchiveTimestamp), dump_default=list)
+    revocation_evidence = fields.List(fields.Nested(RevocationEvidence), dump_default=list)
+    current_revocation = fields.Nested(RevocationEvidence, allow_none=True, metadata={
+        "description": "jawaban OCSP CA saat ini (bila diperiksa daring dan terjangkau)"})
 
 
 class VerificationAnswer(Schema):

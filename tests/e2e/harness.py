@@ -69,6 +69,9 @@ class Stack:
     vhost: str
     user_prefix: str
     seeded: Seeded | None = None
+    #: the RabbitMQ this stack uses (the shared one unless `start` was given a private one)
+    rabbit_port: int = 5672
+    management: str = MANAGEMENT
     tokens: dict[str, str] = field(default_factory=dict)
     #: login -> the last TOTP step `otp` handed out (each is taken once by identity)
     otp_steps: TotpSteps = field(default_factory=TotpSteps)
@@ -89,7 +92,8 @@ class Stack:
 
     def broker_uri(self, process: str) -> str:
         password = self.secrets()[f"SIMASN_BROKER_PASSWORD_{process.upper()}"]
-        return f"pyamqp://{self.user_prefix}{process}:{password}@{RABBIT_HOST}:5672/{self.vhost}"
+        return (f"pyamqp://{self.user_prefix}{process}:{password}@{RABBIT_HOST}:{self.rabbit_port}"
+                f"/{self.vhost}")
 
     def mails(self, to: str | None = None) -> list[dict]:
         path = self.run_dir / "outbox.jsonl"
@@ -145,24 +149,27 @@ def wait_next_totp_step() -> None:
     time.sleep(30.5 - time.time() % 30)
 
 
-def start(run_dir: Path, overrides: str = "") -> Stack:
-    """`make up` on a database and vhost of this run's own; `overrides` (YAML lines) are appended
-    to the run's config.yaml after OVERRIDES (bench/requests_e2e.py moves the rate limits)."""
+def start(run_dir: Path, *, admin_pg: str = ADMIN_PG, rabbit_port: int = 5672,
+          management_url: str = MANAGEMENT, overrides: str = "",
+          env: dict | None = None) -> Stack:
+    """The stack on the shared PostgreSQL and RabbitMQ, or on the ones given (the kill loop,
+    bench/chaos.py, runs it on a private pair it restarts); `overrides` are appended to the
+    run's config.yaml, `env` added to the processes' environment."""
     tag = uuid.uuid4().hex[:8]
     vhost = f"simasn_e2e_{tag}"
-    management = Management(MANAGEMENT, "guest", "guest")
+    management = Management(management_url, "guest", "guest")
     management.call("PUT", f"/api/vhosts/{vhost}")
     management.call("PUT", f"/api/permissions/{vhost}/guest",
                     {"configure": ".*", "write": ".*", "read": ".*"})
-    database_url = create_test_database(ADMIN_PG, prefix="simasn_e2e")
-    amqp_admin = f"pyamqp://guest:guest@{RABBIT_HOST}:5672/{vhost}"
+    database_url = create_test_database(admin_pg, prefix="simasn_e2e")
+    amqp_admin = f"pyamqp://guest:guest@{RABBIT_HOST}:{rabbit_port}/{vhost}"
     config = run_dir / "config.yaml"
     config.write_text((ROOT / "config.yaml").read_text() + OVERRIDES + overrides)
     port = free_port()
     env = {**os.environ,
            "SIMASN_RUN_DIR": str(run_dir), "SIMASN_CONFIG": str(config),
            "SIMASN_DATABASE_URL": database_url, "SIMASN_AMQP_URI": amqp_admin,
-           "SIMASN_RABBIT_MANAGEMENT_URL": MANAGEMENT,
+           "SIMASN_RABBIT_MANAGEMENT_URL": management_url,
            "SIMASN_GATEWAY_ADDRESS": f"127.0.0.1:{port}",
            "SIMASN_BROKER_USER_PREFIX": f"{vhost}-",
            "SIMASN_DOCUMENT_ROOT": str(run_dir / "documents"),
@@ -175,9 +182,9 @@ def start(run_dir: Path, overrides: str = "") -> Stack:
            "SIMASN_SIGNING_WITNESS": str(run_dir / "witness"),
            # small, so one slow upload can hold it (test_deployed_errors: 503 gateway_busy)
            "SIMASN_GATEWAY_BODY_BUDGET": str(4 << 20),
-           "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+           "PYTHONWARNINGS": "ignore::DeprecationWarning", **(env or {})}
     stack = Stack(f"http://127.0.0.1:{port}", env, run_dir, database_url, amqp_admin, vhost,
-                  f"{vhost}-")
+                  f"{vhost}-", rabbit_port=rabbit_port, management=management_url)
     try:
         up = subprocess.run([str(ROOT / "scripts" / "stack.sh"), "up"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
@@ -226,7 +233,7 @@ def seed(stack: Stack) -> Seeded:
 def stop(stack: Stack) -> None:
     subprocess.run([str(ROOT / "scripts" / "stack.sh"), "down"], cwd=ROOT, env=stack.env,
                    capture_output=True, timeout=120)
-    management = Management(MANAGEMENT, "guest", "guest")
+    management = Management(stack.management, "guest", "guest")
     from shared.brokerauth import processes
 
     for process in processes():

@@ -14,8 +14,9 @@ An export is a job, because a 100,000-row file takes longer than an RPC may (RPC
    persons) or ReportExported (a statistic) is appended. Memory stays flat: a row is written
    and forgotten.
 3. The requester downloads the file through the gateway (`authorize_download`), streamed from
-   the store. A crash leaves the export running: another tick claims it again once its claim
-   is EXPORT_STALE_SECONDS old.
+   the store. A crash leaves the export running: its claim (a session lock of the worker's
+   process, shared/claims.py) goes with the process, and the next tick of any replica claims
+   it again.
 
 An official report's PDF (report.official) is issued by the signing service
 (`signing.issue_document`, document DAFTAR_RESMI): the signed PDF lists the rows themselves
@@ -194,15 +195,23 @@ def authorize_download(uow, actor: Principal, name: str, export_id: str,
 
 # -- producing the file ------------------------------------------------------------------------
 
-def claim(uow, runner: str, stale_seconds: float) -> dict | None:
-    """The oldest running export nobody works on (or whose worker vanished), now ours."""
-    row = uow.execute(
-        "UPDATE exports SET runner = :runner, claimed_at = now() WHERE export_id = ("
-        "SELECT export_id FROM exports WHERE status = 'running' AND (claimed_at IS NULL OR "
-        "claimed_at < now() - make_interval(secs => :stale)) ORDER BY created_at LIMIT 1 "
-        "FOR UPDATE SKIP LOCKED) RETURNING export_id",
-        {"runner": runner, "stale": stale_seconds}).first()
-    return str(row[0]) if row else None
+def claim(uow, runner: str, locks) -> str | None:
+    """The oldest running export no live process works on, now ours: claimed by a session lock
+    of this process (`locks`, shared/claims.py), held until `release`, gone the moment a
+    process dies — a dead worker's export is taken over at the next tick, a slow live one never
+    (issue 18; before, a claim had to be EXPORT_STALE_SECONDS, 900, old)."""
+    candidates = uow.execute("SELECT export_id::text FROM exports WHERE status = 'running' "
+                             "ORDER BY created_at LIMIT 50").scalars().all()
+    for export_id in candidates:
+        if not locks.try_claim(export_id):
+            continue
+        taken = uow.execute("UPDATE exports SET runner = :runner, claimed_at = now() WHERE "
+                            "export_id = CAST(:id AS uuid) AND status = 'running' RETURNING 1",
+                            {"runner": runner, "id": export_id}).first()
+        if taken:
+            return export_id
+        locks.release(export_id)
+    return None
 
 
 class _Head:

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import uuid
 from dataclasses import dataclass
 
 import orjson
+from pyhanko.pdf_utils.reader import PdfFileReader
 
-from services.signing import domain, render
+from services.signing import domain, ltv, render
 from services.signing.exceptions import NoSigningKey, SigningError
 from shared.calendar import WIB
 from shared.errors import NotFound, ValidationFailed
@@ -111,28 +113,42 @@ def _json(value) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-def claim(uow, document_id: str, runner: str, stale_seconds: float) -> dict | None:
-    """Take a document to produce, unless someone works on it (heartbeat fresh) or it is done.
-    `runner` names this attempt (process and a fresh token), so two workers of one process
-    never both take it. Returns its row, with the runner under "runner"."""
-    row = uow.execute(
-        "UPDATE documents SET runner = :runner, heartbeat_at = now(), updated_at = now() "  # noqa: S608 - identifiers from code only; every value is a bound parameter
-        "WHERE document_id = :id AND status IN ('pending', 'failed', 'waiting_key') AND "
-        "(runner IS NULL OR heartbeat_at < now() - make_interval(secs => :stale)) RETURNING "
-        + COLUMNS + ", runner",
-        {"id": document_id, "runner": runner, "stale": stale_seconds}).mappings().first()
-    return dict(row) if row else None
+#: seconds between the timer's looks for documents to take over (services/signing/service.py):
+#: a dead runner's document is signed again within about this long
+TAKEOVER_TICK = 2
 
 
-def due(uow, stale_seconds: float, limit: int = 20) -> list[str]:
-    """Documents to (re)try now: pending ones nobody runs, failed ones whose backoff passed,
-    and those waiting for a signer's key."""
+def claim(uow, work, document_id: str) -> dict | None:
+    """Take a document to produce, unless a live runner works on it or it is done. The claim
+    is `work.locks` (shared/claims.py): a session lock held by this process until the attempt
+    ends, gone the moment the process dies, however long a live one takes. The row names the
+    attempt (`runner`: process and a fresh token) for the work list. Returns the row, with the
+    runner under "runner"."""
+    if not work.locks.try_claim(document_id):
+        return None
+    try:
+        row = uow.execute(
+            "UPDATE documents SET runner = :runner, heartbeat_at = now(), updated_at = now() "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+            "WHERE document_id = :id AND status IN ('pending', 'failed', 'waiting_key') "
+            "RETURNING " + COLUMNS + ", runner",
+            {"id": document_id, "runner": work.attempt()}).mappings().first()
+    except BaseException:
+        work.locks.release(document_id)
+        raise
+    if row is None:
+        work.locks.release(document_id)
+        return None
+    return dict(row)
+
+
+def due(uow, limit: int = 100) -> list[str]:
+    """Documents to (re)try now: pending ones (a live runner's are skipped by `claim`),
+    failed ones whose backoff passed, and those waiting for a signer's key."""
     rows = uow.execute(
-        "SELECT document_id FROM documents WHERE (status IN ('pending', 'waiting_key') OR "  # noqa: S608 - identifiers from code only; every value is a bound parameter
+        "SELECT document_id FROM documents WHERE status IN ('pending', 'waiting_key') OR "  # noqa: S608 - identifiers from code only; every value is a bound parameter
         f"(status = 'failed' AND attempts < {MAX_ATTEMPTS} AND updated_at < now() - "
-        f"make_interval(secs => {BACKOFF_BASE} * power(4, greatest(attempts - 1, 0))))) AND "
-        "(runner IS NULL OR heartbeat_at < now() - make_interval(secs => :stale)) "
-        "ORDER BY created_at LIMIT :limit", {"stale": stale_seconds, "limit": limit}).all()
+        f"make_interval(secs => {BACKOFF_BASE} * power(4, greatest(attempts - 1, 0)))) "
+        "ORDER BY created_at LIMIT :limit", {"limit": limit}).all()
     return [str(r[0]) for r in rows]
 
 
@@ -148,6 +164,8 @@ class Produced:
     signed_at: str
     #: the date printed on the document (ISO): the day it was asked for (`as_of`), in WIB
     document_date: str
+    #: B-LTA: when the archive time stamp's TSA certificate ends (the renewal job's due date)
+    archive_expires_at: str | None = None
 
 
 def produce(row: dict, keystore, verification_base: str, sign, pades_level: str) -> Produced:
@@ -166,11 +184,18 @@ def produce(row: dict, keystore, verification_base: str, sign, pades_level: str)
         verification_url=f"{verification_base.rstrip('/')}/{document_id}",
         place_date=f"Surabaya, {domain.tanggal(dated)}")
     signed = sign(row["signer"], unsigned, name=identity.name, jabatan=identity.jabatan,
-                  reason=f"{template['title'][:120]} {row['number']}")
+                  reason=f"{template['title'][:120]} {row['number']}", level=pades_level)
     cert = keystore.certificate(row["signer"])
     return Produced(signed, hashlib.sha256(unsigned).hexdigest(), identity.name,
                     identity.jabatan, str(cert.serial_number), cert.issuer.human_friendly[:300],
-                    pades_level, now.isoformat(), dated.isoformat())
+                    pades_level, now.isoformat(), dated.isoformat(),
+                    archive_expiry(signed) if pades_level == "B-LTA" else None)
+
+
+def archive_expiry(pdf: bytes) -> str | None:
+    """When the last document time stamp's TSA certificate ends (ISO), or None."""
+    stamps = ltv.archive_timestamps(PdfFileReader(io.BytesIO(pdf)))
+    return stamps[-1]["tsa_not_after"].isoformat() if stamps else None
 
 
 def record_signed(uow, row: dict, produced: Produced, stored_sha256: str) -> dict:
@@ -194,9 +219,11 @@ def record_signed(uow, row: dict, produced: Produced, stored_sha256: str) -> dic
     uow.execute(
         "UPDATE documents SET status = 'signed', sha256 = :sha, signer_name = :name, "
         "jabatan = :jabatan, pades_level = :level, signed_at = CAST(:at AS timestamptz), "
+        "archive_expires_at = CAST(:archive AS timestamptz), "
         "runner = NULL, last_error = NULL, updated_at = now() WHERE document_id = :id",
         {"sha": stored_sha256, "name": produced.name, "jabatan": produced.jabatan,
-         "level": produced.pades_level, "at": produced.signed_at, "id": document_id})
+         "level": produced.pades_level, "at": produced.signed_at, "id": document_id,
+         "archive": produced.archive_expires_at})
     return get(uow, document_id)
 
 
@@ -290,15 +317,15 @@ def supersede(uow, document_id: str, reason: str, signer: str,
 def run(db, store, work, document_id: str, row: dict | None = None) -> dict | None:
     """Produce one document unless someone else is on it (`row`: already claimed); never
     raises (a failure is recorded on the document and retried by the timer). Returns the
-    document once signed."""
+    document once signed. The claim is given back at the end, whatever happened."""
     if row is None:
         with db.transaction() as uow:
-            row = claim(uow, document_id, work.attempt(), work.stale_seconds)
+            row = claim(uow, work, document_id)
         if row is None:
             return None
     try:
         produced = produce(row, work.keystore, work.verification_base, work.signers.sign,
-                           work.signers.pades_level)
+                           work.level_for(row["document_key"], row["document_type"]))
         stored = store.put(produced.pdf, "application/pdf")
         with db.transaction() as uow:
             return record_signed(uow, row, produced, stored.sha256)
@@ -307,6 +334,8 @@ def run(db, store, work, document_id: str, row: dict | None = None) -> dict | No
         with db.transaction() as uow:
             record_failure(uow, document_id, row["runner"], exc)
         return None
+    finally:
+        work.locks.release(document_id)
 
 
 def produce_now(db, store, work, document_id: str, row: dict | None = None) -> dict:
@@ -322,7 +351,7 @@ def produce_now(db, store, work, document_id: str, row: dict | None = None) -> d
 def produce_due(db, store, work) -> None:
     """Documents a crash, a failure or a missing key left: tried again with backoff."""
     with db.transaction() as uow:
-        pending = due(uow, work.stale_seconds)
+        pending = due(uow)
     for document_id in pending:
         run(db, store, work, document_id)
 
@@ -386,12 +415,18 @@ def issue(db, store, work, records, actor, data: dict) -> dict:
         record = records.get_employee(data["nip"])
         values = {**domain.context_for(template, record, {}), **values}
     require_certificate(work, data["signer"])
-    with db.transaction() as uow:
-        document_id, _ = enqueue(uow, Order(
-            subject=data["subject"], document_key=data["document_key"], signer=data["signer"],
-            values=values, nip=data.get("nip"), as_of=dt.datetime.now(dt.UTC).isoformat(),
-            confidential=data["confidential"]))
-        row = claim(uow, document_id, work.attempt(), work.stale_seconds)
+    row = None
+    try:
+        with db.transaction() as uow:
+            document_id, _ = enqueue(uow, Order(
+                subject=data["subject"], document_key=data["document_key"],
+                signer=data["signer"], values=values, nip=data.get("nip"),
+                as_of=dt.datetime.now(dt.UTC).isoformat(), confidential=data["confidential"]))
+            row = claim(uow, work, document_id)
+    except BaseException:
+        if row is not None:  # claimed, but the document was never committed
+            work.locks.release(str(row["document_id"]))
+        raise
     if row is None:  # an earlier call's document, produced or being produced
         with db.transaction() as uow:
             return get(uow, document_id)

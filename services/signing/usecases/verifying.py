@@ -24,24 +24,27 @@ _ID_IN_PDF = re.compile(rb"SIMASN Jatim ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
                         rb"[0-9a-f]{12})")
 
 
-def _check(pdf: bytes, trust_roots):
-    """pyHanko's validation runs its own event loop: in an OS thread, never on the hub."""
-    return tpool.execute(pdfsign.verify, pdf, trust_roots)
+def _checker(online: float | None):
+    """pyHanko's validation runs its own event loop: in an OS thread, never on the hub.
+    `online`: seconds to also ask the CA's OCSP responder (SIGNING_VERIFY_ONLINE), or None."""
+    def check(pdf: bytes, trust_roots):
+        return tpool.execute(pdfsign.verify, pdf, trust_roots, None, online)
+    return check
 
 
-def document(uow, store, trust_roots, document_id) -> dict:
+def document(uow, store, trust_roots, document_id, online: float | None = None) -> dict:
     """The QR link's answer, the signature judged in an OS thread."""
-    return by_id(uow, str(document_id)[:64], store, trust_roots, _check)
+    return by_id(uow, str(document_id)[:64], store, trust_roots, _checker(online))
 
 
-def upload(uow, pdf_base64: str, trust_roots) -> dict:
+def upload(uow, pdf_base64: str, trust_roots, online: float | None = None) -> dict:
     """The answer for uploaded bytes (base64, as the RPC carries them), judged in an OS
     thread."""
     try:
         pdf = base64.b64decode(pdf_base64, validate=True)
     except (binascii.Error, ValueError):
         raise ValidationFailed("pdf_base64 bukan base64 yang sah", field="pdf_base64") from None
-    return by_upload(uow, pdf, trust_roots, _check)
+    return by_upload(uow, pdf, trust_roots, _checker(online))
 
 
 def _public(uow, document: dict) -> dict:
@@ -83,6 +86,9 @@ def by_upload(uow, pdf: bytes, trust_roots, check=pdfsign.verify) -> dict:
     verdict = check(pdf, trust_roots)
     row = uow.execute("SELECT document_id FROM documents WHERE sha256 = :h ORDER BY created_at "
                       "DESC LIMIT 1", {"h": sha256}).first()
+    if row is None:  # an earlier revision, before an archive time stamp was renewed
+        row = uow.execute("SELECT document_id FROM document_revisions WHERE sha256 = :h "
+                          "LIMIT 1", {"h": sha256}).first()
     if row is not None:
         return _answer(uow, issuing.get(uow, str(row[0])), verdict, sha256)
     found = _ID_IN_PDF.search(pdf)

@@ -1,0 +1,39 @@
+"""`simasn signing renew-timestamps`: the archive time stamp renewal now (the signing service's
+hourly timer does the same; docs/design/long-term-validation.md)."""
+
+from __future__ import annotations
+
+import click
+
+from simasn_cli.common import Environment, pass_env, print_json, raw_config
+
+
+@click.group()
+def signing() -> None:
+    """Signed documents: long-term validation."""
+
+
+@signing.command("renew-timestamps")
+@click.option("--timeout", type=float, default=3600,
+              help="seconds to wait for the signing service's answer")
+@pass_env
+def renew_timestamps(env: Environment, timeout: float) -> int:
+    """Add a fresh archive time stamp to every B-LTA document whose last one's TSA certificate
+    ends within SIGNING_RENEW_WINDOW_DAYS; prints the counts (renewed, skipped, failed).
+
+    Exit 1 when a document failed (it is tried again at the next run)."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from shared import callers
+    from shared.config import load_default_env_file
+
+    load_default_env_file()
+    config = {**raw_config(), "AMQP_URI": env.config.amqp_uri}
+    context = callers.from_config(config, callers.SERVICE).sign_context({
+        "actor_id": "service:cli", "actor_role": "system", "actor_roles": ["system"],
+        "actor_scope": []})
+    with ClusterRpcProxy({"AMQP_URI": env.config.amqp_uri}, context_data=context,
+                         timeout=timeout) as cluster:
+        counts = cluster.signing.renew_timestamps()
+    print_json(counts)
+    return 1 if counts.get("failed") else 0
