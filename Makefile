@@ -50,6 +50,7 @@ bench-import: venv
 bench-requests: venv
 	scripts/infra.sh ensure
 	$(BIN)/python bench/requests_workflow.py
+	$(BIN)/python bench/requests_e2e.py --profile
 
 bench-checkpoints: venv
 	scripts/infra.sh ensure

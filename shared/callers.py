@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import jwt
@@ -88,6 +88,12 @@ class Callers:
     issuer: str | None  # GATEWAY or SERVICE; None: this process mints nothing
     private: Ed25519PrivateKey | None
     ttl: int
+    #: the tokens minted in the current second, by their claims. Ed25519 signatures are
+    #: deterministic and the claims hold whole seconds, so minting the same actor again within
+    #: the second gives the very same token: it is reused, not signed again (a gateway request
+    #: makes several RPCs for one actor; signing was 5-30% of the gateway's CPU, see
+    #: docs/design/performance.md)
+    _minted: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     # -- minting -----------------------------------------------------------------------------
 
@@ -102,8 +108,18 @@ class Callers:
         if self.issuer == GATEWAY and _is_system(actor):
             return None
         now = int(time.time())
-        return jwt.encode({"iss": self.issuer, "iat": now, "exp": now + self.ttl, "ctx": actor},
-                          self.private, algorithm="EdDSA")
+        key = repr(actor)  # the fields in ACTOR_FIELDS order: equal claims, equal key
+        minted = self._minted
+        if minted.get("second") != now:
+            minted.clear()
+            minted["second"] = now
+        token = minted.get(key)
+        if token is None:
+            token = jwt.encode({"iss": self.issuer, "iat": now, "exp": now + self.ttl,
+                                "ctx": actor}, self.private, algorithm="EdDSA")
+            if len(minted) < 4096:
+                minted[key] = token
+        return token
 
     def sign_context(self, context: dict) -> dict:
         """`context` with a caller token added (for standalone RPC clients: CLI, tests)."""

@@ -4,12 +4,13 @@ unit of work that writes a change and its events in one transaction."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy
 from nameko.extensions import DependencyProvider
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 
 from shared.config import validate_config
@@ -28,25 +29,62 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+#: a pooled connection unused this long is pinged (SELECT 1) before it is handed out, so one
+#: PostgreSQL dropped meanwhile (a restart, an idle timeout) is replaced without an error
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
 def make_engine(url: str, schema: str | None = None, pool_size: int = 5) -> Engine:
     connect_args = {"application_name": f"simasn-{schema or 'tool'}"}
     if schema:
         connect_args["options"] = f"-c search_path={schema},public"
-    return sqlalchemy.create_engine(
+    engine = sqlalchemy.create_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         connect_args=connect_args,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's `pool_pre_ping`, but only for a connection idle PING_AFTER_IDLE_SECONDS or
+    more. Under load a connection is back in use within milliseconds, and pinging it anyway was
+    one more round trip per transaction: as much of a read's time in py-spy as the query it
+    preceded (docs/design/performance.md). A ping that fails makes the pool open a fresh
+    connection (DisconnectionError), as pre-ping did; a connection that dies while in steady
+    use fails its transaction (StoreUnavailable, 503) and SQLAlchemy drops the pool's stale
+    connections with it."""
+
+    @event.listens_for(engine, "connect")
+    def connected(dbapi_connection, record):
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def returned(dbapi_connection, record):
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def handed_out(dbapi_connection, record, proxy):
+        idle = time.monotonic() - record.info.get("returned_at", 0.0)
+        if idle < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # noqa: BLE001 - any failure: this connection is not usable
+            raise sqlalchemy.exc.DisconnectionError(f"pooled connection dead: {exc}") from exc
 
 
 class UnitOfWork:
     """One transaction: the service's own tables plus its event log."""
 
     def __init__(self, conn: Connection, store: EventStore, metadata: dict,
-                 caller: str | None = None, idempotency_key: str | None = None):
+                 caller: str | None = None, idempotency_key: str | None = None,
+                 read_only: bool = False):
         self.conn = conn
+        #: opened by `ServiceDatabase.read()`: nothing may be appended (it would not be atomic)
+        self.read_only = read_only
         self.store = store
         self.metadata = metadata
         #: who asked for this change and the Idempotency-Key they sent with it, if any
@@ -71,6 +109,8 @@ class UnitOfWork:
         events: Sequence[NewEvent],
         reason: str | None = None,
     ) -> list[int]:
+        if self.read_only:
+            raise RuntimeError("a read (ServiceDatabase.read) appends no event: use transaction()")
         meta = dict(self.metadata)
         if reason is not None:
             meta["reason"] = reason
@@ -104,6 +144,25 @@ class ServiceDatabase:
             with self.engine.begin() as conn:
                 yield UnitOfWork(conn, self.store, meta, self.context.get(ACTOR_ID),
                                  self.idempotency_key)
+        except sqlalchemy.exc.OperationalError as exc:
+            raise StoreUnavailable("the database did not answer; try again shortly") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[UnitOfWork]:
+        """For a read that is one statement (an account, a session): run without BEGIN and
+        COMMIT, one round trip to PostgreSQL instead of three. Each statement sees its own
+        snapshot, so use `transaction()` where several must agree, and for any write."""
+        try:
+            with self.engine.connect() as conn:
+                dbapi = conn.connection.dbapi_connection
+                dbapi.autocommit = True
+                try:
+                    yield UnitOfWork(conn, self.store, event_metadata(self.context, None),
+                                     self.context.get(ACTOR_ID), self.idempotency_key,
+                                     read_only=True)
+                finally:
+                    if not dbapi.closed:
+                        dbapi.autocommit = False
         except sqlalchemy.exc.OperationalError as exc:
             raise StoreUnavailable("the database did not answer; try again shortly") from exc
 

@@ -79,3 +79,27 @@ def test_missing_or_bad_keys_fail_at_start_naming_the_key(keys):
     with pytest.raises(ConfigError) as bad:
         callers.from_config({**keys, "CALLER_GATEWAY_KEY": "short"}, callers.GATEWAY)
     assert bad.value.field == "CALLER_GATEWAY_KEY"
+
+
+def test_a_token_minted_again_within_the_second_is_the_same_and_a_new_second_mints_anew(
+        keys, monkeypatch):
+    """Minting is memoised per second (the same claims sign to the same bytes anyway): the
+    reused token is exactly what signing again gives, and another actor or second is not
+    served from the memo."""
+    gateway = callers.from_config(keys, callers.GATEWAY)
+    service = callers.from_config(keys, callers.SERVICE)
+    second = int(time.time()) - 2
+    clock = [second + 0.2]
+    monkeypatch.setattr(callers.time, "time", lambda: clock[0])
+    first = gateway.mint(PEGAWAI)
+    assert gateway.mint(dict(PEGAWAI)) == first
+    fresh = jwt.encode({"iss": "gateway", "iat": second, "exp": second + gateway.ttl,
+                        "ctx": PEGAWAI}, gateway.private, algorithm="EdDSA")
+    assert first == fresh  # what the memo hands out is what signing gives
+    other = gateway.mint({**PEGAWAI, "actor_id": "199001012015031002"})
+    assert other != first
+    assert service.verified({"caller_token": other})["actor_id"] == "199001012015031002"
+    clock[0] += 1
+    later = gateway.mint(PEGAWAI)
+    assert later != first
+    assert jwt.decode(later, options={"verify_signature": False})["iat"] == second + 1

@@ -141,7 +141,7 @@ class IdentityService(ServiceBase):
 
     @rpc
     def authenticate(self, access_token):
-        with self.db.transaction() as uow:
+        with self.db.read() as uow:  # one statement (docs/design/performance.md)
             return PRINCIPAL.dump(accounts.authenticate(uow, self.kit, access_token or ""))
 
     @rpc
@@ -262,7 +262,7 @@ class IdentityService(ServiceBase):
 
     @rpc
     def get_account(self, account_id):
-        with self.db.transaction() as uow:
+        with self.db.read() as uow:  # one statement
             return ACCOUNT.dump(accounts.get_account(uow, self._actor(), str(account_id)))
 
     @rpc
