@@ -42,7 +42,10 @@ def replicas(service_config, tmp_path, keystore_dir):
     """Two signing processes (started by the test) and the TSA their signatures use."""
     with LocalTsa(keystore_dir, json.loads((keystore_dir / "keystore.json").read_text())) as tsa:
         config = tmp_path / "signing.yaml"
+        # B-T: one time stamp a signature, the one the test holds (B-LTA, the default with a
+        # TSA, also fetches revocation data, which tests/test_signing_ltv*.py cover)
         config.write_text(yaml.safe_dump({**service_config, "SIGNING_TSA_URL": tsa.url,
+                                          "SIGNING_PADES_LEVEL": "B-T",
                                           "SIGNING_CHECKPOINT_SECONDS": 3600}))
         env = {**os.environ, "PYTHONPATH": str(ROOT),
                "PYTHONWARNINGS": "ignore::DeprecationWarning"}
