@@ -62,7 +62,12 @@ class RevocationServer:
         """Revoke `certificate` (cryptography or asn1crypto, or its serial) as of `at`
         (default: now)."""
         serial = certificate if isinstance(certificate, int) else certificate.serial_number
-        self.revoked[serial] = (at or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+        when = at or dt.datetime.now(dt.UTC)
+        # OCSP and CRLs carry whole seconds: rounded up, never earlier than asked, or a
+        # revocation "now" could land before a signature made in the same second
+        if when.microsecond:
+            when = when.replace(microsecond=0) + dt.timedelta(seconds=1)
+        self.revoked[serial] = when
 
     @Request.application
     def app(self, request: Request) -> Response:

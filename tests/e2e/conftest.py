@@ -19,7 +19,11 @@ def stack(tmp_path_factory):
     # a run stopped with SIGTERM/SIGHUP (a CI timeout, a closed terminal) still tears the stack
     # down: pytest runs fixture teardown on KeyboardInterrupt, not on a signal's default action
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    running = harness.start(tmp_path_factory.mktemp("stack"))
+    # one gateway: these tests count what one gateway answers (its body budget held for the
+    # 503s, its per-address burst for the 429s); two replicas are proven by
+    # tests/test_gateway_replicas.py, the kill loop (tests/test_chaos.py) and bench/soak.py
+    running = harness.start(tmp_path_factory.mktemp("stack"),
+                            env={"SIMASN_REPLICAS": "gateway=1"})
     try:
         yield running
     finally:
