@@ -138,3 +138,23 @@ def test_an_unreachable_responder_leaves_the_embedded_verdict(ca):
     responders.available = False
     verdict = pdfsign.verify(pdf, keystore.trust_roots, online=2)
     assert verdict.valid and verdict.current_revocation is None
+
+
+def test_each_renewal_before_the_last_tsa_certificate_ends_carries_it_further(ca):
+    """Three years on: the first renewal's TSA certificate (two years) has ended too, so that
+    archive time stamp alone no longer proves anything; a second renewal, made while it was
+    still in force, with a TSA certificate reaching past then, does."""
+    directory, keystore, responders, tsa = ca
+    pdf = sign(keystore, tsa)
+    responders.revoke(keystore.certificate(SIGNER))  # after signing
+    once = renew_with_next_tsa(directory, keystore, pdf)
+    three_years = NOW + dt.timedelta(days=3 * 365)
+    assert not pdfsign.verify(once, keystore.trust_roots, moment=three_years).valid
+
+    index = pki.renew_tsa(directory, not_after=NOW + dt.timedelta(days=5 * 365))
+    with LocalTsa(directory, index) as third_tsa:
+        twice = ltv.renew(once, keystore.trust_roots,
+                          RequestsHTTPTimeStamper(third_tsa.url, timeout=10), timeout=10)
+    verdict = pdfsign.verify(twice, keystore.trust_roots, moment=three_years)
+    assert verdict.valid and verdict.code == "valid", verdict
+    assert len(verdict.archive_timestamps) == 3
