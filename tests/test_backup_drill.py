@@ -198,7 +198,9 @@ def test_the_drill_restores_identical_logs_documents_read_models_and_witness(
     restored_config = {**config, "DATABASE_URL": restored_database,
                        "DOCUMENT_ROOT": str(restored_docs),
                        "SIGNING_WITNESS": str(restored_witness)}
-    for cls in (RecordsService, RequestsService, VerificationService, ReportingService):
+    # signing too: the inbox (verification.queue) reads the signed documents it tells about
+    for cls in (RecordsService, RequestsService, SigningService, VerificationService,
+                ReportingService):
         container_factory(cls, restored_config).start()
     monkeypatch.setenv("SIMASN_DATABASE_URL", restored_database)
     conn = psycopg2.connect(restored_database)

@@ -143,14 +143,15 @@ def test_gaji_berkala_from_submission_to_signed_letter_through_the_gateway(
     assert output.status == 200 and output.body["status"] == "signed", output.body
     assert output.body["signer"] == admin_login and output.body["number"].startswith(
         "800.1.11.4/")
-    # no fasilitator ever reads an output document: the gateway refuses the role (403)
-    assert client.call("GET", f"/api/requests/{rid}/output", token=other).status == 403
+    # a fasilitator reads the outputs of their own OPD's requests only (issue 20): another
+    # OPD's is not found, like the request itself
+    assert client.call("GET", f"/api/requests/{rid}/output", token=other).status == 404
     status, headers, letter = download(
         client, f"/api/signed-documents/{output.body['document_id']}/pdf", pegawai)
     assert status == 200 and letter.startswith(b"%PDF") and headers["Content-Type"] == \
         "application/pdf"
     assert download(client, f"/api/signed-documents/{output.body['document_id']}/pdf",
-                    other)[0] == 403
+                    other)[0] == 404
 
     checked = client.call("POST", "/api/public/verification", raw=letter, headers=PDF)
     assert checked.status == 200 and checked.body["valid"], checked.body

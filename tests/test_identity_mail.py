@@ -95,7 +95,8 @@ def test_without_a_relay_the_mails_go_to_the_outbox_file(identity, identity_conf
                               "email": f"{nip}@mail.test", "roles": ["pegawai"],
                               "home_opd": "dinkes", "reason": "CPNS 2025"})
     (token,) = outbox_tokens(identity_config, f"{nip}@mail.test")
-    assert [r[:3] for r in outbox_rows(database_url, f"{nip}@mail.test")] == [
-        ("activation", "sent", 1)]
+    # the file is written first, the row marked sent in the next transaction
+    wait_for(lambda: [r[:3] for r in outbox_rows(database_url, f"{nip}@mail.test")] == [
+        ("activation", "sent", 1)], timeout=30, message="the activation mail marked sent")
     with rpc(identity_config) as svc:
         svc.complete_password_reset({"token": token, "new_password": PASSWORD})

@@ -155,14 +155,16 @@ def test_a_refused_mail_is_tried_again_later_and_given_up_after_five_tries(datab
 
 
 def test_identity_mails_on_every_notified_event():
-    """The mail handlers are declared one per event, by name: none of NOTIFIED_EVENTS is
+    """The mail handlers are declared one per event, by name: none of NOTIFIED_EVENTS (the
+    requests' steps) and DOCUMENT_EVENTS (a document signed, revoked or replaced: issue 20) is
     missing, none mails on an event the employee is not told about, and each consumer is named
     as the service attribute that declares it (its queue and position are named after it)."""
-    from shared.notifications import NOTIFIED_EVENTS
+    from shared.notifications import DOCUMENT_EVENTS, NOTIFIED_EVENTS
 
     handlers = {name: entry for name, entry in vars(IdentityService).items()
                 if getattr(entry, "subscribes", None)
                 and entry.subscribes[0] == "identity.notifications"}
     assert {entry.subscribes[1:3] for entry in handlers.values()} == {
-        ("requests", event_type) for event_type in NOTIFIED_EVENTS}
+        ("requests", event_type) for event_type in NOTIFIED_EVENTS} | {
+        ("signing", event_type) for event_type in DOCUMENT_EVENTS}
     assert all(entry.__name__ == name for name, entry in handlers.items())
