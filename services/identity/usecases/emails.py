@@ -24,16 +24,7 @@ def queue(uow, event) -> None:
     nip = event.payload.get("nip")
     if message is None or not nip:
         return
-    row = uow.execute("SELECT email FROM accounts WHERE account_id = :a AND status = 'active'",
-                      {"a": nip}).first()
-    if row is None or not row[0]:
-        return  # no account or no address: the in-app inbox still has it
-    title, body = message
-    uow.execute(
-        "INSERT INTO email_outbox (source_key, recipient, subject, body) VALUES "
-        "(:k, :to, :s, :b) ON CONFLICT (source_key) DO NOTHING",
-        {"k": f"{event.source}:{event.position}", "to": row[0], "s": SUBJECT_PREFIX + title,
-         "b": f"{body}\n\nUsulan: {event.stream_id.split(':', 1)[1]}"})
+    _queue_once(uow, event, nip, message, f"Usulan: {event.stream_id.split(':', 1)[1]}")
 
 
 def queue_document(uow, event, document: dict) -> None:
@@ -45,6 +36,12 @@ def queue_document(uow, event, document: dict) -> None:
     nip = document.get("nip")
     if message is None or not nip or document.get("confidential"):
         return
+    _queue_once(uow, event, nip, message, f"Dokumen: {document['document_id']}")
+
+
+def _queue_once(uow, event, nip: str, message: tuple[str, str], reference: str) -> None:
+    """The employee's mail for one event, keyed by the event's place in its log; nobody
+    without an active account and an address is mailed (the in-app inbox still has it)."""
     row = uow.execute("SELECT email FROM accounts WHERE account_id = :a AND status = 'active'",
                       {"a": nip}).first()
     if row is None or not row[0]:
@@ -54,7 +51,7 @@ def queue_document(uow, event, document: dict) -> None:
         "INSERT INTO email_outbox (source_key, recipient, subject, body) VALUES "
         "(:k, :to, :s, :b) ON CONFLICT (source_key) DO NOTHING",
         {"k": f"{event.source}:{event.position}", "to": row[0], "s": SUBJECT_PREFIX + title,
-         "b": f"{body}\n\nDokumen: {document['document_id']}"})
+         "b": f"{body}\n\n{reference}"})
 
 
 def queue_account_mail(uow, box: SecretBox, kind: str, to: str, subject: str, body: str) -> None:
