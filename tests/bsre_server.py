@@ -5,9 +5,11 @@ the protocol), signing with a development CA key through pyHanko so the result v
     POST /api/sign/pdf            multipart: file, nik, passphrase, tampilan
     GET  /api/user/status/<nik>
 
-Knobs for the faults a test needs: `delay` (seconds before answering a signature: a read
-timeout), `fail_next` ((status, body) answered once instead of signing), `substitute` (another
-PDF signed instead of ours), `stop()` (BSrE gone).
+`tsa_url`: BSrE time-stamps its signatures (PAdES B-T) with that TSA, as the real service does
+with its own; without it the stand-in signs at B-B. Knobs for the faults a test needs: `delay`
+(seconds before answering a signature: a read timeout), `fail_next` ((status, body) answered
+once instead of signing), `substitute` (another PDF signed instead of ours), `stop()` (BSrE
+gone).
 `signed` counts the signatures it made (a document must never be signed twice by our side)."""
 
 from __future__ import annotations
@@ -34,8 +36,14 @@ def _json(body: dict, status: int) -> Response:
 class LocalBsre:
     """`officials`: NIK -> (passphrase, pyHanko signer holding that official's key)."""
 
-    def __init__(self, officials: dict[str, tuple[str, signers.Signer]]):
+    def __init__(self, officials: dict[str, tuple[str, signers.Signer]],
+                 tsa_url: str | None = None):
         self.officials = officials
+        self.timestamper = None
+        if tsa_url:
+            from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+
+            self.timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=10)
         self.delay = 0.0
         self.fail_next: tuple[int, dict] | None = None
         #: bytes signed instead of the PDF sent (a BSrE that would change the document)
@@ -93,7 +101,7 @@ class LocalBsre:
                              signers.PdfSignatureMetadata(
                                  field_name="BSrE", subfilter=SigSeedSubFilter.PADES,
                                  md_algorithm="sha256"),
-                             signer=signer, output=out)
+                             signer=signer, timestamper=self.timestamper, output=out)
             self.signed += 1
         return Response(out.getvalue(), mimetype="application/pdf",
                         headers={"id_dokumen": f"bsre-{self.signed}"})

@@ -7,15 +7,13 @@ off) or without the renewal it is not. A signature made after the revocation is 
 
 import datetime as dt
 import io
-import json
 
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 
 from services.signing import ltv, pdfsign, pki
-from services.signing.keystore import Keystore
-from tests.revocation_server import RevocationServer
+from tests.ltv_helpers import dev_ca
 from tests.test_signing_pdf import rendered
 from tests.tsa_server import LocalTsa
 
@@ -34,17 +32,9 @@ LATER = NOW + dt.timedelta(days=90)
 def ca(tmp_path):
     """A key store whose certificates name the test's responders; the signer's certificate
     short-lived, the TSA's about to expire."""
-    with RevocationServer(tmp_path) as responders:
-        pki.init(tmp_path, [], revocation_url=responders.url, tsa_not_after=TSA_END)
-        root = pki.load_root(tmp_path)
-        index = json.loads((tmp_path / "keystore.json").read_text())
-        index["signers"][SIGNER] = pki.write_entry(
-            tmp_path, root, SIGNER, "Dr. Budi Santoso, M.Si.", "Kepala BKD",
-            issued=pki.issue(root, "Dr. Budi Santoso, M.Si.", unit="Kepala BKD", serial=SIGNER,
-                             revocation_url=responders.url, not_after=SIGNER_END))
-        (tmp_path / "keystore.json").write_text(json.dumps(index))
-        with LocalTsa(tmp_path, index) as tsa:
-            yield tmp_path, Keystore(tmp_path), responders, tsa
+    with dev_ca(tmp_path, SIGNER, "Dr. Budi Santoso, M.Si.", "Kepala BKD",
+                signer_not_after=SIGNER_END, tsa_not_after=TSA_END) as made:
+        yield made.directory, made.keystore, made.responders, made.tsa
 
 
 def sign(keystore, tsa, level="B-LTA") -> bytes:
@@ -158,3 +148,48 @@ def test_each_renewal_before_the_last_tsa_certificate_ends_carries_it_further(ca
     verdict = pdfsign.verify(twice, keystore.trust_roots, moment=three_years)
     assert verdict.valid and verdict.code == "valid", verdict
     assert len(verdict.archive_timestamps) == 3
+
+
+def test_a_signature_made_elsewhere_is_raised_to_the_level_asked(ca):
+    """BSrE signs at B-B (or B-T); `ltv.extend` adds the CA's revocation data and a document
+    time stamp, the signed bytes untouched. A B-B signature has no time stamp of its own: the
+    first document time stamp proves when it existed."""
+    directory, keystore, responders, tsa = ca
+    bare = sign(keystore, tsa, level="B-B")
+    stamper = RequestsHTTPTimeStamper(tsa.url, timeout=10)
+    assert ltv.extend(bare, "B-B", keystore.trust_roots, stamper, 10) == bare
+
+    timed = ltv.extend(bare, "B-T", keystore.trust_roots, stamper, 10)
+    verdict = pdfsign.verify(timed, keystore.trust_roots)
+    assert timed.startswith(bare) and verdict.valid and verdict.pades_level == "B-T", verdict
+    assert verdict.proved_signing_time and verdict.timestamped
+
+    archived = ltv.extend(bare, "B-LTA", keystore.trust_roots, stamper, 10)
+    assert archived.startswith(bare)
+    assert ltv.extend(archived, "B-LTA", keystore.trust_roots, stamper, 10) == archived
+    today = pdfsign.verify(archived, keystore.trust_roots)
+    assert today.valid and today.pades_level == "B-LTA", today
+    assert [e["status"] for e in today.revocation_evidence if e["kind"] == "ocsp"] == ["good"]
+
+    responders.revoke(keystore.certificate(SIGNER))  # after signing
+    renewed = renew_with_next_tsa(directory, keystore, archived)
+    later = pdfsign.verify(renewed, keystore.trust_roots, moment=LATER)
+    assert later.valid and later.code == "valid" and len(later.archive_timestamps) == 2, later
+    # not renewed: the first TSA certificate has ended, nothing proves the signing time
+    stale = pdfsign.verify(archived, keystore.trust_roots, moment=LATER)
+    assert not stale.valid and stale.code == "expired", stale
+    # B-T only (no revocation data): the certificate is judged when checked
+    assert pdfsign.verify(timed, keystore.trust_roots, moment=LATER).code == "expired"
+    # one byte of the signed content changed: not valid, whatever was added after
+    flipped = bytearray(renewed)
+    flipped[len(bare) // 4] ^= 0x01  # inside the revision BSrE's signature covers
+    assert not pdfsign.verify(bytes(flipped), keystore.trust_roots).valid
+
+
+def test_a_signer_revoked_before_the_extension_is_not_raised(ca):
+    _, keystore, responders, tsa = ca
+    bare = sign(keystore, tsa, level="B-B")
+    responders.revoke(keystore.certificate(SIGNER), NOW - dt.timedelta(hours=1))
+    with pytest.raises(ltv.NotExtended, match="Revoked"):
+        ltv.extend(bare, "B-LTA", keystore.trust_roots,
+                   RequestsHTTPTimeStamper(tsa.url, timeout=10), 10)

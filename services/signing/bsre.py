@@ -72,6 +72,15 @@ class Refused(SigningError):
     http_status = 503  # BSrE, behind us, did not do it: not the official's to fix
 
 
+class NotInForce(SigningError):
+    """BSrE signed, but the long-term validation data could not be added (services/signing/
+    ltv.py `extend`): the official's certificate is revoked or expired at the CA, or the CA's
+    responders or our TSA did not answer. The signature is not kept; the document waits."""
+
+    code = "signer_certificate_not_in_force"
+    http_status = 422
+
+
 #: what the official reads (Bahasa Indonesia); BSrE's own words go to last_error
 MESSAGES = {
     PassphraseRequired: "masukkan passphrase sertifikat elektronik Anda untuk menandatangani",
@@ -80,6 +89,9 @@ MESSAGES = {
     NotRegistered: "NIK penandatangan belum terdaftar atau sertifikatnya tidak aktif di BSrE",
     Unavailable: "layanan BSrE tidak dapat dihubungi; dokumen belum ditandatangani, coba lagi "
                  "beberapa saat lagi",
+    NotInForce: "status sertifikat penandatangan tidak dapat dipastikan berlaku (dicabut, "
+                "kedaluwarsa, atau layanan pemeriksaan CA/cap waktu tidak menjawab); dokumen "
+                "belum ditandatangani, coba lagi atau hubungi admin BKD",
 }
 
 

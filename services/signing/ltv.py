@@ -81,21 +81,33 @@ def signing_context(trust_roots, timeout: float) -> ValidationContext:
 
 
 def level_of(reader: PdfFileReader, embedded) -> str:
-    """B-B (a signature), B-T (with a signature time stamp), B-LT (and revocation data in the
-    DSS), B-LTA (and a document time stamp after the signature)."""
-    has_ts = signature_timestamp(embedded) is not None
+    """B-B (a signature), B-T (with a signature time stamp, or a document time stamp over it:
+    EN 319 142-1 allows either), B-LT (and revocation data in the DSS), B-LTA (and a document
+    time stamp after the signature and its revocation data)."""
+    archive = [ts for ts in reader.embedded_timestamp_signatures
+               if ts.signed_revision > embedded.signed_revision]
+    if signature_timestamp(embedded) is None and not archive:
+        return "B-B"
     try:
         dss = DocumentSecurityStore.read_dss(reader)
         has_revinfo = bool(dss.ocsps or dss.crls)
     except NoDSSFoundError:
         has_revinfo = False
-    archive = [ts for ts in reader.embedded_timestamp_signatures
-               if ts.signed_revision > embedded.signed_revision]
-    if not has_ts:
-        return "B-B"
     if not has_revinfo:
         return "B-T"
     return "B-LTA" if archive else "B-LT"
+
+
+def timestamp_time(reader: PdfFileReader, embedded) -> dt.datetime | None:
+    """When a time stamp proves `embedded` existed: its signature time stamp, else the first
+    document time stamp after it (a signature made elsewhere, raised by `extend`)."""
+    token = signature_timestamp(embedded)
+    if token is not None:
+        return _tst_time(token)
+    after = [ts for ts in reader.embedded_timestamp_signatures
+             if ts.signed_revision > embedded.signed_revision]
+    return (after[0].self_reported_timestamp or _tst_time(after[0].signed_data)) if after \
+        else None
 
 
 def signature_timestamp(embedded):
@@ -240,6 +252,8 @@ def judge(embedded, trust_roots, moment: dt.datetime | None) -> LongTermVerdict:
     """ETSI long-term validation of `embedded` at `moment` (default now) with what the file
     embeds only: valid when the signature held at the time its time stamps prove."""
     when = moment or dt.datetime.now(dt.UTC)
+    if signature_timestamp(embedded) is None:
+        return _judge_by_document_timestamps(embedded, trust_roots, when)
     spec = PdfSignatureValidationSpec(SignatureValidationSpec(
         cert_validation_policy=CertValidationPolicySpec(
             trust_manager=SimpleTrustManager.build(trust_roots=list(trust_roots)),
@@ -259,15 +273,69 @@ def judge(embedded, trust_roots, moment: dt.datetime | None) -> LongTermVerdict:
     return LongTermVerdict(False, code, proved, archive, subindic.name)
 
 
+def _judge_by_document_timestamps(embedded, trust_roots, when: dt.datetime) -> LongTermVerdict:
+    """A signature without a time stamp of its own (made elsewhere at B-B, raised by `extend`):
+    pyHanko's ETSI validation insists on a signature time stamp, so the same reasoning is done
+    here with its public parts. The first document time stamp after the signature proves when
+    it existed (T1); each document time stamp must hold at the time the next one proves (the
+    last one at `when`), with the embedded revocation data only; the signer's chain must hold
+    at T1 with the embedded revocation data only."""
+    from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+
+    reader = embedded.reader
+    archive = archive_timestamps(reader)
+    stamps = sorted((ts for ts in reader.embedded_timestamp_signatures
+                     if ts.signed_revision > embedded.signed_revision),
+                    key=lambda ts: ts.signed_revision)
+    if not stamps:
+        return LongTermVerdict(False, "expired", None, archive, "NO_POE")
+    times = [ts.self_reported_timestamp or _tst_time(ts.signed_data) for ts in stamps]
+    embedded_data = _embedded_validation_data(reader)
+
+    def context(moment: dt.datetime) -> ValidationContext:
+        return ValidationContext(trust_roots=list(trust_roots), allow_fetching=False,
+                                 moment=moment, revocation_mode="hard-fail",
+                                 revinfo_policy=_REVINFO_POLICY, **embedded_data)
+
+    for stamp, until in zip(stamps, [*times[1:], when], strict=True):
+        status = validate_pdf_timestamp(stamp, context(until))
+        if not (status.intact and status.valid and status.trusted):
+            return LongTermVerdict(False, _problem_code(status), times[0], archive,
+                                   "TIMESTAMP_CHAIN")
+    status = validate_pdf_signature(embedded, context(times[0]), skip_diff=True)
+    if not (status.intact and status.valid):
+        return LongTermVerdict(False, "modified", times[0], archive, "HASH_FAILURE")
+    if not status.bottom_line:
+        return LongTermVerdict(False, _problem_code(status), times[0], archive,
+                               "SIGNER_AT_POE")
+    return LongTermVerdict(True, "valid", times[0], archive, "OK")
+
+
+def _embedded_validation_data(reader: PdfFileReader) -> dict:
+    """The DSS's certificates, OCSP responses and CRLs, as a ValidationContext takes them."""
+    try:
+        dss = DocumentSecurityStore.read_dss(reader)
+    except NoDSSFoundError:
+        return {"other_certs": [], "ocsps": [], "crls": []}
+    return {"other_certs": list(dss.load_certs()),
+            "ocsps": [asn1_ocsp.OCSPResponse.load(ref.get_object().data) for ref in dss.ocsps],
+            "crls": [ref.get_object().data for ref in dss.crls]}
+
+
+def _problem_code(status) -> str:
+    """What a failed pyHanko status says, as our signature codes."""
+    indic = getattr(status.trust_problem_indic, "name", "") or ""
+    if "REVOKED" in indic:
+        return "revoked_certificate"
+    if "OUT_OF_BOUNDS" in indic or "EXPIRED" in indic or "NO_POE" in indic:
+        return "expired"
+    return "untrusted"
+
+
 def _proved_signing_time(embedded, result) -> dt.datetime | None:
-    """The signature time stamp's time (pyHanko's best signature time when it is earlier than
-    the validation moment is the same thing)."""
-    token = signature_timestamp(embedded)
-    if token is not None:
-        at = _tst_time(token)
-        if at is not None:
-            return at
-    return result.best_signature_time
+    """The signature time stamp's time, else the first document time stamp's (pyHanko's best
+    signature time when it is earlier than the validation moment is the same thing)."""
+    return timestamp_time(embedded.reader, embedded) or result.best_signature_time
 
 
 def renew(pdf: bytes, trust_roots, timestamper, timeout: float) -> bytes:
@@ -277,3 +345,55 @@ def renew(pdf: bytes, trust_roots, timestamper, timeout: float) -> bytes:
     output = PdfTimeStamper(timestamper).update_archival_timestamp_chain(
         PdfFileReader(io.BytesIO(pdf)), context, in_place=False)
     return output.getvalue()
+
+
+RANK = {level: rank for rank, level in enumerate(LEVELS)}
+
+
+class NotExtended(ValueError):
+    """A signature made elsewhere could not be raised to the level asked: the signer's
+    certificate (or the TSA's) is revoked or expired, or the CA's responders did not answer.
+    Nothing is added."""
+
+
+def extend(pdf: bytes, level: str, trust_roots, timestamper, timeout: float) -> bytes:
+    """`pdf`, whose last signature was made elsewhere (BSrE signs at B-B or B-T), raised to
+    `level` by incremental updates that leave the signed bytes untouched:
+
+    - B-LT and B-LTA: the signer's chain and its CA's OCSP responses or CRLs (and the signature
+      time stamp's, if any), fetched now and checked hard-fail, go into the DSS;
+    - a document time stamp over it all for B-LTA, and for any level above B-B when the
+      signature carries no time stamp of its own (it is then what proves the signing time),
+      with the TSA's own validation data after it (the renewal job's starting point).
+
+    A signature already at or above `level` is returned as it is."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown PAdES level {level}")
+    reader = PdfFileReader(io.BytesIO(pdf))
+    embedded = reader.embedded_regular_signatures[-1]
+    have = level_of(reader, embedded)
+    if RANK[have] >= RANK[level]:
+        return pdf
+    if timestamper is None:
+        raise ValueError(f"PAdES {level} needs a time-stamping authority (SIGNING_TSA_URL)")
+    context = signing_context(trust_roots, timeout)
+    long_term = level in ("B-LT", "B-LTA")
+    out = pdf
+    try:
+        if long_term and RANK[have] < RANK["B-LT"]:
+            from pyhanko.sign.validation import add_validation_info
+
+            out = add_validation_info(embedded, context, in_place=False, add_vri_entry=False,
+                                      force_write=True).getvalue()
+        if level == "B-LTA" or signature_timestamp(embedded) is None:
+            from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+            out = PdfTimeStamper(timestamper).timestamp_pdf(
+                IncrementalPdfFileWriter(io.BytesIO(out)), "sha256",
+                validation_context=context if long_term else None,
+                in_place=False).getvalue()
+    except Exception as exc:  # noqa: BLE001 - pyHanko's path, revocation and TSA errors
+        cause = exc.__cause__ or exc
+        raise NotExtended(f"tanda tangan tidak dapat dinaikkan ke {level}: "
+                          f"{type(cause).__name__}: {cause}"[:500]) from exc
+    return out

@@ -201,7 +201,8 @@ def _judge(reader, embedded, trust_roots, moment, online) -> Verdict:
               "signer_serial": cert.subject.native.get("serial_number") if cert else None,
               "signed_at": (status.signer_reported_dt.isoformat()
                             if status.signer_reported_dt else None),
-              "timestamped": status.timestamp_validity is not None,
+              # a signature time stamp, or a document time stamp over a signature made elsewhere
+              "timestamped": level != "B-B",
               "pades_level": level,
               "revocation_evidence": tuple(ltv.revocation_evidence(reader, cert))}
     if not status.intact or not status.valid:
@@ -212,7 +213,7 @@ def _judge(reader, embedded, trust_roots, moment, online) -> Verdict:
                        for ts in reader.embedded_timestamp_signatures) and \
         status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE and not (
-            level in ("B-LT", "B-LTA") and archive_only and status.modification_level is not
+            level != "B-B" and archive_only and status.modification_level is not
             None and status.modification_level.name in ("NONE", "LTA_UPDATES")):
         return Verdict(False, "modified", **common)
     if level in ("B-LT", "B-LTA"):
@@ -225,8 +226,7 @@ def _judge(reader, embedded, trust_roots, moment, online) -> Verdict:
         verdict = (Verdict(True, "valid", **common) if long_term.ok
                    else Verdict(False, long_term.code, **common))
     else:
-        token = ltv.signature_timestamp(embedded)
-        proved = ltv._tst_time(token) if token is not None else None
+        proved = ltv.timestamp_time(reader, embedded)
         common["proved_signing_time"] = proved.isoformat() if proved else None
         if not status.bottom_line:
             indic = getattr(status.trust_problem_indic, "name", None)

@@ -78,7 +78,7 @@ class SigningService(ServiceBase):
         """B-LTA documents whose archive time stamp's TSA certificate ends within
         SIGNING_RENEW_WINDOW_DAYS get a fresh one (docs/design/long-term-validation.md)."""
         self.context.update(SYSTEM)
-        if self.work.signers.timestamper is not None:
+        if self.work.signers.tsa_url is not None:
             renewing.renew_due(self.db, self.documents,
                                lambda pdf: signers.renew(self.work.signers, pdf),
                                self.work.renew_window_days)

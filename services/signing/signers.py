@@ -29,6 +29,11 @@ WORKER_TIMEOUT = 60
 
 
 def timestamper_for(tsa_url: str | None):
+    """A pyHanko timestamper for SIGNING_TSA_URL, made afresh for each document: a
+    TimeStamper keeps the TSA certificates of its first answer for its lifetime, so a
+    long-lived one, after the TSA moved to its next certificate, would embed the old
+    certificate's validation data beside a time stamp made with the new one — a B-LTA
+    document, or a renewal, that no longer validates once that data is needed."""
     if not tsa_url:
         return None
     # the requests-based client: synchronous, it waits inside the signing call
@@ -42,10 +47,11 @@ def renew(pool: SignerPool, pdf: bytes) -> bytes:
     the TSA and the CA's responders."""
     from services.signing import ltv
 
-    if pool.timestamper is None:
+    timestamper = pool.timestamper
+    if timestamper is None:
         raise SigningError("pembaruan cap waktu arsip perlu SIGNING_TSA_URL",
                            field="SIGNING_TSA_URL")
-    return tpool.execute(ltv.renew, pdf, pool.keystore.trust_roots, pool.timestamper,
+    return tpool.execute(ltv.renew, pdf, pool.keystore.trust_roots, timestamper,
                          pool.fetch_timeout)
 
 
@@ -102,7 +108,6 @@ class SignerPool:
         self.keystore = keystore
         self.processes = processes
         self.tsa_url = tsa_url or None
-        self.timestamper = timestamper_for(self.tsa_url)
         self.default_level = default_level or ("B-LTA" if self.tsa_url else "B-B")
         self.fetch_timeout = fetch_timeout
         self.settings = {"directory": str(keystore.directory), "kind": keystore.kind,
@@ -118,6 +123,11 @@ class SignerPool:
     @property
     def pades_level(self) -> str:
         return self.default_level
+
+    @property
+    def timestamper(self):
+        """A fresh timestamper (`timestamper_for`), or None without a TSA."""
+        return timestamper_for(self.tsa_url)
 
     def sign(self, account_id: str, pdf: bytes, **options) -> bytes:
         options.setdefault("level", self.default_level)
@@ -147,7 +157,7 @@ class SignerPool:
 
     def _sign_here(self, account_id: str, pdf: bytes, options: dict) -> bytes:
         signer = self.keystore.signer(account_id)
-        if self.timestamper is not None:  # waits on the network: in an OS thread
+        if self.tsa_url is not None:  # waits on the network: in an OS thread
             return tpool.execute(pdfsign.sign, pdf, signer, timestamper=self.timestamper,
                                  trust_roots=self.keystore.trust_roots,
                                  fetch_timeout=self.fetch_timeout, **options)
@@ -162,21 +172,37 @@ class SignerPool:
 
 class RemoteSigner:
     """BSrE as the signer, behind the pool's interface: `sign(account_id, pdf, name=, jabatan=,
-    reason=, passphrase=)` -> signed bytes. The official's key index entry names their NIK
-    (`{"nik": ..., "name": ..., "jabatan": ...}`); BSrE signs with their certificate once they
-    give their passphrase (services/signing/bsre.py). What comes back is accepted only if it is
-    our PDF with a signature appended that is valid against our trust roots: BSrE must not be
-    able to change a word of the document."""
+    reason=, level=, passphrase=)` -> signed bytes. The official's key index entry names their
+    NIK (`{"nik": ..., "name": ..., "jabatan": ...}`); BSrE signs with their certificate once
+    they give their passphrase (services/signing/bsre.py). What comes back is accepted only if
+    it is our PDF with a signature appended that is valid against our trust roots: BSrE must
+    not be able to change a word of the document. BSrE signs at B-B or B-T; with a TSA the
+    signature is then raised to `level` (default B-LTA) by us (services/signing/ltv.py
+    `extend`: the CA's revocation data and a document time stamp, the signed bytes
+    untouched), so the renewal job keeps it verifiable as it does our own signatures."""
 
     needs_passphrase = True
 
-    def __init__(self, keystore: Keystore, client):
+    def __init__(self, keystore: Keystore, client, tsa_url: str | None = None,
+                 default_level: str | None = None, fetch_timeout: float = 10):
         self.keystore = keystore
         self.client = client
+        self.tsa_url = tsa_url or None
+        self.default_level = default_level or ("B-LTA" if tsa_url else "B-B")
+        self.fetch_timeout = fetch_timeout
+
+    @property
+    def timestamper(self):
+        """A fresh timestamper (`timestamper_for`), or None without a TSA."""
+        return timestamper_for(self.tsa_url)
+
+    @property
+    def pades_level(self) -> str:
+        return self.default_level
 
     def sign(self, account_id: str, pdf: bytes, *, passphrase: str | None = None,
-             **_options) -> bytes:
-        from services.signing import bsre
+             level: str | None = None, **_options) -> bytes:
+        from services.signing import bsre, ltv
 
         nik = self.keystore.nik(account_id)
         if not passphrase:
@@ -191,20 +217,15 @@ class RemoteSigner:
         if not verdict.valid:
             raise bsre.Refused(f"tanda tangan dari BSrE tidak sah ({verdict.code})",
                                field="signer", details={"verdict": verdict.code})
-        return signed
-
-    @staticmethod
-    def pades_level(signed: bytes) -> str:
-        """The level of the signature BSrE made (B-B; B-T with its time stamp; B-LT/B-LTA
-        with the revocation data and archive time stamp it may add), read from the file."""
-        import io
-
-        from pyhanko.pdf_utils.reader import PdfFileReader
-
-        from services.signing import ltv
-
-        reader = PdfFileReader(io.BytesIO(signed))
-        return ltv.level_of(reader, reader.embedded_signatures[-1])
+        target = level or self.default_level
+        if target == "B-B":
+            return signed
+        try:  # waits on the CA's responders and the TSA: in an OS thread
+            return tpool.execute(ltv.extend, signed, target, self.keystore.trust_roots,
+                                 self.timestamper, self.fetch_timeout)
+        except (ltv.NotExtended, ValueError) as exc:
+            raise bsre.NotInForce(bsre.MESSAGES[bsre.NotInForce], field="signer",
+                                  details={"level": target, "reason": str(exc)[:300]}) from exc
 
     def close(self) -> None:
         self.client.close()
@@ -218,5 +239,6 @@ def signers_from_config(config: dict, keystore: Keystore, processes: int,
     if backend(config) == "bsre":
         from services.signing import bsre
 
-        return RemoteSigner(keystore, bsre.client_from_config(config))
+        return RemoteSigner(keystore, bsre.client_from_config(config), tsa_url,
+                            default_level, fetch_timeout)
     return SignerPool(keystore, processes, tsa_url, default_level, fetch_timeout)

@@ -62,7 +62,6 @@ def main() -> int:
 
     settings = json.loads(sys.argv[1])
     keystore = Keystore(settings["directory"], settings["kind"], settings["pkcs11"])
-    timestamper = timestamper_for(settings["tsa_url"])
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # anything a library prints must not land in the frames
     write_message(sink, {"ok": True, "ready": True})
@@ -71,7 +70,9 @@ def main() -> int:
         try:
             keystore.refresh()
             signed = pdfsign.sign(pdf, keystore.signer(header["account_id"]),
-                                  timestamper=timestamper, trust_roots=keystore.trust_roots,
+                                  # fresh per document: see timestamper_for
+                                  timestamper=timestamper_for(settings["tsa_url"]),
+                                  trust_roots=keystore.trust_roots,
                                   fetch_timeout=settings.get("fetch_timeout", 10),
                                   **header["options"])
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the service

@@ -180,12 +180,12 @@ class Produced:
     archive_expires_at: str | None = None
 
 
-def produce(row: dict, keystore, verification_base: str, sign, pades_level,
+def produce(row: dict, keystore, verification_base: str, sign, pades_level: str,
             credentials: dict | None = None) -> Produced:
     """Render and sign the document of `row` (no database). `sign(account_id, pdf, **options)`
-    makes the signature (services/signing/signers.py: in a worker process by default, or
-    BSrE with the official's `credentials`); `pades_level`: the level, or a function of the
-    signed bytes that reads it."""
+    makes the signature at `pades_level` (services/signing/signers.py: in a worker process by
+    default, or BSrE with the official's `credentials`, raised to that level after). The
+    level recorded is the one the signed file carries."""
     template = domain.template_for(row["document_key"])
     identity = keystore.identity(row["signer"])  # NoSigningKey before any work
     now = dt.datetime.now(dt.UTC)
@@ -200,19 +200,15 @@ def produce(row: dict, keystore, verification_base: str, sign, pades_level,
         place_date=f"Surabaya, {domain.tanggal(dated)}")
     signed = sign(row["signer"], unsigned, name=identity.name, jabatan=identity.jabatan,
                   reason=f"{template['title'][:120]} {row['number']}",
-                  **({"level": pades_level} if isinstance(pades_level, str) else {}),
-                  **(credentials or {}))
-    cert = signing_certificate(signed)  # the one embedded, whoever signed (key store, BSrE)
-    level = pades_level(signed) if callable(pades_level) else pades_level
+                  level=pades_level, **(credentials or {}))
+    reader = PdfFileReader(io.BytesIO(signed))
+    embedded = reader.embedded_regular_signatures[-1]
+    cert = embedded.signer_cert  # the one embedded, whoever signed (key store, BSrE)
+    level = ltv.level_of(reader, embedded)
     return Produced(signed, hashlib.sha256(unsigned).hexdigest(), identity.name,
                     identity.jabatan, str(cert.serial_number), cert.issuer.human_friendly[:300],
                     level, now.isoformat(), dated.isoformat(),
                     archive_expiry(signed) if level == "B-LTA" else None)
-
-
-def signing_certificate(signed: bytes):
-    """The signer's certificate embedded in the last signature of `signed`."""
-    return PdfFileReader(io.BytesIO(signed)).embedded_signatures[-1].signer_cert
 
 
 def archive_expiry(pdf: bytes) -> str | None:
@@ -254,19 +250,22 @@ def _status_after(exc: Exception) -> str:
     if isinstance(exc, NoSigningKey):
         return "waiting_key"
     if isinstance(exc, (bsre.PassphraseRequired, bsre.PassphraseWrong, bsre.NotRegistered,
-                        bsre.Unavailable, bsre.Refused)):
+                        bsre.Unavailable, bsre.Refused, bsre.NotInForce)):
         return "waiting_passphrase"  # back to the official, nothing counted against it
     return "failed"
 
 
 def record_failure(uow, document_id: str, runner: str, exc: Exception) -> None:
     status = _status_after(exc)
+    details = getattr(exc, "details", None)
+    reason = details.get("reason") if isinstance(details, dict) else None  # for the operators
     uow.execute(
         "UPDATE documents SET status = :status, attempts = attempts + :step, last_error = :err, "
         "runner = NULL, updated_at = now() WHERE document_id = :id AND runner = :runner AND "
         "status IN ('pending', 'failed', 'waiting_key', 'waiting_passphrase')",
         {"status": status, "step": 1 if status == "failed" else 0,
-         "err": f"{type(exc).__name__}: {exc}"[:2000], "id": document_id, "runner": runner})
+         "err": (f"{type(exc).__name__}: {exc}" + (f" ({reason})" if reason else ""))[:2000],
+         "id": document_id, "runner": runner})
 
 
 def get(uow, document_id: str) -> dict:
@@ -397,11 +396,9 @@ def produce_due(db, store, work) -> None:
         run(db, store, work, document_id)
 
 
-def _level_for(work, row: dict):
-    """The PAdES level to sign `row` at (SIGNING_PADES_LEVELS); with BSrE, whatever BSrE made,
-    read from the signed file."""
-    if getattr(work.signers, "needs_passphrase", False):
-        return work.signers.pades_level
+def _level_for(work, row: dict) -> str:
+    """The PAdES level to sign `row` at (SIGNING_PADES_LEVELS); BSrE's signature is raised to
+    it after BSrE made it."""
     return work.level_for(row["document_key"], row["document_type"])
 
 
