@@ -5,7 +5,8 @@
 * `EchoService` and `ProbeService` — an HTTP route that makes exactly one RPC (to an echo that
   does nothing, or to identity.authenticate) and answers its result. Together with the bare
   route and the real gateway they split a gateway request into layers: HTTP alone, + one RPC
-  hop, + identity's token and session check, + the gateway's own plumbing.
+  hop, + identity's token and session check, + the gateway's own plumbing. Their RPC requests
+  and replies are transient, as the services' are (shared/messaging.py).
 * `ProbeService` also has a prototype of one way to take the RPC off the read path: verify the
   access token's signature in the HTTP process and remember identity's answer per session for
   a few seconds (a real version would also drop entries on revocation events).
@@ -18,13 +19,28 @@ from __future__ import annotations
 import time
 
 import orjson
+from nameko.constants import NON_PERSISTENT
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import Rpc, RpcProxy
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from services.identity.security import AccessTokens
 from shared.errors import SimasnError
+from shared.messaging import RpcConsumer
+
+
+class _TransientRpc(Rpc):
+    """Nameko's RPC entrypoint answering with transient replies, as ours do
+    (shared/messaging.py), without caller tokens: the echo hop is measured on the same
+    transport as the services' RPCs."""
+
+    rpc_consumer = RpcConsumer()
+
+
+rpc = _TransientRpc.decorator
+#: requests transient too (the option reaches Nameko's Publisher)
+TRANSIENT = {"delivery_mode": NON_PERSISTENT}
 
 # The shape and size of identity's Principal as `GET /api/me` answers it.
 PRINCIPAL_LIKE = {
@@ -80,8 +96,8 @@ class ProbeService:
     """HTTP plus exactly one RPC, without the gateway's endpoint plumbing."""
 
     name = "bench_probe"
-    echo_rpc = RpcProxy("bench_echo")
-    identity_rpc = RpcProxy("identity")
+    echo_rpc = RpcProxy("bench_echo", **TRANSIENT)
+    identity_rpc = RpcProxy("identity", **TRANSIENT)
     sessions = SessionCache()
 
     @http("GET", "/probe/echo")

@@ -13,6 +13,15 @@ ConsumerMixin reconnects with backoff by itself. The redelivered call runs again
 reaches a caller still waiting (a state-changing call repeated with its Idempotency-Key answers
 what the first run did, shared/idempotency.py).
 
+RPC requests and replies are transient (delivery mode 1, `TransientPublisher`); events stay
+persistent (the outbox relay, shared/relay.py). A request is only worth anything while its
+caller waits on its reply queue, which the broker deletes with the caller's connection: after a
+broker restart no caller is left to receive an answer, so a persisted request would only run a
+command whose caller has already been told it timed out. Persisting them cost RabbitMQ a disk
+write per message and held every publisher confirm until it was done
+(docs/design/performance.md). A request a service had not acked when its own connection broke is
+still requeued by the broker, transient or not.
+
 Event handlers need nothing more: Nameko skips the ack of a message whose channel has lost its
 connection, the broker delivers it again, and the idempotent consumer (shared/consumer.py)
 makes that a no-op (tests/test_broker_outage.py)."""
@@ -22,6 +31,15 @@ from __future__ import annotations
 import amqp.exceptions
 from kombu.exceptions import OperationalError
 from nameko import rpc as nameko_rpc
+from nameko.amqp.publish import Publisher
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    AMQP_URI_CONFIG_KEY,
+    DEFAULT_SERIALIZER,
+    LOGIN_METHOD_CONFIG_KEY,
+    NON_PERSISTENT,
+    SERIALIZER_CONFIG_KEY,
+)
 
 from shared.logging import get_logger
 
@@ -39,19 +57,41 @@ def _routing_key(message) -> str | None:
     return (getattr(message, "delivery_info", None) or {}).get("routing_key")
 
 
+class TransientPublisher(Publisher):
+    """Nameko's publisher (confirms, `mandatory`, retries) sending transient messages: for RPC
+    requests (shared/rpc.py) and replies (`RpcConsumer`), never for events."""
+
+    delivery_mode = NON_PERSISTENT
+
+
+class _Responder(nameko_rpc.Responder):
+    publisher_cls = TransientPublisher
+
+
 class RpcConsumer(nameko_rpc.RpcConsumer):
-    """Answers RPCs; a reply that cannot be published leaves the request to be delivered again
-    instead of killing the container. The consumer of `shared.rpc.VerifiedRpc`, the entrypoint
-    of every `@rpc` of ours."""
+    """Answers RPCs, with transient replies; a reply that cannot be published leaves the
+    request to be delivered again instead of killing the container. The consumer of
+    `shared.rpc.VerifiedRpc`, the entrypoint of every `@rpc` of ours."""
 
     def handle_result(self, message, result, exc_info):
         try:
-            return super().handle_result(message, result, exc_info)
+            return self._reply(message, result, exc_info)
         except BROKER_ERRORS as exc:
             log.warning("rpc_reply_not_sent", routing_key=_routing_key(message),
                         error=f"{type(exc).__name__}: {exc}")
             self._requeue(message)
             return result, exc_info
+
+    def _reply(self, message, result, exc_info):
+        """nameko 2.14's `RpcConsumer.handle_result`, with the transient responder."""
+        config = self.container.config
+        responder = _Responder(
+            config[AMQP_URI_CONFIG_KEY], nameko_rpc.get_rpc_exchange(config),
+            config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
 
     def requeue_message(self, message):
         self._requeue(message)

@@ -28,7 +28,7 @@ from nameko.rpc import RpcProxy as NamekoRpcProxy
 
 from shared import callers as caller_tokens
 from shared.errors import SimasnError, StoreUnavailable
-from shared.messaging import RpcConsumer
+from shared.messaging import RpcConsumer, TransientPublisher
 
 DEFAULT_TIMEOUT = 20.0
 
@@ -125,6 +125,9 @@ class _TimedReply(RpcReply):
 
 
 class _MethodProxy(MethodProxy):
+    #: requests are transient (shared/messaging.py says why)
+    publisher_cls = TransientPublisher
+
     def __init__(self, worker_ctx, service_name, method_name, reply_listener, *, callers,
                  timeout, **options):
         super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)

@@ -141,3 +141,34 @@ def test_a_call_made_as_the_caller_starts_gets_its_answer(container_factory, ser
     while len(answers) < 5 and time.monotonic() < deadline:
         eventlet.sleep(0.05)
     assert [a[:2] for a in answers] == [("ok", None)] * 5, answers
+
+
+def test_requests_and_replies_are_transient(pair):
+    """RPC messages are worth something only while their caller waits (shared/messaging.py):
+    both the request and its reply travel with delivery mode 1; a spy queue bound to the RPC
+    exchange sees them."""
+    from kombu import Connection, Exchange, Queue
+
+    front, config = pair
+    backend = front.replace("front_", "backend_")
+    with Connection(config["AMQP_URI"]) as conn:
+        spy = Queue(f"spy-{uuid.uuid4().hex[:8]}", Exchange("nameko-rpc", type="topic",
+                                                             durable=True),
+                    routing_key="#", exclusive=True, auto_delete=True)
+        spy(conn.default_channel).declare()
+        with ServiceRpcProxy(front, config, context_data={}) as proxy:
+            assert proxy.ask("whoami") == {"result": None}
+        seen = []
+        with conn.SimpleQueue(spy) as queue:
+            while True:
+                try:
+                    message = queue.get(timeout=1)
+                except queue.Empty:
+                    break
+                message.ack()
+                seen.append((message.delivery_info["routing_key"],
+                             message.properties.get("correlation_id"),
+                             message.properties.get("delivery_mode")))
+    (request,) = [m for m in seen if m[0] == f"{backend}.whoami"]
+    (reply,) = [m for m in seen if m[1] == request[1] and m is not request]
+    assert request[2] == 1 and reply[2] == 1, seen
