@@ -39,9 +39,15 @@ WEIGHTS = {"login": 1, "me": 6, "employee": 6, "search": 4, "record_change": 3,
 LOGIN_SPACING = 8.0
 
 
+#: an access token lasts ACCESS_TOKEN_TTL (15 minutes by default): every identity of the load
+#: logs in again before that, as the web application refreshes its session
+RELOGIN_SECONDS = 600
+
+
 class Load:
     def __init__(self, deployed, fasilitator: str, rng_seed: int):
         self.deployed = deployed
+        self.fas_login = fasilitator
         self.admin = deployed.login("admin.bkd")
         self.fas = deployed.login(fasilitator)
         self.pegawai = sorted(n for n, opd in deployed.seeded.pegawai.items())
@@ -52,6 +58,23 @@ class Load:
         self.samples: dict[str, list[float]] = {name: [] for name in WEIGHTS}
         self.errors: dict[str, list] = {name: [] for name in WEIGHTS}
         self.seed = rng_seed
+
+    def relogin(self) -> None:
+        """Fresh access tokens for every identity the load uses (the clients pick them up at
+        their next request; the old ones stay valid until they end)."""
+        for login in ("admin.bkd", self.fas_login, *self.pegawai):
+            self.deployed.tokens.pop(login, None)
+            token = self.deployed.login(login)
+            if login == "admin.bkd":
+                self.admin = token
+            elif login == self.fas_login:
+                self.fas = token
+            else:
+                self.tokens[login] = token
+
+    def refresher(self, stop: threading.Event) -> None:
+        while not stop.wait(RELOGIN_SECONDS):
+            self.relogin()
 
     def setup(self, count: int) -> None:
         http = stackload.Http(self.deployed.url)
@@ -224,6 +247,7 @@ def run(minutes: float, clients: int, sample: float, results: Path) -> dict:
             sampler.start()
             threads = [threading.Thread(target=load.client, args=(stop, n))
                        for n in range(clients)]
+            threads.append(threading.Thread(target=load.refresher, args=(stop,)))
             for thread in threads:
                 thread.start()
             stop.wait(minutes * 60)
