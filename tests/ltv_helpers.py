@@ -40,3 +40,14 @@ def dev_ca(directory: Path, signer: str, name: str, jabatan: str, *,
         (directory / "keystore.json").write_text(json.dumps(index))
         with LocalTsa(directory, index) as tsa:
             yield DevCa(directory, Keystore(directory), responders, tsa)
+
+
+def fresh_b_lta(answer: dict) -> dict:
+    """The signature part of a verification answer for a document signed at B-LTA moments
+    ago: valid, the signing time proved, one archive time stamp, the CA's embedded "good"."""
+    assert answer["valid"], answer
+    signature = answer["signature"]
+    assert signature["pades_level"] == "B-LTA" and signature["proved_signing_time"]
+    assert len(signature["archive_timestamps"]) == 1
+    assert [e["status"] for e in signature["revocation_evidence"]] == ["good"]
+    return signature
