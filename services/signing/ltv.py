@@ -290,12 +290,16 @@ def _judge_by_document_timestamps(embedded, trust_roots, when: dt.datetime) -> L
     if not stamps:
         return LongTermVerdict(False, "expired", None, archive, "NO_POE")
     times = [ts.self_reported_timestamp or _tst_time(ts.signed_data) for ts in stamps]
-    embedded_data = _embedded_validation_data(reader)
+    try:
+        dss = DocumentSecurityStore.read_dss(reader)
+    except NoDSSFoundError:
+        dss = None
 
     def context(moment: dt.datetime) -> ValidationContext:
-        return ValidationContext(trust_roots=list(trust_roots), allow_fetching=False,
-                                 moment=moment, revocation_mode="hard-fail",
-                                 revinfo_policy=_REVINFO_POLICY, **embedded_data)
+        """Validation at `moment` with the DSS's certificates and revocation data only."""
+        kwargs = {"trust_roots": list(trust_roots), "allow_fetching": False, "moment": moment,
+                  "revocation_mode": "hard-fail", "revinfo_policy": _REVINFO_POLICY}
+        return dss.as_validation_context(kwargs) if dss else ValidationContext(**kwargs)
 
     for stamp, until in zip(stamps, [*times[1:], when], strict=True):
         status = validate_pdf_timestamp(stamp, context(until))
@@ -309,17 +313,6 @@ def _judge_by_document_timestamps(embedded, trust_roots, when: dt.datetime) -> L
         return LongTermVerdict(False, _problem_code(status), times[0], archive,
                                "SIGNER_AT_POE")
     return LongTermVerdict(True, "valid", times[0], archive, "OK")
-
-
-def _embedded_validation_data(reader: PdfFileReader) -> dict:
-    """The DSS's certificates, OCSP responses and CRLs, as a ValidationContext takes them."""
-    try:
-        dss = DocumentSecurityStore.read_dss(reader)
-    except NoDSSFoundError:
-        return {"other_certs": [], "ocsps": [], "crls": []}
-    return {"other_certs": list(dss.load_certs()),
-            "ocsps": [asn1_ocsp.OCSPResponse.load(ref.get_object().data) for ref in dss.ocsps],
-            "crls": [ref.get_object().data for ref in dss.crls]}
 
 
 def _problem_code(status) -> str:

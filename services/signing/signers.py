@@ -96,7 +96,17 @@ class _Worker:
         self.process.wait()
 
 
-class SignerPool:
+class _FreshTimestamper:
+    """`timestamper`: a fresh one per use (`timestamper_for`), or None without a TSA."""
+
+    tsa_url: str | None = None
+
+    @property
+    def timestamper(self):
+        return timestamper_for(self.tsa_url)
+
+
+class SignerPool(_FreshTimestamper):
     """`sign(account_id, pdf, name=, jabatan=, reason=, level=)` -> signed bytes. `level`
     (B-B, B-T, B-LT, B-LTA) defaults to `default_level`: B-LTA with a TSA, B-B without.
     Whatever computes the signature (the key store's PKCS#12 keys, or a PKCS#11 token through
@@ -123,11 +133,6 @@ class SignerPool:
     @property
     def pades_level(self) -> str:
         return self.default_level
-
-    @property
-    def timestamper(self):
-        """A fresh timestamper (`timestamper_for`), or None without a TSA."""
-        return timestamper_for(self.tsa_url)
 
     def sign(self, account_id: str, pdf: bytes, **options) -> bytes:
         options.setdefault("level", self.default_level)
@@ -170,7 +175,7 @@ class SignerPool:
         self.workers.clear()
 
 
-class RemoteSigner:
+class RemoteSigner(_FreshTimestamper):
     """BSrE as the signer, behind the pool's interface: `sign(account_id, pdf, name=, jabatan=,
     reason=, level=, passphrase=)` -> signed bytes. The official's key index entry names their
     NIK (`{"nik": ..., "name": ..., "jabatan": ...}`); BSrE signs with their certificate once
@@ -190,11 +195,6 @@ class RemoteSigner:
         self.tsa_url = tsa_url or None
         self.default_level = default_level or ("B-LTA" if tsa_url else "B-B")
         self.fetch_timeout = fetch_timeout
-
-    @property
-    def timestamper(self):
-        """A fresh timestamper (`timestamper_for`), or None without a TSA."""
-        return timestamper_for(self.tsa_url)
 
     @property
     def pades_level(self) -> str:
