@@ -95,9 +95,13 @@ bench-scaling: venv
 	$(BIN)/python bench/scaling.py
 
 MINUTES ?= 10
+# TRACE=reporting[,records]: those services run with the memory trace (shared/memtrace.py);
+# TRACE_FRAMES=0 keeps it to counters, without tracemalloc
+TRACE ?=
+TRACE_FRAMES ?= 12
 bench-soak: venv
 	scripts/infra.sh ensure
-	$(BIN)/python bench/soak.py --minutes $(MINUTES)
+	$(BIN)/python bench/soak.py --minutes $(MINUTES) --trace "$(TRACE)" --trace-frames $(TRACE_FRAMES)
 
 # The kill loop (bench/chaos.py, issue 18): the journeys over the gateway while every process is
 # SIGKILLed (24 kills) and the stack's own RabbitMQ (once) and PostgreSQL (twice, the second as

@@ -9,13 +9,21 @@ is sampled every --sample seconds: first-minute and last-minute means, growth be
 the least-squares slope over the run's second half (after warm-up), per process.
 
     .venv/bin/python bench/soak.py [--minutes 10] [--clients 8] [--sample 5]   (make bench-soak)
+        [--only report,public_statistics]   only these routes (same weights between them)
+        [--trace reporting[,records]]       those services trace their allocations
 
-Writes bench/results/soak.md (--results to write elsewhere, as the smoke test does)."""
+Writes bench/results/soak.md (--results to write elsewhere, as the smoke test does). With
+--trace, the named services run with the memory trace (shared/memtrace.py) every
+--trace-seconds (--trace-frames 0: glibc's and Python's counters only, without tracemalloc's
+cost), its samples go to bench/results/soak-memtrace/ and its summary (RSS against
+Python's traced memory, and the lines that grew most) is added to the results."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -25,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import stackload  # noqa: E402
+from bench import memtrace_report, stackload  # noqa: E402
 from bench.common import cpu_model, loadavg, log  # noqa: E402
 from tests.identity_helpers import employee_for, unique_nip  # noqa: E402
 
@@ -58,6 +66,7 @@ class Load:
         self.samples: dict[str, list[float]] = {name: [] for name in WEIGHTS}
         self.errors: dict[str, list] = {name: [] for name in WEIGHTS}
         self.seed = rng_seed
+        self.routes = dict(WEIGHTS)
 
     def relogin(self) -> None:
         """Fresh access tokens for every identity the load uses (the clients pick them up at
@@ -131,7 +140,7 @@ class Load:
     def client(self, stop: threading.Event, n: int) -> None:
         rng = random.Random(self.seed * 1000 + n)
         http = stackload.Http(self.deployed.url)
-        routes, weights = list(WEIGHTS), list(WEIGHTS.values())
+        routes, weights = list(self.routes), list(self.routes.values())
         while not stop.is_set():
             route = rng.choices(routes, weights)[0]
             planned = self.op(route, rng)
@@ -202,7 +211,7 @@ def write(path: Path, load: Load, memory: dict, minutes: float, clients: int,
         "| route | requests | errors | p50 ms | p99 ms |",
         "|---|--:|--:|--:|--:|",
     ]
-    for route in WEIGHTS:
+    for route in load.routes:
         samples = load.samples[route]
         lines.append(f"| {route} | {len(samples) + len(load.errors[route])} | "
                      f"{len(load.errors[route])} | "
@@ -231,31 +240,54 @@ def write(path: Path, load: Load, memory: dict, minutes: float, clients: int,
     return {"requests": total + errors, "errors": errors, "growth": growth}
 
 
-def run(minutes: float, clients: int, sample: float, results: Path) -> dict:
-    with tempfile.TemporaryDirectory(prefix="simasn-soak-") as tmp:
-        with stackload.stack(Path(tmp) / "run") as deployed:
-            load = Load(deployed, stackload.fasilitator_for(deployed, "dinkes"),
-                        random.randrange(1 << 30))
-            load.setup(max(8, clients * 2))
-            log(f"soak: {minutes} min, {clients} clients, "
-                f"{len(stackload.process_pids(deployed.run_dir))} processes")
-            stop = threading.Event()
-            memory: dict[str, list] = {}
-            started = time.monotonic()
-            sampler = threading.Thread(target=sample_memory,
-                                       args=(deployed.run_dir, stop, sample, started, memory))
-            sampler.start()
-            threads = [threading.Thread(target=load.client, args=(stop, n))
-                       for n in range(clients)]
-            threads.append(threading.Thread(target=load.refresher, args=(stop,)))
-            for thread in threads:
-                thread.start()
-            stop.wait(minutes * 60)
-            stop.set()
-            for thread in threads + [sampler]:
-                thread.join()
-            elapsed = time.monotonic() - started
-    return write(results, load, memory, minutes, clients, elapsed)
+def run(minutes: float, clients: int, sample: float, results: Path,
+        only: list[str] | None = None, trace: str = "", trace_seconds: float = 60,
+        trace_frames: int = 12) -> dict:
+    traces = results.parent / "soak-memtrace"
+    tracing = {"SIMASN_MEMORY_TRACE_DIR": str(traces), "SIMASN_MEMORY_TRACE_SERVICES": trace,
+               "SIMASN_MEMORY_TRACE_SECONDS": str(trace_seconds),
+               "SIMASN_MEMORY_TRACE_FRAMES": str(trace_frames)} if trace else {}
+    if trace:
+        shutil.rmtree(traces, ignore_errors=True)
+    before = {name: os.environ.get(name) for name in tracing}
+    os.environ.update(tracing)  # the stack's processes inherit it
+    try:
+        with tempfile.TemporaryDirectory(prefix="simasn-soak-") as tmp:
+            with stackload.stack(Path(tmp) / "run") as deployed:
+                load = Load(deployed, stackload.fasilitator_for(deployed, "dinkes"),
+                            random.randrange(1 << 30))
+                if only:
+                    load.routes = {route: WEIGHTS[route] for route in only}
+                load.setup(max(8, clients * 2))
+                log(f"soak: {minutes} min, {clients} clients, "
+                    f"{len(stackload.process_pids(deployed.run_dir))} processes")
+                stop = threading.Event()
+                memory: dict[str, list] = {}
+                started = time.monotonic()
+                sampler = threading.Thread(target=sample_memory,
+                                           args=(deployed.run_dir, stop, sample, started, memory))
+                sampler.start()
+                threads = [threading.Thread(target=load.client, args=(stop, n))
+                           for n in range(clients)]
+                threads.append(threading.Thread(target=load.refresher, args=(stop,)))
+                for thread in threads:
+                    thread.start()
+                stop.wait(minutes * 60)
+                stop.set()
+                for thread in threads + [sampler]:
+                    thread.join()
+                elapsed = time.monotonic() - started
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    summary = write(results, load, memory, minutes, clients, elapsed)
+    if trace:
+        with open(results, "a", encoding="utf-8") as out:
+            out.write("\n" + memtrace_report.markdown(traces) + "\n")
+    return summary
 
 
 def main() -> int:
@@ -264,8 +296,18 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--sample", type=float, default=5)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--only", type=lambda v: [r.strip() for r in v.split(",") if r.strip()],
+                        help=f"comma-separated routes of {', '.join(WEIGHTS)}")
+    parser.add_argument("--trace", default="", help="comma-separated services to trace")
+    parser.add_argument("--trace-seconds", type=float, default=60)
+    parser.add_argument("--trace-frames", type=int, default=12,
+                        help="0: counters only, without tracemalloc (cheap)")
     args = parser.parse_args()
-    summary = run(args.minutes, args.clients, args.sample, args.results)
+    unknown = set(args.only or ()) - set(WEIGHTS)
+    if unknown:
+        parser.error(f"unknown routes: {', '.join(sorted(unknown))}")
+    summary = run(args.minutes, args.clients, args.sample, args.results, args.only, args.trace,
+                  args.trace_seconds, args.trace_frames)
     print(args.results.read_text())
     return 1 if summary["errors"] else 0
 

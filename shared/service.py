@@ -12,6 +12,7 @@ from shared.calendar import holidays_from
 from shared.context import RequestContext
 from shared.errors import Forbidden, SimasnError
 from shared.health import HealthProbe
+from shared.memtrace import MemoryTrace
 from shared.rpc import rpc
 from shared.schemas import HealthSchema
 
@@ -26,6 +27,8 @@ class ServiceBase:
     feeds = subscriptions.FeedProxy()
     #: /livez and /readyz on HEALTH_PORT for the Kubernetes probes (shared/health.py)
     health_probe = HealthProbe()
+    #: where the process's memory goes, when an operator switches it on (shared/memtrace.py)
+    memory_trace = MemoryTrace()
 
     @rpc
     def health(self):

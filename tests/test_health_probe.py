@@ -105,3 +105,95 @@ def test_readiness_follows_the_broker_and_comes_back(start_service, service_conf
         wait_for(lambda: _get(port, "/readyz")[0] == 200, timeout=60)
     finally:
         proxy.stop()
+
+
+# -- the memory trace (shared/memtrace.py): the same process, switched on for its service -------
+
+@pytest.mark.timeout(120)
+def test_a_service_named_for_the_memory_trace_writes_its_samples(start_service, tmp_path):
+    traces = tmp_path / "memtrace"
+    port = start_service(MEMORY_TRACE_DIR=str(traces),
+                         MEMORY_TRACE_SERVICES="records, verification", MEMORY_TRACE_SECONDS=0.3)
+    wait_for(lambda: (_answers(port, "/readyz") or (0,))[0] == 200, timeout=60)
+    files = wait_for(lambda: list(traces.glob("verification-*.jsonl")), timeout=30)
+    lines = wait_for(lambda: (lambda ls: ls if len(ls) >= 3 else None)(
+        files[0].read_text().splitlines()), timeout=30)
+    first, last = json.loads(lines[0]), json.loads(lines[-1])
+    assert first["service"] == "verification" and first["top"] == []  # the baseline
+    assert last["rss_kib"] > last["traced_kib"] > 0 and last["anon_kib"] > 0
+    assert last["malloc_used_kib"] > 0 and last["malloc_free_kib"] >= 0 and last["py_blocks"] > 0
+    assert last["objects"] > 1000 and last["at"] > first["at"]
+
+
+@pytest.mark.timeout(120)
+def test_a_service_not_named_traces_nothing(start_service, tmp_path):
+    traces = tmp_path / "memtrace"
+    port = start_service(MEMORY_TRACE_DIR=str(traces), MEMORY_TRACE_SERVICES="records",
+                         MEMORY_TRACE_SECONDS=0.3)
+    wait_for(lambda: (_answers(port, "/readyz") or (0,))[0] == 200, timeout=60)
+    wait_for(lambda: _get(port, "/livez")[0] == 200, timeout=10)
+    import time
+
+    time.sleep(1.5)  # five intervals: a traced service would have written by now
+    assert not traces.exists() or list(traces.iterdir()) == []
+
+
+def test_the_sample_names_the_line_that_keeps_memory():
+    """In process, the dependency bound to a real container: memory kept between two samples
+    is found at the line that allocated it."""
+    import tracemalloc
+
+    from nameko.containers import ServiceContainer
+
+    from shared.memtrace import MemoryTrace
+
+    class Probe:
+        name = "probe"
+
+    container = ServiceContainer(Probe, {"MEMORY_TRACE_DIR": "/nonexistent",
+                                         "MEMORY_TRACE_SECONDS": 1})
+    trace = MemoryTrace().bind(container, "memory_trace")
+    trace.setup()
+    trace.path = Path(os.devnull)
+    was_tracing = tracemalloc.is_tracing()
+    tracemalloc.start(12)
+    try:
+        trace.sample(0)
+        kept = [bytearray(4096) for _ in range(500)]  # the leak
+        top = trace.sample(1)["top"]
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    assert len(kept) == 500
+    assert top and top[0]["size_diff"] >= 500 * 4096
+    assert top[0]["where"][-1].endswith(f"test_health_probe.py:{_line_of('# the leak')}")
+
+
+def _line_of(marker: str) -> int:
+    lines = Path(__file__).read_text().splitlines()
+    return next(n for n, line in enumerate(lines, 1) if marker in line and "_line_of" not in line)
+
+
+def test_without_frames_the_sample_holds_the_counters_only(tmp_path):
+    """MEMORY_TRACE_FRAMES 0: no tracemalloc (its cost is the point of the cheap mode), the
+    kernel's, glibc's and Python's counters still written."""
+    import tracemalloc
+
+    from nameko.containers import ServiceContainer
+
+    from shared.memtrace import MemoryTrace
+
+    class Probe:
+        name = "probe"
+
+    container = ServiceContainer(Probe, {"MEMORY_TRACE_DIR": str(tmp_path),
+                                         "MEMORY_TRACE_FRAMES": 0})
+    trace = MemoryTrace().bind(container, "memory_trace")
+    trace.setup()
+    trace.path = tmp_path / "probe.jsonl"
+    if tracemalloc.is_tracing():
+        pytest.skip("tracemalloc is on for the whole test process")
+    line = trace.sample(2.5)
+    assert "traced_kib" not in line and line["top"] == []
+    assert line["malloc_used_kib"] > 0 and line["rss_kib"] > 0 and line["py_blocks"] > 0
+    assert json.loads(trace.path.read_text()) == line
