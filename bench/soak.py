@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import memtrace_report, stackload  # noqa: E402
 from bench.common import cpu_model, loadavg, log  # noqa: E402
+from bench.memtrace_report import slope_per_minute  # noqa: E402
 from tests.identity_helpers import employee_for, unique_nip  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "soak.md"
@@ -169,17 +170,6 @@ class Load:
 def _uuid(rng: random.Random) -> str:
     import uuid
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def slope_per_minute(points: list[tuple[float, float]]) -> float:
-    """Least-squares slope of (seconds, KiB) in KiB per minute."""
-    if len(points) < 2:
-        return 0.0
-    n = len(points)
-    mx = sum(t for t, _ in points) / n
-    my = sum(v for _, v in points) / n
-    den = sum((t - mx) ** 2 for t, _ in points)
-    return 0.0 if not den else sum((t - mx) * (v - my) for t, v in points) / den * 60
 
 
 def sample_memory(run_dir: Path, stop: threading.Event, every: float, started: float,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -49,6 +50,14 @@ GATEWAY, SERVICE = "gateway", "service"
 SYSTEM_ROLE = "system"
 DEFAULT_TTL = 300
 LEEWAY = 5
+#: a token verified once is remembered this many seconds, at most VERIFIED_MAX of them. The
+#: hops of one request reuse its token within the second it was minted (Callers.mint), so they
+#: hit; one seen again later is verified again (two JWT decodes and an Ed25519 check, about
+#: 0.24 ms). An LRU of 4096 tokens, as before, kept the last 4096 distinct (actor, second)
+#: pairs, about 1.5 KiB each, for as long as it took to fill: an hour or more at a steady
+#: load, the slow RSS rise the soak measured (docs/design/performance.md, "Memory").
+VERIFIED_SECONDS = 30.0
+VERIFIED_MAX = 4096
 
 
 class CallerUnverified(Unauthorized):
@@ -159,9 +168,52 @@ def _public_key(text: str, name: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(_raw(text, name))
 
 
-@lru_cache(maxsize=4096)
+class _Recent:
+    """Answers kept for `seconds` after they were stored, at most `size` of them: the oldest
+    are dropped as new ones come, so what is kept is bounded by the rate of new keys, not by
+    how long the process has run. Green threads never switch inside these calls (no I/O)."""
+
+    def __init__(self, seconds: float, size: int):
+        self.seconds, self.size = seconds, size
+        self.entries: OrderedDict = OrderedDict()  # key -> (answer, stored at), oldest first
+
+    def get(self, key):
+        entry = self.entries.get(key)
+        if entry is None or time.monotonic() - entry[1] > self.seconds:
+            return None
+        return entry[0]
+
+    def put(self, key, answer) -> None:
+        now = time.monotonic()
+        entries = self.entries
+        entries[key] = (answer, now)
+        entries.move_to_end(key)
+        cutoff = now - self.seconds
+        while entries:
+            oldest, (_, stored) = next(iter(entries.items()))
+            if stored >= cutoff and len(entries) <= self.size:
+                break
+            entries.pop(oldest, None)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+_VERIFIED = _Recent(VERIFIED_SECONDS, VERIFIED_MAX)
+
+
 def _decode(token: str, gateway_public: str, service_public: str) -> tuple[str, dict, int]:
-    """Signature and shape checked once per distinct token (a token crosses several hops)."""
+    """Signature and shape checked once per distinct token while it is recent (a token crosses
+    several hops within its second); a refusal is never kept."""
+    key = (token, gateway_public, service_public)
+    answer = _VERIFIED.get(key)
+    if answer is None:
+        answer = _checked(token, gateway_public, service_public)
+        _VERIFIED.put(key, answer)
+    return answer
+
+
+def _checked(token: str, gateway_public: str, service_public: str) -> tuple[str, dict, int]:
     try:
         header_issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
     except jwt.PyJWTError:

@@ -103,3 +103,44 @@ def test_a_token_minted_again_within_the_second_is_the_same_and_a_new_second_min
     later = gateway.mint(PEGAWAI)
     assert later != first
     assert jwt.decode(later, options={"verify_signature": False})["iat"] == second + 1
+
+
+def test_a_verified_token_is_remembered_for_a_while_not_for_the_life_of_the_process(
+        keys, monkeypatch):
+    """The hops of one request hit the memo; a token's memo is dropped VERIFIED_SECONDS after
+    it was verified, whoever comes next, so what a busy process keeps is bounded by the rate of
+    new tokens (the soak's slow RSS rise came from the 4096-token LRU filling for an hour)."""
+    gateway = callers.from_config(keys, callers.GATEWAY)
+    service = callers.from_config(keys, callers.SERVICE)
+    clock = [1000.0]
+    monkeypatch.setattr(callers.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(callers, "_VERIFIED", callers._Recent(callers.VERIFIED_SECONDS, 8))
+    checked = []
+    real = callers._checked
+    monkeypatch.setattr(callers, "_checked", lambda *a: checked.append(a[0]) or real(*a))
+    tokens = [gateway.mint({**PEGAWAI, "actor_id": f"19900101201503100{n}"}) for n in range(3)]
+    for _ in range(3):  # three hops of each request: one check each
+        for token in tokens:
+            assert service.verified({"caller_token": token})["opd_id"] == "dinkes"
+    assert checked == tokens and len(callers._VERIFIED) == 3
+    clock[0] += callers.VERIFIED_SECONDS + 1
+    fresh = gateway.mint({**PEGAWAI, "actor_id": "199001012015031009"})
+    service.verified({"caller_token": fresh})
+    assert len(callers._VERIFIED) == 1  # the three old ones went when the new one came
+    service.verified({"caller_token": tokens[0]})  # still valid: checked again, not refused
+    assert checked[-1] == tokens[0] and len(checked) == 5
+    # never more than its size, however fast new tokens come
+    for n in range(20):
+        service.verified({"caller_token": gateway.mint({**PEGAWAI, "session_id": f"s-{n}"})})
+    assert len(callers._VERIFIED) == 8
+
+
+def test_a_refused_token_is_not_remembered(keys, monkeypatch):
+    service = callers.from_config(keys, callers.SERVICE)
+    other = callers.from_config(callers.dev_keys(), callers.GATEWAY)
+    monkeypatch.setattr(callers, "_VERIFIED", callers._Recent(callers.VERIFIED_SECONDS, 8))
+    forged = other.mint(PEGAWAI)
+    for _ in range(2):
+        with pytest.raises(callers.CallerUnverified):
+            service.verified({"caller_token": forged})
+    assert len(callers._VERIFIED) == 0
