@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from services.signing.events import REGISTRY
-from services.signing.usecases import issuing
+from services.signing.usecases import checkpoints, issuing
 from shared.brokerauth import Management, vhost_of
 from shared.config import with_user
 from shared.db import ServiceDatabase, make_engine
@@ -60,6 +60,12 @@ def replicas(service_config, tmp_path, keystore_dir):
             vhost = vhost_of(service_config["AMQP_URI"]).replace("/", "%2F")
             wait_for(lambda: _consumers(management, vhost) == 2, timeout=90,
                      message="both signing processes consuming")
+            # the replicas' start-up checkpoints time-stamped (the next is an hour away): a
+            # TSA quiet for longer than the checkpoint timer's tick
+            started = time.monotonic()
+            wait_for(lambda: time.monotonic() - (tsa.last_request_at or started)
+                     > checkpoints.TICK + 1, timeout=60, interval=0.5,
+                     message="the start-up checkpoints done")
             yield procs, tsa, service_config["DATABASE_URL"]
         finally:
             for proc in procs:
@@ -87,6 +93,22 @@ def enqueue(database_url) -> str:
     return document_id
 
 
+def enqueue_held(tsa, database_url) -> str:
+    """A document enqueued while the TSA holds its requests, once a replica has claimed it and
+    is inside its signature (waiting for the held time stamp); then the TSA answers at once
+    again, so the held request is the only slow one."""
+    tsa.hold_seconds = SLOW_SECONDS
+    try:
+        document_id = enqueue(database_url)
+        # the only time stamp asked now is the document's (the fixture waited out the
+        # start-up checkpoints)
+        wait_for(lambda: tsa.held.is_set() and document(database_url, document_id)[1],
+                 timeout=30, message="a replica signing it")
+    finally:
+        tsa.hold_seconds = 0.0
+    return document_id
+
+
 def document(database_url, document_id):
     rows = fetch(database_url, "SELECT status, runner FROM signing.documents WHERE "
                  "document_id = %s", (document_id,))
@@ -104,10 +126,7 @@ def runner_pid(runner: str) -> int:
 
 def test_a_dead_runners_document_is_taken_over_within_seconds(replicas):
     procs, tsa, database_url = replicas
-    tsa.delay_next = SLOW_SECONDS
-    document_id = enqueue(database_url)
-    # one replica claims it and is inside the signature (waiting for its time stamp)
-    wait_for(tsa.started.is_set, timeout=30, message="a replica signing")
+    document_id = enqueue_held(tsa, database_url)
     status, runner = document(database_url, document_id)
     assert status == "pending" and runner
     victim = next(p for p in procs if p.proc.pid == runner_pid(runner))
@@ -129,9 +148,7 @@ def test_a_dead_runners_document_is_taken_over_within_seconds(replicas):
 
 def test_a_slow_live_runner_is_never_replaced(replicas):
     procs, tsa, database_url = replicas
-    tsa.delay_next = SLOW_SECONDS
-    document_id = enqueue(database_url)
-    wait_for(tsa.started.is_set, timeout=30, message="a replica signing")
+    document_id = enqueue_held(tsa, database_url)
     _, runner = document(database_url, document_id)
     seen = set()
 

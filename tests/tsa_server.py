@@ -19,10 +19,15 @@ class LocalTsa:
         self.keystore_dir = keystore_dir
         self.use(index)
         self.requests = 0
-        #: seconds the next request is held before it is answered (then back to 0): a signing
-        #: that is slow but alive (tests/test_signing_takeover.py)
-        self.delay_next = 0.0
-        self.started = threading.Event()
+        #: while above 0, every request is held this many seconds before it is answered: a
+        #: signing that is slow but alive (tests/test_signing_takeover.py). Every request, not
+        #: the next one only: a replica's start-up checkpoint may come first and must not take
+        #: the hold meant for the document
+        self.hold_seconds = 0.0
+        #: set when a held request comes in
+        self.held = threading.Event()
+        #: time.monotonic() of the last request's arrival (None: none yet)
+        self.last_request_at: float | None = None
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}/tsa"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -40,9 +45,10 @@ class LocalTsa:
     def app(self, request: Request) -> Response:
         if request.mimetype != "application/timestamp-query":
             return Response("timestamp queries only", status=415)
-        delay, self.delay_next = self.delay_next, 0.0
-        self.started.set()
+        self.last_request_at = time.monotonic()
+        delay = self.hold_seconds
         if delay:
+            self.held.set()
             time.sleep(delay)
         answer = self.stamper.request_tsa_response(tsp.TimeStampReq.load(request.get_data()))
         self.requests += 1
