@@ -60,11 +60,10 @@ def summarize(samples: list[dict]) -> dict:
             return None
         return samples[0][field] / 1024, samples[-1][field] / 1024
 
-    return {"samples": len(samples), "minutes": end / 60,
-            **{name: ends(name + "_kib") for name in ("rss", "traced", "malloc_used",
-                                                         "malloc_free")},
-            **{name + "_slope": slope(name + "_kib") for name in (
-                "rss", "anon", "traced", "malloc_used", "malloc_free", "malloc_mmap")},
+    fields = ("rss", "traced", "malloc_used", "malloc_free")  # what the table shows
+    return {"samples": len(samples),
+            **{name: ends(name + "_kib") for name in fields},
+            **{name + "_slope": slope(name + "_kib") for name in fields},
             "blocks_slope": slope_per_minute([(s["at"], s["py_blocks"])
                                               for s in half if "py_blocks" in s]),
             "objects": (samples[0]["objects"], samples[-1]["objects"]),

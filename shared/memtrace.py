@@ -66,15 +66,18 @@ def malloc_counters() -> dict:
             "malloc_mmap_kib": info.hblkhd // 1024}
 
 
-def _status_kib(field: str) -> int | None:
+def _status_kib(*fields: str) -> dict[str, int | None]:
+    """The named kB fields of /proc/self/status, read in one pass (None: not there)."""
+    found: dict[str, int | None] = dict.fromkeys(fields)
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
+                name, _, value = line.partition(":")
+                if name in found:
+                    found[name] = int(value.split()[0])
     except OSError:
-        return None
-    return None
+        pass
+    return found
 
 
 def wanted(service: str, services: str) -> bool:
@@ -121,11 +124,11 @@ class MemoryTrace(DependencyProvider):
             self.sample(time.monotonic() - started)
 
     def sample(self, elapsed: float) -> dict:
+        kernel = _status_kib("VmRSS", "RssAnon")
         line = {"at": round(elapsed, 1), "service": self.container.service_name,
-                "pid": os.getpid(), "rss_kib": _status_kib("VmRSS"),
-                "anon_kib": _status_kib("RssAnon"), **malloc_counters(),
-                "py_blocks": sys.getallocatedblocks(), "objects": len(gc.get_objects()),
-                "gc": list(gc.get_count()), "top": []}
+                "pid": os.getpid(), "rss_kib": kernel["VmRSS"], "anon_kib": kernel["RssAnon"],
+                **malloc_counters(), "py_blocks": sys.getallocatedblocks(),
+                "objects": len(gc.get_objects()), "gc": list(gc.get_count()), "top": []}
         if not tracemalloc.is_tracing():
             return self._write(line)
         snapshot = tracemalloc.take_snapshot().filter_traces((
