@@ -10,7 +10,10 @@
   caller token, checked before a worker is spawned; what the token vouches for replaces what
   the headers claim.
 - **Every call has a deadline** (RPC_TIMEOUT seconds, default 20): a service nobody answers
-  for gives `service_timeout` (503), never a caller waiting for ever.
+  for gives `service_timeout` (503), never a caller waiting for ever. A call that answers only
+  once a document is signed (`RpcProxy(..., signs=...)`) waits RPC_SIGNING_TIMEOUT (default
+  90: BSrE's own read timeout is 60), and RPC_TIMEOUT more when it is made through another
+  service, so the service that waited on signing tells its caller, not the caller's deadline.
 - **A broker outage kills no container**: a reply that cannot be published leaves the request
   to be delivered again after the reconnect (shared/messaging.py).
 """
@@ -31,6 +34,8 @@ from shared.errors import SimasnError, StoreUnavailable
 from shared.messaging import RpcConsumer, TransientPublisher
 
 DEFAULT_TIMEOUT = 20.0
+DEFAULT_SIGNING_TIMEOUT = 90.0
+SIGNING_SERVICE = "signing"
 
 
 class ServiceTimeout(StoreUnavailable):
@@ -182,25 +187,45 @@ class _MethodProxy(MethodProxy):
 
 
 class _ServiceProxy(ServiceProxy):
+    def __init__(self, worker_ctx, service_name, reply_listener, *, timeouts, **options):
+        super().__init__(worker_ctx, service_name, reply_listener, **options)
+        self.timeouts = timeouts
+
     def __getattr__(self, name):
+        timeout = self.timeouts.get(name, self.options["timeout"])
         return _MethodProxy(self.worker_ctx, self.service_name, name, self.reply_listener,
-                            **self.options)
+                            **{**self.options, "timeout": timeout})
+
+
+def deadlines(config, target: str, signs=()) -> tuple[float, dict[str, float]]:
+    """How long a call to `target` waits: RPC_TIMEOUT, and for each method in `signs` (it
+    answers once a document is signed) RPC_SIGNING_TIMEOUT, plus RPC_TIMEOUT when `target` is
+    not signing itself (it waits on signing with RPC_SIGNING_TIMEOUT, then does its own work:
+    its deadline on signing must end first)."""
+    timeout = float(config.get("RPC_TIMEOUT") or DEFAULT_TIMEOUT)
+    signing = float(config.get("RPC_SIGNING_TIMEOUT") or DEFAULT_SIGNING_TIMEOUT)
+    through = 0.0 if target == SIGNING_SERVICE else timeout
+    return timeout, {method: signing + through for method in signs}
 
 
 class RpcProxy(NamekoRpcProxy):
     """`RpcProxy("records")` with a deadline on every call and caller tokens minted where this
-    process may vouch for the actor (`issuer`: the gateway for users, services for themselves)."""
+    process may vouch for the actor (`issuer`: the gateway for users, services for themselves).
+    `signs`: the target's methods that answer only once a document is signed, which wait
+    longer (`deadlines`)."""
 
-    def __init__(self, target_service, *, issuer: str = caller_tokens.SERVICE, **options):
+    def __init__(self, target_service, *, issuer: str = caller_tokens.SERVICE, signs=(),
+                 **options):
         super().__init__(target_service, **options)
-        self.issuer = issuer
+        self.issuer, self.signs = issuer, frozenset(signs)
 
     def setup(self):
         super().setup()
         config = self.container.config
         self.callers = caller_tokens.from_config(config, self.issuer)
-        self.timeout = float(config.get("RPC_TIMEOUT") or DEFAULT_TIMEOUT)
+        self.timeout, self.timeouts = deadlines(config, self.target_service, self.signs)
 
     def get_dependency(self, worker_ctx):
         return _ServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener,
-                             callers=self.callers, timeout=self.timeout, **self.options)
+                             timeouts=self.timeouts, callers=self.callers, timeout=self.timeout,
+                             **self.options)

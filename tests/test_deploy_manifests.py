@@ -371,6 +371,27 @@ def test_ingress_buffers_bodies_within_the_gateways_limits(env):
     assert re.fullmatch(snapshot["path"], "/api/sync/3578/snapshots")
 
 
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_ingress_waits_out_a_signature_made_through_another_service(env):
+    """A route that answers once a document is signed through another service (a pakta
+    integritas: gateway -> identity -> signing) waits RPC_SIGNING_TIMEOUT + RPC_TIMEOUT in the
+    gateway (shared/rpc.py `deadlines`); the ingress must not cut it off first, and signing's
+    own deadline must outlast BSrE's, or the official's signature is lost to a 503."""
+    env_map = _of_kind("ConfigMap", env)["simasn-env"]["data"]
+
+    def seconds(key):
+        return float(env_map.get(f"SIMASN_{key}") or _config_default(key))
+
+    timeout, longest = seconds("RPC_TIMEOUT"), seconds("RPC_SIGNING_TIMEOUT")
+    assert longest >= seconds("BSRE_CONNECT_TIMEOUT") + seconds("BSRE_READ_TIMEOUT")
+    notes = _of_kind("Ingress", env)["simasn-gateway"]["metadata"]["annotations"]
+    assert int(notes["nginx.ingress.kubernetes.io/proxy-read-timeout"]) > longest + timeout
+    edge = (ROOT / "deploy" / "compose" / "edge.conf").read_text(encoding="utf-8")
+    read = re.search(r"proxy_read_timeout (\d+)s;", edge).group(1)
+    assert int(read) > float(_config_default("RPC_SIGNING_TIMEOUT")) + float(
+        _config_default("RPC_TIMEOUT"))
+
+
 # -- PostgreSQL and RabbitMQ operators ------------------------------------------------------
 
 

@@ -47,11 +47,12 @@ def _services(tag: str):
     class Front:
         name = f"front_{tag}"
         backend = RpcProxy(f"backend_{tag}")
+        patient = RpcProxy(f"backend_{tag}", signs={"slow"})
 
         @rpc
-        def ask(self, method, *args):
+        def ask(self, method, *args, proxy="backend"):
             try:
-                return {"result": getattr(self.backend, method)(*args)}
+                return {"result": getattr(getattr(self, proxy), method)(*args)}
             except SimasnError as exc:
                 return {"type": f"{type(exc).__module__}.{type(exc).__name__}",
                         "code": exc.code, "status": exc.http_status, "field": exc.field,
@@ -64,7 +65,7 @@ def _services(tag: str):
 def pair(container_factory, service_config):
     tag = uuid.uuid4().hex[:8]
     backend, front = _services(tag)
-    config = {**service_config, "RPC_TIMEOUT": 0.5}
+    config = {**service_config, "RPC_TIMEOUT": 0.5, "RPC_SIGNING_TIMEOUT": 2}
     for cls in (backend, front):
         container_factory(cls, config).start()
     return front.name, config
@@ -94,6 +95,32 @@ def test_a_call_nobody_answers_in_time_is_a_503(pair):
     with ServiceRpcProxy(front, config) as proxy:
         answer = proxy.ask("slow", 3)
     assert answer["code"] == "service_timeout" and answer["status"] == 503
+
+
+def test_a_call_that_answers_once_a_document_is_signed_waits_longer(pair):
+    """A method named in `signs` (it answers once a document is signed: signing queues
+    behind other documents, BSrE takes its time) waits RPC_SIGNING_TIMEOUT and, through a
+    service that is not signing, RPC_TIMEOUT more; every other method keeps RPC_TIMEOUT."""
+    front, config = pair
+    with ServiceRpcProxy(front, config) as proxy:
+        assert proxy.ask("slow", 1.5, proxy="patient") == {"result": "late"}
+        assert proxy.ask("slow", 1.5)["code"] == "service_timeout"
+        assert proxy.ask("slow", 3, proxy="patient")["code"] == "service_timeout"
+
+
+def test_a_signature_waited_through_another_service_outlasts_the_wait_on_signing():
+    """The gateway waits for identity, which waits for signing: identity's deadline on signing
+    ends first, so the gateway hears identity's answer (signing's timeout, or the pact
+    refused), never its own 503 while identity still waits."""
+    from shared.rpc import DEFAULT_SIGNING_TIMEOUT, DEFAULT_TIMEOUT, deadlines
+
+    config = {"RPC_TIMEOUT": 8, "RPC_SIGNING_TIMEOUT": 30}
+    assert deadlines(config, "signing", {"issue_document"}) == (8, {"issue_document": 30})
+    assert deadlines(config, "identity", {"sign_integrity_pact"}) == (
+        8, {"sign_integrity_pact": 38})
+    assert deadlines({}, "records") == (DEFAULT_TIMEOUT, {})
+    assert deadlines({}, "sync", {"produce_berita_acara"})[1] == {
+        "produce_berita_acara": DEFAULT_SIGNING_TIMEOUT + DEFAULT_TIMEOUT}
 
 
 def test_an_actor_claimed_without_a_token_is_refused_before_the_worker_runs(pair):

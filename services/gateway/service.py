@@ -98,13 +98,14 @@ class GatewayService(ServiceBase):
     sessions = SessionCache()
     documents = DocumentStore()
     web = WebApplication()
-    rpc_identity = RpcProxy("identity", issuer=GATEWAY)
+    rpc_identity = RpcProxy("identity", issuer=GATEWAY, signs={"sign_integrity_pact"})
     rpc_records = RpcProxy("records", issuer=GATEWAY)
-    rpc_requests = RpcProxy("requests", issuer=GATEWAY)
+    rpc_requests = RpcProxy("requests", issuer=GATEWAY, signs={"record_evaluation"})
     rpc_verification = RpcProxy("verification", issuer=GATEWAY)
-    rpc_signing = RpcProxy("signing", issuer=GATEWAY)
+    rpc_signing = RpcProxy("signing", issuer=GATEWAY,
+                           signs={"sign_document", "retry_document", "reissue_document"})
     rpc_reporting = RpcProxy("reporting", issuer=GATEWAY)
-    rpc_sync = RpcProxy("sync", issuer=GATEWAY)
+    rpc_sync = RpcProxy("sync", issuer=GATEWAY, signs={"produce_berita_acara"})
 
     @timer(interval=600)
     def prune_rate_buckets(self):

@@ -59,7 +59,7 @@ class IdentityService(ServiceBase):
     kit = Identity()
     mail = Mail()
     #: renders and signs the integrity pacts staff sign (usecases/pacts.py)
-    signing = RpcProxy("signing")
+    signing = RpcProxy("signing", signs={"issue_document"})
     #: a rebuild empties nothing: the outbox is what people were sent, and a replay queues
     #: only the mails with no outbox row yet (keyed by event), so nobody is mailed twice
     rebuildable = {NOTIFICATIONS: ()}

@@ -76,7 +76,7 @@ class ReportingService(ServiceBase):
     projection_settings = ProjectionSettings()
     export_settings = ExportSettings()
     documents = DocumentStore()
-    signing = RpcProxy("signing")
+    signing = RpcProxy("signing", signs={"issue_document"})
     records = RpcProxy("records")  # the disclosure log of exports naming persons
     holidays = Holidays()
     public_figures = PublicFigures()

@@ -42,7 +42,7 @@ class RequestsService(ServiceBase):
     catalogue_seed = CatalogueSeed()
     holidays = Holidays()
     records = RpcProxy("records")
-    signing = RpcProxy("signing")
+    signing = RpcProxy("signing", signs={"issue_document"})
 
     def _actor(self) -> Principal:
         return Principal.from_context(self.context)

@@ -47,7 +47,7 @@ class SyncService(ServiceBase):
     db = Database(REGISTRY)
     settings = SyncSettings()
     records = RpcProxy("records")
-    signing = RpcProxy("signing")
+    signing = RpcProxy("signing", signs={"issue_document"})
     documents = DocumentStore()
 
     def _actor(self) -> Principal:

@@ -176,6 +176,9 @@ def start(run_dir: Path, *, admin_pg: str = ADMIN_PG, rabbit_port: int = 5672,
            "SIMASN_NOTIFICATION_OUTBOX": str(run_dir / "outbox.jsonl"),
            "SIMASN_SIGNING_VERIFY_URL": f"http://127.0.0.1:{port}/verifikasi",
            "SIMASN_UP_WAIT": "120", "SIMASN_STOP_GRACE": "10", "SIMASN_RPC_TIMEOUT": "8",
+           # a route answered once a document is signed through another service (a pakta
+           # integritas) waits 20 + 8 s in the gateway: within the test client's 30 s
+           "SIMASN_RPC_SIGNING_TIMEOUT": "20",
            # a checkpoint within seconds of a log growing, copied to a witness directory
            # (test_deployed_audit: published without login, held against by `audit verify`)
            "SIMASN_SIGNING_CHECKPOINT_SECONDS": "2",
