@@ -143,6 +143,22 @@ def test_a_nik_without_a_certificate_at_bsre_is_named(bsre_stack):
     assert after["status"] == "waiting_passphrase" and after["sha256"] is None
 
 
+def test_an_administrator_asks_whether_bsre_would_sign_for_an_official(bsre_stack):
+    """`simasn signing official-status`: the NIK the key store names, masked, and BSrE's
+    status of its certificate; nobody but an administrator (or the system) may ask."""
+    call, _, _ = bsre_stack
+    with call(ADMIN) as admin:
+        ready = admin.official_status("admin.bkd")
+        unknown = admin.official_status("kabid.bkd")
+    assert ready["active"] and ready["status"] == "ISSUE", ready
+    assert ready["nik"] == NIK[:4] + "********" + NIK[-4:]
+    assert not unknown["active"] and unknown["status"] == "NOT_REGISTERED"
+    assert unknown["bsre_code"] == 2011 and UNREGISTERED_NIK not in str(unknown)
+    with call(principal("fas.dinkes1", ["fasilitator"], ["dinkes"])) as other:
+        with pytest.raises(Forbidden):
+            other.official_status("admin.bkd")
+
+
 def test_bsre_slow_failing_or_gone_leaves_the_document_waiting_never_half_done(bsre_stack):
     call, server, _ = bsre_stack
     waiting = issued(call)
@@ -204,6 +220,67 @@ def test_the_client_refuses_plain_http_and_names_bad_client_credentials():
         good = bsre.BsreClient(server.url, *CLIENT)
         with pytest.raises(bsre.NotRegistered):
             good.user_status(NIK)
+
+
+@pytest.mark.parametrize("api", ["v2", "v1"])
+def test_the_client_speaks_each_e_sign_api_version_and_maps_its_answers(keystore_dir, api):
+    """BSRE_API=v2 (JSON, the signed PDF base64 in `file`, status by POST) or v1 (multipart,
+    the PDF itself, status by GET): the same signature, the same errors by BSrE's codes, the
+    status of an official's certificate read the same way."""
+    from tests.document_samples import pdf_with_text
+
+    official = Keystore(keystore_dir).signer("admin.bkd")
+    pdf = pdf_with_text(marker="SK uji protokol BSrE")
+    with LocalBsre({NIK: (PASSPHRASE, official), UNREGISTERED_NIK: ("x", official)}) as server:
+        server.no_certificate.add(UNREGISTERED_NIK)
+        client = bsre.client_from_config({"BSRE_URL": server.url, "BSRE_CLIENT_ID": CLIENT[0],
+                                          "BSRE_CLIENT_SECRET": CLIENT[1], "BSRE_API": api})
+        signed_pdf = client.sign_pdf(pdf, NIK, PASSPHRASE)
+        assert signed_pdf.startswith(pdf) and len(signed_pdf) > len(pdf)
+        assert server.paths[-1] == bsre.SIGN_PATHS[api] and server.signed == 1
+
+        with pytest.raises(bsre.PassphraseWrong) as wrong:
+            client.sign_pdf(pdf, NIK, "salah-ketik")
+        assert wrong.value.details["bsre_code"] == 2031
+        assert "salah-ketik" not in str(wrong.value.details)
+        with pytest.raises(bsre.NotRegistered) as unknown:
+            client.sign_pdf(pdf, "3578010101709999", PASSPHRASE)
+        assert unknown.value.details["bsre_code"] == 2011
+        with pytest.raises(bsre.NotRegistered) as no_certificate:
+            client.sign_pdf(pdf, UNREGISTERED_NIK, "x")
+        assert no_certificate.value.details["bsre_code"] == 2021
+
+        status = client.user_status(NIK)
+        assert status["active"] and status["nik"] == NIK
+        assert server.paths[-1].startswith(bsre.STATUS_PATHS[api].split("{")[0])
+        for nik in ("3578010101709999", UNREGISTERED_NIK):
+            with pytest.raises(bsre.NotRegistered):
+                client.user_status(nik)
+
+        server.fail_next = (500, {"error": "Internal Server Error", "status_code": 500})
+        with pytest.raises(bsre.Unavailable):
+            client.sign_pdf(pdf, NIK, PASSPHRASE)
+        assert server.signed == 1
+
+
+def test_a_v2_answer_without_our_signed_pdf_is_refused_and_a_refusal_answered_200_is_read():
+    """What BSrE v2 may answer 200 with besides {"file": [<PDF>]}: a refusal with its code
+    (read by the code), no file, a file that is not base64, more than one file, or a body that
+    is not JSON: never taken for a signature."""
+    pdf = b"%PDF-1.7 uji"
+    with LocalBsre({}) as server:
+        client = bsre.BsreClient(server.url, *CLIENT)
+        server.fail_next = (200, {"status_code": "2031", "error": "Passphrase anda salah !!!"})
+        with pytest.raises(bsre.PassphraseWrong):
+            client.sign_pdf(pdf, NIK, PASSPHRASE)
+        for body in ({"time": 12}, {"file": ["bukan base64 %%%"]}, {"file": []},
+                     {"file": ["JVBERi0=", "JVBERi0="]}, {"file": ["aGFsbw=="]}):
+            server.fail_next = (200, body)
+            with pytest.raises(bsre.Refused):
+                client.sign_pdf(pdf, NIK, PASSPHRASE)
+        with pytest.raises(ConfigError):
+            bsre.client_from_config({"BSRE_URL": server.url, "BSRE_CLIENT_ID": CLIENT[0],
+                                     "BSRE_CLIENT_SECRET": CLIENT[1], "BSRE_API": "v3"})
 
 
 @pytest.fixture

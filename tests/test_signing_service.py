@@ -296,6 +296,9 @@ def test_who_may_ask_for_what(stack):
             signing.issue_document({**order, "document_key": "TIDAK_ADA"})
         with pytest.raises(ValidationFailed):
             signing.issue_document({**order, "subject": "no colon here"})
+        # the key store signs here: there is no BSrE to ask about an official
+        with raises_code("not_bsre"):
+            signing.official_status(ADMIN["actor_id"])
 
 
 def test_with_a_time_stamping_authority_the_signature_is_pades_b_t(

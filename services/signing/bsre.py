@@ -1,16 +1,25 @@
 """BSrE (Balai Sertifikasi Elektronik, BSSN) as the signer: the national CA's e-sign service
 signs the PDF with the official's certificate, which never leaves BSrE.
 
-The protocol (BSrE e-sign API, the one provincial and regency systems call; see
-docs/operations.md "Produksi: BSrE"):
+The protocol: BSrE's e-sign API version 2 (`BSRE_API=v2`, the default; the one BKD's other
+systems and most regional ones call), HTTP Basic with the client id and secret BSrE issued us:
 
-    POST {BSRE_URL}/api/sign/pdf     HTTP Basic (the client id and secret BSrE issued us)
-         multipart/form-data: file (the PDF), nik, passphrase, tampilan=invisible
-      200  application/pdf: the signed PDF (our bytes with the signature appended)
-      4xx  application/json {"error": "...", "status_code": <BSrE code>}
-           2031 wrong passphrase, 2011 the NIK has no (active) certificate
-      401  wrong client credentials
-    GET  {BSRE_URL}/api/user/status/{nik}   the certificate status of an official
+    POST {BSRE_URL}/api/v2/sign/pdf          application/json
+         {"nik": ..., "passphrase": ..., "signatureProperties": [{"tampilan": "INVISIBLE"}],
+          "file": [<the PDF, base64>]}
+      200  application/json {"time": <ms>, "file": [<the signed PDF, base64>]}
+      4xx  application/json {"status_code": <BSrE code>, "error": "..."}
+           2031 wrong passphrase; 2011 NIK not registered, 2021 NIK without a certificate
+      401  wrong client credentials ({"timestamp", "status", "error", "path"})
+      500  BSrE failed (it answers so for a PDF it cannot read, too)
+    POST {BSRE_URL}/api/v2/user/check/status  {"nik": ...}
+      200  {"status_code": ..., "message": ..., "status": "ISSUE" | "NOT_REGISTERED" |
+           "NO_CERTIFICATE" | ...}: ISSUE is a certificate that signs
+
+Version 1 (`BSRE_API=v1`, older agreements): `POST /api/sign/pdf` multipart (file, nik,
+passphrase, tampilan=invisible) answered with the PDF itself, and `GET /api/user/status/{nik}`;
+the same error codes. Observed shapes are in docs/operations.md "BSrE's e-sign service"; check
+them against the agreement's documentation before going live.
 
 The passphrase is the official's: typed at the moment of signing, carried in memory from the
 gateway over RPC to the signing service and on to BSrE, then dropped. It is never stored, never
@@ -21,6 +30,7 @@ document unsigned and waiting for the official (`waiting_passphrase`): never hal
 
 from __future__ import annotations
 
+import base64
 import io
 from urllib.parse import urlsplit
 
@@ -31,11 +41,15 @@ from urllib3.util.retry import Retry
 from services.signing.exceptions import SigningError
 from shared.errors import ConfigError
 
-SIGN_PATH = "/api/sign/pdf"
-STATUS_PATH = "/api/user/status/{nik}"
+#: the e-sign API versions spoken, and their paths
+SIGN_PATHS = {"v2": "/api/v2/sign/pdf", "v1": "/api/sign/pdf"}
+STATUS_PATHS = {"v2": "/api/v2/user/check/status", "v1": "/api/user/status/{nik}"}
 #: BSrE's own codes in an error body
 WRONG_PASSPHRASE = 2031
 NOT_REGISTERED = 2011
+NO_CERTIFICATE = 2021
+#: the user status of a certificate that signs (v2)
+ISSUED = "ISSUE"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -96,13 +110,14 @@ MESSAGES = {
 
 
 class BsreClient:
-    """One BSrE account (the application's client id and secret). Connection attempts that
-    never reached BSrE are retried (`connect_retries`, with backoff); a request BSrE received
-    is never sent twice by us, so a timeout after sending is answered `Unavailable`."""
+    """One BSrE account (the application's client id and secret), speaking `api` ("v2" or
+    "v1"). Connection attempts that never reached BSrE are retried (`connect_retries`, with
+    backoff); a request BSrE received is never sent twice by us, so a timeout after sending is
+    answered `Unavailable`."""
 
     def __init__(self, url: str, username: str, password: str, *, connect_timeout: float = 5,
                  read_timeout: float = 60, ca_bundle: str | None = None,
-                 connect_retries: int = 2):
+                 connect_retries: int = 2, api: str = "v2"):
         parts = urlsplit(url or "")
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ConfigError("BSRE_URL harus URL https BSrE", field="BSRE_URL")
@@ -113,7 +128,10 @@ class BsreClient:
         if not username or not password:
             raise ConfigError("BSRE_CLIENT_ID dan BSRE_CLIENT_SECRET wajib untuk BSrE",
                               field="BSRE_CLIENT_ID")
-        self.url = url.rstrip("/")
+        if api not in SIGN_PATHS:
+            raise ConfigError(f"BSRE_API harus salah satu dari {', '.join(SIGN_PATHS)}",
+                              field="BSRE_API")
+        self.url, self.api = url.rstrip("/"), api
         self.timeout = (connect_timeout, read_timeout)
         self.session = requests.Session()
         self.session.auth = (username, password)
@@ -123,41 +141,102 @@ class BsreClient:
                       raise_on_status=False)
         self.session.mount(self.url, HTTPAdapter(max_retries=retry))
 
+    def _send(self, method: str, path: str, **request) -> requests.Response:
+        try:
+            return self.session.request(method, self.url + path, timeout=self.timeout,
+                                        **request)
+        except requests.RequestException as exc:
+            # the message names the failure, never the request's fields
+            raise Unavailable(MESSAGES[Unavailable], field="signer",
+                              details={"reason": type(exc).__name__}) from None
+
     def sign_pdf(self, pdf: bytes, nik: str, passphrase: str, *,
                  file_name: str = "dokumen.pdf") -> bytes:
         """`pdf` signed by the certificate of `nik`, as BSrE returns it."""
         if not passphrase:
             raise PassphraseRequired(MESSAGES[PassphraseRequired], field="passphrase")
-        try:
-            answer = self.session.post(
-                self.url + SIGN_PATH, timeout=self.timeout,
+        if self.api == "v1":
+            answer = self._send(
+                "POST", SIGN_PATHS["v1"],
                 files={"file": (file_name, io.BytesIO(pdf), "application/pdf")},
                 data={"nik": nik, "passphrase": passphrase, "tampilan": "invisible"})
-        except requests.RequestException as exc:
-            # the message names the URL and the failure, never the form's fields
-            raise Unavailable(MESSAGES[Unavailable], field="signer",
-                              details={"reason": type(exc).__name__}) from None
-        if answer.status_code == 200:
-            if not answer.content.startswith(b"%PDF"):
-                raise Refused("BSrE menjawab tanpa PDF", field="signer",
-                              details={"content_type": answer.headers.get("Content-Type")})
-            return answer.content
-        raise error_of(answer)
+            if answer.status_code != 200:
+                raise error_of(answer)
+            return _pdf(answer.content, answer)
+        answer = self._send("POST", SIGN_PATHS["v2"], json={
+            "nik": nik, "passphrase": passphrase,
+            "signatureProperties": [{"tampilan": "INVISIBLE"}],
+            "file": [base64.b64encode(pdf).decode("ascii")]})
+        if answer.status_code != 200:
+            raise error_of(answer)
+        body = _json_body(answer)
+        files = body.get("file")
+        if not isinstance(files, list) or len(files) != 1 or not isinstance(files[0], str):
+            if body.get("status_code") is not None or body.get("error"):
+                raise error_of(answer)  # a refusal answered 200
+            raise Refused("BSrE menjawab tanpa PDF", field="signer",
+                          details={"content_type": answer.headers.get("Content-Type"),
+                                   "keys": sorted(body)[:10]})
+        try:
+            signed = base64.b64decode(files[0], validate=True)
+        except ValueError:
+            raise Refused("BSrE menjawab dengan berkas yang bukan base64", field="signer",
+                          details={"content_type": answer.headers.get("Content-Type")}) from None
+        return _pdf(signed, answer)
 
     def user_status(self, nik: str) -> dict:
-        """BSrE's answer about `nik`'s certificate (for an operator checking the set-up)."""
-        try:
-            answer = self.session.get(self.url + STATUS_PATH.format(nik=nik),
-                                      timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise Unavailable(MESSAGES[Unavailable], field="signer",
-                              details={"reason": type(exc).__name__}) from None
-        if answer.status_code == 200:
-            return answer.json()
-        raise error_of(answer)
+        """BSrE's answer about `nik`'s certificate (for an operator checking the set-up):
+        {"nik", "status", "active", "bsre_code", "message"}; a NIK BSrE does not know, or one
+        without a certificate, is `NotRegistered`."""
+        if self.api == "v1":
+            answer = self._send("GET", STATUS_PATHS["v1"].format(nik=nik))
+        else:
+            answer = self._send("POST", STATUS_PATHS["v2"], json={"nik": nik})
+        if answer.status_code != 200:
+            raise error_of(answer)
+        body = _json_body(answer)
+        code, status = bsre_code(body), body.get("status")
+        said = str(body.get("message") or body.get("error") or "")[:300]
+        if code in (NOT_REGISTERED, NO_CERTIFICATE) or status in ("NOT_REGISTERED",
+                                                                  "NO_CERTIFICATE"):
+            raise NotRegistered(MESSAGES[NotRegistered], field="signer", details={
+                "http_status": 200, "bsre_code": code, "bsre_status": status,
+                "bsre_message": said})
+        # v1 answers 200 only for a NIK whose certificate is in force
+        active = status == ISSUED if self.api == "v2" else True
+        return {"nik": nik, "status": status, "active": active, "bsre_code": code,
+                "message": said}
 
     def close(self) -> None:
         self.session.close()
+
+
+def _json_body(answer: requests.Response) -> dict:
+    try:
+        body = answer.json()
+    except ValueError:
+        raise Refused("BSrE menjawab tanpa JSON", field="signer",
+                      details={"http_status": answer.status_code,
+                               "content_type": answer.headers.get("Content-Type")}) from None
+    if not isinstance(body, dict):
+        raise Refused("BSrE menjawab dengan JSON yang tidak dikenal", field="signer",
+                      details={"http_status": answer.status_code})
+    return body
+
+
+def _pdf(content: bytes, answer: requests.Response) -> bytes:
+    if not content.startswith(b"%PDF"):
+        raise Refused("BSrE menjawab tanpa PDF", field="signer",
+                      details={"content_type": answer.headers.get("Content-Type")})
+    return content
+
+
+def bsre_code(body: dict) -> int | None:
+    """BSrE's own code in a body, a number whether it came as one or as digits."""
+    code = body.get("status_code")
+    if isinstance(code, str) and code.strip().isdigit():
+        return int(code)
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 def error_of(answer: requests.Response) -> SigningError:
@@ -170,11 +249,11 @@ def error_of(answer: requests.Response) -> SigningError:
     if not isinstance(body, dict):
         body = {}
     said = str(body.get("error") or body.get("message") or answer.reason or "")[:300]
-    code = body.get("status_code")
+    code = bsre_code(body)
     details = {"http_status": answer.status_code, "bsre_code": code, "bsre_message": said}
     if code == WRONG_PASSPHRASE:
         return PassphraseWrong(MESSAGES[PassphraseWrong], field="passphrase", details=details)
-    if code == NOT_REGISTERED or answer.status_code == 404:
+    if code in (NOT_REGISTERED, NO_CERTIFICATE) or answer.status_code == 404:
         return NotRegistered(MESSAGES[NotRegistered], field="signer", details=details)
     if answer.status_code >= 500 or answer.status_code in (408, 429):
         return Unavailable(MESSAGES[Unavailable], field="signer", details=details)
@@ -197,4 +276,5 @@ def client_from_config(config: dict) -> BsreClient:
                       str(config.get("BSRE_CLIENT_SECRET") or ""),
                       connect_timeout=number("BSRE_CONNECT_TIMEOUT", 5),
                       read_timeout=number("BSRE_READ_TIMEOUT", 60),
-                      ca_bundle=str(config.get("BSRE_CA_BUNDLE") or "") or None)
+                      ca_bundle=str(config.get("BSRE_CA_BUNDLE") or "") or None,
+                      api=str(config.get("BSRE_API") or "v2").strip().lower())

@@ -21,6 +21,7 @@ from shared.auth import Principal
 from shared.consumer import idempotent_handler
 from shared.contracts import signing as c
 from shared.db import Database
+from shared.errors import Conflict
 from shared.objectstore import DocumentStore
 from shared.rpc import RpcProxy
 from shared.schemas import load
@@ -91,6 +92,18 @@ class SigningService(ServiceBase):
         return renewing.renew_due(self.db, self.documents,
                                   lambda pdf: signers.renew(self.work.signers, pdf),
                                   self.work.renew_window_days)
+
+    @rpc
+    def official_status(self, account_id):
+        """Whether BSrE would sign for an official now (`simasn signing official-status`,
+        administrators; SIGNING_BACKEND=bsre): the NIK the key store names, masked, and BSrE's
+        status of its certificate."""
+        Principal.from_context(self.context).require("system", "administrator")
+        status = getattr(self.work.signers, "official_status", None)
+        if status is None:
+            raise Conflict("penandatangan tidak memakai BSrE (SIGNING_BACKEND bukan bsre)",
+                           field="signer", code="not_bsre")
+        return status(str(account_id)[:64])
 
     # -- administrators: the work list, retries, revocation, re-issue ----------------------------
 

@@ -227,6 +227,22 @@ class RemoteSigner(_FreshTimestamper):
             raise bsre.NotInForce(bsre.MESSAGES[bsre.NotInForce], field="signer",
                                   details={"level": target, "reason": str(exc)[:300]}) from exc
 
+    def official_status(self, account_id: str) -> dict:
+        """Whether BSrE would sign for `account_id` now: the NIK its key store entry names
+        (shown masked) and BSrE's status of that NIK's certificate."""
+        from services.signing import bsre
+
+        nik = self.keystore.nik(account_id)
+        try:
+            status = self.client.user_status(nik)
+        except bsre.NotRegistered as exc:
+            status = {"status": exc.details.get("bsre_status") or "NOT_REGISTERED",
+                      "active": False, "bsre_code": exc.details.get("bsre_code"),
+                      "message": exc.message}
+        return {"account_id": account_id, "nik": nik[:4] + "*" * (len(nik) - 8) + nik[-4:],
+                "status": status.get("status"), "active": bool(status.get("active")),
+                "bsre_code": status.get("bsre_code"), "message": status.get("message") or ""}
+
     def close(self) -> None:
         self.client.close()
 
