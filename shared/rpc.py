@@ -187,9 +187,9 @@ class _MethodProxy(MethodProxy):
 
 
 class _ServiceProxy(ServiceProxy):
-    def __init__(self, worker_ctx, service_name, reply_listener, *, timeouts, **options):
+    def __init__(self, worker_ctx, service_name, reply_listener, *, timeouts=None, **options):
         super().__init__(worker_ctx, service_name, reply_listener, **options)
-        self.timeouts = timeouts
+        self.timeouts = timeouts or {}
 
     def __getattr__(self, name):
         timeout = self.timeouts.get(name, self.options["timeout"])
