@@ -56,6 +56,8 @@ class LocalBsre:
         self.attempts = 0
         self.paths: list[str] = []
         self.no_certificate: set[str] = set()
+        #: NIK -> the one-time code its official's BeSign app shows now (v2 signs with either)
+        self.totps: dict[str, str] = {}
         self._lock = threading.Lock()  # pyHanko runs its own event loop: one at a time
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -90,7 +92,8 @@ class LocalBsre:
             except (ValueError, TypeError):
                 pdf = None
             return self._sign(pdf, str(body.get("nik") or ""),
-                              str(body.get("passphrase") or ""), version=2)
+                              str(body.get("passphrase") or ""), version=2,
+                              totp=str(body.get("totp") or ""))
         if route == ("POST", "/api/sign/pdf"):
             upload = request.files.get("file")
             return self._sign(upload.read() if upload is not None else None,
@@ -109,14 +112,15 @@ class LocalBsre:
         return _json({"status_code": code, "message": "User tidak terdaftar",
                       "status": status}, 200)
 
-    def _sign(self, pdf: bytes | None, nik: str, passphrase: str, *, version: int) -> Response:
+    def _sign(self, pdf: bytes | None, nik: str, passphrase: str, *, version: int,
+              totp: str = "") -> Response:
         self.attempts += 1
         if self.delay:
             time.sleep(self.delay)
         if self.fail_next is not None:
             (status, body), self.fail_next = self.fail_next, None
             return _json(body, status)
-        if pdf is None or not nik or not passphrase:
+        if pdf is None or not nik or not (passphrase or totp):
             return _json({"error": "Parameter tidak lengkap", "status_code": 2000}, 400)
         if not pdf.startswith(b"%PDF"):
             return _json({"error": "Internal Server Error", "status_code": 500}, 500)
@@ -124,7 +128,11 @@ class LocalBsre:
             code = 2021 if nik in self.no_certificate else 2011
             return _json({"error": "User tidak terdaftar", "status_code": code}, 400)
         expected, signer = self.officials[nik]
-        if passphrase != expected:
+        if totp:
+            if totp != self.totps.get(nik):
+                return _json({"error": "Kode TOTP tidak valid atau kedaluwarsa",
+                              "status_code": 400}, 400)
+        elif passphrase != expected:
             return _json({"error": "Passphrase anda salah !!!", "status_code": 2031}, 400)
         pdf = self.substitute or pdf
         started = time.monotonic()

@@ -16,7 +16,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from services.signing import bsre
 from services.signing.keystore import Keystore
 from services.signing.service import SigningService
-from shared.errors import ConfigError, Forbidden
+from shared.errors import ConfigError, Forbidden, ValidationFailed
 from shared.objectstore import FileSystemStore
 from tests.bsre_server import CLIENT, LocalBsre
 from tests.helpers import raises_code, signed
@@ -118,6 +118,29 @@ def test_a_wrong_passphrase_tells_the_official_and_the_document_stays_signable(b
     with call(ADMIN) as admin:
         done = admin.sign_document(waiting["document_id"], {"passphrase": PASSPHRASE})
     assert done["status"] == "signed" and server.signed == 1
+
+
+def test_the_official_signs_with_the_one_time_code_of_their_besign_app(bsre_stack):
+    """Instead of the passphrase, the code BeSign shows now (BSrE v2): a stale code tells the
+    official to ask for a new one and the document waits; both at once are refused before
+    anything is sent; the code is stored nowhere."""
+    call, server, _ = bsre_stack
+    server.totps[NIK] = "730154"
+    waiting = issued(call)
+    with call(ADMIN) as admin:
+        with pytest.raises(ValidationFailed) as both:
+            admin.sign_document(waiting["document_id"],
+                                {"passphrase": PASSPHRASE, "totp": "730154"})
+        assert both.value.field == "totp"
+        with pytest.raises(ValidationFailed):
+            admin.sign_document(waiting["document_id"], {"totp": "73O154"})
+        assert server.attempts == 0
+        with raises_code("bsre_otp_wrong"):
+            admin.sign_document(waiting["document_id"], {"totp": "111111"})
+        assert document(call, waiting["document_id"])["status"] == "waiting_passphrase"
+        done = admin.sign_document(waiting["document_id"], {"totp": "730154"})
+    assert done["status"] == "signed" and server.signed == 1
+    assert "730154" not in json.dumps(document(call, waiting["document_id"]))
 
 
 def test_only_the_named_official_signs_and_a_retry_never_does(bsre_stack):
@@ -261,6 +284,22 @@ def test_the_client_speaks_each_e_sign_api_version_and_maps_its_answers(keystore
         with pytest.raises(bsre.Unavailable):
             client.sign_pdf(pdf, NIK, PASSPHRASE)
         assert server.signed == 1
+
+        # the one-time code of the official's BeSign app instead of the passphrase: v2 only
+        server.totps[NIK] = "482913"
+        if api == "v1":
+            with pytest.raises(bsre.OtpUnsupported):
+                client.sign_pdf(pdf, NIK, totp="482913")
+            assert server.signed == 1
+            return
+        assert client.sign_pdf(pdf, NIK, totp="482913").startswith(pdf)
+        with pytest.raises(bsre.OtpWrong) as stale:
+            client.sign_pdf(pdf, NIK, totp="000000")
+        assert stale.value.field == "totp" and "000000" not in str(stale.value.details)
+        server.fail_next = (400, {"error": "Passphrase anda salah !!!", "status_code": 2031})
+        with pytest.raises(bsre.OtpWrong):
+            client.sign_pdf(pdf, NIK, totp="482913")
+        assert server.signed == 2
 
 
 def test_a_v2_answer_without_our_signed_pdf_is_refused_and_a_refusal_answered_200_is_read():

@@ -991,7 +991,8 @@ class GatewayService(ServiceBase):
         return self.rpc_signing.opd_documents(query)
 
     @endpoint("POST", "/api/signed-documents/<document_id>/sign",
-              summary="Tandatangani dengan passphrase BSrE pejabat (tidak disimpan)", roles=BKD,
+              summary="Tandatangani dengan passphrase BSrE atau kode OTP BeSign pejabat "
+                      "(tidak disimpan)", roles=BKD,
               body=g.PassphraseSigning, response=g.SignedDocument, tag="tanda tangan")
     def http_sign_document(self, request, document_id, body, **_):
         return self.rpc_signing.sign_document(document_id, body)

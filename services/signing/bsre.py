@@ -5,8 +5,8 @@ The protocol: BSrE's e-sign API version 2 (`BSRE_API=v2`, the default; the one B
 systems and most regional ones call), HTTP Basic with the client id and secret BSrE issued us:
 
     POST {BSRE_URL}/api/v2/sign/pdf          application/json
-         {"nik": ..., "passphrase": ..., "signatureProperties": [{"tampilan": "INVISIBLE"}],
-          "file": [<the PDF, base64>]}
+         {"nik": ..., "passphrase": ... | "totp": <the official's BeSign code>,
+          "signatureProperties": [{"tampilan": "INVISIBLE"}], "file": [<the PDF, base64>]}
       200  application/json {"time": <ms>, "file": [<the signed PDF, base64>]}
       4xx  application/json {"status_code": <BSrE code>, "error": "..."}
            2031 wrong passphrase; 2011 NIK not registered, 2021 NIK without a certificate
@@ -21,11 +21,12 @@ passphrase, tampilan=invisible) answered with the PDF itself, and `GET /api/user
 the same error codes. Observed shapes are in docs/operations.md "BSrE's e-sign service"; check
 them against the agreement's documentation before going live.
 
-The passphrase is the official's: typed at the moment of signing, carried in memory from the
-gateway over RPC to the signing service and on to BSrE, then dropped. It is never stored, never
-put in an event or an error, and never logged (shared/logging.py masks every key naming a
-pass*). A wrong passphrase, an unregistered NIK, BSrE unreachable or too slow each leave the
-document unsigned and waiting for the official (`waiting_passphrase`): never half done.
+The passphrase (or the BeSign code) is the official's: typed at the moment of signing, carried
+in memory from the gateway over RPC to the signing service and on to BSrE, then dropped. It is
+never stored, never put in an event or an error, and never logged (shared/logging.py masks every
+key naming a pass* or otp). A wrong passphrase or code, an unregistered NIK, BSrE unreachable
+or too slow each leave the document unsigned and waiting for the official
+(`waiting_passphrase`): never half done.
 """
 
 from __future__ import annotations
@@ -53,24 +54,41 @@ ISSUED = "ISSUE"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-class PassphraseRequired(SigningError):
+class BsreError(SigningError):
+    """What BSrE (or the official's credentials for it) left undone: the document goes back
+    to the official (`waiting_passphrase`), nothing counted against it."""
+
+
+class PassphraseRequired(BsreError):
     """BSrE signs only with the official's passphrase, given when they sign."""
 
     code = "passphrase_required"
     http_status = 422
 
 
-class PassphraseWrong(SigningError):
+class PassphraseWrong(BsreError):
     code = "bsre_passphrase_wrong"
     http_status = 422
 
 
-class NotRegistered(SigningError):
+class OtpWrong(BsreError):
+    code = "bsre_otp_wrong"
+    http_status = 422
+
+
+class OtpUnsupported(BsreError):
+    """BSrE's e-sign API version 1 signs with the passphrase only."""
+
+    code = "bsre_otp_unsupported"
+    http_status = 422
+
+
+class NotRegistered(BsreError):
     code = "bsre_not_registered"
     http_status = 422
 
 
-class Unavailable(SigningError):
+class Unavailable(BsreError):
     """BSrE did not answer in time or answered with a server error: try again later."""
 
     code = "bsre_unavailable"
@@ -78,7 +96,7 @@ class Unavailable(SigningError):
     transient = True
 
 
-class Refused(SigningError):
+class Refused(BsreError):
     """BSrE refused us (our client credentials, a request it does not understand) or sent
     back something that is not our document signed: for BKD's operators, not the official."""
 
@@ -86,7 +104,7 @@ class Refused(SigningError):
     http_status = 503  # BSrE, behind us, did not do it: not the official's to fix
 
 
-class NotInForce(SigningError):
+class NotInForce(BsreError):
     """BSrE signed, but the long-term validation data could not be added (services/signing/
     ltv.py `extend`): the official's certificate is revoked or expired at the CA, or the CA's
     responders or our TSA did not answer. The signature is not kept; the document waits."""
@@ -100,6 +118,10 @@ MESSAGES = {
     PassphraseRequired: "masukkan passphrase sertifikat elektronik Anda untuk menandatangani",
     PassphraseWrong: "passphrase sertifikat elektronik salah; dokumen belum ditandatangani, "
                      "silakan coba lagi",
+    OtpWrong: "kode OTP BeSign salah atau sudah kedaluwarsa; dokumen belum ditandatangani, "
+              "minta kode baru di aplikasi BeSign lalu coba lagi",
+    OtpUnsupported: "penandatanganan dengan kode OTP belum tersedia pada layanan BSrE yang "
+                    "dipakai; gunakan passphrase",
     NotRegistered: "NIK penandatangan belum terdaftar atau sertifikatnya tidak aktif di BSrE",
     Unavailable: "layanan BSrE tidak dapat dihubungi; dokumen belum ditandatangani, coba lagi "
                  "beberapa saat lagi",
@@ -150,11 +172,14 @@ class BsreClient:
             raise Unavailable(MESSAGES[Unavailable], field="signer",
                               details={"reason": type(exc).__name__}) from None
 
-    def sign_pdf(self, pdf: bytes, nik: str, passphrase: str, *,
-                 file_name: str = "dokumen.pdf") -> bytes:
-        """`pdf` signed by the certificate of `nik`, as BSrE returns it."""
-        if not passphrase:
+    def sign_pdf(self, pdf: bytes, nik: str, passphrase: str | None = None, *,
+                 totp: str | None = None, file_name: str = "dokumen.pdf") -> bytes:
+        """`pdf` signed by the certificate of `nik`, as BSrE returns it; the official's
+        passphrase, or (v2) the one-time code of their BeSign app."""
+        if not passphrase and not totp:
             raise PassphraseRequired(MESSAGES[PassphraseRequired], field="passphrase")
+        if totp and self.api == "v1":
+            raise OtpUnsupported(MESSAGES[OtpUnsupported], field="totp")
         if self.api == "v1":
             answer = self._send(
                 "POST", SIGN_PATHS["v1"],
@@ -163,17 +188,17 @@ class BsreClient:
             if answer.status_code != 200:
                 raise error_of(answer)
             return _pdf(answer.content, answer)
+        secret = {"totp": totp} if totp else {"passphrase": passphrase}
         answer = self._send("POST", SIGN_PATHS["v2"], json={
-            "nik": nik, "passphrase": passphrase,
-            "signatureProperties": [{"tampilan": "INVISIBLE"}],
+            "nik": nik, **secret, "signatureProperties": [{"tampilan": "INVISIBLE"}],
             "file": [base64.b64encode(pdf).decode("ascii")]})
         if answer.status_code != 200:
-            raise error_of(answer)
+            raise error_of(answer, otp=bool(totp))
         body = _json_body(answer)
         files = body.get("file")
         if not isinstance(files, list) or len(files) != 1 or not isinstance(files[0], str):
             if body.get("status_code") is not None or body.get("error"):
-                raise error_of(answer)  # a refusal answered 200
+                raise error_of(answer, otp=bool(totp))  # a refusal answered 200
             raise Refused("BSrE menjawab tanpa PDF", field="signer",
                           details={"content_type": answer.headers.get("Content-Type"),
                                    "keys": sorted(body)[:10]})
@@ -239,9 +264,11 @@ def bsre_code(body: dict) -> int | None:
     return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
-def error_of(answer: requests.Response) -> SigningError:
-    """BSrE's refusal as our error: the official's mistakes (passphrase, certificate) with a
-    message they can act on; the rest for BKD's operators with BSrE's own words."""
+def error_of(answer: requests.Response, *, otp: bool = False) -> SigningError:
+    """BSrE's refusal as our error: the official's mistakes (passphrase or one-time code,
+    certificate) with a message they can act on; the rest for BKD's operators with BSrE's own
+    words. With `otp` (signed with a BeSign code), the passphrase's code 2031 or a refusal
+    naming the OTP is a wrong or expired code."""
     try:
         body = answer.json()
     except ValueError:
@@ -251,6 +278,10 @@ def error_of(answer: requests.Response) -> SigningError:
     said = str(body.get("error") or body.get("message") or answer.reason or "")[:300]
     code = bsre_code(body)
     details = {"http_status": answer.status_code, "bsre_code": code, "bsre_message": said}
+    names_otp = "otp" in said.lower() and answer.status_code < 500 and answer.status_code not in (
+        401, 403, 404)
+    if otp and (code == WRONG_PASSPHRASE or names_otp):
+        return OtpWrong(MESSAGES[OtpWrong], field="totp", details=details)
     if code == WRONG_PASSPHRASE:
         return PassphraseWrong(MESSAGES[PassphraseWrong], field="passphrase", details=details)
     if code in (NOT_REGISTERED, NO_CERTIFICATE) or answer.status_code == 404:

@@ -133,10 +133,11 @@ class SigningService(ServiceBase):
     @rpc
     def sign_document(self, document_id, payload):
         """The signing official signs a document waiting for them with their BSrE passphrase
-        (used once, never stored or logged)."""
+        or their BeSign app's one-time code (used once, never stored or logged)."""
         data = load(c.PassphraseSigning(), payload)
         return issuing.sign_with_passphrase(self.db, self.documents, self.work, self._actor(),
-                                            document_id, data.pop("passphrase", None))
+                                            document_id, data.pop("passphrase", None),
+                                            totp=data.pop("totp", None))
 
     @rpc
     def get_document(self, document_id):

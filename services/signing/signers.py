@@ -201,14 +201,14 @@ class RemoteSigner(_FreshTimestamper):
         return self.default_level
 
     def sign(self, account_id: str, pdf: bytes, *, passphrase: str | None = None,
-             level: str | None = None, **_options) -> bytes:
+             totp: str | None = None, level: str | None = None, **_options) -> bytes:
         from services.signing import bsre, ltv
 
         nik = self.keystore.nik(account_id)
-        if not passphrase:
+        if not passphrase and not totp:
             raise bsre.PassphraseRequired(bsre.MESSAGES[bsre.PassphraseRequired],
                                           field="passphrase")
-        signed = self.client.sign_pdf(pdf, nik, passphrase)
+        signed = self.client.sign_pdf(pdf, nik, passphrase, totp=totp)
         if not signed.startswith(pdf) or len(signed) <= len(pdf):
             raise bsre.Refused("BSrE mengembalikan PDF yang bukan dokumen kita bertanda tangan",
                                field="signer")

@@ -1,6 +1,6 @@
 """Contract of the signing service's RPC payloads and answers (shared with the gateway)."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 #: The public verification's answer codes and the one fixed message (Bahasa Indonesia) each is
 #: shown with: nothing else ever reaches an anonymous caller (no library or exception text; the
@@ -66,14 +66,25 @@ class Reissue(Schema):
 
 
 class PassphraseSigning(Schema):
-    """The signing official's BSrE passphrase, given when they sign: used once, never stored
-    or logged."""
+    """The signing official's BSrE passphrase, or the one-time code of their BeSign app, given
+    when they sign: used once, never stored or logged."""
 
     passphrase = fields.String(load_default=None, load_only=True,
                                validate=validate.Length(1, 200),
                                metadata={"description": "passphrase sertifikat elektronik "
-                                                        "BSrE pejabat (wajib bila penandatangan "
-                                                        "BSrE; tidak disimpan)"})
+                                                        "BSrE pejabat (bila penandatangan BSrE: "
+                                                        "ini atau totp; tidak disimpan)"})
+    totp = fields.String(load_default=None, load_only=True,
+                         validate=validate.Regexp(r"^[0-9]{6,8}$",
+                                                  error="kode OTP berupa 6-8 angka"),
+                         metadata={"description": "kode OTP dari aplikasi BeSign pejabat, "
+                                                  "pengganti passphrase (BSRE_API v2; tidak "
+                                                  "disimpan)"})
+
+    @validates_schema
+    def _one_credential(self, data, **_):
+        if data.get("passphrase") and data.get("totp"):
+            raise ValidationError("isi passphrase atau kode OTP, bukan keduanya", "totp")
 
 
 class OpdDocumentQuery(Schema):

@@ -249,8 +249,7 @@ def record_signed(uow, row: dict, produced: Produced, stored_sha256: str) -> dic
 def _status_after(exc: Exception) -> str:
     if isinstance(exc, NoSigningKey):
         return "waiting_key"
-    if isinstance(exc, (bsre.PassphraseRequired, bsre.PassphraseWrong, bsre.NotRegistered,
-                        bsre.Unavailable, bsre.Refused, bsre.NotInForce)):
+    if isinstance(exc, bsre.BsreError):
         return "waiting_passphrase"  # back to the official, nothing counted against it
     return "failed"
 
@@ -351,7 +350,8 @@ def run(db, store, work, document_id: str, row: dict | None = None,
     """Produce one document unless someone else is on it (`row`: already claimed); a failure
     is recorded on the document and retried by the timer — and, with `raise_errors` (the
     official waiting for the answer), raised as well. Returns the document once signed.
-    `credentials`: the official's passphrase for BSrE, used for this attempt only. The claim
+    `credentials`: the official's passphrase (or BeSign code, `totp`) for BSrE, used for this
+    attempt only. The claim
     is given back at the end, whatever happened."""
     if row is None:
         with db.transaction() as uow:
@@ -402,12 +402,14 @@ def _level_for(work, row: dict) -> str:
     return work.level_for(row["document_key"], row["document_type"])
 
 
-def sign_with_passphrase(db, store, work, actor, document_id, passphrase: str | None) -> dict:
+def sign_with_passphrase(db, store, work, actor, document_id, passphrase: str | None, *,
+                         totp: str | None = None) -> dict:
     """The signing official signs a document waiting for them, giving their BSrE passphrase
     now (SIGNING_BACKEND=bsre; with a key store the key store signs, as a retry would). Only
     the official the document names may; the passphrase is used for this one attempt and
-    dropped. A wrong passphrase, an unregistered NIK or BSrE unreachable: the error is the
-    official's answer and the document waits as before. A signed document is answered as is."""
+    dropped; `totp` (the one-time code of the official's BeSign app) instead of it. A wrong
+    passphrase or code, an unregistered NIK or BSrE unreachable: the error is the official's
+    answer and the document waits as before. A signed document is answered as is."""
     actor.require("administrator")
     remote = getattr(work.signers, "needs_passphrase", False)
     with db.transaction() as uow:
@@ -421,8 +423,9 @@ def sign_with_passphrase(db, store, work, actor, document_id, passphrase: str | 
             return get(uow, document["document_id"])
     if not remote:  # a key store (local, pkcs11) signs: a retry of the official's own
         return produce_now(db, store, work, document["document_id"], row)
-    return run(db, store, work, document["document_id"], row,
-               credentials={"passphrase": passphrase}, raise_errors=True)
+    credentials = {"totp": totp} if totp else {"passphrase": passphrase}
+    return run(db, store, work, document["document_id"], row, credentials=credentials,
+               raise_errors=True)
 
 
 def require_certificate(work, account_id: str) -> None:

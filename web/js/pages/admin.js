@@ -804,15 +804,18 @@ async function documentPage(main, params) {
       })) : null,
       d.status === "waiting_passphrase" ? section("Tandatangani dengan passphrase BSrE", h("p", { class: "hint" },
         "Dokumen ini ditandatangani oleh BSrE dengan sertifikat pejabat yang tercatat sebagai penanda tangan. "
-        + "Masukkan passphrase sertifikat elektronik BSrE Anda: passphrase hanya dipakai untuk "
-        + "penandatanganan ini, tidak disimpan dan tidak dicatat."), form({
+        + "Masukkan passphrase sertifikat elektronik BSrE Anda, atau kode OTP yang tampil di aplikasi "
+        + "BeSign: keduanya hanya dipakai untuk penandatanganan ini, tidak disimpan dan tidak dicatat."), form({
         id: "passphrase-form", submit: "Tandatangani", fields: [
-          { name: "passphrase", label: "Passphrase BSrE", type: "password", required: true, maxlength: 200,
+          { name: "passphrase", label: "Passphrase BSrE", type: "password", maxlength: 200,
             autocomplete: "off" },
+          { name: "totp", label: "atau kode OTP BeSign", inputmode: "numeric", pattern: "[0-9]{6,8}",
+            maxlength: 8, autocomplete: "one-time-code", hint: "Isi salah satu: passphrase atau kode OTP." },
         ],
         onsubmit: async (data, el) => {
+          const code = (data.totp || "").trim();
           const done = await api.post(`/api/signed-documents/${encodeURIComponent(id)}/sign`,
-            { passphrase: data.passphrase });
+            code ? { totp: code } : { passphrase: data.passphrase });
           el.reset();
           notify(done.status === "signed" ? "Dokumen ditandatangani." : "Dokumen belum ditandatangani.");
           show(done);
