@@ -49,6 +49,9 @@ STATUS_PATHS = {"v2": "/api/v2/user/check/status", "v1": "/api/user/status/{nik}
 WRONG_PASSPHRASE = 2031
 NOT_REGISTERED = 2011
 NO_CERTIFICATE = 2021
+#: a NIK BSrE will not sign for: unknown, or without a certificate (code, or v2's status)
+UNKNOWN_NIK_CODES = (NOT_REGISTERED, NO_CERTIFICATE)
+UNKNOWN_NIK_STATUSES = ("NOT_REGISTERED", "NO_CERTIFICATE")
 #: the user status of a certificate that signs (v2)
 ISSUED = "ISSUE"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -178,9 +181,9 @@ class BsreClient:
         passphrase, or (v2) the one-time code of their BeSign app."""
         if not passphrase and not totp:
             raise PassphraseRequired(MESSAGES[PassphraseRequired], field="passphrase")
-        if totp and self.api == "v1":
-            raise OtpUnsupported(MESSAGES[OtpUnsupported], field="totp")
         if self.api == "v1":
+            if totp:
+                raise OtpUnsupported(MESSAGES[OtpUnsupported], field="totp")
             answer = self._send(
                 "POST", SIGN_PATHS["v1"],
                 files={"file": (file_name, io.BytesIO(pdf), "application/pdf")},
@@ -221,16 +224,12 @@ class BsreClient:
             raise error_of(answer)
         body = _json_body(answer)
         code, status = bsre_code(body), body.get("status")
-        said = str(body.get("message") or body.get("error") or "")[:300]
-        if code in (NOT_REGISTERED, NO_CERTIFICATE) or status in ("NOT_REGISTERED",
-                                                                  "NO_CERTIFICATE"):
-            raise NotRegistered(MESSAGES[NotRegistered], field="signer", details={
-                "http_status": 200, "bsre_code": code, "bsre_status": status,
-                "bsre_message": said})
+        if code in UNKNOWN_NIK_CODES or status in UNKNOWN_NIK_STATUSES:
+            raise error_of(answer)  # v2 answers an unknown NIK 200 too
         # v1 answers 200 only for a NIK whose certificate is in force
         active = status == ISSUED if self.api == "v2" else True
         return {"nik": nik, "status": status, "active": active, "bsre_code": code,
-                "message": said}
+                "message": str(body.get("message") or body.get("error") or "")[:300]}
 
     def close(self) -> None:
         self.session.close()
@@ -277,14 +276,16 @@ def error_of(answer: requests.Response, *, otp: bool = False) -> SigningError:
         body = {}
     said = str(body.get("error") or body.get("message") or answer.reason or "")[:300]
     code = bsre_code(body)
-    details = {"http_status": answer.status_code, "bsre_code": code, "bsre_message": said}
+    status = body.get("status") if isinstance(body.get("status"), str) else None
+    details = {"http_status": answer.status_code, "bsre_code": code, "bsre_status": status,
+               "bsre_message": said}
     names_otp = "otp" in said.lower() and answer.status_code < 500 and answer.status_code not in (
         401, 403, 404)
     if otp and (code == WRONG_PASSPHRASE or names_otp):
         return OtpWrong(MESSAGES[OtpWrong], field="totp", details=details)
     if code == WRONG_PASSPHRASE:
         return PassphraseWrong(MESSAGES[PassphraseWrong], field="passphrase", details=details)
-    if code in (NOT_REGISTERED, NO_CERTIFICATE) or answer.status_code == 404:
+    if code in UNKNOWN_NIK_CODES or status in UNKNOWN_NIK_STATUSES or answer.status_code == 404:
         return NotRegistered(MESSAGES[NotRegistered], field="signer", details=details)
     if answer.status_code >= 500 or answer.status_code in (408, 429):
         return Unavailable(MESSAGES[Unavailable], field="signer", details=details)

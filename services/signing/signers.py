@@ -205,10 +205,7 @@ class RemoteSigner(_FreshTimestamper):
         from services.signing import bsre, ltv
 
         nik = self.keystore.nik(account_id)
-        if not passphrase and not totp:
-            raise bsre.PassphraseRequired(bsre.MESSAGES[bsre.PassphraseRequired],
-                                          field="passphrase")
-        signed = self.client.sign_pdf(pdf, nik, passphrase, totp=totp)
+        signed = self.client.sign_pdf(pdf, nik, passphrase, totp=totp)  # or PassphraseRequired
         if not signed.startswith(pdf) or len(signed) <= len(pdf):
             raise bsre.Refused("BSrE mengembalikan PDF yang bukan dokumen kita bertanda tangan",
                                field="signer")

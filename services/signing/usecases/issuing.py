@@ -351,8 +351,7 @@ def run(db, store, work, document_id: str, row: dict | None = None,
     is recorded on the document and retried by the timer — and, with `raise_errors` (the
     official waiting for the answer), raised as well. Returns the document once signed.
     `credentials`: the official's passphrase (or BeSign code, `totp`) for BSrE, used for this
-    attempt only. The claim
-    is given back at the end, whatever happened."""
+    attempt only. The claim is given back at the end, whatever happened."""
     if row is None:
         with db.transaction() as uow:
             row = claim(uow, work, document_id)
